@@ -1,0 +1,35 @@
+"""logreport: live and post-training reports from the logs PaddleDetection and LLaMA-Factory
+already write."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "build_report", "write_html", "summarize"]
+
+
+def load(path: str, fmt: str | None = None):
+    """Read a log file, output folder, glob, '-' (stdin) or .gz file into a Run."""
+    from .pipeline import load as _load
+
+    return _load(path, fmt)
+
+
+def build_report(runs, title: str | None = None, lang: str = "en") -> dict:
+    """The ReportData (a JSON-ready dict) of one or several runs."""
+    from .report import build
+
+    return build(list(runs), title=title, lang=lang)
+
+
+def write_html(report: dict, path: str) -> None:
+    """Write a self-contained HTML report, atomically."""
+    from .render import write_html as _write
+
+    _write(report, path)
+
+
+def summarize(run) -> dict:
+    """The `summary --json` object of one run."""
+    from .analysis import summarize as _summarize
+
+    return _summarize(run)

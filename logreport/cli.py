@@ -1,0 +1,160 @@
+"""The `logreport` command: a thin click layer; the only place errors become exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import InputError, LogreportError, UsageError
+
+LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
+FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
+                      help="Log format (default: detected). See `logreport formats`.")
+
+
+class Main(click.Group):
+    """Turns library errors into one line + exit code; a traceback only with --debug."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LogreportError as e:
+            click.echo(f"logreport: {e.one_line()}", err=True)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            ctx.exit(130)
+        except Exception as e:  # a bug: say so in one line unless --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"logreport: internal error: {type(e).__name__}: {e} "
+                       "(hint: rerun with --debug and report it)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Main)
+@click.version_option(__version__, prog_name="logreport")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def main(ctx, debug):
+    """Reports from the training logs PaddleDetection and LLaMA-Factory already write."""
+    ctx.obj = {"debug": debug}
+
+
+def load_runs(logs, fmt):
+    """One Run per command-line path (a folder is one run)."""
+    from . import formats
+    from .pipeline import load
+
+    if fmt and formats.get(fmt) is None:
+        raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
+    runs = []
+    for path in logs:
+        run = load(path, fmt)
+        if run.lines == 0:
+            raise InputError("the log is empty", "give a log that has training output", path)
+        runs.append(run)
+    return runs
+
+
+@main.command()
+@LOGS
+@click.option("-o", "--output", default="report.html", show_default=True,
+              help="HTML file to write.")
+@click.option("--title", default=None, help="Page title (default: the run names).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the page's labels.")
+@FORMAT
+def report(logs, output, title, lang, fmt):
+    """Write a self-contained interactive HTML report of one or more runs.
+
+    Example: logreport report run.log -o report.html
+    """
+    from .report import build
+    from .render import write_html
+
+    runs = load_runs(logs, fmt)
+    write_html(build(runs, title=title, lang=lang), output)
+    click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
+
+
+@main.command()
+@LOGS
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
+@FORMAT
+def summary(logs, as_json, fmt):
+    """Print the key figures of one or more runs.
+
+    Example: logreport summary run.log --json
+    """
+    from .analysis import summarize
+
+    data = {"runs": [summarize(run) for run in load_runs(logs, fmt)]}
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        _print_summary(data["runs"])
+
+
+def _print_summary(summaries):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("")
+    for s in summaries:
+        table.add_column(os.path.basename(s["source"].rstrip("/")) or s["source"])
+    best = [f"{b['metric']} {b['value']:g} @ step {b['step']}" if (b := s["best"]) else "–"
+            for s in summaries]
+    speed = [f"{t['metric']} {t['median']:.4g}" if (t := s["throughput"]) else "–"
+             for s in summaries]
+    rows = [("format", [s["format"] for s in summaries]),
+            ("status", [s["status"] for s in summaries]),
+            ("last step", [s["last_step"] for s in summaries]),
+            ("last epoch", [s["last_epoch"] for s in summaries]),
+            ("total steps", [s["total_steps"] for s in summaries]),
+            ("train records", [s["train_records"] for s in summaries]),
+            ("best", best), ("throughput", speed),
+            ("anomalies", [len(s["anomalies"]) for s in summaries]),
+            ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
+    for name, vals in rows:
+        table.add_row(name, *["–" if v is None else str(v) for v in vals])
+    Console().print(table)
+
+
+@main.command()
+@LOGS
+@click.option("-o", "--output", required=True,
+              help="File to write: .jsonl, .csv or .parquet (by its extension).")
+@FORMAT
+def export(logs, output, fmt):
+    """Export every series as tidy rows (run, segment, phase, step, epoch, time, metric, value).
+
+    Example: logreport export run.log -o metrics.csv
+    """
+    from .export import write
+
+    runs = load_runs(logs, fmt)
+    n = write(runs, output)
+    click.echo(f"wrote {n} rows to {output}", err=True)
+
+
+@main.command(name="formats")
+def formats_cmd():
+    """List the known log formats with a sample line each.
+
+    Example: logreport formats
+    """
+    from . import formats
+
+    for fmt in formats.all_formats():
+        click.echo(f"{fmt.NAME}: {fmt.TITLE}")
+        click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Errors the library raises; the CLI turns each into one line with a hint and an exit code."""
+from __future__ import annotations
+
+
+class LogreportError(Exception):
+    """A problem the user can fix: message, hint, and where (path, line)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "", path: str | None = None,
+                 line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.path = path
+        self.line = line
+
+    def one_line(self) -> str:
+        where = self.path or ""
+        if where and self.line:
+            where += f":{self.line}"
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class InputError(LogreportError):
+    """The input cannot be read: missing, unreadable, a folder with no logs, binary."""
+
+
+class UnknownFormat(LogreportError):
+    """No known log format matches the input."""
+
+
+class UsageError(LogreportError):
+    """The command line asks for something impossible (exit code 2)."""
+
+    exit_code = 2
+
+
+class OutputError(LogreportError):
+    """A result could not be written."""

@@ -1,0 +1,58 @@
+"""What a format parser emits: records of metrics, facts about the run, and markers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRAIN, EVAL, FINAL = "train", "eval", "final"
+PHASES = (TRAIN, EVAL, FINAL)
+
+
+@dataclass(slots=True)
+class Record:
+    """Metric values logged together at one point of a run.
+
+    phase: "train" | "eval" | "final"; step: global step (int) or None; epoch: number or None;
+    time: seconds since 1970 of the log's own (naive, local) clock, or None; line: 1-based
+    physical line number in the source.
+    """
+
+    phase: str
+    metrics: dict[str, float]
+    step: int | None = None
+    epoch: float | None = None
+    time: float | None = None
+    line: int = 0
+
+
+@dataclass(slots=True)
+class Info:
+    """Facts about the run (steps_per_epoch, total_epochs, total_steps, world_size, version...)."""
+
+    facts: dict
+    line: int = 0
+
+
+# Marker kinds a parser may emit.
+NEW_RUN = "new_run"          # a fresh start in the same file: begins a new segment
+RESUME = "resume"            # training resumed from a checkpoint
+CHECKPOINT = "checkpoint"    # a checkpoint was saved
+TRACEBACK = "traceback"      # a Python traceback; detail = the exception line
+OOM = "oom"                  # out of memory (CUDA / GPU / host)
+KILLED = "killed"            # Killed, KeyboardInterrupt, SIGTERM, Pod failed
+FINISHED = "finished"        # training reported its end
+TABLE = "table"              # a per-category table (detail = {"title", "header", "rows"})
+
+
+@dataclass(slots=True)
+class Marker:
+    """Something that happened at a line: kind is one of the constants above."""
+
+    kind: str
+    detail: object = ""
+    line: int = 0
+    step: int | None = None
+    time: float | None = None
+
+
+Event = Record | Info | Marker
+

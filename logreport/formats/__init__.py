@@ -1,0 +1,42 @@
+"""Registry of log formats, and detection of the format of some lines.
+
+A format module has NAME, TITLE, SAMPLES (real lines with the events they must give),
+sniff(lines) -> score in [0, 1], and Parser with feed(text, number) -> events and finish().
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+# Order matters only for ties; the sample test checks that no two formats claim one sample.
+_MODULES = ("ppdet",)
+THRESHOLD = 0.05
+
+
+def all_formats() -> list:
+    return [import_module(f"{__name__}.{name}") for name in _MODULES]
+
+
+def get(name: str):
+    for fmt in all_formats():
+        if fmt.NAME == name:
+            return fmt
+    return None
+
+
+def names() -> list[str]:
+    return [fmt.NAME for fmt in all_formats()]
+
+
+def scores(lines: list[str]) -> list[tuple[float, object]]:
+    """Every format's score for these lines, best first."""
+    ranked = [(fmt.sniff(lines), fmt) for fmt in all_formats()]
+    ranked.sort(key=lambda pair: -pair[0])
+    return ranked
+
+
+def detect(lines: list[str]):
+    """The format these lines are in, or None."""
+    ranked = scores(lines)
+    if ranked and ranked[0][0] >= THRESHOLD:
+        return ranked[0][1]
+    return None

@@ -1,0 +1,364 @@
+"""PaddleDetection console logs (ppdet 0.x static graph, 2.x, develop/2.8, PaddleYOLO fork).
+
+Spec: shared/formats/ppdet.md. Lines are matched by their message, wherever it sits on the line
+(notebook indentation, `# `, `> `, `[rank0]: ` and container timestamps are tolerated).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..events import (CHECKPOINT, EVAL, KILLED, NEW_RUN, OOM, RESUME, TABLE, TRACEBACK, TRAIN,
+                      Info, Marker, Record)
+
+NAME = "ppdet"
+TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
+
+NUM = r"-?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf)"
+_PREFIX = re.compile(r"\[(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] ([A-Za-z_][\w.]*) "
+                     r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
+_EPOCH = re.compile(r"(?:^|\s|: )Epoch: \[(\d+)\] \[\s*(\d+)/(\d+)\] ")
+_PAIR = re.compile(r"([A-Za-z_][\w.]*): (" + NUM + r")(?= |,|$)")
+_ETA = re.compile(r"eta: (-?\d+ days?, )?(-?\d+):(\d{2}):(\d{2})")
+_MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
+_STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
+_QUOTED = re.compile(r"'([A-Za-z_][\w.]*)': '(" + NUM + r")'")
+_COCO_ROW = re.compile(r"Average (Precision|Recall)\s+\((?:AP|AR)\) @\[ IoU=(0\.50:0\.95|0\.50|0\.75)"
+                       r"\s*\| area=\s*(all|small|medium|large) \| maxDets=\s*(\d+) \] = (" + NUM + ")")
+_EVAL_TYPE = re.compile(r"Evaluate annotation type \*(\w+)\*")
+_VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r")%")
+_FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
+_MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
+_WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
+                        r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
+_OOM = re.compile(r"Out of memory error|out of memory|ResourceExhaustedError|CUDA error: out of memory",
+                  re.I)
+_STARTUP = ("Finish loading model weights", "Finish resuming model weights",
+            "-----------  Configuration", "Configuration Arguments")
+_AREA = {"all": "", "small": "s", "medium": "m", "large": "l"}
+_IOU = {"0.50:0.95": "", "0.50": "50", "0.75": "75"}
+_TASK = {"bbox": "bbox", "segm": "segm", "keypoints": "keypoint", "keypoints_crowd": "keypoint"}
+
+# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+SAMPLES = [
+    ("[11/25 16:45:51] ppdet.engine.callbacks INFO: Epoch: [0] [ 0/12] learning_rate: 0.000000 "
+     "loss: 4.262882 loss_cls: 0.714085 loss_iou: 0.852876 loss_dfl: 2.833213 loss_l1: 5.164682 "
+     "eta: 0:02:09 batch_cost: 3.6104 data_cost: 0.0001 ips: 0.5540 images/s",
+     [Record(TRAIN, {"learning_rate": 0.0, "loss": 4.262882, "loss_cls": 0.714085,
+                     "loss_iou": 0.852876, "loss_dfl": 2.833213, "loss_l1": 5.164682,
+                     "eta_seconds": 129.0, "batch_cost": 3.6104, "data_cost": 0.0001,
+                     "ips": 0.554}, step=0, epoch=0, line=1)]),
+    ("[07/01 17:29:40] ppdet.engine INFO: Epoch: [0] [  0/200] learning_rate: 0.000000 loss_xy: nan "
+     "loss_wh: nan loss_iou: nan loss_obj: nan loss_cls: nan loss: nan eta: 25 days, 11:08:01 "
+     "batch_cost: 16.9237 data_cost: 12.1469 ips: 1.8908 images/s",
+     [Record(TRAIN, {"learning_rate": 0.0, "loss_xy": float("nan"), "loss_wh": float("nan"),
+                     "loss_iou": float("nan"), "loss_obj": float("nan"), "loss_cls": float("nan"),
+                     "loss": float("nan"), "eta_seconds": 2199481.0, "batch_cost": 16.9237,
+                     "data_cost": 12.1469, "ips": 1.8908}, step=0, epoch=0, line=1)]),
+    ("[11/21 15:37:17] ppdet.engine INFO: Epoch: [0] [ 110/3125] eta: 0:24:11 lr: 0.000000 "
+     "loss_box: 0.256545 loss_cls: 0.059035 loss_obj: 0.247987 loss: 0.563567 batch_cost: 0.4402 "
+     "data_cost: 0.0004 ips: 18.1718 images/s max_mem_reserved: 11613581568 "
+     "max_mem_allocated: 10151881472",
+     [Record(TRAIN, {"eta_seconds": 1451.0, "learning_rate": 0.0, "loss_box": 0.256545,
+                     "loss_cls": 0.059035, "loss_obj": 0.247987, "loss": 0.563567,
+                     "batch_cost": 0.4402, "data_cost": 0.0004, "ips": 18.1718,
+                     "max_mem_reserved": 11613581568.0, "max_mem_allocated": 10151881472.0},
+             step=110, epoch=0, line=1)]),
+    ("2021-07-13 16:34:21,130-INFO: iter: 0, lr: 0.000012, 'loss_cls_0': '1.152286', "
+     "'loss': '2.686026', eta: 0:00:00, batch_cost: 0.00003 sec, ips: 38479.85321 images/sec",
+     [Record(TRAIN, {"learning_rate": 0.000012, "loss_cls_0": 1.152286, "loss": 2.686026,
+                     "eta_seconds": 0.0, "batch_cost": 0.00003, "ips": 38479.85321},
+             step=0, time=1626193461.0, line=1)]),
+    ("    [02/24 17:15:52] ppdet.metrics.metrics INFO: mAP(0.50, 11point) = 84.34%",
+     [Record(EVAL, {"bbox/mAP": 84.34}, line=1)]),
+    (" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
+     " Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ] = 0.067",
+     [Record(EVAL, {"bbox/AP": 0.048, "bbox/AR10": 0.067}, line=1)]),
+    ("[11/25 16:48:22] ppdet.utils.checkpoint INFO: Save checkpoint: /home/user/ppdet_out/ppyoloe_resume",
+     [Marker(CHECKPOINT, "/home/user/ppdet_out/ppyoloe_resume", line=1)]),
+]
+
+
+def sniff(lines: list[str]) -> float:
+    """Share of lines that only PaddleDetection prints (training lines weigh most)."""
+    if not lines:
+        return 0.0
+    hits = 0.0
+    for text in lines:
+        if "Epoch: [" in text and _EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
+                and ("batch_cost: " in text or _PREFIX.search(text)):
+            hits += 5
+        elif "ppdet." in text and _PREFIX.search(text):
+            hits += 1
+        elif "-INFO: iter: " in text and _STATIC.search(text):
+            hits += 5
+        elif "paddle" in text or "ppdet" in text or text.startswith("LAUNCH "):
+            hits += 0.5
+    return min(1.0, hits / len(lines))
+
+
+def _eta_seconds(match: re.Match) -> float:
+    days = int(match.group(1).split()[0]) if match.group(1) else 0
+    h, m, s = int(match.group(2)), int(match.group(3)), int(match.group(4))
+    return float(days * 86400 + h * 3600 + m * 60 + s)
+
+
+class Parser:
+    """Stateful: an eval spans many lines; the year is guessed (ppdet stamps have none)."""
+
+    def __init__(self, year: int | None = None):
+        self.year = year or datetime.now().year
+        self.last_month = 0
+        self.time: float | None = None
+        self.epoch: int | None = None
+        self.steps_per_epoch: int | None = None
+        self.last_step: int | None = None
+        self.task = "bbox"
+        self.pending: dict[str, float] = {}
+        self.pending_line = 0
+        self.table: dict | None = None
+        self.in_traceback = False
+        self.trained_since_start = False
+        self.units_sent = False
+        self.facts_steps: int | None = None
+
+    # --- helpers ------------------------------------------------------------------------
+    def _stamp(self, m: re.Match) -> float:
+        month, day = int(m.group(1)), int(m.group(2))
+        if month < self.last_month:          # Dec -> Jan: the year rolled over
+            self.year += 1
+        self.last_month = month
+        try:
+            dt = datetime(self.year, month, day, int(m.group(3)), int(m.group(4)), int(m.group(5)))
+        except ValueError:
+            return self.time or 0.0
+        return (dt - _EPOCH0).total_seconds()
+
+    def _eval_step(self) -> int | None:
+        if self.epoch is not None and self.steps_per_epoch:
+            return (self.epoch + 1) * self.steps_per_epoch - 1
+        return self.last_step
+
+    def _flush_eval(self) -> list:
+        if not self.pending:
+            return []
+        rec = Record(EVAL, self.pending, step=self._eval_step(), epoch=self.epoch, time=self.time,
+                     line=self.pending_line)
+        self.pending = {}
+        return [rec]
+
+    def _add_eval(self, name: str, value: float, number: int) -> None:
+        if not self.pending:
+            self.pending_line = number
+        self.pending[name] = value
+
+    # --- the parser ---------------------------------------------------------------------
+    def feed(self, text: str, number: int) -> list:
+        out: list = []
+        if self.table is not None:
+            if self._table_line(text, out, number):
+                return out
+        prefix = _PREFIX.search(text) if "] " in text else None
+        if prefix:
+            self.time = self._stamp(prefix)
+            msg = text[prefix.end():]
+        else:
+            msg = text
+        if "Epoch: [" in msg:
+            rec = self._train(msg, number, prefix is not None)
+            if rec is not None:
+                out.extend(self._flush_eval())
+                out.extend(self._facts(msg, rec, number))
+                out.append(rec)
+                self.in_traceback = False
+                return out
+        if "-INFO: iter: " in text:
+            rec = self._static(text, number)
+            if rec is not None:
+                out.append(rec)
+                return out
+        if prefix:
+            self._message(msg, number, out)
+        else:
+            self._bare(text, number, out)
+        return out
+
+    def finish(self) -> list:
+        return self._flush_eval()
+
+    def _train(self, msg: str, number: int, prefixed: bool) -> Record | None:
+        m = _EPOCH.search(msg)
+        if m is None or not (prefixed or "batch_cost: " in msg):
+            return None
+        rest = msg[m.end():]
+        if "learning_rate: " not in rest and "lr: " not in rest:
+            return None
+        epoch, it, steps = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        metrics: dict[str, float] = {}
+        eta = _ETA.search(rest)
+        for key, value in _PAIR.findall(rest):
+            if key == "eta":
+                continue
+            metrics["learning_rate" if key == "lr" else key] = float(value)
+        if eta:
+            metrics["eta_seconds"] = _eta_seconds(eta)
+        if not any(k.startswith("loss") or "loss" in k for k in metrics):
+            return None
+        self.epoch, self.steps_per_epoch = epoch, steps
+        step = epoch * steps + it
+        self.last_step = step
+        self.trained_since_start = True
+        return Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number)
+
+    def _facts(self, msg: str, rec: Record, number: int) -> list:
+        """Info when steps per epoch change, and the memory unit once."""
+        facts: dict = {}
+        if self.steps_per_epoch != self.facts_steps:
+            self.facts_steps = facts["steps_per_epoch"] = self.steps_per_epoch
+        if not self.units_sent and "max_mem_reserved" in rec.metrics:
+            self.units_sent = True
+            unit = "MB" if _MEM_UNIT.search(msg) else "bytes"
+            facts["units"] = {"max_mem_reserved": unit, "max_mem_allocated": unit}
+        return [Info(facts, line=number)] if facts else []
+
+    def _static(self, text: str, number: int) -> Record | None:
+        m = _STATIC.search(text)
+        if m is None:
+            return None
+        y, mo, d, h, mi, s, it, rest = m.groups()
+        try:
+            self.time = (datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)) - _EPOCH0).total_seconds()
+        except ValueError:
+            pass
+        metrics: dict[str, float] = {}
+        for key, value in _PAIR.findall(rest):
+            if key != "eta":
+                metrics["learning_rate" if key == "lr" else key] = float(value)
+        for key, value in _QUOTED.findall(rest):
+            metrics[key] = float(value)
+        eta = _ETA.search(rest)
+        if eta:
+            metrics["eta_seconds"] = _eta_seconds(eta)
+        self.last_step = int(it)
+        self.trained_since_start = True
+        return Record(TRAIN, metrics, step=int(it), time=self.time, line=number)
+
+    def _message(self, msg: str, number: int, out: list) -> None:
+        """A prefixed logger message that is not a training line."""
+        if msg.startswith("Eval iter: "):
+            out.extend(self._flush_eval())
+            self.task = "bbox"
+        elif msg.startswith("Save checkpoint: "):
+            out.extend(self._flush_eval())
+            out.append(Marker(CHECKPOINT, msg[17:].strip(), line=number, step=self.last_step,
+                              time=self.time))
+        elif msg.startswith("Total sample number: "):
+            m = _FPS.search(msg)
+            if m:
+                try:
+                    self._add_eval("fps", float(m.group(2)), number)
+                except ValueError:
+                    pass
+            out.extend(self._flush_eval())
+        elif msg.startswith("mAP("):
+            m = _VOC.search(msg)
+            if m:
+                self._add_eval("bbox/mAP", float(m.group(2)), number)
+        elif msg.startswith("Per-category of "):
+            title = msg[len("Per-category of "):].strip().rstrip(":").strip()
+            self.table = {"title": title, "header": [], "rows": [], "line": number}
+        elif msg.startswith(_STARTUP):
+            self._startup(msg, number, out)
+        elif "Val AP: " in msg:
+            m = _WIDER.search(msg)
+            if m:
+                self._add_eval(f"bbox/{m.group(1).lower()}_AP", float(m.group(2)), number)
+        elif _OOM.search(msg):
+            out.append(Marker(OOM, msg.strip()[:300], line=number, step=self.last_step, time=self.time))
+
+    def _startup(self, msg: str, number: int, out: list) -> None:
+        resume = msg.startswith("Finish resuming")
+        if self.trained_since_start:
+            out.extend(self._flush_eval())
+            out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
+                              time=self.time))
+            self.trained_since_start = False
+        if resume:
+            out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
+
+    def _bare(self, text: str, number: int, out: list) -> None:
+        """A line without the ppdet prefix: pycocotools, tracebacks, launcher, glog."""
+        stripped = text.strip()
+        if "Average " in text:
+            m = _COCO_ROW.search(text)
+            if m:
+                self._coco_row(m, number)
+                return
+        if stripped.startswith("Evaluate annotation type"):
+            m = _EVAL_TYPE.search(stripped)
+            if m:
+                self.task = _TASK.get(m.group(1), m.group(1))
+            return
+        if "Traceback (most recent call last)" in text:
+            self.in_traceback = True
+            return
+        if self.in_traceback:
+            m = _EXCEPTION.match(text)
+            if m and not text.startswith((" ", "\t")):
+                self.in_traceback = False
+                out.append(Marker(TRACEBACK, stripped[:500], line=number, step=self.last_step,
+                                  time=self.time))
+            return
+        if stripped in ("^C", "Killed") or stripped.endswith(" Killed"):
+            out.append(Marker(KILLED, stripped, line=number, step=self.last_step, time=self.time))
+        elif stripped.startswith("LAUNCH "):
+            if stripped.endswith("Pod failed"):
+                out.append(Marker(KILLED, "Pod failed", line=number, step=self.last_step))
+            elif "Configuration" in stripped:
+                self._startup(stripped, number, out)
+        elif "mAP(" in text:
+            m = _VOC.search(text)
+            if m:
+                self._add_eval("bbox/mAP", float(m.group(2)), number)
+        elif " : " in text:
+            m = _MPII.match(text)
+            if m:
+                self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
+        elif _OOM.search(text):
+            out.append(Marker(OOM, stripped[:300], line=number, step=self.last_step, time=self.time))
+        elif stripped.startswith(("-----------  Configuration Arguments",)):
+            self._startup(stripped, number, out)
+
+    def _coco_row(self, m: re.Match, number: int) -> None:
+        kind, iou, area, max_dets, value = m.groups()
+        name = ("AP" if kind == "Precision" else "AR") + _IOU[iou] + _AREA[area]
+        if kind == "Recall" and area == "all" and iou == "0.50:0.95" and self.task != "keypoint":
+            name += max_dets
+        self._add_eval(f"{self.task}/{name}", float(value), number)
+
+    def _table_line(self, text: str, out: list, number: int) -> bool:
+        """Per-category AP grid (terminaltables): header, then category/AP pairs."""
+        stripped = text.strip()
+        if stripped.startswith("+") and set(stripped) <= set("+-=| "):
+            return True
+        row = _TABLE_ROW.match(text)
+        if row is None:
+            table, self.table = self.table, None
+            if table["rows"]:
+                out.append(Marker(TABLE, {k: table[k] for k in ("title", "header", "rows")},
+                                  line=table["line"], step=self._eval_step(), time=self.time))
+            return False
+        cells = [c.strip() for c in row.group(1).split("|")]
+        if not self.table["header"]:
+            self.table["header"] = cells[:2]
+            return True
+        for i in range(0, len(cells) - 1, 2):
+            if cells[i]:
+                self.table["rows"].append([cells[i], cells[i + 1]])
+        return True
+
+
+_EPOCH0 = datetime(1970, 1, 1)
+

@@ -1,0 +1,217 @@
+"""Run, Segment, Table, Series: append-only columnar storage of everything a log yielded."""
+from __future__ import annotations
+
+import math
+from array import array
+from datetime import datetime, timezone
+
+from .events import EVAL, FINAL, NEW_RUN, PHASES, TRAIN, Info, Marker, Record
+
+NAN = float("nan")
+
+
+class Series:
+    """One metric of one table: indexes into the table's records, and values."""
+
+    __slots__ = ("name", "rec", "value")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.rec = array("l")
+        self.value = array("d")
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+class Table:
+    """The records of one phase of one segment: shared step/epoch/time/line columns."""
+
+    __slots__ = ("phase", "step", "epoch", "time", "line", "series")
+
+    def __init__(self, phase: str):
+        self.phase = phase
+        self.step = array("d")
+        self.epoch = array("d")
+        self.time = array("d")
+        self.line = array("l")
+        self.series: dict[str, Series] = {}
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def append(self, rec: Record) -> None:
+        index = len(self.step)
+        self.step.append(NAN if rec.step is None else rec.step)
+        self.epoch.append(NAN if rec.epoch is None else rec.epoch)
+        self.time.append(NAN if rec.time is None else rec.time)
+        self.line.append(rec.line)
+        for name, value in rec.metrics.items():
+            series = self.series.get(name)
+            if series is None:
+                series = self.series[name] = Series(name)
+            series.rec.append(index)
+            series.value.append(value)
+
+    def last_step(self) -> float:
+        return self.step[-1] if self.step else NAN
+
+    def columns(self, name: str) -> tuple[list, list, list, list]:
+        """(steps, epochs, times, values) of one metric, as lists (None for missing)."""
+        series = self.series[name]
+        steps, epochs, times = [], [], []
+        for i in series.rec:
+            steps.append(_none(self.step[i]))
+            epochs.append(_none(self.epoch[i]))
+            times.append(_none(self.time[i]))
+        return steps, epochs, times, list(series.value)
+
+
+class Segment:
+    """A stretch of a run whose steps only go forward; a resume or re-run starts a new one."""
+
+    def __init__(self, index: int, label: str = ""):
+        self.index = index
+        self.label = label or f"segment {index}"
+        self.tables = {phase: Table(phase) for phase in PHASES}
+
+    @property
+    def train(self) -> Table:
+        return self.tables[TRAIN]
+
+    @property
+    def eval(self) -> Table:
+        return self.tables[EVAL]
+
+    @property
+    def final(self) -> Table:
+        return self.tables[FINAL]
+
+    def is_empty(self) -> bool:
+        return not any(len(t) for t in self.tables.values())
+
+
+class Run:
+    """Everything read from one source (a log file, a folder, stdin)."""
+
+    def __init__(self, source: str, fmt: str = ""):
+        self.source = source
+        self.format = fmt
+        self.files: list[str] = []
+        self.info: dict = {}
+        self.markers: list[Marker] = []
+        self.segments: list[Segment] = [Segment(0)]
+        self.lines = 0
+        self.unparsed = 0
+        self.unparsed_samples: list[tuple[int, str]] = []
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+
+    @property
+    def segment(self) -> Segment:
+        return self.segments[-1]
+
+    def new_segment(self, label: str = "") -> Segment:
+        """Start a new segment unless the current one is still empty."""
+        if self.segment.is_empty():
+            if label:
+                self.segment.label = label
+        else:
+            self.segments.append(Segment(len(self.segments), label))
+        return self.segment
+
+    def add(self, event) -> None:
+        """Append one parser event."""
+        if isinstance(event, Record):
+            self._add_record(event)
+        elif isinstance(event, Info):
+            self.info.update(event.facts)
+        elif isinstance(event, Marker):
+            if event.kind == NEW_RUN:
+                self.new_segment(str(event.detail or ""))
+            self.markers.append(event)
+            self._saw_time(event.time)
+
+    def _add_record(self, rec: Record) -> None:
+        if rec.phase == TRAIN and rec.step is not None:
+            last = self.segment.train.last_step()
+            if not math.isnan(last) and rec.step < last:
+                self.new_segment(f"restart at step {rec.step} (line {rec.line})")
+        self.segment.tables[rec.phase].append(rec)
+        self._saw_time(rec.time)
+
+    def _saw_time(self, t: float | None) -> None:
+        if t is None:
+            return
+        if self.first_time is None:
+            self.first_time = t
+        self.last_time = t
+
+    def note_unparsed(self, number: int, text: str, keep: int = 50) -> None:
+        self.unparsed += 1
+        if len(self.unparsed_samples) < keep:
+            self.unparsed_samples.append((number, text[:300]))
+
+    # --- reading back -------------------------------------------------------------------
+    def tables(self, phase: str):
+        """(segment, table) pairs of one phase that hold records."""
+        for seg in self.segments:
+            table = seg.tables[phase]
+            if len(table):
+                yield seg, table
+
+    def metric_names(self, phase: str) -> list[str]:
+        names: dict[str, None] = {}
+        for _, table in self.tables(phase):
+            names.update(dict.fromkeys(table.series))
+        return list(names)
+
+    def count(self, phase: str = TRAIN) -> int:
+        return sum(len(t) for _, t in self.tables(phase))
+
+    def rows(self):
+        """Tidy rows: (segment, phase, step, epoch, time, metric, value)."""
+        for seg in self.segments:
+            for phase in (TRAIN, EVAL, FINAL):
+                table = seg.tables[phase]
+                for name, series in table.series.items():
+                    for i, value in zip(series.rec, series.value):
+                        yield (seg.index, phase, _none(table.step[i]), _none(table.epoch[i]),
+                               _none(table.time[i]), name, value)
+
+    def to_frame(self):
+        """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows(), columns=["segment", "phase", "step", "epoch", "time",
+                                                   "metric", "value"])
+        frame.insert(0, "run", self.name)
+        frame["step"] = frame["step"].astype("Int64")
+        frame["time"] = pd.to_datetime(frame["time"], unit="s")
+        return frame
+
+    @property
+    def name(self) -> str:
+        """A short name for the run: the file or folder name."""
+        import os
+
+        base = os.path.basename(self.source.rstrip("/")) or self.source
+        if base in ("console.log", "trainer_log.jsonl", "run.log") and os.sep in self.source:
+            parent = os.path.basename(os.path.dirname(self.source.rstrip("/")))
+            return f"{parent}/{base}" if parent else base
+        return base
+
+
+def _none(x: float):
+    if x != x:  # NaN marks a missing step/epoch/time
+        return None
+    if x == int(x) and abs(x) < 2**53:
+        return int(x) if not isinstance(x, bool) else x
+    return x
+
+
+def iso_time(t: float | None) -> str | None:
+    """Seconds on the log's own clock to ISO 8601 (no timezone: logs print local time)."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).replace(tzinfo=None).isoformat()

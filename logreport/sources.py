@@ -1,0 +1,186 @@
+"""Paths to text lines: files, folders, globs, stdin and .gz; bytes decoded, lines split."""
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+from .errors import InputError, UsageError
+
+CHUNK = 1 << 20
+MAX_LINE = 1 << 20          # characters kept of one line; the rest is cut (a 5 MB line is junk)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
+
+# Files of an output folder worth reading, in the order they are read (structured first).
+FOLDER_FILES = ("trainer_log.jsonl", "trainer_state.json", "all_results.json",
+                "train_results.json", "eval_results.json", "running_log.txt")
+LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8, else GB18030 (Chinese Windows logs), else UTF-8 with replacement characters."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    if len(text) > MAX_LINE:
+        text = text[:MAX_LINE]
+    return text.rstrip()
+
+
+class LineSplitter:
+    """Bytes in, complete lines out: `\\n` and `\\r` end a line; a partial tail waits.
+
+    Frames of one physical line (tqdm's `\\r` redraws) share its line number.
+    """
+
+    def __init__(self):
+        self.buffer = b""
+        self.number = 1          # number of the physical line being assembled
+
+    def feed(self, data: bytes) -> list[tuple[int, str]]:
+        buf = self.buffer + data
+        out: list[tuple[int, str]] = []
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            self._frames(buf[start:nl], out)
+            self.number += 1
+            start = nl + 1
+        tail = buf[start:]
+        # Inside the unfinished line, frames before the last \r are complete; a \r at the very
+        # end may be the first half of \r\n, so it waits.
+        cut = tail.rfind(b"\r", 0, len(tail) - 1)
+        if cut >= 0:
+            self._frames(tail[:cut], out)
+            tail = tail[cut + 1:]
+        self.buffer = tail
+        return out
+
+    def flush(self) -> list[tuple[int, str]]:
+        """The last line of a finished input, even without a line end."""
+        out: list[tuple[int, str]] = []
+        if self.buffer:
+            self._frames(self.buffer, out)
+            self.buffer = b""
+            self.number += 1
+        return out
+
+    def _frames(self, raw: bytes, out: list) -> None:
+        if b"\r" in raw:
+            for frame in raw.split(b"\r"):
+                text = decode(frame)
+                if text:
+                    out.append((self.number, text))
+        else:
+            text = decode(raw)
+            if text:
+                out.append((self.number, text))
+
+
+@dataclass
+class Input:
+    """One readable stream: a file, a .gz file, or stdin."""
+
+    path: str
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.path == "-" else self.path
+
+    def open(self):
+        if self.path == "-":
+            return sys.stdin.buffer
+        try:
+            if self.path.endswith(".gz"):
+                return gzip.open(self.path, "rb")
+            return open(self.path, "rb")
+        except PermissionError:
+            raise InputError("permission denied", "check the file's read permission",
+                              self.path) from None
+        except OSError as e:
+            raise InputError(e.strerror or str(e), "check the path", self.path) from None
+
+    def lines(self):
+        """Yield (line number, text) of every complete line."""
+        splitter = LineSplitter()
+        stream = self.open()
+        try:
+            first = True
+            while True:
+                try:
+                    data = stream.read(CHUNK)
+                except (OSError, EOFError) as e:
+                    raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
+                                     self.path) from None
+                if not data:
+                    break
+                if first:
+                    check_text(data, self.name)
+                    first = False
+                yield from splitter.feed(data)
+            yield from splitter.flush()
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+
+def check_text(head: bytes, name: str) -> None:
+    """Refuse a binary file: too many bytes that never occur in text."""
+    sample = head[:8192]
+    if not sample:
+        return
+    text_bytes = bytes(range(32, 256)) + b"\n\r\t\f\b\x1b"
+    junk = len(sample.translate(None, text_bytes))
+    if junk > len(sample) * 0.1:
+        raise InputError("this is a binary file, not a text log",
+                         "give the training log (the captured console output)", name)
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Expand globs; keep '-' and plain paths; refuse what does not exist."""
+    out: list[str] = []
+    for p in paths:
+        if p == "-" or os.path.exists(p):
+            out.append(p)
+        elif glob.has_magic(p):
+            found = sorted(glob.glob(p))
+            if not found:
+                raise InputError("no file matches this pattern", "check the glob", p)
+            out.extend(found)
+        else:
+            raise UsageError("no such file or folder", "check the path", p)
+    return out
+
+
+def folder_inputs(folder: str) -> list[Input]:
+    """Which files of a folder to read: known structured files first, then console logs."""
+    try:
+        names = sorted(os.listdir(folder))
+    except PermissionError:
+        raise InputError("permission denied", "check the folder's permissions", folder) from None
+    chosen = [n for n in FOLDER_FILES if n in names]
+    chosen += [n for n in names if n not in chosen and not n.startswith(".")
+               and (n.endswith(LOG_SUFFIXES) or re.fullmatch(r"workerlog\.\d+", n))
+               and os.path.isfile(os.path.join(folder, n))]
+    if not chosen:
+        raise InputError("no log files in this folder",
+                         "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
+    return [Input(os.path.join(folder, n)) for n in chosen]
+
+
+def inputs_for(path: str) -> list[Input]:
+    """The inputs one command-line path stands for."""
+    if path != "-" and os.path.isdir(path):
+        return folder_inputs(path)
+    return [Input(path)]
