@@ -9,7 +9,7 @@ from importlib import import_module
 
 # Order matters only for ties; the sample test checks that no two formats claim one sample.
 _MODULES = ("ppdet",)
-THRESHOLD = 0.05
+THRESHOLD = 0.02
 
 
 def all_formats() -> list:

@@ -22,7 +22,7 @@ _PAIR = re.compile(r"([A-Za-z_][\w.]*): (" + NUM + r")(?= |,|$)")
 _ETA = re.compile(r"eta: (-?\d+ days?, )?(-?\d+):(\d{2}):(\d{2})")
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
-_QUOTED = re.compile(r"'([A-Za-z_][\w.]*)': '(" + NUM + r")'")
+_STATIC_PAIR = re.compile(r"'?([A-Za-z_][\w.]*)'?: '?(" + NUM + r")'?(?= |,|$)")
 _COCO_ROW = re.compile(r"Average (Precision|Recall)\s+\((?:AP|AR)\) @\[ IoU=(0\.50:0\.95|0\.50|0\.75)"
                        r"\s*\| area=\s*(all|small|medium|large) \| maxDets=\s*(\d+) \] = (" + NUM + ")")
 _EVAL_TYPE = re.compile(r"Evaluate annotation type \*(\w+)\*")
@@ -46,36 +46,41 @@ SAMPLES = [
     ("[11/25 16:45:51] ppdet.engine.callbacks INFO: Epoch: [0] [ 0/12] learning_rate: 0.000000 "
      "loss: 4.262882 loss_cls: 0.714085 loss_iou: 0.852876 loss_dfl: 2.833213 loss_l1: 5.164682 "
      "eta: 0:02:09 batch_cost: 3.6104 data_cost: 0.0001 ips: 0.5540 images/s",
-     [Record(TRAIN, {"learning_rate": 0.0, "loss": 4.262882, "loss_cls": 0.714085,
+     [Info({"steps_per_epoch": 12}, line=1),
+      Record(TRAIN, {"learning_rate": 0.0, "loss": 4.262882, "loss_cls": 0.714085,
                      "loss_iou": 0.852876, "loss_dfl": 2.833213, "loss_l1": 5.164682,
-                     "eta_seconds": 129.0, "batch_cost": 3.6104, "data_cost": 0.0001,
-                     "ips": 0.554}, step=0, epoch=0, line=1)]),
+                     "batch_cost": 3.6104, "data_cost": 0.0001, "ips": 0.554,
+                     "eta_seconds": 129.0}, step=0, epoch=0, line=1)]),
     ("[07/01 17:29:40] ppdet.engine INFO: Epoch: [0] [  0/200] learning_rate: 0.000000 loss_xy: nan "
      "loss_wh: nan loss_iou: nan loss_obj: nan loss_cls: nan loss: nan eta: 25 days, 11:08:01 "
      "batch_cost: 16.9237 data_cost: 12.1469 ips: 1.8908 images/s",
-     [Record(TRAIN, {"learning_rate": 0.0, "loss_xy": float("nan"), "loss_wh": float("nan"),
+     [Info({"steps_per_epoch": 200}, line=1),
+      Record(TRAIN, {"learning_rate": 0.0, "loss_xy": float("nan"), "loss_wh": float("nan"),
                      "loss_iou": float("nan"), "loss_obj": float("nan"), "loss_cls": float("nan"),
-                     "loss": float("nan"), "eta_seconds": 2199481.0, "batch_cost": 16.9237,
-                     "data_cost": 12.1469, "ips": 1.8908}, step=0, epoch=0, line=1)]),
+                     "loss": float("nan"), "batch_cost": 16.9237, "data_cost": 12.1469,
+                     "ips": 1.8908, "eta_seconds": 2200081.0}, step=0, epoch=0, line=1)]),
     ("[11/21 15:37:17] ppdet.engine INFO: Epoch: [0] [ 110/3125] eta: 0:24:11 lr: 0.000000 "
      "loss_box: 0.256545 loss_cls: 0.059035 loss_obj: 0.247987 loss: 0.563567 batch_cost: 0.4402 "
      "data_cost: 0.0004 ips: 18.1718 images/s max_mem_reserved: 11613581568 "
      "max_mem_allocated: 10151881472",
-     [Record(TRAIN, {"eta_seconds": 1451.0, "learning_rate": 0.0, "loss_box": 0.256545,
-                     "loss_cls": 0.059035, "loss_obj": 0.247987, "loss": 0.563567,
-                     "batch_cost": 0.4402, "data_cost": 0.0004, "ips": 18.1718,
-                     "max_mem_reserved": 11613581568.0, "max_mem_allocated": 10151881472.0},
+     [Info({"steps_per_epoch": 3125, "units": {"max_mem_reserved": "bytes",
+                                               "max_mem_allocated": "bytes"}}, line=1),
+      Record(TRAIN, {"learning_rate": 0.0, "loss_box": 0.256545, "loss_cls": 0.059035,
+                     "loss_obj": 0.247987, "loss": 0.563567, "batch_cost": 0.4402,
+                     "data_cost": 0.0004, "ips": 18.1718, "max_mem_reserved": 11613581568.0,
+                     "max_mem_allocated": 10151881472.0, "eta_seconds": 1451.0},
              step=110, epoch=0, line=1)]),
     ("2021-07-13 16:34:21,130-INFO: iter: 0, lr: 0.000012, 'loss_cls_0': '1.152286', "
      "'loss': '2.686026', eta: 0:00:00, batch_cost: 0.00003 sec, ips: 38479.85321 images/sec",
      [Record(TRAIN, {"learning_rate": 0.000012, "loss_cls_0": 1.152286, "loss": 2.686026,
-                     "eta_seconds": 0.0, "batch_cost": 0.00003, "ips": 38479.85321},
-             step=0, time=1626193461.0, line=1)]),
+                     "batch_cost": 0.00003, "ips": 38479.85321, "eta_seconds": 0.0},
+             step=0, time=1626194061.0, line=1)]),
     ("    [02/24 17:15:52] ppdet.metrics.metrics INFO: mAP(0.50, 11point) = 84.34%",
      [Record(EVAL, {"bbox/mAP": 84.34}, line=1)]),
-    (" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
+    ("[11/25 16:46:24] ppdet.metrics.coco_utils INFO: Start evaluate...\n"
+     " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
      " Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ] = 0.067",
-     [Record(EVAL, {"bbox/AP": 0.048, "bbox/AR10": 0.067}, line=1)]),
+     [Record(EVAL, {"bbox/AP": 0.048, "bbox/AR10": 0.067}, line=2)]),
     ("[11/25 16:48:22] ppdet.utils.checkpoint INFO: Save checkpoint: /home/user/ppdet_out/ppyoloe_resume",
      [Marker(CHECKPOINT, "/home/user/ppdet_out/ppyoloe_resume", line=1)]),
 ]
@@ -94,7 +99,8 @@ def sniff(lines: list[str]) -> float:
             hits += 1
         elif "-INFO: iter: " in text and _STATIC.search(text):
             hits += 5
-        elif "paddle" in text or "ppdet" in text or text.startswith("LAUNCH "):
+        elif "paddle" in text.lower() or "ppdet" in text or "LAUNCH " in text \
+                or "launch.py:" in text:
             hits += 0.5
     return min(1.0, hits / len(lines))
 
@@ -120,6 +126,7 @@ class Parser:
         self.pending_line = 0
         self.table: dict | None = None
         self.in_traceback = False
+        self.traceback_line = 0
         self.trained_since_start = False
         self.units_sent = False
         self.facts_steps: int | None = None
@@ -186,7 +193,11 @@ class Parser:
         return out
 
     def finish(self) -> list:
-        return self._flush_eval()
+        out = self._flush_eval()
+        if self.in_traceback:  # the log ends inside a traceback (cut off, or still being written)
+            out.append(Marker(TRACEBACK, "Traceback (cut off before the exception line)",
+                              line=self.traceback_line, step=self.last_step, time=self.time))
+        return out
 
     def _train(self, msg: str, number: int, prefixed: bool) -> Record | None:
         m = _EPOCH.search(msg)
@@ -233,11 +244,9 @@ class Parser:
         except ValueError:
             pass
         metrics: dict[str, float] = {}
-        for key, value in _PAIR.findall(rest):
+        for key, value in _STATIC_PAIR.findall(rest):
             if key != "eta":
                 metrics["learning_rate" if key == "lr" else key] = float(value)
-        for key, value in _QUOTED.findall(rest):
-            metrics[key] = float(value)
         eta = _ETA.search(rest)
         if eta:
             metrics["eta_seconds"] = _eta_seconds(eta)
@@ -303,6 +312,7 @@ class Parser:
             return
         if "Traceback (most recent call last)" in text:
             self.in_traceback = True
+            self.traceback_line = number
             return
         if self.in_traceback:
             m = _EXCEPTION.match(text)

@@ -1,0 +1,63 @@
+"""Facts of a parsed run, in the shape of the hand-checked `<case>.expected.json` files."""
+from __future__ import annotations
+
+import collections
+import math
+from pathlib import Path
+
+from logreport.model import Run
+
+DATA = Path(__file__).parent / "data"
+
+
+def cases() -> list[tuple[Path, Path]]:
+    """(input, expected) pairs: the input is the folder or file named like the expected file."""
+    found = []
+    for expected in sorted(DATA.glob("*/*.expected.json")):
+        stem = expected.name[: -len(".expected.json")]
+        candidates = [p for p in expected.parent.glob(stem + "*")
+                      if p != expected and (p.is_dir() and p.name == stem
+                                            or p.name.startswith(stem + ".")
+                                            and not p.name.endswith(".expected.json"))]
+        assert len(candidates) == 1, f"{expected}: input is ambiguous or missing: {candidates}"
+        found.append((candidates[0], expected))
+    return found
+
+
+def _num(x):
+    if x != x:
+        return None
+    return int(x) if float(x).is_integer() else x
+
+
+def _value(x: float):
+    return x if math.isfinite(x) else str(x)
+
+
+def record(table, i: int) -> dict:
+    values = {}
+    for name, series in table.series.items():
+        for j, r in enumerate(series.rec):
+            if r == i:
+                values[name] = _value(series.value[j])
+                break
+    return {"step": _num(table.step[i]), "epoch": _num(table.epoch[i]), "line": table.line[i],
+            "values": values}
+
+
+def facts(run: Run) -> dict:
+    train = list(run.tables("train"))
+    out = {
+        "format": run.format,
+        "segments": len([s for s in run.segments if not s.is_empty()]),
+        "train_records": run.count("train"),
+        "eval_records": run.count("eval"),
+        "train_metrics": run.metric_names("train"),
+        "eval_metrics": run.metric_names("eval"),
+        "markers": dict(collections.Counter(m.kind for m in run.markers)),
+    }
+    if train:
+        out["first_train"] = record(train[0][1], 0)
+        out["last_train"] = record(train[-1][1], len(train[-1][1]) - 1)
+    out["evals"] = [record(t, i) for _, t in run.tables("eval") for i in range(len(t))]
+    return out

@@ -1,0 +1,20 @@
+"""Every real fixture in tests/data parses to its hand-checked facts."""
+import json
+
+import pytest
+
+from golden import cases, facts
+from logreport.pipeline import load
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("path,expected", CASES, ids=[c[0].name for c in CASES])
+def test_fixture_parses_to_expected_facts(path, expected):
+    want = json.loads(expected.read_text(encoding="utf-8"))
+    got = facts(load(str(path)))
+    assert {k: got.get(k) for k in want} == want
+
+
+def test_there_are_cases():
+    assert len(CASES) >= 40
