@@ -1,0 +1,116 @@
+"""The command-line contracts of report, summary, export and formats, on real fixtures."""
+import gzip
+import json
+import re
+
+import pytest
+
+from logreport.cli import main
+
+PPDET = "ppdet/ppyoloe_crn_s_coco_train.log"
+
+
+def test_summary_json_has_the_contract_keys(runner, data):
+    result = runner.invoke(main, ["summary", str(data / PPDET), "--json"])
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)["runs"][0]
+    for key in ("source", "format", "status", "last_step", "last_epoch", "total_steps",
+                "train_records", "final", "best", "throughput", "wall_seconds", "eta_seconds",
+                "anomalies", "unparsed_lines"):
+        assert key in run
+    assert run["format"] == "ppdet"
+    assert run["train_records"] == 36 and run["last_step"] == 35 and run["last_epoch"] == 2
+    assert run["best"] == {"metric": "bbox/AP", "value": 0.048, "step": 11, "epoch": 0}
+    assert run["final"]["loss"] == 29.832212
+    assert run["throughput"]["metric"] == "ips"
+
+
+def test_summary_human_table(runner, data):
+    result = runner.invoke(main, ["summary", str(data / PPDET)])
+    assert result.exit_code == 0
+    assert "bbox/AP 0.048" in result.stdout and "ppdet" in result.stdout
+
+
+def test_summary_of_several_files_gz_and_stdin(runner, data, tmp_path):
+    raw = (data / PPDET).read_bytes()
+    gz = tmp_path / "run.log.gz"
+    gz.write_bytes(gzip.compress(raw))
+    result = runner.invoke(main, ["summary", str(data / PPDET), str(gz), "-", "--json"],
+                           input=raw)
+    assert result.exit_code == 0, result.stderr
+    runs = json.loads(result.stdout)["runs"]
+    assert [r["train_records"] for r in runs] == [36, 36, 36]
+
+
+def test_export_jsonl_rows(runner, data, tmp_path):
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(main, ["export", str(data / "ppdet/public_07_ppyolo_nan_paddle33911.log"),
+                                  "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert set(rows[0]) == {"run", "segment", "phase", "step", "epoch", "time", "metric", "value"}
+    losses = [r for r in rows if r["metric"] == "loss"]
+    assert [(r["segment"], r["step"], r["value"]) for r in losses] == [
+        (0, 0, "nan"), (0, 20, "nan"), (1, 0, 31146.630859), (1, 20, "nan")]
+    assert re.fullmatch(r"\d{4}-07-01T17:29:40", losses[0]["time"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_csv_and_parquet(runner, data, tmp_path, suffix):
+    import pandas as pd
+
+    out = tmp_path / f"m{suffix}"
+    result = runner.invoke(main, ["export", str(data / PPDET), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert list(frame.columns) == ["run", "segment", "phase", "step", "epoch", "time", "metric",
+                                   "value"]
+    evals = frame[(frame.phase == "eval") & (frame.metric == "bbox/AP")]
+    assert list(evals.value) == [0.048, 0.0]
+    assert len(frame[(frame.phase == "train") & (frame.metric == "loss")]) == 36
+
+
+def test_formats_lists_ppdet_with_a_sample(runner):
+    result = runner.invoke(main, ["formats"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("ppdet:") and "Epoch: [0]" in result.stdout
+
+
+def test_report_writes_html_with_the_data(runner, data, tmp_path):
+    out = tmp_path / "r.html"
+    result = runner.invoke(main, ["report", str(data / PPDET), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    html = out.read_text(encoding="utf-8")
+    assert not re.search(r"<(?:script|link|img|iframe)[^>]+(?:src|href)\s*=\s*[\"']?(?:https?:)?//",
+                         html, re.I)
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["summary", "/no/such/file.log"], 2, "no such file"),
+    (["export", "{ppdet}", "-o", "x.xlsx"], 2, "unknown export type"),
+    (["summary", "{empty}"], 1, "empty"),
+    (["summary", "{binary}"], 1, "binary"),
+    (["summary", "{negative}"], 1, "not a known log format"),
+    (["summary", "{ppdet}", "--format", "nope"], 2, "unknown format"),
+    (["report"], 2, "Missing argument"),
+])
+def test_bad_input_gives_one_line_and_exit_code(runner, data, tmp_path, args, code, words):
+    (tmp_path / "empty.log").write_bytes(b"")
+    (tmp_path / "binary.log").write_bytes(bytes(range(256)) * 50)
+    paths = {"ppdet": str(data / PPDET), "empty": str(tmp_path / "empty.log"),
+             "binary": str(tmp_path / "binary.log"),
+             "negative": str(data / "negative/N1_rtdetr_pytorch_not_ppdet.log")}
+    result = runner.invoke(main, [a.format(**paths) for a in args])
+    assert result.exit_code == code
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stdout == ""
+
+
+def test_every_command_has_help_text_and_a_readme_example():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for name, command in main.commands.items():
+        assert command.help, name
+        assert f"logreport {name}" in readme, name

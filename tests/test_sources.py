@@ -1,0 +1,37 @@
+"""LineSplitter: complete lines only, \r ends a line, decoding never fails."""
+from logreport.sources import LineSplitter, decode
+
+
+def test_partial_line_waits_for_its_end():
+    s = LineSplitter()
+    assert s.feed(b"Epoch: [0] [ 0/12] learning") == []
+    assert s.feed(b"_rate: 0.1\nnext") == [(1, "Epoch: [0] [ 0/12] learning_rate: 0.1")]
+    assert s.flush() == [(2, "next")]
+
+
+def test_carriage_return_frames_share_the_line_number():
+    s = LineSplitter()
+    out = s.feed(b" 10%|#  | 1/10\r 20%|## | 2/10\r{'loss': 1.0}\n")
+    assert out == [(1, " 10%|#  | 1/10"), (1, " 20%|## | 2/10"), (1, "{'loss': 1.0}")]
+
+
+def test_crlf_split_across_chunks_is_one_line_end():
+    s = LineSplitter()
+    assert s.feed(b"a\r") == []
+    assert s.feed(b"\nb\r\n") == [(1, "a"), (2, "b")]
+
+
+def test_frames_before_the_last_carriage_return_are_complete():
+    s = LineSplitter()
+    assert s.feed(b" 1/10\r 2/10\r 3/1") == [(1, " 1/10"), (1, " 2/10")]
+
+
+def test_decoding_gbk_ansi_and_invalid_bytes():
+    assert decode("训练开始".encode("gbk")) == "训练开始"
+    assert decode(b"\x1b[93mWarning\x1b[0m") == "Warning"
+    assert decode(b"ok \xff\xfe\xfa end") .startswith("ok ")
+
+
+def test_blank_lines_are_counted_but_not_returned():
+    s = LineSplitter()
+    assert s.feed(b"a\n\n  \nb\n") == [(1, "a"), (4, "b")]
