@@ -26,6 +26,7 @@ _BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?
                   r" \[\d+:\d{2}(?::\d{2})?<(?:\d+:\d{2}(?::\d{2})?|\?), *(?:\?|\d+(?:\.\d+)?)"
                   r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
+_DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
@@ -86,7 +87,7 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits = 0.0
     for text in lines:
-        if "{'" in text and _DICT.search(text):
+        if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
             hits += 5
         elif " >> " in text and (_LF_B.search(text) or _HF.search(text)):
             hits += 1
@@ -140,8 +141,9 @@ class Parser:
         self.pending_echo = False
         self.in_eval = False
         self.in_dump = False
-        self.in_traceback = False
+        self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
+        self.partial: str | None = None
         self.last_step: int | None = None
         self.train_count = 0
         self.emitted: dict[tuple, set] = {}      # (phase, step) -> metric names given
@@ -180,8 +182,6 @@ class Parser:
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list:
         out: list = []
-        if text.startswith("[rank"):
-            text = _RANK.sub("", text)
         if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
             pos = 0
             for m in _BAR.finditer(text):
@@ -197,6 +197,9 @@ class Parser:
         out: list = []
         self._end_block(out)
         self._flush(out)
+        if self.in_traceback:            # cut short before its exception line
+            out.append(Marker(TRACEBACK, "traceback (cut short)", line=self.in_traceback,
+                              step=self.last_step, time=self.time))
         return out
 
     def _bar(self, m: re.Match, out: list) -> None:
@@ -213,6 +216,15 @@ class Parser:
     def _line(self, text: str, number: int, out: list) -> None:
         if not text.strip():
             return
+        if "[rank" in text:
+            text = _RANK.sub("", text.lstrip())
+        if self.partial is not None:
+            text = self._join_wrapped(text)
+            if text is None:
+                return
+        elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
+            self.partial = text
+            return
         if self.block is not None:
             row = _ROW.match(text)
             if row:
@@ -223,7 +235,7 @@ class Parser:
             self._traceback_line(text, number, out)
             return
         if "Traceback (most recent call last)" in text:
-            self.in_traceback = True
+            self.in_traceback = number
             self.in_dump = False
             return
         head = None
@@ -253,6 +265,15 @@ class Parser:
             self.block = Record(FINAL if phase == TRAIN else EVAL, {}, line=number)
             return
         self._message(stripped, number, out)
+
+    def _join_wrapped(self, text: str) -> str | None:
+        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
+        joined = self.partial + text
+        if "}" in text or len(joined) > 20000:
+            self.partial = None
+            return joined
+        self.partial = joined
+        return None
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()

@@ -51,7 +51,7 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits = 0.0
     for text in lines:
-        if '"current_steps": ' in text and text.lstrip().startswith("{"):
+        if text.startswith('{"') and ('"current_steps": ' in text or '"loss": ' in text):
             hits += 5
         elif '": ' in text and _JSON_KEY.match(text):
             hits += 1
@@ -110,6 +110,7 @@ class Parser:
         self.buffer: list[str] = []
         self.start = 0
         self.trained = False
+        self.count = 0
         self.facts: dict = {}
 
     def feed(self, text: str, number: int) -> list:
@@ -163,7 +164,11 @@ class Parser:
         step = entry.get("current_steps")
         rec = record(entry, step if isinstance(step, int) else None, number)
         if rec is not None:
-            self.trained |= rec.phase == TRAIN
+            if rec.phase == TRAIN:
+                self.trained = True
+                self.count += 1
+                if rec.step is None:        # v0.1 lines trimmed of their steps: the ordinal
+                    rec.step = self.count
             out.append(rec)
         elif self.trained:      # the end-of-training summary line: progress keys only
             out.append(Marker(FINISHED, "end-of-training line of trainer_log.jsonl", line=number,
