@@ -95,6 +95,8 @@ def sniff(lines: list[str]) -> float:
             hits += 1
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
+        elif "%|" in text and _BAR.search(text):
+            hits += 1
     return min(1.0, hits / len(lines))
 
 
