@@ -10,8 +10,9 @@ from datetime import datetime
 
 from . import formats
 from .errors import UnknownFormat
+from .events import TRAIN, Info, Marker, Record
 from .model import Run
-from .sources import Input, expand, inputs_for
+from .sources import Input, expand, folder_inputs
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 
@@ -104,12 +105,16 @@ def year_of(path: str) -> int | None:
 def load(path: str, fmt: str | None = None) -> Run:
     """Read a log file, folder, glob, '-' (stdin) or .gz file to its end."""
     run = Run(path)
-    inputs = [i for p in expand([path]) for i in inputs_for(p)]
-    read_inputs(run, inputs, fmt)
+    for p in expand([path]):
+        if p != "-" and os.path.isdir(p):
+            read_folder(run, folder_inputs(p), fmt)
+        else:
+            read_inputs(run, [Input(p)], fmt)
     return run
 
 
-def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
+def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
+                strict: bool = True) -> None:
     """Parse several inputs into one run; an unknown format is an error only if none parses."""
     errors = []
     for inp in inputs:
@@ -121,8 +126,98 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
             run.files.append(inp.name)
         except UnknownFormat as e:
             errors.append(e)
-    if errors and not run.files:
+    if errors and not run.files and strict:
         raise errors[0]
+
+
+class _Collected(Run):
+    """A Run that keeps the parser's events as they come, to merge them with other files'."""
+
+    def __init__(self, source: str):
+        super().__init__(source)
+        self.events: list = []
+
+    def add(self, event) -> None:
+        self.events.append(event)
+
+
+def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
+    """An output folder: each file parsed alone, then merged so nothing is counted twice.
+
+    Files come structured first (sources.FOLDER_FILES). A later file adds only what the earlier
+    ones lack: records at a (phase, step) not seen yet, metrics missing from a record already
+    seen, facts not known yet and marker kinds not seen yet. run.info["files_used"] says what
+    each file gave; run.files lists those that gave something.
+    """
+    parts = []
+    for inp in inputs:
+        part = _Collected(inp.name)
+        read_inputs(part, [inp], fmt, strict=False)
+        run.lines += part.lines
+        run.unparsed += part.unparsed
+        run.unparsed_samples.extend(part.unparsed_samples[:50 - len(run.unparsed_samples)])
+        if part.files:
+            run.format = run.format or part.format
+            parts.append((inp.name, part.events))
+    if not parts:
+        read_inputs(run, inputs, fmt)       # raises the right error
+        return
+    used: dict[str, str] = {}
+    for event in merge(parts, used):
+        run.add(event)
+    run.files.extend(name for name, what in used.items() if what != "nothing new")
+    run.info["files_used"] = {os.path.basename(name): what for name, what in used.items()}
+
+
+def merge(parts: list[tuple[str, list]], used: dict) -> list:
+    """The events of several files of one run, without duplicates (see read_folder)."""
+    records: list[Record] = []
+    by_key: dict[tuple, Record] = {}
+    facts: dict = {}
+    markers: list[Marker] = []
+    base_monotonic = True
+    for index, (name, events) in enumerate(parts):
+        gave: dict[str, int] = {}
+        new_keys: dict[tuple, Record] = {}
+        kinds = {m.kind for m in markers}
+        last = max((r.step for r in records if r.phase == TRAIN and r.step is not None),
+                   default=None)
+        for event in events:
+            if isinstance(event, Record):
+                if event.step is None and event.phase != TRAIN:
+                    event.step = last
+                have = by_key.get((event.phase, event.step)) if event.step is not None else None
+                if have is None:
+                    records.append(event)
+                    new_keys[(event.phase, event.step)] = event
+                    _count(gave, f"{event.phase} records")
+                else:
+                    added = {k: v for k, v in event.metrics.items() if k not in have.metrics}
+                    have.metrics.update(added)
+                    for k in added:
+                        _count(gave, k)
+            elif isinstance(event, Info):
+                new = {k: v for k, v in event.facts.items() if k not in facts or index == 0}
+                if new:
+                    facts.update(new)
+                    for k in new:
+                        gave.setdefault(k, 0)
+            elif isinstance(event, Marker) and event.kind not in kinds:
+                markers.append(event)
+                _count(gave, f"{event.kind} marker")
+        if index == 0:
+            steps = [r.step for r in records if r.phase == TRAIN and r.step is not None]
+            base_monotonic = all(a <= b for a, b in zip(steps, steps[1:]))
+        by_key.update((k, r) for k, r in new_keys.items() if k[1] is not None)
+        used[name] = ", ".join(f"{n} {what}" if n else what for what, n in gave.items()) \
+            or "nothing new"
+    if base_monotonic:
+        records.sort(key=lambda r: (r.step is None, r.step or 0))
+    return [Info(facts)] + records + markers
+
+
+def _count(counts: dict, what: str) -> None:
+    counts[what] = counts.get(what, 0) + 1
 
 
 def _chunks(lines, size: int = 4096):

@@ -5,6 +5,7 @@ import collections
 import math
 from pathlib import Path
 
+from logreport.analysis import status
 from logreport.model import Run
 
 DATA = Path(__file__).parent / "data"
@@ -55,6 +56,7 @@ def facts(run: Run) -> dict:
         "train_metrics": run.metric_names("train"),
         "eval_metrics": run.metric_names("eval"),
         "markers": dict(collections.Counter(m.kind for m in run.markers)),
+        "status": status(run)[0],
     }
     if train:
         out["first_train"] = record(train[0][1], 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 
 # Order matters only for ties; the sample test checks that no two formats claim one sample.
-_MODULES = ("ppdet",)
+_MODULES = ("ppdet", "hf_trainer", "llamafactory")
 THRESHOLD = 0.02
 
 

@@ -1,0 +1,388 @@
+"""Console output of `llamafactory-cli train` and any Hugging Face Trainer script.
+
+Spec: shared/formats/llamafactory.md (§2–§7, §9, §10). Also reads LlamaBoard's running_log.txt,
+which holds the same logger lines. A step dict carries no step: it waits for the training bar
+frame drawn right after it (the frame before can lag); without one the step is
+round(epoch × examples ÷ total batch size), else the record's ordinal.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..events import (CHECKPOINT, EVAL, FINAL, FINISHED, KILLED, OOM, RESUME, TRACEBACK, TRAIN,
+                      Info, Marker, Record)
+
+NAME = "hf_trainer"
+TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
+
+_LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
+                   r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")
+_LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
+                   r" ([\w.]+):(\d+) >> ")
+_HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
+                 r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >> ")
+_BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
+                  r" \[\d+:\d{2}(?::\d{2})?<(?:\d+:\d{2}(?::\d{2})?|\?), *(?:\?|\d+(?:\.\d+)?)"
+                  r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
+_DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
+_DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
+_PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
+_BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
+_ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
+_DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+_RANK = re.compile(r"^\[rank\d+\]: ")
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))\b:?(.*)$")
+_OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
+_FACTS = [
+    (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
+    (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
+    (re.compile(r"^\s*Total train batch size \(.*\) = ([\d,]+)$"), "total_train_batch_size"),
+    (re.compile(r"^\s*Total (?:optimization|training) steps = ([\d,]+)$"), "total_steps"),
+    (re.compile(r"^\s*Gradient Accumulation steps = (\d+)$"), "gradient_accumulation_steps"),
+    (re.compile(r"world size: (\d+),"), "world_size"),
+]
+_VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
+# LF's info_rank0/warning_rank0 wrappers print a constant line number per release (spec §2.2).
+_LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0.9.2",
+                     "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
+                     "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
+_NOT_METRICS = ("epoch", "step", "total_flos")
+
+# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+SAMPLES = [
+    ("[INFO|trainer.py:1478] 2026-11-25 16:45:50,937 >>   Total optimization steps = 60\n"
+     "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"
+     "  2%|▏         | 1/60 [00:00<00:28,  2.04it/s]",
+     [Info({"total_steps": 60}, line=1),
+      Record(TRAIN, {"loss": 7.622, "grad_norm": 0.1841, "learning_rate": 0.0}, step=1,
+             epoch=0.008889, line=2)]),
+    ("{'loss': nan, 'grad_norm': nan, 'learning_rate': 1e+30, 'epoch': 0.02, "
+     "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
+     [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
+                     "num_input_tokens_seen": 1024.0, "train_runtime": 0.0794,
+                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1)]),
+    ("{'train_runtime': 140.1484, 'train_samples_per_second': 1.712, 'train_steps_per_second': 0.428, "
+     "'train_loss': 7.5664171059926355, 'epoch': 0.53}",
+     [Record(FINAL, {"train_runtime": 140.1484, "train_samples_per_second": 1.712,
+                     "train_steps_per_second": 0.428, "train_loss": 7.5664171059926355},
+             step=None, epoch=0.53, line=1)]),
+    ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
+     "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
+     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+      Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
+             time=None, line=1)]),
+    ("***** eval metrics *****\n  epoch                   =     0.5333\n"
+     "  eval_loss               =     7.5585\n  eval_runtime            = 0:00:02.20",
+     [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
+    ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
+     "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
+     [Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+]
+
+
+def sniff(lines: list[str]) -> float:
+    """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
+    if not lines:
+        return 0.0
+    hits = 0.0
+    for text in lines:
+        if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
+            hits += 5
+        elif " >> " in text and (_LF_B.search(text) or _HF.search(text)):
+            hits += 1
+        elif (" - INFO - " in text or " - WARNING - " in text) and _LF_A.search(text):
+            hits += 1
+        elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
+            hits += 5
+        elif "%|" in text and _BAR.search(text):
+            hits += 1
+    return min(1.0, hits / len(lines))
+
+
+def number(text: str) -> float | None:
+    """A value as printed: number, nan/inf, a quoted 4.x/5.x number, or a timedelta."""
+    text = text.strip().strip("'")
+    try:
+        return float(text.replace(",", "")) if "," in text and ":" not in text else float(text)
+    except ValueError:
+        pass
+    m = _DELTA.match(text)
+    if m:
+        days = int(m.group(1) or 0)
+        return days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+    return None
+
+
+def parse_dict(text: str) -> dict[str, float]:
+    """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
+    out: dict[str, float] = {}
+    for m in _PAIR.finditer(text):
+        raw = m.group(2) if m.group(2) is not None else (m.group(3) or m.group(4))
+        value = number(raw)
+        if value is not None:
+            out[m.group(1)] = value
+    return out
+
+
+def _stamp(year, month, day, hh, mm, ss) -> float | None:
+    try:
+        dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
+    except ValueError:
+        return None
+    return (dt - datetime(1970, 1, 1)).total_seconds()
+
+
+class Parser:
+    """Stateful: a step dict waits for the next training bar frame, which gives its step."""
+
+    def __init__(self):
+        self.facts: dict = {}
+        self.train_total: int | None = None
+        self.pending: Record | None = None
+        self.pending_echo = False
+        self.in_eval = False
+        self.in_dump = False
+        self.in_traceback = 0     # line of an open traceback
+        self.block: Record | None = None
+        self.partial: str | None = None
+        self.last_step: int | None = None
+        self.train_count = 0
+        self.emitted: dict[tuple, set] = {}      # (phase, step) -> metric names given
+        self.time: float | None = None
+
+    # --- steps --------------------------------------------------------------------------
+    def _fallback_step(self, rec: Record) -> int | None:
+        examples = self.facts.get("num_examples")
+        batch = self.facts.get("total_train_batch_size")
+        if rec.epoch is not None and examples and batch:
+            return round(rec.epoch * examples / batch)
+        if rec.phase == TRAIN:
+            return self.train_count + 1
+        return self.last_step
+
+    def _emit(self, rec: Record, step: int | None, out: list) -> None:
+        rec.step = step if step is not None else self._fallback_step(rec)
+        key = (rec.phase, rec.step)
+        seen = self.emitted.setdefault(key, set())
+        if rec.phase != TRAIN and seen:       # a block repeating its dict: only new keys
+            rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
+            if not rec.metrics:
+                return
+        seen.update(rec.metrics)
+        if rec.phase == TRAIN:
+            self.train_count += 1
+        if rec.step is not None and rec.phase == TRAIN:
+            self.last_step = rec.step
+        out.append(rec)
+
+    def _flush(self, out: list, step: int | None = None) -> None:
+        if self.pending is not None:
+            rec, self.pending = self.pending, None
+            self._emit(rec, step, out)
+
+    # --- the parser ---------------------------------------------------------------------
+    def feed(self, text: str, number: int) -> list:
+        out: list = []
+        if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
+            pos = 0
+            for m in _BAR.finditer(text):
+                self._line(text[pos:m.start()], number, out)
+                self._bar(m, out)
+                pos = m.end()
+            self._line(text[pos:], number, out)
+        else:
+            self._line(text, number, out)
+        return out
+
+    def finish(self) -> list:
+        out: list = []
+        self._end_block(out)
+        self._flush(out)
+        if self.in_traceback:            # cut short before its exception line
+            out.append(Marker(TRACEBACK, "traceback (cut short)", line=self.in_traceback,
+                              step=self.last_step, time=self.time))
+        return out
+
+    def _bar(self, m: re.Match, out: list) -> None:
+        self.in_dump = False
+        if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
+            return
+        total, n = int(m.group("total")), int(m.group("n"))
+        if self.train_total is None and not self.in_eval:
+            self.train_total = total
+        if total == self.train_total:
+            self._flush(out, n)
+            self.last_step = n
+
+    def _line(self, text: str, number: int, out: list) -> None:
+        if not text.strip():
+            return
+        if "[rank" in text:
+            text = _RANK.sub("", text.lstrip())
+        if self.partial is not None:
+            text = self._join_wrapped(text)
+            if text is None:
+                return
+        elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
+            self.partial = text
+            return
+        if self.block is not None:
+            row = _ROW.match(text)
+            if row:
+                self._block_row(row.group(1), row.group(2))
+                return
+            self._end_block(out)
+        if self.in_traceback:
+            self._traceback_line(text, number, out)
+            return
+        if "Traceback (most recent call last)" in text:
+            self.in_traceback = number
+            self.in_dump = False
+            return
+        head = None
+        if " >> " in text:
+            head = _LF_B.search(text) or _HF.search(text)
+        elif " - " in text:
+            head = _LF_A.search(text)
+        if head is not None:
+            self.in_dump = False
+            self._logger_line(head, text[head.end():], number, out)
+            return
+        if self.in_dump:
+            return
+        stripped = text.strip()
+        if stripped in ("training example:", "eval example:"):
+            self.in_dump = True
+            return
+        if "{'" in text:
+            m = _DICT.search(text)
+            if m:
+                self._dict(m.group(0), number, out, echo=False)
+                return
+        block = _BLOCK.match(stripped)
+        if block:
+            self._flush(out)
+            phase = TRAIN if block.group(1) == "train" else EVAL
+            self.block = Record(FINAL if phase == TRAIN else EVAL, {}, line=number)
+            return
+        self._message(stripped, number, out)
+
+    def _join_wrapped(self, text: str) -> str | None:
+        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
+        joined = self.partial + text
+        if "}" in text or len(joined) > 20000:
+            self.partial = None
+            return joined
+        self.partial = joined
+        return None
+
+    def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
+        groups = head.groups()
+        if head.re is _LF_A:
+            self.time = _stamp(groups[2], groups[0], groups[1], *groups[3:6])
+        else:
+            self.time = _stamp(*groups[:6])
+        if head.re is _LF_B and "llamafactory_version" not in self.facts:
+            version = _LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
+                else None
+            if version:
+                self._fact("llamafactory_version", version, number, out)
+        if msg.startswith("{'"):
+            m = _DICT.match(msg)
+            if m:
+                self._dict(m.group(0), number, out, echo=True)
+            return
+        self._message(msg.strip(), number, out)
+
+    def _message(self, msg: str, number: int, out: list) -> None:
+        """Facts, banners and markers, from a logger message or a bare line."""
+        if not msg:
+            return
+        if msg == "***** Running Evaluation *****" or msg == "***** Running Prediction *****":
+            self.in_eval = True
+        elif msg == "***** Running training *****":
+            self.in_eval = False
+        elif msg.startswith("Training completed."):
+            out.append(Marker(FINISHED, msg, line=number, step=self.last_step, time=self.time))
+        elif msg.startswith("Saving model checkpoint to "):
+            out.append(Marker(CHECKPOINT, msg[len("Saving model checkpoint to "):], line=number,
+                              step=self.last_step, time=self.time))
+        elif msg.startswith(("Continuing training from", "Resuming training from")):
+            out.append(Marker(RESUME, msg, line=number, time=self.time))
+        elif msg == "Killed" or msg.endswith(" Killed"):
+            out.append(Marker(KILLED, msg, line=number, step=self.last_step, time=self.time))
+        elif "transformers_version" in msg and "transformers_version" not in self.facts:
+            m = _VERSION.search(msg)
+            if m:
+                self._fact("transformers_version", m.group(1), number, out)
+        else:
+            for pattern, name in _FACTS:
+                m = pattern.search(msg)
+                if m:
+                    value = int(m.group(1).replace(",", ""))
+                    if name == "num_examples" and self.in_eval:
+                        return
+                    self._fact(name, value, number, out)
+                    if name == "total_steps":
+                        self.train_total = value
+                    return
+
+    def _fact(self, name: str, value, number: int, out: list) -> None:
+        if self.facts.get(name) != value:
+            self.facts[name] = value
+            out.append(Info({name: value}, line=number))
+
+    def _traceback_line(self, text: str, number: int, out: list) -> None:
+        if text[:1].isspace() or text.startswith(("File ", "^", "~", "During handling",
+                                                  "The above exception")):
+            return
+        self.in_traceback = False
+        m = _EXCEPTION.match(text.strip())
+        detail = text.strip()[:300]
+        if m is None:
+            return
+        self._flush(out)
+        kind = TRACEBACK
+        if m.group(1).endswith("KeyboardInterrupt"):
+            kind = KILLED
+        elif _OOM.search(detail):
+            kind = OOM
+        out.append(Marker(kind, detail, line=number, step=self.last_step, time=self.time))
+
+    def _dict(self, text: str, number: int, out: list, echo: bool) -> None:
+        values = parse_dict(text)
+        epoch = values.pop("epoch", None)
+        if "train_loss" in values or "train_samples_per_second" in values:
+            phase = FINAL
+        elif any(k.startswith(("eval_", "predict_")) for k in values) and "loss" not in values:
+            phase = EVAL
+            self.in_eval = False
+        else:
+            phase = TRAIN
+        if "learning_rate" not in values and "lr" in values:
+            values["learning_rate"] = values.pop("lr")
+        metrics = {k: v for k, v in values.items() if k not in _NOT_METRICS}
+        if not metrics:
+            return
+        rec = Record(phase, metrics, epoch=epoch, line=number)
+        if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
+            self.pending = None          # the LlamaBoard echo of this very dict: keep the dict
+        self._flush(out)
+        self.pending, self.pending_echo = rec, echo
+
+    def _block_row(self, key: str, value: str) -> None:
+        if key in ("total_flos",) or "_mem_" in key:
+            return                        # printed in GF / MB, unlike the dict and the files
+        v = number(value)
+        if v is None:
+            return
+        if key == "epoch":
+            self.block.epoch = v
+        else:
+            self.block.metrics[key] = v
+
+    def _end_block(self, out: list) -> None:
+        block, self.block = self.block, None
+        if block is not None and block.metrics:
+            self._emit(block, None, out)

@@ -1,0 +1,57 @@
+"""LLaMA-Factory runs: console steps agree with trainer_state.json; output folders merge once."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from logreport.analysis import summarize, values
+from logreport.pipeline import load
+
+RUNS = sorted(p for p in (Path(__file__).parent / "data" / "llamafactory").iterdir() if p.is_dir())
+
+
+def _state(run_dir: Path) -> dict | None:
+    found = [run_dir / "trainer_state.json"] + sorted(run_dir.glob("checkpoint-*.trainer_state.json"))
+    found = [p for p in found if p.exists()]
+    return json.loads(found[0].read_text()) if found else None
+
+
+def _close(a: float, b: float) -> bool:
+    if math.isnan(b):
+        return math.isnan(a)
+    return math.isclose(a, b, rel_tol=6e-4, abs_tol=1e-12)   # 5.x prints 4 significant digits
+
+
+@pytest.mark.parametrize("run_dir", [r for r in RUNS if _state(r)], ids=lambda p: p.name)
+def test_console_steps_and_values_match_trainer_state(run_dir):
+    history = [h for h in _state(run_dir)["log_history"] if "loss" in h]
+    run = load(str(run_dir / "console.log"))
+    assert run.format == "hf_trainer"
+    for metric in ("loss", "grad_norm", "learning_rate"):
+        steps, _, _, vals = values(run, "train", metric)
+        got = dict(zip(steps.astype(int).tolist(), vals.tolist()))
+        for entry in history:
+            assert entry["step"] in got, (metric, entry["step"])
+            assert _close(got[entry["step"]], entry[metric]), (metric, entry["step"])
+
+
+def test_folder_counts_each_record_once_and_says_which_files_gave_what():
+    folder = next(r for r in RUNS if r.name == "sft_lora")
+    run = load(str(folder))
+    summary = summarize(run)
+    assert summary["train_records"] == 60 and summary["last_step"] == 60
+    assert summary["eval_records"] == 4 and summary["status"] == "finished"
+    used = run.info["files_used"]
+    assert "60 train records" in used["trainer_log.jsonl"]
+    assert "60 grad_norm" in used["trainer_state.json"]
+    assert used["all_results.json"] == "nothing new"
+    assert [Path(f).name for f in run.files] == ["trainer_log.jsonl", "trainer_state.json",
+                                                 "console.log"]
+
+
+def test_interrupted_run_is_failed_and_killed_run_is_not_finished():
+    by_name = {r.name: r for r in RUNS}
+    assert summarize(load(str(by_name["sft_lora_interrupted"] / "console.log")))["status"] == "failed"
+    killed = summarize(load(str(by_name["sft_lora_killed_sigterm"] / "console.log")))
+    assert killed["status"] != "finished" and killed["last_step"] == 127
