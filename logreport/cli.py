@@ -143,6 +143,70 @@ def export(logs, output, fmt):
     click.echo(f"wrote {n} rows to {output}", err=True)
 
 
+@main.command()
+@click.argument("source", metavar="REPORT.html|LOG|DIR")
+@click.option("--to", "to", multiple=True, required=True, metavar="ADDR",
+              help="Recipient (repeat for several).")
+@click.option("--cc", multiple=True, metavar="ADDR", help="Copy to (repeat for several).")
+@click.option("--from", "sender", default=None, metavar="ADDR",
+              help="Sender address [env LOGREPORT_SMTP_FROM].")
+@click.option("--subject", default=None, help="Subject (default: run, status and best metric).")
+@click.option("--smtp-host", default=None, metavar="H", help="SMTP server [env LOGREPORT_SMTP_HOST].")
+@click.option("--smtp-port", default=None, type=int, metavar="P",
+              help="SMTP port (default 587; 465 with --tls ssl) [env LOGREPORT_SMTP_PORT].")
+@click.option("--smtp-user", default=None, metavar="U",
+              help="Login name; the password comes from LOGREPORT_SMTP_PASSWORD or a prompt "
+                   "[env LOGREPORT_SMTP_USER].")
+@click.option("--tls", type=click.Choice(["starttls", "ssl", "none"]), default=None,
+              help="Encryption (default starttls) [env LOGREPORT_SMTP_TLS].")
+@click.option("--max-attachment-mb", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="Zip the report when it is larger than this.")
+@click.option("-o", "--output", default="report.html", show_default=True,
+              help="Where to write the report when SOURCE is a log or folder.")
+@FORMAT
+def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
+          max_attachment_mb, output, fmt):
+    """Mail a report: summary in the body, the HTML report attached.
+
+    SMTP settings: options > LOGREPORT_SMTP_* variables > ~/.config/logreport/config.toml [smtp].
+
+    Example: logreport email run.log --to team@example.com --smtp-host smtp.example.com
+    """
+    from . import mail
+
+    settings = mail.resolve_settings(host=smtp_host, port=smtp_port, user=smtp_user,
+                                     sender=sender, tls=tls)
+    settings = smtp_password(settings)
+    payload = None
+    if source.lower().endswith((".html", ".htm")) and os.path.isfile(source):
+        report_path = source
+    else:
+        from .report import build
+        from .render import write_html
+
+        payload = build(load_runs([source], fmt))
+        write_html(payload, output)
+        report_path = output
+        click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
+    msg = mail.send_report(settings, list(to), report_path, cc=list(cc), title=subject,
+                           max_attachment_mb=max_attachment_mb, payload=payload)
+    click.echo(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
+               f"{settings.host}:{settings.port}", err=True)
+
+
+def smtp_password(settings):
+    """Settings with the password from LOGREPORT_SMTP_PASSWORD, or asked for when a login is set."""
+    import dataclasses
+
+    from .mail import password_from_env
+
+    password = password_from_env()
+    if settings.user and not password:
+        password = click.prompt(f"SMTP password for {settings.user}", hide_input=True,
+                                default="", show_default=False)
+    return dataclasses.replace(settings, password=password)
+
+
 @main.command(name="formats")
 def formats_cmd():
     """List the known log formats with a sample line each.

@@ -1,0 +1,523 @@
+"""Email delivery: SMTP settings, the message (summary body + report attachment), sending, and a
+rate-limited Notifier for `watch`. The password is never printed, logged or put in an error."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import smtplib
+import socket
+import ssl
+import struct
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, LogreportError, UsageError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+TLS_MODES = ("starttls", "ssl", "none")
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+EVENTS = ("finish", "fail", "anomaly")
+ENV = "LOGREPORT_SMTP_"
+PASSWORD_ENV = "LOGREPORT_SMTP_PASSWORD"
+
+
+class MailError(LogreportError):
+    """The message could not be delivered (exit 1; the report stays on disk)."""
+
+
+# --- settings ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """Where and how to send; `password` is kept out of repr()."""
+
+    host: str
+    port: int
+    tls: str
+    user: str | None = None
+    sender: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+    def from_address(self) -> str:
+        if self.sender:
+            return self.sender
+        if self.user and "@" in self.user:
+            return self.user
+        return f"logreport@{socket.gethostname() or 'localhost'}"
+
+
+def config_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "logreport", "config.toml")
+
+
+def _config(path: str) -> dict:
+    """The [smtp] table of the config file ({} when there is no file)."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"cannot read the config file: {e}", "fix or remove it", path) from None
+    smtp = data.get("smtp", {})
+    if not isinstance(smtp, dict):
+        raise UsageError("[smtp] must be a table", "see README, section Email", path)
+    if "password" in smtp:
+        raise UsageError("the config file must not hold the SMTP password",
+                         f"remove it and set {PASSWORD_ENV} (or type it at the prompt)", path)
+    return smtp
+
+
+def resolve_settings(host=None, port=None, user=None, sender=None, tls=None, password=None,
+                     env=None, config: str | None = None) -> Settings:
+    """Settings by precedence: arguments > LOGREPORT_SMTP_* variables > config file [smtp]."""
+    env = os.environ if env is None else env
+    path = config or config_path()
+    conf = _config(path)
+
+    def pick(arg, name, key):
+        if arg not in (None, ""):
+            return arg
+        if env.get(ENV + name):
+            return env[ENV + name]
+        return conf.get(key)
+
+    tls = str(pick(tls, "TLS", "tls") or "starttls").lower()
+    if tls not in TLS_MODES:
+        raise UsageError(f"unknown TLS mode {tls!r}", "use --tls starttls, ssl or none "
+                         "(LOGREPORT_SMTP_TLS, config [smtp] tls)")
+    host = pick(host, "HOST", "host")
+    if not host:
+        raise UsageError("no SMTP server given", "pass --smtp-host, set LOGREPORT_SMTP_HOST, "
+                         f"or put host = \"...\" under [smtp] in {path}")
+    port = pick(port, "PORT", "port") or DEFAULT_PORTS[tls]
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        raise UsageError(f"SMTP port {port!r} is not a number",
+                         "check --smtp-port / LOGREPORT_SMTP_PORT / config [smtp] port") from None
+    return Settings(host=str(host), port=port, tls=tls, user=pick(user, "USER", "user"),
+                    sender=pick(sender, "FROM", "from"), password=password)
+
+
+def password_from_env(env=None) -> str | None:
+    env = os.environ if env is None else env
+    return env.get(PASSWORD_ENV) or None
+
+
+# --- the report file ---------------------------------------------------------------------
+_PAYLOAD = re.compile(r'<script\b[^>]*\bid\s*=\s*["\']report-data["\'][^>]*>(.*?)</script>',
+                      re.S | re.I)
+
+
+def read_payload(path: str) -> dict:
+    """The report data embedded in a logreport HTML report (`<script id="report-data">`)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            html = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read the report: {e.strerror}", "check the path", path) from None
+    match = _PAYLOAD.search(html)
+    try:
+        data = json.loads(match.group(1)) if match else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not data.get("runs"):
+        raise InputError("not a logreport report (no report-data payload)",
+                         "give the log or output folder instead, or rebuild the report with "
+                         "`logreport report`", path)
+    return data
+
+
+def run_name(summary: dict) -> str:
+    """A short run name: the file name without extension, or the folder of a generic file."""
+    source = str(summary.get("source") or "run").rstrip("/")
+    base = os.path.basename(source) or source
+    for ext in (".gz", ".jsonl", ".json", ".log", ".txt"):
+        base = base[: -len(ext)] if base.endswith(ext) else base
+    if base in ("console", "trainer_log", "run", "train", "output", "log") and os.sep in source:
+        return os.path.basename(os.path.dirname(source)) or base
+    return base
+
+
+# --- the message -------------------------------------------------------------------------
+def _g(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(float(seconds)))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def subject(summary: dict, name: str | None = None) -> str:
+    """`[logreport] NAME · STATUS · METRIC VALUE @ epoch N` (+ anomaly count)."""
+    parts = [name or run_name(summary), summary.get("status") or "unknown"]
+    best = summary.get("best")
+    if best:
+        where = (f"epoch {_g(best['epoch'])}" if best.get("epoch") is not None
+                 else f"step {_g(best.get('step'))}")
+        parts.append(f"{best['metric']} {_g(best['value'])} @ {where}")
+    elif "loss" in (summary.get("final") or {}):
+        parts.append(f"loss {_g(summary['final']['loss'])} @ step {_g(summary.get('last_step'))}")
+    n = len(summary.get("anomalies") or [])
+    if n:
+        parts.append(f"{n} anomal{'y' if n == 1 else 'ies'}")
+    return "[logreport] " + " · ".join(parts)
+
+
+def facts(summary: dict) -> list[tuple[str, str]]:
+    """(label, text) rows of the summary table, shared by the HTML and plain-text bodies."""
+    best = summary.get("best")
+    speed = summary.get("throughput")
+    rows = [("status", summary.get("status") or "unknown"),
+            ("why", summary.get("status_evidence") or "–"),
+            ("format", _g(summary.get("format"))),
+            ("last step", _g(summary.get("last_step"))
+             + (f" of {summary['total_steps']}" if summary.get("total_steps") else "")),
+            ("last epoch", _g(summary.get("last_epoch"))),
+            ("best", f"{best['metric']} {_g(best['value'])} @ step {_g(best.get('step'))}, "
+                     f"epoch {_g(best.get('epoch'))}" if best else "–"),
+            ("throughput (median)", f"{speed['metric']} {_g(speed['median'])}" if speed else "–"),
+            ("wall time", _duration(summary.get("wall_seconds"))),
+            ("ETA", _duration(summary.get("eta_seconds")))]
+    rows += [(f"final {k}", _g(v)) for k, v in (summary.get("final") or {}).items()
+             if k not in ("eta_seconds",)]
+    return rows
+
+
+MAX_ANOMALIES = 10
+
+
+def _run_view(summary: dict, name: str) -> dict:
+    anomalies = summary.get("anomalies") or []
+    return {"name": name, "status": summary.get("status") or "unknown", "facts": facts(summary),
+            "anomalies": [{k: _g(a.get(k)) for k in ("kind", "step", "metric", "line", "detail")}
+                          for a in anomalies[:MAX_ANOMALIES]],
+            "more_anomalies": max(0, len(anomalies) - MAX_ANOMALIES)}
+
+
+def _plain(title: str, runs: list[dict], note: str, chart: dict | None) -> str:
+    lines = [title, ""]
+    for run in runs:
+        lines.append(f"== {run['name']} ==")
+        width = max(len(label) for label, _ in run["facts"])
+        lines += [f"  {label.ljust(width)}  {text}" for label, text in run["facts"]]
+        lines.append("")
+        lines.append(f"  anomalies: {len(run['anomalies']) + run['more_anomalies'] or 'none'}")
+        lines += [f"  - {a['kind']} at step {a['step']} (line {a['line']}): {a['detail']}"
+                  for a in run["anomalies"]]
+        if run["more_anomalies"]:
+            lines.append(f"  … and {run['more_anomalies']} more in the report")
+        lines.append("")
+    if chart:
+        lines.append(chart["caption"])
+    lines += [note, "", f"-- logreport {__version__}"]
+    return "\n".join(lines) + "\n"
+
+
+def _attachment(report: bytes, filename: str, max_mb: float) -> tuple[bytes, str, str]:
+    """(bytes, filename, note): the report itself, or zipped when over max_mb MiB."""
+    size = len(report) / 2**20
+    if len(report) <= max_mb * 2**20:
+        return report, filename, f"The full interactive report is attached ({filename}, " \
+                                 f"{size:.2f} MB); open it in a browser."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr(filename, report)
+    data = buf.getvalue()
+    return data, filename + ".zip", (
+        f"The report ({size:.2f} MB) is over the {max_mb:g} MB attachment limit, so it is "
+        f"attached zipped ({filename}.zip, {len(data) / 2**20:.2f} MB); unzip it and open "
+        f"{filename} in a browser.")
+
+
+def compose(settings: Settings, to: list[str], report_path: str, cc: list[str] = (),
+            summaries: list[dict] | None = None, title: str | None = None,
+            max_attachment_mb: float = 10.0, payload: dict | None = None) -> EmailMessage:
+    """The message: subject, HTML + plain-text summary, inline loss chart, report attached.
+
+    Without `summaries`, they are read from the report's payload (which also feeds the chart
+    when the report has one)."""
+    from .render import environment
+
+    if not to:
+        raise UsageError("no recipient", "pass --to ADDRESS")
+    try:
+        with open(report_path, "rb") as f:
+            report = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read the report: {e.strerror}", "check the path",
+                         report_path) from None
+    if payload is None:
+        try:
+            payload = read_payload(report_path)
+        except InputError:
+            if summaries is None:
+                raise
+    if summaries is None:
+        summaries = [r["summary"] for r in payload["runs"]]
+    names = [run_name(s) for s in summaries]
+    runs = [_run_view(s, n) for s, n in zip(summaries, names)]
+    data, filename, note = _attachment(report, os.path.basename(report_path) or "report.html",
+                                       max_attachment_mb)
+    chart = loss_chart(payload) if payload else None
+    heading = subject(summaries[0], names[0]).removeprefix("[logreport] ")
+
+    msg = EmailMessage()
+    msg["Subject"] = title or subject(summaries[0], names[0])
+    msg["From"] = settings.from_address()
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain="logreport.local")
+    msg.set_content(_plain(heading, runs, note, chart))
+    cid = make_msgid(domain="logreport.local")
+    html = environment().get_template("email.html.j2").render(
+        title=heading, runs=runs, note=note, version=__version__,
+        chart={**chart, "cid": cid[1:-1]} if chart else None)
+    msg.add_alternative(html, subtype="html")
+    if chart:
+        msg.get_payload()[1].add_related(chart["png"], "image", "png", cid=cid,
+                                         filename="loss.png")
+    kind = ("application", "zip") if filename.endswith(".zip") else ("text", "html")
+    msg.add_attachment(data, maintype=kind[0], subtype=kind[1], filename=filename)
+    return msg
+
+
+# --- the inline chart: a PNG drawn with numpy, no network, no plotting library -----------
+def loss_chart(payload: dict, width: int = 560, height: int = 140) -> dict | None:
+    """{"png", "caption", "width", "height"} of the first run's main training loss."""
+    runs = payload.get("runs") or [{}]
+    series = runs[0].get("series") if isinstance(runs[0], dict) else None
+    train = series.get("train") if isinstance(series, dict) else None
+    if not isinstance(train, dict):
+        return None
+    name = "loss" if "loss" in train else next((n for n in train if "loss" in n.lower()), None)
+    entry = train.get(name) if name else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("y"), list):
+        return None
+    ys = np.array([v if isinstance(v, (int, float)) else np.nan for v in entry["y"]],
+                  dtype=float)
+    steps = entry.get("step") or []
+    ys = ys[np.isfinite(ys)]
+    if len(ys) < 2:
+        return None
+    png = _line_png(ys, width, height)
+    first, last = (steps[0], steps[-1]) if steps else (0, len(ys) - 1)
+    caption = (f"{name} over steps {_g(first)}–{_g(last)}: min {_g(float(ys.min()))}, "
+               f"max {_g(float(ys.max()))}, last {_g(float(ys[-1]))}")
+    return {"png": png, "caption": caption, "width": width, "height": height}
+
+
+def _line_png(ys: np.ndarray, width: int, height: int) -> bytes:
+    """A min/max-per-column line chart of ys as an RGB PNG."""
+    pad = 6
+    img = np.full((height, width, 3), 255, dtype=np.uint8)
+    img[pad - 1, :] = img[height - pad, :] = (221, 226, 234)
+    lo, hi = float(ys.min()), float(ys.max())
+    span = (hi - lo) or 1.0
+    rows = (height - pad - 1) - (ys - lo) / span * (height - 2 * pad - 1)
+    xs = np.linspace(0, width - 1, len(ys))
+    line = np.interp(np.arange(width), xs, rows)       # joins points when they are sparse
+    lo, hi = line.copy(), line.copy()
+    cols = np.round(xs).astype(int)
+    np.minimum.at(lo, cols, rows)                      # keeps every extreme when they are dense
+    np.maximum.at(hi, cols, rows)
+    for col in range(width):
+        top, bottom = lo[col], hi[col]
+        if col:
+            top, bottom = min(top, line[col - 1]), max(bottom, line[col - 1])
+        img[int(top):int(bottom) + 1, max(col - 1, 0):col + 1] = (31, 119, 180)
+    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(
+            ">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                              0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+# --- sending -----------------------------------------------------------------------------
+def _where(s: Settings) -> str:
+    return f"{s.host}:{s.port}"
+
+
+_SERVER_HINT = "check --smtp-host/--smtp-port (LOGREPORT_SMTP_HOST/_PORT, config [smtp])"
+_TLS_HINT = ("check --tls (starttls on 587, ssl on 465, none for a local relay) and "
+             "--smtp-port (LOGREPORT_SMTP_TLS/_PORT)")
+
+
+def send(settings: Settings, msg: EmailMessage, context: ssl.SSLContext | None = None) -> None:
+    """Deliver msg to its To and Cc addresses; every failure is a MailError naming the cause."""
+    rcpts = [a.strip() for h in ("To", "Cc") for a in (msg.get(h) or "").split(",") if a.strip()]
+    context = context or ssl.create_default_context()
+    try:
+        if settings.tls == "ssl":
+            smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                    context=context)
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        with smtp:
+            if settings.tls == "starttls":
+                smtp.starttls(context=context)
+            if settings.user:
+                smtp.login(settings.user, settings.password or "")
+            smtp.send_message(msg, from_addr=settings.from_address(), to_addrs=rcpts)
+    except Exception as e:  # noqa: BLE001 - every cause becomes one clear line
+        raise _explain(e, settings) from None
+
+
+def _explain(e: Exception, s: Settings) -> MailError:
+    where = _where(s)
+    if isinstance(e, socket.gaierror):
+        return MailError(f"cannot resolve the SMTP host {s.host!r} (DNS failure)", _SERVER_HINT)
+    if isinstance(e, ConnectionRefusedError):
+        return MailError(f"connection refused by {where}: no SMTP server listens there",
+                         _SERVER_HINT)
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return MailError(f"TLS failure with {where}: the server's certificate is not trusted "
+                         f"({e.verify_message})", "check --smtp-host matches the certificate; "
+                         "for a private CA set SSL_CERT_FILE")
+    if isinstance(e, ssl.SSLError):
+        return MailError(f"TLS failure with {where}: {e.reason or e}", _TLS_HINT)
+    if isinstance(e, smtplib.SMTPNotSupportedError):
+        if "STARTTLS" in str(e):
+            return MailError(f"TLS failure with {where}: the server does not offer STARTTLS",
+                             _TLS_HINT)
+        return MailError(f"{where} offers no login (SMTP AUTH) on this connection",
+                         "use --tls starttls or ssl, or drop --smtp-user (LOGREPORT_SMTP_USER)")
+    if isinstance(e, smtplib.SMTPAuthenticationError):
+        return MailError(f"authentication failed for user {s.user!r} at {where} "
+                         f"({e.smtp_code} {_text(e.smtp_error)})",
+                         f"check --smtp-user (LOGREPORT_SMTP_USER) and {PASSWORD_ENV}")
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(f"{a} ({c} {_text(m)})" for a, (c, m) in e.recipients.items())
+        return MailError(f"recipient refused by {where}: {refused}", "check the --to/--cc "
+                         "addresses, and that this server relays to them")
+    if isinstance(e, smtplib.SMTPSenderRefused):
+        return MailError(f"sender {e.sender!r} refused by {where} ({e.smtp_code} "
+                         f"{_text(e.smtp_error)})", "check --from (LOGREPORT_SMTP_FROM)")
+    if isinstance(e, smtplib.SMTPResponseException):
+        return MailError(f"{where} answered {e.smtp_code} {_text(e.smtp_error)}", _SERVER_HINT)
+    if isinstance(e, smtplib.SMTPServerDisconnected):
+        return MailError(f"{where} closed the connection ({e or 'no reason given'})",
+                         _TLS_HINT if s.tls != "ssl" else _SERVER_HINT)
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return MailError(f"no answer from {where} within {s.timeout:g} s", _SERVER_HINT)
+    if isinstance(e, OSError):
+        return MailError(f"cannot reach {where}: {e.strerror or e}", _SERVER_HINT)
+    return MailError(f"sending to {where} failed: {type(e).__name__}: {e}", _SERVER_HINT)
+
+
+def _text(v) -> str:
+    return (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
+
+
+def send_report(settings: Settings, to: list[str], report_path: str, cc: list[str] = (),
+                summaries: list[dict] | None = None, title: str | None = None,
+                max_attachment_mb: float = 10.0, payload: dict | None = None,
+                context: ssl.SSLContext | None = None) -> EmailMessage:
+    """Compose and send; returns the message sent."""
+    msg = compose(settings, to, report_path, cc=cc, summaries=summaries, title=title,
+                  max_attachment_mb=max_attachment_mb, payload=payload)
+    send(settings, msg, context=context)
+    return msg
+
+
+# --- watch notifications -----------------------------------------------------------------
+class Notifier:
+    """Mails when a watched run finishes or fails and on the first anomaly of each kind.
+
+    `update(summary, report_path)` never raises; it returns a line for the caller to print
+    (what was sent, or why not and when it retries) or None. A kind is mailed at most once
+    per `interval` seconds; a failed delivery is retried after `retry` seconds."""
+
+    def __init__(self, settings: Settings, to: list[str], cc: list[str] = (),
+                 on=EVENTS, max_attachment_mb: float = 10.0, interval: float = 600.0,
+                 retry: float = 60.0, clock=time.monotonic,
+                 context: ssl.SSLContext | None = None):
+        unknown = set(on) - set(EVENTS)
+        if unknown:
+            raise UsageError(f"unknown --email-on event {sorted(unknown)[0]!r}",
+                             "use a comma-separated subset of finish,fail,anomaly")
+        self.settings, self.to, self.cc, self.on = settings, list(to), list(cc), set(on)
+        self.max_attachment_mb, self.interval, self.retry = max_attachment_mb, interval, retry
+        self.clock, self.context = clock, context
+        self.sent_at: dict[str, float] = {}
+        self.pending: set[str] = set()
+        self.retry_at = 0.0
+        self._seen: set[str] = set()
+        self.last_error: str | None = None
+
+    def _current(self, summary: dict) -> set[str]:
+        keys = set()
+        status = summary.get("status")
+        if status == "finished" and "finish" in self.on:
+            keys.add("finish")
+        if status == "failed" and "fail" in self.on:
+            keys.add("fail")
+        if "anomaly" in self.on:
+            keys |= {f"anomaly:{a.get('kind')}" for a in summary.get("anomalies") or []}
+        return keys
+
+    def update(self, summary: dict, report_path: str) -> str | None:
+        now = self.clock()
+        current = self._current(summary)
+        self.pending |= current - self._seen      # newly true: a finish, a failure, a new kind
+        self.pending &= current                  # no longer true: nothing to say
+        self._seen = current
+        due = {k for k in self.pending if now - self.sent_at.get(k, -self.interval) >= self.interval}
+        if not due or now < self.retry_at:
+            return None
+        try:
+            send_report(self.settings, self.to, report_path, cc=self.cc, summaries=[summary],
+                        max_attachment_mb=self.max_attachment_mb, context=self.context)
+        except Exception as e:  # noqa: BLE001 - a watch never dies because mail failed
+            self.retry_at = now + self.retry
+            self.last_error = e.one_line() if isinstance(e, LogreportError) else \
+                f"{type(e).__name__}: {e}"
+            return f"mail to {', '.join(self.to)} failed: {self.last_error}; " \
+                   f"retrying in {self.retry:g} s"
+        self.last_error = None
+        for key in due:
+            self.sent_at[key] = now
+        self.pending -= due
+        return f"mailed {', '.join(self.to)}: {', '.join(sorted(due))}"
+
+
+def parse_events(text: str) -> list[str]:
+    """`finish,fail,anomaly` → ["finish", "fail", "anomaly"]."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def make_notifier(to, on: str = "finish,fail,anomaly", cc=(), password: str | None = None,
+                  **smtp) -> Notifier:
+    """A Notifier from CLI-style options (`watch --email-to/--email-on`); smtp keys as in
+    resolve_settings. The password comes from the argument or LOGREPORT_SMTP_PASSWORD."""
+    settings = resolve_settings(password=password or password_from_env(), **smtp)
+    return Notifier(settings, list(to), cc=list(cc), on=parse_events(on))
