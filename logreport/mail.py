@@ -121,7 +121,7 @@ def password_from_env(env=None) -> str | None:
 
 # --- the report file ---------------------------------------------------------------------
 _PAYLOAD = re.compile(r'<script\b[^>]*\bid\s*=\s*["\']report-data["\'][^>]*>(.*?)</script>',
-                      re.S | re.I)
+                      re.DOTALL | re.IGNORECASE)
 
 
 def read_payload(path: str) -> dict:
@@ -148,7 +148,7 @@ def run_name(summary: dict) -> str:
     source = str(summary.get("source") or "run").rstrip("/")
     base = os.path.basename(source) or source
     for ext in (".gz", ".jsonl", ".json", ".log", ".txt"):
-        base = base[: -len(ext)] if base.endswith(ext) else base
+        base = base.removesuffix(ext)
     if base in ("console", "trainer_log", "run", "train", "output", "log") and os.sep in source:
         return os.path.basename(os.path.dirname(source)) or base
     return base
@@ -166,7 +166,7 @@ def _g(v) -> str:
 def _duration(seconds) -> str:
     if seconds is None:
         return "–"
-    s = int(round(float(seconds)))
+    s = round(float(seconds))
     h, rest = divmod(s, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
@@ -241,8 +241,8 @@ def _attachment(report: bytes, filename: str, max_mb: float) -> tuple[bytes, str
     """(bytes, filename, note): the report itself, or zipped when over max_mb MiB."""
     size = len(report) / 2**20
     if len(report) <= max_mb * 2**20:
-        return report, filename, f"The full interactive report is attached ({filename}, " \
-                                 f"{size:.2f} MB); open it in a browser."
+        return report, filename, (f"The full interactive report is attached ({filename}, "
+                                  f"{size:.2f} MB); open it in a browser.")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         z.writestr(filename, report)
@@ -463,7 +463,7 @@ class Notifier:
                  context: ssl.SSLContext | None = None):
         unknown = set(on) - set(EVENTS)
         if unknown:
-            raise UsageError(f"unknown --email-on event {sorted(unknown)[0]!r}",
+            raise UsageError(f"unknown --email-on event {min(unknown)!r}",
                              "use a comma-separated subset of finish,fail,anomaly")
         self.settings, self.to, self.cc, self.on = settings, list(to), list(cc), set(on)
         self.max_attachment_mb, self.interval, self.retry = max_attachment_mb, interval, retry

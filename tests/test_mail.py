@@ -311,6 +311,12 @@ def test_untrusted_certificate(smtp, report, cert):
     assert "certificate is not trusted" in line
 
 
+def test_login_asked_of_a_server_without_auth(smtp, report):
+    port, _ = smtp()
+    line = fails(settings(port, user="alice", password=SECRET), report)
+    assert "offers no login" in line and "--smtp-user" in line and SECRET not in line
+
+
 def test_recipient_refused(smtp, report):
     port, handler = smtp(refuse="nobody@example.com")
     with pytest.raises(mail.MailError) as e:
