@@ -5,6 +5,7 @@ import math
 import os
 import time as _time
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -12,17 +13,28 @@ from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
 from .model import Run
 
 FAIL_MARKERS = (TRACEBACK, OOM, KILLED)
-RUNNING_WITHIN = 600          # a log written to in the last 10 min is taken as running
+RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as running
+FRESH_WITHOUT_CLOCK = 60      # the same for logs without timestamps on their lines
 
 
 @dataclass
 class Thresholds:
-    """Anomaly thresholds (all options of `check`, `summary`, `watch`)."""
+    """Anomaly thresholds: options of `check`, usable by `summary` and `watch`."""
 
-    spike_factor: float = 10.0       # a value above factor x rolling median of the window
-    spike_window: int = 20
-    divergence_tail: float = 0.25    # share of the run examined for a steady rise
-    divergence_factor: float = 3.0   # smoothed loss at the end vs its minimum
+    zero_loss_records: int = 3       # loss exactly 0 this many records in a row, after non-zero
+    spike_factor: float = 10.0       # a loss above factor x the median of the previous window
+    spike_window: int = 20           # records in that window
+    spike_min_history: int = 5       # records needed before a spike can be told
+    spike_steps: int = 5             # records of fewer steps are median-filtered over this many
+    divergence_factor: float = 10.0  # loss level at the end vs the best level reached before
+    divergence_tail: float = 0.25    # share of the records that make "the end"
+    divergence_window: int = 5       # records in the rolling median that gives the level
+    divergence_min_records: int = 8
+    throughput_drop: float = 0.30    # share below the run's median throughput...
+    throughput_records: int = 5      # ...for at least this many records in a row
+    stall_factor: float = 10.0       # no line for factor x the median gap between records...
+    stall_min_seconds: float = 300.0  # ...and never less than this
+    eval_regression_evals: int = 3   # main eval metric worse than its best this many evals in a row
 
 
 # --- series access ---------------------------------------------------------------------
@@ -77,9 +89,10 @@ def main_eval_metric(run: Run) -> str | None:
 
 
 # --- figures ---------------------------------------------------------------------------
-def best(run: Run) -> dict | None:
-    metric = main_eval_metric(run)
-    if metric is None:
+def best(run: Run, metric: str | None = None) -> dict | None:
+    """The best value of an eval metric (default: the main one), with its step and epoch."""
+    metric = metric or main_eval_metric(run)
+    if metric is None or metric not in run.metric_names(EVAL):
         return None
     steps, epochs, _, vals = values(run, EVAL, metric)
     finite = np.isfinite(vals)
@@ -112,28 +125,51 @@ def final_values(run: Run) -> dict:
     return out
 
 
-def status(run: Run) -> tuple[str, str]:
-    """(status, evidence): finished | failed | running | unknown."""
+def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str, str]:
+    """(status, evidence): finished | failed | running | unknown.
+
+    failed: an error, OOM or kill after the last training record. finished: the tool said so
+    (an end marker, final metrics), or for ppdet, which prints no end line, its own ETA had
+    run out at the last record. running: the caller is watching the log live, or the file was
+    modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
+    recent too (a copied or downloaded log has a fresh mtime but old lines); logs without
+    timestamps must be modified in the last FRESH_WITHOUT_CLOCK seconds. Otherwise unknown.
+    """
     last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
     if fails:
         return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
-    finished = [m for m in run.markers if m.kind == FINISHED]
-    if finished or run.count(FINAL):
+    if any(m.kind == FINISHED for m in run.markers) or run.count(FINAL):
         return "finished", "final training metrics were logged"
     if run.format == "ppdet" and _ppdet_done(run):
-        return "finished", "the last training record is in the last logging window of the run"
-    age = _age(run.source)
-    if age is not None and age < RUNNING_WITHIN:
-        return "running", f"the log was written {age:.0f} s ago"
-    return "unknown", "no end of training, no error, and the log is not being written"
+        return "finished", "ppdet's own ETA had run out at the last training record"
+    if live:
+        return "running", "the log is being watched and has no end of training yet"
+    fresh, why = _fresh(run, _time.time() if now is None else now)
+    return ("running" if fresh else "unknown"), why
 
 
-def _age(path: str) -> float | None:
+def _fresh(run: Run, now: float) -> tuple[bool, str]:
+    """Whether the log is still being written, and why (see status())."""
     try:
-        return _time.time() - os.path.getmtime(path)
+        mtime = max(os.path.getmtime(p) for p in (run.files or [run.source]))
     except OSError:
-        return None
+        return False, "no end of training and no error; the source has no modification time"
+    age = now - mtime
+    if run.last_time is None:
+        if age < FRESH_WITHOUT_CLOCK:
+            return True, f"the log was written {age:.0f} s ago"
+        return False, f"no end of training and no error; the log was last written {_duration(age)} ago"
+    behind = _local_clock(mtime) - run.last_time
+    if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
+        return True, f"the log was written {age:.0f} s ago and its last line is {behind:.0f} s older"
+    return False, (f"no end of training and no error; its last timestamped line is "
+                   f"{_duration(behind)} older than the file's last change, {_duration(age)} ago")
+
+
+def _local_clock(t: float) -> float:
+    """Seconds since 1970 on the naive local clock that log timestamps use."""
+    return (datetime.fromtimestamp(t) - datetime(1970, 1, 1)).total_seconds()
 
 
 def _ppdet_done(run: Run) -> bool:
@@ -169,30 +205,148 @@ def total_steps(run: Run) -> int | None:
 
 
 def eta_seconds(run: Run, state: str) -> float | None:
+    """Seconds left: the tool's own estimate, plus the evaluations still to come (ppdet)."""
     if state in ("finished", "failed"):
         return 0.0 if state == "finished" else None
     if "remaining_seconds" in run.info:
         return float(run.info["remaining_seconds"])
     eta = values(run, TRAIN, "eta_seconds")[3]
-    return float(eta[-1]) if len(eta) else None
+    if not len(eta):
+        return None
+    evals = eval_time(run)
+    return float(eta[-1]) + (evals["remaining_seconds"] if evals else 0.0)
+
+
+# --- timing ----------------------------------------------------------------------------
+def timing(run: Run) -> dict | None:
+    """Time per iteration and per epoch, evaluation time, images/s (runs that log batch_cost).
+
+    Per epoch, as MMDetection's cal_train_time: the mean batch_cost of the epoch's records
+    except its first (which carries the data loader's start-up), times the steps per epoch.
+    """
+    steps, epochs, _, cost = values(run, TRAIN, "batch_cost")
+    keep = np.isfinite(cost) & np.isfinite(epochs)
+    if not keep.any():
+        return None
+    epochs, cost = epochs[keep], cost[keep]
+    per_epoch = {e: cost[epochs == e] for e in dict.fromkeys(epochs.tolist())}
+    exclude = any(len(c) > 1 for c in per_epoch.values())
+    iter_seconds = {e: float(np.mean(c[1:] if exclude and len(c) > 1 else c))
+                    for e, c in per_epoch.items()}
+    steps_per_epoch = run.info.get("steps_per_epoch")
+    out: dict = {"seconds_per_iter": float(np.mean(list(iter_seconds.values()))),
+                 "first_record_of_epoch_excluded": exclude, "epoch_seconds": None}
+    if steps_per_epoch:
+        secs = {e: s * steps_per_epoch for e, s in iter_seconds.items()}
+        slow, fast = max(secs, key=secs.get), min(secs, key=secs.get)
+        out["epoch_seconds"] = {"mean": float(np.mean(list(secs.values()))),
+                                "slowest": {"epoch": _num(slow), "seconds": secs[slow]},
+                                "fastest": {"epoch": _num(fast), "seconds": secs[fast]},
+                                "epochs": len(secs)}
+    out["eval"] = eval_time(run)
+    out["images_per_second"] = _images_per_second(run)
+    return out
+
+
+def _images_per_second(run: Run) -> dict | None:
+    """ppdet's ips is per card; the total needs the number of cards (world_size)."""
+    ips = values(run, TRAIN, "ips")[3]
+    ips = ips[np.isfinite(ips)]
+    if not len(ips):
+        return None
+    per_gpu = float(np.median(ips))
+    gpus = run.info.get("world_size") or run.info.get("gpus")
+    return {"per_gpu": per_gpu, "gpus": gpus, "total": per_gpu * gpus if gpus else None}
+
+
+def eval_time(run: Run) -> dict | None:
+    """Mean evaluation time, measured on the log's clock, and the time the remaining ones need.
+
+    One evaluation lasts from the last training record before it to its result, less the
+    training steps that were still due in that epoch (batch_cost each).
+    """
+    tables = [t for _, t in run.tables(TRAIN)]
+    if not tables:
+        return None
+    lines, steps, times = (np.concatenate([np.asarray(getattr(t, col)) for t in tables])
+                           for col in ("line", "step", "time"))
+    order = np.argsort(lines, kind="stable")
+    lines, steps, times = lines[order], steps[order], times[order]
+    cost = values(run, TRAIN, "batch_cost")[3]
+    cost = float(np.median(cost[np.isfinite(cost)])) if np.isfinite(cost).any() else 0.0
+    durations, eval_epochs = [], []
+    for _, table in run.tables(EVAL):
+        for step, epoch, t, line in zip(table.step, table.epoch, table.time, table.line):
+            if not math.isnan(epoch):
+                eval_epochs.append(int(epoch))
+            last = int(np.searchsorted(lines, line)) - 1
+            if last < 0 or math.isnan(t) or math.isnan(times[last]):
+                continue
+            due = 0.0 if math.isnan(step) else max(0.0, step - steps[last])
+            durations.append(max(0.0, t - times[last] - due * cost))
+    if not durations:
+        return None
+    mean = float(np.mean(durations))
+    left = _evals_left(run, sorted(set(eval_epochs)))
+    return {"mean_seconds": mean, "measured": len(durations), "remaining_evals": left,
+            "remaining_seconds": mean * left if left is not None else 0.0}
+
+
+def _evals_left(run: Run, eval_epochs: list[int]) -> int | None:
+    """Evaluations still due: every k-th epoch (k from the evals seen) and the last one."""
+    total, per_epoch = total_steps(run), run.info.get("steps_per_epoch")
+    epochs = _train_axes(run)[1]
+    if not total or not per_epoch or not eval_epochs or not len(epochs):
+        return None
+    n_epochs = round(total / per_epoch)
+    every = int(np.median(np.diff(eval_epochs))) if len(eval_epochs) > 1 else eval_epochs[0] + 1
+    every = max(every, 1)
+    return sum(1 for e in range(int(epochs[-1]), n_epochs)
+               if e > eval_epochs[-1] and ((e + 1) % every == 0 or e == n_epochs - 1))
+
+
+def progress(run: Run, state: str) -> dict | None:
+    """Where the run stands: step of total, %, elapsed and remaining time, tokens/s."""
+    steps, _ = _train_axes(run)
+    total = total_steps(run)
+    if not len(steps) or math.isnan(steps[-1]):
+        return None
+    done = float(steps[-1]) + (1 if run.format == "ppdet" else 0)   # ppdet steps are 0-based
+    elapsed = run.info.get("elapsed_seconds")
+    if elapsed is None and run.first_time is not None:
+        elapsed = run.last_time - run.first_time
+    return {"step": _int(steps[-1]), "total_steps": total,
+            "percent": round(100.0 * min(done / total, 1.0), 2) if total else None,
+            "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),
+            "tokens_per_second": _tokens_per_second(run),
+            "best_eval_loss": best(run, "eval_loss")}
+
+
+def _tokens_per_second(run: Run) -> float | None:
+    for phase, name in ((FINAL, "train_tokens_per_second"), (TRAIN, "tokens_per_second"),
+                        (TRAIN, "train_tokens_per_second")):
+        vals = values(run, phase, name)[3]
+        vals = vals[np.isfinite(vals)]
+        if len(vals):
+            return float(vals[-1] if phase == FINAL else np.median(vals))
+    return None
 
 
 # --- anomalies -------------------------------------------------------------------------
+ANOMALY_KINDS = ("nan", "zero_loss", "spike", "divergence", "throughput_drop", "stall",
+                 "traceback", "oom", "eval_regression")
+MAX_PER_KIND = 20
+
+
 def anomalies(run: Run, th: Thresholds | None = None) -> list[dict]:
+    """Everything that went wrong in a run, in line order (stall is live only: see stall())."""
     th = th or Thresholds()
-    found: list[dict] = []
-    for name in run.metric_names(TRAIN):
-        if is_loss(name) or name == "grad_norm":
-            found.extend(_nonfinite(run, name))
+    found = _nonfinite(run)
     loss = main_loss(run)
     if loss:
-        found.extend(_spikes(run, loss, th))
-        found.extend(_divergence(run, loss, th))
-    for m in run.markers:
-        if m.kind in FAIL_MARKERS:
-            kind = "oom" if m.kind == OOM else "traceback"
-            found.append(_anomaly(kind, m.step, None, str(m.detail), m.line))
-    return found
+        found += _zero_loss(run, loss, th) + _spikes(run, loss, th) + _divergence(run, loss, th)
+    found += _throughput_drop(run, th) + _eval_regression(run, th) + _failures(run)
+    return sorted(found, key=lambda a: a["line"] or 0)
 
 
 def _anomaly(kind, step, metric, detail, line) -> dict:
@@ -200,32 +354,79 @@ def _anomaly(kind, step, metric, detail, line) -> dict:
             "line": _int(line)}
 
 
-def _nonfinite(run: Run, name: str) -> list[dict]:
-    steps, _, lines, vals = values(run, TRAIN, name)
-    bad = ~np.isfinite(vals)
-    if not bad.any():
+def _nonfinite(run: Run) -> list[dict]:
+    """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count."""
+    bad_lines: dict[int, tuple] = {}
+    names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
+    main = main_loss(run)
+    for name in sorted(names, key=lambda n: n != main):
+        steps, _, lines, vals = values(run, TRAIN, name)
+        for i in np.flatnonzero(~np.isfinite(vals)):
+            bad_lines.setdefault(int(lines[i]), (steps[i], name, vals[i]))
+    if not bad_lines:
         return []
-    i = int(np.argmax(bad))
-    return [_anomaly("nan", steps[i], name,
-                     f"{name} is {_fmt(vals[i])} at step {_int(steps[i])} "
-                     f"({int(bad.sum())} non-finite values)", lines[i])]
+    line = min(bad_lines)
+    step, name, value = bad_lines[line]
+    return [_anomaly("nan", step, name,
+                     f"{name} is {_fmt(value)} at step {_int(step)}; {len(bad_lines)} record(s) "
+                     f"with a non-finite loss or grad_norm", line)]
+
+
+def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """Loss exactly 0 for several records after being non-zero (a NaN filter at work)."""
+    steps, _, lines, vals = values(run, TRAIN, name)
+    out, start = [], None
+    seen_nonzero = False
+    for i, v in enumerate(np.append(vals, 1.0)):       # a sentinel closes the last stretch
+        if v == 0 and seen_nonzero:
+            start = i if start is None else start
+            continue
+        if start is not None and i - start >= th.zero_loss_records:
+            out.append(_anomaly("zero_loss", steps[start], name,
+                                f"{name} is exactly 0 for {i - start} records from step "
+                                f"{_int(steps[start])}", lines[start]))
+        start = None
+        seen_nonzero = seen_nonzero or (v != 0 and math.isfinite(v))
+    return out[:MAX_PER_KIND]
+
+
+def _per_record_steps(steps: np.ndarray) -> float:
+    """Typical number of steps one record stands for (1 when unknown)."""
+    gaps = np.diff(steps[np.isfinite(steps)])
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if len(gaps) else 1.0
+
+
+def _rolling_median(vals: np.ndarray, width: int) -> np.ndarray:
+    if width <= 1:
+        return vals.copy()
+    return np.array([np.median(vals[max(0, i - width + 1):i + 1]) for i in range(len(vals))])
 
 
 def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """A loss > spike_factor x the median of the previous window.
+
+    Records that stand for a single step or a few (ppdet with log_iter=1, HF logging_steps=1)
+    are raw per-step losses, noisy by nature; they are first median-filtered over
+    `spike_steps` steps, as ppdet itself does over log_iter steps, so the test compares like
+    with like.
+    """
     steps, _, lines, vals = values(run, TRAIN, name)
-    out = []
-    for i in range(3, len(vals)):
-        window = vals[max(0, i - th.spike_window):i]
-        window = window[np.isfinite(window)]
-        if len(window) < 3:
-            continue
-        med = float(np.median(np.abs(window)))
-        if med > 0 and np.isfinite(vals[i]) and abs(vals[i]) > th.spike_factor * med:
+    keep = np.isfinite(vals)
+    steps, lines, vals = steps[keep], lines[keep], vals[keep]
+    width = max(1, math.ceil(th.spike_steps / _per_record_steps(steps)))
+    level = _rolling_median(vals, width)
+    out: list[dict] = []
+    i = th.spike_min_history
+    while i < len(vals) and len(out) < MAX_PER_KIND:
+        med = float(np.median(np.abs(level[max(0, i - th.spike_window):i])))
+        if med > 0 and abs(level[i]) > th.spike_factor * med:
             out.append(_anomaly("spike", steps[i], name,
-                                f"{name} {vals[i]:.6g} is {abs(vals[i]) / med:.0f}x the median "
-                                f"{med:.6g} of the previous {len(window)} records", lines[i]))
-            if len(out) >= 20:
-                break
+                                f"{name} {vals[i]:.6g} at step {_int(steps[i])} is "
+                                f"{abs(level[i]) / med:.0f}x the median {med:.6g} of the "
+                                f"previous records", lines[i]))
+            i += width          # one spike, not one per record of the same filter window
+        i += 1
     return out
 
 
@@ -244,25 +445,131 @@ def ema(vals: np.ndarray, weight: float = 0.6) -> np.ndarray:
 
 
 def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """The loss over the last part of the run stays divergence_factor x above its best level.
+
+    Levels are rolling medians (robust to single spikes); the best level is the lowest one
+    reached before the last part.
+    """
     steps, _, lines, vals = values(run, TRAIN, name)
-    if len(vals) < 8:
+    keep = np.isfinite(vals)
+    steps, lines, vals = steps[keep], lines[keep], vals[keep]
+    if len(vals) < th.divergence_min_records:
         return []
-    smooth = ema(vals, 0.6)
+    level = _rolling_median(vals, th.divergence_window)
     tail = max(4, int(len(vals) * th.divergence_tail))
-    lowest = float(np.nanmin(smooth[:-tail])) if len(smooth) > tail else float(np.nanmin(smooth))
-    end = smooth[-1]
-    rising = np.nanmean(np.diff(smooth[-tail:])) > 0
-    if lowest > 0 and np.isfinite(end) and end > th.divergence_factor * lowest and rising:
-        return [_anomaly("divergence", steps[-1], name,
-                         f"smoothed {name} rose to {end:.6g}, {end / lowest:.1f}x its minimum "
-                         f"{lowest:.6g}", lines[-1])]
+    best = float(level[:-tail].min())
+    now = float(np.median(vals[-tail:]))
+    if best > 0 and now > th.divergence_factor * best and level[-1] > th.divergence_factor * best:
+        first = len(vals) - tail + int(np.argmax(level[-tail:] > th.divergence_factor * best))
+        return [_anomaly("divergence", steps[first], name,
+                         f"{name} stays near {now:.6g} over the last {tail} records, "
+                         f"{now / best:.0f}x its best level {best:.6g}", lines[first])]
     return []
 
 
+def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
+    """Throughput below (1 - throughput_drop) x the run's median for a sustained stretch."""
+    speed = throughput(run)
+    if speed is None:
+        return []
+    name, median = speed["metric"], speed["median"]
+    steps, _, lines, vals = values(run, TRAIN, name)
+    low = np.append(np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median), False)
+    out, start = [], None
+    for i, is_low in enumerate(low):
+        if is_low:
+            start = i if start is None else start
+            continue
+        if start is not None and i - start >= th.throughput_records:
+            drop = 1 - float(np.median(vals[start:i])) / median
+            out.append(_anomaly("throughput_drop", steps[start], name,
+                                f"{name} {drop:.0%} below the run's median {median:.4g} for "
+                                f"{i - start} records from step {_int(steps[start])}",
+                                lines[start]))
+        start = None
+    return out[:MAX_PER_KIND]
+
+
+def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
+    """The main eval metric worse than its best so far for eval_regression_evals evals in a row."""
+    metric = main_eval_metric(run)
+    if metric is None:
+        return []
+    steps, _, lines, vals = values(run, EVAL, metric)
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    out, best_value, worse = [], None, 0
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            continue
+        if best_value is None or sign * v < sign * best_value:
+            best_value = v
+        worse = worse + 1 if sign * v > sign * best_value else 0
+        if worse == th.eval_regression_evals:
+            out.append(_anomaly("eval_regression", steps[i], metric,
+                                f"{metric} {v:.6g} is worse than its best {best_value:.6g} for "
+                                f"{worse} evals in a row", lines[i]))
+    return out[:MAX_PER_KIND]
+
+
+def _failures(run: Run) -> list[dict]:
+    """traceback / oom from the parser's markers (Killed, KeyboardInterrupt, Pod failed count
+    as traceback); repeats of the same message are reported once."""
+    out, seen = [], set()
+    for m in run.markers:
+        if m.kind not in FAIL_MARKERS:
+            continue
+        kind = "oom" if m.kind == OOM else "traceback"
+        detail = str(m.detail)
+        if (kind, detail) in seen:
+            continue
+        seen.add((kind, detail))
+        out.append(_anomaly(kind, m.step, None, detail, m.line))
+    return out[:MAX_PER_KIND]
+
+
+def stall(run: Run, last_line_age_seconds: float, minutes: float | None = None,
+          th: Thresholds | None = None) -> dict | None:
+    """Live check: a `stall` anomaly when no line came for far longer than usual, else None.
+
+    The limit is `minutes` when given; otherwise the largest of stall_factor x the median gap
+    between records, twice the longest gap seen so far (evaluations, checkpoints) and
+    stall_min_seconds.
+    """
+    th = th or Thresholds()
+    if minutes is not None:
+        limit = minutes * 60.0
+    else:
+        gaps = _record_gaps(run)
+        limit = th.stall_min_seconds
+        if len(gaps):
+            limit = max(limit, th.stall_factor * float(np.median(gaps)), 2 * float(gaps.max()))
+    if last_line_age_seconds <= limit:
+        return None
+    steps, _ = _train_axes(run)
+    step = steps[-1] if len(steps) else None
+    return _anomaly("stall", step, None,
+                    f"no new line for {_duration(last_line_age_seconds)} "
+                    f"(limit {_duration(limit)})", run.lines)
+
+
+def _record_gaps(run: Run) -> np.ndarray:
+    times = np.sort(np.concatenate([np.asarray(t.time) for phase in (TRAIN, EVAL)
+                                    for _, t in run.tables(phase)] or [np.array([])]))
+    gaps = np.diff(times[np.isfinite(times)])
+    return gaps[gaps > 0]
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
 # --- the summary -----------------------------------------------------------------------
-def summarize(run: Run, th: Thresholds | None = None) -> dict:
-    """The `summary --json` object of one run."""
-    state, evidence = status(run)
+def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dict:
+    """The `summary --json` object of one run (live: the caller is watching it)."""
+    state, evidence = status(run, live=live)
     steps, epochs = _train_axes(run)
     wall = (run.last_time - run.first_time) if run.first_time is not None else None
     return {
@@ -282,6 +589,8 @@ def summarize(run: Run, th: Thresholds | None = None) -> dict:
         "throughput": throughput(run),
         "wall_seconds": wall,
         "eta_seconds": eta_seconds(run, state),
+        "timing": timing(run),
+        "progress": progress(run, state),
         "anomalies": anomalies(run, th),
         "unparsed_lines": run.unparsed,
     }
