@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import time as _time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -17,24 +17,31 @@ RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as 
 FRESH_WITHOUT_CLOCK = 60      # the same for logs without timestamps on their lines
 
 
+def _limit(default, text: str):
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class Thresholds:
     """Anomaly thresholds: options of `check`, usable by `summary` and `watch`."""
 
-    zero_loss_records: int = 3       # loss exactly 0 this many records in a row, after non-zero
-    spike_factor: float = 10.0       # a loss above factor x the median of the previous window
-    spike_window: int = 20           # records in that window
-    spike_min_history: int = 5       # records needed before a spike can be told
-    spike_steps: int = 5             # records of fewer steps are median-filtered over this many
-    divergence_factor: float = 10.0  # loss level at the end vs the best level reached before
-    divergence_tail: float = 0.25    # share of the records that make "the end"
-    divergence_window: int = 5       # records in the rolling median that gives the level
-    divergence_min_records: int = 8
-    throughput_drop: float = 0.30    # share below the run's median throughput...
-    throughput_records: int = 5      # ...for at least this many records in a row
-    stall_factor: float = 10.0       # no line for factor x the median gap between records...
-    stall_min_seconds: float = 300.0  # ...and never less than this
-    eval_regression_evals: int = 3   # main eval metric worse than its best this many evals in a row
+    zero_loss_records: int = _limit(3, "Records in a row with loss exactly 0, after non-zero.")
+    spike_factor: float = _limit(10.0, "Spike: loss above this many times the window's median.")
+    spike_window: int = _limit(20, "Spike: records in the window before a value.")
+    spike_min_history: int = _limit(5, "Spike: records needed before one can be told.")
+    spike_steps: int = _limit(5, "Spike: records of fewer steps are median-filtered over "
+                                 "this many steps (per-step losses are noisy).")
+    divergence_factor: float = _limit(10.0, "Divergence: loss level at the end over the best "
+                                            "level reached before.")
+    divergence_tail: float = _limit(0.25, "Divergence: share of the records that is the end.")
+    divergence_window: int = _limit(5, "Divergence: records in the rolling median (level).")
+    divergence_min_records: int = _limit(8, "Divergence: records needed to tell.")
+    throughput_drop: float = _limit(0.30, "Throughput drop: share below the run's median...")
+    throughput_records: int = _limit(5, "...for this many records in a row.")
+    stall_factor: float = _limit(10.0, "Stall: no line for this many times the median gap "
+                                       "between records...")
+    stall_min_seconds: float = _limit(300.0, "...and for at least this many seconds.")
+    eval_regression_evals: int = _limit(3, "Eval regression: evals in a row worse than the best.")
 
 
 # --- series access ---------------------------------------------------------------------
@@ -316,7 +323,8 @@ def progress(run: Run, state: str) -> dict | None:
     if elapsed is None and run.first_time is not None:
         elapsed = run.last_time - run.first_time
     return {"step": _int(steps[-1]), "total_steps": total,
-            "percent": round(100.0 * min(done / total, 1.0), 2) if total else None,
+            "percent": 100.0 if state == "finished" else (
+                round(100.0 * min(done / total, 1.0), 2) if total else None),
             "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),
             "tokens_per_second": _tokens_per_second(run),
             "best_eval_loss": best(run, "eval_loss")}
@@ -423,7 +431,7 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
         if med > 0 and abs(level[i]) > th.spike_factor * med:
             out.append(_anomaly("spike", steps[i], name,
                                 f"{name} {vals[i]:.6g} at step {_int(steps[i])} is "
-                                f"{abs(level[i]) / med:.0f}x the median {med:.6g} of the "
+                                f"{abs(level[i]) / med:.3g}x the median {med:.6g} of the "
                                 f"previous records", lines[i]))
             i += width          # one spike, not one per record of the same filter window
         i += 1
@@ -463,7 +471,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
         first = len(vals) - tail + int(np.argmax(level[-tail:] > th.divergence_factor * best))
         return [_anomaly("divergence", steps[first], name,
                          f"{name} stays near {now:.6g} over the last {tail} records, "
-                         f"{now / best:.0f}x its best level {best:.6g}", lines[first])]
+                         f"{now / best:.3g}x its best level {best:.6g}", lines[first])]
     return []
 
 
@@ -512,18 +520,17 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
 
 
 def _failures(run: Run) -> list[dict]:
-    """traceback / oom from the parser's markers (Killed, KeyboardInterrupt, Pod failed count
-    as traceback); repeats of the same message are reported once."""
+    """traceback / oom from the parser's markers (Killed, KeyboardInterrupt and Pod failed
+    count as traceback), once per kind and step: ranks and retries repeat the same failure."""
     out, seen = [], set()
     for m in run.markers:
         if m.kind not in FAIL_MARKERS:
             continue
         kind = "oom" if m.kind == OOM else "traceback"
-        detail = str(m.detail)
-        if (kind, detail) in seen:
-            continue
-        seen.add((kind, detail))
-        out.append(_anomaly(kind, m.step, None, detail, m.line))
+        key = (kind, m.step if m.step is not None else str(m.detail))
+        if key not in seen:
+            seen.add(key)
+            out.append(_anomaly(kind, m.step, None, str(m.detail), m.line))
     return out[:MAX_PER_KIND]
 
 

@@ -126,6 +126,66 @@ def _print_summary(summaries):
     Console().print(table)
 
 
+def _kinds(ctx, param, value):
+    from .analysis import ANOMALY_KINDS
+
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in ANOMALY_KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown kind {unknown[0]!r}; known: {', '.join(ANOMALY_KINDS)}")
+    return kinds
+
+
+def _threshold_options(command):
+    """One option per field of analysis.Thresholds (--spike-factor, --zero-loss-records...)."""
+    from dataclasses import fields
+
+    from .analysis import Thresholds
+
+    for limit in reversed(fields(Thresholds)):
+        command = click.option(f"--{limit.name.replace('_', '-')}", limit.name,
+                               type=type(limit.default), default=limit.default,
+                               show_default=True, help=limit.metadata["help"])(command)
+    return command
+
+
+@main.command()
+@LOGS
+@click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
+@click.option("--fail-on", default="nan,traceback,divergence", show_default=True,
+              callback=_kinds, metavar="KINDS",
+              help="Comma-separated anomaly kinds that make the exit status 1.")
+@FORMAT
+@_threshold_options
+def check(logs, as_json, fail_on, fmt, **limits):
+    """Print the anomalies of runs; exit 1 if one of the --fail-on kinds occurred.
+
+    For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
+    """
+    from .analysis import Thresholds, anomalies, status
+
+    th = Thresholds(**limits)
+    results = []
+    for run in load_runs(logs, fmt):
+        state, evidence = status(run)
+        results.append({"source": run.source, "status": state, "status_evidence": evidence,
+                        "anomalies": anomalies(run, th)})
+    failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
+    if as_json:
+        click.echo(json.dumps({"runs": results, "fail_on": fail_on, "failed": bool(failing)},
+                              ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        for r in results:
+            click.echo(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
+                       f"{len(r['anomalies'])} anomalies")
+            for a in r["anomalies"]:
+                where = f"line {a['line']}" + (f", step {a['step']}" if a["step"] is not None else "")
+                click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
+    if failing:
+        click.echo(f"logreport: found {', '.join(failing)}", err=True)
+        click.get_current_context().exit(1)
+
+
 @main.command()
 @LOGS
 @click.option("-o", "--output", required=True,
