@@ -429,10 +429,11 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     while i < len(vals) and len(out) < MAX_PER_KIND:
         med = float(np.median(np.abs(level[max(0, i - th.spike_window):i])))
         if med > 0 and abs(level[i]) > th.spike_factor * med:
+            what = f"{name} {vals[i]:.6g}" if width == 1 else \
+                f"{name} (median of {width} records) {level[i]:.6g}"
             out.append(_anomaly("spike", steps[i], name,
-                                f"{name} {vals[i]:.6g} at step {_int(steps[i])} is "
-                                f"{abs(level[i]) / med:.3g}x the median {med:.6g} of the "
-                                f"previous records", lines[i]))
+                                f"{what} at step {_int(steps[i])} is {abs(level[i]) / med:.3g}x "
+                                f"the median {med:.6g} of the previous records", lines[i]))
             i += width          # one spike, not one per record of the same filter window
         i += 1
     return out
@@ -468,10 +469,12 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     best = float(level[:-tail].min())
     now = float(np.median(vals[-tail:]))
     if best > 0 and now > th.divergence_factor * best and level[-1] > th.divergence_factor * best:
-        first = len(vals) - tail + int(np.argmax(level[-tail:] > th.divergence_factor * best))
+        calm = np.flatnonzero(level <= th.divergence_factor * best)
+        first = int(calm[-1]) + 1                   # from here on the level stayed high
         return [_anomaly("divergence", steps[first], name,
-                         f"{name} stays near {now:.6g} over the last {tail} records, "
-                         f"{now / best:.3g}x its best level {best:.6g}", lines[first])]
+                         f"{name} level {now:.6g} over the last {tail} records is "
+                         f"{now / best:.3g}x its best level {best:.6g}; high since step "
+                         f"{_int(steps[first])}", lines[first])]
     return []
 
 

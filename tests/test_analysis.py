@@ -1,0 +1,158 @@
+"""Anomalies, status, timing and `logreport check` on the real fixtures of tests/data."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from logreport.analysis import Thresholds, anomalies, stall, status, summarize
+from logreport.cli import main
+from logreport.pipeline import load
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = json.loads((DATA / "anomalies.expected.json").read_text(encoding="utf-8"))
+PPDET = DATA / "ppdet"
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_anomaly_kinds_of_each_fixture(case):
+    """Hand-checked: which anomalies each real log has, in line order (clean runs: none)."""
+    assert [a["kind"] for a in anomalies(load(str(DATA / case)))] == EXPECTED[case]
+
+
+def test_every_ppdet_fixture_has_anomaly_expectations():
+    assert {f"ppdet/{p.name}" for p in PPDET.glob("*.log")} <= set(EXPECTED)
+
+
+def test_nan_gives_first_step_and_count():
+    [nan] = anomalies(load(str(PPDET / "public_07_ppyolo_nan_paddle33911.log")))
+    assert (nan["kind"], nan["step"], nan["metric"], nan["line"]) == ("nan", 0, "loss", 2)
+    assert "3 record(s)" in nan["detail"]          # steps 0 and 20, then 20 again after a restart
+
+
+def test_traceback_detail_is_the_exception_line():
+    found = anomalies(load(str(PPDET / "picodet_s_320_coco_nan_crash.log")))
+    assert found == [{"kind": "traceback", "step": 3, "metric": None, "line": 51,
+                      "detail": "ValueError: (InvalidArgument) Illegal input, input must be "
+                                "greater than  or equal to 0"}]
+
+
+def test_divergence_names_the_step_the_loss_left_its_level():
+    found = anomalies(load(str(PPDET / "ppyoloe_crn_s_coco_diverge_lr1000.log")))
+    div = next(a for a in found if a["kind"] == "divergence")
+    assert (div["step"], div["line"]) == (3, 16)        # loss 5.13, 4.62, 3590, 22500, ...
+
+
+def test_thresholds_are_options_eval_regression_and_throughput_drop():
+    long80 = load(str(PPDET / "picodet_s_320_coco_long80e.log"))
+    # AP 0.096 at epoch 59, then 0.052 and 0.018: two evals below the best
+    assert not anomalies(long80)
+    [reg] = anomalies(long80, Thresholds(eval_regression_evals=2))
+    assert (reg["kind"], reg["metric"], reg["step"]) == ("eval_regression", "bbox/AP", 959)
+    rtdetr = load(str(PPDET / "rtdetr_r18vd_coco_train.log"))
+    [drop] = anomalies(rtdetr, Thresholds(throughput_drop=0.1, throughput_records=3))
+    # ips 0.1573, 0.1541, 0.1615 at lines 23, 65, 66: under 0.9 x the median 0.1828
+    assert (drop["kind"], drop["step"], drop["line"]) == ("throughput_drop", 11, 23)
+
+
+def test_stall_is_relative_to_the_runs_own_pace():
+    run = load(str(PPDET / "ppyoloe_crn_s_coco_train.log"))   # ~2-5 s between records
+    assert stall(run, 60) is None                               # under the 5 min floor
+    found = stall(run, 3600)
+    assert found["kind"] == "stall" and found["step"] == 35 and "1h00m00s" in found["detail"]
+    assert stall(run, 90, minutes=1)["kind"] == "stall"
+    assert stall(run, 3600, th=Thresholds(stall_min_seconds=7200)) is None
+
+
+def _copy(src: Path, dst: Path, lines: int | None = None) -> str:
+    if lines is None:
+        shutil.copy(src, dst)
+    else:
+        dst.write_text("".join(src.read_text(encoding="utf-8").splitlines(True)[:lines]),
+                       encoding="utf-8")
+    return str(dst)
+
+
+def test_status_of_a_fresh_copy_is_not_running(tmp_path):
+    """A log cut mid-run and just copied: new mtime, old lines -> unknown, not running."""
+    path = _copy(PPDET / "ppyoloe_crn_s_coco_train.log", tmp_path / "mid.log", 20)
+    run = load(path)
+    state, evidence = status(run)
+    assert state == "unknown" and "older than the file's last change" in evidence
+    assert status(run, live=True)[0] == "running"
+    # written as the run went: the file changed right after its last line (16:45:58 local)
+    stamp = run.last_time + (os.path.getmtime(path) - _local(os.path.getmtime(path)))
+    os.utime(path, (stamp + 5, stamp + 5))
+    assert status(run, now=stamp + 60)[0] == "running"
+    assert status(run, now=stamp + 3600)[0] == "unknown"
+
+
+def _local(t):
+    from logreport.analysis import _local_clock
+    return _local_clock(t)
+
+
+@pytest.mark.parametrize("name,state", [
+    ("ppyoloe_crn_s_coco_train.log", "finished"),            # ppdet's ETA ran out
+    ("yolov3_mobilenet_v1_voc_nan_crash.log", "failed"),     # traceback after the last step
+    ("public_35_yolov5_fork_multi_epoch_notebook.log", "failed"),   # ^C
+    ("ppyoloe_crn_s_coco_evalonly_nodets.log", "unknown"),
+])
+def test_status(tmp_path, name, state):
+    assert status(load(_copy(PPDET / name, tmp_path / name)))[0] == state
+
+
+def test_timing_per_epoch_excludes_each_epochs_first_record():
+    s = summarize(load(str(PPDET / "ppyoloe_crn_s_coco_train.log")))
+    t = s["timing"]
+    # epoch 0: mean batch_cost of iterations 1..11 (log lines 14-24) x 12 iterations
+    assert t["first_record_of_epoch_excluded"] is True
+    assert t["epoch_seconds"]["epochs"] == 3
+    assert t["epoch_seconds"]["fastest"]["epoch"] == 0
+    assert t["epoch_seconds"]["fastest"]["seconds"] == pytest.approx(30.3267, abs=1e-3)
+    assert t["epoch_seconds"]["slowest"]["epoch"] == 2
+    # last train line -> "Total sample number": 16:46:19 -> :24, 16:46:59 -> 16:47:04,
+    # 16:47:36 -> :40 (each after iteration 11 of 12: no training left to subtract)
+    assert t["eval"]["measured"] == 3 and t["eval"]["mean_seconds"] == pytest.approx(14 / 3)
+    assert t["images_per_second"] == {"per_gpu": 0.813, "gpus": None, "total": None}
+    assert s["progress"]["percent"] == 100.0 and s["progress"]["total_steps"] == 36
+
+
+def test_eta_adds_the_evaluations_still_to_come(tmp_path):
+    """PicoDet 80 epochs, eval every 10: cut after epoch 40 four evals remain (49..79)."""
+    src = PPDET / "picodet_s_320_coco_long80e.log"
+    cut = next(i for i, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1)
+               if "Epoch: [41]" in line)
+    run = load(_copy(src, tmp_path / "cut.log", cut))
+    s = summarize(run)
+    ev = s["timing"]["eval"]
+    assert ev["remaining_evals"] == 4 and ev["measured"] == 4
+    own = run.segments[-1].train.series["eta_seconds"].value[-1]
+    assert s["eta_seconds"] == pytest.approx(own + 4 * ev["mean_seconds"])
+    assert s["progress"]["percent"] == pytest.approx(100 * (41 * 12 + 1) / 960, abs=0.01)
+
+
+def test_check_exit_codes_and_json(runner):
+    clean = str(PPDET / "picodet_s_320_coco_long80e.log")
+    crash = str(PPDET / "yolov3_mobilenet_v1_voc_nan_crash.log")
+    result = runner.invoke(main, ["check", clean])
+    assert result.exit_code == 0 and "0 anomalies" in result.stdout
+    result = runner.invoke(main, ["check", clean, crash])
+    assert result.exit_code == 1
+    assert "traceback" in result.stdout and "found divergence, traceback" in result.stderr
+    result = runner.invoke(main, ["check", crash, "--fail-on", "oom,nan", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["failed"] is False
+    assert [a["kind"] for a in data["runs"][0]["anomalies"]] == ["divergence", "spike",
+                                                                 "traceback"]
+    result = runner.invoke(main, ["check", clean, "--eval-regression-evals", "2",
+                                  "--fail-on", "eval_regression"])
+    assert result.exit_code == 1
+
+
+def test_check_rejects_an_unknown_kind(runner):
+    result = runner.invoke(main, ["check", str(PPDET / "ppyoloe_crn_s_coco_train.log"),
+                                  "--fail-on", "nan,bogus"])
+    assert result.exit_code == 2 and "unknown kind 'bogus'" in result.stderr
