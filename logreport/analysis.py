@@ -14,7 +14,6 @@ from .model import Run
 
 FAIL_MARKERS = (TRACEBACK, OOM, KILLED)
 RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as running
-FRESH_WITHOUT_CLOCK = 60      # the same for logs without timestamps on their lines
 
 
 def _limit(default, text: str):
@@ -139,8 +138,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     (an end marker, final metrics), or for ppdet, which prints no end line, its own ETA had
     run out at the last record. running: the caller is watching the log live, or the file was
     modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
-    recent too (a copied or downloaded log has a fresh mtime but old lines); logs without
-    timestamps must be modified in the last FRESH_WITHOUT_CLOCK seconds. Otherwise unknown.
+    recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
+    timestamps is running only while watched. Otherwise unknown.
     """
     last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
@@ -160,13 +159,13 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
     """Whether the log is still being written, and why (see status())."""
     try:
         mtime = max(os.path.getmtime(p) for p in (run.files or [run.source]))
-    except OSError:
+    except (OSError, ValueError):
         return False, "no end of training and no error; the source has no modification time"
     age = now - mtime
     if run.last_time is None:
-        if age < FRESH_WITHOUT_CLOCK:
-            return True, f"the log was written {age:.0f} s ago"
-        return False, f"no end of training and no error; the log was last written {_duration(age)} ago"
+        return False, (f"no end of training and no error; the file changed {_duration(age)} ago "
+                       "but its lines have no timestamps to tell a live run from a copy "
+                       "(`watch` it to follow it live)")
     behind = _local_clock(mtime) - run.last_time
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, f"the log was written {age:.0f} s ago and its last line is {behind:.0f} s older"
