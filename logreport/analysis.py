@@ -318,7 +318,7 @@ def progress(run: Run, state: str) -> dict | None:
     if not len(steps) or math.isnan(steps[-1]):
         return None
     done = float(steps[-1]) + (1 if run.format == "ppdet" else 0)   # ppdet steps are 0-based
-    elapsed = run.info.get("elapsed_seconds")
+    elapsed = _last(run, FINAL, "train_runtime") or _last(run, TRAIN, "train_runtime")
     if elapsed is None and run.first_time is not None:
         elapsed = run.last_time - run.first_time
     return {"step": _int(steps[-1]), "total_steps": total,
@@ -330,13 +330,22 @@ def progress(run: Run, state: str) -> dict | None:
 
 
 def _tokens_per_second(run: Run) -> float | None:
-    for phase, name in ((FINAL, "train_tokens_per_second"), (TRAIN, "tokens_per_second"),
-                        (TRAIN, "train_tokens_per_second")):
-        vals = values(run, phase, name)[3]
-        vals = vals[np.isfinite(vals)]
-        if len(vals):
-            return float(vals[-1] if phase == FINAL else np.median(vals))
+    """Trainer's train_tokens_per_second, or LLaMA-Factory's `throughput` (tokens seen / s)."""
+    names = [(FINAL, "train_tokens_per_second"), (TRAIN, "train_tokens_per_second")]
+    if "num_input_tokens_seen" in run.metric_names(TRAIN) or "total_tokens" in run.metric_names(TRAIN):
+        names.append((TRAIN, "throughput"))
+    for phase, name in names:
+        value = _last(run, phase, name)
+        if value is not None:
+            return value
     return None
+
+
+def _last(run: Run, phase: str, name: str) -> float | None:
+    """The last finite value of a metric, or None."""
+    vals = values(run, phase, name)[3]
+    vals = vals[np.isfinite(vals)]
+    return float(vals[-1]) if len(vals) else None
 
 
 # --- anomalies -------------------------------------------------------------------------
