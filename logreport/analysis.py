@@ -318,8 +318,9 @@ def progress(run: Run, state: str) -> dict | None:
     if not len(steps) or math.isnan(steps[-1]):
         return None
     done = float(steps[-1]) + (1 if run.format == "ppdet" else 0)   # ppdet steps are 0-based
-    elapsed = _last(run, FINAL, "train_runtime") or _last(run, TRAIN, "train_runtime")
-    if elapsed is None and run.first_time is not None:
+    elapsed = (run.info.get("elapsed_seconds") or _last(run, FINAL, "train_runtime")
+               or _last(run, TRAIN, "train_runtime"))
+    if elapsed is None and run.first_time is not None and run.last_time > run.first_time:
         elapsed = run.last_time - run.first_time
     return {"step": _int(steps[-1]), "total_steps": total,
             "percent": 100.0 if state == "finished" else (

@@ -13,6 +13,7 @@ from logreport.pipeline import load
 DATA = Path(__file__).parent / "data"
 EXPECTED = json.loads((DATA / "anomalies.expected.json").read_text(encoding="utf-8"))
 PPDET = DATA / "ppdet"
+LF = DATA / "llamafactory"
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
@@ -21,8 +22,10 @@ def test_anomaly_kinds_of_each_fixture(case):
     assert [a["kind"] for a in anomalies(load(str(DATA / case)))] == EXPECTED[case]
 
 
-def test_every_ppdet_fixture_has_anomaly_expectations():
-    assert {f"ppdet/{p.name}" for p in PPDET.glob("*.log")} <= set(EXPECTED)
+def test_every_golden_fixture_has_anomaly_expectations():
+    from golden import cases
+
+    assert {str(path.relative_to(DATA)) for path, _ in cases()} <= set(EXPECTED)
 
 
 def test_nan_gives_first_step_and_count():
@@ -131,6 +134,29 @@ def test_eta_adds_the_evaluations_still_to_come(tmp_path):
     own = run.segments[-1].train.series["eta_seconds"].value[-1]
     assert s["eta_seconds"] == pytest.approx(own + 4 * ev["mean_seconds"])
     assert s["progress"]["percent"] == pytest.approx(100 * (41 * 12 + 1) / 960, abs=0.01)
+
+
+def test_llamafactory_nan_filter_gives_zero_loss_and_nan_grad_norm():
+    """LLaMA-Factory's NaN filter logs loss 0.0 with grad_norm nan from step 2 to 12."""
+    found = anomalies(load(str(LF / "sft_full_diverge")))
+    assert [(a["kind"], a["step"], a["metric"]) for a in found] == [
+        ("nan", 2, "grad_norm"), ("zero_loss", 2, "loss")]
+    assert "11 record(s)" in found[0]["detail"] and "for 11 records" in found[1]["detail"]
+
+
+def test_llamafactory_progress():
+    done = summarize(load(str(LF / "sft_lora")))
+    assert done["progress"]["percent"] == 100.0
+    assert done["progress"]["best_eval_loss"]["value"] == 7.5584940910339355   # step 60 of 60
+    assert done["progress"]["best_eval_loss"]["step"] == 60
+    killed = summarize(load(str(LF / "sft_lora_killed_sigterm")))
+    # trainer_log.jsonl ends at step 127 of 200, "remaining_time": "0:05:44"
+    assert killed["status"] == "unknown" and killed["progress"]["percent"] == 63.5
+    assert killed["progress"]["remaining_seconds"] == 344.0
+    assert killed["progress"]["best_eval_loss"]["step"] == 120
+    interrupted = summarize(load(str(LF / "sft_lora_interrupted")))
+    assert interrupted["status"] == "failed"
+    assert interrupted["anomalies"][0]["detail"] == "KeyboardInterrupt"
 
 
 def test_check_exit_codes_and_json(runner):
