@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
 from .model import Run
@@ -414,10 +415,18 @@ def _per_record_steps(steps: np.ndarray) -> float:
     return float(np.median(gaps)) if len(gaps) else 1.0
 
 
-def _rolling_median(vals: np.ndarray, width: int) -> np.ndarray:
-    if width <= 1:
+def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Median of each value and the width-1 before it (fewer at the start)."""
+    if width <= 1 or not len(vals):
         return vals.copy()
-    return np.array([np.median(vals[max(0, i - width + 1):i + 1]) for i in range(len(vals))])
+    out = np.empty(len(vals))
+    for i in range(min(width - 1, len(vals))):
+        out[i] = np.median(vals[:i + 1])
+    windows = sliding_window_view(vals, width) if len(vals) >= width else vals[:0, None]
+    for start in range(0, len(windows), chunk):      # bounded memory on long runs
+        out[width - 1 + start:width - 1 + start + chunk] = np.median(windows[start:start + chunk],
+                                                                     axis=1)
+    return out
 
 
 def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
@@ -433,18 +442,25 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     steps, lines, vals = steps[keep], lines[keep], vals[keep]
     width = max(1, math.ceil(th.spike_steps / _per_record_steps(steps)))
     level = _rolling_median(vals, width)
+    before = np.empty(len(level))                  # median of the window before each record
+    before[1:] = _rolling_median(np.abs(level), th.spike_window)[:-1]
+    before[:th.spike_min_history] = np.nan
+    with np.errstate(invalid="ignore"):
+        hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
     out: list[dict] = []
-    i = th.spike_min_history
-    while i < len(vals) and len(out) < MAX_PER_KIND:
-        med = float(np.median(np.abs(level[max(0, i - th.spike_window):i])))
-        if med > 0 and abs(level[i]) > th.spike_factor * med:
-            what = f"{name} {vals[i]:.6g}" if width == 1 else \
-                f"{name} (median of {width} records) {level[i]:.6g}"
-            out.append(_anomaly("spike", steps[i], name,
-                                f"{what} at step {_int(steps[i])} is {abs(level[i]) / med:.3g}x "
-                                f"the median {med:.6g} of the previous records", lines[i]))
-            i += width          # one spike, not one per record of the same filter window
-        i += 1
+    next_free = 0
+    for i in hits:
+        if i < next_free:
+            continue                                # the same spike seen through the filter
+        next_free = i + width + 1
+        med = before[i]
+        what = f"{name} {vals[i]:.6g}" if width == 1 else \
+            f"{name} (median of {width} records) {level[i]:.6g}"
+        out.append(_anomaly("spike", steps[i], name,
+                            f"{what} at step {_int(steps[i])} is {abs(level[i]) / med:.3g}x "
+                            f"the median {med:.6g} of the previous records", lines[i]))
+        if len(out) >= MAX_PER_KIND:
+            break
     return out
 
 

@@ -100,6 +100,21 @@ def summary(logs, as_json, fmt):
         _print_summary(data["runs"])
 
 
+def _duration(seconds):
+    if seconds is None:
+        return None
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}"
+
+
+def _kinds_count(found):
+    from collections import Counter
+
+    counts = Counter(a["kind"] for a in found)
+    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"
+
+
 def _print_summary(summaries):
     from rich.console import Console
     from rich.table import Table
@@ -119,7 +134,13 @@ def _print_summary(summaries):
             ("total steps", [s["total_steps"] for s in summaries]),
             ("train records", [s["train_records"] for s in summaries]),
             ("best", best), ("throughput", speed),
-            ("anomalies", [len(s["anomalies"]) for s in summaries]),
+            ("progress", [f"{p['percent']:g} %" if (p := s["progress"]) and p["percent"] is not None
+                          else None for s in summaries]),
+            ("ETA", [_duration(s["eta_seconds"]) for s in summaries]),
+            ("time / epoch", [_duration(t["epoch_seconds"]["mean"])
+                              if (t := s["timing"]) and t["epoch_seconds"] else None
+                              for s in summaries]),
+            ("anomalies", [_kinds_count(s["anomalies"]) for s in summaries]),
             ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
     for name, vals in rows:
         table.add_row(name, *["–" if v is None else str(v) for v in vals])
