@@ -45,6 +45,12 @@ def main(ctx, debug):
     ctx.obj = {"debug": debug}
 
 
+def locale_lang() -> str:
+    """zh when the locale (LC_ALL, else LANG) is Chinese, else en."""
+    loc = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
+
+
 def load_runs(logs, fmt):
     """One Run per command-line path (a folder is one run)."""
     from . import formats
@@ -66,10 +72,14 @@ def load_runs(logs, fmt):
 @click.option("-o", "--output", default="report.html", show_default=True,
               help="HTML file to write.")
 @click.option("--title", default=None, help="Page title (default: the run names).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Language of the page's labels.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language of the page's labels (default: zh if LC_ALL/LANG starts with zh).")
+@click.option("--plotlyjs", type=click.Choice(["inline", "cdn"]), default="inline",
+              show_default=True,
+              help="inline: plotly.js compressed inside the page (works offline); "
+                   "cdn: a small page that loads plotly.js from jsDelivr.")
 @FORMAT
-def report(logs, output, title, lang, fmt):
+def report(logs, output, title, lang, plotlyjs, fmt):
     """Write a self-contained interactive HTML report of one or more runs.
 
     Example: logreport report run.log -o report.html
@@ -78,7 +88,7 @@ def report(logs, output, title, lang, fmt):
     from .render import write_html
 
     runs = load_runs(logs, fmt)
-    write_html(build(runs, title=title, lang=lang), output)
+    write_html(build(runs, title=title, lang=lang or locale_lang()), output, plotlyjs)
     click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
 
 

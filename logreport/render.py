@@ -1,15 +1,20 @@
 """HTML rendering: the jinja2 environment (autoescaped), the plotly.js asset, atomic writes."""
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import io
 import json
 import os
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
-from .errors import OutputError
+from .errors import OutputError, UsageError
 
 _HERE = Path(__file__).resolve().parent
 
@@ -34,12 +39,47 @@ def _dumps(obj, **kwargs) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    """The plotly.js bundle that ships with the installed plotly package."""
-    from plotly.offline import get_plotlyjs
+ASSETS = _HERE / "assets"
+PLOTLY_GZ = ASSETS / "plotly-basic.min.js.gz"
+PLOTLY_MODES = ("inline", "cdn")
 
-    return get_plotlyjs()
+
+@lru_cache(maxsize=1)
+def plotly_gz() -> bytes:
+    """The vendored plotly.js basic bundle, gzipped (see assets/README.md)."""
+    try:
+        return PLOTLY_GZ.read_bytes()
+    except OSError:
+        raise OutputError("plotly.js is missing from the installation",
+                          "reinstall logreport, or use --plotlyjs cdn") from None
+
+
+def plotly_version() -> str:
+    """The version in the vendored bundle's banner ("plotly.js (basic - minified) vX.Y.Z")."""
+    with gzip.open(io.BytesIO(plotly_gz())) as f:
+        head = f.read(200).decode("ascii", "replace")
+    match = re.search(r"plotly\.js \(basic - minified\) v(\d+\.\d+\.\d+)", head)
+    return match.group(1) if match else ""
+
+
+def plotly_cdn_url() -> str:
+    return ("https://cdn.jsdelivr.net/npm/plotly.js-basic-dist-min@"
+            f"{plotly_version()}/plotly-basic.min.js")
+
+
+@lru_cache(maxsize=1)
+def plotly_sri() -> str:
+    """Subresource integrity of the CDN file: the same bytes as the vendored one."""
+    digest = hashlib.sha384(gzip.decompress(plotly_gz())).digest()
+    return "sha384-" + base64.b64encode(digest).decode("ascii")
+
+
+def _plotly(mode: str) -> dict:
+    if mode not in PLOTLY_MODES:
+        raise UsageError(f"unknown --plotlyjs {mode!r}", "use inline or cdn")
+    if mode == "cdn":
+        return {"mode": "cdn", "url": plotly_cdn_url(), "sri": plotly_sri()}
+    return {"mode": "inline", "gz": base64.b64encode(plotly_gz()).decode("ascii")}
 
 
 def page_json(data: dict) -> str:
@@ -47,9 +87,10 @@ def page_json(data: dict) -> str:
     return _dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_report(report: dict) -> str:
+def render_report(report: dict, plotlyjs: str = "inline") -> str:
+    """The self-contained page (plotly.js gzipped + base64 inline, or from a CDN)."""
     template = environment().get_template("report.html.j2")
-    return template.render(report=report, data_json=page_json(report), plotly_js=plotly_js())
+    return template.render(report=report, data_json=page_json(report), plotly=_plotly(plotlyjs))
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -73,6 +114,6 @@ def write_atomic(path: str, text: str) -> None:
                           "another -o path; the previous file was kept", path) from None
 
 
-def write_html(report: dict, path: str) -> None:
+def write_html(report: dict, path: str, plotlyjs: str = "inline") -> None:
     """Render the report and write it atomically."""
-    write_atomic(path, render_report(report))
+    write_atomic(path, render_report(report, plotlyjs))

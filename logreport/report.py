@@ -1,130 +1,376 @@
-"""build(runs) -> ReportData: one JSON-ready dict that drives the HTML page and live views."""
+"""build(runs) -> ReportData: one JSON-ready dict that drives the HTML page and live views.
+
+Series travel compactly: numeric arrays are plotly.js typed-array specs
+(``{"dtype": "f4", "bdata": <base64 little-endian>}``). A long series is cut to at most
+``MAX_POINTS`` points with MinMaxLTTB (spikes survive); every kept point also carries the mean
+and count of the finite values it stands for, so the page can run TensorBoard's debiased EMA
+over the whole series. NaN/inf values are listed apart ("bad"), never silently dropped.
+"""
 from __future__ import annotations
 
+import base64
 import math
 
+import numpy as np
+
 from . import __version__
-from .analysis import is_loss, main_loss, summarize, values
-from .events import CHECKPOINT, EVAL, FINAL, RESUME, TABLE, TRAIN
+from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
+from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
 from .model import Run, iso_time
 
 # Train metrics that are bookkeeping, not worth a chart of their own.
 HIDDEN = {"eta_seconds", "epoch", "total_flos", "current_steps", "total_steps", "percentage",
           "elapsed_time", "remaining_time"}
 THROUGHPUT = ("ips", "throughput", "samples_per_second", "steps_per_second", "tokens_per_second")
+MAX_POINTS = 2000        # per trace
+TOTAL_POINTS = 16000     # per report: long traces share this when there are many
+MIN_POINTS = 400
+KNOTS = 1024             # step -> epoch/time interpolation knots per segment
+MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
+MAX_MARKS = 200          # eval / checkpoint lines per run
 
 
 def build(runs: list[Run], title: str | None = None, lang: str = "en") -> dict:
     """The report data of one or several runs."""
     summaries = [summarize(run) for run in runs]
+    chart_list = charts(runs)
+    budget = _points_per_trace(runs, chart_list)
+    run_data = [_run_data(run, s, chart_list, budget) for run, s in zip(runs, summaries)]
     return {
         "title": title or " vs ".join(run.name for run in runs),
         "lang": lang,
+        "labels": LABELS.get(lang, LABELS["en"]),
         "version": __version__,
-        "runs": [_run_data(run, s) for run, s in zip(runs, summaries)],
-        "charts": charts(runs),
+        "runs": run_data,
+        "charts": chart_list,
+        "compare": compare_rows(summaries),
     }
 
 
-def _run_data(run: Run, summary: dict) -> dict:
+# --- per run ----------------------------------------------------------------------------
+def _run_data(run: Run, summary: dict, chart_list: list[dict], budget: int) -> dict:
+    origin = run.first_time
+    wanted = {(c["phase"], m) for c in chart_list for m in c["metrics"]}
+    series: dict = {}
+    for phase, name in sorted(wanted):
+        if name in run.metric_names(phase):
+            series.setdefault(phase, {})[name] = trace(run, phase, name, budget)
     return {
         "name": run.name,
         "summary": summary,
-        "facts": {
-            "format": run.format,
-            "files": list(run.files),
-            "first_time": iso_time(run.first_time),
-            "last_time": iso_time(run.last_time),
-            "lines": run.lines,
-            "segments": [seg.label for seg in run.segments if not seg.is_empty()],
-            **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
-        },
-        "series": _series(run),
-        "markers": [_marker(m) for m in run.markers if m.kind in (CHECKPOINT, RESUME)][:500],
+        "facts": _facts(run),
+        "axes": {phase: _axes(run, phase, origin) for phase in series},
+        "series": series,
+        "marks": _marks(run),
         "tables": [m.detail for m in run.markers if m.kind == TABLE],
     }
 
 
-def _series(run: Run) -> dict:
-    """{phase: {metric: {"step", "epoch", "time", "y"}}} with non-finite values as strings."""
-    out: dict = {}
-    for phase in (TRAIN, EVAL, FINAL):
-        for name in run.metric_names(phase):
-            steps, epochs, _, vals = values(run, phase, name)
-            times = [t for _, t in _times(run, phase, name)]
-            out.setdefault(phase, {})[name] = {
-                "step": [_clean(x) for x in steps],
-                "epoch": [_clean(x) for x in epochs],
-                "time": times,
-                "y": [_value(v) for v in vals],
-            }
+def _facts(run: Run) -> dict:
+    return {
+        "format": run.format,
+        "files": list(run.files),
+        "first_time": iso_time(run.first_time),
+        "last_time": iso_time(run.last_time),
+        "lines": run.lines,
+        "segments": [seg.label for seg in run.segments if not seg.is_empty()],
+        **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
+    }
+
+
+def _marks(run: Run) -> list[dict]:
+    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step)."""
+    out = [{"kind": "segment", "step": _first_step(seg), "detail": seg.label}
+           for seg in run.segments[1:] if not seg.is_empty()]
+    out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
+             "detail": str(m.detail)[:200]}
+            for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
+    main = main_eval_metric(run)
+    if main:
+        steps = [s for _, t in run.tables(EVAL) if main in t.series
+                 for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]]
+        out += [{"kind": "eval", "step": _num(s), "detail": main}
+                for s in steps[:MAX_MARKS] if not math.isnan(s)]
+    return [m for m in out if m["step"] is not None]
+
+
+def _first_step(seg) -> float | None:
+    for table in seg.tables.values():
+        if len(table) and not math.isnan(table.step[0]):
+            return _num(table.step[0])
+    return None
+
+
+def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
+    """Per segment, knots (step, epoch, hours since the run's start) to place points on the
+    epoch or time axis. Epochs become fractional when steps per epoch are known."""
+    per_epoch = run.info.get("steps_per_epoch")
+    out = []
+    for seg, table in run.tables(phase):
+        step, epoch, time = (np.asarray(c, dtype=float) for c in (table.step, table.epoch,
+                                                                   table.time))
+        keep = np.isfinite(step)
+        step, epoch, time = step[keep], epoch[keep], time[keep]
+        if not len(step):
+            continue
+        if per_epoch and phase == TRAIN and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
+            epoch = step / float(per_epoch)
+        if len(step) > KNOTS:
+            pick = np.unique(np.linspace(0, len(step) - 1, KNOTS).astype(np.int64))
+            step, epoch, time = step[pick], epoch[pick], time[pick]
+        hours = (time - origin) / 3600.0 if origin is not None else np.full(len(time), np.nan)
+        out.append({"seg": seg.index, "step": typed(step, "f8"), "epoch": typed(epoch, "f4"),
+                    "hours": typed(hours, "f4")})
     return out
 
 
-def _times(run: Run, phase: str, name: str):
-    for _, table in run.tables(phase):
+# --- one series -------------------------------------------------------------------------
+def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
+    """One metric of one run, ready for the page (see the module docstring)."""
+    steps, vals, segs = _columns(run, phase, name)
+    finite = np.isfinite(vals)
+    bad = np.flatnonzero(~finite)
+    out: dict = {"n": int(len(vals)), "nbad": int(len(bad))}
+    if len(bad):
+        out["bad"] = {"step": [_num(steps[i]) for i in bad[:MAX_BAD]],
+                      "value": [_word(vals[i]) for i in bad[:MAX_BAD]]}
+    steps, vals, segs = steps[finite], vals[finite], segs[finite]
+    if len(vals) > max_points:
+        keep = downsample(vals, max_points)
+        total = np.concatenate(([0.0], np.cumsum(vals)))
+        start = np.concatenate(([0], keep[:-1] + 1))
+        count = keep + 1 - start
+        out["m"] = typed((total[keep + 1] - total[start]) / count, "f4")
+        out["c"] = typed(count, "u4" if count.max() > 65535 else "u2")
+        steps, vals, segs = steps[keep], vals[keep], segs[keep]
+    out["x"] = typed(steps, "i4" if _fits_int32(steps) else "f8")
+    out["y"] = typed(vals, "f4" if _float32_exact(vals) else "f8")
+    change = np.flatnonzero(np.diff(segs)) + 1
+    out["seg"] = [[0, int(segs[0])]] + [[int(i), int(segs[i])] for i in change] if len(segs) \
+        else []
+    if phase == EVAL:
+        out["best"] = new_bests(vals, lower_is_better(name))
+    return out
+
+
+def _columns(run: Run, phase: str, name: str):
+    steps, vals, segs = [], [], []
+    for seg, table in run.tables(phase):
         series = table.series.get(name)
-        if series is not None:
-            for i in series.rec:
-                yield i, _clean(table.time[i])
+        if series is None:
+            continue
+        idx = np.asarray(series.rec, dtype=np.int64)
+        steps.append(np.asarray(table.step)[idx])
+        vals.append(np.asarray(series.value))
+        segs.append(np.full(len(idx), seg.index))
+    if not vals:
+        return np.array([]), np.array([]), np.array([], dtype=np.int64)
+    return np.concatenate(steps), np.concatenate(vals), np.concatenate(segs)
 
 
-def _clean(x: float):
+def downsample(vals: np.ndarray, n_out: int) -> np.ndarray:
+    """Indices of at most n_out points that keep the extremes (MinMaxLTTB), first and last."""
+    from tsdownsample import MinMaxLTTBDownsampler
+
+    keep = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(vals, dtype=np.float64),
+                                              n_out=n_out)
+    return np.unique(np.concatenate(([0], np.asarray(keep, dtype=np.int64), [len(vals) - 1])))
+
+
+def new_bests(vals: np.ndarray, lower: bool) -> list[int]:
+    """Indices where a value beats every earlier one."""
+    out, best = [], None
+    for i, v in enumerate(vals):
+        if best is None or (v < best if lower else v > best):
+            best = v
+            out.append(i)
+    return out
+
+
+def typed(arr, dtype: str) -> dict:
+    """A plotly.js typed-array spec: little-endian bytes in base64."""
+    data = np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def _fits_int32(steps: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(steps)) and np.all(steps == np.round(steps))
+                and (not len(steps) or np.abs(steps).max() < 2**31))
+
+
+def _float32_exact(vals: np.ndarray) -> bool:
+    """True when every value is recovered from float32 by printing 7 significant digits
+    (the page does that for the CSV), i.e. the log printed at most 7 digits."""
+    back = np.array([float(f"{v:.7g}") for v in vals.astype(np.float32)]) if len(vals) else vals
+    return bool(np.all(back == vals))
+
+
+def _points_per_trace(runs: list[Run], chart_list: list[dict]) -> int:
+    long = sum(1 for run in runs for c in chart_list for m in c["metrics"]
+               if run.count(c["phase"]) > MIN_POINTS and m in run.metric_names(c["phase"]))
+    return max(MIN_POINTS, min(MAX_POINTS, TOTAL_POINTS // max(long, 1)))
+
+
+def _num(x):
     x = float(x)
     if math.isnan(x):
         return None
     return int(x) if x.is_integer() else x
 
 
-def _value(v: float):
-    if math.isfinite(v):
-        return v
+def _word(v: float) -> str:
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
-def _marker(m) -> dict:
-    return {"kind": m.kind, "step": m.step, "line": m.line, "detail": str(m.detail)[:200]}
+# --- side-by-side summary ---------------------------------------------------------------
+def compare_rows(summaries: list[dict]) -> list[dict]:
+    """Rows of the summary table: {"key", "values", "best": [run indexes] or []}."""
+    rows = [_row("format", [s["format"] for s in summaries]),
+            _row("status", [s["status"] for s in summaries]),
+            _row("last_step", [s["last_step"] for s in summaries]),
+            _row("last_epoch", [s["last_epoch"] for s in summaries]),
+            _row("total_steps", [s["total_steps"] for s in summaries]),
+            _row("train_records", [s["train_records"] for s in summaries]),
+            _row("eval_records", [s["eval_records"] for s in summaries])]
+    metrics = {s["best"]["metric"] for s in summaries if s["best"]}
+    for metric in sorted(metrics):
+        vals = [s["best"]["value"] if s["best"] and s["best"]["metric"] == metric else None
+                for s in summaries]
+        steps = [s["best"]["step"] if s["best"] and s["best"]["metric"] == metric else None
+                 for s in summaries]
+        rows.append(_row("best", vals, "min" if lower_is_better(metric) else "max",
+                         metric=metric))
+        rows.append(_row("best_step", steps, metric=metric))
+    names = {s["throughput"]["metric"] for s in summaries if s["throughput"]}
+    for name in sorted(names):
+        vals = [s["throughput"]["median"] if s["throughput"] and s["throughput"]["metric"] == name
+                else None for s in summaries]
+        rows.append(_row("throughput", vals, "max", metric=name))
+    rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries]))
+    rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries]))
+    rows.append(_row("anomalies", [len(s["anomalies"]) for s in summaries], "min"))
+    rows.append(_row("unparsed_lines", [s["unparsed_lines"] for s in summaries]))
+    finals: dict[str, None] = {}
+    for s in summaries:
+        finals.update(dict.fromkeys(s["final"]))
+    for name in finals:
+        if name in HIDDEN:
+            continue
+        vals = [s["final"].get(name) for s in summaries]
+        rows.append(_row("final", vals, "min" if is_loss(name) else None, metric=name))
+    return rows
 
 
+def _row(key: str, values: list, better: str | None = None, metric: str | None = None) -> dict:
+    row = {"key": key, "values": values, "best": []}
+    if metric:
+        row["metric"] = metric
+    numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if better and len(values) > 1 and len(set(numbers)) > 1:
+        target = min(numbers) if better == "min" else max(numbers)
+        row["best"] = [i for i, v in enumerate(values) if v == target]
+    return row
+
+
+# --- which charts -----------------------------------------------------------------------
 def charts(runs: list[Run]) -> list[dict]:
-    """Which charts the page draws: [{"id", "title", "phase", "metrics"}]."""
+    """Which charts the page draws: [{"id", "title", "phase", "metrics"}], chosen by metric
+    name patterns: main loss, other losses, learning rate, throughput, timing, groups of
+    ``prefix/name`` metrics (``rewards/*``, ``logps/*``, ``bbox/AP*``), then the rest."""
     train: dict[str, None] = {}
     evals: dict[str, None] = {}
     for run in runs:
         train.update(dict.fromkeys(run.metric_names(TRAIN)))
         evals.update(dict.fromkeys(run.metric_names(EVAL)))
     out: list[dict] = []
-    mains = {main_loss(run) for run in runs} - {None}
+    mains = list(dict.fromkeys(m for m in (main_loss(run) for run in runs) if m))
     for name in mains:
         out.append(_chart(name, TRAIN, [name]))
     for name in train:
-        if is_loss(name) and name not in mains:
+        if is_loss(name) and name not in mains and "/" not in name:
             out.append(_chart(name, TRAIN, [name]))
     if "learning_rate" in train:
-        out.append(_chart("learning rate", TRAIN, ["learning_rate"]))
+        out.append(_chart("learning_rate", TRAIN, ["learning_rate"]))
     speed = [n for n in train if n in THROUGHPUT or n.endswith(THROUGHPUT)]
     if speed:
         out.append(_chart("throughput", TRAIN, speed))
     cost = [n for n in ("batch_cost", "data_cost") if n in train]
     if cost:
-        out.append(_chart("seconds per iteration", TRAIN, cost))
-    shown = {m for c in out for m in c["metrics"]}
-    for name in train:
-        if name not in shown and name not in HIDDEN and name not in cost:
-            out.append(_chart(name, TRAIN, [name]))
-    groups: dict[str, list[str]] = {}
-    for name in evals:
-        if name == "fps":
-            continue
-        task, _, short = name.rpartition("/")
-        key = f"{task}/{short[:2]}" if task and short[:2] in ("AP", "AR") else name
-        groups.setdefault(key, []).append(name)
-    for key, names in groups.items():
-        out.append(_chart(key if len(names) > 1 else names[0], EVAL, names))
+        out.append(_chart("seconds_per_iteration", TRAIN, cost))
+    shown = {m for c in out for m in c["metrics"]} | HIDDEN
+    out += _grouped([n for n in train if n not in shown], TRAIN)
+    out += _grouped([n for n in evals if n != "fps"], EVAL)
     for i, chart in enumerate(out):
         chart["id"] = f"chart{i}"
     return out
 
 
+def _grouped(names: list[str], phase: str) -> list[dict]:
+    """One chart per ``prefix/`` family (``bbox/AP*`` and ``bbox/AR*`` apart), else per name."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        prefix, _, short = name.rpartition("/")
+        if prefix and short[:2] in ("AP", "AR"):
+            key = f"{prefix}/{short[:2]}"
+        else:
+            key = f"{prefix}/*" if prefix else name
+        groups.setdefault(key, []).append(name)
+    return [_chart(key if len(members) > 1 else members[0], phase, members)
+            for key, members in groups.items()]
+
+
 def _chart(title: str, phase: str, metrics: list[str]) -> dict:
     return {"title": title, "phase": phase, "metrics": metrics}
+
+
+# --- page labels ------------------------------------------------------------------------
+LABELS = {
+    "en": {
+        "summary": "Summary", "charts": "Charts", "anomalies": "Anomalies", "facts": "Run facts",
+        "tables": "Per-category results", "none": "none", "run": "run", "kind": "kind",
+        "step": "step", "epoch": "epoch", "hours": "hours since start", "metric": "metric",
+        "line": "line", "detail": "detail", "x_axis": "x axis", "smoothing": "smoothing",
+        "log_y": "log y", "download": "download data (CSV)",
+        "download_note": "CSV: the points in this page (long series are downsampled; "
+                         "`logreport export` writes every point)",
+        "ppdet_note": "PaddleDetection prints each loss as the median over its log_iter window: "
+                      "it is already smoothed.",
+        "smoothing_note": "Debiased exponential moving average as in TensorBoard; the raw line "
+                          "is faint behind.",
+        "raw": "raw", "smoothed": "smoothed", "new_best": "new best", "nonfinite": "NaN/inf",
+        "segment": "new segment", "resume": "resume", "new_run": "new run", "eval": "eval",
+        "points_of": "points shown of",
+        "format": "format", "status": "status", "last_step": "last step",
+        "last_epoch": "last epoch", "total_steps": "total steps",
+        "train_records": "training records", "eval_records": "eval records", "best": "best",
+        "best_step": "best at step", "throughput": "throughput (median)",
+        "wall_seconds": "wall time (s)", "eta_seconds": "ETA (s)",
+        "unparsed_lines": "unparsed lines", "final": "last", "learning_rate": "learning rate",
+        "seconds_per_iteration": "seconds per iteration", "finished": "finished",
+        "failed": "failed", "running": "running", "unknown": "unknown",
+        "files": "files read", "first_time": "first time", "last_time": "last time",
+        "lines": "lines", "segments": "segments", "generated": "generated by logreport",
+    },
+    "zh": {
+        "summary": "概要", "charts": "图表", "anomalies": "异常", "facts": "运行信息",
+        "tables": "分类别结果", "none": "无", "run": "运行", "kind": "类型",
+        "step": "步数", "epoch": "轮次", "hours": "开始后小时数", "metric": "指标",
+        "line": "行号", "detail": "详情", "x_axis": "横轴", "smoothing": "平滑",
+        "log_y": "对数纵轴", "download": "下载数据 (CSV)",
+        "download_note": "CSV 为本页中的数据点（长序列已降采样；完整数据请用 `logreport export`）",
+        "ppdet_note": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。",
+        "smoothing_note": "与 TensorBoard 相同的去偏指数滑动平均；原始曲线以浅色显示在后面。",
+        "raw": "原始", "smoothed": "平滑", "new_best": "新最佳", "nonfinite": "NaN/inf",
+        "segment": "新分段", "resume": "恢复训练", "new_run": "新运行", "eval": "评估",
+        "points_of": "个点，共",
+        "format": "格式", "status": "状态", "last_step": "最后步数", "last_epoch": "最后轮次",
+        "total_steps": "总步数", "train_records": "训练记录数", "eval_records": "评估记录数",
+        "best": "最佳", "best_step": "最佳所在步数", "throughput": "吞吐量（中位数）",
+        "wall_seconds": "耗时（秒）", "eta_seconds": "预计剩余（秒）",
+        "unparsed_lines": "未解析行数", "final": "最终", "learning_rate": "学习率",
+        "seconds_per_iteration": "每步耗时（秒）", "finished": "已完成", "failed": "失败",
+        "running": "运行中", "unknown": "未知", "files": "读取的文件",
+        "first_time": "开始时间", "last_time": "结束时间", "lines": "行数",
+        "segments": "分段", "generated": "由 logreport 生成",
+    },
+}
