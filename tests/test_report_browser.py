@@ -1,0 +1,107 @@
+"""Reports opened in headless Chromium: charts draw, nothing leaks, hostile text stays text."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logreport import render
+from logreport.analysis import ema, values
+from logreport.events import TRAIN
+from logreport.pipeline import load
+from logreport.report import build
+from tests.browser import Browser, available
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not available(), reason="chromium is not installed")]
+
+DATA = Path(__file__).parent / "data" / "ppdet"
+DRAWN = "document.documentElement.dataset.drawn === '1'"
+HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Browser() as b:
+        yield b
+
+
+def _open(browser, runs, path, **kw):
+    render.write_html(build(runs, **kw), str(path))
+    page = browser.open(path.as_uri())
+    page.wait_for(DRAWN)
+    return page
+
+
+def _smoothed_path(page, chart_id="chart0"):
+    """The SVG path of the first smoothed trace (the second trace of a train chart)."""
+    return page.eval(f"document.querySelectorAll('#{chart_id} .scatterlayer .trace')[1]"
+                     ".querySelector('path.js-line').getAttribute('d')")
+
+
+def test_compare_report_draws_every_chart(browser, tmp_path):
+    runs = [load(str(DATA / "picodet_s_320_coco_train.log")),
+            load(str(DATA / "picodet_s_320_coco_train-ppdet2.7.1.log")),
+            load(str(DATA / "ppyoloe_crn_s_coco_resume.log"))]
+    page = _open(browser, runs, tmp_path / "cmp.html")
+    charts = page.eval("logreport.state.data.charts.map(c => c.id)")
+    drawn = page.eval("logreport.state.data.charts.map(c => "
+                      "document.querySelectorAll('#' + c.id + ' .main-svg').length)")
+    assert charts and all(n > 0 for n in drawn)
+    assert page.errors == [] and page.requests == []
+    page.screenshot(str(tmp_path / "compare.png"))
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
+    # the summary table highlights a best value and the CSV has every series
+    assert page.eval("document.querySelectorAll('#summary td.best').length") > 0
+    csv = page.eval("logreport.csv()").splitlines()
+    assert csv[0] == "run,phase,metric,step,epoch,hours,value"
+    assert any(",train,loss_vfl," in line for line in csv)
+
+
+def test_smoothing_is_tensorboard_ema_and_slider_redraws(browser, tmp_path):
+    run = load(str(DATA / "picodet_s_320_coco_train.log"))
+    page = _open(browser, [run], tmp_path / "one.html")
+    before = _smoothed_path(page)
+    page.eval("var s = document.getElementById('smooth'); s.value = '0.95';"
+              "s.dispatchEvent(new Event('input'))")
+    page.wait_for(f"document.querySelectorAll('#chart0 .scatterlayer .trace')[1]"
+                  f".querySelector('path.js-line').getAttribute('d') !== {json.dumps(before)}")
+    drawn = page.eval("Array.from(document.getElementById('chart0').data[1].y)")
+    vals = values(run, TRAIN, "loss")[3]
+    assert np.allclose(drawn, ema(vals, 0.95))
+    assert page.errors == []
+
+
+def test_hostile_text_is_shown_not_run(browser, tmp_path):
+    text = (DATA / "picodet_s_320_coco_nan_crash.log").read_text(encoding="utf-8")
+    assert "ValueError:" in text
+    text = text.replace("ValueError:", f"ValueError: {HOSTILE} javascript:alert(1)")
+    log = tmp_path / "<img src=x onerror=window.__pwned=3>.log"
+    log.write_text(text, encoding="utf-8")
+    page = _open(browser, [load(str(log))], tmp_path / "x.html", title=HOSTILE)
+    assert page.eval("window.__pwned === undefined")
+    assert page.eval("document.querySelectorAll('img, iframe').length") == 0
+    body = page.eval("document.body.textContent")
+    assert HOSTILE in body and "onerror=window.__pwned=3" in body
+    assert page.eval("document.title").startswith(HOSTILE)
+    assert page.errors == [] and page.requests == []
+
+
+def test_live_update_redraws_with_new_data(browser, tmp_path):
+    first = tmp_path / "first.log"
+    full = (DATA / "picodet_s_320_coco_train.log").read_text(encoding="utf-8").splitlines(True)
+    first.write_text("".join(full[: len(full) // 2]), encoding="utf-8")
+    page = _open(browser, [load(str(first))], tmp_path / "live.html")
+    page.eval("Plotly.relayout('chart0', {'xaxis.range': [0, 5]}).then(() => 1)", await_promise=True)
+    shutil.copy(DATA / "picodet_s_320_coco_train.log", first)
+    fresh = json.dumps(build([load(str(first))]))
+    page.eval(f"logreport.update({fresh}).then(() => 1)", await_promise=True)
+    assert page.eval("logreport.state.data.runs[0].series.train.loss.n") == len(
+        values(load(str(first)), TRAIN, "loss")[3])
+    assert page.eval("document.getElementById('chart0').layout.xaxis.range") == [0, 5]
+    assert page.eval("logreport.state.data.charts.every(c => "
+                     "document.querySelector('#' + c.id + ' .main-svg'))")
+    assert page.errors == []
