@@ -25,7 +25,7 @@ THROUGHPUT = ("ips", "throughput", "samples_per_second", "steps_per_second", "to
 MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
 MIN_POINTS = 400
-KNOTS = 1024             # step -> epoch/time interpolation knots per segment
+KNOTS = 256              # step -> epoch/time interpolation knots per segment
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
 
