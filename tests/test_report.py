@@ -148,3 +148,16 @@ def test_page_is_under_a_megabyte_with_room(tmp_path):
                                                      "data_cost", "grad_norm", "loss_l1")})
     html = render.render_report(build([run]))
     assert len(html.encode()) < 1_000_000
+
+
+def test_restart_in_one_file_is_marked_as_a_segment(tmp_path):
+    """Two real runs appended to one file: the second starts a segment, drawn as a line."""
+    log = tmp_path / "appended.log"
+    log.write_text(PICODET.read_text(encoding="utf-8") + PICODET_271.read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    data = build([load(str(log))])
+    run = data["runs"][0]
+    assert [m["kind"] for m in run["marks"]].count("segment") == 1
+    loss = run["series"]["train"]["loss"]
+    assert [s for _, s in loss["seg"]] == [0, 1]
+    assert [a["seg"] for a in run["axes"]["train"]] == [0, 1]

@@ -10,7 +10,8 @@ import pytest
 
 from logreport import render
 from logreport.analysis import ema, values
-from logreport.events import TRAIN
+from logreport.events import TRAIN, Record
+from logreport.model import Run
 from logreport.pipeline import load
 from logreport.report import build
 from tests.browser import Browser, available
@@ -81,7 +82,13 @@ def test_hostile_text_is_shown_not_run(browser, tmp_path):
     text = text.replace("ValueError:", f"ValueError: {HOSTILE} javascript:alert(1)")
     log = tmp_path / "<img src=x onerror=window.__pwned=3>.log"
     log.write_text(text, encoding="utf-8")
-    page = _open(browser, [load(str(log))], tmp_path / "x.html", title=HOSTILE)
+    named = Run("metric names")  # a structured log may carry any key as a metric name
+    for i in range(5):
+        named.add(Record(TRAIN, {HOSTILE: float(i), "loss": 1.0 / (i + 1)}, step=i, line=i + 1))
+    page = _open(browser, [load(str(log)), named], tmp_path / "x.html", title=HOSTILE)
+    assert any(HOSTILE in c["metrics"] for c in page.eval("logreport.state.data.charts"))
+    assert page.eval("logreport.state.data.charts.every(c => "
+                     "document.querySelector('#' + c.id + ' .main-svg'))")
     assert page.eval("window.__pwned === undefined")
     assert page.eval("document.querySelectorAll('img, iframe').length") == 0
     body = page.eval("document.body.textContent")
@@ -105,3 +112,24 @@ def test_live_update_redraws_with_new_data(browser, tmp_path):
     assert page.eval("logreport.state.data.charts.every(c => "
                      "document.querySelector('#' + c.id + ' .main-svg'))")
     assert page.errors == []
+
+
+def test_axis_switch_and_log_y(browser, tmp_path):
+    run = load(str(DATA / "picodet_s_320_coco_train.log"))
+    page = _open(browser, [run], tmp_path / "axes.html")
+    page.eval("var a = document.getElementById('axis'); a.value = 'epoch';"
+              "a.dispatchEvent(new Event('change'))")
+    page.wait_for("document.getElementById('chart0').layout.xaxis.title.text === 'epoch'")
+    epochs = page.eval("Array.from(document.getElementById('chart0').data[0].x)")
+    steps = values(run, TRAIN, "loss")[0]
+    assert np.allclose(epochs, steps / run.info["steps_per_epoch"], atol=1e-6)
+    page.eval("var a = document.getElementById('axis'); a.value = 'hours';"
+              "a.dispatchEvent(new Event('change'))")
+    page.wait_for("document.getElementById('chart0').layout.xaxis.title.text === "
+                  "'hours since start'")
+    hours = page.eval("Array.from(document.getElementById('chart0').data[0].x)")
+    assert hours[0] >= 0 and hours == sorted(hours) and hours[-1] < 1
+    page.eval("var l = document.getElementById('logy'); l.checked = true;"
+              "l.dispatchEvent(new Event('change'))")
+    page.wait_for("document.getElementById('chart0').layout.yaxis.type === 'log'")
+    assert page.errors == [] and page.requests == []
