@@ -128,6 +128,7 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
 def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
     """One metric of one run, ready for the page (see the module docstring)."""
     steps, vals, segs = _columns(run, phase, name)
+    steps = np.where(np.isnan(steps), np.arange(len(steps)), steps)  # no step: the ordinal
     finite = np.isfinite(vals)
     bad = np.flatnonzero(~finite)
     out: dict = {"n": int(len(vals)), "nbad": int(len(bad))}
