@@ -48,8 +48,7 @@ def our_page(logs: list[Path], out: Path) -> tuple[int, float]:
 def baseline_page(log: Path, out: Path) -> int:
     import plotly.graph_objects as go
 
-    from logreport.report import trace
-    from tests.test_report import decode
+    from logreport.report import decode, trace
 
     t = trace(load(str(log)), "train", "loss")
     go.Figure(go.Scatter(x=decode(t["x"]), y=decode(t["y"]))).write_html(

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
+from .report import points
 
 try:
     import tomllib
@@ -317,16 +318,14 @@ def loss_chart(payload: dict, width: int = 560, height: int = 140) -> dict | Non
         return None
     name = "loss" if "loss" in train else next((n for n in train if "loss" in n.lower()), None)
     entry = train.get(name) if name else None
-    if not isinstance(entry, dict) or not isinstance(entry.get("y"), list):
+    if not isinstance(entry, dict) or "y" not in entry:
         return None
-    ys = np.array([v if isinstance(v, (int, float)) else np.nan for v in entry["y"]],
-                  dtype=float)
-    steps = entry.get("step") or []
+    steps, ys = points(entry)
     ys = ys[np.isfinite(ys)]
     if len(ys) < 2:
         return None
     png = _line_png(ys, width, height)
-    first, last = (steps[0], steps[-1]) if steps else (0, len(ys) - 1)
+    first, last = (steps[0], steps[-1]) if len(steps) else (0, len(ys) - 1)
     caption = (f"{name} over steps {_g(first)}–{_g(last)}: min {_g(float(ys.min()))}, "
                f"max {_g(float(ys.max()))}, last {_g(float(ys[-1]))}")
     return {"png": png, "caption": caption, "width": width, "height": height}

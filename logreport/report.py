@@ -194,6 +194,19 @@ def typed(arr, dtype: str) -> dict:
     return {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
+def decode(spec) -> np.ndarray:
+    """A typed-array spec (or a plain list) back to a numpy array."""
+    if isinstance(spec, dict):
+        dtype = np.dtype(spec["dtype"]).newbyteorder("<")
+        return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtype).astype(float)
+    return np.asarray(spec, dtype=float)
+
+
+def points(entry: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a trace as sent to the page (downsampled when long)."""
+    return decode(entry["x"]), decode(entry["y"])
+
+
 def _fits_int32(steps: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(steps)) and np.all(steps == np.round(steps))
                 and (not len(steps) or np.abs(steps).max() < 2**31))
@@ -291,16 +304,17 @@ def charts(runs: list[Run]) -> list[dict]:
         if is_loss(name) and name not in mains and "/" not in name:
             out.append(_chart(name, TRAIN, [name]))
     if "learning_rate" in train:
-        out.append(_chart("learning_rate", TRAIN, ["learning_rate"], smooth=False))
+        out.append(_chart("learning rate", TRAIN, ["learning_rate"], smooth=False,
+                          label="learning_rate"))
     speed = [n for n in train if n in THROUGHPUT or n.endswith(THROUGHPUT)]
     if speed:
-        out.append(_chart("throughput", TRAIN, speed))
+        out.append(_chart("throughput", TRAIN, speed, label="throughput"))
     cost = [n for n in ("batch_cost", "data_cost") if n in train]
     if cost:
-        out.append(_chart("seconds_per_iteration", TRAIN, cost))
+        out.append(_chart("seconds per iteration", TRAIN, cost, label="seconds_per_iteration"))
     memory = [n for n in train if "mem" in n.lower() and n not in HIDDEN]
     if memory:
-        out.append(_chart("memory", TRAIN, memory, smooth=False))
+        out.append(_chart("memory", TRAIN, memory, smooth=False, label="memory"))
     shown = {m for c in out for m in c["metrics"]} | HIDDEN
     out += _grouped([n for n in train if n not in shown], TRAIN)
     out += _grouped([n for n in evals if n != "fps"], EVAL)
@@ -323,9 +337,14 @@ def _grouped(names: list[str], phase: str) -> list[dict]:
             for key, members in groups.items()]
 
 
-def _chart(title: str, phase: str, metrics: list[str], smooth: bool = True) -> dict:
-    """smooth: whether the smoothing slider applies (not to a schedule like the lr)."""
-    return {"title": title, "phase": phase, "metrics": metrics, "smooth": smooth}
+def _chart(title: str, phase: str, metrics: list[str], smooth: bool = True,
+           label: str | None = None) -> dict:
+    """smooth: whether the smoothing slider applies (not to a schedule like the lr);
+    label: key of a translated title in LABELS (else the title is shown as is)."""
+    chart = {"title": title, "phase": phase, "metrics": metrics, "smooth": smooth}
+    if label:
+        chart["label"] = label
+    return chart
 
 
 # --- page labels ------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """The report: ReportData built from real logs, read back from the written page."""
 from __future__ import annotations
 
-import base64
 import json
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from logreport.cli import main
 from logreport.events import TRAIN, Record
 from logreport.model import Run
 from logreport.pipeline import load
-from logreport.report import MAX_POINTS, build, trace
+from logreport.report import MAX_POINTS, build, decode, trace
 
 DATA = Path(__file__).parent / "data" / "ppdet"
 PICODET = DATA / "picodet_s_320_coco_train.log"
@@ -28,10 +27,6 @@ def page_data(html: str) -> dict:
     m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
     assert m, "no report-data element"
     return json.loads(m.group(1))
-
-
-def decode(spec: dict) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.dtype(spec["dtype"]).newbyteorder("<"))
 
 
 def test_vendored_plotly_is_plotly_py_version():
@@ -49,7 +44,7 @@ def test_page_payload_round_trips(tmp_path):
     assert page_data(out.read_text(encoding="utf-8")) == json.loads(render._dumps(data))
     assert [r["name"] for r in data["runs"]] == [PICODET.name, PICODET_271.name]
     titles = [c["title"] for c in data["charts"]]
-    assert titles[0] == "loss" and "learning_rate" in titles and "bbox/AP" in titles
+    assert titles[0] == "loss" and "learning rate" in titles and "bbox/AP" in titles
 
 
 def test_series_values_are_exact(tmp_path):
@@ -117,7 +112,7 @@ def test_llm_metric_families_share_charts():
     assert charts["logps/*"] == ["logps/chosen", "logps/rejected"]
     assert charts["logits/*"] == ["logits/chosen", "logits/rejected"]
     assert charts["throughput"] == ["train_samples_per_second"]
-    assert list(charts)[0] == "loss" and "grad_norm" in charts and "learning_rate" in charts
+    assert list(charts)[0] == "loss" and "grad_norm" in charts and "learning rate" in charts
 
 
 def test_cli_options(tmp_path, monkeypatch):
