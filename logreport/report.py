@@ -9,6 +9,7 @@ over the whole series. NaN/inf values are listed apart ("bad"), never silently d
 from __future__ import annotations
 
 import base64
+import json
 import math
 
 import numpy as np
@@ -24,7 +25,8 @@ HIDDEN = {"eta_seconds", "epoch", "total_flos", "current_steps", "total_steps", 
 THROUGHPUT = ("ips", "throughput", "samples_per_second", "steps_per_second", "tokens_per_second")
 MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
-MIN_POINTS = 400
+MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
+SERIES_BYTES = 380_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB)
 KNOTS = 256              # step -> epoch/time interpolation knots per segment
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
@@ -35,7 +37,12 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en") -> dict:
     summaries = [summarize(run) for run in runs]
     chart_list = charts(runs)
     budget = _points_per_trace(runs, chart_list)
-    run_data = [_run_data(run, s, chart_list, budget) for run, s in zip(runs, summaries)]
+    while True:  # shrink the points per trace until the series fit the page's byte budget
+        run_data = [_run_data(run, s, chart_list, budget) for run, s in zip(runs, summaries)]
+        size = sum(len(json.dumps(r["series"])) for r in run_data)
+        if size <= SERIES_BYTES or budget <= MIN_POINTS:
+            break
+        budget = max(MIN_POINTS, int(budget * SERIES_BYTES / size * 0.95))
     return {
         "title": title or " vs ".join(run.name for run in runs),
         "lang": lang,
