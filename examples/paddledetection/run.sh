@@ -3,15 +3,18 @@
 #
 #   examples/paddledetection/run.sh [WORKDIR] [EPOCHS]    (default: ./ppdet-demo, 8 epochs)
 #
-# Uses the venv made by install.sh (PADDLE_VENV to choose another). Writes WORKDIR/run.log
-# (the training console, as PaddleDetection's tools/train.py prints it), WORKDIR/report.html,
-# WORKDIR/dataset/ and WORKDIR/output/ (checkpoints).
+# Trains in the venv made by install.sh (PADDLE_VENV to choose another); watches with the
+# `logreport` on PATH (pip install -e . from the repository root; LOGREPORT to choose another).
+# Writes, in WORKDIR: run.log (the training console, as PaddleDetection's tools/train.py prints
+# it), report.html, dataset/ and output/ (checkpoints).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${PADDLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/logreport/paddle-venv}
 WORK=${1:-ppdet-demo}
 EPOCHS=${2:-8}
+LOGREPORT=${LOGREPORT:-logreport}
 [ -x "$VENV/bin/python" ] || { echo "run.sh: no venv at $VENV; run $HERE/install.sh first" >&2; exit 1; }
+command -v "$LOGREPORT" >/dev/null || { echo "run.sh: no logreport; pip install -e . in $HERE/../.." >&2; exit 1; }
 mkdir -p "$WORK"
 cd "$WORK"
 
@@ -23,9 +26,12 @@ PYTHONUNBUFFERED=1 LD_PRELOAD=libz.so.1 "$VENV/bin/python" "$HERE/train.py" \
 TRAIN=$!
 trap 'kill $TRAIN 2>/dev/null || true' INT TERM EXIT
 
-"$VENV/bin/logreport" watch run.log --exit-when-done -o report.html
+"$LOGREPORT" watch run.log --exit-when-done -o report.html || true
 RC=0; wait $TRAIN || RC=$?
 trap - INT TERM EXIT
+# The watcher may stop at the last training line, before the last evaluation is printed:
+# write the report once more from the whole log.
+"$LOGREPORT" report run.log -o report.html
 [ $RC -eq 0 ] || echo "run.sh: training exited with $RC; see $WORK/run.log" >&2
 echo "run.sh: report at $WORK/report.html"
 exit $RC

@@ -1,0 +1,128 @@
+"""End to end: a real PaddleDetection training (examples/paddledetection) watched live.
+
+Slow (installs Paddle into its own venv, then trains for about half a minute on the CPU); the
+default pytest run skips it. Run it with `pytest -m slow` or `.ci/slow`. The venv is kept in
+LOGREPORT_PADDLE_VENV (default ~/.cache/logreport/paddle-venv) and rebuilt only when
+install.sh changes.
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "examples" / "paddledetection"
+VENV = Path(os.environ.get("LOGREPORT_PADDLE_VENV",
+                           Path.home() / ".cache" / "logreport" / "paddle-venv"))
+TRAIN_LINE = re.compile(r"Epoch: \[\d+\] \[\s*\d+/\d+\] ")
+COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s*all .*= (\S+)")
+
+
+@pytest.fixture(scope="module")
+def venv():
+    """The example's venv, made by install.sh once per version of install.sh."""
+    stamp = VENV / (".install-" + hashlib.sha256((EXAMPLE / "install.sh").read_bytes())
+                    .hexdigest()[:12])
+    if not stamp.exists():
+        subprocess.run([str(EXAMPLE / "install.sh"), str(VENV)], check=True)
+        stamp.touch()
+    return VENV
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api_summary(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=2) as r:
+            runs = json.load(r)["runs"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return runs[0] if runs else None
+
+
+def _log_counts(log: Path) -> tuple[int, list[float]]:
+    """Training lines and COCO AP values in the log as it is now."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return len(TRAIN_LINE.findall(text)), [float(v) for v in COCO_AP.findall(text)]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, str(EXAMPLE / "make_dataset.py"), str(tmp_path / "data")], check=True,
+                   capture_output=True)
+    log, report = tmp_path / "run.log", tmp_path / "report.html"
+    log.write_text("")
+    port = _free_port()
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "logreport", "watch", str(log), "--serve", "--port", str(port),
+         "--no-tui", "-o", str(report)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LD_PRELOAD="libz.so.1")
+    with open(log, "w", encoding="utf-8") as out:
+        train = subprocess.Popen(
+            [py, str(EXAMPLE / "train.py"), "--data", str(tmp_path / "data"), "--epochs", "2",
+             "--device", "cpu", "--out", str(tmp_path / "output")],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    seen = []            # (train lines in the file, summary) while training runs
+    try:
+        while train.poll() is None:
+            in_file, _ = _log_counts(log)
+            summary = _api_summary(port)
+            if summary is not None:
+                seen.append((in_file, summary))
+            time.sleep(0.25)
+        assert train.returncode == 0, log.read_text()[-3000:]
+        lines, aps = _log_counts(log)
+        deadline = time.monotonic() + 60         # let the watcher read the last lines
+        final = _api_summary(port)
+        while (final is None or final["eval_records"] < len(aps)) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            final = _api_summary(port)
+    finally:
+        _stop(train)
+        _stop(watch)
+
+    assert lines == 12 and len(aps) == 2          # 24 images / batch 4 = 6 steps, 2 epochs
+    # The served summary grew with the log and never ran ahead of it ...
+    counts = [s["train_records"] for _, s in seen]
+    assert counts == sorted(counts)
+    assert all(s["train_records"] <= n for n, s in seen)
+    assert len(set(counts)) > 2, counts
+    # ... it showed the first epoch's AP while the second epoch was still training ...
+    early = [s for _, s in seen if s["eval_records"] >= 1 and s["train_records"] < lines]
+    assert early and early[0]["best"]["metric"] == "bbox/AP"
+    assert early[0]["best"]["value"] == pytest.approx(aps[0])
+    # ... and in the end it saw every training record and both evals, as `summary --json` does.
+    assert final["train_records"] == lines and final["eval_records"] == 2
+    assert final["best"]["metric"] == "bbox/AP" and final["best"]["value"] == pytest.approx(max(aps))
+    ran = subprocess.run([sys.executable, "-m", "logreport", "summary", str(log), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    offline = json.loads(ran.stdout)["runs"][0]
+    for key in ("train_records", "eval_records", "last_step", "last_epoch", "best", "final"):
+        assert final[key] == offline[key], key
+    assert report.exists()
