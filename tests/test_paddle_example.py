@@ -1,9 +1,9 @@
 """End to end: a real PaddleDetection training (examples/paddledetection) watched live.
 
-Slow (installs Paddle into its own venv, then trains for about half a minute on the CPU); the
-default pytest run skips it. Run it with `pytest -m slow` or `.ci/slow`. The venv is kept in
-LOGREPORT_PADDLE_VENV (default ~/.cache/logreport/paddle-venv) and rebuilt only when
-install.sh changes.
+Slow (installs Paddle into its own venv: about 45 s the first time, then trains for about 15 s
+on the CPU); the default pytest run skips it. `pytest -m slow` runs it (so does .ci/run).
+The venv is kept in LOGREPORT_PADDLE_VENV (default ~/.cache/logreport/paddle-venv) and
+install.sh runs again only when it or requirements.txt changes.
 """
 import hashlib
 import json
@@ -31,9 +31,11 @@ COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s
 
 @pytest.fixture(scope="module")
 def venv():
-    """The example's venv, made by install.sh once per version of install.sh."""
-    stamp = VENV / (".install-" + hashlib.sha256((EXAMPLE / "install.sh").read_bytes())
-                    .hexdigest()[:12])
+    """The example's venv, made by install.sh once per version of its inputs."""
+    digest = hashlib.sha256()
+    for name in ("install.sh", "requirements.txt"):
+        digest.update((EXAMPLE / name).read_bytes())
+    stamp = VENV / f".install-{digest.hexdigest()[:12]}"
     if not stamp.exists():
         subprocess.run([str(EXAMPLE / "install.sh"), str(VENV)], check=True)
         stamp.touch()
@@ -78,10 +80,11 @@ def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     log, report = tmp_path / "run.log", tmp_path / "report.html"
     log.write_text("")
     port = _free_port()
-    watch = subprocess.Popen(
-        [sys.executable, "-m", "logreport", "watch", str(log), "--serve", "--port", str(port),
-         "--no-tui", "-o", str(report)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    with open(tmp_path / "watch.out", "w", encoding="utf-8") as watch_out:
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "logreport", "watch", str(log), "--serve", "--port",
+             str(port), "--no-tui", "-o", str(report)],
+            cwd=ROOT, stdout=watch_out, stderr=subprocess.STDOUT, start_new_session=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", LD_PRELOAD="libz.so.1")
     with open(log, "w", encoding="utf-8") as out:
         train = subprocess.Popen(
@@ -112,14 +115,15 @@ def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     counts = [s["train_records"] for _, s in seen]
     assert counts == sorted(counts)
     assert all(s["train_records"] <= n for n, s in seen)
-    assert len(set(counts)) > 2, counts
+    assert any(0 < c <= 6 for c in counts) and any(6 < c < lines for c in counts), counts
     # ... it showed the first epoch's AP while the second epoch was still training ...
     early = [s for _, s in seen if s["eval_records"] >= 1 and s["train_records"] < lines]
     assert early and early[0]["best"]["metric"] == "bbox/AP"
     assert early[0]["best"]["value"] == pytest.approx(aps[0])
     # ... and in the end it saw every training record and both evals, as `summary --json` does.
     assert final["train_records"] == lines and final["eval_records"] == 2
-    assert final["best"]["metric"] == "bbox/AP" and final["best"]["value"] == pytest.approx(max(aps))
+    assert final["best"]["metric"] == "bbox/AP"
+    assert final["best"]["value"] == pytest.approx(max(aps))
     ran = subprocess.run([sys.executable, "-m", "logreport", "summary", str(log), "--json"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     offline = json.loads(ran.stdout)["runs"][0]

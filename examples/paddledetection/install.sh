@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make the virtual environment that trains this example (Paddle + ppdet; logreport is not in it).
 #
-#   examples/paddledetection/install.sh [--gpu] [VENV]   (default VENV: ~/.cache/logreport/paddle-venv)
+#   examples/paddledetection/install.sh [--gpu] [VENV]
+#
+# VENV defaults to ~/.cache/logreport/paddle-venv; --gpu installs paddlepaddle-gpu instead.
 #
 # Why not `pip install '.[paddle-cpu]'`: paddledet 2.6.0, the newest on PyPI, declares numpy<1.24
 # (logreport needs >=1.24, so pip finds no solution) and `sklearn==0.0`, a stub without the
@@ -19,7 +21,9 @@ command -v "$PY" >/dev/null || PY=python3
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q "$PADDLE" -r "$HERE/requirements.txt"
 "$VENV/bin/pip" install -q --no-deps "paddledet==2.6.0"
-# Paddle 2.6's bundled zlib shadows the system one: preload libz.so.1 (run.sh does) or zlib segfaults.
-LD_PRELOAD=libz.so.1 "$VENV/bin/python" -c "import paddle, ppdet.engine, zlib; zlib.compress(b'ok')" \
+# Paddle 2.6's bundled zlib shadows the system one: preload libz.so.1 (run.sh does), or any
+# zlib call after `import paddle` segfaults.
+LD_PRELOAD=libz.so.1 "$VENV/bin/python" -c "import ppdet.engine, zlib; zlib.compress(b'1')" \
   >/dev/null 2>&1 || { echo "install.sh: ppdet does not import in $VENV" >&2; exit 1; }
-echo "ready: $VENV (paddlepaddle $("$VENV/bin/python" -c 'import paddle; print(paddle.__version__)'), paddledet 2.6.0)"
+VERSION=$("$VENV/bin/python" -c 'import paddle; print(paddle.__version__)')
+echo "ready: $VENV (paddlepaddle $VERSION, paddledet 2.6.0)"

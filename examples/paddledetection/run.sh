@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train a small PicoDet on a synthetic shapes dataset and watch it live with logreport.
 #
-#   examples/paddledetection/run.sh [WORKDIR] [EPOCHS]    (default: ./ppdet-demo, 8 epochs)
+#   examples/paddledetection/run.sh [WORKDIR [EPOCHS [WATCH OPTIONS...]]]
 #
+# Defaults: ./ppdet-demo, 20 epochs. WATCH OPTIONS go to `logreport watch` (e.g. --serve).
 # Trains in the venv made by install.sh (PADDLE_VENV to choose another); watches with the
 # `logreport` on PATH (pip install -e . from the repository root; LOGREPORT to choose another).
 # Writes, in WORKDIR: run.log (the training console, as PaddleDetection's tools/train.py prints
@@ -11,14 +12,22 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${PADDLE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/logreport/paddle-venv}
 WORK=${1:-ppdet-demo}
-EPOCHS=${2:-8}
+EPOCHS=${2:-20}
+shift $(( $# < 2 ? $# : 2 ))
 LOGREPORT=${LOGREPORT:-logreport}
-[ -x "$VENV/bin/python" ] || { echo "run.sh: no venv at $VENV; run $HERE/install.sh first" >&2; exit 1; }
-command -v "$LOGREPORT" >/dev/null || { echo "run.sh: no logreport; pip install -e . in $HERE/../.." >&2; exit 1; }
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "run.sh: no venv at $VENV; run $HERE/install.sh first" >&2; exit 1
+fi
+if ! command -v "$LOGREPORT" >/dev/null; then
+  echo "run.sh: no logreport command; run pip install -e . in $(dirname "$(dirname "$HERE")")" >&2
+  exit 1
+fi
 mkdir -p "$WORK"
 cd "$WORK"
 
-[ -f dataset/annotations/instances_val2017.json ] || "$VENV/bin/python" "$HERE/make_dataset.py" dataset
+if [ ! -f dataset/annotations/instances_val2017.json ]; then
+  "$VENV/bin/python" "$HERE/make_dataset.py" dataset
+fi
 : > run.log
 # Unbuffered, so every line reaches run.log when it is printed; libz preloaded (see install.sh).
 PYTHONUNBUFFERED=1 LD_PRELOAD=libz.so.1 "$VENV/bin/python" "$HERE/train.py" \
@@ -26,7 +35,7 @@ PYTHONUNBUFFERED=1 LD_PRELOAD=libz.so.1 "$VENV/bin/python" "$HERE/train.py" \
 TRAIN=$!
 trap 'kill $TRAIN 2>/dev/null || true' INT TERM EXIT
 
-"$LOGREPORT" watch run.log --exit-when-done -o report.html || true
+"$LOGREPORT" watch run.log --exit-when-done -o report.html "$@" || true
 RC=0; wait $TRAIN || RC=$?
 trap - INT TERM EXIT
 # The watcher may stop at the last training line, before the last evaluation is printed:

@@ -1,6 +1,6 @@
 """Train a small PaddleDetection model with ppdet's Trainer, printing what tools/train.py prints.
 
-    python train.py --data DATASET_DIR [--config picodet_s_shapes.yml] [--epochs 3]
+    python train.py --data DATASET_DIR [--config picodet_s_shapes.yml] [--epochs 20]
                     [--out output] [--device auto|cpu|gpu] [--no-eval]
 
 Needs the `ppdet` package (pip `paddledet`, see install.sh) and Paddle. The console (ppdet's
@@ -19,7 +19,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="COCO tree made by make_dataset.py")
     ap.add_argument("--config", default=os.path.join(HERE, "picodet_s_shapes.yml"))
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out", default="output", help="checkpoint folder (ppdet's save_dir)")
     ap.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                     help="auto: the GPU when this Paddle build sees one, else the CPU")
@@ -33,7 +33,7 @@ def main() -> None:
     import paddle
     from ppdet.core.workspace import load_config, merge_config
     from ppdet.engine import Trainer, init_parallel_env
-    import ppdet.utils.check as check
+    from ppdet.utils import check
 
     use_gpu = args.device == "gpu" or (
         args.device == "auto" and paddle.is_compiled_with_cuda()
