@@ -1,6 +1,6 @@
-"""End to end: a real PaddleDetection training (examples/paddledetection) watched live.
+"""A real PaddleDetection training (examples/paddledetection) watched live; no Paddle in logreport.
 
-Slow (installs Paddle into its own venv: about 45 s the first time, then trains for about 15 s
+The end-to-end test is slow (it installs Paddle into its own venv: about 45 s the first time, then trains for about 15 s
 on the CPU); the default pytest run skips it. `pytest -m slow` runs it (so does .ci/run).
 The venv is kept in LOGREPORT_PADDLE_VENV (default ~/.cache/logreport/paddle-venv) and
 install.sh runs again only when it or requirements.txt changes.
@@ -18,8 +18,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "paddledetection"
@@ -73,6 +71,19 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def test_logreport_never_imports_paddle():
+    """Every logreport module imports in a Python where Paddle could not be found."""
+    code = ("import importlib, pkgutil, sys, logreport\n"
+            "for m in pkgutil.walk_packages(logreport.__path__, 'logreport.'):\n"
+            "    if not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('paddle', 'ppdet')))")
+    ran = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert ran.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
 def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     py = str(venv / "bin" / "python")
     subprocess.run([py, str(EXAMPLE / "make_dataset.py"), str(tmp_path / "data")], check=True,
