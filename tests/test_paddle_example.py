@@ -1,9 +1,9 @@
 """A real PaddleDetection training (examples/paddledetection) watched live; no Paddle in logreport.
 
-The end-to-end test is slow (it installs Paddle into its own venv: about 45 s the first time, then trains for about 15 s
-on the CPU); the default pytest run skips it. `pytest -m slow` runs it (so does .ci/run).
-The venv is kept in LOGREPORT_PADDLE_VENV (default ~/.cache/logreport/paddle-venv) and
-install.sh runs again only when it or requirements.txt changes.
+The end-to-end test is slow: it installs Paddle into its own venv (about 45 s the first time),
+then trains for about 15 s on the CPU. The default pytest run skips it; `pytest -m slow` runs
+it (so does .ci/run). The venv is kept in LOGREPORT_PADDLE_VENV (default
+~/.cache/logreport/paddle-venv); install.sh runs again only when it or requirements.txt changes.
 """
 import hashlib
 import json
