@@ -180,13 +180,18 @@ def _local_clock(t: float) -> float:
 
 
 def _ppdet_done(run: Run) -> bool:
-    """ppdet prints no end line: done when its own ETA says less than one log window remains."""
+    """ppdet prints no end line: done when its own ETA says less than one log window remains
+    and, if the run evaluates, the eval after the last training record has been printed."""
     steps, _, _, eta = values(run, TRAIN, "eta_seconds")
     if not len(eta):
         return False
     remaining = _remaining_steps(run)
     window = float(np.median(np.diff(steps))) if len(steps) > 1 else 1.0
-    return remaining is not None and remaining <= max(window, 1.0)
+    if remaining is None or remaining > max(window, 1.0):
+        return False
+    # A run that evaluates (--eval) evaluates after its last epoch too: wait for that eval.
+    eval_steps = [t.step[-1] for _, t in run.tables(EVAL)]
+    return not eval_steps or max(eval_steps) >= steps[-1]
 
 
 def _remaining_steps(run: Run) -> float | None:

@@ -182,3 +182,15 @@ def test_check_rejects_an_unknown_kind(runner):
     result = runner.invoke(main, ["check", str(PPDET / "ppyoloe_crn_s_coco_train.log"),
                                   "--fail-on", "nan,bogus"])
     assert result.exit_code == 2 and "unknown kind 'bogus'" in result.stderr
+
+
+def test_ppdet_run_is_not_finished_before_the_eval_after_its_last_epoch(data, tmp_path):
+    """ppdet evaluates after the last epoch: a log cut right after the last training line
+    (as a live watch sees it) is still running; the whole log is finished."""
+    src = data / "ppdet/ppyoloe_crn_s_coco_train.log"
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    last_train = max(i for i, line in enumerate(lines) if "Epoch: [" in line)
+    cut = tmp_path / "run.log"
+    cut.write_text("".join(lines[: last_train + 1]), encoding="utf-8")
+    assert status(load(str(cut)), live=True)[0] == "running"
+    assert status(load(str(src)))[0] == "finished"
