@@ -1,6 +1,7 @@
 """Summary figures and anomaly detection over a Run (used by summary, report, watch, email)."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import time as _time
@@ -634,6 +635,11 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dic
         "anomalies": anomalies(run, th),
         "unparsed_lines": run.unparsed,
     }
+
+
+def summary_json(summaries: list[dict]) -> str:
+    """The text `summary --json` prints (also served by `watch --serve` at /api/summary)."""
+    return json.dumps({"runs": summaries}, ensure_ascii=False, indent=2, allow_nan=False)
 
 
 def _train_axes(run: Run) -> tuple[np.ndarray, np.ndarray]:

@@ -101,11 +101,11 @@ def summary(logs, as_json, fmt):
 
     Example: logreport summary run.log --json
     """
-    from .analysis import summarize
+    from .analysis import summarize, summary_json
 
     data = {"runs": [summarize(run) for run in load_runs(logs, fmt)]}
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+        click.echo(summary_json(data["runs"]))
     else:
         _print_summary(data["runs"])
 
@@ -309,6 +309,167 @@ def formats_cmd():
     for fmt in formats.all_formats():
         click.echo(f"{fmt.NAME}: {fmt.TITLE}")
         click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+
+
+def watch_options(f):
+    """Options shared by watch, run and demo."""
+    for option in reversed([
+        click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0),
+                     help="Seconds between two rewrites of the report file, at least."),
+        click.option("--poll", type=click.FloatRange(0.05), default=None, metavar="SECONDS",
+                     help="Re-read every SECONDS instead of waiting for file events "
+                          "(NFS and other network filesystems)."),
+        click.option("--serve", is_flag=True, help="Serve a live page and /api/summary."),
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address the live page listens on (loopback by default)."),
+        click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+                     help="Port of the live page (0: any free port)."),
+        click.option("--no-tui", is_flag=True,
+                     help="Plain status lines instead of the live panel (for nohup and CI)."),
+        click.option("--exit-when-done", is_flag=True,
+                     help="Stop when the run finishes (exit 0) or fails, diverges or stalls "
+                          "(exit 1)."),
+        click.option("--stall-minutes", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Raise a stall anomaly after this long without a new line "
+                          "(default: 10x the median gap, at least 5 min)."),
+        click.option("--title", default=None, help="Page title (default: the run name)."),
+        FORMAT,
+    ]):
+        f = option(f)
+    return f
+
+
+def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) -> int:
+    """Watch one log with the shared options; returns the exit code of the loop."""
+    import signal
+
+    from rich.console import Console
+
+    from . import formats
+    from .live import LiveView, PlainView
+    from .watch import Options, Watch, default_output
+
+    if kw["fmt"] and formats.get(kw["fmt"]) is None:
+        raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
+    opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
+                   interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
+                   exit_when_done=kw["exit_when_done"], title=kw["title"])
+    server = None
+    if kw["serve"]:
+        from .serve import LiveServer
+
+        server = LiveServer(kw["host"], kw["port"])
+        server.start()
+        click.echo(f"live page: {server.url}", err=True)
+    console = Console(stderr=plain)
+    if kw["no_tui"] or plain or not console.is_terminal:
+        view = PlainView(console)
+    else:
+        view = LiveView(console, path, opts.output, server.url if server else None)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # end like Ctrl-C
+    watcher = Watch(path, opts, view, server)
+    try:
+        code = watcher.loop(keep_going)
+    finally:
+        view.close()
+        if server is not None:
+            server.close()
+    if os.path.exists(opts.output):
+        click.echo(f"report: {opts.output}", err=True)
+    return code
+
+
+@main.command()
+@click.argument("log")
+@click.option("-o", "--output", default=None,
+              help="Report kept current (default: next to the log, run.log -> run.report.html).")
+@click.option("--from-end", is_flag=True, help="Skip what the log already holds.")
+@watch_options
+def watch(log, output, from_end, **kw):
+    """Follow a log (or an output folder) while training runs: live view, report kept current.
+
+    Waits for a log that does not exist yet; survives truncation, rotation and a new run
+    overwriting the file. Ctrl-C writes the final report and exits 0.
+
+    Example: logreport watch run.log --serve
+    """
+    sys.exit(_watch(log, kw, output, from_end))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("-o", "--log", "log", default="run.log", show_default=True,
+              help="Log file the command's output is written to.")
+@click.option("--report", "output", default=None,
+              help="Report kept current (default: next to the log).")
+@watch_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(log, output, command, **kw):
+    """Start a training command, tee its output to the terminal and a log, and watch it.
+
+    The exit code is the command's. Example: logreport run -o run.log -- python tools/train.py -c x.yml
+    """
+    import subprocess
+    import threading
+
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
+    try:
+        child = subprocess.Popen(list(command), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, env=env)
+    except OSError as e:
+        raise UsageError(f"cannot start {command[0]!r}: {e.strerror}", "check the command")
+    try:
+        sink = open(log, "wb")
+    except OSError as e:
+        child.kill()
+        raise UsageError(f"cannot write the log: {e.strerror}", "choose another -o", log)
+
+    def tee():
+        out = sys.stdout.buffer
+        with sink:
+            while data := os.read(child.stdout.fileno(), 65536):
+                out.write(data)
+                out.flush()
+                sink.write(data)
+                sink.flush()
+
+    thread = threading.Thread(target=tee, name="logreport-tee", daemon=True)
+    thread.start()
+    try:
+        _watch(log, kw, output, plain=True, keep_going=thread.is_alive)
+    finally:
+        code = child.wait()
+        thread.join(5)
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+@main.command()
+@click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Replay this many times faster than the log was written.")
+@click.option("-o", "--output", default=None, help="Report to write (default: a temporary file).")
+@watch_options
+def demo(speed, output, **kw):
+    """Replay a shipped real PaddleDetection log and watch it: the live view without a GPU.
+
+    Example: logreport demo --serve
+    """
+    import tempfile
+    import threading
+
+    from .demo import replay
+
+    folder = tempfile.mkdtemp(prefix="logreport-demo-")
+    log = os.path.join(folder, "demo.log")
+    stop = threading.Event()
+    writer = threading.Thread(target=replay, args=(log, speed, stop), daemon=True)
+    writer.start()
+    click.echo(f"replaying a real log into {log} at {speed:g}x", err=True)
+    try:
+        code = _watch(log, kw, output or os.path.join(folder, "report.html"),
+                      keep_going=writer.is_alive)
+    finally:
+        stop.set()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,6 +42,13 @@ class Ingest:
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
 
+    def settle(self) -> int:
+        """At a pause of a live input: decide the format on the lines so far, if they tell."""
+        if self.parser is not None or not self.buffer or not self._decide():
+            return 0
+        lines, self.buffer = self.buffer, []
+        return self._parse(lines)
+
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
         if fmt is None:

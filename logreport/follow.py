@@ -1,0 +1,198 @@
+"""Follow a log file (or an output folder) as it is written: complete lines, restarts reported.
+
+`Follower.poll()` reads what was appended since the last call and returns its complete lines as
+(number, text) pairs; a partial last line waits in the `sources.LineSplitter`. The file may not
+exist yet (poll returns nothing until it does). When the file starts over, poll returns the lines
+read before that, then a `Marker`, then the lines of the new content:
+
+- rotation (renamed away, or copied and truncated: logrotate `create` / `copytruncate`) keeps
+  the same run going: the old file is read to its end and no marker is given;
+- truncation, replacement or deletion-and-recreation otherwise means a new run overwrote the log:
+  `Marker(NEW_RUN)`, which starts a new segment.
+
+A rotated copy is recognised in the same folder by the old inode or by the old first bytes.
+Line numbers keep counting across restarts, so they only ever go forward.
+"""
+from __future__ import annotations
+
+import os
+
+from .errors import InputError
+from .events import NEW_RUN, Marker
+from .sources import CHUNK, LineSplitter, check_text, folder_inputs
+
+HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
+MAX_POLL = 8 * CHUNK        # bytes read by one poll (a big backlog is read over several polls)
+
+
+class Follower:
+    """Follows one file path."""
+
+    def __init__(self, path: str, from_end: bool = False):
+        self.path = path
+        self.name = path
+        self.from_end = from_end
+        self.file = None
+        self.inode = None
+        self.offset = 0
+        self.head = b""           # the first HEAD bytes of the followed file
+        self.splitter = LineSplitter()
+        self.opened = False       # the file has been opened at least once
+
+    def poll(self, limit: int = MAX_POLL) -> list:
+        """New complete lines [(number, text)], with a Marker where the log started over."""
+        out: list = []
+        if self.file is None:
+            self._open(at_end=self.from_end and not self.opened)
+            if self.file is None:
+                return out
+        restart = self._restart()
+        if restart is not None:
+            reason, rotated = restart
+            out.extend(self._read_rest(rotated))
+            out.extend(self.splitter.flush())
+            self._close()
+            if reason:
+                out.append(Marker(NEW_RUN, reason, line=self.splitter.number))
+            self._open(at_end=False)
+            if self.file is None:
+                return out
+        out.extend(self._read(limit))
+        return out
+
+    def flush(self) -> list:
+        """The unfinished last line, at the end of watching."""
+        return self.splitter.flush()
+
+    def close(self) -> None:
+        self._close()
+
+    # --- internals ------------------------------------------------------------------------
+    def _open(self, at_end: bool) -> None:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        except PermissionError:
+            raise InputError("permission denied", "check the file's read permission",
+                             self.path) from None
+        except IsADirectoryError:
+            raise InputError("this is a folder", "give a log file", self.path) from None
+        st = os.fstat(f.fileno())
+        self.file, self.inode = f, st.st_ino
+        self.head = f.read(HEAD)
+        self.offset = st.st_size if at_end else 0
+        f.seek(self.offset)
+        if self.head and not self.opened and not at_end:
+            check_text(self.head, self.path)
+        self.opened = True
+
+    def _close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = None
+
+    def _restart(self) -> tuple[str, str | None] | None:
+        """None while the file goes on; else (why a new run began or "" if rotated, the
+        rotated file or None)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self._unread():
+                return None                  # read what the deleted file still holds first
+            rotated = self._rotated_to()
+            return ("" if rotated else "log deleted"), rotated
+        if st.st_ino != self.inode:
+            reason = "log replaced by a new file"
+        elif st.st_size < self.offset:
+            reason = "log truncated"
+        elif self.head and os.pread(self.file.fileno(), len(self.head), 0) != self.head:
+            reason = "log rewritten"
+        else:
+            return None
+        rotated = self._rotated_to()
+        return ("" if rotated else reason), rotated
+
+    def _unread(self) -> bool:
+        """The deleted file still has bytes we have not read (read them before giving up)."""
+        return os.fstat(self.file.fileno()).st_size > self.offset
+
+    def _read_rest(self, rotated: str | None) -> list:
+        """What was appended before the restart: from the old file, or from its copy."""
+        if rotated and os.stat(rotated).st_ino != self.inode:
+            try:
+                with open(rotated, "rb") as f:
+                    f.seek(self.offset)
+                    return self.splitter.feed(f.read())
+            except OSError:
+                return []
+        return self.splitter.feed(self.file.read()) if self.file else []
+
+    def _rotated_to(self) -> str | None:
+        """The file of the same folder that now holds what we were reading, if any."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        base = os.path.basename(self.path)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return None
+        for name in names:
+            if name == base or not name.startswith(base.split(".")[0]):
+                continue
+            other = os.path.join(folder, name)
+            try:
+                if os.stat(other).st_ino == self.inode:
+                    return other
+                if self.head:
+                    with open(other, "rb") as f:
+                        if f.read(len(self.head)) == self.head:
+                            return other
+            except OSError:
+                continue
+        return None
+
+    def _read(self, limit: int) -> list:
+        if self.file is None:
+            return []
+        data = self.file.read(limit)
+        if not data:
+            return []
+        self.offset += len(data)
+        if len(self.head) < HEAD and self.offset - len(data) < HEAD:
+            start = self.offset - len(data)
+            self.head = (self.head[:start] + data)[:HEAD]
+        return self.splitter.feed(data)
+
+
+class FolderFollower:
+    """Follows the log files of an output folder, taking up each file once it appears.
+
+    Which files count is `sources.folder_inputs`'s choice; poll returns [(follower, items)].
+    """
+
+    def __init__(self, folder: str, from_end: bool = False):
+        self.folder = folder
+        self.from_end = from_end
+        self.followers: dict[str, Follower] = {}
+
+    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower, list]]:
+        try:
+            paths = [i.path for i in folder_inputs(self.folder)]
+        except InputError:
+            paths = []
+        out = []
+        for path in paths:
+            follower = self.followers.get(path)
+            if follower is None:
+                follower = self.followers[path] = Follower(path, self.from_end)
+            items = follower.poll(limit)
+            if items:
+                out.append((follower, items))
+        return out
+
+    def flush(self) -> list[tuple[Follower, list]]:
+        return [(f, items) for f in self.followers.values() if (items := f.flush())]
+
+    def close(self) -> None:
+        for follower in self.followers.values():
+            follower.close()

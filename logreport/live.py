@@ -1,0 +1,165 @@
+"""Terminal views of `watch`: a rich live panel, or plain lines for nohup and CI (--no-tui).
+
+Both take `update(run, summary, idle_seconds)` after each refresh, `tick(idle_seconds)` from the
+loop (the "last line" clock) and `message(text)`; the CLI gives them the console to write to.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from .analysis import main_loss, values
+from .events import TRAIN
+
+BARS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 40
+PLAIN_EVERY = 2.0            # seconds between two plain status lines, at least
+TUI_EVERY = 0.25             # seconds between two redraws of the panel, at least
+
+
+def sparkline(vals, width: int = SPARK_POINTS) -> str:
+    """The last `width` finite values as block characters (low to high)."""
+    vals = [float(v) for v in vals[-width:] if math.isfinite(v)]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = hi - lo or 1.0
+    return "".join(BARS[min(len(BARS) - 1, int((v - lo) / span * len(BARS)))] for v in vals)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def figures(run, summary: dict) -> dict:
+    """What both views show, as short strings."""
+    loss = main_loss(run)
+    loss_vals = values(run, TRAIN, loss)[3] if loss else []
+    lr = values(run, TRAIN, "learning_rate")[3] if "learning_rate" in run.metric_names(TRAIN) \
+        else []
+    step = summary["last_step"]
+    total = summary["total_steps"]
+    progress = f"{step}/{total} ({step / total:.0%})" if step is not None and total else \
+        ("–" if step is None else str(step))
+    best = summary["best"]
+    speed = summary["throughput"]
+    return {
+        "status": summary["status"],
+        "epoch": "–" if summary["last_epoch"] is None else f"{summary['last_epoch']:g}",
+        "step": progress,
+        "loss": f"{loss} {loss_vals[-1]:.5g}" if len(loss_vals) else "–",
+        "spark": sparkline(loss_vals),
+        "lr": f"{lr[-1]:.3g}" if len(lr) else "–",
+        "speed": f"{speed['metric']} {speed['median']:.4g}" if speed else "–",
+        "eta": duration(summary["eta_seconds"]),
+        "best": f"{best['metric']} {best['value']:.4g} @ step {best['step']}" if best else "–",
+        "anomalies": [f"{a['kind']}: {a['detail']}" for a in summary["anomalies"]],
+    }
+
+
+class PlainView:
+    """One line per refresh (at most every PLAIN_EVERY s) and one per new anomaly or message."""
+
+    def __init__(self, console):
+        self.console = console
+        self.shown: set[str] = set()
+        self.last = 0.0
+        self.pending: tuple | None = None
+
+    def update(self, run, summary: dict, idle: float) -> None:
+        self.pending = (run, summary)
+        if time.monotonic() - self.last >= PLAIN_EVERY:
+            self._print()
+
+    def tick(self, idle: float) -> None:
+        if self.pending and time.monotonic() - self.last >= PLAIN_EVERY:
+            self._print()
+
+    def message(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self.pending:
+            self._print()
+
+    def _print(self) -> None:
+        run, summary = self.pending
+        self.pending, self.last = None, time.monotonic()
+        f = figures(run, summary)
+        self.message(f"[{f['status']}] epoch {f['epoch']} step {f['step']} {f['loss']} "
+                     f"lr {f['lr']} {f['speed']} eta {f['eta']} best {f['best']}")
+        for text in f["anomalies"]:
+            if text not in self.shown:
+                self.shown.add(text)
+                self.message(f"anomaly {text}")
+
+
+class LiveView:
+    """A rich panel redrawn at most every TUI_EVERY seconds."""
+
+    def __init__(self, console, title: str, report_path: str, url: str | None = None):
+        from rich.live import Live
+
+        self.console = console
+        self.title = title
+        self.footer = f"report: {report_path}" + (f"   live page: {url}" if url else "")
+        self.state: tuple | None = None
+        self.messages: list[str] = []
+        self.idle = 0.0
+        self.drawn = 0.0
+        self.live = Live(self._render(), console=console, auto_refresh=False, transient=False)
+        self.live.start()
+
+    def update(self, run, summary: dict, idle: float) -> None:
+        self.state = (run, summary, figures(run, summary))
+        self.idle = idle
+        self._draw()
+
+    def tick(self, idle: float) -> None:
+        if int(idle) != int(self.idle):
+            self.idle = idle
+            self._draw()
+
+    def message(self, text: str) -> None:
+        self.messages = (self.messages + [text])[-3:]
+        self._draw()
+
+    def close(self) -> None:
+        self.live.update(self._render(), refresh=True)
+        self.live.stop()
+
+    def _draw(self) -> None:
+        if time.monotonic() - self.drawn >= TUI_EVERY:
+            self.drawn = time.monotonic()
+            self.live.update(self._render(), refresh=True)
+
+    def _render(self):
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        if self.state is None:
+            table.add_row("waiting", "for training lines…")
+        else:
+            f = self.state[2]
+            table.add_row("status", f["status"])
+            table.add_row("epoch / step", f"{f['epoch']} / {f['step']}")
+            table.add_row("loss", Text(f"{f['loss']}  {f['spark']}"))
+            table.add_row("learning rate", f["lr"])
+            table.add_row("throughput", f["speed"])
+            table.add_row("ETA", f["eta"])
+            table.add_row("best eval", Text(f["best"]))
+            for text in f["anomalies"][-5:] or ["none"]:
+                table.add_row("anomaly", Text(text, style="red" if text != "none" else ""))
+        table.add_row("last line", f"{duration(self.idle)} ago")
+        for text in self.messages:
+            table.add_row("", Text(text, style="yellow"))
+        return Panel(table, title=Text(self.title), subtitle=Text(self.footer))

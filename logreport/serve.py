@@ -1,0 +1,192 @@
+"""The live page of `watch --serve`: a loopback HTTP server of four read-only paths.
+
+GET /             the report page (the same HTML as the report file) plus a small script that
+                  listens to /api/events and hands new report data to window.logreport.update
+GET /api/summary  exactly what `summary --json` prints for the log as read so far
+GET /api/report   the report data (the payload the page is drawn from)
+GET /api/events   server-sent events: `report` with {"version": n} whenever new data is ready
+
+Only the latest payloads are kept (memory is bounded); anything else is 404/405.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .errors import UsageError
+from .render import page_json, render_report
+
+MAX_STREAMS = 16         # concurrent /api/events clients
+HEARTBEAT = 15.0         # seconds between keep-alive comments on an idle event stream
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+# Fetches new data on each event; without window.logreport.update, reloads (at most every 10 s).
+LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
+<script>(function () {
+  var version = JSON.parse(document.getElementById("logreport-live").textContent).version;
+  var loaded = Date.now(), busy = false;
+  var events = new EventSource("/api/events");
+  events.addEventListener("report", function (e) {
+    var v = JSON.parse(e.data).version;
+    if (v <= version || busy) return;
+    var api = window.logreport;
+    if (!api || typeof api.update !== "function") {
+      if (Date.now() - loaded > 10000) location.reload();
+      return;
+    }
+    busy = true;
+    fetch("/api/report").then(function (r) { return r.json(); }).then(function (data) {
+      version = v; api.update(data);
+    }).finally(function () { busy = false; });
+  });
+})();</script>
+"""
+
+
+class Published:
+    """The latest payloads, replaced whole by the watch loop, read by the request threads."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.version = 0
+        self.summary = b""
+        self.data: dict | None = None
+        self.report = b""
+        self._html: tuple[int, bytes] = (0, b"")
+
+    def set(self, version: int, summary_text: str, data: dict) -> None:
+        report = json.dumps(data, ensure_ascii=False, allow_nan=False,
+                            separators=(",", ":")).encode()
+        with self.cond:
+            self.version, self.summary = version, summary_text.encode()
+            self.data, self.report = data, report
+            self.cond.notify_all()
+
+    def html(self) -> bytes:
+        """The page of the latest data (rendered once per version)."""
+        with self.cond:
+            version, data, cached = self.version, self.data, self._html
+        if cached[0] == version and cached[1]:
+            return cached[1]
+        page = render_report(data)
+        script = LIVE_SCRIPT % page_json({"version": version})
+        cut = page.rfind("</body>")
+        page = page[:cut] + script + page[cut:] if cut >= 0 else page + script
+        body = page.encode()
+        with self.cond:
+            self._html = (version, body)
+        return body
+
+    def wait_newer(self, version: int, timeout: float) -> int:
+        with self.cond:
+            self.cond.wait_for(lambda: self.version > version, timeout)
+            return self.version
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: "LiveServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the quiet server logs nothing
+        pass
+
+    def do_GET(self):
+        if not self._host_ok():
+            return self._send(403, b"forbidden host\n", "text/plain")
+        pub = self.server.published
+        path = self.path.split("?", 1)[0]
+        if pub.data is None and path != "/api/events":
+            return self._send(503, b"no data yet; retry\n", "text/plain")
+        if path == "/":
+            return self._send(200, pub.html(), "text/html; charset=utf-8")
+        if path == "/api/summary":
+            return self._send(200, pub.summary, "application/json")
+        if path == "/api/report":
+            return self._send(200, pub.report, "application/json")
+        if path == "/api/events":
+            return self._events()
+        return self._send(404, b"not found\n", "text/plain")
+
+    def do_HEAD(self):
+        self._send(405, b"", "text/plain")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD
+
+    def _host_ok(self) -> bool:
+        """Refuse other Host names on a loopback server (DNS rebinding)."""
+        if self.server.public:
+            return True
+        host = self.headers.get("Host") or ""
+        name = host.partition("]")[0] + "]" if host.startswith("[") else host.split(":")[0]
+        return name in LOOPBACK
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _events(self) -> None:
+        if not self.server.streams.acquire(blocking=False):
+            return self._send(503, b"too many live pages open\n", "text/plain")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            pub, seen = self.server.published, -1
+            while not self.server.closing:
+                version = pub.wait_newer(seen, HEARTBEAT)
+                if version > seen:
+                    self.wfile.write(b"event: report\ndata: {\"version\": %d}\n\n" % version)
+                    seen = version
+                else:
+                    self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+        except OSError:
+            pass                        # the page went away
+        finally:
+            self.server.streams.release()
+            self.close_connection = True
+
+
+class LiveServer(ThreadingHTTPServer):
+    """Serves the latest published payloads from a background thread."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765):
+        self.published = Published()
+        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self.public = host not in LOOPBACK
+        self.closing = False
+        try:
+            super().__init__((host, port), Handler)
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
+                             "choose another --port (or --port 0 for any free one)") from None
+        self.thread = threading.Thread(target=self.serve_forever, name="logreport-serve",
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def publish(self, version: int, summary_text: str, data: dict) -> None:
+        self.published.set(version, summary_text, data)
+
+    def close(self) -> None:
+        self.closing = True
+        with self.published.cond:
+            self.published.cond.notify_all()
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,254 @@
+"""The watch loop: follower -> Ingest -> Run -> summary, report, view, page, notifiers.
+
+The same `pipeline.Ingest`, `analysis.summarize`, `report.build` and `render.write_html` as
+`logreport report`: a post-training report is a watch that has reached the end of the file.
+All Run updates happen on the loop's thread; the server only ever sees finished payloads.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .analysis import stall, status, summary_json
+from .errors import UnknownFormat
+from .events import Marker
+from .follow import Follower, FolderFollower
+from .model import Run
+from .pipeline import Ingest, year_of
+from .render import write_html
+from .report import build
+
+REFRESH_IDLE = 30.0      # seconds: re-publish even without new lines (stall, status)
+PUBLISH_GAP = 0.05       # seconds between two summary/page refreshes, at least
+TICK = 1.0               # longest sleep: re-checks the file and the clock of the view
+
+
+@dataclass
+class Options:
+    fmt: str | None = None
+    from_end: bool = False
+    output: str | None = None
+    interval: float = 10.0
+    poll: float | None = None              # seconds; None: watchdog wakes the loop
+    stall_minutes: float | None = None
+    exit_when_done: bool = False
+    title: str | None = None
+    notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
+
+
+def default_output(path: str) -> str:
+    """The report next to the log: run.log -> run.report.html; a folder -> folder/report.html."""
+    if os.path.isdir(path):
+        return os.path.join(path, "report.html")
+    return os.path.splitext(path)[0] + ".report.html"
+
+
+class Waker:
+    """Sleeps until the watched folder changes (watchdog), or a timeout; polls with --poll."""
+
+    def __init__(self, folder: str, poll: float | None):
+        self.event = threading.Event()
+        self.poll = poll
+        self.observer = None
+        if poll is None and os.path.isdir(folder):
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+
+            waker = self
+
+            class Handler(FileSystemEventHandler):
+                def on_any_event(self, event):
+                    waker.event.set()
+
+            self.observer = Observer()
+            self.observer.schedule(Handler(), folder, recursive=False)
+            self.observer.daemon = True
+            self.observer.start()
+
+    def wait(self, timeout: float) -> None:
+        limit = self.poll if self.observer is None and self.poll else TICK
+        self.event.wait(max(0.0, min(timeout, limit)))
+        self.event.clear()
+
+    def wake(self) -> None:
+        self.event.set()
+
+    def close(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(2)
+
+
+class Watch:
+    """Follows one log file or output folder into a Run and keeps every surface current."""
+
+    def __init__(self, path: str, options: Options, view=None, server=None):
+        self.path = path
+        self.opt = options
+        self.view = view
+        self.server = server
+        self.output = options.output or default_output(path)
+        self.run = Run(path, options.fmt or "")
+        self.is_folder = os.path.isdir(path)
+        if self.is_folder:
+            self.follower = FolderFollower(path, options.from_end)
+        else:
+            self.follower = Follower(path, options.from_end)
+        self.ingests: dict[str, Ingest] = {}
+        folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
+        self.waker = Waker(folder, options.poll)
+        self.stop = threading.Event()
+        self.last_line = time.time()
+        self.summary: dict | None = None
+        self.dirty = False                # records came since the last publish
+        self.report_due = True            # records came since the last report file
+        self.next_publish = 0.0
+        self.published_at = 0.0
+        self.next_report = 0.0
+        self.version = 0
+
+    # --- the loop -------------------------------------------------------------------------
+    def loop(self, keep_going=None) -> int:
+        """Run until stopped (Ctrl-C, `stop`, `keep_going()` false, or done with
+        --exit-when-done); returns the exit code."""
+        code = 0
+        try:
+            while not self.stop.is_set():
+                got = self.step()
+                now = time.monotonic()
+                if now - self.published_at > REFRESH_IDLE:
+                    self.dirty = True         # status and stall change with time alone
+                if self.dirty and now >= self.next_publish:
+                    self.publish()
+                    done = self.done_code() if self.opt.exit_when_done else None
+                    if done is not None:
+                        code = done
+                        break
+                if self.report_due and now >= self.next_report and self.summary is not None:
+                    self.write_report()
+                if self.view is not None:
+                    self.view.tick(time.time() - self.last_line)
+                if keep_going is not None and not keep_going() and not got:
+                    break
+                if not got:
+                    wait = TICK if not self.dirty else self.next_publish - now
+                    self.waker.wait(wait)
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            self.finish()
+        return code
+
+    def step(self) -> int:
+        """Read what was appended; returns the number of lines read."""
+        batches = (self.follower.poll() if self.is_folder
+                   else [(self.follower, self.follower.poll())])
+        lines_read = 0
+        for follower, items in batches:
+            if items:
+                lines_read += self._feed(follower.path, items)
+        if not lines_read:
+            for ingest in self.ingests.values():
+                if ingest.settle():
+                    self.dirty = self.report_due = True
+        return lines_read
+
+    def _feed(self, path: str, items: list) -> int:
+        ingest = self._ingest(path)
+        lines: list = []
+        events = 0
+        for item in items:
+            if isinstance(item, Marker):
+                events += ingest.feed(lines) + ingest.finish(strict=False)
+                lines = []
+                self.run.add(item)
+                if self.view is not None:
+                    self.view.message(f"{path}: {item.detail}: starting a new segment")
+                ingest = self.ingests[path] = self._new_ingest(path, ingest)
+                events += 1
+            else:
+                lines.append(item)
+        events += ingest.feed(lines)
+        n = len(items)
+        if n:
+            self.last_line = time.time()
+        if events:
+            self.dirty = self.report_due = True
+        return n
+
+    def _ingest(self, path: str) -> Ingest:
+        ingest = self.ingests.get(path)
+        if ingest is None:
+            ingest = self.ingests[path] = self._new_ingest(path, None)
+            self.run.files.append(path)
+        return ingest
+
+    def _new_ingest(self, path: str, old: Ingest | None) -> Ingest:
+        fmt = self.opt.fmt or (old.format.NAME if old is not None and old.format else None)
+        return Ingest(self.run, path, fmt, year_of(path))
+
+    # --- surfaces -------------------------------------------------------------------------
+    def publish(self) -> None:
+        """Recompute the summary (and the page data when serving); update view and server."""
+        started = time.monotonic()
+        data = build([self.run], title=self.opt.title)
+        summary = data["runs"][0]["summary"]
+        api_text = summary_json([summary]) + "\n"
+        idle = time.time() - self.last_line
+        stalled = stall(self.run, idle, self.opt.stall_minutes) if self.run.lines else None
+        if stalled:
+            summary = dict(summary, anomalies=summary["anomalies"] + [stalled])
+            data["runs"][0]["summary"] = summary
+        self.summary, self.data = summary, data
+        self.version += 1
+        if self.server is not None:
+            self.server.publish(self.version, api_text, data)
+        if self.view is not None:
+            self.view.update(self.run, summary, idle)
+        self.dirty = False
+        self.published_at = time.monotonic()
+        self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * (self.published_at - started))
+
+    def write_report(self) -> None:
+        write_html(self.data, self.output)
+        self.report_due = False
+        self.next_report = time.monotonic() + self.opt.interval
+        for notifier in self.opt.notifiers:
+            notifier.update(self.summary, self.output)
+
+    def done_code(self) -> int | None:
+        """With --exit-when-done: 0 finished, 1 failed/diverged/stalled, None still going."""
+        state = status(self.run)[0]
+        kinds = {a["kind"] for a in self.summary["anomalies"]}
+        if state == "failed" or kinds & {"divergence", "stall"}:
+            return 1
+        return 0 if state == "finished" else None
+
+    def finish(self) -> None:
+        """End of watching: flush parsers, write the final report, tell the notifiers."""
+        self.waker.close()
+        self.step()
+        tails = self.follower.flush() if self.is_folder else [(self.follower, self.follower.flush())]
+        for follower, items in tails:
+            if items:
+                self._feed(follower.path, items)
+        self.follower.close()
+        errors = []
+        for ingest in self.ingests.values():
+            try:
+                ingest.finish(strict=True)
+            except UnknownFormat as e:
+                errors.append(e)
+        if not self.run.format:
+            if errors:
+                raise errors[0]
+            return                          # nothing came: no report to write
+        self.publish()
+        self.write_report()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.waker.wake()
+
