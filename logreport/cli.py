@@ -366,11 +366,12 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
         view = PlainView(console)
     else:
         view = LiveView(console, path, opts.output, server.url if server else None)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # end like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)   # end like Ctrl-C
     watcher = Watch(path, opts, view, server)
     try:
         code = watcher.loop(keep_going)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         view.close()
         if server is not None:
             server.close()
@@ -440,6 +441,7 @@ def run(log, output, command, **kw):
     finally:
         code = child.wait()
         thread.join(5)
+        child.stdout.close()
     sys.exit(code if code >= 0 else 128 - code)
 
 

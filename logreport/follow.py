@@ -119,14 +119,16 @@ class Follower:
 
     def _read_rest(self, rotated: str | None) -> list:
         """What was appended before the restart: from the old file, or from its copy."""
-        if rotated and os.stat(rotated).st_ino != self.inode:
-            try:
-                with open(rotated, "rb") as f:
+        try:
+            if rotated and os.stat(rotated).st_ino != self.inode:
+                with open(rotated, "rb") as f:          # copytruncate: the copy has it
                     f.seek(self.offset)
                     return self.splitter.feed(f.read())
-            except OSError:
-                return []
-        return self.splitter.feed(self.file.read()) if self.file else []
+            if os.path.exists(self.path) and os.stat(self.path).st_ino == self.inode:
+                return []                               # rewritten in place: the tail is gone
+        except OSError:
+            return []
+        return self.splitter.feed(self.file.read())     # renamed away or deleted: still open
 
     def _rotated_to(self) -> str | None:
         """The file of the same folder that now holds what we were reading, if any."""

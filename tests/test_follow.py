@@ -1,0 +1,168 @@
+"""The follower, driven step by step (no sleeps): appends, partial lines, restarts of the file."""
+import os
+import shutil
+
+import pytest
+
+from conftest import DATA
+from logreport.events import NEW_RUN, Marker
+from logreport.follow import Follower, FolderFollower
+
+# Real lines of a PaddleDetection log.
+LINES = (DATA / "ppdet" / "picodet_s_320_coco_long80e.log").read_text(
+    encoding="utf-8").splitlines()[20:30]
+# A real line of an LLaMA-Factory trainer_log.jsonl.
+JSONL = ('{"current_steps": 1, "total_steps": 60, "loss": 7.621984958648682, "lr": 0.0, '
+         '"epoch": 0.008888888888888889, "percentage": 1.67, "elapsed_time": "0:00:00", '
+         '"remaining_time": "0:00:28"}')
+
+
+def texts(items):
+    return [x[1] if isinstance(x, tuple) else x.kind for x in items]
+
+
+def append(path, data: bytes):
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+@pytest.fixture
+def log(tmp_path):
+    return tmp_path / "run.log"
+
+
+@pytest.fixture
+def follow():
+    """Makes followers and closes them after the test."""
+    made = []
+
+    def make(path, **kw):
+        made.append(Follower(str(path), **kw) if "folder" not in kw else FolderFollower(
+            str(path)))
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def test_waits_for_the_file_then_reads_complete_lines(log, follow):
+    f = follow(log)
+    assert f.poll() == []
+    append(log, (LINES[0] + "\n" + LINES[1][:30]).encode())
+    assert f.poll() == [(1, LINES[0])]
+    assert f.poll() == []
+    append(log, (LINES[1][30:] + "\n").encode())
+    assert f.poll() == [(2, LINES[1])]
+
+
+def test_carriage_return_ends_a_frame_and_crlf_is_one_line_end(log, follow):
+    f = follow(log)
+    append(log, b" 10%|#   | 1/10\r 20%|##  | 2/10\r")
+    assert texts(f.poll()) == [" 10%|#   | 1/10"]
+    append(log, b"\n" + LINES[0].encode() + b"\r")
+    assert texts(f.poll()) == [" 20%|##  | 2/10"]
+    append(log, b"\n" + LINES[1].encode() + b"\n")
+    assert f.poll() == [(2, LINES[0]), (3, LINES[1])]
+
+
+def test_invalid_bytes_are_replaced_not_fatal(log, follow):
+    f = follow(log)
+    append(log, LINES[0].encode() + b"\n\xff\xfe broken \xff\n" + LINES[1].encode() + b"\n")
+    out = f.poll()
+    assert out[0] == (1, LINES[0]) and out[2] == (3, LINES[1])
+    assert "\ufffd" in out[1][1] and "broken" in out[1][1]
+
+
+def test_from_end_skips_what_is_there(log, follow):
+    append(log, (LINES[0] + "\n").encode())
+    f = follow(log, from_end=True)
+    assert f.poll() == []
+    append(log, (LINES[1] + "\n").encode())
+    assert texts(f.poll()) == [LINES[1]]
+
+
+def test_truncation_by_a_new_run_is_a_new_run_marker(log, follow):
+    f = follow(log)
+    append(log, ("\n".join(LINES[:3]) + "\n").encode())
+    assert len(f.poll()) == 3
+    with open(log, "wb") as out:                    # `python train.py > run.log` again
+        out.write((LINES[5] + "\n").encode())
+    out = f.poll()
+    assert out == [Marker(NEW_RUN, "log truncated", line=4), (4, LINES[5])]
+
+
+def test_rewrite_that_outgrew_the_offset_is_seen_by_its_first_bytes(log, follow):
+    f = follow(log)
+    append(log, (LINES[0] + "\n").encode())
+    f.poll()
+    with open(log, "wb") as out:
+        out.write(("\n".join(LINES[2:10]) + "\n").encode())
+    assert os.path.getsize(log) > len(LINES[0]) + 1
+    out = f.poll()
+    assert out[0] == Marker(NEW_RUN, "log rewritten", line=2)
+    assert texts(out[1:]) == LINES[2:10]
+
+
+def test_rotation_by_rename_reads_the_old_file_to_its_end_without_marker(log, follow):
+    f = follow(log)
+    append(log, (LINES[0] + "\n").encode())
+    f.poll()
+    append(log, (LINES[1] + "\n").encode())        # written just before the rotation
+    os.rename(log, str(log) + ".1")
+    append(log, (LINES[2] + "\n").encode())
+    assert f.poll() == [(2, LINES[1]), (3, LINES[2])]
+
+
+def test_copytruncate_reads_the_missed_lines_from_the_copy(log, follow):
+    f = follow(log)
+    append(log, (LINES[0] + "\n").encode())
+    f.poll()
+    append(log, (LINES[1] + "\n").encode())
+    shutil.copyfile(log, str(log) + ".1")
+    os.truncate(log, 0)
+    append(log, (LINES[2] + "\n").encode())
+    assert f.poll() == [(2, LINES[1]), (3, LINES[2])]
+
+
+def test_replacement_by_another_file_is_a_new_run(log, tmp_path, follow):
+    f = follow(log)
+    append(log, (LINES[0] + "\n").encode())
+    f.poll()
+    other = tmp_path / "elsewhere.tmp"
+    other.write_bytes((LINES[4] + "\n").encode())
+    os.replace(other, log)
+    assert f.poll() == [Marker(NEW_RUN, "log replaced by a new file", line=2), (2, LINES[4])]
+
+
+def test_delete_and_recreate(log, follow):
+    f = follow(log)
+    append(log, (LINES[0] + "\n").encode())
+    f.poll()
+    append(log, (LINES[1] + "\n").encode())
+    os.unlink(log)
+    assert f.poll() == [(2, LINES[1])]              # what the deleted file still held
+    assert f.poll() == [Marker(NEW_RUN, "log deleted", line=3)]
+    assert f.poll() == []
+    append(log, (LINES[2] + "\n").encode())
+    assert f.poll() == [(3, LINES[2])]
+
+
+def test_partial_line_is_flushed_at_the_end(log, follow):
+    f = follow(log)
+    append(log, LINES[0].encode())
+    assert f.poll() == []
+    assert f.flush() == [(1, LINES[0])]
+
+
+def test_folder_takes_up_log_files_as_they_appear(tmp_path, follow):
+    folder = follow(tmp_path, folder=True)
+    assert folder.poll() == []
+    (tmp_path / "notes.md").write_text("not a log\n")
+    (tmp_path / "train.log").write_text(LINES[0] + "\n")
+    got = folder.poll()
+    assert [(f.path, items) for f, items in got] == [(str(tmp_path / "train.log"),
+                                                      [(1, LINES[0])])]
+    (tmp_path / "trainer_log.jsonl").write_text(JSONL + "\n")
+    got = {os.path.basename(f.path): items for f, items in folder.poll()}
+    assert got == {"trainer_log.jsonl": [(1, JSONL)]}

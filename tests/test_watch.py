@@ -1,0 +1,176 @@
+"""The watch loop on real logs: step by step, then end to end through `python -m logreport`."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from logreport.analysis import summarize, summary_json
+from logreport.pipeline import load
+from logreport.watch import Options, Watch
+
+FIXTURE = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
+RESUME = DATA / "ppdet" / "ppyoloe_crn_s_coco_resume.log"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lines_of(path):
+    return path.read_bytes().splitlines(keepends=True)
+
+
+class Notes:
+    """A notifier that remembers what it was told."""
+
+    def __init__(self):
+        self.calls = []
+
+    def update(self, summary, report_path):
+        self.calls.append((summary["train_records"], report_path))
+
+
+def make_watch(log, tmp_path, **kw):
+    return Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html"), **kw))
+
+
+def test_a_watch_that_reached_the_end_is_the_post_training_summary(tmp_path):
+    log = tmp_path / "run.log"
+    lines = lines_of(FIXTURE)
+    notes = Notes()
+    w = make_watch(log, tmp_path, notifiers=[notes])
+    assert w.step() == 0                           # the log does not exist yet
+    with open(log, "wb") as f:
+        f.writelines(lines[:len(lines) // 2])
+        f.flush()
+        w.step()
+        w.step()                                   # a pause: the format is decided now
+        w.publish()
+        half = w.summary["train_records"]
+        assert 0 < half < 80
+        f.writelines(lines[len(lines) // 2:])
+    w.step()
+    w.finish()
+    want = summarize(load(str(log)))
+    assert w.summary == want
+    assert want["train_records"] == 80
+    assert os.path.exists(tmp_path / "r.html")
+    assert notes.calls[-1] == (80, str(tmp_path / "r.html"))
+
+
+def test_a_new_run_overwriting_the_log_starts_a_new_segment(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_bytes(FIXTURE.read_bytes())
+    w = make_watch(log, tmp_path)
+    w.step()
+    w.step()
+    log.write_bytes(b"".join(lines_of(FIXTURE)[:60]))     # `train.py > run.log` once more
+    w.step()
+    w.finish()
+    assert w.summary["segments"] == 2
+    assert [m.detail for m in w.run.markers if m.kind == "new_run"][-1] == "log truncated"
+
+
+def test_exit_when_done_reports_the_finished_run(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_bytes(FIXTURE.read_bytes())
+    w = make_watch(log, tmp_path, exit_when_done=True)
+    assert w.loop() == 0
+    assert w.summary["status"] == "finished"
+
+
+def _start_watch(log, tmp_path, *extra):
+    proc = subprocess.Popen([sys.executable, "-m", "logreport", "watch", str(log), "--serve",
+                             "--port", "0", "--no-tui", "-o", str(tmp_path / "r.html"), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = proc.stderr.readline().decode()
+    m = re.search(r"live page: (http://\S+)", line)
+    assert m, line
+    return proc, m.group(1)
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.headers.get("Content-Type"), r.read()
+
+
+def _records(base):
+    try:
+        return json.loads(_get(base + "api/summary")[2])["runs"][0]["train_records"]
+    except urllib.error.HTTPError as e:
+        e.close()
+        return -1                                    # 503 until the first data
+
+
+def test_watch_serve_end_to_end_sees_every_record(tmp_path):
+    log = tmp_path / "run.log"
+    want = summarize(load(str(FIXTURE)))["train_records"]
+    proc, base = _start_watch(log, tmp_path)
+    try:
+        with open(log, "wb") as f:
+            for i, line in enumerate(lines_of(FIXTURE)):
+                f.write(line)
+                f.flush()
+                if i % 40 == 0:
+                    _records(base)                   # read while it is being written
+        deadline = time.monotonic() + 30
+        while _records(base) < want and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, ctype, body = _get(base + "api/summary")
+        assert json.loads(body)["runs"][0]["train_records"] == want
+        assert ctype == "application/json"
+        assert body.decode() == summary_json(json.loads(body)["runs"]) + "\n"
+        status, ctype, page = _get(base)
+        assert ctype.startswith("text/html") and b"/api/events" in page
+        report = json.loads(_get(base + "api/report")[2])
+        assert report["runs"][0]["summary"]["train_records"] == want
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _get(base + "etc/passwd")
+        e.value.close()
+        assert e.value.code == 404
+        request = urllib.request.Request(base + "api/summary", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(request, timeout=5)
+        e.value.close()
+        assert e.value.code == 403
+    finally:
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert b"report: " in err
+
+
+def test_run_tees_the_command_and_keeps_its_exit_code(runner, tmp_path):
+    from logreport.cli import main
+
+    log = tmp_path / "train.log"
+    code = f"import sys; sys.stdout.write(open({str(FIXTURE)!r}).read()); sys.exit(3)"
+    result = runner.invoke(main, ["run", "-o", str(log), "--report", str(tmp_path / "r.html"),
+                                  "--", sys.executable, "-c", code])
+    assert result.exit_code == 3, result.output
+    assert log.read_bytes() == FIXTURE.read_bytes()
+    assert FIXTURE.read_text().splitlines()[0] in result.stdout
+    assert os.path.getsize(tmp_path / "r.html") > 0
+
+
+def test_demo_replays_and_writes_the_report(runner, tmp_path):
+    from logreport.cli import main
+
+    result = runner.invoke(main, ["demo", "--speed", "1000", "--no-tui",
+                                  "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "step 948/960" in result.stdout
+    assert os.path.getsize(tmp_path / "r.html") > 0
+
+
+def test_watch_refuses_an_unknown_format_name(runner, tmp_path):
+    from logreport.cli import main
+
+    result = runner.invoke(main, ["watch", str(tmp_path / "x.log"), "--format", "nope"])
+    assert result.exit_code == 2
+    assert "unknown format" in result.stderr
