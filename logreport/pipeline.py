@@ -137,7 +137,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
         raise errors[0]
 
 
-class _Collected(Run):
+class Collected(Run):
     """A Run that keeps the parser's events as they come, to merge them with other files'."""
 
     def __init__(self, source: str):
@@ -158,19 +158,27 @@ def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
     """
     parts = []
     for inp in inputs:
-        part = _Collected(inp.name)
+        part = Collected(inp.name)
         read_inputs(part, [inp], fmt, strict=False)
+        parts.append(part)
+    if not any(part.files for part in parts):
+        read_inputs(run, inputs, fmt)       # raises the right error
+        return
+    merge_into(run, parts)
+
+
+def merge_into(run: Run, parts: list[Collected]) -> None:
+    """Merge the files of a folder, each parsed alone into a Collected, into run."""
+    named = []
+    for part in parts:
         run.lines += part.lines
         run.unparsed += part.unparsed
         run.unparsed_samples.extend(part.unparsed_samples[:50 - len(run.unparsed_samples)])
         if part.files:
             run.format = run.format or part.format
-            parts.append((inp.name, part.events))
-    if not parts:
-        read_inputs(run, inputs, fmt)       # raises the right error
-        return
+            named.append((part.source, part.events))
     used: dict[str, str] = {}
-    for event in merge(parts, used):
+    for event in merge(named, used):
         run.add(event)
     run.files.extend(name for name, what in used.items() if what != "nothing new")
     run.info["files_used"] = {os.path.basename(name): what for name, what in used.items()}

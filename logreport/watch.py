@@ -6,17 +6,19 @@ All Run updates happen on the loop's thread; the server only ever sees finished 
 """
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .analysis import stall, status, summary_json
 from .errors import UnknownFormat
-from .events import Marker
+from .events import Marker, Record
 from .follow import Follower, FolderFollower
 from .model import Run
-from .pipeline import Ingest, year_of
+from .pipeline import Collected, Ingest, merge_into, year_of
+from .sources import FOLDER_FILES
 from .render import write_html
 from .report import build
 
@@ -97,6 +99,7 @@ class Watch:
         else:
             self.follower = Follower(path, options.from_end)
         self.ingests: dict[str, Ingest] = {}
+        self.parts: dict[str, Collected] = {}      # a folder: each file parsed alone
         folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
         self.waker = Waker(folder, options.poll)
         self.stop = threading.Event()
@@ -160,10 +163,14 @@ class Watch:
         lines: list = []
         events = 0
         for item in items:
-            if isinstance(item, Marker):
+            if isinstance(item, Marker) and self.is_folder and path.endswith(".json"):
+                del self.parts[path]                # a JSON document rewritten: read it anew
+                ingest = self.ingests[path] = self._new_ingest(path, None)
+                lines = []
+            elif isinstance(item, Marker):
                 events += ingest.feed(lines) + ingest.finish(strict=False)
                 lines = []
-                self.run.add(item)
+                ingest.run.add(item)
                 if self.view is not None:
                     self.view.message(f"{path}: {item.detail}: starting a new segment")
                 ingest = self.ingests[path] = self._new_ingest(path, ingest)
@@ -182,17 +189,43 @@ class Watch:
         ingest = self.ingests.get(path)
         if ingest is None:
             ingest = self.ingests[path] = self._new_ingest(path, None)
-            self.run.files.append(path)
+            if not self.is_folder:
+                self.run.files.append(path)
         return ingest
 
     def _new_ingest(self, path: str, old: Ingest | None) -> Ingest:
         fmt = self.opt.fmt or (old.format.NAME if old is not None and old.format else None)
-        return Ingest(self.run, path, fmt, year_of(path))
+        if old is not None:
+            run = old.run
+        elif self.is_folder:
+            run = self.parts[path] = Collected(path)
+        else:
+            run = self.run
+        return Ingest(run, path, fmt, year_of(path))
+
+    def _merged(self) -> Run:
+        """A folder's Run: its files merged as `report FOLDER` merges them (pipeline)."""
+        def rank(path):
+            name = os.path.basename(path)
+            return FOLDER_FILES.index(name) if name in FOLDER_FILES else len(FOLDER_FILES)
+
+        parts = []
+        for path in sorted(self.parts, key=rank):
+            part = copy.copy(self.parts[path])      # merge amends records: give it copies
+            part.events = [replace(e, metrics=dict(e.metrics)) if isinstance(e, Record) else e
+                           for e in part.events]
+            part.files = [path] if part.format else []
+            parts.append(part)
+        run = Run(self.path, self.opt.fmt or "")
+        merge_into(run, parts)
+        return run
 
     # --- surfaces -------------------------------------------------------------------------
     def publish(self) -> None:
         """Recompute the summary (and the page data when serving); update view and server."""
         started = time.monotonic()
+        if self.is_folder:
+            self.run = self._merged()
         data = build([self.run], title=self.opt.title)
         summary = data["runs"][0]["summary"]
         api_text = summary_json([summary]) + "\n"
@@ -241,7 +274,8 @@ class Watch:
                 ingest.finish(strict=True)
             except UnknownFormat as e:
                 errors.append(e)
-        if not self.run.format:
+        formats = [ingest.run.format for ingest in self.ingests.values()]
+        if not any(formats):
             if errors:
                 raise errors[0]
             return                          # nothing came: no report to write

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -174,3 +175,31 @@ def test_watch_refuses_an_unknown_format_name(runner, tmp_path):
     result = runner.invoke(main, ["watch", str(tmp_path / "x.log"), "--format", "nope"])
     assert result.exit_code == 2
     assert "unknown format" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["sft_lora", "dpo_lora"])
+def test_watching_an_output_folder_gives_what_report_of_the_folder_gives(tmp_path, case):
+    """Console and trainer_log.jsonl grow side by side; the JSON files come at the end."""
+    src = DATA / "llamafactory" / case
+    out = tmp_path / "out"
+    out.mkdir()
+    w = make_watch(out, tmp_path)
+    console, jsonl = lines_of(src / "console.log"), lines_of(src / "trainer_log.jsonl")
+    with open(out / "console.log", "wb") as c, open(out / "trainer_log.jsonl", "wb") as j:
+        for i in range(max(len(console), len(jsonl))):
+            c.write(b"".join(console[i:i + 1]))
+            j.write(b"".join(jsonl[i:i + 1]))
+            c.flush()
+            j.flush()
+            if i % 25 == 0:
+                w.step()
+    w.step()
+    for name in ("trainer_state.json", "train_results.json", "all_results.json",
+                 "eval_results.json"):
+        if (src / name).exists():
+            shutil.copyfile(src / name, out / name)
+    w.step()
+    w.finish()
+    want = summarize(load(str(out)))
+    assert want["train_records"] > 0
+    assert w.summary == want
