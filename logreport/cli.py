@@ -333,6 +333,9 @@ def watch_options(f):
                      help="Raise a stall anomaly after this long without a new line "
                           "(default: 10x the median gap, at least 5 min)."),
         click.option("--title", default=None, help="Page title (default: the run name)."),
+        click.option("--gpu", is_flag=True,
+                     help="Sample GPU utilisation, memory and power (NVML, extra 'gpu') into "
+                          "the run every few seconds."),
         FORMAT,
     ]):
         f = option(f)
@@ -353,7 +356,7 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
-                   exit_when_done=kw["exit_when_done"], title=kw["title"])
+                   exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"])
     server = None
     if kw["serve"]:
         from .serve import LiveServer
@@ -407,7 +410,9 @@ def watch(log, output, from_end, **kw):
 def run(log, output, command, **kw):
     """Start a training command, tee its output to the terminal and a log, and watch it.
 
-    The exit code is the command's. Example: logreport run -o run.log -- python tools/train.py -c x.yml
+    The exit code is the command's.
+
+    Example: logreport run -o run.log -- python tools/train.py -c x.yml
     """
     import subprocess
     import threading

@@ -4,15 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRAIN, EVAL, FINAL = "train", "eval", "final"
-PHASES = (TRAIN, EVAL, FINAL)
+SYSTEM = "system"            # samples of the machine (watch --gpu)
+PHASES = (TRAIN, EVAL, FINAL, SYSTEM)
 
 
 @dataclass(slots=True)
 class Record:
     """Metric values logged together at one point of a run.
 
-    phase: "train" | "eval" | "final"; step: global step (int) or None; epoch: number or None;
-    time: seconds since 1970 of the log's own (naive, local) clock, or None; line: 1-based
+    phase: "train" | "eval" | "final" | "system"; step: global step (int) or None; epoch: number
+    or None; time: seconds since 1970 of the log's own (naive, local) clock, or None; line: 1-based
     physical line number in the source.
     """
 

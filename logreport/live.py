@@ -9,7 +9,7 @@ import math
 import time
 
 from .analysis import main_loss, values
-from .events import TRAIN
+from .events import SYSTEM, TRAIN
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 40
@@ -59,7 +59,25 @@ def figures(run, summary: dict) -> dict:
         "eta": duration(summary["eta_seconds"]),
         "best": f"{best['metric']} {best['value']:.4g} @ step {best['step']}" if best else "–",
         "anomalies": [f"{a['kind']}: {a['detail']}" for a in summary["anomalies"]],
+        "gpu": gpu_figures(run),
     }
+
+
+def gpu_figures(run) -> str:
+    """The last GPU sample (watch --gpu): utilisation, memory and power of each GPU."""
+    last: dict[str, float] = {}
+    for _, table in run.tables(SYSTEM):
+        for name, series in table.series.items():
+            last[name] = series.value[-1]
+    gpus = sorted({name.partition("/")[0] for name in last})
+    parts = []
+    for gpu in gpus:
+        util, mem, power = (last.get(f"{gpu}/{k}") for k in ("util_percent", "memory_used_mib",
+                                                              "power_w"))
+        parts.append(f"{gpu} " + " ".join(text for text in (
+            util is not None and f"{util:.0f}%", mem is not None and f"{mem / 1024:.1f} GiB",
+            power is not None and f"{power:.0f} W") if text))
+    return ", ".join(parts)
 
 
 class PlainView:
@@ -91,8 +109,9 @@ class PlainView:
         run, summary = self.pending
         self.pending, self.last = None, time.monotonic()
         f = figures(run, summary)
+        gpu = f" | {f['gpu']}" if f["gpu"] else ""
         self.message(f"[{f['status']}] epoch {f['epoch']} step {f['step']} {f['loss']} "
-                     f"lr {f['lr']} {f['speed']} eta {f['eta']} best {f['best']}")
+                     f"lr {f['lr']} {f['speed']} eta {f['eta']} best {f['best']}{gpu}")
         for text in f["anomalies"]:
             if text not in self.shown:
                 self.shown.add(text)
@@ -156,6 +175,8 @@ class LiveView:
             table.add_row("learning rate", f["lr"])
             table.add_row("throughput", f["speed"])
             table.add_row("ETA", f["eta"])
+            if f["gpu"]:
+                table.add_row("GPU", f["gpu"])
             table.add_row("best eval", Text(f["best"]))
             for text in f["anomalies"][-5:] or ["none"]:
                 table.add_row("anomaly", Text(text, style="red" if text != "none" else ""))

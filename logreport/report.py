@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
-from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
+from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
 from .model import Run, iso_time
 
 # Train metrics that are bookkeeping, not worth a chart of their own.
@@ -332,6 +332,13 @@ def charts(runs: list[Run]) -> list[dict]:
                     EVAL)
     if eval_speed:
         out.append(_chart("eval throughput", EVAL, eval_speed, label="eval_throughput"))
+    system: dict[str, list[str]] = {}
+    for run in runs:
+        for name in run.metric_names(SYSTEM):         # watch --gpu: gpu<i>/<what>, per what
+            system.setdefault(name.rpartition("/")[2], []).append(name)
+    for what, names in system.items():
+        out.append(_chart(f"GPU {what.replace('_', ' ')}", SYSTEM, sorted(set(names)),
+                          smooth=False))
     for i, chart in enumerate(out):
         chart["id"] = f"chart{i}"
     return out

@@ -37,6 +37,7 @@ class Options:
     stall_minutes: float | None = None
     exit_when_done: bool = False
     title: str | None = None
+    gpu: bool = False                       # sample GPUs through NVML into the run
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
 
 
@@ -108,9 +109,21 @@ class Watch:
         self.dirty = False                # records came since the last publish
         self.report_due = True            # records came since the last report file
         self.next_publish = 0.0
-        self.published_at = 0.0
+        self.published_at = time.monotonic()
         self.next_report = 0.0
         self.version = 0
+        self.system: list[Record] = []         # GPU samples (a folder's Run is rebuilt)
+        self.gpu = self._gpu_sampler() if options.gpu else None
+
+    def _gpu_sampler(self):
+        from .gpu import GpuSampler, GpuUnavailable
+
+        try:
+            return GpuSampler()
+        except GpuUnavailable as e:
+            if self.view is not None:
+                self.view.message(f"--gpu: {e}; carrying on without GPU figures")
+            return None
 
     # --- the loop -------------------------------------------------------------------------
     def loop(self, keep_going=None) -> int:
@@ -131,6 +144,8 @@ class Watch:
                         break
                 if self.report_due and now >= self.next_report and self.summary is not None:
                     self.write_report()
+                if self.gpu is not None and self.gpu.due():
+                    self._sample_gpu()
                 if self.view is not None:
                     self.view.tick(time.time() - self.last_line)
                 if keep_going is not None and not keep_going() and not got:
@@ -218,7 +233,17 @@ class Watch:
             parts.append(part)
         run = Run(self.path, self.opt.fmt or "")
         merge_into(run, parts)
+        for record in self.system:
+            run.add(record)
         return run
+
+    def _sample_gpu(self) -> None:
+        last = self.run.segment.train.last_step()
+        record = self.gpu.sample(None if last != last else int(last))
+        self.system.append(record)
+        if not self.is_folder:
+            self.run.add(record)
+        self.dirty = self.report_due = True
 
     # --- surfaces -------------------------------------------------------------------------
     def publish(self) -> None:
@@ -242,7 +267,8 @@ class Watch:
             self.view.update(self.run, summary, idle)
         self.dirty = False
         self.published_at = time.monotonic()
-        self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * (self.published_at - started))
+        cost = self.published_at - started
+        self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * cost)
 
     def write_report(self) -> None:
         write_html(self.data, self.output)
@@ -262,8 +288,11 @@ class Watch:
     def finish(self) -> None:
         """End of watching: flush parsers, write the final report, tell the notifiers."""
         self.waker.close()
+        if self.gpu is not None:
+            self.gpu.close()
         self.step()
-        tails = self.follower.flush() if self.is_folder else [(self.follower, self.follower.flush())]
+        tails = (self.follower.flush() if self.is_folder
+                 else [(self.follower, self.follower.flush())])
         for follower, items in tails:
             if items:
                 self._feed(follower.path, items)

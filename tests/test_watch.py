@@ -203,3 +203,21 @@ def test_watching_an_output_folder_gives_what_report_of_the_folder_gives(tmp_pat
     want = summarize(load(str(out)))
     assert want["train_records"] > 0
     assert w.summary == want
+
+
+def test_gpu_without_nvml_says_so_once_and_carries_on(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from logreport.live import PlainView
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)       # as if nvidia-ml-py were absent
+    out = io.StringIO()
+    log = tmp_path / "run.log"
+    log.write_bytes(FIXTURE.read_bytes())
+    w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html"), gpu=True,
+                                exit_when_done=True), view=PlainView(Console(file=out)))
+    assert w.loop() == 0
+    assert out.getvalue().count("--gpu: no NVML") == 1
+    assert w.summary["train_records"] == 80
