@@ -88,6 +88,7 @@ class PlainView:
         self.shown: set[str] = set()
         self.last = 0.0
         self.pending: tuple | None = None
+        self.said = ""                 # the last status line (an unchanged one is not repeated)
 
     def update(self, run, summary: dict, idle: float) -> None:
         self.pending = (run, summary)
@@ -109,9 +110,11 @@ class PlainView:
         run, summary = self.pending
         self.pending, self.last = None, time.monotonic()
         f = figures(run, summary)
-        gpu = f" | {f['gpu']}" if f["gpu"] else ""
-        self.message(f"[{f['status']}] epoch {f['epoch']} step {f['step']} {f['loss']} "
-                     f"lr {f['lr']} {f['speed']} eta {f['eta']} best {f['best']}{gpu}")
+        line = (f"[{f['status']}] epoch {f['epoch']} step {f['step']} {f['loss']} lr {f['lr']} "
+                f"{f['speed']} eta {f['eta']} best {f['best']}")
+        if line != self.said:
+            self.said = line
+            self.message(line + (f" | {f['gpu']}" if f["gpu"] else ""))
         for text in f["anomalies"]:
             if text not in self.shown:
                 self.shown.add(text)
