@@ -5,7 +5,7 @@ import math
 from array import array
 from datetime import datetime, timezone
 
-from .events import EVAL, FINAL, NEW_RUN, PHASES, TRAIN, Info, Marker, Record
+from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record
 
 NAN = float("nan")
 
@@ -138,7 +138,8 @@ class Run:
             if not math.isnan(last) and rec.step < last:
                 self.new_segment(f"restart at step {rec.step} (line {rec.line})")
         self.segment.tables[rec.phase].append(rec)
-        self._saw_time(rec.time)
+        if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
+            self._saw_time(rec.time)
 
     def _saw_time(self, t: float | None) -> None:
         if t is None:

@@ -38,6 +38,7 @@ class Options:
     exit_when_done: bool = False
     title: str | None = None
     gpu: bool = False                       # sample GPUs through NVML into the run
+    done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
 
 
@@ -129,7 +130,7 @@ class Watch:
     def loop(self, keep_going=None) -> int:
         """Run until stopped (Ctrl-C, `stop`, `keep_going()` false, or done with
         --exit-when-done); returns the exit code."""
-        code = 0
+        code, done = 0, None
         try:
             while not self.stop.is_set():
                 got = self.step()
@@ -139,9 +140,9 @@ class Watch:
                 if self.dirty and now >= self.next_publish:
                     self.publish()
                     done = self.done_code() if self.opt.exit_when_done else None
-                    if done is not None:
-                        code = done
-                        break
+                if done is not None and time.time() - self.last_line >= self.opt.done_grace:
+                    code = done                 # done, and the log has gone quiet
+                    break
                 if self.report_due and now >= self.next_report and self.summary is not None:
                     self.write_report()
                 if self.gpu is not None and self.gpu.due():

@@ -18,7 +18,7 @@ from logreport.pipeline import load
 from logreport.watch import Options, Watch
 
 FIXTURE = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
-RESUME = DATA / "ppdet" / "ppyoloe_crn_s_coco_resume.log"
+GPU_RUN = DATA / "gpu_run" / "hf_trainer_gpt2_h100.log"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,7 +80,7 @@ def test_a_new_run_overwriting_the_log_starts_a_new_segment(tmp_path):
 def test_exit_when_done_reports_the_finished_run(tmp_path):
     log = tmp_path / "run.log"
     log.write_bytes(FIXTURE.read_bytes())
-    w = make_watch(log, tmp_path, exit_when_done=True)
+    w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0)
     assert w.loop() == 0
     assert w.summary["status"] == "finished"
 
@@ -217,7 +217,19 @@ def test_gpu_without_nvml_says_so_once_and_carries_on(tmp_path, monkeypatch):
     log = tmp_path / "run.log"
     log.write_bytes(FIXTURE.read_bytes())
     w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html"), gpu=True,
-                                exit_when_done=True), view=PlainView(Console(file=out)))
+                                exit_when_done=True, done_grace=0),
+              view=PlainView(Console(file=out)))
     assert w.loop() == 0
     assert out.getvalue().count("--gpu: no NVML") == 1
     assert w.summary["train_records"] == 80
+
+
+def test_gpu_samples_do_not_move_the_logs_clock():
+    """Found on the GPU run: NVML samples at wall-clock time had made wall_seconds 200 s."""
+    from logreport.events import SYSTEM, Record
+
+    run = load(str(GPU_RUN))
+    before = summarize(run)
+    run.add(Record(SYSTEM, {"gpu0/util_percent": 26.0}, step=8000, time=time.time()))
+    assert summarize(run) == before
+    assert run.metric_names(SYSTEM) == ["gpu0/util_percent"]
