@@ -108,7 +108,7 @@ class Watch:
         self.last_line = time.time()
         self.summary: dict | None = None
         self.dirty = False                # records came since the last publish
-        self.report_due = True            # records came since the last report file
+        self.report_due = False           # records came since the last report file
         self.next_publish = 0.0
         self.published_at = time.monotonic()
         self.next_report = 0.0
