@@ -32,9 +32,10 @@ MAX_BAD = 200            # non-finite points listed per trace (the count is exac
 MAX_MARKS = 200          # eval / checkpoint lines per run
 
 
-def build(runs: list[Run], title: str | None = None, lang: str = "en") -> dict:
-    """The report data of one or several runs."""
-    summaries = [summarize(run) for run in runs]
+def build(runs: list[Run], title: str | None = None, lang: str = "en",
+          live: bool = False) -> dict:
+    """The report data of one or several runs (live: `watch` is following them)."""
+    summaries = [summarize(run, live=live) for run in runs]
     chart_list = charts(runs)
     budget = _points_per_trace(runs, chart_list)
     while True:  # shrink the points per trace until the series fit the page's byte budget

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .analysis import stall, status, summary_json
+from .analysis import stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
 from .follow import Follower, FolderFollower
@@ -252,7 +252,7 @@ class Watch:
         started = time.monotonic()
         if self.is_folder:
             self.run = self._merged()
-        data = build([self.run], title=self.opt.title)
+        data = build([self.run], title=self.opt.title, live=True)
         summary = data["runs"][0]["summary"]
         api_text = summary_json([summary]) + "\n"
         idle = time.time() - self.last_line
@@ -280,7 +280,7 @@ class Watch:
 
     def done_code(self) -> int | None:
         """With --exit-when-done: 0 finished, 1 failed/diverged/stalled, None still going."""
-        state = status(self.run)[0]
+        state = self.summary["status"]
         kinds = {a["kind"] for a in self.summary["anomalies"]}
         if state == "failed" or kinds & {"divergence", "stall"}:
             return 1
