@@ -2,9 +2,10 @@
 
 GET /             the report page (the same HTML as the report file) plus a small script that
                   listens to /api/events and hands new report data to window.logreport.update
-GET /api/summary  exactly what `summary --json` prints for the log as read so far
+GET /api/summary  what `summary --json` prints for the log as read so far (status: live)
 GET /api/report   the report data (the payload the page is drawn from)
 GET /api/events   server-sent events: `report` with {"version": n} whenever new data is ready
+GET /favicon.ico  empty (204), so that browsers log no error
 
 Only the latest payloads are kept (memory is bounded); anything else is 404/405.
 """
@@ -42,6 +43,9 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
   });
 })();</script>
 """
+
+WAITING = (b'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="2">'
+           b"<title>logreport</title><p>Waiting for the first training records\xe2\x80\xa6")
 
 
 class Published:
@@ -96,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(403, b"forbidden host\n", "text/plain")
         pub = self.server.published
         path = self.path.split("?", 1)[0]
+        if pub.data is None and path == "/":
+            return self._send(200, WAITING, "text/html; charset=utf-8")
         if pub.data is None and path != "/api/events":
             return self._send(503, b"no data yet; retry\n", "text/plain")
         if path == "/":
@@ -106,6 +112,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, pub.report, "application/json")
         if path == "/api/events":
             return self._events()
+        if path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon")     # no icon, and no 404 in the console
         return self._send(404, b"not found\n", "text/plain")
 
     def do_HEAD(self):

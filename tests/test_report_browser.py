@@ -133,3 +133,44 @@ def test_axis_switch_and_log_y(browser, tmp_path):
               "l.dispatchEvent(new Event('change'))")
     page.wait_for("document.getElementById('chart0').layout.yaxis.type === 'log'")
     assert page.errors == [] and page.requests == []
+
+
+def test_served_live_page_updates_in_place(browser, tmp_path):
+    """`watch --serve`: the page gets new data over /api/events and redraws without a reload."""
+    import re
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    full = (DATA / "picodet_s_320_coco_long80e.log").read_bytes().splitlines(True)
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(full[: len(full) // 2]))
+    proc = subprocess.Popen([sys.executable, "-m", "logreport", "watch", str(log), "--serve",
+                             "--port", "0", "--no-tui", "-o", str(tmp_path / "r.html")],
+                            cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        base = re.search(r"(http://\S+)", proc.stderr.readline().decode()).group(1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:                 # 503 until the first records
+            try:
+                urllib.request.urlopen(base + "api/summary", timeout=5).close()
+                break
+            except urllib.error.HTTPError as e:
+                e.close()
+                time.sleep(0.1)
+        page = browser.open(base)
+        page.wait_for(DRAWN)
+        half = page.eval("logreport.state.data.runs[0].summary.train_records")
+        page.eval("window.__same_page = 1")
+        with open(log, "ab") as f:
+            f.writelines(full[len(full) // 2:])
+        page.wait_for("logreport.state.data.runs[0].summary.train_records === 80")
+        assert 0 < half < 80
+        assert page.eval("window.__same_page") == 1
+        assert page.errors == []
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=30)

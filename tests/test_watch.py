@@ -113,6 +113,7 @@ def test_watch_serve_end_to_end_sees_every_record(tmp_path):
     want = summarize(load(str(FIXTURE)))["train_records"]
     proc, base = _start_watch(log, tmp_path)
     try:
+        assert b"Waiting for the first training records" in _get(base)[2]   # no log yet
         with open(log, "wb") as f:
             for i, line in enumerate(lines_of(FIXTURE)):
                 f.write(line)
