@@ -234,3 +234,42 @@ def test_gpu_samples_do_not_move_the_logs_clock():
     run.add(Record(SYSTEM, {"gpu0/util_percent": 26.0}, step=8000, time=time.time()))
     assert summarize(run) == before
     assert run.metric_names(SYSTEM) == ["gpu0/util_percent"]
+
+
+def test_stall_is_raised_and_ends_exit_when_done_with_1(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines_of(FIXTURE)[:120]))        # an unfinished run
+    w = make_watch(log, tmp_path, stall_minutes=1, exit_when_done=True)
+    w.step()
+    w.step()
+    w.publish()
+    assert w.done_code() is None
+    w.last_line -= 61                                        # a minute without a new line
+    w.publish()
+    assert [a["kind"] for a in w.summary["anomalies"]] == ["stall"]
+    assert w.done_code() == 1
+    w.finish()
+
+
+def test_live_panel_draws_the_figures(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from logreport.live import LiveView
+
+    log = tmp_path / "run.log"
+    log.write_bytes(FIXTURE.read_bytes())
+    out = io.StringIO()
+    view = LiveView(Console(file=out, force_terminal=True, width=120), "run.log", "r.html",
+                    "http://127.0.0.1:8765/")
+    w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html")), view=view)
+    w.step()
+    w.step()
+    w.publish()
+    view.close()
+    w.finish()
+    text = out.getvalue()
+    for words in ("948/960", "loss 2.8481", "bbox/AP 0.096", "live page: http://127.0.0.1:8765/"):
+        assert words in text
+    assert "▁" in text and "█" in text                     # the loss sparkline
