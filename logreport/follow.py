@@ -30,7 +30,6 @@ class Follower:
 
     def __init__(self, path: str, from_end: bool = False):
         self.path = path
-        self.name = path
         self.from_end = from_end
         self.file = None
         self.inode = None
