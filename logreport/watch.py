@@ -288,16 +288,21 @@ class Watch:
 
     def finish(self) -> None:
         """End of watching: flush parsers, write the final report, tell the notifiers."""
-        self.waker.close()
-        if self.gpu is not None:
-            self.gpu.close()
+        try:
+            self._finish()
+        finally:
+            self.follower.close()
+            self.waker.close()
+            if self.gpu is not None:
+                self.gpu.close()
+
+    def _finish(self) -> None:
         self.step()
         tails = (self.follower.flush() if self.is_folder
                  else [(self.follower, self.follower.flush())])
         for follower, items in tails:
             if items:
                 self._feed(follower.path, items)
-        self.follower.close()
         errors = []
         for ingest in self.ingests.values():
             try:
