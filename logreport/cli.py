@@ -336,6 +336,11 @@ def watch_options(f):
         click.option("--gpu", is_flag=True,
                      help="Sample GPU utilisation, memory and power (NVML, extra 'gpu') into "
                           "the run every few seconds."),
+        click.option("--email-to", multiple=True, metavar="ADDR",
+                     help="Mail the report when the run finishes or fails and on the first "
+                          "anomaly of each kind (SMTP from LOGREPORT_SMTP_* or config.toml)."),
+        click.option("--email-on", default="finish,fail,anomaly", show_default=True,
+                     help="Which events mail the report (with --email-to)."),
         FORMAT,
     ]):
         f = option(f)
@@ -356,7 +361,8 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
-                   exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"])
+                   exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],
+                   notifiers=_notifiers(kw["email_to"], kw["email_on"]))
     server = None
     if kw["serve"]:
         from .serve import LiveServer
@@ -381,6 +387,20 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
     if os.path.exists(opts.output):
         click.echo(f"report: {opts.output}", err=True)
     return code
+
+
+def _notifiers(to, on) -> list:
+    """`watch --email-to`: one mail Notifier (settings from the environment or config.toml)."""
+    if not to:
+        return []
+    from .mail import EVENTS, Notifier, parse_events, resolve_settings
+
+    events = parse_events(on)
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise UsageError(f"unknown --email-on event {', '.join(unknown)}",
+                         "use finish, fail and/or anomaly")
+    return [Notifier(smtp_password(resolve_settings()), list(to), on=events)]
 
 
 @main.command()

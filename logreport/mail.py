@@ -512,11 +512,3 @@ class Notifier:
 def parse_events(text: str) -> list[str]:
     """`finish,fail,anomaly` → ["finish", "fail", "anomaly"]."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-def make_notifier(to, on: str = "finish,fail,anomaly", cc=(), password: str | None = None,
-                  **smtp) -> Notifier:
-    """A Notifier from CLI-style options (`watch --email-to/--email-on`); smtp keys as in
-    resolve_settings. The password comes from the argument or LOGREPORT_SMTP_PASSWORD."""
-    settings = resolve_settings(password=password or password_from_env(), **smtp)
-    return Notifier(settings, list(to), cc=list(cc), on=parse_events(on))

@@ -276,7 +276,9 @@ class Watch:
         self.report_due = False
         self.next_report = time.monotonic() + self.opt.interval
         for notifier in self.opt.notifiers:
-            notifier.update(self.summary, self.output)
+            said = notifier.update(self.summary, self.output)
+            if said and self.view is not None:
+                self.view.message(said)
 
     def done_code(self) -> int | None:
         """With --exit-when-done: 0 finished, 1 failed/diverged/stalled, None still going."""

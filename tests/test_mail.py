@@ -443,12 +443,31 @@ def test_notifier_survives_mail_failure_and_retries(smtp, report):
     assert len(handler.got) == 1
 
 
-def test_make_notifier_from_cli_options(tmp_path, monkeypatch):
+
+
+def test_watch_email_to_mails_the_finished_run(smtp, tmp_path, monkeypatch):
+    """`watch --email-to` on a finished real log: one "finish" mail with the report attached."""
+    from click.testing import CliRunner
+
+    port, handler = smtp()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    monkeypatch.setenv("LOGREPORT_SMTP_PASSWORD", SECRET)
-    n = mail.make_notifier(["a@example.com"], "finish, anomaly", host="smtp.example.com",
-                           user="alice")
-    assert n.on == {"finish", "anomaly"} and n.settings.password == SECRET
-    assert (n.settings.port, n.settings.tls) == (587, "starttls")
-    with pytest.raises(mail.UsageError, match="unknown --email-on event 'done'"):
-        mail.make_notifier(["a@example.com"], "finish,done", host="h")
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(port), "TLS": "none",
+                       "FROM": "bot@example.com"}.items():
+        monkeypatch.setenv("LOGREPORT_SMTP_" + key, value)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["watch", str(LOG), "--no-tui", "--exit-when-done",
+                                       "-o", str(out), "--email-to", "team@example.com",
+                                       "--interval", "0"])
+    assert result.exit_code == 0, result.stderr
+    assert "mailed team@example.com: finish" in result.stderr + result.stdout
+    msg = received(handler)
+    assert msg["To"] == "team@example.com" and "finished" in msg["Subject"]
+    assert attachment(msg)[1] == out.read_bytes()
+
+
+def test_watch_refuses_an_unknown_email_event(tmp_path):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["watch", str(LOG), "--email-to", "a@example.com",
+                                       "--email-on", "finish,done"])
+    assert result.exit_code == 2 and "unknown --email-on event done" in result.stderr
