@@ -23,7 +23,8 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|(\d{4})-(\d{2})-(\
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >> ")
 _BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
-                  r" \[\d+:\d{2}(?::\d{2})?<(?:\d+:\d{2}(?::\d{2})?|\?), *(?:\?|\d+(?:\.\d+)?)"
+                  r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
+                  r" *(?:\?|\d+(?:\.\d+)?)"
                   r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
@@ -56,7 +57,8 @@ SAMPLES = [
      "  2%|▏         | 1/60 [00:00<00:28,  2.04it/s]",
      [Info({"total_steps": 60}, line=1),
       Record(TRAIN, {"loss": 7.622, "grad_norm": 0.1841, "learning_rate": 0.0}, step=1,
-             epoch=0.008889, line=2)]),
+             epoch=0.008889, line=2),
+      Info({"elapsed_seconds": 0.0, "remaining_seconds": 28.0}, line=3)]),
     ("{'loss': nan, 'grad_norm': nan, 'learning_rate': 1e+30, 'epoch': 0.02, "
      "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
      [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
@@ -69,7 +71,8 @@ SAMPLES = [
              step=None, epoch=0.53, line=1)]),
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
-     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+     [Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
+      Info({"llamafactory_version": ">=0.9.5"}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
@@ -77,7 +80,8 @@ SAMPLES = [
      [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
     ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
-     [Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+     [Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=1),
+      Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
 ]
 
 
@@ -125,6 +129,14 @@ def parse_dict(text: str) -> dict[str, float]:
     return out
 
 
+def _clock_seconds(text: str) -> float:
+    """tqdm's [MM:SS] or [H:MM:SS] (hours may exceed 99)."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
 def _stamp(year, month, day, hh, mm, ss) -> float | None:
     try:
         dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
@@ -147,6 +159,7 @@ class Parser:
         self.block: Record | None = None
         self.partial: str | None = None
         self.last_step: int | None = None
+        self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
         self.emitted: dict[tuple, set] = {}      # (phase, step) -> metric names given
         self.time: float | None = None
@@ -188,7 +201,7 @@ class Parser:
             pos = 0
             for m in _BAR.finditer(text):
                 self._line(text[pos:m.start()], number, out)
-                self._bar(m, out)
+                self._bar(m, number, out)
                 pos = m.end()
             self._line(text[pos:], number, out)
         else:
@@ -204,7 +217,7 @@ class Parser:
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, out: list) -> None:
+    def _bar(self, m: re.Match, number: int, out: list) -> None:
         self.in_dump = False
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
             return
@@ -213,7 +226,18 @@ class Parser:
             self.train_total = total
         if total == self.train_total:
             self._flush(out, n)
+            if n != self.clock_step:
+                self.clock_step = n
+                self._clock(m, number, out)
             self.last_step = n
+
+    def _clock(self, bar: re.Match, number: int, out: list) -> None:
+        """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
+        facts = {"elapsed_seconds": _clock_seconds(bar.group("elapsed"))}
+        if bar.group("remaining") != "?":
+            facts["remaining_seconds"] = _clock_seconds(bar.group("remaining"))
+        self.facts.update(facts)
+        out.append(Info(facts, line=number))
 
     def _line(self, text: str, number: int, out: list) -> None:
         if not text.strip():
