@@ -18,10 +18,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from test_report import page_data
 
 from logreport import formats
 from logreport.cli import main
-from test_report import page_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -229,7 +229,7 @@ def unprivileged() -> list[str]:
 def run_cli(args: list[str], prefix: list[str] = (), **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, **ENV, PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run([*prefix, sys.executable, "-m", "logreport", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120, **kw)
+                          env=env, capture_output=True, text=True, timeout=120, check=False, **kw)
 
 
 def assert_one_line(proc: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -296,7 +296,7 @@ def full_disk(tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); "
                     "test_file_size_limit_keeps_the_old_output covers the write error")
