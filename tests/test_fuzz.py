@@ -104,3 +104,23 @@ def test_junk_lines_between_real_lines_change_no_record(case, data):
     expected = records(fmt, list(enumerate(real, 1)))
     got = [(original[line], *rest) for line, *rest in records(fmt, mixed) if line in original]
     assert got == expected
+
+
+def test_found_by_fuzzing_a_record_after_a_traceback_header_is_kept():
+    """Another rank's record between a traceback's header and its body still counts."""
+    real = (DATA / JUNK_LOGS["hf_trainer"][0]).read_text(encoding="utf-8").splitlines()
+    fmt = formats.get("hf_trainer")
+    mixed = [(1, "Traceback (most recent call last):")] + [(n + 1, t) for n, t in
+                                                           enumerate(real, 1)]
+    assert [r[1:] for r in records(fmt, mixed)] == \
+        [r[1:] for r in records(fmt, list(enumerate(real, 1)))]
+
+
+def test_found_by_fuzzing_a_jsonl_epoch_that_is_not_a_number():
+    line = (DATA / "llamafactory/07_trainer_log_v0.1_pt_final_null.jsonl").read_text(
+        encoding="utf-8").splitlines()[0]
+    swapped = line.replace('"epoch": 0.99', '"epoch": "0:32:48"').replace(
+        '"current_steps": 3200', '"current_steps": true')
+    (rec,) = [e for e in formats.get("llamafactory").Parser().feed(swapped, 1)
+              if isinstance(e, Record)]
+    assert rec.epoch is None and rec.step == 1 and rec.metrics["loss"] == 4.4671
