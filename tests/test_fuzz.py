@@ -62,7 +62,10 @@ def foreign_lines(fmt) -> list[str]:
     lines = []
     for path in sorted((DATA / FOREIGN[fmt.NAME]).glob("*.log")):
         lines.extend(path.read_text(encoding="utf-8", errors="replace").splitlines())
-    return [line for line in lines if line.strip()]
+    # a line opening LLaMA-Factory's example dump is structure, not junk: what follows it is the
+    # user's own data and is skipped on purpose until the next logger line
+    return [line for line in lines
+            if line.strip() and line.strip() not in ("training example:", "eval example:")]
 
 
 FOREIGN_LINES = {fmt.NAME: foreign_lines(fmt) for fmt, _ in JUNK_CASES}
