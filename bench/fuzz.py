@@ -28,7 +28,8 @@ def main(examples: int) -> int:
             status = "ok"
         except Exception as e:  # a real failure: print it, count it, keep going
             failed += 1
-            status = f"FAILED: {type(e).__name__}: {e}"
+            notes = " ".join(getattr(e, "__notes__", []))     # hypothesis: the failing example
+            status = f"FAILED: {type(e).__name__}: {e} {notes}"
         total += examples
         print(f"{name}: {examples} examples in {time.time() - start:.0f} s: {status}", flush=True)
     print(f"{total} examples, {failed} failing properties")

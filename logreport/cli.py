@@ -22,6 +22,10 @@ class Main(click.Group):
         try:
             return super().invoke(ctx)
         except LogreportError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"logreport: {e.one_line()}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -38,7 +42,7 @@ class Main(click.Group):
 
 @click.group(cls=Main)
 @click.version_option(__version__, prog_name="logreport")
-@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 @click.pass_context
 def main(ctx, debug):
     """Reports from the training logs PaddleDetection and LLaMA-Factory already write."""
@@ -95,19 +99,41 @@ def report(logs, output, title, lang, plotlyjs, fmt):
 @main.command()
 @LOGS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
+@click.option("--show-unparsed", is_flag=True,
+              help="Also print the first lines no parser understood, with their numbers.")
 @FORMAT
-def summary(logs, as_json, fmt):
+def summary(logs, as_json, show_unparsed, fmt):
     """Print the key figures of one or more runs.
 
     Example: logreport summary run.log --json
     """
     from .analysis import summarize, summary_json
 
-    data = {"runs": [summarize(run) for run in load_runs(logs, fmt)]}
+    runs = load_runs(logs, fmt)
+    data = {"runs": [summarize(run) for run in runs]}
+    if show_unparsed:
+        for run, s in zip(runs, data["runs"]):
+            s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
     if as_json:
         click.echo(summary_json(data["runs"]))
-    else:
-        _print_summary(data["runs"])
+        return
+    _print_summary(data["runs"])
+    if show_unparsed:
+        for s in data["runs"]:
+            _print_unparsed(s)
+
+
+_CONTROLS = {c: "\ufffd" for c in [*range(32), 127] if c != 9}
+
+
+def _print_unparsed(s: dict) -> None:
+    """Unparsed lines with their numbers; control characters shown as \ufffd (log text must not
+    drive the terminal)."""
+    samples = s["unparsed_samples"]
+    click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
+               + (f", the first {len(samples)}:" if samples else ""))
+    for sample in samples:
+        click.echo(f"  {sample['line']:>6}  {sample['text'].translate(_CONTROLS)}")
 
 
 def _duration(seconds):

@@ -8,7 +8,7 @@ import os
 
 from .errors import UsageError
 from .model import Run, iso_time
-from .render import write_atomic
+from .render import replace_atomic, write_atomic
 
 COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
 SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -63,7 +63,5 @@ def _parquet(runs: list[Run], path: str) -> int:
 
     frame = pd.concat([run.to_frame() for run in runs], ignore_index=True) if runs else \
         pd.DataFrame(columns=COLUMNS)
-    tmp = path + ".tmp"
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    replace_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return len(frame)

@@ -94,23 +94,40 @@ def render_report(report: dict, plotlyjs: str = "inline") -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: the old file survives errors."""
+    """Write text via a temporary file in the same folder and rename: the old file survives."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    replace_atomic(path, write)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def replace_atomic(path: str, write) -> None:
+    """Call write(temporary path) in path's folder, then rename it to path; on any error the
+    temporary file goes and the old file stays."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
     except OSError as e:
         raise OutputError(f"cannot write here: {e.strerror}", "choose another -o path",
                           path) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise OutputError(f"write failed: {e.strerror}", "free some disk space or choose "
+        raise OutputError(f"write failed: {e.strerror or e}", "free some disk space or choose "
                           "another -o path; the previous file was kept", path) from None
 
 

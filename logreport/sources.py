@@ -21,7 +21,10 @@ LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")
 
 
 def decode(raw: bytes) -> str:
-    """UTF-8, else GB18030 (Chinese Windows logs), else UTF-8 with replacement characters."""
+    """UTF-8, else GB18030 (Chinese Windows logs), else UTF-8 with replacement characters.
+
+    ANSI colour codes and NUL bytes (a crash or a copy of a file being written) are dropped.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -31,6 +34,8 @@ def decode(raw: bytes) -> str:
             text = raw.decode("utf-8", errors="replace")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
+    if "\0" in text:
+        text = text.replace("\0", "")
     if len(text) > MAX_LINE:
         text = text[:MAX_LINE]
     return text.rstrip()
@@ -116,7 +121,7 @@ class Input:
         splitter = LineSplitter()
         stream = self.open()
         try:
-            first = True
+            judged = False
             while True:
                 try:
                     data = stream.read(CHUNK)
@@ -125,9 +130,8 @@ class Input:
                                      self.path) from None
                 if not data:
                     break
-                if first:
-                    check_text(data, self.name)
-                    first = False
+                if not judged:
+                    judged = check_text(data, self.name)
                 yield from splitter.feed(data)
             yield from splitter.flush()
         finally:
@@ -135,16 +139,19 @@ class Input:
                 stream.close()
 
 
-def check_text(head: bytes, name: str) -> None:
-    """Refuse a binary file: too many bytes that never occur in text."""
-    sample = head[:8192]
+def check_text(head: bytes, name: str) -> bool:
+    """Refuse a binary file: too many bytes that never occur in text. Leading NULs are skipped
+    (logrotate's copytruncate under a running writer leaves a hole of them); returns False
+    while there was nothing else to judge."""
+    sample = head.lstrip(b"\0")[:8192]
     if not sample:
-        return
+        return False
     text_bytes = bytes(range(32, 256)) + b"\n\r\t\f\b\x1b"
     junk = len(sample.translate(None, text_bytes))
     if junk > len(sample) * 0.1:
         raise InputError("this is a binary file, not a text log",
                          "give the training log (the captured console output)", name)
+    return True
 
 
 def expand(paths: list[str]) -> list[str]:

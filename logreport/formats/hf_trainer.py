@@ -257,8 +257,7 @@ class Parser:
                 self._block_row(row.group(1), row.group(2))
                 return
             self._end_block(out)
-        if self.in_traceback:
-            self._traceback_line(text, number, out)
+        if self.in_traceback and self._traceback_line(text, number, out):
             return
         if "Traceback (most recent call last)" in text:
             self.in_traceback = number
@@ -357,15 +356,17 @@ class Parser:
             self.facts[name] = value
             out.append(Info({name: value}, line=number))
 
-    def _traceback_line(self, text: str, number: int, out: list) -> None:
+    def _traceback_line(self, text: str, number: int, out: list) -> bool:
+        """Whether the line belongs to the open traceback; another line (a record another rank
+        printed meanwhile, say) closes it and is parsed as usual."""
         if text[:1].isspace() or text.startswith(("File ", "^", "~", "During handling",
                                                   "The above exception")):
-            return
+            return True
         self.in_traceback = False
         m = _EXCEPTION.match(text.strip())
         detail = text.strip()[:300]
         if m is None:
-            return
+            return False
         self._flush(out)
         kind = TRACEBACK
         if m.group(1).endswith("KeyboardInterrupt"):
@@ -373,6 +374,7 @@ class Parser:
         elif _OOM.search(detail):
             kind = OOM
         out.append(Marker(kind, detail, line=number, step=self.last_step, time=self.time))
+        return True
 
     def _dict(self, text: str, number: int, out: list, echo: bool) -> None:
         values = parse_dict(text)

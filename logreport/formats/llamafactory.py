@@ -67,18 +67,29 @@ def seconds(text) -> float | None:
                  + int(m.group(4)))
 
 
+def _float(value) -> float | None:
+    """A JSON value as a number: numbers and numeric strings (LF v0.8 throughput "4129.18")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _numbers(entry: dict, skip=_PROGRESS) -> dict[str, float]:
     out = {}
     for key, value in entry.items():
-        if key in skip or isinstance(value, bool):
-            continue
-        if isinstance(value, str):          # LF v0.8 throughput "4129.18"
-            try:
-                value = float(value)
-            except ValueError:
-                continue
-        if isinstance(value, (int, float)):
-            out["learning_rate" if key == "lr" else key] = float(value)
+        if key not in skip and (number := _float(value)) is not None:
+            out["learning_rate" if key == "lr" else key] = number
     return out
 
 
@@ -98,9 +109,7 @@ def record(entry: dict, step, line: int) -> Record | None:
     phase = _phase(metrics)
     if phase is None:
         return None
-    epoch = entry.get("epoch")
-    return Record(phase, metrics, step=step, epoch=float(epoch) if epoch is not None else None,
-                  line=line)
+    return Record(phase, metrics, step=step, epoch=_float(entry.get("epoch")), line=line)
 
 
 class Parser:
@@ -153,7 +162,7 @@ class Parser:
             return []
         out: list = []
         facts = {}
-        if isinstance(entry.get("total_steps"), int):
+        if _int(entry.get("total_steps")) is not None:
             facts["total_steps"] = entry["total_steps"]
         remaining = seconds(entry.get("remaining_time"))
         if remaining is not None:
@@ -161,8 +170,8 @@ class Parser:
         if facts and facts != self.facts:
             self.facts = facts
             out.append(Info(dict(facts), line=number))
-        step = entry.get("current_steps")
-        rec = record(entry, step if isinstance(step, int) else None, number)
+        step = _int(entry.get("current_steps"))
+        rec = record(entry, step, number)
         if rec is not None:
             if rec.phase == TRAIN:
                 self.trained = True
@@ -172,7 +181,7 @@ class Parser:
             out.append(rec)
         elif self.trained:      # the end-of-training summary line: progress keys only
             out.append(Marker(FINISHED, "end-of-training line of trainer_log.jsonl", line=number,
-                              step=step if isinstance(step, int) else None))
+                              step=step))
         return out
 
     def _state(self, doc: dict) -> list:
@@ -186,7 +195,7 @@ class Parser:
             out.append(Info(facts, line=self.start))
         for entry in doc["log_history"]:
             if isinstance(entry, dict):
-                rec = record(entry, entry.get("step"), self.start)
+                rec = record(entry, _int(entry.get("step")), self.start)
                 if rec is not None:
                     out.append(rec)
         return out
