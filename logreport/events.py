@@ -55,5 +55,24 @@ class Marker:
     time: float | None = None
 
 
-Event = Record | Info | Marker
+@dataclass(slots=True)
+class Records:
+    """Many records of one phase with the same metrics, as numpy float64 columns.
+
+    What a format's fast path emits for a stretch of like lines: one entry per record in each
+    column (NaN where a record has no step, epoch or time), one value column per metric.
+    """
+
+    phase: str
+    step: object
+    epoch: object
+    time: object
+    line: object
+    metrics: dict
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+Event = Record | Info | Marker | Records
 

@@ -5,7 +5,9 @@ import math
 from array import array
 from datetime import datetime, timezone
 
-from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record
+import numpy as np
+
+from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record, Records
 
 NAN = float("nan")
 
@@ -52,6 +54,21 @@ class Table:
                 series = self.series[name] = Series(name)
             series.rec.append(index)
             series.value.append(value)
+
+    def extend(self, recs: Records, lo: int, hi: int) -> None:
+        """Append records lo..hi-1 of a block, as `append` would one by one."""
+        index = len(self.step)
+        for column, values in ((self.step, recs.step), (self.epoch, recs.epoch),
+                               (self.time, recs.time)):
+            column.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
+        self.line.frombytes(np.ascontiguousarray(recs.line[lo:hi], dtype=self.line.typecode).tobytes())
+        rec = np.arange(index, index + hi - lo, dtype=self.line.typecode).tobytes()
+        for name, values in recs.metrics.items():
+            series = self.series.get(name)
+            if series is None:
+                series = self.series[name] = Series(name)
+            series.rec.frombytes(rec)
+            series.value.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
 
     def last_step(self) -> float:
         return self.step[-1] if self.step else NAN
@@ -124,6 +141,8 @@ class Run:
         """Append one parser event."""
         if isinstance(event, Record):
             self._add_record(event)
+        elif isinstance(event, Records):
+            self._add_records(event)
         elif isinstance(event, Info):
             self.info.update(event.facts)
         elif isinstance(event, Marker):
@@ -140,6 +159,32 @@ class Run:
         self.segment.tables[rec.phase].append(rec)
         if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
             self._saw_time(rec.time)
+
+    def _add_records(self, recs: Records) -> None:
+        """A block of records: the same segments as adding them one by one."""
+        n = len(recs)
+        if not n:
+            return
+        step = np.asarray(recs.step, dtype=np.float64)
+        back = []
+        first_back = False
+        if recs.phase == TRAIN:
+            if np.isnan(step).any():  # rare: keep the one-by-one rule for missing steps
+                for i in range(n):
+                    self._add_record(block_record(recs, i))
+                return
+            first_back = bool(step[0] < self.segment.train.last_step())
+            back = (np.flatnonzero(step[1:] < step[:-1]) + 1).tolist()
+        bounds = [0] + back + [n]
+        for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            if j > 0 or first_back:
+                self.new_segment(f"restart at step {int(step[lo])} (line {int(recs.line[lo])})")
+            self.segment.tables[recs.phase].extend(recs, lo, hi)
+        times = np.asarray(recs.time)
+        known = np.flatnonzero(~np.isnan(times))
+        if len(known):
+            self._saw_time(float(times[known[0]]))
+            self._saw_time(float(times[known[-1]]))
 
     def _saw_time(self, t: float | None) -> None:
         if t is None:
@@ -201,6 +246,17 @@ class Run:
             parent = os.path.basename(os.path.dirname(self.source.rstrip("/")))
             return f"{parent}/{base}" if parent else base
         return base
+
+
+def block_record(recs: Records, i: int) -> Record:
+    """Record i of a block, as one event."""
+    def value(x):
+        return None if x != x else float(x)
+
+    step = value(recs.step[i])
+    return Record(recs.phase, {k: float(v[i]) for k, v in recs.metrics.items()},
+                  step=None if step is None else int(step), epoch=value(recs.epoch[i]),
+                  time=value(recs.time[i]), line=int(recs.line[i]))
 
 
 def _none(x: float):

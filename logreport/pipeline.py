@@ -10,9 +10,9 @@ from datetime import datetime
 
 from . import formats
 from .errors import UnknownFormat
-from .events import TRAIN, Info, Marker, Record
-from .model import Run
-from .sources import Input, expand, folder_inputs
+from .events import TRAIN, Info, Marker, Record, Records
+from .model import Run, block_record
+from .sources import Input, block_lines, expand, folder_inputs, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 
@@ -48,6 +48,32 @@ class Ingest:
             return 0
         lines, self.buffer = self.buffer, []
         return self._parse(lines)
+
+    def feed_block(self, number: int, data: bytes) -> None:
+        """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.
+
+        A format whose Parser has `feed_block` parses runs of like lines column-wise; it yields
+        the other lines back as raw (number, bytes) lists, which go through `feed` in order.
+        """
+        while self.parser is None and data:  # detect on the first lines, one by one
+            cut = _after_lines(data, SNIFF_LINES)
+            self.feed(block_lines(data[:cut], number))
+            number, data = number + data.count(b"\n", 0, cut), data[cut:]
+        if not data:
+            return
+        fast = getattr(self.parser, "feed_block", None)
+        if fast is None:
+            self._parse(block_lines(data, number))
+            return
+        for item in fast(data, number):
+            if isinstance(item, Records):
+                self.run.lines += len(item)
+                self.run.add(item)
+            else:
+                out: list = []
+                for n, raw in item:
+                    frames(raw, n, out)
+                self._parse(out)
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
@@ -109,26 +135,34 @@ def year_of(path: str) -> int | None:
         return None
 
 
-def load(path: str, fmt: str | None = None) -> Run:
+def load(path: str, fmt: str | None = None, progress=None) -> Run:
     """Read a log file, folder, glob, '-' (stdin) or .gz file to its end."""
     run = Run(path)
     for p in expand([path]):
         if p != "-" and os.path.isdir(p):
             read_folder(run, folder_inputs(p), fmt)
         else:
-            read_inputs(run, [Input(p)], fmt)
+            read_inputs(run, [Input(p)], fmt, progress=progress)
     return run
 
 
 def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
-                strict: bool = True) -> None:
-    """Parse several inputs into one run; an unknown format is an error only if none parses."""
+                strict: bool = True, progress=None) -> None:
+    """Parse several inputs into one run; an unknown format is an error only if none parses.
+
+    progress: called as progress(bytes_read_so_far, bytes_in_all) while reading, if given.
+    """
     errors = []
+    total = sum(inp.size() or 0 for inp in inputs)
+    done = 0
     for inp in inputs:
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
-            for chunk in _chunks(inp.lines()):
-                ingest.feed(chunk)
+            for number, data in inp.blocks():
+                ingest.feed_block(number, data)
+                done += len(data)
+                if progress:
+                    progress(done, total)
             ingest.finish()
             run.files.append(inp.name)
         except UnknownFormat as e:
@@ -145,7 +179,10 @@ class Collected(Run):
         self.events: list = []
 
     def add(self, event) -> None:
-        self.events.append(event)
+        if isinstance(event, Records):  # the merge works record by record
+            self.events.extend(block_record(event, i) for i in range(len(event)))
+        else:
+            self.events.append(event)
 
 
 def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
@@ -235,12 +272,11 @@ def _count(counts: dict, what: str) -> None:
     counts[what] = counts.get(what, 0) + 1
 
 
-def _chunks(lines, size: int = 4096):
-    chunk = []
-    for item in lines:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _after_lines(data: bytes, n: int) -> int:
+    """The offset just after the n-th line end of data (or its length)."""
+    end = 0
+    for _ in range(n):
+        end = data.find(b"\n", end) + 1
+        if not end:
+            return len(data)
+    return end

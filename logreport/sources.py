@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .errors import InputError, UsageError
 
 CHUNK = 1 << 20
+BLOCK = 4 << 20             # bytes read at a time by `Input.blocks` (whole lines)
 MAX_LINE = 1 << 20          # characters kept of one line; the rest is cut (a 5 MB line is junk)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 
@@ -82,15 +83,29 @@ class LineSplitter:
         return out
 
     def _frames(self, raw: bytes, out: list) -> None:
-        if b"\r" in raw:
-            for frame in raw.split(b"\r"):
-                text = decode(frame)
-                if text:
-                    out.append((self.number, text))
-        else:
-            text = decode(raw)
+        frames(raw, self.number, out)
+
+
+def frames(raw: bytes, number: int, out: list) -> None:
+    """Append the non-empty (number, text) frames of one physical line (\r splits frames)."""
+    if b"\r" in raw:
+        for frame in raw.split(b"\r"):
+            text = decode(frame)
             if text:
-                out.append((self.number, text))
+                out.append((number, text))
+    else:
+        text = decode(raw)
+        if text:
+            out.append((number, text))
+
+
+def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
+    """The (number, text) frames of a block of whole lines whose first line is `number`."""
+    out: list[tuple[int, str]] = []
+    for raw in data.split(b"\n")[:data.count(b"\n") + (not data.endswith(b"\n"))]:
+        frames(raw, number, out)
+        number += 1
+    return out
 
 
 @dataclass
@@ -119,12 +134,45 @@ class Input:
     def lines(self):
         """Yield (line number, text) of every complete line."""
         splitter = LineSplitter()
+        for data in self._reads(CHUNK):
+            yield from splitter.feed(data)
+        yield from splitter.flush()
+
+    def blocks(self, size: int = BLOCK):
+        """Yield (number of its first line, bytes) blocks of whole physical lines.
+
+        The last block may lack its final line end; `\r\n` is read as `\n` (the frames of a
+        line are the same either way). `block_lines` turns a block into what `lines` yields.
+        """
+        number, tail = 1, b""
+        for data in self._reads(size):
+            data = tail + data
+            end = data.rfind(b"\n") + 1
+            if not end:
+                tail = data
+                continue
+            block, tail = data[:end], data[end:]
+            if b"\r\n" in block:
+                block = block.replace(b"\r\n", b"\n")
+            yield number, block
+            number += block.count(b"\n")
+        if tail:
+            yield number, tail.replace(b"\r\n", b"\n")
+
+    def size(self) -> int | None:
+        """Bytes to read, where known (not for stdin)."""
+        try:
+            return None if self.path == "-" else os.path.getsize(self.path)
+        except OSError:
+            return None
+
+    def _reads(self, size: int):
         stream = self.open()
         try:
             judged = False
             while True:
                 try:
-                    data = stream.read(CHUNK)
+                    data = stream.read(size)
                 except (OSError, EOFError) as e:
                     raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
                                      self.path) from None
@@ -132,8 +180,7 @@ class Input:
                     break
                 if not judged:
                     judged = check_text(data, self.name)
-                yield from splitter.feed(data)
-            yield from splitter.flush()
+                yield data
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()

@@ -1,0 +1,102 @@
+"""Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
+
+usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD]
+Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py and a
+LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
+shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept), then times each
+command on the page-cached file. Prints seconds, MB/s, ratio to awk and peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+SHARED = os.environ.get("LOGREPORT_SHARED", "/work/shared")
+AWK = r"""awk '/Epoch: \[/ {n++; for(i=1;i<=NF;i++) if($i=="loss:") s+=$(i+1)} END{print n, s}'"""
+PY_LOOP = r"""import re, sys
+pat = re.compile(r"loss: ([-\d.naif]+)")
+n = s = 0
+with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+    for line in f:
+        m = pat.search(line)
+        if m:
+            n += 1; s += float(m.group(1))
+print(n, s)"""
+
+
+def ppdet_log(path: str, mb: int) -> None:
+    lines = int(mb * 1e6 / 313)  # genbig lines are ~313 bytes
+    subprocess.run([sys.executable, f"{SHARED}/checks/genbig.py", path, str(lines)], check=True)
+
+
+def lf_log(path: str, mb: int) -> None:
+    """Repeat the real console log's training part, renumbering steps (tqdm frames kept)."""
+    src = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log"
+    text = open(src, "rb").read()
+    target = mb * 1_000_000
+    step = re.compile(rb"(\d+)/(\d+) \[")
+    with open(path, "wb") as out:
+        written, k = 0, 0
+        while written < target:
+            offset = k * 1000
+            chunk = step.sub(lambda m: b"%d/%d [" % (int(m.group(1)) + offset, 10**9), text)
+            out.write(chunk)
+            written += len(chunk)
+            k += 1
+
+
+def timed(cmd: str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a shell command."""
+    with tempfile.NamedTemporaryFile() as rss:
+        t0 = time.perf_counter()
+        proc = subprocess.run(f"/usr/bin/time -f %M -o {rss.name} {cmd} > /dev/null",
+                              shell=True, stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - t0
+        if proc.returncode:
+            return float("nan"), float("nan")
+        return seconds, int(open(rss.name).read().split()[-1]) / 1024
+
+
+def bench(path: str, logreport: str, workdir: str) -> None:
+    size = os.path.getsize(path) / 1e6
+    subprocess.run(f"cat {shlex.quote(path)} > /dev/null", shell=True)
+    q = shlex.quote(path)
+    cmds = [("grep -c loss", f"grep -c loss {q}"), ("awk loss-only", f"{AWK} {q}"),
+            ("python re loop", f"{sys.executable} -c {shlex.quote(PY_LOOP)} {q}"),
+            ("logreport summary --json", f"{logreport} summary {q} --json"),
+            ("logreport export parquet",
+             f"{logreport} export {q} -o {shlex.quote(os.path.join(workdir, 'x.parquet'))}")]
+    results = [(name, *timed(cmd)) for name, cmd in cmds]
+    awk = results[1][1]
+    print(f"\n{os.path.basename(path)}: {size:.0f} MB, {os.cpu_count()} CPUs")
+    print(f"| command | seconds | MB/s | x awk | peak RSS MB |")
+    print(f"|---|---:|---:|---:|---:|")
+    for name, seconds, rss in results:
+        if seconds != seconds:
+            print(f"| {name} | failed | | | |")
+            continue
+        print(f"| {name} | {seconds:.2f} | {size / seconds:.0f} | {seconds / awk:.2f} | {rss:.0f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
+    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
+    ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log)):
+        path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
+        if not os.path.exists(path):
+            make(path, args.mb)
+        bench(path, args.logreport, args.dir)
+
+
+if __name__ == "__main__":
+    main()
