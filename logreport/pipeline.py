@@ -66,14 +66,14 @@ class Ingest:
             self._parse(block_lines(data, number))
             return
         for item in fast(data, number):
-            if isinstance(item, Records):
-                self.run.lines += len(item)
-                self.run.add(item)
-            else:
+            if isinstance(item, list):
                 out: list = []
                 for n, raw in item:
                     frames(raw, n, out)
                 self._parse(out)
+            else:
+                self.run.lines += len(item) if isinstance(item, Records) else 0
+                self.run.add(item)
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])

@@ -1,0 +1,66 @@
+"""The fast post-hoc path (blocks, ppdet column-wise runs) gives exactly the line-by-line rows."""
+from pathlib import Path
+
+import pytest
+
+from logreport import pipeline
+from logreport.formats import ppdet
+from logreport.model import Run
+from logreport.sources import Input
+
+DATA = Path(__file__).parent / "data"
+LOGS = sorted(p for p in DATA.glob("*/*") if p.name.endswith((".log", ".log.gz")))
+
+
+def line_by_line(path: Path) -> Run:
+    """The live path: every line through Parser.feed (what watch does)."""
+    run = Run(str(path))
+    ingest = pipeline.Ingest(run, str(path), year=2024)
+    lines = list(Input(str(path)).lines())
+    for i in range(0, len(lines), 1000):
+        ingest.feed(lines[i:i + 1000])
+    ingest.finish(strict=False)
+    return run
+
+
+def by_blocks(path: Path, size: int) -> Run:
+    run = Run(str(path))
+    ingest = pipeline.Ingest(run, str(path), year=2024)
+    for number, data in Input(str(path)).blocks(size):
+        ingest.feed_block(number, data)
+    ingest.finish(strict=False)
+    return run
+
+
+def _same(x):
+    """NaN equal to NaN, for comparing rows."""
+    return "nan" if x != x else x
+
+
+def facts(run: Run):
+    return ([tuple(map(_same, row)) for row in run.rows()], [(m.kind, m.detail, m.line, m.step, m.time) for m in run.markers],
+            run.info, run.lines, run.unparsed, run.unparsed_samples,
+            [s.label for s in run.segments], run.first_time, run.last_time, run.format)
+
+
+def test_there_are_logs():
+    assert len(LOGS) >= 40
+
+
+@pytest.mark.parametrize("size", [1 << 12, 1 << 22])
+@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+def test_blocks_give_the_rows_of_line_by_line(path, size, monkeypatch):
+    monkeypatch.setattr(ppdet, "MIN_RUN", 2)  # take even short runs column-wise
+    assert facts(by_blocks(path, size)) == facts(line_by_line(path))
+
+
+def test_the_fast_path_takes_the_training_lines(monkeypatch):
+    """On a long run of alike lines almost every record comes as a block, not one by one."""
+    path = DATA / "bench" / "genbig_excerpt.log.gz"
+    blocks = []
+    monkeypatch.setattr(Run, "_add_records",
+                        lambda self, recs, orig=Run._add_records: (blocks.append(len(recs)),
+                                                                    orig(self, recs)))
+    run = by_blocks(path, 1 << 16)
+    assert run.count("train") == 7400 - 15
+    assert sum(blocks) > 0.9 * run.count("train")
