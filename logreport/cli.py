@@ -64,11 +64,44 @@ def load_runs(logs, fmt):
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
     runs = []
     for path in logs:
-        run = load(path, fmt)
+        with _progress(path) as progress:
+            run = load(path, fmt, progress)
         if run.lines == 0:
             raise InputError("the log is empty", "give a log that has training output", path)
         runs.append(run)
     return runs
+
+
+PROGRESS_BYTES = 64 << 20    # inputs at least this big show a progress bar on a terminal
+
+
+class _progress:
+    """A rich progress bar on stderr for a long read, only when stderr is a terminal."""
+
+    def __init__(self, path: str):
+        self.path, self.bar, self.task = path, None, None
+
+    def __enter__(self):
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total < PROGRESS_BYTES:
+                return
+            from rich.console import Console
+            from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(),
+                                TransferSpeedColumn(), console=Console(stderr=True),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(f"reading {os.path.basename(self.path)}", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
 
 
 @main.command()
