@@ -12,6 +12,7 @@ from .render import replace_atomic, write_atomic
 
 COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
 SUFFIXES = (".jsonl", ".csv", ".parquet")
+ROW_GROUP = 1 << 18         # rows per parquet row group (and per slice held in memory)
 
 
 def rows(runs: list[Run]):
@@ -59,9 +60,65 @@ def write(runs: list[Run], path: str) -> int:
 
 
 def _parquet(runs: list[Run], path: str) -> int:
-    import pandas as pd
+    """Streamed a slice of a series at a time (flat memory); the columns of `Run.to_frame`.
 
-    frame = pd.concat([run.to_frame() for run in runs], ignore_index=True) if runs else \
-        pd.DataFrame(columns=COLUMNS)
-    replace_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return len(frame)
+    Arrow arrays are built from numpy buffers: pyarrow.array(ndarray) would import pandas.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("run", pa.string()), ("segment", pa.int64()), ("phase", pa.string()),
+                        ("step", pa.int64()), ("epoch", pa.float64()),
+                        ("time", pa.timestamp("ns")), ("metric", pa.string()),
+                        ("value", pa.float64())])
+    count = 0
+
+    def write(tmp: str) -> None:
+        nonlocal count
+        count = 0
+        pending: list = []  # slices gathered into row groups of ROW_GROUP rows, not one each
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for run in runs:
+                for seg, phase, metric, step, epoch, time, value in run.series_columns(ROW_GROUP):
+                    n = len(value)
+                    batch = [_repeat(run.name, n),
+                             _column(pa.int64(), np.full(n, seg, np.int64)), _repeat(phase, n), _column(pa.int64(), step, np.int64),
+                             _column(pa.float64(), epoch),
+                             _column(pa.timestamp("ns"), np.round(time * 1e9), np.int64),
+                             _repeat(metric, n), _column(pa.float64(), value)]
+                    pending.append(pa.Table.from_arrays(batch, schema=schema))
+                    count += n
+                    if sum(len(t) for t in pending) >= ROW_GROUP:
+                        writer.write_table(pa.concat_tables(pending), ROW_GROUP)
+                        pending = []
+            if pending:
+                writer.write_table(pa.concat_tables(pending), ROW_GROUP)
+
+    replace_atomic(path, write)
+    return count
+
+
+def _column(kind, values, dtype=None):
+    """An arrow array of a numpy float column (cast to dtype: NaN becomes null)."""
+    import numpy as np
+    import pyarrow as pa
+
+    valid = None
+    if dtype is not None:
+        missing = np.isnan(values)
+        values = np.where(missing, 0, values).astype(dtype)
+        if missing.any():
+            valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)],
+                                 null_count=-1 if valid is not None else 0)
+
+
+def _repeat(text: str, n: int):
+    """n times the same string, as an arrow string array."""
+    import numpy as np
+    import pyarrow as pa
+
+    indices = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(np.zeros(n, np.int32))])
+    return pa.DictionaryArray.from_arrays(indices, pa.array([text])).dictionary_decode()

@@ -225,6 +225,21 @@ class Run:
                         yield (seg.index, phase, _none(table.step[i]), _none(table.epoch[i]),
                                _none(table.time[i]), name, value)
 
+    def series_columns(self, size: int = 1 << 20):
+        """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows:
+        (segment, phase, metric, step, epoch, time, value); NaN marks a missing step/epoch/time."""
+        for seg in self.segments:
+            for phase in (TRAIN, EVAL, FINAL):
+                table = seg.tables[phase]
+                for name, series in table.series.items():
+                    rec = np.frombuffer(series.rec, dtype=np.int64) if len(series) else \
+                        np.empty(0, dtype=np.int64)
+                    for lo in range(0, len(rec), size):
+                        idx = rec[lo:lo + size]
+                        yield (seg.index, phase, name, np.asarray(table.step)[idx],
+                               np.asarray(table.epoch)[idx], np.asarray(table.time)[idx],
+                               np.asarray(series.value)[lo:lo + size])
+
     def to_frame(self):
         """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""
         import pandas as pd

@@ -64,3 +64,19 @@ def test_the_fast_path_takes_the_training_lines(monkeypatch):
     run = by_blocks(path, 1 << 16)
     assert run.count("train") == 7400 - 15
     assert sum(blocks) > 0.9 * run.count("train")
+
+
+def test_parquet_export_has_the_rows_of_to_frame(tmp_path):
+    import pandas as pd
+
+    from logreport.export import write
+    from logreport.pipeline import load
+
+    run = load(str(DATA / "bench" / "genbig_excerpt.log.gz"))
+    write([run], str(tmp_path / "x.parquet"))
+    got = pd.read_parquet(tmp_path / "x.parquet")
+    want = run.to_frame()
+    assert len(got) == len(want)
+    for column in ("segment", "phase", "step", "metric", "value"):
+        assert got[column].tolist() == want[column].tolist()
+    assert (got["time"] == want["time"]).all()
