@@ -47,7 +47,19 @@ class Thresholds:
 
 # --- series access ---------------------------------------------------------------------
 def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(steps, epochs, lines, values) of a metric over all segments, in order."""
+    """(steps, epochs, lines, values) of a metric over all segments, in order (read-only
+    arrays, remembered until the run's tables grow: a summary asks for some metrics often)."""
+    key = (phase, metric, tuple(len(t) for _, t in run.tables(phase)))
+    memo = run.__dict__.setdefault("_values_memo", {})
+    if memo.get((phase, metric), (None,))[0] != key:
+        arrays = _values(run, phase, metric)
+        for a in arrays:
+            a.flags.writeable = False
+        memo[(phase, metric)] = (key, arrays)
+    return memo[(phase, metric)][1]
+
+
+def _values(run: Run, phase: str, metric: str):
     steps, epochs, lines, vals = [], [], [], []
     for _, table in run.tables(phase):
         series = table.series.get(metric)
