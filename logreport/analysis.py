@@ -48,15 +48,16 @@ class Thresholds:
 # --- series access ---------------------------------------------------------------------
 def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(steps, epochs, lines, values) of a metric over all segments, in order (read-only
-    arrays, remembered until the run's tables grow: a summary asks for some metrics often)."""
+    arrays; the last few asked for are remembered until the run's tables grow)."""
     key = (phase, metric, tuple(len(t) for _, t in run.tables(phase)))
     memo = run.__dict__.setdefault("_values_memo", {})
-    if memo.get((phase, metric), (None,))[0] != key:
-        arrays = _values(run, phase, metric)
-        for a in arrays:
+    if key not in memo:
+        if len(memo) >= 3:
+            del memo[next(iter(memo))]
+        memo[key] = _values(run, phase, metric)
+        for a in memo[key]:
             a.flags.writeable = False
-        memo[(phase, metric)] = (key, arrays)
-    return memo[(phase, metric)][1]
+    return memo[key]
 
 
 def _values(run: Run, phase: str, metric: str):
