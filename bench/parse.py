@@ -36,19 +36,22 @@ def ppdet_log(path: str, mb: int) -> None:
 
 
 def lf_log(path: str, mb: int) -> None:
-    """Repeat the real console log's training part, renumbering steps (tqdm frames kept)."""
+    """The real console log with its training part (tqdm frames and metric dicts) repeated,
+    progress counts renumbered to one long run."""
     src = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log"
     text = open(src, "rb").read()
-    target = mb * 1_000_000
-    step = re.compile(rb"(\d+)/(\d+) \[")
+    start = text.rindex(b"\n", 0, text.index(b"  0%|")) + 1
+    end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
+    head, body, tail = text[:start], text[start:end], text[end:]
+    count = re.compile(rb"(\d+)/(\d+) \[")
+    per = int(count.search(body).group(2))
+    reps = max(1, mb * 1_000_000 // len(body))
     with open(path, "wb") as out:
-        written, k = 0, 0
-        while written < target:
-            offset = k * 1000
-            chunk = step.sub(lambda m: b"%d/%d [" % (int(m.group(1)) + offset, 10**9), text)
-            out.write(chunk)
-            written += len(chunk)
-            k += 1
+        out.write(head)
+        for k in range(reps):
+            out.write(count.sub(lambda m: b"%d/%d [" % (int(m.group(1)) + k * per, reps * per),
+                                body))
+        out.write(tail)
 
 
 def timed(cmd: str) -> tuple[float, float]:
@@ -56,7 +59,7 @@ def timed(cmd: str) -> tuple[float, float]:
     with tempfile.NamedTemporaryFile() as rss:
         t0 = time.perf_counter()
         proc = subprocess.run(f"/usr/bin/time -f %M -o {rss.name} {cmd} > /dev/null",
-                              shell=True, stderr=subprocess.PIPE)
+                              shell=True, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - t0
         if proc.returncode:
             return float("nan"), float("nan")
@@ -72,7 +75,10 @@ def bench(path: str, logreport: str, workdir: str) -> None:
             ("logreport summary --json", f"{logreport} summary {q} --json"),
             ("logreport export parquet",
              f"{logreport} export {q} -o {shlex.quote(os.path.join(workdir, 'x.parquet'))}")]
-    results = [(name, *timed(cmd)) for name, cmd in cmds]
+    results = []
+    for name, cmd in cmds:
+        results.append((name, *timed(cmd)))
+        print(f"  {name}: {results[-1][1]:.2f} s", file=sys.stderr, flush=True)
     awk = results[1][1]
     print(f"\n{os.path.basename(path)}: {size:.0f} MB, {os.cpu_count()} CPUs")
     print(f"| command | seconds | MB/s | x awk | peak RSS MB |")
