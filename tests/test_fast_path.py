@@ -9,7 +9,8 @@ from logreport.model import Run
 from logreport.sources import Input
 
 DATA = Path(__file__).parent / "data"
-LOGS = sorted(p for p in DATA.glob("*/*") if p.name.endswith((".log", ".log.gz")))
+LOGS = sorted(p for p in DATA.rglob("*")
+              if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")))
 
 
 def line_by_line(path: Path) -> Run:
@@ -44,11 +45,11 @@ def facts(run: Run):
 
 
 def test_there_are_logs():
-    assert len(LOGS) >= 40
+    assert len(LOGS) >= 100
 
 
 @pytest.mark.parametrize("size", [1 << 12, 1 << 22])
-@pytest.mark.parametrize("path", LOGS, ids=[p.name for p in LOGS])
+@pytest.mark.parametrize("path", LOGS, ids=[str(p.relative_to(DATA)) for p in LOGS])
 def test_blocks_give_the_rows_of_line_by_line(path, size, monkeypatch):
     monkeypatch.setattr(ppdet, "MIN_RUN", 2)  # take even short runs column-wise
     assert facts(by_blocks(path, size)) == facts(line_by_line(path))
