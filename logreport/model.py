@@ -13,17 +13,45 @@ NAN = float("nan")
 
 
 class Series:
-    """One metric of one table: indexes into the table's records, and values."""
+    """One metric of one table: indexes into the table's records (`rec`), and values.
 
-    __slots__ = ("name", "rec", "value")
+    The indexes are stored only once they stop being consecutive: a metric that every record
+    has costs no index (`rec` is then computed: first, first + 1, ...).
+    """
+
+    __slots__ = ("name", "value", "_first", "_rec")
 
     def __init__(self, name: str):
         self.name = name
-        self.rec = array("l")
         self.value = array("d")
+        self._first = 0
+        self._rec: array | None = None
 
     def __len__(self) -> int:
         return len(self.value)
+
+    @property
+    def rec(self):
+        """Record indexes (an int64 numpy array or an array('l'))."""
+        if self._rec is not None:
+            return self._rec
+        return np.arange(self._first, self._first + len(self.value), dtype=np.int64)
+
+    def indexes(self):
+        """Record indexes, as Python ints."""
+        return self._rec if self._rec is not None else range(self._first,
+                                                              self._first + len(self.value))
+
+    def add_indexes(self, first: int, n: int = 1) -> None:
+        """Record indexes first .. first+n-1 (call before appending their values)."""
+        if self._rec is None:
+            if not self.value:
+                self._first = first
+                return
+            if first == self._first + len(self.value):
+                return
+            self._rec = array("l", range(self._first, self._first + len(self.value)))
+        self._rec.frombytes(np.arange(first, first + n, dtype=self._rec.typecode).tobytes())
 
 
 class Table:
@@ -52,7 +80,7 @@ class Table:
             series = self.series.get(name)
             if series is None:
                 series = self.series[name] = Series(name)
-            series.rec.append(index)
+            series.add_indexes(index)
             series.value.append(value)
 
     def extend(self, recs: Records, lo: int, hi: int) -> None:
@@ -62,12 +90,11 @@ class Table:
                                (self.time, recs.time)):
             column.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
         self.line.frombytes(np.ascontiguousarray(recs.line[lo:hi], dtype=self.line.typecode).tobytes())
-        rec = np.arange(index, index + hi - lo, dtype=self.line.typecode).tobytes()
         for name, values in recs.metrics.items():
             series = self.series.get(name)
             if series is None:
                 series = self.series[name] = Series(name)
-            series.rec.frombytes(rec)
+            series.add_indexes(index, hi - lo)
             series.value.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
 
     def last_step(self) -> float:
@@ -77,7 +104,7 @@ class Table:
         """(steps, epochs, times, values) of one metric, as lists (None for missing)."""
         series = self.series[name]
         steps, epochs, times = [], [], []
-        for i in series.rec:
+        for i in series.indexes():
             steps.append(_none(self.step[i]))
             epochs.append(_none(self.epoch[i]))
             times.append(_none(self.time[i]))
@@ -221,7 +248,7 @@ class Run:
             for phase in (TRAIN, EVAL, FINAL):
                 table = seg.tables[phase]
                 for name, series in table.series.items():
-                    for i, value in zip(series.rec, series.value):
+                    for i, value in zip(series.indexes(), series.value):
                         yield (seg.index, phase, _none(table.step[i]), _none(table.epoch[i]),
                                _none(table.time[i]), name, value)
 
@@ -232,8 +259,7 @@ class Run:
             for phase in (TRAIN, EVAL, FINAL):
                 table = seg.tables[phase]
                 for name, series in table.series.items():
-                    rec = np.frombuffer(series.rec, dtype=np.int64) if len(series) else \
-                        np.empty(0, dtype=np.int64)
+                    rec = np.asarray(series.rec, dtype=np.int64)
                     for lo in range(0, len(rec), size):
                         idx = rec[lo:lo + size]
                         yield (seg.index, phase, name, np.asarray(table.step)[idx],

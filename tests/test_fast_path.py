@@ -81,3 +81,21 @@ def test_parquet_export_has_the_rows_of_to_frame(tmp_path):
     for column in ("segment", "phase", "step", "metric", "value"):
         assert got[column].tolist() == want[column].tolist()
     assert (got["time"] == want["time"]).all()
+
+
+def test_series_indexes_stored_only_once_not_consecutive():
+    import numpy as np
+
+    from logreport.events import TRAIN, Record, Records
+
+    run = Run("x")
+    run.add(Record(TRAIN, {"loss": 1.0, "lr": 0.1}, step=0))
+    run.add(Records(TRAIN, np.array([1.0, 2.0]), np.full(2, np.nan), np.full(2, np.nan),
+                    np.array([2, 3]), {"loss": np.array([2.0, 3.0])}))
+    run.add(Record(TRAIN, {"loss": 4.0, "lr": 0.2}, step=3))
+    series = run.segment.train.series
+    assert list(series["loss"].rec) == [0, 1, 2, 3]
+    assert list(series["lr"].rec) == [0, 3]
+    assert [(r[2], r[5], r[6]) for r in run.rows()] == [
+        (0, "loss", 1.0), (1, "loss", 2.0), (2, "loss", 3.0), (3, "loss", 4.0),
+        (0, "lr", 0.1), (3, "lr", 0.2)]
