@@ -1,6 +1,6 @@
 """Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
 
-usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD]
+usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only FORMAT]
 Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py and a
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
 shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept), then times each
@@ -55,10 +55,11 @@ def lf_log(path: str, mb: int) -> None:
 
 
 def timed(cmd: str) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of a shell command."""
-    with tempfile.NamedTemporaryFile() as rss:
+    """(seconds, peak RSS MB) of a shell command (stdout to a file: GNU grep stops at the
+    first match when it writes to /dev/null)."""
+    with tempfile.NamedTemporaryFile() as rss, tempfile.NamedTemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.run(f"/usr/bin/time -f %M -o {rss.name} {cmd} > /dev/null",
+        proc = subprocess.run(f"/usr/bin/time -f %M -o {rss.name} {cmd} > {out.name}",
                               shell=True, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - t0
         if proc.returncode:
@@ -95,9 +96,12 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
     ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
+    ap.add_argument("--only", choices=["ppdet", "llamafactory"], help="bench one log only")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log)):
+        if args.only and name != args.only:
+            continue
         path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
         if not os.path.exists(path):
             make(path, args.mb)
