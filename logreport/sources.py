@@ -144,20 +144,12 @@ class Input:
         The last block may lack its final line end; `\r\n` is read as `\n` (the frames of a
         line are the same either way). `block_lines` turns a block into what `lines` yields.
         """
-        number, tail = 1, b""
-        for data in self._reads(size):
-            data = tail + data
-            end = data.rfind(b"\n") + 1
-            if not end:
-                tail = data
-                continue
-            block, tail = data[:end], data[end:]
-            if b"\r\n" in block:
-                block = block.replace(b"\r\n", b"\n")
-            yield number, block
-            number += block.count(b"\n")
-        if tail:
-            yield number, tail.replace(b"\r\n", b"\n")
+        number = 1
+        for data in self._reads(size, whole_lines=True):
+            if b"\r\n" in data:
+                data = data.replace(b"\r\n", b"\n")
+            yield number, data
+            number += data.count(b"\n")
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
@@ -166,13 +158,15 @@ class Input:
         except OSError:
             return None
 
-    def _reads(self, size: int):
+    def _reads(self, size: int, whole_lines: bool = False):
         stream = self.open()
         try:
             judged = False
             while True:
                 try:
                     data = stream.read(size)
+                    if whole_lines and data and not data.endswith(b"\n"):
+                        data += stream.readline()
                 except (OSError, EOFError) as e:
                     raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
                                      self.path) from None

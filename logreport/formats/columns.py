@@ -35,7 +35,7 @@ class Block:
             edges = np.concatenate(([0], edges))
         if len(a) and digit[-1]:
             edges = np.append(edges, len(a))
-        self.run_start, self.run_end = edges[0::2], edges[1::2]
+        self.run_start, self.run_end = edges[0::2].copy(), edges[1::2].copy()
         self.first_run = np.searchsorted(self.run_start,
                                          np.append(self.line_start, len(data)))
 
