@@ -87,11 +87,15 @@ def test_a_folder_that_never_gets_logs_waits_like_a_missing_file(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / "notes.md").write_text("not a log\n")
-    w = Watching(folder, tmp_path, "-o", str(tmp_path / "r.html"))
-    time.sleep(0.5)                                   # a few polls of the folder
+    w = Watching(folder, tmp_path, "--serve", "--port", "0")
+    deadline = time.monotonic() + 30
+    while not w.err and time.monotonic() < deadline:   # up: "live page: ..."
+        time.sleep(0.05)
+    time.sleep(1.0)                                   # into the loop: a few polls of the folder
     assert w.proc.poll() is None                      # still waiting
     code, err = w.end(signal.SIGTERM)
-    assert code == 0 and err == "" and w.out == []
+    assert code == 0 and err.startswith("live page: ") and len(err.splitlines()) == 1, err
+    assert w.out == []
     assert not w.report.exists()
 
 
