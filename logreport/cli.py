@@ -429,6 +429,8 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
         server = LiveServer(kw["host"], kw["port"])
         server.start()
         click.echo(f"live page: {server.url}", err=True)
+        if server.warning:
+            click.echo(f"logreport: {server.warning}", err=True)
     console = Console(stderr=plain)
     if kw["no_tui"] or plain or not console.is_terminal:
         view = PlainView(console)

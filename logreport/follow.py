@@ -37,9 +37,11 @@ class Follower:
         self.head = b""           # the first HEAD bytes of the followed file
         self.splitter = LineSplitter()
         self.opened = False       # the file has been opened at least once
+        self.judged = False       # told text from binary on the file's first bytes
 
     def poll(self, limit: int = MAX_POLL) -> list:
-        """New complete lines [(number, text)], with a Marker where the log started over."""
+        """New complete lines [(number, text)], with a Marker where the log started over; reads
+        about `limit` bytes, more only to complete a line (nothing returned: nothing complete)."""
         out: list = []
         if self.file is None:
             self._open(at_end=self.from_end and not self.opened)
@@ -56,8 +58,12 @@ class Follower:
             self._open(at_end=False)
             if self.file is None:
                 return out
-        out.extend(self._read(limit))
-        return out
+        while True:             # a line longer than limit: read on until it completes
+            before = self.offset
+            lines = self._read(limit)
+            out.extend(lines)
+            if lines or self.offset - before < limit:
+                return out
 
     def flush(self) -> list:
         """The unfinished last line, at the end of watching."""
@@ -82,8 +88,7 @@ class Follower:
         self.head = f.read(HEAD)
         self.offset = st.st_size if at_end else 0
         f.seek(self.offset)
-        if self.head and not self.opened and not at_end:
-            check_text(self.head, self.path)
+        self.judged = at_end
         self.opened = True
 
     def _close(self) -> None:
@@ -158,6 +163,8 @@ class Follower:
         data = self.file.read(limit)
         if not data:
             return []
+        if not self.judged:       # on the first bytes that are not a hole of NULs
+            self.judged = check_text(os.pread(self.file.fileno(), 8192, 0), self.path)
         self.offset += len(data)
         if len(self.head) < HEAD and self.offset - len(data) < HEAD:
             start = self.offset - len(data)

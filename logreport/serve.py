@@ -7,11 +7,16 @@ GET /api/report   the report data (the payload the page is drawn from)
 GET /api/events   server-sent events: `report` with {"version": n} whenever new data is ready
 GET /favicon.ico  empty (204), so that browsers log no error
 
-Only the latest payloads are kept (memory is bounded); anything else is 404/405.
+Only the latest payloads are kept (memory is bounded whatever the clients do); anything else is
+404/405, and no path of a request ever names a file: nothing is read from disk for a client.
+Slow clients are bounded too: a connection that sends nothing, or stops reading, is dropped after
+CLIENT_TIMEOUT seconds; at most MAX_CLIENTS connections and MAX_STREAMS event streams at once.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,8 +24,21 @@ from .errors import UsageError
 from .render import page_json, render_report
 
 MAX_STREAMS = 16         # concurrent /api/events clients
+MAX_CLIENTS = 64         # concurrent connections (each holds a thread); more are closed at once
+CLIENT_TIMEOUT = 20.0    # seconds a connection may wait for a request or a blocked write
 HEARTBEAT = 15.0         # seconds between keep-alive comments on an idle event stream
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+ROUTES = ("/", "/api/summary", "/api/report", "/api/events", "/favicon.ico")
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1; IPv6 in brackets or not)."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 # Fetches new data on each event; without window.logreport.update, reloads (at most every 10 s).
 LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
@@ -95,11 +113,17 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the quiet server logs nothing
         pass
 
+    def setup(self):
+        self.timeout = self.server.client_timeout     # socket timeout of this connection
+        super().setup()
+
     def do_GET(self):
         if not self._host_ok():
             return self._send(403, b"forbidden host\n", "text/plain")
         pub = self.server.published
         path = self.path.split("?", 1)[0]
+        if path not in ROUTES:                  # also //x, /../x, %2e%2e, absolute URLs
+            return self._send(404, b"not found\n", "text/plain")
         if pub.data is None and path == "/":
             return self._send(200, WAITING, "text/html; charset=utf-8")
         if pub.data is None and path != "/api/events":
@@ -112,12 +136,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, pub.report, "application/json")
         if path == "/api/events":
             return self._events()
-        if path == "/favicon.ico":
-            return self._send(204, b"", "image/x-icon")     # no icon, and no 404 in the console
-        return self._send(404, b"not found\n", "text/plain")
+        return self._send(204, b"", "image/x-icon")     # favicon: none, and no 404 in the console
 
     def do_HEAD(self):
-        self._send(405, b"", "text/plain")
+        self._send(405, b"", "text/plain", {"Allow": "GET"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD
 
@@ -127,10 +149,12 @@ class Handler(BaseHTTPRequestHandler):
             return True
         host = self.headers.get("Host") or ""
         name = host.partition("]")[0] + "]" if host.startswith("[") else host.split(":")[0]
-        return name in LOOPBACK
+        return is_loopback(name)
 
-    def _send(self, code: int, body: bytes, ctype: str) -> None:
+    def _send(self, code: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
         self.send_response(code)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -168,10 +192,13 @@ class LiveServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765):
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765,
+                 client_timeout: float = CLIENT_TIMEOUT):
         self.published = Published()
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self.public = host not in LOOPBACK
+        self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.client_timeout = client_timeout
+        self.public = not is_loopback(host)
         self.closing = False
         try:
             super().__init__((host, port), Handler)
@@ -185,6 +212,37 @@ class LiveServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user when the page is reachable from other machines."""
+        if not self.public:
+            return None
+        return (f"warning: the live page listens on {self.server_address[0] or 'every address'}"
+                ", not loopback: anyone who can reach this port can read the run's data "
+                "(there is no password) (hint: use --host 127.0.0.1 and an SSH tunnel)")
+
+    def process_request(self, request, client_address):
+        """A thread per connection, up to MAX_CLIENTS; beyond that the connection is closed."""
+        if not self.clients.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.clients.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.clients.release()
+
+    def handle_error(self, request, client_address):
+        """A client that went away or timed out is not an error of ours: nothing is printed."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def start(self) -> None:
         self.thread.start()

@@ -7,6 +7,7 @@ All Run updates happen on the loop's thread; the server only ever sees finished 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from .errors import UnknownFormat
 from .events import Marker, Record
 from .follow import Follower, FolderFollower
 from .model import Run
-from .pipeline import Collected, Ingest, merge_into, year_of
+from .pipeline import SNIFF_LINES, Collected, Ingest, merge_into, unknown_format, year_of
 from .sources import FOLDER_FILES
 from .render import write_html
 from .report import build
@@ -60,6 +61,8 @@ class Waker:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
 
+            # the library prints nothing: watchdog's stop-time races log errors otherwise
+            logging.getLogger("watchdog").addHandler(logging.NullHandler())
             waker = self
 
             class Handler(FileSystemEventHandler):
@@ -101,6 +104,7 @@ class Watch:
         else:
             self.follower = Follower(path, options.from_end)
         self.ingests: dict[str, Ingest] = {}
+        self.unknown_said: set[str] = set()        # files told to be of no known format yet
         self.parts: dict[str, Collected] = {}      # a folder: each file parsed alone
         folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
         self.waker = Waker(folder, options.poll)
@@ -194,12 +198,23 @@ class Watch:
             else:
                 lines.append(item)
         events += ingest.feed(lines)
+        if ingest.parser is None and len(ingest.buffer) >= SNIFF_LINES:
+            self._say_unknown(path, ingest)
         n = len(items)
         if n:
             self.last_line = time.time()
         if events:
             self.dirty = self.report_due = True
         return n
+
+    def _say_unknown(self, path: str, ingest: Ingest) -> None:
+        """Once per file: no format claims its lines so far; watching goes on."""
+        if path in self.unknown_said or self.view is None:
+            return
+        self.unknown_said.add(path)
+        error = unknown_format(path, [text for _, text in ingest.buffer[:SNIFF_LINES]])
+        self.view.message(f"logreport: {path}: {error.message}; still watching "
+                          f"(hint: {error.hint})")
 
     def _ingest(self, path: str) -> Ingest:
         ingest = self.ingests.get(path)
