@@ -412,19 +412,21 @@ def _nonfinite(run: Run) -> list[dict]:
 def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
     """Loss exactly 0 for several records after being non-zero (a NaN filter at work)."""
     steps, _, lines, vals = values(run, TRAIN, name)
-    out, start = [], None
-    seen_nonzero = False
-    for i, v in enumerate(np.append(vals, 1.0)):       # a sentinel closes the last stretch
-        if v == 0 and seen_nonzero:
-            start = i if start is None else start
-            continue
-        if start is not None and i - start >= th.zero_loss_records:
-            out.append(_anomaly("zero_loss", steps[start], name,
-                                f"{name} is exactly 0 for {i - start} records from step "
-                                f"{_int(steps[start])}", lines[start]))
-        start = None
-        seen_nonzero = seen_nonzero or (v != 0 and math.isfinite(v))
+    nonzero = np.isfinite(vals) & (vals != 0)
+    after_nonzero = np.concatenate([[False], np.logical_or.accumulate(nonzero)[:-1]])
+    out = []
+    for start, end in _stretches((vals == 0) & after_nonzero, th.zero_loss_records):
+        out.append(_anomaly("zero_loss", steps[start], name,
+                            f"{name} is exactly 0 for {end - start} records from step "
+                            f"{_int(steps[start])}", lines[start]))
     return out[:MAX_PER_KIND]
+
+
+def _stretches(mask: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in mask at least min_length long."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a >= min_length]
 
 
 def _per_record_steps(steps: np.ndarray) -> float:
@@ -448,6 +450,29 @@ def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.nd
     return out
 
 
+def _median_before(vals: np.ndarray, width: int, factor: float) -> np.ndarray:
+    """Median of the `width` values before each one (fewer at the start), computed only where
+    the value exceeds factor x the window's minimum (no median can be smaller); +inf elsewhere."""
+    before = np.full(len(vals), np.inf)
+    if len(vals) < 2:
+        return before
+    rolling = _rolling_min(vals, width)[:-1]       # window ending at i-1, for i = 1..n-1
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(vals[1:] > factor * rolling) + 1
+    early, late = candidates[candidates < width], candidates[candidates >= width]
+    for i in early:
+        before[i] = np.median(vals[:i])
+    if len(late):
+        before[late] = np.median(sliding_window_view(vals, width)[late - width], axis=1)
+    return before
+
+
+def _rolling_min(vals: np.ndarray, width: int) -> np.ndarray:
+    """Minimum of each value and the width-1 before it (fewer at the start)."""
+    padded = np.concatenate([np.full(width - 1, np.inf), vals])
+    return sliding_window_view(padded, width).min(axis=1)
+
+
 def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     """A loss > spike_factor x the median of the previous window.
 
@@ -461,8 +486,7 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     steps, lines, vals = steps[keep], lines[keep], vals[keep]
     width = max(1, math.ceil(th.spike_steps / _per_record_steps(steps)))
     level = _rolling_median(vals, width)
-    before = np.empty(len(level))                  # median of the window before each record
-    before[1:] = _rolling_median(np.abs(level), th.spike_window)[:-1]
+    before = _median_before(np.abs(level), th.spike_window, th.spike_factor)
     before[:th.spike_min_history] = np.nan
     with np.errstate(invalid="ignore"):
         hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
@@ -529,19 +553,14 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
         return []
     name, median = speed["metric"], speed["median"]
     steps, _, lines, vals = values(run, TRAIN, name)
-    low = np.append(np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median), False)
-    out, start = [], None
-    for i, is_low in enumerate(low):
-        if is_low:
-            start = i if start is None else start
-            continue
-        if start is not None and i - start >= th.throughput_records:
-            drop = 1 - float(np.median(vals[start:i])) / median
-            out.append(_anomaly("throughput_drop", steps[start], name,
-                                f"{name} {drop:.0%} below the run's median {median:.4g} for "
-                                f"{i - start} records from step {_int(steps[start])}",
-                                lines[start]))
-        start = None
+    low = np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
+    out = []
+    for start, end in _stretches(low, th.throughput_records):
+        drop = 1 - float(np.median(vals[start:end])) / median
+        out.append(_anomaly("throughput_drop", steps[start], name,
+                            f"{name} {drop:.0%} below the run's median {median:.4g} for "
+                            f"{end - start} records from step {_int(steps[start])}",
+                            lines[start]))
     return out[:MAX_PER_KIND]
 
 
