@@ -6,6 +6,8 @@ post-training report is a watch that has reached the end of the file.
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import formats
@@ -49,11 +51,12 @@ class Ingest:
         lines, self.buffer = self.buffer, []
         return self._parse(lines)
 
-    def feed_block(self, number: int, data: bytes) -> None:
+    def feed_block(self, number: int, data: bytes, prepared=None) -> None:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.
 
         A format whose Parser has `feed_block` parses runs of like lines column-wise; it yields
         the other lines back as raw (number, bytes) lists, which go through `feed` in order.
+        `prepared`: the parser's `prepare_block(data)`, made ahead (see read_inputs).
         """
         while self.parser is None and data:  # detect on the first lines, one by one
             cut = _after_lines(data, SNIFF_LINES)
@@ -65,7 +68,9 @@ class Ingest:
         if fast is None:
             self._parse(block_lines(data, number))
             return
-        for item in fast(data, number):
+        items = self.parser.emit_block(prepared, number) if prepared is not None else \
+            fast(data, number)
+        for item in items:
             if isinstance(item, list):
                 out: list = []
                 for n, raw in item:
@@ -158,8 +163,8 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
     for inp in inputs:
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
-            for number, data in inp.blocks():
-                ingest.feed_block(number, data)
+            for number, data, prepared in _prepared_ahead(inp.blocks(), ingest):
+                ingest.feed_block(number, data, prepared)
                 done += len(data)
                 if progress:
                     progress(done, total)
@@ -169,6 +174,26 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
             errors.append(e)
     if errors and not run.files and strict:
         raise errors[0]
+
+
+def _prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
+    """(number, data, prepared) of each block: once the format is known and its parser can
+    prepare blocks apart from its state (ppdet), the next blocks are prepared in worker threads
+    (numpy and pyarrow work outside the GIL) while the current one is emitted."""
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=depth) as pool:
+        for number, data in blocks:
+            prepare = getattr(ingest.parser, "prepare_block", None)
+            if prepare is None and not pending:
+                yield number, data, None
+                continue
+            pending.append((number, data, pool.submit(prepare, data)))
+            if len(pending) > depth:
+                number, data, future = pending.popleft()
+                yield number, data, future.result()
+        while pending:
+            number, data, future = pending.popleft()
+            yield number, data, future.result()
 
 
 class Collected(Run):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .errors import InputError, UsageError
 
 CHUNK = 1 << 20
-BLOCK = 4 << 20             # bytes read at a time by `Input.blocks` (whole lines)
+BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
 MAX_LINE = 1 << 20          # characters kept of one line; the rest is cut (a 5 MB line is junk)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 

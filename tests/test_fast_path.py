@@ -25,10 +25,12 @@ def line_by_line(path: Path) -> Run:
 
 
 def by_blocks(path: Path, size: int) -> Run:
+    """The post-hoc path of `load`: blocks, each prepared ahead in a worker thread."""
     run = Run(str(path))
     ingest = pipeline.Ingest(run, str(path), year=2024)
-    for number, data in Input(str(path)).blocks(size):
-        ingest.feed_block(number, data)
+    blocks = Input(str(path)).blocks(size)
+    for number, data, prepared in pipeline._prepared_ahead(blocks, ingest):
+        ingest.feed_block(number, data, prepared)
     ingest.finish(strict=False)
     return run
 

@@ -247,6 +247,11 @@ class Parser:
 
         Gives exactly the events of feeding every line, but for Info facts, which end equal.
         """
+        return self.emit_block(self.prepare_block(data), number)
+
+    def prepare_block(self, data: bytes) -> tuple:
+        """The stateless part of feed_block (layouts, matching, numbers): may run in another
+        thread, ahead of emit_block, which must then get the blocks in order."""
         block = columns.Block(data)
         n = block.n
         skeletons = block.skeletons()
@@ -265,6 +270,12 @@ class Parser:
             lines = idx[ok][good]
             codes[lines] = ids[sk]
             found[ids[sk]] = (layout, lines, values[good])
+        return block, codes, found
+
+    def emit_block(self, prepared: tuple, number: int):
+        """The events of a prepared block, in order (see feed_block); updates the state."""
+        block, codes, found = prepared
+        n = block.n
         first = np.ones(n, dtype=bool)
         first[1:] = codes[1:] != codes[:-1]
         run = np.cumsum(first) - 1
