@@ -96,12 +96,12 @@ class Ingest:
         for number, text in lines:
             run.lines += 1
             events = parser.feed(text, number)
-            if events:
+            if events is None:
+                run.note_unparsed(number, text)
+            elif events:
                 for event in events:
                     run.add(event)
                 count += len(events)
-            else:
-                run.note_unparsed(number, text)
         return count
 
     def finish(self, strict: bool = True) -> int:

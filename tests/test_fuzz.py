@@ -14,7 +14,7 @@ def parse_all(fmt, lines):
     parser = fmt.Parser()
     events = []
     for number, text in enumerate(lines, 1):
-        events.extend(parser.feed(text, number))
+        events.extend(parser.feed(text, number) or [])
     return events + parser.finish()
 
 
@@ -80,7 +80,7 @@ def records(fmt, numbered):
     parser = fmt.Parser()
     events = []
     for number, text in numbered:
-        events.extend(parser.feed(text, number))
+        events.extend(parser.feed(text, number) or [])
     events.extend(parser.finish())
     return [(e.line, e.phase, e.step, e.epoch, e.time, sorted(e.metrics.items()))
             for e in events if isinstance(e, Record)]

@@ -14,7 +14,7 @@ def parse(fmt, text):
     parser = fmt.Parser()
     out = []
     for number, line in enumerate(text.split("\n"), 1):
-        out.extend(parser.feed(line, number))
+        out.extend(parser.feed(line, number) or [])
     return out + parser.finish()
 
 

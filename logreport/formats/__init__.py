@@ -2,6 +2,8 @@
 
 A format module has NAME, TITLE, SAMPLES (real lines with the events they must give),
 sniff(lines) -> score in [0, 1], and Parser with feed(text, number) -> events and finish().
+feed returns a list of events (empty for a line it knows, such as a progress bar or library
+chatter), or None for a line it does not understand: those are counted as unparsed.
 """
 from __future__ import annotations
 

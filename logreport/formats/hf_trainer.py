@@ -155,6 +155,7 @@ class Parser:
         self.pending_echo = False
         self.in_eval = False
         self.in_dump = False
+        self.in_message = False   # bare lines may continue the last logger message
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
         self.partial: str | None = None
@@ -195,18 +196,19 @@ class Parser:
             self._emit(rec, step, out)
 
     # --- the parser ---------------------------------------------------------------------
-    def feed(self, text: str, number: int) -> list:
+    def feed(self, text: str, number: int) -> list | None:
+        """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
         if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
-            pos = 0
+            pos, known = 0, False
             for m in _BAR.finditer(text):
                 self._line(text[pos:m.start()], number, out)
                 self._bar(m, number, out)
-                pos = m.end()
-            self._line(text[pos:], number, out)
+                pos, known = m.end(), True
+            known = self._line(text[pos:], number, out) or known
         else:
-            self._line(text, number, out)
-        return out
+            known = self._line(text, number, out)
+        return out if known or out else None
 
     def finish(self) -> list:
         out: list = []
@@ -218,7 +220,7 @@ class Parser:
         return out
 
     def _bar(self, m: re.Match, number: int, out: list) -> None:
-        self.in_dump = False
+        self.in_dump = self.in_message = False
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
             return
         total, n = int(m.group("total")), int(m.group("n"))
@@ -239,30 +241,31 @@ class Parser:
         self.facts.update(facts)
         out.append(Info(facts, line=number))
 
-    def _line(self, text: str, number: int, out: list) -> None:
+    def _line(self, text: str, number: int, out: list) -> bool:
+        """One line or the part of one beside progress bars; whether it was understood."""
         if not text.strip():
-            return
+            return False
         if "[rank" in text:
             text = _RANK.sub("", text.lstrip())
         if self.partial is not None:
             text = self._join_wrapped(text)
             if text is None:
-                return
+                return True
         elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
             self.partial = text
-            return
+            return True
         if self.block is not None:
             row = _ROW.match(text)
             if row:
                 self._block_row(row.group(1), row.group(2))
-                return
+                return True
             self._end_block(out)
         if self.in_traceback and self._traceback_line(text, number, out):
-            return
+            return True
         if "Traceback (most recent call last)" in text:
             self.in_traceback = number
             self.in_dump = False
-            return
+            return True
         head = None
         if " >> " in text:
             head = _LF_B.search(text) or _HF.search(text)
@@ -270,26 +273,30 @@ class Parser:
             head = _LF_A.search(text)
         if head is not None:
             self.in_dump = False
+            self.in_message = True
             self._logger_line(head, text[head.end():], number, out)
-            return
+            return True
         if self.in_dump:
-            return
+            return True
         stripped = text.strip()
         if stripped in ("training example:", "eval example:"):
             self.in_dump = True
-            return
+            return True
         if "{'" in text:
             m = _DICT.search(text)
             if m:
+                self.in_message = False
                 self._dict(m.group(0), number, out, echo=False)
-                return
+                return True
         block = _BLOCK.match(stripped)
         if block:
+            self.in_message = False
             self._flush(out)
             phase = TRAIN if block.group(1) == "train" else EVAL
             self.block = Record(FINAL if phase == TRAIN else EVAL, {}, line=number)
-            return
-        self._message(stripped, number, out)
+            return True
+        # A bare line after a logger line continues its message (a config's JSON, say).
+        return self._message(stripped, number, out) or self.in_message
 
     def _join_wrapped(self, text: str) -> str | None:
         """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
@@ -318,10 +325,11 @@ class Parser:
             return
         self._message(msg.strip(), number, out)
 
-    def _message(self, msg: str, number: int, out: list) -> None:
-        """Facts, banners and markers, from a logger message or a bare line."""
+    def _message(self, msg: str, number: int, out: list) -> bool:
+        """Facts, banners and markers, from a logger message or a bare line; whether it was
+        one of them."""
         if not msg:
-            return
+            return False
         if msg == "***** Running Evaluation *****" or msg == "***** Running Prediction *****":
             self.in_eval = True
         elif msg == "***** Running training *****":
@@ -333,6 +341,8 @@ class Parser:
                               step=self.last_step, time=self.time))
         elif msg.startswith(("Continuing training from", "Resuming training from")):
             out.append(Marker(RESUME, msg, line=number, time=self.time))
+        elif msg.startswith(("Figure saved at: ", "Figure saved: ")):
+            pass                          # LLaMA-Factory's plot_loss PNGs
         elif msg == "Killed" or msg.endswith(" Killed"):
             out.append(Marker(KILLED, msg, line=number, step=self.last_step, time=self.time))
         elif "transformers_version" in msg and "transformers_version" not in self.facts:
@@ -345,11 +355,13 @@ class Parser:
                 if m:
                     value = int(m.group(1).replace(",", ""))
                     if name == "num_examples" and self.in_eval:
-                        return
+                        return True
                     self._fact(name, value, number, out)
                     if name == "total_steps":
                         self.train_total = value
-                    return
+                    return True
+            return False
+        return True
 
     def _fact(self, name: str, value, number: int, out: list) -> None:
         if self.facts.get(name) != value:

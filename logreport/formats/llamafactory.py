@@ -122,7 +122,7 @@ class Parser:
         self.count = 0
         self.facts: dict = {}
 
-    def feed(self, text: str, number: int) -> list:
+    def feed(self, text: str, number: int) -> list | None:
         stripped = text.strip()
         if not self.buffer and stripped.startswith("{") and stripped.endswith("}"):
             return self._jsonl(stripped, number)
@@ -153,13 +153,13 @@ class Parser:
                 return [rec, Record(EVAL, evals, epoch=rec.epoch, line=self.start)]
         return [rec]
 
-    def _jsonl(self, text: str, number: int) -> list:
+    def _jsonl(self, text: str, number: int) -> list | None:
         try:
             entry = json.loads(text)
         except ValueError:
-            return []
+            return None
         if not isinstance(entry, dict):
-            return []
+            return None
         out: list = []
         facts = {}
         if _int(entry.get("total_steps")) is not None:

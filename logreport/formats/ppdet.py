@@ -38,6 +38,14 @@ _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Excepti
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
 _OOM = re.compile(r"Out of memory error|out of memory|ResourceExhaustedError|CUDA error: out of memory",
                   re.I)
+# Lines PaddleDetection's runs print that carry nothing to keep: pycocotools chatter, Paddle's
+# C++ glog lines, the legacy launcher's log lines.
+_KNOWN_NOISE = re.compile(
+    r"(?:loading annotations into memory\.\.\.|Done \(t=[\d.]+s\)|creating index\.\.\."
+    r"|index created!|Loading and preparing results\.\.\.|DONE \(t=[\d.]+s\)\.?"
+    r"|Running per image evaluation\.\.\.|Accumulating evaluation results\.\.\."
+    r"|[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [\w./-]+:\d+\]"
+    r"|(?:INFO|WARNING|WARING|ERROR) \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [\w.]+:\d+\])")
 _STARTUP = ("Finish loading model weights", "Finish resuming model weights",
             "-----------  Configuration", "Configuration Arguments")
 MIN_RUN = 8               # training lines alike in a row before the fast path takes them
@@ -187,7 +195,8 @@ class Parser:
         self.pending[name] = value
 
     # --- the parser ---------------------------------------------------------------------
-    def feed(self, text: str, number: int) -> list:
+    def feed(self, text: str, number: int) -> list | None:
+        """The events of one line; None for a line that is not PaddleDetection's."""
         out: list = []
         if self.table is not None:
             if self._table_line(text, out, number):
@@ -213,9 +222,8 @@ class Parser:
                 return out
         if prefix:
             self._message(msg, number, out)
-        else:
-            self._bare(text, number, out)
-        return out
+            return out
+        return out if self._bare(text, number, out) else None
 
     def finish(self) -> list:
         out = self._flush_eval()
@@ -412,30 +420,31 @@ class Parser:
         if resume:
             out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
 
-    def _bare(self, text: str, number: int, out: list) -> None:
-        """A line without the ppdet prefix: pycocotools, tracebacks, launcher, glog."""
+    def _bare(self, text: str, number: int, out: list) -> bool:
+        """A line without the ppdet prefix: pycocotools, tracebacks, launcher, glog.
+        Returns whether the line is one of those (else it is not understood)."""
         stripped = text.strip()
         if "Average " in text:
             m = _COCO_ROW.search(text)
             if m:
                 self._coco_row(m, number)
-                return
+                return True
         if stripped.startswith("Evaluate annotation type"):
             m = _EVAL_TYPE.search(stripped)
             if m:
                 self.task = _TASK.get(m.group(1), m.group(1))
-            return
+            return True
         if "Traceback (most recent call last)" in text:
             self.in_traceback = True
             self.traceback_line = number
-            return
+            return True
         if self.in_traceback:
             m = _EXCEPTION.match(text)
             if m and not text.startswith((" ", "\t")):
                 self.in_traceback = False
                 out.append(Marker(TRACEBACK, stripped[:500], line=number, step=self.last_step,
                                   time=self.time))
-            return
+            return True
         if stripped in ("^C", "Killed") or stripped.endswith(" Killed"):
             out.append(Marker(KILLED, stripped, line=number, step=self.last_step, time=self.time))
         elif stripped.startswith("LAUNCH "):
@@ -443,18 +452,18 @@ class Parser:
                 out.append(Marker(KILLED, "Pod failed", line=number, step=self.last_step))
             elif "Configuration" in stripped:
                 self._startup(stripped, number, out)
-        elif "mAP(" in text:
-            m = _VOC.search(text)
-            if m:
-                self._add_eval("bbox/mAP", float(m.group(2)), number)
-        elif " : " in text:
+        elif "mAP(" in text and _VOC.search(text):
+            self._add_eval("bbox/mAP", float(_VOC.search(text).group(2)), number)
+        elif " : " in text and _MPII.match(text):
             m = _MPII.match(text)
-            if m:
-                self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
+            self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
         elif _OOM.search(text):
             out.append(Marker(OOM, stripped[:300], line=number, step=self.last_step, time=self.time))
-        elif stripped.startswith(("-----------  Configuration Arguments",)):
+        elif stripped.startswith("-----------  Configuration Arguments"):
             self._startup(stripped, number, out)
+        else:
+            return bool(_KNOWN_NOISE.match(stripped))
+        return True
 
     def _coco_row(self, m: re.Match, number: int) -> None:
         kind, iou, area, max_dets, value = m.groups()
