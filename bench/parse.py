@@ -49,8 +49,8 @@ def lf_log(path: str, mb: int) -> None:
     with open(path, "wb") as out:
         out.write(head)
         for k in range(reps):
-            out.write(count.sub(lambda m: b"%d/%d [" % (int(m.group(1)) + k * per, reps * per),
-                                body))
+            out.write(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + k * per,
+                                                             reps * per), body))
         out.write(tail)
 
 
@@ -82,8 +82,8 @@ def bench(path: str, logreport: str, workdir: str) -> None:
         print(f"  {name}: {results[-1][1]:.2f} s", file=sys.stderr, flush=True)
     awk = results[1][1]
     print(f"\n{os.path.basename(path)}: {size:.0f} MB, {os.cpu_count()} CPUs")
-    print(f"| command | seconds | MB/s | x awk | peak RSS MB |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| command | seconds | MB/s | x awk | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
     for name, seconds, rss in results:
         if seconds != seconds:
             print(f"| {name} | failed | | | |")

@@ -121,8 +121,8 @@ def report(logs, output, title, lang, plotlyjs, fmt):
 
     Example: logreport report run.log -o report.html
     """
-    from .report import build
     from .render import write_html
+    from .report import build
 
     runs = load_runs(logs, fmt)
     write_html(build(runs, title=title, lang=lang or locale_lang()), output, plotlyjs)
@@ -331,8 +331,8 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
     if source.lower().endswith((".html", ".htm")) and os.path.isfile(source):
         report_path = source
     else:
-        from .report import build
         from .render import write_html
+        from .report import build
 
         payload = build(load_runs([source], fmt))
         write_html(payload, output)
@@ -504,12 +504,14 @@ def run(log, output, command, **kw):
         child = subprocess.Popen(list(command), stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env)
     except OSError as e:
-        raise UsageError(f"cannot start {command[0]!r}: {e.strerror}", "check the command")
+        raise UsageError(f"cannot start {command[0]!r}: {e.strerror}",
+                         "check the command") from None
     try:
         sink = open(log, "wb")
     except OSError as e:
         child.kill()
-        raise UsageError(f"cannot write the log: {e.strerror}", "choose another -o", log)
+        raise UsageError(f"cannot write the log: {e.strerror}", "choose another -o",
+                         log) from None
 
     def tee():
         out = sys.stdout.buffer

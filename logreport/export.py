@@ -83,7 +83,8 @@ def _parquet(runs: list[Run], path: str) -> int:
                 for seg, phase, metric, step, epoch, time, value in run.series_columns(ROW_GROUP):
                     n = len(value)
                     batch = [_repeat(run.name, n),
-                             _column(pa.int64(), np.full(n, seg, np.int64)), _repeat(phase, n), _column(pa.int64(), step, np.int64),
+                             _column(pa.int64(), np.full(n, seg, np.int64)), _repeat(phase, n),
+                             _column(pa.int64(), step, np.int64),
                              _column(pa.float64(), epoch),
                              _column(pa.timestamp("ns"), np.round(time * 1e9), np.int64),
                              _repeat(metric, n), _column(pa.float64(), value)]

@@ -107,7 +107,7 @@ class Published:
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: "LiveServer"
+    server: LiveServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format, *args):  # noqa: A002 - the quiet server logs nothing

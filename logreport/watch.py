@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from .analysis import stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
-from .follow import Follower, FolderFollower
+from .follow import FolderFollower, Follower
 from .model import Run
 from .pipeline import SNIFF_LINES, Collected, Ingest, merge_into, unknown_format, year_of
-from .sources import FOLDER_FILES
 from .render import write_html
 from .report import build
+from .sources import FOLDER_FILES
 
 REFRESH_IDLE = 30.0      # seconds: re-publish even without new lines (stall, status)
 PUBLISH_GAP = 0.05       # seconds between two summary/page refreshes, at least

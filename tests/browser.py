@@ -108,7 +108,7 @@ class Browser:
             self.send("Browser.getVersion")
             time.sleep(0.05)
 
-    def open(self, url: str) -> "Page":
+    def open(self, url: str) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"]

@@ -41,7 +41,8 @@ def _same(x):
 
 
 def facts(run: Run):
-    return ([tuple(map(_same, row)) for row in run.rows()], [(m.kind, m.detail, m.line, m.step, m.time) for m in run.markers],
+    return ([tuple(map(_same, row)) for row in run.rows()],
+            [(m.kind, m.detail, m.line, m.step, m.time) for m in run.markers],
             run.info, run.lines, run.unparsed, run.unparsed_samples,
             [s.label for s in run.segments], run.first_time, run.last_time, run.format)
 

@@ -3,10 +3,10 @@ import os
 import shutil
 
 import pytest
-
 from conftest import DATA
+
 from logreport.events import NEW_RUN, Marker
-from logreport.follow import Follower, FolderFollower
+from logreport.follow import FolderFollower, Follower
 
 # Real lines of a PaddleDetection log.
 LINES = (DATA / "ppdet" / "picodet_s_320_coco_long80e.log").read_text(

@@ -5,12 +5,12 @@ import tempfile
 
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import DATA  # also loads the hypothesis profile
 
 from logreport.follow import Follower
 from logreport.model import Run
 from logreport.pipeline import Ingest, load, year_of
 from logreport.sources import LineSplitter
-from strategies import DATA  # also loads the hypothesis profile
 
 LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
         DATA / "llamafactory" / "sft_lora" / "console.log"]

@@ -1,11 +1,11 @@
 """Property tests: no parser raises on random or mutated input, and splitting is chunk-proof."""
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import DATA, documents, raw_bytes  # also loads the hypothesis profile
 
 from logreport import formats
 from logreport.events import Record
 from logreport.sources import LineSplitter
-from strategies import DATA, documents, raw_bytes  # also loads the hypothesis profile
 
 FORMATS = formats.all_formats()
 

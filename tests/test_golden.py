@@ -2,8 +2,8 @@
 import json
 
 import pytest
-
 from golden import cases, facts
+
 from logreport.pipeline import load
 
 CASES = cases()

@@ -4,7 +4,6 @@ import copy
 import pytest
 
 from logreport import formats
-from logreport.events import Record
 
 SAMPLES = [(fmt, i, text, events) for fmt in formats.all_formats()
            for i, (text, events) in enumerate(fmt.SAMPLES)]

@@ -13,8 +13,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
+
 from logreport import serve
 from logreport.analysis import summary_json
 from logreport.pipeline import load

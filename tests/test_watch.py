@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
+
 from logreport.analysis import summarize, summary_json
 from logreport.pipeline import load
 from logreport.watch import Options, Watch

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from conftest import DATA
+from test_report import page_data
+
 from logreport.analysis import summarize
 from logreport.pipeline import load
-from test_report import page_data
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DATA / "ppdet" / "picodet_s_320_coco_train.log"          # a finished run

@@ -3,7 +3,11 @@
 Tails the log itself every 5 ms, counting HF Trainer loss dicts ({'loss': ...}), and polls
 /api/summary every 20 ms. Latency of record n = first time the API shows >= n records minus the
 time the probe saw the n-th loss dict in the file. Writes latency.json."""
-import json, os, sys, threading, time, urllib.request
+import json
+import sys
+import threading
+import time
+import urllib.request
 
 log, url, out = sys.argv[1], sys.argv[2], sys.argv[3]
 seen_file, seen_api, stop = {}, {}, threading.Event()

@@ -2,8 +2,7 @@
 import time
 
 import torch
-from transformers import (GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
 
 VOCAB, LEN = 512, 128
 

@@ -20,7 +20,7 @@ def all_formats() -> list:
 
 def get(name: str):
     for fmt in all_formats():
-        if fmt.NAME == name:
+        if name == fmt.NAME:
             return fmt
     return None
 

@@ -50,9 +50,10 @@ class Block:
 class Layout:
     """Where the numbers of interest sit in the digit runs of one real line.
 
-    tokens: disjoint (start, end, fixed) spans of numbers in `line`, each with a digit; fixed: its digit runs must have
-    the line's lengths (for `\\d{2}`-like patterns). Digit runs before `free_before` may differ
-    in value but not in length; any other digit run outside the tokens must be equal.
+    tokens: disjoint (start, end, fixed) spans of numbers in `line`, each with a digit; fixed:
+    its digit runs must have the line's lengths (for `\\d{2}`-like patterns). Digit runs before
+    `free_before` may differ in value but not in length; any other digit run outside the
+    tokens must be equal.
     """
 
     def __init__(self, line: bytes, tokens: list[tuple[int, int, bool]], free_before: int = 0):

@@ -10,15 +10,28 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ..events import (CHECKPOINT, EVAL, FINAL, FINISHED, KILLED, OOM, RESUME, TRACEBACK, TRAIN,
-                      Info, Marker, Record)
+from ..events import (
+    CHECKPOINT,
+    EVAL,
+    FINAL,
+    FINISHED,
+    KILLED,
+    OOM,
+    RESUME,
+    TRACEBACK,
+    TRAIN,
+    Info,
+    Marker,
+    Record,
+)
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
                    r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")
-_LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
+_LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
+                   r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
                    r" ([\w.]+):(\d+) >> ")
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >> ")
@@ -93,15 +106,20 @@ def sniff(lines: list[str]) -> float:
     for text in lines:
         if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
             hits += 5
-        elif " >> " in text and (_LF_B.search(text) or _HF.search(text)):
-            hits += 1
-        elif (" - INFO - " in text or " - WARNING - " in text) and _LF_A.search(text):
+        elif _logger_line(text):
             hits += 1
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
         elif "%|" in text and _BAR.search(text):
             hits += 1
     return min(1.0, hits / len(lines))
+
+
+def _logger_line(text: str) -> bool:
+    """A line of the LLaMA-Factory (format A or B) or transformers logger."""
+    if " >> " in text:
+        return bool(_LF_B.search(text) or _HF.search(text))
+    return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
 
 
 def number(text: str) -> float | None:

@@ -10,8 +10,21 @@ from datetime import datetime
 
 import numpy as np
 
-from ..events import (CHECKPOINT, EVAL, KILLED, NEW_RUN, OOM, RESUME, TABLE, TRACEBACK, TRAIN,
-                      Info, Marker, Record, Records)
+from ..events import (
+    CHECKPOINT,
+    EVAL,
+    KILLED,
+    NEW_RUN,
+    OOM,
+    RESUME,
+    TABLE,
+    TRACEBACK,
+    TRAIN,
+    Info,
+    Marker,
+    Record,
+    Records,
+)
 from . import columns
 
 NAME = "ppdet"
