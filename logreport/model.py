@@ -42,6 +42,12 @@ class Series:
         return self._rec if self._rec is not None else range(self._first,
                                                               self._first + len(self.value))
 
+    def last_index(self) -> int:
+        """The record index of the last value (-1 when empty)."""
+        if not self.value:
+            return -1
+        return self._rec[-1] if self._rec is not None else self._first + len(self.value) - 1
+
     def add_indexes(self, first: int, n: int = 1) -> None:
         """Record indexes first .. first+n-1 (call before appending their values)."""
         if self._rec is None:
@@ -78,6 +84,22 @@ class Table:
         self.line.append(rec.line)
         for name, value in rec.metrics.items():
             series = self.series.get(name)
+            if series is None:
+                series = self.series[name] = Series(name)
+            series.add_indexes(index)
+            series.value.append(value)
+
+    def replace_last(self, rec: Record) -> None:
+        """Another copy of the last record (a second writer, same step): its values win."""
+        index = len(self.step) - 1
+        self.epoch[index] = NAN if rec.epoch is None else rec.epoch
+        self.time[index] = NAN if rec.time is None else rec.time
+        self.line[index] = rec.line
+        for name, value in rec.metrics.items():
+            series = self.series.get(name)
+            if series is not None and series.last_index() == index:
+                series.value[-1] = value
+                continue
             if series is None:
                 series = self.series[name] = Series(name)
             series.add_indexes(index)
@@ -181,6 +203,10 @@ class Run:
     def _add_record(self, rec: Record) -> None:
         if rec.phase == TRAIN and rec.step is not None:
             last = self.segment.train.last_step()
+            if rec.step == last:         # the same step again (two writers): keep the last copy
+                self.segment.train.replace_last(rec)
+                self._saw_time(rec.time)
+                return
             if not math.isnan(last) and rec.step < last:
                 self.new_segment(f"restart at step {rec.step} (line {rec.line})")
         self.segment.tables[rec.phase].append(rec)
@@ -196,7 +222,9 @@ class Run:
         back = []
         first_back = False
         if recs.phase == TRAIN:
-            if np.isnan(step).any():  # rare: keep the one-by-one rule for missing steps
+            if np.isnan(step).any() or (step[1:] == step[:-1]).any() \
+                    or step[0] == self.segment.train.last_step():
+                # rare (missing or repeated steps): the one-by-one rules
                 for i in range(n):
                     self._add_record(block_record(recs, i))
                 return
