@@ -44,8 +44,9 @@ def figures(run, summary: dict) -> dict:
         else []
     step = summary["last_step"]
     total = summary["total_steps"]
-    progress = f"{step}/{total} ({step / total:.0%})" if step is not None and total else \
-        ("–" if step is None else str(step))
+    percent = (summary.get("progress") or {}).get("percent")     # analysis knows 0-based steps
+    progress = f"{step}/{total} ({percent:.0f}%)" if step is not None and total and \
+        percent is not None else ("–" if step is None else str(step))
     best = summary["best"]
     speed = summary["throughput"]
     return {
