@@ -61,21 +61,8 @@ def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _values(run: Run, phase: str, metric: str):
-    steps, epochs, lines, vals = [], [], [], []
-    for _, table in run.tables(phase):
-        series = table.series.get(metric)
-        if series is None:
-            continue
-        idx = np.asarray(series.rec, dtype=np.int64)
-        steps.append(np.asarray(table.step)[idx])
-        epochs.append(np.asarray(table.epoch)[idx])
-        lines.append(np.asarray(table.line)[idx])
-        vals.append(np.asarray(series.value))
-    if not vals:
-        empty = np.array([], dtype=float)
-        return empty, empty, empty, empty
-    return (np.concatenate(steps), np.concatenate(epochs), np.concatenate(lines),
-            np.concatenate(vals))
+    a = run.arrays(phase, metric)
+    return a["step"], a["epoch"], a["line"], a["value"]
 
 
 def is_loss(name: str) -> bool:

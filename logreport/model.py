@@ -261,6 +261,24 @@ class Run:
             if len(table):
                 yield seg, table
 
+    def arrays(self, phase: str, metric: str) -> dict[str, np.ndarray]:
+        """One metric over all segments as numpy arrays: step, epoch, time, line, value and
+        segment (NaN marks a missing step/epoch/time)."""
+        parts: dict[str, list] = {k: [] for k in ("step", "epoch", "time", "line", "value",
+                                                  "segment")}
+        for seg, table in self.tables(phase):
+            series = table.series.get(metric)
+            if series is None:
+                continue
+            idx = np.asarray(series.rec, dtype=np.int64)
+            for column in ("step", "epoch", "time", "line"):
+                parts[column].append(np.asarray(getattr(table, column))[idx])
+            parts["value"].append(np.asarray(series.value))
+            parts["segment"].append(np.full(len(idx), seg.index, dtype=np.int64))
+        return {k: np.concatenate(v) if v else np.array([], dtype=np.int64 if k == "segment"
+                                                         else float)
+                for k, v in parts.items()}
+
     def metric_names(self, phase: str) -> list[str]:
         names: dict[str, None] = {}
         for _, table in self.tables(phase):

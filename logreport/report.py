@@ -163,18 +163,8 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
 
 
 def _columns(run: Run, phase: str, name: str):
-    steps, vals, segs = [], [], []
-    for seg, table in run.tables(phase):
-        series = table.series.get(name)
-        if series is None:
-            continue
-        idx = np.asarray(series.rec, dtype=np.int64)
-        steps.append(np.asarray(table.step)[idx])
-        vals.append(np.asarray(series.value))
-        segs.append(np.full(len(idx), seg.index))
-    if not vals:
-        return np.array([]), np.array([]), np.array([], dtype=np.int64)
-    return np.concatenate(steps), np.concatenate(vals), np.concatenate(segs)
+    a = run.arrays(phase, name)
+    return a["step"], a["value"], a["segment"]
 
 
 def downsample(vals: np.ndarray, n_out: int) -> np.ndarray:
