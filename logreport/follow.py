@@ -65,6 +65,14 @@ class Follower:
             if lines or self.offset - before < limit:
                 return out
 
+    def skip(self, offset: int, number: int) -> None:
+        """Go on from byte `offset`, whose line is `number`: what lies before was read already."""
+        if self.file is None:
+            self._open(at_end=False)
+        if self.file is not None:
+            self.offset, self.splitter.number, self.judged = offset, number, True
+            self.file.seek(offset)
+
     def flush(self) -> list:
         """The unfinished last line, at the end of watching."""
         return self.splitter.flush()

@@ -163,7 +163,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
     for inp in inputs:
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
-            for number, data, prepared in _prepared_ahead(inp.blocks(), ingest):
+            for number, data, prepared in prepared_ahead(inp.blocks(), ingest):
                 ingest.feed_block(number, data, prepared)
                 done += len(data)
                 if progress:
@@ -176,7 +176,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
         raise errors[0]
 
 
-def _prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
+def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     """(number, data, prepared) of each block: once the format is known and its parser can
     prepare blocks apart from its state (ppdet), the next blocks are prepared in worker threads
     (numpy and pyarrow work outside the GIL) while the current one is emitted."""

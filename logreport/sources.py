@@ -113,6 +113,7 @@ class Input:
     """One readable stream: a file, a .gz file, or stdin."""
 
     path: str
+    offset: int = 0       # after `complete_blocks`: the byte offset after its lines
 
     @property
     def name(self) -> str:
@@ -150,6 +151,27 @@ class Input:
                 data = data.replace(b"\r\n", b"\n")
             yield number, data
             number += data.count(b"\n")
+
+    def complete_blocks(self, limit: int, size: int = BLOCK):
+        """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
+        line without its end is left out (a follower reads it once complete). `self.offset`
+        is then the byte offset after the lines yielded so far."""
+        number, self.offset = 1, 0
+        with self.open() as stream:
+            while self.offset < limit:
+                data = stream.read(size)
+                if data and not data.endswith(b"\n"):
+                    data += stream.readline()
+                if self.offset == 0 and data:
+                    check_text(data, self.name)
+                data = data[:data.rfind(b"\n") + 1]
+                if not data:
+                    return
+                self.offset += len(data)
+                if b"\r\n" in data:
+                    data = data.replace(b"\r\n", b"\n")
+                yield number, data
+                number += data.count(b"\n")
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""

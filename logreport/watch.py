@@ -18,11 +18,12 @@ from .errors import UnknownFormat
 from .events import Marker, Record
 from .follow import FolderFollower, Follower
 from .model import Run
-from .pipeline import SNIFF_LINES, Collected, Ingest, merge_into, unknown_format, year_of
+from .pipeline import SNIFF_LINES, Collected, Ingest, merge_into, prepared_ahead, unknown_format, year_of
 from .render import write_html
 from .report import build
-from .sources import FOLDER_FILES
+from .sources import FOLDER_FILES, Input
 
+BACKLOG_BYTES = 4 << 20  # a log already this big is read in blocks first (fast path)
 REFRESH_IDLE = 30.0      # seconds: re-publish even without new lines (stall, status)
 PUBLISH_GAP = 0.05       # seconds between two summary/page refreshes, at least
 TICK = 1.0               # longest sleep: re-checks the file and the clock of the view
@@ -136,6 +137,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
+            self._read_backlog()
             while not self.stop.is_set():
                 got = self.step()
                 now = time.monotonic()
@@ -215,6 +217,27 @@ class Watch:
         error = unknown_format(path, [text for _, text in ingest.buffer[:SNIFF_LINES]])
         self.view.message(f"logreport: {path}: {error.message}; still watching "
                           f"(hint: {error.hint})")
+
+    def _read_backlog(self) -> None:
+        """What a big log already holds is read as `report` reads it (blocks, PaddleDetection
+        column-wise); the follower goes on after its last complete line."""
+        if self.is_folder or self.opt.from_end:
+            return
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return
+        if size < BACKLOG_BYTES:
+            return
+        ingest = self._ingest(self.path)
+        source = Input(self.path)
+        number = 1
+        for first, data, prepared in prepared_ahead(source.complete_blocks(size), ingest):
+            ingest.feed_block(first, data, prepared)
+            number = first + data.count(b"\n")
+        if source.offset:
+            self.follower.skip(source.offset, number)
+            self.dirty = self.report_due = True
 
     def _ingest(self, path: str) -> Ingest:
         ingest = self.ingests.get(path)

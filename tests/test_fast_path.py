@@ -29,7 +29,7 @@ def by_blocks(path: Path, size: int) -> Run:
     run = Run(str(path))
     ingest = pipeline.Ingest(run, str(path), year=2024)
     blocks = Input(str(path)).blocks(size)
-    for number, data, prepared in pipeline._prepared_ahead(blocks, ingest):
+    for number, data, prepared in pipeline.prepared_ahead(blocks, ingest):
         ingest.feed_block(number, data, prepared)
     ingest.finish(strict=False)
     return run

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
+from logreport import watch as watch_module
 from logreport.analysis import summarize, summary_json
 from logreport.pipeline import load
 from logreport.watch import Options, Watch
@@ -273,3 +274,26 @@ def test_live_panel_draws_the_figures(tmp_path):
     for words in ("948/960", "loss 2.8481", "bbox/AP 0.096", "live page: http://127.0.0.1:8765/"):
         assert words in text
     assert "▁" in text and "█" in text                     # the loss sparkline
+
+
+@pytest.mark.parametrize("cut", [0.5, 1.0])
+def test_a_big_backlog_is_read_in_blocks_then_followed(tmp_path, monkeypatch, cut):
+    """A log that already holds many lines is read through the post-hoc block path (the
+    threshold is lowered here), the follower goes on after its last complete line, and the
+    result is exactly what `load` gives, rows and line numbers included."""
+    monkeypatch.setattr(watch_module, "BACKLOG_BYTES", 0)
+    log = tmp_path / "run.log"
+    data = FIXTURE.read_bytes()
+    head = data[: int(len(data) * cut)]
+    log.write_bytes(head)                              # may end inside a line
+    w = make_watch(log, tmp_path)
+    w._read_backlog()
+    assert w.follower.offset == head.rfind(b"\n") + 1  # the partial line is left to the follower
+    with open(log, "ab") as f:
+        f.write(data[len(head):])
+    w.step()
+    w.finish()
+    want = load(str(log))
+    assert list(w.run.rows()) == list(want.rows())
+    assert [(m.kind, m.line) for m in w.run.markers] == [(m.kind, m.line) for m in want.markers]
+    assert w.summary == summarize(want)
