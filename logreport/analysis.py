@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
-from .model import Run
+from .model import Run, json_number, plain
 
 FAIL_MARKERS = (TRACEBACK, OOM, KILLED)
 RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as running
@@ -109,7 +109,7 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
     return {"metric": metric, "value": float(vals[i]), "step": _int(steps[i]),
-            "epoch": _num(epochs[i])}
+            "epoch": plain(epochs[i])}
 
 
 def throughput(run: Run) -> dict | None:
@@ -253,8 +253,8 @@ def timing(run: Run) -> dict | None:
         secs = {e: s * steps_per_epoch for e, s in iter_seconds.items()}
         slow, fast = max(secs, key=secs.get), min(secs, key=secs.get)
         out["epoch_seconds"] = {"mean": float(np.mean(list(secs.values()))),
-                                "slowest": {"epoch": _num(slow), "seconds": secs[slow]},
-                                "fastest": {"epoch": _num(fast), "seconds": secs[fast]},
+                                "slowest": {"epoch": plain(slow), "seconds": secs[slow]},
+                                "fastest": {"epoch": plain(fast), "seconds": secs[fast]},
                                 "epochs": len(secs)}
     out["eval"] = eval_time(run)
     out["images_per_second"] = _images_per_second(run)
@@ -639,12 +639,12 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dic
         "status": state,
         "status_evidence": evidence,
         "last_step": _int(steps[-1]) if len(steps) else None,
-        "last_epoch": _num(epochs[-1]) if len(epochs) else None,
+        "last_epoch": plain(epochs[-1]) if len(epochs) else None,
         "total_steps": total_steps(run),
         "train_records": run.count(TRAIN),
         "eval_records": run.count(EVAL),
         "segments": len([s for s in run.segments if not s.is_empty()]),
-        "final": {k: _json_number(v) for k, v in final_values(run).items()},
+        "final": {k: json_number(v) for k, v in final_values(run).items()},
         "best": best(run),
         "throughput": throughput(run),
         "wall_seconds": wall,
@@ -676,21 +676,5 @@ def _int(x):
     return None if math.isnan(x) else int(x)
 
 
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x):
-        return None
-    return int(x) if x.is_integer() else x
-
-
-def _json_number(v: float):
-    """A number for JSON: non-finite values become the strings "nan", "inf", "-inf"."""
-    if math.isfinite(v):
-        return v
-    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-
-
 def _fmt(v: float) -> str:
-    return str(_json_number(float(v)))
+    return str(json_number(float(v)))

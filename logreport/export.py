@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 
 from .errors import UsageError
-from .model import Run, iso_time
+from .model import Run, iso_time, json_number
 from .render import replace_atomic, write_atomic
 
 COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
@@ -22,12 +21,6 @@ def rows(runs: list[Run]):
         for seg, phase, step, epoch, t, metric, value in run.rows():
             yield {"run": name, "segment": seg, "phase": phase, "step": step, "epoch": epoch,
                    "time": iso_time(t), "metric": metric, "value": value}
-
-
-def _json_value(v: float):
-    if math.isfinite(v):
-        return v
-    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
 def write(runs: list[Run], path: str) -> int:
@@ -52,7 +45,7 @@ def write(runs: list[Run], path: str) -> int:
         write_atomic(path, buf.getvalue())
         return count
     for row in rows(runs):
-        row["value"] = _json_value(row["value"])
+        row["value"] = json_number(row["value"])
         lines.append(json.dumps(row, ensure_ascii=False))
         count += 1
     write_atomic(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -127,9 +127,9 @@ class Table:
         series = self.series[name]
         steps, epochs, times = [], [], []
         for i in series.indexes():
-            steps.append(_none(self.step[i]))
-            epochs.append(_none(self.epoch[i]))
-            times.append(_none(self.time[i]))
+            steps.append(plain(self.step[i]))
+            epochs.append(plain(self.epoch[i]))
+            times.append(plain(self.time[i]))
         return steps, epochs, times, list(series.value)
 
 
@@ -295,8 +295,8 @@ class Run:
                 table = seg.tables[phase]
                 for name, series in table.series.items():
                     for i, value in zip(series.indexes(), series.value):
-                        yield (seg.index, phase, _none(table.step[i]), _none(table.epoch[i]),
-                               _none(table.time[i]), name, value)
+                        yield (seg.index, phase, plain(table.step[i]), plain(table.epoch[i]),
+                               plain(table.time[i]), name, value)
 
     def series_columns(self, size: int = 1 << 20):
         """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows:
@@ -346,12 +346,21 @@ def block_record(recs: Records, i: int) -> Record:
                   time=value(recs.time[i]), line=int(recs.line[i]))
 
 
-def _none(x: float):
-    if x != x:  # NaN marks a missing step/epoch/time
+def plain(x):
+    """A stored number for output: None for missing (NaN), an int when integral."""
+    if x is None:
         return None
-    if x == int(x) and abs(x) < 2**53:
-        return int(x) if not isinstance(x, bool) else x
-    return x
+    x = float(x)
+    if math.isnan(x):
+        return None
+    return int(x) if x.is_integer() else x
+
+
+def json_number(v: float):
+    """A value for JSON: non-finite values become the strings "nan", "inf", "-inf"."""
+    if math.isfinite(v):
+        return v
+    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
 def iso_time(t: float | None) -> str | None:

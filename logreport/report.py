@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
 from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
-from .model import Run, iso_time
+from .model import Run, iso_time, json_number, plain
 
 # Train metrics that are bookkeeping, not worth a chart of their own.
 HIDDEN = {"eta_seconds", "epoch", "total_flos", "current_steps", "total_steps", "percentage",
@@ -97,7 +97,7 @@ def _marks(run: Run) -> list[dict]:
     if main:
         steps = [s for _, t in run.tables(EVAL) if main in t.series
                  for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]]
-        out += [{"kind": "eval", "step": _num(s), "detail": main}
+        out += [{"kind": "eval", "step": plain(s), "detail": main}
                 for s in steps[:MAX_MARKS] if not math.isnan(s)]
     return [m for m in out if m["step"] is not None]
 
@@ -105,7 +105,7 @@ def _marks(run: Run) -> list[dict]:
 def _first_step(seg) -> float | None:
     for table in seg.tables.values():
         if len(table) and not math.isnan(table.step[0]):
-            return _num(table.step[0])
+            return plain(table.step[0])
     return None
 
 
@@ -141,8 +141,8 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     bad = np.flatnonzero(~finite)
     out: dict = {"n": int(len(vals)), "nbad": int(len(bad))}
     if len(bad):
-        out["bad"] = {"step": [_num(steps[i]) for i in bad[:MAX_BAD]],
-                      "value": [_word(vals[i]) for i in bad[:MAX_BAD]]}
+        out["bad"] = {"step": [plain(steps[i]) for i in bad[:MAX_BAD]],
+                      "value": [json_number(vals[i]) for i in bad[:MAX_BAD]]}
     steps, vals, segs = steps[finite], vals[finite], segs[finite]
     if len(vals) > max_points:
         keep = downsample(vals, max_points)
@@ -221,17 +221,6 @@ def _points_per_trace(runs: list[Run], chart_list: list[dict]) -> int:
     long = sum(1 for run in runs for c in chart_list for m in c["metrics"]
                if run.count(c["phase"]) > MIN_POINTS and m in run.metric_names(c["phase"]))
     return max(MIN_POINTS, min(MAX_POINTS, TOTAL_POINTS // max(long, 1)))
-
-
-def _num(x):
-    x = float(x)
-    if math.isnan(x):
-        return None
-    return int(x) if x.is_integer() else x
-
-
-def _word(v: float) -> str:
-    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
 # --- side-by-side summary ---------------------------------------------------------------

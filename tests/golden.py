@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import collections
-import math
 from pathlib import Path
 
 from logreport.analysis import status
-from logreport.model import Run
+from logreport.model import Run, json_number, plain
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,24 +24,14 @@ def cases() -> list[tuple[Path, Path]]:
     return found
 
 
-def _num(x):
-    if x != x:
-        return None
-    return int(x) if float(x).is_integer() else x
-
-
-def _value(x: float):
-    return x if math.isfinite(x) else str(x)
-
-
 def record(table, i: int) -> dict:
     values = {}
     for name, series in table.series.items():
         for j, r in enumerate(series.rec):
             if r == i:
-                values[name] = _value(series.value[j])
+                values[name] = json_number(series.value[j])
                 break
-    return {"step": _num(table.step[i]), "epoch": _num(table.epoch[i]), "line": table.line[i],
+    return {"step": plain(table.step[i]), "epoch": plain(table.epoch[i]), "line": table.line[i],
             "values": values}
 
 
