@@ -248,9 +248,3 @@ def folder_inputs(folder: str) -> list[Input]:
                          "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
     return [Input(os.path.join(folder, n)) for n in chosen]
 
-
-def inputs_for(path: str) -> list[Input]:
-    """The inputs one command-line path stands for."""
-    if path != "-" and os.path.isdir(path):
-        return folder_inputs(path)
-    return [Input(path)]
