@@ -150,7 +150,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     if any(m.kind == FINISHED for m in run.markers) or run.count(FINAL):
         return "finished", "final training metrics were logged"
     if run.format == "ppdet" and _ppdet_done(run):
-        return "finished", "ppdet's own ETA had run out at the last training record"
+        return "finished", ("ppdet's own ETA had run out at the last training record, and the "
+                             "eval after the last epoch (if the run evaluates) was printed")
     if live:
         return "running", "the log is being watched and has no end of training yet"
     fresh, why = _fresh(run, _time.time() if now is None else now)
