@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-from array import array
 from datetime import datetime, timezone
 
 import numpy as np
 
 from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record, Records
+from .store import CHUNK, Column
 
 NAN = float("nan")
 
@@ -16,48 +16,57 @@ class Series:
     """One metric of one table: indexes into the table's records (`rec`), and values.
 
     The indexes are stored only once they stop being consecutive: a metric that every record
-    has costs no index (`rec` is then computed: first, first + 1, ...).
+    has costs no index (`rec` is then computed: first, first + 1, ...). Both are compact
+    `store.Column`s.
     """
 
     __slots__ = ("name", "value", "_first", "_rec")
 
     def __init__(self, name: str):
         self.name = name
-        self.value = array("d")
+        self.value = Column()
         self._first = 0
-        self._rec: array | None = None
+        self._rec: Column | None = None
 
     def __len__(self) -> int:
         return len(self.value)
 
     @property
     def rec(self):
-        """Record indexes (an int64 numpy array or an array('l'))."""
+        """Record indexes, an int64 numpy array."""
         if self._rec is not None:
-            return self._rec
+            return np.asarray(self._rec, dtype=np.int64)
         return np.arange(self._first, self._first + len(self.value), dtype=np.int64)
+
+    def rec_slice(self, lo: int, hi: int) -> np.ndarray:
+        """Record indexes of values lo..hi-1, an int64 numpy array."""
+        if self._rec is not None:
+            return self._rec.slice(lo, hi).astype(np.int64)
+        return np.arange(self._first + lo, self._first + min(hi, len(self.value)), dtype=np.int64)
 
     def indexes(self):
         """Record indexes, as Python ints."""
-        return self._rec if self._rec is not None else range(self._first,
-                                                              self._first + len(self.value))
+        if self._rec is not None:
+            return map(int, self._rec)
+        return range(self._first, self._first + len(self.value))
 
     def last_index(self) -> int:
         """The record index of the last value (-1 when empty)."""
-        if not self.value:
+        if not len(self.value):
             return -1
-        return self._rec[-1] if self._rec is not None else self._first + len(self.value) - 1
+        return int(self._rec[-1]) if self._rec is not None else self._first + len(self.value) - 1
 
     def add_indexes(self, first: int, n: int = 1) -> None:
         """Record indexes first .. first+n-1 (call before appending their values)."""
         if self._rec is None:
-            if not self.value:
+            if not len(self.value):
                 self._first = first
                 return
             if first == self._first + len(self.value):
                 return
-            self._rec = array("l", range(self._first, self._first + len(self.value)))
-        self._rec.frombytes(np.arange(first, first + n, dtype=self._rec.typecode).tobytes())
+            self._rec = Column()
+            self._rec.extend(np.arange(self._first, self._first + len(self.value)))
+        self._rec.extend(np.arange(first, first + n))
 
 
 class Table:
@@ -67,10 +76,10 @@ class Table:
 
     def __init__(self, phase: str):
         self.phase = phase
-        self.step = array("d")
-        self.epoch = array("d")
-        self.time = array("d")
-        self.line = array("l")
+        self.step = Column()
+        self.epoch = Column()
+        self.time = Column()
+        self.line = Column()
         self.series: dict[str, Series] = {}
 
     def __len__(self) -> int:
@@ -109,28 +118,17 @@ class Table:
         """Append records lo..hi-1 of a block, as `append` would one by one."""
         index = len(self.step)
         for column, values in ((self.step, recs.step), (self.epoch, recs.epoch),
-                               (self.time, recs.time)):
-            column.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
-        self.line.frombytes(np.ascontiguousarray(recs.line[lo:hi], dtype=self.line.typecode).tobytes())
+                               (self.time, recs.time), (self.line, recs.line)):
+            column.extend(values[lo:hi])
         for name, values in recs.metrics.items():
             series = self.series.get(name)
             if series is None:
                 series = self.series[name] = Series(name)
             series.add_indexes(index, hi - lo)
-            series.value.frombytes(np.ascontiguousarray(values[lo:hi], dtype=np.float64).tobytes())
+            series.value.extend(values[lo:hi])
 
     def last_step(self) -> float:
-        return self.step[-1] if self.step else NAN
-
-    def columns(self, name: str) -> tuple[list, list, list, list]:
-        """(steps, epochs, times, values) of one metric, as lists (None for missing)."""
-        series = self.series[name]
-        steps, epochs, times = [], [], []
-        for i in series.indexes():
-            steps.append(plain(self.step[i]))
-            epochs.append(plain(self.epoch[i]))
-            times.append(plain(self.time[i]))
-        return steps, epochs, times, list(series.value)
+        return self.step[-1] if len(self.step) else NAN
 
 
 class Segment:
@@ -261,18 +259,18 @@ class Run:
             if len(table):
                 yield seg, table
 
-    def arrays(self, phase: str, metric: str) -> dict[str, np.ndarray]:
-        """One metric over all segments as numpy arrays: step, epoch, time, line, value and
-        segment (NaN marks a missing step/epoch/time)."""
-        parts: dict[str, list] = {k: [] for k in ("step", "epoch", "time", "line", "value",
-                                                  "segment")}
+    def arrays(self, phase: str, metric: str,
+               columns=("step", "epoch", "time", "line")) -> dict[str, np.ndarray]:
+        """One metric over all segments as numpy arrays: the table `columns` asked for, value
+        and segment (NaN marks a missing step/epoch/time)."""
+        parts: dict[str, list] = {k: [] for k in (*columns, "value", "segment")}
         for seg, table in self.tables(phase):
             series = table.series.get(metric)
             if series is None:
                 continue
-            idx = np.asarray(series.rec, dtype=np.int64)
-            for column in ("step", "epoch", "time", "line"):
-                parts[column].append(np.asarray(getattr(table, column))[idx])
+            idx = series.rec
+            for column in columns:
+                parts[column].append(getattr(table, column).take(idx))
             parts["value"].append(np.asarray(series.value))
             parts["segment"].append(np.full(len(idx), seg.index, dtype=np.int64))
         return {k: np.concatenate(v) if v else np.array([], dtype=np.int64 if k == "segment"
@@ -290,27 +288,23 @@ class Run:
 
     def rows(self):
         """Tidy rows: (segment, phase, step, epoch, time, metric, value)."""
-        for seg in self.segments:
-            for phase in (TRAIN, EVAL, FINAL):
-                table = seg.tables[phase]
-                for name, series in table.series.items():
-                    for i, value in zip(series.indexes(), series.value):
-                        yield (seg.index, phase, plain(table.step[i]), plain(table.epoch[i]),
-                               plain(table.time[i]), name, value)
+        for seg, phase, name, steps, epochs, times, vals in self.series_columns():
+            for step, epoch, t, value in zip(steps.tolist(), epochs.tolist(), times.tolist(),
+                                             vals.tolist()):
+                yield seg, phase, plain(step), plain(epoch), plain(t), name, value
 
-    def series_columns(self, size: int = 1 << 20):
+    def series_columns(self, size: int = CHUNK):
         """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows:
         (segment, phase, metric, step, epoch, time, value); NaN marks a missing step/epoch/time."""
         for seg in self.segments:
             for phase in (TRAIN, EVAL, FINAL):
                 table = seg.tables[phase]
                 for name, series in table.series.items():
-                    rec = np.asarray(series.rec, dtype=np.int64)
-                    for lo in range(0, len(rec), size):
-                        idx = rec[lo:lo + size]
-                        yield (seg.index, phase, name, np.asarray(table.step)[idx],
-                               np.asarray(table.epoch)[idx], np.asarray(table.time)[idx],
-                               np.asarray(series.value)[lo:lo + size])
+                    for lo in range(0, len(series), size):
+                        idx = series.rec_slice(lo, lo + size)
+                        yield (seg.index, phase, name, table.step.take(idx),
+                               table.epoch.take(idx), table.time.take(idx),
+                               series.value.slice(lo, lo + size))
 
     def to_frame(self):
         """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""
