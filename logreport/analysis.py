@@ -11,6 +11,7 @@ from datetime import datetime
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import store
 from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
 from .model import Run, json_number, plain
 
@@ -65,6 +66,76 @@ def _values(run: Run, phase: str, metric: str):
     return a["step"], a["epoch"], a["line"], a["value"]
 
 
+SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
+
+
+def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarray]:
+    """A metric's values (and table `columns`) at every k-th record, k the smallest that
+    keeps at most SAMPLE of them: all of them on any but a very long run. Bounded memory."""
+    total = sum(len(t.series[metric]) for _, t in run.tables(phase) if metric in t.series)
+    stride = max(1, -(-total // SAMPLE))
+    parts: dict[str, list] = {k: [] for k in (*columns, "value")}
+    seen = 0
+    for part in run.chunks(phase, metric, columns):
+        start = -seen % stride
+        for k in parts:
+            parts[k].append(part[k][start::stride])
+        seen += len(part["value"])
+    return {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+
+
+def last_finite(run: Run, phase: str, metric: str) -> tuple[float, float] | None:
+    """(step, value) of the last finite value of a metric, or None."""
+    for _, table in reversed(list(run.tables(phase))):
+        series = table.series.get(metric)
+        n = len(series) if series is not None else 0
+        for hi in range(n, 0, -store.CHUNK):
+            vals = series.value.slice(hi - store.CHUNK, hi)
+            finite = np.flatnonzero(np.isfinite(vals))
+            if len(finite):
+                i = hi - len(vals) + int(finite[-1])
+                return float(table.step.take(series.rec_slice(i, i + 1))[0]), float(vals[finite[-1]])
+    return None
+
+
+def _median_counted(counts: dict[float, int]) -> float:
+    """np.median of a multiset given as value -> count."""
+    keys = sorted(counts)
+    total = sum(counts.values())
+    if not total:
+        return float("nan")
+    cum = np.cumsum([counts[k] for k in keys])
+    lo = keys[int(np.searchsorted(cum, (total - 1) // 2, side="right"))]
+    hi = keys[int(np.searchsorted(cum, total // 2, side="right"))]
+    return (lo + hi) / 2
+
+
+def _step_gaps(run: Run, metric: str, positive: bool, finite_values: bool = False) -> float:
+    """Median difference between the steps of consecutive records of a train metric (only
+    positive differences between known steps, when `positive`); counted chunk by chunk, as
+    the differences are few distinct numbers."""
+    counts: dict[float, int] = {}
+    last = None
+    for part in run.chunks(TRAIN, metric, ("step",)):
+        steps = part["step"]
+        if finite_values:
+            steps = steps[np.isfinite(part["value"])]
+        if positive:
+            steps = steps[np.isfinite(steps)]
+        if last is not None:
+            steps = np.concatenate(([last], steps))
+        if len(steps):
+            last = steps[-1]
+        gaps = np.diff(steps)
+        if positive:
+            gaps = gaps[gaps > 0]
+        if np.isnan(gaps).any():
+            return float("nan")
+        for gap, n in zip(*np.unique(gaps, return_counts=True)):
+            counts[float(gap)] = counts.get(float(gap), 0) + int(n)
+    return _median_counted(counts)
+
+
 def is_loss(name: str) -> bool:
     return "loss" in name.lower() and not name.startswith(("eval_", "train_"))
 
@@ -117,7 +188,7 @@ def throughput(run: Run) -> dict | None:
     for name in ("ips", "throughput", "train_samples_per_second", "samples_per_second",
                  "tokens_per_second"):
         if name in names:
-            vals = values(run, TRAIN, name)[3]
+            vals = sample(run, TRAIN, name)["value"]
             vals = vals[np.isfinite(vals)]
             if len(vals):
                 return {"metric": name, "median": float(np.median(vals))}
@@ -184,26 +255,35 @@ def _local_clock(t: float) -> float:
 def _ppdet_done(run: Run) -> bool:
     """ppdet prints no end line: done when its own ETA says less than one log window remains
     and, if the run evaluates, the eval after the last training record has been printed."""
-    steps, _, _, eta = values(run, TRAIN, "eta_seconds")
-    if not len(eta):
+    last = _last_record(run, "eta_seconds")
+    if last is None:
         return False
     remaining = _remaining_steps(run)
-    window = float(np.median(np.diff(steps))) if len(steps) > 1 else 1.0
+    window = _step_gaps(run, "eta_seconds", positive=False) if run.count(TRAIN) > 1 else 1.0
     if remaining is None or remaining > max(window, 1.0):
         return False
     # A run that evaluates (--eval) evaluates after its last epoch too: wait for that eval.
     eval_steps = [t.step[-1] for _, t in run.tables(EVAL)]
-    return not eval_steps or max(eval_steps) >= steps[-1]
+    return not eval_steps or max(eval_steps) >= last[0]
+
+
+def _last_record(run: Run, metric: str) -> tuple[float, float] | None:
+    """(step, value) of the last training record of a metric, or None."""
+    for _, table in reversed(list(run.tables(TRAIN))):
+        series = table.series.get(metric)
+        if series is not None and len(series):
+            return table.step[series.last_index()], series.value[-1]
+    return None
 
 
 def _remaining_steps(run: Run) -> float | None:
     """Steps left after the last training record, by ppdet's ETA and mean batch time."""
-    eta = values(run, TRAIN, "eta_seconds")[3]
-    cost = values(run, TRAIN, "batch_cost")[3]
+    eta = _last_record(run, "eta_seconds")
+    cost = sample(run, TRAIN, "batch_cost")["value"]
     cost = cost[np.isfinite(cost) & (cost > 0)]
-    if not len(eta) or not len(cost):
+    if eta is None or not len(cost):
         return None
-    return float(eta[-1]) / float(np.mean(cost))
+    return float(eta[1]) / float(np.mean(cost))
 
 
 def total_steps(run: Run) -> int | None:
@@ -211,10 +291,10 @@ def total_steps(run: Run) -> int | None:
         return int(run.info["total_steps"])
     per_epoch = run.info.get("steps_per_epoch")
     remaining = _remaining_steps(run)
-    steps = values(run, TRAIN, "eta_seconds")[0]
-    if not per_epoch or remaining is None or not len(steps):
+    last = _last_record(run, "eta_seconds")
+    if not per_epoch or remaining is None or last is None:
         return None
-    epochs = round((steps[-1] + 1 + remaining) / per_epoch)
+    epochs = round((last[0] + 1 + remaining) / per_epoch)
     return int(max(epochs, 1) * per_epoch)
 
 
@@ -224,11 +304,11 @@ def eta_seconds(run: Run, state: str) -> float | None:
         return 0.0 if state == "finished" else None
     if "remaining_seconds" in run.info:
         return float(run.info["remaining_seconds"])
-    eta = values(run, TRAIN, "eta_seconds")[3]
-    if not len(eta):
+    eta = _last_record(run, "eta_seconds")
+    if eta is None:
         return None
     evals = eval_time(run)
-    return float(eta[-1]) + (evals["remaining_seconds"] if evals else 0.0)
+    return float(eta[1]) + (evals["remaining_seconds"] if evals else 0.0)
 
 
 # --- timing ----------------------------------------------------------------------------
@@ -238,7 +318,8 @@ def timing(run: Run) -> dict | None:
     Per epoch, as MMDetection's cal_train_time: the mean batch_cost of the epoch's records
     except its first (which carries the data loader's start-up), times the steps per epoch.
     """
-    steps, epochs, _, cost = values(run, TRAIN, "batch_cost")
+    part = sample(run, TRAIN, "batch_cost", ("epoch",))
+    epochs, cost = part["epoch"], part["value"]
     keep = np.isfinite(cost) & np.isfinite(epochs)
     if not keep.any():
         return None
@@ -264,7 +345,7 @@ def timing(run: Run) -> dict | None:
 
 def _images_per_second(run: Run) -> dict | None:
     """ppdet's ips is per card; the total needs the number of cards (world_size)."""
-    ips = values(run, TRAIN, "ips")[3]
+    ips = sample(run, TRAIN, "ips")["value"]
     ips = ips[np.isfinite(ips)]
     if not len(ips):
         return None
@@ -279,31 +360,46 @@ def eval_time(run: Run) -> dict | None:
     One evaluation lasts from the last training record before it to its result, less the
     training steps that were still due in that epoch (batch_cost each).
     """
-    tables = [t for _, t in run.tables(TRAIN)]
-    if not tables:
+    if not run.count(TRAIN):
         return None
-    lines, steps, times = (np.concatenate([np.asarray(getattr(t, col)) for t in tables])
-                           for col in ("line", "step", "time"))
-    order = np.argsort(lines, kind="stable")
-    lines, steps, times = lines[order], steps[order], times[order]
-    cost = values(run, TRAIN, "batch_cost")[3]
+    evals = [row for _, table in run.tables(EVAL)
+             for row in zip(table.step, table.epoch, table.time, table.line)]
+    before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64))
+    cost = sample(run, TRAIN, "batch_cost")["value"]
     cost = float(np.median(cost[np.isfinite(cost)])) if np.isfinite(cost).any() else 0.0
     durations, eval_epochs = [], []
-    for _, table in run.tables(EVAL):
-        for step, epoch, t, line in zip(table.step, table.epoch, table.time, table.line):
-            if not math.isnan(epoch):
-                eval_epochs.append(int(epoch))
-            last = int(np.searchsorted(lines, line)) - 1
-            if last < 0 or math.isnan(t) or math.isnan(times[last]):
-                continue
-            due = 0.0 if math.isnan(step) else max(0.0, step - steps[last])
-            durations.append(max(0.0, t - times[last] - due * cost))
+    for (step, epoch, t, _), (found, last_step, last_time) in zip(evals, before):
+        if not math.isnan(epoch):
+            eval_epochs.append(int(epoch))
+        if not found or math.isnan(t) or math.isnan(last_time):
+            continue
+        due = 0.0 if math.isnan(step) else max(0.0, step - last_step)
+        durations.append(max(0.0, t - last_time - due * cost))
     if not durations:
         return None
     mean = float(np.mean(durations))
     left = _evals_left(run, sorted(set(eval_epochs)))
     return {"mean_seconds": mean, "measured": len(durations), "remaining_evals": left,
             "remaining_seconds": mean * left if left is not None else 0.0}
+
+
+def _train_before(run: Run, lines: np.ndarray) -> list[tuple[bool, float, float]]:
+    """For each line number: (found, step, time) of the training record on the nearest line
+    before it (the last one of equal lines), read a chunk of the tables at a time."""
+    best = np.full(len(lines), -np.inf)
+    step, time = np.full(len(lines), np.nan), np.full(len(lines), np.nan)
+    for _, table in run.tables(TRAIN):
+        for lo in range(0, len(table), store.CHUNK):
+            own = {c: getattr(table, c).slice(lo, lo + store.CHUNK)
+                   for c in ("line", "step", "time")}
+            order = np.argsort(own["line"], kind="stable")
+            sorted_lines = own["line"][order]
+            at = np.searchsorted(sorted_lines, lines) - 1
+            ok = at >= 0
+            ok[ok] = sorted_lines[at[ok]] >= best[ok]
+            pick = order[at[ok]]
+            best[ok], step[ok], time[ok] = own["line"][pick], own["step"][pick], own["time"][pick]
+    return [(b > -np.inf, s, t) for b, s, t in zip(best.tolist(), step.tolist(), time.tolist())]
 
 
 def _evals_left(run: Run, eval_epochs: list[int]) -> int | None:
@@ -352,9 +448,8 @@ def _tokens_per_second(run: Run) -> float | None:
 
 def _last(run: Run, phase: str, name: str) -> float | None:
     """The last finite value of a metric, or None."""
-    vals = values(run, phase, name)[3]
-    vals = vals[np.isfinite(vals)]
-    return float(vals[-1]) if len(vals) else None
+    last = last_finite(run, phase, name)
+    return None if last is None else last[1]
 
 
 # --- anomalies -------------------------------------------------------------------------
@@ -381,47 +476,96 @@ def _anomaly(kind, step, metric, detail, line) -> dict:
 
 def _nonfinite(run: Run) -> list[dict]:
     """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count."""
-    bad_lines: dict[int, tuple] = {}
+    bad = np.zeros(0, dtype=bool)          # by line number: a record there has one
+    first = None                            # (line, step, name, value) of the first
     names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
     main = main_loss(run)
     for name in sorted(names, key=lambda n: n != main):
-        steps, _, lines, vals = values(run, TRAIN, name)
-        for i in np.flatnonzero(~np.isfinite(vals)):
-            bad_lines.setdefault(int(lines[i]), (steps[i], name, vals[i]))
-    if not bad_lines:
+        for part in run.chunks(TRAIN, name):
+            at = np.flatnonzero(~np.isfinite(part["value"]))
+            if not len(at):
+                continue
+            lines = part["line"][at].astype(np.int64)
+            if lines.max() >= len(bad):
+                bad = np.concatenate([bad, np.zeros(int(lines.max()) + 1 - len(bad), dtype=bool)])
+            bad[lines] = True
+            i = at[int(np.argmin(lines))]
+            if first is None or part["line"][i] < first[0]:
+                first = (part["line"][i], part["step"][i], name, part["value"][i])
+    if first is None:
         return []
-    line = min(bad_lines)
-    step, name, value = bad_lines[line]
+    line, step, name, value = first
     return [_anomaly("nan", step, name,
-                     f"{name} is {_fmt(value)} at step {_int(step)}; {len(bad_lines)} record(s) "
+                     f"{name} is {_fmt(value)} at step {_int(step)}; {int(bad.sum())} record(s) "
                      f"with a non-finite loss or grad_norm", line)]
 
 
 def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
     """Loss exactly 0 for several records after being non-zero (a NaN filter at work)."""
-    steps, _, lines, vals = values(run, TRAIN, name)
-    nonzero = np.isfinite(vals) & (vals != 0)
-    after_nonzero = np.concatenate([[False], np.logical_or.accumulate(nonzero)[:-1]])
+    seen_nonzero = False
+
+    def zero_after_nonzero(vals: np.ndarray) -> np.ndarray:
+        nonlocal seen_nonzero
+        nonzero = np.isfinite(vals) & (vals != 0)
+        after = np.logical_or.accumulate(np.concatenate([[seen_nonzero], nonzero]))[:-1]
+        seen_nonzero = bool(after[-1] or nonzero[-1]) if len(vals) else seen_nonzero
+        return (vals == 0) & after
+
     out = []
-    for start, end in _stretches((vals == 0) & after_nonzero, th.zero_loss_records):
-        out.append(_anomaly("zero_loss", steps[start], name,
-                            f"{name} is exactly 0 for {end - start} records from step "
-                            f"{_int(steps[start])}", lines[start]))
-    return out[:MAX_PER_KIND]
+    for step, line, length, _ in _stretches(run.chunks(TRAIN, name), zero_after_nonzero,
+                                            th.zero_loss_records):
+        out.append(_anomaly("zero_loss", step, name, f"{name} is exactly 0 for {length} records "
+                            f"from step {_int(step)}", line))
+        if len(out) >= MAX_PER_KIND:
+            break
+    return out
 
 
-def _stretches(mask: np.ndarray, min_length: int) -> list[tuple[int, int]]:
-    """(start, end) of each run of True in mask at least min_length long."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a >= min_length]
+def _stretches(parts, test, min_length: int):
+    """Each run of at least min_length records (over chunked `parts` of a series) whose values
+    pass `test` (values -> bool array): (first step, first line, length, its values)."""
+    open_: list | None = None               # [step, line, length, value arrays]
+    for part in parts:
+        vals = part["value"]
+        edges = np.diff(np.concatenate([[0], test(vals).astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        if open_ is not None and not (len(starts) and starts[0] == 0):
+            if open_[2] >= min_length:
+                yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
+            open_ = None
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            if a == 0 and open_ is not None:
+                open_[2] += b
+                open_[3].append(vals[:b])
+            else:
+                open_ = [part["step"][a], part["line"][a], b - a, [vals[a:b]]]
+            if b < len(vals):
+                if open_[2] >= min_length:
+                    yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
+                open_ = None
+    if open_ is not None and open_[2] >= min_length:
+        yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
 
 
-def _per_record_steps(steps: np.ndarray) -> float:
-    """Typical number of steps one record stands for (1 when unknown)."""
-    gaps = np.diff(steps[np.isfinite(steps)])
-    gaps = gaps[gaps > 0]
-    return float(np.median(gaps)) if len(gaps) else 1.0
+def _per_record_steps(run: Run, name: str) -> float:
+    """Typical number of steps a record of a finite value stands for (1 when unknown)."""
+    gaps = _step_gaps(run, name, positive=True, finite_values=True)
+    return 1.0 if math.isnan(gaps) else gaps
+
+
+def _levels(run: Run, name: str, width: int):
+    """The finite values of a training metric a chunk at a time, with their rolling median
+    over `width` records: (steps, lines, values, levels) of each chunk."""
+    history = np.empty(0)
+    for part in run.chunks(TRAIN, name):
+        keep = np.isfinite(part["value"])
+        vals = part["value"][keep]
+        if not len(vals):
+            continue
+        joined = np.concatenate([history, vals])
+        level = _rolling_median(joined, width)[len(history):]
+        history = joined[max(0, len(joined) - (width - 1)):] if width > 1 else history
+        yield part["step"][keep], part["line"][keep], vals, level
 
 
 def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.ndarray:
@@ -469,29 +613,30 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     `spike_steps` steps, as ppdet itself does over log_iter steps, so the test compares like
     with like.
     """
-    steps, _, lines, vals = values(run, TRAIN, name)
-    keep = np.isfinite(vals)
-    steps, lines, vals = steps[keep], lines[keep], vals[keep]
-    width = max(1, math.ceil(th.spike_steps / _per_record_steps(steps)))
-    level = _rolling_median(vals, width)
-    before = _median_before(np.abs(level), th.spike_window, th.spike_factor)
-    before[:th.spike_min_history] = np.nan
-    with np.errstate(invalid="ignore"):
-        hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
+    width = max(1, math.ceil(th.spike_steps / _per_record_steps(run, name)))
     out: list[dict] = []
-    next_free = 0
-    for i in hits:
-        if i < next_free:
-            continue                                # the same spike seen through the filter
-        next_free = i + width + 1
-        med = before[i]
-        what = f"{name} {vals[i]:.6g}" if width == 1 else \
-            f"{name} (median of {width} records) {level[i]:.6g}"
-        out.append(_anomaly("spike", steps[i], name,
-                            f"{what} at step {_int(steps[i])} is {abs(level[i]) / med:.3g}x "
-                            f"the median {med:.6g} of the previous records", lines[i]))
-        if len(out) >= MAX_PER_KIND:
-            break
+    history = np.empty(0)                   # |levels| of the records just before the chunk
+    seen = next_free = 0
+    for steps, lines, vals, level in _levels(run, name, width):
+        joined = np.concatenate([history, np.abs(level)])
+        before = _median_before(joined, th.spike_window, th.spike_factor)[len(history):]
+        before[:max(0, th.spike_min_history - seen)] = np.nan
+        with np.errstate(invalid="ignore"):
+            hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
+        for i in hits.tolist():
+            if seen + i < next_free:
+                continue                            # the same spike seen through the filter
+            next_free = seen + i + width + 1
+            med = before[i]
+            what = f"{name} {vals[i]:.6g}" if width == 1 else \
+                f"{name} (median of {width} records) {level[i]:.6g}"
+            out.append(_anomaly("spike", steps[i], name,
+                                f"{what} at step {_int(steps[i])} is {abs(level[i]) / med:.3g}x "
+                                f"the median {med:.6g} of the previous records", lines[i]))
+            if len(out) >= MAX_PER_KIND:
+                return out
+        history = joined[-th.spike_window:]
+        seen += len(vals)
     return out
 
 
@@ -515,23 +660,35 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     Levels are rolling medians (robust to single spikes); the best level is the lowest one
     reached before the last part.
     """
-    steps, _, lines, vals = values(run, TRAIN, name)
-    keep = np.isfinite(vals)
-    steps, lines, vals = steps[keep], lines[keep], vals[keep]
-    if len(vals) < th.divergence_min_records:
+    n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ()))
+    if n < th.divergence_min_records:
         return []
-    level = _rolling_median(vals, th.divergence_window)
-    tail = max(4, int(len(vals) * th.divergence_tail))
-    best = float(level[:-tail].min())
-    now = float(np.median(vals[-tail:]))
-    if best > 0 and now > th.divergence_factor * best and level[-1] > th.divergence_factor * best:
-        calm = np.flatnonzero(level <= th.divergence_factor * best)
-        first = int(calm[-1]) + 1                   # from here on the level stayed high
-        return [_anomaly("divergence", steps[first], name,
-                         f"{name} level {now:.6g} over the last {tail} records is "
-                         f"{now / best:.3g}x its best level {best:.6g}; high since step "
-                         f"{_int(steps[first])}", lines[first])]
-    return []
+    tail = max(4, int(n * th.divergence_tail))
+    best, seen, ends = np.inf, 0, []
+    for _, _, vals, level in _levels(run, name, th.divergence_window):
+        head = max(0, n - tail - seen)
+        if head:
+            best = min(best, float(level[:head].min()))
+        ends.append(vals[head:])
+        last_level = level[-1]
+        seen += len(vals)
+    now = float(np.median(np.concatenate(ends)))
+    high = th.divergence_factor * best
+    if not (best > 0 and now > high and last_level > high):
+        return []
+    first = None                            # the record after the last calm level
+    for steps, lines, _, level in _levels(run, name, th.divergence_window):
+        if first == "next chunk":
+            first = (steps[0], lines[0])
+        calm = np.flatnonzero(level <= high)
+        if len(calm):
+            i = int(calm[-1]) + 1
+            first = (steps[i], lines[i]) if i < len(level) else "next chunk"
+    step, line = first
+    return [_anomaly("divergence", step, name,
+                     f"{name} level {now:.6g} over the last {tail} records is "
+                     f"{now / best:.3g}x its best level {best:.6g}; high since step "
+                     f"{_int(step)}", line)]
 
 
 def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
@@ -540,16 +697,19 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
     if speed is None:
         return []
     name, median = speed["metric"], speed["median"]
-    steps, _, lines, vals = values(run, TRAIN, name)
-    low = np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
+    def low(vals: np.ndarray) -> np.ndarray:
+        return np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
+
     out = []
-    for start, end in _stretches(low, th.throughput_records):
-        drop = 1 - float(np.median(vals[start:end])) / median
-        out.append(_anomaly("throughput_drop", steps[start], name,
+    for step, line, length, vals in _stretches(run.chunks(TRAIN, name), low,
+                                               th.throughput_records):
+        drop = 1 - float(np.median(vals)) / median
+        out.append(_anomaly("throughput_drop", step, name,
                             f"{name} {drop:.0%} below the run's median {median:.4g} for "
-                            f"{end - start} records from step {_int(steps[start])}",
-                            lines[start]))
-    return out[:MAX_PER_KIND]
+                            f"{length} records from step {_int(step)}", line))
+        if len(out) >= MAX_PER_KIND:
+            break
+    return out
 
 
 def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
@@ -663,11 +823,13 @@ def summary_json(summaries: list[dict]) -> str:
 
 
 def _train_axes(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Step and epoch of the last training record, as arrays of one (empty: no training)."""
     tables = list(run.tables(TRAIN))
     if not tables:
         return np.array([]), np.array([])
     table = tables[-1][1]
-    return np.asarray(table.step), np.asarray(table.epoch)
+    lo = len(table) - 1
+    return table.step.slice(lo, len(table)), table.epoch.slice(lo, len(table))
 
 
 def _int(x):

@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from . import store
 from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record, Records
-from .store import CHUNK, Column
+from .store import Column
 
 NAN = float("nan")
 
@@ -293,18 +294,26 @@ class Run:
                                              vals.tolist()):
                 yield seg, phase, plain(step), plain(epoch), plain(t), name, value
 
-    def series_columns(self, size: int = CHUNK):
-        """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows:
-        (segment, phase, metric, step, epoch, time, value); NaN marks a missing step/epoch/time."""
+    def series_columns(self, size: int | None = None):
+        """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows
+        (default: one chunk): (segment, phase, metric, step, epoch, time, value); NaN marks a
+        missing step/epoch/time."""
         for seg in self.segments:
             for phase in (TRAIN, EVAL, FINAL):
                 table = seg.tables[phase]
                 for name, series in table.series.items():
-                    for lo in range(0, len(series), size):
-                        idx = series.rec_slice(lo, lo + size)
-                        yield (seg.index, phase, name, table.step.take(idx),
-                               table.epoch.take(idx), table.time.take(idx),
-                               series.value.slice(lo, lo + size))
+                    for part in _slices(table, series, ("step", "epoch", "time"), size):
+                        yield (seg.index, phase, name, part["step"], part["epoch"], part["time"],
+                               part["value"])
+
+    def chunks(self, phase: str, metric: str, columns=("step", "line")):
+        """One metric over all segments, in order, in slices of at most one chunk (bounded
+        memory however long the run): dicts of numpy arrays, the table `columns` asked for
+        and `value`."""
+        for _, table in self.tables(phase):
+            series = table.series.get(metric)
+            if series is not None:
+                yield from _slices(table, series, columns)
 
     def to_frame(self):
         """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""
@@ -327,6 +336,16 @@ class Run:
             parent = os.path.basename(os.path.dirname(self.source.rstrip("/")))
             return f"{parent}/{base}" if parent else base
         return base
+
+
+def _slices(table: Table, series: Series, columns, size: int | None = None):
+    """A series with the table columns of its records, `size` values at a time."""
+    size = size or store.CHUNK
+    for lo in range(0, len(series), size):
+        idx = series.rec_slice(lo, lo + size)
+        part = {column: getattr(table, column).take(idx) for column in columns}
+        part["value"] = series.value.slice(lo, lo + size)
+        yield part
 
 
 def block_record(recs: Records, i: int) -> Record:

@@ -74,11 +74,11 @@ def _shuffle(values: np.ndarray) -> bytes:
 def _mantissas(work: np.ndarray) -> tuple[np.ndarray | None, int | None]:
     """(integers m, d) with m / 10**d == work bit for bit, m in the smallest int type; or
     (None, None) when the values are not short decimals."""
-    d = _decimals_of(work[:16])
-    if d is None:
+    fewest = _decimals_of(work[:16])
+    if fewest is None:
         return None, None
     bits = work.view(np.int64)
-    for d in range(d, min(d + 4, MAX_DECIMALS + 1)):
+    for d in range(fewest, min(fewest + 4, MAX_DECIMALS + 1)):
         scale = 10.0 ** d
         scaled = np.rint(work * scale)
         if np.abs(scaled).max(initial=0.0) >= 2.0 ** 53:

@@ -85,14 +85,23 @@ CASES = cases()
 
 @pytest.mark.parametrize("path,expected", CASES, ids=[c[0].name for c in CASES])
 def test_fixtures_parse_the_same_with_tiny_chunks(path, expected, monkeypatch):
-    """Sealing after every 3 values changes nothing a fixture parses or summarizes to."""
+    """Sealing after every 3 values changes nothing a fixture parses to."""
     want = json.loads(expected.read_text(encoding="utf-8"))
-    normal = summary_text(load(str(path)))
     monkeypatch.setattr(store, "CHUNK", 3)
-    run = load(str(path))
-    got = facts(run)
+    got = facts(load(str(path)))
     assert {k: got.get(k) for k in want} == want
-    assert summary_text(run) == normal
+
+
+ANOMALY_CASES = sorted(json.loads((DATA / "anomalies.expected.json").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("case", ANOMALY_CASES)
+def test_summaries_are_the_same_read_a_few_records_at_a_time(case, monkeypatch):
+    """Analysis reads series a chunk at a time (bounded memory): with 3-record chunks every
+    figure and anomaly (nan, zero loss, spikes, divergence, throughput drops...) is the same."""
+    normal = summary_text(load(str(DATA / case)))
+    monkeypatch.setattr(store, "CHUNK", 3)
+    assert summary_text(load(str(DATA / case))) == normal
 
 
 def summary_text(run) -> str:
@@ -100,3 +109,18 @@ def summary_text(run) -> str:
     summary = summarize(run)
     summary.pop("status_evidence")
     return json.dumps(summary, default=str)
+
+
+@pytest.mark.parametrize("case", ["ppdet/rtdetr_r18vd_coco_train.log",
+                                  "ppdet/picodet_s_320_coco_long80e.log",
+                                  "ppdet/ppyoloe_crn_s_coco_diverge_lr1000.log"])
+def test_sensitive_thresholds_find_the_same_with_tiny_chunks(case, monkeypatch):
+    """Low thresholds make many stretches and spikes, some across chunk edges."""
+    from logreport.analysis import Thresholds, anomalies
+
+    th = Thresholds(throughput_drop=0.02, throughput_records=2, spike_factor=1.05,
+                    spike_min_history=1, zero_loss_records=1, divergence_factor=1.01)
+    normal = anomalies(load(str(DATA / case)), th)
+    assert len(normal) >= 3
+    monkeypatch.setattr(store, "CHUNK", 3)
+    assert anomalies(load(str(DATA / case)), th) == normal
