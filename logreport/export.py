@@ -11,7 +11,7 @@ from .render import replace_atomic, write_atomic
 
 COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
 SUFFIXES = (".jsonl", ".csv", ".parquet")
-ROW_GROUP = 1 << 18         # rows per parquet row group (and per slice held in memory)
+ROW_GROUP = 1 << 16         # rows per parquet row group (and per slice held in memory)
 
 
 def rows(runs: list[Run]):
