@@ -84,6 +84,20 @@ def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarra
     return {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
 
 
+def recent(run: Run, phase: str, metric: str, n: int) -> np.ndarray:
+    """The last n values of a metric (over segments), oldest first."""
+    parts, need = [], n
+    for _, table in reversed(list(run.tables(phase))):
+        series = table.series.get(metric)
+        if series is None:
+            continue
+        parts.append(series.value.slice(len(series) - need, len(series)))
+        need -= len(parts[-1])
+        if need <= 0:
+            break
+    return np.concatenate(parts[::-1]) if parts else np.empty(0)
+
+
 def last_finite(run: Run, phase: str, metric: str) -> tuple[float, float] | None:
     """(step, value) of the last finite value of a metric, or None."""
     for _, table in reversed(list(run.tables(phase))):

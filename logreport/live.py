@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 
-from .analysis import main_loss, values
+from .analysis import main_loss, recent
 from .events import SYSTEM, TRAIN
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -39,9 +39,8 @@ def duration(seconds: float | None) -> str:
 def figures(run, summary: dict) -> dict:
     """What both views show, as short strings."""
     loss = main_loss(run)
-    loss_vals = values(run, TRAIN, loss)[3] if loss else []
-    lr = values(run, TRAIN, "learning_rate")[3] if "learning_rate" in run.metric_names(TRAIN) \
-        else []
+    loss_vals = recent(run, TRAIN, loss, SPARK_POINTS) if loss else []
+    lr = recent(run, TRAIN, "learning_rate", 1)
     step = summary["last_step"]
     total = summary["total_steps"]
     percent = (summary.get("progress") or {}).get("percent")     # analysis knows 0-based steps

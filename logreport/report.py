@@ -163,7 +163,7 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
 
 
 def _columns(run: Run, phase: str, name: str):
-    a = run.arrays(phase, name)
+    a = run.arrays(phase, name, ("step",))
     return a["step"], a["value"], a["segment"]
 
 
