@@ -1,10 +1,12 @@
 """Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
 
-usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only FORMAT]
+usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only FORMAT] [--scaling]
 Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py and a
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
 shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept), then times each
 command on the page-cached file. Prints seconds, MB/s, ratio to awk and peak RSS.
+--scaling: instead, `summary` on the first 1/27, 1/9, 1/3 and all of each log (whole lines),
+to show how peak memory grows with the file.
 """
 from __future__ import annotations
 
@@ -91,12 +93,33 @@ def bench(path: str, logreport: str, workdir: str) -> None:
         print(f"| {name} | {seconds:.2f} | {size / seconds:.0f} | {seconds / awk:.2f} | {rss:.0f} |")
 
 
+def scaling(path: str, logreport: str, workdir: str) -> None:
+    """Peak RSS of `summary` on growing prefixes of the log."""
+    size = os.path.getsize(path)
+    print(f"\n{os.path.basename(path)}: summary on prefixes")
+    print("| prefix MB | seconds | MB/s | peak RSS MB |")
+    print("|---:|---:|---:|---:|")
+    for part in (27, 9, 3, 1):
+        prefix = path
+        if part > 1:
+            prefix = os.path.join(workdir, f"prefix_{part}_{os.path.basename(path)}")
+            if not os.path.exists(prefix):
+                with open(path, "rb") as src, open(prefix, "wb") as out:
+                    data = src.read(size // part)
+                    out.write(data[:data.rindex(b"\n") + 1])
+        mb = os.path.getsize(prefix) / 1e6
+        subprocess.run(f"cat {shlex.quote(prefix)} > /dev/null", shell=True)
+        seconds, rss = timed(f"{logreport} summary {shlex.quote(prefix)} --json")
+        print(f"| {mb:.0f} | {seconds:.2f} | {mb / seconds:.0f} | {rss:.0f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
     ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
     ap.add_argument("--only", choices=["ppdet", "llamafactory"], help="bench one log only")
+    ap.add_argument("--scaling", action="store_true", help="peak memory against file size")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log)):
@@ -105,7 +128,7 @@ def main() -> None:
         path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
         if not os.path.exists(path):
             make(path, args.mb)
-        bench(path, args.logreport, args.dir)
+        (scaling if args.scaling else bench)(path, args.logreport, args.dir)
 
 
 if __name__ == "__main__":
