@@ -338,7 +338,10 @@ def timing(run: Run) -> dict | None:
     if not keep.any():
         return None
     epochs, cost = epochs[keep], cost[keep]
-    per_epoch = {e: cost[epochs == e] for e in dict.fromkeys(epochs.tolist())}
+    order = np.argsort(epochs, kind="stable")        # group by epoch, records kept in order
+    cuts = np.flatnonzero(np.diff(epochs[order])) + 1
+    groups = {float(epochs[part[0]]): cost[part] for part in np.split(order, cuts)}
+    per_epoch = {e: groups[e] for e in dict.fromkeys(epochs.tolist())}    # in order seen
     exclude = any(len(c) > 1 for c in per_epoch.values())
     iter_seconds = {e: float(np.mean(c[1:] if exclude and len(c) > 1 else c))
                     for e, c in per_epoch.items()}
