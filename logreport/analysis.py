@@ -50,13 +50,18 @@ class Thresholds:
 def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(steps, epochs, lines, values) of a metric over all segments, in order (read-only
     arrays; the last few asked for are remembered until the run's tables grow)."""
-    key = (phase, metric, tuple(len(t) for _, t in run.tables(phase)))
-    memo = run.__dict__.setdefault("_values_memo", {})
+    return _remembered(run, ("values", phase, metric), lambda: _values(run, phase, metric))
+
+
+def _remembered(run: Run, key: tuple, compute):
+    """compute(), remembered for the last few keys until the run reads more (read-only)."""
+    key += (run.lines, tuple(len(t) for phase in (TRAIN, EVAL) for _, t in run.tables(phase)))
+    memo = run.__dict__.setdefault("_analysis_memo", {})
     if key not in memo:
-        if len(memo) >= 3:
+        if len(memo) >= 4:
             del memo[next(iter(memo))]
-        memo[key] = _values(run, phase, metric)
-        for a in memo[key]:
+        memo[key] = compute()
+        for a in (memo[key].values() if isinstance(memo[key], dict) else memo[key]):
             a.flags.writeable = False
     return memo[key]
 
@@ -72,6 +77,11 @@ SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k
 def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarray]:
     """A metric's values (and table `columns`) at every k-th record, k the smallest that
     keeps at most SAMPLE of them: all of them on any but a very long run. Bounded memory."""
+    return _remembered(run, ("sample", phase, metric, columns),
+                       lambda: _sample(run, phase, metric, columns))
+
+
+def _sample(run: Run, phase: str, metric: str, columns) -> dict[str, np.ndarray]:
     total = sum(len(t.series[metric]) for _, t in run.tables(phase) if metric in t.series)
     stride = max(1, -(-total // SAMPLE))
     parts: dict[str, list] = {k: [] for k in (*columns, "value")}
@@ -338,10 +348,10 @@ def timing(run: Run) -> dict | None:
     if not keep.any():
         return None
     epochs, cost = epochs[keep], cost[keep]
-    order = np.argsort(epochs, kind="stable")        # group by epoch, records kept in order
-    cuts = np.flatnonzero(np.diff(epochs[order])) + 1
-    groups = {float(epochs[part[0]]): cost[part] for part in np.split(order, cuts)}
-    per_epoch = {e: groups[e] for e in dict.fromkeys(epochs.tolist())}    # in order seen
+    # the costs of each epoch, in record order; epochs in the order first seen
+    uniq, first, inverse = np.unique(epochs, return_index=True, return_inverse=True)
+    groups = np.split(cost[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+    per_epoch = {float(uniq[k]): groups[k] for k in np.argsort(first)}
     exclude = any(len(c) > 1 for c in per_epoch.values())
     iter_seconds = {e: float(np.mean(c[1:] if exclude and len(c) > 1 else c))
                     for e, c in per_epoch.items()}
