@@ -5,7 +5,11 @@ line, measures the time from the write until /api/summary counts the new record.
 log alone for --idle seconds and reads the CPU seconds the watcher used, beside `tail -F` on the
 same file over the same time as a baseline.
 
-    python bench/watch_latency.py [--log PATH] [--idle 60] [--poll SECONDS]
+--backlog BIG: the followed file starts as a copy of BIG (say bench/parse.py's 1 GB log):
+first `summary` is timed on it, then the time `watch` takes to serve all of its records (the
+live state), then the appends are measured on top of it. The watcher's peak RSS is printed.
+
+    python bench/watch_latency.py [--log PATH] [--idle 60] [--poll SECONDS] [--backlog BIG]
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,19 +47,41 @@ def records(base: str) -> int:
         return -1
 
 
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process, from /proc (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+
+
+def timed_summary(cmd: list[str], log: str) -> tuple[float, int]:
+    """Seconds `summary --json` takes on the log, and the training records it counts."""
+    start = time.monotonic()
+    out = subprocess.run(cmd + ["summary", log, "--json"], cwd=ROOT, capture_output=True,
+                         check=True).stdout
+    return time.monotonic() - start, json.loads(out)["runs"][0]["train_records"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log", default=str(DEFAULT_LOG), help="real log to replay")
     ap.add_argument("--idle", type=float, default=60.0, help="idle seconds measured")
     ap.add_argument("--poll", type=float, default=None, help="pass --poll to watch")
     ap.add_argument("--logreport", default=None, help="logreport command (default: this tree)")
+    ap.add_argument("--backlog", help="big log the followed file starts as")
     args = ap.parse_args()
     lines = Path(args.log).read_bytes().splitlines(keepends=True)
     tmp = tempfile.mkdtemp(prefix="logreport-bench-")
     log = os.path.join(tmp, "run.log")
-    open(log, "wb").close()
-    cmd = [args.logreport] if args.logreport else [sys.executable, "-m", "logreport"]
-    cmd += ["watch", log, "--serve", "--port", "0", "--no-tui", "-o", os.path.join(tmp, "r.html")]
+    logreport = [args.logreport] if args.logreport else [sys.executable, "-m", "logreport"]
+    if args.backlog:
+        shutil.copyfile(args.backlog, log)
+        summary_seconds, backlog_records = timed_summary(logreport, log)
+        print(f"backlog {os.path.getsize(log) / 1e6:.0f} MB: summary {summary_seconds:.2f} s, "
+              f"{backlog_records} training records", flush=True)
+    else:
+        open(log, "wb").close()
+    started = time.monotonic()
+    cmd = logreport + ["watch", log, "--serve", "--port", "0", "--no-tui", "-o", os.path.join(tmp, "r.html")]
     if args.poll:
         cmd += ["--poll", str(args.poll)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -62,6 +89,12 @@ def main() -> int:
     latencies = []
     try:
         seen = 0
+        if args.backlog:
+            while records(base) < backlog_records:
+                time.sleep(0.05)
+            print(f"watch live on the backlog after {time.monotonic() - started:.2f} s "
+                  f"(summary: {summary_seconds:.2f} s)", flush=True)
+            seen = records(base)
         with open(log, "ab") as f:
             for line in lines:
                 f.write(line)
@@ -81,6 +114,7 @@ def main() -> int:
         tail_cpu = cpu_seconds(tail.pid) - tail0
         tail.terminate()
         tail.wait()
+        rss = peak_rss_mb(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
@@ -91,6 +125,7 @@ def main() -> int:
     print(f"latency write -> /api/summary: p50 {p50:.3f} s, p95 {p95:.3f} s, max {latencies[-1]:.3f} s")
     print(f"idle {args.idle:.0f} s: watch used {cpu:.2f} CPU s ({cpu / args.idle:.2%} of a core); "
           f"baseline tail -F used {tail_cpu:.2f} CPU s")
+    print(f"watch peak RSS {rss:.0f} MB")
     return 0
 
 
