@@ -818,30 +818,46 @@ def _duration(seconds: float) -> str:
 def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dict:
     """The `summary --json` object of one run (live: the caller is watching it)."""
     state, evidence = status(run, live=live)
-    steps, epochs = _train_axes(run)
     wall = (run.last_time - run.first_time) if run.first_time is not None else None
-    return {
+    summary = {
         "source": run.source,
         "format": run.format or None,
         "files": list(run.files),
         "status": state,
         "status_evidence": evidence,
-        "last_step": _int(steps[-1]) if len(steps) else None,
-        "last_epoch": plain(epochs[-1]) if len(epochs) else None,
+        "last_step": None,
+        "last_epoch": None,
         "total_steps": total_steps(run),
-        "train_records": run.count(TRAIN),
-        "eval_records": run.count(EVAL),
-        "segments": len([s for s in run.segments if not s.is_empty()]),
-        "final": {k: json_number(v) for k, v in final_values(run).items()},
-        "best": best(run),
+        "train_records": 0,
+        "eval_records": 0,
+        "segments": 0,
+        "final": {},
+        "best": None,
         "throughput": throughput(run),
         "wall_seconds": wall,
         "eta_seconds": eta_seconds(run, state),
         "timing": timing(run),
         "progress": progress(run, state),
         "anomalies": anomalies(run, th),
-        "unparsed_lines": run.unparsed,
+        "unparsed_lines": 0,
     }
+    return refresh(summary, run)
+
+
+def refresh(summary: dict, run: Run) -> dict:
+    """The summary with the figures that cost little brought up to the run's last records:
+    counts, last step and epoch, last values, best eval. The whole-run ones (status, timing,
+    anomalies, ETA) stay as they were: `watch` redoes those less often on a long run."""
+    steps, epochs = _train_axes(run)
+    return dict(summary,
+                last_step=_int(steps[-1]) if len(steps) else None,
+                last_epoch=plain(epochs[-1]) if len(epochs) else None,
+                train_records=run.count(TRAIN),
+                eval_records=run.count(EVAL),
+                segments=len([s for s in run.segments if not s.is_empty()]),
+                final={k: json_number(v) for k, v in final_values(run).items()},
+                best=best(run),
+                unparsed_lines=run.unparsed)
 
 
 def summary_json(summaries: list[dict]) -> str:

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .analysis import stall, summary_json
+from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
 from .follow import FolderFollower, Follower
@@ -26,6 +26,7 @@ from .sources import FOLDER_FILES, Input
 BACKLOG_BYTES = 4 << 20  # a log already this big is read in blocks first (fast path)
 REFRESH_IDLE = 30.0      # seconds: re-publish even without new lines (stall, status)
 PUBLISH_GAP = 0.05       # seconds between two summary/page refreshes, at least
+WHOLE_RUN_SHARE = 0.2    # of the time, at most, spent redoing whole-run figures on a long run
 TICK = 1.0               # longest sleep: re-checks the file and the clock of the view
 
 
@@ -112,9 +113,11 @@ class Watch:
         self.stop = threading.Event()
         self.last_line = time.time()
         self.summary: dict | None = None
-        self.dirty = False                # records came since the last publish
+        self.dirty = False                # records came since the last publish (or it is due)
+        self.new_records = False          # records came since the last publish
         self.report_due = False           # records came since the last report file
         self.next_publish = 0.0
+        self.next_whole = 0.0             # when whole-run figures may be redone
         self.published_at = time.monotonic()
         self.next_report = 0.0
         self.version = 0
@@ -206,7 +209,7 @@ class Watch:
         if n:
             self.last_line = time.time()
         if events:
-            self.dirty = self.report_due = True
+            self.dirty = self.report_due = self.new_records = True
         return n
 
     def _say_unknown(self, path: str, ingest: Ingest) -> None:
@@ -285,29 +288,47 @@ class Watch:
         self.dirty = self.report_due = True
 
     # --- surfaces -------------------------------------------------------------------------
-    def publish(self) -> None:
-        """Recompute the summary (and the page data when serving); update view and server."""
+    def publish(self, whole: bool = False) -> None:
+        """Recompute the summary (and the page data when serving); update view and server.
+
+        On a long run the whole-run figures (status, anomalies, timing, the report's series)
+        cost more than new lines bring: between two of those, only the figures that cost
+        little (counts, last step and values) follow the new records (analysis.refresh).
+        Without new records (a refresh for the clock: status, stall) or with `whole`, the
+        whole-run figures are redone."""
+        started = time.monotonic()
+        if not whole and self.new_records and self.summary is not None \
+                and started < self.next_whole and not self.is_folder:
+            summary = refresh(self.summary, self.run)
+            summary["anomalies"] = [a for a in summary["anomalies"] if a["kind"] != "stall"]
+            data = dict(self.data, runs=[dict(self.data["runs"][0], summary=summary)])
+        else:
+            summary, data = self._whole_run()
+        self.summary, self.data = summary, data
+        self.version += 1
+        if self.server is not None:
+            self.server.publish(self.version, summary_json([summary]) + "\n", data)
+        if self.view is not None:
+            self.view.update(self.run, summary, time.time() - self.last_line)
+        self.dirty = self.new_records = False
+        self.published_at = time.monotonic()
+        self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * (self.published_at - started))
+
+    def _whole_run(self) -> tuple[dict, dict]:
+        """Summary and page data computed over the whole run."""
         started = time.monotonic()
         if self.is_folder:
             self.run = self._merged()
         data = build([self.run], title=self.opt.title, live=True)
         summary = data["runs"][0]["summary"]
-        api_text = summary_json([summary]) + "\n"
-        idle = time.time() - self.last_line
-        stalled = stall(self.run, idle, self.opt.stall_minutes) if self.run.lines else None
+        stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
+            if self.run.lines else None
         if stalled:
             summary = dict(summary, anomalies=summary["anomalies"] + [stalled])
             data["runs"][0]["summary"] = summary
-        self.summary, self.data = summary, data
-        self.version += 1
-        if self.server is not None:
-            self.server.publish(self.version, api_text, data)
-        if self.view is not None:
-            self.view.update(self.run, summary, idle)
-        self.dirty = False
-        self.published_at = time.monotonic()
-        cost = self.published_at - started
-        self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * cost)
+        cost = time.monotonic() - started
+        self.next_whole = time.monotonic() + max(PUBLISH_GAP, cost / WHOLE_RUN_SHARE - cost)
+        return summary, data
 
     def write_report(self) -> None:
         write_html(self.data, self.output)
@@ -354,7 +375,7 @@ class Watch:
             if errors:
                 raise errors[0]
             return                          # nothing came: no report to write
-        self.publish()
+        self.publish(whole=True)
         self.write_report()
 
     def close(self) -> None:

@@ -297,3 +297,31 @@ def test_a_big_backlog_is_read_in_blocks_then_followed(tmp_path, monkeypatch, cu
     assert list(w.run.rows()) == list(want.rows())
     assert [(m.kind, m.line) for m in w.run.markers] == [(m.kind, m.line) for m in want.markers]
     assert w.summary == summarize(want)
+
+
+def test_between_whole_run_refreshes_new_records_still_show(tmp_path):
+    """On a long run whole-run figures are redone seldom; counts and last values follow every
+    new record meanwhile, and the end of watching redoes everything."""
+    log = tmp_path / "run.log"
+    lines = lines_of(FIXTURE)
+    log.write_bytes(b"".join(lines[:120]))
+    w = make_watch(log, tmp_path)
+    w.step()
+    w.step()                                           # a pause: the format is decided
+    w.publish()
+    first = w.summary
+    assert first["train_records"] > 0
+    w.next_whole = time.monotonic() + 3600           # as if the whole run took minutes
+    with open(log, "ab") as f:
+        f.write(b"".join(lines[120:400]))
+    w.step()
+    w.publish()
+    assert w.summary["train_records"] > first["train_records"]
+    assert w.summary["last_step"] > first["last_step"]
+    assert w.summary["eval_records"] > first["eval_records"]
+    assert w.summary["timing"] is first["timing"]     # not redone yet
+    with open(log, "ab") as f:
+        f.write(b"".join(lines[400:]))
+    w.finish()
+    assert w.summary == summarize(load(str(log)), live=True) | {
+        "status_evidence": w.summary["status_evidence"]}
