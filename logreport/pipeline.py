@@ -55,7 +55,8 @@ class Ingest:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.
 
         A format whose Parser has `feed_block` parses runs of like lines column-wise; it yields
-        the other lines back as raw (number, bytes) lists, which go through `feed` in order.
+        the other lines back as raw (number, bytes) lists, which go through `feed` in order, and
+        an int for lines (frames) it read that its Records do not count.
         `prepared`: the parser's `prepare_block(data)`, made ahead (see read_inputs).
         """
         while self.parser is None and data:  # detect on the first lines, one by one
@@ -76,6 +77,8 @@ class Ingest:
                 for n, raw in item:
                     frames(raw, n, out)
                 self._parse(out)
+            elif isinstance(item, int):     # lines read that no Records counts
+                self.run.lines += item
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
                 self.run.add(item)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import numpy as np
+
 from ..events import (
     CHECKPOINT,
     EVAL,
@@ -23,7 +25,9 @@ from ..events import (
     Info,
     Marker,
     Record,
+    Records,
 )
+from ..sources import MAX_LINE
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -62,6 +66,21 @@ _LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0
                      "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
                      "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
 _NOT_METRICS = ("epoch", "step", "total_flos")
+
+# The fast post-hoc path (feed_block) takes whole physical lines made only of tqdm frames that
+# feed would read as plain bars (no description, a numeric total, it/s or s/it), all of one
+# total, blank frames, and maybe a last frame that is a training dict of plain numbers.
+_CLOCK_B = rb"\d+:\d{2}(?::\d{2})?"
+_BAR_B = (rb"[ \d]{2}\d%\|(?:[ #\d]|\xe2\x96[\x88-\x8f])*\| *(\d+)/TOTAL \[(" + _CLOCK_B + rb")<("
+          + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
+_NUM_B = rb"-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|nan|inf)"
+_VALUE_B = rb"(?:'" + _NUM_B + rb"'|" + _NUM_B + rb")"
+_BAR_LINE = re.compile(rb"(?:\r *)*\r" + _BAR_B.replace(b"TOTAL", rb"(?P<total>\d+)") + rb"(?:\r(?: *|" + _BAR_B.replace(b"TOTAL", rb"(?P=total)")
+                       + rb"))*(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B
+                       + rb")*\}))?")
+_BARS_B = re.compile(_BAR_B.replace(b"TOTAL", rb"\d+"))
+_KEYS_B = re.compile(rb"'([^']+)': ")
+_VALUES_B = re.compile(rb": '?([^',}]+)")
 
 # Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
@@ -163,6 +182,14 @@ def _stamp(year, month, day, hh, mm, ss) -> float | None:
     return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
+def _fast_line(m: re.Match, train: bytes) -> bool:
+    """Whether a _BAR_LINE line can go the fast path: its dict (if any) is a training one
+    after training bars."""
+    text = m.group("dict")
+    return text is None or (m.group("total") == train and b"'train_loss'" not in text
+                            and b"'train_samples_per_second'" not in text)
+
+
 class Parser:
     """Stateful: a step dict waits for the next training bar frame, which gives its step."""
 
@@ -180,7 +207,7 @@ class Parser:
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
-        self.emitted: dict[tuple, set] = {}      # (phase, step) -> metric names given
+        self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given
         self.time: float | None = None
 
     # --- steps --------------------------------------------------------------------------
@@ -195,15 +222,15 @@ class Parser:
 
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
         rec.step = step if step is not None else self._fallback_step(rec)
-        key = (rec.phase, rec.step)
-        seen = self.emitted.setdefault(key, set())
-        if rec.phase != TRAIN and seen:       # a block repeating its dict: only new keys
-            rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
-            if not rec.metrics:
-                return
-        seen.update(rec.metrics)
         if rec.phase == TRAIN:
             self.train_count += 1
+        else:                                 # a block repeating its dict: only new keys
+            seen = self.emitted.setdefault((rec.phase, rec.step), set())
+            if seen:
+                rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
+                if not rec.metrics:
+                    return
+            seen.update(rec.metrics)
         if rec.step is not None and rec.phase == TRAIN:
             self.last_step = rec.step
         out.append(rec)
@@ -228,6 +255,118 @@ class Parser:
             known = self._line(text, number, out)
         return out if known or out else None
 
+    # --- the fast post-hoc path --------------------------------------------------------
+    def feed_block(self, data: bytes, number: int):
+        """Parse whole lines of bytes whose first is `number`: yields lists of (number, raw
+        line) that the caller must `feed` frame by frame, in order, and for runs of lines made
+        only of training bar frames and glued training dicts (_BAR_LINE) their events: Records,
+        Record, Info, and an int of frames read that no Records counts.
+
+        Gives exactly the events of feeding every frame, but for the bar clock Info, whose
+        facts end equal.
+        """
+        lines = data.split(b"\n")
+        if data.endswith(b"\n"):
+            lines.pop()
+        slow: list = []
+        run: list = []
+        for i, raw in enumerate(lines):
+            m = _BAR_LINE.fullmatch(raw) if raw.startswith(b"\r") else None
+            if m is not None and len(raw) < MAX_LINE:
+                run.append((number + i, raw, m))
+                continue
+            if run:
+                if slow:
+                    yield slow
+                    slow = []
+                yield from self._bar_lines(run)
+                run = []
+            slow.append((number + i, raw))
+        if run:
+            if slow:
+                yield slow
+            yield from self._bar_lines(run)
+        elif slow:
+            yield slow
+
+    def _bar_lines(self, lines: list):
+        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block):
+        a line whose dict follows bars of another total, or is a final one, goes to feed."""
+        start = 0
+        while start < len(lines):
+            if self.train_total is None or self.partial is not None or self.block is not None \
+                    or self.in_traceback:
+                yield [(number, raw) for number, raw, _ in lines[start:]]
+                return
+            train = str(self.train_total).encode()
+            end = start
+            while end < len(lines) and _fast_line(lines[end][2], train):
+                end += 1
+            yield from self._train_bars(lines[start:end], train)
+            if end < len(lines):
+                yield [lines[end][:2]]
+            start = end + 1
+
+    def _train_bars(self, lines: list, train: bytes):
+        frames = 0
+        dicts: list = []          # [number, raw dict, keys, step] of the dicts
+        clock = None
+        out: list = []
+        for number, raw, m in lines:
+            frames += raw.count(b"%|")
+            if m.group("total") != train:
+                continue
+            bars = _BARS_B.findall(raw)
+            first = int(bars[0][0])
+            if not dicts:
+                self._flush(out, first)
+            elif dicts[-1][3] is None:
+                dicts[-1][3] = first
+            last = int(bars[-1][0])
+            j = len(bars) - 1
+            while j > 0 and int(bars[j - 1][0]) == last:
+                j -= 1
+            if j > 0 or last != self.clock_step:
+                clock = (number, bars[j])
+            self.clock_step = self.last_step = last
+            text = m.group("dict")
+            if text is not None:
+                frames += 1
+                dicts.append([number, text, _KEYS_B.findall(text), None])
+        if not lines:
+            return
+        self.in_dump = self.in_message = False
+        if clock is not None:
+            number, (_, elapsed, remaining) = clock
+            self._clock(elapsed.decode(), remaining.decode(), number, out)
+        yield from out
+        if dicts and dicts[-1][3] is None:      # still waits for its step
+            number, text, _, _ = dicts.pop()
+            self._dict(text.decode(), number, out, echo=False)
+        start = 0
+        for end in range(1, len(dicts) + 1):
+            if end == len(dicts) or dicts[end][2] != dicts[start][2]:
+                records = self._records(dicts[start:end])
+                frames -= len(records)
+                yield records
+                start = end
+        if frames:
+            yield frames
+
+    def _records(self, dicts: list) -> Records:
+        """Records of training dicts with the same keys, as _dict and _emit would give them."""
+        keys = [k.decode() for k in dicts[0][2]]
+        values = np.array([float(v) for d in dicts for v in _VALUES_B.findall(d[1])])
+        column = dict(zip(keys, values.reshape(len(dicts), len(keys)).T))
+        epoch = column.pop("epoch", np.full(len(dicts), np.nan))
+        if "learning_rate" not in column and "lr" in column:
+            column["learning_rate"] = column.pop("lr")
+        metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
+        self.train_count += len(dicts)
+        return Records(TRAIN, np.array([d[3] for d in dicts], dtype=np.float64), epoch,
+                       np.full(len(dicts), np.nan),
+                       np.array([d[0] for d in dicts], dtype=np.float64), metrics)
+
     def finish(self) -> list:
         out: list = []
         self._end_block(out)
@@ -248,14 +387,14 @@ class Parser:
             self._flush(out, n)
             if n != self.clock_step:
                 self.clock_step = n
-                self._clock(m, number, out)
+                self._clock(m.group("elapsed"), m.group("remaining"), number, out)
             self.last_step = n
 
-    def _clock(self, bar: re.Match, number: int, out: list) -> None:
+    def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
-        facts = {"elapsed_seconds": _clock_seconds(bar.group("elapsed"))}
-        if bar.group("remaining") != "?":
-            facts["remaining_seconds"] = _clock_seconds(bar.group("remaining"))
+        facts = {"elapsed_seconds": _clock_seconds(elapsed)}
+        if remaining != "?":
+            facts["remaining_seconds"] = _clock_seconds(remaining)
         self.facts.update(facts)
         out.append(Info(facts, line=number))
 
