@@ -71,16 +71,21 @@ _NOT_METRICS = ("epoch", "step", "total_flos")
 # feed would read as plain bars (no description, a numeric total, it/s or s/it), all of one
 # total, blank frames, and maybe a last frame that is a training dict of plain numbers.
 _CLOCK_B = rb"\d+:\d{2}(?::\d{2})?"
-_BAR_B = (rb"[ \d]{2}\d%\|(?:[ #\d]|\xe2\x96[\x88-\x8f])*\| *(\d+)/TOTAL \[(" + _CLOCK_B + rb")<("
-          + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
+_BAR_B = (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *(?P<nN>\d+)/TOTAL \[(?P<eN>" + _CLOCK_B
+          + rb")<(?P<rN>" + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
 _NUM_B = rb"-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|nan|inf)"
 _VALUE_B = rb"(?:'" + _NUM_B + rb"'|" + _NUM_B + rb")"
-_BAR_LINE = re.compile(rb"(?:\r *)*\r" + _BAR_B.replace(b"TOTAL", rb"(?P<total>\d+)") + rb"(?:\r(?: *|" + _BAR_B.replace(b"TOTAL", rb"(?P=total)")
-                       + rb"))*(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B
-                       + rb")*\}))?")
-_BARS_B = re.compile(_BAR_B.replace(b"TOTAL", rb"\d+"))
+_BAR_LINE = re.compile(  # first bar: n1, e1, r1; last other bar (if any): n2, e2, r2
+    rb"\n\r(?: *\r)*" + _BAR_B.replace(b"N", b"1").replace(b"TOTAL", rb"(?P<total>\d+)")
+    + rb"(?:\r(?: *|" + _BAR_B.replace(b"N", b"2").replace(b"TOTAL", rb"(?P=total)") + rb"))*"
+    + rb"(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B + rb")*\}))?"
+    + rb"(?![^\n])")
+_BARS_B = re.compile(_BAR_B.replace(b"?P<nN>", b"").replace(b"?P<eN>", b"").replace(b"?P<rN>", b"")
+                     .replace(b"TOTAL", rb"\d+"))
 _KEYS_B = re.compile(rb"'([^']+)': ")
 _VALUES_B = re.compile(rb": '?([^',}]+)")
+_ODD_EPOCH = re.compile(rb"'epoch': '?-?(?:nan|inf)")
+_FALLBACK = object()                 # a dict's step when a dict, not a bar, flushed it
 
 # Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
@@ -182,12 +187,22 @@ def _stamp(year, month, day, hh, mm, ss) -> float | None:
     return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
-def _fast_line(m: re.Match, train: bytes) -> bool:
-    """Whether a _BAR_LINE line can go the fast path: its dict (if any) is a training one
-    after training bars."""
+def _split(data: bytes, number: int) -> list[tuple[int, bytes]]:
+    """(number, raw line) of the lines of data (a last line end ends no empty line)."""
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return list(zip(range(number, number + len(lines)), lines))
+
+
+def _fast_line(m: re.Match) -> bool:
+    """Whether a _BAR_LINE line can go the fast path: not cut by decode, and its dict (if any)
+    is a training one with a finite epoch."""
     text = m.group("dict")
-    return text is None or (m.group("total") == train and b"'train_loss'" not in text
-                            and b"'train_samples_per_second'" not in text)
+    if m.end() - m.start() > MAX_LINE:          # the match holds the line end before it
+        return False
+    return text is None or not (b"'train_loss'" in text or b"'train_samples_per_second'" in text
+                                or _ODD_EPOCH.search(text))
 
 
 class Parser:
@@ -265,79 +280,85 @@ class Parser:
         Gives exactly the events of feeding every frame, but for the bar clock Info, whose
         facts end equal.
         """
-        lines = data.split(b"\n")
-        if data.endswith(b"\n"):
-            lines.pop()
-        slow: list = []
+        data = b"\n" + data      # each _BAR_LINE match begins with the line end before it
         run: list = []
-        for i, raw in enumerate(lines):
-            m = _BAR_LINE.fullmatch(raw) if raw.startswith(b"\r") else None
-            if m is not None and len(raw) < MAX_LINE:
-                run.append((number + i, raw, m))
-                continue
-            if run:
-                if slow:
-                    yield slow
-                    slow = []
-                yield from self._bar_lines(run)
-                run = []
-            slow.append((number + i, raw))
+        at = 1                # offset of the first line not yielded yet, whose number is `number`
+        for m in _BAR_LINE.finditer(data):
+            start = m.start() + 1
+            if start > at:
+                if run:
+                    yield from self._bar_lines(run)
+                    run = []
+                yield _split(data[at:start - 1], number)
+                number += data.count(b"\n", at, start)
+            run.append((number, m))
+            number += 1
+            at = m.end() + 1
         if run:
-            if slow:
-                yield slow
             yield from self._bar_lines(run)
-        elif slow:
-            yield slow
+        if at < len(data):
+            yield _split(data[at:], number)
 
     def _bar_lines(self, lines: list):
         """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block):
-        a line whose dict follows bars of another total, or is a final one, goes to feed."""
+        a line whose dict is a final one goes to feed."""
         start = 0
         while start < len(lines):
             if self.train_total is None or self.partial is not None or self.block is not None \
                     or self.in_traceback:
-                yield [(number, raw) for number, raw, _ in lines[start:]]
+                yield [(number, m.group()[1:]) for number, m in lines[start:]]
                 return
             train = str(self.train_total).encode()
             end = start
-            while end < len(lines) and _fast_line(lines[end][2], train):
+            while end < len(lines) and _fast_line(lines[end][1]):
                 end += 1
             yield from self._train_bars(lines[start:end], train)
             if end < len(lines):
-                yield [lines[end][:2]]
+                yield [(lines[end][0], lines[end][1].group()[1:])]
             start = end + 1
 
     def _train_bars(self, lines: list, train: bytes):
-        frames = 0
-        dicts: list = []          # [number, raw dict, keys, step] of the dicts
-        clock = None
-        out: list = []
-        for number, raw, m in lines:
-            frames += raw.count(b"%|")
-            if m.group("total") != train:
-                continue
-            bars = _BARS_B.findall(raw)
-            first = int(bars[0][0])
-            if not dicts:
-                self._flush(out, first)
-            elif dicts[-1][3] is None:
-                dicts[-1][3] = first
-            last = int(bars[-1][0])
-            j = len(bars) - 1
-            while j > 0 and int(bars[j - 1][0]) == last:
-                j -= 1
-            if j > 0 or last != self.clock_step:
-                clock = (number, bars[j])
-            self.clock_step = self.last_step = last
-            text = m.group("dict")
-            if text is not None:
-                frames += 1
-                dicts.append([number, text, _KEYS_B.findall(text), None])
+        """_bar_lines for lines without a final dict: their bars are of the training bar when
+        their total is `train`, else ignored (an eval bar)."""
         if not lines:
             return
+        frames = 0
+        dicts: list = []          # [number, raw dict, keys, step] (step: None while it waits)
+        clock = None
+        last_dict = None          # a dict given its fallback step after the last training bar
+        out: list = []
+        for number, m in lines:
+            total, n1, n2, text = m.group("total", "n1", "n2", "dict")
+            count = m.string.count(b"%|", m.start(), m.end())
+            frames += count
+            if total == train:
+                self._step(dicts, out, int(n1))
+                if n2 is None:
+                    last, j, bar = int(n1), 0, m.group("e1", "r1")
+                elif count == 2:
+                    last = int(n2)
+                    j = int(last != int(n1))
+                    bar = m.group("e2", "r2") if j else m.group("e1", "r1")
+                else:
+                    bars = _BARS_B.findall(m.group())
+                    last = int(bars[-1][0])
+                    j = len(bars) - 1
+                    while j > 0 and int(bars[j - 1][0]) == last:
+                        j -= 1
+                    bar = bars[j][1:]
+                if j > 0 or last != self.clock_step:
+                    clock = (number, bar)
+                self.clock_step = self.last_step = last
+                last_dict = None
+            if text is not None:
+                if dicts and dicts[-1][3] is None:
+                    last_dict = len(dicts) - 1
+                self._step(dicts, out, _FALLBACK)
+                frames += 1
+                dicts.append([number, text, _KEYS_B.findall(text), None])
         self.in_dump = self.in_message = False
         if clock is not None:
-            number, (_, elapsed, remaining) = clock
+            number, (elapsed, remaining) = clock
             self._clock(elapsed.decode(), remaining.decode(), number, out)
         yield from out
         if dicts and dicts[-1][3] is None:      # still waits for its step
@@ -347,23 +368,44 @@ class Parser:
         for end in range(1, len(dicts) + 1):
             if end == len(dicts) or dicts[end][2] != dicts[start][2]:
                 records = self._records(dicts[start:end])
+                if start <= (last_dict if last_dict is not None else -1) < end:
+                    self.last_step = int(records.step[last_dict - start])
                 frames -= len(records)
                 yield records
                 start = end
         if frames:
             yield frames
 
+    def _step(self, dicts: list, out: list, step) -> None:
+        """_train_bars: a training bar (its step) or a dict (_FALLBACK) flushes the dict before
+        (a dict drops a pending LlamaBoard echo instead, as _dict does)."""
+        if not dicts:
+            if step is _FALLBACK and self.pending_echo:
+                self.pending = None
+            self._flush(out, None if step is _FALLBACK else step)
+        elif dicts[-1][3] is None:
+            dicts[-1][3] = step
+
     def _records(self, dicts: list) -> Records:
         """Records of training dicts with the same keys, as _dict and _emit would give them."""
         keys = [k.decode() for k in dicts[0][2]]
         values = np.array([float(v) for d in dicts for v in _VALUES_B.findall(d[1])])
         column = dict(zip(keys, values.reshape(len(dicts), len(keys)).T))
-        epoch = column.pop("epoch", np.full(len(dicts), np.nan))
+        epoch = column.pop("epoch", None)
         if "learning_rate" not in column and "lr" in column:
             column["learning_rate"] = column.pop("lr")
         metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
+        step = np.array([np.nan if d[3] is _FALLBACK else d[3] for d in dicts], dtype=np.float64)
+        fallback = np.isnan(step)
+        if fallback.any():
+            examples = self.facts.get("num_examples")
+            batch = self.facts.get("total_train_batch_size")
+            if epoch is not None and examples and batch:
+                step[fallback] = np.round(epoch[fallback] * examples / batch)
+            else:
+                step[fallback] = self.train_count + 1 + np.flatnonzero(fallback)
         self.train_count += len(dicts)
-        return Records(TRAIN, np.array([d[3] for d in dicts], dtype=np.float64), epoch,
+        return Records(TRAIN, step, np.full(len(dicts), np.nan) if epoch is None else epoch,
                        np.full(len(dicts), np.nan),
                        np.array([d[0] for d in dicts], dtype=np.float64), metrics)
 
@@ -506,6 +548,8 @@ class Parser:
             m = _VERSION.search(msg)
             if m:
                 self._fact("transformers_version", m.group(1), number, out)
+        elif " = " not in msg and "world size: " not in msg:   # what all _FACTS need
+            return False
         else:
             for pattern, name in _FACTS:
                 m = pattern.search(msg)
