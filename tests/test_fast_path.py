@@ -13,10 +13,10 @@ LOGS = sorted(p for p in DATA.rglob("*")
               if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")))
 
 
-def line_by_line(path: Path) -> Run:
+def line_by_line(path: Path, fmt: str | None = None) -> Run:
     """The live path: every line through Parser.feed (what watch does)."""
     run = Run(str(path))
-    ingest = pipeline.Ingest(run, str(path), year=2024)
+    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
     lines = list(Input(str(path)).lines())
     for i in range(0, len(lines), 1000):
         ingest.feed(lines[i:i + 1000])
@@ -24,10 +24,10 @@ def line_by_line(path: Path) -> Run:
     return run
 
 
-def by_blocks(path: Path, size: int) -> Run:
+def by_blocks(path: Path, size: int, fmt: str | None = None) -> Run:
     """The post-hoc path of `load`: blocks, each prepared ahead in a worker thread."""
     run = Run(str(path))
-    ingest = pipeline.Ingest(run, str(path), year=2024)
+    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
     blocks = Input(str(path)).blocks(size)
     for number, data, prepared in pipeline.prepared_ahead(blocks, ingest):
         ingest.feed_block(number, data, prepared)
@@ -102,3 +102,60 @@ def test_series_indexes_stored_only_once_not_consecutive():
     assert [(r[2], r[5], r[6]) for r in run.rows()] == [
         (0, "loss", 1.0), (1, "loss", 2.0), (2, "loss", 3.0), (3, "loss", 4.0),
         (0, "lr", 0.1), (3, "lr", 0.2)]
+
+
+CONSOLE = DATA / "llamafactory" / "sft_lora" / "console.log"
+
+
+def test_hf_trainer_fast_path_skips_the_bar_frames(monkeypatch):
+    """On a real LLaMA-Factory console log most tqdm frames and step dicts never reach feed."""
+    from logreport.formats import hf_trainer
+
+    calls = []
+    monkeypatch.setattr(hf_trainer.Parser, "feed",
+                        lambda self, text, number, orig=hf_trainer.Parser.feed:
+                        (calls.append(text), orig(self, text, number))[1])
+
+    def bars_and_steps():
+        return sum("%|" in text or text.startswith("{'loss'") for text in calls)
+
+    slow = facts(line_by_line(CONSOLE, "hf_trainer"))   # --format: no lines spent detecting it
+    frames = bars_and_steps()
+    calls.clear()
+    fast = by_blocks(CONSOLE, 1 << 22, "hf_trainer")
+    assert facts(fast) == slow
+    assert fast.count("train") == 60
+    assert frames > 200
+    assert bars_and_steps() < frames / 10
+
+
+def _step_lines_merged(text: bytes, total: bytes | None, drop: bytes | None) -> bytes:
+    """The real console log as logging_steps=2 would print it (every other step's dict and line
+    end dropped, so a line holds four bar frames), its bars' total maybe changed, the lines
+    holding `drop` dropped."""
+    out, odd = [], False
+    for line in text.split(b"\n"):
+        if drop and drop in line:
+            continue
+        cut = line.find(b"\r{'loss'")
+        if cut >= 0 and line.startswith(b"\r"):
+            odd = not odd
+            if odd:
+                out.append(line[:line.rfind(b"\r", 0, cut)])
+                continue
+        out.append(line + b"\n")
+    merged = b"".join(out)
+    return merged.replace(b"/60 [", b"/%s [" % total) if total else merged
+
+
+@pytest.mark.parametrize("total, drop", [(None, None), (b"97", None), (b"97", b"Num examples")])
+@pytest.mark.parametrize("size", [1 << 10, 1 << 14, 1 << 22])
+def test_hf_trainer_fast_path_many_frames_and_fallback_steps(tmp_path, total, drop, size):
+    """Lines of several bar frames (the last ones of one step), and bars whose total is not the
+    training one (dicts then take their step from the epoch, or count without the number of
+    examples): the same facts either way."""
+    path = tmp_path / "console.log"
+    path.write_bytes(_step_lines_merged(CONSOLE.read_bytes(), total, drop))
+    slow = line_by_line(path, "hf_trainer")
+    assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert slow.count("train") == 30
