@@ -195,14 +195,10 @@ def _split(data: bytes, number: int) -> list[tuple[int, bytes]]:
     return list(zip(range(number, number + len(lines)), lines))
 
 
-def _fast_line(m: re.Match) -> bool:
-    """Whether a _BAR_LINE line can go the fast path: not cut by decode, and its dict (if any)
-    is a training one with a finite epoch."""
-    text = m.group("dict")
-    if m.end() - m.start() > MAX_LINE:          # the match holds the line end before it
-        return False
-    return text is None or not (b"'train_loss'" in text or b"'train_samples_per_second'" in text
-                                or _ODD_EPOCH.search(text))
+def _odd_dict(text: bytes) -> bool:
+    """A glued dict that the fast path leaves to feed: a final one, or one with an odd epoch."""
+    return b"'train_loss'" in text or b"'train_samples_per_second'" in text \
+        or bool(_ODD_EPOCH.search(text))
 
 
 class Parser:
@@ -300,35 +296,33 @@ class Parser:
             yield _split(data[at:], number)
 
     def _bar_lines(self, lines: list):
-        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block):
-        a line whose dict is a final one goes to feed."""
+        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block)."""
         start = 0
         while start < len(lines):
             if self.train_total is None or self.partial is not None or self.block is not None \
                     or self.in_traceback:
                 yield [(number, m.group()[1:]) for number, m in lines[start:]]
                 return
-            train = str(self.train_total).encode()
-            end = start
-            while end < len(lines) and _fast_line(lines[end][1]):
-                end += 1
-            yield from self._train_bars(lines[start:end], train)
-            if end < len(lines):
-                yield [(lines[end][0], lines[end][1].group()[1:])]
-            start = end + 1
+            start = yield from self._train_bars(lines, start)
 
-    def _train_bars(self, lines: list, train: bytes):
-        """_bar_lines for lines without a final dict: their bars are of the training bar when
-        their total is `train`, else ignored (an eval bar)."""
-        if not lines:
-            return
+    def _train_bars(self, lines: list, start: int):
+        """_bar_lines from lines[start] on, up to a line that feed must read (returned: the
+        index after it): a line cut by decode, or with a final dict or one with an odd epoch.
+        Bars are of the training bar when their total is the training total, else ignored (an
+        eval bar)."""
+        train = str(self.train_total).encode()
         frames = 0
         dicts: list = []          # [number, raw dict, keys, step] (step: None while it waits)
         clock = None
         last_dict = None          # a dict given its fallback step after the last training bar
         out: list = []
-        for number, m in lines:
+        slow = None
+        for i in range(start, len(lines)):
+            number, m = lines[i]
             total, n1, n2, text = m.group("total", "n1", "n2", "dict")
+            if m.end() - m.start() > MAX_LINE or text is not None and _odd_dict(text):
+                slow = i
+                break
             count = m.string.count(b"%|", m.start(), m.end())
             frames += count
             if total == train:
@@ -356,6 +350,16 @@ class Parser:
                 self._step(dicts, out, _FALLBACK)
                 frames += 1
                 dicts.append([number, text, _KEYS_B.findall(text), None])
+        if slow != start:
+            yield from self._train_events(dicts, out, clock, last_dict, frames)
+        if slow is None:
+            return len(lines)
+        yield [(lines[slow][0], lines[slow][1].group()[1:])]
+        return slow + 1
+
+    def _train_events(self, dicts: list, out: list, clock, last_dict, frames: int):
+        """The events of _train_bars once its lines are read; the last dict, still without a
+        step, becomes the pending one."""
         self.in_dump = self.in_message = False
         if clock is not None:
             number, (elapsed, remaining) = clock
@@ -487,7 +491,7 @@ class Parser:
                 self.in_message = False
                 self._dict(m.group(0), number, out, echo=False)
                 return True
-        block = _BLOCK.match(stripped)
+        block = _BLOCK.match(stripped) if stripped.startswith("*****") else None
         if block:
             self.in_message = False
             self._flush(out)
