@@ -365,6 +365,8 @@ class Parser:
             number, (elapsed, remaining) = clock
             self._clock(elapsed.decode(), remaining.decode(), number, out)
         yield from out
+        if dicts:
+            self.pending_echo = False           # as _dict leaves it
         if dicts and dicts[-1][3] is None:      # still waits for its step
             number, text, _, _ = dicts.pop()
             self._dict(text.decode(), number, out, echo=False)
