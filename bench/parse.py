@@ -38,16 +38,19 @@ def ppdet_log(path: str, mb: int) -> None:
 
 
 def lf_log(path: str, mb: int) -> None:
-    """The real console log with its training part (tqdm frames and metric dicts) repeated,
-    progress counts renumbered to one long run."""
+    """The real console log with its training part (tqdm frames, metric dicts, evals) repeated:
+    the training bar's counts renumbered into one long run ("Total optimization steps" too);
+    eval bars and everything else as printed."""
     src = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log"
     text = open(src, "rb").read()
-    start = text.rindex(b"\n", 0, text.index(b"  0%|")) + 1
+    start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1       # the training bar's line
     end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
     head, body, tail = text[:start], text[start:end], text[end:]
-    count = re.compile(rb"(\d+)/(\d+) \[")
-    per = int(count.search(body).group(2))
+    per = int(re.search(rb"Total optimization steps = (\d+)", head).group(1))
     reps = max(1, mb * 1_000_000 // len(body))
+    count = re.compile(rb"(\d+)/%d \[" % per)
+    head = head.replace(b"Total optimization steps = %d" % per,
+                        b"Total optimization steps = %d" % (reps * per))
     with open(path, "wb") as out:
         out.write(head)
         for k in range(reps):
