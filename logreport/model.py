@@ -309,11 +309,13 @@ class Run:
     def chunks(self, phase: str, metric: str, columns=("step", "line")):
         """One metric over all segments, in order, in slices of at most one chunk (bounded
         memory however long the run): dicts of numpy arrays, the table `columns` asked for
-        and `value`."""
-        for _, table in self.tables(phase):
+        and `value`, and the `segment` index."""
+        for seg, table in self.tables(phase):
             series = table.series.get(metric)
             if series is not None:
-                yield from _slices(table, series, columns)
+                for part in _slices(table, series, columns):
+                    part["segment"] = seg.index
+                    yield part
 
     def to_frame(self):
         """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""

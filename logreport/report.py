@@ -2,7 +2,8 @@
 
 Series travel compactly: numeric arrays are plotly.js typed-array specs
 (``{"dtype": "f4", "bdata": <base64 little-endian>}``). A long series is cut to at most
-``MAX_POINTS`` points with MinMaxLTTB (spikes survive); every kept point also carries the mean
+``MAX_POINTS`` points (the min and max of small buckets, then LTTB: spikes survive), read a
+chunk at a time (bounded memory); every kept point also carries the mean
 and count of the finite values it stands for, so the page can run TensorBoard's debiased EMA
 over the whole series. NaN/inf values are listed apart ("bad"), never silently dropped.
 """
@@ -134,24 +135,22 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
 
 # --- one series -------------------------------------------------------------------------
 def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
-    """One metric of one run, ready for the page (see the module docstring)."""
-    steps, vals, segs = _columns(run, phase, name)
-    steps = np.where(np.isnan(steps), np.arange(len(steps)), steps)  # no step: the ordinal
-    finite = np.isfinite(vals)
-    bad = np.flatnonzero(~finite)
-    out: dict = {"n": int(len(vals)), "nbad": int(len(bad))}
-    if len(bad):
-        out["bad"] = {"step": [plain(steps[i]) for i in bad[:MAX_BAD]],
-                      "value": [json_number(vals[i]) for i in bad[:MAX_BAD]]}
-    steps, vals, segs = steps[finite], vals[finite], segs[finite]
-    if len(vals) > max_points:
-        keep = downsample(vals, max_points)
-        total = np.concatenate(([0.0], np.cumsum(vals)))
-        start = np.concatenate(([0], keep[:-1] + 1))
-        count = keep + 1 - start
-        out["m"] = typed((total[keep + 1] - total[start]) / count, "f4")
+    """One metric of one run, ready for the page (see the module docstring). The series is
+    read a chunk at a time: memory stays bounded however long the run."""
+    finite_count = sum(int(np.isfinite(p["value"]).sum()) for p in run.chunks(phase, name, ()))
+    cut = finite_count > max_points
+    points = _candidates(run, phase, name, -(-finite_count // (PRESELECT * max_points)))
+    out: dict = {"n": points["n"], "nbad": points["nbad"]}
+    if points["nbad"]:
+        out["bad"] = {"step": points["bad_steps"], "value": points["bad_values"]}
+    index, steps, vals, segs = points["index"], points["step"], points["value"], points["segment"]
+    if cut:
+        keep = downsample(index, vals, max_points)
+        index, steps, vals, segs, total = (a[keep] for a in (index, steps, vals, segs,
+                                                             points["total"]))
+        count = np.diff(index, prepend=-1)
+        out["m"] = typed(np.diff(total, prepend=0.0) / count, "f4")
         out["c"] = typed(count, "u4" if count.max() > 65535 else "u2")
-        steps, vals, segs = steps[keep], vals[keep], segs[keep]
     out["x"] = typed(steps, "i4" if _fits_int32(steps) else "f8")
     out["y"] = typed(vals, "f4" if _float32_exact(vals) else "f8")
     change = np.flatnonzero(np.diff(segs)) + 1
@@ -162,18 +161,62 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     return out
 
 
-def _columns(run: Run, phase: str, name: str):
-    a = run.arrays(phase, name, ("step",))
-    return a["step"], a["value"], a["segment"]
+PRESELECT = 4            # a long series: min and max of PRESELECT x max_points buckets, then LTTB
 
 
-def downsample(vals: np.ndarray, n_out: int) -> np.ndarray:
-    """Indices of at most n_out points that keep the extremes (MinMaxLTTB), first and last."""
-    from tsdownsample import MinMaxLTTBDownsampler
+def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
+    """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
+    the last, and the min and max of each `bucket` consecutive finite values. For each: its
+    index among the finite values, step (the ordinal when there is none), value, segment and
+    the running sum of the finite values up to it; the non-finite ones are counted apart."""
+    parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
+    out = {"n": 0, "nbad": 0, "bad_steps": [], "bad_values": []}
+    seen, running = 0, 0.0
+    for part in run.chunks(phase, name, ("step",)):
+        vals = part["value"]
+        steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)), part["step"])
+        out["n"] += len(vals)
+        finite = np.isfinite(vals)
+        bad = np.flatnonzero(~finite)[:MAX_BAD - len(out["bad_steps"])]
+        out["bad_steps"] += [plain(s) for s in steps[bad]]
+        out["bad_values"] += [json_number(v) for v in vals[bad]]
+        out["nbad"] += int(len(vals) - finite.sum())
+        vals, steps = vals[finite], steps[finite]
+        if not len(vals):
+            continue
+        total = np.cumsum(np.concatenate(([running], vals)))[1:]
+        pick = _extremes(vals, seen, bucket)
+        for key, column in (("index", seen + pick), ("step", steps[pick]), ("value", vals[pick]),
+                            ("segment", np.full(len(pick), part["segment"])),
+                            ("total", total[pick])):
+            parts[key].append(column)
+        seen += len(vals)
+        running = total[-1]
+    return out | {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
 
-    keep = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(vals, dtype=np.float64),
-                                              n_out=n_out)
-    return np.unique(np.concatenate(([0], np.asarray(keep, dtype=np.int64), [len(vals) - 1])))
+
+def _extremes(vals: np.ndarray, first: int, bucket: int) -> np.ndarray:
+    """Positions of the first and last value and of the min and max of each bucket of
+    `bucket` values (buckets aligned on multiples of `bucket` from index `first`)."""
+    if bucket <= 1:
+        return np.arange(len(vals))
+    lead = first % bucket
+    rows = -(-(lead + len(vals)) // bucket)
+    pad = rows * bucket - lead - len(vals)
+    low = np.concatenate((np.full(lead, np.inf), vals, np.full(pad, np.inf))).reshape(rows, -1)
+    high = np.concatenate((np.full(lead, -np.inf), vals, np.full(pad, -np.inf))).reshape(rows, -1)
+    base = np.arange(rows) * bucket - lead
+    return np.unique(np.concatenate(([0, len(vals) - 1], base + low.argmin(axis=1),
+                                     base + high.argmax(axis=1))))
+
+
+def downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
+    """Indices of at most n_out points (LTTB), the first and the last among them."""
+    from tsdownsample import LTTBDownsampler
+
+    keep = LTTBDownsampler().downsample(np.ascontiguousarray(x, dtype=np.float64),
+                                        np.ascontiguousarray(y, dtype=np.float64), n_out=n_out)
+    return np.unique(np.concatenate(([0], np.asarray(keep, dtype=np.int64), [len(y) - 1])))
 
 
 def new_bests(vals: np.ndarray, lower: bool) -> list[int]:

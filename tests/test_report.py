@@ -84,7 +84,12 @@ def _run_with(metrics: dict[str, np.ndarray]) -> Run:
     return run
 
 
-def test_downsampling_keeps_spikes_and_marks_nan():
+@pytest.mark.parametrize("chunk", [1 << 16, 977])
+def test_downsampling_keeps_spikes_and_marks_nan(chunk, monkeypatch):
+    """Also when the series is read in many chunks (977 values: buckets straddle them)."""
+    from logreport import store
+
+    monkeypatch.setattr(store, "CHUNK", chunk)
     rng = np.random.default_rng(0)
     loss = 2 + 0.1 * rng.standard_normal(50_000)
     loss[12_345] = 80.0

@@ -104,6 +104,19 @@ def test_summaries_are_the_same_read_a_few_records_at_a_time(case, monkeypatch):
     assert summary_text(load(str(DATA / case))) == normal
 
 
+@pytest.mark.parametrize("case", ANOMALY_CASES[::4])
+def test_report_series_are_the_same_read_a_few_records_at_a_time(case, monkeypatch):
+    from logreport.report import trace
+
+    def series(run):
+        return [trace(run, phase, name) for phase in ("train", "eval")
+                for name in run.metric_names(phase)]
+
+    normal = series(load(str(DATA / case)))
+    monkeypatch.setattr(store, "CHUNK", 3)
+    assert series(load(str(DATA / case))) == normal
+
+
 def summary_text(run) -> str:
     """The summary, less the evidence that says how long ago the file changed."""
     summary = summarize(run)
