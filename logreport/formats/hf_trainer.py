@@ -218,7 +218,7 @@ class Parser:
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
-        self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given
+        self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
 
     # --- steps --------------------------------------------------------------------------
@@ -237,6 +237,8 @@ class Parser:
             self.train_count += 1
         else:                                 # a block repeating its dict: only new keys
             seen = self.emitted.setdefault((rec.phase, rec.step), set())
+            if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
+                del self.emitted[next(iter(self.emitted))]
             if seen:
                 rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
                 if not rec.metrics:
