@@ -116,17 +116,15 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
     per_epoch = run.info.get("steps_per_epoch")
     out = []
     for seg, table in run.tables(phase):
-        step, epoch, time = (np.asarray(c, dtype=float) for c in (table.step, table.epoch,
-                                                                   table.time))
+        pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), KNOTS)).astype(np.int64))
+        step, epoch, time = (column.take(pick) for column in (table.step, table.epoch,
+                                                               table.time))
         keep = np.isfinite(step)
         step, epoch, time = step[keep], epoch[keep], time[keep]
         if not len(step):
             continue
         if per_epoch and phase == TRAIN and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
             epoch = step / float(per_epoch)
-        if len(step) > KNOTS:
-            pick = np.unique(np.linspace(0, len(step) - 1, KNOTS).astype(np.int64))
-            step, epoch, time = step[pick], epoch[pick], time[pick]
         hours = (time - origin) / 3600.0 if origin is not None else np.full(len(time), np.nan)
         out.append({"seg": seg.index, "step": typed(step, "f8"), "epoch": typed(epoch, "f4"),
                     "hours": typed(hours, "f4")})

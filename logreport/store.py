@@ -178,12 +178,19 @@ class Column:
         return joined[lo - start:hi - start]
 
     def take(self, idx: np.ndarray) -> np.ndarray:
-        """The values at sorted indexes `idx`."""
+        """The values at sorted indexes `idx`, decoding one chunk at a time."""
         if not len(idx):
             return np.empty(0)
         lo, hi = int(idx[0]), int(idx[-1]) + 1
-        values = self.slice(lo, hi)
-        return values if hi - lo == len(idx) else values[idx - lo]
+        if hi - lo == len(idx):
+            return self.slice(lo, hi)
+        out = np.empty(len(idx))
+        starts = np.arange(lo // CHUNK * CHUNK, hi, CHUNK)        # the chunks they lie in
+        cuts = [0, *np.searchsorted(idx, starts[1:]).tolist(), len(idx)]
+        for start, a, b in zip(starts.tolist(), cuts, cuts[1:]):
+            if b > a:
+                out[a:b] = self.slice(start, start + CHUNK)[idx[a:b] - start]
+        return out
 
     def __iter__(self):
         for chunk in self._chunks:
