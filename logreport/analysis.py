@@ -54,14 +54,15 @@ def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _remembered(run: Run, key: tuple, compute):
-    """compute(), remembered for the last few keys until the run reads more (read-only)."""
+    """compute(), remembered for the last few keys until the run reads more (arrays in it are
+    made read-only)."""
     key += (run.lines, tuple(len(t) for phase in (TRAIN, EVAL) for _, t in run.tables(phase)))
     memo = run.__dict__.setdefault("_analysis_memo", {})
     if key not in memo:
         if len(memo) >= 4:
             del memo[next(iter(memo))]
         memo[key] = compute()
-        for a in (memo[key].values() if isinstance(memo[key], dict) else memo[key]):
+        for a in memo[key] if isinstance(memo[key], tuple) else ():
             a.flags.writeable = False
     return memo[key]
 
@@ -77,11 +78,6 @@ SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k
 def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarray]:
     """A metric's values (and table `columns`) at every k-th record, k the smallest that
     keeps at most SAMPLE of them: all of them on any but a very long run. Bounded memory."""
-    return _remembered(run, ("sample", phase, metric, columns),
-                       lambda: _sample(run, phase, metric, columns))
-
-
-def _sample(run: Run, phase: str, metric: str, columns) -> dict[str, np.ndarray]:
     total = sum(len(t.series[metric]) for _, t in run.tables(phase) if metric in t.series)
     stride = max(1, -(-total // SAMPLE))
     parts: dict[str, list] = {k: [] for k in (*columns, "value")}
@@ -89,7 +85,7 @@ def _sample(run: Run, phase: str, metric: str, columns) -> dict[str, np.ndarray]
     for part in run.chunks(phase, metric, columns):
         start = -seen % stride
         for k in parts:
-            parts[k].append(part[k][start::stride])
+            parts[k].append(part[k][start::stride].copy())  # not a view: frees the chunk
         seen += len(part["value"])
     return {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
 
@@ -106,6 +102,26 @@ def recent(run: Run, phase: str, metric: str, n: int) -> np.ndarray:
         if need <= 0:
             break
     return np.concatenate(parts[::-1]) if parts else np.empty(0)
+
+
+def median(run: Run, metric: str) -> float | None:
+    """Median of the finite values of a training metric (of a sample on a very long run)."""
+    def compute():
+        vals = sample(run, TRAIN, metric)["value"]
+        vals = vals[np.isfinite(vals)]
+        return float(np.median(vals)) if len(vals) else None
+
+    return _remembered(run, ("median", metric), compute)
+
+
+def mean_positive(run: Run, metric: str) -> float | None:
+    """Mean of the finite positive values of a training metric (of a sample on a long run)."""
+    def compute():
+        vals = sample(run, TRAIN, metric)["value"]
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        return float(np.mean(vals)) if len(vals) else None
+
+    return _remembered(run, ("mean_positive", metric), compute)
 
 
 def last_finite(run: Run, phase: str, metric: str) -> tuple[float, float] | None:
@@ -212,10 +228,9 @@ def throughput(run: Run) -> dict | None:
     for name in ("ips", "throughput", "train_samples_per_second", "samples_per_second",
                  "tokens_per_second"):
         if name in names:
-            vals = sample(run, TRAIN, name)["value"]
-            vals = vals[np.isfinite(vals)]
-            if len(vals):
-                return {"metric": name, "median": float(np.median(vals))}
+            middle = median(run, name)
+            if middle is not None:
+                return {"metric": name, "median": middle}
     return None
 
 
@@ -303,11 +318,10 @@ def _last_record(run: Run, metric: str) -> tuple[float, float] | None:
 def _remaining_steps(run: Run) -> float | None:
     """Steps left after the last training record, by ppdet's ETA and mean batch time."""
     eta = _last_record(run, "eta_seconds")
-    cost = sample(run, TRAIN, "batch_cost")["value"]
-    cost = cost[np.isfinite(cost) & (cost > 0)]
-    if eta is None or not len(cost):
+    cost = mean_positive(run, "batch_cost")
+    if eta is None or cost is None:
         return None
-    return float(eta[1]) / float(np.mean(cost))
+    return float(eta[1]) / cost
 
 
 def total_steps(run: Run) -> int | None:
@@ -349,9 +363,11 @@ def timing(run: Run) -> dict | None:
         return None
     epochs, cost = epochs[keep], cost[keep]
     # the costs of each epoch, in record order; epochs in the order first seen
-    uniq, first, inverse = np.unique(epochs, return_index=True, return_inverse=True)
-    groups = np.split(cost[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
-    per_epoch = {float(uniq[k]): groups[k] for k in np.argsort(first)}
+    cuts = np.flatnonzero(np.diff(epochs)) + 1
+    stretches: dict[float, list] = {}
+    for start, part in zip([0, *cuts.tolist()], np.split(cost, cuts)):
+        stretches.setdefault(float(epochs[start]), []).append(part)
+    per_epoch = {e: np.concatenate(parts) for e, parts in stretches.items()}
     exclude = any(len(c) > 1 for c in per_epoch.values())
     iter_seconds = {e: float(np.mean(c[1:] if exclude and len(c) > 1 else c))
                     for e, c in per_epoch.items()}
@@ -372,11 +388,9 @@ def timing(run: Run) -> dict | None:
 
 def _images_per_second(run: Run) -> dict | None:
     """ppdet's ips is per card; the total needs the number of cards (world_size)."""
-    ips = sample(run, TRAIN, "ips")["value"]
-    ips = ips[np.isfinite(ips)]
-    if not len(ips):
+    per_gpu = median(run, "ips")
+    if per_gpu is None:
         return None
-    per_gpu = float(np.median(ips))
     gpus = run.info.get("world_size") or run.info.get("gpus")
     return {"per_gpu": per_gpu, "gpus": gpus, "total": per_gpu * gpus if gpus else None}
 
@@ -392,8 +406,7 @@ def eval_time(run: Run) -> dict | None:
     evals = [row for _, table in run.tables(EVAL)
              for row in zip(table.step, table.epoch, table.time, table.line)]
     before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64))
-    cost = sample(run, TRAIN, "batch_cost")["value"]
-    cost = float(np.median(cost[np.isfinite(cost)])) if np.isfinite(cost).any() else 0.0
+    cost = median(run, "batch_cost") or 0.0
     durations, eval_epochs = [], []
     for (step, epoch, t, _), (found, last_step, last_time) in zip(evals, before):
         if not math.isnan(epoch):
@@ -696,7 +709,8 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
         head = max(0, n - tail - seen)
         if head:
             best = min(best, float(level[:head].min()))
-        ends.append(vals[head:])
+        if head < len(vals):
+            ends.append(vals[head:])
         last_level = level[-1]
         seen += len(vals)
     now = float(np.median(np.concatenate(ends)))
