@@ -298,7 +298,9 @@ def _ppdet_done(run: Run) -> bool:
     if last is None:
         return False
     remaining = _remaining_steps(run)
-    window = _step_gaps(run, "eta_seconds", positive=False) if run.count(TRAIN) > 1 else 1.0
+    records = sum(len(t.series["eta_seconds"]) for _, t in run.tables(TRAIN)
+                  if "eta_seconds" in t.series)
+    window = _step_gaps(run, "eta_seconds", positive=False) if records > 1 else 1.0
     if remaining is None or remaining > max(window, 1.0):
         return False
     # A run that evaluates (--eval) evaluates after its last epoch too: wait for that eval.
