@@ -6,9 +6,14 @@ decimal mantissas (1234567 and a scale of 10**6) in the smallest integer type th
 them, byte-shuffled and zstd-compressed: 2-3 bytes for a noisy loss, almost nothing for steps,
 epochs, line numbers or a learning rate, instead of 8. Decoding gives back the very same
 float64 bits (checked when sealing; a chunk that does not round-trip is stored as raw float64).
+Sealed payloads go to an unlinked temporary file (`Spill`): the kernel's page cache keeps them,
+not the process, so memory stays about flat however long the log.
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 from array import array
 
 import numpy as np
@@ -28,6 +33,44 @@ def _zstd():
     return _codec
 
 
+class Spill:
+    """Append-only bytes in an unlinked temporary file, read back by offset; kept in memory
+    instead when the file cannot be made or written (a full or read-only disk)."""
+
+    def __init__(self):
+        self._file = None
+        self._size = 0
+        self._lock = threading.Lock()
+        self._broken = False
+
+    def put(self, data: bytes):
+        """A reference to the bytes for `get`: (offset, length) in the file, or the bytes."""
+        with self._lock:
+            if not self._broken:
+                try:
+                    if self._file is None:
+                        self._file = tempfile.TemporaryFile(prefix="logreport-")
+                    os.pwrite(self._file.fileno(), data, self._size)
+                    self._size += len(data)
+                    return self._size - len(data), len(data)
+                except OSError:
+                    self._broken = True
+            return data
+
+    def get(self, ref) -> bytes:
+        if isinstance(ref, bytes):
+            return ref
+        offset, length = ref
+        return os.pread(self._file.fileno(), length, offset)
+
+    @staticmethod
+    def size(ref) -> int:
+        return len(ref) if isinstance(ref, bytes) else ref[1]
+
+
+SPILL = Spill()
+
+
 class Chunk:
     """CHUNK values, sealed: mantissas (or raw float64) + the non-finite values apart."""
 
@@ -44,11 +87,11 @@ class Chunk:
             self.odd_at, self.odd = self.odd_at[:0], self.odd[:0]
             ints = values
         self.dtype = ints.dtype
-        self.payload = _zstd().compress(_shuffle(ints), asbytes=True)
+        self.payload = SPILL.put(_zstd().compress(_shuffle(ints), asbytes=True))
 
     def decode(self) -> np.ndarray:
         size = self.dtype.itemsize
-        raw = _zstd().decompress(self.payload, decompressed_size=self.n * size, asbytes=True)
+        raw = _zstd().decompress(SPILL.get(self.payload), decompressed_size=self.n * size, asbytes=True)
         planes = np.frombuffer(raw, np.uint8).reshape(size, self.n)
         stored = np.empty((self.n, size), dtype=np.uint8)
         for k in range(size):              # (3x faster than a transposed copy)
@@ -64,7 +107,8 @@ class Chunk:
 
     @property
     def nbytes(self) -> int:
-        return len(self.payload) + self.odd_at.nbytes + self.odd.nbytes
+        """Bytes stored (in the spill file or in memory)."""
+        return Spill.size(self.payload) + self.odd_at.nbytes + self.odd.nbytes
 
 
 def _shuffle(values: np.ndarray) -> bytes:
@@ -203,5 +247,5 @@ class Column:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held (sealed chunks and the tail's values)."""
+        """Bytes stored (sealed chunks, wherever they are, and the tail's values)."""
         return sum(c.nbytes for c in self._chunks) + self._tail.itemsize * len(self._tail)

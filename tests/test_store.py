@@ -62,6 +62,24 @@ def test_only_the_open_tail_can_be_replaced(monkeypatch):
         column[0] = 1.0
 
 
+def test_sealed_chunks_live_in_the_spill_file_or_in_memory_when_it_fails(monkeypatch):
+    values = np.arange(3 * store.CHUNK + 5) / 100.0
+    column = Column()
+    column.extend(values)
+    assert all(isinstance(c.payload, tuple) for c in column._chunks)     # (offset, length)
+    assert bits(column) == bits(values)
+
+    def no_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "SPILL", store.Spill())
+    monkeypatch.setattr(store.tempfile, "TemporaryFile", no_disk)
+    column = Column()
+    column.extend(values)
+    assert all(isinstance(c.payload, bytes) for c in column._chunks)
+    assert bits(column) == bits(values)
+
+
 def test_printed_decimals_take_a_few_bits():
     """The columns of a real ppdet log: loss terms printed with 6 decimals cost ~3 bytes,
     steps, epochs, learning rate and memory almost nothing; NaN comes back as NaN."""
