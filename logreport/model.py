@@ -8,7 +8,7 @@ import numpy as np
 
 from . import store
 from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record, Records
-from .store import Column
+from .store import Column, Spill
 
 NAN = float("nan")
 
@@ -21,11 +21,12 @@ class Series:
     `store.Column`s.
     """
 
-    __slots__ = ("name", "value", "_first", "_rec")
+    __slots__ = ("name", "value", "_first", "_rec", "_spill")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, spill: Spill | None = None):
         self.name = name
-        self.value = Column()
+        self._spill = spill
+        self.value = Column(spill)
         self._first = 0
         self._rec: Column | None = None
 
@@ -65,7 +66,7 @@ class Series:
                 return
             if first == self._first + len(self.value):
                 return
-            self._rec = Column()
+            self._rec = Column(self._spill)
             self._rec.extend(np.arange(self._first, self._first + len(self.value)))
         self._rec.extend(np.arange(first, first + n))
 
@@ -73,14 +74,12 @@ class Series:
 class Table:
     """The records of one phase of one segment: shared step/epoch/time/line columns."""
 
-    __slots__ = ("phase", "step", "epoch", "time", "line", "series")
+    __slots__ = ("phase", "step", "epoch", "time", "line", "series", "spill")
 
-    def __init__(self, phase: str):
+    def __init__(self, phase: str, spill: Spill | None = None):
         self.phase = phase
-        self.step = Column()
-        self.epoch = Column()
-        self.time = Column()
-        self.line = Column()
+        self.spill = spill
+        self.step, self.epoch, self.time, self.line = (Column(spill) for _ in range(4))
         self.series: dict[str, Series] = {}
 
     def __len__(self) -> int:
@@ -95,7 +94,7 @@ class Table:
         for name, value in rec.metrics.items():
             series = self.series.get(name)
             if series is None:
-                series = self.series[name] = Series(name)
+                series = self.series[name] = Series(name, self.spill)
             series.add_indexes(index)
             series.value.append(value)
 
@@ -111,7 +110,7 @@ class Table:
                 series.value[-1] = value
                 continue
             if series is None:
-                series = self.series[name] = Series(name)
+                series = self.series[name] = Series(name, self.spill)
             series.add_indexes(index)
             series.value.append(value)
 
@@ -124,7 +123,7 @@ class Table:
         for name, values in recs.metrics.items():
             series = self.series.get(name)
             if series is None:
-                series = self.series[name] = Series(name)
+                series = self.series[name] = Series(name, self.spill)
             series.add_indexes(index, hi - lo)
             series.value.extend(values[lo:hi])
 
@@ -135,10 +134,10 @@ class Table:
 class Segment:
     """A stretch of a run whose steps only go forward; a resume or re-run starts a new one."""
 
-    def __init__(self, index: int, label: str = ""):
+    def __init__(self, index: int, label: str = "", spill: Spill | None = None):
         self.index = index
         self.label = label or f"segment {index}"
-        self.tables = {phase: Table(phase) for phase in PHASES}
+        self.tables = {phase: Table(phase, spill) for phase in PHASES}
 
     @property
     def train(self) -> Table:
@@ -165,7 +164,8 @@ class Run:
         self.files: list[str] = []
         self.info: dict = {}
         self.markers: list[Marker] = []
-        self.segments: list[Segment] = [Segment(0)]
+        self.spill = Spill()       # the sealed chunks of its columns, in a temporary file
+        self.segments: list[Segment] = [Segment(0, spill=self.spill)]
         self.lines = 0
         self.unparsed = 0
         self.unparsed_samples: list[tuple[int, str]] = []
@@ -182,7 +182,7 @@ class Run:
             if label:
                 self.segment.label = label
         else:
-            self.segments.append(Segment(len(self.segments), label))
+            self.segments.append(Segment(len(self.segments), label, self.spill))
         return self.segment
 
     def add(self, event) -> None:

@@ -6,14 +6,16 @@ decimal mantissas (1234567 and a scale of 10**6) in the smallest integer type th
 them, byte-shuffled and zstd-compressed: 2-3 bytes for a noisy loss, almost nothing for steps,
 epochs, line numbers or a learning rate, instead of 8. Decoding gives back the very same
 float64 bits (checked when sealing; a chunk that does not round-trip is stored as raw float64).
-Sealed payloads go to an unlinked temporary file (`Spill`): the kernel's page cache keeps them,
-not the process, so memory stays about flat however long the log.
+A column given a `Spill` (each Run has one) writes sealed payloads to an unlinked temporary
+file: the kernel's page cache keeps them, not the process, so memory stays about flat however
+long the log; the file goes with the Run.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 import threading
+import weakref
 from array import array
 
 import numpy as np
@@ -34,8 +36,9 @@ def _zstd():
 
 
 class Spill:
-    """Append-only bytes in an unlinked temporary file, read back by offset; kept in memory
-    instead when the file cannot be made or written (a full or read-only disk)."""
+    """Append-only bytes in an unlinked temporary file (made on first use, deleted when the
+    Spill is), read back by offset; kept in memory instead when the file cannot be made or
+    written (a full or read-only disk)."""
 
     def __init__(self):
         self._file = None
@@ -50,6 +53,7 @@ class Spill:
                 try:
                     if self._file is None:
                         self._file = tempfile.TemporaryFile(prefix="logreport-")
+                        weakref.finalize(self, self._file.close)
                     os.pwrite(self._file.fileno(), data, self._size)
                     self._size += len(data)
                     return self._size - len(data), len(data)
@@ -68,15 +72,12 @@ class Spill:
         return len(ref) if isinstance(ref, bytes) else ref[1]
 
 
-SPILL = Spill()
-
-
 class Chunk:
     """CHUNK values, sealed: mantissas (or raw float64) + the non-finite values apart."""
 
     __slots__ = ("n", "dtype", "decimals", "payload", "odd_at", "odd")
 
-    def __init__(self, values: np.ndarray):
+    def __init__(self, values: np.ndarray, spill: Spill | None):
         self.n = len(values)
         finite = np.isfinite(values)
         self.odd_at = np.flatnonzero(~finite).astype(np.int32)
@@ -87,11 +88,13 @@ class Chunk:
             self.odd_at, self.odd = self.odd_at[:0], self.odd[:0]
             ints = values
         self.dtype = ints.dtype
-        self.payload = SPILL.put(_zstd().compress(_shuffle(ints), asbytes=True))
+        payload = _zstd().compress(_shuffle(ints), asbytes=True)
+        self.payload = spill.put(payload) if spill is not None else payload
 
-    def decode(self) -> np.ndarray:
+    def decode(self, spill: Spill | None) -> np.ndarray:
         size = self.dtype.itemsize
-        raw = _zstd().decompress(SPILL.get(self.payload), decompressed_size=self.n * size, asbytes=True)
+        payload = spill.get(self.payload) if spill is not None else self.payload
+        raw = _zstd().decompress(payload, decompressed_size=self.n * size, asbytes=True)
         planes = np.frombuffer(raw, np.uint8).reshape(size, self.n)
         stored = np.empty((self.n, size), dtype=np.uint8)
         for k in range(size):              # (3x faster than a transposed copy)
@@ -155,12 +158,14 @@ def _decimals_of(sample: np.ndarray) -> int | None:
 
 
 class Column:
-    """Append-only float64 values: sealed chunks, then an open tail (which always holds the
-    last value, so it can be replaced). `np.asarray(column)` gives all of them."""
+    """Append-only float64 values: sealed chunks (in `spill`, if given), then an open tail
+    (which always holds the last value, so it can be replaced). `np.asarray(column)` gives
+    all of them."""
 
-    __slots__ = ("_chunks", "_sealed", "_tail")
+    __slots__ = ("_chunks", "_sealed", "_tail", "_spill")
 
-    def __init__(self):
+    def __init__(self, spill: Spill | None = None):
+        self._spill = spill
         self._chunks: list[Chunk] = []
         self._sealed = 0
         self._tail = array("d")
@@ -183,7 +188,7 @@ class Column:
         tail = np.frombuffer(self._tail, dtype=np.float64)
         cut = (len(tail) - 1) // CHUNK * CHUNK       # keep at least the last value open
         for lo in range(0, cut, CHUNK):
-            self._chunks.append(Chunk(tail[lo:lo + CHUNK].copy()))
+            self._chunks.append(Chunk(tail[lo:lo + CHUNK].copy(), self._spill))
         del tail
         self._tail = array("d", self._tail[cut:])
         self._sealed += cut
@@ -196,7 +201,7 @@ class Column:
             raise IndexError("column index out of range")
         if i >= self._sealed:
             return self._tail[i - self._sealed]
-        return float(self._chunks[i // CHUNK].decode()[i % CHUNK])
+        return float(self._chunks[i // CHUNK].decode(self._spill)[i % CHUNK])
 
     def __setitem__(self, i: int, value: float) -> None:
         """Replace a value of the open tail (the last one, say)."""
@@ -214,7 +219,8 @@ class Column:
         parts, start = [], self._sealed
         if lo < self._sealed:
             end = min(hi, self._sealed)
-            parts = [self._chunks[k].decode() for k in range(lo // CHUNK, (end - 1) // CHUNK + 1)]
+            parts = [self._chunks[k].decode(self._spill)
+                     for k in range(lo // CHUNK, (end - 1) // CHUNK + 1)]
             start = lo // CHUNK * CHUNK
         if hi > self._sealed:
             parts.append(np.frombuffer(self._tail, dtype=np.float64).copy())
@@ -238,7 +244,7 @@ class Column:
 
     def __iter__(self):
         for chunk in self._chunks:
-            yield from chunk.decode().tolist()
+            yield from chunk.decode(self._spill).tolist()
         yield from self._tail
 
     def __array__(self, dtype=None, copy=None):

@@ -64,7 +64,7 @@ def test_only_the_open_tail_can_be_replaced(monkeypatch):
 
 def test_sealed_chunks_live_in_the_spill_file_or_in_memory_when_it_fails(monkeypatch):
     values = np.arange(3 * store.CHUNK + 5) / 100.0
-    column = Column()
+    column = Column(store.Spill())
     column.extend(values)
     assert all(isinstance(c.payload, tuple) for c in column._chunks)     # (offset, length)
     assert bits(column) == bits(values)
@@ -72,12 +72,26 @@ def test_sealed_chunks_live_in_the_spill_file_or_in_memory_when_it_fails(monkeyp
     def no_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "SPILL", store.Spill())
     monkeypatch.setattr(store.tempfile, "TemporaryFile", no_disk)
-    column = Column()
+    column = Column(store.Spill())
     column.extend(values)
     assert all(isinstance(c.payload, bytes) for c in column._chunks)
     assert bits(column) == bits(values)
+
+
+def test_a_runs_chunks_are_in_its_own_file(monkeypatch):
+    """The file goes with the Run: a watch that rebuilds runs does not fill the disk."""
+    import gc
+    import os
+
+    monkeypatch.setattr(store, "CHUNK", 64)
+    run = load(str(DATA / "ppdet" / "picodet_s_320_coco_long80e.log"))
+    file = run.spill._file
+    assert "(deleted)" in os.readlink(f"/proc/self/fd/{file.fileno()}")   # unlinked already
+    assert os.fstat(file.fileno()).st_size > 0
+    del run
+    gc.collect()
+    assert file.closed
 
 
 def test_printed_decimals_take_a_few_bits():
