@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
@@ -268,9 +268,7 @@ class Watch:
 
         parts = []
         for path in sorted(self.parts, key=rank):
-            part = copy.copy(self.parts[path])      # merge amends records: give it copies
-            part.events = [replace(e, metrics=dict(e.metrics)) if isinstance(e, Record) else e
-                           for e in part.events]
+            part = copy.copy(self.parts[path])
             part.files = [path] if part.format else []
             parts.append(part)
         run = Run(self.path, self.opt.fmt or "")
