@@ -490,7 +490,7 @@ def _append(kept: _Rows, rows: _Rows, take: np.ndarray) -> _Rows:
     for column in _FIELDS:
         setattr(out, column, joined(getattr(kept, column), getattr(rows, column)))
     out.values = dict(kept.values)
-    for name, (start, values) in rows.values.items():     # (rows' spans start at 0)
+    for name, (_, values) in rows.values.items():     # (rows' spans start at 0)
         if name not in out.values:
             out.values[name] = (len(kept), values if every else values[take[take < len(values)]])
             continue
