@@ -55,3 +55,17 @@ def test_interrupted_run_is_failed_and_killed_run_is_not_finished():
     assert summarize(load(str(by_name["sft_lora_interrupted"] / "console.log")))["status"] == "failed"
     killed = summarize(load(str(by_name["sft_lora_killed_sigterm"] / "console.log")))
     assert killed["status"] != "finished" and killed["last_step"] == 127
+
+
+@pytest.mark.parametrize("log", sorted((Path(__file__).parent / "data" / "llamafactory").glob("*.jsonl"))
+                         + [r / "trainer_log.jsonl" for r in RUNS if (r / "trainer_log.jsonl").exists()],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_folder_of_one_file_is_that_file(log, tmp_path):
+    """The folder merge (columns, blocks) gives back the records, segments and markers the
+    file gives alone: duplicate writers, resumes in the same file, eval and final lines."""
+    (tmp_path / "trainer_log.jsonl").write_bytes(log.read_bytes())
+    alone, folder = load(str(log)), load(str(tmp_path))
+    assert repr(list(folder.rows())) == repr(list(alone.rows()))      # (NaN losses too)
+    assert [s.label for s in folder.segments] == [s.label for s in alone.segments]
+    assert [(m.kind, m.line) for m in folder.markers] == [(m.kind, m.line) for m in alone.markers]
+    assert {k: v for k, v in folder.info.items() if k != "files_used"} == alone.info
