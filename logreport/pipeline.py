@@ -503,11 +503,14 @@ def _append(kept: _Rows, rows: _Rows, take: np.ndarray) -> _Rows:
 
 def _add_keys(key_sorted, key_row, keys, rows):
     """The sorted keys with new ones (for a key given twice, its last record)."""
-    last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
-    keys = np.concatenate([key_sorted, keys[last]])
-    rows = np.concatenate([key_row, rows[last]])
+    if not (keys[1:] > keys[:-1]).all():        # (else sorted already, each key once)
+        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+        keys, rows = keys[last], rows[last]
+    if not len(key_sorted):
+        return keys, rows
+    keys = np.concatenate([key_sorted, keys])
     order = np.argsort(keys, kind="stable")
-    return keys[order], rows[order]
+    return keys[order], np.concatenate([key_row, rows])[order]
 
 
 def _blocks(kept: _Rows, order: np.ndarray, names: _Names):
