@@ -17,8 +17,9 @@ from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
 from .follow import FolderFollower, Follower
+from .merge import Collected, merge_into
 from .model import Run
-from .pipeline import SNIFF_LINES, Collected, Ingest, merge_into, prepared_ahead, unknown_format, year_of
+from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, unknown_format, year_of
 from .render import write_html
 from .report import build
 from .sources import FOLDER_FILES, Input

@@ -1,0 +1,318 @@
+"""An output folder's files merged into one run, column-wise: each file is kept as it comes
+(`Collected`: compact columns, no object per record), then `merge` adds from each later file
+only what the earlier ones lack (see `pipeline.read_folder`).
+"""
+from __future__ import annotations
+
+import os
+from itertools import chain
+
+import numpy as np
+
+from .events import PHASES, TRAIN, Info, Marker, Record, Records
+from .model import NAN, Run
+from .store import CHUNK, Column
+
+_PHASE_CODE = {phase: code for code, phase in enumerate(PHASES)}
+_TRAIN_CODE = _PHASE_CODE[TRAIN]
+_FIELDS = ("phase", "step", "epoch", "time", "line", "sig")
+
+
+class _Rows:
+    """Records as columns: phase code, step, epoch, time, line (NaN for None), the index of
+    each record's metric names in `names` (in the record's order), and the values of each
+    metric: an array for the records start.. of its span (`values` name -> (start, array); a
+    value is meaningful only where the record's names hold the metric)."""
+
+    def __init__(self):
+        self.phase = np.zeros(0, dtype=np.int8)
+        self.step, self.epoch, self.time = (np.zeros(0) for _ in range(3))
+        self.line = np.zeros(0, dtype=np.int64)
+        self.sig = np.zeros(0, dtype=np.int64)
+        self.values: dict[str, tuple[int, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    def metric(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """The values of a metric at records idx (which must have it)."""
+        start, values = self.values[name]
+        return values[idx - start]
+
+    def set_metric(self, name: str, idx: np.ndarray, new: np.ndarray) -> None:
+        """Give records idx (sorted) values of a metric, widening its span as needed."""
+        start, values = self.values.get(name, (int(idx[0]), np.zeros(0)))
+        lo, hi = min(start, int(idx[0])), max(start + len(values), int(idx[-1]) + 1)
+        if (lo, hi) != (start, start + len(values)):
+            values = np.concatenate([np.full(start - lo, NAN), values,
+                                     np.full(hi - start - len(values), NAN)])
+        values[idx - lo] = new
+        self.values[name] = (lo, values)
+
+
+class _Names:
+    """The distinct ordered tuples of metric names, numbered, with a membership test."""
+
+    def __init__(self):
+        self.tuples: list[tuple] = []
+        self.ids: dict[tuple, int] = {}
+
+    def id(self, names: tuple) -> int:
+        got = self.ids.get(names)
+        if got is None:
+            got = self.ids[names] = len(self.tuples)
+            self.tuples.append(names)
+        return got
+
+    def has(self, name: str) -> np.ndarray:
+        """For each numbered tuple, whether it holds name (index with a sig column)."""
+        return np.array([name in t for t in self.tuples], dtype=bool)
+
+
+class Collected(Run):
+    """A Run that keeps what one file of a folder gave, as it comes, to merge it with the other
+    files' (`merge`): its records as compact columns in arrival order (no object per record),
+    its markers, and its facts folded both ways (the last value of each, and the first)."""
+
+    def __init__(self, source: str):
+        super().__init__(source)
+        self.count = 0                      # records so far
+        self.fields = {k: Column(self.spill) for k in _FIELDS}
+        self.values: dict[str, Column] = {}
+        self.names = _Names()               # the metric names of records ("sig" numbers them)
+        self.facts_last: dict = {}
+        self.facts_first: dict = {}
+        self.at: dict = {}                  # fact -> where first given; see `where`
+        self.marks: list[tuple[tuple, Marker]] = []
+
+    def where(self) -> tuple:
+        """The place of a fact or marker among the records: before record `count`, in order."""
+        return self.count, 0, len(self.at) + len(self.marks)
+
+    def add(self, event) -> None:
+        if isinstance(event, Info):
+            for k, v in event.facts.items():
+                if k not in self.facts_first:
+                    self.at[k] = self.where()
+                    self.facts_first[k] = v
+                self.facts_last[k] = v
+        elif isinstance(event, Marker):
+            self.marks.append((self.where(), event))
+        elif isinstance(event, Records):
+            n = len(event)
+            columns = (np.full(n, _PHASE_CODE[event.phase]), np.trunc(event.step), event.epoch,
+                       event.time, event.line, np.full(n, self.names.id(tuple(event.metrics))))
+            for field, values in zip(_FIELDS, columns):
+                self.fields[field].extend(values)
+            for name, values in event.metrics.items():
+                self._metric(name).extend(values)
+            self.count += n
+        elif isinstance(event, Record):
+            columns = (_PHASE_CODE[event.phase], NAN if event.step is None else event.step,
+                       NAN if event.epoch is None else event.epoch,
+                       NAN if event.time is None else event.time, event.line,
+                       self.names.id(tuple(event.metrics)))
+            for field, value in zip(_FIELDS, columns):
+                self.fields[field].append(value)
+            for name, value in event.metrics.items():
+                self._metric(name).append(value)
+            self.count += 1
+
+    def _metric(self, name: str) -> Column:
+        """The column of a metric, filled with NaN up to the current record."""
+        column = self.values.get(name)
+        if column is None:
+            column = self.values[name] = Column(self.spill)
+        if len(column) < self.count:
+            column.extend(np.full(self.count - len(column), NAN))
+        return column
+
+    def rows(self, names: _Names) -> _Rows:
+        """The records as numpy columns, their names numbered in `names`."""
+        rows = _Rows()
+        for field in _FIELDS:
+            setattr(rows, field, np.asarray(self.fields[field]))
+        rows.phase = rows.phase.astype(np.int8)
+        rows.line = rows.line.astype(np.int64)
+        ids = np.array([names.id(t) for t in self.names.tuples], dtype=np.int64)
+        rows.sig = ids[rows.sig.astype(np.int64)] if len(ids) else rows.sig.astype(np.int64)
+        rows.values = {name: (0, np.asarray(column)) for name, column in self.values.items()}
+        return rows
+
+
+def merge_into(run: Run, parts: list[Collected]) -> None:
+    """Merge the files of a folder, each parsed alone into a Collected, into run."""
+    named = []
+    for part in parts:
+        run.lines += part.lines
+        run.unparsed += part.unparsed
+        run.unparsed_samples.extend(part.unparsed_samples[:50 - len(run.unparsed_samples)])
+        if part.files:
+            run.format = run.format or part.format
+            named.append(part)
+    used: dict[str, str] = {}
+    for event in merge(named, used):
+        run.add(event)
+    run.files.extend(name for name, what in used.items() if what != "nothing new")
+    run.info["files_used"] = {os.path.basename(name): what for name, what in used.items()}
+
+
+def merge(parts: list[Collected], used: dict):
+    """The events of several files of one run, without duplicates (see read_folder): facts,
+    records (as Records blocks), markers. `used` is filled before the first comes.
+
+    Column-wise: each file's records become numpy columns, matched to the records kept so far
+    by their (phase, step) key; a file's records without a step, other than train ones, take
+    the last train step of the files before it."""
+    names = _Names()
+    kept = _Rows()
+    key_sorted = np.zeros(0, dtype=np.int64)    # (phase, step) keys of kept records, sorted,
+    key_row = np.zeros(0, dtype=np.int64)       # and the kept record each one names
+    facts: dict = {}
+    markers: list[Marker] = []
+    base_monotonic = True
+    for index, part in enumerate(parts):
+        rows = part.rows(names)
+        gave: dict[str, tuple] = {}     # what -> (count, where first given)
+        new = part.facts_last if index == 0 else \
+            {k: v for k, v in part.facts_first.items() if k not in facts}
+        facts.update(new)
+        for k in new:
+            gave[k] = (0, part.at[k])
+        kinds = {m.kind for m in markers}
+        for where, marker in part.marks:
+            if marker.kind not in kinds:
+                markers.append(marker)
+                _give(gave, f"{marker.kind} marker", 1, where)
+        train = kept.step[(kept.phase == _TRAIN_CODE) & ~np.isnan(kept.step)]
+        if len(train):
+            rows.step[np.isnan(rows.step) & (rows.phase != _TRAIN_CODE)] = train.max()
+        known = ~np.isnan(rows.step)
+        keys = _keys(rows.phase, rows.step, known)
+        pos = np.minimum(np.searchsorted(key_sorted, keys), max(len(key_sorted) - 1, 0))
+        found = known & (key_sorted[pos] == keys) if len(key_sorted) else np.zeros(len(rows), bool)
+        fresh = np.flatnonzero(~found)
+        for code in np.unique(rows.phase[fresh]):
+            of_phase = fresh[rows.phase[fresh] == code]
+            _give(gave, f"{PHASES[code]} records", len(of_phase), (int(of_phase[0]), 1, 0))
+        _fill_missing(kept, rows, np.flatnonzero(found), key_row[pos[found]], names, gave)
+        start = len(kept)
+        kept = _append(kept, rows, fresh)
+        new_keys = np.flatnonzero(known[fresh])
+        key_sorted, key_row = _add_keys(key_sorted, key_row, keys[fresh][new_keys],
+                                        start + new_keys)
+        if index == 0:
+            steps = kept.step[(kept.phase == _TRAIN_CODE) & ~np.isnan(kept.step)]
+            base_monotonic = bool((steps[1:] >= steps[:-1]).all())
+        ordered = sorted(gave.items(), key=lambda item: item[1][1])
+        used[part.source] = ", ".join(f"{n} {what}" if n else what for what, (n, _) in ordered) \
+            or "nothing new"
+    order = np.arange(len(kept))
+    if base_monotonic:
+        missing = np.isnan(kept.step)
+        order = np.lexsort((np.where(missing, 0, kept.step), missing))
+    return chain([Info(facts)], _blocks(kept, order, names), markers)
+
+
+def _keys(phase: np.ndarray, step: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """One int64 per (phase, step) (0 where the step is unknown)."""
+    return np.where(known, np.nan_to_num(step).astype(np.int64) * len(PHASES) + phase, 0)
+
+
+def _give(gave: dict, what: str, n: int, where: tuple) -> None:
+    count, first = gave.get(what, (0, where))
+    gave[what] = (count + n, min(first, where))
+
+
+def _fill_missing(kept: _Rows, rows: _Rows, hits: np.ndarray, targets: np.ndarray,
+                  names: _Names, gave: dict) -> None:
+    """Records of a file (`hits`) at the key of kept records (`targets`): the metrics those
+    lack are added from the first record that has them, after the names they have."""
+    if not len(hits):
+        return
+    for name in rows.values:
+        had = names.has(name)
+        want = had[rows.sig[hits]] & ~had[kept.sig[targets]]
+        if not want.any():
+            continue
+        to, chosen = np.unique(targets[want], return_index=True)
+        chosen = np.flatnonzero(want)[chosen]
+        kept.set_metric(name, to, rows.metric(name, hits[chosen]))
+        first = int(hits[chosen].min())
+        _give(gave, name, len(chosen), (first, 1, names.tuples[rows.sig[first]].index(name)))
+    _extend_names(kept, rows, hits, targets, names)
+
+
+def _extend_names(kept: _Rows, rows: _Rows, hits: np.ndarray, targets: np.ndarray,
+                  names: _Names) -> None:
+    """Each target's names followed by those its hits add, hit by hit in file order."""
+    def extended(have: tuple, sigs) -> int:
+        for sig in sigs:
+            have += tuple(n for n in names.tuples[sig] if n not in have)
+        return names.id(have)
+
+    by_target = np.argsort(targets, kind="stable")
+    tsorted = targets[by_target]
+    unique, first, counts = np.unique(tsorted, return_index=True, return_counts=True)
+    once = counts == 1
+    single, single_hit = unique[once], hits[by_target[first[once]]]
+    size = len(names.tuples)
+    distinct, inverse = np.unique(kept.sig[single] * size + rows.sig[single_hit],
+                                  return_inverse=True)
+    new = np.array([extended(names.tuples[p // size], [p % size]) for p in distinct.tolist()],
+                   dtype=np.int64)
+    for target, lo, n in zip(unique[~once].tolist(), first[~once].tolist(),
+                             counts[~once].tolist()):
+        kept.sig[target] = extended(names.tuples[kept.sig[target]],
+                                    rows.sig[hits[by_target[lo:lo + n]]].tolist())
+    kept.sig[single] = new[inverse.reshape(-1)]
+
+
+def _append(kept: _Rows, rows: _Rows, take: np.ndarray) -> _Rows:
+    """kept followed by rows[take]."""
+    every = len(take) == len(rows)
+    if every and not len(kept):
+        return rows
+
+    def joined(old, new):
+        return np.concatenate([old, new if every else new[take]])
+
+    out = _Rows()
+    for column in _FIELDS:
+        setattr(out, column, joined(getattr(kept, column), getattr(rows, column)))
+    out.values = dict(kept.values)
+    for name, (_, values) in rows.values.items():     # (rows' spans start at 0)
+        if name not in out.values:
+            out.values[name] = (len(kept), values if every else values[take[take < len(values)]])
+            continue
+        start, old = out.values[name]
+        gap = np.full(len(kept) - start - len(old), NAN)
+        out.values[name] = (start, np.concatenate([old, gap, values if every else
+                                                   values[take[take < len(values)]]]))
+    return out
+
+
+def _add_keys(key_sorted, key_row, keys, rows):
+    """The sorted keys with new ones (for a key given twice, its last record)."""
+    if not (keys[1:] > keys[:-1]).all():        # (else sorted already, each key once)
+        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+        keys, rows = keys[last], rows[last]
+    if not len(key_sorted):
+        return keys, rows
+    keys = np.concatenate([key_sorted, keys])
+    order = np.argsort(keys, kind="stable")
+    return keys[order], np.concatenate([key_row, rows])[order]
+
+
+def _blocks(kept: _Rows, order: np.ndarray, names: _Names):
+    """The kept records in `order`, as Records blocks of one phase and the same metrics (of at
+    most one chunk each, made one at a time)."""
+    phase, sig = kept.phase[order], kept.sig[order]
+    cuts = np.flatnonzero((phase[1:] != phase[:-1]) | (sig[1:] != sig[:-1])) + 1
+    bounds = [0, *cuts.tolist(), len(order)]
+    for lo, hi in zip(bounds, bounds[1:]):
+        for start in range(lo, hi, CHUNK):
+            take = order[start:min(hi, start + CHUNK)]
+            yield Records(PHASES[phase[lo]], kept.step[take], kept.epoch[take],
+                          kept.time[take], kept.line[take],
+                          {n: kept.metric(n, take) for n in names.tuples[sig[lo]]})
