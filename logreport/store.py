@@ -38,13 +38,13 @@ def _zstd():
 class Spill:
     """Append-only bytes in an unlinked temporary file (made on first use, deleted when the
     Spill is), read back by offset; kept in memory instead when the file cannot be made or
-    written (a full or read-only disk)."""
+    written (a full or read-only disk) or positional I/O is missing (Windows)."""
 
     def __init__(self):
         self._file = None
         self._size = 0
         self._lock = threading.Lock()
-        self._broken = False
+        self._broken = not hasattr(os, "pwrite")     # positional I/O is POSIX; else memory
 
     def put(self, data: bytes):
         """A reference to the bytes for `get`: (offset, length) in the file, or the bytes."""
