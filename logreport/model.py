@@ -46,12 +46,6 @@ class Series:
             return self._rec.slice(lo, hi).astype(np.int64)
         return np.arange(self._first + lo, self._first + min(hi, len(self.value)), dtype=np.int64)
 
-    def indexes(self):
-        """Record indexes, as Python ints."""
-        if self._rec is not None:
-            return map(int, self._rec)
-        return range(self._first, self._first + len(self.value))
-
     def last_index(self) -> int:
         """The record index of the last value (-1 when empty)."""
         if not len(self.value):
