@@ -254,17 +254,18 @@ class Run:
             if len(table):
                 yield seg, table
 
-    def arrays(self, phase: str, metric: str,
-               columns=("step", "epoch", "time", "line")) -> dict[str, np.ndarray]:
-        """One metric over all segments as numpy arrays: the table `columns` asked for, value
-        and segment (NaN marks a missing step/epoch/time)."""
-        parts: dict[str, list] = {k: [] for k in (*columns, "value", "segment")}
+    def arrays(self, phase: str, metric: str) -> dict[str, np.ndarray]:
+        """One metric over all segments as numpy arrays: step, epoch, time, line, value and
+        segment (NaN marks a missing step/epoch/time). Whole: for short series (evals); a long
+        one is read with `chunks`."""
+        parts: dict[str, list] = {k: [] for k in ("step", "epoch", "time", "line", "value",
+                                                  "segment")}
         for seg, table in self.tables(phase):
             series = table.series.get(metric)
             if series is None:
                 continue
             idx = series.rec
-            for column in columns:
+            for column in ("step", "epoch", "time", "line"):
                 parts[column].append(getattr(table, column).take(idx))
             parts["value"].append(np.asarray(series.value))
             parts["segment"].append(np.full(len(idx), seg.index, dtype=np.int64))
