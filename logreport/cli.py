@@ -146,7 +146,8 @@ def summary(logs, as_json, show_unparsed, fmt):
     data = {"runs": [summarize(run) for run in runs]}
     if show_unparsed:
         for run, s in zip(runs, data["runs"]):
-            s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
+            s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
+                                     for f, n, t in run.unparsed_samples]
     if as_json:
         click.echo(summary_json(data["runs"]))
         return
@@ -166,7 +167,9 @@ def _print_unparsed(s: dict) -> None:
     click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
-        click.echo(f"  {sample['line']:>6}  {sample['text'].translate(_CONTROLS)}")
+        where = sample["line"] if sample["file"] == s["source"] else \
+            f"{sample['file']}:{sample['line']}"
+        click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
 
 
 def _duration(seconds):

@@ -26,6 +26,7 @@ class Ingest:
     def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None):
         self.run = run
         self.name = name
+        self.file = run.input_id(name)
         self.year = year
         self.format = formats.get(fmt) if fmt else None
         self.parser = self.format.Parser(**self._parser_args()) if self.format else None
@@ -82,7 +83,7 @@ class Ingest:
                 self.run.lines += item
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
-                self.run.add(item)
+                self.run.add(item, self.file)
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
@@ -101,10 +102,10 @@ class Ingest:
             run.lines += 1
             events = parser.feed(text, number)
             if events is None:
-                run.note_unparsed(number, text)
+                run.note_unparsed(number, text, self.file)
             elif events:
                 for event in events:
-                    run.add(event)
+                    run.add(event, self.file)
                 count += len(events)
         return count
 
@@ -121,7 +122,7 @@ class Ingest:
             lines, self.buffer = self.buffer, []
             count = self._parse(lines)
         for event in self.parser.finish():
-            self.run.add(event)
+            self.run.add(event, self.file)
             count += 1
         return count
 

@@ -184,7 +184,7 @@ def test_odd_input_gives_the_clean_logs_records(runner, tmp_path, log, case):
         assert got[key] == clean[key], key
     assert got["unparsed_lines"] == clean["unparsed_lines"] + extra_unparsed
     if "chinese" in case:
-        assert got["unparsed_samples"][0] == {"line": 1, "text": CHINESE}
+        assert got["unparsed_samples"][0] == {"file": str(odd), "line": 1, "text": CHINESE}
     # nothing parsed is lost or changed: every exported row and every report series
     assert export_rows(runner, odd, tmp_path / "odd.jsonl") == \
         export_rows(runner, log, tmp_path / "clean.jsonl")
