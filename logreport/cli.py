@@ -56,19 +56,19 @@ def locale_lang() -> str:
 
 
 def load_runs(logs, fmt):
-    """One Run per command-line path (a folder is one run)."""
+    """The runs the command-line paths name: a file is one run, a folder one run when it is
+    one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load
+    from .pipeline import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
-    runs = []
+    runs, notes = [], []
     for path in logs:
         with _progress(path) as progress:
-            run = load(path, fmt, progress)
-        if run.lines == 0:
-            raise InputError("the log is empty", "give a log that has training output", path)
-        runs.append(run)
+            runs += load_all([path], fmt, progress, notes)
+    for note in notes:
+        click.echo(f"logreport: {note}", err=True)
     return runs
 
 

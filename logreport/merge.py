@@ -103,7 +103,7 @@ class Collected(Run):
             if event.file is None:
                 event.file = self.source
             self.marks.append((self.where(), event))
-            self._saw_time(event.time)
+            self.saw_time(event.time)
         elif isinstance(event, Records):
             n = len(event)
             estimated = np.zeros(n) if event.estimated is None else event.estimated
@@ -112,8 +112,8 @@ class Collected(Run):
                        np.full(n, self.names.id(tuple(event.metrics))))
             known = np.asarray(event.time)[~np.isnan(event.time)]
             if len(known):
-                self._saw_time(float(known.min()))
-                self._saw_time(float(known.max()))
+                self.saw_time(float(known.min()))
+                self.saw_time(float(known.max()))
             for field, values in zip(_FIELDS, columns):
                 self.fields[field].extend(values)
             for name, values in event.metrics.items():
@@ -124,7 +124,7 @@ class Collected(Run):
                        NAN if event.epoch is None else event.epoch,
                        NAN if event.time is None else event.time, event.line,
                        float(event.estimated), 0.0, self.names.id(tuple(event.metrics)))
-            self._saw_time(event.time)
+            self.saw_time(event.time)
             for field, value in zip(_FIELDS, columns):
                 self.fields[field].append(value)
             for name, value in event.metrics.items():
@@ -166,8 +166,8 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
     used: dict[str, str] = {}
     for part in named:
         run.input_id(part.source)
-        run._saw_time(part.first_time)
-        run._saw_time(part.last_time)
+        run.saw_time(part.first_time)
+        run.saw_time(part.last_time)
     for event in merge(named, used):
         run.add(event)
     run.files.extend(name for name, what in used.items() if what != "nothing new")

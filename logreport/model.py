@@ -218,7 +218,7 @@ class Run:
             if event.kind == NEW_RUN:
                 self.new_segment(str(event.detail or ""))
             self.markers.append(event)
-            self._saw_time(event.time)
+            self.saw_time(event.time)
 
     def _add_record(self, rec: Record, file: int = 0) -> None:
         table = self.segment.tables[rec.phase]
@@ -231,7 +231,7 @@ class Run:
                 table = self.new_segment(f"restart at step {rec.step} (line {rec.line})").train
         table.append(rec, file)
         if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
-            self._saw_time(rec.time)
+            self.saw_time(rec.time)
 
     def _add_records(self, recs: Records, file: int = 0) -> None:
         """A block of records: the same segments as adding them one by one."""
@@ -258,10 +258,10 @@ class Run:
         times = np.asarray(recs.time)
         known = np.flatnonzero(~np.isnan(times))
         if len(known):
-            self._saw_time(float(times[known[0]]))
-            self._saw_time(float(times[known[-1]]))
+            self.saw_time(float(times[known[0]]))
+            self.saw_time(float(times[known[-1]]))
 
-    def _saw_time(self, t: float | None) -> None:
+    def saw_time(self, t: float | None) -> None:
         """Widen the run's span of clock times to include t."""
         if t is None or t != t:
             return
