@@ -93,6 +93,7 @@ class Ingest:
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
                 self.run.add(item, self.file)
+        self.clock()
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
@@ -116,6 +117,7 @@ class Ingest:
                 for event in events:
                     run.add(event, self.file)
                 count += len(events)
+        self.clock()
         return count
 
     def finish(self, strict: bool = True) -> int:

@@ -46,6 +46,8 @@ _VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r
 _FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
 _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
+# pycocotools prints -1.000 for an area range with no ground truth: "not applicable"
+SENTINELS = [(re.compile(r"(?:^|/)A[PR]"), -1.0)]
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
