@@ -117,10 +117,12 @@ SAMPLES = [
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
      "  eval_loss               =     7.5585\n  eval_runtime            = 0:00:02.20",
      [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
-    ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
+    ("[INFO|trainer.py:1478] 2026-11-25 17:10:30,372 >>   Total optimization steps = 200\n"
+     "  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
-     [Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=1),
-      Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+     [Info({"total_steps": 200}, line=1),
+      Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=2),
+      Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
 
 
@@ -128,7 +130,7 @@ def sniff(lines: list[str]) -> float:
     """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
     if not lines:
         return 0.0
-    hits = 0.0
+    hits = bars = 0.0
     for text in lines:
         if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
             hits += 5
@@ -137,8 +139,8 @@ def sniff(lines: list[str]) -> float:
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
         elif "%|" in text and _BAR.search(text):
-            hits += 1
-    return min(1.0, hits / len(lines))
+            bars += 1               # every tqdm user prints these: they count only beside
+    return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
 
 
 def _logger_line(text: str) -> bool:
