@@ -282,12 +282,18 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
 
 
 def wall_seconds(run: Run) -> float | None:
-    """From the run's first to its last time stamp; without time stamps, the tool's own
-    runtime (train_runtime, the elapsed time it printed); None for a run with no clock."""
-    if run.first_time is not None:
+    """From the run's first to its last time stamp: of its records and markers when its
+    training records carry time stamps (ppdet), else of its time-stamped lines (HF consoles
+    stamp logger lines, not the step dicts); without any, the tool's own runtime
+    (train_runtime, the elapsed time it printed); None for a run with no clock."""
+    if run.timed_train and run.first_time is not None:
         return max(0.0, run.last_time - run.first_time)
+    if run.clock is not None:
+        return run.clock[1] - run.clock[0]
     runtime = _last(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
-    return float(runtime) if runtime is not None else None
+    if runtime is not None:
+        return float(runtime)
+    return max(0.0, run.last_time - run.first_time) if run.first_time is not None else None
 
 
 def _fresh(run: Run, now: float) -> tuple[bool, str]:

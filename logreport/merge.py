@@ -114,6 +114,7 @@ class Collected(Run):
             if len(known):
                 self.saw_time(float(known.min()))
                 self.saw_time(float(known.max()))
+                self.timed_train = self.timed_train or event.phase == TRAIN
             for field, values in zip(_FIELDS, columns):
                 self.fields[field].extend(values)
             for name, values in event.metrics.items():
@@ -130,6 +131,7 @@ class Collected(Run):
             for name, value in event.metrics.items():
                 self._metric(name).append(value)
             self.count += 1
+            self.timed_train = self.timed_train or (event.phase == TRAIN and event.time is not None)
 
     def _metric(self, name: str) -> Column:
         """The column of a metric, filled with NaN up to the current record."""
@@ -168,6 +170,9 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
         run.input_id(part.source)
         run.saw_time(part.first_time)
         run.saw_time(part.last_time)
+        for t in part.clock or ():
+            run.saw_clock(t)
+        run.timed_train = run.timed_train or part.timed_train
     for event in merge(named, used):
         run.add(event)
     run.files.extend(name for name, what in used.items() if what != "nothing new")

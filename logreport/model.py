@@ -184,8 +184,10 @@ class Run:
         self.unparsed = 0
         self.unparsed_samples: list[tuple[str, int, str]] = []     # (input, line, text)
         self.repeats = 0           # records printed twice (ranks, writers): kept once
-        self.first_time: float | None = None
-        self.last_time: float | None = None
+        self.first_time: float | None = None   # span of the time stamps of its records and
+        self.last_time: float | None = None    # markers
+        self.clock: tuple[float, float] | None = None   # span of every time-stamped line read
+        self.timed_train = False               # a training record came with a time stamp
 
     @property
     def segment(self) -> Segment:
@@ -239,6 +241,7 @@ class Run:
         table.append(rec, file)
         if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
             self.saw_time(rec.time)
+            self.timed_train = self.timed_train or (rec.phase == TRAIN and rec.time is not None)
 
     def _add_records(self, recs: Records, file: int = 0) -> None:
         """A block of records: the same segments as adding them one by one."""
@@ -267,6 +270,12 @@ class Run:
         if len(known):
             self.saw_time(float(times[known[0]]))
             self.saw_time(float(times[known[-1]]))
+            self.timed_train = self.timed_train or recs.phase == TRAIN
+
+    def saw_clock(self, t: float | None) -> None:
+        """Widen the span of the log's time-stamped lines to include t."""
+        if t is not None and t == t:
+            self.clock = (min(self.clock[0], t), max(self.clock[1], t)) if self.clock else (t, t)
 
     def saw_time(self, t: float | None) -> None:
         """Widen the run's span of clock times to include t."""

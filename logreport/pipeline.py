@@ -149,11 +149,11 @@ class Ingest:
         return count
 
     def clock(self) -> None:
-        """Widen the run's span of time to the first and last time stamps its parser read
-        (a line that gave no record has a time stamp too)."""
+        """Widen the run's clock to the first and last time stamps its parser read (a line
+        that gave no record has a time stamp too)."""
         if self.parser is not None:
-            self.run.saw_time(getattr(self.parser, "first_time", None))
-            self.run.saw_time(getattr(self.parser, "time", None))
+            self.run.saw_clock(getattr(self.parser, "first_time", None))
+            self.run.saw_clock(getattr(self.parser, "time", None))
 
 
 def unknown_format(name: str, lines: list[str]) -> UnknownFormat:

@@ -110,8 +110,8 @@ SAMPLES = [
              step=None, epoch=0.53, line=1)]),
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
-     [Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
-      Info({"llamafactory_version": ">=0.9.5"}, line=1),
+     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+      Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
@@ -219,6 +219,8 @@ class Parser:
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
         self.partial: str | None = None
+        self.partial_lines: list[tuple[int, str]] = []      # the lines of `partial`
+        self.rejected: list[tuple[int, str]] = []           # lines taken in, found of no use
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
@@ -226,6 +228,8 @@ class Parser:
         self.record_gap = 1                   # steps between records whose steps are stated
         self.estimated = False                # the last record's step is an estimate
         self.glued: int | None = None         # step of a training bar right before a dict
+        self.candidate: tuple | None = None   # the last bar seen while the training one is not
+                                              # known: (total, elapsed, remaining, line)
         self.redraws = False                  # the console kept tqdm's redraws (\r frames)
         self.bar_line = 0                     # line of the last training bar frame
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
@@ -269,13 +273,17 @@ class Parser:
         line, and the bar drawn after it. They differ when tqdm had not redrawn the bar yet
         (the bar after is right: it is redrawn at once) or when a console kept only the last
         frame of each line (the bar glued before is right: the one after is the next logging
-        step's). The epoch tells them apart when the examples and batch size are known; else
-        a console that kept its redraws (several frames on a line) trusts the bar after."""
+        step's), or both (the step lies between). The epoch decides when the examples and
+        batch size are known; else a console that kept its redraws (several frames on a line)
+        trusts the bar after."""
         if glued is None or after is None or glued == after:
             return after if after is not None else glued
-        per_epoch = self.steps_per_epoch()
-        if epoch is not None and per_epoch:
-            guess = epoch * per_epoch
+        span = self._epoch_span(epoch)
+        if span is not None and span[0] == span[1] and \
+                min(glued, after) <= span[0] <= max(glued, after):
+            return span[0]                  # the epoch as printed names one step between
+        if span is not None:
+            guess = epoch * self.steps_per_epoch()
             return glued if abs(glued - guess) < abs(after - guess) else after
         return after if self.redraws else glued
 
@@ -478,6 +486,7 @@ class Parser:
 
     def finish(self) -> list:
         out: list = []
+        self._reject_partial()
         self._end_block(out)
         self._flush(out)
         if self.in_traceback:            # cut short before its exception line
@@ -488,20 +497,30 @@ class Parser:
     def _bar(self, m: re.Match, number: int, out: list) -> int | None:
         """A tqdm frame; for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
+        self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
             return None
         total, n = int(m.group("total")), int(m.group("n"))
-        if self.train_total is None and not self.in_eval:
-            self.train_total = total
+        if self.train_total is None:        # no "Total optimization steps" line (a paste)
+            if self.in_eval:
+                return None
+            if self.pending is None or self.pending.phase != TRAIN:
+                self.candidate = (total, m.group("elapsed"), m.group("remaining"), number)
+                return n        # the training bar only if a dict is glued right after it
+            self.train_total = total        # drawn after a training dict: the training bar
         if total != self.train_total:
             return None
+        self._train_bar(n, m.group("elapsed"), m.group("remaining"), number, out)
+        return n
+
+    def _train_bar(self, n: int, elapsed: str, remaining: str, number: int, out: list) -> None:
+        """A frame of the training bar: it flushes the dict before it and gives the clock."""
         self._flush(out, n)
         if n != self.clock_step:
             self.clock_step = n
-            self._clock(m.group("elapsed"), m.group("remaining"), number, out)
+            self._clock(elapsed, remaining, number, out)
         self.redraws = self.redraws or number == self.bar_line
         self.last_step, self.bar_line = n, number
-        return n
 
     def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
@@ -518,11 +537,11 @@ class Parser:
         if "[rank" in text:
             text = _RANK.sub("", text.lstrip())
         if self.partial is not None:
-            text = self._join_wrapped(text)
+            text = self._join_wrapped(text, number)
             if text is None:
                 return True
-        elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
-            self.partial = text
+        if text.startswith("{'") and "}" not in text and _DICT_START.match(text):
+            self.partial, self.partial_lines = text, [(number, text)]
             return True
         if self.block is not None:
             row = _ROW.match(text)
@@ -568,14 +587,25 @@ class Parser:
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
 
-    def _join_wrapped(self, text: str) -> str | None:
-        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
+    def _join_wrapped(self, text: str, number: int) -> str | None:
+        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace.
+        A line that cannot be a piece (a new dict, a logger line) shows the open one was half a
+        dict: its lines are rejected (counted as unparsed) and `text` goes on alone."""
+        if text.startswith("{'") or " >> " in text or " - INFO - " in text:
+            self._reject_partial()
+            return text
         joined = self.partial + text
+        self.partial_lines.append((number, text))
         if "}" in text or len(joined) > 20000:
-            self.partial = None
+            self.partial, self.partial_lines = None, []
             return joined
         self.partial = joined
         return None
+
+    def _reject_partial(self) -> None:
+        if self.partial is not None:
+            self.rejected += self.partial_lines
+            self.partial, self.partial_lines = None, []
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
@@ -680,6 +710,10 @@ class Parser:
         rec = Record(phase, metrics, epoch=epoch, line=number)
         if phase == TRAIN:          # a training bar right before it on its line is its step
             rec.step, self.glued = self.glued, None
+            if rec.step is not None and self.train_total is None and self.candidate:
+                total, elapsed, remaining, line = self.candidate
+                self.train_total = total
+                self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
                 rec.step = self.pending.step
