@@ -186,7 +186,7 @@ def test_plain_delivery_headers_bodies_chart_and_attachment(smtp, report):
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     assert summary["anomalies"] == []                  # a clean run (anomalies: the next test)
-    assert "  anomalies: none" in text.splitlines() and "<p style=\"margin:4px 0;color:#2e7d32;\">none</p>" in html
+    assert "  anomalies: none" in text.splitlines() and ">none</p>" in html
     for body in (text, html):
         assert summary["status"] in body and best["metric"] in body
         assert "attached (ppyoloe.html" in body
