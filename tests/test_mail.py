@@ -491,6 +491,7 @@ def test_notifier_survives_mail_failure_and_retries(smtp, report):
 
 
 
+@pytest.mark.timeout(120)      # a watch in a subprocess, to the quiet time of --exit-when-done
 def test_watch_email_to_mails_the_finished_run(smtp, tmp_path, monkeypatch):
     """`watch --email-to` on a finished real log: one "finish" mail with the report attached."""
     from click.testing import CliRunner

@@ -6,6 +6,7 @@ the log shows no end, `report` says `unknown`.)"""
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import DATA  # also loads the hypothesis profile
@@ -15,6 +16,8 @@ from logreport.analysis import summarize
 from logreport.errors import LogreportError
 from logreport.pipeline import load
 from logreport.watch import Options, Watch
+
+pytestmark = pytest.mark.timeout(120)      # a property: each example watches a log
 
 LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
         DATA / "llamafactory" / "sft_lora" / "console.log",          # tqdm: \r ends lines too
