@@ -3,6 +3,7 @@ and records of reading the whole file at once (`pipeline.load`)."""
 import os
 import tempfile
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # also loads the hypothesis profile
@@ -11,6 +12,8 @@ from logreport.follow import Follower
 from logreport.model import Run
 from logreport.pipeline import Ingest, load, year_of
 from logreport.sources import LineSplitter
+
+pytestmark = pytest.mark.timeout(120)      # a property: hundreds of examples
 
 LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
         DATA / "llamafactory" / "sft_lora" / "console.log"]

@@ -84,6 +84,7 @@ def test_logreport_never_imports_paddle():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)     # installs Paddle (the first time), then trains
 def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     py = str(venv / "bin" / "python")
     subprocess.run([py, str(EXAMPLE / "make_dataset.py"), str(tmp_path / "data")], check=True,
