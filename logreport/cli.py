@@ -56,14 +56,15 @@ def locale_lang() -> str:
 
 
 def load_runs(logs, fmt):
-    """One Run per command-line path (a folder is one run)."""
+    """One Run per command-line path (a folder is one run; a TensorBoard logdir, one per run)."""
     from . import formats
+    from .eventsource import split_runs
     from .pipeline import load
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
     runs = []
-    for path in logs:
+    for path in split_runs(logs):
         with _progress(path) as progress:
             run = load(path, fmt, progress)
         if run.lines == 0:
@@ -364,10 +365,14 @@ def formats_cmd():
     Example: logreport formats
     """
     from . import formats
+    from .eventsource import FORMATS
 
     for fmt in formats.all_formats():
         click.echo(f"{fmt.NAME}: {fmt.TITLE}")
         click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+    for fmt in FORMATS:
+        click.echo(f"{fmt.NAME}: {fmt.TITLE} (pip install 'logreport[{fmt.EXTRA}]')")
+        click.echo(f"    {fmt.EXAMPLE}")
 
 
 def watch_options(f):

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from . import formats
 from .errors import UnknownFormat
+from .eventsource import EventInput, file_input
 from .events import Records
 from .merge import Collected, merge_into
 from .model import Run
@@ -150,6 +151,8 @@ def load(path: str, fmt: str | None = None, progress=None) -> Run:
     for p in expand([path]):
         if p != "-" and os.path.isdir(p):
             read_folder(run, folder_inputs(p), fmt)
+        elif (events := file_input(p)) is not None:
+            events.read_into(run)
         else:
             read_inputs(run, [Input(p)], fmt, progress=progress)
     return run
@@ -209,12 +212,16 @@ def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
     each file gave; run.files lists those that gave something.
     """
     parts = []
+    texts = [inp for inp in inputs if not isinstance(inp, EventInput)]
     for inp in inputs:
         part = Collected(inp.name)
-        read_inputs(part, [inp], fmt, strict=False)
+        if isinstance(inp, EventInput):     # event files: required where there is no text log
+            inp.read_into(part, required=not texts)
+        else:
+            read_inputs(part, [inp], fmt, strict=False)
         parts.append(part)
     if not any(part.files for part in parts):
-        read_inputs(run, inputs, fmt)       # raises the right error
+        read_inputs(run, texts, fmt)        # raises the right error
         return
     merge_into(run, parts)
 

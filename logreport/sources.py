@@ -233,8 +233,11 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
-def folder_inputs(folder: str) -> list[Input]:
-    """Which files of a folder to read: known structured files first, then console logs."""
+def folder_inputs(folder: str) -> list:
+    """Which files of a folder to read: known structured files first, then console logs, then
+    the runs of event files in it or below it (eventsource.EventInput)."""
+    from .eventsource import event_inputs, format_of
+
     try:
         names = sorted(os.listdir(folder))
     except PermissionError:
@@ -242,9 +245,11 @@ def folder_inputs(folder: str) -> list[Input]:
     chosen = [n for n in FOLDER_FILES if n in names]
     chosen += [n for n in names if n not in chosen and not n.startswith(".")
                and (n.endswith(LOG_SUFFIXES) or re.fullmatch(r"workerlog\.\d+", n))
-               and os.path.isfile(os.path.join(folder, n))]
-    if not chosen:
+               and not format_of(n) and os.path.isfile(os.path.join(folder, n))]
+    events = event_inputs(folder)
+    if not chosen and not events:
         raise InputError("no log files in this folder",
-                         "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
-    return [Input(os.path.join(folder, n)) for n in chosen]
+                         "give a log file, or a folder with *.log, trainer_log.jsonl or "
+                         "TensorBoard / VisualDL event files", folder)
+    return [Input(os.path.join(folder, n)) for n in chosen] + events
 
