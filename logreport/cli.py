@@ -418,11 +418,15 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
     from rich.console import Console
 
     from . import formats
+    from .eventsource import split_runs
     from .live import LiveView, PlainView
     from .watch import Options, Watch, default_output
 
     if kw["fmt"] and formats.get(kw["fmt"]) is None:
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
+    if len(runs := split_runs([path])) > 1:
+        raise UsageError(f"this folder holds {len(runs)} runs of event files",
+                         "watch one run's folder, e.g. " + runs[-1], path)
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
                    exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],

@@ -54,22 +54,14 @@ class EventInput:
         return [os.path.join(self.path, n) for n in sorted(names, key=_created)
                 if self.format.is_file(n) and os.path.isfile(os.path.join(self.path, n))]
 
-    def follower(self, from_end: bool = False) -> EventFollower:
-        return EventFollower(self, from_end)
+    def follower(self, from_end: bool = False, required: bool = True) -> EventFollower:
+        return EventFollower(self, from_end, required)
 
     def read_into(self, run, required: bool = True) -> None:
-        """Read the run's records to their end into run (a Run, or a folder's Collected part).
-
-        Without the format's optional extra: an error when required, else a fact that says so
-        (a folder whose text logs can still be read)."""
-        follower = self.follower()
-        try:
-            events = follower.poll() + follower.flush()
-        except MissingExtra as e:
-            if required:
-                raise
-            events = [Info({"unread_event_files": f"{self.name}: {e.message} ({e.hint})"})]
-        for event in events:
+        """Read the run's records to their end into run (a Run, or a folder's Collected part);
+        `required`: see EventFollower."""
+        follower = self.follower(required=required)
+        for event in follower.poll() + follower.flush():
             run.add(event)
         run.lines += follower.records
         run.format = run.format or self.format.NAME
@@ -77,27 +69,40 @@ class EventInput:
 
 
 class EventFollower:
-    """Follows one run's event files; a file the run gains later is taken up when it appears."""
+    """Follows one run's event files; a file the run gains later is taken up when it appears.
 
-    def __init__(self, source: EventInput, from_end: bool = False):
+    Without the format's optional extra: an error when `required`, else a fact that says so,
+    once (a folder whose text logs can still be read)."""
+
+    def __init__(self, source: EventInput, from_end: bool = False, required: bool = True):
         self.source = source
         self.path = source.path
         self.format = source.format.NAME
         self.readers: dict = {}
         self.skip_backlog = from_end
+        self.required = required
+        self.missing: MissingExtra | None = None
 
     @property
     def records(self) -> int:
         return sum(reader.records for reader in self.readers.values())
 
-    def poll(self) -> list:
+    def poll(self, limit: int | None = None) -> list:
         """Events of the records written since the last call (with from_end, the first call
-        reads what is there and gives nothing)."""
+        reads what is there and gives nothing). `limit` is for the text followers' sake."""
         out: list = []
+        if self.missing is not None:
+            return out
         for path in self.source.files():
             reader = self.readers.get(path)
             if reader is None:
-                reader = self.readers[path] = self.source.format.Reader(path)
+                try:
+                    reader = self.readers[path] = self.source.format.Reader(path)
+                except MissingExtra as e:
+                    if self.required:
+                        raise
+                    self.missing = e
+                    return [Info({"unread_event_files": f"{self.path}: {e.message} ({e.hint})"})]
             out.extend(reader.poll())
         if self.skip_backlog:
             self.skip_backlog = False

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from . import formats
 from .errors import UnknownFormat
-from .eventsource import EventInput, file_input
 from .events import Records
+from .eventsource import EventInput, file_input
 from .merge import Collected, merge_into
 from .model import Run
 from .sources import Input, block_lines, expand, folder_inputs, frames
