@@ -99,11 +99,12 @@ class ScalarReader:
     """The reading loop of an event-file format: `poll()` turns the complete records written
     since the last call into events, `finish()` ends the file. A format gives `_payloads()`
     (the new complete records), `_record(payload, out)` (its scalars through `scalar`, other
-    entries through `skip` or facts), `_record_of(group)` and `_tail()` (bytes left unread)."""
+    entries through `skip` or facts), `_record_of(group)` (a Record or None) and `_tail()`
+    (bytes left unread)."""
 
-    def __init__(self, path: str, kind, ends=(), goes_on=()):
+    def __init__(self, path: str, grouper: Grouper):
         self.path = path
-        self.grouper = Grouper(kind, ends, goes_on)
+        self.grouper = grouper
         self.records = 0                # records read
         self.skipped: Counter = Counter()
         self.facts: dict = {}

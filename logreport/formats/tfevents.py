@@ -21,7 +21,7 @@ import numpy as np
 
 from ..events import EVAL, TRAIN, Record
 from . import llamafactory
-from .scalars import ScalarReader, float32, learning_rate, local_clock, need
+from .scalars import Group, Grouper, ScalarReader, float32, learning_rate, local_clock, need
 
 NAME = "tfevents"
 TITLE = "TensorBoard event files (Hugging Face Trainer / LLaMA-Factory report_to tensorboard)"
@@ -57,11 +57,30 @@ def logs_key(tag: str) -> str:
     return learning_rate(tag)
 
 
+def grouper() -> Grouper:
+    """Scalars back into the `logs` dicts of Trainer.log calls."""
+    return Grouper(_kind, _ENDS, _GOES_ON)
+
+
+def record(group: Group) -> Record | None:
+    """A group of scalars as the Record of its `logs` dict (None: nothing but the epoch)."""
+    logs = {logs_key(tag): value for tag, value in group.values.items()}
+    rec = llamafactory.record(logs, group.step, group.number)
+    if rec is None:                       # no loss, no eval_ key: a custom log
+        epoch = logs.pop("epoch", None)
+        if not logs:
+            return None
+        rec = Record(EVAL if group.kind in ("eval", "test") else TRAIN, logs,
+                     step=group.step, epoch=epoch, line=group.number)
+    rec.time = group.time
+    return rec
+
+
 class Reader(ScalarReader):
     """One event file; `poll()` gives the events of the records written since the last call."""
 
     def __init__(self, path: str):
-        super().__init__(path, _kind, _ENDS, _GOES_ON)
+        super().__init__(path, grouper())
         loader, self.event_pb2, self.data_compat, self.tensor_util = need(
             EXTRA, "TensorBoard event files", path, *_MODULES)
         self.loader = loader.RawEventFileLoader(path)
@@ -128,14 +147,5 @@ class Reader(ScalarReader):
             self.facts["transformers_version"] = version
         return True
 
-    def _record_of(self, group) -> Record | None:
-        logs = {logs_key(tag): value for tag, value in group.values.items()}
-        rec = llamafactory.record(logs, group.step, group.number)
-        if rec is None:                       # no loss, no eval_ key: a custom log
-            epoch = logs.pop("epoch", None)
-            if not logs:
-                return None
-            rec = Record(EVAL if group.kind in ("eval", "test") else TRAIN, logs,
-                         step=group.step, epoch=epoch, line=group.number)
-        rec.time = group.time
-        return rec
+    def _record_of(self, group: Group) -> Record | None:
+        return record(group)

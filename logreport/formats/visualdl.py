@@ -21,7 +21,7 @@ import struct
 from bisect import bisect_right
 
 from ..events import EVAL, TRAIN, Record
-from .scalars import ScalarReader, float32, learning_rate, local_clock, need
+from .scalars import Grouper, ScalarReader, float32, learning_rate, local_clock, need
 
 NAME = "visualdl"
 TITLE = "VisualDL records (PaddleDetection / PaddleOCR / PaddleSeg --use_vdl)"
@@ -53,7 +53,7 @@ class Reader(ScalarReader):
     """One VisualDL file; `poll()` gives the events of the records written since the last call."""
 
     def __init__(self, path: str):
-        super().__init__(path, _kind)
+        super().__init__(path, Grouper(_kind))
         (self.record_pb2,) = need(EXTRA, "VisualDL records", path, "visualdl.proto.record_pb2")
         self.buffer = b""         # the start of a record not complete yet
         self.offset = 0           # bytes read from the file
