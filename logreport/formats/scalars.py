@@ -99,13 +99,14 @@ class ScalarReader:
     """The reading loop of an event-file format: `poll()` turns the complete records written
     since the last call into events, `finish()` ends the file. A format gives `_payloads()`
     (the new complete records), `_record(payload, out)` (its scalars through `scalar`, other
-    entries through `skip` or facts), `_record_of(group)` (a Record or None) and `_tail()`
-    (bytes left unread)."""
+    entries through `skip` or facts) and `_record_of(group)` (a Record or None), and counts
+    in `consumed` the bytes of the file that the records read took."""
 
     def __init__(self, path: str, grouper: Grouper):
         self.path = path
         self.grouper = grouper
         self.records = 0                # records read
+        self.consumed = 0               # bytes they took
         self.skipped: Counter = Counter()
         self.facts: dict = {}
 
@@ -125,8 +126,11 @@ class ScalarReader:
         """At the end of the file: the open group, and what could not be read."""
         facts = dict(self.facts)
         out = [self._record_of(group) for group in self.grouper.flush()]
-        tail = self._tail()
-        if tail:
+        try:
+            tail = os.path.getsize(self.path) - self.consumed
+        except OSError:
+            tail = 0
+        if tail > 0:
             self.facts["unread_tail"] = (f"{os.path.basename(self.path)}: {tail} bytes after "
                                          f"record {self.records} are no complete record")
         return self._with_facts(out, facts)
@@ -135,6 +139,14 @@ class ScalarReader:
         """One scalar of the record being read."""
         for group in self.grouper.add(step, tag, value, time, self.records):
             out.append(self._record_of(group))
+
+    def decode(self, message, payload: bytes):
+        """A record's proto, or None for a damaged one (counted)."""
+        try:
+            return message.FromString(payload)
+        except Exception:             # protobuf's DecodeError
+            self.skip("undecodable")
+            return None
 
     def skip(self, kind: str) -> None:
         """An entry that is not a scalar (text, histogram, image...): counted in the facts."""

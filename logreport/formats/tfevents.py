@@ -15,7 +15,6 @@ writers keep their names.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -84,24 +83,15 @@ class Reader(ScalarReader):
         loader, self.event_pb2, self.data_compat, self.tensor_util = need(
             EXTRA, "TensorBoard event files", path, *_MODULES)
         self.loader = loader.RawEventFileLoader(path)
-        self.offset = 0           # bytes of the records read
 
     def _payloads(self):
         for raw in self.loader.Load():
-            self.offset += len(raw) + 16          # length, its crc, the record, its crc
+            self.consumed += len(raw) + 16        # length, its crc, the record, its crc
             yield raw
 
-    def _tail(self) -> int:
-        try:
-            return max(os.path.getsize(self.path) - self.offset, 0)
-        except OSError:
-            return 0
-
     def _record(self, raw: bytes, out: list) -> None:
-        try:
-            event = self.event_pb2.Event.FromString(raw)
-        except Exception:             # protobuf's DecodeError: a damaged record
-            self.skip("undecodable")
+        event = self.decode(self.event_pb2.Event, raw)
+        if event is None:
             return
         what = event.WhichOneof("what")
         if what != "summary":

@@ -16,7 +16,6 @@ PaddleOCR / PaddleSeg / PaddleClas tags keep their names; a tag under `eval`, `e
 """
 from __future__ import annotations
 
-import os
 import struct
 from bisect import bisect_right
 
@@ -77,21 +76,14 @@ class Reader(ScalarReader):
             end = at + _HEADER.size + length
             if self.damaged or end > len(buffer):
                 break
+            self.consumed += end - at
             yield buffer[at + _HEADER.size:end]
             at = end
         self.buffer = buffer[at:]
 
-    def _tail(self) -> int:
-        try:
-            return max(os.path.getsize(self.path) - (self.offset - len(self.buffer)), 0)
-        except OSError:
-            return 0
-
     def _record(self, payload: bytes, out: list) -> None:
-        try:
-            record = self.record_pb2.Record.FromString(payload)
-        except Exception:             # protobuf's DecodeError: a damaged record
-            self.skip("undecodable")
+        record = self.decode(self.record_pb2.Record, payload)
+        if record is None:
             return
         for value in record.values:
             what = value.WhichOneof("one_value")
