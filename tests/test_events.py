@@ -17,6 +17,7 @@ from logreport.eventsource import EventInput, split_runs
 from logreport.formats import tfevents, visualdl
 from logreport.model import plain
 from logreport.pipeline import load
+from logreport.report import build as build_report
 from logreport.watch import Options, Watch
 
 EVENTS = DATA / "events"
@@ -126,6 +127,8 @@ def test_where_the_sources_disagree_files_used_says_which_gave_what(tmp_path):
     for gave in ("10 train records", "2 eval records", "1 final records"):
         assert gave in used[HF_RUN.name]
     assert [s for s, _ in series(run, "train", "loss")] == list(range(5, 105, 5))
+    facts = build_report([run])["runs"][0]["facts"]                  # the report says it too
+    assert facts[f"files_used: {HF_RUN.name}"] == used[HF_RUN.name]
 
 
 def test_a_logdir_of_several_runs_gives_one_run_each(runner, tmp_path):
