@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .errors import MissingExtra
+from .errors import LogreportError, MissingExtra
 from .events import Info
 from .formats import tfevents, visualdl
 
@@ -53,6 +53,10 @@ class EventInput:
             return []
         return [os.path.join(self.path, n) for n in sorted(names, key=_created)
                 if self.format.is_file(n) and os.path.isfile(os.path.join(self.path, n))]
+
+    def size(self) -> int:
+        """Bytes of its files (as `sources.Input.size`)."""
+        return sum(os.path.getsize(f) for f in self.files() if os.path.exists(f))
 
     def follower(self, from_end: bool = False, required: bool = True) -> EventFollower:
         return EventFollower(self, from_end, required)
@@ -123,39 +127,37 @@ def file_input(path: str) -> EventInput | None:
     return EventInput(path, fmt) if fmt is not None and not os.path.isdir(path) else None
 
 
+def folder_events(folder: str, names: list[str]) -> list[EventInput]:
+    """The runs of event files directly in a folder whose file names are `names` (one per
+    format; a folder holds one run, as TensorBoard and VisualDL see it)."""
+    return [EventInput(folder, fmt) for fmt in FORMATS if any(fmt.is_file(n) for n in names)]
+
+
 def event_inputs(folder: str) -> list[EventInput]:
     """The runs of event files in a folder and its subfolders (DEPTH levels; hidden ones
-    skipped), oldest first."""
+    skipped), oldest first: those of one run's output folder (its `runs/`, `vdl_log_dir/`)."""
     found = []
     top = folder.rstrip(os.sep).count(os.sep)
     for root, dirs, names in os.walk(folder):
         if root.rstrip(os.sep).count(os.sep) - top >= DEPTH:
             dirs.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for fmt in FORMATS:
-            mine = sorted((n for n in names if fmt.is_file(n)), key=_created)
-            if mine:
-                found.append((_created(mine[0]), EventInput(root, fmt)))
+        for source in folder_events(root, names):
+            first = min((n for n in names if source.format.is_file(n)), key=_created)
+            found.append((_created(first), source))
     found.sort(key=lambda pair: pair[0])
     return [source for _, source in found]
 
 
-def split_runs(paths) -> list[str]:
-    """Command-line paths with each folder of several event-file runs and no text log (a
-    TensorBoard logdir) replaced by its runs' folders."""
-    from .errors import LogreportError
-    from .sources import folder_inputs
+def event_runs(path: str) -> list[str]:
+    """The runs of event files a folder holds, by `sources.discover`'s rules (for `watch`,
+    which follows one run)."""
+    from .sources import discover
 
-    out: list[str] = []
-    for path in paths:
-        inputs = []
-        if os.path.isdir(path):
-            try:
-                inputs = folder_inputs(path)
-            except LogreportError:
-                inputs = []
-        if len(inputs) > 1 and all(isinstance(i, EventInput) for i in inputs):
-            out.extend(i.path for i in inputs)
-        else:
-            out.append(path)
-    return out
+    if not os.path.isdir(path):
+        return []
+    try:
+        sources, _ = discover([path])
+    except LogreportError:
+        return []                       # nothing there yet
+    return [s.name for s in sources if all(isinstance(i, EventInput) for i in s.inputs)]

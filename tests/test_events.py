@@ -13,11 +13,12 @@ import pytest
 from conftest import DATA
 
 from logreport.cli import main
-from logreport.eventsource import EventInput, split_runs
+from logreport.eventsource import EventInput
 from logreport.formats import tfevents, visualdl
 from logreport.model import plain
 from logreport.pipeline import load
 from logreport.report import build as build_report
+from logreport.sources import discover
 from logreport.watch import Options, Watch
 
 EVENTS = DATA / "events"
@@ -136,12 +137,13 @@ def test_a_logdir_of_several_runs_gives_one_run_each(runner, tmp_path):
     for run_dir in (HF_RUN, NAN_RUN):
         shutil.copytree(run_dir, logdir / run_dir.name)
     shutil.copytree(VDL / "vdl_log_dir", logdir / "ppdet")
-    assert split_runs([str(logdir)]) == [str(logdir / "ppdet" / "scalar"),
-                                         str(logdir / HF_RUN.name), str(logdir / NAN_RUN.name)]
+    sources, _ = discover([str(logdir)])
+    assert [s.name for s in sources] == [str(logdir / HF_RUN.name), str(logdir / NAN_RUN.name),
+                                         str(logdir / "ppdet" / "scalar")]
     result = runner.invoke(main, ["summary", "--json", str(logdir)])
     assert result.exit_code == 0, result.output
     assert [r["format"] for r in json.loads(result.stdout)["runs"]] == \
-        ["visualdl", "tfevents", "tfevents"]
+        ["tfevents", "tfevents", "visualdl"]
     watched = runner.invoke(main, ["watch", str(logdir), "--no-tui"])
     assert watched.exit_code == 2 and "holds 3 runs of event files" in watched.stderr
 
