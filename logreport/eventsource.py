@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .errors import LogreportError, MissingExtra
+from .errors import MissingExtra
 from .events import Info
 from .formats import tfevents, visualdl
 
@@ -147,17 +147,3 @@ def event_inputs(folder: str) -> list[EventInput]:
             found.append((_created(first), source))
     found.sort(key=lambda pair: pair[0])
     return [source for _, source in found]
-
-
-def event_runs(path: str) -> list[str]:
-    """The runs of event files a folder holds, by `sources.discover`'s rules (for `watch`,
-    which follows one run)."""
-    from .sources import discover
-
-    if not os.path.isdir(path):
-        return []
-    try:
-        sources, _ = discover([path])
-    except LogreportError:
-        return []                       # nothing there yet
-    return [s.name for s in sources if all(isinstance(i, EventInput) for i in s.inputs)]

@@ -145,7 +145,7 @@ def test_a_logdir_of_several_runs_gives_one_run_each(runner, tmp_path):
     assert [r["format"] for r in json.loads(result.stdout)["runs"]] == \
         ["tfevents", "tfevents", "visualdl"]
     watched = runner.invoke(main, ["watch", str(logdir), "--no-tui"])
-    assert watched.exit_code == 2 and "holds 3 runs of event files" in watched.stderr
+    assert watched.exit_code == 2 and "3 logs of separate runs here" in watched.stderr
 
 
 def test_an_event_run_compares_with_its_console_log(runner, tmp_path):
