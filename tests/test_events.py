@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
+from logreport.analysis import summarize
 from logreport.cli import main
 from logreport.eventsource import EventInput
 from logreport.formats import tfevents, visualdl
@@ -280,6 +281,27 @@ def test_watch_shows_records_as_they_are_appended(tmp_path, fmt, source, record_
     assert 0 < seen[0] < seen[1] == full.count("train")
     assert sorted(w.run.rows()) == sorted(full.rows())
     assert (tmp_path / "r.html").exists()
+
+
+def test_watching_an_hf_output_folder_gives_what_report_of_it_gives(tmp_path):
+    """The event file grows first; trainer_state.json comes at the end, as the Trainer saves it."""
+    out = tmp_path / "out"
+    source = next(HF_RUN.iterdir())
+    (out / "runs" / HF_RUN.name).mkdir(parents=True)
+    w = Watch(str(out), Options(poll=1.0, output=str(tmp_path / "r.html")))
+    data = source.read_bytes()
+    ends = tf_record_ends(data)
+    with open(out / "runs" / HF_RUN.name / source.name, "wb") as f:
+        for cut in (ends[len(ends) // 3], ends[2 * len(ends) // 3], len(data)):
+            f.write(data[f.tell():cut])
+            f.flush()
+            w.step()
+    shutil.copy(HF / "out" / "trainer_state.json", out)
+    w.step()
+    w.finish()
+    want = summarize(load(str(out)))
+    assert want["train_records"] == 20
+    assert w.summary == want
 
 
 def test_watch_of_a_single_event_file(tmp_path):
