@@ -130,7 +130,8 @@ def file_input(path: str) -> EventInput | None:
 def folder_events(folder: str, names: list[str]) -> list[EventInput]:
     """The runs of event files directly in a folder whose file names are `names` (one per
     format; a folder holds one run, as TensorBoard and VisualDL see it)."""
-    return [EventInput(folder, fmt) for fmt in FORMATS if any(fmt.is_file(n) for n in names)]
+    return [EventInput(folder, fmt) for fmt in FORMATS
+            if any(fmt.is_file(n) and os.path.isfile(os.path.join(folder, n)) for n in names)]
 
 
 def event_inputs(folder: str) -> list[EventInput]:
