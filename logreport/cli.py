@@ -382,10 +382,14 @@ def formats_cmd():
     Example: logreport formats
     """
     from . import formats
+    from .eventsource import FORMATS
 
     for fmt in formats.all_formats():
         click.echo(f"{fmt.NAME}: {fmt.TITLE}")
         click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+    for fmt in FORMATS:
+        click.echo(f"{fmt.NAME}: {fmt.TITLE} (pip install 'logreport[{fmt.EXTRA}]')")
+        click.echo(f"    {fmt.EXAMPLE}")
 
 
 def watch_options(f):

@@ -13,6 +13,7 @@ from datetime import datetime
 from . import formats
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Records
+from .eventsource import EventInput
 from .merge import Collected, merge_into
 from .model import Run
 from .sources import WORKERLOG, Input, RunSource, block_lines, discover, frames
@@ -247,6 +248,9 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
     total = sum(inp.size() or 0 for inp in inputs)
     done = 0
     for inp in inputs:
+        if isinstance(inp, EventInput):       # event files: their format's reader (strict:
+            inp.read_into(run, required=strict)   # without its extra, an error; else a fact)
+            continue
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
             for number, data, prepared in prepared_ahead(inp.blocks(), ingest):

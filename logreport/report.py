@@ -91,6 +91,8 @@ def _facts(run: Run) -> dict:
         "lines": run.lines,
         "segments": [seg.label for seg in run.segments if not seg.is_empty()],
         **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
+        # a folder: what each of its files gave (merge.merge_into), where sources disagree
+        **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
 
 

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 
 from .errors import InputError, UsageError
+from .eventsource import event_inputs, file_input, folder_events, format_of
 
 CHUNK = 1 << 20
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
@@ -265,7 +266,7 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
         listed = given != "-" and not os.path.exists(given)
         for path in expand([given]):
             if path == "-" or not os.path.isdir(path):
-                runs.append(RunSource(path, [Input(path)], listed=listed))
+                runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
                 continue
             found = folder_runs(path)
             if len(found) == 1 and found[0].folder:
@@ -282,7 +283,8 @@ def folder_runs(folder: str) -> list[RunSource]:
     names = _listdir(folder)
     if is_run_folder(names):
         return [RunSource(folder, folder_inputs(folder, names), folder=True)]
-    out: list[RunSource] = []
+    out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
+                            for events in folder_events(folder, names)]
     for name in names:
         if name.startswith(".") or name == "__pycache__":
             continue
@@ -292,7 +294,7 @@ def folder_runs(folder: str) -> list[RunSource]:
                 out += folder_runs(path)
             except InputError:
                 continue                        # a sub-folder without logs
-        elif name.endswith(LOG_SUFFIXES) and os.path.isfile(path):
+        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and os.path.isfile(path):
             out.append(RunSource(path, [Input(path)], listed=True))
     if not out:
         raise InputError("no log files in this folder",
@@ -309,15 +311,18 @@ def _listdir(folder: str) -> list[str]:
         raise InputError(e.strerror or str(e), "check the path", folder) from None
 
 
-def folder_inputs(folder: str, names: list[str] | None = None) -> list[Input]:
+def folder_inputs(folder: str, names: list[str] | None = None) -> list:
     """Which files of one run's output folder to read: structured files first, then console
-    logs."""
+    logs, then the event files in it or below it (eventsource.EventInput: they add only what
+    the others lack)."""
     names = _listdir(folder) if names is None else names
     chosen = [n for n in FOLDER_FILES if n in names]
     chosen += [n for n in names if n not in chosen and not n.startswith(".")
                and (n.endswith(LOG_SUFFIXES) or WORKERLOG.fullmatch(n))
-               and os.path.isfile(os.path.join(folder, n))]
-    if not chosen:
+               and not format_of(n) and os.path.isfile(os.path.join(folder, n))]
+    events = event_inputs(folder)
+    if not chosen and not events:
         raise InputError("no log files in this folder",
-                         "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
-    return [Input(os.path.join(folder, n)) for n in chosen]
+                         "give a log file, or a folder with *.log, trainer_log.jsonl or "
+                         "TensorBoard / VisualDL event files", folder)
+    return [Input(os.path.join(folder, n)) for n in chosen] + events

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
+from .eventsource import EventFollower, file_input
 from .follow import FolderFollower, Follower
 from .merge import Collected, merge_into
 from .model import Run
@@ -102,9 +103,11 @@ class Watch:
         self.server = server
         self.output = options.output or default_output(path)
         self.run = Run(path, options.fmt or "")
-        self.is_folder = os.path.isdir(path)
+        event_file = file_input(path)           # followed as a folder of that one file
+        self.is_folder = os.path.isdir(path) or event_file is not None
         if self.is_folder:
-            self.follower = FolderFollower(path, options.from_end)
+            self.follower = FolderFollower(path, options.from_end,
+                                           event_file and (lambda: [event_file]))
         else:
             self.follower = Follower(path, options.from_end)
         self.ingests: dict[str, Ingest] = {}
@@ -180,11 +183,27 @@ class Watch:
         lines_read = 0
         for follower, items in batches:
             if items:
-                lines_read += self._feed(follower.path, items)
+                lines_read += self._take(follower, items)
         for ingest in self.ingests.values():    # what was there is read: decide the format
             if ingest.settle():
                 self.dirty = self.report_due = self.new_records = True
         return lines_read
+
+    def _take(self, follower, items: list) -> int:
+        """What a poll gave: lines of a log, or events of an event file (straight into its part
+        of the folder); returns how many came."""
+        if not isinstance(follower, EventFollower):
+            return self._feed(follower.path, items)
+        part = self.parts.get(follower.path)
+        if part is None:
+            part = self.parts[follower.path] = Collected(follower.path)
+            part.format = follower.format
+        for event in items:
+            part.add(event)
+        part.lines = follower.records
+        self.last_line = time.time()
+        self.dirty = self.report_due = self.new_records = True
+        return len(items)
 
     def _feed(self, path: str, items: list) -> int:
         ingest = self._ingest(path)
@@ -376,14 +395,15 @@ class Watch:
                  else [(self.follower, self.follower.flush())])
         for follower, items in tails:
             if items:
-                self._feed(follower.path, items)
+                self._take(follower, items)
         errors = []
         for ingest in self.ingests.values():
             try:
                 ingest.finish(strict=True)
             except UnknownFormat as e:
                 errors.append(e)
-        formats = [ingest.run.format for ingest in self.ingests.values()]
+        formats = [ingest.run.format for ingest in self.ingests.values()] + \
+            [part.format for part in self.parts.values()]
         if not any(formats):
             if errors:
                 raise errors[0]

@@ -4,13 +4,14 @@ from pathlib import Path
 import pytest
 
 from logreport import pipeline
+from logreport.eventsource import format_of
 from logreport.formats import ppdet
 from logreport.model import Run
 from logreport.sources import Input
 
 DATA = Path(__file__).parent / "data"
-LOGS = sorted(p for p in DATA.rglob("*")
-              if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")))
+LOGS = sorted(p for p in DATA.rglob("*")        # text logs (VisualDL's vdlrecords.*.log is binary)
+              if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")) and not format_of(p.name))
 
 
 def line_by_line(path: Path, fmt: str | None = None) -> Run:
