@@ -12,6 +12,9 @@ from datetime import datetime
 from ..events import KILLED, OOM, TRACEBACK, Info, Marker
 
 NUM = r"-?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
+LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?: |$)"     # a logger's level and colon
+BRACKET_DATE = r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] "    # [2022/06/23 20:30:54]
+DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021-03-30 06:55:57
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError", re.I)
@@ -69,29 +72,38 @@ class LineParser:
         self.last_step: int | None = None
         self.facts: dict = {}
         self.traceback = 0        # line of an open traceback
+        self.held: list = []      # events of a line that was not understood
 
     def feed(self, text: str, number: int) -> list | None:
-        out: list = []
+        """The events of one line, or None if it is not understood; events it gave anyway
+        (what it ended, such as an evaluation's table) come with the next line."""
+        out, self.held = self.held, []
+        if self._line(text, number, out):
+            return out
+        self.held = out
+        return None
+
+    def _line(self, text: str, number: int, out: list) -> bool:
         for prefix in self.PREFIXES:
             m = prefix.search(text)
             if m:
                 self.time = stamp(*m.groups()[:6]) or self.time
-                return out if self.message(text[m.end():], number, out) else None
+                return self.message(text[m.end():], number, out)
         if self.traceback and self._traceback_line(text, number, out):
-            return out
+            return True
         if "Traceback (most recent call last)" in text:
             self.traceback = number
-            return out
+            return True
         stripped = text.strip()
         if not stripped or _GLOG.match(stripped) or progress_bar(text):
-            return out
+            return True
         if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
             out.append(self.marker(KILLED, stripped, number))
-            return out
-        return out if self.bare(text, number, out) else None
+            return True
+        return self.bare(text, number, out)
 
     def finish(self) -> list:
-        out = self.end()
+        out, self.held = self.held + self.end(), []
         self._cut_traceback(out)
         return out
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
-from .common import NUM, LineParser, at, duration, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, share
 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
@@ -21,9 +21,8 @@ MAIN_LOSS = ("loss",)
 THROUGHPUT = ("ips",)
 HIDDEN = ("batch_cost_sum",)
 
-_LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
-_PREFIX = re.compile(r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] (?:root|ppcls) " + _LEVEL + ": ?")
-_PREFIX_OLD = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) " + _LEVEL + ": ")
+_PREFIX = re.compile(BRACKET_DATE + "(?:root|ppcls) " + LEVEL)
+_PREFIX_OLD = re.compile(DASH_DATE + " " + LEVEL)
 _TRAIN = re.compile(r"(?:^|\[Train\])\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\](.*)$")
 _AVG = re.compile(r"^\[(Train|Eval)\]\[Epoch (\d+)(?:/(\d+))?\]\[Avg\](.*)$")
 _EVAL_ITER = re.compile(r"^\[Eval\]\[Epoch \d+\]\[Iter: \d+/\d+\]")
@@ -69,7 +68,7 @@ SAMPLES = [
     ("[2021/07/08 19:07:16] root INFO: [Train][Epoch 1/120][Iter: 90/1177]lr: 0.10000, "
      "CELoss: nan, loss: nan, top1: 0.06868, top5: 0.16209, batch_cost: 0.83230s, "
      "reader_cost: 0.00177, ips: 4.80596 images/sec, eta: 1 day, 8:37:59",
-     [Info({"total_epochs": 120, "steps_per_epoch": 1177}, line=1),
+     [Info({"total_epochs": 120, "steps_per_epoch": 1177, "total_steps": 141240}, line=1),
       Record(TRAIN, {"learning_rate": 0.1, "CELoss": float("nan"), "loss": float("nan"),
                      "top1": 0.06868, "top5": 0.16209, "batch_cost": 0.8323,
                      "reader_cost": 0.00177, "ips": 4.80596, "eta_seconds": 117479.0},
@@ -78,7 +77,8 @@ SAMPLES = [
      "0.32006392, top1: 0.22070, top5: 0.44531, CELoss: 4.46140, loss: 4.46140, "
      "batch_cost: 1.15203s, reader_cost: 0.85557, ips: 444.43222 samples/s, "
      "eta: 11 days, 22:45:05",
-     [Info({"total_epochs": 360, "steps_per_epoch": 2503, "lr_scheduler": "LinearWarmup"}, line=1),
+     [Info({"total_epochs": 360, "steps_per_epoch": 2503, "total_steps": 901080,
+            "lr_scheduler": "LinearWarmup"}, line=1),
       Record(TRAIN, {"learning_rate": 0.32006392, "top1": 0.2207, "top5": 0.44531,
                      "CELoss": 4.4614, "loss": 4.4614, "batch_cost": 1.15203,
                      "reader_cost": 0.85557, "ips": 444.43222, "eta_seconds": 1032305.0},
@@ -102,6 +102,18 @@ SAMPLES = [
      "mAP: nan",
      [Record(EVAL, {"recall1": 0.05172, "recall5": 0.2069, "mAP": float("nan")}, epoch=2,
              time=at("2022-08-29 22:13:34"), line=1)]),
+    ("[2024/07/31 20:24:32] ppcls INFO: [Train][Epoch 24/120][Iter: 0/304]lr(PiecewiseDecay): "
+     "0.00100000, top1: 1.00000, CELoss: 0.01757, loss: 0.01757, batch_cost: 0.61280s, "
+     "reader_cost: 0.12493, ips: 26.10981 samples/s, eta: 5:01:10",
+     [Info({"total_epochs": 120, "steps_per_epoch": 304, "total_steps": 36480,
+            "lr_scheduler": "PiecewiseDecay"}, line=1),
+      Record(TRAIN, {"learning_rate": 0.001, "top1": 1.0, "CELoss": 0.01757, "loss": 0.01757,
+                     "batch_cost": 0.6128, "reader_cost": 0.12493, "ips": 26.10981,
+                     "eta_seconds": 18070.0}, step=6992, epoch=24, time=at("2024-07-31 20:24:32"),
+             line=1)]),
+    ("[2023/09/13 09:33:11] ppcls WARNING: The number of negative samples is 0, please add "
+     "negative samples.",
+     []),
     ("[2022/08/05 01:28:59] ppcls INFO: Already save model in ./output/PPLCNet_x1_0/best_model",
      [Marker(CHECKPOINT, "./output/PPLCNet_x1_0/best_model", line=1,
              time=at("2022-08-05 01:28:59"))]),
@@ -171,7 +183,7 @@ class Parser(LineParser):
         if tail.group(3):
             metrics["max_mem_reserved"] = float(tail.group(3))
             metrics["max_mem_allocated"] = float(tail.group(4))
-        facts = {"total_epochs": epochs, "steps_per_epoch": per_epoch}
+        facts = {"total_epochs": epochs, "steps_per_epoch": per_epoch, "total_steps": epochs * per_epoch}
         if scheduler:
             facts["lr_scheduler"] = scheduler
         self.fact(out, number, **facts)

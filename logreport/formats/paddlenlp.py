@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
-from .common import LineParser, at, share
+from .common import DASH_DATE, LineParser, at, share
 from .hf_trainer import number as row_value
 from .hf_trainer import parse_dict
 
@@ -24,8 +24,8 @@ THROUGHPUT = ("interval_samples_per_second", "global_samples_per_second", "speed
 # identifiers and counters PaddleFormers logs beside the metrics: kept, never charted
 HIDDEN = ("timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step")
 
-_PREFIX = re.compile(r"(?:\[(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}\] )?"
-                     r"\[ *(?:DEBUG|INFO|TRAIN|EVAL|WARNING|ERROR|CRITICAL)\] - ")
+_PREFIX = re.compile(r"(?:\[" + DASH_DATE + r",\d{3}\] )?"
+                     r"\[ *(?:DEBUG|INFO|TRAIN|EVAL|WARNING|ERROR|CRITICAL)\] -(?: |$)")
 _PAIR = re.compile(r"^([A-Za-z_][\w./@-]*): (\S+)$")
 _EPOCH_KEYS = ("epoch", "progress_or_epoch")
 _GIB = ("current_memory_allocated", "current_memory_reserved", "max_memory_allocated",
@@ -43,7 +43,7 @@ _UIE_TRAIN = re.compile(r"^global step (\d+), epoch: (\d+), loss: (\S+), speed: 
 _UIE_EVAL = re.compile(r"^Evaluation precision: (\S+), recall: (\S+), F1: (\S+)\s*$")
 
 SAMPLES = [
-    ("{'loss': 0.1856, 'learning_rate': 4.5e-05, 'global_step': 150, 'epoch': 2.0}      ",
+    ("{'loss': 0.1856, 'learning_rate': 4.5e-05, 'global_step': 150, 'epoch': 2.0}".ljust(173),
      [Record(TRAIN, {"loss": 0.1856, "learning_rate": 4.5e-05}, step=150, epoch=2.0, line=1)]),
     ("[2022-08-31 16:19:16,008] [    INFO] - loss: 3.25806541, learning_rate: 2.999206349206349e-05, "
      "global_step: 10, interval_runtime: 2.2591, interval_samples_per_second: 3.541, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
-from .common import NUM, LineParser, at, duration, parse_number, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, parse_number, share
 
 NAME = "paddleocr"
 TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
@@ -20,9 +20,8 @@ MAIN_LOSS = ("loss", "total_loss")           # total_loss: 1.x detection
 THROUGHPUT = ("ips",)
 HIDDEN = ("samples", "avg_samples")          # samples per log window: bookkeeping
 
-_LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
-_PREFIX = re.compile(r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] (?:root|ppocr) " + _LEVEL + ": ")
-_PREFIX_1X = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-" + _LEVEL + ": ")
+_PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)
+_PREFIX_1X = re.compile(DASH_DATE + r",\d{3}-" + LEVEL)
 _VALUE = NUM + "x*"                          # NaN prints as `nanxxx`
 _TRAIN = re.compile(
     r"^epoch: \[(\d+)/(\d+)\], (?:iter|global_step): (\d+), (.*?), ((?:avg_)?reader_cost): (" + _VALUE

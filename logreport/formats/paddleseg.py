@@ -11,7 +11,7 @@ import re
 from itertools import zip_longest
 
 from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
-from .common import NUM, LineParser, at, duration, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, share
 
 NAME = "paddleseg"
 TITLE = "PaddleSeg (tools/train.py, tools/val.py console output; legacy pdseg)"
@@ -20,9 +20,8 @@ MAIN_LOSS = ("loss",)
 THROUGHPUT = ("ips", "step/sec")
 HIDDEN = ()
 
-_LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
-_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) \[" + _LEVEL + r"\](?:\t| +|$)")
-_PREFIX_3 = re.compile(r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] " + _LEVEL + ": ")
+_PREFIX = re.compile(DASH_DATE + r" \[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\](?:\t| +|$)")
+_PREFIX_3 = re.compile(BRACKET_DATE + LEVEL)
 _S = r"[:=] ?"                               # `key: value` from 2.1 on, `key=value` before
 _TRAIN = re.compile(
     r"^\[TRAIN\] epoch" + _S + r"(\d+), iter" + _S + r"(\d+)/(\d+), loss" + _S + "(" + NUM + "), lr" + _S
@@ -44,6 +43,8 @@ _LEGACY_STEP = re.compile(r"^\[EVAL\]step=\d+ .*\| ETA \d+:\d{2}:\d{2}\s*$")
 _ARRAY_VALUE = re.compile(r"^(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)$")
 _VERSION = re.compile(r"^PaddleSeg: (\S+)")
 
+_LEGACY_IOU = "0.7778 0.8772 0.8416 0.9095 0.2639 0.2408 0.6473" + " 0.0000" * 12
+_LEGACY_ACC = "0.8641 0.9266 0.9168 0.9540 0.6009 0.6139 0.7644" + " 0.0000" * 12
 SAMPLES = [
     ("epoch=1 step=170 lr=0.00093 loss=0.0491 step/sec=5.027 | ETA 00:07:06",
      [Record(TRAIN, {"learning_rate": 0.00093, "loss": 0.0491, "step/sec": 5.027,
@@ -89,12 +90,14 @@ SAMPLES = [
      [Record(EVAL, {"mIoU": 0.0158, "Acc": 0.0946, "Kappa": 0.0261, "Dice": 0.028},
              time=at("2022-05-11 02:31:10"), line=1)]),
     ("[EVAL]#image=2919 acc=0.9116 IoU=0.2399\n"
-     "[EVAL]Category IoU: [0.7778 0.8772]\n"
-     "[EVAL]Category Acc: [0.8641 0.9266]\n"
+     "[EVAL]Category IoU: [" + _LEGACY_IOU + "]\n"
+     "[EVAL]Category Acc: [" + _LEGACY_ACC + "]\n"
      "[EVAL]Kappa:0.8661",
      [Record(EVAL, {"acc": 0.9116, "IoU": 0.2399, "Kappa": 0.8661}, line=1),
       Marker(TABLE, {"title": "Category IoU, Acc", "header": ["class", "IoU", "Acc"],
-                     "rows": [["0", "0.7778", "0.8641"], ["1", "0.8772", "0.9266"]]}, line=2)]),
+                     "rows": [[str(i), iou, acc] for i, (iou, acc) in
+                              enumerate(zip(_LEGACY_IOU.split(), _LEGACY_ACC.split()))]},
+             line=2)]),
 ]
 
 
