@@ -345,7 +345,7 @@ def charts(runs: list[Run]) -> list[dict]:
     memory = [n for n in train if "mem" in n.lower() and n not in hidden]
     if memory:
         out.append(_chart("memory", TRAIN, memory, smooth=False, label="memory"))
-    tokens = [n for n in train if "tokens" in n and n not in speed]
+    tokens = [n for n in train if "tokens" in n and n not in speed and n not in hidden]
     if tokens:
         out.append(_chart("tokens", TRAIN, tokens, smooth=False, label="tokens"))
     shown = {m for c in out for m in c["metrics"]} | hidden
