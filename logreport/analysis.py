@@ -37,7 +37,10 @@ class Thresholds:
                                             "level reached before.")
     divergence_tail: float = _limit(0.25, "Divergence: share of the records that is the end.")
     divergence_window: int = _limit(5, "Divergence: records in the rolling median (level).")
-    divergence_min_records: int = _limit(8, "Divergence: records needed to tell.")
+    divergence_min_records: int = _limit(8, "Divergence: records needed to tell by levels; "
+                                            "a shorter run diverges when its loss blows up:")
+    blowup_factor: float = _limit(100.0, "...grows this many times over its lowest value "
+                                         "before.")
     throughput_drop: float = _limit(0.30, "Throughput drop: share below the run's median...")
     throughput_records: int = _limit(5, "...for this many records in a row.")
     stall_factor: float = _limit(10.0, "Stall: no line for this many times the median gap "
@@ -70,6 +73,16 @@ def _remembered(run: Run, key: tuple, compute):
 def _values(run: Run, phase: str, metric: str):
     a = run.arrays(phase, metric)
     return a["step"], a["epoch"], a["line"], a["value"]
+
+
+def applicable(run: Run, metric: str, vals: np.ndarray) -> np.ndarray:
+    """Which values are numbers to use: finite, and not the format's "not applicable" value
+    (COCO's -1), which is kept as printed but never drawn, best, compared or alarmed on."""
+    ok = np.isfinite(vals)
+    sentinel = formats.not_applicable(run.format, metric)
+    if sentinel is not None:
+        ok &= vals != sentinel
+    return ok
 
 
 SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
@@ -196,8 +209,8 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
 
 
-_MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "bbox/mAP", "keypoint/PCKh", "eval_accuracy",
-              "eval_loss")
+_MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh",
+              "eval_accuracy", "eval_loss")
 
 
 def main_eval_metric(run: Run) -> str | None:
@@ -217,7 +230,7 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     if metric is None or metric not in run.metric_names(EVAL):
         return None
     steps, epochs, _, vals = values(run, EVAL, metric)
-    finite = np.isfinite(vals)
+    finite = applicable(run, metric, vals)
     if not finite.any():
         return None
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
@@ -269,6 +282,15 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
         return "running", "the log is being watched and has no end of training yet"
     fresh, why = _fresh(run, _time.time() if now is None else now)
     return ("running" if fresh else "unknown"), why
+
+
+def wall_seconds(run: Run) -> float | None:
+    """From the run's first to its last time stamp; without time stamps, the tool's own
+    runtime (train_runtime, the elapsed time it printed); None for a run with no clock."""
+    if run.first_time is not None:
+        return max(0.0, run.last_time - run.first_time)
+    runtime = _last(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
+    return float(runtime) if runtime is not None else None
 
 
 def _fresh(run: Run, now: float) -> tuple[bool, str]:
@@ -330,15 +352,35 @@ def _remaining_steps(run: Run) -> float | None:
 
 
 def total_steps(run: Run) -> int | None:
+    """The total the log states; else (ppdet) whole epochs from its ETA, which is the steps
+    left times its mean batch time since the run (re)started: exact at the run's first
+    record when that is an epoch's first step (the mean is that one batch: the answer is
+    fixed from the start, it does not follow each record's ETA up and down); otherwise the
+    median of what the second half of the records imply."""
     if run.info.get("total_steps"):
         return int(run.info["total_steps"])
     per_epoch = run.info.get("steps_per_epoch")
-    remaining = _remaining_steps(run)
-    last = _last_record(run, "eta_seconds")
-    if not per_epoch or remaining is None or last is None:
+    if not per_epoch:
         return None
-    epochs = round((last[0] + 1 + remaining) / per_epoch)
-    return int(max(epochs, 1) * per_epoch)
+
+    def compute():
+        eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
+        cost = sample(run, TRAIN, "batch_cost", ("line",))
+        ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
+        cost_lines, cost_vals = cost["line"][ok], cost["value"][ok]
+        at = np.searchsorted(cost_lines, eta["line"], side="right") - 1
+        usable = (at >= 0) & np.isfinite(eta["value"]) & np.isfinite(eta["step"])
+        if not usable.any():
+            return None
+        steps, left = eta["step"][usable], eta["value"][usable]
+        if steps[0] % per_epoch == 0 and cost_lines[at[usable][0]] == eta["line"][usable][0]:
+            implied = steps[:1] + left[:1] / cost_vals[at[usable][:1]]
+        else:   # a running mean of the costs printed stands in for ppdet's own
+            running = np.cumsum(cost_vals) / np.arange(1, len(cost_vals) + 1)
+            implied = (steps + left / running[at[usable]])[len(steps) // 2:]
+        return int(max(round(float(np.median(implied)) / per_epoch), 1) * per_epoch)
+
+    return _remembered(run, ("total_steps",), compute)
 
 
 def eta_seconds(run: Run, state: str) -> float | None:
@@ -707,7 +749,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     """
     n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ()))
     if n < th.divergence_min_records:
-        return []
+        return _blowup(run, name, th)
     tail = max(4, int(n * th.divergence_tail))
     best, seen, ends = np.inf, 0, []
     for _, _, vals, level in _levels(run, name, th.divergence_window):
@@ -735,6 +777,23 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
                      f"{name} level {now:.6g} over the last {tail} records is "
                      f"{now / best:.3g}x its best level {best:.6g}; high since step "
                      f"{_int(step)}", line)]
+
+
+def _blowup(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """A run too short to tell levels apart: the first record whose loss is blowup_factor x
+    the lowest positive value before it."""
+    steps, _, lines, vals = values(run, TRAIN, name)
+    lowest = math.inf
+    for i, v in enumerate(vals.tolist()):
+        if not math.isfinite(v):
+            continue
+        if v > 0 and lowest < math.inf and v >= th.blowup_factor * lowest:
+            return [_anomaly("divergence", steps[i], name,
+                             f"{name} {v:.6g} at step {_int(steps[i])} is {v / lowest:.3g}x its "
+                             f"lowest value {lowest:.6g} before", lines[i])]
+        if v > 0:
+            lowest = min(lowest, v)
+    return []
 
 
 def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
@@ -765,9 +824,10 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
         return []
     steps, _, lines, vals = values(run, EVAL, metric)
     sign = 1.0 if lower_is_better(metric) else -1.0
+    usable = applicable(run, metric, vals)
     out, best_value, worse = [], None, 0
     for i, v in enumerate(vals):
-        if not math.isfinite(v):
+        if not usable[i]:
             continue
         if best_value is None or sign * v < sign * best_value:
             best_value = v
@@ -837,7 +897,7 @@ def _duration(seconds: float) -> str:
 def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dict:
     """The `summary --json` object of one run (live: the caller is watching it)."""
     state, evidence = status(run, live=live)
-    wall = (run.last_time - run.first_time) if run.first_time is not None else None
+    wall = wall_seconds(run)
     summary = {
         "source": run.source,
         "format": run.format or None,

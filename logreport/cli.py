@@ -56,19 +56,19 @@ def locale_lang() -> str:
 
 
 def load_runs(logs, fmt):
-    """One Run per command-line path (a folder is one run)."""
+    """The runs the command-line paths name: a file is one run, a folder one run when it is
+    one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load
+    from .pipeline import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
-    runs = []
+    runs, notes = [], []
     for path in logs:
         with _progress(path) as progress:
-            run = load(path, fmt, progress)
-        if run.lines == 0:
-            raise InputError("the log is empty", "give a log that has training output", path)
-        runs.append(run)
+            runs += load_all([path], fmt, progress, notes)
+    for note in notes:
+        click.echo(f"logreport: {note}", err=True)
     return runs
 
 
@@ -146,7 +146,8 @@ def summary(logs, as_json, show_unparsed, fmt):
     data = {"runs": [summarize(run) for run in runs]}
     if show_unparsed:
         for run, s in zip(runs, data["runs"]):
-            s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
+            s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
+                                     for f, n, t in run.unparsed_samples]
     if as_json:
         click.echo(summary_json(data["runs"]))
         return
@@ -166,7 +167,9 @@ def _print_unparsed(s: dict) -> None:
     click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
-        click.echo(f"  {sample['line']:>6}  {sample['text'].translate(_CONTROLS)}")
+        where = sample["line"] if sample["file"] == s["source"] else \
+            f"{sample['file']}:{sample['line']}"
+        click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
 
 
 def _duration(seconds):

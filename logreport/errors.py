@@ -31,6 +31,10 @@ class UnknownFormat(LogreportError):
     """No known log format matches the input."""
 
 
+class NoRecords(InputError):
+    """A log was read but gave no record: nothing in it is known to logreport."""
+
+
 class UsageError(LogreportError):
     """The command line asks for something impossible (exit code 2)."""
 

@@ -16,7 +16,14 @@ import math
 import numpy as np
 
 from . import __version__, formats
-from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
+from .analysis import (
+    applicable,
+    is_loss,
+    lower_is_better,
+    main_eval_metric,
+    main_loss,
+    summarize,
+)
 from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
 from .model import Run, iso_time, json_number, plain
 
@@ -135,10 +142,13 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
 def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
     """One metric of one run, ready for the page (see the module docstring). The series is
     read a chunk at a time: memory stays bounded however long the run."""
-    finite_count = sum(int(np.isfinite(p["value"]).sum()) for p in run.chunks(phase, name, ()))
+    finite_count = sum(int(applicable(run, name, p["value"]).sum())
+                       for p in run.chunks(phase, name, ()))
     cut = finite_count > max_points
     points = _candidates(run, phase, name, -(-finite_count // (PRESELECT * max_points)))
     out: dict = {"n": points["n"], "nbad": points["nbad"]}
+    if points["nna"]:
+        out["nna"] = points["nna"]
     if points["nbad"]:
         out["bad"] = {"step": points["bad_steps"], "value": points["bad_values"]}
     index, steps, vals, segs = points["index"], points["step"], points["value"], points["segment"]
@@ -166,20 +176,23 @@ def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
     the last, and the min and max of each `bucket` consecutive finite values. For each: its
     index among the finite values, step (the ordinal when there is none), value, segment and
-    the running sum of the finite values up to it; the non-finite ones are counted apart."""
+    the running sum of the finite values up to it; the non-finite ones are counted apart, and
+    "not applicable" values (COCO's -1) are counted and never drawn."""
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
-    out = {"n": 0, "nbad": 0, "bad_steps": [], "bad_values": []}
+    out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)), part["step"])
         out["n"] += len(vals)
         finite = np.isfinite(vals)
+        usable = applicable(run, name, vals)
+        out["nna"] += int((finite & ~usable).sum())
         bad = np.flatnonzero(~finite)[:MAX_BAD - len(out["bad_steps"])]
         out["bad_steps"] += [plain(s) for s in steps[bad]]
         out["bad_values"] += [json_number(v) for v in vals[bad]]
         out["nbad"] += int(len(vals) - finite.sum())
-        vals, steps = vals[finite], steps[finite]
+        vals, steps = vals[usable], steps[usable]
         if not len(vals):
             continue
         total = np.cumsum(np.concatenate(([running], vals)))[1:]

@@ -63,8 +63,8 @@ def test_the_fast_path_takes_the_training_lines(monkeypatch):
     path = DATA / "bench" / "genbig_excerpt.log.gz"
     blocks = []
     monkeypatch.setattr(Run, "_add_records",
-                        lambda self, recs, orig=Run._add_records: (blocks.append(len(recs)),
-                                                                    orig(self, recs)))
+                        lambda self, recs, file=0, orig=Run._add_records: (
+                            blocks.append(len(recs)), orig(self, recs, file)))
     run = by_blocks(path, 1 << 16)
     assert run.count("train") == 7400 - 15
     assert sum(blocks) > 0.9 * run.count("train")

@@ -18,7 +18,8 @@ LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
 
 def facts(run: Run) -> tuple:
     """What a reader made of a log: rows (NaN-safe), lines, unparsed, format, segments."""
-    return ([repr(row) for row in run.rows()], run.lines, run.unparsed, run.unparsed_samples,
+    return ([repr(row) for row in run.rows()], run.lines, run.unparsed,
+            [(n, text) for _, n, text in run.unparsed_samples],
             run.format,
             [(s.index, s.label) for s in run.segments])
 

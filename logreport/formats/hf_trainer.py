@@ -221,6 +221,7 @@ class Parser:
         self.train_count = 0
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
+        self.first_time: float | None = None     # the first time stamp of the log
 
     # --- steps --------------------------------------------------------------------------
     def _fallback_step(self, rec: Record) -> int | None:
@@ -521,6 +522,8 @@ class Parser:
             self.time = _stamp(groups[2], groups[0], groups[1], *groups[3:6])
         else:
             self.time = _stamp(*groups[:6])
+        if self.first_time is None:
+            self.first_time = self.time
         if head.re is _LF_B and "llamafactory_version" not in self.facts:
             version = _LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
                 else None
