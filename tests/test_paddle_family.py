@@ -3,6 +3,7 @@ eval metric, loss, throughput and hidden keys drive the analysis and the report.
 import json
 
 import pytest
+from test_samples import parse
 
 from logreport import analysis, formats, report
 from logreport.cli import main
@@ -77,20 +78,12 @@ def test_per_class_arrays_wrapped_over_lines_make_one_table(data):
     assert report.build([run])["runs"][0]["tables"] == [table]
 
 
-def _feed(fmt, lines):
-    parser = fmt.Parser()
-    events = []
-    for number, line in enumerate(lines, 1):
-        events.extend(parser.feed(line, number) or [])
-    return events + parser.finish()
-
-
 def test_paddleseg_last_iteration_finishes_the_run():
     """Synthetic: a real PaddleSeg line (seg/10) with its iteration set to the last one."""
     line = ("2023-11-20 18:50:16 [INFO]      [TRAIN] epoch: 1, iter: 400/400, loss: 2.0438, "
             "lr: 0.000156, batch_cost: 0.3238, reader_cost: 0.00205, ips: 12.3544 samples/sec | "
             "ETA 00:00:00")
-    assert [e.kind for e in _feed(formats.get("paddleseg"), [line]) if hasattr(e, "kind")] \
+    assert [e.kind for e in parse(formats.get("paddleseg"), line) if hasattr(e, "kind")] \
         == ["finished"]
 
 
@@ -98,7 +91,7 @@ def test_paddleclas_last_epoch_average_finishes_the_run():
     """Synthetic: a real PaddleClas line (clas/09) with its epoch set to the last one."""
     line = ("[2022/08/29 22:14:46] ppcls INFO: [Train][Epoch 200/200][Avg]CELoss: 35.17182, "
             "PairwiseCosface: 26.52682, loss: 61.69864")
-    assert [e.kind for e in _feed(formats.get("paddleclas"), [line]) if hasattr(e, "kind")] \
+    assert [e.kind for e in parse(formats.get("paddleclas"), line) if hasattr(e, "kind")] \
         == ["finished"]
 
 

@@ -70,6 +70,7 @@ class LineParser:
     def __init__(self):
         self.time: float | None = None
         self.last_step: int | None = None
+        self.epoch: float | None = None
         self.facts: dict = {}
         self.traceback = 0        # line of an open traceback
         self.held: list = []      # events of a line that was not understood
@@ -103,7 +104,8 @@ class LineParser:
         return self.bare(text, number, out)
 
     def finish(self) -> list:
-        out, self.held = self.held + self.end(), []
+        out, self.held = self.held, []
+        self.end(out)
         self._cut_traceback(out)
         return out
 
@@ -121,9 +123,8 @@ class LineParser:
     def bare(self, text: str, number: int, out: list) -> bool:
         return False
 
-    def end(self) -> list:
-        """Events still held at the end of the input."""
-        return []
+    def end(self, out: list) -> None:
+        """Add the events still held at the end of the input."""
 
     def marker(self, kind: str, detail, number: int) -> Marker:
         return Marker(kind, detail, line=number, step=self.last_step, time=self.time)
@@ -160,8 +161,13 @@ def at(text: str) -> float:
     return (datetime.strptime(text, "%Y-%m-%d %H:%M:%S") - _EPOCH0).total_seconds()
 
 
-def share(lines: list[str], weigh) -> float:
-    """A sniff score: the weights weigh(line) of the lines over their count, at most 1."""
-    if not lines:
-        return 0.0
-    return min(1.0, sum(weigh(text) for text in lines) / len(lines))
+def sniffer(weigh):
+    """Decorator: a format's sniff(lines) from the weight of one line; the score is the lines'
+    weights over their count, at most 1."""
+    def sniff(lines: list[str]) -> float:
+        if not lines:
+            return 0.0
+        return min(1.0, sum(weigh(text) for text in lines) / len(lines))
+
+    sniff.__doc__ = weigh.__doc__
+    return sniff

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
@@ -37,6 +37,16 @@ _OLD = re.compile(r"^(?:(END) )?(?:epoch:\s*(\d+)\s*,?\s*)?(train|valid)(?: step
 _OLD_END = re.compile(r"(?:elapse: " + NUM + r"s|images/sec\.?|eta: \d+:\d{2}:\d{2})\s*$")
 
 SAMPLES = [
+    ("[2022/08/05 01:29:06] ppcls INFO: [Train][Epoch 3/360][Iter: 0/2503]lr(LinearWarmup): "
+     "0.32006392, top1: 0.22070, top5: 0.44531, CELoss: 4.46140, loss: 4.46140, "
+     "batch_cost: 1.15203s, reader_cost: 0.85557, ips: 444.43222 samples/s, "
+     "eta: 11 days, 22:45:05",
+     [Info({"total_epochs": 360, "steps_per_epoch": 2503, "total_steps": 901080,
+            "lr_scheduler": "LinearWarmup"}, line=1),
+      Record(TRAIN, {"learning_rate": 0.32006392, "top1": 0.2207, "top5": 0.44531,
+                     "CELoss": 4.4614, "loss": 4.4614, "batch_cost": 1.15203,
+                     "reader_cost": 0.85557, "ips": 444.43222, "eta_seconds": 1032305.0},
+             step=5006, epoch=3, time=at("2022-08-05 01:29:06"), line=1)]),
     ("2020-07-27 17:35:21 INFO: epoch:4   train step:170  loss:  0.1664 top1: 0.9688 "
      "top5: 1.0000 lr: 2.299093 elapse: 0.881s",
      [Info({"step_note": "PaddleClas before 2.2 prints no global step: records have none"}, line=1),
@@ -69,20 +79,9 @@ SAMPLES = [
      "CELoss: nan, loss: nan, top1: 0.06868, top5: 0.16209, batch_cost: 0.83230s, "
      "reader_cost: 0.00177, ips: 4.80596 images/sec, eta: 1 day, 8:37:59",
      [Info({"total_epochs": 120, "steps_per_epoch": 1177, "total_steps": 141240}, line=1),
-      Record(TRAIN, {"learning_rate": 0.1, "CELoss": float("nan"), "loss": float("nan"),
-                     "top1": 0.06868, "top5": 0.16209, "batch_cost": 0.8323,
-                     "reader_cost": 0.00177, "ips": 4.80596, "eta_seconds": 117479.0},
-             step=90, epoch=1, time=at("2021-07-08 19:07:16"), line=1)]),
-    ("[2022/08/05 01:29:06] ppcls INFO: [Train][Epoch 3/360][Iter: 0/2503]lr(LinearWarmup): "
-     "0.32006392, top1: 0.22070, top5: 0.44531, CELoss: 4.46140, loss: 4.46140, "
-     "batch_cost: 1.15203s, reader_cost: 0.85557, ips: 444.43222 samples/s, "
-     "eta: 11 days, 22:45:05",
-     [Info({"total_epochs": 360, "steps_per_epoch": 2503, "total_steps": 901080,
-            "lr_scheduler": "LinearWarmup"}, line=1),
-      Record(TRAIN, {"learning_rate": 0.32006392, "top1": 0.2207, "top5": 0.44531,
-                     "CELoss": 4.4614, "loss": 4.4614, "batch_cost": 1.15203,
-                     "reader_cost": 0.85557, "ips": 444.43222, "eta_seconds": 1032305.0},
-             step=5006, epoch=3, time=at("2022-08-05 01:29:06"), line=1)]),
+      Record(TRAIN, {"learning_rate": 0.1, "CELoss": float("nan"), "loss": float("nan"), "top1": 0.06868,
+                     "top5": 0.16209, "batch_cost": 0.8323, "reader_cost": 0.00177, "ips": 4.80596,
+                     "eta_seconds": 117479.0}, step=90, epoch=1, time=at("2021-07-08 19:07:16"), line=1)]),
     ("[2023/09/13 09:33:10] ppcls INFO: [Train][Epoch 56/100][Avg]top1: 0.00000, top2: 0.00000, "
      "CELoss: nan, loss: nan",
      [Info({"total_epochs": 100}, line=1),
@@ -120,32 +119,10 @@ SAMPLES = [
 ]
 
 
-def _weigh(text: str) -> float:
-    """What only PaddleClas prints: its [Train]/[Eval] lines and its pre-engine lines."""
-    if "[Epoch " in text and ("[Iter: " in text or "[Avg]" in text or "[best metric" in text):
-        return 5
-    if ("step:" in text or "END " in text) and ("train " in text or "valid " in text):
-        m = _PREFIX_OLD.search(text)
-        if m and _OLD.match(text[m.end():]):
-            return 5
-    if "] ppcls " in text and _PREFIX.search(text):
-        return 1
-    return 0
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleClas prints ([Train]/[Eval] lines weigh most)."""
-    return share(lines, _weigh)
-
-
 class Parser(LineParser):
     """Stateful: evaluations and epoch averages take the step of their epoch's end."""
 
     PREFIXES = (_PREFIX, _PREFIX_OLD)
-
-    def __init__(self):
-        super().__init__()
-        self.epoch: int | None = None
 
     def message(self, msg: str, number: int, out: list) -> bool:
         if msg.startswith(("[Train]", "[Epoch ")):
@@ -268,3 +245,17 @@ def _pairs(body: str) -> tuple[dict[str, float], str | None]:
             scheduler = lr.group(1) if lr else None
         metrics[key] = float(value)
     return metrics, scheduler
+
+
+@sniffer
+def sniff(text: str) -> float:
+    """What only PaddleClas prints: its [Train]/[Eval] lines and its pre-engine lines."""
+    if "[Epoch " in text and ("[Iter: " in text or "[Avg]" in text or "[best metric" in text):
+        return 5
+    if ("step:" in text or "END " in text) and ("train " in text or "valid " in text):
+        m = _PREFIX_OLD.search(text)
+        if m and _OLD.match(text[m.end():]):
+            return 5
+    if "] ppcls " in text and _PREFIX.search(text):
+        return 1
+    return 0

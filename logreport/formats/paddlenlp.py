@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
-from .common import DASH_DATE, LineParser, at, share
+from .common import DASH_DATE, LineParser, at, sniffer
 from .hf_trainer import number as row_value
 from .hf_trainer import parse_dict
 
@@ -32,19 +32,16 @@ _GIB = ("current_memory_allocated", "current_memory_reserved", "max_memory_alloc
         "max_memory_reserved")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
-_FACTS = [
-    (re.compile(r"^\s*Num examples = (\d+)$"), "num_examples"),
-    (re.compile(r"^\s*Num Epochs = (\d+)$"), "num_train_epochs"),
-    (re.compile(r"^\s*Total train batch size \(.*\) = (\d+)$"), "total_train_batch_size"),
-    (re.compile(r"^\s*Gradient Accumulation steps = (\d+)$"), "gradient_accumulation_steps"),
-    (re.compile(r"^\s*Total optimization steps = (\d+)(?:\.0)?$"), "total_steps"),
-]
+_FACT = re.compile(r"^\s*(Num examples|Num Epochs|Total train batch size|Gradient Accumulation steps"
+                   r"|Total optimization steps)(?: \(.*\))? = (\d+)(?:\.0)?$")
+_FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
+               "Total train batch size": "total_train_batch_size",
+               "Gradient Accumulation steps": "gradient_accumulation_steps",
+               "Total optimization steps": "total_steps"}
 _UIE_TRAIN = re.compile(r"^global step (\d+), epoch: (\d+), loss: (\S+), speed: (\S+) step/s\s*$")
 _UIE_EVAL = re.compile(r"^Evaluation precision: (\S+), recall: (\S+), F1: (\S+)\s*$")
 
 SAMPLES = [
-    ("{'loss': 0.1856, 'learning_rate': 4.5e-05, 'global_step': 150, 'epoch': 2.0}".ljust(173),
-     [Record(TRAIN, {"loss": 0.1856, "learning_rate": 4.5e-05}, step=150, epoch=2.0, line=1)]),
     ("[2022-08-31 16:19:16,008] [    INFO] - loss: 3.25806541, learning_rate: 2.999206349206349e-05, "
      "global_step: 10, interval_runtime: 2.2591, interval_samples_per_second: 3.541, "
      "interval_steps_per_second: 4.427, epoch: 0.0265",
@@ -52,6 +49,8 @@ SAMPLES = [
                      "interval_runtime": 2.2591, "interval_samples_per_second": 3.541,
                      "interval_steps_per_second": 4.427}, step=10, epoch=0.0265,
              time=at("2022-08-31 16:19:16"), line=1)]),
+    ("{'loss': 0.1856, 'learning_rate': 4.5e-05, 'global_step': 150, 'epoch': 2.0}".ljust(173),
+     [Record(TRAIN, {"loss": 0.1856, "learning_rate": 4.5e-05}, step=150, epoch=2.0, line=1)]),
     ("# [2024-03-03 18:06:33,568] [    INFO] - loss: 1.08327329, learning_rate: 4e-08, global_step: 1, "
      "interval_runtime: 4.8704, interval_samples_per_second: 6.570357298475159, "
      "interval_steps_per_second: 0.2053236655773487, progress_or_epoch: 0.0008",
@@ -129,21 +128,6 @@ SAMPLES = [
 ]
 
 
-def _weigh(text: str) -> float:
-    """What only PaddleNLP prints: its logger's prefix, records with a global step."""
-    if "{'" in text and "'global_step': " in text:
-        return 5
-    m = _PREFIX.search(text) if "] - " in text else None
-    if m is None:
-        return 0
-    return 5 if "global_step: " in text or text.startswith("global step ", m.end()) else 1
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleNLP prints (records with a global step weigh most)."""
-    return share(lines, _weigh)
-
-
 class Parser(LineParser):
     """Stateful: eval records take the last training step; wrapped records and metric blocks
     span lines."""
@@ -152,17 +136,17 @@ class Parser(LineParser):
 
     def __init__(self):
         super().__init__()
-        self.epoch: float | None = None
         self.partial: tuple[int, str, float | None] | None = None   # a hand-wrapped record
-        self.block: Record | None = None        # ***** <split> metrics *****
+        self.block: tuple | None = None         # (line, time, {name: value}) of a metrics block
         self.in_eval = False
 
     def message(self, msg: str, number: int, out: list) -> bool:
         self._end_partial(out)
         if self.block is not None:
             row = _ROW.match(msg)
-            if row:
-                self._row(row.group(1), row.group(2))
+            value = row_value(row.group(2)) if row else None
+            if value is not None:
+                self.block[2][row.group(1)] = value
                 return True
             self._end_block(out)
         text = msg.strip()
@@ -190,22 +174,18 @@ class Parser(LineParser):
             return True
         return False
 
-    def end(self) -> list:
-        out: list = []
+    def end(self, out: list) -> None:
         self._end_partial(out)
         self._end_block(out)
-        return out
 
     def _end_partial(self, out: list) -> None:
         """A hand-wrapped record ends: parse it whole (at its first line, with its time)."""
         if self.partial is None:
             return
         (line, text, time), self.partial = self.partial, None
-        now, self.time = self.time, time
-        self._record(text.rstrip(","), line, out)
-        self.time = now
+        self._record(text.rstrip(","), line, out, time)
 
-    def _record(self, text: str, number: int, out: list) -> bool:
+    def _record(self, text: str, number: int, out: list, time: float | None = None) -> bool:
         """A `key: value, …` record of numbers; False if the message is not one."""
         values = {}
         for part in text.split(","):
@@ -214,10 +194,11 @@ class Parser(LineParser):
             if value is None:
                 return False
             values[m.group(1)] = value
-        return self._emit(values, number, out)
+        return self._emit(values, number, out, time)
 
-    def _emit(self, values: dict, number: int, out: list) -> bool:
-        """The record of a dict of logged values: train (global_step), eval or final."""
+    def _emit(self, values: dict, number: int, out: list, time: float | None = None) -> bool:
+        """The record of a dict of logged values: train (global_step), eval or final; time: the
+        record's when it was printed before the current line (default: the current time)."""
         epoch = next((values.pop(k) for k in _EPOCH_KEYS if k in values), None)
         step = values.pop("global_step", None)
         if step is not None:
@@ -226,22 +207,21 @@ class Parser(LineParser):
             self.last_step, self.epoch, phase = int(step), epoch, TRAIN
             if any(k in values for k in _GIB) and "units" not in self.facts:
                 self.fact(out, number, units=dict.fromkeys(_GIB, "GiB"))
-        elif "train_runtime" in values or "train_loss" in values:
+        elif any(k.startswith("train_") for k in values):
             phase = FINAL
         elif any(k.startswith(("eval_", "test_", "predict_")) for k in values):
             phase = EVAL
         else:
             return False
         out.append(Record(phase, values, step=self.last_step if phase != FINAL else None,
-                          epoch=epoch, time=self.time, line=number))
+                          epoch=epoch, time=self.time if time is None else time, line=number))
         return True
 
     def _other(self, text: str, number: int, out: list) -> bool:
         """Banners, facts, checkpoints and the UIE script's lines (any other message is known)."""
         block = _BLOCK.match(text)
         if block:
-            self.block = Record(FINAL if block.group(1) == "train" else EVAL, {},
-                                line=number, time=self.time)
+            self.block = (number, self.time, {})
         elif text in ("***** Running Evaluation *****", "***** Running Prediction *****"):
             self.in_eval = True
         elif text == "***** Running training *****":
@@ -260,10 +240,9 @@ class Parser(LineParser):
                                      "F1": float(m.group(3))}, step=self.last_step,
                               epoch=self.epoch, time=self.time, line=number))
         elif " = " in text and not self.in_eval:
-            for pattern, name in _FACTS:
-                m = pattern.match(text)
-                if m:
-                    self.fact(out, number, **{name: int(m.group(1))})
+            m = _FACT.match(text)
+            if m:
+                self.fact(out, number, **{_FACT_NAMES[m.group(1)]: int(m.group(2))})
         return True
 
     def _uie_train(self, text: str, number: int, out: list) -> bool:
@@ -275,18 +254,19 @@ class Parser(LineParser):
                           step=self.last_step, epoch=self.epoch, time=self.time, line=number))
         return True
 
-    def _row(self, key: str, raw: str) -> None:
-        value = row_value(raw)
-        if value is None:
-            return
-        if key in _EPOCH_KEYS:
-            self.block.epoch = value
-        else:
-            self.block.metrics[key] = value
-
     def _end_block(self, out: list) -> None:
-        block, self.block = self.block, None
-        if block is not None and block.metrics:
-            if block.phase == EVAL:
-                block.step = self.last_step
-            out.append(block)
+        """The end of a `***** <split> metrics *****` block: its rows are one record."""
+        if self.block is not None:
+            (line, time, values), self.block = self.block, None
+            self._emit(values, line, out, time)
+
+
+@sniffer
+def sniff(text: str) -> float:
+    """What only PaddleNLP prints: its logger's prefix, records with a global step."""
+    if "{'" in text and "'global_step': " in text:
+        return 5
+    m = _PREFIX.search(text) if "] - " in text else None
+    if m is None:
+        return 0
+    return 5 if "global_step: " in text or text.startswith("global step ", m.end()) else 1

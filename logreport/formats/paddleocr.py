@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, parse_number, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, parse_number, sniffer
 
 NAME = "paddleocr"
 TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
@@ -34,6 +34,19 @@ _PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
 _KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
 
 SAMPLES = [
+    ("[2024/11/05 03:46:08] ppocr INFO: epoch: [3/5], global_step: 130, lr: 0.000500, "
+     "loss: 0.956546, loss_shrink_maps: 0.475362, loss_threshold_maps: 0.390981, "
+     "loss_binary_maps: 0.095230, loss_cbn: 0.000000, avg_reader_cost: 0.00055 s, "
+     "avg_batch_cost: 0.42715 s, avg_samples: 16.0, ips: 37.45749 samples/s, eta: 0:01:01, "
+     "max_mem_reserved: 12221 MB, max_mem_allocated: 10612 MB",
+     [Info({"total_epochs": 5, "units": {"max_mem_reserved": "MB", "max_mem_allocated": "MB"}},
+           line=1),
+      Record(TRAIN, {"learning_rate": 0.0005, "loss": 0.956546, "loss_shrink_maps": 0.475362,
+                     "loss_threshold_maps": 0.390981, "loss_binary_maps": 0.09523,
+                     "loss_cbn": 0.0, "avg_reader_cost": 0.00055, "avg_batch_cost": 0.42715,
+                     "avg_samples": 16.0, "ips": 37.45749, "eta_seconds": 61.0,
+                     "max_mem_reserved": 12221.0, "max_mem_allocated": 10612.0},
+             step=130, epoch=3, time=at("2024-11-05 03:46:08"), line=1)]),
     ("2021-05-14 11:36:51,758-INFO: epoch: 0, iter: 2, lr: 0.000001, 'loss': nan, 'acc': 0.0, "
      "time: 2.346",
      [Record(TRAIN, {"learning_rate": 1e-06, "loss": float("nan"), "acc": 0.0, "time": 2.346},
@@ -59,32 +72,6 @@ SAMPLES = [
                      "loss": 1.898343, "avg_reader_cost": 0.00951, "avg_batch_cost": 0.36412,
                      "avg_samples": 512.0, "ips": 1406.13581, "eta_seconds": 445.0},
              step=2510, epoch=148, time=at("2022-06-23 20:30:54"), line=1)]),
-    ("[2024/11/05 03:46:08] ppocr INFO: epoch: [3/5], global_step: 130, lr: 0.000500, "
-     "loss: 0.956546, loss_shrink_maps: 0.475362, loss_threshold_maps: 0.390981, "
-     "loss_binary_maps: 0.095230, loss_cbn: 0.000000, avg_reader_cost: 0.00055 s, "
-     "avg_batch_cost: 0.42715 s, avg_samples: 16.0, ips: 37.45749 samples/s, eta: 0:01:01, "
-     "max_mem_reserved: 12221 MB, max_mem_allocated: 10612 MB",
-     [Info({"total_epochs": 5, "units": {"max_mem_reserved": "MB", "max_mem_allocated": "MB"}},
-           line=1),
-      Record(TRAIN, {"learning_rate": 0.0005, "loss": 0.956546, "loss_shrink_maps": 0.475362,
-                     "loss_threshold_maps": 0.390981, "loss_binary_maps": 0.09523,
-                     "loss_cbn": 0.0, "avg_reader_cost": 0.00055, "avg_batch_cost": 0.42715,
-                     "avg_samples": 16.0, "ips": 37.45749, "eta_seconds": 61.0,
-                     "max_mem_reserved": 12221.0, "max_mem_allocated": 10612.0},
-             step=130, epoch=3, time=at("2024-11-05 03:46:08"), line=1)]),
-    ("[2025/09/24 12:13:19] ppocr INFO: epoch: [3/500], global_step: 500, lr: 0.005000, "
-     "loss: 0.609742, loss_shrink_maps: 0.291145, loss_threshold_maps: 0.247570, "
-     "loss_binary_maps: 0.058635, loss_cbn: 0.000000, avg_reader_cost: 1.81036 s, "
-     "avg_batch_cost: 2.03538 s, avg_samples: 16.0, ips: 7.86095 samples/s, "
-     "eta: 2 days, 20:01:28, max_mem_reserved: 11326 MB, max_mem_allocated: 10599 MB",
-     [Info({"total_epochs": 500, "units": {"max_mem_reserved": "MB", "max_mem_allocated": "MB"}},
-           line=1),
-      Record(TRAIN, {"learning_rate": 0.005, "loss": 0.609742, "loss_shrink_maps": 0.291145,
-                     "loss_threshold_maps": 0.24757, "loss_binary_maps": 0.058635,
-                     "loss_cbn": 0.0, "avg_reader_cost": 1.81036, "avg_batch_cost": 2.03538,
-                     "avg_samples": 16.0, "ips": 7.86095, "eta_seconds": 244888.0,
-                     "max_mem_reserved": 11326.0, "max_mem_allocated": 10599.0},
-             step=500, epoch=3, time=at("2025-09-24 12:13:19"), line=1)]),
     ("[2023/10/06 13:26:28] ppocr INFO: epoch: [1/500], global_step: 360, lr: 0.000093, "
      "acc: 0.000000, norm_edit_dis: 0.000000, CTCLoss: nanxxx, SARLoss: nanxxx, loss: nanxxx, "
      "avg_reader_cost: 0.00016 s, avg_batch_cost: 0.54348 s, avg_samples: 128.0, "
@@ -123,28 +110,6 @@ SAMPLES = [
 ]
 
 
-def _weigh(text: str) -> float:
-    """What only PaddleOCR prints: its training lines, cur/best metric lines, its logger."""
-    if "epoch: " in text and ("-INFO: epoch: " in text or "], global_step: " in text
-                              or "], iter: " in text):
-        m = _PREFIX.search(text) or _PREFIX_1X.search(text)
-        msg = text[m.end():] if m else ""
-        if _TRAIN.match(msg) or _TRAIN_1X.match(msg):
-            return 5
-    if "metric" in text and _PREFIX.search(text):
-        msg = text[_PREFIX.search(text).end():]
-        if msg.startswith(("cur metric, ", "best metric, ", "metric in ckpt ***", "metric eval ***")):
-            return 5
-    if "] ppocr " in text and _PREFIX.search(text):
-        return 1
-    return 0
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleOCR prints (training and metric lines weigh most)."""
-    return share(lines, _weigh)
-
-
 class Parser(LineParser):
     """Stateful: an evaluation takes the step and epoch of the training line before it."""
 
@@ -152,7 +117,6 @@ class Parser(LineParser):
 
     def __init__(self):
         super().__init__()
-        self.epoch: int | None = None
         self.block: str | None = None      # tools/eval.py: "ckpt" or "eval" key:value lines
         self.pending: Record | None = None
 
@@ -180,10 +144,8 @@ class Parser(LineParser):
             self.block = "eval"
         return True
 
-    def end(self) -> list:
-        out: list = []
+    def end(self, out: list) -> None:
         self._flush(out)
-        return out
 
     def _train(self, msg: str, number: int, out: list) -> bool:
         m = _TRAIN.match(msg)
@@ -263,3 +225,21 @@ def _stats(body: str) -> dict[str, float] | None:
             return None
         metrics["learning_rate" if m.group(1) == "lr" else m.group(1)] = parse_number(m.group(2))
     return metrics
+
+
+@sniffer
+def sniff(text: str) -> float:
+    """What only PaddleOCR prints: its training lines, cur/best metric lines, its logger."""
+    if "epoch: " in text and ("-INFO: epoch: " in text or "], global_step: " in text
+                              or "], iter: " in text):
+        m = _PREFIX.search(text) or _PREFIX_1X.search(text)
+        msg = text[m.end():] if m else ""
+        if _TRAIN.match(msg) or _TRAIN_1X.match(msg):
+            return 5
+    if "metric" in text and _PREFIX.search(text):
+        msg = text[_PREFIX.search(text).end():]
+        if msg.startswith(("cur metric, ", "best metric, ", "metric in ckpt ***", "metric eval ***")):
+            return 5
+    if "] ppocr " in text and _PREFIX.search(text):
+        return 1
+    return 0

@@ -11,7 +11,7 @@ import re
 from itertools import zip_longest
 
 from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, share
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
 
 NAME = "paddleseg"
 TITLE = "PaddleSeg (tools/train.py, tools/val.py console output; legacy pdseg)"
@@ -46,6 +46,12 @@ _VERSION = re.compile(r"^PaddleSeg: (\S+)")
 _LEGACY_IOU = "0.7778 0.8772 0.8416 0.9095 0.2639 0.2408 0.6473" + " 0.0000" * 12
 _LEGACY_ACC = "0.8641 0.9266 0.9168 0.9540 0.6009 0.6139 0.7644" + " 0.0000" * 12
 SAMPLES = [
+    ("2021-03-30 06:55:57 [INFO]\t[TRAIN] epoch: 1, iter: 20/500, loss: 2.0859, lr: 0.009657, "
+     "batch_cost: 0.5344, reader_cost: 0.07273, ips: 3.7425 samples/sec | ETA 00:04:16",
+     [Info({"total_steps": 500}, line=1),
+      Record(TRAIN, {"loss": 2.0859, "learning_rate": 0.009657, "batch_cost": 0.5344,
+                     "reader_cost": 0.07273, "ips": 3.7425, "eta_seconds": 256.0}, step=20,
+             epoch=1, time=at("2021-03-30 06:55:57"), line=1)]),
     ("epoch=1 step=170 lr=0.00093 loss=0.0491 step/sec=5.027 | ETA 00:07:06",
      [Record(TRAIN, {"learning_rate": 0.00093, "loss": 0.0491, "step/sec": 5.027,
                      "eta_seconds": 426.0}, step=170, epoch=1, line=1)]),
@@ -55,21 +61,15 @@ SAMPLES = [
       Record(TRAIN, {"loss": 2.8735, "learning_rate": 0.009639, "batch_cost": 0.8913,
                      "reader_cost": 0.2592, "eta_seconds": 84.0}, step=5, epoch=1,
              time=at("2021-01-19 07:02:41"), line=1)]),
-    ("2021-03-30 06:55:57 [INFO]\t[TRAIN] epoch: 1, iter: 20/500, loss: 2.0859, lr: 0.009657, "
-     "batch_cost: 0.5344, reader_cost: 0.07273, ips: 3.7425 samples/sec | ETA 00:04:16",
-     [Info({"total_steps": 500}, line=1),
-      Record(TRAIN, {"loss": 2.0859, "learning_rate": 0.009657, "batch_cost": 0.5344,
-                     "reader_cost": 0.07273, "ips": 3.7425, "eta_seconds": 256.0}, step=20,
-             epoch=1, time=at("2021-03-30 06:55:57"), line=1)]),
     ("2023-11-20 18:50:16 [INFO]      [TRAIN] epoch: 1, iter: 390/400, loss: 2.0438, lr: 0.000156, "
      "batch_cost: 0.3238, reader_cost: 0.00205, ips: 12.3544 samples/sec | ETA 00:00:03, "
      "max_mem_reserved: 6202455040, max_mem_allocated: 5203445504",
-     [Info({"total_steps": 400, "units": {"max_mem_reserved": "bytes",
-                                          "max_mem_allocated": "bytes"}}, line=1),
-      Record(TRAIN, {"loss": 2.0438, "learning_rate": 0.000156, "batch_cost": 0.3238,
-                     "reader_cost": 0.00205, "ips": 12.3544, "eta_seconds": 3.0,
-                     "max_mem_reserved": 6202455040.0, "max_mem_allocated": 5203445504.0},
-             step=390, epoch=1, time=at("2023-11-20 18:50:16"), line=1)]),
+     [Info({"total_steps": 400,
+            "units": dict.fromkeys(("max_mem_reserved", "max_mem_allocated"), "bytes")}, line=1),
+      Record(TRAIN, {"loss": 2.0438, "learning_rate": 0.000156, "batch_cost": 0.3238, "reader_cost": 0.00205,
+                     "ips": 12.3544, "eta_seconds": 3.0, "max_mem_reserved": 6202455040.0,
+                     "max_mem_allocated": 5203445504.0}, step=390, epoch=1, time=at("2023-11-20 18:50:16"),
+             line=1)]),
     ("2021-07-20 22:37:33 [INFO]\tStart evaluating (total_samples: 200, total_iters: 200)...\n"
      "200/200 [==============================] - 6s 30ms/step - batch_cost: 0.0290 - reader cost: 8.5472e-0\n"
      "2021-07-20 22:37:38 [INFO]\t[EVAL] #Images: 200 mIoU: 0.5000 Acc: 1.0000 Kappa: nan \n"
@@ -101,24 +101,6 @@ SAMPLES = [
 ]
 
 
-def _weigh(text: str) -> float:
-    """What only PaddleSeg prints: its [TRAIN] / [EVAL] lines, legacy pdseg's lines."""
-    if "[TRAIN] epoch" in text or "[EVAL] " in text or "[EVAL]#image=" in text:
-        m = _PREFIX.search(text) or _PREFIX_3.search(text)
-        msg = text[m.end():] if m else text.strip()
-        if _TRAIN.match(msg) or _EVAL.match(msg) or _CLASS.match(msg) or _BEST.match(msg) \
-                or _LEGACY_EVAL.match(msg):
-            return 5
-    if text.startswith("epoch=") and _LEGACY_TRAIN.match(text):
-        return 5
-    return 0
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleSeg prints ([TRAIN] and [EVAL] lines)."""
-    return share(lines, _weigh)
-
-
 class Parser(LineParser):
     """Stateful: an evaluation's per-class arrays follow its summary, prefix-less."""
 
@@ -126,7 +108,6 @@ class Parser(LineParser):
 
     def __init__(self):
         super().__init__()
-        self.epoch: int | None = None
         self.pending: Record | None = None      # legacy eval: Kappa comes lines later
         self.table: dict | None = None          # {"line", "title", "columns": {name: values}}
         self.array: tuple[str, str] | None = None   # (column, text so far) of an open array
@@ -164,10 +145,8 @@ class Parser(LineParser):
             return True
         return False
 
-    def end(self) -> list:
-        out: list = []
+    def end(self, out: list) -> None:
         self._close(out)
-        return out
 
     def _train(self, msg: str, number: int, out: list) -> bool:
         m = _TRAIN.match(msg)
@@ -286,3 +265,17 @@ class Parser(LineParser):
             title = f"{table['title']} {', '.join(columns)}"
             out.append(Marker(TABLE, {"title": title, "header": ["class", *columns], "rows": rows},
                               line=table["line"], step=self.last_step, time=table["time"]))
+
+
+@sniffer
+def sniff(text: str) -> float:
+    """What only PaddleSeg prints: its [TRAIN] / [EVAL] lines, legacy pdseg's lines."""
+    if "[TRAIN] epoch" in text or "[EVAL] " in text or "[EVAL]#image=" in text:
+        m = _PREFIX.search(text) or _PREFIX_3.search(text)
+        msg = text[m.end():] if m else text.strip()
+        if _TRAIN.match(msg) or _EVAL.match(msg) or _CLASS.match(msg) or _BEST.match(msg) \
+                or _LEGACY_EVAL.match(msg):
+            return 5
+    if text.startswith("epoch=") and _LEGACY_TRAIN.match(text):
+        return 5
+    return 0
