@@ -30,6 +30,8 @@ _BEST = re.compile(r"^\[Eval\]\[Epoch \d+\]\[best metric( ema)?: (" + NUM + r")\
 _TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s), eta: ((?:\d+ days?, )?\d+:\d{2}:\d{2})"
                    r"(?:, max_mem_reserved: (" + NUM + r") MB, max_mem_allocated: (" + NUM + r") MB)?"
                    r"[`'\"]?\s*$")
+_TAIL_EVAL = re.compile(r", ips: " + NUM + r" (?:images/sec|samples/s)\s*$")
+_MARK = re.compile(r"\[Epoch \d+(?:/\d+)?\]\[(?:Iter: \d+/\d+\]|Avg\]|best metric)")
 _PAIR = re.compile(r"(lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *(" + NUM + r")s?(?=[ ,`]|$)")
 _ETA = re.compile(r"eta: ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
 _LR_CLASS = re.compile(r"^lr\(([A-Za-z]\w*)\)$")
@@ -228,8 +230,6 @@ class Parser(LineParser):
         return True
 
 
-_TAIL_EVAL = re.compile(r", ips: " + NUM + r" (?:images/sec|samples/s)\s*$")
-
 
 def _pairs(body: str) -> tuple[dict[str, float], str | None]:
     """The `key: value` pairs of a line's body, lr first renamed; and the lr's scheduler class."""
@@ -250,7 +250,7 @@ def _pairs(body: str) -> tuple[dict[str, float], str | None]:
 @sniffer
 def sniff(text: str) -> float:
     """What only PaddleClas prints: its [Train]/[Eval] lines and its pre-engine lines."""
-    if "[Epoch " in text and ("[Iter: " in text or "[Avg]" in text or "[best metric" in text):
+    if "[Epoch " in text and _MARK.search(text):
         return 5
     if ("step:" in text or "END " in text) and ("train " in text or "valid " in text):
         m = _PREFIX_OLD.search(text)

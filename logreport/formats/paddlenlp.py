@@ -155,6 +155,8 @@ class Parser(LineParser):
             return True
         if self._record(text, number, out):
             return True
+        if "global_step: " in text or text.startswith(("loss: ", "eval_")):
+            return False                            # a record with a value that is no number
         return self._other(text, number, out)
 
     def bare(self, text: str, number: int, out: list) -> bool:
@@ -202,8 +204,6 @@ class Parser(LineParser):
         epoch = next((values.pop(k) for k in _EPOCH_KEYS if k in values), None)
         step = values.pop("global_step", None)
         if step is not None:
-            if not any(k in values for k in ("loss", "learning_rate")):
-                return False
             self.last_step, self.epoch, phase = int(step), epoch, TRAIN
             if any(k in values for k in _GIB) and "units" not in self.facts:
                 self.fact(out, number, units=dict.fromkeys(_GIB, "GiB"))

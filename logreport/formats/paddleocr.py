@@ -31,6 +31,7 @@ _TRAIN = re.compile(
 _TRAIN_1X = re.compile(r"^epoch: (\d+), iter: (\d+), (.*), time: (" + NUM + r")\s*$")
 _STAT = re.compile(r"^'?([A-Za-z_][\w.]*)'?: '?(" + _VALUE + r")'?$")
 _PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
+_SAVES = ("save model in ", "save best model is to ")
 _KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
 
 SAMPLES = [
@@ -133,9 +134,9 @@ class Parser(LineParser):
             return self._eval(msg[len("cur metric, "):], number, out)
         if msg.startswith("best metric, "):
             self._best(msg[len("best metric, "):], number, out)
-        elif msg.startswith(("save model in ", "save best model is to ")):
-            out.append(self.marker(CHECKPOINT, msg.split(" in " if msg.startswith("save model")
-                                                         else " is to ", 1)[1].strip(), number))
+        elif msg.startswith(_SAVES):
+            saved = next(prefix for prefix in _SAVES if msg.startswith(prefix))
+            out.append(self.marker(CHECKPOINT, msg[len(saved):].strip(), number))
         elif msg.startswith("resume from "):
             out.append(self.marker(RESUME, msg[len("resume from "):].strip(), number))
         elif msg.startswith("metric in ckpt *"):
