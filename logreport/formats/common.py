@@ -15,6 +15,7 @@ NUM = r"-?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
 LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?: |$)"     # a logger's level and colon
 BRACKET_DATE = r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] "    # [2022/06/23 20:30:54]
 DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021-03-30 06:55:57
+TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError", re.I)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, TIMEDELTA, LineParser, at, duration, sniffer
 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
@@ -27,14 +27,13 @@ _TRAIN = re.compile(r"(?:^|\[Train\])\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\](
 _AVG = re.compile(r"^\[(Train|Eval)\]\[Epoch (\d+)(?:/(\d+))?\]\[Avg\](.*)$")
 _EVAL_ITER = re.compile(r"^\[Eval\]\[Epoch \d+\]\[Iter: \d+/\d+\]")
 _BEST = re.compile(r"^\[Eval\]\[Epoch \d+\]\[best metric( ema)?: (" + NUM + r")\]\s*$")
-_TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s), eta: ((?:\d+ days?, )?\d+:\d{2}:\d{2})"
+_TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s), eta: (" + TIMEDELTA + ")"
                    r"(?:, max_mem_reserved: (" + NUM + r") MB, max_mem_allocated: (" + NUM + r") MB)?"
                    r"[`'\"]?\s*$")
 _TAIL_EVAL = re.compile(r", ips: " + NUM + r" (?:images/sec|samples/s)\s*$")
 _MARK = re.compile(r"\[Epoch \d+(?:/\d+)?\]\[(?:Iter: \d+/\d+\]|Avg\]|best metric)")
 _PAIR = re.compile(r"(lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *(" + NUM + r")s?(?=[ ,`]|$)")
-_ETA = re.compile(r"eta: ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
-_LR_CLASS = re.compile(r"^lr\(([A-Za-z]\w*)\)$")
+_ETA = re.compile("eta: (" + TIMEDELTA + ")")
 _OLD = re.compile(r"^(?:(END) )?(?:epoch:\s*(\d+)\s*,?\s*)?(train|valid)(?: step:\s*(\d+)\s*,?)?\s+(.*)$")
 _OLD_END = re.compile(r"(?:elapse: " + NUM + r"s|images/sec\.?|eta: \d+:\d{2}:\d{2})\s*$")
 
@@ -236,13 +235,10 @@ def _pairs(body: str) -> tuple[dict[str, float], str | None]:
     metrics: dict[str, float] = {}
     scheduler = None
     for key, value in _PAIR.findall(body):
-        lr = _LR_CLASS.match(key)
-        if key == "lr" or lr:
-            if "learning_rate" in metrics:          # a second optimizer keeps its printed key
-                metrics[key] = float(value)
-                continue
+        # the first lr is learning_rate; a second optimizer's lr keeps its printed key
+        if (key == "lr" or key.startswith("lr(")) and "learning_rate" not in metrics:
+            scheduler = key[3:-1] or None
             key = "learning_rate"
-            scheduler = lr.group(1) if lr else None
         metrics[key] = float(value)
     return metrics, scheduler
 

@@ -11,7 +11,18 @@ from __future__ import annotations
 import re
 
 from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, parse_number, sniffer
+from .common import (
+    BRACKET_DATE,
+    DASH_DATE,
+    LEVEL,
+    NUM,
+    TIMEDELTA,
+    LineParser,
+    at,
+    duration,
+    parse_number,
+    sniffer,
+)
 
 NAME = "paddleocr"
 TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
@@ -26,7 +37,7 @@ _VALUE = NUM + "x*"                          # NaN prints as `nanxxx`
 _TRAIN = re.compile(
     r"^epoch: \[(\d+)/(\d+)\], (?:iter|global_step): (\d+), (.*?), ((?:avg_)?reader_cost): (" + _VALUE
     + r") s, ((?:avg_)?batch_cost): (" + _VALUE + r") s, ((?:avg_)?samples): (" + _VALUE + r"), ips: ("
-    + _VALUE + r")(?: samples/s)?(?:, eta: ((?:\d+ days?, )?\d+:\d{2}:\d{2}))?"
+    + _VALUE + r")(?: samples/s)?(?:, eta: (" + TIMEDELTA + "))?"
     r"(?:, max_mem_reserved: (\d+) (MB|B),? max_mem_allocated: (\d+) (?:MB|B))?\s*$")
 _TRAIN_1X = re.compile(r"^epoch: (\d+), iter: (\d+), (.*), time: (" + NUM + r")\s*$")
 _STAT = re.compile(r"^'?([A-Za-z_][\w.]*)'?: '?(" + _VALUE + r")'?$")
