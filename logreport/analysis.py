@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import formats, store
+from . import formats, present, store
 from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
 from .model import Run, json_number, plain
 
@@ -301,14 +301,14 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
         return False, "no end of training and no error; the source has no modification time"
     age = now - mtime
     if run.last_time is None:
-        return False, (f"no end of training and no error; the file changed {_duration(age)} ago "
+        return False, (f"no end of training and no error; the file changed {present.duration(age)} ago "
                        "but its lines have no timestamps to tell a live run from a copy "
                        "(`watch` it to follow it live)")
     behind = _local_clock(mtime) - run.last_time
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, f"the log was written {age:.0f} s ago and its last line is {behind:.0f} s older"
     return False, (f"no end of training and no error; its last timestamped line is "
-                   f"{_duration(behind)} older than the file's last change, {_duration(age)} ago")
+                   f"{present.duration(behind)} older than the file's last change, {present.duration(age)} ago")
 
 
 def _local_clock(t: float) -> float:
@@ -552,8 +552,25 @@ def anomalies(run: Run, th: Thresholds | None = None) -> list[dict]:
     loss = main_loss(run)
     if loss:
         found += _zero_loss(run, loss, th) + _spikes(run, loss, th) + _divergence(run, loss, th)
-    found += _throughput_drop(run, th) + _eval_regression(run, th) + _failures(run)
-    return sorted(found, key=lambda a: a["line"] or 0)
+    found += _throughput_drop(run, th) + _eval_regression(run, th)
+    for a in found:
+        a["file"] = _file_of(run, EVAL if a["kind"] == "eval_regression" else TRAIN, a)
+    found += _failures(run)
+    order = {name: i for i, name in enumerate(run.inputs)}
+    return sorted(found, key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
+
+
+def _file_of(run: Run, phase: str, anomaly: dict) -> str:
+    """The input that holds the record an anomaly points at (by its line and step)."""
+    if len(run.inputs) <= 1:
+        return run.inputs[0] if run.inputs else run.source
+    for _, table in run.tables(phase):
+        lines, steps = np.asarray(table.line), np.asarray(table.step)
+        step = np.nan if anomaly["step"] is None else anomaly["step"]
+        hit = np.flatnonzero((lines == anomaly["line"]) & ((steps == step) | np.isnan(steps)))
+        if len(hit):
+            return run.input_name(table.file[int(hit[0])])
+    return run.source
 
 
 def _anomaly(kind, step, metric, detail, line) -> dict:
@@ -583,8 +600,9 @@ def _nonfinite(run: Run) -> list[dict]:
         return []
     line, step, name, value = first
     return [_anomaly("nan", step, name,
-                     f"{name} is {_fmt(value)} at step {_int(step)}; {int(bad.sum())} record(s) "
-                     f"with a non-finite loss or grad_norm", line)]
+                     f"{name} is {present.number(value)} at step {_int(step)}; "
+                     f"{present.count(int(bad.sum()), 'record')} with a non-finite loss or "
+                     "grad_norm", line)]
 
 
 def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
@@ -850,7 +868,8 @@ def _failures(run: Run) -> list[dict]:
         key = (kind, m.step if m.step is not None else str(m.detail))
         if key not in seen:
             seen.add(key)
-            out.append(_anomaly(kind, m.step, None, str(m.detail), m.line))
+            out.append(dict(_anomaly(kind, m.step, None, str(m.detail), m.line),
+                            file=m.file or run.source))
     return out[:MAX_PER_KIND]
 
 
@@ -874,9 +893,9 @@ def stall(run: Run, last_line_age_seconds: float, minutes: float | None = None,
         return None
     steps, _ = _train_axes(run)
     step = steps[-1] if len(steps) else None
-    return _anomaly("stall", step, None,
-                    f"no new line for {_duration(last_line_age_seconds)} "
-                    f"(limit {_duration(limit)})", run.lines)
+    return dict(_anomaly("stall", step, None,
+                    f"no new line for {present.duration(last_line_age_seconds)} "
+                    f"(limit {present.duration(limit)})", run.lines), file=run.source)
 
 
 def _record_gaps(run: Run) -> np.ndarray:
@@ -884,13 +903,6 @@ def _record_gaps(run: Run) -> np.ndarray:
                                     for _, t in run.tables(phase)] or [np.array([])]))
     gaps = np.diff(times[np.isfinite(times)])
     return gaps[gaps > 0]
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 # --- the summary -----------------------------------------------------------------------
@@ -928,10 +940,15 @@ def refresh(summary: dict, run: Run) -> dict:
     counts, last step and epoch, last values, best eval. The whole-run ones (status, timing,
     anomalies, ETA) stay as they were: `watch` redoes those less often on a long run."""
     steps, epochs = _train_axes(run)
+    estimated = sum(int(np.asarray(t.estimated).sum()) for _, t in run.tables(TRAIN))
+    last = list(run.tables(TRAIN))
     return dict(summary,
                 last_step=_int(steps[-1]) if len(steps) else None,
+                last_step_estimated=bool(last and last[-1][1].estimated[-1]),
                 last_epoch=plain(epochs[-1]) if len(epochs) else None,
                 train_records=run.count(TRAIN),
+                estimated_steps=estimated,
+                repeated_records=run.repeats,
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),
                 final={k: json_number(v) for k, v in final_values(run).items()},
@@ -961,5 +978,3 @@ def _int(x):
     return None if math.isnan(x) else int(x)
 
 
-def _fmt(v: float) -> str:
-    return str(json_number(float(v)))

@@ -172,51 +172,62 @@ def _print_unparsed(s: dict) -> None:
         click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
 
 
-def _duration(seconds):
-    if seconds is None:
-        return None
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
+def _summary_rows(s: dict) -> list[tuple[str, str]]:
+    """(label, text) of one run's summary, as the terminal shows it."""
+    from . import present
 
-
-def _kinds_count(found):
-    from collections import Counter
-
-    counts = Counter(a["kind"] for a in found)
-    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"
+    progress = s["progress"] or {}
+    timing = s["timing"] or {}
+    speed = s["throughput"]
+    return [("format", s["format"] or present.MISSING),
+            ("status", present.status(s)),
+            ("last step", present.step_of(s["last_step"], s["total_steps"])
+             + (" (estimated)" if s.get("last_step_estimated") else "")),
+            ("last epoch", present.number(s["last_epoch"])),
+            ("train records", str(s["train_records"])),
+            ("best", present.best(s["best"])),
+            ("throughput", present.metric(speed["metric"], speed["median"]) if speed
+             else present.MISSING),
+            ("progress", present.percent(progress.get("percent"))),
+            ("wall time", present.duration(s["wall_seconds"])),
+            ("ETA", present.duration(s["eta_seconds"])),
+            ("time / epoch", present.duration((timing.get("epoch_seconds") or {}).get("mean"))),
+            ("anomalies", present.kinds(s["anomalies"])),
+            ("unparsed lines", str(s["unparsed_lines"]))]
 
 
 def _print_summary(summaries):
+    """A table: a column per run (a row per run when there are many)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    rows = [_summary_rows(s) for s in summaries]
+    names = [_run_name(s) for s in summaries]
     table = Table(show_header=True, header_style="bold")
-    table.add_column("")
-    for s in summaries:
-        table.add_column(os.path.basename(s["source"].rstrip("/")) or s["source"])
-    best = [f"{b['metric']} {b['value']:g} @ step {b['step']}" if (b := s["best"]) else "–"
-            for s in summaries]
-    speed = [f"{t['metric']} {t['median']:.4g}" if (t := s["throughput"]) else "–"
-             for s in summaries]
-    rows = [("format", [s["format"] for s in summaries]),
-            ("status", [s["status"] for s in summaries]),
-            ("last step", [s["last_step"] for s in summaries]),
-            ("last epoch", [s["last_epoch"] for s in summaries]),
-            ("total steps", [s["total_steps"] for s in summaries]),
-            ("train records", [s["train_records"] for s in summaries]),
-            ("best", best), ("throughput", speed),
-            ("progress", [f"{p['percent']:g} %" if (p := s["progress"]) and p["percent"] is not None
-                          else None for s in summaries]),
-            ("ETA", [_duration(s["eta_seconds"]) for s in summaries]),
-            ("time / epoch", [_duration(t["epoch_seconds"]["mean"])
-                              if (t := s["timing"]) and t["epoch_seconds"] else None
-                              for s in summaries]),
-            ("anomalies", [_kinds_count(s["anomalies"]) for s in summaries]),
-            ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
-    for name, vals in rows:
-        table.add_row(name, *["–" if v is None else str(v) for v in vals])
+    if len(summaries) <= 3:
+        table.add_column("")
+        for name in names:
+            table.add_column(escape(name))
+        for i, (label, _) in enumerate(rows[0]):
+            table.add_row(label, *[escape(r[i][1]) for r in rows])
+    else:
+        wanted = ("status", "last step", "best", "wall time", "anomalies")
+        table.add_column("run")
+        for label in wanted:
+            table.add_column(label)
+        for name, r in zip(names, rows):
+            texts = dict(r)
+            table.add_row(escape(name), *[escape(texts[label]) for label in wanted])
     Console().print(table)
+
+
+def _run_name(s: dict) -> str:
+    source = s["source"].rstrip("/")
+    base = os.path.basename(source) or source
+    if base in ("console.log", "trainer_log.jsonl", "run.log", "train.log"):
+        return os.path.join(os.path.basename(os.path.dirname(source)), base)
+    return base
 
 
 def _kinds(ctx, param, value):
@@ -255,6 +266,7 @@ def check(logs, as_json, fail_on, fmt, **limits):
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
     """
+    from . import present
     from .analysis import Thresholds, anomalies, status
 
     th = Thresholds(**limits)
@@ -269,10 +281,12 @@ def check(logs, as_json, fail_on, fmt, **limits):
                               ensure_ascii=False, indent=2, allow_nan=False))
     else:
         for r in results:
-            click.echo(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
-                       f"{len(r['anomalies'])} anomalies")
+            click.echo(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
+                       f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}")
             for a in r["anomalies"]:
-                where = f"line {a['line']}" + (f", step {a['step']}" if a["step"] is not None else "")
+                where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
+                    f"{a['file']}:{a['line']}"
+                where += f", step {a['step']}" if a["step"] is not None else ""
                 click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)

@@ -212,6 +212,12 @@ def merge(parts: list[Collected], used: dict):
         pos = np.minimum(np.searchsorted(key_sorted, keys), max(len(key_sorted) - 1, 0))
         found = known & (key_sorted[pos] == keys) if len(key_sorted) else np.zeros(len(rows), bool)
         fresh = np.flatnonzero(~found)
+        if (kept.phase == _TRAIN_CODE).any():   # the files before give the run's records:
+            echo = (rows.phase[fresh] == _TRAIN_CODE) & (rows.estimated[fresh] > 0)
+            if echo.any():                      # a guessed step cannot match them to those
+                _give(gave, "training records with estimated steps left out (the files "
+                      "before hold the run's records)", int(echo.sum()), (int(fresh[echo][0]), 2, 0))
+                fresh = fresh[~echo]
         for code in np.unique(rows.phase[fresh]):
             of_phase = fresh[rows.phase[fresh] == code]
             _give(gave, f"{PHASES[code]} records", len(of_phase), (int(of_phase[0]), 1, 0))

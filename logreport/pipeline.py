@@ -117,8 +117,17 @@ class Ingest:
                 for event in events:
                     run.add(event, self.file)
                 count += len(events)
+        self._rejected()
         self.clock()
         return count
+
+    def _rejected(self) -> None:
+        """Lines the parser took in but later found it could not use (llamafactory's JSON
+        text): counted as unparsed."""
+        rejected = getattr(self.parser, "rejected", None)
+        while rejected:
+            number, text = rejected.pop(0)
+            self.run.note_unparsed(number, text, self.file)
 
     def finish(self, strict: bool = True) -> int:
         """End of input: decide the format on what there is, flush the parser."""
@@ -135,6 +144,7 @@ class Ingest:
         for event in self.parser.finish():
             self.run.add(event, self.file)
             count += 1
+        self._rejected()
         self.clock()
         return count
 

@@ -7,6 +7,7 @@ round(epoch × examples ÷ total batch size), else the record's ordinal.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
@@ -42,7 +43,7 @@ _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
 _BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
-                  r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
+                  r"(?P<unit>[^\]\[,\s{]*/s|s/[^\]\[,\s{]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
@@ -100,7 +101,8 @@ SAMPLES = [
      "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
      [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
                      "num_input_tokens_seen": 1024.0, "train_runtime": 0.0794,
-                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1)]),
+                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1,
+             estimated=True)]),
     ("{'train_runtime': 140.1484, 'train_samples_per_second': 1.712, 'train_steps_per_second': 0.428, "
      "'train_loss': 7.5664171059926355, 'epoch': 0.53}",
      [Record(FINAL, {"train_runtime": 140.1484, "train_samples_per_second": 1.712,
@@ -115,10 +117,12 @@ SAMPLES = [
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
      "  eval_loss               =     7.5585\n  eval_runtime            = 0:00:02.20",
      [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
-    ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
+    ("[INFO|trainer.py:1478] 2026-11-25 17:10:30,372 >>   Total optimization steps = 200\n"
+     "  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
-     [Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=1),
-      Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+     [Info({"total_steps": 200}, line=1),
+      Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=2),
+      Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
 
 
@@ -126,7 +130,7 @@ def sniff(lines: list[str]) -> float:
     """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
     if not lines:
         return 0.0
-    hits = 0.0
+    hits = bars = 0.0
     for text in lines:
         if "{'" in text and "'global_step': " not in text \
                 and (_DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
@@ -136,8 +140,8 @@ def sniff(lines: list[str]) -> float:
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
         elif "%|" in text and _BAR.search(text):
-            hits += 1
-    return min(1.0, hits / len(lines))
+            bars += 1               # every tqdm user prints these: they count only beside
+    return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
 
 
 def _logger_line(text: str) -> bool:
@@ -219,25 +223,83 @@ class Parser:
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
+        self.record_step: int | None = None   # step of the last training record
+        self.record_gap = 1                   # steps between records whose steps are stated
+        self.estimated = False                # the last record's step is an estimate
+        self.glued: int | None = None         # step of a training bar right before a dict
+        self.redraws = False                  # the console kept tqdm's redraws (\r frames)
+        self.bar_line = 0                     # line of the last training bar frame
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
 
     # --- steps --------------------------------------------------------------------------
-    def _fallback_step(self, rec: Record) -> int | None:
+    def _estimate(self, epoch: float | None) -> int:
+        """A step for a training record the log states none for, always above the last
+        record's (an estimate never collides with a record before it nor goes back): the
+        last record's step plus the usual gap between records, when the epoch as printed
+        (x examples / batch size) allows it; else the epoch's step; else the ordinal."""
+        last = self.record_step
+        following = None if last is None else last + self.record_gap
+        span = self._epoch_span(epoch)
+        if span is None:
+            return self.train_count + 1 if following is None else following
+        low, high = span
+        if following is not None and (low <= following <= high or following > high):
+            return following
+        guess = min(max(round(epoch * self.steps_per_epoch()), low), high)
+        return guess if last is None else max(guess, last + 1)
+
+    def steps_per_epoch(self) -> float | None:
         examples = self.facts.get("num_examples")
         batch = self.facts.get("total_train_batch_size")
-        if rec.epoch is not None and examples and batch:
-            return round(rec.epoch * examples / batch)
-        if rec.phase == TRAIN:
-            return self.train_count + 1
-        return self.last_step
+        return examples / batch if examples and batch else None
+
+    def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
+        """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
+        per_epoch = self.steps_per_epoch()
+        if epoch is None or not per_epoch or epoch != epoch:
+            return None
+        text = repr(float(epoch))
+        decimals = len(text.partition(".")[2]) if "e" not in text else 16
+        half = 0.5 * 10.0 ** -decimals
+        return math.ceil((epoch - half) * per_epoch), math.floor((epoch + half) * per_epoch)
+
+    def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
+        """The step of a dict from its clues: the training bar glued right before it on its
+        line, and the bar drawn after it. They differ when tqdm had not redrawn the bar yet
+        (the bar after is right: it is redrawn at once) or when a console kept only the last
+        frame of each line (the bar glued before is right: the one after is the next logging
+        step's). The epoch tells them apart when the examples and batch size are known; else
+        a console that kept its redraws (several frames on a line) trusts the bar after."""
+        if glued is None or after is None or glued == after:
+            return after if after is not None else glued
+        per_epoch = self.steps_per_epoch()
+        if epoch is not None and per_epoch:
+            guess = epoch * per_epoch
+            return glued if abs(glued - guess) < abs(after - guess) else after
+        return after if self.redraws else glued
+
+    def _train_step(self, step: int | None, epoch: float | None) -> tuple[int, bool]:
+        """(step, estimated) of the next training record, given the step the log states for
+        it (None: none); remembers it, and the gap between records whose steps are stated."""
+        estimated = step is None
+        if estimated:
+            step = self._estimate(epoch)
+        elif self.record_step is not None and step > self.record_step and not self.estimated:
+            self.record_gap = step - self.record_step
+        self.record_step, self.estimated = step, estimated
+        self.train_count += 1
+        return step, estimated
 
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
-        rec.step = step if step is not None else self._fallback_step(rec)
+        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
         if rec.phase == TRAIN:
-            self.train_count += 1
+            rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
+                                                       rec.epoch)
+            self.last_step = rec.step
         else:                                 # a block repeating its dict: only new keys
+            rec.step = step if step is not None else self.last_step
             seen = self.emitted.setdefault((rec.phase, rec.step), set())
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
@@ -246,8 +308,6 @@ class Parser:
                 if not rec.metrics:
                     return
             seen.update(rec.metrics)
-        if rec.step is not None and rec.phase == TRAIN:
-            self.last_step = rec.step
         out.append(rec)
 
     def _flush(self, out: list, step: int | None = None) -> None:
@@ -259,13 +319,14 @@ class Parser:
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
-        if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
+        if "%|" in text:
             pos, known = 0, False
             for m in _BAR.finditer(text):
                 self._line(text[pos:m.start()], number, out)
-                self._bar(m, number, out)
+                self.glued = self._bar(m, number, out)
                 pos, known = m.end(), True
             known = self._line(text[pos:], number, out) or known
+            self.glued = None
         else:
             known = self._line(text, number, out)
         return out if known or out else None
@@ -331,6 +392,7 @@ class Parser:
             frames += count
             if total == train:
                 self._step(dicts, out, int(n1))
+                self.redraws = self.redraws or count > 1
                 if n2 is None:
                     last, j, bar = int(n1), 0, m.group("e1", "r1")
                 elif count == 2:
@@ -405,19 +467,15 @@ class Parser:
         if "learning_rate" not in column and "lr" in column:
             column["learning_rate"] = column.pop("lr")
         metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
-        step = np.array([np.nan if d[3] is _FALLBACK else d[3] for d in dicts], dtype=np.float64)
-        fallback = np.isnan(step)
-        if fallback.any():
-            examples = self.facts.get("num_examples")
-            batch = self.facts.get("total_train_batch_size")
-            if epoch is not None and examples and batch:
-                step[fallback] = np.round(epoch[fallback] * examples / batch)
-            else:
-                step[fallback] = self.train_count + 1 + np.flatnonzero(fallback)
-        self.train_count += len(dicts)
-        return Records(TRAIN, step, np.full(len(dicts), np.nan) if epoch is None else epoch,
+        epochs = [None] * len(dicts) if epoch is None else epoch.tolist()
+        steps, flags = zip(*(self._train_step(None if d[3] is _FALLBACK else d[3], e)
+                             for d, e in zip(dicts, epochs)))
+        estimated = np.array(flags, dtype=bool)
+        return Records(TRAIN, np.array(steps, dtype=np.float64),
+                       np.full(len(dicts), np.nan) if epoch is None else epoch,
                        np.full(len(dicts), np.nan),
-                       np.array([d[0] for d in dicts], dtype=np.float64), metrics)
+                       np.array([d[0] for d in dicts], dtype=np.float64), metrics,
+                       estimated=estimated if estimated.any() else None)
 
     def finish(self) -> list:
         out: list = []
@@ -428,19 +486,23 @@ class Parser:
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, number: int, out: list) -> None:
+    def _bar(self, m: re.Match, number: int, out: list) -> int | None:
+        """A tqdm frame; for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
-            return
+            return None
         total, n = int(m.group("total")), int(m.group("n"))
         if self.train_total is None and not self.in_eval:
             self.train_total = total
-        if total == self.train_total:
-            self._flush(out, n)
-            if n != self.clock_step:
-                self.clock_step = n
-                self._clock(m.group("elapsed"), m.group("remaining"), number, out)
-            self.last_step = n
+        if total != self.train_total:
+            return None
+        self._flush(out, n)
+        if n != self.clock_step:
+            self.clock_step = n
+            self._clock(m.group("elapsed"), m.group("remaining"), number, out)
+        self.redraws = self.redraws or number == self.bar_line
+        self.last_step, self.bar_line = n, number
+        return n
 
     def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
@@ -617,8 +679,12 @@ class Parser:
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        if phase == TRAIN:          # a training bar right before it on its line is its step
+            rec.step, self.glued = self.glued, None
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
-            self.pending = None          # the LlamaBoard echo of this very dict: keep the dict
+            if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
+                rec.step = self.pending.step
+            self.pending = None
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 
