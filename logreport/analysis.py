@@ -308,7 +308,8 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, f"the log was written {age:.0f} s ago and its last line is {behind:.0f} s older"
     return False, (f"no end of training and no error; its last timestamped line is "
-                   f"{present.duration(behind)} older than the file's last change, {present.duration(age)} ago")
+                   f"{present.duration(behind)} older than the file's last change, "
+                   f"{present.duration(age)} ago")
 
 
 def _local_clock(t: float) -> float:

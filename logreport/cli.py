@@ -10,6 +10,7 @@ import click
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
 
+FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
@@ -256,7 +257,7 @@ def _threshold_options(command):
 @main.command()
 @LOGS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
-@click.option("--fail-on", default="nan,traceback,divergence", show_default=True,
+@click.option("--fail-on", default=FAIL_ON, show_default=True,
               callback=_kinds, metavar="KINDS",
               help="Comma-separated anomaly kinds that make the exit status 1.")
 @FORMAT
@@ -403,8 +404,12 @@ def watch_options(f):
         click.option("--no-tui", is_flag=True,
                      help="Plain status lines instead of the live panel (for nohup and CI)."),
         click.option("--exit-when-done", is_flag=True,
-                     help="Stop when the run finishes (exit 0) or fails, diverges or stalls "
-                          "(exit 1)."),
+                     help="Stop when the run is done, with the exit code `check` gives for the "
+                          "log: 1 when it failed, stalled or has a --fail-on anomaly, else 0."),
+        click.option("--fail-on", default=FAIL_ON, show_default=True, callback=_kinds,
+                     metavar="KINDS",
+                     help="With --exit-when-done: anomaly kinds that make a finished run exit "
+                          "1, as `check --fail-on` (a failed or stalled run always does)."),
         click.option("--stall-minutes", type=click.FloatRange(0, min_open=True), default=None,
                      help="Raise a stall anomaly after this long without a new line "
                           "(default: 10x the median gap, at least 5 min)."),
@@ -435,9 +440,11 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
 
     if kw["fmt"] and formats.get(kw["fmt"]) is None:
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
+    _one_run(path)
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
                    exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],
+                   fail_on=tuple(kw["fail_on"]),
                    notifiers=_notifiers(kw["email_to"], kw["email_on"]))
     server = None
     if kw["serve"]:
@@ -465,6 +472,21 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
     if os.path.exists(opts.output):
         click.echo(f"report: {opts.output}", err=True)
     return code
+
+
+def _one_run(path: str) -> None:
+    """`watch` follows one run: a folder of several separate runs is refused."""
+    from .sources import folder_runs
+
+    if not os.path.isdir(path):
+        return
+    try:
+        found = folder_runs(path)
+    except InputError:
+        return                      # no log yet: the run's files will come
+    if len(found) > 1:
+        raise UsageError(f"{len(found)} logs of separate runs here",
+                         f"watch one run, e.g. logreport watch {found[0].name}", path)
 
 
 def _notifiers(to, on) -> list:

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import __version__, formats
+from . import __version__, formats, present
 from .analysis import (
     applicable,
     is_loss,
@@ -318,7 +318,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None) -> dict:
-    row = {"key": key, "values": values, "best": []}
+    """A summary row: values, their text (present's formatter: durations for *_seconds) and
+    which runs are best."""
+    show = present.duration if key.endswith("_seconds") else present.number
+    row = {"key": key, "values": values, "text": [show(v) for v in values], "best": []}
     if metric:
         row["metric"] = metric
     numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -426,7 +429,7 @@ LABELS = {
         "train_records": "training records", "eval_records": "eval records", "best": "best",
         "best_step": "best at step", "median_throughput": "throughput (median)",
         "throughput": "throughput", "anomaly_count": "anomalies",
-        "wall_seconds": "wall time (s)", "eta_seconds": "ETA (s)",
+        "wall_seconds": "wall time", "eta_seconds": "ETA",
         "unparsed_lines": "unparsed lines", "final": "last", "learning_rate": "learning rate",
         "seconds_per_iteration": "seconds per iteration", "memory": "memory", "tokens": "tokens",
         "eval_throughput": "eval throughput", "finished": "finished",
@@ -450,7 +453,7 @@ LABELS = {
         "total_steps": "总步数", "train_records": "训练记录数", "eval_records": "评估记录数",
         "best": "最佳", "best_step": "最佳所在步数", "median_throughput": "吞吐量（中位数）",
         "throughput": "吞吐量", "anomaly_count": "异常数",
-        "wall_seconds": "耗时（秒）", "eta_seconds": "预计剩余（秒）",
+        "wall_seconds": "耗时", "eta_seconds": "预计剩余",
         "unparsed_lines": "未解析行数", "final": "最终", "learning_rate": "学习率",
         "seconds_per_iteration": "每步耗时（秒）", "memory": "显存", "tokens": "词元数",
         "eval_throughput": "评估吞吐量", "finished": "已完成", "failed": "失败",

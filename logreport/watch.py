@@ -43,6 +43,7 @@ class Options:
     title: str | None = None
     gpu: bool = False                       # sample GPUs through NVML into the run
     done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
+    fail_on: tuple = ("nan", "traceback", "divergence")    # as `check`: these kinds exit 1
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
 
 
@@ -108,6 +109,7 @@ class Watch:
             self.follower = Follower(path, options.from_end)
         self.ingests: dict[str, Ingest] = {}
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
+        self.waiting_said = False                  # told that the log does not exist yet
         self.parts: dict[str, Collected] = {}      # a folder: each file parsed alone
         folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
         self.waker = Waker(folder, options.poll)
@@ -141,6 +143,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
+            self._say_waiting()
             self._read_backlog()
             while not self.stop.is_set():
                 got = self.step()
@@ -178,10 +181,9 @@ class Watch:
         for follower, items in batches:
             if items:
                 lines_read += self._feed(follower.path, items)
-        if not lines_read:
-            for ingest in self.ingests.values():
-                if ingest.settle():
-                    self.dirty = self.report_due = True
+        for ingest in self.ingests.values():    # what was there is read: decide the format
+            if ingest.settle():
+                self.dirty = self.report_due = self.new_records = True
         return lines_read
 
     def _feed(self, path: str, items: list) -> int:
@@ -219,8 +221,16 @@ class Watch:
             return
         self.unknown_said.add(path)
         error = unknown_format(path, [text for _, text in ingest.buffer[:SNIFF_LINES]])
-        self.view.message(f"logreport: {path}: {error.message}; still watching "
-                          f"(hint: {error.hint})")
+        detail = error.message.removeprefix("no training records recognised ")
+        self.view.message(f"logreport: {path}: no training records recognised yet "
+                          f"({len(ingest.buffer)} lines read; {detail.strip('()')}); still "
+                          f"watching (hint: {error.hint})")
+
+    def _say_waiting(self) -> None:
+        """Once: the log does not exist yet."""
+        if not self.waiting_said and self.view is not None and not os.path.exists(self.path):
+            self.waiting_said = True
+            self.view.message(f"logreport: waiting for {self.path} to appear")
 
     def _read_backlog(self) -> None:
         """What a big log already holds is read as `report` reads it (blocks, PaddleDetection
@@ -259,7 +269,7 @@ class Watch:
             run = self.parts[path] = Collected(path)
         else:
             run = self.run
-        return Ingest(run, path, fmt, year_of(path))
+        return Ingest(run, path, fmt, year_of(path), give_up=False)
 
     def _merged(self) -> Run:
         """A folder's Run: its files merged as `report FOLDER` merges them (pipeline)."""
@@ -339,12 +349,16 @@ class Watch:
                 self.view.message(said)
 
     def done_code(self) -> int | None:
-        """With --exit-when-done: 0 finished, 1 failed/diverged/stalled, None still going."""
+        """With --exit-when-done: None while the run goes on; once it is done, the code
+        `check --fail-on` gives for the same log (1 for an anomaly of those kinds, and for a
+        failed or stalled run), else 0."""
         state = self.summary["status"]
         kinds = {a["kind"] for a in self.summary["anomalies"]}
-        if state == "failed" or kinds & {"divergence", "stall"}:
+        if state == "failed" or "stall" in kinds:
             return 1
-        return 0 if state == "finished" else None
+        if state != "finished":
+            return None
+        return 1 if kinds & set(self.opt.fail_on) else 0
 
     def finish(self) -> None:
         """End of watching: flush parsers, write the final report, tell the notifiers."""

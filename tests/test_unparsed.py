@@ -23,4 +23,4 @@ def test_progress_bars_and_logger_continuations_are_not_unparsed(data):
 
 def test_live_view_reads_a_finished_ppdet_run_as_100_percent(data):
     run = load(str(data / "ppdet/ppyoloe_crn_s_coco_train.log"))
-    assert figures(run, summarize(run))["step"] == "35/36 (100%)"
+    assert figures(run, summarize(run))["step"] == "35/36 (100 %)"

@@ -110,11 +110,13 @@ def test_an_unknown_format_is_said_once_and_watch_goes_on(tmp_path):
     w.wait_for("still watching")
     assert w.proc.poll() is None
     code, err = w.end(signal.SIGINT)
-    (said,) = [line for line in w.out if "known log format" in line]
-    assert said.startswith(f"logreport: {log}: not a known log format (closest: ")
+    (said,) = [line for line in w.out if "no training records recognised yet" in line]
+    assert said.startswith(f"logreport: {log}: no training records recognised yet (")
+    assert "lines read; closest format: " in said
     assert "; still watching (hint: known formats: ppdet" in said
     (line,) = err.splitlines()
-    assert code == 1 and line.startswith(f"logreport: {log}: not a known log format (closest: ")
+    assert code == 1 and line.startswith(f"logreport: {log}: no training records recognised "
+                                         "(closest format: ")
     assert line.endswith("or pass --format)")
 
 

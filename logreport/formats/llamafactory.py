@@ -135,6 +135,8 @@ class Parser:
             if not self.buffer:
                 return None                 # half a line, or not JSON
         self.buffer.append((number, text))
+        if text.startswith("}"):            # a document printed with indent ends here
+            return self._settle()
         return []
 
     def finish(self) -> list:
