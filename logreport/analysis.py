@@ -365,20 +365,25 @@ def total_steps(run: Run) -> int | None:
         return None
 
     def compute():
-        eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
-        cost = sample(run, TRAIN, "batch_cost", ("line",))
-        ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
-        cost_lines, cost_vals = cost["line"][ok], cost["value"][ok]
-        at = np.searchsorted(cost_lines, eta["line"], side="right") - 1
-        usable = (at >= 0) & np.isfinite(eta["value"]) & np.isfinite(eta["step"])
-        if not usable.any():
+        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line")), None)
+        cost = next(run.chunks(TRAIN, "batch_cost", ("line",)), None)
+        if first is None or cost is None or not len(first["value"]):
             return None
-        steps, left = eta["step"][usable], eta["value"][usable]
-        if steps[0] % per_epoch == 0 and cost_lines[at[usable][0]] == eta["line"][usable][0]:
-            implied = steps[:1] + left[:1] / cost_vals[at[usable][:1]]
+        if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
+                and cost["value"][0] > 0:
+            implied = first["step"][:1] + first["value"][:1] / cost["value"][:1]
         else:   # a running mean of the costs printed stands in for ppdet's own
-            running = np.cumsum(cost_vals) / np.arange(1, len(cost_vals) + 1)
-            implied = (steps + left / running[at[usable]])[len(steps) // 2:]
+            eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
+            cost = sample(run, TRAIN, "batch_cost", ("line",))
+            ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
+            lines, vals = cost["line"][ok], cost["value"][ok]
+            at = np.searchsorted(lines, eta["line"], side="right") - 1
+            use = (at >= 0) & np.isfinite(eta["value"]) & np.isfinite(eta["step"])
+            if not use.any():
+                return None
+            running = np.cumsum(vals) / np.arange(1, len(vals) + 1)
+            implied = (eta["step"][use] + eta["value"][use] / running[at[use]])[
+                use.sum() // 2:]
         return int(max(round(float(np.median(implied)) / per_epoch), 1) * per_epoch)
 
     return _remembered(run, ("total_steps",), compute)
@@ -941,7 +946,7 @@ def refresh(summary: dict, run: Run) -> dict:
     counts, last step and epoch, last values, best eval. The whole-run ones (status, timing,
     anomalies, ETA) stay as they were: `watch` redoes those less often on a long run."""
     steps, epochs = _train_axes(run)
-    estimated = sum(int(np.asarray(t.estimated).sum()) for _, t in run.tables(TRAIN))
+    estimated = sum(t.estimated_count for _, t in run.tables(TRAIN))
     last = list(run.tables(TRAIN))
     return dict(summary,
                 last_step=_int(steps[-1]) if len(steps) else None,

@@ -70,13 +70,15 @@ class Table:
     input each record came from (`file`, an index into `Run.inputs`) and whether its step is
     an estimate (`estimated`, 0 or 1)."""
 
-    __slots__ = ("phase", "step", "epoch", "time", "line", "file", "estimated", "series", "spill")
+    __slots__ = ("phase", "step", "epoch", "time", "line", "file", "estimated", "estimated_count",
+                 "series", "spill")
 
     def __init__(self, phase: str, spill: Spill | None = None):
         self.phase = phase
         self.spill = spill
         self.step, self.epoch, self.time, self.line, self.file, self.estimated = (
             Column(spill) for _ in range(6))
+        self.estimated_count = 0
         self.series: dict[str, Series] = {}
 
     def __len__(self) -> int:
@@ -90,6 +92,7 @@ class Table:
         self.line.append(rec.line)
         self.file.append(file)
         self.estimated.append(1.0 if rec.estimated else 0.0)
+        self.estimated_count += bool(rec.estimated)
         for name, value in rec.metrics.items():
             series = self.series.get(name)
             if series is None:
@@ -116,8 +119,12 @@ class Table:
             column.extend(values[lo:hi])
         self.file.extend(np.full(hi - lo, file, dtype=np.float64) if recs.file is None
                          else np.asarray(recs.file, dtype=np.float64)[lo:hi])
-        self.estimated.extend(np.zeros(hi - lo) if recs.estimated is None
-                              else np.asarray(recs.estimated, dtype=np.float64)[lo:hi])
+        if recs.estimated is None:
+            self.estimated.extend(np.zeros(hi - lo))
+        else:
+            flags = np.asarray(recs.estimated, dtype=np.float64)[lo:hi]
+            self.estimated.extend(flags)
+            self.estimated_count += int(flags.sum())
         for name, values in recs.metrics.items():
             series = self.series.get(name)
             if series is None:
