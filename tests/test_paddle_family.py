@@ -87,6 +87,17 @@ def test_paddleseg_last_iteration_finishes_the_run():
         == ["finished"]
 
 
+def test_paddleseg_early_stop_finishes_the_run():
+    """Synthetic: the early-stop message as PaddleSeg 2.9.1 words it (spec), after a real line."""
+    lines = ("2022-11-02 16:46:28 [INFO]\t[TRAIN] epoch: 12, iter: 71810/100000, loss: 0.8090, "
+             "lr: 0.000040, batch_cost: 0.1137, reader_cost: 0.00044, ips: 35.1948 samples/sec | "
+             "ETA 00:53:23\n"
+             "2022-11-02 16:46:29 [INFO]\tEarly stopping at iter 71810. The best mean IoU is 0.7132.")
+    events = parse(formats.get("paddleseg"), lines)
+    assert [(e.kind, e.step) for e in events if hasattr(e, "kind")] == [("finished", 71810)]
+    assert events[-2].facts == {"early_stop_iter": 71810, "best_mIoU": 0.7132}
+
+
 def test_paddleclas_last_epoch_average_finishes_the_run():
     """Synthetic: a real PaddleClas line (clas/09) with its epoch set to the last one."""
     line = ("[2022/08/29 22:14:46] ppcls INFO: [Train][Epoch 200/200][Avg]CELoss: 35.17182, "

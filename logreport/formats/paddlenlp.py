@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..events import CHECKPOINT, EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
+from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
 from .common import DASH_DATE, LineParser, at, sniffer
 from .hf_trainer import number as row_value
 from .hf_trainer import parse_dict
@@ -171,9 +171,6 @@ class Parser(LineParser):
         if stripped.startswith("{'") and "'global_step': " in stripped:
             values = parse_dict(stripped)
             return self._emit(values, number, out) if values else False
-        if stripped.startswith("Training completed."):
-            out.append(self.marker(FINISHED, stripped, number))
-            return True
         return False
 
     def end(self, out: list) -> None:
@@ -228,8 +225,6 @@ class Parser(LineParser):
             self.in_eval = False
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
-        elif text.startswith("Training completed."):
-            out.append(self.marker(FINISHED, text, number))
         elif text.startswith("global step "):
             return self._uie_train(text, number, out)
         elif text.startswith("Evaluation precision: "):

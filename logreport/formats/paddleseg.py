@@ -134,10 +134,6 @@ class Parser(LineParser):
             return self._legacy_train(text, number, out)
         if text.startswith("[EVAL]"):
             return self._legacy_eval(text.rstrip(), number, out)
-        if text.startswith("Total Flops: "):      # paddle.flops, after the last iteration
-            self._close(out)
-            out.append(self.marker(FINISHED, text.strip(), number))
-            return True
         if self.continued:
             version = _VERSION.match(text.strip())
             if version:
