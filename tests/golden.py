@@ -46,6 +46,7 @@ def facts(run: Run) -> dict:
         "eval_metrics": run.metric_names("eval"),
         "markers": dict(collections.Counter(m.kind for m in run.markers)),
         "status": status(run)[0],
+        "unparsed_lines": run.unparsed,
     }
     if train:
         out["first_train"] = record(train[0][1], 0)
