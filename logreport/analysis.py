@@ -195,7 +195,7 @@ def is_loss(name: str) -> bool:
 
 def main_loss(run: Run) -> str | None:
     names = run.metric_names(TRAIN)
-    for name in formats.trait(run.format, "MAIN_LOSS"):
+    for name in formats.describe(run.format).main_loss:
         if name in names:
             return name
     if "loss" in names:
@@ -209,13 +209,9 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
 
 
-_MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh",
-              "eval_accuracy", "eval_loss")
-
-
 def main_eval_metric(run: Run) -> str | None:
     names = [n for n in run.metric_names(EVAL) if n != "fps"]
-    for name in formats.trait(run.format, "MAIN_EVAL") + _MAIN_EVAL:
+    for name in formats.describe(run.format).main_eval:
         if name in names:
             return name
     accuracy = [n for n in names if "accuracy" in n]
@@ -241,8 +237,7 @@ def best(run: Run, metric: str | None = None) -> dict | None:
 
 def throughput(run: Run) -> dict | None:
     names = run.metric_names(TRAIN)
-    for name in formats.trait(run.format, "THROUGHPUT") + (
-            "ips", "throughput", "train_samples_per_second", "samples_per_second", "tokens_per_second"):
+    for name in formats.describe(run.format).throughput:
         if name in names:
             middle = median(run, name)
             if middle is not None:
@@ -263,7 +258,7 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     """(status, evidence): finished | failed | running | unknown.
 
     failed: an error, OOM or kill after the last training record. finished: the tool said so
-    (an end marker, final metrics), or for ppdet, which prints no end line, its own ETA had
+    (an end marker, final metrics), or for a tool that prints no end line, its own ETA had
     run out at the last record. running: the caller is watching the log live, or the file was
     modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
     recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
@@ -275,8 +270,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
         return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
     if any(m.kind == FINISHED for m in run.markers) or run.count(FINAL):
         return "finished", "final training metrics were logged"
-    if run.format == "ppdet" and _ppdet_done(run):
-        return "finished", ("ppdet's own ETA had run out at the last training record, and the "
+    if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
+        return "finished", ("the tool's own ETA had run out at the last training record, and the "
                              "eval after the last epoch (if the run evaluates) was printed")
     if live:
         return "running", "the log is being watched and has no end of training yet"
@@ -286,7 +281,7 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
 
 def wall_seconds(run: Run) -> float | None:
     """From the run's first to its last time stamp: of its records and markers when its
-    training records carry time stamps (ppdet), else of its time-stamped lines (HF consoles
+    training records carry time stamps, else of its time-stamped lines (Trainer consoles
     stamp logger lines, not the step dicts); without any, the tool's own runtime
     (train_runtime, the elapsed time it printed); None for a run with no clock."""
     if run.timed_train and run.first_time is not None:
@@ -323,8 +318,8 @@ def _local_clock(t: float) -> float:
     return (datetime.fromtimestamp(t) - datetime(1970, 1, 1)).total_seconds()
 
 
-def _ppdet_done(run: Run) -> bool:
-    """ppdet prints no end line: done when its own ETA says less than one log window remains
+def _eta_ran_out(run: Run) -> bool:
+    """A tool that prints no end line: done when its own ETA says less than one log window remains
     and, if the run evaluates, the eval after the last training record has been printed."""
     last = _last_record(run, "eta_seconds")
     if last is None:
@@ -350,7 +345,7 @@ def _last_record(run: Run, metric: str) -> tuple[float, float] | None:
 
 
 def _remaining_steps(run: Run) -> float | None:
-    """Steps left after the last training record, by ppdet's ETA and mean batch time."""
+    """Steps left after the last training record, by the tool's ETA and mean batch time."""
     eta = _last_record(run, "eta_seconds")
     cost = mean_positive(run, "batch_cost")
     if eta is None or cost is None:
@@ -359,7 +354,7 @@ def _remaining_steps(run: Run) -> float | None:
 
 
 def total_steps(run: Run) -> int | None:
-    """The total the log states; else (ppdet) whole epochs from its ETA, which is the steps
+    """The total the log states; else whole epochs from the tool's ETA, which is the steps
     left times its mean batch time since the run (re)started: exact at the run's first
     record when that is an epoch's first step (the mean is that one batch: the answer is
     fixed from the start, it does not follow each record's ETA up and down); otherwise the
@@ -378,7 +373,7 @@ def total_steps(run: Run) -> int | None:
         if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
                 and cost["value"][0] > 0:
             implied = first["step"][:1] + first["value"][:1] / cost["value"][:1]
-        else:   # a running mean of the costs printed stands in for ppdet's own
+        else:   # a running mean of the costs printed stands in for the tool's own
             eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
             cost = sample(run, TRAIN, "batch_cost", ("line",))
             ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
@@ -396,7 +391,7 @@ def total_steps(run: Run) -> int | None:
 
 
 def eta_seconds(run: Run, state: str) -> float | None:
-    """Seconds left: the tool's own estimate, plus the evaluations still to come (ppdet)."""
+    """Seconds left: the tool's own estimate, plus the evaluations still to come."""
     if state in ("finished", "failed"):
         return 0.0 if state == "finished" else None
     if "remaining_seconds" in run.info:
@@ -446,7 +441,7 @@ def timing(run: Run) -> dict | None:
 
 
 def _images_per_second(run: Run) -> dict | None:
-    """ppdet's ips is per card; the total needs the number of cards (world_size)."""
+    """ips is per card; the total needs the number of cards (world_size)."""
     per_gpu = median(run, "ips")
     if per_gpu is None:
         return None
@@ -520,7 +515,7 @@ def progress(run: Run, state: str) -> dict | None:
     total = total_steps(run)
     if not len(steps) or math.isnan(steps[-1]):
         return None
-    done = float(steps[-1]) + (1 if run.format == "ppdet" else 0)   # ppdet steps are 0-based
+    done = float(steps[-1]) + formats.describe(run.format).zero_based_steps
     elapsed = (run.info.get("elapsed_seconds") or _last(run, FINAL, "train_runtime")
                or _last(run, TRAIN, "train_runtime"))
     if elapsed is None and run.first_time is not None and run.last_time > run.first_time:
@@ -725,9 +720,9 @@ def _rolling_min(vals: np.ndarray, width: int) -> np.ndarray:
 def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     """A loss > spike_factor x the median of the previous window.
 
-    Records that stand for a single step or a few (ppdet with log_iter=1, HF logging_steps=1)
+    Records that stand for a single step or a few (log_iter=1, logging_steps=1)
     are raw per-step losses, noisy by nature; they are first median-filtered over
-    `spike_steps` steps, as ppdet itself does over log_iter steps, so the test compares like
+    `spike_steps` steps, as PaddleDetection does over log_iter steps, so the test compares like
     with like.
     """
     width = max(1, math.ceil(th.spike_steps / _per_record_steps(run, name)))

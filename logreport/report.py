@@ -27,10 +27,7 @@ from .analysis import (
 from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
 from .model import Run, iso_time, json_number, plain
 
-# Train metrics that are bookkeeping, not worth a chart of their own.
-HIDDEN = {"eta_seconds", "epoch", "total_flos", "current_steps", "total_steps", "percentage",
-          "elapsed_time", "remaining_time", "train_runtime", "eval_runtime"}
-THROUGHPUT = ("ips", "throughput", "samples_per_second", "steps_per_second", "tokens_per_second")
+PER_SECOND = "_per_second"     # a rate by its name (samples, steps, tokens): a throughput
 MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
@@ -58,9 +55,16 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "labels": LABELS.get(lang, LABELS["en"]),
         "version": __version__,
         "runs": run_data,
+        "notes": _notes(runs, lang),
         "charts": chart_list,
         "compare": compare_rows(summaries),
     }
+
+
+def _notes(runs: list[Run], lang: str) -> list[str]:
+    """What the formats of these runs say a reader should know (their descriptors' notes)."""
+    notes = (formats.describe(f).note for f in dict.fromkeys(run.format for run in runs))
+    return [note.get(lang) or note["en"] for note in notes if note]
 
 
 # --- per run ----------------------------------------------------------------------------
@@ -310,7 +314,7 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     finals: dict[str, None] = {}
     for s in summaries:
         finals.update(dict.fromkeys(s["final"]))
-    hidden = HIDDEN.union(*(formats.trait(s["format"], "HIDDEN") for s in summaries))
+    hidden = set(formats.merged(s["format"] for s in summaries).hidden)
     for name in finals:
         if name in hidden:
             continue
@@ -340,7 +344,8 @@ def charts(runs: list[Run]) -> list[dict]:
     ``prefix/name`` families (``rewards/*``, ``logps/*``, ``bbox/AP*``), the rest one each."""
     train: dict[str, None] = {}
     evals: dict[str, None] = {}
-    hidden = HIDDEN.union(*(formats.trait(run.format, "HIDDEN") for run in runs))
+    described = formats.merged(run.format for run in runs)
+    hidden = set(described.hidden)
     for run in runs:
         train.update(dict.fromkeys(run.metric_names(TRAIN)))
         evals.update(dict.fromkeys(run.metric_names(EVAL)))
@@ -354,7 +359,7 @@ def charts(runs: list[Run]) -> list[dict]:
     if "learning_rate" in train:
         out.append(_chart("learning rate", TRAIN, ["learning_rate"], smooth=False,
                           label="learning_rate"))
-    speed = [n for n in train if n in THROUGHPUT or n.endswith(THROUGHPUT)]
+    speed = [n for n in train if n in described.throughput or n.endswith(PER_SECOND)]
     if speed:
         out.append(_chart("throughput", TRAIN, speed, label="throughput"))
     cost = [n for n in ("batch_cost", "data_cost") if n in train]
@@ -368,7 +373,7 @@ def charts(runs: list[Run]) -> list[dict]:
         out.append(_chart("tokens", TRAIN, tokens, smooth=False, label="tokens"))
     shown = {m for c in out for m in c["metrics"]} | hidden
     out += _grouped([n for n in train if n not in shown], TRAIN)
-    eval_speed = [n for n in evals if n.endswith(THROUGHPUT)]
+    eval_speed = [n for n in evals if n.endswith(PER_SECOND)]
     out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in hidden],
                     EVAL)
     if eval_speed:
@@ -419,8 +424,6 @@ LABELS = {
         "log_y": "log y", "download": "download data (CSV)",
         "download_note": "CSV: the points in this page (long series are downsampled; "
                          "`logreport export` writes every point)",
-        "ppdet_note": "PaddleDetection prints each loss as the median over its log_iter window: "
-                      "it is already smoothed.",
         "smoothing_note": "Debiased exponential moving average as in TensorBoard; the raw line "
                           "is faint behind.",
         "raw": "raw", "smoothed": "smoothed", "new_best": "new best", "nonfinite": "NaN/inf",
@@ -446,7 +449,6 @@ LABELS = {
         "line": "行号", "detail": "详情", "x_axis": "横轴", "smoothing": "平滑",
         "log_y": "对数纵轴", "download": "下载数据 (CSV)",
         "download_note": "CSV 为本页中的数据点（长序列已降采样；完整数据请用 `logreport export`）",
-        "ppdet_note": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。",
         "smoothing_note": "与 TensorBoard 相同的去偏指数滑动平均；原始曲线以浅色显示在后面。",
         "raw": "原始", "smoothed": "平滑", "new_best": "新最佳", "nonfinite": "NaN/inf",
         "segment": "新分段", "resume": "恢复训练", "new_run": "新运行", "eval": "评估",

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
+from . import Descriptor
 from ..events import (
     CHECKPOINT,
     EVAL,
@@ -32,6 +33,14 @@ from ..sources import MAX_LINE
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
+DESCRIPTOR = Descriptor(
+    main_eval=("eval_accuracy", "eval_loss"),
+    main_loss=("loss",),
+    throughput=("train_samples_per_second", "train_tokens_per_second"),
+    hidden=("total_flos", "train_runtime", "eval_runtime"),
+    units={"train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s",
+           "eval_samples_per_second": "samples/s", "train_runtime": "s", "eval_runtime": "s"},
+)
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
                    r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")

@@ -10,10 +10,23 @@ import bisect
 import json
 import re
 
+from . import Descriptor
 from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
 
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl, HF trainer_state.json and *_results.json"
+DESCRIPTOR = Descriptor(
+    main_eval=("eval_accuracy", "eval_loss"),
+    main_loss=("loss",),
+    throughput=("train_samples_per_second", "throughput", "train_tokens_per_second"),
+    hidden=("total_flos", "train_runtime", "eval_runtime"),
+    units={"train_samples_per_second": "samples/s", "throughput": "tokens/s",
+           "train_tokens_per_second": "tokens/s", "train_runtime": "s", "eval_runtime": "s"},
+    # an LLaMA-Factory / HF output folder, structured files first (LlamaBoard's running_log.txt
+    # holds the console's logger lines)
+    run_files=("trainer_log.jsonl", "trainer_state.json", "all_results.json",
+               "train_results.json", "eval_results.json", "*_results.json", "running_log.txt"),
+)
 
 _PROGRESS = ("current_steps", "total_steps", "epoch", "percentage", "elapsed_time",
              "remaining_time", "step")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 
+from . import Descriptor
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
 from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, TIMEDELTA, LineParser, at, duration, sniffer
 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
-MAIN_EVAL = ("top1", "recall1")              # classification, then retrieval
-MAIN_LOSS = ("loss",)
-THROUGHPUT = ("ips",)
-HIDDEN = ("batch_cost_sum",)
+DESCRIPTOR = Descriptor(
+    main_eval=("top1", "recall1"),  # classification, then retrieval
+    main_loss=("loss",),
+    throughput=("ips",),
+    hidden=("batch_cost_sum",),
+)
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppcls) " + LEVEL)
 _PREFIX_OLD = re.compile(DASH_DATE + " " + LEVEL)

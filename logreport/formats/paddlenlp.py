@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from . import Descriptor
 from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
 from .common import DASH_DATE, LineParser, at, sniffer
 from .hf_trainer import number as row_value
@@ -18,11 +19,13 @@ from .hf_trainer import parse_dict
 
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"
-MAIN_EVAL = ("eval_accuracy", "eval_micro_f1", "eval_f1", "F1", "eval_loss")
-MAIN_LOSS = ("loss",)
-THROUGHPUT = ("interval_samples_per_second", "global_samples_per_second", "speed")
-# identifiers and counters PaddleFormers logs beside the metrics: kept, never charted
-HIDDEN = ("timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step")
+DESCRIPTOR = Descriptor(
+    main_eval=("eval_accuracy", "eval_micro_f1", "eval_f1", "F1", "eval_loss"),
+    main_loss=("loss",),
+    throughput=("interval_samples_per_second", "global_samples_per_second", "speed"),
+    # identifiers and counters PaddleFormers logs beside the metrics: kept, never charted
+    hidden=("timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step"),
+)
 
 _PREFIX = re.compile(r"(?:\[" + DASH_DATE + r",\d{3}\] )?"
                      r"\[ *(?:DEBUG|INFO|TRAIN|EVAL|WARNING|ERROR|CRITICAL)\] -(?: |$)")

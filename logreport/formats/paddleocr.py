@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from . import Descriptor
 from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
 from .common import (
     BRACKET_DATE,
@@ -26,10 +27,12 @@ from .common import (
 
 NAME = "paddleocr"
 TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
-MAIN_EVAL = ("hmean", "acc")                 # text detection / KIE, then recognition / table
-MAIN_LOSS = ("loss", "total_loss")           # total_loss: 1.x detection
-THROUGHPUT = ("ips",)
-HIDDEN = ("samples", "avg_samples")          # samples per log window: bookkeeping
+DESCRIPTOR = Descriptor(
+    main_eval=("hmean", "acc"),  # text detection / KIE, then recognition / table
+    main_loss=("loss", "total_loss"),  # total_loss: 1.x detection
+    throughput=("ips",),
+    hidden=("samples", "avg_samples"),  # samples per log window: bookkeeping
+)
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)
 _PREFIX_1X = re.compile(DASH_DATE + r",\d{3}-" + LEVEL)

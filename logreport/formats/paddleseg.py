@@ -10,15 +10,18 @@ from __future__ import annotations
 import re
 from itertools import zip_longest
 
+from . import Descriptor
 from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
 from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
 
 NAME = "paddleseg"
 TITLE = "PaddleSeg (tools/train.py, tools/val.py console output; legacy pdseg)"
-MAIN_EVAL = ("mIoU", "IoU")                  # IoU: legacy pdseg's mean IoU
-MAIN_LOSS = ("loss",)
-THROUGHPUT = ("ips", "step/sec")
-HIDDEN = ()
+DESCRIPTOR = Descriptor(
+    main_eval=("mIoU", "IoU"),  # IoU: legacy pdseg's mean IoU
+    main_loss=("loss",),
+    throughput=("ips", "step/sec"),
+    hidden=(),
+)
 
 _PREFIX = re.compile(DASH_DATE + r" \[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\](?:\t| +|$)")
 _PREFIX_3 = re.compile(BRACKET_DATE + LEVEL)

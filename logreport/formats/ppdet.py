@@ -25,7 +25,7 @@ from ..events import (
     Record,
     Records,
 )
-from . import columns
+from . import Descriptor, columns
 
 NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
@@ -46,8 +46,22 @@ _VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r
 _FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
 _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
-# pycocotools prints -1.000 for an area range with no ground truth: "not applicable"
-SENTINELS = [(re.compile(r"(?:^|/)A[PR]"), -1.0)]
+DESCRIPTOR = Descriptor(
+    main_eval=("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh"),
+    main_loss=("loss",),
+    throughput=("ips",),
+    hidden=("eta_seconds",),
+    # pycocotools prints -1.000 for an area range with no ground truth: "not applicable"
+    sentinels=((r"(?:^|/)A[PR]", -1.0),),
+    units={"ips": "images/s", "batch_cost": "s/iter", "data_cost": "s/iter"},
+    zero_based_steps=True,                 # epoch x iterations per epoch + iteration, from 0
+    ends_by_eta=True,                      # it prints no end line
+    note={"en": "PaddleDetection prints each loss as the median over its log_iter window: it "
+                "is already smoothed.",
+          "zh": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。"},
+    parser_options=("year",),              # its time stamps have no year
+    run_files=("workerlog.[0-9]*",),       # paddle.distributed.launch: one log per rank
+)
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")

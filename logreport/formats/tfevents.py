@@ -14,6 +14,8 @@ writers keep their names.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -25,6 +27,8 @@ from .scalars import Group, Grouper, ScalarReader, float32, learning_rate, local
 NAME = "tfevents"
 TITLE = "TensorBoard event files (Hugging Face Trainer / LLaMA-Factory report_to tensorboard)"
 EXTRA = "tensorboard"
+# read back as the Trainer's logs: the names, steps and roles of its console and JSON files
+DESCRIPTOR = dataclasses.replace(llamafactory.DESCRIPTOR, run_files=())
 EXAMPLE = "out/runs/Dec05_16-46-05_vm/events.out.tfevents.1796489165.vm.17884.0"
 
 _MODULES = ("tensorboard.backend.event_processing.event_file_loader",

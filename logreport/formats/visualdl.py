@@ -19,12 +19,15 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
+from . import Descriptor
 from ..events import EVAL, TRAIN, Record
 from .scalars import Grouper, ScalarReader, float32, learning_rate, local_clock, need
 
 NAME = "visualdl"
 TITLE = "VisualDL records (PaddleDetection / PaddleOCR / PaddleSeg --use_vdl)"
 EXTRA = "visualdl"
+# PaddleDetection's records: its losses, its COCO AP as `bbox/AP`, steps from 0
+DESCRIPTOR = Descriptor(main_eval=("bbox/AP",), main_loss=("loss",), zero_based_steps=True)
 EXAMPLE = "vdl_log_dir/scalar/vdlrecords.1796489029.log"
 
 _HEADER = struct.Struct("<Q")
