@@ -13,7 +13,6 @@ from datetime import datetime
 
 import numpy as np
 
-from . import Descriptor
 from ..events import (
     CHECKPOINT,
     EVAL,
@@ -30,6 +29,7 @@ from ..events import (
     Records,
 )
 from ..sources import MAX_LINE
+from . import Descriptor
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"

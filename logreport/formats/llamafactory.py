@@ -10,8 +10,8 @@ import bisect
 import json
 import re
 
-from . import Descriptor
 from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
+from . import Descriptor
 
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl, HF trainer_state.json and *_results.json"

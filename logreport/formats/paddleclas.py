@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from . import Descriptor
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
+from . import Descriptor
 from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, TIMEDELTA, LineParser, at, duration, sniffer
 
 NAME = "paddleclas"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from . import Descriptor
 from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
+from . import Descriptor
 from .common import DASH_DATE, LineParser, at, sniffer
 from .hf_trainer import number as row_value
 from .hf_trainer import parse_dict

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from . import Descriptor
 from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
+from . import Descriptor
 from .common import (
     BRACKET_DATE,
     DASH_DATE,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from itertools import zip_longest
 
-from . import Descriptor
 from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
+from . import Descriptor
 from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
 
 NAME = "paddleseg"

@@ -15,7 +15,6 @@ writers keep their names.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 
 import numpy as np

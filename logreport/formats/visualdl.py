@@ -19,8 +19,8 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 
-from . import Descriptor
 from ..events import EVAL, TRAIN, Record
+from . import Descriptor
 from .scalars import Grouper, ScalarReader, float32, learning_rate, local_clock, need
 
 NAME = "visualdl"
