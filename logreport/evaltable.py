@@ -24,10 +24,10 @@ MAX_EVALS = 30         # evaluations in a per-category table (the last ones)
 
 
 def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | None:
-    """{"columns": [metric], "better": ["max"|"min"], "rows": [{"step", "epoch", "elapsed",
-    "text", "values"}], "best": [[row index]] per column, "total": evaluations, "unused": metrics without an
-    applicable value}; None when
-    the run has no evaluation."""
+    """{"columns": [metric], "better": ["max"|"min"], "rows": [{"step", "epoch", "step_text",
+    "epoch_text", "elapsed", "text", "values"}], "best": [[row index]] per column, "total":
+    evaluations, "unused": metrics without an applicable value}; None when the run has no
+    evaluation."""
     columns = _columns(run, chart_list)
     if not columns:
         return None
@@ -83,6 +83,9 @@ def _rows(run: Run, table, columns: list[str], lang: str) -> list[dict]:
                   for j, name in enumerate(columns)]
         elapsed = times[i] - origin if origin is not None and math.isfinite(times[i]) else None
         out.append({"step": plain(steps[i]), "epoch": plain(epochs[i]),
+                    "step_text": present.number(plain(steps[i])) if math.isfinite(steps[i]) else "",
+                    "epoch_text": present.number(plain(epochs[i])) if math.isfinite(epochs[i])
+                    else "",
                     "elapsed": present.duration(elapsed) if elapsed is not None else "",
                     "text": [_text(run, name, vals[i, j], has[i, j], lang)
                              for j, name in enumerate(columns)],
@@ -136,8 +139,8 @@ def _heat(title: str, column: str, j: int, found: list, lang: str) -> dict:
         known = [v for v in values if v is not None]
         change = present.number(round(known[-1] - known[0], 12)) if len(known) > 1 else ""
         rows.append({"name": name, "cells": texts, "values": values, "change": change})
-    evals = [w["step"].format(present.number(m.step)) if m.step is not None else str(i + 1)
-             for i, m in enumerate(found)]
+    evals = [w["step"].format(present.number(m.step)) if m.step is not None
+             else w["eval_n"].format(i + 1) for i, m in enumerate(found)]
     return {"title": title, "column": column, "evals": evals, "rows": rows}
 
 

@@ -27,7 +27,7 @@ MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
 SERIES_BYTES = 360_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB, the page ~50 kB)
-KNOTS = 256              # step -> epoch/time interpolation knots per segment
+KNOTS = 128              # step -> epoch/time interpolation knots per segment
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
 
@@ -183,10 +183,13 @@ def _axes(run: Run, phase: str) -> list[dict]:
         if per_epoch and phase == TRAIN and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
             epoch = step / float(per_epoch)
         hours = (time - origin) / 3600.0 if origin is not None else np.full(len(time), np.nan)
-        knots = {"seg": seg.index, "step": typed(step, "f8"), "epoch": typed(epoch, "f4"),
-                 "hours": typed(hours, "f4")}
-        for axis, (at, count) in seen.items():
-            knots[axis] = typed(np.interp(step, at, count, left=np.nan, right=np.nan), "f8")
+        knots = {"seg": seg.index, "step": typed(step, "f8")}
+        for axis, value, dtype in (("epoch", epoch, "f4"), ("hours", hours, "f4"),
+                                   *((axis, np.interp(step, at, count, left=np.nan,
+                                                      right=np.nan), "f8")
+                                     for axis, (at, count) in seen.items())):
+            if np.isfinite(value).any():        # an axis the log has no clue for is left out
+                knots[axis] = typed(value, dtype)
         out.append(knots)
     return out
 

@@ -71,7 +71,7 @@ def _hinted(name: str, section: str, described) -> bool:
 def _evaluation(runs: list[Run], evals: list[str], described) -> list[dict]:
     """Eval metrics (not speed): the format's families (COCO AP@IoU, AP by area), ``prefix/``
     families, else one chart each; the chart of the main metric first, its name kept."""
-    names = [n for n in evals if not _is_speed(n, described)]
+    names = [n for n in evals if not _is_speed(n, described) and not _hinted(n, "more", described)]
     charts_ = _families(names, described.families)
     grouped = {m for c in charts_ for m in c["metrics"]}
     charts_ += _grouped([n for n in names if n not in grouped], EVAL)
