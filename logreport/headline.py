@@ -176,12 +176,15 @@ def _loss(loss: dict | None, w: dict) -> str | None:
 
 
 def _change(loss: dict) -> str:
-    """'−30 %', or '×1000' for a tenfold growth ('' when the first value is 0)."""
+    """'−30 %'; '×1000' or '÷373' for a tenfold change or more ('' when the first value is
+    0)."""
     first, last = loss["first"], loss["last"]
     if not first or not math.isfinite(last):
         return ""
     if first > 0 and last / first >= 10:
         return f"×{present.number(round(last / first))}"
+    if first > 0 and last > 0 and first / last >= 10:
+        return f"÷{present.number(round(first / last))}"
     change = (last - first) / abs(first) * 100
     return ("−" if change < 0 else "+") + present.percent(abs(change))
 
