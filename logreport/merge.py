@@ -172,6 +172,7 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
         run.saw_time(part.last_time)
         for t in part.clock or ():
             run.saw_clock(t)
+        run.saw_modified(part.modified)
         run.timed_train = run.timed_train or part.timed_train
     for event in merge(named, used):
         run.add(event)

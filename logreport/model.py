@@ -187,6 +187,8 @@ class Run:
         self.first_time: float | None = None   # span of the time stamps of its records and
         self.last_time: float | None = None    # markers
         self.clock: tuple[float, float] | None = None   # span of every time-stamped line read
+        self.modified: float | None = None     # latest modification time of its inputs
+        self.memo: dict = {}                   # derived figures, keyed by what they read
         self.timed_train = False               # a training record came with a time stamp
 
     @property
@@ -271,6 +273,11 @@ class Run:
             self.saw_time(float(times[known[0]]))
             self.saw_time(float(times[known[-1]]))
             self.timed_train = self.timed_train or recs.phase == TRAIN
+
+    def saw_modified(self, mtime: float | None) -> None:
+        """An input of the run was last modified at mtime."""
+        if mtime is not None and (self.modified is None or mtime > self.modified):
+            self.modified = mtime
 
     def saw_clock(self, t: float | None) -> None:
         """Widen the span of the log's time-stamped lines to include t."""

@@ -260,6 +260,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
                     progress(done, total)
             ingest.finish()
             run.files.append(inp.name)
+            run.saw_modified(inp.mtime())
         except UnknownFormat as e:
             errors.append(e)
     if errors and not run.files and strict:

@@ -182,6 +182,13 @@ class Input:
         except OSError:
             return None
 
+    def mtime(self) -> float | None:
+        """When it was last modified, where known (not for stdin)."""
+        try:
+            return None if self.path == "-" else os.path.getmtime(self.path)
+        except OSError:
+            return None
+
     def _reads(self, size: int, whole_lines: bool = False):
         stream = self.open()
         try:
