@@ -857,6 +857,8 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dic
         "anomalies": anomalies(run, th),
         "unparsed_lines": 0,
     }
+    if "stopped" in run.info:         # `--stop-on` ended the run: why, at which step, what signal
+        summary["stopped"] = dict(run.info["stopped"])
     return refresh(summary, run)
 
 

@@ -44,6 +44,8 @@ class Options:
     gpu: bool = False                       # sample GPUs through NVML into the run
     done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
+    stopper: object = None                  # stop.Stopper (--stop-on): update(watch) after a refresh
+    lang: str = "en"                        # of the report page
 
 
 def default_output(path: str) -> str:
@@ -149,6 +151,8 @@ class Watch:
                     self.dirty = True         # status and stall change with time alone
                 if self.dirty and now >= self.next_publish:
                     self.publish()
+                    if self.opt.stopper is not None:
+                        self.opt.stopper.update(self)
                     done = self.done_code() if self.opt.exit_when_done else None
                 if done is not None and time.time() - self.last_line >= self.opt.done_grace:
                     code = done                 # done, and the log has gone quiet
@@ -274,6 +278,8 @@ class Watch:
             parts.append(part)
         run = Run(self.path, self.opt.fmt or "")
         merge_into(run, parts)
+        if "stopped" in self.run.info:                # set by the stopper on the Run it saw
+            run.info["stopped"] = self.run.info["stopped"]
         for record in self.system:
             run.add(record)
         return run
@@ -318,7 +324,7 @@ class Watch:
         started = time.monotonic()
         if self.is_folder:
             self.run = self._merged()
-        data = build([self.run], title=self.opt.title, live=True)
+        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=True)
         summary = data["runs"][0]["summary"]
         stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
             if self.run.lines else None
