@@ -553,7 +553,6 @@ def watch(log, output, from_end, pid, **kw):
     Example: logreport watch run.log --serve
     """
     from .procgroup import Training
-    from .stop import STOPPED_EXIT
 
     training = None
     if pid is not None:
@@ -570,7 +569,17 @@ def watch(log, output, from_end, pid, **kw):
     stopper = _stopper(kw, training)
     code = _watch(log, kw, output, from_end, stopper=stopper,
                   keep_going=training.alive if training else None)
-    sys.exit(STOPPED_EXIT if stopper is not None and stopper.stopped else code)
+    sys.exit(_stopped_code(stopper) or code)
+
+
+def _stopped_code(stopper) -> int | None:
+    """Exit code 3 (and one line saying why) when --stop-on stopped the run."""
+    from .stop import STOPPED_EXIT
+
+    if stopper is None or not stopper.stopped:
+        return None
+    click.echo(f"logreport: {stopper.entry['text']}; exit code {STOPPED_EXIT}", err=True)
+    return STOPPED_EXIT
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -593,7 +602,6 @@ def run(log, output, command, **kw):
     import threading
 
     from .procgroup import Training
-    from .stop import STOPPED_EXIT
 
     _stopper(kw, None)                          # a bad --stop-on is told before starting
     notifiers = _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw)
@@ -633,8 +641,7 @@ def run(log, output, command, **kw):
         code = child.wait()
         thread.join(5)
         child.stdout.close()
-    sys.exit(STOPPED_EXIT if stopper is not None and stopper.stopped
-             else code if code >= 0 else 128 - code)
+    sys.exit(_stopped_code(stopper) or (code if code >= 0 else 128 - code))
 
 
 @main.command()

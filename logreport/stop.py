@@ -104,7 +104,7 @@ class Stopper:
         say(f"logreport: stopping the {self.training.target} on {what}")
         self.entry = {"by": "logreport", "reason": found["kind"], "step": found["step"],
                       "line": found["line"], "metric": found["metric"], "detail": found["detail"],
-                      "pid": self.training.pid, "at": datetime.now().isoformat(timespec="seconds"),
+                      "pid": self.training.pid, "at": datetime.now().isoformat(timespec="milliseconds"),
                       "signal": None, "signals": [], "text": ""}
         self._describe()
         watch.run.info["stopped"] = self.entry
