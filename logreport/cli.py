@@ -36,10 +36,11 @@ def notify_options(f):
     return f
 
 
-def _chat_notifiers(kw) -> list:
-    from .notify import notifiers
+def _chat_notifiers(kw, retry: float | None = None) -> list:
+    from .notify import RETRY, notifiers
 
-    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang())
+    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang(),
+                     retry=retry or RETRY)
 
 
 class Main(click.Group):
@@ -283,7 +284,8 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
     from .analysis import Thresholds, anomalies, status
 
     th = Thresholds(**limits)
-    chat = _chat_notifiers({"notify": notify, "notify_format": notify_format, "lang": lang})
+    chat = _chat_notifiers({"notify": notify, "notify_format": notify_format, "lang": lang},
+                           retry=1.0)                # a one-shot command waits 1 s, then 2 s
     results = []
     for run in load_runs(logs, fmt):
         state, evidence = status(run)

@@ -133,8 +133,8 @@ def _entries(config: dict) -> list[dict]:
 WORDS = {
     "en": {"finished": "finished", "failed": "failed", "running": "running", "unknown": "unknown",
            "stopped": "stopped by logreport", "best": "Best", "final_loss": "Final", "duration": "Duration",
-           "progress": "Step", "anomalies": "Anomalies", "none": "none", "at_step": "at step",
-           "epoch": "epoch", "more": "more in the report",
+           "progress": "Step", "anomalies": "Anomalies", "at_step": "at step {}",
+           "epoch": "epoch {}", "more": "more in the report",
            "h_stop": "Stopped by logreport at step {step}: {reason} ({detail}).",
            "h_fail": "Failed at step {step}: {detail}.",
            "h_anomaly": "{kind} at step {step}: {detail}.",
@@ -142,8 +142,8 @@ WORDS = {
            "h_other": "{status} at step {step}."},
     "zh": {"finished": "已完成", "failed": "失败", "running": "运行中", "unknown": "状态未知",
            "stopped": "已被 logreport 停止", "best": "最佳", "final_loss": "最终", "duration": "用时",
-           "progress": "步数", "anomalies": "异常", "none": "无", "at_step": "第",
-           "epoch": "轮", "more": "其余见报告",
+           "progress": "步数", "anomalies": "异常", "at_step": "第 {} 步",
+           "epoch": "第 {} 轮", "more": "其余见报告",
            "h_stop": "logreport 在第 {step} 步停止了训练：{reason}（{detail}）。",
            "h_fail": "在第 {step} 步失败：{detail}。",
            "h_anomaly": "第 {step} 步出现 {kind}：{detail}。",
@@ -199,8 +199,8 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     facts = []
     best = summary.get("best")
     if best:
-        where = f"{w['at_step']} {_g(best.get('step'))}" + (
-            f", {w['epoch']} {_g(best['epoch'])}" if best.get("epoch") is not None else "")
+        where = w["at_step"].format(_g(best.get("step"))) + (
+            ", " + w["epoch"].format(_g(best["epoch"])) if best.get("epoch") is not None else "")
         facts.append((w["best"], f"{best['metric']} {_g(best['value'])} ({where})"))
     final = summary.get("final") or {}
     loss = "loss" if "loss" in final else next((k for k in final if "loss" in k.lower()), None)
@@ -209,13 +209,13 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     facts.append((w["duration"], _duration(summary.get("wall_seconds"))))
     total = summary.get("total_steps")
     facts.append((w["progress"], step + (f" / {total}" if total else "")))
-    lines = [f"{a.get('kind')} {w['at_step']} {_g(a.get('step'))}: {a.get('detail')}"
+    lines = [f"{a.get('kind')} {w['at_step'].format(_g(a.get('step')))}: {a.get('detail')}"
              for a in anomalies[:MAX_ANOMALIES]]
     if len(anomalies) > MAX_ANOMALIES:
         lines.append(f"+{len(anomalies) - MAX_ANOMALIES} {w['more']}")
     tone = ("bad" if status in ("stopped", "failed") or "divergence" in str(events) or "nan" in str(events)
             else "warn" if anomalies else "good" if status == "finished" else "info")
-    return Message(title=f"[logreport] {run_name(summary)} · {w.get(status, status)}",
+    return Message(title=f"logreport: {run_name(summary)} · {w.get(status, status)}",
                    headline=headline, facts=facts, anomalies=lines,
                    footer=f"logreport {__version__} · {socket.gethostname()}", tone=tone,
                    chart=chart, summary=summary, events=list(events), lang=lang)
@@ -442,6 +442,6 @@ def _chart(payload: dict | None, report_path: str | None) -> bytes | None:
 
 
 def notifiers(urls=(), fmt: str | None = None, lang: str = "en", env=None,
-              config: dict | None = None) -> list[Notifier]:
+              config: dict | None = None, retry: float = RETRY) -> list[Notifier]:
     """One Notifier per webhook (see webhooks())."""
-    return [Notifier(hook, lang) for hook in webhooks(urls, fmt, env, config)]
+    return [Notifier(hook, lang, retry=retry) for hook in webhooks(urls, fmt, env, config)]
