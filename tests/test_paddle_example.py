@@ -5,7 +5,6 @@ then trains for about 15 s on the CPU. The default pytest run skips it; `pytest 
 it (so does .ci/run). The venv is kept in LOGREPORT_PADDLE_VENV (default
 ~/.cache/logreport/paddle-venv); install.sh runs again only when it or requirements.txt changes.
 """
-import hashlib
 import json
 import os
 import re
@@ -18,11 +17,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from venvs import CACHE, stamped
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "paddledetection"
-VENV = Path(os.environ.get("LOGREPORT_PADDLE_VENV",
-                           Path.home() / ".cache" / "logreport" / "paddle-venv"))
+VENV = Path(os.environ.get("LOGREPORT_PADDLE_VENV", CACHE / "paddle-venv"))
 TRAIN_LINE = re.compile(r"Epoch: \[\d+\] \[\s*\d+/\d+\] ")
 COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s*all .*= (\S+)")
 
@@ -30,14 +29,9 @@ COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s
 @pytest.fixture(scope="module")
 def venv():
     """The example's venv, made by install.sh once per version of its inputs."""
-    digest = hashlib.sha256()
-    for name in ("install.sh", "requirements.txt"):
-        digest.update((EXAMPLE / name).read_bytes())
-    stamp = VENV / f".install-{digest.hexdigest()[:12]}"
-    if not stamp.exists():
-        subprocess.run([str(EXAMPLE / "install.sh"), str(VENV)], check=True)
-        stamp.touch()
-    return VENV
+    inputs = b"".join((EXAMPLE / name).read_bytes() for name in ("install.sh", "requirements.txt"))
+    return stamped(VENV, inputs, lambda v: subprocess.run([str(EXAMPLE / "install.sh"), str(v)],
+                                                          check=True))
 
 
 def _free_port() -> int:
