@@ -135,7 +135,7 @@ WORDS = {
            "stopped": "stopped by logreport", "best": "Best", "final_loss": "Final", "duration": "Duration",
            "progress": "Step", "anomalies": "Anomalies", "at_step": "at step {}",
            "epoch": "epoch {}", "more": "more in the report",
-           "h_stop": "Stopped by logreport at step {step}: {reason} ({detail}).",
+           "h_stop": "Stopped by logreport at step {last}: {reason} at step {step} ({detail}).",
            "h_fail": "Failed at step {step}: {detail}.",
            "h_anomaly": "{kind} at step {step}: {detail}.",
            "h_finish": "Finished {steps} steps in {duration}.",
@@ -144,7 +144,7 @@ WORDS = {
            "stopped": "已被 logreport 停止", "best": "最佳", "final_loss": "最终", "duration": "用时",
            "progress": "步数", "anomalies": "异常", "at_step": "第 {} 步",
            "epoch": "第 {} 轮", "more": "其余见报告",
-           "h_stop": "logreport 在第 {step} 步停止了训练：{reason}（{detail}）。",
+           "h_stop": "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）。",
            "h_fail": "在第 {step} 步失败：{detail}。",
            "h_anomaly": "第 {step} 步出现 {kind}：{detail}。",
            "h_finish": "已完成 {steps} 步，用时 {duration}。",
@@ -182,8 +182,8 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     anomalies = summary.get("anomalies") or []
     step = _g(summary.get("last_step"))
     if stopped:
-        headline = w["h_stop"].format(step=_g(stopped.get("step")), reason=stopped.get("reason"),
-                                      detail=stopped.get("detail"))
+        headline = w["h_stop"].format(last=_g(stopped.get("last_step")), step=_g(stopped.get("step")),
+                                      reason=stopped.get("reason"), detail=stopped.get("detail"))
     elif status == "failed":
         fails = [a for a in anomalies if a.get("kind") in ("traceback", "oom")]
         headline = w["h_fail"].format(step=step, detail=fails[-1]["detail"] if fails

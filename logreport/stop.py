@@ -103,6 +103,7 @@ class Stopper:
             return
         say(f"logreport: stopping the {self.training.target} on {what}")
         self.entry = {"by": "logreport", "reason": found["kind"], "step": found["step"],
+                      "last_step": watch.summary.get("last_step"),
                       "line": found["line"], "metric": found["metric"], "detail": found["detail"],
                       "pid": self.training.pid, "at": datetime.now().isoformat(timespec="milliseconds"),
                       "signal": None, "signals": [], "text": ""}
@@ -123,5 +124,5 @@ class Stopper:
     def _describe(self) -> None:
         e = self.entry
         ended = f"; {e['signal']} ended it" if e["signal"] else ""
-        e["text"] = (f"stopped by logreport at step {e['step']}: {e['reason']} "
-                     f"({e['detail']}){ended}")
+        e["text"] = (f"stopped by logreport at step {e['last_step']}: {e['reason']} at step "
+                     f"{e['step']} ({e['detail']}){ended}")

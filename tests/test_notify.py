@@ -455,7 +455,8 @@ def test_run_stop_notifies_before_it_signals(platform, tmp_path):
                     env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert ran.returncode == 3, ran.stderr
     assert p.problems == []
-    stop = [g for g in p.got if "logreport 在第 1 步停止了训练" in all_text(g["body"])]
+    stop = [g for g in p.got if re.search(r"logreport 在第 \d+ 步停止了训练：第 1 步出现 nan",
+                                          all_text(g["body"]))]
     assert stop and "已被 logreport 停止" in stop[0]["body"]["card"]["header"]["title"]["content"]
     signalled = float(flag.read_text().split()[1])
     assert stop[0]["time"] <= signalled                      # told first, then SIGINT

@@ -172,7 +172,9 @@ def test_run_stop_on_nan_stops_the_trainer_with_sigint(tmp_path, log, step):
     assert "stopping the process group" in ran.stderr and f"nan at step {step}" in ran.stderr
     stopped = payload(report)["runs"][0]["summary"]["stopped"]
     assert (stopped["reason"], stopped["step"], stopped["signal"]) == ("nan", step, "SIGINT")
-    assert stopped["text"].startswith(f"stopped by logreport at step {step}: nan (")
+    assert stopped["text"].startswith(f"stopped by logreport at step {stopped['last_step']}: nan "
+                                      f"at step {step} (")
+    assert stopped["last_step"] >= step
     assert stopped["text"].endswith("SIGINT ended it")
     rows = {r["key"]: r["values"] for r in payload(report)["compare"]}
     assert rows["stopped"] == [stopped["text"]]
