@@ -180,6 +180,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
     speed = summary.get("throughput")
     rows = [("status", summary.get("status") or "unknown"),
             ("why", summary.get("status_evidence") or "–"),
+            *([("stopped", summary["stopped"]["text"])] if summary.get("stopped") else []),
             ("format", _g(summary.get("format"))),
             ("last step", _g(summary.get("last_step"))
              + (f" of {summary['total_steps']}" if summary.get("total_steps") else "")),

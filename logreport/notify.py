@@ -130,26 +130,22 @@ def _entries(config: dict) -> list[dict]:
 
 
 # --- the message ---------------------------------------------------------------------------
-WORDS = {
-    "en": {"finished": "finished", "failed": "failed", "running": "running", "unknown": "unknown",
-           "stopped": "stopped by logreport", "best": "Best", "final_loss": "Final", "duration": "Duration",
-           "progress": "Step", "anomalies": "Anomalies", "at_step": "at step {}",
-           "epoch": "epoch {}", "more": "more in the report",
-           "h_stop": "Stopped by logreport at step {last}: {reason} at step {step} ({detail}).",
-           "h_fail": "Failed at step {step}: {detail}.",
-           "h_anomaly": "{kind} at step {step}: {detail}.",
-           "h_finish": "Finished {steps} steps in {duration}.",
-           "h_other": "{status} at step {step}."},
-    "zh": {"finished": "已完成", "failed": "失败", "running": "运行中", "unknown": "状态未知",
-           "stopped": "已被 logreport 停止", "best": "最佳", "final_loss": "最终", "duration": "用时",
-           "progress": "步数", "anomalies": "异常", "at_step": "第 {} 步",
-           "epoch": "第 {} 轮", "more": "其余见报告",
-           "h_stop": "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）。",
-           "h_fail": "在第 {step} 步失败：{detail}。",
-           "h_anomaly": "第 {step} 步出现 {kind}：{detail}。",
-           "h_finish": "已完成 {steps} 步，用时 {duration}。",
-           "h_other": "{status}，第 {step} 步。"},
+# key: (English, Chinese)
+PHRASES = {
+    "finished": ("finished", "已完成"), "failed": ("failed", "失败"),
+    "running": ("running", "运行中"), "unknown": ("unknown", "状态未知"),
+    "stopped": ("stopped by logreport", "已被 logreport 停止"), "best": ("Best", "最佳"),
+    "final_loss": ("Final", "最终"), "duration": ("Duration", "用时"), "progress": ("Step", "步数"),
+    "anomalies": ("Anomalies", "异常"), "at_step": ("at step {}", "第 {} 步"),
+    "epoch": ("epoch {}", "第 {} 轮"), "more": ("more in the report", "其余见报告"),
+    "h_stop": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail}).",
+               "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）。"),
+    "h_fail": ("Failed at step {step}: {detail}.", "在第 {step} 步失败：{detail}。"),
+    "h_anomaly": ("{kind} at step {step}: {detail}.", "第 {step} 步出现 {kind}：{detail}。"),
+    "h_finish": ("Finished {steps} steps in {duration}.", "已完成 {steps} 步，用时 {duration}。"),
+    "h_other": ("{status} at step {step}.", "{status}，第 {step} 步。"),
 }
+WORDS = {lang: {key: pair[i] for key, pair in PHRASES.items()} for i, lang in enumerate(("en", "zh"))}
 
 
 @dataclass
