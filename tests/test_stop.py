@@ -15,6 +15,7 @@ from conftest import DATA
 
 from logreport.analysis import summarize
 from logreport.errors import UsageError
+from logreport.mail import facts
 from logreport.pipeline import load
 from logreport.procgroup import Escalation, Training
 from logreport.stop import STOPPED_EXIT, StopOn, trigger
@@ -177,7 +178,8 @@ def test_run_stop_on_nan_stops_the_trainer_with_sigint(tmp_path, log, step):
     assert stopped["last_step"] >= step
     assert stopped["text"].endswith("SIGINT ended it")
     rows = {r["key"]: r["values"] for r in payload(report)["compare"]}
-    assert rows["stopped"] == [stopped["text"]]
+    assert rows["stopped"] == [stopped["text"]]                # the report's summary table
+    assert ("stopped", stopped["text"]) in facts(payload(report)["runs"][0]["summary"])  # mail
     assert ran.stderr.rstrip().splitlines()[-1] == \
         f"logreport: {stopped['text']}; exit code {STOPPED_EXIT}"
 
