@@ -324,3 +324,55 @@ def test_run_with_a_bad_stop_on_never_starts_the_command(tmp_path):
                     sys.executable, "-c", f"open({str(marker)!r}, 'w')")
     assert ran.returncode == 2 and "only eval_regression takes a number" in ran.stderr
     assert not marker.exists()
+
+
+def test_a_stall_stops_the_training_in_process(tmp_path):
+    """The Stopper inside a Watch: a real unfinished log, then a minute without a line."""
+    from logreport.stop import Stopper
+    from logreport.watch import Options, Watch
+
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(LONG.read_bytes().splitlines(keepends=True)[:120]))
+    training, flag = _sleeper(tmp_path)
+    stopper = Stopper(StopOn.parse("stall"), training, grace=0.3)
+    w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html"), stall_minutes=1,
+                                stopper=stopper))
+    w.step()
+    w.step()
+    w.publish()
+    stopper.update(w)
+    assert not stopper.stopped
+    w.last_line -= 61                                        # a minute without a new line
+    w.publish()
+    stopper.update(w)
+    assert stopper.stopped and stopper.entry["reason"] == "stall"
+    stopper.escalation.join(30)
+    w.finish()
+    assert signals_got(flag) == ["SIGINT"] and not training.alive()
+    stopped = payload(tmp_path / "r.html")["runs"][0]["summary"]["stopped"]
+    assert stopped["signal"] == "SIGINT" and stopped["detail"].startswith("no new line for 1m")
+    training.popen.stdout.close()
+
+
+def test_a_watched_output_folder_keeps_the_stopped_entry(tmp_path):
+    """A LLaMA-Factory output folder is merged anew at each refresh: `stopped` stays."""
+    import shutil
+
+    from logreport.stop import Stopper
+    from logreport.watch import Options, Watch
+
+    folder = tmp_path / "out"
+    shutil.copytree(HF_NAN.parent, folder)
+    training, flag = _sleeper(tmp_path)
+    stopper = Stopper(StopOn.parse("nan"), training, grace=5)
+    w = Watch(str(folder), Options(poll=1.0, output=str(tmp_path / "r.html"), stopper=stopper))
+    w.step()
+    w.step()
+    w.publish()
+    stopper.update(w)
+    assert stopper.stopped and (stopper.entry["reason"], stopper.entry["step"]) == ("nan", 2)
+    stopper.escalation.join(30)
+    w.publish(whole=True)
+    w.finish()
+    assert w.summary["stopped"]["signal"] == "SIGINT" and signals_got(flag) == ["SIGINT"]
+    training.popen.stdout.close()
