@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import store
+from . import formats, present, store
 from .events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
 from .model import Run, json_number, plain
 
@@ -37,7 +37,10 @@ class Thresholds:
                                             "level reached before.")
     divergence_tail: float = _limit(0.25, "Divergence: share of the records that is the end.")
     divergence_window: int = _limit(5, "Divergence: records in the rolling median (level).")
-    divergence_min_records: int = _limit(8, "Divergence: records needed to tell.")
+    divergence_min_records: int = _limit(8, "Divergence: records needed to tell by levels; "
+                                            "a shorter run diverges when its loss blows up:")
+    blowup_factor: float = _limit(100.0, "...grows this many times over its lowest value "
+                                         "before.")
     throughput_drop: float = _limit(0.30, "Throughput drop: share below the run's median...")
     throughput_records: int = _limit(5, "...for this many records in a row.")
     stall_factor: float = _limit(10.0, "Stall: no line for this many times the median gap "
@@ -70,6 +73,16 @@ def _remembered(run: Run, key: tuple, compute):
 def _values(run: Run, phase: str, metric: str):
     a = run.arrays(phase, metric)
     return a["step"], a["epoch"], a["line"], a["value"]
+
+
+def applicable(run: Run, metric: str, vals: np.ndarray) -> np.ndarray:
+    """Which values are numbers to use: finite, and not the format's "not applicable" value
+    (COCO's -1), which is kept as printed but never drawn, best, compared or alarmed on."""
+    ok = np.isfinite(vals)
+    sentinel = formats.not_applicable(run.format, metric)
+    if sentinel is not None:
+        ok &= vals != sentinel
+    return ok
 
 
 SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
@@ -193,8 +206,8 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
 
 
-_MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "bbox/mAP", "keypoint/PCKh", "eval_accuracy",
-              "eval_loss")
+_MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh",
+              "eval_accuracy", "eval_loss")
 
 
 def main_eval_metric(run: Run) -> str | None:
@@ -214,7 +227,7 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     if metric is None or metric not in run.metric_names(EVAL):
         return None
     steps, epochs, _, vals = values(run, EVAL, metric)
-    finite = np.isfinite(vals)
+    finite = applicable(run, metric, vals)
     if not finite.any():
         return None
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
@@ -268,6 +281,21 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     return ("running" if fresh else "unknown"), why
 
 
+def wall_seconds(run: Run) -> float | None:
+    """From the run's first to its last time stamp: of its records and markers when its
+    training records carry time stamps (ppdet), else of its time-stamped lines (HF consoles
+    stamp logger lines, not the step dicts); without any, the tool's own runtime
+    (train_runtime, the elapsed time it printed); None for a run with no clock."""
+    if run.timed_train and run.first_time is not None:
+        return max(0.0, run.last_time - run.first_time)
+    if run.clock is not None:
+        return run.clock[1] - run.clock[0]
+    runtime = _last(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
+    if runtime is not None:
+        return float(runtime)
+    return max(0.0, run.last_time - run.first_time) if run.first_time is not None else None
+
+
 def _fresh(run: Run, now: float) -> tuple[bool, str]:
     """Whether the log is still being written, and why (see status())."""
     try:
@@ -276,14 +304,15 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
         return False, "no end of training and no error; the source has no modification time"
     age = now - mtime
     if run.last_time is None:
-        return False, (f"no end of training and no error; the file changed {_duration(age)} ago "
+        return False, (f"no end of training and no error; the file changed {present.duration(age)} ago "
                        "but its lines have no timestamps to tell a live run from a copy "
                        "(`watch` it to follow it live)")
     behind = _local_clock(mtime) - run.last_time
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, f"the log was written {age:.0f} s ago and its last line is {behind:.0f} s older"
     return False, (f"no end of training and no error; its last timestamped line is "
-                   f"{_duration(behind)} older than the file's last change, {_duration(age)} ago")
+                   f"{present.duration(behind)} older than the file's last change, "
+                   f"{present.duration(age)} ago")
 
 
 def _local_clock(t: float) -> float:
@@ -327,15 +356,40 @@ def _remaining_steps(run: Run) -> float | None:
 
 
 def total_steps(run: Run) -> int | None:
+    """The total the log states; else (ppdet) whole epochs from its ETA, which is the steps
+    left times its mean batch time since the run (re)started: exact at the run's first
+    record when that is an epoch's first step (the mean is that one batch: the answer is
+    fixed from the start, it does not follow each record's ETA up and down); otherwise the
+    median of what the second half of the records imply."""
     if run.info.get("total_steps"):
         return int(run.info["total_steps"])
     per_epoch = run.info.get("steps_per_epoch")
-    remaining = _remaining_steps(run)
-    last = _last_record(run, "eta_seconds")
-    if not per_epoch or remaining is None or last is None:
+    if not per_epoch:
         return None
-    epochs = round((last[0] + 1 + remaining) / per_epoch)
-    return int(max(epochs, 1) * per_epoch)
+
+    def compute():
+        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line")), None)
+        cost = next(run.chunks(TRAIN, "batch_cost", ("line",)), None)
+        if first is None or cost is None or not len(first["value"]):
+            return None
+        if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
+                and cost["value"][0] > 0:
+            implied = first["step"][:1] + first["value"][:1] / cost["value"][:1]
+        else:   # a running mean of the costs printed stands in for ppdet's own
+            eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
+            cost = sample(run, TRAIN, "batch_cost", ("line",))
+            ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
+            lines, vals = cost["line"][ok], cost["value"][ok]
+            at = np.searchsorted(lines, eta["line"], side="right") - 1
+            use = (at >= 0) & np.isfinite(eta["value"]) & np.isfinite(eta["step"])
+            if not use.any():
+                return None
+            running = np.cumsum(vals) / np.arange(1, len(vals) + 1)
+            implied = (eta["step"][use] + eta["value"][use] / running[at[use]])[
+                use.sum() // 2:]
+        return int(max(round(float(np.median(implied)) / per_epoch), 1) * per_epoch)
+
+    return _remembered(run, ("total_steps",), compute)
 
 
 def eta_seconds(run: Run, state: str) -> float | None:
@@ -507,8 +561,25 @@ def anomalies(run: Run, th: Thresholds | None = None) -> list[dict]:
     loss = main_loss(run)
     if loss:
         found += _zero_loss(run, loss, th) + _spikes(run, loss, th) + _divergence(run, loss, th)
-    found += _throughput_drop(run, th) + _eval_regression(run, th) + _failures(run)
-    return sorted(found, key=lambda a: a["line"] or 0)
+    found += _throughput_drop(run, th) + _eval_regression(run, th)
+    for a in found:
+        a["file"] = _file_of(run, EVAL if a["kind"] == "eval_regression" else TRAIN, a)
+    found += _failures(run)
+    order = {name: i for i, name in enumerate(run.inputs)}
+    return sorted(found, key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
+
+
+def _file_of(run: Run, phase: str, anomaly: dict) -> str:
+    """The input that holds the record an anomaly points at (by its line and step)."""
+    if len(run.inputs) <= 1:
+        return run.inputs[0] if run.inputs else run.source
+    for _, table in run.tables(phase):
+        lines, steps = np.asarray(table.line), np.asarray(table.step)
+        step = np.nan if anomaly["step"] is None else anomaly["step"]
+        hit = np.flatnonzero((lines == anomaly["line"]) & ((steps == step) | np.isnan(steps)))
+        if len(hit):
+            return run.input_name(table.file[int(hit[0])])
+    return run.source
 
 
 def _anomaly(kind, step, metric, detail, line) -> dict:
@@ -538,8 +609,9 @@ def _nonfinite(run: Run) -> list[dict]:
         return []
     line, step, name, value = first
     return [_anomaly("nan", step, name,
-                     f"{name} is {_fmt(value)} at step {_int(step)}; {int(bad.sum())} record(s) "
-                     f"with a non-finite loss or grad_norm", line)]
+                     f"{name} is {present.number(value)} at step {_int(step)}; "
+                     f"{present.count(int(bad.sum()), 'record')} with a non-finite loss or "
+                     "grad_norm", line)]
 
 
 def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
@@ -704,7 +776,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     """
     n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ()))
     if n < th.divergence_min_records:
-        return []
+        return _blowup(run, name, th)
     tail = max(4, int(n * th.divergence_tail))
     best, seen, ends = np.inf, 0, []
     for _, _, vals, level in _levels(run, name, th.divergence_window):
@@ -732,6 +804,23 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
                      f"{name} level {now:.6g} over the last {tail} records is "
                      f"{now / best:.3g}x its best level {best:.6g}; high since step "
                      f"{_int(step)}", line)]
+
+
+def _blowup(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """A run too short to tell levels apart: the first record whose loss is blowup_factor x
+    the lowest positive value before it."""
+    steps, _, lines, vals = values(run, TRAIN, name)
+    lowest = math.inf
+    for i, v in enumerate(vals.tolist()):
+        if not math.isfinite(v):
+            continue
+        if v > 0 and lowest < math.inf and v >= th.blowup_factor * lowest:
+            return [_anomaly("divergence", steps[i], name,
+                             f"{name} {v:.6g} at step {_int(steps[i])} is {v / lowest:.3g}x its "
+                             f"lowest value {lowest:.6g} before", lines[i])]
+        if v > 0:
+            lowest = min(lowest, v)
+    return []
 
 
 def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
@@ -762,9 +851,10 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
         return []
     steps, _, lines, vals = values(run, EVAL, metric)
     sign = 1.0 if lower_is_better(metric) else -1.0
+    usable = applicable(run, metric, vals)
     out, best_value, worse = [], None, 0
     for i, v in enumerate(vals):
-        if not math.isfinite(v):
+        if not usable[i]:
             continue
         if best_value is None or sign * v < sign * best_value:
             best_value = v
@@ -787,7 +877,8 @@ def _failures(run: Run) -> list[dict]:
         key = (kind, m.step if m.step is not None else str(m.detail))
         if key not in seen:
             seen.add(key)
-            out.append(_anomaly(kind, m.step, None, str(m.detail), m.line))
+            out.append(dict(_anomaly(kind, m.step, None, str(m.detail), m.line),
+                            file=m.file or run.source))
     return out[:MAX_PER_KIND]
 
 
@@ -811,9 +902,9 @@ def stall(run: Run, last_line_age_seconds: float, minutes: float | None = None,
         return None
     steps, _ = _train_axes(run)
     step = steps[-1] if len(steps) else None
-    return _anomaly("stall", step, None,
-                    f"no new line for {_duration(last_line_age_seconds)} "
-                    f"(limit {_duration(limit)})", run.lines)
+    return dict(_anomaly("stall", step, None,
+                    f"no new line for {present.duration(last_line_age_seconds)} "
+                    f"(limit {present.duration(limit)})", run.lines), file=run.source)
 
 
 def _record_gaps(run: Run) -> np.ndarray:
@@ -823,18 +914,11 @@ def _record_gaps(run: Run) -> np.ndarray:
     return gaps[gaps > 0]
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
 # --- the summary -----------------------------------------------------------------------
 def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> dict:
     """The `summary --json` object of one run (live: the caller is watching it)."""
     state, evidence = status(run, live=live)
-    wall = (run.last_time - run.first_time) if run.first_time is not None else None
+    wall = wall_seconds(run)
     summary = {
         "source": run.source,
         "format": run.format or None,
@@ -867,10 +951,15 @@ def refresh(summary: dict, run: Run) -> dict:
     counts, last step and epoch, last values, best eval. The whole-run ones (status, timing,
     anomalies, ETA) stay as they were: `watch` redoes those less often on a long run."""
     steps, epochs = _train_axes(run)
+    estimated = sum(t.estimated_count for _, t in run.tables(TRAIN))
+    last = list(run.tables(TRAIN))
     return dict(summary,
                 last_step=_int(steps[-1]) if len(steps) else None,
+                last_step_estimated=bool(last and last[-1][1].estimated[-1]),
                 last_epoch=plain(epochs[-1]) if len(epochs) else None,
                 train_records=run.count(TRAIN),
+                estimated_steps=estimated,
+                repeated_records=run.repeats,
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),
                 final={k: json_number(v) for k, v in final_values(run).items()},
@@ -900,5 +989,3 @@ def _int(x):
     return None if math.isnan(x) else int(x)
 
 
-def _fmt(v: float) -> str:
-    return str(json_number(float(v)))

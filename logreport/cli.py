@@ -10,6 +10,7 @@ import click
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
 
+FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
@@ -84,19 +85,19 @@ def locale_lang() -> str:
 
 
 def load_runs(logs, fmt):
-    """One Run per command-line path (a folder is one run)."""
+    """The runs the command-line paths name: a file is one run, a folder one run when it is
+    one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load
+    from .pipeline import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
-    runs = []
+    runs, notes = [], []
     for path in logs:
         with _progress(path) as progress:
-            run = load(path, fmt, progress)
-        if run.lines == 0:
-            raise InputError("the log is empty", "give a log that has training output", path)
-        runs.append(run)
+            runs += load_all([path], fmt, progress, notes)
+    for note in notes:
+        click.echo(f"logreport: {note}", err=True)
     return runs
 
 
@@ -174,7 +175,8 @@ def summary(logs, as_json, show_unparsed, fmt):
     data = {"runs": [summarize(run) for run in runs]}
     if show_unparsed:
         for run, s in zip(runs, data["runs"]):
-            s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
+            s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
+                                     for f, n, t in run.unparsed_samples]
     if as_json:
         click.echo(summary_json(data["runs"]))
         return
@@ -194,54 +196,67 @@ def _print_unparsed(s: dict) -> None:
     click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
-        click.echo(f"  {sample['line']:>6}  {sample['text'].translate(_CONTROLS)}")
+        where = sample["line"] if sample["file"] == s["source"] else \
+            f"{sample['file']}:{sample['line']}"
+        click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
 
 
-def _duration(seconds):
-    if seconds is None:
-        return None
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
+def _summary_rows(s: dict) -> list[tuple[str, str]]:
+    """(label, text) of one run's summary, as the terminal shows it."""
+    from . import present
 
-
-def _kinds_count(found):
-    from collections import Counter
-
-    counts = Counter(a["kind"] for a in found)
-    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"
+    progress = s["progress"] or {}
+    timing = s["timing"] or {}
+    speed = s["throughput"]
+    return [("format", s["format"] or present.MISSING),
+            ("status", present.status(s)),
+            ("last step", present.step_of(s["last_step"], s["total_steps"])
+             + (" (estimated)" if s.get("last_step_estimated") else "")),
+            ("last epoch", present.number(s["last_epoch"])),
+            ("train records", str(s["train_records"])),
+            ("best", present.best(s["best"])),
+            ("throughput", present.metric(speed["metric"], speed["median"]) if speed
+             else present.MISSING),
+            ("progress", present.percent(progress.get("percent"))),
+            ("wall time", present.duration(s["wall_seconds"])),
+            ("ETA", present.duration(s["eta_seconds"])),
+            ("time / epoch", present.duration((timing.get("epoch_seconds") or {}).get("mean"))),
+            ("anomalies", present.kinds(s["anomalies"])),
+            ("unparsed lines", str(s["unparsed_lines"]))]
 
 
 def _print_summary(summaries):
+    """A table: a column per run (a row per run when there are many)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    rows = [_summary_rows(s) for s in summaries]
+    names = [_run_name(s) for s in summaries]
     table = Table(show_header=True, header_style="bold")
-    table.add_column("")
-    for s in summaries:
-        table.add_column(os.path.basename(s["source"].rstrip("/")) or s["source"])
-    best = [f"{b['metric']} {b['value']:g} @ step {b['step']}" if (b := s["best"]) else "–"
-            for s in summaries]
-    speed = [f"{t['metric']} {t['median']:.4g}" if (t := s["throughput"]) else "–"
-             for s in summaries]
-    rows = [("format", [s["format"] for s in summaries]),
-            ("status", [s["status"] for s in summaries]),
-            ("last step", [s["last_step"] for s in summaries]),
-            ("last epoch", [s["last_epoch"] for s in summaries]),
-            ("total steps", [s["total_steps"] for s in summaries]),
-            ("train records", [s["train_records"] for s in summaries]),
-            ("best", best), ("throughput", speed),
-            ("progress", [f"{p['percent']:g} %" if (p := s["progress"]) and p["percent"] is not None
-                          else None for s in summaries]),
-            ("ETA", [_duration(s["eta_seconds"]) for s in summaries]),
-            ("time / epoch", [_duration(t["epoch_seconds"]["mean"])
-                              if (t := s["timing"]) and t["epoch_seconds"] else None
-                              for s in summaries]),
-            ("anomalies", [_kinds_count(s["anomalies"]) for s in summaries]),
-            ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
-    for name, vals in rows:
-        table.add_row(name, *["–" if v is None else str(v) for v in vals])
+    if len(summaries) <= 3:
+        table.add_column("")
+        for name in names:
+            table.add_column(escape(name))
+        for i, (label, _) in enumerate(rows[0]):
+            table.add_row(label, *[escape(r[i][1]) for r in rows])
+    else:
+        wanted = ("status", "last step", "best", "wall time", "anomalies")
+        table.add_column("run")
+        for label in wanted:
+            table.add_column(label)
+        for name, r in zip(names, rows):
+            texts = dict(r)
+            table.add_row(escape(name), *[escape(texts[label]) for label in wanted])
     Console().print(table)
+
+
+def _run_name(s: dict) -> str:
+    source = s["source"].rstrip("/")
+    base = os.path.basename(source) or source
+    if base in ("console.log", "trainer_log.jsonl", "run.log", "train.log"):
+        return os.path.join(os.path.basename(os.path.dirname(source)), base)
+    return base
 
 
 def _kinds(ctx, param, value):
@@ -270,7 +285,7 @@ def _threshold_options(command):
 @main.command()
 @LOGS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
-@click.option("--fail-on", default="nan,traceback,divergence", show_default=True,
+@click.option("--fail-on", default=FAIL_ON, show_default=True,
               callback=_kinds, metavar="KINDS",
               help="Comma-separated anomaly kinds that make the exit status 1.")
 @FORMAT
@@ -281,6 +296,7 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
     """
+    from . import present
     from .analysis import Thresholds, anomalies, status
 
     th = Thresholds(**limits)
@@ -299,10 +315,12 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
                               ensure_ascii=False, indent=2, allow_nan=False))
     else:
         for r in results:
-            click.echo(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
-                       f"{len(r['anomalies'])} anomalies")
+            click.echo(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
+                       f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}")
             for a in r["anomalies"]:
-                where = f"line {a['line']}" + (f", step {a['step']}" if a["step"] is not None else "")
+                where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
+                    f"{a['file']}:{a['line']}"
+                where += f", step {a['step']}" if a["step"] is not None else ""
                 click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
@@ -409,10 +427,14 @@ def formats_cmd():
     Example: logreport formats
     """
     from . import formats
+    from .eventsource import FORMATS
 
     for fmt in formats.all_formats():
         click.echo(f"{fmt.NAME}: {fmt.TITLE}")
         click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+    for fmt in FORMATS:
+        click.echo(f"{fmt.NAME}: {fmt.TITLE} (pip install 'logreport[{fmt.EXTRA}]')")
+        click.echo(f"    {fmt.EXAMPLE}")
 
 
 def stop_options(f):
@@ -458,8 +480,12 @@ def watch_options(f):
         click.option("--no-tui", is_flag=True,
                      help="Plain status lines instead of the live panel (for nohup and CI)."),
         click.option("--exit-when-done", is_flag=True,
-                     help="Stop when the run finishes (exit 0) or fails, diverges or stalls "
-                          "(exit 1)."),
+                     help="Stop when the run is done, with the exit code `check` gives for the "
+                          "log: 1 when it failed, stalled or has a --fail-on anomaly, else 0."),
+        click.option("--fail-on", default=FAIL_ON, show_default=True, callback=_kinds,
+                     metavar="KINDS",
+                     help="With --exit-when-done: anomaly kinds that make a finished run exit "
+                          "1, as `check --fail-on` (a failed or stalled run always does)."),
         click.option("--stall-minutes", type=click.FloatRange(0, min_open=True), default=None,
                      help="Raise a stall anomaly after this long without a new line "
                           "(default: 10x the median gap, at least 5 min)."),
@@ -491,9 +517,11 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
 
     if kw["fmt"] and formats.get(kw["fmt"]) is None:
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
+    _one_run(path)
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
                    exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],
+                   fail_on=tuple(kw["fail_on"]),
                    notifiers=notifiers if notifiers is not None
                    else _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw),
                    stopper=stopper, lang=kw["lang"] or locale_lang())
@@ -523,6 +551,21 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
     if os.path.exists(opts.output):
         click.echo(f"report: {opts.output}", err=True)
     return code
+
+
+def _one_run(path: str) -> None:
+    """`watch` follows one run: a folder of several separate runs is refused."""
+    from .sources import folder_runs
+
+    if not os.path.isdir(path):
+        return
+    try:
+        found = folder_runs(path)
+    except InputError:
+        return                      # no log yet: the run's files will come
+    if len(found) > 1:
+        raise UsageError(f"{len(found)} logs of separate runs here",
+                         f"watch one run, e.g. logreport watch {found[0].name}", path)
 
 
 def _notifiers(to, on) -> list:

@@ -19,6 +19,7 @@ import os
 
 from .errors import InputError
 from .events import NEW_RUN, Marker
+from .eventsource import EventFollower, EventInput
 from .sources import CHUNK, LineSplitter, check_text, folder_inputs
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
@@ -183,24 +184,30 @@ class Follower:
 class FolderFollower:
     """Follows the log files of an output folder, taking up each file once it appears.
 
-    Which files count is `sources.folder_inputs`'s choice; poll returns [(follower, items)].
+    Which files count is `sources.folder_inputs`'s choice (or `inputs()`'s, if given); poll
+    returns [(follower, items)]. A run of event files has an `EventFollower`, whose items are
+    events, not lines.
     """
 
-    def __init__(self, folder: str, from_end: bool = False):
+    def __init__(self, folder: str, from_end: bool = False, inputs=None):
         self.folder = folder
         self.from_end = from_end
-        self.followers: dict[str, Follower] = {}
+        self.inputs = inputs or (lambda: folder_inputs(folder))
+        self.followers: dict[str, Follower | EventFollower] = {}
 
-    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower, list]]:
+    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower | EventFollower, list]]:
         try:
-            paths = [i.path for i in folder_inputs(self.folder)]
+            inputs = self.inputs()
         except InputError:
-            paths = []
+            inputs = []
         out = []
-        for path in paths:
-            follower = self.followers.get(path)
+        texts = any(not isinstance(inp, EventInput) for inp in inputs)
+        for inp in inputs:
+            follower = self.followers.get(inp.path)
             if follower is None:
-                follower = self.followers[path] = Follower(path, self.from_end)
+                follower = self.followers[inp.path] = (
+                    inp.follower(self.from_end, required=not texts) if isinstance(inp, EventInput)
+                    else Follower(inp.path, self.from_end))
             items = follower.poll(limit)
             if items:
                 out.append((follower, items))

@@ -19,7 +19,7 @@ from email.utils import formatdate, make_msgid
 
 import numpy as np
 
-from . import __version__, alerts
+from . import __version__, alerts, present
 from .alerts import EVENTS
 from .config import config_path
 from .config import load as load_config
@@ -142,55 +142,37 @@ def run_name(summary: dict) -> str:
 
 
 # --- the message -------------------------------------------------------------------------
-def _g(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "–"
-    s = round(float(seconds))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
 def subject(summary: dict, name: str | None = None) -> str:
     """`[logreport] NAME · STATUS · METRIC VALUE @ epoch N` (+ anomaly count)."""
     parts = [name or run_name(summary), summary.get("status") or "unknown"]
     best = summary.get("best")
     if best:
-        where = (f"epoch {_g(best['epoch'])}" if best.get("epoch") is not None
-                 else f"step {_g(best.get('step'))}")
-        parts.append(f"{best['metric']} {_g(best['value'])} @ {where}")
+        parts.append(f"{present.metric(best['metric'], best['value'])} @ "
+                     f"{present.where(best.get('step'), best.get('epoch'))}")
     elif "loss" in (summary.get("final") or {}):
-        parts.append(f"loss {_g(summary['final']['loss'])} @ step {_g(summary.get('last_step'))}")
+        parts.append(f"loss {present.number(summary['final']['loss'])} @ "
+                     f"{present.where(summary.get('last_step'))}")
     n = len(summary.get("anomalies") or [])
     if n:
-        parts.append(f"{n} anomal{'y' if n == 1 else 'ies'}")
+        parts.append(present.count(n, "anomaly", "anomalies"))
     return "[logreport] " + " · ".join(parts)
 
 
 def facts(summary: dict) -> list[tuple[str, str]]:
     """(label, text) rows of the summary table, shared by the HTML and plain-text bodies."""
-    best = summary.get("best")
     speed = summary.get("throughput")
-    rows = [("status", summary.get("status") or "unknown"),
-            ("why", summary.get("status_evidence") or "–"),
+    rows = [("status", present.status(summary)),
+            ("why", summary.get("status_evidence") or present.MISSING),
             *([("stopped", summary["stopped"]["text"])] if summary.get("stopped") else []),
-            ("format", _g(summary.get("format"))),
-            ("last step", _g(summary.get("last_step"))
-             + (f" of {summary['total_steps']}" if summary.get("total_steps") else "")),
-            ("last epoch", _g(summary.get("last_epoch"))),
-            ("best", f"{best['metric']} {_g(best['value'])} @ step {_g(best.get('step'))}, "
-                     f"epoch {_g(best.get('epoch'))}" if best else "–"),
-            ("throughput (median)", f"{speed['metric']} {_g(speed['median'])}" if speed else "–"),
-            ("wall time", _duration(summary.get("wall_seconds"))),
-            ("ETA", _duration(summary.get("eta_seconds")))]
-    rows += [(f"final {k}", _g(v)) for k, v in (summary.get("final") or {}).items()
+            ("format", summary.get("format") or present.MISSING),
+            ("last step", present.step_of(summary.get("last_step"), summary.get("total_steps"))),
+            ("last epoch", present.number(summary.get("last_epoch"))),
+            ("best", present.best(summary.get("best"))),
+            ("throughput (median)", present.metric(speed["metric"], speed["median"]) if speed
+             else present.MISSING),
+            ("wall time", present.duration(summary.get("wall_seconds"))),
+            ("ETA", present.duration(summary.get("eta_seconds")))]
+    rows += [(f"final {k}", present.number(v)) for k, v in (summary.get("final") or {}).items()
              if k not in ("eta_seconds",)]
     return rows
 
@@ -201,7 +183,8 @@ MAX_ANOMALIES = 10
 def _run_view(summary: dict, name: str) -> dict:
     anomalies = summary.get("anomalies") or []
     return {"name": name, "status": summary.get("status") or "unknown", "facts": facts(summary),
-            "anomalies": [{k: _g(a.get(k)) for k in ("kind", "step", "metric", "line", "detail")}
+            "anomalies": [{k: present.number(a.get(k))
+                           for k in ("kind", "step", "metric", "line", "detail")}
                           for a in anomalies[:MAX_ANOMALIES]],
             "more_anomalies": max(0, len(anomalies) - MAX_ANOMALIES)}
 
@@ -313,8 +296,9 @@ def loss_chart(payload: dict, width: int = 560, height: int = 140) -> dict | Non
         return None
     png = _line_png(ys, width, height)
     first, last = (steps[0], steps[-1]) if len(steps) else (0, len(ys) - 1)
-    caption = (f"{name} over steps {_g(first)}–{_g(last)}: min {_g(float(ys.min()))}, "
-               f"max {_g(float(ys.max()))}, last {_g(float(ys[-1]))}")
+    caption = (f"{name} over steps {present.number(first)}–{present.number(last)}: min "
+               f"{present.number(float(ys.min()))}, max {present.number(float(ys.max()))}, last "
+               f"{present.number(float(ys[-1]))}")
     return {"png": png, "caption": caption, "width": width, "height": height}
 
 

@@ -170,7 +170,9 @@ class Message:
 
 def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | None = None) -> Message:
     """The message for these events of this run."""
-    from .mail import _duration, _g, run_name
+    from .mail import run_name
+    from .present import duration as _duration
+    from .present import number as _g
 
     w = WORDS.get(lang, WORDS["en"])
     stopped = summary.get("stopped")

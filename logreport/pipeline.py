@@ -11,21 +11,26 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import formats
-from .errors import UnknownFormat
-from .events import Records
+from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
+from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Records
+from .eventsource import EventInput
 from .merge import Collected, merge_into
 from .model import Run
-from .sources import Input, block_lines, expand, folder_inputs, frames
+from .sources import WORKERLOG, Input, RunSource, block_lines, discover, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
+GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
 
 
 class Ingest:
     """Feeds the lines of one input into a Run (detecting the format on the first lines)."""
 
-    def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None):
+    def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None,
+                 give_up: bool = True):
         self.run = run
+        self.give_up = give_up
         self.name = name
+        self.file = run.input_id(name)
         self.year = year
         self.format = formats.get(fmt) if fmt else None
         self.parser = self.format.Parser(**self._parser_args()) if self.format else None
@@ -35,12 +40,18 @@ class Ingest:
         return {"year": self.year} if self.year and self.format.NAME == "ppdet" else {}
 
     def feed(self, lines) -> int:
-        """Parse some (number, text) lines; returns how many events reached the run."""
+        """Parse some (number, text) lines; returns how many events reached the run.
+        UnknownFormat once GIVE_UP_LINES lines of no known format were buffered (with
+        `give_up`; else the oldest lines beyond that are let go)."""
         if self.parser is None:
             self.buffer.extend(lines)
             if len(self.buffer) < SNIFF_LINES:
                 return 0
             if not self._decide():
+                if len(self.buffer) > GIVE_UP_LINES:
+                    if self.give_up:
+                        raise unknown_format(self.name, [t for _, t in self.buffer])
+                    del self.buffer[:len(self.buffer) - GIVE_UP_LINES]
                 return 0
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
@@ -82,7 +93,8 @@ class Ingest:
                 self.run.lines += item
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
-                self.run.add(item)
+                self.run.add(item, self.file)
+        self.clock()
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
@@ -101,12 +113,22 @@ class Ingest:
             run.lines += 1
             events = parser.feed(text, number)
             if events is None:
-                run.note_unparsed(number, text)
+                run.note_unparsed(number, text, self.file)
             elif events:
                 for event in events:
-                    run.add(event)
+                    run.add(event, self.file)
                 count += len(events)
+        self._rejected()
+        self.clock()
         return count
+
+    def _rejected(self) -> None:
+        """Lines the parser took in but later found it could not use (llamafactory's JSON
+        text): counted as unparsed."""
+        rejected = getattr(self.parser, "rejected", None)
+        while rejected:
+            number, text = rejected.pop(0)
+            self.run.note_unparsed(number, text, self.file)
 
     def finish(self, strict: bool = True) -> int:
         """End of input: decide the format on what there is, flush the parser."""
@@ -121,17 +143,27 @@ class Ingest:
             lines, self.buffer = self.buffer, []
             count = self._parse(lines)
         for event in self.parser.finish():
-            self.run.add(event)
+            self.run.add(event, self.file)
             count += 1
+        self._rejected()
+        self.clock()
         return count
+
+    def clock(self) -> None:
+        """Widen the run's clock to the first and last time stamps its parser read (a line
+        that gave no record has a time stamp too)."""
+        if self.parser is not None:
+            self.run.saw_clock(getattr(self.parser, "first_time", None))
+            self.run.saw_clock(getattr(self.parser, "time", None))
 
 
 def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
     """The error for lines no format claims: the known formats, the closest, first lines."""
     ranked = formats.scores(lines)
-    closest = f"closest: {ranked[0][1].NAME} ({ranked[0][0]:.0%} of lines)" if ranked else ""
+    closest = f"closest format: {ranked[0][1].NAME}, {ranked[0][0]:.0%} of lines" if ranked \
+        else "no format is close"
     first = " | ".join(t[:60] for t in lines[:2])
-    return UnknownFormat(f"not a known log format ({closest}); first lines: {first!r}",
+    return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}",
                          "known formats: " + ", ".join(formats.names())
                          + "; see `logreport formats`, or pass --format", name)
 
@@ -145,14 +177,65 @@ def year_of(path: str) -> int | None:
 
 
 def load(path: str, fmt: str | None = None, progress=None) -> Run:
-    """Read a log file, folder, glob, '-' (stdin) or .gz file to its end."""
-    run = Run(path)
-    for p in expand([path]):
-        if p != "-" and os.path.isdir(p):
-            read_folder(run, folder_inputs(p), fmt)
-        else:
-            read_inputs(run, [Input(p)], fmt, progress=progress)
+    """Read one run to its end: a log file, '-' (stdin), a .gz file, or one run's output
+    folder. A path that holds several runs (a folder of logs, a glob) is refused: see
+    `load_all`."""
+    sources, _ = discover([path])
+    if len(sources) != 1:
+        raise UsageError(f"{len(sources)} runs here, one per log", "read them with load_all",
+                         path)
+    return read_source(sources[0], fmt, progress)
+
+
+def load_all(paths: list[str], fmt: str | None = None, progress=None,
+             notes: list[str] | None = None) -> list[Run]:
+    """Every run the paths name (see `sources.discover`), each read to its end and checked
+    (`readable`). A log the user named that gives nothing is an error; one found by walking a
+    folder or a glob is skipped and said in `notes` (lines for the user)."""
+    sources, said = discover(paths)
+    notes = notes if notes is not None else []
+    notes += said
+    runs: list[Run] = []
+    skipped: list[tuple[str, LogreportError]] = []
+    for source in sources:
+        try:
+            runs.append(readable(read_source(source, fmt, progress)))
+        except (UnknownFormat, NoRecords) as e:
+            if not source.listed:
+                raise
+            skipped.append((source.name, e))
+    if skipped and runs:
+        names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} with no "
+                     f"training records: {names}{more}")
+    elif skipped:
+        raise skipped[0][1]
+    return runs
+
+
+def read_source(source: RunSource, fmt: str | None = None, progress=None) -> Run:
+    """One run read to its end."""
+    run = Run(source.name)
+    if source.folder:
+        read_folder(run, source.inputs, fmt)
+    else:
+        read_inputs(run, source.inputs, fmt, progress=progress)
     return run
+
+
+def readable(run: Run) -> Run:
+    """The run, if it gave something to show: a record of any phase, or a failure (a log that
+    ended before training). Else NoRecords: an unread log never passes."""
+    if run.lines == 0:
+        raise InputError("the log is empty", "give a log that has training output", run.source)
+    if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
+            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers):
+        return run
+    closest = f"read as {run.format}" if run.format else "no known format"
+    raise NoRecords(f"no training records recognised ({closest}, {run.lines} lines)",
+                    "see `logreport formats` for what logreport reads, or pass --format",
+                    run.source)
 
 
 def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
@@ -165,6 +248,9 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
     total = sum(inp.size() or 0 for inp in inputs)
     done = 0
     for inp in inputs:
+        if isinstance(inp, EventInput):       # event files: their format's reader (strict:
+            inp.read_into(run, required=strict)   # without its extra, an error; else a fact)
+            continue
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
             for number, data, prepared in prepared_ahead(inp.blocks(), ingest):
@@ -217,6 +303,9 @@ def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
         read_inputs(run, inputs, fmt)       # raises the right error
         return
     merge_into(run, parts)
+    ranks = [inp for inp in inputs if WORKERLOG.fullmatch(os.path.basename(inp.path))]
+    if len(ranks) > 1:                  # paddle.distributed.launch: one log per card
+        run.info.setdefault("world_size", len(ranks))
 
 
 def _after_lines(data: bytes, n: int) -> int:

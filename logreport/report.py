@@ -15,8 +15,15 @@ import math
 
 import numpy as np
 
-from . import __version__
-from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
+from . import __version__, present
+from .analysis import (
+    applicable,
+    is_loss,
+    lower_is_better,
+    main_eval_metric,
+    main_loss,
+    summarize,
+)
 from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
 from .model import Run, iso_time, json_number, plain
 
@@ -84,6 +91,8 @@ def _facts(run: Run) -> dict:
         "lines": run.lines,
         "segments": [seg.label for seg in run.segments if not seg.is_empty()],
         **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
+        # a folder: what each of its files gave (merge.merge_into), where sources disagree
+        **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
 
 
@@ -135,10 +144,13 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
 def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
     """One metric of one run, ready for the page (see the module docstring). The series is
     read a chunk at a time: memory stays bounded however long the run."""
-    finite_count = sum(int(np.isfinite(p["value"]).sum()) for p in run.chunks(phase, name, ()))
+    finite_count = sum(int(applicable(run, name, p["value"]).sum())
+                       for p in run.chunks(phase, name, ()))
     cut = finite_count > max_points
     points = _candidates(run, phase, name, -(-finite_count // (PRESELECT * max_points)))
     out: dict = {"n": points["n"], "nbad": points["nbad"]}
+    if points["nna"]:
+        out["nna"] = points["nna"]
     if points["nbad"]:
         out["bad"] = {"step": points["bad_steps"], "value": points["bad_values"]}
     index, steps, vals, segs = points["index"], points["step"], points["value"], points["segment"]
@@ -166,20 +178,23 @@ def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
     the last, and the min and max of each `bucket` consecutive finite values. For each: its
     index among the finite values, step (the ordinal when there is none), value, segment and
-    the running sum of the finite values up to it; the non-finite ones are counted apart."""
+    the running sum of the finite values up to it; the non-finite ones are counted apart, and
+    "not applicable" values (COCO's -1) are counted and never drawn."""
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
-    out = {"n": 0, "nbad": 0, "bad_steps": [], "bad_values": []}
+    out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)), part["step"])
         out["n"] += len(vals)
         finite = np.isfinite(vals)
+        usable = applicable(run, name, vals)
+        out["nna"] += int((finite & ~usable).sum())
         bad = np.flatnonzero(~finite)[:MAX_BAD - len(out["bad_steps"])]
         out["bad_steps"] += [plain(s) for s in steps[bad]]
         out["bad_values"] += [json_number(v) for v in vals[bad]]
         out["nbad"] += int(len(vals) - finite.sum())
-        vals, steps = vals[finite], steps[finite]
+        vals, steps = vals[usable], steps[usable]
         if not len(vals):
             continue
         total = np.cumsum(np.concatenate(([running], vals)))[1:]
@@ -306,7 +321,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None) -> dict:
-    row = {"key": key, "values": values, "best": []}
+    """A summary row: values, their text (present's formatter: durations for *_seconds) and
+    which runs are best."""
+    show = present.duration if key.endswith("_seconds") else present.number
+    row = {"key": key, "values": values, "text": [show(v) for v in values], "best": []}
     if metric:
         row["metric"] = metric
     numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -413,7 +431,7 @@ LABELS = {
         "train_records": "training records", "eval_records": "eval records", "best": "best",
         "best_step": "best at step", "median_throughput": "throughput (median)",
         "throughput": "throughput", "anomaly_count": "anomalies",
-        "wall_seconds": "wall time (s)", "eta_seconds": "ETA (s)",
+        "wall_seconds": "wall time", "eta_seconds": "ETA",
         "unparsed_lines": "unparsed lines", "final": "last", "learning_rate": "learning rate",
         "seconds_per_iteration": "seconds per iteration", "memory": "memory", "tokens": "tokens",
         "eval_throughput": "eval throughput", "finished": "finished",
@@ -438,7 +456,7 @@ LABELS = {
         "total_steps": "总步数", "train_records": "训练记录数", "eval_records": "评估记录数",
         "best": "最佳", "best_step": "最佳所在步数", "median_throughput": "吞吐量（中位数）",
         "throughput": "吞吐量", "anomaly_count": "异常数",
-        "wall_seconds": "耗时（秒）", "eta_seconds": "预计剩余（秒）",
+        "wall_seconds": "耗时", "eta_seconds": "预计剩余",
         "unparsed_lines": "未解析行数", "final": "最终", "learning_rate": "学习率",
         "seconds_per_iteration": "每步耗时（秒）", "memory": "显存", "tokens": "词元数",
         "eval_throughput": "评估吞吐量", "finished": "已完成", "failed": "失败",

@@ -35,6 +35,7 @@ def report_summary(report: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)     # installs torch and transformers (the first time), then trains
 def test_run_stop_on_nan_stops_a_real_hf_trainer_with_sigint(venv, tmp_path):
     log, report, notes = tmp_path / "run.log", tmp_path / "r.html", tmp_path / "notes"
     ran = subprocess.run(

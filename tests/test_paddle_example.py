@@ -80,6 +80,7 @@ def test_logreport_never_imports_paddle():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)     # installs Paddle (the first time), then trains
 def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     py = str(venv / "bin" / "python")
     subprocess.run([py, str(EXAMPLE / "make_dataset.py"), str(tmp_path / "data")], check=True,
@@ -140,6 +141,7 @@ def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)     # installs Paddle (the first time), then trains until stopped
 def test_run_stop_on_divergence_stops_a_real_paddledetection_training(venv, tmp_path):
     """A learning rate of 3000 (the example's is 0.04): the loss blows up at step 1 and the
     weights go NaN a few steps later (ppdet then dies in its BCE loss, as in the realrun

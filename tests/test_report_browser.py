@@ -14,7 +14,7 @@ from logreport.events import TRAIN, Record
 from logreport.model import Run
 from logreport.pipeline import load
 from logreport.report import build
-from tests.browser import Browser, available
+from tests.browser import Browser, available, watch_served
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not available(), reason="chromium is not installed")]
@@ -137,31 +137,11 @@ def test_axis_switch_and_log_y(browser, tmp_path):
 
 def test_served_live_page_updates_in_place(browser, tmp_path):
     """`watch --serve`: the page gets new data over /api/events and redraws without a reload."""
-    import re
-    import subprocess
-    import sys
-    import time
-    import urllib.error
-    import urllib.request
-
     full = (DATA / "picodet_s_320_coco_long80e.log").read_bytes().splitlines(True)
     log = tmp_path / "run.log"
     log.write_bytes(b"".join(full[: len(full) // 2]))
-    proc = subprocess.Popen([sys.executable, "-m", "logreport", "watch", str(log), "--serve",
-                             "--port", "0", "--no-tui", "-o", str(tmp_path / "r.html")],
-                            cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        base = re.search(r"(http://\S+)", proc.stderr.readline().decode()).group(1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:                 # 503 until the first records
-            try:
-                urllib.request.urlopen(base + "api/summary", timeout=5).close()
-                break
-            except urllib.error.HTTPError as e:
-                e.close()
-                time.sleep(0.1)
-        page = browser.open(base)
+    with watch_served(log, tmp_path / "r.html") as url:
+        page = browser.open(url)
         page.wait_for(DRAWN)
         half = page.eval("logreport.state.data.runs[0].summary.train_records")
         page.eval("window.__same_page = 1")
@@ -171,6 +151,3 @@ def test_served_live_page_updates_in_place(browser, tmp_path):
         assert 0 < half < 80
         assert page.eval("window.__same_page") == 1
         assert page.errors == []
-    finally:
-        proc.send_signal(2)
-        proc.communicate(timeout=30)

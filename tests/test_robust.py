@@ -84,7 +84,8 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[str, int, list[str]]]:
         "binary": (str(tmp / "binary.log"), 1, ["binary file"]),
         "nul_bytes_only": (str(tmp / "nul_only.log"), 1, ["the log is empty"]),
         "unknown_format": (str(tmp / "unknown.log"), 1,
-                           ["not a known log format", "closest: ", first, "logreport formats",
+                           ["no training records recognised", "closest format: ", first,
+                            "logreport formats",
                             *formats.names()]),
     }
 
@@ -184,7 +185,7 @@ def test_odd_input_gives_the_clean_logs_records(runner, tmp_path, log, case):
         assert got[key] == clean[key], key
     assert got["unparsed_lines"] == clean["unparsed_lines"] + extra_unparsed
     if "chinese" in case:
-        assert got["unparsed_samples"][0] == {"line": 1, "text": CHINESE}
+        assert got["unparsed_samples"][0] == {"file": str(odd), "line": 1, "text": CHINESE}
     # nothing parsed is lost or changed: every exported row and every report series
     assert export_rows(runner, odd, tmp_path / "odd.jsonl") == \
         export_rows(runner, log, tmp_path / "clean.jsonl")

@@ -294,11 +294,13 @@ def _replay_clean(tmp_path, fixtures) -> None:
             watch.kill()
 
 
+@pytest.mark.timeout(120)      # two watches follow two real logs as they are written
 def test_stop_on_never_fires_on_two_clean_real_runs_replayed_live(tmp_path):
     _replay_clean(tmp_path, [LONG, DATA / "llamafactory" / "sft_lora" / "console.log"])
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)      # 23 watches at once on 2 cores
 def test_stop_on_never_fires_on_any_clean_real_run_replayed_live(tmp_path):
     _replay_clean(tmp_path, CLEAN)
 

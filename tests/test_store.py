@@ -30,6 +30,7 @@ values = st.lists(st.one_of(decimals, st.floats(allow_nan=True, allow_infinity=T
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # CHUNK is set once
+@pytest.mark.timeout(120)      # a property: many examples
 @given(parts=st.lists(st.tuples(st.booleans(), values), max_size=6))
 def test_every_value_comes_back_bit_for_bit(parts, monkeypatch):
     monkeypatch.setattr(store, "CHUNK", 8)     # seal often

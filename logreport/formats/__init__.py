@@ -36,6 +36,16 @@ def scores(lines: list[str]) -> list[tuple[float, object]]:
     return ranked
 
 
+def not_applicable(name: str | None, metric: str) -> float | None:
+    """The value a format prints for "not applicable" in this metric (COCO's -1 for an area
+    with no objects), or None: such a value is never drawn, best, compared or alarmed on."""
+    fmt = get(name) if name else None
+    for pattern, value in getattr(fmt, "SENTINELS", ()):
+        if pattern.search(metric):
+            return value
+    return None
+
+
 def detect(lines: list[str]):
     """The format these lines are in, or None."""
     ranked = scores(lines)

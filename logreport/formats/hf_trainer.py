@@ -7,6 +7,7 @@ round(epoch × examples ÷ total batch size), else the record's ordinal.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
@@ -42,7 +43,7 @@ _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
 _BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
-                  r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
+                  r"(?P<unit>[^\]\[,\s{]*/s|s/[^\]\[,\s{]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
@@ -100,7 +101,8 @@ SAMPLES = [
      "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
      [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
                      "num_input_tokens_seen": 1024.0, "train_runtime": 0.0794,
-                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1)]),
+                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1,
+             estimated=True)]),
     ("{'train_runtime': 140.1484, 'train_samples_per_second': 1.712, 'train_steps_per_second': 0.428, "
      "'train_loss': 7.5664171059926355, 'epoch': 0.53}",
      [Record(FINAL, {"train_runtime": 140.1484, "train_samples_per_second": 1.712,
@@ -108,17 +110,19 @@ SAMPLES = [
              step=None, epoch=0.53, line=1)]),
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
-     [Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
-      Info({"llamafactory_version": ">=0.9.5"}, line=1),
+     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+      Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
      "  eval_loss               =     7.5585\n  eval_runtime            = 0:00:02.20",
      [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
-    ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
+    ("[INFO|trainer.py:1478] 2026-11-25 17:10:30,372 >>   Total optimization steps = 200\n"
+     "  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
-     [Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=1),
-      Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+     [Info({"total_steps": 200}, line=1),
+      Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=2),
+      Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
 
 
@@ -126,7 +130,7 @@ def sniff(lines: list[str]) -> float:
     """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
     if not lines:
         return 0.0
-    hits = 0.0
+    hits = bars = 0.0
     for text in lines:
         if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
             hits += 5
@@ -135,8 +139,8 @@ def sniff(lines: list[str]) -> float:
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
         elif "%|" in text and _BAR.search(text):
-            hits += 1
-    return min(1.0, hits / len(lines))
+            bars += 1               # every tqdm user prints these: they count only beside
+    return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
 
 
 def _logger_line(text: str) -> bool:
@@ -215,27 +219,94 @@ class Parser:
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
         self.partial: str | None = None
+        self.partial_lines: list[tuple[int, str]] = []      # the lines of `partial`
+        self.rejected: list[tuple[int, str]] = []           # lines taken in, found of no use
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
+        self.record_step: int | None = None   # step of the last training record
+        self.record_gap = 1                   # steps between records whose steps are stated
+        self.estimated = False                # the last record's step is an estimate
+        self.glued: int | None = None         # step of a training bar right before a dict
+        self.candidate: tuple | None = None   # the last bar seen while the training one is not
+                                              # known: (total, elapsed, remaining, line)
+        self.redraws = False                  # the console kept tqdm's redraws (\r frames)
+        self.bar_line = 0                     # line of the last training bar frame
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
+        self.first_time: float | None = None     # the first time stamp of the log
 
     # --- steps --------------------------------------------------------------------------
-    def _fallback_step(self, rec: Record) -> int | None:
+    def _estimate(self, epoch: float | None) -> int:
+        """A step for a training record the log states none for, always above the last
+        record's (an estimate never collides with a record before it nor goes back): the
+        last record's step plus the usual gap between records, when the epoch as printed
+        (x examples / batch size) allows it; else the epoch's step; else the ordinal."""
+        last = self.record_step
+        following = None if last is None else last + self.record_gap
+        span = self._epoch_span(epoch)
+        if span is None:
+            return self.train_count + 1 if following is None else following
+        low, high = span
+        if following is not None and (low <= following <= high or following > high):
+            return following
+        guess = min(max(round(epoch * self.steps_per_epoch()), low), high)
+        return guess if last is None else max(guess, last + 1)
+
+    def steps_per_epoch(self) -> float | None:
         examples = self.facts.get("num_examples")
         batch = self.facts.get("total_train_batch_size")
-        if rec.epoch is not None and examples and batch:
-            return round(rec.epoch * examples / batch)
-        if rec.phase == TRAIN:
-            return self.train_count + 1
-        return self.last_step
+        return examples / batch if examples and batch else None
+
+    def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
+        """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
+        per_epoch = self.steps_per_epoch()
+        if epoch is None or not per_epoch or epoch != epoch:
+            return None
+        text = repr(float(epoch))
+        decimals = len(text.partition(".")[2]) if "e" not in text else 16
+        half = 0.5 * 10.0 ** -decimals
+        return math.ceil((epoch - half) * per_epoch), math.floor((epoch + half) * per_epoch)
+
+    def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
+        """The step of a dict from its clues: the training bar glued right before it on its
+        line, and the bar drawn after it. They differ when tqdm had not redrawn the bar yet
+        (the bar after is right: it is redrawn at once) or when a console kept only the last
+        frame of each line (the bar glued before is right: the one after is the next logging
+        step's), or both (the step lies between). The epoch decides when the examples and
+        batch size are known; else a console that kept its redraws (several frames on a line)
+        trusts the bar after."""
+        if glued is None or after is None or glued == after:
+            return after if after is not None else glued
+        span = self._epoch_span(epoch)
+        if span is not None and span[0] == span[1] and \
+                min(glued, after) <= span[0] <= max(glued, after):
+            return span[0]                  # the epoch as printed names one step between
+        if span is not None:
+            guess = epoch * self.steps_per_epoch()
+            return glued if abs(glued - guess) < abs(after - guess) else after
+        return after if self.redraws else glued
+
+    def _train_step(self, step: int | None, epoch: float | None) -> tuple[int, bool]:
+        """(step, estimated) of the next training record, given the step the log states for
+        it (None: none); remembers it, and the gap between records whose steps are stated."""
+        estimated = step is None
+        if estimated:
+            step = self._estimate(epoch)
+        elif self.record_step is not None and step > self.record_step and not self.estimated:
+            self.record_gap = step - self.record_step
+        self.record_step, self.estimated = step, estimated
+        self.train_count += 1
+        return step, estimated
 
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
-        rec.step = step if step is not None else self._fallback_step(rec)
+        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
         if rec.phase == TRAIN:
-            self.train_count += 1
+            rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
+                                                       rec.epoch)
+            self.last_step = rec.step
         else:                                 # a block repeating its dict: only new keys
+            rec.step = step if step is not None else self.last_step
             seen = self.emitted.setdefault((rec.phase, rec.step), set())
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
@@ -244,8 +315,6 @@ class Parser:
                 if not rec.metrics:
                     return
             seen.update(rec.metrics)
-        if rec.step is not None and rec.phase == TRAIN:
-            self.last_step = rec.step
         out.append(rec)
 
     def _flush(self, out: list, step: int | None = None) -> None:
@@ -257,13 +326,14 @@ class Parser:
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
-        if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
+        if "%|" in text:
             pos, known = 0, False
             for m in _BAR.finditer(text):
                 self._line(text[pos:m.start()], number, out)
-                self._bar(m, number, out)
+                self.glued = self._bar(m, number, out)
                 pos, known = m.end(), True
             known = self._line(text[pos:], number, out) or known
+            self.glued = None
         else:
             known = self._line(text, number, out)
         return out if known or out else None
@@ -329,6 +399,7 @@ class Parser:
             frames += count
             if total == train:
                 self._step(dicts, out, int(n1))
+                self.redraws = self.redraws or count > 1
                 if n2 is None:
                     last, j, bar = int(n1), 0, m.group("e1", "r1")
                 elif count == 2:
@@ -403,22 +474,19 @@ class Parser:
         if "learning_rate" not in column and "lr" in column:
             column["learning_rate"] = column.pop("lr")
         metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
-        step = np.array([np.nan if d[3] is _FALLBACK else d[3] for d in dicts], dtype=np.float64)
-        fallback = np.isnan(step)
-        if fallback.any():
-            examples = self.facts.get("num_examples")
-            batch = self.facts.get("total_train_batch_size")
-            if epoch is not None and examples and batch:
-                step[fallback] = np.round(epoch[fallback] * examples / batch)
-            else:
-                step[fallback] = self.train_count + 1 + np.flatnonzero(fallback)
-        self.train_count += len(dicts)
-        return Records(TRAIN, step, np.full(len(dicts), np.nan) if epoch is None else epoch,
+        epochs = [None] * len(dicts) if epoch is None else epoch.tolist()
+        steps, flags = zip(*(self._train_step(None if d[3] is _FALLBACK else d[3], e)
+                             for d, e in zip(dicts, epochs)))
+        estimated = np.array(flags, dtype=bool)
+        return Records(TRAIN, np.array(steps, dtype=np.float64),
+                       np.full(len(dicts), np.nan) if epoch is None else epoch,
                        np.full(len(dicts), np.nan),
-                       np.array([d[0] for d in dicts], dtype=np.float64), metrics)
+                       np.array([d[0] for d in dicts], dtype=np.float64), metrics,
+                       estimated=estimated if estimated.any() else None)
 
     def finish(self) -> list:
         out: list = []
+        self._reject_partial()
         self._end_block(out)
         self._flush(out)
         if self.in_traceback:            # cut short before its exception line
@@ -426,19 +494,33 @@ class Parser:
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, number: int, out: list) -> None:
+    def _bar(self, m: re.Match, number: int, out: list) -> int | None:
+        """A tqdm frame; for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
+        self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
-            return
+            return None
         total, n = int(m.group("total")), int(m.group("n"))
-        if self.train_total is None and not self.in_eval:
-            self.train_total = total
-        if total == self.train_total:
-            self._flush(out, n)
-            if n != self.clock_step:
-                self.clock_step = n
-                self._clock(m.group("elapsed"), m.group("remaining"), number, out)
-            self.last_step = n
+        if self.train_total is None:        # no "Total optimization steps" line (a paste)
+            if self.in_eval:
+                return None
+            if self.pending is None or self.pending.phase != TRAIN:
+                self.candidate = (total, m.group("elapsed"), m.group("remaining"), number)
+                return n        # the training bar only if a dict is glued right after it
+            self.train_total = total        # drawn after a training dict: the training bar
+        if total != self.train_total:
+            return None
+        self._train_bar(n, m.group("elapsed"), m.group("remaining"), number, out)
+        return n
+
+    def _train_bar(self, n: int, elapsed: str, remaining: str, number: int, out: list) -> None:
+        """A frame of the training bar: it flushes the dict before it and gives the clock."""
+        self._flush(out, n)
+        if n != self.clock_step:
+            self.clock_step = n
+            self._clock(elapsed, remaining, number, out)
+        self.redraws = self.redraws or number == self.bar_line
+        self.last_step, self.bar_line = n, number
 
     def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
@@ -455,11 +537,11 @@ class Parser:
         if "[rank" in text:
             text = _RANK.sub("", text.lstrip())
         if self.partial is not None:
-            text = self._join_wrapped(text)
+            text = self._join_wrapped(text, number)
             if text is None:
                 return True
-        elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
-            self.partial = text
+        if text.startswith("{'") and "}" not in text and _DICT_START.match(text):
+            self.partial, self.partial_lines = text, [(number, text)]
             return True
         if self.block is not None:
             row = _ROW.match(text)
@@ -505,14 +587,25 @@ class Parser:
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
 
-    def _join_wrapped(self, text: str) -> str | None:
-        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
+    def _join_wrapped(self, text: str, number: int) -> str | None:
+        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace.
+        A line that cannot be a piece (a new dict, a logger line) shows the open one was half a
+        dict: its lines are rejected (counted as unparsed) and `text` goes on alone."""
+        if text.startswith("{'") or " >> " in text or " - INFO - " in text:
+            self._reject_partial()
+            return text
         joined = self.partial + text
+        self.partial_lines.append((number, text))
         if "}" in text or len(joined) > 20000:
-            self.partial = None
+            self.partial, self.partial_lines = None, []
             return joined
         self.partial = joined
         return None
+
+    def _reject_partial(self) -> None:
+        if self.partial is not None:
+            self.rejected += self.partial_lines
+            self.partial, self.partial_lines = None, []
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
@@ -520,6 +613,8 @@ class Parser:
             self.time = _stamp(groups[2], groups[0], groups[1], *groups[3:6])
         else:
             self.time = _stamp(*groups[:6])
+        if self.first_time is None:
+            self.first_time = self.time
         if head.re is _LF_B and "llamafactory_version" not in self.facts:
             version = _LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
                 else None
@@ -613,8 +708,16 @@ class Parser:
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        if phase == TRAIN:          # a training bar right before it on its line is its step
+            rec.step, self.glued = self.glued, None
+            if rec.step is not None and self.train_total is None and self.candidate:
+                total, elapsed, remaining, line = self.candidate
+                self.train_total = total
+                self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
-            self.pending = None          # the LlamaBoard echo of this very dict: keep the dict
+            if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
+                rec.step = self.pending.step
+            self.pending = None
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 

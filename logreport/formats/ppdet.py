@@ -46,6 +46,8 @@ _VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r
 _FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
 _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
+# pycocotools prints -1.000 for an area range with no ground truth: "not applicable"
+SENTINELS = [(re.compile(r"(?:^|/)A[PR]"), -1.0)]
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
@@ -65,7 +67,8 @@ MIN_RUN = 8               # training lines alike in a row before the fast path t
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # 29 Feb: line path
 _AREA = {"all": "", "small": "s", "medium": "m", "large": "l"}
 _IOU = {"0.50:0.95": "", "0.50": "50", "0.75": "75"}
-_TASK = {"bbox": "bbox", "segm": "segm", "keypoints": "keypoint", "keypoints_crowd": "keypoint"}
+_TASK = {"bbox": "bbox", "segm": "segm", "mask": "segm", "keypoints": "keypoint",
+         "keypoint": "keypoint", "keypoints_crowd": "keypoint"}
 
 # Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
@@ -104,9 +107,15 @@ SAMPLES = [
     ("    [02/24 17:15:52] ppdet.metrics.metrics INFO: mAP(0.50, 11point) = 84.34%",
      [Record(EVAL, {"bbox/mAP": 84.34}, line=1)]),
     ("[11/25 16:46:24] ppdet.metrics.coco_utils INFO: Start evaluate...\n"
+     "Evaluate annotation type *bbox*\n"
      " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
      " Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ] = 0.067",
-     [Record(EVAL, {"bbox/AP": 0.048, "bbox/AR10": 0.067}, line=2)]),
+     [Record(EVAL, {"bbox/AP": 0.048, "bbox/AR10": 0.067}, line=3)]),
+    # (real lines, the header between them left out as a paste does): no task is guessed
+    ("[11/25 16:46:24] ppdet.metrics.coco_utils INFO: Start evaluate...\n"
+     " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
+     " Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = -1.000",
+     [Record(EVAL, {"AP": 0.048, "APl": -1.0}, line=2)]),
     ("[11/25 16:48:22] ppdet.utils.checkpoint INFO: Save checkpoint: /home/user/ppdet_out/ppyoloe_resume",
      [Marker(CHECKPOINT, "/home/user/ppdet_out/ppyoloe_resume", line=1)]),
 ]
@@ -162,10 +171,12 @@ class Parser:
         self.year = year or datetime.now().year
         self.last_month = 0
         self.time: float | None = None
+        self.first_time: float | None = None     # the first time stamp of the log
         self.epoch: int | None = None
         self.steps_per_epoch: int | None = None
         self.last_step: int | None = None
-        self.task = "bbox"
+        self.task: str | None = None     # of the COCO table being read, as the log says it
+        self.untasked: set[str] = set()  # pending COCO names no line has given a task yet
         self.pending: dict[str, float] = {}
         self.pending_line = 0
         self.table: dict | None = None
@@ -195,6 +206,7 @@ class Parser:
         return self.last_step
 
     def _flush_eval(self) -> list:
+        self.untasked = set()
         if not self.pending:
             return []
         rec = Record(EVAL, self.pending, step=self._eval_step(), epoch=self.epoch, time=self.time,
@@ -217,6 +229,8 @@ class Parser:
         prefix = _PREFIX.search(text) if "] " in text else None
         if prefix:
             self.time = self._stamp(prefix)
+            if self.first_time is None:
+                self.first_time = self.time
             msg = text[prefix.end():]
         else:
             msg = text
@@ -332,6 +346,8 @@ class Parser:
             days = days.astype("datetime64[D]").astype(np.int64) + day - 1
             time = days * 86400.0 + (hh * 3600 + mi * 60 + ss)
             self.year, self.last_month, self.time = int(years[-1]), int(month[-1]), float(time[-1])
+            if self.first_time is None:
+                self.first_time = float(time[0])
             c = 5
         else:
             time = np.full(len(v), np.nan if self.time is None else self.time)
@@ -377,6 +393,8 @@ class Parser:
         y, mo, d, h, mi, s, it, rest = m.groups()
         try:
             self.time = (datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)) - _EPOCH0).total_seconds()
+            if self.first_time is None:
+                self.first_time = self.time
         except ValueError:
             pass
         metrics: dict[str, float] = {}
@@ -394,7 +412,7 @@ class Parser:
         """A prefixed logger message that is not a training line."""
         if msg.startswith("Eval iter: "):
             out.extend(self._flush_eval())
-            self.task = "bbox"
+            self.task = None
         elif msg.startswith("Save checkpoint: "):
             out.extend(self._flush_eval())
             out.append(Marker(CHECKPOINT, msg[17:].strip(), line=number, step=self.last_step,
@@ -406,6 +424,10 @@ class Parser:
                     self._add_eval("fps", float(m.group(2)), number)
                 except ValueError:
                     pass
+            if not self.untasked:       # else a `Best test <task> ap` line may still name it
+                out.extend(self._flush_eval())
+        elif msg.startswith("Best test "):
+            self._name_task(msg.split()[2:3])
             out.extend(self._flush_eval())
         elif msg.startswith("mAP("):
             m = _VOC.search(msg)
@@ -413,6 +435,7 @@ class Parser:
                 self._add_eval("bbox/mAP", float(m.group(2)), number)
         elif msg.startswith("Per-category of "):
             title = msg[len("Per-category of "):].strip().rstrip(":").strip()
+            self._name_task(title.split()[:1])
             self.table = {"title": title, "header": [], "rows": [], "line": number}
         elif msg.startswith(_STARTUP):
             self._startup(msg, number, out)
@@ -479,11 +502,31 @@ class Parser:
         return True
 
     def _coco_row(self, m: re.Match, number: int) -> None:
+        """A pycocotools summary row, named `<task>/AP50` etc. The task is what the log says:
+        `Evaluate annotation type *segm*` before the table, keypoints' own `maxDets= 20`, or
+        (a table pasted without its header) a per-category table or `Best test` line after
+        it; until then the name has no task (`AP50`)."""
         kind, iou, area, max_dets, value = m.groups()
+        if max_dets == "20" and self.task is None:
+            self._name_task(["keypoints"])
         name = ("AP" if kind == "Precision" else "AR") + _IOU[iou] + _AREA[area]
         if kind == "Recall" and area == "all" and iou == "0.50:0.95" and self.task != "keypoint":
             name += max_dets
-        self._add_eval(f"{self.task}/{name}", float(value), number)
+        if self.task is None:
+            self.untasked.add(name)
+            self._add_eval(name, float(value), number)
+        else:
+            self._add_eval(f"{self.task}/{name}", float(value), number)
+
+    def _name_task(self, words: list[str]) -> None:
+        """A line after a table without its header names its task: rename what it gave."""
+        task = _TASK.get(words[0].lower()) if words else None
+        if task is None:
+            return
+        self.task = task
+        self.pending = {f"{task}/{k}" if k in self.untasked else k: v
+                        for k, v in self.pending.items()}
+        self.untasked = set()
 
     def _table_line(self, text: str, out: list, number: int) -> bool:
         """Per-category AP grid (terminaltables): header, then category/AP pairs."""
