@@ -86,8 +86,12 @@ class Stopper:
     def stopped(self) -> bool:
         return self.entry is not None
 
-    def update(self, watch) -> None:
-        if self.entry is not None or watch.summary is None:
+    def update(self, watch, last: bool = False) -> None:
+        """After a refresh of the watch (last: its final one, the log has ended)."""
+        if self.entry is not None:
+            self._ended(wait=5.0 if last else 0.0)
+            return
+        if watch.summary is None:
             return
         found = trigger(self.stop_on, watch.run, watch.summary)
         if found is None:
@@ -106,7 +110,7 @@ class Stopper:
                       "last_step": watch.summary.get("last_step"),
                       "line": found["line"], "metric": found["metric"], "detail": found["detail"],
                       "pid": self.training.pid, "at": datetime.now().isoformat(timespec="milliseconds"),
-                      "signal": None, "signals": [], "text": ""}
+                      "signal": None, "signals": [], "ended": False, "text": ""}
         self._describe()
         watch.run.info["stopped"] = self.entry
         watch.publish(whole=True)            # the summary says why ...
@@ -121,8 +125,15 @@ class Stopper:
         self.entry["signal"] = escalation.ended_by
         self._describe()
 
+    def _ended(self, wait: float) -> None:
+        """Note when the training has ended (waiting up to `wait` s for it)."""
+        if not self.entry["ended"] and (not self.training.alive() or
+                                        (wait and self.training.wait(wait))):
+            self.entry["ended"] = True
+            self._describe()
+
     def _describe(self) -> None:
         e = self.entry
-        ended = f"; {e['signal']} ended it" if e["signal"] else ""
+        ended = f"; {e['signal']} {'ended it' if e['ended'] else 'sent'}" if e["signal"] else ""
         e["text"] = (f"stopped by logreport at step {e['last_step']}: {e['reason']} at step "
                      f"{e['step']} ({e['detail']}){ended}")

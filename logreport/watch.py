@@ -414,6 +414,8 @@ class Watch:
             if errors:
                 raise errors[0]
             return                          # nothing came: no report to write
+        if self.opt.stopper is not None:
+            self.opt.stopper.update(self, last=True)     # the training has ended: say so
         self.publish(whole=True)
         self.write_report()
 

@@ -353,6 +353,7 @@ def test_a_stall_stops_the_training_in_process(tmp_path):
     assert signals_got(flag) == ["SIGINT"] and not training.alive()
     stopped = payload(tmp_path / "r.html")["runs"][0]["summary"]["stopped"]
     assert stopped["signal"] == "SIGINT" and stopped["detail"].startswith("no new line for 1m")
+    assert stopped["ended"] and stopped["text"].endswith("; SIGINT ended it")
     training.popen.stdout.close()
 
 
