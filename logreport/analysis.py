@@ -195,6 +195,9 @@ def is_loss(name: str) -> bool:
 
 def main_loss(run: Run) -> str | None:
     names = run.metric_names(TRAIN)
+    for name in formats.trait(run.format, "MAIN_LOSS"):
+        if name in names:
+            return name
     if "loss" in names:
         return "loss"
     losses = [n for n in names if is_loss(n)]
@@ -212,7 +215,7 @@ _MAIN_EVAL = ("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/P
 
 def main_eval_metric(run: Run) -> str | None:
     names = [n for n in run.metric_names(EVAL) if n != "fps"]
-    for name in _MAIN_EVAL:
+    for name in formats.trait(run.format, "MAIN_EVAL") + _MAIN_EVAL:
         if name in names:
             return name
     accuracy = [n for n in names if "accuracy" in n]
@@ -238,8 +241,8 @@ def best(run: Run, metric: str | None = None) -> dict | None:
 
 def throughput(run: Run) -> dict | None:
     names = run.metric_names(TRAIN)
-    for name in ("ips", "throughput", "train_samples_per_second", "samples_per_second",
-                 "tokens_per_second"):
+    for name in formats.trait(run.format, "THROUGHPUT") + (
+            "ips", "throughput", "train_samples_per_second", "samples_per_second", "tokens_per_second"):
         if name in names:
             middle = median(run, name)
             if middle is not None:

@@ -160,8 +160,8 @@ class Ingest:
 def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
     """The error for lines no format claims: the known formats, the closest, first lines."""
     ranked = formats.scores(lines)
-    closest = f"closest format: {ranked[0][1].NAME}, {ranked[0][0]:.0%} of lines" if ranked \
-        else "no format is close"
+    closest = f"closest format: {ranked[0][1].NAME}, {ranked[0][0]:.0%} of lines" \
+        if ranked and ranked[0][0] > 0 else "no known format is close"
     first = " | ".join(t[:60] for t in lines[:2])
     return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}",
                          "known formats: " + ", ".join(formats.names())

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import __version__, present
+from . import __version__, formats, present
 from .analysis import (
     applicable,
     is_loss,
@@ -312,8 +312,9 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     finals: dict[str, None] = {}
     for s in summaries:
         finals.update(dict.fromkeys(s["final"]))
+    hidden = HIDDEN.union(*(formats.trait(s["format"], "HIDDEN") for s in summaries))
     for name in finals:
-        if name in HIDDEN:
+        if name in hidden:
             continue
         vals = [s["final"].get(name) for s in summaries]
         rows.append(_row("final", vals, "min" if is_loss(name) else None, metric=name))
@@ -341,6 +342,7 @@ def charts(runs: list[Run]) -> list[dict]:
     ``prefix/name`` families (``rewards/*``, ``logps/*``, ``bbox/AP*``), the rest one each."""
     train: dict[str, None] = {}
     evals: dict[str, None] = {}
+    hidden = HIDDEN.union(*(formats.trait(run.format, "HIDDEN") for run in runs))
     for run in runs:
         train.update(dict.fromkeys(run.metric_names(TRAIN)))
         evals.update(dict.fromkeys(run.metric_names(EVAL)))
@@ -360,16 +362,16 @@ def charts(runs: list[Run]) -> list[dict]:
     cost = [n for n in ("batch_cost", "data_cost") if n in train]
     if cost:
         out.append(_chart("seconds per iteration", TRAIN, cost, label="seconds_per_iteration"))
-    memory = [n for n in train if "mem" in n.lower() and n not in HIDDEN]
+    memory = [n for n in train if "mem" in n.lower() and n not in hidden]
     if memory:
         out.append(_chart("memory", TRAIN, memory, smooth=False, label="memory"))
-    tokens = [n for n in train if "tokens" in n and n not in speed]
+    tokens = [n for n in train if "tokens" in n and n not in speed and n not in hidden]
     if tokens:
         out.append(_chart("tokens", TRAIN, tokens, smooth=False, label="tokens"))
-    shown = {m for c in out for m in c["metrics"]} | HIDDEN
+    shown = {m for c in out for m in c["metrics"]} | hidden
     out += _grouped([n for n in train if n not in shown], TRAIN)
     eval_speed = [n for n in evals if n.endswith(THROUGHPUT)]
-    out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in HIDDEN],
+    out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in hidden],
                     EVAL)
     if eval_speed:
         out.append(_chart("eval throughput", EVAL, eval_speed, label="eval_throughput"))

@@ -84,7 +84,7 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[str, int, list[str]]]:
         "binary": (str(tmp / "binary.log"), 1, ["binary file"]),
         "nul_bytes_only": (str(tmp / "nul_only.log"), 1, ["the log is empty"]),
         "unknown_format": (str(tmp / "unknown.log"), 1,
-                           ["no training records recognised", "closest format: ", first,
+                           ["no training records recognised", "no known format is close", first,
                             "logreport formats",
                             *formats.names()]),
     }

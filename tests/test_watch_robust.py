@@ -121,11 +121,11 @@ def test_an_unknown_format_is_said_once_and_watch_goes_on(tmp_path):
     code, err = w.end(signal.SIGINT)
     (said,) = [line for line in w.out if "no training records recognised yet" in line]
     assert said.startswith(f"logreport: {log}: no training records recognised yet (")
-    assert "lines read; closest format: " in said
+    assert "lines read; no known format is close" in said
     assert "; still watching (hint: known formats: ppdet" in said
     (line,) = err.splitlines()
     assert code == 1 and line.startswith(f"logreport: {log}: no training records recognised "
-                                         "(closest format: ")
+                                         "(no known format is close")
     assert line.endswith("or pass --format)")
 
 

@@ -4,13 +4,16 @@ A format module has NAME, TITLE, SAMPLES (real lines with the events they must g
 sniff(lines) -> score in [0, 1], and Parser with feed(text, number) -> events and finish().
 feed returns a list of events (empty for a line it knows, such as a progress bar or library
 chatter), or None for a line it does not understand: those are counted as unparsed.
+A format may also name, as tuples of metric names, its main eval metrics (MAIN_EVAL, best
+first), main losses (MAIN_LOSS), throughput metrics (THROUGHPUT) and bookkeeping metrics that
+are kept but not charted (HIDDEN); `trait` reads them.
 """
 from __future__ import annotations
 
 from importlib import import_module
 
 # Order matters only for ties; the sample test checks that no two formats claim one sample.
-_MODULES = ("ppdet", "hf_trainer", "llamafactory")
+_MODULES = ("ppdet", "hf_trainer", "llamafactory", "paddleocr", "paddleclas", "paddleseg", "paddlenlp")
 THRESHOLD = 0.02
 
 
@@ -23,6 +26,12 @@ def get(name: str):
         if name == fmt.NAME:
             return fmt
     return None
+
+
+def trait(name: str | None, constant: str) -> tuple:
+    """A format's MAIN_EVAL, MAIN_LOSS, THROUGHPUT or HIDDEN names; () if it has none."""
+    fmt = get(name) if name else None
+    return tuple(getattr(fmt, constant, ()))
 
 
 def names() -> list[str]:
