@@ -28,17 +28,19 @@ from .status import FAIL_MARKERS
 MAX_PER_KIND = 20
 
 
-def anomalies(run: Run, th: Thresholds | None = None) -> list[dict]:
-    """Everything that went wrong in a run, in line order (stall is live only: see stall())."""
+def anomalies(run: Run, th: Thresholds | None = None, kinds=None) -> list[dict]:
+    """Everything that went wrong in a run (of these kinds: None for all), in line order
+    (stall is live only: see stall())."""
     th = th or Thresholds()
     found = []
     for detector in DETECTORS:
-        if detector.find is not None:
+        if detector.find is not None and (kinds is None or set(detector.kinds) & set(kinds)):
             for a in detector.find(run, th):
                 a.setdefault("file", _file_of(run, detector.phase, a))
                 found.append(a)
     order = {name: i for i, name in enumerate(run.inputs)}
-    return sorted(found, key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
+    return sorted((a for a in found if kinds is None or a["kind"] in kinds),
+                  key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
 
 
 def _file_of(run: Run, phase: str, anomaly: dict) -> str:

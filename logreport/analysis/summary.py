@@ -38,6 +38,7 @@ class Summary(TypedDict, total=False):
     progress: dict | None
     anomalies: list[dict]             # kind, step, metric, detail, line, file
     unparsed_lines: int
+    stopped: dict                     # `run --stop-on`: reason, step, signal, ... (when it did)
 
 
 def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Summary:
@@ -66,6 +67,8 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Sum
         "anomalies": anomalies(run, th),
         "unparsed_lines": 0,
     }
+    if "stopped" in run.info:         # `--stop-on` ended the run: why, at which step, what signal
+        summary["stopped"] = dict(run.info["stopped"])
     return refresh(summary, run)
 
 
