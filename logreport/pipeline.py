@@ -125,8 +125,8 @@ class Ingest:
         return count
 
     def _rejected(self) -> None:
-        """Lines the parser took in but later found it could not use (llamafactory's JSON
-        text): counted as unparsed."""
+        """Lines the parser took in but later found it could not use (a half dict, JSON text
+        that is not): counted as unparsed."""
         rejected = getattr(self.parser, "rejected", None)
         while rejected:
             number, text = rejected.pop(0)
