@@ -1,9 +1,10 @@
 """Console output of `llamafactory-cli train` and any Hugging Face Trainer script.
 
-Spec: shared/formats/llamafactory.md (§2–§7, §9, §10). Also reads LlamaBoard's running_log.txt,
-which holds the same logger lines. A step dict carries no step: it waits for the training bar
-frame drawn right after it (the frame before can lag); without one the step is
-round(epoch × examples ÷ total batch size), else the record's ordinal.
+As printed by transformers' Trainer (trainer.py, ProgressCallback: tqdm bars and `tqdm.write`
+of each logs dict) and LLaMA-Factory (extras/logging.py: its logger format; LogCallback's echo
+of each logs dict). Also reads LlamaBoard's running_log.txt, which holds the same logger lines.
+A step dict carries no step: its step is weighed from the bar frames around it and its epoch
+(hf_steps), else estimated and marked.
 """
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ _LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0
                      "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
 
 
-# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+# Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[INFO|trainer.py:1478] 2026-11-25 16:45:50,937 >>   Total optimization steps = 60\n"
      "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"

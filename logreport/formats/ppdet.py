@@ -1,6 +1,7 @@
 """PaddleDetection console logs (ppdet 0.x static graph, 2.x, develop/2.8, PaddleYOLO fork).
 
-Spec: shared/formats/ppdet.md. Lines are matched by their message, wherever it sits on the line
+As printed by PaddleDetection (ppdet/engine/callbacks.py LogPrinter, ppdet/engine/trainer.py,
+pycocotools' summary). Lines are matched by their message, wherever it sits on the line
 (notebook indentation, `# `, `> `, `[rank0]: ` and container timestamps are tolerated).
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ _IOU = {"0.50:0.95": "", "0.50": "50", "0.75": "75"}
 _TASK = {"bbox": "bbox", "segm": "segm", "mask": "segm", "keypoints": "keypoint",
          "keypoint": "keypoint", "keypoints_crowd": "keypoint"}
 
-# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+# Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[11/25 16:45:51] ppdet.engine.callbacks INFO: Epoch: [0] [ 0/12] learning_rate: 0.000000 "
      "loss: 4.262882 loss_cls: 0.714085 loss_iou: 0.852876 loss_dfl: 2.833213 loss_l1: 5.164682 "
