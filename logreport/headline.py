@@ -34,6 +34,7 @@ WORDS = {
         "steps_epoch": "{} ({})", "from": "from {first} ({change})", "by": "; ",
         "end": ".", "join": "; ", "sep": " ",
         "anomaly": "{kind} at {where}: {detail}", "eval_n": "eval {}",
+        "stopped": "Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
         "epochs": lambda n: present.count(n, "epoch"), "steps": lambda n: present.count(n, "step"),
         "records": lambda n: present.count(n, "record"),
         "evals": lambda n: present.count(n, "evaluation"),
@@ -50,6 +51,7 @@ WORDS = {
         "steps_epoch": "{}（{}）", "from": "起始 {first}（{change}）", "by": "；",
         "end": "。", "join": "；", "sep": "",
         "anomaly": "{kind}（{where}）：{detail}", "eval_n": "第 {} 次评估",
+        "stopped": "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）",
         "epochs": "{} 轮".format, "steps": "{} 步".format, "records": "{} 条记录".format,
         "evals": "{} 次评估".format,
         "status": {"finished": "已完成", "failed": "失败", "running": "运行中", "unknown": "未知"},
@@ -89,6 +91,12 @@ def sentence(summary: dict, loss: dict | None = None, lang: str = "en") -> str:
 def _state(summary: dict, w: dict) -> str:
     state = summary.get("status") or "unknown"
     took = summary.get("wall_seconds")
+    stopped = summary.get("stopped")
+    if stopped:                  # `run --stop-on` ended it
+        return w["stopped"].format(last=present.number(stopped.get("last_step")),
+                                   step=present.number(stopped.get("step")),
+                                   reason=stopped.get("reason"),
+                                   detail=_short(stopped.get("detail") or ""))
     if state == "failed":
         return w["failed"].format(where=_at(summary, w), why=_why(summary, w))
     if state == "running" and summary.get("progress"):

@@ -377,6 +377,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             _row("total_steps", [s["total_steps"] for s in summaries]),
             _row("train_records", [s["train_records"] for s in summaries]),
             _row("eval_records", [s["eval_records"] for s in summaries])]
+    if any(s.get("stopped") for s in summaries):     # `--stop-on` ended a run: why and how
+        rows.append(_row("stopped", [(s.get("stopped") or {}).get("text") for s in summaries]))
     metrics = {s["best"]["metric"] for s in summaries if s["best"]}
     for metric in sorted(metrics):
         vals = [s["best"]["value"] if s["best"] and s["best"]["metric"] == metric else None

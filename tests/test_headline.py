@@ -181,3 +181,18 @@ def test_every_label_has_a_chinese_one():
                                  "losses", "optimisation", "speed", "more"])
 def test_section_and_family_titles_are_labelled(key):
     assert LABELS["en"][key] and LABELS["zh"][key] != LABELS["en"][key]
+
+
+def test_a_run_stopped_by_logreport_says_so():
+    """The summary of a real run with the entry `run --stop-on` adds (synthetic: its fields
+    as logreport/stop.py writes them)."""
+    run = load(str(DATA / "llamafactory" / "sft_full_diverge"))
+    s = summarize(run)
+    nan = next(a for a in s["anomalies"] if a["kind"] == "nan")
+    s["stopped"] = {"by": "logreport", "reason": "nan", "step": nan["step"],
+                    "last_step": s["last_step"], "detail": nan["detail"], "text": ""}
+    text = headline.sentence(s)
+    assert text == (f"Stopped by logreport at step {s['last_step']}: nan at step {nan['step']} "
+                    f"({nan['detail']}).")
+    assert headline.sentence(s, lang="zh").startswith(
+        f"logreport 在第 {s['last_step']} 步停止了训练：第 {nan['step']} 步出现 nan")
