@@ -23,40 +23,33 @@ from .model import Run
 FAILURES = ("traceback", "oom")      # anomaly kinds that end a run: the status says them
 LONGEST = 160                        # characters of a log-derived reason kept in a sentence
 
-WORDS = {
-    "en": {
-        "finished": "Finished {span}{took}", "failed": "Failed at {where}: {why}",
-        "running": "Running: {percent} ({step}){eta}", "unknown": "Stopped at {where}{took}; "
-        "no end was logged", "eval_only": "{count}, no training records",
-        "took": " in {}", "after": " after {}", "eta": ", ETA {}", "with": " with anomalies: {}",
-        "best": "Best {metric} {value}{at}", "at": " at {}", "loss": "{metric} {first} → {last}",
-        "epoch": "epoch {}", "step": "step {}", "step_epoch": "step {} (epoch {})",
-        "steps_epoch": "{} ({})", "from": "from {first} ({change})", "by": "; ",
-        "end": ".", "join": "; ", "sep": " ",
-        "anomaly": "{kind} at {where}: {detail}", "eval_n": "eval {}",
-        "stopped": "Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
-        "epochs": lambda n: present.count(n, "epoch"), "steps": lambda n: present.count(n, "step"),
-        "records": lambda n: present.count(n, "record"),
-        "evals": lambda n: present.count(n, "evaluation"),
-        "status": {"finished": "finished", "failed": "failed", "running": "running",
-                   "unknown": "unknown"},
-    },
-    "zh": {
-        "finished": "已完成 {span}{took}", "failed": "失败于{where}：{why}",
-        "running": "运行中：{percent}（{step}）{eta}", "unknown": "停止于{where}{took}，"
-        "日志中没有结束记录", "eval_only": "{count}，没有训练记录",
-        "took": "，用时 {}", "after": "，已用 {}", "eta": "，预计剩余 {}", "with": "，有异常：{}",
-        "best": "最佳 {metric} {value}{at}", "at": "（{}）", "loss": "{metric} {first} → {last}",
-        "epoch": "第 {} 轮", "step": "第 {} 步", "step_epoch": "第 {} 步（第 {} 轮）",
-        "steps_epoch": "{}（{}）", "from": "起始 {first}（{change}）", "by": "；",
-        "end": "。", "join": "；", "sep": "",
-        "anomaly": "{kind}（{where}）：{detail}", "eval_n": "第 {} 次评估",
-        "stopped": "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）",
-        "epochs": "{} 轮".format, "steps": "{} 步".format, "records": "{} 条记录".format,
-        "evals": "{} 次评估".format,
-        "status": {"finished": "已完成", "failed": "失败", "running": "运行中", "unknown": "未知"},
-    },
+# key: (English, Chinese)
+PHRASES = {
+    "finished": ("Finished {span}{took}", "已完成 {span}{took}"),
+    "failed": ("Failed at {where}: {why}", "失败于{where}：{why}"),
+    "running": ("Running: {percent} ({step}){eta}", "运行中：{percent}（{step}）{eta}"),
+    "unknown": ("Stopped at {where}{took}; no end was logged", "停止于{where}{took}，日志中没有结束记录"),
+    "stopped": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
+                "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）"),
+    "eval_only": ("{count}, no training records", "{count}，没有训练记录"),
+    "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
+    "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
+    "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
+    "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
+    "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
+    "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
+    "from": ("from {first} ({change})", "起始 {first}（{change}）"),
+    "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
+    "eval_n": ("eval {}", "第 {} 次评估"),
+    "by": ("; ", "；"), "join": ("; ", "；"), "end": (".", "。"), "sep": (" ", ""),
+    "epochs": (lambda n: present.count(n, "epoch"), "{} 轮".format),
+    "steps": (lambda n: present.count(n, "step"), "{} 步".format),
+    "records": (lambda n: present.count(n, "record"), "{} 条记录".format),
+    "evals": (lambda n: present.count(n, "evaluation"), "{} 次评估".format),
+    "st_finished": ("finished", "已完成"), "st_failed": ("failed", "失败"),
+    "st_running": ("running", "运行中"), "st_unknown": ("unknown", "未知"),
 }
+WORDS = {lang: {key: pair[i] for key, pair in PHRASES.items()} for i, lang in enumerate(("en", "zh"))}
 
 
 def words(lang: str) -> dict:
@@ -219,7 +212,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     w = words(lang)
     state = summary.get("status") or "unknown"
     found = summary.get("anomalies") or []
-    out = [_card("status", w["status"].get(state, state), present.kinds(found) if found else "")]
+    out = [_card("status", w.get(f"st_{state}", state), present.kinds(found) if found else "")]
     out[0]["state"] = state
     b = summary.get("best")
     if b:
