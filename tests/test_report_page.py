@@ -196,6 +196,9 @@ def test_chart_downloads_svg_and_png_and_copies_csv(browser, tmp_path):
     lines = page.eval(f"logreport.csv('{loss}')").splitlines()
     assert lines[0] == "run,phase,metric,step,epoch,hours,value" and len(lines) == 81
     assert {line.split(",")[2] for line in lines[1:]} == {"loss"}
+    button = f"document.querySelector('#{loss}-card button[data-act=csv]')"
+    page.eval(f"{button}.click()")
+    page.wait_for(f"{button}.textContent === 'copied'")
     assert page.errors == []
 
 
