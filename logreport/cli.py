@@ -88,7 +88,7 @@ def load_runs(logs, fmt):
     """The runs the command-line paths name: a file is one run, a folder one run when it is
     one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load_all
+    from .reader import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
@@ -558,7 +558,7 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
 
 def _one_run(path: str) -> None:
     """`watch` follows one run: a folder of several separate runs is refused."""
-    from .sources import folder_runs
+    from .runs import folder_runs
 
     if not os.path.isdir(path):
         return

@@ -19,8 +19,7 @@ import os
 
 from .errors import InputError
 from .events import NEW_RUN, Marker
-from .eventsource import EventFollower, EventInput
-from .sources import CHUNK, LineSplitter, check_text, folder_inputs
+from .sources import CHUNK, LineSplitter, check_text
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
 MAX_POLL = 8 * CHUNK        # bytes read by one poll (a big backlog is read over several polls)
@@ -179,43 +178,3 @@ class Follower:
             start = self.offset - len(data)
             self.head = (self.head[:start] + data)[:HEAD]
         return self.splitter.feed(data)
-
-
-class FolderFollower:
-    """Follows the log files of an output folder, taking up each file once it appears.
-
-    Which files count is `sources.folder_inputs`'s choice (or `inputs()`'s, if given); poll
-    returns [(follower, items)]. A run of event files has an `EventFollower`, whose items are
-    events, not lines.
-    """
-
-    def __init__(self, folder: str, from_end: bool = False, inputs=None):
-        self.folder = folder
-        self.from_end = from_end
-        self.inputs = inputs or (lambda: folder_inputs(folder))
-        self.followers: dict[str, Follower | EventFollower] = {}
-
-    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower | EventFollower, list]]:
-        try:
-            inputs = self.inputs()
-        except InputError:
-            inputs = []
-        out = []
-        texts = any(not isinstance(inp, EventInput) for inp in inputs)
-        for inp in inputs:
-            follower = self.followers.get(inp.path)
-            if follower is None:
-                follower = self.followers[inp.path] = (
-                    inp.follower(self.from_end, required=not texts) if isinstance(inp, EventInput)
-                    else Follower(inp.path, self.from_end))
-            items = follower.poll(limit)
-            if items:
-                out.append((follower, items))
-        return out
-
-    def flush(self) -> list[tuple[Follower, list]]:
-        return [(f, items) for f in self.followers.values() if (items := f.flush())]
-
-    def close(self) -> None:
-        for follower in self.followers.values():
-            follower.close()

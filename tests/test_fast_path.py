@@ -75,7 +75,7 @@ def test_parquet_export_has_the_rows_of_to_frame(tmp_path):
     import pandas as pd
 
     from logreport.export import write
-    from logreport.pipeline import load
+    from logreport.reader import load
 
     run = load(str(DATA / "bench" / "genbig_excerpt.log.gz"))
     write([run], str(tmp_path / "x.parquet"))

@@ -10,7 +10,8 @@ from strategies import DATA  # also loads the hypothesis profile
 
 from logreport.follow import Follower
 from logreport.model import Run
-from logreport.pipeline import Ingest, load, year_of
+from logreport.pipeline import Ingest, year_of
+from logreport.reader import load
 from logreport.sources import LineSplitter
 
 pytestmark = pytest.mark.timeout(120)      # a property: hundreds of examples

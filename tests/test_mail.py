@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from logreport import mail
 from logreport.cli import main
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.render import write_html
 from logreport.report import build
 

@@ -17,7 +17,7 @@ from conftest import DATA, until
 
 from logreport import serve
 from logreport.analysis import summary_json
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build
 from logreport.serve import LiveServer, is_loopback
 

@@ -14,7 +14,7 @@ from test_follow_fuzz import facts
 
 from logreport.analysis import summarize
 from logreport.errors import LogreportError
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.watch import Options, Watch
 
 pytestmark = pytest.mark.timeout(120)      # a property: each example watches a log
