@@ -3,22 +3,33 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import click
 
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
+from .terminal import cell, clean, json_text
 
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every `finally` runs as on Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 class Main(click.Group):
     """Turns library errors into one line + exit code; a traceback only with --debug."""
 
     def invoke(self, ctx):
+        signal.signal(signal.SIGTERM, _terminated)     # clean up as on Ctrl-C (no stray .tmp)
         try:
             return super().invoke(ctx)
         except LogreportError as e:
@@ -26,16 +37,18 @@ class Main(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            click.echo(f"logreport: {e.one_line()}", err=True)
+            click.echo(f"logreport: {clean(e.one_line())}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except Terminated:
+            ctx.exit(128 + signal.SIGTERM)
         except KeyboardInterrupt:
             ctx.exit(130)
         except Exception as e:  # a bug: say so in one line unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"logreport: internal error: {type(e).__name__}: {e} "
+            click.echo(f"logreport: internal error: {type(e).__name__}: {clean(e)} "
                        "(hint: rerun with --debug and report it)", err=True)
             ctx.exit(1)
 
@@ -65,11 +78,16 @@ def load_runs(logs, fmt):
     runs = []
     for path in logs:
         with _progress(path) as progress:
-            run = load(path, fmt, progress)
+            run = load(path, fmt, progress, warn=_skipped)
         if run.lines == 0:
             raise InputError("the log is empty", "give a log that has training output", path)
         runs.append(run)
     return runs
+
+
+def _skipped(error: LogreportError) -> None:
+    """A file of a folder that cannot be read while others can: one line, and on."""
+    click.echo(f"logreport: warning: {clean(error.one_line())}; skipped", err=True)
 
 
 PROGRESS_BYTES = 64 << 20    # inputs at least this big show a progress bar on a terminal
@@ -95,7 +113,10 @@ class _progress:
                                 TransferSpeedColumn(), console=Console(stderr=True),
                                 transient=True)
             self.bar.start()
-            self.task = self.bar.add_task(f"reading {os.path.basename(self.path)}", total=total)
+            from rich.markup import escape
+
+            name = escape(clean(os.path.basename(self.path)))
+            self.task = self.bar.add_task(f"reading {name}", total=total)
         self.bar.update(self.task, completed=done)
 
     def __exit__(self, *exc):
@@ -148,7 +169,7 @@ def summary(logs, as_json, show_unparsed, fmt):
         for run, s in zip(runs, data["runs"]):
             s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
     if as_json:
-        click.echo(summary_json(data["runs"]))
+        click.echo(json_text(summary_json(data["runs"])))
         return
     _print_summary(data["runs"])
     if show_unparsed:
@@ -156,17 +177,14 @@ def summary(logs, as_json, show_unparsed, fmt):
             _print_unparsed(s)
 
 
-_CONTROLS = {c: "\ufffd" for c in [*range(32), 127] if c != 9}
-
-
 def _print_unparsed(s: dict) -> None:
     """Unparsed lines with their numbers; control characters shown as \ufffd (log text must not
     drive the terminal)."""
     samples = s["unparsed_samples"]
-    click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
+    click.echo(f"{clean(s['source'])}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
-        click.echo(f"  {sample['line']:>6}  {sample['text'].translate(_CONTROLS)}")
+        click.echo(f"  {sample['line']:>6}  {clean(sample['text'])}")
 
 
 def _duration(seconds):
@@ -191,7 +209,7 @@ def _print_summary(summaries):
     table = Table(show_header=True, header_style="bold")
     table.add_column("")
     for s in summaries:
-        table.add_column(os.path.basename(s["source"].rstrip("/")) or s["source"])
+        table.add_column(cell(os.path.basename(s["source"].rstrip("/")) or s["source"]))
     best = [f"{b['metric']} {b['value']:g} @ step {b['step']}" if (b := s["best"]) else "–"
             for s in summaries]
     speed = [f"{t['metric']} {t['median']:.4g}" if (t := s["throughput"]) else "–"
@@ -212,7 +230,7 @@ def _print_summary(summaries):
             ("anomalies", [_kinds_count(s["anomalies"]) for s in summaries]),
             ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
     for name, vals in rows:
-        table.add_row(name, *["–" if v is None else str(v) for v in vals])
+        table.add_row(name, *[cell("–" if v is None else v) for v in vals])
     Console().print(table)
 
 
@@ -262,15 +280,16 @@ def check(logs, as_json, fail_on, fmt, **limits):
                         "anomalies": anomalies(run, th)})
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
     if as_json:
-        click.echo(json.dumps({"runs": results, "fail_on": fail_on, "failed": bool(failing)},
-                              ensure_ascii=False, indent=2, allow_nan=False))
+        click.echo(json_text(json.dumps({"runs": results, "fail_on": fail_on,
+                                         "failed": bool(failing)},
+                                        ensure_ascii=False, indent=2, allow_nan=False)))
     else:
         for r in results:
-            click.echo(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
-                       f"{len(r['anomalies'])} anomalies")
+            click.echo(clean(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
+                             f"{len(r['anomalies'])} anomalies"))
             for a in r["anomalies"]:
                 where = f"line {a['line']}" + (f", step {a['step']}" if a["step"] is not None else "")
-                click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
+                click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
         click.get_current_context().exit(1)
@@ -309,13 +328,17 @@ def export(logs, output, fmt):
                    "[env LOGREPORT_SMTP_USER].")
 @click.option("--tls", type=click.Choice(["starttls", "ssl", "none"]), default=None,
               help="Encryption (default starttls) [env LOGREPORT_SMTP_TLS].")
+@click.option("--allow-plaintext-auth", is_flag=True,
+              help="Allow logging in over --tls none to a server that is not on this machine "
+                   "(the password crosses the network in clear) "
+                   "[env LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH=1].")
 @click.option("--max-attachment-mb", default=10.0, show_default=True, type=click.FloatRange(min=0),
               help="Zip the report when it is larger than this.")
 @click.option("-o", "--output", default="report.html", show_default=True,
               help="Where to write the report when SOURCE is a log or folder.")
 @FORMAT
 def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
-          max_attachment_mb, output, fmt):
+          allow_plaintext_auth, max_attachment_mb, output, fmt):
     """Mail a report: summary in the body, the HTML report attached.
 
     SMTP settings: options > LOGREPORT_SMTP_* variables > ~/.config/logreport/config.toml [smtp].
@@ -325,7 +348,9 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
     from . import mail
 
     settings = mail.resolve_settings(host=smtp_host, port=smtp_port, user=smtp_user,
-                                     sender=sender, tls=tls)
+                                     sender=sender, tls=tls,
+                                     allow_plaintext_auth=allow_plaintext_auth)
+    mail.addresses([*to, *cc])
     settings = smtp_password(settings)
     payload = None
     if source.lower().endswith((".html", ".htm")) and os.path.isfile(source):
@@ -340,8 +365,8 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
         click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
     msg = mail.send_report(settings, list(to), report_path, cc=list(cc), title=subject,
                            max_attachment_mb=max_attachment_mb, payload=payload)
-    click.echo(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
-               f"{settings.host}:{settings.port}", err=True)
+    click.echo(clean(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
+                     f"{settings.host}:{settings.port}"), err=True)
 
 
 def smtp_password(settings):
@@ -498,7 +523,7 @@ def run(log, output, command, **kw):
     import subprocess
     import threading
 
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not _secret(k)}   # `env` would log them
     env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
     try:
         child = subprocess.Popen(list(command), stdout=subprocess.PIPE,
@@ -531,6 +556,13 @@ def run(log, output, command, **kw):
         thread.join(5)
         child.stdout.close()
     sys.exit(code if code >= 0 else 128 - code)
+
+
+def _secret(variable: str) -> bool:
+    """logreport's own secrets (LOGREPORT_SMTP_PASSWORD, a token): not for the command `run`
+    starts."""
+    return variable.startswith("LOGREPORT_") and any(
+        word in variable for word in ("PASSWORD", "TOKEN", "SECRET"))
 
 
 @main.command()

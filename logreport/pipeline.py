@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import formats
-from .errors import UnknownFormat
+from .errors import InputError, UnknownFormat
 from .events import Records
 from .merge import Collected, merge_into
 from .model import Run
@@ -144,12 +144,15 @@ def year_of(path: str) -> int | None:
         return None
 
 
-def load(path: str, fmt: str | None = None, progress=None) -> Run:
-    """Read a log file, folder, glob, '-' (stdin) or .gz file to its end."""
+def load(path: str, fmt: str | None = None, progress=None, warn=None) -> Run:
+    """Read a log file, folder, glob, '-' (stdin) or .gz file to its end.
+
+    warn: called with the InputError of each file of a folder that cannot be read while
+    others can (it is skipped); without it, that error is raised."""
     run = Run(path)
     for p in expand([path]):
         if p != "-" and os.path.isdir(p):
-            read_folder(run, folder_inputs(p), fmt)
+            read_folder(run, folder_inputs(p), fmt, warn)
         else:
             read_inputs(run, [Input(p)], fmt, progress=progress)
     return run
@@ -200,22 +203,31 @@ def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
             yield number, data, future.result()
 
 
-def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
+def read_folder(run: Run, inputs: list[Input], fmt: str | None = None, warn=None) -> None:
     """An output folder: each file parsed alone, then merged so nothing is counted twice.
 
     Files come structured first (sources.FOLDER_FILES). A later file adds only what the earlier
     ones lack: records at a (phase, step) not seen yet, metrics missing from a record already
     seen, facts not known yet and marker kinds not seen yet. run.info["files_used"] says what
-    each file gave; run.files lists those that gave something.
+    each file gave; run.files lists those that gave something. A file that cannot be read
+    (unreadable, binary) is skipped and told to `warn` (see `load`) when others gave something.
     """
-    parts = []
+    parts, errors = [], []
     for inp in inputs:
         part = Collected(inp.name)
-        read_inputs(part, [inp], fmt, strict=False)
+        try:
+            read_inputs(part, [inp], fmt, strict=False)
+        except InputError as e:
+            errors.append(e)
+            continue
         parts.append(part)
+    if errors and (warn is None or not any(part.files for part in parts)):
+        raise errors[0]
     if not any(part.files for part in parts):
         read_inputs(run, inputs, fmt)       # raises the right error
         return
+    for error in errors:
+        warn(error)
     merge_into(run, parts)
 
 

@@ -109,8 +109,9 @@ def _umask() -> int:
 
 
 def replace_atomic(path: str, write) -> None:
-    """Call write(temporary path) in path's folder, then rename it to path; on any error the
-    temporary file goes and the old file stays."""
+    """Call write(temporary path) in path's folder, then rename it to path; on any error, and
+    on Ctrl-C or SIGTERM (the CLI makes it KeyboardInterrupt), the temporary file goes and
+    the old file stays."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
@@ -122,11 +123,13 @@ def replace_atomic(path: str, write) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if not isinstance(e, OSError):
+            raise
         raise OutputError(f"write failed: {e.strerror or e}", "free some disk space or choose "
                           "another -o path; the previous file was kept", path) from None
 

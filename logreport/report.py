@@ -29,8 +29,12 @@ TOTAL_POINTS = 16000     # per report: long traces share this when there are man
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
 SERIES_BYTES = 380_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB)
 KNOTS = 256              # step -> epoch/time interpolation knots per segment
+AXES_KNOTS = 512         # ... per phase of a run, shared by its segments (at least 2 each)
+MAX_SEGMENTS = 32        # segments with their own knots, lines and label: the last ones
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
+TABLES_BYTES = 24_000    # per-category tables of a run: the newest that fit (rows cut if one
+                         # alone does not)
 
 
 def build(runs: list[Run], title: str | None = None, lang: str = "en",
@@ -64,36 +68,69 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], budget: int) -> d
     for phase, name in sorted(wanted):
         if name in run.metric_names(phase):
             series.setdefault(phase, {})[name] = trace(run, phase, name, budget)
+    segments = [seg for seg in run.segments if not seg.is_empty()]
+    shown = segments[-MAX_SEGMENTS:]
+    tables, omitted = _tables([m.detail for m in run.markers if m.kind == TABLE])
+    facts = _facts(run, shown)
+    if len(shown) < len(segments):
+        facts["segments_omitted"] = len(segments) - len(shown)
+    if omitted:
+        facts["tables_omitted"] = omitted
     return {
         "name": run.name,
         "summary": summary,
-        "facts": _facts(run),
-        "axes": {phase: _axes(run, phase, origin) for phase in series},
+        "facts": facts,
+        "axes": {phase: _axes(run, phase, origin, shown) for phase in series},
         "series": series,
-        "marks": _marks(run),
-        "tables": [m.detail for m in run.markers if m.kind == TABLE],
+        "marks": _marks(run, shown),
+        "tables": tables,
     }
 
 
-def _facts(run: Run) -> dict:
+def _facts(run: Run, segments: list) -> dict:
     return {
         "format": run.format,
         "files": list(run.files),
         "first_time": iso_time(run.first_time),
         "last_time": iso_time(run.last_time),
         "lines": run.lines,
-        "segments": [seg.label for seg in run.segments if not seg.is_empty()],
+        "segments": [seg.label for seg in segments],
         **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
     }
 
 
-def _marks(run: Run) -> list[dict]:
-    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step)."""
+def _tables(tables: list[dict]) -> tuple[list[dict], int]:
+    """The newest per-category tables whose JSON fits TABLES_BYTES, oldest first, and how many
+    were left out; the newest is always kept, its last rows cut to fit (`rows_omitted`)."""
+    kept: list[dict] = []
+    size = 0
+    for table in reversed(tables):
+        cost = len(json.dumps(table, ensure_ascii=False))
+        if kept and size + cost > TABLES_BYTES:
+            break
+        if cost > TABLES_BYTES:
+            table = _cut_rows(table)
+        kept.insert(0, table)
+        size += cost
+    return kept, len(tables) - len(kept)
+
+
+def _cut_rows(table: dict) -> dict:
+    rows = table["rows"]
+    keep = len(rows)
+    while keep and len(json.dumps(rows[:keep], ensure_ascii=False)) > TABLES_BYTES:
+        keep = keep * 3 // 4
+    return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
+
+
+def _marks(run: Run, segments: list) -> list[dict]:
+    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step);
+    of the segments shown (the last MAX_SEGMENTS), their starts and the last restarts."""
     out = [{"kind": "segment", "step": _first_step(seg), "detail": seg.label}
-           for seg in run.segments[1:] if not seg.is_empty()]
+           for seg in segments if seg is not run.segments[0]]
+    restarts = [m for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
     out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
-             "detail": str(m.detail)[:200]}
-            for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
+             "detail": str(m.detail)[:200]} for m in restarts[-MAX_SEGMENTS:]]
     main = main_eval_metric(run)
     if main:
         steps = [s for _, t in run.tables(EVAL) if main in t.series
@@ -110,13 +147,17 @@ def _first_step(seg) -> float | None:
     return None
 
 
-def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
-    """Per segment, knots (step, epoch, hours since the run's start) to place points on the
-    epoch or time axis. Epochs become fractional when steps per epoch are known."""
+def _axes(run: Run, phase: str, origin: float | None, segments: list) -> list[dict]:
+    """Per segment shown, knots (step, epoch, hours since the run's start) to place points on
+    the epoch or time axis (AXES_KNOTS shared out); the points of a segment left out have no
+    place there. Epochs become fractional when steps per epoch are known."""
     per_epoch = run.info.get("steps_per_epoch")
+    knots = max(2, min(KNOTS, AXES_KNOTS // max(1, len(segments))))
     out = []
     for seg, table in run.tables(phase):
-        pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), KNOTS)).astype(np.int64))
+        if seg not in segments:
+            continue
+        pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), knots)).astype(np.int64))
         step, epoch, time = (column.take(pick) for column in (table.step, table.epoch,
                                                                table.time))
         keep = np.isfinite(step)
@@ -418,6 +459,9 @@ LABELS = {
         "failed": "failed", "running": "running", "unknown": "unknown",
         "files": "files read", "first_time": "first time", "last_time": "last time",
         "lines": "lines", "segments": "segments", "generated": "generated by logreport",
+        "segments_omitted": "earlier segments not shown (no epoch/time axis for their points)",
+        "tables_omitted": "earlier per-category tables not shown",
+        "rows_omitted": "rows not shown", "lines_cut": "lines cut at 1 MB",
     },
     "zh": {
         "summary": "概要", "charts": "图表", "anomalies": "异常", "facts": "运行信息",
@@ -442,5 +486,8 @@ LABELS = {
         "running": "运行中", "unknown": "未知", "files": "读取的文件",
         "first_time": "开始时间", "last_time": "结束时间", "lines": "行数",
         "segments": "分段", "generated": "由 logreport 生成",
+        "segments_omitted": "未显示的较早分段（其数据点无轮次/时间横轴位置）",
+        "tables_omitted": "未显示的较早分类别结果表", "rows_omitted": "未显示的行数",
+        "lines_cut": "超过 1 MB 被截断的行",
     },
 }

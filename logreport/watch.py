@@ -174,6 +174,8 @@ class Watch:
         """Read what was appended; returns the number of lines read."""
         batches = (self.follower.poll() if self.is_folder
                    else [(self.follower, self.follower.poll())])
+        if self.is_folder:
+            self._skipped(self.follower.warnings)
         lines_read = 0
         for follower, items in batches:
             if items:
@@ -183,6 +185,13 @@ class Watch:
                 if ingest.settle():
                     self.dirty = self.report_due = True
         return lines_read
+
+    def _skipped(self, errors: list) -> None:
+        """Files of a watched folder that cannot be read: one line each; watching goes on."""
+        while errors:
+            error = errors.pop(0)
+            if self.view is not None:
+                self.view.message(f"logreport: warning: {error.one_line()}; skipped")
 
     def _feed(self, path: str, items: list) -> int:
         ingest = self._ingest(path)
