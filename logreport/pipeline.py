@@ -177,6 +177,8 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
                     progress(done, total)
             ingest.finish()
             run.files.append(inp.name)
+            if inp.cut:                     # lines whose ends were cut (bounded.MAX_LINE)
+                run.info["lines_cut"] = run.info.get("lines_cut", 0) + inp.cut
         except UnknownFormat as e:
             errors.append(e)
     if errors and not run.files and strict:

@@ -105,7 +105,7 @@ def _tables(tables: list[dict]) -> tuple[list[dict], int]:
     kept: list[dict] = []
     size = 0
     for table in reversed(tables):
-        cost = len(json.dumps(table, ensure_ascii=False))
+        cost = len(json.dumps(table, ensure_ascii=False)) + 2        # and ", " or "[]"
         if kept and size + cost > TABLES_BYTES:
             break
         if cost > TABLES_BYTES:
@@ -116,9 +116,9 @@ def _tables(tables: list[dict]) -> tuple[list[dict], int]:
 
 
 def _cut_rows(table: dict) -> dict:
-    rows = table["rows"]
-    keep = len(rows)
-    while keep and len(json.dumps(rows[:keep], ensure_ascii=False)) > TABLES_BYTES:
+    rows, keep = table["rows"], len(table["rows"])
+    while keep and len(json.dumps(dict(table, rows=rows[:keep], rows_omitted=len(rows)),
+                                  ensure_ascii=False)) + 2 > TABLES_BYTES:
         keep = keep * 3 // 4
     return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
 
