@@ -8,7 +8,7 @@ lines; inside a physical line longer than a block (many `\\r` frames) a block en
 """
 from __future__ import annotations
 
-MAX_LINE = 1 << 20          # bytes kept of one frame; the rest is cut (a 5 MB line is junk)
+from .events import MAX_LINE  # here: bytes kept of one frame (so a parser gets no more)
 
 
 def _last_end(data: bytes) -> int:

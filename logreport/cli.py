@@ -12,6 +12,7 @@ from . import __version__
 from .errors import InputError, LogreportError, UsageError
 from .terminal import cell, clean, json_text
 
+FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
@@ -23,6 +24,34 @@ class Terminated(KeyboardInterrupt):
 
 def _terminated(signum, frame):
     raise Terminated()
+
+
+def notify_options(f):
+    """`--notify` (chat webhooks) and `--lang`: on watch, run, demo and check (and any command
+    that tells someone about a run: give it these and call _chat_notifiers)."""
+    for option in reversed([
+        click.option("--notify", "notify", multiple=True, metavar="URL",
+                     help="Post to this chat webhook (Feishu/Lark, DingTalk, WeCom, Slack, else "
+                          "plain JSON; repeatable) when the run finishes, fails or is stopped and "
+                          "on the first anomaly of each kind [env LOGREPORT_NOTIFY; config.toml "
+                          "[[notify]]]."),
+        click.option("--notify-format", type=click.Choice(["feishu", "dingtalk", "wecom", "slack",
+                                                           "json"]),
+                     default=None, help="Message dialect of every --notify URL (default: by "
+                                        "the URL's host)."),
+        click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+                     help="Language of messages and pages (default: zh if LC_ALL/LANG starts "
+                          "with zh)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _chat_notifiers(kw, retry: float | None = None) -> list:
+    from .notify import RETRY, notifiers
+
+    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang(),
+                     retry=retry or RETRY)
 
 
 class Main(click.Group):
@@ -69,19 +98,19 @@ def locale_lang() -> str:
 
 
 def load_runs(logs, fmt):
-    """One Run per command-line path (a folder is one run)."""
+    """The runs the command-line paths name: a file is one run, a folder one run when it is
+    one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load
+    from .pipeline import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
-    runs = []
+    runs, notes = [], []
     for path in logs:
         with _progress(path) as progress:
-            run = load(path, fmt, progress, warn=_skipped)
-        if run.lines == 0:
-            raise InputError("the log is empty", "give a log that has training output", path)
-        runs.append(run)
+            runs += load_all([path], fmt, progress, notes)
+    for note in notes:
+        click.echo(f"logreport: {clean(note)}", err=True)
     return runs
 
 
@@ -167,7 +196,8 @@ def summary(logs, as_json, show_unparsed, fmt):
     data = {"runs": [summarize(run) for run in runs]}
     if show_unparsed:
         for run, s in zip(runs, data["runs"]):
-            s["unparsed_samples"] = [{"line": n, "text": t} for n, t in run.unparsed_samples]
+            s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
+                                     for f, n, t in run.unparsed_samples]
     if as_json:
         click.echo(json_text(summary_json(data["runs"])))
         return
@@ -184,54 +214,66 @@ def _print_unparsed(s: dict) -> None:
     click.echo(f"{clean(s['source'])}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
-        click.echo(f"  {sample['line']:>6}  {clean(sample['text'])}")
+        where = sample["line"] if sample["file"] == s["source"] else \
+            clean(f"{sample['file']}:{sample['line']}")
+        click.echo(f"  {where:>6}  {clean(sample['text'])}")
 
 
-def _duration(seconds):
-    if seconds is None:
-        return None
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
+def _summary_rows(s: dict) -> list[tuple[str, str]]:
+    """(label, text) of one run's summary, as the terminal shows it."""
+    from . import present
 
-
-def _kinds_count(found):
-    from collections import Counter
-
-    counts = Counter(a["kind"] for a in found)
-    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"
+    progress = s["progress"] or {}
+    timing = s["timing"] or {}
+    speed = s["throughput"]
+    return [("format", s["format"] or present.MISSING),
+            ("status", present.status(s)),
+            ("last step", present.step_of(s["last_step"], s["total_steps"])
+             + (" (estimated)" if s.get("last_step_estimated") else "")),
+            ("last epoch", present.number(s["last_epoch"])),
+            ("train records", str(s["train_records"])),
+            ("best", present.best(s["best"])),
+            ("throughput", present.metric(speed["metric"], speed["median"]) if speed
+             else present.MISSING),
+            ("progress", present.percent(progress.get("percent"))),
+            ("wall time", present.duration(s["wall_seconds"])),
+            ("ETA", present.duration(s["eta_seconds"])),
+            ("time / epoch", present.duration((timing.get("epoch_seconds") or {}).get("mean"))),
+            ("anomalies", present.kinds(s["anomalies"])),
+            ("unparsed lines", str(s["unparsed_lines"]))]
 
 
 def _print_summary(summaries):
+    """A table: a column per run (a row per run when there are many)."""
     from rich.console import Console
     from rich.table import Table
 
+    rows = [_summary_rows(s) for s in summaries]
+    names = [_run_name(s) for s in summaries]
     table = Table(show_header=True, header_style="bold")
-    table.add_column("")
-    for s in summaries:
-        table.add_column(cell(os.path.basename(s["source"].rstrip("/")) or s["source"]))
-    best = [f"{b['metric']} {b['value']:g} @ step {b['step']}" if (b := s["best"]) else "–"
-            for s in summaries]
-    speed = [f"{t['metric']} {t['median']:.4g}" if (t := s["throughput"]) else "–"
-             for s in summaries]
-    rows = [("format", [s["format"] for s in summaries]),
-            ("status", [s["status"] for s in summaries]),
-            ("last step", [s["last_step"] for s in summaries]),
-            ("last epoch", [s["last_epoch"] for s in summaries]),
-            ("total steps", [s["total_steps"] for s in summaries]),
-            ("train records", [s["train_records"] for s in summaries]),
-            ("best", best), ("throughput", speed),
-            ("progress", [f"{p['percent']:g} %" if (p := s["progress"]) and p["percent"] is not None
-                          else None for s in summaries]),
-            ("ETA", [_duration(s["eta_seconds"]) for s in summaries]),
-            ("time / epoch", [_duration(t["epoch_seconds"]["mean"])
-                              if (t := s["timing"]) and t["epoch_seconds"] else None
-                              for s in summaries]),
-            ("anomalies", [_kinds_count(s["anomalies"]) for s in summaries]),
-            ("unparsed lines", [s["unparsed_lines"] for s in summaries])]
-    for name, vals in rows:
-        table.add_row(name, *[cell("–" if v is None else v) for v in vals])
+    if len(summaries) <= 3:
+        table.add_column("")
+        for name in names:
+            table.add_column(cell(name))
+        for i, (label, _) in enumerate(rows[0]):
+            table.add_row(label, *[cell(r[i][1]) for r in rows])
+    else:
+        wanted = ("status", "last step", "best", "wall time", "anomalies")
+        table.add_column("run")
+        for label in wanted:
+            table.add_column(label)
+        for name, r in zip(names, rows):
+            texts = dict(r)
+            table.add_row(cell(name), *[cell(texts[label]) for label in wanted])
     Console().print(table)
+
+
+def _run_name(s: dict) -> str:
+    source = s["source"].rstrip("/")
+    base = os.path.basename(source) or source
+    if base in ("console.log", "trainer_log.jsonl", "run.log", "train.log"):
+        return os.path.join(os.path.basename(os.path.dirname(source)), base)
+    return base
 
 
 def _kinds(ctx, param, value):
@@ -260,24 +302,30 @@ def _threshold_options(command):
 @main.command()
 @LOGS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON ({\"runs\": [...]}).")
-@click.option("--fail-on", default="nan,traceback,divergence", show_default=True,
+@click.option("--fail-on", default=FAIL_ON, show_default=True,
               callback=_kinds, metavar="KINDS",
               help="Comma-separated anomaly kinds that make the exit status 1.")
 @FORMAT
 @_threshold_options
-def check(logs, as_json, fail_on, fmt, **limits):
+@notify_options
+def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
     """Print the anomalies of runs; exit 1 if one of the --fail-on kinds occurred.
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
     """
+    from . import present
     from .analysis import Thresholds, anomalies, status
 
     th = Thresholds(**limits)
+    chat = _chat_notifiers({"notify": notify, "notify_format": notify_format, "lang": lang},
+                           retry=1.0)                # a one-shot command waits 1 s, then 2 s
     results = []
     for run in load_runs(logs, fmt):
         state, evidence = status(run)
         results.append({"source": run.source, "status": state, "status_evidence": evidence,
                         "anomalies": anomalies(run, th)})
+        if chat:
+            _notify_check(chat, run, results[-1], lang or locale_lang())
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
     if as_json:
         click.echo(json_text(json.dumps({"runs": results, "fail_on": fail_on,
@@ -285,14 +333,28 @@ def check(logs, as_json, fail_on, fmt, **limits):
                                         ensure_ascii=False, indent=2, allow_nan=False)))
     else:
         for r in results:
-            click.echo(clean(f"{r['source']}: {r['status']} ({r['status_evidence']}); "
-                             f"{len(r['anomalies'])} anomalies"))
+            click.echo(clean(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
+                             f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}"))
             for a in r["anomalies"]:
-                where = f"line {a['line']}" + (f", step {a['step']}" if a["step"] is not None else "")
+                where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
+                    f"{a['file']}:{a['line']}"
+                where += f", step {a['step']}" if a["step"] is not None else ""
                 click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
         click.get_current_context().exit(1)
+
+
+def _notify_check(chat, run, result: dict, lang: str) -> None:
+    """`check --notify`: the run's events (finish, fail, anomalies found by check) told now,
+    each failure one line on stderr; the exit code stays check's."""
+    from .report import build
+
+    payload = build([run], lang=lang)
+    summary = dict(payload["runs"][0]["summary"], **result)
+    for notifier in chat:
+        notifier.send_now(summary, payload,
+                          say=lambda text: click.echo(f"logreport: {clean(text)}", err=True))
 
 
 @main.command()
@@ -389,10 +451,41 @@ def formats_cmd():
     Example: logreport formats
     """
     from . import formats
+    from .eventsource import FORMATS
 
     for fmt in formats.all_formats():
         click.echo(f"{fmt.NAME}: {fmt.TITLE}")
         click.echo(f"    {fmt.SAMPLES[0][0].splitlines()[0][:150]}")
+    for fmt in FORMATS:
+        click.echo(f"{fmt.NAME}: {fmt.TITLE} (pip install 'logreport[{fmt.EXTRA}]')")
+        click.echo(f"    {fmt.EXAMPLE}")
+
+
+def stop_options(f):
+    """`--stop-on` and its companions, on run and watch."""
+    for option in reversed([
+        click.option("--stop-on", default=None, metavar="KINDS",
+                     help="Stop the training when one of these anomalies shows: nan, divergence, "
+                          "stall, eval_regression[:N] (N evaluations without improvement), spike, "
+                          "zero_loss, throughput_drop. Exit code 3."),
+        click.option("--grace", default=60.0, show_default=True, type=click.FloatRange(0),
+                     help="Seconds from SIGINT to SIGTERM (SIGKILL 30 s later)."),
+        click.option("--dry-run-stop", is_flag=True,
+                     help="Only print what --stop-on would do."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _stopper(kw, training):
+    """The Stopper of --stop-on (None without it)."""
+    from .stop import StopOn, Stopper
+
+    if not kw["stop_on"]:
+        if kw["dry_run_stop"]:
+            raise UsageError("--dry-run-stop needs --stop-on", "e.g. --stop-on nan --dry-run-stop")
+        return None
+    return Stopper(StopOn.parse(kw["stop_on"]), training, kw["grace"], kw["dry_run_stop"])
 
 
 def watch_options(f):
@@ -411,8 +504,12 @@ def watch_options(f):
         click.option("--no-tui", is_flag=True,
                      help="Plain status lines instead of the live panel (for nohup and CI)."),
         click.option("--exit-when-done", is_flag=True,
-                     help="Stop when the run finishes (exit 0) or fails, diverges or stalls "
-                          "(exit 1)."),
+                     help="Stop when the run is done, with the exit code `check` gives for the "
+                          "log: 1 when it failed, stalled or has a --fail-on anomaly, else 0."),
+        click.option("--fail-on", default=FAIL_ON, show_default=True, callback=_kinds,
+                     metavar="KINDS",
+                     help="With --exit-when-done: anomaly kinds that make a finished run exit "
+                          "1, as `check --fail-on` (a failed or stalled run always does)."),
         click.option("--stall-minutes", type=click.FloatRange(0, min_open=True), default=None,
                      help="Raise a stall anomaly after this long without a new line "
                           "(default: 10x the median gap, at least 5 min)."),
@@ -423,15 +520,16 @@ def watch_options(f):
         click.option("--email-to", multiple=True, metavar="ADDR",
                      help="Mail the report when the run finishes or fails and on the first "
                           "anomaly of each kind (SMTP from LOGREPORT_SMTP_* or config.toml)."),
-        click.option("--email-on", default="finish,fail,anomaly", show_default=True,
+        click.option("--email-on", default="finish,fail,anomaly,stop", show_default=True,
                      help="Which events mail the report (with --email-to)."),
         FORMAT,
     ]):
         f = option(f)
-    return f
+    return notify_options(f)
 
 
-def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) -> int:
+def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
+           stopper=None, notifiers=None) -> int:
     """Watch one log with the shared options; returns the exit code of the loop."""
     import signal
 
@@ -443,10 +541,14 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
 
     if kw["fmt"] and formats.get(kw["fmt"]) is None:
         raise UsageError(f"unknown format {kw['fmt']!r}", "known: " + ", ".join(formats.names()))
+    _one_run(path)
     opts = Options(fmt=kw["fmt"], from_end=from_end, output=output or default_output(path),
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
                    exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],
-                   notifiers=_notifiers(kw["email_to"], kw["email_on"]))
+                   fail_on=tuple(kw["fail_on"]),
+                   notifiers=notifiers if notifiers is not None
+                   else _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw),
+                   stopper=stopper, lang=kw["lang"] or locale_lang())
     server = None
     if kw["serve"]:
         from .serve import LiveServer
@@ -471,21 +573,33 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
         if server is not None:
             server.close()
     if os.path.exists(opts.output):
-        click.echo(f"report: {opts.output}", err=True)
+        click.echo(f"report: {clean(opts.output)}", err=True)
     return code
+
+
+def _one_run(path: str) -> None:
+    """`watch` follows one run: a folder of several separate runs is refused."""
+    from .sources import folder_runs
+
+    if not os.path.isdir(path):
+        return
+    try:
+        found = folder_runs(path)
+    except InputError:
+        return                      # no log yet: the run's files will come
+    if len(found) > 1:
+        raise UsageError(f"{len(found)} logs of separate runs here",
+                         f"watch one run, e.g. logreport watch {found[0].name}", path)
 
 
 def _notifiers(to, on) -> list:
     """`watch --email-to`: one mail Notifier (settings from the environment or config.toml)."""
     if not to:
         return []
-    from .mail import EVENTS, Notifier, parse_events, resolve_settings
+    from .alerts import check_events, parse_events
+    from .mail import Notifier, resolve_settings
 
-    events = parse_events(on)
-    unknown = sorted(set(events) - set(EVENTS))
-    if unknown:
-        raise UsageError(f"unknown --email-on event {', '.join(unknown)}",
-                         "use finish, fail and/or anomaly")
+    events = check_events(parse_events(on), "--email-on")
     return [Notifier(smtp_password(resolve_settings()), list(to), on=events)]
 
 
@@ -494,8 +608,12 @@ def _notifiers(to, on) -> list:
 @click.option("-o", "--output", default=None,
               help="Report kept current (default: next to the log, run.log -> run.report.html).")
 @click.option("--from-end", is_flag=True, help="Skip what the log already holds.")
+@click.option("--pid", type=click.IntRange(1), default=None,
+              help="The training's process (started elsewhere): the watch ends when it does, "
+                   "and --stop-on stops its process group.")
 @watch_options
-def watch(log, output, from_end, **kw):
+@stop_options
+def watch(log, output, from_end, pid, **kw):
     """Follow a log (or an output folder) while training runs: live view, report kept current.
 
     Waits for a log that does not exist yet; survives truncation, rotation and a new run
@@ -503,7 +621,34 @@ def watch(log, output, from_end, **kw):
 
     Example: logreport watch run.log --serve
     """
-    sys.exit(_watch(log, kw, output, from_end))
+    from .procgroup import Training
+
+    training = None
+    if pid is not None:
+        try:
+            training = Training.attach(pid)
+        except ProcessLookupError:
+            raise UsageError(f"no process {pid}", "give the PID of the running training") from None
+        except PermissionError:
+            raise UsageError(f"not allowed to signal process {pid}",
+                             "run logreport as the user who runs the training") from None
+    elif kw["stop_on"]:
+        raise UsageError("watch --stop-on needs --pid PID (the training to stop)",
+                         "or start the training with `logreport run --stop-on ... -- CMD`")
+    stopper = _stopper(kw, training)
+    code = _watch(log, kw, output, from_end, stopper=stopper,
+                  keep_going=training.alive if training else None)
+    sys.exit(_stopped_code(stopper) or code)
+
+
+def _stopped_code(stopper) -> int | None:
+    """Exit code 3 (and one line saying why) when --stop-on stopped the run."""
+    from .stop import STOPPED_EXIT
+
+    if stopper is None or not stopper.stopped:
+        return None
+    click.echo(f"logreport: {clean(stopper.entry['text'])}; exit code {STOPPED_EXIT}", err=True)
+    return STOPPED_EXIT
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -512,25 +657,31 @@ def watch(log, output, from_end, **kw):
 @click.option("--report", "output", default=None,
               help="Report kept current (default: next to the log).")
 @watch_options
+@stop_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(log, output, command, **kw):
     """Start a training command, tee its output to the terminal and a log, and watch it.
 
-    The exit code is the command's.
+    The command runs in its own process group (Ctrl-C is passed on to it). The exit code is
+    the command's, or 3 when --stop-on stopped it.
 
     Example: logreport run -o run.log -- python tools/train.py -c x.yml
     """
-    import subprocess
+    import signal
     import threading
 
+    from .procgroup import Training
+
+    _stopper(kw, None)                          # a bad --stop-on is told before starting
+    notifiers = _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw)
     env = {k: v for k, v in os.environ.items() if not _secret(k)}   # `env` would log them
     env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
     try:
-        child = subprocess.Popen(list(command), stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, env=env)
+        training = Training.start(list(command), env)
     except OSError as e:
         raise UsageError(f"cannot start {command[0]!r}: {e.strerror}",
                          "check the command") from None
+    child = training.popen
     try:
         sink = open(log, "wb")
     except OSError as e:
@@ -549,13 +700,17 @@ def run(log, output, command, **kw):
 
     thread = threading.Thread(target=tee, name="logreport-tee", daemon=True)
     thread.start()
+    stopper = _stopper(kw, training)
     try:
-        _watch(log, kw, output, plain=True, keep_going=thread.is_alive)
+        _watch(log, kw, output, plain=True, keep_going=thread.is_alive, stopper=stopper,
+               notifiers=notifiers)
     finally:
+        if child.poll() is None and not (stopper and stopper.stopped):
+            training.send(signal.SIGINT)        # the watch ended first: Ctrl-C, or an error
         code = child.wait()
         thread.join(5)
         child.stdout.close()
-    sys.exit(code if code >= 0 else 128 - code)
+    sys.exit(_stopped_code(stopper) or (code if code >= 0 else 128 - code))
 
 
 def _secret(variable: str) -> bool:

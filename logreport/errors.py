@@ -27,8 +27,16 @@ class InputError(LogreportError):
     """The input cannot be read: missing, unreadable, a folder with no logs, binary."""
 
 
+class MissingExtra(InputError):
+    """Reading this input needs an optional extra that is not installed."""
+
+
 class UnknownFormat(LogreportError):
     """No known log format matches the input."""
+
+
+class NoRecords(InputError):
+    """A log was read but gave no record: nothing in it is known to logreport."""
 
 
 class UsageError(LogreportError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRAIN, EVAL, FINAL = "train", "eval", "final"
+MAX_LINE = 1 << 20          # characters of a line a parser gets: the rest is cut (junk)
 SYSTEM = "system"            # samples of the machine (watch --gpu)
 PHASES = (TRAIN, EVAL, FINAL, SYSTEM)
 
@@ -14,7 +15,8 @@ class Record:
 
     phase: "train" | "eval" | "final" | "system"; step: global step (int) or None; epoch: number
     or None; time: seconds since 1970 of the log's own (naive, local) clock, or None; line: 1-based
-    physical line number in the source.
+    physical line number in the source; estimated: the log states no step for this record, and
+    `step` is the parser's estimate (from the epoch, the record's ordinal, or kept monotone).
     """
 
     phase: str
@@ -23,6 +25,7 @@ class Record:
     epoch: float | None = None
     time: float | None = None
     line: int = 0
+    estimated: bool = False
 
 
 @dataclass(slots=True)
@@ -53,6 +56,7 @@ class Marker:
     line: int = 0
     step: int | None = None
     time: float | None = None
+    file: str | None = None      # the input it came from (set when read, not by parsers)
 
 
 @dataclass(slots=True)
@@ -60,7 +64,10 @@ class Records:
     """Many records of one phase with the same metrics, as numpy float64 columns.
 
     What a format's fast path emits for a stretch of like lines: one entry per record in each
-    column (NaN where a record has no step, epoch or time), one value column per metric.
+    column (NaN where a record has no step, epoch or time), one value column per metric;
+    `estimated` (None: no step is an estimate) marks the records whose step is an estimate;
+    `file` (None: the input being read) gives each record's input, as an index into the run's
+    inputs (a folder's merged files).
     """
 
     phase: str
@@ -69,6 +76,8 @@ class Records:
     time: object
     line: object
     metrics: dict
+    estimated: object = None
+    file: object = None
 
     def __len__(self) -> int:
         return len(self.line)

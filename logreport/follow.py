@@ -21,6 +21,7 @@ import stat
 
 from .errors import InputError
 from .events import NEW_RUN, Marker
+from .eventsource import EventFollower, EventInput
 from .sources import CHUNK, LineSplitter, check_text, folder_inputs
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
@@ -220,38 +221,45 @@ def _input_error(e: OSError, path: str) -> InputError:
 class FolderFollower:
     """Follows the log files of an output folder, taking up each file once it appears.
 
-    Which files count is `sources.folder_inputs`'s choice; poll returns [(follower, items)].
-    A file that cannot be read (unreadable, binary) is skipped: its error goes to `warnings`
-    once (the caller says it). One that could not be opened is tried again once it changes
-    (chmod, replaced); one that failed while read (binary bytes appended) is left for good.
+    Which files count is `sources.folder_inputs`'s choice (or `inputs()`'s, if given); poll
+    returns [(follower, items)]. A run of event files has an `EventFollower`, whose items are
+    events, not lines. A file that cannot be read (unreadable, binary) is skipped: its error
+    goes to `warnings` once (the caller says it). One that could not be opened is tried again
+    once it changes (chmod, replaced); one that failed while read (binary bytes appended) is
+    left for good.
     """
 
-    def __init__(self, folder: str, from_end: bool = False):
+    def __init__(self, folder: str, from_end: bool = False, inputs=None):
         self.folder = folder
         self.from_end = from_end
-        self.followers: dict[str, Follower] = {}
+        self.inputs = inputs or (lambda: folder_inputs(folder))
+        self.followers: dict[str, Follower | EventFollower] = {}
         self.warnings: list[InputError] = []
         self.failed: dict[str, tuple | None] = {}   # path -> _state() at failure; None: for good
 
-    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower, list]]:
+    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower | EventFollower, list]]:
         try:
-            paths = [i.path for i in folder_inputs(self.folder)]
+            inputs = self.inputs()
         except InputError:
-            paths = []
+            inputs = []
         out = []
-        for path in paths:
-            if path in self.failed and self.failed[path] in (None, _state(path)):
+        texts = any(not isinstance(inp, EventInput) for inp in inputs)
+        for inp in inputs:
+            if inp.path in self.failed and self.failed[inp.path] in (None, _state(inp.path)):
                 continue
-            follower = self.followers.get(path)
+            follower = self.followers.get(inp.path)
             if follower is None:
-                follower = self.followers[path] = Follower(path, self.from_end)
+                follower = self.followers[inp.path] = (
+                    inp.follower(self.from_end, required=not texts) if isinstance(inp, EventInput)
+                    else Follower(inp.path, self.from_end))
             try:
                 items = follower.poll(limit)
             except InputError as e:
-                self.followers.pop(path).close()
-                if path not in self.failed:
+                self.followers.pop(inp.path).close()
+                if inp.path not in self.failed:
                     self.warnings.append(e)
-                self.failed[path] = None if follower.opened else _state(path)
+                opened = getattr(follower, "opened", True)
+                self.failed[inp.path] = None if opened else _state(inp.path)
                 continue
             if items:
                 out.append((follower, items))

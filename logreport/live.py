@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 
+from . import present
 from .analysis import main_loss, recent
 from .events import SYSTEM, TRAIN
 from .terminal import cell, clean
@@ -28,37 +29,27 @@ def sparkline(vals, width: int = SPARK_POINTS) -> str:
     return "".join(BARS[min(len(BARS) - 1, int((v - lo) / span * len(BARS)))] for v in vals)
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def figures(run, summary: dict) -> dict:
-    """What both views show, as short strings."""
+    """What both views show, as short strings (present's formatter: as in every surface)."""
     loss = main_loss(run)
     loss_vals = recent(run, TRAIN, loss, SPARK_POINTS) if loss else []
     lr = recent(run, TRAIN, "learning_rate", 1)
-    step = summary["last_step"]
-    total = summary["total_steps"]
-    percent = (summary.get("progress") or {}).get("percent")     # analysis knows 0-based steps
-    progress = f"{step}/{total} ({percent:.0f}%)" if step is not None and total and \
-        percent is not None else ("–" if step is None else str(step))
-    best = summary["best"]
     speed = summary["throughput"]
+    progress = summary.get("progress") or {}
+    step = present.step_of(summary["last_step"], summary["total_steps"])
+    if progress.get("percent") is not None and summary["total_steps"]:
+        step += f" ({present.percent(progress['percent'])})"
     return {
-        "status": summary["status"],
-        "epoch": "–" if summary["last_epoch"] is None else f"{summary['last_epoch']:g}",
-        "step": progress,
-        "loss": f"{loss} {loss_vals[-1]:.5g}" if len(loss_vals) else "–",
+        "status": present.status(summary),
+        "epoch": present.number(summary["last_epoch"]),
+        "step": step,
+        "loss": f"{loss} {present.number(loss_vals[-1])}" if len(loss_vals) else "loss –",
         "spark": sparkline(loss_vals),
-        "lr": f"{lr[-1]:.3g}" if len(lr) else "–",
-        "speed": f"{speed['metric']} {speed['median']:.4g}" if speed else "–",
-        "eta": duration(summary["eta_seconds"]),
-        "best": f"{best['metric']} {best['value']:.4g} @ step {best['step']}" if best else "–",
+        "lr": present.number(lr[-1]) if len(lr) else present.MISSING,
+        "speed": present.metric(speed["metric"], speed["median"]) if speed
+        else "throughput –",
+        "eta": present.duration(summary["eta_seconds"]),
+        "best": present.best(summary["best"]),
         "anomalies": [f"{a['kind']}: {a['detail']}" for a in summary["anomalies"]],
         "gpu": gpu_figures(run),
     }
@@ -111,8 +102,8 @@ class PlainView:
         run, summary = self.pending
         self.pending, self.last = None, time.monotonic()
         f = figures(run, summary)
-        line = (f"[{f['status']}] epoch {f['epoch']} step {f['step']} {f['loss']} lr {f['lr']} "
-                f"{f['speed']} eta {f['eta']} best {f['best']}")
+        line = (f"[{f['status']}] epoch {f['epoch']} · step {f['step']} · {f['loss']} · "
+                f"lr {f['lr']} · {f['speed']} · ETA {f['eta']} · best {f['best']}")
         if line != self.said:
             self.said = line
             self.message(line + (f" | {f['gpu']}" if f["gpu"] else ""))
@@ -178,7 +169,7 @@ class LiveView:
             rows.append(("best eval", f["best"]))
             rows += [("anomaly", text, "red") for text in f["anomalies"][-5:]] or \
                 [("anomaly", "none")]
-        rows.append(("last line", f"{duration(self.idle)} ago"))
+        rows.append(("last line", f"{present.duration(self.idle)} ago"))
         rows += [("", text, "yellow") for text in self.messages]
         for label, text, *style in rows:        # log text: no markup, no control characters
             table.add_row(label, cell(text, *style))

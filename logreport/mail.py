@@ -19,18 +19,15 @@ from email.utils import formataddr, formatdate, getaddresses, make_msgid
 
 import numpy as np
 
-from . import __version__
+from . import __version__, alerts, present
+from .alerts import EVENTS
+from .config import config_path
+from .config import load as load_config
 from .errors import InputError, LogreportError, UsageError
 from .report import points
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 TLS_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-EVENTS = ("finish", "fail", "anomaly")
 ENV = "LOGREPORT_SMTP_"
 PASSWORD_ENV = "LOGREPORT_SMTP_PASSWORD"
 
@@ -68,20 +65,9 @@ class Settings:
             and not self.allow_plaintext_auth
 
 
-def config_path() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "logreport", "config.toml")
-
-
 def _config(path: str) -> dict:
     """The [smtp] table of the config file ({} when there is no file)."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise UsageError(f"cannot read the config file: {e}", "fix or remove it", path) from None
+    data = load_config(path)
     smtp = data.get("smtp", {})
     if not isinstance(smtp, dict):
         raise UsageError("[smtp] must be a table", "see README, section Email", path)
@@ -199,54 +185,37 @@ def run_name(summary: dict) -> str:
 
 
 # --- the message -------------------------------------------------------------------------
-def _g(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "–"
-    s = round(float(seconds))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
 def subject(summary: dict, name: str | None = None) -> str:
     """`[logreport] NAME · STATUS · METRIC VALUE @ epoch N` (+ anomaly count)."""
     parts = [name or run_name(summary), summary.get("status") or "unknown"]
     best = summary.get("best")
     if best:
-        where = (f"epoch {_g(best['epoch'])}" if best.get("epoch") is not None
-                 else f"step {_g(best.get('step'))}")
-        parts.append(f"{best['metric']} {_g(best['value'])} @ {where}")
+        parts.append(f"{present.metric(best['metric'], best['value'])} @ "
+                     f"{present.where(best.get('step'), best.get('epoch'))}")
     elif "loss" in (summary.get("final") or {}):
-        parts.append(f"loss {_g(summary['final']['loss'])} @ step {_g(summary.get('last_step'))}")
+        parts.append(f"loss {present.number(summary['final']['loss'])} @ "
+                     f"{present.where(summary.get('last_step'))}")
     n = len(summary.get("anomalies") or [])
     if n:
-        parts.append(f"{n} anomal{'y' if n == 1 else 'ies'}")
+        parts.append(present.count(n, "anomaly", "anomalies"))
     return "[logreport] " + " · ".join(parts)
 
 
 def facts(summary: dict) -> list[tuple[str, str]]:
     """(label, text) rows of the summary table, shared by the HTML and plain-text bodies."""
-    best = summary.get("best")
     speed = summary.get("throughput")
-    rows = [("status", summary.get("status") or "unknown"),
-            ("why", summary.get("status_evidence") or "–"),
-            ("format", _g(summary.get("format"))),
-            ("last step", _g(summary.get("last_step"))
-             + (f" of {summary['total_steps']}" if summary.get("total_steps") else "")),
-            ("last epoch", _g(summary.get("last_epoch"))),
-            ("best", f"{best['metric']} {_g(best['value'])} @ step {_g(best.get('step'))}, "
-                     f"epoch {_g(best.get('epoch'))}" if best else "–"),
-            ("throughput (median)", f"{speed['metric']} {_g(speed['median'])}" if speed else "–"),
-            ("wall time", _duration(summary.get("wall_seconds"))),
-            ("ETA", _duration(summary.get("eta_seconds")))]
-    rows += [(f"final {k}", _g(v)) for k, v in (summary.get("final") or {}).items()
+    rows = [("status", present.status(summary)),
+            ("why", summary.get("status_evidence") or present.MISSING),
+            *([("stopped", summary["stopped"]["text"])] if summary.get("stopped") else []),
+            ("format", summary.get("format") or present.MISSING),
+            ("last step", present.step_of(summary.get("last_step"), summary.get("total_steps"))),
+            ("last epoch", present.number(summary.get("last_epoch"))),
+            ("best", present.best(summary.get("best"))),
+            ("throughput (median)", present.metric(speed["metric"], speed["median"]) if speed
+             else present.MISSING),
+            ("wall time", present.duration(summary.get("wall_seconds"))),
+            ("ETA", present.duration(summary.get("eta_seconds")))]
+    rows += [(f"final {k}", present.number(v)) for k, v in (summary.get("final") or {}).items()
              if k not in ("eta_seconds",)]
     return rows
 
@@ -257,7 +226,8 @@ MAX_ANOMALIES = 10
 def _run_view(summary: dict, name: str) -> dict:
     anomalies = summary.get("anomalies") or []
     return {"name": name, "status": summary.get("status") or "unknown", "facts": facts(summary),
-            "anomalies": [{k: _g(a.get(k)) for k in ("kind", "step", "metric", "line", "detail")}
+            "anomalies": [{k: present.number(a.get(k))
+                           for k in ("kind", "step", "metric", "line", "detail")}
                           for a in anomalies[:MAX_ANOMALIES]],
             "more_anomalies": max(0, len(anomalies) - MAX_ANOMALIES)}
 
@@ -369,8 +339,9 @@ def loss_chart(payload: dict, width: int = 560, height: int = 140) -> dict | Non
         return None
     png = _line_png(ys, width, height)
     first, last = (steps[0], steps[-1]) if len(steps) else (0, len(ys) - 1)
-    caption = (f"{name} over steps {_g(first)}–{_g(last)}: min {_g(float(ys.min()))}, "
-               f"max {_g(float(ys.max()))}, last {_g(float(ys[-1]))}")
+    caption = (f"{name} over steps {present.number(first)}–{present.number(last)}: min "
+               f"{present.number(float(ys.min()))}, max {present.number(float(ys.max()))}, last "
+               f"{present.number(float(ys[-1]))}")
     return {"png": png, "caption": caption, "width": width, "height": height}
 
 
@@ -494,67 +465,28 @@ def send_report(settings: Settings, to: list[str], report_path: str, cc: list[st
 
 
 # --- watch notifications -----------------------------------------------------------------
-class Notifier:
-    """Mails when a watched run finishes or fails and on the first anomaly of each kind.
+class Notifier(alerts.Notifier):
+    """Mails the report when a watched run finishes, fails or is stopped and on the first
+    anomaly of each kind (events and rate limit: alerts.Notifier)."""
 
-    `update(summary, report_path)` never raises; it returns a line for the caller to print
-    (what was sent, or why not and when it retries) or None. A kind is mailed at most once
-    per `interval` seconds; a failed delivery is retried after `retry` seconds."""
+    option = "--email-on"
 
     def __init__(self, settings: Settings, to: list[str], cc: list[str] = (),
                  on=EVENTS, max_attachment_mb: float = 10.0, interval: float = 600.0,
                  retry: float = 60.0, clock=time.monotonic,
                  context: ssl.SSLContext | None = None):
-        unknown = set(on) - set(EVENTS)
-        if unknown:
-            raise UsageError(f"unknown --email-on event {min(unknown)!r}",
-                             "use a comma-separated subset of finish,fail,anomaly")
+        super().__init__(on=on, interval=interval, retry=retry, clock=clock)
         addresses([*to, *cc])                  # a bad one is said at once, not at each retry
-        self.settings, self.to, self.cc, self.on = settings, list(to), list(cc), set(on)
-        self.max_attachment_mb, self.interval, self.retry = max_attachment_mb, interval, retry
-        self.clock, self.context = clock, context
-        self.sent_at: dict[str, float] = {}
-        self.pending: set[str] = set()
-        self.retry_at = 0.0
-        self._seen: set[str] = set()
-        self.last_error: str | None = None
+        self.settings, self.to, self.cc = settings, list(to), list(cc)
+        self.max_attachment_mb, self.context = max_attachment_mb, context
 
-    def _current(self, summary: dict) -> set[str]:
-        keys = set()
-        status = summary.get("status")
-        if status == "finished" and "finish" in self.on:
-            keys.add("finish")
-        if status == "failed" and "fail" in self.on:
-            keys.add("fail")
-        if "anomaly" in self.on:
-            keys |= {f"anomaly:{a.get('kind')}" for a in summary.get("anomalies") or []}
-        return keys
+    def deliver(self, summary, report_path, events, payload) -> None:
+        send_report(self.settings, self.to, report_path, cc=self.cc, summaries=[summary],
+                    max_attachment_mb=self.max_attachment_mb, context=self.context)
 
-    def update(self, summary: dict, report_path: str) -> str | None:
-        now = self.clock()
-        current = self._current(summary)
-        self.pending |= current - self._seen      # newly true: a finish, a failure, a new kind
-        self.pending &= current                  # no longer true: nothing to say
-        self._seen = current
-        due = {k for k in self.pending if now - self.sent_at.get(k, -self.interval) >= self.interval}
-        if not due or now < self.retry_at:
-            return None
-        try:
-            send_report(self.settings, self.to, report_path, cc=self.cc, summaries=[summary],
-                        max_attachment_mb=self.max_attachment_mb, context=self.context)
-        except Exception as e:  # noqa: BLE001 - a watch never dies because mail failed
-            self.retry_at = now + self.retry
-            self.last_error = e.one_line() if isinstance(e, LogreportError) else \
-                f"{type(e).__name__}: {e}"
-            return f"mail to {', '.join(self.to)} failed: {self.last_error}; " \
-                   f"retrying in {self.retry:g} s"
-        self.last_error = None
-        for key in due:
-            self.sent_at[key] = now
-        self.pending -= due
-        return f"mailed {', '.join(self.to)}: {', '.join(sorted(due))}"
+    def said_sent(self, events: list[str]) -> str:
+        return f"mailed {', '.join(self.to)}: {', '.join(events)}"
 
-
-def parse_events(text: str) -> list[str]:
-    """`finish,fail,anomaly` → ["finish", "fail", "anomaly"]."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    def said_failed(self, error: str, delay: float | None) -> str:
+        then = f"retrying in {delay:g} s" if delay is not None else "not retrying"
+        return f"mail to {', '.join(self.to)} failed: {error}; {then}"

@@ -9,13 +9,14 @@ from itertools import chain
 
 import numpy as np
 
-from .events import PHASES, TRAIN, Info, Marker, Record, Records
-from .model import NAN, Run
+from .events import KILLED, OOM, PHASES, TRACEBACK, TRAIN, Info, Marker, Record, Records
+from .model import NAN, Reading, Run
 from .store import CHUNK, Column
 
 _PHASE_CODE = {phase: code for code, phase in enumerate(PHASES)}
 _TRAIN_CODE = _PHASE_CODE[TRAIN]
-_FIELDS = ("phase", "step", "epoch", "time", "line", "sig")
+FAILURES = (TRACEBACK, OOM, KILLED)      # markers kept from every file (other kinds: once)
+_FIELDS = ("phase", "step", "epoch", "time", "line", "estimated", "file", "sig")
 
 
 class _Rows:
@@ -26,7 +27,8 @@ class _Rows:
 
     def __init__(self):
         self.phase = np.zeros(0, dtype=np.int8)
-        self.step, self.epoch, self.time = (np.zeros(0) for _ in range(3))
+        self.step, self.epoch, self.time, self.estimated, self.file = (np.zeros(0)
+                                                                       for _ in range(5))
         self.line = np.zeros(0, dtype=np.int64)
         self.sig = np.zeros(0, dtype=np.int64)
         self.values: dict[str, tuple[int, np.ndarray]] = {}
@@ -69,10 +71,10 @@ class _Names:
         return np.array([name in t for t in self.tuples], dtype=bool)
 
 
-class Collected(Run):
-    """A Run that keeps what one file of a folder gave, as it comes, to merge it with the other
-    files' (`merge`): its records as compact columns in arrival order (no object per record),
-    its markers, and its facts folded both ways (the last value of each, and the first)."""
+class Collected(Reading):
+    """What one file of a folder gave, kept as it comes, to merge it with the other files'
+    (`merge`): its records as compact columns in arrival order (no object per record), its
+    markers, and its facts folded both ways (the last value of each, and the first)."""
 
     def __init__(self, source: str):
         super().__init__(source)
@@ -89,7 +91,8 @@ class Collected(Run):
         """The place of a fact or marker among the records: before record `count`, in order."""
         return self.count, 0, len(self.at) + len(self.marks)
 
-    def add(self, event) -> None:
+    def add(self, event, file: int = 0) -> None:
+        """Keep one event of this file (`file` is always this file: 0)."""
         if isinstance(event, Info):
             for k, v in event.facts.items():
                 if k not in self.facts_first:
@@ -97,11 +100,21 @@ class Collected(Run):
                     self.facts_first[k] = v
                 self.facts_last[k] = v
         elif isinstance(event, Marker):
+            if event.file is None:
+                event.file = self.source
             self.marks.append((self.where(), event))
+            self.saw_time(event.time)
         elif isinstance(event, Records):
             n = len(event)
+            estimated = np.zeros(n) if event.estimated is None else event.estimated
             columns = (np.full(n, _PHASE_CODE[event.phase]), np.trunc(event.step), event.epoch,
-                       event.time, event.line, np.full(n, self.names.id(tuple(event.metrics))))
+                       event.time, event.line, estimated, np.zeros(n),
+                       np.full(n, self.names.id(tuple(event.metrics))))
+            known = np.asarray(event.time)[~np.isnan(event.time)]
+            if len(known):
+                self.saw_time(float(known.min()))
+                self.saw_time(float(known.max()))
+                self.timed_train = self.timed_train or event.phase == TRAIN
             for field, values in zip(_FIELDS, columns):
                 self.fields[field].extend(values)
             for name, values in event.metrics.items():
@@ -111,12 +124,14 @@ class Collected(Run):
             columns = (_PHASE_CODE[event.phase], NAN if event.step is None else event.step,
                        NAN if event.epoch is None else event.epoch,
                        NAN if event.time is None else event.time, event.line,
-                       self.names.id(tuple(event.metrics)))
+                       float(event.estimated), 0.0, self.names.id(tuple(event.metrics)))
+            self.saw_time(event.time)
             for field, value in zip(_FIELDS, columns):
                 self.fields[field].append(value)
             for name, value in event.metrics.items():
                 self._metric(name).append(value)
             self.count += 1
+            self.timed_train = self.timed_train or (event.phase == TRAIN and event.time is not None)
 
     def _metric(self, name: str) -> Column:
         """The column of a metric, filled with NaN up to the current record."""
@@ -151,6 +166,14 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
             run.format = run.format or part.format
             named.append(part)
     used: dict[str, str] = {}
+    for part in named:
+        run.input_id(part.source)
+        run.saw_time(part.first_time)
+        run.saw_time(part.last_time)
+        for t in part.clock or ():
+            run.saw_clock(t)
+        run.saw_modified(part.modified)
+        run.timed_train = run.timed_train or part.timed_train
     for event in merge(named, used):
         run.add(event)
     run.files.extend(name for name, what in used.items() if what != "nothing new")
@@ -173,6 +196,7 @@ def merge(parts: list[Collected], used: dict):
     base_monotonic = True
     for index, part in enumerate(parts):
         rows = part.rows(names)
+        rows.file[:] = index
         gave: dict[str, tuple] = {}     # what -> (count, where first given)
         new = part.facts_last if index == 0 else \
             {k: v for k, v in part.facts_first.items() if k not in facts}
@@ -180,8 +204,10 @@ def merge(parts: list[Collected], used: dict):
         for k in new:
             gave[k] = (0, part.at[k])
         kinds = {m.kind for m in markers}
+        failures = {(m.kind, str(m.detail)) for m in markers if m.kind in FAILURES}
         for where, marker in part.marks:
-            if marker.kind not in kinds:
+            if marker.kind not in kinds or marker.kind in FAILURES \
+                    and (marker.kind, str(marker.detail)) not in failures:
                 markers.append(marker)
                 _give(gave, f"{marker.kind} marker", 1, where)
         train = kept.step[(kept.phase == _TRAIN_CODE) & ~np.isnan(kept.step)]
@@ -192,6 +218,12 @@ def merge(parts: list[Collected], used: dict):
         pos = np.minimum(np.searchsorted(key_sorted, keys), max(len(key_sorted) - 1, 0))
         found = known & (key_sorted[pos] == keys) if len(key_sorted) else np.zeros(len(rows), bool)
         fresh = np.flatnonzero(~found)
+        if (kept.phase == _TRAIN_CODE).any():   # the files before give the run's records:
+            echo = (rows.phase[fresh] == _TRAIN_CODE) & (rows.estimated[fresh] > 0)
+            if echo.any():                      # a guessed step cannot match them to those
+                _give(gave, "training records with estimated steps left out (the files "
+                      "before hold the run's records)", int(echo.sum()), (int(fresh[echo][0]), 2, 0))
+                fresh = fresh[~echo]
         for code in np.unique(rows.phase[fresh]):
             of_phase = fresh[rows.phase[fresh] == code]
             _give(gave, f"{PHASES[code]} records", len(of_phase), (int(of_phase[0]), 1, 0))
@@ -313,6 +345,8 @@ def _blocks(kept: _Rows, order: np.ndarray, names: _Names):
     for lo, hi in zip(bounds, bounds[1:]):
         for start in range(lo, hi, CHUNK):
             take = order[start:min(hi, start + CHUNK)]
+            estimated = kept.estimated[take]
             yield Records(PHASES[phase[lo]], kept.step[take], kept.epoch[take],
                           kept.time[take], kept.line[take],
-                          {n: kept.metric(n, take) for n in names.tuples[sig[lo]]})
+                          {n: kept.metric(n, take) for n in names.tuples[sig[lo]]},
+                          estimated=estimated if estimated.any() else None, file=kept.file[take])

@@ -66,25 +66,33 @@ class Series:
 
 
 class Table:
-    """The records of one phase of one segment: shared step/epoch/time/line columns."""
+    """The records of one phase of one segment: shared step/epoch/time/line columns, the
+    input each record came from (`file`, an index into `Run.inputs`) and whether its step is
+    an estimate (`estimated`, 0 or 1)."""
 
-    __slots__ = ("phase", "step", "epoch", "time", "line", "series", "spill")
+    __slots__ = ("phase", "step", "epoch", "time", "line", "file", "estimated", "estimated_count",
+                 "series", "spill")
 
     def __init__(self, phase: str, spill: Spill | None = None):
         self.phase = phase
         self.spill = spill
-        self.step, self.epoch, self.time, self.line = (Column(spill) for _ in range(4))
+        self.step, self.epoch, self.time, self.line, self.file, self.estimated = (
+            Column(spill) for _ in range(6))
+        self.estimated_count = 0
         self.series: dict[str, Series] = {}
 
     def __len__(self) -> int:
         return len(self.step)
 
-    def append(self, rec: Record) -> None:
+    def append(self, rec: Record, file: int = 0) -> None:
         index = len(self.step)
         self.step.append(NAN if rec.step is None else rec.step)
         self.epoch.append(NAN if rec.epoch is None else rec.epoch)
         self.time.append(NAN if rec.time is None else rec.time)
         self.line.append(rec.line)
+        self.file.append(file)
+        self.estimated.append(1.0 if rec.estimated else 0.0)
+        self.estimated_count += bool(rec.estimated)
         for name, value in rec.metrics.items():
             series = self.series.get(name)
             if series is None:
@@ -92,28 +100,31 @@ class Table:
             series.add_indexes(index)
             series.value.append(value)
 
-    def replace_last(self, rec: Record) -> None:
-        """Another copy of the last record (a second writer, same step): its values win."""
+    def repeats_last(self, rec: Record) -> bool:
+        """Whether rec is the last record printed again (another rank or writer): the same
+        step, epoch and metric names, values equal to print precision."""
         index = len(self.step) - 1
-        self.epoch[index] = NAN if rec.epoch is None else rec.epoch
-        self.time[index] = NAN if rec.time is None else rec.time
-        self.line[index] = rec.line
-        for name, value in rec.metrics.items():
-            series = self.series.get(name)
-            if series is not None and series.last_index() == index:
-                series.value[-1] = value
-                continue
-            if series is None:
-                series = self.series[name] = Series(name, self.spill)
-            series.add_indexes(index)
-            series.value.append(value)
+        if index < 0 or self.step[index] != rec.step or not _same(self.epoch[index], rec.epoch):
+            return False
+        names = [name for name, series in self.series.items() if series.last_index() == index]
+        if sorted(names) != sorted(rec.metrics):
+            return False
+        return all(_same(self.series[name].value[-1], rec.metrics[name]) for name in names)
 
-    def extend(self, recs: Records, lo: int, hi: int) -> None:
+    def extend(self, recs: Records, lo: int, hi: int, file: int = 0) -> None:
         """Append records lo..hi-1 of a block, as `append` would one by one."""
         index = len(self.step)
         for column, values in ((self.step, recs.step), (self.epoch, recs.epoch),
                                (self.time, recs.time), (self.line, recs.line)):
             column.extend(values[lo:hi])
+        self.file.extend(np.full(hi - lo, file, dtype=np.float64) if recs.file is None
+                         else np.asarray(recs.file, dtype=np.float64)[lo:hi])
+        if recs.estimated is None:
+            self.estimated.extend(np.zeros(hi - lo))
+        else:
+            flags = np.asarray(recs.estimated, dtype=np.float64)[lo:hi]
+            self.estimated.extend(flags)
+            self.estimated_count += int(flags.sum())
         for name, values in recs.metrics.items():
             series = self.series.get(name)
             if series is None:
@@ -123,6 +134,14 @@ class Table:
 
     def last_step(self) -> float:
         return self.step[-1] if len(self.step) else NAN
+
+
+def _same(a: float, b: float | None) -> bool:
+    """Two printed values are the same number (NaN is NaN; a missing value is NaN)."""
+    b = NAN if b is None else b
+    if a != a or b != b:
+        return a != a and b != b
+    return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 class Segment:
@@ -149,22 +168,73 @@ class Segment:
         return not any(len(t) for t in self.tables.values())
 
 
-class Run:
-    """Everything read from one source (a log file, a folder, stdin)."""
+class Reading:
+    """What reading inputs keeps besides the records themselves: the inputs (records and markers
+    name theirs), the format, lines read and not understood, facts, markers and the clock. A
+    `Run` is one; so is a folder's file read on its own before the merge (`merge.Collected`)."""
 
     def __init__(self, source: str, fmt: str = ""):
         self.source = source
         self.format = fmt
         self.files: list[str] = []
+        self.inputs: list[str] = []     # every input read; records name theirs by index
         self.info: dict = {}
         self.markers: list[Marker] = []
         self.spill = Spill()       # the sealed chunks of its columns, in a temporary file
-        self.segments: list[Segment] = [Segment(0, spill=self.spill)]
         self.lines = 0
         self.unparsed = 0
-        self.unparsed_samples: list[tuple[int, str]] = []
-        self.first_time: float | None = None
-        self.last_time: float | None = None
+        self.unparsed_samples: list[tuple[str, int, str]] = []     # (input, line, text)
+        self.repeats = 0           # records printed twice (ranks, writers): kept once
+        self.first_time: float | None = None   # span of the time stamps of its records and
+        self.last_time: float | None = None    # markers
+        self.clock: tuple[float, float] | None = None   # span of every time-stamped line read
+        self.modified: float | None = None     # latest modification time of its inputs
+        self.timed_train = False               # a training record came with a time stamp
+
+    def input_id(self, name: str) -> int:
+        """The index of an input in `inputs` (added when new)."""
+        if name not in self.inputs:
+            self.inputs.append(name)
+        return self.inputs.index(name)
+
+    def input_name(self, file) -> str:
+        """The name of input number `file` (the run's source when unknown)."""
+        i = int(file)
+        return self.inputs[i] if 0 <= i < len(self.inputs) else self.source
+
+    def saw_modified(self, mtime: float | None) -> None:
+        """An input was last modified at mtime."""
+        if mtime is not None and (self.modified is None or mtime > self.modified):
+            self.modified = mtime
+
+    def saw_clock(self, t: float | None) -> None:
+        """Widen the span of the log's time-stamped lines to include t."""
+        if t is not None and t == t:
+            self.clock = (min(self.clock[0], t), max(self.clock[1], t)) if self.clock else (t, t)
+
+    def saw_time(self, t: float | None) -> None:
+        """Widen the span of the records' and markers' time stamps to include t."""
+        if t is None or t != t:
+            return
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        if self.last_time is None or t > self.last_time:
+            self.last_time = t
+
+    def note_unparsed(self, number: int, text: str, file: int = 0, keep: int = 50) -> None:
+        self.unparsed += 1
+        if len(self.unparsed_samples) < keep:
+            self.unparsed_samples.append((self.input_name(file), number, text[:300]))
+
+
+class Run(Reading):
+    """Everything read from one source (a log file, a folder, stdin): its records in segments
+    of columnar tables."""
+
+    def __init__(self, source: str, fmt: str = ""):
+        super().__init__(source, fmt)
+        self.segments: list[Segment] = [Segment(0, spill=self.spill)]
+        self.memo: dict = {}                   # derived figures, keyed by what they read
 
     @property
     def segment(self) -> Segment:
@@ -179,34 +249,37 @@ class Run:
             self.segments.append(Segment(len(self.segments), label, self.spill))
         return self.segment
 
-    def add(self, event) -> None:
-        """Append one parser event."""
+    def add(self, event, file: int = 0) -> None:
+        """Append one parser event read from input number `file`."""
         if isinstance(event, Record):
-            self._add_record(event)
+            self._add_record(event, file)
         elif isinstance(event, Records):
-            self._add_records(event)
+            self._add_records(event, file)
         elif isinstance(event, Info):
             self.info.update(event.facts)
         elif isinstance(event, Marker):
+            if event.file is None:
+                event.file = self.input_name(file)
             if event.kind == NEW_RUN:
                 self.new_segment(str(event.detail or ""))
             self.markers.append(event)
-            self._saw_time(event.time)
+            self.saw_time(event.time)
 
-    def _add_record(self, rec: Record) -> None:
+    def _add_record(self, rec: Record, file: int = 0) -> None:
+        table = self.segment.tables[rec.phase]
         if rec.phase == TRAIN and rec.step is not None:
-            last = self.segment.train.last_step()
-            if rec.step == last:         # the same step again (two writers): keep the last copy
-                self.segment.train.replace_last(rec)
-                self._saw_time(rec.time)
+            last = table.last_step()
+            if rec.step == last and table.repeats_last(rec):
+                self.repeats += 1             # the same record printed twice: kept once
                 return
-            if not math.isnan(last) and rec.step < last:
-                self.new_segment(f"restart at step {rec.step} (line {rec.line})")
-        self.segment.tables[rec.phase].append(rec)
+            if not math.isnan(last) and rec.step < last and not rec.estimated:
+                table = self.new_segment(f"restart at step {rec.step} (line {rec.line})").train
+        table.append(rec, file)
         if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
-            self._saw_time(rec.time)
+            self.saw_time(rec.time)
+            self.timed_train = self.timed_train or (rec.phase == TRAIN and rec.time is not None)
 
-    def _add_records(self, recs: Records) -> None:
+    def _add_records(self, recs: Records, file: int = 0) -> None:
         """A block of records: the same segments as adding them one by one."""
         n = len(recs)
         if not n:
@@ -216,10 +289,10 @@ class Run:
         first_back = False
         if recs.phase == TRAIN:
             if np.isnan(step).any() or (step[1:] == step[:-1]).any() \
-                    or step[0] == self.segment.train.last_step():
-                # rare (missing or repeated steps): the one-by-one rules
+                    or step[0] == self.segment.train.last_step() or recs.estimated is not None:
+                # rare (missing, repeated or estimated steps): the one-by-one rules
                 for i in range(n):
-                    self._add_record(block_record(recs, i))
+                    self._add_record(block_record(recs, i), block_file(recs, i, file))
                 return
             first_back = bool(step[0] < self.segment.train.last_step())
             back = (np.flatnonzero(step[1:] < step[:-1]) + 1).tolist()
@@ -227,26 +300,14 @@ class Run:
         for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
             if j > 0 or first_back:
                 self.new_segment(f"restart at step {int(step[lo])} (line {int(recs.line[lo])})")
-            self.segment.tables[recs.phase].extend(recs, lo, hi)
+            self.segment.tables[recs.phase].extend(recs, lo, hi, file)
         times = np.asarray(recs.time)
         known = np.flatnonzero(~np.isnan(times))
         if len(known):
-            self._saw_time(float(times[known[0]]))
-            self._saw_time(float(times[known[-1]]))
+            self.saw_time(float(times[known[0]]))
+            self.saw_time(float(times[known[-1]]))
+            self.timed_train = self.timed_train or recs.phase == TRAIN
 
-    def _saw_time(self, t: float | None) -> None:
-        if t is None:
-            return
-        if self.first_time is None:
-            self.first_time = t
-        self.last_time = t
-
-    def note_unparsed(self, number: int, text: str, keep: int = 50) -> None:
-        self.unparsed += 1
-        if len(self.unparsed_samples) < keep:
-            self.unparsed_samples.append((number, text[:300]))
-
-    # --- reading back -------------------------------------------------------------------
     def tables(self, phase: str):
         """(segment, table) pairs of one phase that hold records."""
         for seg in self.segments:
@@ -353,7 +414,13 @@ def block_record(recs: Records, i: int) -> Record:
     step = value(recs.step[i])
     return Record(recs.phase, {k: float(v[i]) for k, v in recs.metrics.items()},
                   step=None if step is None else int(step), epoch=value(recs.epoch[i]),
-                  time=value(recs.time[i]), line=int(recs.line[i]))
+                  time=value(recs.time[i]), line=int(recs.line[i]),
+                  estimated=recs.estimated is not None and bool(recs.estimated[i]))
+
+
+def block_file(recs: Records, i: int, file: int) -> int:
+    """The input of record i of a block (`file` when the block does not say)."""
+    return file if recs.file is None else int(recs.file[i])
 
 
 def plain(x):

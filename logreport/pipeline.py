@@ -11,36 +11,49 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import formats
-from .errors import InputError, UnknownFormat
-from .events import Records
+from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
+from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Records
+from .eventsource import EventInput
 from .merge import Collected, merge_into
 from .model import Run
-from .sources import Input, block_lines, expand, folder_inputs, frames
+from .sources import WORKERLOG, Input, RunSource, block_lines, discover, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
+GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
 
 
 class Ingest:
     """Feeds the lines of one input into a Run (detecting the format on the first lines)."""
 
-    def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None):
+    def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None,
+                 give_up: bool = True):
         self.run = run
+        self.give_up = give_up
         self.name = name
+        self.file = run.input_id(name)
         self.year = year
         self.format = formats.get(fmt) if fmt else None
         self.parser = self.format.Parser(**self._parser_args()) if self.format else None
         self.buffer: list[tuple[int, str]] = []
 
     def _parser_args(self) -> dict:
-        return {"year": self.year} if self.year and self.format.NAME == "ppdet" else {}
+        """The options its format's parser takes (a year for stamps printed without one)."""
+        given = {"year": self.year} if self.year else {}
+        return {k: v for k, v in given.items() if k in self.format.DESCRIPTOR.parser_options}
 
     def feed(self, lines) -> int:
-        """Parse some (number, text) lines; returns how many events reached the run."""
+        """Parse some (number, text) lines; returns how many events reached the run.
+        UnknownFormat once GIVE_UP_LINES lines of no known format were buffered (with
+        `give_up`; else the oldest lines beyond that are let go)."""
         if self.parser is None:
             self.buffer.extend(lines)
             if len(self.buffer) < SNIFF_LINES:
                 return 0
             if not self._decide():
+                if len(self.buffer) > GIVE_UP_LINES:
+                    if self.give_up:
+                        raise unknown_format(self.name, [t for _, t in self.buffer])
+                    del self.buffer[:len(self.buffer) - GIVE_UP_LINES]
                 return 0
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
@@ -82,7 +95,8 @@ class Ingest:
                 self.run.lines += item
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
-                self.run.add(item)
+                self.run.add(item, self.file)
+        self.clock()
 
     def _decide(self) -> bool:
         fmt = formats.detect([text for _, text in self.buffer])
@@ -101,12 +115,22 @@ class Ingest:
             run.lines += 1
             events = parser.feed(text, number)
             if events is None:
-                run.note_unparsed(number, text)
+                run.note_unparsed(number, text, self.file)
             elif events:
                 for event in events:
-                    run.add(event)
+                    run.add(event, self.file)
                 count += len(events)
+        self._rejected()
+        self.clock()
         return count
+
+    def _rejected(self) -> None:
+        """Lines the parser took in but later found it could not use (a half dict, JSON text
+        that is not): counted as unparsed."""
+        rejected = getattr(self.parser, "rejected", None)
+        while rejected:
+            number, text = rejected.pop(0)
+            self.run.note_unparsed(number, text, self.file)
 
     def finish(self, strict: bool = True) -> int:
         """End of input: decide the format on what there is, flush the parser."""
@@ -121,41 +145,114 @@ class Ingest:
             lines, self.buffer = self.buffer, []
             count = self._parse(lines)
         for event in self.parser.finish():
-            self.run.add(event)
+            self.run.add(event, self.file)
             count += 1
+        self._rejected()
+        self.clock()
         return count
+
+    def clock(self) -> None:
+        """Widen the run's clock to the first and last time stamps its parser read (a line
+        that gave no record has a time stamp too)."""
+        if self.parser is not None:
+            self.run.saw_clock(getattr(self.parser, "first_time", None))
+            self.run.saw_clock(getattr(self.parser, "time", None))
 
 
 def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
     """The error for lines no format claims: the known formats, the closest, first lines."""
     ranked = formats.scores(lines)
-    closest = f"closest: {ranked[0][1].NAME} ({ranked[0][0]:.0%} of lines)" if ranked else ""
+    closest = f"closest format: {ranked[0][1].NAME}, {ranked[0][0]:.0%} of lines" \
+        if ranked and ranked[0][0] > 0 else "no known format is close"
     first = " | ".join(t[:60] for t in lines[:2])
-    return UnknownFormat(f"not a known log format ({closest}); first lines: {first!r}",
+    return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}",
                          "known formats: " + ", ".join(formats.names())
                          + "; see `logreport formats`, or pass --format", name)
 
 
 def year_of(path: str) -> int | None:
-    """The year a log was written, from its modification time (ppdet stamps have no year)."""
+    """The year a log was written, from its modification time (some stamps have no year)."""
     try:
         return datetime.fromtimestamp(os.path.getmtime(path)).year
     except (OSError, ValueError):
         return None
 
 
-def load(path: str, fmt: str | None = None, progress=None, warn=None) -> Run:
-    """Read a log file, folder, glob, '-' (stdin) or .gz file to its end.
+def load(path: str, fmt: str | None = None, progress=None) -> Run:
+    """Read one run to its end: a log file, '-' (stdin), a .gz file, or one run's output
+    folder. A path that holds several runs (a folder of logs, a glob) is refused: see
+    `load_all`."""
+    sources, _ = discover([path])
+    if len(sources) != 1:
+        raise UsageError(f"{len(sources)} runs here, one per log", "read them with load_all",
+                         path)
+    return read_source(sources[0], fmt, progress)
 
-    warn: called with the InputError of each file of a folder that cannot be read while
-    others can (it is skipped); without it, that error is raised."""
-    run = Run(path)
-    for p in expand([path]):
-        if p != "-" and os.path.isdir(p):
-            read_folder(run, folder_inputs(p), fmt, warn)
-        else:
-            read_inputs(run, [Input(p)], fmt, progress=progress)
+
+def load_all(paths: list[str], fmt: str | None = None, progress=None,
+             notes: list[str] | None = None) -> list[Run]:
+    """Every run the paths name (see `sources.discover`), each read to its end and checked
+    (`readable`). A log the user named that gives nothing is an error; one found by walking a
+    folder or a glob is skipped and said in `notes` (lines for the user), as is one that cannot
+    be read, or a file of an output folder that cannot be read while the others can
+    (`read_folder`)."""
+    sources, said = discover(paths)
+    notes = notes if notes is not None else []
+    notes += said
+
+    def warn(error: LogreportError) -> None:
+        notes.append(f"warning: {error.one_line()}; skipped")
+
+    runs: list[Run] = []
+    skipped: list[tuple[str, LogreportError]] = []
+    unreadable: list[InputError] = []
+    for source in sources:
+        try:
+            runs.append(readable(read_source(source, fmt, progress, warn)))
+        except (UnknownFormat, NoRecords) as e:
+            if not source.listed:
+                raise
+            skipped.append((source.name, e))
+        except InputError as e:             # found by walking, and unreadable or binary
+            if not source.listed:
+                raise
+            unreadable.append(e)
+    if unreadable and not runs and not skipped:
+        raise unreadable[0]
+    for error in unreadable:
+        warn(error)
+    if skipped and runs:
+        names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} with no "
+                     f"training records: {names}{more}")
+    elif skipped:
+        raise skipped[0][1]
+    return runs
+
+
+def read_source(source: RunSource, fmt: str | None = None, progress=None, warn=None) -> Run:
+    """One run read to its end (warn: see `read_folder`)."""
+    run = Run(source.name)
+    if source.folder:
+        read_folder(run, source.inputs, fmt, warn)
+    else:
+        read_inputs(run, source.inputs, fmt, progress=progress)
     return run
+
+
+def readable(run: Run) -> Run:
+    """The run, if it gave something to show: a record of any phase, or a failure (a log that
+    ended before training). Else NoRecords: an unread log never passes."""
+    if run.lines == 0:
+        raise InputError("the log is empty", "give a log that has training output", run.source)
+    if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
+            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers):
+        return run
+    closest = f"read as {run.format}" if run.format else "no known format"
+    raise NoRecords(f"no training records recognised ({closest}, {run.lines} lines)",
+                    "see `logreport formats` for what logreport reads, or pass --format",
+                    run.source)
 
 
 def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
@@ -168,6 +265,9 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
     total = sum(inp.size() or 0 for inp in inputs)
     done = 0
     for inp in inputs:
+        if isinstance(inp, EventInput):       # event files: their format's reader (strict:
+            inp.read_into(run, required=strict)   # without its extra, an error; else a fact)
+            continue
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
             for number, data, prepared in prepared_ahead(inp.blocks(), ingest):
@@ -179,6 +279,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
             run.files.append(inp.name)
             if inp.cut:                     # lines whose ends were cut (bounded.MAX_LINE)
                 run.info["lines_cut"] = run.info.get("lines_cut", 0) + inp.cut
+            run.saw_modified(inp.mtime())
         except UnknownFormat as e:
             errors.append(e)
     if errors and not run.files and strict:
@@ -187,7 +288,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
 
 def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     """(number, data, prepared) of each block: once the format is known and its parser can
-    prepare blocks apart from its state (ppdet), the next blocks are prepared in worker threads
+    prepare blocks apart from its state, the next blocks are prepared in worker threads
     (numpy and pyarrow work outside the GIL) while the current one is emitted."""
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=depth) as pool:
@@ -212,7 +313,8 @@ def read_folder(run: Run, inputs: list[Input], fmt: str | None = None, warn=None
     ones lack: records at a (phase, step) not seen yet, metrics missing from a record already
     seen, facts not known yet and marker kinds not seen yet. run.info["files_used"] says what
     each file gave; run.files lists those that gave something. A file that cannot be read
-    (unreadable, binary) is skipped and told to `warn` (see `load`) when others gave something.
+    (unreadable, binary) is skipped and told to `warn` when others gave something (else, or
+    without `warn`, its error is raised).
     """
     parts, errors = [], []
     for inp in inputs:
@@ -231,6 +333,9 @@ def read_folder(run: Run, inputs: list[Input], fmt: str | None = None, warn=None
     for error in errors:
         warn(error)
     merge_into(run, parts)
+    ranks = [inp for inp in inputs if WORKERLOG.fullmatch(os.path.basename(inp.path))]
+    if len(ranks) > 1:                  # paddle.distributed.launch: one log per card
+        run.info.setdefault("world_size", len(ranks))
 
 
 def _after_lines(data: bytes, n: int) -> int:

@@ -15,15 +15,19 @@ import math
 
 import numpy as np
 
-from . import __version__
-from .analysis import is_loss, lower_is_better, main_eval_metric, main_loss, summarize
+from . import __version__, formats, present
+from .analysis import (
+    applicable,
+    is_loss,
+    lower_is_better,
+    main_eval_metric,
+    main_loss,
+    summarize,
+)
 from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
 from .model import Run, iso_time, json_number, plain
 
-# Train metrics that are bookkeeping, not worth a chart of their own.
-HIDDEN = {"eta_seconds", "epoch", "total_flos", "current_steps", "total_steps", "percentage",
-          "elapsed_time", "remaining_time", "train_runtime", "eval_runtime"}
-THROUGHPUT = ("ips", "throughput", "samples_per_second", "steps_per_second", "tokens_per_second")
+PER_SECOND = "_per_second"     # a rate by its name (samples, steps, tokens): a throughput
 MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
@@ -55,9 +59,16 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "labels": LABELS.get(lang, LABELS["en"]),
         "version": __version__,
         "runs": run_data,
+        "notes": _notes(runs, lang),
         "charts": chart_list,
         "compare": compare_rows(summaries),
     }
+
+
+def _notes(runs: list[Run], lang: str) -> list[str]:
+    """What the formats of these runs say a reader should know (their descriptors' notes)."""
+    notes = (formats.describe(f).note for f in dict.fromkeys(run.format for run in runs))
+    return [note.get(lang) or note["en"] for note in notes if note]
 
 
 # --- per run ----------------------------------------------------------------------------
@@ -96,6 +107,8 @@ def _facts(run: Run, segments: list) -> dict:
         "lines": run.lines,
         "segments": [seg.label for seg in segments],
         **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
+        # a folder: what each of its files gave (merge.merge_into), where sources disagree
+        **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
 
 
@@ -176,10 +189,13 @@ def _axes(run: Run, phase: str, origin: float | None, segments: list) -> list[di
 def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict:
     """One metric of one run, ready for the page (see the module docstring). The series is
     read a chunk at a time: memory stays bounded however long the run."""
-    finite_count = sum(int(np.isfinite(p["value"]).sum()) for p in run.chunks(phase, name, ()))
+    finite_count = sum(int(applicable(run, name, p["value"]).sum())
+                       for p in run.chunks(phase, name, ()))
     cut = finite_count > max_points
     points = _candidates(run, phase, name, -(-finite_count // (PRESELECT * max_points)))
     out: dict = {"n": points["n"], "nbad": points["nbad"]}
+    if points["nna"]:
+        out["nna"] = points["nna"]
     if points["nbad"]:
         out["bad"] = {"step": points["bad_steps"], "value": points["bad_values"]}
     index, steps, vals, segs = points["index"], points["step"], points["value"], points["segment"]
@@ -207,20 +223,23 @@ def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
     the last, and the min and max of each `bucket` consecutive finite values. For each: its
     index among the finite values, step (the ordinal when there is none), value, segment and
-    the running sum of the finite values up to it; the non-finite ones are counted apart."""
+    the running sum of the finite values up to it; the non-finite ones are counted apart, and
+    "not applicable" values (COCO's -1) are counted and never drawn."""
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
-    out = {"n": 0, "nbad": 0, "bad_steps": [], "bad_values": []}
+    out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)), part["step"])
         out["n"] += len(vals)
         finite = np.isfinite(vals)
+        usable = applicable(run, name, vals)
+        out["nna"] += int((finite & ~usable).sum())
         bad = np.flatnonzero(~finite)[:MAX_BAD - len(out["bad_steps"])]
         out["bad_steps"] += [plain(s) for s in steps[bad]]
         out["bad_values"] += [json_number(v) for v in vals[bad]]
         out["nbad"] += int(len(vals) - finite.sum())
-        vals, steps = vals[finite], steps[finite]
+        vals, steps = vals[usable], steps[usable]
         if not len(vals):
             continue
         total = np.cumsum(np.concatenate(([running], vals)))[1:]
@@ -315,6 +334,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             _row("total_steps", [s["total_steps"] for s in summaries]),
             _row("train_records", [s["train_records"] for s in summaries]),
             _row("eval_records", [s["eval_records"] for s in summaries])]
+    if any(s.get("stopped") for s in summaries):     # `--stop-on` ended a run: why and how
+        rows.append(_row("stopped", [(s.get("stopped") or {}).get("text") for s in summaries]))
     metrics = {s["best"]["metric"] for s in summaries if s["best"]}
     for metric in sorted(metrics):
         vals = [s["best"]["value"] if s["best"] and s["best"]["metric"] == metric else None
@@ -336,8 +357,9 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     finals: dict[str, None] = {}
     for s in summaries:
         finals.update(dict.fromkeys(s["final"]))
+    hidden = set(formats.merged(s["format"] for s in summaries).hidden)
     for name in finals:
-        if name in HIDDEN:
+        if name in hidden:
             continue
         vals = [s["final"].get(name) for s in summaries]
         rows.append(_row("final", vals, "min" if is_loss(name) else None, metric=name))
@@ -345,7 +367,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None) -> dict:
-    row = {"key": key, "values": values, "best": []}
+    """A summary row: values, their text (present's formatter: durations for *_seconds) and
+    which runs are best."""
+    show = present.duration if key.endswith("_seconds") else present.number
+    row = {"key": key, "values": values, "text": [show(v) for v in values], "best": []}
     if metric:
         row["metric"] = metric
     numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -362,6 +387,8 @@ def charts(runs: list[Run]) -> list[dict]:
     ``prefix/name`` families (``rewards/*``, ``logps/*``, ``bbox/AP*``), the rest one each."""
     train: dict[str, None] = {}
     evals: dict[str, None] = {}
+    described = formats.merged(run.format for run in runs)
+    hidden = set(described.hidden)
     for run in runs:
         train.update(dict.fromkeys(run.metric_names(TRAIN)))
         evals.update(dict.fromkeys(run.metric_names(EVAL)))
@@ -375,22 +402,22 @@ def charts(runs: list[Run]) -> list[dict]:
     if "learning_rate" in train:
         out.append(_chart("learning rate", TRAIN, ["learning_rate"], smooth=False,
                           label="learning_rate"))
-    speed = [n for n in train if n in THROUGHPUT or n.endswith(THROUGHPUT)]
+    speed = [n for n in train if n in described.throughput or n.endswith(PER_SECOND)]
     if speed:
         out.append(_chart("throughput", TRAIN, speed, label="throughput"))
     cost = [n for n in ("batch_cost", "data_cost") if n in train]
     if cost:
         out.append(_chart("seconds per iteration", TRAIN, cost, label="seconds_per_iteration"))
-    memory = [n for n in train if "mem" in n.lower() and n not in HIDDEN]
+    memory = [n for n in train if "mem" in n.lower() and n not in hidden]
     if memory:
         out.append(_chart("memory", TRAIN, memory, smooth=False, label="memory"))
-    tokens = [n for n in train if "tokens" in n and n not in speed]
+    tokens = [n for n in train if "tokens" in n and n not in speed and n not in hidden]
     if tokens:
         out.append(_chart("tokens", TRAIN, tokens, smooth=False, label="tokens"))
-    shown = {m for c in out for m in c["metrics"]} | HIDDEN
+    shown = {m for c in out for m in c["metrics"]} | hidden
     out += _grouped([n for n in train if n not in shown], TRAIN)
-    eval_speed = [n for n in evals if n.endswith(THROUGHPUT)]
-    out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in HIDDEN],
+    eval_speed = [n for n in evals if n.endswith(PER_SECOND)]
+    out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in hidden],
                     EVAL)
     if eval_speed:
         out.append(_chart("eval throughput", EVAL, eval_speed, label="eval_throughput"))
@@ -440,8 +467,6 @@ LABELS = {
         "log_y": "log y", "download": "download data (CSV)",
         "download_note": "CSV: the points in this page (long series are downsampled; "
                          "`logreport export` writes every point)",
-        "ppdet_note": "PaddleDetection prints each loss as the median over its log_iter window: "
-                      "it is already smoothed.",
         "smoothing_note": "Debiased exponential moving average as in TensorBoard; the raw line "
                           "is faint behind.",
         "raw": "raw", "smoothed": "smoothed", "new_best": "new best", "nonfinite": "NaN/inf",
@@ -452,13 +477,14 @@ LABELS = {
         "train_records": "training records", "eval_records": "eval records", "best": "best",
         "best_step": "best at step", "median_throughput": "throughput (median)",
         "throughput": "throughput", "anomaly_count": "anomalies",
-        "wall_seconds": "wall time (s)", "eta_seconds": "ETA (s)",
+        "wall_seconds": "wall time", "eta_seconds": "ETA",
         "unparsed_lines": "unparsed lines", "final": "last", "learning_rate": "learning rate",
         "seconds_per_iteration": "seconds per iteration", "memory": "memory", "tokens": "tokens",
         "eval_throughput": "eval throughput", "finished": "finished",
         "failed": "failed", "running": "running", "unknown": "unknown",
         "files": "files read", "first_time": "first time", "last_time": "last time",
         "lines": "lines", "segments": "segments", "generated": "generated by logreport",
+        "stopped": "stopped by logreport",
         "segments_omitted": "earlier segments not shown (no epoch/time axis for their points)",
         "tables_omitted": "earlier per-category tables not shown",
         "rows_omitted": "rows not shown", "lines_cut": "lines cut at 1 MB",
@@ -470,7 +496,6 @@ LABELS = {
         "line": "行号", "detail": "详情", "x_axis": "横轴", "smoothing": "平滑",
         "log_y": "对数纵轴", "download": "下载数据 (CSV)",
         "download_note": "CSV 为本页中的数据点（长序列已降采样；完整数据请用 `logreport export`）",
-        "ppdet_note": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。",
         "smoothing_note": "与 TensorBoard 相同的去偏指数滑动平均；原始曲线以浅色显示在后面。",
         "raw": "原始", "smoothed": "平滑", "new_best": "新最佳", "nonfinite": "NaN/inf",
         "segment": "新分段", "resume": "恢复训练", "new_run": "新运行", "eval": "评估",
@@ -479,13 +504,13 @@ LABELS = {
         "total_steps": "总步数", "train_records": "训练记录数", "eval_records": "评估记录数",
         "best": "最佳", "best_step": "最佳所在步数", "median_throughput": "吞吐量（中位数）",
         "throughput": "吞吐量", "anomaly_count": "异常数",
-        "wall_seconds": "耗时（秒）", "eta_seconds": "预计剩余（秒）",
+        "wall_seconds": "耗时", "eta_seconds": "预计剩余",
         "unparsed_lines": "未解析行数", "final": "最终", "learning_rate": "学习率",
         "seconds_per_iteration": "每步耗时（秒）", "memory": "显存", "tokens": "词元数",
         "eval_throughput": "评估吞吐量", "finished": "已完成", "failed": "失败",
         "running": "运行中", "unknown": "未知", "files": "读取的文件",
         "first_time": "开始时间", "last_time": "结束时间", "lines": "行数",
-        "segments": "分段", "generated": "由 logreport 生成",
+        "segments": "分段", "generated": "由 logreport 生成", "stopped": "被 logreport 停止",
         "segments_omitted": "未显示的较早分段（其数据点无轮次/时间横轴位置）",
         "tables_omitted": "未显示的较早分类别结果表", "rows_omitted": "未显示的行数",
         "lines_cut": "超过 1 MB 被截断的行",

@@ -10,8 +10,10 @@ import stat
 import sys
 from dataclasses import dataclass
 
-from .bounded import MAX_LINE, BlockReader, Clipper
+from .bounded import BlockReader, Clipper
 from .errors import InputError, UsageError
+from .events import MAX_LINE
+from .eventsource import event_inputs, file_input, folder_events, format_of
 
 CHUNK = 1 << 20
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
@@ -21,6 +23,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 FOLDER_FILES = ("trainer_log.jsonl", "trainer_state.json", "all_results.json",
                 "train_results.json", "eval_results.json", "running_log.txt")
 LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")
+WORKERLOG = re.compile(r"workerlog\.\d+")
 
 
 def decode(raw: bytes) -> str:
@@ -187,6 +190,13 @@ class Input:
         except OSError:
             return None
 
+    def mtime(self) -> float | None:
+        """When it was last modified, where known (not for stdin)."""
+        try:
+            return None if self.path == "-" else os.path.getmtime(self.path)
+        except OSError:
+            return None
+
     def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
         """What `how` (a BlockReader method) yields from the opened stream; read errors become
         an InputError, a binary file is refused on its first bytes."""
@@ -264,18 +274,95 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
-def folder_inputs(folder: str) -> list[Input]:
-    """Which files of a folder to read: known structured files first, then console logs."""
-    try:
-        names = sorted(os.listdir(folder))
-    except PermissionError:
-        raise InputError("permission denied", "check the folder's permissions", folder) from None
-    chosen = [n for n in FOLDER_FILES if n in names]
-    chosen += [n for n in names if n not in chosen and not n.startswith(".")
-               and (n.endswith(LOG_SUFFIXES) or re.fullmatch(r"workerlog\.\d+", n))]
-    chosen = [n for n in chosen if os.path.isfile(os.path.join(folder, n))]   # no FIFO, no folder
-    if not chosen:
+@dataclass
+class RunSource:
+    """What one run is read from: one log (`inputs` of one), or the files of a folder that is
+    one run's output (`folder`: merged into one run). `listed`: found by walking a folder or
+    a glob the user gave, rather than named one by one."""
+
+    name: str
+    inputs: list[Input]
+    folder: bool = False
+    listed: bool = False
+
+
+def is_run_folder(names: list[str]) -> bool:
+    """Whether a folder holding these file names is the output of one run: an LLaMA-Factory /
+    HF output folder (its structured files) or a `paddle.distributed.launch` log folder."""
+    return any(n in FOLDER_FILES or n.endswith("_results.json") or WORKERLOG.fullmatch(n)
+               for n in names)
+
+
+def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
+    """The runs named by command-line paths, and notes for the user (one line each).
+
+    A file is one run, whatever it is called (a glob, quoted or not, names one run per file).
+    A folder is one run only when it is one run's output (`is_run_folder`); any other folder
+    holds one run per log, sub-folders included."""
+    runs: list[RunSource] = []
+    notes: list[str] = []
+    for given in paths:
+        listed = given != "-" and not os.path.exists(given)
+        for path in expand([given]):
+            if path == "-" or not os.path.isdir(path):
+                runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
+                continue
+            found = folder_runs(path)
+            if len(found) == 1 and found[0].folder:
+                found[0].listed = listed
+            else:
+                notes.append(f"{path}: {len(found)} logs of separate runs, one run each "
+                             "(give a file to read one)")
+            runs += found
+    return runs, notes
+
+
+def folder_runs(folder: str) -> list[RunSource]:
+    """The runs of a folder: one when it is one run's output, else one per log below it."""
+    names = _listdir(folder)
+    if is_run_folder(names):
+        return [RunSource(folder, folder_inputs(folder, names), folder=True)]
+    out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
+                            for events in folder_events(folder, names)]
+    for name in names:
+        if name.startswith(".") or name == "__pycache__":
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                out += folder_runs(path)
+            except InputError:
+                continue                        # a sub-folder without logs
+        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and os.path.isfile(path):
+            out.append(RunSource(path, [Input(path)], listed=True))
+    if not out:
         raise InputError("no log files in this folder",
                          "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
-    return [Input(os.path.join(folder, n)) for n in chosen]
+    return out
 
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except PermissionError:
+        raise InputError("permission denied", "check the folder's permissions", folder) from None
+    except OSError as e:
+        raise InputError(e.strerror or str(e), "check the path", folder) from None
+
+
+def folder_inputs(folder: str, names: list[str] | None = None) -> list:
+    """Which files of one run's output folder to read: structured files first, then console
+    logs, then the event files in it or below it (eventsource.EventInput: they add only what
+    the others lack)."""
+    names = _listdir(folder) if names is None else names
+    chosen = [n for n in FOLDER_FILES if n in names
+              and os.path.isfile(os.path.join(folder, n))]            # no FIFO
+    chosen += [n for n in names if n not in chosen and not n.startswith(".")
+               and (n.endswith(LOG_SUFFIXES) or WORKERLOG.fullmatch(n))
+               and not format_of(n) and os.path.isfile(os.path.join(folder, n))]
+    events = event_inputs(folder)
+    if not chosen and not events:
+        raise InputError("no log files in this folder",
+                         "give a log file, or a folder with *.log, trainer_log.jsonl or "
+                         "TensorBoard / VisualDL event files", folder)
+    return [Input(os.path.join(folder, n)) for n in chosen] + events

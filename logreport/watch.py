@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
+from .eventsource import EventFollower, file_input
 from .follow import FolderFollower, Follower
 from .merge import Collected, merge_into
 from .model import Run
@@ -43,7 +44,10 @@ class Options:
     title: str | None = None
     gpu: bool = False                       # sample GPUs through NVML into the run
     done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
+    fail_on: tuple = ("nan", "traceback", "divergence")    # as `check`: these kinds exit 1
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
+    stopper: object = None                  # stop.Stopper (--stop-on): update(watch) after a refresh
+    lang: str = "en"                        # of the report page
 
 
 def default_output(path: str) -> str:
@@ -101,13 +105,16 @@ class Watch:
         self.server = server
         self.output = options.output or default_output(path)
         self.run = Run(path, options.fmt or "")
-        self.is_folder = os.path.isdir(path)
+        event_file = file_input(path)           # followed as a folder of that one file
+        self.is_folder = os.path.isdir(path) or event_file is not None
         if self.is_folder:
-            self.follower = FolderFollower(path, options.from_end)
+            self.follower = FolderFollower(path, options.from_end,
+                                           event_file and (lambda: [event_file]))
         else:
             self.follower = Follower(path, options.from_end)
         self.ingests: dict[str, Ingest] = {}
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
+        self.waiting_said = False                  # told that the log does not exist yet
         self.parts: dict[str, Collected] = {}      # a folder: each file parsed alone
         folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
         self.waker = Waker(folder, options.poll)
@@ -141,6 +148,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
+            self._say_waiting()
             self._read_backlog()
             while not self.stop.is_set():
                 got = self.step()
@@ -149,6 +157,8 @@ class Watch:
                     self.dirty = True         # status and stall change with time alone
                 if self.dirty and now >= self.next_publish:
                     self.publish()
+                    if self.opt.stopper is not None:
+                        self.opt.stopper.update(self)
                     done = self.done_code() if self.opt.exit_when_done else None
                 if done is not None and time.time() - self.last_line >= self.opt.done_grace:
                     code = done                 # done, and the log has gone quiet
@@ -179,11 +189,10 @@ class Watch:
         lines_read = 0
         for follower, items in batches:
             if items:
-                lines_read += self._feed(follower.path, items)
-        if not lines_read:
-            for ingest in self.ingests.values():
-                if ingest.settle():
-                    self.dirty = self.report_due = True
+                lines_read += self._take(follower, items)
+        for ingest in self.ingests.values():    # what was there is read: decide the format
+            if ingest.settle():
+                self.dirty = self.report_due = self.new_records = True
         return lines_read
 
     def _skipped(self, errors: list) -> None:
@@ -192,6 +201,22 @@ class Watch:
             error = errors.pop(0)
             if self.view is not None:
                 self.view.message(f"logreport: warning: {error.one_line()}; skipped")
+
+    def _take(self, follower, items: list) -> int:
+        """What a poll gave: lines of a log, or events of an event file (straight into its part
+        of the folder); returns how many came."""
+        if not isinstance(follower, EventFollower):
+            return self._feed(follower.path, items)
+        part = self.parts.get(follower.path)
+        if part is None:
+            part = self.parts[follower.path] = Collected(follower.path)
+            part.format = follower.format
+        for event in items:
+            part.add(event)
+        part.lines = follower.records
+        self.last_line = time.time()
+        self.dirty = self.report_due = self.new_records = True
+        return len(items)
 
     def _feed(self, path: str, items: list) -> int:
         ingest = self._ingest(path)
@@ -228,8 +253,16 @@ class Watch:
             return
         self.unknown_said.add(path)
         error = unknown_format(path, [text for _, text in ingest.buffer[:SNIFF_LINES]])
-        self.view.message(f"logreport: {path}: {error.message}; still watching "
-                          f"(hint: {error.hint})")
+        detail = error.message.removeprefix("no training records recognised ")
+        self.view.message(f"logreport: {path}: no training records recognised yet "
+                          f"({len(ingest.buffer)} lines read; {detail.strip('()')}); still "
+                          f"watching (hint: {error.hint})")
+
+    def _say_waiting(self) -> None:
+        """Once: the log does not exist yet."""
+        if not self.waiting_said and self.view is not None and not os.path.exists(self.path):
+            self.waiting_said = True
+            self.view.message(f"logreport: waiting for {self.path} to appear")
 
     def _read_backlog(self) -> None:
         """What a big log already holds is read as `report` reads it (blocks, PaddleDetection
@@ -268,7 +301,7 @@ class Watch:
             run = self.parts[path] = Collected(path)
         else:
             run = self.run
-        return Ingest(run, path, fmt, year_of(path))
+        return Ingest(run, path, fmt, year_of(path), give_up=False)
 
     def _merged(self) -> Run:
         """A folder's Run: its files merged as `report FOLDER` merges them (pipeline)."""
@@ -283,6 +316,8 @@ class Watch:
             parts.append(part)
         run = Run(self.path, self.opt.fmt or "")
         merge_into(run, parts)
+        if "stopped" in self.run.info:                # set by the stopper on the Run it saw
+            run.info["stopped"] = self.run.info["stopped"]
         for record in self.system:
             run.add(record)
         return run
@@ -327,7 +362,7 @@ class Watch:
         started = time.monotonic()
         if self.is_folder:
             self.run = self._merged()
-        data = build([self.run], title=self.opt.title, live=True)
+        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=True)
         summary = data["runs"][0]["summary"]
         stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
             if self.run.lines else None
@@ -348,12 +383,16 @@ class Watch:
                 self.view.message(said)
 
     def done_code(self) -> int | None:
-        """With --exit-when-done: 0 finished, 1 failed/diverged/stalled, None still going."""
+        """With --exit-when-done: None while the run goes on; once it is done, the code
+        `check --fail-on` gives for the same log (1 for an anomaly of those kinds, and for a
+        failed or stalled run), else 0."""
         state = self.summary["status"]
         kinds = {a["kind"] for a in self.summary["anomalies"]}
-        if state == "failed" or kinds & {"divergence", "stall"}:
+        if state == "failed" or "stall" in kinds:
             return 1
-        return 0 if state == "finished" else None
+        if state != "finished":
+            return None
+        return 1 if kinds & set(self.opt.fail_on) else 0
 
     def finish(self) -> None:
         """End of watching: flush parsers, write the final report, tell the notifiers."""
@@ -371,18 +410,21 @@ class Watch:
                  else [(self.follower, self.follower.flush())])
         for follower, items in tails:
             if items:
-                self._feed(follower.path, items)
+                self._take(follower, items)
         errors = []
         for ingest in self.ingests.values():
             try:
                 ingest.finish(strict=True)
             except UnknownFormat as e:
                 errors.append(e)
-        formats = [ingest.run.format for ingest in self.ingests.values()]
+        formats = [ingest.run.format for ingest in self.ingests.values()] + \
+            [part.format for part in self.parts.values()]
         if not any(formats):
             if errors:
                 raise errors[0]
             return                          # nothing came: no report to write
+        if self.opt.stopper is not None:
+            self.opt.stopper.update(self, last=True)     # the training has ended: say so
         self.publish(whole=True)
         self.write_report()
 

@@ -9,17 +9,26 @@
 Chromium reads commands (JSON, NUL-terminated) on fd 3 and answers on fd 4
 (`--remote-debugging-pipe`). Console errors, uncaught exceptions and every network request
 that is not file:, data: or blob: are collected.
+
+    with watch_served(log, report) as url:      # `logreport watch LOG --serve` for the page
+        page = b.open(url)
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -186,6 +195,32 @@ class Page:
         data = self.send("Page.captureScreenshot", params)["data"]
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
+
+
+@contextlib.contextmanager
+def watch_served(log: Path, report: Path, timeout: float = 30.0):
+    """`python -m logreport watch LOG --serve --port 0 --no-tui` while the block runs; yields the
+    page's URL once /api/summary answers (503 until the first records). Ended by SIGINT."""
+    proc = subprocess.Popen([sys.executable, "-m", "logreport", "watch", str(log), "--serve",
+                             "--port", "0", "--no-tui", "-o", str(report)],
+                            cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        url = re.search(r"(http://\S+)", proc.stderr.readline().decode()).group(1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/summary", timeout=5).close()
+                break
+            except urllib.error.HTTPError as e:
+                e.close()
+                if time.monotonic() > deadline:
+                    raise TimeoutError("watch --serve published nothing") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=30)
 
 
 def _dup_to(read_fd: int, write_fd: int):

@@ -17,3 +17,16 @@ def runner():
 @pytest.fixture
 def data():
     return DATA
+
+
+def until(condition, what: str, timeout: float = 30.0, every: float = 0.01):
+    """Wait for an event: poll condition() until it is true (returns its value); fail the test
+    if it is not true within timeout seconds. Nothing is asserted about how long it took."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened within {timeout:g} s: {what}")
+        time.sleep(every)
+    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from logreport.analysis import status
+from logreport.analysis import anomalies, status
 from logreport.model import Run, json_number, plain
 
 DATA = Path(__file__).parent / "data"
@@ -25,14 +25,23 @@ def cases() -> list[tuple[Path, Path]]:
 
 
 def record(table, i: int) -> dict:
+    """One record as the log states it: a step the parser estimated (the log prints none) is
+    not its step but its `estimated_step`."""
     values = {}
     for name, series in table.series.items():
         for j, r in enumerate(series.rec):
             if r == i:
                 values[name] = json_number(series.value[j])
                 break
-    return {"step": plain(table.step[i]), "epoch": plain(table.epoch[i]), "line": table.line[i],
-            "values": values}
+    step = plain(table.step[i])
+    out = {"step": step, "epoch": plain(table.epoch[i]), "line": int(table.line[i]),
+           "values": values}
+    if table.estimated[i]:
+        out["step"], out["estimated_step"] = None, step
+    return out
+
+
+REQUIRED = ("format", "status", "anomalies", "train_records", "eval_records")
 
 
 def facts(run: Run) -> dict:
@@ -46,6 +55,8 @@ def facts(run: Run) -> dict:
         "eval_metrics": run.metric_names("eval"),
         "markers": dict(collections.Counter(m.kind for m in run.markers)),
         "status": status(run)[0],
+        "anomalies": [a["kind"] for a in anomalies(run)],
+        "unparsed_lines": run.unparsed,
     }
     if train:
         out["first_train"] = record(train[0][1], 0)

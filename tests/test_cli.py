@@ -90,7 +90,7 @@ def test_report_writes_html_with_the_data(runner, data, tmp_path):
     (["export", "{ppdet}", "-o", "x.xlsx"], 2, "unknown export type"),
     (["summary", "{empty}"], 1, "empty"),
     (["summary", "{binary}"], 1, "binary"),
-    (["summary", "{negative}"], 1, "not a known log format"),
+    (["summary", "{negative}"], 1, "no training records recognised"),
     (["summary", "{ppdet}", "--format", "nope"], 2, "unknown format"),
     (["report"], 2, "Missing argument"),
 ])

@@ -4,13 +4,14 @@ from pathlib import Path
 import pytest
 
 from logreport import pipeline
+from logreport.eventsource import format_of
 from logreport.formats import ppdet
 from logreport.model import Run
 from logreport.sources import Input
 
 DATA = Path(__file__).parent / "data"
-LOGS = sorted(p for p in DATA.rglob("*")
-              if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")))
+LOGS = sorted(p for p in DATA.rglob("*")        # text logs (VisualDL's vdlrecords.*.log is binary)
+              if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")) and not format_of(p.name))
 
 
 def line_by_line(path: Path, fmt: str | None = None) -> Run:
@@ -63,8 +64,8 @@ def test_the_fast_path_takes_the_training_lines(monkeypatch):
     path = DATA / "bench" / "genbig_excerpt.log.gz"
     blocks = []
     monkeypatch.setattr(Run, "_add_records",
-                        lambda self, recs, orig=Run._add_records: (blocks.append(len(recs)),
-                                                                    orig(self, recs)))
+                        lambda self, recs, file=0, orig=Run._add_records: (
+                            blocks.append(len(recs)), orig(self, recs, file)))
     run = by_blocks(path, 1 << 16)
     assert run.count("train") == 7400 - 15
     assert sum(blocks) > 0.9 * run.count("train")

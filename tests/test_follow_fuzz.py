@@ -3,6 +3,7 @@ and records of reading the whole file at once (`pipeline.load`)."""
 import os
 import tempfile
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # also loads the hypothesis profile
@@ -12,13 +13,16 @@ from logreport.model import Run
 from logreport.pipeline import Ingest, load, year_of
 from logreport.sources import LineSplitter
 
+pytestmark = pytest.mark.timeout(120)      # a property: hundreds of examples
+
 LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
         DATA / "llamafactory" / "sft_lora" / "console.log"]
 
 
 def facts(run: Run) -> tuple:
     """What a reader made of a log: rows (NaN-safe), lines, unparsed, format, segments."""
-    return ([repr(row) for row in run.rows()], run.lines, run.unparsed, run.unparsed_samples,
+    return ([repr(row) for row in run.rows()], run.lines, run.unparsed,
+            [(n, text) for _, n, text in run.unparsed_samples],
             run.format,
             [(s.index, s.label) for s in run.segments])
 

@@ -1,4 +1,5 @@
 """Property tests: no parser raises on random or mutated input, and splitting is chunk-proof."""
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA, documents, raw_bytes  # also loads the hypothesis profile
@@ -6,6 +7,8 @@ from strategies import DATA, documents, raw_bytes  # also loads the hypothesis p
 from logreport import formats
 from logreport.events import Record
 from logreport.sources import LineSplitter
+
+pytestmark = pytest.mark.timeout(120)      # properties: hundreds of examples each
 
 FORMATS = formats.all_formats()
 

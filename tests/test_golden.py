@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from golden import cases, facts
+from golden import REQUIRED, cases, facts
 
 from logreport.pipeline import load
 
@@ -12,6 +12,7 @@ CASES = cases()
 @pytest.mark.parametrize("path,expected", CASES, ids=[c[0].name for c in CASES])
 def test_fixture_parses_to_expected_facts(path, expected):
     want = json.loads(expected.read_text(encoding="utf-8"))
+    assert set(REQUIRED) <= set(want), f"{expected.name} must state {REQUIRED}"
     got = facts(load(str(path)))
     assert {k: got.get(k) for k in want} == want
 

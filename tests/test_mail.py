@@ -10,6 +10,7 @@ import socket
 import ssl
 import zipfile
 from email import policy
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from logreport.render import write_html
 from logreport.report import build
 
 LOG = Path(__file__).parent / "data" / "ppdet" / "ppyoloe_crn_s_coco_train.log"
+ANOMALOUS = LOG.parent / "yolov3_mobilenet_v1_voc_nan_crash.log"    # diverges, then crashes
 SECRET = "s3cret-Pa55"
 
 
@@ -187,10 +189,10 @@ def test_plain_delivery_headers_bodies_chart_and_attachment(smtp, report):
     assert msg["From"] == "bot@example.com" and msg["Date"] and msg["Message-ID"]
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
+    assert summary["anomalies"] == []                  # a clean run (anomalies: the next test)
+    assert "  anomalies: none" in text.splitlines() and ">none</p>" in html
     for body in (text, html):
         assert summary["status"] in body and best["metric"] in body
-        for anomaly in summary["anomalies"]:          # a clean run: none
-            assert anomaly["detail"] in body
         assert "attached (ppyoloe.html" in body
     assert "<script" not in html.lower() and "http" not in html.lower()
     (image,) = [p for p in msg.walk() if p.get_content_type() == "image/png"]
@@ -198,6 +200,50 @@ def test_plain_delivery_headers_bodies_chart_and_attachment(smtp, report):
     assert f'src="cid:{image["Content-ID"][1:-1]}"' in html
     name, content = attachment(msg)
     assert name == "ppyoloe.html" and content == Path(path).read_bytes()
+
+
+class Rows(HTMLParser):
+    """The text of each table row of an HTML body, cell by cell."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.in_cell = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":                # rows of tables inside a cell are rows too
+            self.rows.append([])
+            self.in_cell = False
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.in_cell = True
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.in_cell = False
+
+    def handle_data(self, data):
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
+def test_both_bodies_list_every_anomaly_of_a_failed_run(smtp, tmp_path):
+    data = build([load(str(ANOMALOUS))])
+    path = tmp_path / "voc.html"
+    write_html(data, str(path))
+    port, handler = smtp()
+    mail.send_report(settings(port), ["a@example.com"], str(path), payload=data)
+    msg = received(handler)
+    summary = data["runs"][0]["summary"]
+    assert [a["kind"] for a in summary["anomalies"]] == ["divergence", "spike", "traceback"]
+    assert msg["Subject"].endswith(" · 3 anomalies")
+    lines = msg.get_body(("plain",)).get_content().splitlines()
+    rows = Rows(msg.get_body(("html",)).get_content()).rows
+    assert "  anomalies: 3" in lines
+    for a in summary["anomalies"]:
+        assert f"  - {a['kind']} at step {a['step']} (line {a['line']}): {a['detail']}" in lines
+        assert [a["kind"], str(a["step"]), a["metric"] or "–", str(a["line"]), a["detail"]] in rows
 
 
 def test_summary_read_back_from_the_report_payload(smtp, report):
@@ -449,6 +495,7 @@ def test_notifier_survives_mail_failure_and_retries(smtp, report):
 
 
 
+@pytest.mark.timeout(120)      # a watch in a subprocess, to the quiet time of --exit-when-done
 def test_watch_email_to_mails_the_finished_run(smtp, tmp_path, monkeypatch):
     """`watch --email-to` on a finished real log: one "finish" mail with the report attached."""
     from click.testing import CliRunner

@@ -139,6 +139,7 @@ def test_cli_options(tmp_path, monkeypatch):
     assert len(cdn) < len(inline) - 400_000
 
 
+@pytest.mark.timeout(120)      # runs of 500 000 values each
 @pytest.mark.parametrize("n_runs", [1, 4])
 def test_long_runs_page_is_under_a_megabyte(n_runs):
     """Ten metrics of 50k full-precision values per run: points are capped, < 1 MB."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -9,12 +10,12 @@ import numpy as np
 import pytest
 
 from logreport import render
-from logreport.analysis import ema, values
+from logreport.analysis import values
 from logreport.events import TRAIN, Record
 from logreport.model import Run
 from logreport.pipeline import load
 from logreport.report import build
-from tests.browser import Browser, available
+from tests.browser import Browser, available, watch_served
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not available(), reason="chromium is not installed")]
@@ -22,6 +23,21 @@ pytestmark = [pytest.mark.browser,
 DATA = Path(__file__).parent / "data" / "ppdet"
 DRAWN = "document.documentElement.dataset.drawn === '1'"
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
+
+
+def ema(vals: np.ndarray, weight: float = 0.6) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average (non-finite values skipped): the
+    reference the page's own EMA is checked against."""
+    out = np.empty(len(vals))
+    last, num = 0.0, 0
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            out[i] = last / (1 - weight ** num) if num else float("nan")
+            continue
+        last = last * weight + (1 - weight) * v
+        num += 1
+        out[i] = last / (1 - weight ** num)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -137,31 +153,11 @@ def test_axis_switch_and_log_y(browser, tmp_path):
 
 def test_served_live_page_updates_in_place(browser, tmp_path):
     """`watch --serve`: the page gets new data over /api/events and redraws without a reload."""
-    import re
-    import subprocess
-    import sys
-    import time
-    import urllib.error
-    import urllib.request
-
     full = (DATA / "picodet_s_320_coco_long80e.log").read_bytes().splitlines(True)
     log = tmp_path / "run.log"
     log.write_bytes(b"".join(full[: len(full) // 2]))
-    proc = subprocess.Popen([sys.executable, "-m", "logreport", "watch", str(log), "--serve",
-                             "--port", "0", "--no-tui", "-o", str(tmp_path / "r.html")],
-                            cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        base = re.search(r"(http://\S+)", proc.stderr.readline().decode()).group(1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:                 # 503 until the first records
-            try:
-                urllib.request.urlopen(base + "api/summary", timeout=5).close()
-                break
-            except urllib.error.HTTPError as e:
-                e.close()
-                time.sleep(0.1)
-        page = browser.open(base)
+    with watch_served(log, tmp_path / "r.html") as url:
+        page = browser.open(url)
         page.wait_for(DRAWN)
         half = page.eval("logreport.state.data.runs[0].summary.train_records")
         page.eval("window.__same_page = 1")
@@ -171,6 +167,3 @@ def test_served_live_page_updates_in_place(browser, tmp_path):
         assert 0 < half < 80
         assert page.eval("window.__same_page") == 1
         assert page.errors == []
-    finally:
-        proc.send_signal(2)
-        proc.communicate(timeout=30)

@@ -95,7 +95,8 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[str, int, list[str]]]:
         "binary": (str(tmp / "binary.log"), 1, ["binary file"]),
         "nul_bytes_only": (str(tmp / "nul_only.log"), 1, ["the log is empty"]),
         "unknown_format": (str(tmp / "unknown.log"), 1,
-                           ["not a known log format", "closest: ", first, "logreport formats",
+                           ["no training records recognised", "no known format is close", first,
+                            "logreport formats",
                             *formats.names()]),
         "sparse_2gb": (str(tmp / "sparse.log"), 1, ["the log is empty"]),
         "gzip_bomb": (str(tmp / "bomb.log.gz"), 1, ["the log is empty"]),
@@ -199,7 +200,7 @@ def test_odd_input_gives_the_clean_logs_records(runner, tmp_path, log, case):
         assert got[key] == clean[key], key
     assert got["unparsed_lines"] == clean["unparsed_lines"] + extra_unparsed
     if "chinese" in case:
-        assert got["unparsed_samples"][0] == {"line": 1, "text": CHINESE}
+        assert got["unparsed_samples"][0] == {"file": str(odd), "line": 1, "text": CHINESE}
     # nothing parsed is lost or changed: every exported row and every report series
     assert export_rows(runner, odd, tmp_path / "odd.jsonl") == \
         export_rows(runner, log, tmp_path / "clean.jsonl")
@@ -372,24 +373,28 @@ def test_fifos_in_a_folder_are_not_waited_on(tmp_path, command):
             json.loads(alone.stdout)["runs"][0]["train_records"]
 
 
+@pytest.mark.parametrize("layout", ["logs", "run_folder"])
 @pytest.mark.parametrize("command", COMMANDS)
-def test_an_unreadable_file_in_a_folder_is_one_warning_and_skipped(locked, command):
+def test_an_unreadable_file_in_a_folder_is_one_warning_and_skipped(locked, command, layout):
+    """A folder of logs (one run each) or one run's output folder (paddle's workerlog.N):
+    a log that cannot be read is said in one line and left out; the rest is read."""
     folder = locked / "out"
     folder.mkdir()
-    shutil.copy(PPDET, folder / "train.log")
-    shutil.copy(PPDET, folder / "worker.log")
-    (folder / "worker.log").chmod(0)
+    names = ("train.log", "worker.log") if layout == "logs" else ("workerlog.0", "workerlog.1")
+    for name in names:
+        shutil.copy(PPDET, folder / name)
+    (folder / names[1]).chmod(0)
     proc = run_cli(argv(command, str(folder), locked), unprivileged())
     if command == "email":                  # nobody listens: that is the error, after it read
         assert proc.returncode == 1 and "connection refused" in proc.stderr
     else:
         assert proc.returncode == 0, proc.stderr
-    warning = proc.stderr.splitlines()[0]
-    assert warning == f"logreport: warning: {folder / 'worker.log'}: permission denied " \
-                      "(hint: check the file's read permission); skipped"
+    warning = f"logreport: warning: {folder / names[1]}: permission denied (hint: check the " \
+              "file's read permission); skipped"
+    assert warning in proc.stderr.splitlines()
     if command == "summary":
-        assert json.loads(proc.stdout)["runs"][0]["train_records"] == \
-            summary_of(CliRunner(), PPDET)["train_records"]
+        (run,) = json.loads(proc.stdout)["runs"]
+        assert run["train_records"] == summary_of(CliRunner(), PPDET)["train_records"]
 
 
 def test_an_unreadable_file_appearing_mid_watch_is_one_warning(locked):

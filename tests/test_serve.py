@@ -13,7 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from conftest import DATA, until
 
 from logreport import serve
 from logreport.analysis import summary_json
@@ -158,18 +158,11 @@ def test_watch_serve_warns_on_stderr_when_not_loopback(tmp_path, host, warned):
     assert "warning" not in err and "Traceback" not in err
 
 
-def wait_until(condition, what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
-
-
 def test_a_client_that_never_sends_a_request_is_dropped(server):
     s = server(client_timeout=0.3)
     with socket.create_connection(s.server_address[:2], timeout=10) as sock:
         assert sock.recv(1024) == b""           # closed by the server, not by our timeout
-    wait_until(lambda: not s.connections, "its thread has ended: nothing is held")
+    until(lambda: not s.connections, "its thread has ended: nothing is held")
 
 
 def test_a_new_connection_takes_the_place_of_the_oldest_idle_one(server, monkeypatch):
@@ -178,7 +171,7 @@ def test_a_new_connection_takes_the_place_of_the_oldest_idle_one(server, monkeyp
     monkeypatch.setattr(serve, "MAX_CLIENTS", 3)
     s = server()
     silent = [socket.create_connection(s.server_address[:2], timeout=5) for _ in range(3)]
-    wait_until(lambda: len(s.connections) == 3, "3 connections held")
+    until(lambda: len(s.connections) == 3, "3 connections held")
     try:
         assert get(s, "/api/summary")[0] == 200
         assert silent[0].recv(1024) == b""      # the oldest idle one was closed for it
@@ -264,10 +257,10 @@ def test_one_client_only_ever_evicts_itself(server, monkeypatch):
     monkeypatch.setattr(serve, "MAX_CLIENTS", 4)
     s = server()
     quiet = connect(s, "127.0.0.3")
-    wait_until(lambda: len(s.connections) == 1, "the quiet client is in")
+    until(lambda: len(s.connections) == 1, "the quiet client is in")
     flood = [connect(s, "127.0.0.2") for _ in range(6)]
     try:
-        wait_until(lambda: sum(c.client == "127.0.0.2" for c in s.connections.values()
+        until(lambda: sum(c.client == "127.0.0.2" for c in s.connections.values()
                                if c.phase != serve.CLOSING) == 3, "the flood keeps its share")
         assert [c.client for c in s.connections.values()].count("127.0.0.3") == 1
         request = b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -291,7 +284,7 @@ def test_event_streams_never_starve_page_loads(server):
     try:
         for sock in flood:
             assert sock.recv(12) == b"HTTP/1.1 200"
-        wait_until(lambda: streams(s) <= serve.MAX_STREAMS, "streams bounded")
+        until(lambda: streams(s) <= serve.MAX_STREAMS, "streams bounded")
         assert get(s, "/")[0] == 200
         page = connect(s, "127.0.0.2")
         page.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -302,6 +295,7 @@ def test_event_streams_never_starve_page_loads(server):
             sock.close()
 
 
+@pytest.mark.timeout(120)      # builds 12 runs' page and publishes it 200 times
 def test_a_reader_that_stops_reading_keeps_memory_bounded(server):
     """Only the latest payload is kept: publishing 200 versions to a stream that reads nothing
     costs about one payload, not 200."""

@@ -30,6 +30,7 @@ values = st.lists(st.one_of(decimals, st.floats(allow_nan=True, allow_infinity=T
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # CHUNK is set once
+@pytest.mark.timeout(120)      # a property: many examples
 @given(parts=st.lists(st.tuples(st.booleans(), values), max_size=6))
 def test_every_value_comes_back_bit_for_bit(parts, monkeypatch):
     monkeypatch.setattr(store, "CHUNK", 8)     # seal often
@@ -124,7 +125,7 @@ def test_fixtures_parse_the_same_with_tiny_chunks(path, expected, monkeypatch):
     assert {k: got.get(k) for k in want} == want
 
 
-ANOMALY_CASES = sorted(json.loads((DATA / "anomalies.expected.json").read_text(encoding="utf-8")))
+ANOMALY_CASES = sorted(str(path.relative_to(DATA)) for path, _ in cases())
 
 
 @pytest.mark.parametrize("case", ANOMALY_CASES)

@@ -7,7 +7,7 @@ from logreport.pipeline import load
 def test_a_clean_ppdet_log_leaves_only_foreign_banners_unparsed(data):
     run = load(str(data / "ppdet/ppyoloe_crn_s_coco_train.log"))
     assert run.unparsed == 6
-    texts = [text for _, text in run.unparsed_samples]
+    texts = [text for _, _, text in run.unparsed_samples]
     assert texts[0].startswith("Warning: Unable to use numba")
     assert texts[3].startswith("=" * 23 + " Modified FLAGS detected")
     assert not any("loading annotations" in t or "Average Precision" in t for t in texts)
@@ -15,7 +15,7 @@ def test_a_clean_ppdet_log_leaves_only_foreign_banners_unparsed(data):
 
 def test_progress_bars_and_logger_continuations_are_not_unparsed(data):
     run = load(str(data / "llamafactory/sft_lora/console.log"))
-    texts = [text for _, text in run.unparsed_samples]
+    texts = [text for _, _, text in run.unparsed_samples]
     assert run.unparsed == len(texts) == 2
     assert texts[0].startswith("[transformers] warmup_ratio is deprecated")
     assert not any("it/s]" in t or "s/it]" in t for t in texts)
@@ -23,4 +23,4 @@ def test_progress_bars_and_logger_continuations_are_not_unparsed(data):
 
 def test_live_view_reads_a_finished_ppdet_run_as_100_percent(data):
     run = load(str(data / "ppdet/ppyoloe_crn_s_coco_train.log"))
-    assert figures(run, summarize(run))["step"] == "35/36 (100%)"
+    assert figures(run, summarize(run))["step"] == "35/36 (100 %)"

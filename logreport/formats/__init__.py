@@ -1,16 +1,54 @@
-"""Registry of log formats, and detection of the format of some lines.
+"""Registry of log formats, detection of the format of some lines, and what the rest of
+logreport may know of a format: its `Descriptor`.
 
 A format module has NAME, TITLE, SAMPLES (real lines with the events they must give),
-sniff(lines) -> score in [0, 1], and Parser with feed(text, number) -> events and finish().
-feed returns a list of events (empty for a line it knows, such as a progress bar or library
-chatter), or None for a line it does not understand: those are counted as unparsed.
+sniff(lines) -> score in [0, 1], Parser with feed(text, number) -> events and finish(), and
+DESCRIPTOR. feed returns a list of events (empty for a line it knows, such as a progress bar
+or library chatter), or None for a line it does not understand: those are counted as unparsed.
+No format name appears outside this package: the rest asks `describe(name)`.
 """
 from __future__ import annotations
 
+import fnmatch
+import re
+from dataclasses import dataclass, field
 from importlib import import_module
 
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a format tells the rest of logreport (all optional).
+
+    main_eval / main_loss / throughput: metric names that rank a run, its loss, its speed, best
+    first; hidden: bookkeeping metrics kept but not charted; sentinels: (regex of metric names,
+    value printed for "not applicable", e.g. COCO's -1); units: metric -> unit for axes;
+    zero_based_steps: steps count from 0 (the Nth step is step N-1); ends_by_eta: the tool prints
+    no end line, the run is done when its own ETA (`eta_seconds`, with `batch_cost`) ran out;
+    note: a line for the report, per language; parser_options: keyword arguments its Parser
+    takes (`year`: the year a log was written, for stamps without one); run_files: file name
+    patterns that make a folder one run's output, in the order they are read (structured files
+    first).
+    """
+
+    main_eval: tuple = ()
+    main_loss: tuple = ()
+    throughput: tuple = ()
+    hidden: tuple = ()
+    sentinels: tuple = ()
+    units: dict = field(default_factory=dict)
+    zero_based_steps: bool = False
+    ends_by_eta: bool = False
+    note: dict = field(default_factory=dict)
+    parser_options: tuple = ()
+    run_files: tuple = ()
+
+
+NONE = Descriptor()
+
+
 # Order matters only for ties; the sample test checks that no two formats claim one sample.
-_MODULES = ("ppdet", "hf_trainer", "llamafactory")
+_MODULES = ("ppdet", "hf_trainer", "llamafactory", "paddleocr", "paddleclas", "paddleseg", "paddlenlp")
+_EVENT_MODULES = ("tfevents", "visualdl")      # binary event files: read whole, not by lines
 THRESHOLD = 0.02
 
 
@@ -19,9 +57,37 @@ def all_formats() -> list:
 
 
 def get(name: str):
-    for fmt in all_formats():
+    """The format module of a name (line formats and event-file formats), or None."""
+    for fmt in all_formats() + [import_module(f"{__name__}.{m}") for m in _EVENT_MODULES]:
         if name == fmt.NAME:
             return fmt
+    return None
+
+
+def describe(name: str | None) -> Descriptor:
+    """The descriptor of a format (an empty one for no or an unknown format)."""
+    fmt = get(name) if name else None
+    return getattr(fmt, "DESCRIPTOR", NONE)
+
+
+def merged(names) -> Descriptor:
+    """One descriptor for runs of several formats: each tuple joined, best of each first."""
+    found = [describe(n) for n in dict.fromkeys(names)]
+    joined = {k: tuple(dict.fromkeys(x for d in found for x in getattr(d, k)))
+              for k in ("main_eval", "main_loss", "throughput", "hidden", "sentinels")}
+    units = {k: v for d in found for k, v in d.units.items()}
+    return Descriptor(**joined, units=units)
+
+
+def run_file_rank(name: str) -> int | None:
+    """Where a file of one run's output folder comes in the reading order (None: it does not
+    mark such a folder)."""
+    rank = 0
+    for fmt in all_formats():
+        for pattern in getattr(fmt, "DESCRIPTOR", NONE).run_files:
+            if fnmatch.fnmatchcase(name, pattern):
+                return rank
+            rank += 1
     return None
 
 
@@ -34,6 +100,15 @@ def scores(lines: list[str]) -> list[tuple[float, object]]:
     ranked = [(fmt.sniff(lines), fmt) for fmt in all_formats()]
     ranked.sort(key=lambda pair: -pair[0])
     return ranked
+
+
+def not_applicable(name: str | None, metric: str) -> float | None:
+    """The value a format prints for "not applicable" in this metric (COCO's -1 for an area
+    with no objects), or None: such a value is never drawn, best, compared or alarmed on."""
+    for pattern, value in describe(name).sentinels:
+        if re.search(pattern, metric):
+            return value
+    return None
 
 
 def detect(lines: list[str]):

@@ -1,16 +1,15 @@
 """Console output of `llamafactory-cli train` and any Hugging Face Trainer script.
 
-Spec: shared/formats/llamafactory.md (§2–§7, §9, §10). Also reads LlamaBoard's running_log.txt,
-which holds the same logger lines. A step dict carries no step: it waits for the training bar
-frame drawn right after it (the frame before can lag); without one the step is
-round(epoch × examples ÷ total batch size), else the record's ordinal.
+As printed by transformers' Trainer (trainer.py, ProgressCallback: tqdm bars and `tqdm.write`
+of each logs dict) and LLaMA-Factory (extras/logging.py: its logger format; LogCallback's echo
+of each logs dict). Also reads LlamaBoard's running_log.txt, which holds the same logger lines.
+A step dict carries no step: its step is weighed from the bar frames around it and its epoch
+(hf_steps), else estimated and marked.
 """
 from __future__ import annotations
 
 import re
 from datetime import datetime
-
-import numpy as np
 
 from ..events import (
     CHECKPOINT,
@@ -25,12 +24,21 @@ from ..events import (
     Info,
     Marker,
     Record,
-    Records,
 )
-from ..sources import MAX_LINE
+from . import Descriptor
+from .hf_fast import NOT_METRICS, BlockPath
+from .hf_steps import Steps
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
+DESCRIPTOR = Descriptor(
+    main_eval=("eval_accuracy", "eval_loss"),
+    main_loss=("loss",),
+    throughput=("train_samples_per_second", "train_tokens_per_second"),
+    hidden=("total_flos", "train_runtime", "eval_runtime"),
+    units={"train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s",
+           "eval_samples_per_second": "samples/s", "train_runtime": "s", "eval_runtime": "s"},
+)
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
                    r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")
@@ -42,7 +50,7 @@ _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
 _BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
-                  r"(?P<unit>[^\]\[,\s]*/s|s/[^\]\[,\s]+)(?:,[^\]\r\n]*)?\]?")
+                  r"(?P<unit>[^\]\[,\s{]*/s|s/[^\]\[,\s{]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
@@ -65,29 +73,9 @@ _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
 _LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0.9.2",
                      "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
                      "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
-_NOT_METRICS = ("epoch", "step", "total_flos")
 
-# The fast post-hoc path (feed_block) takes whole physical lines made only of tqdm frames that
-# feed would read as plain bars (no description, a numeric total, it/s or s/it), all of one
-# total, blank frames, and maybe a last frame that is a training dict of plain numbers.
-_CLOCK_B = rb"\d+:\d{2}(?::\d{2})?"
-_BAR_B = (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *(?P<nN>\d+)/TOTAL \[(?P<eN>" + _CLOCK_B
-          + rb")<(?P<rN>" + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
-_NUM_B = rb"-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|nan|inf)"
-_VALUE_B = rb"(?:'" + _NUM_B + rb"'|" + _NUM_B + rb")"
-_BAR_LINE = re.compile(  # first bar: n1, e1, r1; last other bar (if any): n2, e2, r2
-    rb"\n\r(?: *\r)*" + _BAR_B.replace(b"N", b"1").replace(b"TOTAL", rb"(?P<total>\d+)")
-    + rb"(?:\r(?: *|" + _BAR_B.replace(b"N", b"2").replace(b"TOTAL", rb"(?P=total)") + rb"))*"
-    + rb"(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B + rb")*\}))?"
-    + rb"(?![^\n])")
-_BARS_B = re.compile(_BAR_B.replace(b"?P<nN>", b"").replace(b"?P<eN>", b"").replace(b"?P<rN>", b"")
-                     .replace(b"TOTAL", rb"\d+"))
-_KEYS_B = re.compile(rb"'([^']+)': ")
-_VALUES_B = re.compile(rb": '?([^',}]+)")
-_ODD_EPOCH = re.compile(rb"'epoch': '?-?(?:nan|inf)")
-_FALLBACK = object()                 # a dict's step when a dict, not a bar, flushed it
 
-# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+# Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[INFO|trainer.py:1478] 2026-11-25 16:45:50,937 >>   Total optimization steps = 60\n"
      "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"
@@ -100,7 +88,8 @@ SAMPLES = [
      "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
      [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
                      "num_input_tokens_seen": 1024.0, "train_runtime": 0.0794,
-                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1)]),
+                     "train_tokens_per_second": 12895.205}, step=1, epoch=0.02, line=1,
+             estimated=True)]),
     ("{'train_runtime': 140.1484, 'train_samples_per_second': 1.712, 'train_steps_per_second': 0.428, "
      "'train_loss': 7.5664171059926355, 'epoch': 0.53}",
      [Record(FINAL, {"train_runtime": 140.1484, "train_samples_per_second": 1.712,
@@ -108,17 +97,19 @@ SAMPLES = [
              step=None, epoch=0.53, line=1)]),
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
-     [Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
-      Info({"llamafactory_version": ">=0.9.5"}, line=1),
+     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+      Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
      "  eval_loss               =     7.5585\n  eval_runtime            = 0:00:02.20",
      [Record(EVAL, {"eval_loss": 7.5585, "eval_runtime": 2.2}, epoch=0.5333, line=1)]),
-    ("  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
+    ("[INFO|trainer.py:1478] 2026-11-25 17:10:30,372 >>   Total optimization steps = 200\n"
+     "  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
-     [Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=1),
-      Marker(KILLED, "KeyboardInterrupt", line=3, step=12)]),
+     [Info({"total_steps": 200}, line=1),
+      Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=2),
+      Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
 
 
@@ -126,17 +117,18 @@ def sniff(lines: list[str]) -> float:
     """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
     if not lines:
         return 0.0
-    hits = 0.0
+    hits = bars = 0.0
     for text in lines:
-        if "{'" in text and (_DICT.search(text) or _DICT_START.match(text)):
+        if "{'" in text and "'global_step': " not in text \
+                and (_DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
             hits += 5
         elif _logger_line(text):
             hits += 1
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
             hits += 5
         elif "%|" in text and _BAR.search(text):
-            hits += 1
-    return min(1.0, hits / len(lines))
+            bars += 1               # every tqdm user prints these: they count only beside
+    return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
 
 
 def _logger_line(text: str) -> bool:
@@ -187,21 +179,7 @@ def _stamp(year, month, day, hh, mm, ss) -> float | None:
     return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
-def _split(data: bytes, number: int) -> list[tuple[int, bytes]]:
-    """(number, raw line) of the lines of data (a last line end ends no empty line)."""
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
-    return list(zip(range(number, number + len(lines)), lines))
-
-
-def _odd_dict(text: bytes) -> bool:
-    """A glued dict that the fast path leaves to feed: a final one, or one with an odd epoch."""
-    return b"'train_loss'" in text or b"'train_samples_per_second'" in text \
-        or bool(_ODD_EPOCH.search(text))
-
-
-class Parser:
+class Parser(Steps, BlockPath):
     """Stateful: a step dict waits for the next training bar frame, which gives its step."""
 
     def __init__(self):
@@ -215,210 +193,44 @@ class Parser:
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
         self.partial: str | None = None
+        self.partial_lines: list[tuple[int, str]] = []      # the lines of `partial`
+        self.rejected: list[tuple[int, str]] = []           # lines taken in, found of no use
         self.last_step: int | None = None
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
+        self.record_step: int | None = None   # step of the last training record
+        self.record_gap = 1                   # steps between records whose steps are stated
+        self.estimated = False                # the last record's step is an estimate
+        self.glued: int | None = None         # step of a training bar right before a dict
+        self.candidate: tuple | None = None   # the last bar seen while the training one is not
+                                              # known: (total, elapsed, remaining, line)
+        self.redraws = False                  # the console kept tqdm's redraws (\r frames)
+        self.bar_line = 0                     # line of the last training bar frame
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
+        self.first_time: float | None = None     # the first time stamp of the log
 
-    # --- steps --------------------------------------------------------------------------
-    def _fallback_step(self, rec: Record) -> int | None:
-        examples = self.facts.get("num_examples")
-        batch = self.facts.get("total_train_batch_size")
-        if rec.epoch is not None and examples and batch:
-            return round(rec.epoch * examples / batch)
-        if rec.phase == TRAIN:
-            return self.train_count + 1
-        return self.last_step
-
-    def _emit(self, rec: Record, step: int | None, out: list) -> None:
-        rec.step = step if step is not None else self._fallback_step(rec)
-        if rec.phase == TRAIN:
-            self.train_count += 1
-        else:                                 # a block repeating its dict: only new keys
-            seen = self.emitted.setdefault((rec.phase, rec.step), set())
-            if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
-                del self.emitted[next(iter(self.emitted))]
-            if seen:
-                rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
-                if not rec.metrics:
-                    return
-            seen.update(rec.metrics)
-        if rec.step is not None and rec.phase == TRAIN:
-            self.last_step = rec.step
-        out.append(rec)
-
-    def _flush(self, out: list, step: int | None = None) -> None:
-        if self.pending is not None:
-            rec, self.pending = self.pending, None
-            self._emit(rec, step, out)
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
-        if "it]" in text or "it/s" in text or "s/it" in text or "%|" in text:
+        if "%|" in text:
             pos, known = 0, False
             for m in _BAR.finditer(text):
                 self._line(text[pos:m.start()], number, out)
-                self._bar(m, number, out)
+                self.glued = self._bar(m, number, out)
                 pos, known = m.end(), True
             known = self._line(text[pos:], number, out) or known
+            self.glued = None
         else:
             known = self._line(text, number, out)
         return out if known or out else None
 
-    # --- the fast post-hoc path --------------------------------------------------------
-    def feed_block(self, data: bytes, number: int):
-        """Parse whole lines of bytes whose first is `number`: yields lists of (number, raw
-        line) that the caller must `feed` frame by frame, in order, and for runs of lines made
-        only of training bar frames and glued training dicts (_BAR_LINE) their events: Records,
-        Record, Info, and an int of frames read that no Records counts.
-
-        Gives exactly the events of feeding every frame, but for the bar clock Info, whose
-        facts end equal.
-        """
-        data = b"\n" + data      # each _BAR_LINE match begins with the line end before it
-        run: list = []
-        at = 1                # offset of the first line not yielded yet, whose number is `number`
-        for m in _BAR_LINE.finditer(data):
-            start = m.start() + 1
-            if start > at:
-                if run:
-                    yield from self._bar_lines(run)
-                    run = []
-                yield _split(data[at:start - 1], number)
-                number += data.count(b"\n", at, start)
-            run.append((number, m))
-            number += 1
-            at = m.end() + 1
-        if run:
-            yield from self._bar_lines(run)
-        if at < len(data):
-            yield _split(data[at:], number)
-
-    def _bar_lines(self, lines: list):
-        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block)."""
-        start = 0
-        while start < len(lines):
-            if self.train_total is None or self.partial is not None or self.block is not None \
-                    or self.in_traceback:
-                yield [(number, m.group()[1:]) for number, m in lines[start:]]
-                return
-            start = yield from self._train_bars(lines, start)
-
-    def _train_bars(self, lines: list, start: int):
-        """_bar_lines from lines[start] on, up to a line that feed must read (returned: the
-        index after it): a line cut by decode, or with a final dict or one with an odd epoch.
-        Bars are of the training bar when their total is the training total, else ignored (an
-        eval bar)."""
-        train = str(self.train_total).encode()
-        frames = 0
-        dicts: list = []          # [number, raw dict, keys, step] (step: None while it waits)
-        clock = None
-        last_dict = None          # a dict given its fallback step after the last training bar
-        out: list = []
-        slow = None
-        for i in range(start, len(lines)):
-            number, m = lines[i]
-            total, n1, n2, text = m.group("total", "n1", "n2", "dict")
-            if m.end() - m.start() > MAX_LINE or text is not None and _odd_dict(text):
-                slow = i
-                break
-            count = m.string.count(b"%|", m.start(), m.end())
-            frames += count
-            if total == train:
-                self._step(dicts, out, int(n1))
-                if n2 is None:
-                    last, j, bar = int(n1), 0, m.group("e1", "r1")
-                elif count == 2:
-                    last = int(n2)
-                    j = int(last != int(n1))
-                    bar = m.group("e2", "r2") if j else m.group("e1", "r1")
-                else:
-                    bars = _BARS_B.findall(m.group())
-                    last = int(bars[-1][0])
-                    j = len(bars) - 1
-                    while j > 0 and int(bars[j - 1][0]) == last:
-                        j -= 1
-                    bar = bars[j][1:]
-                if j > 0 or last != self.clock_step:
-                    clock = (number, bar)
-                self.clock_step = self.last_step = last
-                last_dict = None
-            if text is not None:
-                if dicts and dicts[-1][3] is None:
-                    last_dict = len(dicts) - 1
-                self._step(dicts, out, _FALLBACK)
-                frames += 1
-                dicts.append([number, text, _KEYS_B.findall(text), None])
-        if slow != start:
-            yield from self._train_events(dicts, out, clock, last_dict, frames)
-        if slow is None:
-            return len(lines)
-        yield [(lines[slow][0], lines[slow][1].group()[1:])]
-        return slow + 1
-
-    def _train_events(self, dicts: list, out: list, clock, last_dict, frames: int):
-        """The events of _train_bars once its lines are read; the last dict, still without a
-        step, becomes the pending one."""
-        self.in_dump = self.in_message = False
-        if clock is not None:
-            number, (elapsed, remaining) = clock
-            self._clock(elapsed.decode(), remaining.decode(), number, out)
-        yield from out
-        if dicts:
-            self.pending_echo = False           # as _dict leaves it
-        if dicts and dicts[-1][3] is None:      # still waits for its step
-            number, text, _, _ = dicts.pop()
-            self._dict(text.decode(), number, out, echo=False)
-        start = 0
-        for end in range(1, len(dicts) + 1):
-            if end == len(dicts) or dicts[end][2] != dicts[start][2]:
-                records = self._records(dicts[start:end])
-                if start <= (last_dict if last_dict is not None else -1) < end:
-                    self.last_step = int(records.step[last_dict - start])
-                frames -= len(records)
-                yield records
-                start = end
-        if frames:
-            yield frames
-
-    def _step(self, dicts: list, out: list, step) -> None:
-        """_train_bars: a training bar (its step) or a dict (_FALLBACK) flushes the dict before
-        (a dict drops a pending LlamaBoard echo instead, as _dict does)."""
-        if not dicts:
-            if step is _FALLBACK and self.pending_echo:
-                self.pending = None
-            self._flush(out, None if step is _FALLBACK else step)
-        elif dicts[-1][3] is None:
-            dicts[-1][3] = step
-
-    def _records(self, dicts: list) -> Records:
-        """Records of training dicts with the same keys, as _dict and _emit would give them."""
-        keys = [k.decode() for k in dicts[0][2]]
-        values = np.array([float(v) for d in dicts for v in _VALUES_B.findall(d[1])])
-        column = dict(zip(keys, values.reshape(len(dicts), len(keys)).T))
-        epoch = column.pop("epoch", None)
-        if "learning_rate" not in column and "lr" in column:
-            column["learning_rate"] = column.pop("lr")
-        metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
-        step = np.array([np.nan if d[3] is _FALLBACK else d[3] for d in dicts], dtype=np.float64)
-        fallback = np.isnan(step)
-        if fallback.any():
-            examples = self.facts.get("num_examples")
-            batch = self.facts.get("total_train_batch_size")
-            if epoch is not None and examples and batch:
-                step[fallback] = np.round(epoch[fallback] * examples / batch)
-            else:
-                step[fallback] = self.train_count + 1 + np.flatnonzero(fallback)
-        self.train_count += len(dicts)
-        return Records(TRAIN, step, np.full(len(dicts), np.nan) if epoch is None else epoch,
-                       np.full(len(dicts), np.nan),
-                       np.array([d[0] for d in dicts], dtype=np.float64), metrics)
 
     def finish(self) -> list:
         out: list = []
+        self._reject_partial()
         self._end_block(out)
         self._flush(out)
         if self.in_traceback:            # cut short before its exception line
@@ -426,19 +238,33 @@ class Parser:
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, number: int, out: list) -> None:
+    def _bar(self, m: re.Match, number: int, out: list) -> int | None:
+        """A tqdm frame; for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
+        self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
         if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
-            return
+            return None
         total, n = int(m.group("total")), int(m.group("n"))
-        if self.train_total is None and not self.in_eval:
-            self.train_total = total
-        if total == self.train_total:
-            self._flush(out, n)
-            if n != self.clock_step:
-                self.clock_step = n
-                self._clock(m.group("elapsed"), m.group("remaining"), number, out)
-            self.last_step = n
+        if self.train_total is None:        # no "Total optimization steps" line (a paste)
+            if self.in_eval:
+                return None
+            if self.pending is None or self.pending.phase != TRAIN:
+                self.candidate = (total, m.group("elapsed"), m.group("remaining"), number)
+                return n        # the training bar only if a dict is glued right after it
+            self.train_total = total        # drawn after a training dict: the training bar
+        if total != self.train_total:
+            return None
+        self._train_bar(n, m.group("elapsed"), m.group("remaining"), number, out)
+        return n
+
+    def _train_bar(self, n: int, elapsed: str, remaining: str, number: int, out: list) -> None:
+        """A frame of the training bar: it flushes the dict before it and gives the clock."""
+        self._flush(out, n)
+        if n != self.clock_step:
+            self.clock_step = n
+            self._clock(elapsed, remaining, number, out)
+        self.redraws = self.redraws or number == self.bar_line
+        self.last_step, self.bar_line = n, number
 
     def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
@@ -455,11 +281,11 @@ class Parser:
         if "[rank" in text:
             text = _RANK.sub("", text.lstrip())
         if self.partial is not None:
-            text = self._join_wrapped(text)
+            text = self._join_wrapped(text, number)
             if text is None:
                 return True
-        elif text.startswith("{'") and "}" not in text and _DICT_START.match(text):
-            self.partial = text
+        if text.startswith("{'") and "}" not in text and _DICT_START.match(text):
+            self.partial, self.partial_lines = text, [(number, text)]
             return True
         if self.block is not None:
             row = _ROW.match(text)
@@ -505,14 +331,25 @@ class Parser:
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
 
-    def _join_wrapped(self, text: str) -> str | None:
-        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace."""
+    def _join_wrapped(self, text: str, number: int) -> str | None:
+        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace.
+        A line that cannot be a piece (a new dict, a logger line) shows the open one was half a
+        dict: its lines are rejected (counted as unparsed) and `text` goes on alone."""
+        if text.startswith("{'") or " >> " in text or " - INFO - " in text:
+            self._reject_partial()
+            return text
         joined = self.partial + text
+        self.partial_lines.append((number, text))
         if "}" in text or len(joined) > 20000:
-            self.partial = None
+            self.partial, self.partial_lines = None, []
             return joined
         self.partial = joined
         return None
+
+    def _reject_partial(self) -> None:
+        if self.partial is not None:
+            self.rejected += self.partial_lines
+            self.partial, self.partial_lines = None, []
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
@@ -520,6 +357,8 @@ class Parser:
             self.time = _stamp(groups[2], groups[0], groups[1], *groups[3:6])
         else:
             self.time = _stamp(*groups[:6])
+        if self.first_time is None:
+            self.first_time = self.time
         if head.re is _LF_B and "llamafactory_version" not in self.facts:
             version = _LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
                 else None
@@ -609,12 +448,20 @@ class Parser:
             phase = TRAIN
         if "learning_rate" not in values and "lr" in values:
             values["learning_rate"] = values.pop("lr")
-        metrics = {k: v for k, v in values.items() if k not in _NOT_METRICS}
+        metrics = {k: v for k, v in values.items() if k not in NOT_METRICS}
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        if phase == TRAIN:          # a training bar right before it on its line is its step
+            rec.step, self.glued = self.glued, None
+            if rec.step is not None and self.train_total is None and self.candidate:
+                total, elapsed, remaining, line = self.candidate
+                self.train_total = total
+                self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
-            self.pending = None          # the LlamaBoard echo of this very dict: keep the dict
+            if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
+                rec.step = self.pending.step
+            self.pending = None
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 

@@ -1,18 +1,33 @@
 """LLaMA-Factory / HF Trainer output files: trainer_log.jsonl, trainer_state.json, *_results.json.
 
-Spec: shared/formats/llamafactory.md §8. trainer_log.jsonl is parsed line by line (it grows during
+As LLaMA-Factory (train/callbacks.py LogCallback) and transformers (trainer_state.json,
+save_metrics) write them. trainer_log.jsonl is parsed line by line (it grows during
 training); a multi-line JSON file (trainer_state.json, all/train/eval_results.json) is buffered and
 read at finish(). Python's json writes NaN / Infinity bare; json.loads reads them back.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import re
 
 from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
+from . import Descriptor
 
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl, HF trainer_state.json and *_results.json"
+DESCRIPTOR = Descriptor(
+    main_eval=("eval_accuracy", "eval_loss"),
+    main_loss=("loss",),
+    throughput=("train_samples_per_second", "throughput", "train_tokens_per_second"),
+    hidden=("total_flos", "train_runtime", "eval_runtime"),
+    units={"train_samples_per_second": "samples/s", "throughput": "tokens/s",
+           "train_tokens_per_second": "tokens/s", "train_runtime": "s", "eval_runtime": "s"},
+    # an LLaMA-Factory / HF output folder, structured files first (LlamaBoard's running_log.txt
+    # holds the console's logger lines)
+    run_files=("trainer_log.jsonl", "trainer_state.json", "all_results.json",
+               "train_results.json", "eval_results.json", "*_results.json", "running_log.txt"),
+)
 
 _PROGRESS = ("current_steps", "total_steps", "epoch", "percentage", "elapsed_time",
              "remaining_time", "step")
@@ -27,13 +42,13 @@ SAMPLES = [
     ('{"current_steps": 2, "total_steps": 60, "loss": 7.6300272941589355, '
      '"lr": 0.0008333333333333333, "epoch": 0.017777777777777778, "percentage": 3.33, '
      '"elapsed_time": "0:00:05", "remaining_time": "0:02:43"}',
-     [Info({"total_steps": 60, "remaining_seconds": 163.0}, line=1),
+     [Info({"total_steps": 60, "remaining_seconds": 163.0, "elapsed_seconds": 5.0}, line=1),
       Record(TRAIN, {"loss": 7.6300272941589355, "learning_rate": 0.0008333333333333333},
              step=2, epoch=0.017777777777777778, line=1)]),
     ('{"current_steps": 15, "total_steps": 60, "eval_loss": 7.559988021850586, '
      '"epoch": 0.13333333333333333, "percentage": 25.0, "elapsed_time": "0:00:49", '
      '"remaining_time": "0:02:27"}',
-     [Info({"total_steps": 60, "remaining_seconds": 147.0}, line=1),
+     [Info({"total_steps": 60, "remaining_seconds": 147.0, "elapsed_seconds": 49.0}, line=1),
       Record(EVAL, {"eval_loss": 7.559988021850586}, step=15, epoch=0.13333333333333333,
              line=1)]),
     ('{\n    "epoch": 0.5333333333333333,\n    "eval_loss": 7.5584940910339355,\n'
@@ -113,53 +128,80 @@ def record(entry: dict, step, line: int) -> Record | None:
 
 
 class Parser:
-    """trainer_log.jsonl lines one by one; any other JSON document as a whole at finish()."""
+    """trainer_log.jsonl lines one by one; other JSON text (trainer_state.json, a results file,
+    a `log_history` pasted without its enclosing braces) as the objects found in it, each
+    when it is complete. Lines that are neither are `rejected` (counted as unparsed)."""
 
     def __init__(self):
-        self.buffer: list[str] = []
-        self.start = 0
+        self.buffer: list[tuple[int, str]] = []
+        self.rejected: list[tuple[int, str]] = []
         self.trained = False
         self.count = 0
         self.facts: dict = {}
 
     def feed(self, text: str, number: int) -> list | None:
         stripped = text.strip()
-        if not self.buffer and stripped.startswith("{") and stripped.endswith("}"):
-            return self._jsonl(stripped, number)
-        if not self.buffer:
-            self.start = number
-        self.buffer.append(text)
+        if stripped.startswith("{") and stripped.endswith("}") and \
+                (not self.buffer or stripped.startswith('{"')):
+            entry = _object(stripped)
+            if entry is not None:           # a trainer_log.jsonl line
+                return self._settle() + self._jsonl(entry, number)
+            if not self.buffer:
+                return None                 # half a line, or not JSON
+        self.buffer.append((number, text))
+        if text.startswith("}"):            # a document printed with indent ends here
+            return self._settle()
         return []
 
     def finish(self) -> list:
-        if not self.buffer:
+        return self._settle()
+
+    def _settle(self) -> list:
+        """The events of the buffered lines: every complete JSON object in them (a document,
+        or log_history entries), outermost first; the lines outside those are rejected."""
+        lines, self.buffer = self.buffer, []
+        if not lines:
             return []
-        text, self.buffer = "\n".join(self.buffer), []
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return []
+        text = "\n".join(t for _, t in lines)
+        starts = [0]
+        for _, t in lines:
+            starts.append(starts[-1] + len(t) + 1)
+        used = [False] * len(lines)
+        out: list = []
+        decoder = json.JSONDecoder()
+        at = text.find("{")
+        while at >= 0:
+            try:
+                doc, end = decoder.raw_decode(text, at)
+            except ValueError:
+                at = text.find("{", at + 1)
+                continue
+            first = bisect.bisect_right(starts, at) - 1
+            last = bisect.bisect_right(starts, end - 1) - 1
+            used[first:last + 1] = [True] * (last - first + 1)
+            out += self._document(doc, lines[first][0], lines, starts, at, text)
+            at = text.find("{", end)
+        self.rejected += [line for line, ok in zip(lines, used) if not ok and line[1].strip()
+                          and line[1].strip() not in _PUNCTUATION]
+        return out
+
+    def _document(self, doc, number: int, lines, starts, at: int, text: str) -> list:
+        """The events of one JSON object found at text offset `at` (line `number`)."""
         if not isinstance(doc, dict):
             return []
         if isinstance(doc.get("log_history"), list):
-            return self._state(doc)
-        rec = record(doc, None, self.start)
+            return self._state(doc, number, lines, starts, text.find('"log_history"', at))
+        rec = record(doc, _int(doc.get("step")), number)
         if rec is None:
             return []
         if rec.phase == FINAL:      # all_results.json: train_* and eval_* in one document
             evals = {k: v for k, v in rec.metrics.items() if k.startswith(("eval_", "predict_"))}
             rec.metrics = {k: v for k, v in rec.metrics.items() if k not in evals}
             if evals:
-                return [rec, Record(EVAL, evals, epoch=rec.epoch, line=self.start)]
+                return [rec, Record(EVAL, evals, step=rec.step, epoch=rec.epoch, line=number)]
         return [rec]
 
-    def _jsonl(self, text: str, number: int) -> list | None:
-        try:
-            entry = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(entry, dict):
-            return None
+    def _jsonl(self, entry: dict, number: int) -> list:
         out: list = []
         facts = {}
         if _int(entry.get("total_steps")) is not None:
@@ -167,6 +209,9 @@ class Parser:
         remaining = seconds(entry.get("remaining_time"))
         if remaining is not None:
             facts["remaining_seconds"] = remaining
+        elapsed = seconds(entry.get("elapsed_time"))
+        if elapsed is not None:
+            facts["elapsed_seconds"] = elapsed
         if facts and facts != self.facts:
             self.facts = facts
             out.append(Info(dict(facts), line=number))
@@ -177,14 +222,15 @@ class Parser:
                 self.trained = True
                 self.count += 1
                 if rec.step is None:        # v0.1 lines trimmed of their steps: the ordinal
-                    rec.step = self.count
+                    rec.step, rec.estimated = self.count, True
             out.append(rec)
         elif self.trained:      # the end-of-training summary line: progress keys only
             out.append(Marker(FINISHED, "end-of-training line of trainer_log.jsonl", line=number,
                               step=step))
         return out
 
-    def _state(self, doc: dict) -> list:
+    def _state(self, doc: dict, number: int, lines, starts, at: int) -> list:
+        """trainer_state.json: its facts, then each log_history entry (on its own line)."""
         out: list = []
         facts = {k: doc[k] for k in ("max_steps", "num_train_epochs", "logging_steps",
                                      "eval_steps", "train_batch_size")
@@ -192,10 +238,25 @@ class Parser:
         if "max_steps" in facts:
             facts["total_steps"] = facts.pop("max_steps")
         if facts:
-            out.append(Info(facts, line=self.start))
+            out.append(Info(facts, line=number))
+        first = bisect.bisect_right(starts, max(at, 0)) - 1
+        entry_lines = (n for n, t in lines[first:] if t.strip().startswith("{"))
         for entry in doc["log_history"]:
+            line = next(entry_lines, number)
             if isinstance(entry, dict):
-                rec = record(entry, _int(entry.get("step")), self.start)
+                rec = record(entry, _int(entry.get("step")), line)
                 if rec is not None:
                     out.append(rec)
         return out
+
+
+_PUNCTUATION = {"[", "]", "],", "{", "}", "},", '"log_history": ['}   # a fragment's syntax
+
+
+def _object(text: str) -> dict | None:
+    """A line that is one JSON object, or None."""
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None

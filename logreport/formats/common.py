@@ -1,0 +1,174 @@
+"""What the Paddle family's text logs share: numbers as printed, durations, timestamps,
+tracebacks, progress bars, and a parser skeleton (a prefix gives the time, the rest of the
+line goes to the format's own reader).
+
+Used by paddleocr, paddleclas, paddleseg and paddlenlp.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..events import KILLED, OOM, TRACEBACK, Info, Marker
+
+NUM = r"-?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
+LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?: |$)"     # a logger's level and colon
+BRACKET_DATE = r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] "    # [2022/06/23 20:30:54]
+DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021-03-30 06:55:57
+TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
+_DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
+_OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError", re.I)
+_TQDM = re.compile(r"\d+%\|[^|]*\| *\d+/\d+ \[")
+_KERAS_BAR = re.compile(r"^\s*\d+/\d+ \[[=>.]*\]")
+_GLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [\w./-]+:\d+\]")
+_EPOCH0 = datetime(1970, 1, 1)
+
+
+def parse_number(text: str) -> float | None:
+    """A value as printed (`nanxxx`: PaddleOCR pads NaN with x), or None."""
+    text = text.strip().rstrip("x")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def duration(text: str) -> float | None:
+    """Seconds of a printed `str(timedelta)` or HH:MM:SS (`2 days, 20:01:28`, `13:56:38`)."""
+    m = _DELTA.match(text.strip())
+    if m is None:
+        return None
+    days = int(m.group(1) or 0)
+    return float(days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4)))
+
+
+def stamp(year, month, day, hh, mm, ss) -> float | None:
+    """Seconds since 1970 of a naive local date and time (as printed), or None if not a date."""
+    try:
+        return (datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
+                - _EPOCH0).total_seconds()
+    except (TypeError, ValueError):        # TypeError: a prefix without a date (PaddleNLP docs)
+        return None
+
+
+def progress_bar(text: str) -> bool:
+    """A tqdm bar or a Keras-style `N/N [=====]` progress bar (PaddleSeg's eval)."""
+    return bool(_TQDM.search(text) or _KERAS_BAR.match(text))
+
+
+class LineParser:
+    """The skeleton every Paddle-family parser shares.
+
+    A subclass sets PREFIXES (regexes found anywhere in a line, groups 1-6 the date and time)
+    and implements `message(msg, number, out)` for what follows a prefix and `bare(text,
+    number, out)` for a line without one; both return whether they understood the line.
+    Tracebacks, `Killed`, glog lines and progress bars are read here.
+    """
+
+    PREFIXES: tuple = ()
+
+    def __init__(self):
+        self.time: float | None = None
+        self.last_step: int | None = None
+        self.epoch: float | None = None
+        self.facts: dict = {}
+        self.traceback = 0        # line of an open traceback
+        self.held: list = []      # events of a line that was not understood
+
+    def feed(self, text: str, number: int) -> list | None:
+        """The events of one line, or None if it is not understood; events it gave anyway
+        (what it ended, such as an evaluation's table) come with the next line."""
+        out, self.held = self.held, []
+        if self._line(text, number, out):
+            return out
+        self.held = out
+        return None
+
+    def _line(self, text: str, number: int, out: list) -> bool:
+        for prefix in self.PREFIXES:
+            m = prefix.search(text)
+            if m:
+                self.time = stamp(*m.groups()[:6]) or self.time
+                return self.message(text[m.end():], number, out)
+        if self.traceback and self._traceback_line(text, number, out):
+            return True
+        if "Traceback (most recent call last)" in text:
+            self.traceback = number
+            return True
+        stripped = text.strip()
+        if not stripped or _GLOG.match(stripped) or progress_bar(text):
+            return True
+        if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
+            out.append(self.marker(KILLED, stripped, number))
+            return True
+        return self.bare(text, number, out)
+
+    def finish(self) -> list:
+        out, self.held = self.held, []
+        self.end(out)
+        self._cut_traceback(out)
+        return out
+
+    def _cut_traceback(self, out: list) -> None:
+        """A traceback that ends without its exception line (the log was cut)."""
+        if self.traceback:
+            out.append(self.marker(TRACEBACK, "Traceback (cut off before the exception line)",
+                                   self.traceback))
+            self.traceback = 0
+
+    # --- for subclasses ----------------------------------------------------------------------
+    def message(self, msg: str, number: int, out: list) -> bool:
+        raise NotImplementedError
+
+    def bare(self, text: str, number: int, out: list) -> bool:
+        return False
+
+    def end(self, out: list) -> None:
+        """Add the events still held at the end of the input."""
+
+    def marker(self, kind: str, detail, number: int) -> Marker:
+        return Marker(kind, detail, line=number, step=self.last_step, time=self.time)
+
+    def fact(self, out: list, number: int, **facts) -> None:
+        """Info with the facts that changed."""
+        new = {k: v for k, v in facts.items() if self.facts.get(k) != v}
+        if new:
+            self.facts.update(new)
+            out.append(Info(new, line=number))
+
+    def _traceback_line(self, text: str, number: int, out: list) -> bool:
+        """Whether the line belongs to the open traceback; its exception line closes it."""
+        if text[:1].isspace() or text.startswith(("File ", "^", "~", "During handling",
+                                                  "The above exception")):
+            return True
+        detail = text.strip()[:300]
+        m = _EXCEPTION.match(detail)
+        if m is None:
+            self._cut_traceback(out)
+            return False
+        self.traceback = 0
+        kind = TRACEBACK
+        if m.group(1).endswith("KeyboardInterrupt"):
+            kind = KILLED
+        elif _OOM.search(detail):
+            kind = OOM
+        out.append(self.marker(kind, detail, number))
+        return True
+
+
+def at(text: str) -> float:
+    """Seconds since 1970 of `YYYY-MM-DD HH:MM:SS` (for the SAMPLES of a format)."""
+    return (datetime.strptime(text, "%Y-%m-%d %H:%M:%S") - _EPOCH0).total_seconds()
+
+
+def sniffer(weigh):
+    """Decorator: a format's sniff(lines) from the weight of one line; the score is the lines'
+    weights over their count, at most 1."""
+    def sniff(lines: list[str]) -> float:
+        if not lines:
+            return 0.0
+        return min(1.0, sum(weigh(text) for text in lines) / len(lines))
+
+    sniff.__doc__ = weigh.__doc__
+    return sniff

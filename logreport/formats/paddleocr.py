@@ -1,0 +1,260 @@
+"""PaddleOCR training and evaluation logs (1.x static graph, 2.0-2.4 `root`, 2.5+ / 3.x `ppocr`).
+
+As printed by PaddleOCR (tools/program.py, ppocr/utils/logging.py). The step is the printed
+cumulative `iter` / `global_step`; an evaluation takes the step of the training line before it.
+Eval metrics keep the log's names (`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`,
+`fps`); a `best metric` line (the best so far, printed after every eval) and the `metric in
+ckpt` block of tools/eval.py become facts `best_<name>`, not evaluations.
+"""
+from __future__ import annotations
+
+import re
+
+from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
+from . import Descriptor
+from .common import (
+    BRACKET_DATE,
+    DASH_DATE,
+    LEVEL,
+    NUM,
+    TIMEDELTA,
+    LineParser,
+    at,
+    duration,
+    parse_number,
+    sniffer,
+)
+
+NAME = "paddleocr"
+TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
+DESCRIPTOR = Descriptor(
+    main_eval=("hmean", "acc"),  # text detection / KIE, then recognition / table
+    main_loss=("loss", "total_loss"),  # total_loss: 1.x detection
+    throughput=("ips",),
+    hidden=("samples", "avg_samples"),  # samples per log window: bookkeeping
+)
+
+_PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)
+_PREFIX_1X = re.compile(DASH_DATE + r",\d{3}-" + LEVEL)
+_VALUE = NUM + "x*"                          # NaN prints as `nanxxx`
+_TRAIN = re.compile(
+    r"^epoch: \[(\d+)/(\d+)\], (?:iter|global_step): (\d+), (.*?), ((?:avg_)?reader_cost): (" + _VALUE
+    + r") s, ((?:avg_)?batch_cost): (" + _VALUE + r") s, ((?:avg_)?samples): (" + _VALUE + r"), ips: ("
+    + _VALUE + r")(?: samples/s)?(?:, eta: (" + TIMEDELTA + "))?"
+    r"(?:, max_mem_reserved: (\d+) (MB|B),? max_mem_allocated: (\d+) (?:MB|B))?\s*$")
+_TRAIN_1X = re.compile(r"^epoch: (\d+), iter: (\d+), (.*), time: (" + NUM + r")\s*$")
+_STAT = re.compile(r"^'?([A-Za-z_][\w.]*)'?: '?(" + _VALUE + r")'?$")
+_PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
+_SAVES = ("save model in ", "save best model is to ")
+_KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
+
+SAMPLES = [
+    ("[2024/11/05 03:46:08] ppocr INFO: epoch: [3/5], global_step: 130, lr: 0.000500, "
+     "loss: 0.956546, loss_shrink_maps: 0.475362, loss_threshold_maps: 0.390981, "
+     "loss_binary_maps: 0.095230, loss_cbn: 0.000000, avg_reader_cost: 0.00055 s, "
+     "avg_batch_cost: 0.42715 s, avg_samples: 16.0, ips: 37.45749 samples/s, eta: 0:01:01, "
+     "max_mem_reserved: 12221 MB, max_mem_allocated: 10612 MB",
+     [Info({"total_epochs": 5, "units": {"max_mem_reserved": "MB", "max_mem_allocated": "MB"}},
+           line=1),
+      Record(TRAIN, {"learning_rate": 0.0005, "loss": 0.956546, "loss_shrink_maps": 0.475362,
+                     "loss_threshold_maps": 0.390981, "loss_binary_maps": 0.09523,
+                     "loss_cbn": 0.0, "avg_reader_cost": 0.00055, "avg_batch_cost": 0.42715,
+                     "avg_samples": 16.0, "ips": 37.45749, "eta_seconds": 61.0,
+                     "max_mem_reserved": 12221.0, "max_mem_allocated": 10612.0},
+             step=130, epoch=3, time=at("2024-11-05 03:46:08"), line=1)]),
+    ("2021-05-14 11:36:51,758-INFO: epoch: 0, iter: 2, lr: 0.000001, 'loss': nan, 'acc': 0.0, "
+     "time: 2.346",
+     [Record(TRAIN, {"learning_rate": 1e-06, "loss": float("nan"), "acc": 0.0, "time": 2.346},
+             step=2, epoch=0, time=at("2021-05-14 11:36:51"), line=1)]),
+    ("2020-05-18 12:07:49,601-INFO: epoch: 156, iter: 4996, 'total_loss': 2.304114, "
+     "'loss_threshold_maps': 0.762533, 'loss_shrink_maps': 1.291126, 'lr': 1e-04, "
+     "'loss_binary_maps': 0.249221, time: 1.161",
+     [Record(TRAIN, {"total_loss": 2.304114, "loss_threshold_maps": 0.762533,
+                     "loss_shrink_maps": 1.291126, "learning_rate": 0.0001,
+                     "loss_binary_maps": 0.249221, "time": 1.161},
+             step=4996, epoch=156, time=at("2020-05-18 12:07:49"), line=1)]),
+    ("[2021/03/20 11:54:28] root INFO: epoch: [4/10], iter: 29, lr: 0.000820, loss: 0.973238, "
+     "acc: 0.531250, reader_cost: 0.00007 s, batch_cost: 0.04810 s, samples: 256, ips: 5322.24591",
+     [Info({"total_epochs": 10}, line=1),
+      Record(TRAIN, {"learning_rate": 0.00082, "loss": 0.973238, "acc": 0.53125,
+                     "reader_cost": 7e-05, "batch_cost": 0.0481, "samples": 256.0,
+                     "ips": 5322.24591}, step=29, epoch=4, time=at("2021-03-20 11:54:28"), line=1)]),
+    ("[2022/06/23 20:30:54] ppocr INFO: epoch: [148/200], global_step: 2510, lr: 0.000056, "
+     "acc: 0.767578, norm_edit_dis: 0.956831, loss: 1.898343, avg_reader_cost: 0.00951 s, "
+     "avg_batch_cost: 0.36412 s, avg_samples: 512.0, ips: 1406.13581 samples/s, eta: 0:07:25",
+     [Info({"total_epochs": 200}, line=1),
+      Record(TRAIN, {"learning_rate": 5.6e-05, "acc": 0.767578, "norm_edit_dis": 0.956831,
+                     "loss": 1.898343, "avg_reader_cost": 0.00951, "avg_batch_cost": 0.36412,
+                     "avg_samples": 512.0, "ips": 1406.13581, "eta_seconds": 445.0},
+             step=2510, epoch=148, time=at("2022-06-23 20:30:54"), line=1)]),
+    ("[2023/10/06 13:26:28] ppocr INFO: epoch: [1/500], global_step: 360, lr: 0.000093, "
+     "acc: 0.000000, norm_edit_dis: 0.000000, CTCLoss: nanxxx, SARLoss: nanxxx, loss: nanxxx, "
+     "avg_reader_cost: 0.00016 s, avg_batch_cost: 0.54348 s, avg_samples: 128.0, "
+     "ips: 235.52057 samples/s, eta: 3 days, 18:09:07",
+     [Info({"total_epochs": 500}, line=1),
+      Record(TRAIN, {"learning_rate": 9.3e-05, "acc": 0.0, "norm_edit_dis": 0.0,
+                     "CTCLoss": float("nan"), "SARLoss": float("nan"), "loss": float("nan"),
+                     "avg_reader_cost": 0.00016, "avg_batch_cost": 0.54348, "avg_samples": 128.0,
+                     "ips": 235.52057, "eta_seconds": 324547.0},
+             step=360, epoch=1, time=at("2023-10-06 13:26:28"), line=1)]),
+    ("[2022/08/27 14:18:08] ppocr INFO: cur metric, precision: 0, recall: 0, hmean: 0, "
+     "fps: 4.661542241707648",
+     [Record(EVAL, {"precision": 0.0, "recall": 0.0, "hmean": 0.0, "fps": 4.661542241707648},
+             time=at("2022-08-27 14:18:08"), line=1)]),
+    ("[2022/08/27 14:18:25] ppocr INFO: save best model is to ./output/cro_vl_fr_re_models/best_accuracy",
+     [Marker(CHECKPOINT, "./output/cro_vl_fr_re_models/best_accuracy", line=1,
+             time=at("2022-08-27 14:18:25"))]),
+    ("[2022/08/27 14:18:25] ppocr INFO: best metric, hmean: 0, precision: 0, recall: 0, "
+     "fps: 4.661542241707648, best_epoch: 1",
+     [Info({"best_hmean": 0.0, "best_precision": 0.0, "best_recall": 0.0,
+            "best_fps": 4.661542241707648, "best_epoch": 1}, line=1)]),
+    ("[2023/03/24 11:24:16] ppocr INFO: best metric, hmean: 0, is_float16: False, precision: 0.0, "
+     "recall: 0.0, fps: 6.358296325689887, best_epoch: 45",
+     [Info({"best_hmean": 0.0, "best_precision": 0.0, "best_recall": 0.0,
+            "best_fps": 6.358296325689887, "best_epoch": 45}, line=1)]),
+    ("[2025/09/24 12:21:24] ppocr INFO: save model in ./output/PP-OCRv5_mobile_det\\latest",
+     [Marker(CHECKPOINT, "./output/PP-OCRv5_mobile_det\\latest", line=1,
+             time=at("2025-09-24 12:21:24"))]),
+    ("[2022/03/09 09:29:05] root INFO: metric in ckpt ***************\n"
+     "[2022/03/09 09:29:05] root INFO: hmean:0.8520302821748106\n"
+     "[2022/03/09 09:29:05] root INFO: best_epoch:24\n"
+     "[2022/03/09 09:29:08] root INFO: metric eval ***************\n"
+     "[2022/03/09 09:29:08] root INFO: precision:0.7710144927536232",
+     [Info({"best_hmean": 0.8520302821748106}, line=2), Info({"best_epoch": 24}, line=3),
+      Record(EVAL, {"precision": 0.7710144927536232}, time=at("2022-03-09 09:29:08"), line=5)]),
+]
+
+
+class Parser(LineParser):
+    """Stateful: an evaluation takes the step and epoch of the training line before it."""
+
+    PREFIXES = (_PREFIX, _PREFIX_1X)
+
+    def __init__(self):
+        super().__init__()
+        self.block: str | None = None      # tools/eval.py: "ckpt" or "eval" key:value lines
+        self.pending: Record | None = None
+
+    def message(self, msg: str, number: int, out: list) -> bool:
+        if self.block:
+            kv = _KEY_VALUE.match(msg)
+            if kv:
+                self._block_value(kv.group(1), float(kv.group(2)), number, out)
+                return True
+            self._flush(out)
+        if msg.startswith("epoch: "):
+            return self._train(msg, number, out)
+        if msg.startswith("cur metric, "):
+            return self._eval(msg[len("cur metric, "):], number, out)
+        if msg.startswith("best metric, "):
+            self._best(msg[len("best metric, "):], number, out)
+        elif msg.startswith(_SAVES):
+            saved = next(prefix for prefix in _SAVES if msg.startswith(prefix))
+            out.append(self.marker(CHECKPOINT, msg[len(saved):].strip(), number))
+        elif msg.startswith("resume from "):
+            out.append(self.marker(RESUME, msg[len("resume from "):].strip(), number))
+        elif msg.startswith("metric in ckpt *"):
+            self.block = "ckpt"
+        elif msg.startswith("metric eval *"):
+            self.block = "eval"
+        return True
+
+    def end(self, out: list) -> None:
+        self._flush(out)
+
+    def _train(self, msg: str, number: int, out: list) -> bool:
+        m = _TRAIN.match(msg)
+        if m:
+            epoch, epochs, step = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            metrics = _stats(m.group(4))
+            if metrics is None:
+                return False
+            for key, value in ((m.group(5), m.group(6)), (m.group(7), m.group(8)),
+                               (m.group(9), m.group(10)), ("ips", m.group(11))):
+                metrics[key] = parse_number(value)
+            facts = {"total_epochs": epochs}
+            if m.group(12):
+                metrics["eta_seconds"] = duration(m.group(12))
+            if m.group(13):
+                unit = "MB" if m.group(14) == "MB" else "bytes"
+                metrics["max_mem_reserved"] = float(m.group(13))
+                metrics["max_mem_allocated"] = float(m.group(15))
+                if "units" not in self.facts:
+                    facts["units"] = {"max_mem_reserved": unit, "max_mem_allocated": unit}
+            self.fact(out, number, **facts)
+        else:
+            m = _TRAIN_1X.match(msg)
+            metrics = _stats(m.group(3)) if m else None
+            if metrics is None:
+                return False
+            epoch, step = int(m.group(1)), int(m.group(2))
+            metrics["time"] = float(m.group(4))
+        self.epoch, self.last_step = epoch, step
+        out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
+        return True
+
+    def _eval(self, body: str, number: int, out: list) -> bool:
+        """`cur metric, …, fps: x`: fps always comes last, so a line without it was cut."""
+        pairs = _PAIR.findall(body)
+        if not pairs or pairs[-1][0] != "fps":
+            return False
+        metrics = {k: v for k, v in ((k, parse_number(v)) for k, v in pairs) if v is not None}
+        out.append(Record(EVAL, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
+                          line=number))
+        return True
+
+    def _best(self, body: str, number: int, out: list) -> None:
+        facts = {}
+        for key, raw in _PAIR.findall(body):
+            value = parse_number(raw.strip().rstrip(","))
+            if value is not None and key != "is_float16":
+                facts[key if key.startswith("best_") else f"best_{key}"] = \
+                    int(value) if key == "best_epoch" else value
+        self.fact(out, number, **facts)
+
+    def _block_value(self, key: str, value: float, number: int, out: list) -> None:
+        if self.block == "ckpt":
+            if key.endswith("_epoch"):
+                self.fact(out, number, **{key: int(value)})
+            else:
+                self.fact(out, number, **{f"best_{key}": value})
+        else:
+            if self.pending is None:
+                self.pending = Record(EVAL, {}, step=self.last_step, epoch=self.epoch,
+                                      time=self.time, line=number)
+            self.pending.metrics[key] = value
+
+    def _flush(self, out: list) -> None:
+        self.block = None
+        if self.pending is not None:
+            out.append(self.pending)
+            self.pending = None
+
+
+def _stats(body: str) -> dict[str, float] | None:
+    """`lr: x, loss: y, …` (2.x) or `'loss': y, 'lr': x, …` (1.x); None unless all are numbers."""
+    metrics = {}
+    for part in body.split(", "):
+        m = _STAT.match(part.strip())
+        if m is None:
+            return None
+        metrics["learning_rate" if m.group(1) == "lr" else m.group(1)] = parse_number(m.group(2))
+    return metrics
+
+
+@sniffer
+def sniff(text: str) -> float:
+    """What only PaddleOCR prints: its training lines, cur/best metric lines, its logger."""
+    if "epoch: " in text and ("-INFO: epoch: " in text or "], global_step: " in text
+                              or "], iter: " in text):
+        m = _PREFIX.search(text) or _PREFIX_1X.search(text)
+        msg = text[m.end():] if m else ""
+        if _TRAIN.match(msg) or _TRAIN_1X.match(msg):
+            return 5
+    if "metric" in text and _PREFIX.search(text):
+        msg = text[_PREFIX.search(text).end():]
+        if msg.startswith(("cur metric, ", "best metric, ", "metric in ckpt ***", "metric eval ***")):
+            return 5
+    if "] ppocr " in text and _PREFIX.search(text):
+        return 1
+    return 0

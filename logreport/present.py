@@ -1,0 +1,108 @@
+"""How figures read, wherever they are shown: numbers, durations, counts, percentages, steps.
+
+One formatter for the terminal, the report page, email and the live views, so a figure reads the
+same everywhere (no 0.5333333333333333 in one place and 0.5333 in another).
+"""
+from __future__ import annotations
+
+import math
+
+MISSING = "–"
+DIGITS = 6          # significant digits kept of a value printed with more
+
+
+def number(value) -> str:
+    """A value as the log printed it: an integer as one, a short decimal as it is
+    (7.5192, 4.201344), a long one to DIGITS significant digits (0.533333); nan/inf as such."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(value)
+    digits = len(text.split("e")[0].replace("-", "").replace(".", "").lstrip("0"))
+    return text if digits <= DIGITS + 1 else f"{value:.{DIGITS}g}"
+
+
+def duration(seconds) -> str:
+    """Seconds as people read them: 45s, 2.2s, 7m 23s, 5h 12m, 3d 4h."""
+    if seconds is None or not math.isfinite(seconds):
+        return MISSING
+    seconds = max(float(seconds), 0.0)
+    if seconds < 10 and not seconds.is_integer():
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 anomaly', '3 anomalies', '0 records'."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def percent(value) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:.0f} %" if value >= 10 or value == 0 else f"{value:.1f} %"
+
+
+def step_of(step, total) -> str:
+    """'127/200' (the total when known)."""
+    if step is None:
+        return MISSING
+    return f"{number(step)}/{number(total)}" if total else number(step)
+
+
+def metric(name: str, value) -> str:
+    """'bbox/AP 0.096'."""
+    return f"{name} {number(value)}"
+
+
+def where(step=None, epoch=None) -> str:
+    """'epoch 59' (the epoch when known, else the step)."""
+    if epoch is not None:
+        return f"epoch {number(epoch)}"
+    return f"step {number(step)}" if step is not None else ""
+
+
+def best(summary_best: dict | None) -> str:
+    """'bbox/AP 0.096 @ epoch 59, step 719'."""
+    if not summary_best:
+        return MISSING
+    b = summary_best
+    at = ", ".join(x for x in (where(epoch=b.get("epoch")),
+                               f"step {number(b['step'])}" if b.get("step") is not None else "")
+                   if x)
+    return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "")
+
+
+def status(summary: dict) -> str:
+    """'finished', 'finished with anomalies (nan, zero_loss)', 'failed', 'running'."""
+    state = summary.get("status") or "unknown"
+    found = sorted({a["kind"] for a in summary.get("anomalies") or []})
+    if found and state != "failed":
+        return f"{state} with anomalies ({', '.join(found)})"
+    return state
+
+
+def kinds(anomalies: list[dict]) -> str:
+    """'nan ×2, spike' (or 'none')."""
+    counts: dict[str, int] = {}
+    for a in anomalies:
+        counts[a["kind"]] = counts.get(a["kind"], 0) + 1
+    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"

@@ -1,0 +1,135 @@
+"""PaddleOCR, PaddleClas, PaddleSeg and PaddleNLP logs: samples are real, each format's own main
+eval metric, loss, throughput and hidden keys drive the analysis and the report."""
+import json
+
+import pytest
+from test_samples import parse
+
+from logreport import analysis, formats, report
+from logreport.cli import main
+from logreport.events import EVAL, TABLE, Record
+from logreport.model import Run
+from logreport.pipeline import load
+
+FAMILY = ("paddleocr", "paddleclas", "paddleseg", "paddlenlp")
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_every_sample_line_is_part_of_a_real_line(name, data):
+    real = [line for path in (data / name).glob("*.log")
+            for line in path.read_text(encoding="utf-8").split("\n")]
+    for text, _ in formats.get(name).SAMPLES:
+        for line in text.split("\n"):
+            assert any(line in r for r in real), line
+
+
+@pytest.mark.parametrize("case,metric,value", [
+    ("paddleocr/05_det_eval_py_metric_in_ckpt_tqdm_ocr5666.log", "hmean", 0.8060606060606061),
+    ("paddleclas/07_engine_v2.4_lcnet_eval_avg_best_save_dots_clas2186.log", "top1", 0.23302),
+    ("paddleclas/09_engine_v2.4_retrieval_recall_map_nan_gallery_clas2238.log", "recall1", 0.05172),
+    ("paddleseg/07_v2.3_kappa_negative_tab_as_spaces_seg1537.log", "mIoU", 0.4906),
+    ("paddlenlp/05_trainer_utc_cpu_hardwrapped_tabs_eval_f1_codeid22671860482.log", "eval_micro_f1", 1.0),
+    ("paddlenlp/03_uie_finetune_script_global_step_speed_eval_prf_nlp4084.log", "F1", 0.0),
+])
+def test_the_format_names_the_main_eval_metric(data, case, metric, value):
+    """Without the format's MAIN_EVAL these would be precision, CELoss, eval_loss …"""
+    best = analysis.best(load(str(data / case)))
+    assert (best["metric"], best["value"]) == (metric, value)
+
+
+def test_eval_regression_follows_the_main_metric():
+    """Synthetic records (not a log): top1 falls while the eval loss falls too."""
+    run = Run("synthetic", fmt="paddleclas")
+    for i, (loss, top1) in enumerate([(3.0, 0.5), (2.5, 0.4), (2.0, 0.3), (1.5, 0.2)]):
+        run.add(Record(EVAL, {"CELoss": loss, "loss": loss, "top1": top1}, step=i, line=i + 1))
+    found = [a for a in analysis.anomalies(run) if a["kind"] == "eval_regression"]
+    assert [(a["metric"], a["step"]) for a in found] == [("top1", 3)]
+
+
+@pytest.mark.parametrize("case,loss,speed", [
+    ("paddleocr/01_det_v1_static_dictkeys_traceback_ocr57.log", "total_loss", None),
+    ("paddleseg/01_legacy_pdseg_train_step_per_sec_seg303.log", "loss", "step/sec"),
+    ("paddlenlp/02_trainer_2022_08_fewshot_train_eval_checkpoints_codeid31615391739.log", "loss",
+     "interval_samples_per_second"),
+])
+def test_main_loss_and_throughput(data, case, loss, speed):
+    run = load(str(data / case))
+    assert analysis.main_loss(run) == loss
+    assert (analysis.throughput(run) or {}).get("metric") == speed
+
+
+def test_bookkeeping_keys_are_kept_but_not_charted(data):
+    run = load(str(data / "paddlenlp/08_paddleformers_erniekit_ocrvl_sft_lossnan_traceback_ernie1429.log"))
+    charted = {m for chart in report.charts([run]) for m in chart["metrics"]}
+    assert {"loss", "learning_rate", "loss_scale"} <= charted
+    assert not charted & {"timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step"}
+    assert "timestamp" in run.metric_names("train")
+    rows = report.compare_rows([analysis.summarize(run)])
+    assert "data_id" not in {r.get("metric") for r in rows if r["key"] == "final"}
+
+
+def test_per_class_arrays_wrapped_over_lines_make_one_table(data):
+    run = load(str(data / "paddleseg/08_v2.5_val_dice_precision_recall_wrapped_arrays_seg2103.log"))
+    [table] = [m.detail for m in run.markers if m.kind == TABLE]
+    assert table["header"] == ["class", "IoU", "Precision", "Recall"]
+    assert len(table["rows"]) == 19
+    assert table["rows"][9] == ["9", "0.", "0.0177", "0."]
+    assert table["rows"][10] == ["10", "0.0312", "0.0331", "0.3444"]
+    assert report.build([run])["runs"][0]["tables"] == [table]
+
+
+def test_paddleseg_last_iteration_finishes_the_run():
+    """Synthetic: a real PaddleSeg line (seg/10) with its iteration set to the last one."""
+    line = ("2023-11-20 18:50:16 [INFO]      [TRAIN] epoch: 1, iter: 400/400, loss: 2.0438, "
+            "lr: 0.000156, batch_cost: 0.3238, reader_cost: 0.00205, ips: 12.3544 samples/sec | "
+            "ETA 00:00:00")
+    assert [e.kind for e in parse(formats.get("paddleseg"), line) if hasattr(e, "kind")] \
+        == ["finished"]
+
+
+def test_paddleseg_early_stop_finishes_the_run():
+    """Synthetic: the early-stop message as PaddleSeg 2.9.1 words it (spec), after a real line."""
+    lines = ("2022-11-02 16:46:28 [INFO]\t[TRAIN] epoch: 12, iter: 71810/100000, loss: 0.8090, "
+             "lr: 0.000040, batch_cost: 0.1137, reader_cost: 0.00044, ips: 35.1948 samples/sec | "
+             "ETA 00:53:23\n"
+             "2022-11-02 16:46:29 [INFO]\tEarly stopping at iter 71810. The best mean IoU is 0.7132.")
+    events = parse(formats.get("paddleseg"), lines)
+    assert [(e.kind, e.step) for e in events if hasattr(e, "kind")] == [("finished", 71810)]
+    assert events[-2].facts == {"early_stop_iter": 71810, "best_mIoU": 0.7132}
+
+
+def test_paddleclas_last_epoch_average_finishes_the_run():
+    """Synthetic: a real PaddleClas line (clas/09) with its epoch set to the last one."""
+    line = ("[2022/08/29 22:14:46] ppcls INFO: [Train][Epoch 200/200][Avg]CELoss: 35.17182, "
+            "PairwiseCosface: 26.52682, loss: 61.69864")
+    assert [e.kind for e in parse(formats.get("paddleclas"), line) if hasattr(e, "kind")] \
+        == ["finished"]
+
+
+def test_a_cut_line_is_counted_and_keeps_what_it_ended(data):
+    """seg/06 ends in a cut best-model line: counted unparsed, the second eval's table kept."""
+    run = load(str(data / "paddleseg/06_v2.1_kappa_nan_progbar_class_acc_best_paddle34282.log"))
+    assert run.unparsed == 1
+    assert [m.line for m in run.markers if m.kind == TABLE] == [4, 14]
+
+
+def test_best_metric_lines_are_facts_not_evaluations(data):
+    run = load(str(data / "paddleocr/04_det_east_root_cur_best_metric_ocr2196.log"))
+    assert run.count("eval") == 1
+    assert run.info["best_hmean"] == 0.8490329063049485
+    assert analysis.best(run)["value"] == 0
+
+
+def test_formats_command_lists_the_family(runner):
+    out = runner.invoke(main, ["formats"]).output
+    for name in FAMILY:
+        assert f"\n{name}: " in out
+
+
+def test_summary_json_of_a_paddleseg_log(runner, data):
+    path = data / "paddleseg/06_v2.1_kappa_nan_progbar_class_acc_best_paddle34282.log"
+    result = runner.invoke(main, ["summary", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    [run] = json.loads(result.output)["runs"]
+    assert (run["format"], run["best"]["metric"], run["total_steps"]) == ("paddleseg", "mIoU", 90000)
+    assert run["throughput"]["metric"] == "ips"
