@@ -24,8 +24,9 @@ def _first_end(data: bytes) -> int:
 
 class Clipper:
     """A stream's bytes with NULs dropped and every frame cut to MAX_LINE bytes; frames go on
-    across calls. Counts what it dropped after the last line end (`line_dropped`) and after
-    the last frame end (`frame_dropped`), so that a reader knows raw offsets."""
+    across calls. Counts the bytes it dropped and the frames it cut after the last line end
+    (`since_line`) and after the last frame end (`since_frame`): a reader that keeps what comes
+    after them for later knows the raw offset, and the cuts, of what it gave."""
 
     def __init__(self):
         self.length = 0           # bytes of the current frame kept so far
@@ -33,14 +34,17 @@ class Clipper:
         self.cut = 0              # frames cut
         self._raw = [0, 0]        # raw bytes since the last \n, since the last \n or \r
         self._kept = [0, 0]       # the same, kept
+        self._cuts = [0, 0]       # frames cut since the last \n, since the last \n or \r
 
     @property
-    def line_dropped(self) -> int:
-        return self._raw[0] - self._kept[0]
+    def since_line(self) -> tuple[int, int]:
+        """(bytes dropped, frames cut) after the last \n."""
+        return self._raw[0] - self._kept[0], self._cuts[0]
 
     @property
-    def frame_dropped(self) -> int:
-        return self._raw[1] - self._kept[1]
+    def since_frame(self) -> tuple[int, int]:
+        """(bytes dropped, frames cut) after the last \n or \r."""
+        return self._raw[1] - self._kept[1], self._cuts[1]
 
     def clip(self, data: bytes) -> bytes:
         self._count(self._raw, data)
@@ -74,11 +78,14 @@ class Clipper:
             if self.length + head <= MAX_LINE:
                 last = _last_end(data)
                 self.length = self.length + len(data) if last < 0 else len(data) - last - 1
+                if last >= 0:                           # no cut after these ends
+                    self._cuts = [self._cuts[0] if b"\n" not in data else 0, 0]
                 out.append(data)
                 break
             keep = MAX_LINE - self.length
             out.append(data[:keep])
             self.cutting, self.cut, data = True, self.cut + 1, data[keep:]
+            self._cuts = [n + 1 for n in self._cuts]
         return b"".join(out)
 
 
@@ -94,6 +101,7 @@ class BlockReader:
         self.check = check            # called with raw bytes until it returns True
         self.clipper = Clipper()
         self.offset = stream.tell() if complete else 0
+        self.cut = 0                  # frames cut in the blocks yielded so far
 
     def chunks(self, limit: float = float("inf")):
         """The raw bytes as read, about `limit` of them at most (for a `LineSplitter`)."""
@@ -112,16 +120,18 @@ class BlockReader:
                 break
             read += len(raw)
             buf = carry + self.clipper.clip(raw)
-            end, dropped = buf.rfind(b"\n") + 1, self.clipper.line_dropped
+            end, (dropped, cuts) = buf.rfind(b"\n") + 1, self.clipper.since_line
             if end == 0 and len(buf) > self.size:   # a long physical line: up to its last \r
-                end, dropped = buf.rfind(b"\r"), self.clipper.frame_dropped
+                end, (dropped, cuts) = buf.rfind(b"\r"), self.clipper.since_frame
             if end <= 0:
                 carry = buf
                 continue
             carry = buf[end:]
             self.offset = start + read - len(carry) - dropped    # the carry's raw bytes
+            self.cut = self.clipper.cut - cuts                  # ... and its cut frames
             yield buf[:end]
         if carry and not self.complete:
+            self.cut = self.clipper.cut
             yield carry
 
     def _read(self) -> bytes:

@@ -205,13 +205,12 @@ class Input:
         self.offset = reader.offset
         try:
             for data in how(reader, limit):
-                self.offset, self.cut = reader.offset, reader.clipper.cut
+                self.offset, self.cut = reader.offset, reader.cut
                 yield data
         except (OSError, EOFError) as e:
             raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
                              self.path) from None
         finally:
-            self.cut = reader.clipper.cut
             if stream is not sys.stdin.buffer:
                 stream.close()
 

@@ -129,6 +129,7 @@ class Watch:
         self.published_at = time.monotonic()
         self.next_report = 0.0
         self.version = 0
+        self.backlog_cut = 0                   # lines cut at MAX_LINE by the backlog's read
         self.system: list[Record] = []         # GPU samples (a folder's Run is rebuilt)
         self.gpu = self._gpu_sampler() if options.gpu else None
 
@@ -186,6 +187,8 @@ class Watch:
                    else [(self.follower, self.follower.poll())])
         if self.is_folder:
             self._skipped(self.follower.warnings)
+        elif self.backlog_cut + self.follower.splitter.clipper.cut:   # as `report` counts them
+            self.run.info["lines_cut"] = self.backlog_cut + self.follower.splitter.clipper.cut
         lines_read = 0
         for follower, items in batches:
             if items:
@@ -284,6 +287,7 @@ class Watch:
         if source.offset:
             self.follower.skip(source.offset, number)
             self.dirty = self.report_due = True
+        self.backlog_cut = source.cut
 
     def _ingest(self, path: str) -> Ingest:
         ingest = self.ingests.get(path)
