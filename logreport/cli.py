@@ -114,11 +114,6 @@ def load_runs(logs, fmt):
     return runs
 
 
-def _skipped(error: LogreportError) -> None:
-    """A file of a folder that cannot be read while others can: one line, and on."""
-    click.echo(f"logreport: warning: {clean(error.one_line())}; skipped", err=True)
-
-
 PROGRESS_BYTES = 64 << 20    # inputs at least this big show a progress bar on a terminal
 
 
