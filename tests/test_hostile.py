@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from test_mail import SECRET, Handler, authenticator, free_port, received, smtp  # noqa: F401
 from test_report import page_data
 
-from logreport import mail, report
+from logreport import evaltable, mail, report
 from logreport.cli import main
 from logreport.export import csv_cell
 from logreport.follow import Follower
@@ -88,7 +88,7 @@ def test_check_prints_no_escape_sequence_from_a_log(runner, tmp_path):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(st.characters(max_codepoint=0x9f) | st.sampled_from("[]/=训"), max_size=40))
+@given(st.text(st.characters(max_codepoint=0x9f) | st.sampled_from("[]/=*训"), max_size=40))
 def test_terminal_paths_never_print_a_control_character(runner, tmp_path, text):
     """check, summary, errors, the plain view and the live panel, over any log text."""
     from rich.console import Console
@@ -98,7 +98,8 @@ def test_terminal_paths_never_print_a_control_character(runner, tmp_path, text):
     log = with_traceback(tmp_path / "fuzz.log", text)
     out = runner.invoke(main, ["check", str(log)]).output
     assert not CONTROL.search(out)
-    out = runner.invoke(main, ["summary", str(tmp_path / f"{text}.log")]).output   # error
+    missing = tmp_path / "missing" / f"{text}.log"          # no glob in it can match
+    out = runner.invoke(main, ["summary", str(missing)]).output         # an error
     assert not CONTROL.search(out.replace("\n", ""))
     assert len(out.splitlines()) == 1
     term = io.StringIO()
@@ -387,26 +388,40 @@ def test_many_per_category_tables_keep_the_newest_under_the_budget(tmp_path):
     assert len(json.dumps(r["tables"], ensure_ascii=False)) <= report.TABLES_BYTES
 
 
-def test_coco_sized_tables_and_a_huge_one_stay_under_1mb(tmp_path):
-    """80-category tables (COCO's size; category names made up: a synthetic table in the
-    real terminaltables layout) after each of 299 evals, and one of 5000 rows."""
+def coco_like_evaluation(categories: int) -> str:
+    """The real classwise evaluation with its per-category table replaced by one of
+    `categories` rows (names made up: a synthetic table in the real terminaltables layout)."""
     lines = CLASSWISE.read_text("utf-8").splitlines(keepends=True)
     rules = [i for i, x in enumerate(lines) if x.startswith("+")]
     head, tail = "".join(lines[:rules[0]]), "".join(lines[rules[-1] + 1:])
     rule = "+----------+-------+----------+-------+----------+-------+\n"
+    rows = [f"| cat_{i:<4} | 0.{i % 1000:03d} " for i in range(categories)]
+    body = "".join("".join(rows[i:i + 3]) + "|\n" for i in range(0, categories, 3))
+    return head + rule + "| category | AP    | category | AP    | category | AP    |\n" \
+        + rule + body + rule + tail
 
-    def evaluation(categories: int) -> str:
-        rows = [f"| cat_{i:<4} | 0.{i % 1000:03d} " for i in range(categories)]
-        body = "".join("".join(rows[i:i + 3]) + "|\n" for i in range(0, categories, 3))
-        return head + rule + "| category | AP    | category | AP    | category | AP    |\n" \
-            + rule + body + rule + tail
 
+def test_coco_sized_tables_and_a_huge_one_stay_under_1mb(tmp_path):
+    """80-category tables (COCO's size) after each of 299 evals, then one of 5000 rows."""
     log = tmp_path / "coco.log"
-    log.write_text(evaluation(80) * 299 + evaluation(5000), encoding="utf-8")
+    log.write_text(coco_like_evaluation(80) * 299 + coco_like_evaluation(5000), encoding="utf-8")
     data = report.build([load(str(log))])
-    assert len(render_report(data)) < 1_000_000
+    assert len(render_report(data)) < 1_000_000             # before: 2.2 MB
     (last,) = [t for t in data["runs"][0]["tables"] if t.get("rows_omitted")]
     assert len(last["rows"]) + last["rows_omitted"] == 5000
+    (heat,) = data["runs"][0]["heat"]                        # categories x evaluations
+    assert len(heat["evals"]) == 2 and len(heat["rows"]) + heat["rows_omitted"] == 5000
+    assert len(heat["rows"]) * len(heat["evals"]) <= evaltable.MAX_CELLS
+
+
+def test_lvis_sized_tables_keep_every_category_over_fewer_evaluations(tmp_path):
+    """1203 categories (LVIS) at 30 evaluations: all categories, the last 2 evaluations."""
+    log = tmp_path / "lvis.log"
+    log.write_text(coco_like_evaluation(1203) * 30, encoding="utf-8")
+    data = report.build([load(str(log))])
+    assert len(render_report(data)) < 1_000_000              # before: 1.17 MB
+    (heat,) = data["runs"][0]["heat"]
+    assert (len(heat["rows"]), len(heat["evals"]), heat["rows_omitted"]) == (1203, 2, 0)
 
 
 def test_722_segments_stay_under_1mb(tmp_path):
