@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 import click
 
@@ -58,7 +59,8 @@ class Main(click.Group):
     """Turns library errors into one line + exit code; a traceback only with --debug."""
 
     def invoke(self, ctx):
-        signal.signal(signal.SIGTERM, _terminated)     # clean up as on Ctrl-C (no stray .tmp)
+        if threading.current_thread() is threading.main_thread():   # (signals: main thread only)
+            signal.signal(signal.SIGTERM, _terminated)  # clean up as on Ctrl-C (no stray .tmp)
         try:
             return super().invoke(ctx)
         except LogreportError as e:
