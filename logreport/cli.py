@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 
 import click
 
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
+from .terminal import cell, clean, json_text
 
 FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every `finally` runs as on Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
 
 
 def notify_options(f):
@@ -48,6 +59,8 @@ class Main(click.Group):
     """Turns library errors into one line + exit code; a traceback only with --debug."""
 
     def invoke(self, ctx):
+        if threading.current_thread() is threading.main_thread():   # (signals: main thread only)
+            signal.signal(signal.SIGTERM, _terminated)  # clean up as on Ctrl-C (no stray .tmp)
         try:
             return super().invoke(ctx)
         except LogreportError as e:
@@ -55,16 +68,18 @@ class Main(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            click.echo(f"logreport: {e.one_line()}", err=True)
+            click.echo(f"logreport: {clean(e.one_line())}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except Terminated:
+            ctx.exit(128 + signal.SIGTERM)
         except KeyboardInterrupt:
             ctx.exit(130)
         except Exception as e:  # a bug: say so in one line unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"logreport: internal error: {type(e).__name__}: {e} "
+            click.echo(f"logreport: internal error: {type(e).__name__}: {clean(e)} "
                        "(hint: rerun with --debug and report it)", err=True)
             ctx.exit(1)
 
@@ -97,7 +112,7 @@ def load_runs(logs, fmt):
         with _progress(path) as progress:
             runs += load_all([path], fmt, progress, notes)
     for note in notes:
-        click.echo(f"logreport: {note}", err=True)
+        click.echo(f"logreport: {clean(note)}", err=True)
     return runs
 
 
@@ -124,7 +139,10 @@ class _progress:
                                 TransferSpeedColumn(), console=Console(stderr=True),
                                 transient=True)
             self.bar.start()
-            self.task = self.bar.add_task(f"reading {os.path.basename(self.path)}", total=total)
+            from rich.markup import escape
+
+            name = escape(clean(os.path.basename(self.path)))
+            self.task = self.bar.add_task(f"reading {name}", total=total)
         self.bar.update(self.task, completed=done)
 
     def __exit__(self, *exc):
@@ -181,7 +199,7 @@ def summary(logs, as_json, show_unparsed, fmt):
             s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
                                      for f, n, t in run.unparsed_samples]
     if as_json:
-        click.echo(summary_json(data["runs"]))
+        click.echo(json_text(summary_json(data["runs"])))
         return
     _print_summary(data["runs"])
     if show_unparsed:
@@ -189,19 +207,16 @@ def summary(logs, as_json, show_unparsed, fmt):
             _print_unparsed(s)
 
 
-_CONTROLS = {c: "\ufffd" for c in [*range(32), 127] if c != 9}
-
-
 def _print_unparsed(s: dict) -> None:
     """Unparsed lines with their numbers; control characters shown as \ufffd (log text must not
     drive the terminal)."""
     samples = s["unparsed_samples"]
-    click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
+    click.echo(f"{clean(s['source'])}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
         where = sample["line"] if sample["file"] == s["source"] else \
-            f"{sample['file']}:{sample['line']}"
-        click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
+            clean(f"{sample['file']}:{sample['line']}")
+        click.echo(f"  {where:>6}  {clean(sample['text'])}")
 
 
 def _summary_rows(s: dict) -> list[tuple[str, str]]:
@@ -231,7 +246,6 @@ def _summary_rows(s: dict) -> list[tuple[str, str]]:
 def _print_summary(summaries):
     """A table: a column per run (a row per run when there are many)."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     rows = [_summary_rows(s) for s in summaries]
@@ -240,9 +254,9 @@ def _print_summary(summaries):
     if len(summaries) <= 3:
         table.add_column("")
         for name in names:
-            table.add_column(escape(name))
+            table.add_column(cell(name))
         for i, (label, _) in enumerate(rows[0]):
-            table.add_row(label, *[escape(r[i][1]) for r in rows])
+            table.add_row(label, *[cell(r[i][1]) for r in rows])
     else:
         wanted = ("status", "last step", "best", "wall time", "anomalies")
         table.add_column("run")
@@ -250,7 +264,7 @@ def _print_summary(summaries):
             table.add_column(label)
         for name, r in zip(names, rows):
             texts = dict(r)
-            table.add_row(escape(name), *[escape(texts[label]) for label in wanted])
+            table.add_row(cell(name), *[cell(texts[label]) for label in wanted])
     Console().print(table)
 
 
@@ -314,17 +328,18 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
             _notify_check(chat, run, results[-1], lang or locale_lang())
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
     if as_json:
-        click.echo(json.dumps({"runs": results, "fail_on": fail_on, "failed": bool(failing)},
-                              ensure_ascii=False, indent=2, allow_nan=False))
+        click.echo(json_text(json.dumps({"runs": results, "fail_on": fail_on,
+                                         "failed": bool(failing)},
+                                        ensure_ascii=False, indent=2, allow_nan=False)))
     else:
         for r in results:
-            click.echo(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
-                       f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}")
+            click.echo(clean(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
+                             f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}"))
             for a in r["anomalies"]:
                 where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
                     f"{a['file']}:{a['line']}"
                 where += f", step {a['step']}" if a["step"] is not None else ""
-                click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
+                click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
         click.get_current_context().exit(1)
@@ -338,8 +353,8 @@ def _notify_check(chat, run, result: dict, lang: str) -> None:
     payload = build([run], lang=lang)
     summary = dict(payload["runs"][0]["summary"], **result)
     for notifier in chat:
-        notifier.send_now(summary, payload, say=lambda text: click.echo(f"logreport: {text}",
-                                                                        err=True))
+        notifier.send_now(summary, payload,
+                          say=lambda text: click.echo(f"logreport: {clean(text)}", err=True))
 
 
 @main.command()
@@ -375,13 +390,17 @@ def export(logs, output, fmt):
                    "[env LOGREPORT_SMTP_USER].")
 @click.option("--tls", type=click.Choice(["starttls", "ssl", "none"]), default=None,
               help="Encryption (default starttls) [env LOGREPORT_SMTP_TLS].")
+@click.option("--allow-plaintext-auth", is_flag=True,
+              help="Allow logging in over --tls none to a server that is not on this machine "
+                   "(the password crosses the network in clear) "
+                   "[env LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH=1].")
 @click.option("--max-attachment-mb", default=10.0, show_default=True, type=click.FloatRange(min=0),
               help="Zip the report when it is larger than this.")
 @click.option("-o", "--output", default="report.html", show_default=True,
               help="Where to write the report when SOURCE is a log or folder.")
 @FORMAT
 def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
-          max_attachment_mb, output, fmt):
+          allow_plaintext_auth, max_attachment_mb, output, fmt):
     """Mail a report: summary in the body, the HTML report attached.
 
     SMTP settings: options > LOGREPORT_SMTP_* variables > ~/.config/logreport/config.toml [smtp].
@@ -391,7 +410,9 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
     from . import mail
 
     settings = mail.resolve_settings(host=smtp_host, port=smtp_port, user=smtp_user,
-                                     sender=sender, tls=tls)
+                                     sender=sender, tls=tls,
+                                     allow_plaintext_auth=allow_plaintext_auth)
+    mail.addresses([*to, *cc])
     settings = smtp_password(settings)
     payload = None
     if source.lower().endswith((".html", ".htm")) and os.path.isfile(source):
@@ -406,8 +427,8 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
         click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
     msg = mail.send_report(settings, list(to), report_path, cc=list(cc), title=subject,
                            max_attachment_mb=max_attachment_mb, payload=payload)
-    click.echo(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
-               f"{settings.host}:{settings.port}", err=True)
+    click.echo(clean(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
+                     f"{settings.host}:{settings.port}"), err=True)
 
 
 def smtp_password(settings):
@@ -552,7 +573,7 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
         if server is not None:
             server.close()
     if os.path.exists(opts.output):
-        click.echo(f"report: {opts.output}", err=True)
+        click.echo(f"report: {clean(opts.output)}", err=True)
     return code
 
 
@@ -626,7 +647,7 @@ def _stopped_code(stopper) -> int | None:
 
     if stopper is None or not stopper.stopped:
         return None
-    click.echo(f"logreport: {stopper.entry['text']}; exit code {STOPPED_EXIT}", err=True)
+    click.echo(f"logreport: {clean(stopper.entry['text'])}; exit code {STOPPED_EXIT}", err=True)
     return STOPPED_EXIT
 
 
@@ -653,7 +674,7 @@ def run(log, output, command, **kw):
 
     _stopper(kw, None)                          # a bad --stop-on is told before starting
     notifiers = _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not _secret(k)}   # `env` would log them
     env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
     try:
         training = Training.start(list(command), env)
@@ -690,6 +711,13 @@ def run(log, output, command, **kw):
         thread.join(5)
         child.stdout.close()
     sys.exit(_stopped_code(stopper) or (code if code >= 0 else 128 - code))
+
+
+def _secret(variable: str) -> bool:
+    """logreport's own secrets (LOGREPORT_SMTP_PASSWORD, a token): not for the command `run`
+    starts."""
+    return variable.startswith("LOGREPORT_") and any(
+        word in variable for word in ("PASSWORD", "TOKEN", "SECRET"))
 
 
 @main.command()

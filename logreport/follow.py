@@ -15,7 +15,9 @@ Line numbers keep counting across restarts, so they only ever go forward.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from .errors import InputError
 from .events import NEW_RUN, Marker
@@ -83,14 +85,11 @@ class Follower:
     # --- internals ------------------------------------------------------------------------
     def _open(self, at_end: bool) -> None:
         try:
-            f = open(self.path, "rb")
+            f = open_regular(self.path)
         except FileNotFoundError:
             return
-        except PermissionError:
-            raise InputError("permission denied", "check the file's read permission",
-                             self.path) from None
-        except IsADirectoryError:
-            raise InputError("this is a folder", "give a log file", self.path) from None
+        except OSError as e:
+            raise _input_error(e, self.path) from None
         st = os.fstat(f.fileno())
         self.file, self.inode = f, st.st_ino
         self.head = f.read(HEAD)
@@ -114,6 +113,8 @@ class Follower:
                 return None                  # read what the deleted file still holds first
             rotated = self._rotated_to()
             return ("" if rotated else "log deleted"), rotated
+        except OSError as e:                 # a symbolic link loop, a folder made unreadable
+            raise _input_error(e, self.path) from None
         if st.st_ino != self.inode:
             reason = "log replaced by a new file"
         elif st.st_size < self.offset:
@@ -133,14 +134,21 @@ class Follower:
         """What was appended before the restart: from the old file, or from its copy."""
         try:
             if rotated and os.stat(rotated).st_ino != self.inode:
-                with open(rotated, "rb") as f:          # copytruncate: the copy has it
+                with open_regular(rotated) as f:        # copytruncate: the copy has it
                     f.seek(self.offset)
-                    return self.splitter.feed(f.read())
+                    return self._feed_all(f)
             if os.path.exists(self.path) and os.stat(self.path).st_ino == self.inode:
                 return []                               # rewritten in place: the tail is gone
         except OSError:
             return []
-        return self.splitter.feed(self.file.read())     # renamed away or deleted: still open
+        return self._feed_all(self.file)                # renamed away or deleted: still open
+
+    def _feed_all(self, f) -> list:
+        """The lines of the rest of f, read a chunk at a time (the splitter bounds a line)."""
+        out: list = []
+        while data := f.read(CHUNK):
+            out.extend(self.splitter.feed(data))
+        return out
 
     def _rotated_to(self) -> str | None:
         """The file of the same folder that now holds what we were reading, if any."""
@@ -155,12 +163,11 @@ class Follower:
                 continue
             other = os.path.join(folder, name)
             try:
-                if os.stat(other).st_ino == self.inode:
-                    return other
-                if self.head:
-                    with open(other, "rb") as f:
-                        if f.read(len(self.head)) == self.head:
-                            return other
+                with open_regular(other) as f:           # a FIFO beside the log: not waited on
+                    if os.fstat(f.fileno()).st_ino == self.inode:
+                        return other
+                    if self.head and f.read(len(self.head)) == self.head:
+                        return other
             except OSError:
                 continue
         return None
@@ -178,3 +185,42 @@ class Follower:
             start = self.offset - len(data)
             self.head = (self.head[:start] + data)[:HEAD]
         return self.splitter.feed(data)
+
+
+def open_regular(path: str):
+    """A regular file opened for reading; anything else (a FIFO, a device, a folder) is
+    refused with IsADirectoryError or OSError(EINVAL) without blocking: watch follows files."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open must not wait
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "this is a folder", path)
+        raise OSError(errno.EINVAL, f"this is {_kind(mode)}, not a regular file", path)
+    return os.fdopen(fd, "rb")
+
+
+def _kind(mode: int) -> str:
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+
+
+def _input_error(e: OSError, path: str) -> InputError:
+    """The one-line error of a file watch cannot follow."""
+    if isinstance(e, PermissionError):
+        return InputError("permission denied", "check the file's read permission", path)
+    if isinstance(e, IsADirectoryError):
+        return InputError("this is a folder", "give a log file", path)
+    if e.errno == errno.EINVAL:
+        return InputError(e.strerror, "watch follows regular files; for a pipe, write it to a "
+                          "file (`cmd | tee run.log`) or use `logreport run`", path)
+    return InputError(e.strerror or str(e), "check the path", path)
+
+
+def file_state(path: str) -> tuple:
+    """What changes when a file is chmod-ed or replaced (never None)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_ino, st.st_ctime_ns, st.st_size

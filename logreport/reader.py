@@ -13,7 +13,7 @@ import os
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventFollower, EventInput
-from .follow import Follower
+from .follow import Follower, file_state
 from .merge import Collected, merge_into
 from .model import Run
 from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, year_of
@@ -37,7 +37,10 @@ class Reader:
         self.ingests: dict[str, Ingest] = {}
         self.followers: dict[str, Follower | EventFollower] = {}
         self.errors: list[UnknownFormat] = []
-        self.said: list[str] = []                     # restarts seen, for the user
+        self.said: list[str] = []                     # restarts, skipped files: for the user
+        self.failed: dict[str, tuple | None] = {}     # path -> file_state() at its failure
+        self.unreadable: list[InputError] = []        # a folder's files that could not be read
+        self.cut: dict[str, int] = {}                 # path -> lines cut at MAX_LINE by blocks
 
     # --- reading ------------------------------------------------------------------------
     def inputs(self) -> list:
@@ -67,6 +70,8 @@ class Reader:
             if isinstance(inp, EventInput):
                 self._take_events(inp, self._follower(inp).poll())
                 continue
+            if self.live and not os.path.isfile(inp.path):
+                continue            # not there yet, or no regular file: the follower says
             ingest = self._ingest(inp)
             blocks = inp.complete_blocks(inp.size() or 0) if self.live else inp.blocks()
             number = 1
@@ -80,6 +85,16 @@ class Reader:
             except UnknownFormat as e:
                 self.errors.append(e)
                 continue
+            except InputError as e:     # unreadable or binary: a folder's other files go on
+                if not self.source.folder:
+                    raise
+                self.unreadable.append(e)
+                self.ingests.pop(inp.path)
+                self.parts.pop(inp.path, None)
+                self.failed[inp.path] = None
+                continue
+            self.cut[inp.path] = inp.cut
+            self._count_cut(inp)
             if self.live and inp.offset:
                 self._follower(inp).skip(inp.offset, number)
             sink.saw_modified(inp.mtime())
@@ -87,10 +102,26 @@ class Reader:
         return lines
 
     def poll(self) -> tuple[int, int]:
-        """Read what was appended since: (lines read, events that reached the run)."""
+        """Read what was appended since: (lines read, events that reached the run). A file of
+        a followed folder that cannot be read (unreadable, binary) is skipped and said once;
+        one that could not be opened is tried again once it changes (chmod, replaced)."""
         lines = events = 0
         for inp in self.inputs():
-            items = self._follower(inp).poll()
+            if inp.path in self.failed and self.failed[inp.path] in (None, file_state(inp.path)):
+                continue
+            follower = self._follower(inp)
+            try:
+                items = follower.poll()
+            except InputError as e:
+                if not self.source.folder:
+                    raise
+                self.followers.pop(inp.path).close()
+                if inp.path not in self.failed:
+                    self.said.append(f"logreport: warning: {e.one_line()}; skipped")
+                opened = getattr(follower, "opened", True)
+                self.failed[inp.path] = None if opened else file_state(inp.path)
+                continue
+            self._count_cut(inp)
             if not items:
                 continue
             lines += len(items)
@@ -186,6 +217,15 @@ class Reader:
                 self.single.files.append(inp.name)        # followed: named from the start
         return ingest
 
+    def _count_cut(self, inp) -> None:
+        """Lines whose ends were cut at MAX_LINE (by the blocks read and by the follower), as
+        the run's fact `lines_cut`."""
+        follower = self.followers.get(inp.path)
+        cut = self.cut.get(inp.path, 0) + (follower.splitter.clipper.cut
+                                            if isinstance(follower, Follower) else 0)
+        if cut:
+            self._sink(inp).info["lines_cut"] = cut
+
     def _take_events(self, inp: EventInput, events: list) -> int:
         """Events of an event file, straight into its sink."""
         sink = self._sink(inp)
@@ -223,11 +263,17 @@ class Reader:
 
 
 # --- reading runs to their end ----------------------------------------------------------
-def read_source(source: RunSource, fmt: str | None = None, progress=None) -> Run:
-    """One run read to its end."""
+def read_source(source: RunSource, fmt: str | None = None, progress=None, warn=None) -> Run:
+    """One run read to its end. A file of an output folder that cannot be read (unreadable,
+    binary) is told to `warn` when the others gave something; else its error is raised."""
     reader = Reader(source, fmt)
     reader.backlog(progress)
     reader.finish(strict=True)
+    if reader.unreadable:
+        if warn is None or not reader.known():
+            raise reader.unreadable[0]
+        for error in reader.unreadable:
+            warn(error)
     return reader.run()
 
 
@@ -246,19 +292,33 @@ def load_all(paths: list[str], fmt: str | None = None, progress=None,
              notes: list[str] | None = None) -> list[Run]:
     """Every run the paths name (see `runs.discover`), each read to its end and checked
     (`readable`). A log the user named that gives nothing is an error; one found by walking a
-    folder or a glob is skipped and said in `notes` (lines for the user)."""
+    folder or a glob is skipped and said in `notes` (lines for the user), as is one that cannot
+    be read, or a file of an output folder that cannot be read while the others can."""
     sources, said = discover(paths)
     notes = notes if notes is not None else []
     notes += said
+
+    def warn(error: LogreportError) -> None:
+        notes.append(f"warning: {error.one_line()}; skipped")
+
     runs: list[Run] = []
     skipped: list[tuple[str, LogreportError]] = []
+    unreadable: list[InputError] = []
     for source in sources:
         try:
-            runs.append(readable(read_source(source, fmt, progress)))
+            runs.append(readable(read_source(source, fmt, progress, warn)))
         except (UnknownFormat, NoRecords) as e:
             if not source.listed:
                 raise
             skipped.append((source.name, e))
+        except InputError as e:             # found by walking, and unreadable or binary
+            if not source.listed:
+                raise
+            unreadable.append(e)
+    if unreadable and not runs and not skipped:
+        raise unreadable[0]
+    for error in unreadable:
+        warn(error)
     if skipped and runs:
         names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""

@@ -109,24 +109,29 @@ def _umask() -> int:
 
 
 def replace_atomic(path: str, write) -> None:
-    """Call write(temporary path) in path's folder, then rename it to path; on any error the
-    temporary file goes and the old file stays."""
+    """Call write(temporary path) in path's folder, then rename it to path; on any error, and
+    on Ctrl-C or SIGTERM (the CLI makes it KeyboardInterrupt), the temporary file goes and
+    the old file stays."""
     folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
-    except OSError as e:
-        raise OutputError(f"cannot write here: {e.strerror}", "choose another -o path",
-                          path) from None
-    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
+        except OSError as e:
+            raise OutputError(f"cannot write here: {e.strerror}", "choose another -o path",
+                              path) from None
         write(tmp)
         os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if not isinstance(e, OSError):
+            raise
         raise OutputError(f"write failed: {e.strerror or e}", "free some disk space or choose "
                           "another -o path; the previous file was kept", path) from None
 

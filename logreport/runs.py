@@ -20,6 +20,9 @@ def expand(paths: list[str]) -> list[str]:
     for p in paths:
         if p == "-" or os.path.exists(p):
             out.append(p)
+        elif os.path.islink(p):
+            raise InputError("a symbolic link that leads nowhere (a loop, or its target is "
+                             "missing)", "check where it points: ls -l", p)
         elif glob.has_magic(p):
             found = sorted(glob.glob(p))
             if not found:

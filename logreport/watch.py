@@ -189,7 +189,8 @@ class Watch:
         return lines
 
     def _say_news(self) -> None:
-        """What reading found to tell: restarts, inputs of no known format so far."""
+        """What reading found to tell: restarts, files of the folder it cannot read (skipped:
+        watching goes on), inputs of no known format so far."""
         while self.reader.said:
             said = self.reader.said.pop(0)
             if self.view is not None:

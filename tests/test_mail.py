@@ -138,7 +138,11 @@ def test_settings_precedence_flags_env_config(tmp_path):
         "conf.example.com", 2525, "conf", "conf@example.com", "ssl")
     env = {"LOGREPORT_SMTP_HOST": "env.example.com", "LOGREPORT_SMTP_PORT": "26",
            "LOGREPORT_SMTP_TLS": "none", "LOGREPORT_SMTP_FROM": "env@example.com"}
+    with pytest.raises(mail.UsageError, match="password in clear text"):   # login "conf"
+        mail.resolve_settings(env=env, config=str(conf))
+    env["LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH"] = "1"
     s = mail.resolve_settings(env=env, config=str(conf))
+    assert s.allow_plaintext_auth
     assert (s.host, s.port, s.user, s.sender, s.tls) == (
         "env.example.com", 26, "conf", "env@example.com", "none")
     s = mail.resolve_settings(host="flag.example.com", port=27, tls="starttls", user="flag",
