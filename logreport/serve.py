@@ -45,7 +45,7 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
 <script>(function () {
   var version = JSON.parse(document.getElementById("logreport-live").textContent).version;
   var loaded = Date.now(), busy = false;
-  var events = new EventSource("/api/events");
+  var events = new EventSource("api/events");
   events.addEventListener("report", function (e) {
     var v = JSON.parse(e.data).version;
     if (v <= version || busy) return;
@@ -55,7 +55,7 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
       return;
     }
     busy = true;
-    fetch("/api/report").then(function (r) { return r.json(); }).then(function (data) {
+    fetch("api/report").then(function (r) { return r.json(); }).then(function (data) {
       version = v; api.update(data);
     }).finally(function () { busy = false; });
   });
@@ -163,7 +163,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _events(self) -> None:
+    def _events(self, pub: Published | None = None) -> None:
+        """Server-sent events of `pub` (default: the server's payloads) until the client goes."""
         if not self.server.streams.acquire(blocking=False):
             return self._send(503, b"too many live pages open\n", "text/plain")
         try:
@@ -171,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            pub, seen = self.server.published, -1
+            pub, seen = pub or self.server.published, -1
             while not self.server.closing:
                 version = pub.wait_newer(seen, HEARTBEAT)
                 if version > seen:
@@ -191,6 +192,7 @@ class LiveServer(ThreadingHTTPServer):
     """Serves the latest published payloads from a background thread."""
 
     daemon_threads = True
+    handler_class = Handler      # a subclass may serve more paths
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765,
                  client_timeout: float = CLIENT_TIMEOUT):
@@ -201,7 +203,7 @@ class LiveServer(ThreadingHTTPServer):
         self.public = not is_loopback(host)
         self.closing = False
         try:
-            super().__init__((host, port), Handler)
+            super().__init__((host, port), self.handler_class)
         except OSError as e:
             raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                              "choose another --port (or --port 0 for any free one)") from None

@@ -146,8 +146,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
-            self._say_waiting()
-            self._read_backlog()
+            self.start()
             while not self.stop.is_set():
                 got = self.step()
                 now = time.monotonic()
@@ -175,6 +174,11 @@ class Watch:
         finally:
             self.finish()
         return code
+
+    def start(self) -> None:
+        """Before the first step: say that the log does not exist yet, read a big backlog."""
+        self._say_waiting()
+        self._read_backlog()
 
     def step(self) -> int:
         """Read what was appended; returns the number of lines read."""
