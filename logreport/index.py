@@ -204,8 +204,10 @@ def read_entry(task: Task) -> Outcome:
         row["resumed"] = resumed
         return Outcome(entry.id, row, files)
     except LogreportError as e:
+        remove_files(task.site, entry.id, state=False)
         return Outcome(entry.id, None, files, e.message, entry.name, entry.source.name)
     except Exception as e:      # a bug: said in the skipped list, the other runs go on
+        remove_files(task.site, entry.id, state=False)
         return Outcome(entry.id, None, files, f"internal error: {type(e).__name__}: {e} (hint: "
                        f"run `logreport --debug summary` on it and report it)", entry.name,
                        entry.source.name)
@@ -232,11 +234,12 @@ def write_run(site_dir: str, entry: Entry, run: Run, lang: str) -> dict:
     return row
 
 
-def remove_files(site_dir: str, run_id: str) -> None:
-    """What the site holds of a run that is gone."""
-    for path in (os.path.join(catalog.rows_folder(site_dir), f"{run_id}.parquet"),
-                 state_path(site_dir, run_id), site.page_path(site_dir, run_id),
-                 site.data_path(site_dir, run_id)):
+def remove_files(site_dir: str, run_id: str, state: bool = True) -> None:
+    """What the site holds of a run that is gone (state: its parse state too; not for a log
+    that gives no run yet: it is read on from there)."""
+    paths = [os.path.join(catalog.rows_folder(site_dir), f"{run_id}.parquet"),
+             site.page_path(site_dir, run_id), site.data_path(site_dir, run_id)]
+    for path in paths + ([state_path(site_dir, run_id)] if state else []):
         try:
             os.unlink(path)
         except OSError:

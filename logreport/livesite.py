@@ -280,7 +280,7 @@ class LiveSite:
                           title=entry.name)
         watch = Watch(entry.source.name, options)
         watch.start()
-        self.followed[entry.id] = Followed(entry, watch, Published())
+        self.followed[entry.id] = Followed(entry, watch, Published(f"/runs/{entry.id}/"))
         self.wake.set()
 
     def _step(self) -> None:

@@ -41,11 +41,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 # Fetches new data on each event; without window.logreport.update, reloads (at most every 10 s).
-LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
+LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%(version)s</script>
 <script>(function () {
   var version = JSON.parse(document.getElementById("logreport-live").textContent).version;
   var loaded = Date.now(), busy = false;
-  var events = new EventSource("api/events");
+  var events = new EventSource("%(base)sapi/events");
   events.addEventListener("report", function (e) {
     var v = JSON.parse(e.data).version;
     if (v <= version || busy) return;
@@ -55,7 +55,7 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
       return;
     }
     busy = true;
-    fetch("api/report").then(function (r) { return r.json(); }).then(function (data) {
+    fetch("%(base)sapi/report").then(function (r) { return r.json(); }).then(function (data) {
       version = v; api.update(data);
     }).finally(function () { busy = false; });
   });
@@ -69,7 +69,8 @@ WAITING = (b'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" con
 class Published:
     """The latest payloads, replaced whole by the watch loop, read by the request threads."""
 
-    def __init__(self):
+    def __init__(self, base: str = "/"):
+        self.base = base             # where the page is served: its API is below it
         self.cond = threading.Condition()
         self.version = 0
         self.summary = b""
@@ -92,7 +93,7 @@ class Published:
         if cached[0] == version and cached[1]:
             return cached[1]
         page = render_report(data)
-        script = LIVE_SCRIPT % page_json({"version": version})
+        script = LIVE_SCRIPT % {"version": page_json({"version": version}), "base": self.base}
         cut = page.rfind("</body>")
         page = page[:cut] + script + page[cut:] if cut >= 0 else page + script
         body = page.encode()
