@@ -117,8 +117,11 @@ class SiteHandler(Handler):
         self.extra = extra
         self._route(url.path)
 
-    def _send(self, code: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
-        super()._send(code, body, ctype, dict(getattr(self, "extra", {}), **(headers or {})))
+    def end_headers(self):
+        for key, value in getattr(self, "extra", {}).items():    # the cookie, on every answer
+            self.send_header(key, value)
+        self.extra = {}
+        super().end_headers()
 
     def _route(self, path: str):
         live = self.server.live
@@ -220,7 +223,8 @@ class LiveSite:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        """Until `stop`: follow, walk, publish."""
+        """Until `stop`: walk (first of all), follow, publish. File events are watched from
+        before the first walk: a line written meanwhile is not missed."""
         observer = self._observe()
         try:
             while not self.stop.is_set():
@@ -407,8 +411,6 @@ def serve(roots: list[str], site_dir: str, host: str, port: int, token: str | No
         server.start()
         if ready:
             ready(server)
-        live.walk()
-        live.publish_index()
         live.run()
     finally:
         live.stop.set()
