@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from . import __version__, catalog, formats, site
-from .analysis import RUNNING_WITHIN, summarize
+from .analysis import RUNNING_WITHIN
 from .errors import LogreportError, UsageError
 from .eventsource import EventInput
 from .export import write as export_rows
@@ -219,14 +219,14 @@ def state_path(site_dir: str, run_id: str) -> str:
 
 def write_run(site_dir: str, entry: Entry, run: Run, lang: str) -> dict:
     """The run's Parquet rows, report page and compare data; returns its catalog row."""
-    summary = summarize(run)
     parquet = os.path.join(catalog.rows_folder(site_dir), f"{entry.id}.parquet")
     os.makedirs(os.path.dirname(parquet), exist_ok=True)
     count = export_rows([run], parquet)
     page = site.page_path(site_dir, entry.id)
     os.makedirs(os.path.dirname(page), exist_ok=True)
-    write_html(build([run], title=entry.name, lang=lang), page, "shared",
-               "../" + site.PLOTLY)
+    data = build([run], title=entry.name, lang=lang)
+    summary = data["runs"][0]["summary"]         # summarize(run), as the page shows it
+    write_html(data, page, "shared", "../" + site.PLOTLY)
     site.write_run_data(site_dir, entry.id, entry.name, run, summary)
     row = site.catalog_row(entry.id, entry.name, run, summary)
     row.update(metric_rows=count, parquet=os.path.relpath(parquet, site_dir),

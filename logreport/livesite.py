@@ -236,7 +236,7 @@ class LiveSite:
                 self._step()
                 if self.dirty and now >= self.next_index:
                     self.publish_index()
-                self.wake.wait(max(0.0, min(TICK, self.next_walk - now)))
+                self.wake.wait(max(0.0, self._due() - time.monotonic()))
                 self.wake.clear()
         finally:
             if observer is not None:
@@ -244,6 +244,16 @@ class LiveSite:
                 observer.join(2)
             for followed in list(self.followed.values()):
                 followed.watch.follower.close()
+
+    def _due(self) -> float:
+        """When the loop has something to do without a file event: a walk, a publication."""
+        due = min(time.monotonic() + TICK, self.next_walk)
+        if self.dirty:
+            due = min(due, self.next_index)
+        for followed in self.followed.values():
+            if followed.watch.dirty:
+                due = min(due, followed.watch.next_publish)
+        return due
 
     def walk(self) -> None:
         """Bring the catalog up to date (runs not followed). At the first walk, the runs that
