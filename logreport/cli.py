@@ -16,6 +16,34 @@ FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
 
 
+def notify_options(f):
+    """`--notify` (chat webhooks) and `--lang`: on watch, run, demo and check (and any command
+    that tells someone about a run: give it these and call _chat_notifiers)."""
+    for option in reversed([
+        click.option("--notify", "notify", multiple=True, metavar="URL",
+                     help="Post to this chat webhook (Feishu/Lark, DingTalk, WeCom, Slack, else "
+                          "plain JSON; repeatable) when the run finishes, fails or is stopped and "
+                          "on the first anomaly of each kind [env LOGREPORT_NOTIFY; config.toml "
+                          "[[notify]]]."),
+        click.option("--notify-format", type=click.Choice(["feishu", "dingtalk", "wecom", "slack",
+                                                           "json"]),
+                     default=None, help="Message dialect of every --notify URL (default: by "
+                                        "the URL's host)."),
+        click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+                     help="Language of messages and pages (default: zh if LC_ALL/LANG starts "
+                          "with zh)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _chat_notifiers(kw, retry: float | None = None) -> list:
+    from .notify import RETRY, notifiers
+
+    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang(),
+                     retry=retry or RETRY)
+
+
 class Main(click.Group):
     """Turns library errors into one line + exit code; a traceback only with --debug."""
 
@@ -262,7 +290,8 @@ def _threshold_options(command):
               help="Comma-separated anomaly kinds that make the exit status 1.")
 @FORMAT
 @_threshold_options
-def check(logs, as_json, fail_on, fmt, **limits):
+@notify_options
+def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
     """Print the anomalies of runs; exit 1 if one of the --fail-on kinds occurred.
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
@@ -271,11 +300,15 @@ def check(logs, as_json, fail_on, fmt, **limits):
     from .analysis import Thresholds, anomalies, status
 
     th = Thresholds(**limits)
+    chat = _chat_notifiers({"notify": notify, "notify_format": notify_format, "lang": lang},
+                           retry=1.0)                # a one-shot command waits 1 s, then 2 s
     results = []
     for run in load_runs(logs, fmt):
         state, evidence = status(run)
         results.append({"source": run.source, "status": state, "status_evidence": evidence,
                         "anomalies": anomalies(run, th)})
+        if chat:
+            _notify_check(chat, run, results[-1], lang or locale_lang())
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
     if as_json:
         click.echo(json.dumps({"runs": results, "fail_on": fail_on, "failed": bool(failing)},
@@ -292,6 +325,18 @@ def check(logs, as_json, fail_on, fmt, **limits):
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
         click.get_current_context().exit(1)
+
+
+def _notify_check(chat, run, result: dict, lang: str) -> None:
+    """`check --notify`: the run's events (finish, fail, anomalies found by check) told now,
+    each failure one line on stderr; the exit code stays check's."""
+    from .report import build
+
+    payload = build([run], lang=lang)
+    summary = dict(payload["runs"][0]["summary"], **result)
+    for notifier in chat:
+        notifier.send_now(summary, payload, say=lambda text: click.echo(f"logreport: {text}",
+                                                                        err=True))
 
 
 @main.command()
@@ -392,6 +437,33 @@ def formats_cmd():
         click.echo(f"    {fmt.EXAMPLE}")
 
 
+def stop_options(f):
+    """`--stop-on` and its companions, on run and watch."""
+    for option in reversed([
+        click.option("--stop-on", default=None, metavar="KINDS",
+                     help="Stop the training when one of these anomalies shows: nan, divergence, "
+                          "stall, eval_regression[:N] (N evaluations without improvement), spike, "
+                          "zero_loss, throughput_drop. Exit code 3."),
+        click.option("--grace", default=60.0, show_default=True, type=click.FloatRange(0),
+                     help="Seconds from SIGINT to SIGTERM (SIGKILL 30 s later)."),
+        click.option("--dry-run-stop", is_flag=True,
+                     help="Only print what --stop-on would do."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _stopper(kw, training):
+    """The Stopper of --stop-on (None without it)."""
+    from .stop import StopOn, Stopper
+
+    if not kw["stop_on"]:
+        if kw["dry_run_stop"]:
+            raise UsageError("--dry-run-stop needs --stop-on", "e.g. --stop-on nan --dry-run-stop")
+        return None
+    return Stopper(StopOn.parse(kw["stop_on"]), training, kw["grace"], kw["dry_run_stop"])
+
+
 def watch_options(f):
     """Options shared by watch, run and demo."""
     for option in reversed([
@@ -424,15 +496,16 @@ def watch_options(f):
         click.option("--email-to", multiple=True, metavar="ADDR",
                      help="Mail the report when the run finishes or fails and on the first "
                           "anomaly of each kind (SMTP from LOGREPORT_SMTP_* or config.toml)."),
-        click.option("--email-on", default="finish,fail,anomaly", show_default=True,
+        click.option("--email-on", default="finish,fail,anomaly,stop", show_default=True,
                      help="Which events mail the report (with --email-to)."),
         FORMAT,
     ]):
         f = option(f)
-    return f
+    return notify_options(f)
 
 
-def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) -> int:
+def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
+           stopper=None, notifiers=None) -> int:
     """Watch one log with the shared options; returns the exit code of the loop."""
     import signal
 
@@ -449,7 +522,9 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None) 
                    interval=kw["interval"], poll=kw["poll"], stall_minutes=kw["stall_minutes"],
                    exit_when_done=kw["exit_when_done"], title=kw["title"], gpu=kw["gpu"],
                    fail_on=tuple(kw["fail_on"]),
-                   notifiers=_notifiers(kw["email_to"], kw["email_on"]))
+                   notifiers=notifiers if notifiers is not None
+                   else _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw),
+                   stopper=stopper, lang=kw["lang"] or locale_lang())
     server = None
     if kw["serve"]:
         from .serve import LiveServer
@@ -497,13 +572,10 @@ def _notifiers(to, on) -> list:
     """`watch --email-to`: one mail Notifier (settings from the environment or config.toml)."""
     if not to:
         return []
-    from .mail import EVENTS, Notifier, parse_events, resolve_settings
+    from .alerts import check_events, parse_events
+    from .mail import Notifier, resolve_settings
 
-    events = parse_events(on)
-    unknown = sorted(set(events) - set(EVENTS))
-    if unknown:
-        raise UsageError(f"unknown --email-on event {', '.join(unknown)}",
-                         "use finish, fail and/or anomaly")
+    events = check_events(parse_events(on), "--email-on")
     return [Notifier(smtp_password(resolve_settings()), list(to), on=events)]
 
 
@@ -512,8 +584,12 @@ def _notifiers(to, on) -> list:
 @click.option("-o", "--output", default=None,
               help="Report kept current (default: next to the log, run.log -> run.report.html).")
 @click.option("--from-end", is_flag=True, help="Skip what the log already holds.")
+@click.option("--pid", type=click.IntRange(1), default=None,
+              help="The training's process (started elsewhere): the watch ends when it does, "
+                   "and --stop-on stops its process group.")
 @watch_options
-def watch(log, output, from_end, **kw):
+@stop_options
+def watch(log, output, from_end, pid, **kw):
     """Follow a log (or an output folder) while training runs: live view, report kept current.
 
     Waits for a log that does not exist yet; survives truncation, rotation and a new run
@@ -521,7 +597,34 @@ def watch(log, output, from_end, **kw):
 
     Example: logreport watch run.log --serve
     """
-    sys.exit(_watch(log, kw, output, from_end))
+    from .procgroup import Training
+
+    training = None
+    if pid is not None:
+        try:
+            training = Training.attach(pid)
+        except ProcessLookupError:
+            raise UsageError(f"no process {pid}", "give the PID of the running training") from None
+        except PermissionError:
+            raise UsageError(f"not allowed to signal process {pid}",
+                             "run logreport as the user who runs the training") from None
+    elif kw["stop_on"]:
+        raise UsageError("watch --stop-on needs --pid PID (the training to stop)",
+                         "or start the training with `logreport run --stop-on ... -- CMD`")
+    stopper = _stopper(kw, training)
+    code = _watch(log, kw, output, from_end, stopper=stopper,
+                  keep_going=training.alive if training else None)
+    sys.exit(_stopped_code(stopper) or code)
+
+
+def _stopped_code(stopper) -> int | None:
+    """Exit code 3 (and one line saying why) when --stop-on stopped the run."""
+    from .stop import STOPPED_EXIT
+
+    if stopper is None or not stopper.stopped:
+        return None
+    click.echo(f"logreport: {stopper.entry['text']}; exit code {STOPPED_EXIT}", err=True)
+    return STOPPED_EXIT
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -530,25 +633,31 @@ def watch(log, output, from_end, **kw):
 @click.option("--report", "output", default=None,
               help="Report kept current (default: next to the log).")
 @watch_options
+@stop_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(log, output, command, **kw):
     """Start a training command, tee its output to the terminal and a log, and watch it.
 
-    The exit code is the command's.
+    The command runs in its own process group (Ctrl-C is passed on to it). The exit code is
+    the command's, or 3 when --stop-on stopped it.
 
     Example: logreport run -o run.log -- python tools/train.py -c x.yml
     """
-    import subprocess
+    import signal
     import threading
 
+    from .procgroup import Training
+
+    _stopper(kw, None)                          # a bad --stop-on is told before starting
+    notifiers = _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
     try:
-        child = subprocess.Popen(list(command), stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, env=env)
+        training = Training.start(list(command), env)
     except OSError as e:
         raise UsageError(f"cannot start {command[0]!r}: {e.strerror}",
                          "check the command") from None
+    child = training.popen
     try:
         sink = open(log, "wb")
     except OSError as e:
@@ -567,13 +676,17 @@ def run(log, output, command, **kw):
 
     thread = threading.Thread(target=tee, name="logreport-tee", daemon=True)
     thread.start()
+    stopper = _stopper(kw, training)
     try:
-        _watch(log, kw, output, plain=True, keep_going=thread.is_alive)
+        _watch(log, kw, output, plain=True, keep_going=thread.is_alive, stopper=stopper,
+               notifiers=notifiers)
     finally:
+        if child.poll() is None and not (stopper and stopper.stopped):
+            training.send(signal.SIGINT)        # the watch ended first: Ctrl-C, or an error
         code = child.wait()
         thread.join(5)
         child.stdout.close()
-    sys.exit(code if code >= 0 else 128 - code)
+    sys.exit(_stopped_code(stopper) or (code if code >= 0 else 128 - code))
 
 
 @main.command()

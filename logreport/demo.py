@@ -6,7 +6,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-DEMO_LOG = Path(__file__).resolve().parent / "data" / "demo_ppdet.log"
+DEMO_LOG = Path(__file__).resolve().parent / "data" / "demo_detection.log"
 MAX_PAUSE = 5.0          # seconds: the longest wait between two lines, whatever the speed
 _STAMP = re.compile(r"^\[(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\]")
 

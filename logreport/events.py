@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRAIN, EVAL, FINAL = "train", "eval", "final"
+MAX_LINE = 1 << 20          # characters of a line a parser gets: the rest is cut (junk)
 SYSTEM = "system"            # samples of the machine (watch --gpu)
 PHASES = (TRAIN, EVAL, FINAL, SYSTEM)
 

@@ -58,6 +58,11 @@ class EventInput:
         """Bytes of its files (as `sources.Input.size`)."""
         return sum(os.path.getsize(f) for f in self.files() if os.path.exists(f))
 
+    def mtime(self) -> float | None:
+        """When its newest file was last modified (as `sources.Input.mtime`)."""
+        times = [os.path.getmtime(f) for f in self.files() if os.path.exists(f)]
+        return max(times) if times else None
+
     def follower(self, from_end: bool = False, required: bool = True) -> EventFollower:
         return EventFollower(self, from_end, required)
 
@@ -70,6 +75,7 @@ class EventInput:
         run.lines += follower.records
         run.format = run.format or self.format.NAME
         run.files.append(self.name)
+        run.saw_modified(self.mtime())
 
 
 class EventFollower:

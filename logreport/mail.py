@@ -19,18 +19,15 @@ from email.utils import formatdate, make_msgid
 
 import numpy as np
 
-from . import __version__, present
+from . import __version__, alerts, present
+from .alerts import EVENTS
+from .config import config_path
+from .config import load as load_config
 from .errors import InputError, LogreportError, UsageError
 from .report import points
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 TLS_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-EVENTS = ("finish", "fail", "anomaly")
 ENV = "LOGREPORT_SMTP_"
 PASSWORD_ENV = "LOGREPORT_SMTP_PASSWORD"
 
@@ -60,20 +57,9 @@ class Settings:
         return f"logreport@{socket.gethostname() or 'localhost'}"
 
 
-def config_path() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "logreport", "config.toml")
-
-
 def _config(path: str) -> dict:
     """The [smtp] table of the config file ({} when there is no file)."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise UsageError(f"cannot read the config file: {e}", "fix or remove it", path) from None
+    data = load_config(path)
     smtp = data.get("smtp", {})
     if not isinstance(smtp, dict):
         raise UsageError("[smtp] must be a table", "see README, section Email", path)
@@ -177,6 +163,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
     speed = summary.get("throughput")
     rows = [("status", present.status(summary)),
             ("why", summary.get("status_evidence") or present.MISSING),
+            *([("stopped", summary["stopped"]["text"])] if summary.get("stopped") else []),
             ("format", summary.get("format") or present.MISSING),
             ("last step", present.step_of(summary.get("last_step"), summary.get("total_steps"))),
             ("last epoch", present.number(summary.get("last_epoch"))),
@@ -433,66 +420,27 @@ def send_report(settings: Settings, to: list[str], report_path: str, cc: list[st
 
 
 # --- watch notifications -----------------------------------------------------------------
-class Notifier:
-    """Mails when a watched run finishes or fails and on the first anomaly of each kind.
+class Notifier(alerts.Notifier):
+    """Mails the report when a watched run finishes, fails or is stopped and on the first
+    anomaly of each kind (events and rate limit: alerts.Notifier)."""
 
-    `update(summary, report_path)` never raises; it returns a line for the caller to print
-    (what was sent, or why not and when it retries) or None. A kind is mailed at most once
-    per `interval` seconds; a failed delivery is retried after `retry` seconds."""
+    option = "--email-on"
 
     def __init__(self, settings: Settings, to: list[str], cc: list[str] = (),
                  on=EVENTS, max_attachment_mb: float = 10.0, interval: float = 600.0,
                  retry: float = 60.0, clock=time.monotonic,
                  context: ssl.SSLContext | None = None):
-        unknown = set(on) - set(EVENTS)
-        if unknown:
-            raise UsageError(f"unknown --email-on event {min(unknown)!r}",
-                             "use a comma-separated subset of finish,fail,anomaly")
-        self.settings, self.to, self.cc, self.on = settings, list(to), list(cc), set(on)
-        self.max_attachment_mb, self.interval, self.retry = max_attachment_mb, interval, retry
-        self.clock, self.context = clock, context
-        self.sent_at: dict[str, float] = {}
-        self.pending: set[str] = set()
-        self.retry_at = 0.0
-        self._seen: set[str] = set()
-        self.last_error: str | None = None
+        super().__init__(on=on, interval=interval, retry=retry, clock=clock)
+        self.settings, self.to, self.cc = settings, list(to), list(cc)
+        self.max_attachment_mb, self.context = max_attachment_mb, context
 
-    def _current(self, summary: dict) -> set[str]:
-        keys = set()
-        status = summary.get("status")
-        if status == "finished" and "finish" in self.on:
-            keys.add("finish")
-        if status == "failed" and "fail" in self.on:
-            keys.add("fail")
-        if "anomaly" in self.on:
-            keys |= {f"anomaly:{a.get('kind')}" for a in summary.get("anomalies") or []}
-        return keys
+    def deliver(self, summary, report_path, events, payload) -> None:
+        send_report(self.settings, self.to, report_path, cc=self.cc, summaries=[summary],
+                    max_attachment_mb=self.max_attachment_mb, context=self.context)
 
-    def update(self, summary: dict, report_path: str) -> str | None:
-        now = self.clock()
-        current = self._current(summary)
-        self.pending |= current - self._seen      # newly true: a finish, a failure, a new kind
-        self.pending &= current                  # no longer true: nothing to say
-        self._seen = current
-        due = {k for k in self.pending if now - self.sent_at.get(k, -self.interval) >= self.interval}
-        if not due or now < self.retry_at:
-            return None
-        try:
-            send_report(self.settings, self.to, report_path, cc=self.cc, summaries=[summary],
-                        max_attachment_mb=self.max_attachment_mb, context=self.context)
-        except Exception as e:  # noqa: BLE001 - a watch never dies because mail failed
-            self.retry_at = now + self.retry
-            self.last_error = e.one_line() if isinstance(e, LogreportError) else \
-                f"{type(e).__name__}: {e}"
-            return f"mail to {', '.join(self.to)} failed: {self.last_error}; " \
-                   f"retrying in {self.retry:g} s"
-        self.last_error = None
-        for key in due:
-            self.sent_at[key] = now
-        self.pending -= due
-        return f"mailed {', '.join(self.to)}: {', '.join(sorted(due))}"
+    def said_sent(self, events: list[str]) -> str:
+        return f"mailed {', '.join(self.to)}: {', '.join(events)}"
 
-
-def parse_events(text: str) -> list[str]:
-    """`finish,fail,anomaly` → ["finish", "fail", "anomaly"]."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    def said_failed(self, error: str, delay: float | None) -> str:
+        then = f"retrying in {delay:g} s" if delay is not None else "not retrying"
+        return f"mail to {', '.join(self.to)} failed: {error}; {then}"

@@ -10,7 +10,7 @@ from itertools import chain
 import numpy as np
 
 from .events import KILLED, OOM, PHASES, TRACEBACK, TRAIN, Info, Marker, Record, Records
-from .model import NAN, Run
+from .model import NAN, Reading, Run
 from .store import CHUNK, Column
 
 _PHASE_CODE = {phase: code for code, phase in enumerate(PHASES)}
@@ -71,10 +71,10 @@ class _Names:
         return np.array([name in t for t in self.tuples], dtype=bool)
 
 
-class Collected(Run):
-    """A Run that keeps what one file of a folder gave, as it comes, to merge it with the other
-    files' (`merge`): its records as compact columns in arrival order (no object per record),
-    its markers, and its facts folded both ways (the last value of each, and the first)."""
+class Collected(Reading):
+    """What one file of a folder gave, kept as it comes, to merge it with the other files'
+    (`merge`): its records as compact columns in arrival order (no object per record), its
+    markers, and its facts folded both ways (the last value of each, and the first)."""
 
     def __init__(self, source: str):
         super().__init__(source)
@@ -172,6 +172,7 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
         run.saw_time(part.last_time)
         for t in part.clock or ():
             run.saw_clock(t)
+        run.saw_modified(part.modified)
         run.timed_train = run.timed_train or part.timed_train
     for event in merge(named, used):
         run.add(event)

@@ -168,8 +168,10 @@ class Segment:
         return not any(len(t) for t in self.tables.values())
 
 
-class Run:
-    """Everything read from one source (a log file, a folder, stdin)."""
+class Reading:
+    """What reading inputs keeps besides the records themselves: the inputs (records and markers
+    name theirs), the format, lines read and not understood, facts, markers and the clock. A
+    `Run` is one; so is a folder's file read on its own before the merge (`merge.Collected`)."""
 
     def __init__(self, source: str, fmt: str = ""):
         self.source = source
@@ -179,7 +181,6 @@ class Run:
         self.info: dict = {}
         self.markers: list[Marker] = []
         self.spill = Spill()       # the sealed chunks of its columns, in a temporary file
-        self.segments: list[Segment] = [Segment(0, spill=self.spill)]
         self.lines = 0
         self.unparsed = 0
         self.unparsed_samples: list[tuple[str, int, str]] = []     # (input, line, text)
@@ -187,11 +188,8 @@ class Run:
         self.first_time: float | None = None   # span of the time stamps of its records and
         self.last_time: float | None = None    # markers
         self.clock: tuple[float, float] | None = None   # span of every time-stamped line read
+        self.modified: float | None = None     # latest modification time of its inputs
         self.timed_train = False               # a training record came with a time stamp
-
-    @property
-    def segment(self) -> Segment:
-        return self.segments[-1]
 
     def input_id(self, name: str) -> int:
         """The index of an input in `inputs` (added when new)."""
@@ -203,6 +201,44 @@ class Run:
         """The name of input number `file` (the run's source when unknown)."""
         i = int(file)
         return self.inputs[i] if 0 <= i < len(self.inputs) else self.source
+
+    def saw_modified(self, mtime: float | None) -> None:
+        """An input was last modified at mtime."""
+        if mtime is not None and (self.modified is None or mtime > self.modified):
+            self.modified = mtime
+
+    def saw_clock(self, t: float | None) -> None:
+        """Widen the span of the log's time-stamped lines to include t."""
+        if t is not None and t == t:
+            self.clock = (min(self.clock[0], t), max(self.clock[1], t)) if self.clock else (t, t)
+
+    def saw_time(self, t: float | None) -> None:
+        """Widen the span of the records' and markers' time stamps to include t."""
+        if t is None or t != t:
+            return
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        if self.last_time is None or t > self.last_time:
+            self.last_time = t
+
+    def note_unparsed(self, number: int, text: str, file: int = 0, keep: int = 50) -> None:
+        self.unparsed += 1
+        if len(self.unparsed_samples) < keep:
+            self.unparsed_samples.append((self.input_name(file), number, text[:300]))
+
+
+class Run(Reading):
+    """Everything read from one source (a log file, a folder, stdin): its records in segments
+    of columnar tables."""
+
+    def __init__(self, source: str, fmt: str = ""):
+        super().__init__(source, fmt)
+        self.segments: list[Segment] = [Segment(0, spill=self.spill)]
+        self.memo: dict = {}                   # derived figures, keyed by what they read
+
+    @property
+    def segment(self) -> Segment:
+        return self.segments[-1]
 
     def new_segment(self, label: str = "") -> Segment:
         """Start a new segment unless the current one is still empty."""
@@ -272,26 +308,6 @@ class Run:
             self.saw_time(float(times[known[-1]]))
             self.timed_train = self.timed_train or recs.phase == TRAIN
 
-    def saw_clock(self, t: float | None) -> None:
-        """Widen the span of the log's time-stamped lines to include t."""
-        if t is not None and t == t:
-            self.clock = (min(self.clock[0], t), max(self.clock[1], t)) if self.clock else (t, t)
-
-    def saw_time(self, t: float | None) -> None:
-        """Widen the run's span of clock times to include t."""
-        if t is None or t != t:
-            return
-        if self.first_time is None or t < self.first_time:
-            self.first_time = t
-        if self.last_time is None or t > self.last_time:
-            self.last_time = t
-
-    def note_unparsed(self, number: int, text: str, file: int = 0, keep: int = 50) -> None:
-        self.unparsed += 1
-        if len(self.unparsed_samples) < keep:
-            self.unparsed_samples.append((self.input_name(file), number, text[:300]))
-
-    # --- reading back -------------------------------------------------------------------
     def tables(self, phase: str):
         """(segment, table) pairs of one phase that hold records."""
         for seg in self.segments:

@@ -37,7 +37,9 @@ class Ingest:
         self.buffer: list[tuple[int, str]] = []
 
     def _parser_args(self) -> dict:
-        return {"year": self.year} if self.year and self.format.NAME == "ppdet" else {}
+        """The options its format's parser takes (a year for stamps printed without one)."""
+        given = {"year": self.year} if self.year else {}
+        return {k: v for k, v in given.items() if k in self.format.DESCRIPTOR.parser_options}
 
     def feed(self, lines) -> int:
         """Parse some (number, text) lines; returns how many events reached the run.
@@ -123,8 +125,8 @@ class Ingest:
         return count
 
     def _rejected(self) -> None:
-        """Lines the parser took in but later found it could not use (llamafactory's JSON
-        text): counted as unparsed."""
+        """Lines the parser took in but later found it could not use (a half dict, JSON text
+        that is not): counted as unparsed."""
         rejected = getattr(self.parser, "rejected", None)
         while rejected:
             number, text = rejected.pop(0)
@@ -169,7 +171,7 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
 
 
 def year_of(path: str) -> int | None:
-    """The year a log was written, from its modification time (ppdet stamps have no year)."""
+    """The year a log was written, from its modification time (some stamps have no year)."""
     try:
         return datetime.fromtimestamp(os.path.getmtime(path)).year
     except (OSError, ValueError):
@@ -260,6 +262,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
                     progress(done, total)
             ingest.finish()
             run.files.append(inp.name)
+            run.saw_modified(inp.mtime())
         except UnknownFormat as e:
             errors.append(e)
     if errors and not run.files and strict:
@@ -268,7 +271,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
 
 def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     """(number, data, prepared) of each block: once the format is known and its parser can
-    prepare blocks apart from its state (ppdet), the next blocks are prepared in worker threads
+    prepare blocks apart from its state, the next blocks are prepared in worker threads
     (numpy and pyarrow work outside the GIL) while the current one is emitted."""
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=depth) as pool:

@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 
 from .errors import InputError, UsageError
+from .events import MAX_LINE
 from .eventsource import event_inputs, file_input, folder_events, format_of
 
 CHUNK = 1 << 20
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
-MAX_LINE = 1 << 20          # characters kept of one line; the rest is cut (a 5 MB line is junk)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 
 # Files of an output folder worth reading, in the order they are read (structured first).
@@ -179,6 +179,13 @@ class Input:
         """Bytes to read, where known (not for stdin)."""
         try:
             return None if self.path == "-" else os.path.getsize(self.path)
+        except OSError:
+            return None
+
+    def mtime(self) -> float | None:
+        """When it was last modified, where known (not for stdin)."""
+        try:
+            return None if self.path == "-" else os.path.getmtime(self.path)
         except OSError:
             return None
 

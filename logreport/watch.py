@@ -46,6 +46,8 @@ class Options:
     done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
     fail_on: tuple = ("nan", "traceback", "divergence")    # as `check`: these kinds exit 1
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
+    stopper: object = None                  # stop.Stopper (--stop-on): update(watch) after a refresh
+    lang: str = "en"                        # of the report page
 
 
 def default_output(path: str) -> str:
@@ -154,6 +156,8 @@ class Watch:
                     self.dirty = True         # status and stall change with time alone
                 if self.dirty and now >= self.next_publish:
                     self.publish()
+                    if self.opt.stopper is not None:
+                        self.opt.stopper.update(self)
                     done = self.done_code() if self.opt.exit_when_done else None
                 if done is not None and time.time() - self.last_line >= self.opt.done_grace:
                     code = done                 # done, and the log has gone quiet
@@ -307,6 +311,8 @@ class Watch:
             parts.append(part)
         run = Run(self.path, self.opt.fmt or "")
         merge_into(run, parts)
+        if "stopped" in self.run.info:                # set by the stopper on the Run it saw
+            run.info["stopped"] = self.run.info["stopped"]
         for record in self.system:
             run.add(record)
         return run
@@ -351,7 +357,7 @@ class Watch:
         started = time.monotonic()
         if self.is_folder:
             self.run = self._merged()
-        data = build([self.run], title=self.opt.title, live=True)
+        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=True)
         summary = data["runs"][0]["summary"]
         stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
             if self.run.lines else None
@@ -412,6 +418,8 @@ class Watch:
             if errors:
                 raise errors[0]
             return                          # nothing came: no report to write
+        if self.opt.stopper is not None:
+            self.opt.stopper.update(self, last=True)     # the training has ended: say so
         self.publish(whole=True)
         self.write_report()
 

@@ -76,12 +76,14 @@ def test_status_of_a_fresh_copy_is_not_running(tmp_path):
     # written as the run went: the file changed right after its last line (16:45:58 local)
     stamp = run.last_time + (os.path.getmtime(path) - _local(os.path.getmtime(path)))
     os.utime(path, (stamp + 5, stamp + 5))
+    run = load(path)                     # status reads no file: the mtime comes with the run
+    assert run.modified == stamp + 5
     assert status(run, now=stamp + 60)[0] == "running"
     assert status(run, now=stamp + 3600)[0] == "unknown"
 
 
 def _local(t):
-    from logreport.analysis import _local_clock
+    from logreport.analysis.status import local_clock as _local_clock
     return _local_clock(t)
 
 
@@ -190,7 +192,7 @@ def test_median_before_matches_the_plain_rolling_median_where_it_matters():
     plain rolling median wherever a spike is possible, on random heavy-tailed series with zeros."""
     import numpy as np
 
-    from logreport.analysis import _median_before, _rolling_median
+    from logreport.analysis.anomalies import _median_before, _rolling_median
 
     rng = np.random.default_rng(0)
     for _ in range(300):

@@ -5,7 +5,6 @@ then trains for about 15 s on the CPU. The default pytest run skips it; `pytest 
 it (so does .ci/run). The venv is kept in LOGREPORT_PADDLE_VENV (default
 ~/.cache/logreport/paddle-venv); install.sh runs again only when it or requirements.txt changes.
 """
-import hashlib
 import json
 import os
 import re
@@ -13,16 +12,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from venvs import CACHE, stamped
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "examples" / "paddledetection"
-VENV = Path(os.environ.get("LOGREPORT_PADDLE_VENV",
-                           Path.home() / ".cache" / "logreport" / "paddle-venv"))
+VENV = Path(os.environ.get("LOGREPORT_PADDLE_VENV", CACHE / "paddle-venv"))
 TRAIN_LINE = re.compile(r"Epoch: \[\d+\] \[\s*\d+/\d+\] ")
 COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s*all .*= (\S+)")
 
@@ -30,14 +31,9 @@ COCO_AP = re.compile(r"Average Precision\s+\(AP\) @\[ IoU=0\.50:0\.95 \| area=\s
 @pytest.fixture(scope="module")
 def venv():
     """The example's venv, made by install.sh once per version of its inputs."""
-    digest = hashlib.sha256()
-    for name in ("install.sh", "requirements.txt"):
-        digest.update((EXAMPLE / name).read_bytes())
-    stamp = VENV / f".install-{digest.hexdigest()[:12]}"
-    if not stamp.exists():
-        subprocess.run([str(EXAMPLE / "install.sh"), str(VENV)], check=True)
-        stamp.touch()
-    return VENV
+    inputs = b"".join((EXAMPLE / name).read_bytes() for name in ("install.sh", "requirements.txt"))
+    return stamped(VENV, inputs, lambda v: subprocess.run([str(EXAMPLE / "install.sh"), str(v)],
+                                                          check=True))
 
 
 def _free_port() -> int:
@@ -142,3 +138,52 @@ def test_watch_follows_a_real_paddledetection_training(venv, tmp_path):
     for key in ("train_records", "eval_records", "last_step", "last_epoch", "best", "final"):
         assert final[key] == offline[key], key
     assert report.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)     # installs Paddle (the first time), then trains until stopped
+def test_run_stop_on_divergence_stops_a_real_paddledetection_training(venv, tmp_path):
+    """A learning rate of 3000 (the example's is 0.04): the loss blows up at step 1 and the
+    weights go NaN a few steps later (ppdet then dies in its BCE loss, as in the realrun
+    NaN-crash fixtures). `run --stop-on` stops it first, on divergence, with SIGINT."""
+    from test_stop import payload
+
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, str(EXAMPLE / "make_dataset.py"), str(tmp_path / "data")], check=True,
+                   capture_output=True)
+    log, report = tmp_path / "run.log", tmp_path / "report.html"
+    grown: list[tuple[float, int]] = []           # (time, lines in the log) while it runs
+    done = threading.Event()
+
+    def measure():
+        while not done.is_set():
+            if log.exists():
+                grown.append((time.time(), log.read_bytes().count(b"\n")))
+            time.sleep(0.02)
+
+    threading.Thread(target=measure, daemon=True).start()
+    env = dict(os.environ, LD_PRELOAD="libz.so.1")
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-m", "logreport", "run", "-o", str(log), "--report", str(report),
+             "--stop-on", "nan,divergence", "--", py, str(EXAMPLE / "train.py"), "--data",
+             str(tmp_path / "data"), "--epochs", "20", "--device", "cpu", "--out",
+             str(tmp_path / "output"), "--base-lr", "3000"],
+            cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    finally:
+        done.set()
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert ran.returncode == 3, ran.stderr[-3000:]
+    assert "KeyboardInterrupt" in text and "Illegal input" not in text     # SIGINT, not the crash
+    summary = payload(report)["runs"][0]["summary"]
+    stopped = summary["stopped"]
+    assert (stopped["reason"], stopped["signal"]) == ("divergence", "SIGINT")
+    assert stopped["text"] in ran.stderr
+    # the line that made it a divergence: the training record of the step it was told at
+    lines = text.splitlines()
+    told = [i + 1 for i, line in enumerate(lines) if TRAIN_LINE.search(line)][stopped["last_step"]]
+    seen = next(t for t, n in grown if n >= told)
+    signalled = datetime.fromisoformat(stopped["at"]).timestamp() + stopped["signals"][0][1]
+    print(f"\nPaddleDetection: divergence since step {stopped['step']}, told by the record of "
+          f"step {stopped['last_step']} (log line {told}); SIGINT {signalled - seen:.2f} s after "
+          f"that line was in the log; {len(TRAIN_LINE.findall(text))} training lines in all")

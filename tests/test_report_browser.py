@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from logreport import render
-from logreport.analysis import ema, values
+from logreport.analysis import values
 from logreport.events import TRAIN, Record
 from logreport.model import Run
 from logreport.pipeline import load
@@ -22,6 +23,21 @@ pytestmark = [pytest.mark.browser,
 DATA = Path(__file__).parent / "data" / "ppdet"
 DRAWN = "document.documentElement.dataset.drawn === '1'"
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
+
+
+def ema(vals: np.ndarray, weight: float = 0.6) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average (non-finite values skipped): the
+    reference the page's own EMA is checked against."""
+    out = np.empty(len(vals))
+    last, num = 0.0, 0
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            out[i] = last / (1 - weight ** num) if num else float("nan")
+            continue
+        last = last * weight + (1 - weight) * v
+        num += 1
+        out[i] = last / (1 - weight ** num)
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Train a small PaddleDetection model with ppdet's Trainer, printing what tools/train.py prints.
 
     python train.py --data DATASET_DIR [--config picodet_s_shapes.yml] [--epochs 20]
-                    [--out output] [--device auto|cpu|gpu] [--no-eval]
+                    [--out output] [--device auto|cpu|gpu] [--no-eval] [--base-lr LR]
 
 Needs the `ppdet` package (pip `paddledet`, see install.sh) and Paddle. The console (ppdet's
 logger writes to stdout) is the log that `logreport` reads: redirect it to run.log.
@@ -24,6 +24,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                     help="auto: the GPU when this Paddle build sees one, else the CPU")
     ap.add_argument("--no-eval", action="store_true", help="skip the per-epoch COCO evaluation")
+    ap.add_argument("--base-lr", type=float, default=None,
+                    help="the config's base learning rate instead (e.g. 1000: a run that diverges)")
     return ap.parse_args()
 
 
@@ -44,6 +46,8 @@ def main() -> None:
                   "use_npu": False, "use_xpu": False, "use_mlu": False,
                   **{name: {"dataset_dir": data}
                      for name in ("TrainDataset", "EvalDataset", "TestDataset")}})
+    if args.base_lr is not None:
+        cfg["LearningRate"]["base_lr"] = args.base_lr
     for sched in cfg["LearningRate"]["schedulers"]:   # decay over the epochs trained
         if "max_epochs" in sched:
             sched["max_epochs"] = args.epochs

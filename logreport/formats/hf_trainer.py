@@ -1,17 +1,15 @@
 """Console output of `llamafactory-cli train` and any Hugging Face Trainer script.
 
-Spec: shared/formats/llamafactory.md (§2–§7, §9, §10). Also reads LlamaBoard's running_log.txt,
-which holds the same logger lines. A step dict carries no step: it waits for the training bar
-frame drawn right after it (the frame before can lag); without one the step is
-round(epoch × examples ÷ total batch size), else the record's ordinal.
+As printed by transformers' Trainer (trainer.py, ProgressCallback: tqdm bars and `tqdm.write`
+of each logs dict) and LLaMA-Factory (extras/logging.py: its logger format; LogCallback's echo
+of each logs dict). Also reads LlamaBoard's running_log.txt, which holds the same logger lines.
+A step dict carries no step: its step is weighed from the bar frames around it and its epoch
+(hf_steps), else estimated and marked.
 """
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
-
-import numpy as np
 
 from ..events import (
     CHECKPOINT,
@@ -26,10 +24,10 @@ from ..events import (
     Info,
     Marker,
     Record,
-    Records,
 )
-from ..sources import MAX_LINE
 from . import Descriptor
+from .hf_fast import NOT_METRICS, BlockPath
+from .hf_steps import Steps
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -75,29 +73,9 @@ _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
 _LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0.9.2",
                      "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
                      "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
-_NOT_METRICS = ("epoch", "step", "total_flos")
 
-# The fast post-hoc path (feed_block) takes whole physical lines made only of tqdm frames that
-# feed would read as plain bars (no description, a numeric total, it/s or s/it), all of one
-# total, blank frames, and maybe a last frame that is a training dict of plain numbers.
-_CLOCK_B = rb"\d+:\d{2}(?::\d{2})?"
-_BAR_B = (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *(?P<nN>\d+)/TOTAL \[(?P<eN>" + _CLOCK_B
-          + rb")<(?P<rN>" + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
-_NUM_B = rb"-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|nan|inf)"
-_VALUE_B = rb"(?:'" + _NUM_B + rb"'|" + _NUM_B + rb")"
-_BAR_LINE = re.compile(  # first bar: n1, e1, r1; last other bar (if any): n2, e2, r2
-    rb"\n\r(?: *\r)*" + _BAR_B.replace(b"N", b"1").replace(b"TOTAL", rb"(?P<total>\d+)")
-    + rb"(?:\r(?: *|" + _BAR_B.replace(b"N", b"2").replace(b"TOTAL", rb"(?P=total)") + rb"))*"
-    + rb"(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B + rb")*\}))?"
-    + rb"(?![^\n])")
-_BARS_B = re.compile(_BAR_B.replace(b"?P<nN>", b"").replace(b"?P<eN>", b"").replace(b"?P<rN>", b"")
-                     .replace(b"TOTAL", rb"\d+"))
-_KEYS_B = re.compile(rb"'([^']+)': ")
-_VALUES_B = re.compile(rb": '?([^',}]+)")
-_ODD_EPOCH = re.compile(rb"'epoch': '?-?(?:nan|inf)")
-_FALLBACK = object()                 # a dict's step when a dict, not a bar, flushed it
 
-# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+# Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[INFO|trainer.py:1478] 2026-11-25 16:45:50,937 >>   Total optimization steps = 60\n"
      "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"
@@ -201,21 +179,7 @@ def _stamp(year, month, day, hh, mm, ss) -> float | None:
     return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
-def _split(data: bytes, number: int) -> list[tuple[int, bytes]]:
-    """(number, raw line) of the lines of data (a last line end ends no empty line)."""
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
-    return list(zip(range(number, number + len(lines)), lines))
-
-
-def _odd_dict(text: bytes) -> bool:
-    """A glued dict that the fast path leaves to feed: a final one, or one with an odd epoch."""
-    return b"'train_loss'" in text or b"'train_samples_per_second'" in text \
-        or bool(_ODD_EPOCH.search(text))
-
-
-class Parser:
+class Parser(Steps, BlockPath):
     """Stateful: a step dict waits for the next training bar frame, which gives its step."""
 
     def __init__(self):
@@ -246,91 +210,6 @@ class Parser:
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
 
-    # --- steps --------------------------------------------------------------------------
-    def _estimate(self, epoch: float | None) -> int:
-        """A step for a training record the log states none for, always above the last
-        record's (an estimate never collides with a record before it nor goes back): the
-        last record's step plus the usual gap between records, when the epoch as printed
-        (x examples / batch size) allows it; else the epoch's step; else the ordinal."""
-        last = self.record_step
-        following = None if last is None else last + self.record_gap
-        span = self._epoch_span(epoch)
-        if span is None:
-            return self.train_count + 1 if following is None else following
-        low, high = span
-        if following is not None and (low <= following <= high or following > high):
-            return following
-        guess = min(max(round(epoch * self.steps_per_epoch()), low), high)
-        return guess if last is None else max(guess, last + 1)
-
-    def steps_per_epoch(self) -> float | None:
-        examples = self.facts.get("num_examples")
-        batch = self.facts.get("total_train_batch_size")
-        return examples / batch if examples and batch else None
-
-    def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
-        """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
-        per_epoch = self.steps_per_epoch()
-        if epoch is None or not per_epoch or epoch != epoch:
-            return None
-        text = repr(float(epoch))
-        decimals = len(text.partition(".")[2]) if "e" not in text else 16
-        half = 0.5 * 10.0 ** -decimals
-        return math.ceil((epoch - half) * per_epoch), math.floor((epoch + half) * per_epoch)
-
-    def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
-        """The step of a dict from its clues: the training bar glued right before it on its
-        line, and the bar drawn after it. They differ when tqdm had not redrawn the bar yet
-        (the bar after is right: it is redrawn at once) or when a console kept only the last
-        frame of each line (the bar glued before is right: the one after is the next logging
-        step's), or both (the step lies between). The epoch decides when the examples and
-        batch size are known; else a console that kept its redraws (several frames on a line)
-        trusts the bar after."""
-        if glued is None or after is None or glued == after:
-            return after if after is not None else glued
-        span = self._epoch_span(epoch)
-        if span is not None and span[0] == span[1] and \
-                min(glued, after) <= span[0] <= max(glued, after):
-            return span[0]                  # the epoch as printed names one step between
-        if span is not None:
-            guess = epoch * self.steps_per_epoch()
-            return glued if abs(glued - guess) < abs(after - guess) else after
-        return after if self.redraws else glued
-
-    def _train_step(self, step: int | None, epoch: float | None) -> tuple[int, bool]:
-        """(step, estimated) of the next training record, given the step the log states for
-        it (None: none); remembers it, and the gap between records whose steps are stated."""
-        estimated = step is None
-        if estimated:
-            step = self._estimate(epoch)
-        elif self.record_step is not None and step > self.record_step and not self.estimated:
-            self.record_gap = step - self.record_step
-        self.record_step, self.estimated = step, estimated
-        self.train_count += 1
-        return step, estimated
-
-    def _emit(self, rec: Record, step: int | None, out: list) -> None:
-        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
-        if rec.phase == TRAIN:
-            rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
-                                                       rec.epoch)
-            self.last_step = rec.step
-        else:                                 # a block repeating its dict: only new keys
-            rec.step = step if step is not None else self.last_step
-            seen = self.emitted.setdefault((rec.phase, rec.step), set())
-            if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
-                del self.emitted[next(iter(self.emitted))]
-            if seen:
-                rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
-                if not rec.metrics:
-                    return
-            seen.update(rec.metrics)
-        out.append(rec)
-
-    def _flush(self, out: list, step: int | None = None) -> None:
-        if self.pending is not None:
-            rec, self.pending = self.pending, None
-            self._emit(rec, step, out)
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
@@ -348,151 +227,6 @@ class Parser:
             known = self._line(text, number, out)
         return out if known or out else None
 
-    # --- the fast post-hoc path --------------------------------------------------------
-    def feed_block(self, data: bytes, number: int):
-        """Parse whole lines of bytes whose first is `number`: yields lists of (number, raw
-        line) that the caller must `feed` frame by frame, in order, and for runs of lines made
-        only of training bar frames and glued training dicts (_BAR_LINE) their events: Records,
-        Record, Info, and an int of frames read that no Records counts.
-
-        Gives exactly the events of feeding every frame, but for the bar clock Info, whose
-        facts end equal.
-        """
-        data = b"\n" + data      # each _BAR_LINE match begins with the line end before it
-        run: list = []
-        at = 1                # offset of the first line not yielded yet, whose number is `number`
-        for m in _BAR_LINE.finditer(data):
-            start = m.start() + 1
-            if start > at:
-                if run:
-                    yield from self._bar_lines(run)
-                    run = []
-                yield _split(data[at:start - 1], number)
-                number += data.count(b"\n", at, start)
-            run.append((number, m))
-            number += 1
-            at = m.end() + 1
-        if run:
-            yield from self._bar_lines(run)
-        if at < len(data):
-            yield _split(data[at:], number)
-
-    def _bar_lines(self, lines: list):
-        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block)."""
-        start = 0
-        while start < len(lines):
-            if self.train_total is None or self.partial is not None or self.block is not None \
-                    or self.in_traceback:
-                yield [(number, m.group()[1:]) for number, m in lines[start:]]
-                return
-            start = yield from self._train_bars(lines, start)
-
-    def _train_bars(self, lines: list, start: int):
-        """_bar_lines from lines[start] on, up to a line that feed must read (returned: the
-        index after it): a line cut by decode, or with a final dict or one with an odd epoch.
-        Bars are of the training bar when their total is the training total, else ignored (an
-        eval bar)."""
-        train = str(self.train_total).encode()
-        frames = 0
-        dicts: list = []          # [number, raw dict, keys, step] (step: None while it waits)
-        clock = None
-        last_dict = None          # a dict given its fallback step after the last training bar
-        out: list = []
-        slow = None
-        for i in range(start, len(lines)):
-            number, m = lines[i]
-            total, n1, n2, text = m.group("total", "n1", "n2", "dict")
-            if m.end() - m.start() > MAX_LINE or text is not None and _odd_dict(text):
-                slow = i
-                break
-            count = m.string.count(b"%|", m.start(), m.end())
-            frames += count
-            if total == train:
-                self._step(dicts, out, int(n1))
-                self.redraws = self.redraws or count > 1
-                if n2 is None:
-                    last, j, bar = int(n1), 0, m.group("e1", "r1")
-                elif count == 2:
-                    last = int(n2)
-                    j = int(last != int(n1))
-                    bar = m.group("e2", "r2") if j else m.group("e1", "r1")
-                else:
-                    bars = _BARS_B.findall(m.group())
-                    last = int(bars[-1][0])
-                    j = len(bars) - 1
-                    while j > 0 and int(bars[j - 1][0]) == last:
-                        j -= 1
-                    bar = bars[j][1:]
-                if j > 0 or last != self.clock_step:
-                    clock = (number, bar)
-                self.clock_step = self.last_step = last
-                last_dict = None
-            if text is not None:
-                if dicts and dicts[-1][3] is None:
-                    last_dict = len(dicts) - 1
-                self._step(dicts, out, _FALLBACK)
-                frames += 1
-                dicts.append([number, text, _KEYS_B.findall(text), None])
-        if slow != start:
-            yield from self._train_events(dicts, out, clock, last_dict, frames)
-        if slow is None:
-            return len(lines)
-        yield [(lines[slow][0], lines[slow][1].group()[1:])]
-        return slow + 1
-
-    def _train_events(self, dicts: list, out: list, clock, last_dict, frames: int):
-        """The events of _train_bars once its lines are read; the last dict, still without a
-        step, becomes the pending one."""
-        self.in_dump = self.in_message = False
-        if clock is not None:
-            number, (elapsed, remaining) = clock
-            self._clock(elapsed.decode(), remaining.decode(), number, out)
-        yield from out
-        if dicts:
-            self.pending_echo = False           # as _dict leaves it
-        if dicts and dicts[-1][3] is None:      # still waits for its step
-            number, text, _, _ = dicts.pop()
-            self._dict(text.decode(), number, out, echo=False)
-        start = 0
-        for end in range(1, len(dicts) + 1):
-            if end == len(dicts) or dicts[end][2] != dicts[start][2]:
-                records = self._records(dicts[start:end])
-                if start <= (last_dict if last_dict is not None else -1) < end:
-                    self.last_step = int(records.step[last_dict - start])
-                frames -= len(records)
-                yield records
-                start = end
-        if frames:
-            yield frames
-
-    def _step(self, dicts: list, out: list, step) -> None:
-        """_train_bars: a training bar (its step) or a dict (_FALLBACK) flushes the dict before
-        (a dict drops a pending LlamaBoard echo instead, as _dict does)."""
-        if not dicts:
-            if step is _FALLBACK and self.pending_echo:
-                self.pending = None
-            self._flush(out, None if step is _FALLBACK else step)
-        elif dicts[-1][3] is None:
-            dicts[-1][3] = step
-
-    def _records(self, dicts: list) -> Records:
-        """Records of training dicts with the same keys, as _dict and _emit would give them."""
-        keys = [k.decode() for k in dicts[0][2]]
-        values = np.array([float(v) for d in dicts for v in _VALUES_B.findall(d[1])])
-        column = dict(zip(keys, values.reshape(len(dicts), len(keys)).T))
-        epoch = column.pop("epoch", None)
-        if "learning_rate" not in column and "lr" in column:
-            column["learning_rate"] = column.pop("lr")
-        metrics = {k: v for k, v in column.items() if k not in _NOT_METRICS}
-        epochs = [None] * len(dicts) if epoch is None else epoch.tolist()
-        steps, flags = zip(*(self._train_step(None if d[3] is _FALLBACK else d[3], e)
-                             for d, e in zip(dicts, epochs)))
-        estimated = np.array(flags, dtype=bool)
-        return Records(TRAIN, np.array(steps, dtype=np.float64),
-                       np.full(len(dicts), np.nan) if epoch is None else epoch,
-                       np.full(len(dicts), np.nan),
-                       np.array([d[0] for d in dicts], dtype=np.float64), metrics,
-                       estimated=estimated if estimated.any() else None)
 
     def finish(self) -> list:
         out: list = []
@@ -714,7 +448,7 @@ class Parser:
             phase = TRAIN
         if "learning_rate" not in values and "lr" in values:
             values["learning_rate"] = values.pop("lr")
-        metrics = {k: v for k, v in values.items() if k not in _NOT_METRICS}
+        metrics = {k: v for k, v in values.items() if k not in NOT_METRICS}
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)

@@ -1,6 +1,7 @@
 """LLaMA-Factory / HF Trainer output files: trainer_log.jsonl, trainer_state.json, *_results.json.
 
-Spec: shared/formats/llamafactory.md §8. trainer_log.jsonl is parsed line by line (it grows during
+As LLaMA-Factory (train/callbacks.py LogCallback) and transformers (trainer_state.json,
+save_metrics) write them. trainer_log.jsonl is parsed line by line (it grows during
 training); a multi-line JSON file (trainer_state.json, all/train/eval_results.json) is buffered and
 read at finish(). Python's json writes NaN / Infinity bare; json.loads reads them back.
 """

@@ -1,11 +1,12 @@
 """PaddleClas training and evaluation logs (static 1.x, dygraph 2.0/2.1, engine 2.2 → PaddleX 3).
 
-Spec: shared/formats/paddleclas.md. Engine lines: the step is (epoch - 1) × iterations per epoch
-+ iteration (both as printed); `[Train][Epoch e/E][Avg]` is a training record at the epoch's
-last step, `[Eval][Epoch e][Avg]` an evaluation at that step. Before the engine (≤ 2.1) the log
-prints only the step within the epoch and no iterations per epoch: those records have an epoch
-and no step. Per-batch eval progress (`[Eval][Epoch e][Iter: i/N]`, `valid step:`) is not an
-evaluation; `END valid` and `[Avg]` are. `[best metric: x]` becomes the fact `best_metric`.
+As printed by PaddleClas (ppcls/engine, tools/program.py in 1.x). Engine lines: the step is
+(epoch - 1) × iterations per epoch + iteration (both as printed); `[Train][Epoch e/E][Avg]` is
+a training record at the epoch's last step, `[Eval][Epoch e][Avg]` an evaluation at that step.
+Before the engine (≤ 2.1) the log prints only the step within the epoch and no iterations per
+epoch: those records have an epoch and no step. Per-batch eval progress (`[Eval][Epoch e][Iter:
+i/N]`, `valid step:`) is not an evaluation; `END valid` and `[Avg]` are. `[best metric: x]`
+becomes the fact `best_metric`.
 """
 from __future__ import annotations
 

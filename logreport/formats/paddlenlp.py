@@ -1,11 +1,11 @@
 """PaddleNLP / PaddleFormers Trainer logs: the `key: value, …` logger lines hf_trainer does not read.
 
-Spec: shared/formats/paddlenlp.md. A training record's step is its `global_step`, its epoch
-`epoch` or `progress_or_epoch`; an eval record (keys `eval_*`) takes the step of the training
-record before it. Also read: the first Trainer's Hugging Face-style dicts (they carry
-`'global_step'`), records hand-wrapped over several lines, the `***** train metrics *****`
-block (final metrics), and the UIE fine-tuning script's own `global step N, …` and
-`Evaluation precision: …` lines.
+As printed by PaddleNLP (paddlenlp/trainer/trainer.py, trainer_callback.py, utils/log.py). A
+training record's step is its `global_step`, its epoch `epoch` or `progress_or_epoch`; an eval
+record (keys `eval_*`) takes the step of the training record before it. Also read: the first
+Trainer's Hugging Face-style dicts (they carry `'global_step'`), records hand-wrapped over
+several lines, the `***** train metrics *****` block (final metrics), and the UIE fine-tuning
+script's own `global step N, …` and `Evaluation precision: …` lines.
 """
 from __future__ import annotations
 

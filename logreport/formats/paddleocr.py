@@ -1,10 +1,10 @@
 """PaddleOCR training and evaluation logs (1.x static graph, 2.0-2.4 `root`, 2.5+ / 3.x `ppocr`).
 
-Spec: shared/formats/paddleocr.md. The step is the printed cumulative `iter` / `global_step`;
-an evaluation takes the step of the training line before it. Eval metrics keep the log's names
-(`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`, `fps`); a `best metric` line (the best
-so far, printed after every eval) and the `metric in ckpt` block of tools/eval.py become facts
-`best_<name>`, not evaluations.
+As printed by PaddleOCR (tools/program.py, ppocr/utils/logging.py). The step is the printed
+cumulative `iter` / `global_step`; an evaluation takes the step of the training line before it.
+Eval metrics keep the log's names (`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`,
+`fps`); a `best metric` line (the best so far, printed after every eval) and the `metric in
+ckpt` block of tools/eval.py become facts `best_<name>`, not evaluations.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """PaddleSeg training and evaluation logs (legacy pdseg ≤ 0.8, 2.0 → 2.9, develop / PaddleSeg 3).
 
-Spec: shared/formats/paddleseg.md. The step is the printed cumulative `iter` (`step` in legacy
-pdseg); an evaluation takes the step of the training line before it. The per-class arrays after
-`[EVAL] Class IoU:` (and `Class Acc`, `Class Precision`, `Class Recall`) become one table per
-evaluation; the best-model line becomes the facts `best_mIoU` and `best_iter`.
+As printed by PaddleSeg (paddleseg/core/train.py, val.py, paddleseg/utils/logger.py; pdseg).
+The step is the printed cumulative `iter` (`step` in legacy pdseg); an evaluation takes the
+step of the training line before it. The per-class arrays after `[EVAL] Class IoU:` (and `Class
+Acc`, `Class Precision`, `Class Recall`) become one table per evaluation; the best-model line
+becomes the facts `best_mIoU` and `best_iter`.
 """
 from __future__ import annotations
 

@@ -1,14 +1,13 @@
 """PaddleDetection console logs (ppdet 0.x static graph, 2.x, develop/2.8, PaddleYOLO fork).
 
-Spec: shared/formats/ppdet.md. Lines are matched by their message, wherever it sits on the line
+As printed by PaddleDetection (ppdet/engine/callbacks.py LogPrinter, ppdet/engine/trainer.py,
+pycocotools' summary). Lines are matched by their message, wherever it sits on the line
 (notebook indentation, `# `, `> `, `[rank0]: ` and container timestamps are tolerated).
 """
 from __future__ import annotations
 
 import re
 from datetime import datetime
-
-import numpy as np
 
 from ..events import (
     CHECKPOINT,
@@ -23,19 +22,13 @@ from ..events import (
     Info,
     Marker,
     Record,
-    Records,
 )
-from . import Descriptor, columns
+from . import Descriptor
+from .ppdet_train import EPOCH, ETA, MIN_RUN, NUM, PREFIX, BlockPath, eta_seconds, train_parts
 
 NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
-NUM = r"-?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf)"
-_PREFIX = re.compile(r"\[(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] ([A-Za-z_][\w.]*) "
-                     r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
-_EPOCH = re.compile(r"(?:^|\s|: )Epoch: \[(\d+)\] \[\s*(\d+)/(\d+)\] ")
-_PAIR = re.compile(r"([A-Za-z_][\w.]*): (" + NUM + r")(?= |,|$)")
-_ETA = re.compile(r"eta: (-?\d+ days?, )?(-?\d+):(\d{2}):(\d{2})")
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 _STATIC_PAIR = re.compile(r"'?([A-Za-z_][\w.]*)'?: '?(" + NUM + r")'?(?= |,|$)")
@@ -77,14 +70,12 @@ _KNOWN_NOISE = re.compile(
     r"|(?:INFO|WARNING|WARING|ERROR) \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [\w.]+:\d+\])")
 _STARTUP = ("Finish loading model weights", "Finish resuming model weights",
             "-----------  Configuration", "Configuration Arguments")
-MIN_RUN = 8               # training lines alike in a row before the fast path takes them
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # 29 Feb: line path
 _AREA = {"all": "", "small": "s", "medium": "m", "large": "l"}
 _IOU = {"0.50:0.95": "", "0.50": "50", "0.75": "75"}
 _TASK = {"bbox": "bbox", "segm": "segm", "mask": "segm", "keypoints": "keypoint",
          "keypoint": "keypoint", "keypoints_crowd": "keypoint"}
 
-# Real lines (from shared/fixtures) and the events each must give when fed to a fresh Parser.
+# Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[11/25 16:45:51] ppdet.engine.callbacks INFO: Epoch: [0] [ 0/12] learning_rate: 0.000000 "
      "loss: 4.262882 loss_cls: 0.714085 loss_iou: 0.852876 loss_dfl: 2.833213 loss_l1: 5.164682 "
@@ -141,10 +132,10 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits = 0.0
     for text in lines:
-        if "Epoch: [" in text and _EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
-                and ("batch_cost: " in text or _PREFIX.search(text)):
+        if "Epoch: [" in text and EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
+                and ("batch_cost: " in text or PREFIX.search(text)):
             hits += 5
-        elif "ppdet." in text and _PREFIX.search(text):
+        elif "ppdet." in text and PREFIX.search(text):
             hits += 1
         elif "-INFO: iter: " in text and _STATIC.search(text):
             hits += 5
@@ -154,31 +145,7 @@ def sniff(lines: list[str]) -> float:
     return min(1.0, hits / len(lines))
 
 
-def _eta_seconds(match: re.Match) -> float:
-    days = int(match.group(1).split()[0]) if match.group(1) else 0
-    h, m, s = int(match.group(2)), int(match.group(3)), int(match.group(4))
-    return float(days * 86400 + h * 3600 + m * 60 + s)
-
-
-def _train_parts(msg: str, prefixed: bool):
-    """A training line's (epoch match, offset of the rest, {metric: pair match}, eta match)."""
-    m = _EPOCH.search(msg)
-    if m is None or not (prefixed or "batch_cost: " in msg):
-        return None
-    rest = msg[m.end():]
-    if "learning_rate: " not in rest and "lr: " not in rest:
-        return None
-    fields = {}
-    for pair in _PAIR.finditer(rest):
-        key = pair.group(1)
-        if key != "eta":
-            fields["learning_rate" if key == "lr" else key] = pair
-    if not any("loss" in k for k in fields):
-        return None
-    return m, m.end(), fields, _ETA.search(rest)
-
-
-class Parser:
+class Parser(BlockPath):
     """Stateful: an eval spans many lines; the year is guessed (ppdet stamps have none)."""
 
     def __init__(self, year: int | None = None):
@@ -200,7 +167,7 @@ class Parser:
         self.units_sent = False
         self.facts_steps: int | None = None
         self.min_run = MIN_RUN
-        self._layouts: dict[bytes, _Layout | None] = {}
+        self._layouts: dict = {}          # line skeleton -> its layout (fast path)
 
     # --- helpers ------------------------------------------------------------------------
     def _stamp(self, m: re.Match) -> float:
@@ -240,7 +207,7 @@ class Parser:
         if self.table is not None:
             if self._table_line(text, out, number):
                 return out
-        prefix = _PREFIX.search(text) if "] " in text else None
+        prefix = PREFIX.search(text) if "] " in text else None
         if prefix:
             self.time = self._stamp(prefix)
             if self.first_time is None:
@@ -274,120 +241,20 @@ class Parser:
         return out
 
     def _train(self, msg: str, number: int, prefixed: bool) -> Record | None:
-        parts = _train_parts(msg, prefixed)
+        parts = train_parts(msg, prefixed)
         if parts is None:
             return None
         m, _, fields, eta = parts
         epoch, it, steps = int(m.group(1)), int(m.group(2)), int(m.group(3))
         metrics = {name: float(pair.group(2)) for name, pair in fields.items()}
         if eta:
-            metrics["eta_seconds"] = _eta_seconds(eta)
+            metrics["eta_seconds"] = eta_seconds(eta)
         self.epoch, self.steps_per_epoch = epoch, steps
         step = epoch * steps + it
         self.last_step = step
         self.trained_since_start = True
         return Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number)
 
-    # --- the fast post-hoc path ----------------------------------------------------------
-    def feed_block(self, data: bytes, number: int):
-        """Parse whole lines of bytes: yields Records for runs of alike training lines, and
-        lists of (number, raw line) for the others, which the caller must `feed` in order
-        before resuming (their state is the state of the runs after them).
-
-        Gives exactly the events of feeding every line, but for Info facts, which end equal.
-        """
-        return self.emit_block(self.prepare_block(data), number)
-
-    def prepare_block(self, data: bytes) -> tuple:
-        """The stateless part of feed_block (layouts, matching, numbers): may run in another
-        thread, ahead of emit_block, which must then get the blocks in order."""
-        block = columns.Block(data)
-        n = block.n
-        skeletons = block.skeletons()
-        ids = {sk: i for i, sk in enumerate(dict.fromkeys(skeletons))}
-        line_ids = np.fromiter(map(ids.__getitem__, skeletons), dtype=np.int64, count=n)
-        order = np.argsort(line_ids, kind="stable")
-        splits = np.cumsum(np.bincount(line_ids, minlength=len(ids)))[:-1]
-        codes = np.full(n, -1, dtype=np.int64)
-        found = {}
-        for sk, idx in zip(ids, np.split(order, splits)):
-            layout = self._layout_of(sk, block.line(idx[0]))
-            if layout is None:
-                continue
-            ok, values = layout.match(block, idx)
-            good = layout.valid(values)
-            lines = idx[ok][good]
-            codes[lines] = ids[sk]
-            found[ids[sk]] = (layout, lines, values[good])
-        return block, codes, found
-
-    def emit_block(self, prepared: tuple, number: int):
-        """The events of a prepared block, in order (see feed_block); updates the state."""
-        block, codes, found = prepared
-        n = block.n
-        first = np.ones(n, dtype=bool)
-        first[1:] = codes[1:] != codes[:-1]
-        run = np.cumsum(first) - 1
-        fast = (codes >= 0) & ~first & (np.bincount(run)[run] >= self.min_run)
-        bounds = [0, *(np.flatnonzero(fast[1:] != fast[:-1]) + 1).tolist(), n]
-        for lo, hi in zip(bounds, bounds[1:]):
-            if hi == lo:
-                continue
-            if not fast[lo]:
-                yield [(number + i, block.line(i)) for i in range(lo, hi)]
-                continue
-            layout, lines, values = found[codes[lo]]
-            at = int(np.searchsorted(lines, lo))
-            yield from self._records(layout, values[at:at + hi - lo],
-                                     np.arange(number + lo, number + hi, dtype=np.float64))
-
-    def _layout_of(self, skeleton: bytes, line: bytes):
-        layout = self._layouts.get(skeleton, False)
-        if layout is False:
-            if len(self._layouts) >= 4096:
-                self._layouts.clear()
-            layout = self._layouts[skeleton] = _Layout.of(line)
-        return layout
-
-    def _records(self, layout: _Layout, v: np.ndarray, lines: np.ndarray):
-        """The events of a run of alike training lines, from their numbers; updates the state."""
-        c = 0
-        if layout.prefixed:
-            month, day, hh, mi, ss = (v[:, j] for j in range(5))
-            before = np.concatenate(([self.last_month], month[:-1]))
-            years = self.year + np.cumsum(month < before)
-            days = ((years - 1970) * 12 + month.astype(np.int64) - 1).astype("datetime64[M]")
-            days = days.astype("datetime64[D]").astype(np.int64) + day - 1
-            time = days * 86400.0 + (hh * 3600 + mi * 60 + ss)
-            self.year, self.last_month, self.time = int(years[-1]), int(month[-1]), float(time[-1])
-            if self.first_time is None:
-                self.first_time = float(time[0])
-            c = 5
-        else:
-            time = np.full(len(v), np.nan if self.time is None else self.time)
-        epoch, it, steps = v[:, c], v[:, c + 1], v[:, c + 2]
-        c += 3
-        metrics = {}
-        for name in layout.names:
-            if name in layout.constants:
-                metrics[name] = np.full(len(v), layout.constants[name])
-            else:
-                metrics[name] = v[:, c]
-                c += 1
-        if layout.eta:
-            days = 0.0
-            if layout.eta_days:
-                days, c = v[:, c] * 86400, c + 1
-            metrics["eta_seconds"] = days + v[:, c] * 3600 + v[:, c + 1] * 60 + v[:, c + 2]
-        step = epoch * steps + it
-        self.epoch, self.steps_per_epoch = int(epoch[-1]), int(steps[-1])
-        self.last_step = int(step[-1])
-        self.trained_since_start = True
-        self.in_traceback = False
-        yield Records(TRAIN, step, epoch, time, lines, metrics)
-        if self.facts_steps is None or (steps != self.facts_steps).any():
-            self.facts_steps = self.steps_per_epoch
-            yield Info({"steps_per_epoch": self.steps_per_epoch}, line=int(lines[-1]))
 
     def _facts(self, msg: str, rec: Record, number: int) -> list:
         """Info when steps per epoch change, and the memory unit once."""
@@ -415,9 +282,9 @@ class Parser:
         for key, value in _STATIC_PAIR.findall(rest):
             if key != "eta":
                 metrics["learning_rate" if key == "lr" else key] = float(value)
-        eta = _ETA.search(rest)
+        eta = ETA.search(rest)
         if eta:
-            metrics["eta_seconds"] = _eta_seconds(eta)
+            metrics["eta_seconds"] = eta_seconds(eta)
         self.last_step = int(it)
         self.trained_since_start = True
         return Record(TRAIN, metrics, step=int(it), time=self.time, line=number)
@@ -562,60 +429,6 @@ class Parser:
             if cells[i]:
                 self.table["rows"].append([cells[i], cells[i + 1]])
         return True
-
-
-class _Layout(columns.Layout):
-    """A training line's layout, and what its numbers are (in this order): the time stamp's
-    month, day, hour, minute, second (if prefixed); epoch, iter, steps per epoch; the metrics
-    in `names` that are not `constants` (nan, inf); the ETA's days (if any), h, m, s."""
-
-    @classmethod
-    def of(cls, raw: bytes) -> _Layout | None:
-        """The layout of a real line, or None if it is not a plain training line."""
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            return None
-        if not text.isprintable():
-            return None
-        text = text.rstrip()
-        prefix = _PREFIX.search(text) if "] " in text else None
-        at = prefix.end() if prefix else 0
-        msg = text[at:]
-        parts = _train_parts(msg, prefix is not None) if "Epoch: [" in msg else None
-        if parts is None:
-            return None
-        m, rest, fields, eta = parts
-        rest += at
-        tokens = [(prefix.start(g), prefix.end(g), True) for g in range(1, 6)] if prefix else []
-        tokens += [(at + m.start(g), at + m.end(g), False) for g in range(1, 4)]
-        constants = {}
-        for name, pair in fields.items():
-            if any(ch.isdigit() for ch in pair.group(2)):
-                tokens.append((rest + pair.start(2), rest + pair.end(2), False))
-            else:
-                constants[name] = float(pair.group(2))
-        if eta:
-            if eta.group(1):
-                start = rest + eta.start(1)
-                tokens.append((start, start + len(eta.group(1).split()[0]), False))
-            tokens += [(rest + eta.start(g), rest + eta.end(g), g > 2) for g in range(2, 5)]
-        layout = cls(raw, tokens, prefix.start() if prefix else 0)
-        layout.prefixed = prefix is not None
-        layout.names = list(fields)
-        layout.constants = constants
-        layout.eta = eta is not None
-        layout.eta_days = bool(eta and eta.group(1))
-        return layout
-
-    def valid(self, v: np.ndarray) -> np.ndarray:
-        """Rows whose time stamp is a real date (else the line parser decides)."""
-        if not self.prefixed:
-            return np.ones(len(v), dtype=bool)
-        month = v[:, 0].astype(np.int64)
-        ok = (month >= 1) & (month <= 12)
-        return ok & (v[:, 1] >= 1) & (v[:, 1] <= _MONTH_DAYS[np.where(ok, month, 0)]) \
-            & (v[:, 2] <= 23) & (v[:, 3] <= 59) & (v[:, 4] <= 59)
 
 
 _EPOCH0 = datetime(1970, 1, 1)

@@ -1,0 +1,441 @@
+"""Anomaly detection: each detector finds one kind (or two) of what went wrong in a run."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, make_dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import present
+from ..events import EVAL, OOM, TRAIN
+from ..model import Run
+from .series import (
+    applicable,
+    as_int,
+    is_loss,
+    last_train_axes,
+    lower_is_better,
+    main_eval_metric,
+    main_loss,
+    step_gaps,
+    throughput,
+    values,
+)
+from .status import FAIL_MARKERS
+
+MAX_PER_KIND = 20
+
+
+def anomalies(run: Run, th: Thresholds | None = None, kinds=None) -> list[dict]:
+    """Everything that went wrong in a run (of these kinds: None for all), in line order
+    (stall is live only: see stall())."""
+    th = th or Thresholds()
+    found = []
+    for detector in DETECTORS:
+        if detector.find is not None and (kinds is None or set(detector.kinds) & set(kinds)):
+            for a in detector.find(run, th):
+                a.setdefault("file", _file_of(run, detector.phase, a))
+                found.append(a)
+    order = {name: i for i, name in enumerate(run.inputs)}
+    return sorted((a for a in found if kinds is None or a["kind"] in kinds),
+                  key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
+
+
+def _file_of(run: Run, phase: str, anomaly: dict) -> str:
+    """The input that holds the record an anomaly points at (by its line and step)."""
+    if len(run.inputs) <= 1:
+        return run.inputs[0] if run.inputs else run.source
+    for _, table in run.tables(phase):
+        lines, steps = np.asarray(table.line), np.asarray(table.step)
+        step = np.nan if anomaly["step"] is None else anomaly["step"]
+        hit = np.flatnonzero((lines == anomaly["line"]) & ((steps == step) | np.isnan(steps)))
+        if len(hit):
+            return run.input_name(table.file[int(hit[0])])
+    return run.source
+
+
+def _on_loss(find):
+    """A detector of the main loss: find(run, loss name, thresholds)."""
+    def run_it(run: Run, th) -> list[dict]:
+        loss = main_loss(run)
+        return find(run, loss, th) if loss else []
+    return run_it
+
+
+def anomaly(kind, step, metric, detail, line) -> dict:
+    return {"kind": kind, "step": as_int(step), "metric": metric, "detail": detail,
+            "line": as_int(line)}
+
+
+def _nonfinite(run: Run, th=None) -> list[dict]:
+    """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count."""
+    bad = np.zeros(0, dtype=bool)          # by line number: a record there has one
+    first = None                            # (line, step, name, value) of the first
+    names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
+    main = main_loss(run)
+    for name in sorted(names, key=lambda n: n != main):
+        for part in run.chunks(TRAIN, name):
+            at = np.flatnonzero(~np.isfinite(part["value"]))
+            if not len(at):
+                continue
+            lines = part["line"][at].astype(np.int64)
+            if lines.max() >= len(bad):
+                bad = np.concatenate([bad, np.zeros(int(lines.max()) + 1 - len(bad), dtype=bool)])
+            bad[lines] = True
+            i = at[int(np.argmin(lines))]
+            if first is None or part["line"][i] < first[0]:
+                first = (part["line"][i], part["step"][i], name, part["value"][i])
+    if first is None:
+        return []
+    line, step, name, value = first
+    return [anomaly("nan", step, name,
+                     f"{name} is {present.number(value)} at step {as_int(step)}; "
+                     f"{present.count(int(bad.sum()), 'record')} with a non-finite loss or "
+                     "grad_norm", line)]
+
+
+def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """Loss exactly 0 for several records after being non-zero (a NaN filter at work)."""
+    seen_nonzero = False
+
+    def zero_after_nonzero(vals: np.ndarray) -> np.ndarray:
+        nonlocal seen_nonzero
+        nonzero = np.isfinite(vals) & (vals != 0)
+        after = np.logical_or.accumulate(np.concatenate([[seen_nonzero], nonzero]))[:-1]
+        seen_nonzero = bool(after[-1] or nonzero[-1]) if len(vals) else seen_nonzero
+        return (vals == 0) & after
+
+    out = []
+    for step, line, length, _ in _stretches(run.chunks(TRAIN, name), zero_after_nonzero,
+                                            th.zero_loss_records):
+        out.append(anomaly("zero_loss", step, name, f"{name} is exactly 0 for {length} records "
+                            f"from step {as_int(step)}", line))
+        if len(out) >= MAX_PER_KIND:
+            break
+    return out
+
+
+def _stretches(parts, test, min_length: int):
+    """Each run of at least min_length records (over chunked `parts` of a series) whose values
+    pass `test` (values -> bool array): (first step, first line, length, its values)."""
+    open_: list | None = None               # [step, line, length, value arrays]
+    for part in parts:
+        vals = part["value"]
+        edges = np.diff(np.concatenate([[0], test(vals).astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        if open_ is not None and not (len(starts) and starts[0] == 0):
+            if open_[2] >= min_length:
+                yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
+            open_ = None
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            if a == 0 and open_ is not None:
+                open_[2] += b
+                open_[3].append(vals[:b])
+            else:
+                open_ = [part["step"][a], part["line"][a], b - a, [vals[a:b]]]
+            if b < len(vals):
+                if open_[2] >= min_length:
+                    yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
+                open_ = None
+    if open_ is not None and open_[2] >= min_length:
+        yield tuple(open_[:3]) + (np.concatenate(open_[3]),)
+
+
+def _per_record_steps(run: Run, name: str) -> float:
+    """Typical number of steps a record of a finite value stands for (1 when unknown)."""
+    gaps = step_gaps(run, name, positive=True, finite_values=True)
+    return 1.0 if math.isnan(gaps) else gaps
+
+
+def _levels(run: Run, name: str, width: int):
+    """The finite values of a training metric a chunk at a time, with their rolling median
+    over `width` records: (steps, lines, values, levels) of each chunk."""
+    history = np.empty(0)
+    for part in run.chunks(TRAIN, name):
+        keep = np.isfinite(part["value"])
+        vals = part["value"][keep]
+        if not len(vals):
+            continue
+        joined = np.concatenate([history, vals])
+        level = _rolling_median(joined, width)[len(history):]
+        history = joined[max(0, len(joined) - (width - 1)):] if width > 1 else history
+        yield part["step"][keep], part["line"][keep], vals, level
+
+
+def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Median of each value and the width-1 before it (fewer at the start)."""
+    if width <= 1 or not len(vals):
+        return vals.copy()
+    out = np.empty(len(vals))
+    for i in range(min(width - 1, len(vals))):
+        out[i] = np.median(vals[:i + 1])
+    windows = sliding_window_view(vals, width) if len(vals) >= width else vals[:0, None]
+    for start in range(0, len(windows), chunk):      # bounded memory on long runs
+        out[width - 1 + start:width - 1 + start + chunk] = np.median(windows[start:start + chunk],
+                                                                     axis=1)
+    return out
+
+
+def _median_before(vals: np.ndarray, width: int, factor: float) -> np.ndarray:
+    """Median of the `width` values before each one (fewer at the start), computed only where
+    the value exceeds factor x the window's minimum (no median can be smaller); +inf elsewhere."""
+    before = np.full(len(vals), np.inf)
+    if len(vals) < 2:
+        return before
+    rolling = _rolling_min(vals, width)[:-1]       # window ending at i-1, for i = 1..n-1
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(vals[1:] > factor * rolling) + 1
+    early, late = candidates[candidates < width], candidates[candidates >= width]
+    for i in early:
+        before[i] = np.median(vals[:i])
+    if len(late):
+        before[late] = np.median(sliding_window_view(vals, width)[late - width], axis=1)
+    return before
+
+
+def _rolling_min(vals: np.ndarray, width: int) -> np.ndarray:
+    """Minimum of each value and the width-1 before it (fewer at the start)."""
+    padded = np.concatenate([np.full(width - 1, np.inf), vals])
+    return sliding_window_view(padded, width).min(axis=1)
+
+
+def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """A loss > spike_factor x the median of the previous window.
+
+    Records that stand for a single step or a few (log_iter=1, logging_steps=1)
+    are raw per-step losses, noisy by nature; they are first median-filtered over
+    `spike_steps` steps, as PaddleDetection does over log_iter steps, so the test compares like
+    with like.
+    """
+    width = max(1, math.ceil(th.spike_steps / _per_record_steps(run, name)))
+    out: list[dict] = []
+    history = np.empty(0)                   # |levels| of the records just before the chunk
+    seen = next_free = 0
+    for steps, lines, vals, level in _levels(run, name, width):
+        joined = np.concatenate([history, np.abs(level)])
+        before = _median_before(joined, th.spike_window, th.spike_factor)[len(history):]
+        before[:max(0, th.spike_min_history - seen)] = np.nan
+        with np.errstate(invalid="ignore"):
+            hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
+        for i in hits.tolist():
+            if seen + i < next_free:
+                continue                            # the same spike seen through the filter
+            next_free = seen + i + width + 1
+            med = before[i]
+            what = f"{name} {vals[i]:.6g}" if width == 1 else \
+                f"{name} (median of {width} records) {level[i]:.6g}"
+            out.append(anomaly("spike", steps[i], name,
+                                f"{what} at step {as_int(steps[i])} is {abs(level[i]) / med:.3g}x "
+                                f"the median {med:.6g} of the previous records", lines[i]))
+            if len(out) >= MAX_PER_KIND:
+                return out
+        history = joined[-th.spike_window:]
+        seen += len(vals)
+    return out
+
+
+def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """The loss over the last part of the run stays divergence_factor x above its best level.
+
+    Levels are rolling medians (robust to single spikes); the best level is the lowest one
+    reached before the last part.
+    """
+    n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ()))
+    if n < th.divergence_min_records:
+        return _blowup(run, name, th)
+    tail = max(4, int(n * th.divergence_tail))
+    best, seen, ends = np.inf, 0, []
+    for _, _, vals, level in _levels(run, name, th.divergence_window):
+        head = max(0, n - tail - seen)
+        if head:
+            best = min(best, float(level[:head].min()))
+        if head < len(vals):
+            ends.append(vals[head:])
+        last_level = level[-1]
+        seen += len(vals)
+    now = float(np.median(np.concatenate(ends)))
+    high = th.divergence_factor * best
+    if not (best > 0 and now > high and last_level > high):
+        return []
+    first = None                            # the record after the last calm level
+    for steps, lines, _, level in _levels(run, name, th.divergence_window):
+        if first == "next chunk":
+            first = (steps[0], lines[0])
+        calm = np.flatnonzero(level <= high)
+        if len(calm):
+            i = int(calm[-1]) + 1
+            first = (steps[i], lines[i]) if i < len(level) else "next chunk"
+    step, line = first
+    return [anomaly("divergence", step, name,
+                     f"{name} level {now:.6g} over the last {tail} records is "
+                     f"{now / best:.3g}x its best level {best:.6g}; high since step "
+                     f"{as_int(step)}", line)]
+
+
+def _blowup(run: Run, name: str, th: Thresholds) -> list[dict]:
+    """A run too short to tell levels apart: the first record whose loss is blowup_factor x
+    the lowest positive value before it."""
+    steps, _, lines, vals = values(run, TRAIN, name)
+    lowest = math.inf
+    for i, v in enumerate(vals.tolist()):
+        if not math.isfinite(v):
+            continue
+        if v > 0 and lowest < math.inf and v >= th.blowup_factor * lowest:
+            return [anomaly("divergence", steps[i], name,
+                             f"{name} {v:.6g} at step {as_int(steps[i])} is {v / lowest:.3g}x its "
+                             f"lowest value {lowest:.6g} before", lines[i])]
+        if v > 0:
+            lowest = min(lowest, v)
+    return []
+
+
+def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
+    """Throughput below (1 - throughput_drop) x the run's median for a sustained stretch."""
+    speed = throughput(run)
+    if speed is None:
+        return []
+    name, median = speed["metric"], speed["median"]
+    def low(vals: np.ndarray) -> np.ndarray:
+        return np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
+
+    out = []
+    for step, line, length, vals in _stretches(run.chunks(TRAIN, name), low,
+                                               th.throughput_records):
+        drop = 1 - float(np.median(vals)) / median
+        out.append(anomaly("throughput_drop", step, name,
+                            f"{name} {drop:.0%} below the run's median {median:.4g} for "
+                            f"{length} records from step {as_int(step)}", line))
+        if len(out) >= MAX_PER_KIND:
+            break
+    return out
+
+
+def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
+    """The main eval metric worse than its best so far for eval_regression_evals evals in a row."""
+    metric = main_eval_metric(run)
+    if metric is None:
+        return []
+    steps, _, lines, vals = values(run, EVAL, metric)
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    usable = applicable(run, metric, vals)
+    out, best_value, worse = [], None, 0
+    for i, v in enumerate(vals):
+        if not usable[i]:
+            continue
+        if best_value is None or sign * v < sign * best_value:
+            best_value = v
+        worse = worse + 1 if sign * v > sign * best_value else 0
+        if worse == th.eval_regression_evals:
+            out.append(anomaly("eval_regression", steps[i], metric,
+                                f"{metric} {v:.6g} is worse than its best {best_value:.6g} for "
+                                f"{worse} evals in a row", lines[i]))
+    return out[:MAX_PER_KIND]
+
+
+def _failures(run: Run, th=None) -> list[dict]:
+    """traceback / oom from the parser's markers (Killed, KeyboardInterrupt and Pod failed
+    count as traceback), once per kind and step: ranks and retries repeat the same failure."""
+    out, seen = [], set()
+    for m in run.markers:
+        if m.kind not in FAIL_MARKERS:
+            continue
+        kind = "oom" if m.kind == OOM else "traceback"
+        key = (kind, m.step if m.step is not None else str(m.detail))
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(anomaly(kind, m.step, None, str(m.detail), m.line),
+                            file=m.file or run.source))
+    return out[:MAX_PER_KIND]
+
+
+def stall(run: Run, last_line_age_seconds: float, minutes: float | None = None,
+          th: Thresholds | None = None) -> dict | None:
+    """Live check: a `stall` anomaly when no line came for far longer than usual, else None.
+
+    The limit is `minutes` when given; otherwise the largest of stall_factor x the median gap
+    between records, twice the longest gap seen so far (evaluations, checkpoints) and
+    stall_min_seconds.
+    """
+    th = th or Thresholds()
+    if minutes is not None:
+        limit = minutes * 60.0
+    else:
+        gaps = _record_gaps(run)
+        limit = th.stall_min_seconds
+        if len(gaps):
+            limit = max(limit, th.stall_factor * float(np.median(gaps)), 2 * float(gaps.max()))
+    if last_line_age_seconds <= limit:
+        return None
+    steps, _ = last_train_axes(run)
+    step = steps[-1] if len(steps) else None
+    return dict(anomaly("stall", step, None,
+                    f"no new line for {present.duration(last_line_age_seconds)} "
+                    f"(limit {present.duration(limit)})", run.lines), file=run.source)
+
+
+def _record_gaps(run: Run) -> np.ndarray:
+    times = np.sort(np.concatenate([np.asarray(t.time) for phase in (TRAIN, EVAL)
+                                    for _, t in run.tables(phase)] or [np.array([])]))
+    gaps = np.diff(times[np.isfinite(times)])
+    return gaps[gaps > 0]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A threshold of a detector: an option of `check` (--zero-loss-records ...)."""
+
+    name: str
+    default: float
+    help: str
+
+
+@dataclass(frozen=True)
+class Detector:
+    """What finds anomalies of some kinds: find(run, thresholds) -> anomalies (None: found
+    live only, by `watch`), its thresholds, and the phase of the records it points at."""
+
+    kinds: tuple[str, ...]
+    find: Callable | None
+    limits: tuple[Limit, ...] = ()
+    phase: str = TRAIN
+
+
+DETECTORS = (
+    Detector(("nan",), _nonfinite),
+    Detector(("zero_loss",), _on_loss(_zero_loss), (
+        Limit("zero_loss_records", 3, "Records in a row with loss exactly 0, after non-zero."),)),
+    Detector(("spike",), _on_loss(_spikes), (
+        Limit("spike_factor", 10.0, "Spike: loss above this many times the window's median."),
+        Limit("spike_window", 20, "Spike: records in the window before a value."),
+        Limit("spike_min_history", 5, "Spike: records needed before one can be told."),
+        Limit("spike_steps", 5, "Spike: records of fewer steps are median-filtered over this "
+                                "many steps (per-step losses are noisy)."))),
+    Detector(("divergence",), _on_loss(_divergence), (
+        Limit("divergence_factor", 10.0, "Divergence: loss level at the end over the best "
+                                         "level reached before."),
+        Limit("divergence_tail", 0.25, "Divergence: share of the records that is the end."),
+        Limit("divergence_window", 5, "Divergence: records in the rolling median (level)."),
+        Limit("divergence_min_records", 8, "Divergence: records needed to tell by levels; a "
+                                           "shorter run diverges when its loss blows up:"),
+        Limit("blowup_factor", 100.0, "...grows this many times over its lowest value "
+                                      "before."))),
+    Detector(("throughput_drop",), _throughput_drop, (
+        Limit("throughput_drop", 0.30, "Throughput drop: share below the run's median..."),
+        Limit("throughput_records", 5, "...for this many records in a row."))),
+    Detector(("stall",), None, (
+        Limit("stall_factor", 10.0, "Stall: no line for this many times the median gap "
+                                    "between records..."),
+        Limit("stall_min_seconds", 300.0, "...and for at least this many seconds."))),
+    Detector(("traceback", "oom"), _failures),
+    Detector(("eval_regression",), _eval_regression, (
+        Limit("eval_regression_evals", 3, "Eval regression: evals in a row worse than the "
+                                          "best."),), phase=EVAL),
+)
+ANOMALY_KINDS = tuple(kind for detector in DETECTORS for kind in detector.kinds)
+Thresholds = make_dataclass(
+    "Thresholds",
+    [(limit.name, type(limit.default), field(default=limit.default, metadata={"help": limit.help}))
+     for detector in DETECTORS for limit in detector.limits])
+Thresholds.__doc__ = "Anomaly thresholds (one field per detector Limit): options of `check`."

@@ -1,0 +1,248 @@
+"""Reading a run's series: values, samples, medians, the last values; which metric is the main
+loss, the main eval metric and the throughput; the best eval value."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import formats, store
+from ..events import EVAL, TRAIN
+from ..model import Run, plain
+
+
+# --- series access ---------------------------------------------------------------------
+def values(run: Run, phase: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, epochs, lines, values) of a metric over all segments, in order (read-only
+    arrays; the last few asked for are remembered until the run's tables grow)."""
+    return remembered(run, ("values", phase, metric), lambda: _values(run, phase, metric))
+
+
+def remembered(run: Run, key: tuple, compute):
+    """compute(), remembered for the last few keys until the run reads more (arrays in it are
+    made read-only)."""
+    key += (run.lines, tuple(len(t) for phase in (TRAIN, EVAL) for _, t in run.tables(phase)))
+    memo = run.memo
+    if key not in memo:
+        if len(memo) >= 4:
+            del memo[next(iter(memo))]
+        memo[key] = compute()
+        for a in memo[key] if isinstance(memo[key], tuple) else ():
+            a.flags.writeable = False
+    return memo[key]
+
+
+def _values(run: Run, phase: str, metric: str):
+    a = run.arrays(phase, metric)
+    return a["step"], a["epoch"], a["line"], a["value"]
+
+
+def applicable(run: Run, metric: str, vals: np.ndarray) -> np.ndarray:
+    """Which values are numbers to use: finite, and not the format's "not applicable" value
+    (COCO's -1), which is kept as printed but never drawn, best, compared or alarmed on."""
+    ok = np.isfinite(vals)
+    sentinel = formats.not_applicable(run.format, metric)
+    if sentinel is not None:
+        ok &= vals != sentinel
+    return ok
+
+
+SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
+
+
+def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarray]:
+    """A metric's values (and table `columns`) at every k-th record, k the smallest that
+    keeps at most SAMPLE of them: all of them on any but a very long run. Bounded memory."""
+    total = sum(len(t.series[metric]) for _, t in run.tables(phase) if metric in t.series)
+    stride = max(1, -(-total // SAMPLE))
+    parts: dict[str, list] = {k: [] for k in (*columns, "value")}
+    seen = 0
+    for part in run.chunks(phase, metric, columns):
+        start = -seen % stride
+        for k in parts:
+            parts[k].append(part[k][start::stride].copy())  # not a view: frees the chunk
+        seen += len(part["value"])
+    return {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+
+
+def recent(run: Run, phase: str, metric: str, n: int) -> np.ndarray:
+    """The last n values of a metric (over segments), oldest first."""
+    parts, need = [], n
+    for _, table in reversed(list(run.tables(phase))):
+        series = table.series.get(metric)
+        if series is None:
+            continue
+        parts.append(series.value.slice(len(series) - need, len(series)))
+        need -= len(parts[-1])
+        if need <= 0:
+            break
+    return np.concatenate(parts[::-1]) if parts else np.empty(0)
+
+
+def median(run: Run, metric: str) -> float | None:
+    """Median of the finite values of a training metric (of a sample on a very long run)."""
+    def compute():
+        vals = sample(run, TRAIN, metric)["value"]
+        vals = vals[np.isfinite(vals)]
+        return float(np.median(vals)) if len(vals) else None
+
+    return remembered(run, ("median", metric), compute)
+
+
+def mean_positive(run: Run, metric: str) -> float | None:
+    """Mean of the finite positive values of a training metric (of a sample on a long run)."""
+    def compute():
+        vals = sample(run, TRAIN, metric)["value"]
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        return float(np.mean(vals)) if len(vals) else None
+
+    return remembered(run, ("mean_positive", metric), compute)
+
+
+def last_finite(run: Run, phase: str, metric: str) -> tuple[float, float] | None:
+    """(step, value) of the last finite value of a metric, or None."""
+    for _, table in reversed(list(run.tables(phase))):
+        series = table.series.get(metric)
+        n = len(series) if series is not None else 0
+        for hi in range(n, 0, -store.CHUNK):
+            vals = series.value.slice(hi - store.CHUNK, hi)
+            finite = np.flatnonzero(np.isfinite(vals))
+            if len(finite):
+                i = hi - len(vals) + int(finite[-1])
+                return float(table.step.take(series.rec_slice(i, i + 1))[0]), float(vals[finite[-1]])
+    return None
+
+
+def _median_counted(counts: dict[float, int]) -> float:
+    """np.median of a multiset given as value -> count."""
+    keys = sorted(counts)
+    total = sum(counts.values())
+    if not total:
+        return float("nan")
+    cum = np.cumsum([counts[k] for k in keys])
+    lo = keys[int(np.searchsorted(cum, (total - 1) // 2, side="right"))]
+    hi = keys[int(np.searchsorted(cum, total // 2, side="right"))]
+    return (lo + hi) / 2
+
+
+def step_gaps(run: Run, metric: str, positive: bool, finite_values: bool = False) -> float:
+    """Median difference between the steps of consecutive records of a train metric (only
+    positive differences between known steps, when `positive`); counted chunk by chunk, as
+    the differences are few distinct numbers."""
+    counts: dict[float, int] = {}
+    last = None
+    for part in run.chunks(TRAIN, metric, ("step",)):
+        steps = part["step"]
+        if finite_values:
+            steps = steps[np.isfinite(part["value"])]
+        if positive:
+            steps = steps[np.isfinite(steps)]
+        if last is not None:
+            steps = np.concatenate(([last], steps))
+        if len(steps):
+            last = steps[-1]
+        gaps = np.diff(steps)
+        if positive:
+            gaps = gaps[gaps > 0]
+        if np.isnan(gaps).any():
+            return float("nan")
+        for gap, n in zip(*np.unique(gaps, return_counts=True)):
+            counts[float(gap)] = counts.get(float(gap), 0) + int(n)
+    return _median_counted(counts)
+
+
+def is_loss(name: str) -> bool:
+    return "loss" in name.lower() and not name.startswith(("eval_", "train_"))
+
+
+def main_loss(run: Run) -> str | None:
+    names = run.metric_names(TRAIN)
+    for name in formats.describe(run.format).main_loss:
+        if name in names:
+            return name
+    if "loss" in names:
+        return "loss"
+    losses = [n for n in names if is_loss(n)]
+    return losses[0] if losses else None
+
+
+def lower_is_better(metric: str) -> bool:
+    name = metric.lower()
+    return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
+
+
+def main_eval_metric(run: Run) -> str | None:
+    names = [n for n in run.metric_names(EVAL) if n != "fps"]
+    for name in formats.describe(run.format).main_eval:
+        if name in names:
+            return name
+    accuracy = [n for n in names if "accuracy" in n]
+    losses = [n for n in names if n.endswith("loss")]
+    return (accuracy or losses or names or [None])[0]
+
+
+# --- figures ---------------------------------------------------------------------------
+def best(run: Run, metric: str | None = None) -> dict | None:
+    """The best value of an eval metric (default: the main one), with its step and epoch."""
+    metric = metric or main_eval_metric(run)
+    if metric is None or metric not in run.metric_names(EVAL):
+        return None
+    steps, epochs, _, vals = values(run, EVAL, metric)
+    finite = applicable(run, metric, vals)
+    if not finite.any():
+        return None
+    masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
+    i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
+    return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
+            "epoch": plain(epochs[i])}
+
+
+def throughput(run: Run) -> dict | None:
+    names = run.metric_names(TRAIN)
+    for name in formats.describe(run.format).throughput:
+        if name in names:
+            middle = median(run, name)
+            if middle is not None:
+                return {"metric": name, "median": middle}
+    return None
+
+
+def final_values(run: Run) -> dict:
+    out = {}
+    for seg in reversed(run.segments):
+        for name, series in seg.train.series.items():
+            if name not in out and len(series):
+                out[name] = series.value[-1]
+    return out
+
+
+def last_record(run: Run, metric: str) -> tuple[float, float] | None:
+    """(step, value) of the last training record of a metric, or None."""
+    for _, table in reversed(list(run.tables(TRAIN))):
+        series = table.series.get(metric)
+        if series is not None and len(series):
+            return table.step[series.last_index()], series.value[-1]
+    return None
+
+
+def last_value(run: Run, phase: str, name: str) -> float | None:
+    """The last finite value of a metric, or None."""
+    last = last_finite(run, phase, name)
+    return None if last is None else last[1]
+
+
+def last_train_axes(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Step and epoch of the last training record, as arrays of one (empty: no training)."""
+    tables = list(run.tables(TRAIN))
+    if not tables:
+        return np.array([]), np.array([])
+    table = tables[-1][1]
+    lo = len(table) - 1
+    return table.step.slice(lo, len(table)), table.epoch.slice(lo, len(table))
+
+
+def as_int(x):
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else int(x)

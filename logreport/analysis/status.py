@@ -1,0 +1,305 @@
+"""Where a run stands: status (and why), wall time, total steps, ETA, timing and progress. Pure:
+the file's modification time comes with the run (`Run.modified`), nothing here reads the disk."""
+from __future__ import annotations
+
+import math
+import time as _time
+from datetime import datetime
+
+import numpy as np
+
+from .. import formats, present, store
+from ..events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
+from ..model import Run, plain
+from .series import (
+    as_int,
+    best,
+    last_record,
+    last_train_axes,
+    last_value,
+    mean_positive,
+    median,
+    remembered,
+    sample,
+    step_gaps,
+)
+
+FAIL_MARKERS = (TRACEBACK, OOM, KILLED)
+RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as running
+
+
+def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str, str]:
+    """(status, evidence): finished | failed | running | unknown.
+
+    failed: an error, OOM or kill after the last training record. finished: the tool said so
+    (an end marker, final metrics), or for a tool that prints no end line, its own ETA had
+    run out at the last record. running: the caller is watching the log live, or the file was
+    modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
+    recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
+    timestamps is running only while watched. Otherwise unknown.
+    """
+    last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
+    fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
+    if fails:
+        return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
+    if any(m.kind == FINISHED for m in run.markers) or run.count(FINAL):
+        return "finished", "final training metrics were logged"
+    if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
+        return "finished", ("the tool's own ETA had run out at the last training record, and the "
+                             "eval after the last epoch (if the run evaluates) was printed")
+    if live:
+        return "running", "the log is being watched and has no end of training yet"
+    fresh, why = _fresh(run, _time.time() if now is None else now)
+    return ("running" if fresh else "unknown"), why
+
+
+def wall_seconds(run: Run) -> float | None:
+    """From the run's first to its last time stamp: of its records and markers when its
+    training records carry time stamps, else of its time-stamped lines (Trainer consoles
+    stamp logger lines, not the step dicts); without any, the tool's own runtime
+    (train_runtime, the elapsed time it printed); None for a run with no clock."""
+    if run.timed_train and run.first_time is not None:
+        return max(0.0, run.last_time - run.first_time)
+    if run.clock is not None:
+        return run.clock[1] - run.clock[0]
+    runtime = last_value(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
+    if runtime is not None:
+        return float(runtime)
+    return max(0.0, run.last_time - run.first_time) if run.first_time is not None else None
+
+
+def _fresh(run: Run, now: float) -> tuple[bool, str]:
+    """Whether the log is still being written, and why (see status())."""
+    mtime = run.modified
+    if mtime is None:
+        return False, "no end of training and no error; the source has no modification time"
+    age = now - mtime
+    if run.last_time is None:
+        return False, (f"no end of training and no error; the file changed "
+                       f"{present.duration(age)} ago but its lines have no timestamps to tell a "
+                       "live run from a copy (`watch` it to follow it live)")
+    behind = local_clock(mtime) - run.last_time
+    if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
+        return True, (f"the log was written {present.duration(age)} ago and its last line is "
+                      f"{present.duration(behind)} older")
+    return False, (f"no end of training and no error; its last timestamped line is "
+                   f"{present.duration(behind)} older than the file's last change, "
+                   f"{present.duration(age)} ago")
+
+
+def local_clock(t: float) -> float:
+    """Seconds since 1970 on the naive local clock that log timestamps use."""
+    return (datetime.fromtimestamp(t) - datetime(1970, 1, 1)).total_seconds()
+
+
+def _eta_ran_out(run: Run) -> bool:
+    """A tool that prints no end line: done when its own ETA says less than one log window remains
+    and, if the run evaluates, the eval after the last training record has been printed."""
+    last = last_record(run, "eta_seconds")
+    if last is None:
+        return False
+    remaining = _remaining_steps(run)
+    records = sum(len(t.series["eta_seconds"]) for _, t in run.tables(TRAIN)
+                  if "eta_seconds" in t.series)
+    window = step_gaps(run, "eta_seconds", positive=False) if records > 1 else 1.0
+    if remaining is None or remaining > max(window, 1.0):
+        return False
+    # A run that evaluates (--eval) evaluates after its last epoch too: wait for that eval.
+    eval_steps = [t.step[-1] for _, t in run.tables(EVAL)]
+    return not eval_steps or max(eval_steps) >= last[0]
+
+
+def _remaining_steps(run: Run) -> float | None:
+    """Steps left after the last training record, by the tool's ETA and mean batch time."""
+    eta = last_record(run, "eta_seconds")
+    cost = mean_positive(run, "batch_cost")
+    if eta is None or cost is None:
+        return None
+    return float(eta[1]) / cost
+
+
+def total_steps(run: Run) -> int | None:
+    """The total the log states; else whole epochs from the tool's ETA, which is the steps
+    left times its mean batch time since the run (re)started: exact at the run's first
+    record when that is an epoch's first step (the mean is that one batch: the answer is
+    fixed from the start, it does not follow each record's ETA up and down); otherwise the
+    median of what the second half of the records imply."""
+    if run.info.get("total_steps"):
+        return int(run.info["total_steps"])
+    per_epoch = run.info.get("steps_per_epoch")
+    if not per_epoch:
+        return None
+
+    def compute():
+        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line")), None)
+        cost = next(run.chunks(TRAIN, "batch_cost", ("line",)), None)
+        if first is None or cost is None or not len(first["value"]):
+            return None
+        if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
+                and cost["value"][0] > 0:
+            implied = first["step"][:1] + first["value"][:1] / cost["value"][:1]
+        else:   # a running mean of the costs printed stands in for the tool's own
+            eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
+            cost = sample(run, TRAIN, "batch_cost", ("line",))
+            ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
+            lines, vals = cost["line"][ok], cost["value"][ok]
+            at = np.searchsorted(lines, eta["line"], side="right") - 1
+            use = (at >= 0) & np.isfinite(eta["value"]) & np.isfinite(eta["step"])
+            if not use.any():
+                return None
+            running = np.cumsum(vals) / np.arange(1, len(vals) + 1)
+            implied = (eta["step"][use] + eta["value"][use] / running[at[use]])[
+                use.sum() // 2:]
+        return int(max(round(float(np.median(implied)) / per_epoch), 1) * per_epoch)
+
+    return remembered(run, ("total_steps",), compute)
+
+
+def eta_seconds(run: Run, state: str) -> float | None:
+    """Seconds left: the tool's own estimate, plus the evaluations still to come."""
+    if state in ("finished", "failed"):
+        return 0.0 if state == "finished" else None
+    if "remaining_seconds" in run.info:
+        return float(run.info["remaining_seconds"])
+    eta = last_record(run, "eta_seconds")
+    if eta is None:
+        return None
+    evals = eval_time(run)
+    return float(eta[1]) + (evals["remaining_seconds"] if evals else 0.0)
+
+
+# --- timing ----------------------------------------------------------------------------
+def timing(run: Run) -> dict | None:
+    """Time per iteration and per epoch, evaluation time, images/s (runs that log batch_cost).
+
+    Per epoch, as MMDetection's cal_train_time: the mean batch_cost of the epoch's records
+    except its first (which carries the data loader's start-up), times the steps per epoch.
+    """
+    part = sample(run, TRAIN, "batch_cost", ("epoch",))
+    epochs, cost = part["epoch"], part["value"]
+    keep = np.isfinite(cost) & np.isfinite(epochs)
+    if not keep.any():
+        return None
+    epochs, cost = epochs[keep], cost[keep]
+    # the costs of each epoch, in record order; epochs in the order first seen
+    cuts = np.flatnonzero(np.diff(epochs)) + 1
+    stretches: dict[float, list] = {}
+    for start, part in zip([0, *cuts.tolist()], np.split(cost, cuts)):
+        stretches.setdefault(float(epochs[start]), []).append(part)
+    per_epoch = {e: np.concatenate(parts) for e, parts in stretches.items()}
+    exclude = any(len(c) > 1 for c in per_epoch.values())
+    iter_seconds = {e: float(np.mean(c[1:] if exclude and len(c) > 1 else c))
+                    for e, c in per_epoch.items()}
+    steps_per_epoch = run.info.get("steps_per_epoch")
+    out: dict = {"seconds_per_iter": float(np.mean(list(iter_seconds.values()))),
+                 "first_record_of_epoch_excluded": exclude, "epoch_seconds": None}
+    if steps_per_epoch:
+        secs = {e: s * steps_per_epoch for e, s in iter_seconds.items()}
+        slow, fast = max(secs, key=secs.get), min(secs, key=secs.get)
+        out["epoch_seconds"] = {"mean": float(np.mean(list(secs.values()))),
+                                "slowest": {"epoch": plain(slow), "seconds": secs[slow]},
+                                "fastest": {"epoch": plain(fast), "seconds": secs[fast]},
+                                "epochs": len(secs)}
+    out["eval"] = eval_time(run)
+    out["images_per_second"] = _images_per_second(run)
+    return out
+
+
+def _images_per_second(run: Run) -> dict | None:
+    """ips is per card; the total needs the number of cards (world_size)."""
+    per_gpu = median(run, "ips")
+    if per_gpu is None:
+        return None
+    gpus = run.info.get("world_size") or run.info.get("gpus")
+    return {"per_gpu": per_gpu, "gpus": gpus, "total": per_gpu * gpus if gpus else None}
+
+
+def eval_time(run: Run) -> dict | None:
+    """Mean evaluation time, measured on the log's clock, and the time the remaining ones need.
+
+    One evaluation lasts from the last training record before it to its result, less the
+    training steps that were still due in that epoch (batch_cost each).
+    """
+    if not run.count(TRAIN):
+        return None
+    evals = [row for _, table in run.tables(EVAL)
+             for row in zip(table.step, table.epoch, table.time, table.line)]
+    before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64))
+    cost = median(run, "batch_cost") or 0.0
+    durations, eval_epochs = [], []
+    for (step, epoch, t, _), (found, last_step, last_time) in zip(evals, before):
+        if not math.isnan(epoch):
+            eval_epochs.append(int(epoch))
+        if not found or math.isnan(t) or math.isnan(last_time):
+            continue
+        due = 0.0 if math.isnan(step) else max(0.0, step - last_step)
+        durations.append(max(0.0, t - last_time - due * cost))
+    if not durations:
+        return None
+    mean = float(np.mean(durations))
+    left = _evals_left(run, sorted(set(eval_epochs)))
+    return {"mean_seconds": mean, "measured": len(durations), "remaining_evals": left,
+            "remaining_seconds": mean * left if left is not None else 0.0}
+
+
+def _train_before(run: Run, lines: np.ndarray) -> list[tuple[bool, float, float]]:
+    """For each line number: (found, step, time) of the training record on the nearest line
+    before it (the last one of equal lines), read a chunk of the tables at a time."""
+    best = np.full(len(lines), -np.inf)
+    step, time = np.full(len(lines), np.nan), np.full(len(lines), np.nan)
+    for _, table in run.tables(TRAIN):
+        for lo in range(0, len(table), store.CHUNK):
+            own = {c: getattr(table, c).slice(lo, lo + store.CHUNK)
+                   for c in ("line", "step", "time")}
+            order = np.argsort(own["line"], kind="stable")
+            sorted_lines = own["line"][order]
+            at = np.searchsorted(sorted_lines, lines) - 1
+            ok = at >= 0
+            ok[ok] = sorted_lines[at[ok]] >= best[ok]
+            pick = order[at[ok]]
+            best[ok], step[ok], time[ok] = own["line"][pick], own["step"][pick], own["time"][pick]
+    return [(b > -np.inf, s, t) for b, s, t in zip(best.tolist(), step.tolist(), time.tolist())]
+
+
+def _evals_left(run: Run, eval_epochs: list[int]) -> int | None:
+    """Evaluations still due: every k-th epoch (k from the evals seen) and the last one."""
+    total, per_epoch = total_steps(run), run.info.get("steps_per_epoch")
+    epochs = last_train_axes(run)[1]
+    if not total or not per_epoch or not eval_epochs or not len(epochs):
+        return None
+    n_epochs = round(total / per_epoch)
+    every = int(np.median(np.diff(eval_epochs))) if len(eval_epochs) > 1 else eval_epochs[0] + 1
+    every = max(every, 1)
+    return sum(1 for e in range(int(epochs[-1]), n_epochs)
+               if e > eval_epochs[-1] and ((e + 1) % every == 0 or e == n_epochs - 1))
+
+
+def progress(run: Run, state: str) -> dict | None:
+    """Where the run stands: step of total, %, elapsed and remaining time, tokens/s."""
+    steps, _ = last_train_axes(run)
+    total = total_steps(run)
+    if not len(steps) or math.isnan(steps[-1]):
+        return None
+    done = float(steps[-1]) + formats.describe(run.format).zero_based_steps
+    elapsed = (run.info.get("elapsed_seconds") or last_value(run, FINAL, "train_runtime")
+               or last_value(run, TRAIN, "train_runtime"))
+    if elapsed is None and run.first_time is not None and run.last_time > run.first_time:
+        elapsed = run.last_time - run.first_time
+    return {"step": as_int(steps[-1]), "total_steps": total,
+            "percent": 100.0 if state == "finished" else (
+                round(100.0 * min(done / total, 1.0), 2) if total else None),
+            "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),
+            "tokens_per_second": _tokens_per_second(run),
+            "best_eval_loss": best(run, "eval_loss")}
+
+
+def _tokens_per_second(run: Run) -> float | None:
+    """Trainer's train_tokens_per_second, or LLaMA-Factory's `throughput` (tokens seen / s)."""
+    names = [(FINAL, "train_tokens_per_second"), (TRAIN, "train_tokens_per_second")]
+    if "num_input_tokens_seen" in run.metric_names(TRAIN) or "total_tokens" in run.metric_names(TRAIN):
+        names.append((TRAIN, "throughput"))
+    for phase, name in names:
+        value = last_value(run, phase, name)
+        if value is not None:
+            return value
+    return None

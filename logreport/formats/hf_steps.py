@@ -1,0 +1,100 @@
+"""Which step a Trainer record is at (part of the hf_trainer parser): the log prints steps only
+in its progress bar, so a dict's step is weighed from the clues around it, and where there are
+none it is estimated, kept above the record before, and marked as an estimate.
+
+A mixin of `hf_trainer.Parser`: its state (facts, pending, record_step, ...) is the parser's.
+"""
+from __future__ import annotations
+
+import math
+
+from ..events import TRAIN, Record
+
+
+class Steps:
+    """The step rules of the hf_trainer parser."""
+
+    def _estimate(self, epoch: float | None) -> int:
+        """A step for a training record the log states none for, always above the last
+        record's (an estimate never collides with a record before it nor goes back): the
+        last record's step plus the usual gap between records, when the epoch as printed
+        (x examples / batch size) allows it; else the epoch's step; else the ordinal."""
+        last = self.record_step
+        following = None if last is None else last + self.record_gap
+        span = self._epoch_span(epoch)
+        if span is None:
+            return self.train_count + 1 if following is None else following
+        low, high = span
+        if following is not None and (low <= following <= high or following > high):
+            return following
+        guess = min(max(round(epoch * self.steps_per_epoch()), low), high)
+        return guess if last is None else max(guess, last + 1)
+
+    def steps_per_epoch(self) -> float | None:
+        examples = self.facts.get("num_examples")
+        batch = self.facts.get("total_train_batch_size")
+        return examples / batch if examples and batch else None
+
+    def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
+        """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
+        per_epoch = self.steps_per_epoch()
+        if epoch is None or not per_epoch or epoch != epoch:
+            return None
+        text = repr(float(epoch))
+        decimals = len(text.partition(".")[2]) if "e" not in text else 16
+        half = 0.5 * 10.0 ** -decimals
+        return math.ceil((epoch - half) * per_epoch), math.floor((epoch + half) * per_epoch)
+
+    def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
+        """The step of a dict from its clues: the training bar glued right before it on its
+        line, and the bar drawn after it. They differ when tqdm had not redrawn the bar yet
+        (the bar after is right: it is redrawn at once) or when a console kept only the last
+        frame of each line (the bar glued before is right: the one after is the next logging
+        step's), or both (the step lies between). The epoch decides when the examples and
+        batch size are known; else a console that kept its redraws (several frames on a line)
+        trusts the bar after."""
+        if glued is None or after is None or glued == after:
+            return after if after is not None else glued
+        span = self._epoch_span(epoch)
+        if span is not None and span[0] == span[1] and \
+                min(glued, after) <= span[0] <= max(glued, after):
+            return span[0]                  # the epoch as printed names one step between
+        if span is not None:
+            guess = epoch * self.steps_per_epoch()
+            return glued if abs(glued - guess) < abs(after - guess) else after
+        return after if self.redraws else glued
+
+    def _train_step(self, step: int | None, epoch: float | None) -> tuple[int, bool]:
+        """(step, estimated) of the next training record, given the step the log states for
+        it (None: none); remembers it, and the gap between records whose steps are stated."""
+        estimated = step is None
+        if estimated:
+            step = self._estimate(epoch)
+        elif self.record_step is not None and step > self.record_step and not self.estimated:
+            self.record_gap = step - self.record_step
+        self.record_step, self.estimated = step, estimated
+        self.train_count += 1
+        return step, estimated
+
+    def _emit(self, rec: Record, step: int | None, out: list) -> None:
+        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
+        if rec.phase == TRAIN:
+            rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
+                                                       rec.epoch)
+            self.last_step = rec.step
+        else:                                 # a block repeating its dict: only new keys
+            rec.step = step if step is not None else self.last_step
+            seen = self.emitted.setdefault((rec.phase, rec.step), set())
+            if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
+                del self.emitted[next(iter(self.emitted))]
+            if seen:
+                rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
+                if not rec.metrics:
+                    return
+            seen.update(rec.metrics)
+        out.append(rec)
+
+    def _flush(self, out: list, step: int | None = None) -> None:
+        if self.pending is not None:
+            rec, self.pending = self.pending, None
+            self._emit(rec, step, out)
