@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from . import __version__, catalog, formats, site
-from .analysis import RUNNING_WITHIN
+from .analysis.status import RUNNING_WITHIN
 from .errors import LogreportError, UsageError
 from .eventsource import EventInput
 from .export import write as export_rows

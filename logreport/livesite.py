@@ -291,7 +291,7 @@ class LiveSite:
         if entry.id in self.followed or len(self.followed) >= MAX_FOLLOWED:
             return
         options = Options(poll=TICK, output=site.page_path(self.site, entry.id),
-                          title=entry.name)
+                          title=entry.name, lang=self.indexer.lang)
         watch = Watch(entry.source.name, options)
         watch.start()
         self.followed[entry.id] = Followed(entry, watch, Published(f"/runs/{entry.id}/"))

@@ -88,7 +88,7 @@ class Reader:
             _save(self.state, run, ingest, mark)
             f.seek(blocks.offset)
             self.tail = f.read(max(0, now.st_size - blocks.offset))  # a last line without its end
-        self.run, self.ingest, self.line = run, ingest, blocks.line
+        self.run, self.ingest, self.line, self.mtime = run, ingest, blocks.line, now.st_mtime
         self.resumed = resumed is not None
         return mark
 
@@ -97,6 +97,7 @@ class Reader:
             self.ingest.feed_block(self.line, self.tail.replace(b"\r\n", b"\n"))
         self.ingest.finish()
         self.run.files.append(self.path)
+        self.run.saw_modified(self.mtime)
         return self.run
 
 

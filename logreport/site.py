@@ -108,8 +108,7 @@ def span(run: Run) -> tuple[float | None, float | None]:
 
 def modified(run: Run) -> float | None:
     """When its files last changed, on the local clock (as log time stamps are)."""
-    times = [os.path.getmtime(p) for p in run.files if os.path.exists(p)]
-    return _local(max(times)) if times else None
+    return None if run.modified is None else _local(run.modified)
 
 
 def _local(t: float) -> float:
