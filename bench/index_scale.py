@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+from parse import lf_log  # noqa: E402
 from watch_latency import cpu_seconds, peak_rss_mb  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -49,7 +50,6 @@ GPUS = ("a100", "h100", "v100", "rtx4090")
 PPDET_TRAIN = re.compile(rb"Epoch: \[(\d+)\]")
 PPDET_ITER = re.compile(rb"Epoch: \[(\d+)\] \[\s*(\d+)/(\d+)\]")
 PPDET_STAMP = re.compile(rb"^\[\d\d/\d\d \d\d:\d\d:\d\d\]")
-LF_BAR = re.compile(rb"(\d+)/(\d+) \[")
 
 
 def lengths(rnd: random.Random, natural: int) -> int:
@@ -99,23 +99,9 @@ def lf_folder_run(src: Path, rnd: random.Random, out: Path) -> int:
 
 
 def lf_console_run(src: Path, rnd: random.Random, out: Path) -> int:
-    """An LLaMA-Factory console log with its training part repeated (bench/parse.py's way)."""
-    text = src.read_bytes()
-    start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1
-    end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
-    head, body, tail = text[:start], text[start:end], text[end:]
-    per = int(re.search(rb"Total optimization steps = (\d+)", head).group(1))
-    copies = max(1, lengths(rnd, per) // per)
-    head = head.replace(b"Total optimization steps = %d" % per,
-                        b"Total optimization steps = %d" % (copies * per))
-    count = re.compile(rb"(\d+)/%d \[" % per)
-    with open(out, "wb") as f:
-        f.write(head)
-        for k in range(copies):
-            f.write(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + k * per,
-                                                           copies * per), body))
-        f.write(tail)
-    return copies * per
+    """An LLaMA-Factory console log with its training part repeated (bench/parse.py's)."""
+    per = int(re.search(rb"Total optimization steps = (\d+)", src.read_bytes()).group(1))
+    return lf_log(str(out), 0, str(src), reps=max(1, lengths(rnd, per) // per))
 
 
 def generate(root: Path, runs: int, seed: int = 1000) -> dict:

@@ -26,7 +26,6 @@ headers are sent.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import re
@@ -243,7 +242,7 @@ class LiveSite:
                 observer.stop()
                 observer.join(2)
             for followed in list(self.followed.values()):
-                followed.watch.follower.close()
+                _close(followed.watch)
 
     def _due(self) -> float:
         """When the loop has something to do without a file event: a walk, a publication."""
@@ -263,7 +262,7 @@ class LiveSite:
         entries = {e.id: e for e in self.indexer.entries}
         self.paths = {p: e.id for e in entries.values() for p in _watched_paths(e)}
         for run_id in [i for i in self.followed if i not in entries]:     # deleted
-            self.followed.pop(run_id).watch.follower.close()
+            _close(self.followed.pop(run_id).watch)
         if result.changed or self.reload:
             con = catalog.connect(self.site, read_only=True)
             try:
@@ -318,8 +317,7 @@ class LiveSite:
         watch, entry = followed.watch, followed.entry
         followed.version += 1
         followed.pub.set(followed.version, summary_json([watch.summary]) + "\n", watch.data)
-        data = site.run_data(entry.id, entry.name, watch.run, watch.summary)
-        followed.data_js = f"window.logreportRunData({json.dumps(data)});\n".encode()
+        followed.data_js = site.run_data_js(entry.id, entry.name, watch.run, watch.summary).encode()
         view = site.row_view(entry.id, entry.name, watch.run, watch.summary, live=True)
         with self.lock:
             self.views[entry.id] = view
@@ -327,8 +325,7 @@ class LiveSite:
 
     def _put_back(self, run_id: str) -> None:
         """A followed run gone quiet or ended: read into the catalog again."""
-        followed = self.followed.pop(run_id)
-        followed.watch.follower.close()
+        _close(self.followed.pop(run_id).watch)
         with self.lock:
             self.views.pop(run_id, None)
         self.reload = True
@@ -398,6 +395,11 @@ class LiveSite:
                                  live_version=version).encode()
         self._html = (version, page)
         return page
+
+
+def _close(watch: Watch) -> None:
+    """Stop following a run (its file closed); what it read goes to the catalog by a walk."""
+    watch.follower.close()
 
 
 def _watched_paths(entry: Entry) -> list[str]:

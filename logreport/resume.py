@@ -152,9 +152,9 @@ def _resume(f, path: str, state: str, before: Mark | None, inode: int):
         return None
     try:
         with open(state, "rb") as saved:
-            kept = pickle.load(saved)
+            kept = pickle.loads(_unpack(saved.read()))
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-            ValueError):
+            ValueError, IndexError):
         return None
     if kept.get("version") != __version__ or kept.get("offset") != before.offset:
         return None
@@ -168,7 +168,7 @@ def _save(state: str, run: Run, ingest: Ingest, mark: Mark) -> None:
     kept = {"version": __version__, "offset": mark.offset, "run": run, "parser": ingest.parser,
             "buffer": ingest.buffer, "format": ingest.format.NAME if ingest.format else None,
             "year": ingest.year}
-    data = pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)    # store.Spill: its bytes
+    data = _pack(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))  # store.Spill: its bytes
     os.makedirs(os.path.dirname(state), exist_ok=True)
 
     def write(tmp: str) -> None:
@@ -177,3 +177,24 @@ def _save(state: str, run: Run, ingest: Ingest, mark: Mark) -> None:
 
     replace_atomic(state, write)
 
+
+
+MAGIC = b"logreport-state-1\n"
+
+
+def _pack(raw: bytes) -> bytes:
+    """zstd-compressed (a run's open column tails are raw float64), with its size ahead."""
+    return MAGIC + len(raw).to_bytes(8, "little") + _codec().compress(raw, asbytes=True)
+
+
+def _unpack(data: bytes) -> bytes:
+    if not data.startswith(MAGIC):
+        raise ValueError("not a saved parse state")
+    size = int.from_bytes(data[len(MAGIC):len(MAGIC) + 8], "little")
+    return _codec().decompress(data[len(MAGIC) + 8:], decompressed_size=size, asbytes=True)
+
+
+def _codec():
+    import pyarrow as pa
+
+    return pa.Codec("zstd", compression_level=3)

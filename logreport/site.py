@@ -187,12 +187,16 @@ def run_data(run_id: str, name: str, run: Run, summary: dict) -> dict:
     return {"id": run_id, "name": name, "series": series}
 
 
+def run_data_js(run_id: str, name: str, run: Run, summary: dict) -> str:
+    """runs/<id>.data.js: the run's compare data, JSON handed to the index page's loader (a
+    script element loads it from disk too, where fetch cannot)."""
+    return f"window.logreportRunData({page_json(run_data(run_id, name, run, summary))});\n"
+
+
 def write_run_data(site: str, run_id: str, name: str, run: Run, summary: dict) -> None:
-    """runs/<id>.data.js: the run's compare data, JSON handed to the index page's loader."""
-    text = f"window.logreportRunData({page_json(run_data(run_id, name, run, summary))});\n"
     path = data_path(site, run_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, text)
+    write_atomic(path, run_data_js(run_id, name, run, summary))
 
 
 # --- the index page ---------------------------------------------------------------------

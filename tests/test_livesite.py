@@ -173,3 +173,20 @@ def test_runs_being_written_update_their_row_and_page_new_runs_appear_deleted_go
 
 def _row(port: int, name: str) -> dict:
     return {r["name"]: r for r in _rows(port, None)}.get(name, {"live": False, "steps_text": ""})
+
+
+def test_with_poll_a_run_being_written_is_followed_too(tmp_path):
+    """--poll (NFS: no file events): the tree is walked every SECONDS; a run read again is
+    followed from then on."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    lines = LONG.read_bytes().splitlines(keepends=True)
+    (root / "live.log").write_bytes(b"".join(lines[:100]))
+    with served(root, tmp_path / "site", "--poll", "0.2") as (port, _):
+        assert not _row(port, "live.log")["live"]
+        with open(root / "live.log", "ab") as f:
+            f.write(b"".join(lines[100:200]))
+        until(lambda: _row(port, "live.log")["live"], "the run followed")
+        with open(root / "live.log", "ab") as f:
+            f.write(b"".join(lines[200:]))
+        until(lambda: _row(port, "live.log")["steps_text"] == "948/960", "its last step")
