@@ -219,9 +219,11 @@ def main() -> int:
     rows = []
 
     cat, _ = timed(["sh", "-c", f"find {tree} -type f -exec cat {{}} + > /dev/null"])
-    cpu0 = children_cpu()
+    cpu0, load0 = children_cpu(), os.getloadavg()[0]
     cold, proc = timed(lr + ["index", str(tree), "-o", str(site)], cwd=ROOT)
     used = children_cpu() - cpu0
+    print(f"load average (others on this machine too): {load0:.1f} before the cold index, "
+          f"{os.getloadavg()[0]:.1f} after", flush=True)
     print(proc.stderr.decode().strip().splitlines()[-1], flush=True)
     rows.append(("cold index", cold, "cat of every file", cat, 60.0,
                  f"CPU {used:.0f} s = {used / cold:.2f} cores busy of {os.cpu_count()}"))

@@ -104,6 +104,31 @@ def load_runs(logs, fmt):
 PROGRESS_BYTES = 64 << 20    # inputs at least this big show a progress bar on a terminal
 
 
+class _count_progress:
+    """A rich progress bar of done/total items on stderr, only when stderr is a terminal."""
+
+    def __init__(self, what: str):
+        self.what, self.bar, self.task = what, None, None
+
+    def __enter__(self):
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
 class _progress:
     """A rich progress bar on stderr for a long read, only when stderr is a terminal."""
 
@@ -741,7 +766,9 @@ def index_cmd(roots, site, include, exclude, jobs, lang):
     """
     from .index import index
 
-    result = index(list(roots), site, include, exclude, jobs, lang or locale_lang())
+    with _count_progress("reading runs") as progress:
+        result = index(list(roots), site, include, exclude, jobs, lang or locale_lang(),
+                       progress)
     for line in result.skipped[:10]:
         click.echo(f"logreport: skipped {line}", err=True)
     if len(result.skipped) > 10:

@@ -265,6 +265,20 @@ def test_names_include_and_exclude(tmp_path):
     assert [(e.name, e.folder) for e in one] == [("sft_lora", "")]
     assert [e.name for e in find_runs([str(root / "det" / "ppyoloe*.log")])] == \
         sorted(p.name for p in DET if p.name.startswith("ppyoloe"))
+    index([str(root / "llm")], str(root / "llm" / "site"), jobs=1)       # a site inside the root
+    inside = [e.name for e in find_runs([str(root / "llm")], outside=str(root / "llm" / "site"))]
+    assert inside == sorted(LLM)
+
+
+def test_the_index_page_in_chinese(tmp_path):
+    root = tree(tmp_path / "runs")
+    index([str(root / "llm")], str(tmp_path / "site"), jobs=1, lang="zh")
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    data = json.loads(page.split('id="index-data">')[1].split("</script>")[0])
+    assert data["lang"] == "zh" and data["labels"]["status"] == "状态"
+    assert data["labels"]["compare"] == "对比" and '<html lang="zh">' in page
+    assert '<html lang="zh">' in next((tmp_path / "site" / "runs").glob("*.html")).read_text(
+        encoding="utf-8")
 
 
 README_QUERIES = [q.strip() for q in
