@@ -107,8 +107,12 @@ def lf_console_run(src: Path, rnd: random.Random, out: Path) -> int:
 def generate(root: Path, runs: int, seed: int = 1000) -> dict:
     """The tree (made once: a finished tree has root/MANIFEST.json); returns the manifest."""
     manifest = root / "MANIFEST.json"
-    if manifest.exists():
-        return json.loads(manifest.read_text())
+    if manifest.exists():                   # as generated: lines appended by a run before go
+        data = json.loads(manifest.read_text())
+        for run in data["runs"]:
+            if run.get("bytes") is not None and os.path.getsize(run["path"]) != run["bytes"]:
+                os.truncate(run["path"], run["bytes"])
+        return data
     shutil.rmtree(root, ignore_errors=True)
     rnd = random.Random(seed)
     ppdet = sorted(p for p in (DATA / "ppdet").glob("*.log") if not p.name.startswith("public_"))
@@ -133,7 +137,8 @@ def generate(root: Path, runs: int, seed: int = 1000) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         n = make(src, rnd, out)
         records += n
-        made.append({"path": str(out), "kind": make.__name__, "records": n})
+        made.append({"path": str(out), "kind": make.__name__, "records": n,
+                     "bytes": out.stat().st_size if out.is_file() else None})
     data = {"runs": made, "records": records}
     manifest.write_text(json.dumps(data))
     return data

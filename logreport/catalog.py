@@ -12,6 +12,7 @@ query`, a second `index`) can open it in between.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -80,6 +81,16 @@ def connect(site: str, read_only: bool = False):
     if not read_only:
         _create(con)
     return con
+
+
+@contextlib.contextmanager
+def opened(site: str, read_only: bool = False):
+    """`connect`, closed when the block ends."""
+    con = connect(site, read_only)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def _create(con) -> None:

@@ -775,7 +775,7 @@ def index_cmd(roots, site, include, exclude, jobs, lang):
         click.echo(f"logreport: skipped {len(result.skipped) - 10} more (see: logreport query "
                    f"--site {site} \"select * from catalog_skipped\")", err=True)
     click.echo(f"{os.path.join(site, 'index.html')}: {result.runs} runs; read {result.read} "
-               f"({result.resumed} appended), removed {result.removed}, "
+               f"({result.resumed} on from where they stopped), removed {result.removed}, "
                f"skipped {len(result.skipped)}", err=True)
 
 

@@ -262,34 +262,34 @@ class Indexer:
         if given, is called as runs are read."""
         self.entries = find_runs(self.roots, self.include, self.exclude, outside=self.site)
         result = Result()
-        con = catalog.connect(self.site)
-        try:
+        with catalog.opened(self.site) as con:      # open only while read or written
             known = catalog.read_state(con)
-            now = time.time()
-            tasks = [Task(e, self.site, self.lang, _marks(known, e.id)) for e in self.entries
-                     if e.id not in skip and changed(e, known, now)]
-            present = {e.id for e in self.entries}
-            gone = [i for i in list(known["runs"]) + list(known["skipped"]) if i not in present]
-            for run_id in gone:
-                remove_files(self.site, run_id)
-            result.removed = len([i for i in gone if i in known["runs"]])
-            result.changed = list(gone)
-            pending: list[Outcome] = []
-            for done, outcome in enumerate(_outcomes(tasks, self.jobs), 1):
-                pending.append(outcome)
-                result.changed.append(outcome.id)
-                if progress:
-                    progress(done, len(tasks))
-                if len(pending) >= FLUSH_EVERY:
-                    _write(con, gone, pending, result)
-                    gone, pending = [], []
-            _write(con, gone, pending, result)
+        now = time.time()
+        tasks = [Task(e, self.site, self.lang, _marks(known, e.id)) for e in self.entries
+                 if e.id not in skip and changed(e, known, now)]
+        present = {e.id for e in self.entries}
+        gone = [i for i in list(known["runs"]) + list(known["skipped"]) if i not in present]
+        for run_id in gone:
+            remove_files(self.site, run_id)
+        result.removed = len([i for i in gone if i in known["runs"]])
+        result.changed = list(gone)
+        pending: list[Outcome] = []
+        for done, outcome in enumerate(_outcomes(tasks, self.jobs), 1):
+            pending.append(outcome)
+            result.changed.append(outcome.id)
+            if progress:
+                progress(done, len(tasks))
+            if len(pending) >= FLUSH_EVERY:
+                _write(self.site, gone, pending, result)
+                gone, pending = [], []
+        _write(self.site, gone, pending, result)
+        with catalog.opened(self.site, read_only=True) as con:
             result.runs = con.execute("select count(*) from catalog_runs").fetchone()[0]
-            if result.changed or not os.path.exists(os.path.join(self.site, "index.html")):
-                write_shared_plotly(self.site)
-                site.write_index(self.site, catalog.views(con), self.lang)
-        finally:
-            con.close()
+            views = catalog.views(con) if result.changed or not os.path.exists(
+                os.path.join(self.site, "index.html")) else None
+        if views is not None:
+            write_shared_plotly(self.site)
+            site.write_index(self.site, views, self.lang)
         return result
 
 
@@ -306,7 +306,7 @@ def _marks(known: dict, run_id: str) -> dict:
             for f in known["files"].get(run_id, [])}
 
 
-def _write(con, gone: list[str], outcomes: list[Outcome], result: Result) -> None:
+def _write(site_dir: str, gone: list[str], outcomes: list[Outcome], result: Result) -> None:
     runs = [o.row for o in outcomes if o.row is not None]
     result.read += len(runs)
     result.resumed += sum(1 for r in runs if r.pop("resumed"))
@@ -314,7 +314,9 @@ def _write(con, gone: list[str], outcomes: list[Outcome], result: Result) -> Non
                for o in outcomes if o.row is None]
     result.skipped += [f"{s['name']}: {s['reason']}" for s in skipped]
     files = [dict(f, run_id=o.id) for o in outcomes for f in o.files]
-    catalog.write(con, gone, runs, files, skipped)
+    if gone or outcomes:
+        with catalog.opened(site_dir) as con:
+            catalog.write(con, gone, runs, files, skipped)
 
 
 def _outcomes(tasks: list[Task], jobs: int | None):

@@ -47,6 +47,8 @@ from .watch import Options, Watch
 QUIET = 120.0            # seconds without a new line after which a followed run is put back
 RESCAN = 30.0            # seconds between two walks of the tree
 SOON = 0.5               # seconds after an event on an unknown path before the tree is walked
+WALK_GAP = 5.0           # seconds between two walks, at least (a checkpoint being written
+                         # sends a stream of events on paths of no run)
 INDEX_GAP = 0.5          # seconds between two publications of the index rows, at least
 TICK = 1.0               # longest sleep
 MAX_FOLLOWED = 64        # runs followed at once; more changed runs wait for the next walk
@@ -217,6 +219,7 @@ class LiveSite:
         self.version = 0
         self.dirty = False
         self.next_walk = 0.0
+        self.walked = -WALK_GAP              # when the last walk began
         self.next_index = 0.0
         self._html: tuple[int, bytes] = (-1, b"")
 
@@ -258,17 +261,16 @@ class LiveSite:
         """Bring the catalog up to date (runs not followed). At the first walk, the runs that
         are running are followed; with --poll (no file events), so are runs read again."""
         first = not self.entries
+        self.walked = time.monotonic()
         result = self.indexer.update(skip=set(self.followed))
         entries = {e.id: e for e in self.indexer.entries}
         self.paths = {p: e.id for e in entries.values() for p in _watched_paths(e)}
         for run_id in [i for i in self.followed if i not in entries]:     # deleted
             _close(self.followed.pop(run_id).watch)
+        changed = bool(result.changed) or self.reload or first
         if result.changed or self.reload:
-            con = catalog.connect(self.site, read_only=True)
-            try:
+            with catalog.opened(self.site, read_only=True) as con:
                 views = {v["id"]: v for v in catalog.views(con)}
-            finally:
-                con.close()
             with self.lock:
                 self.views = dict(views, **{i: self.views[i] for i in self.followed
                                             if i in self.views})
@@ -282,7 +284,7 @@ class LiveSite:
             if run_id in entries:
                 self.follow(entries[run_id])
         self.entries = entries
-        self.dirty = True
+        self.dirty = self.dirty or changed
         self.next_walk = time.monotonic() + (self.poll or RESCAN)
 
     def follow(self, entry: Entry) -> None:
@@ -326,10 +328,8 @@ class LiveSite:
     def _put_back(self, run_id: str) -> None:
         """A followed run gone quiet or ended: read into the catalog again."""
         _close(self.followed.pop(run_id).watch)
-        with self.lock:
-            self.views.pop(run_id, None)
-        self.reload = True
-        self.next_walk = 0.0            # the walk reads it (from where its last read stopped)
+        self.reload = self.dirty = True       # its live row stays until the walk reads it
+        self.next_walk = min(self.next_walk, self.walked + WALK_GAP)   # the walk reads it
 
     # --- file events ------------------------------------------------------------------------
     def _observe(self):
@@ -372,7 +372,8 @@ class LiveSite:
             if run_id not in self.followed:
                 self.follow(self.entries[run_id])
             return
-        self.next_walk = min(self.next_walk, time.monotonic() + SOON)
+        self.next_walk = min(self.next_walk, max(time.monotonic() + SOON,
+                                                 self.walked + WALK_GAP))
 
     # --- the index --------------------------------------------------------------------------
     def publish_index(self) -> None:
