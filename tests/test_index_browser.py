@@ -112,3 +112,13 @@ def test_compare_opens_with_the_runs_chosen(page, site):
     assert page.eval("document.getElementById('list').offsetParent") is None     # list hidden
     page.eval("document.getElementById('close').click()")
     assert page.eval("document.body.classList.contains('comparing')") is False
+
+
+def test_a_run_page_of_the_site_draws_with_the_shared_plotly(site):
+    run = next(v for v in site[1] if v["name"] == "llm/sft_lora")
+    with Browser() as b:
+        page = b.open((site[0] / "runs" / f"{run['id']}.html").as_uri())
+        page.wait_for("document.documentElement.dataset.drawn === '1'")
+        assert page.eval("typeof window.Plotly") == "object"       # from ../assets/plotly.min.js
+        assert page.eval("document.querySelectorAll('.main-svg').length") > 0
+        assert page.errors == [] and page.requests == []
