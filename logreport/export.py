@@ -125,7 +125,10 @@ def _parquet(runs: list[Run], path: str) -> int:
         nonlocal count
         count = 0
         pending: list = []  # slices gathered into row groups of ROW_GROUP rows, not one each
-        with pq.ParquetWriter(tmp, schema) as writer:
+        # no min/max of `value`: they leave NaN out, and DuckDB (2.0) then skips row groups
+        # for `where isnan(value)` as if they held none
+        stats = [name for name in schema.names if name != "value"]
+        with pq.ParquetWriter(tmp, schema, write_statistics=stats) as writer:
             for run in runs:
                 for seg, phase, metric, step, epoch, time, value in run.series_columns(ROW_GROUP):
                     n = len(value)

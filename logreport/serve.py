@@ -53,11 +53,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 # Fetches new data on each event; without window.logreport.update, reloads (at most every 10 s).
-LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
+LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%(version)s</script>
 <script>(function () {
   var version = JSON.parse(document.getElementById("logreport-live").textContent).version;
   var loaded = Date.now(), busy = false;
-  var events = new EventSource("/api/events");
+  var events = new EventSource("%(base)sapi/events");
   events.addEventListener("report", function (e) {
     var v = JSON.parse(e.data).version;
     if (v <= version || busy) return;
@@ -67,7 +67,7 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
       return;
     }
     busy = true;
-    fetch("/api/report").then(function (r) { return r.json(); }).then(function (data) {
+    fetch("%(base)sapi/report").then(function (r) { return r.json(); }).then(function (data) {
       version = v; api.update(data);
     }).finally(function () { busy = false; });
   });
@@ -81,7 +81,8 @@ WAITING = (b'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" con
 class Published:
     """The latest payloads, replaced whole by the watch loop, read by the request threads."""
 
-    def __init__(self):
+    def __init__(self, base: str = "/"):
+        self.base = base             # where the page is served: its API is below it
         self.cond = threading.Condition()
         self.version = 0
         self.summary = b""
@@ -104,7 +105,7 @@ class Published:
         if cached[0] == version and cached[1]:
             return cached[1]
         page = render_report(data)
-        script = LIVE_SCRIPT % page_json({"version": version})
+        script = LIVE_SCRIPT % {"version": page_json({"version": version}), "base": self.base}
         cut = page.rfind("</body>")
         page = page[:cut] + script + page[cut:] if cut >= 0 else page + script
         body = page.encode()
@@ -184,7 +185,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _events(self) -> None:
+    def _events(self, pub: Published | None = None) -> None:
+        """Server-sent events of `pub` (default: the server's payloads) until the client goes."""
         if not self.server.mark(self.request, STREAM):
             return self._send(503, b"too many live pages open\n", "text/plain")
         try:
@@ -192,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            pub, seen = self.server.published, -1
+            pub, seen = pub or self.server.published, -1
             while not self.server.closing:
                 version = pub.wait_newer(seen, HEARTBEAT)
                 if version > seen:
@@ -232,6 +234,7 @@ class LiveServer(ThreadingHTTPServer):
     """Serves the latest published payloads from a background thread."""
 
     daemon_threads = True
+    handler_class = Handler      # a subclass may serve more paths
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765,
                  client_timeout: float = CLIENT_TIMEOUT):
@@ -243,7 +246,7 @@ class LiveServer(ThreadingHTTPServer):
         self.public = not is_loopback(host)
         self.closing = False
         try:
-            super().__init__((host, port), Handler)
+            super().__init__((host, port), self.handler_class)
         except OSError as e:
             raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                              "choose another --port (or --port 0 for any free one)") from None

@@ -145,9 +145,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
-            self._say_waiting()
-            if self.reader.backlog():
-                self.dirty = self.report_due = self.new_records = True
+            self.start()
             while not self.stop.is_set():
                 got = self.step()
                 now = time.monotonic()
@@ -177,6 +175,12 @@ class Watch:
         finally:
             self.finish()
         return code
+
+    def start(self) -> None:
+        """Before the first step: say that the log does not exist yet, read what it holds."""
+        self._say_waiting()
+        if self.reader.backlog():
+            self.dirty = self.report_due = self.new_records = True
 
     def step(self) -> int:
         """Read what was appended; returns the number of lines read."""

@@ -1,5 +1,5 @@
 """Property: a log followed while it is written, appended in random pieces, gives exactly the lines
-and records of reading the whole file at once (`pipeline.load`)."""
+and records of reading the whole file at once (`reader.load`)."""
 import os
 import tempfile
 
