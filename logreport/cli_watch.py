@@ -139,9 +139,11 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
 
 def _one_run(path: str) -> None:
     """`watch` follows one run: a folder of several separate runs is refused."""
+    from . import sources
     from .runs import folder_runs
 
-    if not os.path.isdir(path):
+    path = sources.given(path)
+    if sources.streams_backlog(path) or not sources.isdir(path):
         return
     try:
         found = folder_runs(path)

@@ -1,6 +1,15 @@
 """Errors the library raises; the CLI turns each into one line with a hint and an exit code."""
 from __future__ import annotations
 
+import re
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+
+
+def scrub(text: str) -> str:
+    """Text with the password of any URL in it (scheme://user:password@host) taken out."""
+    return _USERINFO.sub(r"\1:***@", text) if "://" in text else text
+
 
 class LogreportError(Exception):
     """A problem the user can fix: message, hint, and where (path, line)."""
@@ -9,10 +18,11 @@ class LogreportError(Exception):
 
     def __init__(self, message: str, hint: str = "", path: str | None = None,
                  line: int | None = None):
+        message, hint = scrub(message), scrub(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.path = path
+        self.path = scrub(path) if path else path
         self.line = line
 
     def one_line(self) -> str:

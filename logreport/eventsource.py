@@ -7,11 +7,11 @@ recognised by its name; the format module reads it (formats.tfevents, formats.vi
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
-from .errors import MissingExtra
+from . import sources
+from .errors import InputError, MissingExtra
 from .events import Info
 from .formats import tfevents, visualdl
 
@@ -22,7 +22,7 @@ _STAMP = re.compile(r"\.(\d{9,})\.")
 
 def format_of(name: str):
     """The event-file format of a file name, or None."""
-    base = os.path.basename(name)
+    base = sources.basename(name)
     return next((fmt for fmt in FORMATS if fmt.is_file(base)), None)
 
 
@@ -45,25 +45,31 @@ class EventInput:
 
     def files(self) -> list[str]:
         """The run's event files, oldest first."""
-        if not os.path.isdir(self.path):
-            return [self.path] if os.path.exists(self.path) else []
+        if not sources.isdir(self.path):
+            return [self.path] if sources.exists(self.path) else []
         try:
-            names = os.listdir(self.path)
-        except OSError:
+            entries = sources.listing(self.path)
+        except InputError:
             return []
-        return [os.path.join(self.path, n) for n in sorted(names, key=_created)
-                if self.format.is_file(n) and os.path.isfile(os.path.join(self.path, n))]
+        return [sources.join(self.path, n) for n in sorted(entries, key=_created)
+                if self.format.is_file(n) and entries[n] == "file"]
+
+    def stats(self) -> list:
+        """The `sources.Stat` of each of its files there now."""
+        return [st for f in self.files() if (st := sources.stat(f)) is not None]
 
     def size(self) -> int:
         """Bytes of its files (as `sources.Input.size`)."""
-        return sum(os.path.getsize(f) for f in self.files() if os.path.exists(f))
+        return sum(st.size for st in self.stats())
 
     def mtime(self) -> float | None:
         """When its newest file was last modified (as `sources.Input.mtime`)."""
-        times = [os.path.getmtime(f) for f in self.files() if os.path.exists(f)]
-        return max(times) if times else None
+        return max((st.mtime for st in self.stats()), default=None)
 
     def follower(self, from_end: bool = False, required: bool = True) -> EventFollower:
+        if sources.is_url(self.path):       # the projects' readers open local files
+            raise InputError("event files are read from this machine's disk",
+                             "copy them here first (e.g. aws s3 sync, rsync)", self.path)
         return EventFollower(self, from_end, required)
 
     def read_into(self, run, required: bool = True) -> None:
@@ -130,26 +136,26 @@ class EventFollower:
 def file_input(path: str) -> EventInput | None:
     """An event file given by its path, as a run of its own."""
     fmt = format_of(path)
-    return EventInput(path, fmt) if fmt is not None and not os.path.isdir(path) else None
+    return EventInput(path, fmt) if fmt is not None and not sources.isdir(path) else None
 
 
-def folder_events(folder: str, names: list[str]) -> list[EventInput]:
-    """The runs of event files directly in a folder whose file names are `names` (one per
-    format; a folder holds one run, as TensorBoard and VisualDL see it)."""
+def folder_events(folder: str, entries: dict[str, str]) -> list[EventInput]:
+    """The runs of event files directly in a folder whose `sources.listing` is `entries` (one
+    per format; a folder holds one run, as TensorBoard and VisualDL see it)."""
     return [EventInput(folder, fmt) for fmt in FORMATS
-            if any(fmt.is_file(n) and os.path.isfile(os.path.join(folder, n)) for n in names)]
+            if any(fmt.is_file(n) and kind == "file" for n, kind in entries.items())]
 
 
 def event_inputs(folder: str) -> list[EventInput]:
     """The runs of event files in a folder and its subfolders (DEPTH levels; hidden ones
     skipped), oldest first: those of one run's output folder (its `runs/`, `vdl_log_dir/`)."""
     found = []
-    top = folder.rstrip(os.sep).count(os.sep)
-    for root, dirs, names in os.walk(folder):
-        if root.rstrip(os.sep).count(os.sep) - top >= DEPTH:
+    top = folder.rstrip("/").count("/")
+    for root, dirs, names in sources.walk(folder):
+        if root.rstrip("/").count("/") - top >= DEPTH:
             dirs.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for source in folder_events(root, names):
+        for source in folder_events(root, dict.fromkeys(names, "file")):
             first = min((n for n in names if source.format.is_file(n)), key=_created)
             found.append((_created(first), source))
     found.sort(key=lambda pair: pair[0])

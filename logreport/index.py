@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import copyreg
 import fnmatch
-import glob
 import hashlib
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from . import __version__, catalog, formats, site
+from . import __version__, catalog, formats, site, sources
 from .analysis.status import RUNNING_WITHIN
 from .errors import LogreportError, UsageError
 from .eventsource import EventInput
@@ -102,13 +101,12 @@ def find_runs(roots: list[str], include=(), exclude=(), outside: str | None = No
         found, _ = discover([root])
         base = _base(root)
         for source in found:
-            path = os.path.abspath(source.name)
+            path = sources.absolute(source.name)
             if outside and _below(path, outside):
                 continue
-            name = os.path.relpath(path, base) if path != base else os.path.basename(base)
+            name = sources.relative(path, base) if path != base else sources.basename(base)
             if len(roots) > 1:
-                name = os.path.join(os.path.basename(base), name)
-            name = name.replace(os.sep, "/")
+                name = f"{sources.basename(base)}/{name}"
             if include and not any(fnmatch.fnmatch(name, g) for g in include):
                 continue
             if any(fnmatch.fnmatch(name, g) for g in exclude):
@@ -120,17 +118,19 @@ def find_runs(roots: list[str], include=(), exclude=(), outside: str | None = No
 
 def _base(root: str) -> str:
     """The folder names are relative to: the root folder, a file's folder, a glob's fixed part."""
-    if glob.has_magic(root):
-        parts = root.split(os.sep)
-        fixed = [p for p in parts[:next(i for i, p in enumerate(parts) if glob.has_magic(p))]]
-        return os.path.abspath(os.sep.join(fixed) or ".")
-    path = os.path.abspath(root)
-    return path if os.path.isdir(path) else os.path.dirname(path)
+    root = sources.given(root)
+    sep = "/" if sources.is_url(root) else os.sep
+    if sources.has_magic(root):
+        parts = root.split(sep)
+        fixed = [p for p in parts[:next(i for i, p in enumerate(parts) if sources.has_magic(p))]]
+        return sources.absolute(sep.join(fixed) or ".")
+    path = sources.absolute(root)
+    return path.rstrip("/") if sources.isdir(path) else sources.parent(path)
 
 
 def _below(path: str, folder: str) -> bool:
-    folder = os.path.abspath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+    folder = sources.absolute(folder).rstrip("/" + os.sep)
+    return path == folder or path.startswith(folder + ("/" if sources.is_url(folder) else os.sep))
 
 
 def input_files(source: RunSource) -> list[str]:
@@ -142,9 +142,9 @@ def input_files(source: RunSource) -> list[str]:
 
 
 def resumable(source: RunSource) -> bool:
-    """A single plain text log: read on from where the last read stopped."""
+    """A single plain text log on this machine: read on from where the last read stopped."""
     return (not source.folder and len(source.inputs) == 1 and type(source.inputs[0]) is Input
-            and not source.inputs[0].path.endswith(".gz"))
+            and not source.inputs[0].path.endswith(".gz") and not sources.is_url(source.inputs[0].path))
 
 
 def changed(entry: Entry, known: dict, now: float) -> bool:
@@ -330,8 +330,8 @@ def _outcomes(tasks: list[Task], jobs: int | None):
         return
     import multiprocessing
 
-    tasks = sorted(tasks, key=lambda t: -sum(os.path.getsize(p) for p in input_files(t.entry.source)
-                                             if os.path.exists(p)))
+    tasks = sorted(tasks, key=lambda t: -sum(st.size for p in input_files(t.entry.source)
+                                             if (st := sources.stat(p)) is not None))
     # spawn: a clean process (no threads of this one, no inherited state)
     with ProcessPoolExecutor(min(jobs, len(tasks)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:

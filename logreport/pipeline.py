@@ -5,7 +5,6 @@ and a follower's lines to `feed`, for `report` and `watch` alike.
 """
 from __future__ import annotations
 
-import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -168,11 +167,11 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
                          + "; see `logreport formats`, or pass --format", name)
 
 
-def year_of(path: str) -> int | None:
+def year_of(mtime: float | None) -> int | None:
     """The year a log was written, from its modification time (some stamps have no year)."""
     try:
-        return datetime.fromtimestamp(os.path.getmtime(path)).year
-    except (OSError, ValueError):
+        return None if mtime is None else datetime.fromtimestamp(mtime).year
+    except (OSError, ValueError, OverflowError):
         return None
 
 

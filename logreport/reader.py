@@ -8,16 +8,16 @@ own part, and merged (`Reader.run`).
 from __future__ import annotations
 
 import copy
-import os
 
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
-from .eventsource import EventFollower, EventInput
-from .follow import Follower, file_state
+from .eventsource import EventInput
 from .merge import Collected, merge_into
 from .model import Run
 from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, year_of
 from .runs import RunSource, discover, folder_inputs
+from .sources import basename, isfile, stat, streams_backlog
+from .sources import follower as text_follower
 
 WORKERLOG_PREFIX = "workerlog."        # paddle.distributed.launch writes one per rank
 
@@ -27,18 +27,19 @@ class Reader:
     they grow (`live`), then `finish`; `run()` is the Run so far."""
 
     def __init__(self, source: RunSource, fmt: str | None = None, live: bool = False,
-                 from_end: bool = False):
+                 from_end: bool = False, every: float | None = None):
         self.source = source
         self.fmt = fmt
         self.live = live
         self.from_end = from_end
+        self.every = every                            # seconds between looks at a URL
         self.single = Run(source.name, fmt or "")     # the run of a one-input source
         self.parts: dict[str, Collected] = {}         # an output folder: each file alone
         self.ingests: dict[str, Ingest] = {}
-        self.followers: dict[str, Follower | EventFollower] = {}
+        self.followers: dict[str, object] = {}        # path -> sources.follower, EventFollower
         self.errors: list[UnknownFormat] = []
         self.said: list[str] = []                     # restarts, skipped files: for the user
-        self.failed: dict[str, tuple | None] = {}     # path -> file_state() at its failure
+        self.failed: dict[str, tuple | None] = {}     # path -> its sources.stat at its failure
         self.unreadable: list[InputError] = []        # a folder's files that could not be read
         self.cut: dict[str, int] = {}                 # path -> lines cut at MAX_LINE by blocks
 
@@ -58,7 +59,7 @@ class Reader:
 
         progress: called as progress(bytes_read_so_far, bytes_in_all), if given."""
         inputs = self.inputs()
-        if self.from_end:
+        if self.from_end or (self.live and any(streams_backlog(i.path) for i in inputs)):
             for inp in inputs:
                 self._follower(inp)
             return 0
@@ -70,7 +71,7 @@ class Reader:
             if isinstance(inp, EventInput):
                 self._take_events(inp, self._follower(inp).poll())
                 continue
-            if self.live and not os.path.isfile(inp.path):
+            if self.live and not isfile(inp.path):
                 continue            # not there yet, or no regular file: the follower says
             ingest = self._ingest(inp)
             blocks = inp.complete_blocks(inp.size() or 0) if self.live else inp.blocks()
@@ -107,7 +108,7 @@ class Reader:
         one that could not be opened is tried again once it changes (chmod, replaced)."""
         lines = events = 0
         for inp in self.inputs():
-            if inp.path in self.failed and self.failed[inp.path] in (None, file_state(inp.path)):
+            if inp.path in self.failed and self.failed[inp.path] in (None, _state(inp.path)):
                 continue
             follower = self._follower(inp)
             try:
@@ -119,8 +120,12 @@ class Reader:
                 if inp.path not in self.failed:
                     self.said.append(f"logreport: warning: {e.one_line()}; skipped")
                 opened = getattr(follower, "opened", True)
-                self.failed[inp.path] = None if opened else file_state(inp.path)
+                self.failed[inp.path] = None if opened else _state(inp.path)
                 continue
+            said = getattr(follower, "said", None)     # a connection lost, made again
+            if said:
+                self.said += said
+                said.clear()
             self._count_cut(inp)
             if not items:
                 continue
@@ -171,7 +176,7 @@ class Reader:
                 part.files = [inp.path] if part.format else []
                 parts.append(part)
         merge_into(run, parts)
-        ranks = [p for p in self.parts if os.path.basename(p).startswith(WORKERLOG_PREFIX)]
+        ranks = [p for p in self.parts if basename(p).startswith(WORKERLOG_PREFIX)]
         if len(ranks) > 1:                  # a launch folder: one log per card
             run.info.setdefault("world_size", len(ranks))
         return run
@@ -204,7 +209,7 @@ class Reader:
             texts = any(not isinstance(i, EventInput) for i in self.inputs())
             follower = self.followers[inp.path] = (
                 inp.follower(self.from_end, required=not (self.source.folder and texts))
-                if isinstance(inp, EventInput) else Follower(inp.path, self.from_end))
+                if isinstance(inp, EventInput) else text_follower(inp.path, self.from_end, self.every))
         return follower
 
     def _ingest(self, inp, old: Ingest | None = None) -> Ingest:
@@ -212,7 +217,7 @@ class Reader:
         if ingest is None or old is not None:
             fmt = self.fmt or (old.format.NAME if old is not None and old.format else None)
             ingest = self.ingests[inp.path] = Ingest(self._sink(inp), inp.name, fmt,
-                                                     year_of(inp.path), give_up=not self.live)
+                                                     year_of(inp.mtime()), give_up=not self.live)
             if self.live and not self.source.folder and inp.name not in self.single.files:
                 self.single.files.append(inp.name)        # followed: named from the start
         return ingest
@@ -221,8 +226,8 @@ class Reader:
         """Lines whose ends were cut at MAX_LINE (by the blocks read and by the follower), as
         the run's fact `lines_cut`."""
         follower = self.followers.get(inp.path)
-        cut = self.cut.get(inp.path, 0) + (follower.splitter.clipper.cut
-                                            if isinstance(follower, Follower) else 0)
+        splitter = getattr(follower, "splitter", None)
+        cut = self.cut.get(inp.path, 0) + (splitter.clipper.cut if splitter is not None else 0)
         if cut:
             self._sink(inp).info["lines_cut"] = cut
 
@@ -320,13 +325,19 @@ def load_all(paths: list[str], fmt: str | None = None, progress=None,
     for error in unreadable:
         warn(error)
     if skipped and runs:
-        names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
+        names = ", ".join(basename(name) for name, _ in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} with no "
                      f"training records: {names}{more}")
     elif skipped:
         raise skipped[0][1]
     return runs
+
+
+def _state(path: str) -> tuple:
+    """What changes when a file is chmod-ed or replaced (never None)."""
+    st = stat(path)
+    return () if st is None else (st.inode, st.ctime_ns, st.size)
 
 
 def readable(run: Run) -> Run:

@@ -18,11 +18,11 @@ import pickle
 from dataclasses import asdict, dataclass
 
 from . import __version__
-from .errors import InputError
 from .model import Run
 from .pipeline import Ingest, prepared_ahead, year_of
 from .render import replace_atomic
-from .sources import BLOCK, check_text
+from .sources import BLOCK, check_text, open_log
+from .sources import stat as stat_of
 
 HEAD = 64 << 10          # bytes hashed at the start of a log
 SEAM = 4 << 10           # bytes hashed just before the offset a read stopped at
@@ -47,11 +47,8 @@ class Mark:
 
 def stat(path: str) -> Mark | None:
     """The Mark of a file's stat alone (None when it is gone)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return Mark(st.st_size, st.st_mtime_ns, st.st_ino)
+    st = stat_of(path)
+    return None if st is None else Mark(st.size, st.mtime_ns, st.inode)
 
 
 class Reader:
@@ -71,24 +68,24 @@ class Reader:
     def read(self) -> Mark:
         path = self.path
         with open_log(path) as f:
-            now = os.fstat(f.fileno())
-            resumed = _resume(f, path, self.state, self.before, now.st_ino)
+            now = stat_of(path)
+            resumed = _resume(f, path, self.state, self.before, now)
             if resumed is None:
                 run = Run(path)
-                ingest = Ingest(run, path, None, year_of(path))
+                ingest = Ingest(run, path, None, year_of(now.mtime))
                 start, line = 0, 1
             else:
                 run, ingest, start, line = resumed
-            blocks = _Blocks(f, start, line, now.st_size)
+            blocks = _Blocks(f, start, line, now.size)
             for number, data, prepared in prepared_ahead(iter(blocks), ingest):
                 ingest.feed_block(number, data, prepared)
-            mark = Mark(now.st_size, now.st_mtime_ns, now.st_ino, blocks.offset, blocks.line,
+            mark = Mark(now.size, now.mtime_ns, now.inode, blocks.offset, blocks.line,
                         _hash(f, 0, min(HEAD, blocks.offset)),
                         _hash(f, max(0, blocks.offset - SEAM), blocks.offset))
             _save(self.state, run, ingest, mark)
             f.seek(blocks.offset)
-            self.tail = f.read(max(0, now.st_size - blocks.offset))  # a last line without its end
-        self.run, self.ingest, self.line, self.mtime = run, ingest, blocks.line, now.st_mtime
+            self.tail = f.read(max(0, now.size - blocks.offset))  # a last line without its end
+        self.run, self.ingest, self.line, self.mtime = run, ingest, blocks.line, now.mtime
         self.resumed = resumed is not None
         return mark
 
@@ -99,15 +96,6 @@ class Reader:
         self.run.files.append(self.path)
         self.run.saw_modified(self.mtime)
         return self.run
-
-
-def open_log(path: str):
-    try:
-        return open(path, "rb")
-    except PermissionError:
-        raise InputError("permission denied", "check the file's read permission", path) from None
-    except OSError as e:
-        raise InputError(e.strerror or str(e), "check the path", path) from None
 
 
 class _Blocks:
@@ -143,10 +131,11 @@ def _hash(f, lo: int, hi: int) -> str:
     return hashlib.blake2b(f.read(max(0, hi - lo)), digest_size=16).hexdigest()
 
 
-def _resume(f, path: str, state: str, before: Mark | None, inode: int):
-    """(run, ingest, offset, line) of the saved state, when the log was only appended to since."""
-    if before is None or not before.offset or before.inode != inode \
-            or os.fstat(f.fileno()).st_size < before.offset \
+def _resume(f, path: str, state: str, before: Mark | None, now):
+    """(run, ingest, offset, line) of the saved state, when the log was only appended to since
+    (`now`: its sources.Stat)."""
+    if before is None or not before.offset or before.inode != now.inode \
+            or now.size < before.offset \
             or _hash(f, 0, min(HEAD, before.offset)) != before.head \
             or _hash(f, max(0, before.offset - SEAM), before.offset) != before.seam:
         return None

@@ -2,11 +2,9 @@
 run's output (its files, in the order they are read), else one run per log below it."""
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import dataclass
 
-from . import formats
+from . import formats, sources
 from .errors import InputError, UsageError
 from .eventsource import event_inputs, file_input, folder_events, format_of
 from .sources import Input
@@ -15,16 +13,17 @@ LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")   # what a console
 
 
 def expand(paths: list[str]) -> list[str]:
-    """Expand globs; keep '-' and plain paths; refuse what does not exist."""
+    """Expand globs (local or in a URL); keep '-' and plain paths; refuse what does not
+    exist."""
     out: list[str] = []
-    for p in paths:
-        if p == "-" or os.path.exists(p):
+    for p in map(sources.given, paths):
+        if sources.exists(p):
             out.append(p)
-        elif os.path.islink(p):
+        elif sources.broken_link(p):
             raise InputError("a symbolic link that leads nowhere (a loop, or its target is "
                              "missing)", "check where it points: ls -l", p)
-        elif glob.has_magic(p):
-            found = sorted(glob.glob(p))
+        elif sources.has_magic(p):
+            found = sources.glob(p)
             if not found:
                 raise InputError("no file matches this pattern", "check the glob", p)
             out.extend(found)
@@ -61,9 +60,9 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
     runs: list[RunSource] = []
     notes: list[str] = []
     for given in paths:
-        listed = given != "-" and not os.path.exists(given)
+        listed = not sources.exists(sources.given(given))
         for path in expand([given]):
-            if path == "-" or not os.path.isdir(path):
+            if not sources.isdir(path):
                 runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
                 continue
             found = folder_runs(path)
@@ -78,21 +77,21 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
 
 def folder_runs(folder: str) -> list[RunSource]:
     """The runs of a folder: one when it is one run's output, else one per log below it."""
-    names = _listdir(folder)
-    if is_run_folder(names):
-        return [RunSource(folder, folder_inputs(folder, names), folder=True)]
+    entries = sources.listing(folder)
+    if is_run_folder(list(entries)):
+        return [RunSource(folder, folder_inputs(folder, entries), folder=True)]
     out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
-                            for events in folder_events(folder, names)]
-    for name in names:
+                            for events in folder_events(folder, entries)]
+    for name, kind in entries.items():
         if name.startswith(".") or name == "__pycache__":
             continue
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
+        path = sources.join(folder, name)
+        if kind == "dir":
             try:
                 out += folder_runs(path)
             except InputError:
                 continue                        # a sub-folder without logs
-        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and os.path.isfile(path):
+        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and kind == "file":
             out.append(RunSource(path, [Input(path)], listed=True))
     if not out:
         raise InputError("no log files in this folder",
@@ -100,30 +99,19 @@ def folder_runs(folder: str) -> list[RunSource]:
     return out
 
 
-def _listdir(folder: str) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except PermissionError:
-        raise InputError("permission denied", "check the folder's permissions", folder) from None
-    except OSError as e:
-        raise InputError(e.strerror or str(e), "check the path", folder) from None
-
-
-def folder_inputs(folder: str, names: list[str] | None = None) -> list:
+def folder_inputs(folder: str, entries: dict[str, str] | None = None) -> list:
     """Which files of one run's output folder to read: structured files first, then console
     logs, then the event files in it or below it (eventsource.EventInput: they add only what
-    the others lack)."""
-    names = _listdir(folder) if names is None else names
-    ranked = sorted((rank, n) for n in names
-                    if (rank := formats.run_file_rank(n)) is not None
-                    and os.path.isfile(os.path.join(folder, n)))
+    the others lack). entries: its `sources.listing`, if known."""
+    entries = sources.listing(folder) if entries is None else entries
+    files = [n for n, kind in entries.items() if kind == "file"]
+    ranked = sorted((rank, n) for n in files if (rank := formats.run_file_rank(n)) is not None)
     chosen = [n for _, n in ranked]
-    chosen += [n for n in names if n not in chosen and not n.startswith(".")
-               and n.endswith(LOG_SUFFIXES) and not format_of(n)
-               and os.path.isfile(os.path.join(folder, n))]
+    chosen += [n for n in files if n not in chosen and not n.startswith(".")
+               and n.endswith(LOG_SUFFIXES) and not format_of(n)]
     events = event_inputs(folder)
     if not chosen and not events:
         raise InputError("no log files in this folder",
                          "give a log file, or a folder with *.log, trainer_log.jsonl or "
                          "TensorBoard / VisualDL event files", folder)
-    return [Input(os.path.join(folder, n)) for n in chosen] + events
+    return [Input(sources.join(folder, n)) for n in chosen] + events

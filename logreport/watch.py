@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import sources
 from .analysis import refresh, stall, summary_json
 from .events import Record
 from .eventsource import file_input
@@ -47,7 +48,10 @@ class Options:
 
 
 def default_output(path: str) -> str:
-    """The report next to the log: run.log -> run.report.html; a folder -> folder/report.html."""
+    """The report next to the log: run.log -> run.report.html; a folder -> folder/report.html;
+    a log behind a URL: NAME.report.html in the current folder."""
+    if sources.is_url(path):
+        return os.path.splitext(sources.basename(path))[0] + ".report.html"
     if os.path.isdir(path):
         return os.path.join(path, "report.html")
     return os.path.splitext(path)[0] + ".report.html"
@@ -56,11 +60,11 @@ def default_output(path: str) -> str:
 class Waker:
     """Sleeps until the watched folder changes (watchdog), or a timeout; polls with --poll."""
 
-    def __init__(self, folder: str, poll: float | None):
+    def __init__(self, folder: str | None, poll: float | None):
         self.event = threading.Event()
         self.poll = poll
         self.observer = None
-        if poll is None and os.path.isdir(folder):
+        if poll is None and folder is not None and os.path.isdir(folder):
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
 
@@ -94,7 +98,8 @@ class Waker:
 def watched(path: str) -> RunSource:
     """What `watch PATH` follows: a folder (one run's output: its files as they come), an
     event file, or a log (which may not exist yet)."""
-    if os.path.isdir(path):
+    path = sources.given(path)
+    if not sources.streams_backlog(path) and sources.isdir(path):
         return RunSource(path, [], folder=True)
     return RunSource(path, [file_input(path) or Input(path)])
 
@@ -108,13 +113,14 @@ class Watch:
         self.view = view
         self.server = server
         self.output = options.output or default_output(path)
-        self.reader = Reader(watched(path), options.fmt, live=True, from_end=options.from_end)
+        self.reader = Reader(watched(path), options.fmt, live=True, from_end=options.from_end,
+                             every=options.poll)
         self.run = self.reader.run()
         self.is_folder = self.reader.source.folder
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
         self.waiting_said = False                  # told that the log does not exist yet
-        folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-        self.waker = Waker(folder, options.poll)
+        folder = path if self.is_folder else sources.parent(path)
+        self.waker = Waker(None if sources.is_url(path) else folder, options.poll)
         self.stop = threading.Event()
         self.last_line = time.time()
         self.summary: dict | None = None
@@ -215,7 +221,8 @@ class Watch:
 
     def _say_waiting(self) -> None:
         """Once: the log does not exist yet."""
-        if not self.waiting_said and self.view is not None and not os.path.exists(self.path):
+        if not self.waiting_said and self.view is not None and \
+                not sources.streams_backlog(self.path) and not sources.exists(self.path):
             self.waiting_said = True
             self.view.message(f"logreport: waiting for {self.path} to appear")
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import DATA
 
 from logreport.events import NEW_RUN, Marker
-from logreport.follow import Follower
+from logreport.sources.follow import Follower
 
 # Real lines of a PaddleDetection log.
 LINES = (DATA / "ppdet" / "picodet_s_320_coco_long80e.log").read_text(

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # also loads the hypothesis profile
 
-from logreport.follow import Follower
 from logreport.model import Run
 from logreport.pipeline import Ingest, year_of
 from logreport.reader import load
 from logreport.sources import LineSplitter
+from logreport.sources.follow import Follower
 
 pytestmark = pytest.mark.timeout(120)      # a property: hundreds of examples
 
@@ -44,7 +44,7 @@ def follow(data: bytes, cuts: list[int], limits: list[int]) -> tuple[list, tuple
         path = os.path.join(folder, "run.log")
         follower = Follower(path)
         run = Run(path)
-        ingest = Ingest(run, path, None, year_of(path))
+        ingest = Ingest(run, path, None, year_of(None))           # no file yet
         lines = follower.poll()                 # no file yet: nothing
         start = 0
         with open(path, "wb") as f:

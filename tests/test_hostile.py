@@ -33,9 +33,9 @@ from test_report import page_data
 from logreport import evaltable, mail, report
 from logreport.cli import main
 from logreport.export import csv_cell
-from logreport.follow import Follower
 from logreport.reader import load
 from logreport.render import render_report, replace_atomic, write_html
+from logreport.sources.follow import Follower
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"

@@ -19,9 +19,9 @@ import errno
 import os
 import stat
 
-from .errors import InputError
-from .events import NEW_RUN, Marker
-from .sources import CHUNK, LineSplitter, check_text
+from ..errors import InputError
+from ..events import NEW_RUN, Marker
+from .text import CHUNK, LineSplitter, check_text
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
 MAX_POLL = 8 * CHUNK        # bytes read by one poll (a big backlog is read over several polls)
@@ -215,12 +215,3 @@ def _input_error(e: OSError, path: str) -> InputError:
         return InputError(e.strerror, "watch follows regular files; for a pipe, write it to a "
                           "file (`cmd | tee run.log`) or use `logreport run`", path)
     return InputError(e.strerror or str(e), "check the path", path)
-
-
-def file_state(path: str) -> tuple:
-    """What changes when a file is chmod-ed or replaced (never None)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ()
-    return st.st_ino, st.st_ctime_ns, st.st_size

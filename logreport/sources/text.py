@@ -1,17 +1,14 @@
-"""Paths to text lines: files, folders, globs, stdin and .gz; bytes decoded, lines split."""
+"""A log's bytes to text lines: read in blocks from wherever it lives (`fs`), decoded, split."""
 from __future__ import annotations
 
-import errno
-import gzip
-import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 
-from .bounded import BlockReader, Clipper
-from .errors import InputError
-from .events import MAX_LINE
+from ..bounded import BlockReader, Clipper
+from ..errors import InputError
+from ..events import MAX_LINE
+from . import fs
 
 CHUNK = 1 << 20
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
@@ -110,7 +107,7 @@ def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
 
 @dataclass
 class Input:
-    """One readable stream: a file, a .gz file, or stdin."""
+    """One readable stream: a file (local or a URL), a .gz file, or stdin."""
 
     path: str
     offset: int = 0       # after `complete_blocks`: the byte offset after its lines
@@ -121,26 +118,8 @@ class Input:
         return "<stdin>" if self.path == "-" else self.path
 
     def open(self):
-        """The binary stream; a regular file starts after a leading hole (sparse: not read)."""
-        if self.path == "-":
-            try:
-                if not sys.stdin.isatty():       # a terminal is a device too, and fine
-                    _refuse_device(os.fstat(sys.stdin.fileno()).st_mode, "<stdin>")
-            except (OSError, ValueError):        # no file descriptor (an embedding caller)
-                pass
-            return sys.stdin.buffer
-        try:
-            _refuse_device(os.stat(self.path).st_mode, self.path)
-            if self.path.endswith(".gz"):
-                return gzip.open(self.path, "rb")
-            stream = open(self.path, "rb")
-        except PermissionError:
-            raise InputError("permission denied", "check the file's read permission",
-                              self.path) from None
-        except OSError as e:
-            raise InputError(e.strerror or str(e), "check the path", self.path) from None
-        _skip_hole(stream)
-        return stream
+        """The binary stream (see `fs.open_log`)."""
+        return fs.open_log(self.path)
 
     def lines(self):
         """Yield (line number, text) of every complete line."""
@@ -178,17 +157,13 @@ class Input:
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
-        try:
-            return None if self.path == "-" else os.path.getsize(self.path)
-        except OSError:
-            return None
+        st = fs.stat(self.path)
+        return None if st is None else st.size
 
     def mtime(self) -> float | None:
         """When it was last modified, where known (not for stdin)."""
-        try:
-            return None if self.path == "-" else os.path.getmtime(self.path)
-        except OSError:
-            return None
+        st = fs.stat(self.path)
+        return None if st is None else st.mtime
 
     def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
         """What `how` (a BlockReader method) yields from the opened stream; read errors become
@@ -206,30 +181,6 @@ class Input:
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
-
-
-def _refuse_device(mode: int, name: str) -> None:
-    """Only files, pipes and sockets hold logs: /dev/zero would be read for ever."""
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        kind = "a character device" if stat.S_ISCHR(mode) else "a block device"
-        raise InputError(f"this is {kind}, not a log file",
-                         "give the training log (or pipe it in: `... | logreport summary -`)",
-                         name)
-
-
-def _skip_hole(stream) -> None:
-    """Seek past a leading hole of a sparse file (logrotate's copytruncate under a writer
-    that does not append): its NULs would be dropped anyway, now they are not even read."""
-    seek_data = getattr(os, "SEEK_DATA", None)
-    if seek_data is None or not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-        return
-    try:
-        stream.seek(os.lseek(stream.fileno(), 0, seek_data))
-    except OSError as e:
-        if e.errno == errno.ENXIO:          # nothing but a hole
-            stream.seek(0, os.SEEK_END)
-        else:                               # no SEEK_DATA on this filesystem
-            stream.seek(0)
 
 
 def check_text(head: bytes, name: str) -> bool:
