@@ -53,6 +53,11 @@ def rows_folder(site: str) -> str:
     return os.path.join(site, FOLDER, "runs")
 
 
+def rows_part(run_id: str) -> str:
+    """A run's part of the Parquet dataset, relative to the site."""
+    return f"{FOLDER}/runs/run_id={run_id}/part-0.parquet"
+
+
 def connect(site: str, read_only: bool = False):
     """A DuckDB connection to the site's catalog (made, with its tables, when missing and not
     read-only); waits up to LOCK_WAIT seconds while another process writes it."""
@@ -194,14 +199,15 @@ def connect_views(site: str):
     con = connect(site, read_only=True)
     folder = rows_folder(site)
     con.execute("create temp view runs as select * exclude (view) from catalog_runs")
-    has_rows = os.path.isdir(folder) and any(n.endswith(".parquet") for n in os.listdir(folder))
+    has_rows = os.path.isdir(folder) and any(n.startswith("run_id=") for n in os.listdir(folder))
     if has_rows:
-        pattern = os.path.join(folder, "*.parquet").replace("'", "''")
+        pattern = os.path.join(folder, "*", "*.parquet").replace("'", "''")
         con.execute(f"""create temp view metrics as
             select r.id as run_id, r.name as run, m.segment, m.phase, m.step, m.epoch, m.time,
                    m.metric, m.value
-            from read_parquet('{pattern}', filename = true) m
-            join catalog_runs r on r.id = parse_filename(m.filename, true)""")
+            from read_parquet('{pattern}', hive_partitioning = true,
+                              hive_types = {{'run_id': VARCHAR}}) m
+            join catalog_runs r on r.id = m.run_id""")
     else:
         con.execute("""create temp view metrics as
             select NULL::VARCHAR as run_id, NULL::VARCHAR as run, NULL::BIGINT as segment,

@@ -20,12 +20,18 @@ from .cli import count_progress, locale_lang, main
               help="Processes reading runs at once (default: one per core).")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
               help="Language of the pages' labels (default: zh if LC_ALL/LANG starts with zh).")
-def index_cmd(roots, site, include, exclude, jobs, lang):
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="Read the runs as Dask tasks: a scheduler (tcp://HOST:8786) or `local` (a "
+                   "LocalCluster of --jobs processes). Workers write to the site: give a URL "
+                   "(-o s3://bucket/site/) or a folder they share. Needs logreport[dask].")
+def index_cmd(roots, site, include, exclude, jobs, lang, dask):
     """Write a static site of every run under ROOT: a table of runs and a report per run.
 
     A run is a log, an output folder or a launch folder, as for `report`. Incremental: a run
     whose files did not change costs a stat; an appended log is read on from where it
     stopped; a deleted one leaves the catalog (SITE/.logreport/catalog.duckdb, see `query`).
+
+    ROOT and -o may be URLs (s3://, gs://, sftp://, …; see "Remote logs and clusters").
 
     Example: logreport index runs/ -o site/
     """
@@ -33,7 +39,7 @@ def index_cmd(roots, site, include, exclude, jobs, lang):
 
     with count_progress("reading runs") as progress:
         result = index(list(roots), site, include, exclude, jobs, lang or locale_lang(),
-                       progress)
+                       progress, dask)
     for line in result.skipped[:10]:
         click.echo(f"logreport: skipped {line}", err=True)
     if len(result.skipped) > 10:

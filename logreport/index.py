@@ -8,11 +8,14 @@ are shared out to a pool of processes, one per core. Each read run gives:
 
     SITE/runs/<id>.html              its report (plotly.js shared: SITE/assets/plotly.min.js)
     SITE/runs/<id>.data.js           what the index page's "compare" draws of it
-    SITE/.logreport/runs/<id>.parquet  its tidy rows (the columns of `export`)
+    SITE/.logreport/runs/run_id=<id>/part-0.parquet  its tidy rows (`export`'s columns; the
+                                     runs' rows are one Hive-partitioned Parquet dataset)
     SITE/.logreport/state/<id>.pickle  where its read stopped (single text logs)
     a row of SITE/.logreport/catalog.duckdb (`catalog`)
 
-and SITE/index.html is written again when anything changed.
+and SITE/index.html is written again when anything changed. With `dask` (a scheduler's
+address, or "local") the runs are read as Dask tasks instead (`cluster`); SITE may be a URL
+(`target`).
 """
 from __future__ import annotations
 
@@ -23,8 +26,9 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 
-from . import __version__, catalog, formats, site, sources
+from . import __version__, catalog, formats, site, sources, target
 from .analysis.status import RUNNING_WITHIN
 from .errors import LogreportError, UsageError
 from .eventsource import EventInput
@@ -187,7 +191,7 @@ def read_entry(task: Task) -> Outcome:
     entry = task.entry
     files: list[dict] = []
     try:
-        if resumable(entry.source):
+        if resumable(entry.source) and not sources.is_url(task.site):
             path = entry.source.inputs[0].path
             old = task.before.get(path)
             reader = Reader(path, state_path(task.site, entry.id), old and Mark(**old))
@@ -201,7 +205,8 @@ def read_entry(task: Task) -> Outcome:
             run = read_source(entry.source)
             resumed = False
         run = readable(run)
-        row = write_run(task.site, entry, run, task.lang)
+        with target.staged(task.site) as folder:
+            row = write_run(folder, entry, run, task.lang)
         row["resumed"] = resumed
         return Outcome(entry.id, row, files)
     except LogreportError as e:
@@ -220,7 +225,7 @@ def state_path(site_dir: str, run_id: str) -> str:
 
 def write_run(site_dir: str, entry: Entry, run: Run, lang: str) -> dict:
     """The run's Parquet rows, report page and compare data; returns its catalog row."""
-    parquet = os.path.join(catalog.rows_folder(site_dir), f"{entry.id}.parquet")
+    parquet = os.path.join(site_dir, catalog.rows_part(entry.id))
     os.makedirs(os.path.dirname(parquet), exist_ok=True)
     count = export_rows([run], parquet)
     page = site.page_path(site_dir, entry.id)
@@ -230,21 +235,18 @@ def write_run(site_dir: str, entry: Entry, run: Run, lang: str) -> dict:
     write_html(data, page, "shared", "../" + site.PLOTLY)
     site.write_run_data(site_dir, entry.id, entry.name, run, summary)
     row = site.catalog_row(entry.id, entry.name, run, summary)
-    row.update(metric_rows=count, parquet=os.path.relpath(parquet, site_dir),
-               page=os.path.relpath(page, site_dir), logreport_version=__version__)
+    row.update(metric_rows=count, parquet=catalog.rows_part(entry.id),
+               page=os.path.relpath(page, site_dir).replace(os.sep, "/"),
+               logreport_version=__version__)
     return row
 
 
 def remove_files(site_dir: str, run_id: str, state: bool = True) -> None:
     """What the site holds of a run that is gone (state: its parse state too; not for a log
     that gives no run yet: it is read on from there)."""
-    paths = [os.path.join(catalog.rows_folder(site_dir), f"{run_id}.parquet"),
-             site.page_path(site_dir, run_id), site.data_path(site_dir, run_id)]
-    for path in paths + ([state_path(site_dir, run_id)] if state else []):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    names = [os.path.dirname(catalog.rows_part(run_id)), site.page_path("", run_id),
+             site.data_path("", run_id)]
+    target.remove(site_dir, names + ([state_path("", run_id)] if state else []))
 
 
 class Indexer:
@@ -252,9 +254,11 @@ class Indexer:
     `logreport serve`, which follows the runs being written and updates the rest."""
 
     def __init__(self, roots: list[str], site_dir: str, include=(), exclude=(),
-                 jobs: int | None = None, lang: str = "en"):
-        self.roots, self.site = list(roots), site_dir
+                 jobs: int | None = None, lang: str = "en", dask: str | None = None):
+        self.roots, self.site = list(roots), sources.given(site_dir)
         self.include, self.exclude, self.jobs, self.lang = include, exclude, jobs, lang
+        self.dask = dask                         # a scheduler's address, "local", or None
+        self.local = target.local_folder(self.site)   # where the catalog is kept
         self.entries: list[Entry] = []          # as the last update found them
 
     def update(self, skip=frozenset(), progress=None) -> Result:
@@ -263,7 +267,7 @@ class Indexer:
         if given, is called as runs are read."""
         self.entries = find_runs(self.roots, self.include, self.exclude, outside=self.site)
         result = Result()
-        with catalog.opened(self.site) as con:      # open only while read or written
+        with catalog.opened(self.local) as con:      # open only while read or written
             known = catalog.read_state(con)
         now = time.time()
         tasks = [Task(e, self.site, self.lang, _marks(known, e.id)) for e in self.entries
@@ -275,30 +279,39 @@ class Indexer:
         result.removed = len([i for i in gone if i in known["runs"]])
         result.changed = list(gone)
         pending: list[Outcome] = []
-        for done, outcome in enumerate(_outcomes(tasks, self.jobs), 1):
+        if self.dask:
+            from .cluster import outcomes as on_cluster
+
+            outcomes = partial(on_cluster, address=self.dask, jobs=self.jobs)
+        else:
+            outcomes = partial(_outcomes, jobs=self.jobs)
+        for done, outcome in enumerate(outcomes(tasks), 1):
             pending.append(outcome)
             result.changed.append(outcome.id)
             if progress:
                 progress(done, len(tasks))
             if len(pending) >= FLUSH_EVERY:
-                _write(self.site, gone, pending, result)
+                _write(self.local, gone, pending, result)
                 gone, pending = [], []
-        _write(self.site, gone, pending, result)
-        with catalog.opened(self.site, read_only=True) as con:
+        _write(self.local, gone, pending, result)
+        with catalog.opened(self.local, read_only=True) as con:
             result.runs = con.execute("select count(*) from catalog_runs").fetchone()[0]
             views = catalog.views(con) if result.changed or not os.path.exists(
-                os.path.join(self.site, "index.html")) else None
+                os.path.join(self.local, "index.html")) else None
         if views is not None:
-            write_shared_plotly(self.site)
-            site.write_index(self.site, views, self.lang)
+            write_shared_plotly(self.local)
+            site.write_index(self.local, views, self.lang)
+            if self.local != self.site:
+                target.publish(self.local, self.site, ["index.html", site.PLOTLY,
+                                                       catalog.path_of("")])
         return result
 
 
 def index(roots: list[str], site_dir: str, include=(), exclude=(), jobs: int | None = None,
-          lang: str = "en", progress=None) -> Result:
+          lang: str = "en", progress=None, dask: str | None = None) -> Result:
     """Bring the site and its catalog up to date with the runs under the roots (see the module
     docstring)."""
-    return Indexer(roots, site_dir, include, exclude, jobs, lang).update(progress=progress)
+    return Indexer(roots, site_dir, include, exclude, jobs, lang, dask).update(progress=progress)
 
 
 def _marks(known: dict, run_id: str) -> dict:

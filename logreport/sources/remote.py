@@ -20,7 +20,7 @@ BLOCK = 8 << 20          # bytes a remote read asks for at a time (a range reque
 
 # protocol -> (the extra that brings it, the package it needs)
 EXTRAS = {"s3": ("s3", "s3fs"), "s3a": ("s3", "s3fs"), "gs": ("gcs", "gcsfs"),
-          "gcs": ("gcs", "gcsfs"), "hdfs": ("hdfs", "pyarrow"), "http": ("http", "aiohttp"),
+          "gcs": ("gcs", "gcsfs"), "hdfs": ("hdfs", "fsspec"), "http": ("http", "aiohttp"),
           "https": ("http", "aiohttp"), "sftp": ("ssh", "sshfs"), "ssh": ("ssh", "sshfs")}
 _PASSWORDS: dict[str, str] = {}      # "scheme://user@host:port" -> the password given in a URL
 
@@ -165,6 +165,20 @@ class Remote:
         if info.get("type") == "directory":
             return None
         return Stat(int(info.get("size") or 0), _mtime_ns(info))
+
+    def put(self, local: str, url: str) -> None:
+        """Write a local file to the URL (what `index -o URL` writes)."""
+        with self.calling(url):
+            self.fs.put_file(local, self.path(url))
+
+    def get(self, url: str, local: str) -> None:
+        with self.calling(url):
+            self.fs.get_file(self.path(url), local)
+
+    def remove(self, url: str) -> None:
+        """Remove a file or a folder below the URL, if there."""
+        with contextlib.suppress(FileNotFoundError), self.calling(url):
+            self.fs.rm(self.path(url), recursive=True)
 
     def read_range(self, url: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of a file: one ranged read."""
