@@ -36,10 +36,12 @@ def outcomes(tasks: list, address: str, jobs: int | None = None):
 
 def local_cluster(jobs: int | None = None):
     """A LocalCluster of worker processes on this machine, one thread each."""
+    import logging
+
     from dask.distributed import LocalCluster
 
     return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                        dashboard_address=None)
+                        dashboard_address=None, silence_logs=logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -102,5 +102,5 @@ def absolute(path: str) -> str:
 def relative(path: str, base: str) -> str:
     """A path's name below `base`, with '/' between folders."""
     if is_url(path):
-        return posixpath.relpath(urlsplit(path).path, urlsplit(base).path)
+        return posixpath.relpath(path, base)
     return os.path.relpath(path, base).replace(os.sep, "/")

@@ -177,7 +177,7 @@ class Remote:
 
     def remove(self, url: str) -> None:
         """Remove a file or a folder below the URL, if there."""
-        with contextlib.suppress(FileNotFoundError), self.calling(url):
+        with self.calling(url), contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path(url), recursive=True)
 
     def read_range(self, url: str, start: int, end: int) -> bytes:

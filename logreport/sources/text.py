@@ -157,13 +157,20 @@ class Input:
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
-        st = fs.stat(self.path)
+        st = self._stat()
         return None if st is None else st.size
 
     def mtime(self) -> float | None:
-        """When it was last modified, where known (not for stdin)."""
-        st = fs.stat(self.path)
+        """When it was last modified, where known (not for stdin; not where the file system
+        cannot be asked: `watch ssh://` needs only ssh, not the [ssh] extra)."""
+        st = self._stat()
         return None if st is None else st.mtime
+
+    def _stat(self):
+        try:
+            return fs.stat(self.path)
+        except InputError:
+            return None
 
     def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
         """What `how` (a BlockReader method) yields from the opened stream; read errors become
