@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import InputError, MissingExtra, scrub
 from .stat import Stat
 
-BLOCK = 8 << 20          # bytes a remote read asks for at a time (a range request each)
+BLOCK = 32 << 20          # bytes a remote read asks for at a time (a range request each)
 
 # protocol -> (the extra that brings it, the package it needs)
 EXTRAS = {"s3": ("s3", "s3fs"), "s3a": ("s3", "s3fs"), "gs": ("gcs", "gcsfs"),
@@ -189,7 +189,7 @@ class Remote:
         """A buffered stream of ranged reads from `offset` (a .gz object decompressed as it
         streams in): nothing is downloaded whole."""
         with self.calling(url):
-            stream = self.fs.open(self.path(url), "rb", block_size=BLOCK, cache_type="readahead")
+            stream = self.fs.open(self.path(url), "rb", block_size=BLOCK, cache_type="background")
             if offset:
                 stream.seek(offset)
         stream = _Stream(self, url, stream)
