@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
-from . import catalog, site
+from . import catalog, site, sources
 from .analysis import summary_json
 from .errors import LogreportError
 from .index import Entry, Indexer, input_files
@@ -352,7 +352,7 @@ class LiveSite:
 
         observer = Observer()
         for root in self.indexer.roots:
-            if os.path.isdir(root):
+            if not sources.is_url(root) and sources.isdir(root):     # file events: local only
                 observer.schedule(Changes(), root, recursive=True)
         observer.daemon = True
         observer.start()
@@ -405,9 +405,9 @@ def _close(watch: Watch) -> None:
 
 def _watched_paths(entry: Entry) -> list[str]:
     """The files of a run, and the folder of a run that is a folder (a file added there)."""
-    paths = [os.path.abspath(p) for p in input_files(entry.source)]
+    paths = [sources.absolute(p) for p in input_files(entry.source)]
     if entry.source.folder:
-        paths.append(os.path.abspath(entry.source.name))
+        paths.append(sources.absolute(entry.source.name))
     return paths
 
 

@@ -52,7 +52,7 @@ def default_output(path: str) -> str:
     a log behind a URL: NAME.report.html in the current folder."""
     if sources.is_url(path):
         return os.path.splitext(sources.basename(path))[0] + ".report.html"
-    if os.path.isdir(path):
+    if sources.isdir(path):
         return os.path.join(path, "report.html")
     return os.path.splitext(path)[0] + ".report.html"
 
@@ -64,7 +64,7 @@ class Waker:
         self.event = threading.Event()
         self.poll = poll
         self.observer = None
-        if poll is None and folder is not None and os.path.isdir(folder):
+        if poll is None and folder is not None and sources.isdir(folder):
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
 

@@ -86,7 +86,7 @@ def local_form(text: str, root: Path) -> str:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", ["det/picodet_s_320_coco_long80e.log", "llm/sft_lora",
-                                  "gz/long80e.log.gz", "det"])
+                                  "gz/long80e.log.gz", "det", "det/*_train.log"])
 def test_summary_of_s3_equals_the_local_files(s3, bucket, name):
     env, _ = s3
     remote = cli(env, "summary", "--json", f"s3://runs/{name}")

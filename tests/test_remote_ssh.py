@@ -5,6 +5,7 @@ the whole log gives; a wrong host or key is one clear line and exit 1; `summary 
 through fsspec (sshfs)."""
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -154,3 +155,18 @@ def test_summary_over_sftp_equals_the_local_file(sshd, env, tmp_path):
     got.pop("status_evidence")           # says how long ago the file changed: the clock
     want.pop("status_evidence")
     assert got == want and got["train_records"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_a_password_in_a_url_is_never_shown(sshd, env, tmp_path):
+    pytest.importorskip("sshfs")
+    log = tmp_path / "train.log"
+    shutil.copy(LONG, log)
+    user = getpass.getuser()
+    read = cli(env, "summary", "--json", f"sftp://{user}:hunter2@testbox{log}")
+    assert read.returncode == 0, read.stderr
+    assert "hunter2" not in read.stdout + read.stderr
+    assert json.loads(read.stdout)["runs"][0]["source"] == f"sftp://{user}@testbox{log}"
+    failed = cli(env, "summary", f"sftp://{user}:hunter2@nohost.invalid/{log}")
+    assert failed.returncode == 1 and "hunter2" not in failed.stdout + failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr

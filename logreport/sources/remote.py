@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import logging
 import posixpath
 import warnings
 from datetime import datetime
@@ -58,6 +59,8 @@ def _filesystem_class(protocol: str):
             warnings.simplefilter("ignore")
             importlib.import_module(package)
             import fsspec
+        for name in (package, "fsspec"):     # their retries and tracebacks: our one line says it
+            logging.getLogger(name).addHandler(logging.NullHandler())
 
             return fsspec.get_filesystem_class("sftp" if protocol == "ssh" else protocol)
     except ImportError:

@@ -20,6 +20,7 @@ from .text import LineSplitter, check_text
 
 CONNECTED = "logreport-connected"     # said on stderr by the remote shell once logged in
 RETRY = (1.0, 30.0)                  # seconds before reconnecting: first, at most
+QUEUED = 256                         # reads of up to 64 KiB held before ssh has to wait
 OPTIONS = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
            "-o", "ConnectTimeout=20"]
 
@@ -58,7 +59,7 @@ class SshFollower:
         self.opened = False          # logged in at least once
         self.judged = False
         self.said: list[str] = []
-        self.items: queue.Queue = queue.Queue()
+        self.items: queue.Queue = queue.Queue(QUEUED)   # bounded: ssh waits while we parse
         self.process: subprocess.Popen | None = None
         self.errors: list[str] = []  # ssh's and tail's stderr lines of this connection
         self.retry_at = 0.0
@@ -94,12 +95,8 @@ class SshFollower:
     def close(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.kill()             # the remote tail ends with the connection
+            process.wait()
 
     # --- internals ------------------------------------------------------------------------
     def _connect(self) -> None:
