@@ -10,7 +10,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import formats
+from . import formats, ranges
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Records
 from .eventsource import EventInput
@@ -83,7 +83,7 @@ class Ingest:
         if fast is None:
             self._parse(block_lines(data, number))
             return
-        items = self.parser.emit_block(prepared, number) if prepared is not None else \
+        items = self.parser.emit_block(prepared, number, data) if prepared is not None else \
             fast(data, number)
         for item in items:
             if isinstance(item, list):
@@ -255,7 +255,7 @@ def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
             continue
         ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
         try:
-            for number, data, prepared in prepared_ahead(inp.blocks(), ingest):
+            for number, data, prepared in ranges.blocks(inp, ingest):
                 ingest.feed_block(number, data, prepared)
                 done += len(data)
                 if progress:
@@ -277,7 +277,8 @@ def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     with ThreadPoolExecutor(max_workers=depth) as pool:
         for number, data in blocks:
             prepare = getattr(ingest.parser, "prepare_block", None)
-            if prepare is None and not pending:
+            if (prepare is None or not getattr(ingest.parser, "prepare_in_threads", False)) \
+                    and not pending:
                 yield number, data, None
                 continue
             pending.append((number, data, pool.submit(prepare, data)))

@@ -8,6 +8,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import InputError, UsageError
 from .events import MAX_LINE
 from .eventsource import event_inputs, file_input, folder_events, format_of
@@ -101,6 +103,17 @@ def frames(raw: bytes, number: int, out: list) -> None:
             out.append((number, text))
 
 
+def lf_ends(data: bytes) -> bytes:
+    """Whole lines with each `\\r\\n` line end read as `\\n` (the frames of a line are the
+    same either way); faster than `replace` on tqdm's `\\r`-dense output."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    before = np.flatnonzero(a[1:] == 10)            # the byte before each line end
+    cuts = before[a[before] == 13].tolist()
+    if not cuts:
+        return data
+    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)]))
+
+
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
     """The (number, text) frames of a block of whole lines whose first line is `number`."""
     out: list[tuple[int, str]] = []
@@ -149,8 +162,7 @@ class Input:
         """
         number = 1
         for data in self._reads(size, whole_lines=True):
-            if b"\r\n" in data:
-                data = data.replace(b"\r\n", b"\n")
+            data = lf_ends(data)
             yield number, data
             number += data.count(b"\n")
 
@@ -170,8 +182,7 @@ class Input:
                 if not data:
                     return
                 self.offset += len(data)
-                if b"\r\n" in data:
-                    data = data.replace(b"\r\n", b"\n")
+                data = lf_ends(data)
                 yield number, data
                 number += data.count(b"\n")
 
