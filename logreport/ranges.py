@@ -67,7 +67,8 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
 
 
 def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int, size: int):
-    """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers."""
+    """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers, in
+    order (the data as a `_Range`)."""
     pending: deque = deque()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_init, initargs=(parser, inp.path)) as pool:
@@ -77,9 +78,9 @@ def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int,
                 end = min(nominal + size, total)
                 pending.append(pool.submit(_prepare, nominal, end, total))
                 nominal = end
-            data, lines, end, prepared = pending.popleft().result()
-            if data:
-                yield data, lines, end, prepared
+            begin, end, lines, prepared = pending.popleft().result()
+            if end > begin:
+                yield _Range(fd, begin, end), lines, end, prepared
 
 
 def _open(inp: Input) -> int:
@@ -127,11 +128,31 @@ def _init(parser, path: str) -> None:
 
 
 def _prepare(nominal: int, end: int, total: int):
-    """In a worker: (data, line ends, end, prepared) of the lines that start in
-    [nominal, end) (the data goes back too: a copy costs less than reading it again)."""
-    fd = _worker["fd"]
+    """In a worker: see _prepare_range."""
+    return _prepare_range(_worker["fd"], _worker["parser"], nominal, end, total)
+
+
+def _prepare_range(fd: int, parser, nominal: int, end: int, total: int):
+    """(start, end, line ends, prepared) of the lines that start in [nominal, end)."""
     start, stop = _line_start(fd, nominal, total), _line_start(fd, end, total)
     if stop <= start:
-        return b"", 0, stop, None
+        return start, start, 0, None
     data = lf_ends(os.pread(fd, stop - start, start))
-    return data, data.count(b"\n"), stop, _worker["parser"].prepare_block(data)
+    return start, stop, data.count(b"\n"), parser.prepare_block(data)
+
+
+class _Range:
+    """The bytes of a prepared range, read from the file only if the emitting parser asks
+    (a prepared range holds what it needs but in rare cases)."""
+
+    def __init__(self, fd: int, start: int, end: int):
+        self.fd, self.start, self.end = fd, start, end
+        self.data: bytes | None = None
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, item):
+        if self.data is None:
+            self.data = lf_ends(os.pread(self.fd, self.end - self.start, self.start))
+        return self.data[item]

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import itemgetter
 
 import numpy as np
 
@@ -62,26 +60,31 @@ _UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner"
 _PATTERNS: dict = {}
 
 
-def _pattern(total: bytes | None, keys: tuple | None, quoted: bool) -> re.Pattern:
-    """One line (or a stretch of quiet lines) per match: groups (count, values..., quiet)."""
-    found = _PATTERNS.get((total, keys, quoted))
-    if found is not None:
-        return found
-    parts = []
-    if keys is not None:
-        value = rb"'(" + _NUM + rb")'" if quoted else rb"(" + _NUM + rb")"
-        dict_ = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value for k in keys) + rb"\}"
-        parts.append(_BLANKS + _bar(total, rb"(\d+)") + rb"(?:\r" + _bar(total, rb"\d+")
-                     + rb")*(?:\r *)*\r" + dict_ + rb" *\n")
-    bars = b"(?!)"
-    if total is not None:   # bars of another total than the training one
-        other = _bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
-        bars = _BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
-    parts += [_QUIET.replace(b"BARS", bars), _OTHER]
-    if len(_PATTERNS) > 64:
-        _PATTERNS.clear()
-    found = _PATTERNS[(total, keys, quoted)] = re.compile(b"|".join(parts))
+def _gaps(total: bytes | None) -> re.Pattern:
+    """Between runs of training lines: a stretch of quiet lines, or one line, per match
+    (groups: quiet, nothing)."""
+    found = _PATTERNS.get(total)
+    if found is None:
+        bars = b"(?!)"
+        if total is not None:   # bars of another total than the training one
+            other = _bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
+            bars = _BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
+        if len(_PATTERNS) > 64:
+            _PATTERNS.clear()
+        found = _PATTERNS[total] = re.compile(_QUIET.replace(b"BARS", bars) + b"|" + _OTHER)
     return found
+
+
+def _training_patterns(total: bytes, keys: tuple, quoted: bool) -> tuple[str, str, str]:
+    """RE2 patterns (pyarrow's regex functions: bytes, no state, no GIL) of a training line,
+    of a training dict's values from its start (groups v0, v1, ...), and of a line's first
+    bar count (group n)."""
+    value = rb"'%s'" if quoted else rb"%s"
+    line = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+") + rb")*(?:\r *)*\r\{"
+            + rb", ".join(b"'" + re.escape(k) + b"': " + value % _NUM for k in keys) + rb"\} *\n")
+    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value % (b"(?P<v%d>" % i + _NUM + b")")
+                                 for i, k in enumerate(keys))
+    return (b"^" + line + b"$").decode(), (b"^" + values).decode(), r"^[^|]*\|[^|]*\| *(?P<n>\d+)/"
 
 
 def _shape(data: bytes):
@@ -123,54 +126,31 @@ class BlockPath:
         total, keys, quoted = _shape(data)
         if not data.endswith(b"\n"):
             data += b"\n"
-        rows = _pattern(total, keys, quoted).findall(data)
-        n = len(rows)
-        k = len(keys or ())
-        kinds = np.full(n, LINES, dtype=np.int8)
-        std_rows: list = []
-        if k:
-            std = np.fromiter(map(len, map(itemgetter(0), rows)), np.int64, n) > 0
-            std_rows = list(compress(rows, std))
-            kinds[std] = STD
-        quiet_text = list(map(itemgetter(k + 1 if k else 0), rows))
-        quiet = np.flatnonzero(np.fromiter(map(len, quiet_text), np.int64, n))
-        kinds[quiet] = QUIET
-        sizes = np.ones(n, dtype=np.int64)
-        sizes[quiet] = [quiet_text[i].count(b"\n") for i in quiet.tolist()]
-        columns, bad = [], np.zeros(len(std_rows), dtype=bool)
-        for j in range(k + 1):
-            values, odd = _floats(list(map(itemgetter(j), std_rows)))
-            columns.append(values)
-            if odd is not None:
-                bad |= odd
-        if bad.any():                   # a value that is no number: feed reads the line
-            kinds[np.flatnonzero(kinds == STD)[bad]] = LINES
-        first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         starts = np.concatenate(([0], ends[:-1] + 1))
-        lo = np.concatenate(([0], np.flatnonzero((kinds[1:] != kinds[:-1]) | (kinds[1:] == QUIET)) + 1))
-        hi = np.append(lo[1:], n)
-        counts = first[hi - 1] + sizes[hi - 1] - first[lo]
-        before = np.concatenate(([0], np.cumsum(std))) if k else np.zeros(n + 1, np.int64)
         prepared = Prepared(int(total) if total else None, tuple(x.decode() for x in keys or ()))
-        quiet = _QuietReader()
-        for kind, row, line, count, start, end, at in zip(
-                kinds[lo].tolist(), lo.tolist(), first[lo].tolist(), counts.tolist(),
-                starts[first[lo]].tolist(), (ends[first[lo] + counts - 1] + 1).tolist(),
-                before[lo].tolist()):
-            detail = None
-            if kind == STD:
-                detail = _training_lines([c[at:at + count] for c in columns], data, starts, ends,
-                                         line, count)
-            elif kind == QUIET:
-                detail = quiet.read(quiet_text[row], count)
-            prepared.parts.append((kind, line, count, start, end, detail))
+        std = np.zeros(len(ends), dtype=bool)
+        if keys:
+            std, columns = _training_columns(data, starts, ends, total, keys, quoted)
+        at = 0                       # training lines before the stretch
+        reader = _QuietReader()
+        edges = np.flatnonzero(std[1:] != std[:-1]) + 1
+        for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
+            start, end = int(starts[lo]), int(ends[hi - 1]) + 1
+            if std[lo]:
+                run = _training_lines([c[at:at + hi - lo] for c in columns], data, starts, ends,
+                                      lo, hi - lo)
+                prepared.parts.append((STD, lo, hi - lo, start, end, run))
+                at += hi - lo
+            else:
+                _gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
         return prepared
 
     # --- stateful: the events, in order --------------------------------------------------
-    def emit_block(self, prepared: Prepared, number: int, data: bytes):
+    def emit_block(self, prepared: Prepared, number: int, data):
         """The events of a prepared block of `data` whose first line is `number` (see
-        feed_block); updates the state."""
+        feed_block); updates the state. Only a stretch that feed must read after all takes
+        slices of `data` (which may read them only then: see ranges)."""
         for kind, first, count, start, end, detail in prepared.parts:
             if kind == STD:
                 yield from self._training_lines(prepared, number + first, count, detail, data,
@@ -179,16 +159,19 @@ class BlockPath:
                 self._quiet(detail)
                 if detail.frames:
                     yield detail.frames
+            elif kind == LINES:
+                yield list(zip(range(number + first, number + first + count), detail))
             else:
                 yield _split(data, start, end, number + first)
 
     def _training_lines(self, prepared: Prepared, number: int, count: int, run, data: bytes,
                         start: int, end: int):
         """The events of a run of training lines (`TrainingLines`)."""
+        lines = None
         while count and not self._clean(prepared.total):
-            end0 = data.find(b"\n", start) + 1 or len(data)     # the first line, as feed reads it
-            yield [(number, data[start:end0].rstrip(b"\n"))]
-            start, number, count = end0, number + 1, count - 1
+            lines = lines or data[start:end].split(b"\n")      # the first line, as feed reads it
+            yield [(number, lines.pop(0))]
+            number, count = number + 1, count - 1
             run = run.after_first()
         if not count:
             return
@@ -274,25 +257,99 @@ class TrainingLines:
                              self.last_dict, (elapsed, remaining, line - 1, whole))
 
 
-def _floats(column: list) -> tuple[np.ndarray, np.ndarray | None]:
-    """The values of some printed numbers (bytes) as feed reads them (hf_trainer.number), and
-    which of them it would not read as a number (None: all are numbers)."""
+def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes,
+                      keys: tuple, quoted: bool) -> tuple[np.ndarray, list]:
+    """Which lines of a block are training lines, and their columns: the count of each one's
+    first bar, then each key's values. A value feed would not read as a number makes its
+    line no training line."""
+    import pyarrow.compute as pc
+
+    line, values, count = _training_patterns(total, keys, quoted)
+    lines = _binary(data, starts, len(data))
+    mask = pc.match_substring_regex(lines, line)
+    std = np.unpackbits(np.frombuffer(mask.buffers()[1], np.uint8),
+                        bitorder="little")[mask.offset:mask.offset + len(starts)].astype(bool)
+    idx = np.flatnonzero(std)
+    if not len(idx):
+        return std, []
+    a = np.frombuffer(data, dtype=np.uint8)
+    crs = np.flatnonzero(a == 13)
+    dicts = crs[np.searchsorted(crs, ends[idx]) - 1] + 1       # after each line's last \r
+    found = pc.extract_regex(_binary(data, dicts, len(data)), values)
+    columns, bad = [_integers(pc.extract_regex(_binary(data, starts[idx], len(data)), count)
+                              .field("n"))], np.zeros(len(idx), dtype=bool)
+    for i in range(len(keys)):
+        column, odd = _floats(found.field(f"v{i}"))
+        columns.append(column)
+        if odd is not None:
+            bad |= odd
+    if bad.any():
+        std[idx[bad]] = False
+        columns = [c[~bad] for c in columns]
+    return std, columns
+
+
+def _binary(data: bytes, starts: np.ndarray, end: int):
+    """A pyarrow binary array of data[starts[i]:starts[i + 1]] (the last up to end), no copy."""
+    import pyarrow as pa
+
+    offsets = np.empty(len(starts) + 1, dtype=np.int32)
+    offsets[:-1], offsets[-1] = starts, end
+    return pa.BinaryArray.from_buffers(pa.binary(), len(starts), [None, pa.py_buffer(offsets),
+                                                                 pa.py_buffer(data)])
+
+
+def _integers(texts) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    offsets = np.zeros(len(column) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, column), np.int32, len(column)), out=offsets[1:])
-    texts = pa.BinaryArray.from_buffers(pa.binary(), len(column), [None, pa.py_buffer(offsets),
-                                                                  pa.py_buffer(b"".join(column))])
+    out = pc.cast(texts, pa.int64())
+    return np.frombuffer(out.buffers()[1], np.int64, len(out), out.offset * 8)
+
+
+def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values of printed numbers (a pyarrow binary array) as feed reads them
+    (hf_trainer.number), and which of them it would not read (None: all are numbers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:      # pyarrow's cast takes no number that Python's float() does not, nor `nan(1)`
-        out = pc.cast(texts, pa.float64())      # (pa.array, np.asarray(out) import pandas)
-        return np.frombuffer(out.buffers()[1], np.float64, len(column), out.offset * 8), None
+        out = pc.cast(texts, pa.float64())      # (np.asarray(out) would import pandas)
+        return np.frombuffer(out.buffers()[1], np.float64, len(out), out.offset * 8), None
     except pa.ArrowInvalid:
         from .hf_trainer import number
 
-        values = [number(text.decode()) for text in column]
+        values = [number(text.decode()) for text in texts.to_pylist()]
         bad = np.array([v is None for v in values], dtype=bool)
         return np.array([np.nan if v is None else v for v in values]), bad
+
+
+def _gap(parts: list, reader: _QuietReader, data: bytes, total: bytes | None, first: int,
+         start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
+    """The stretches of the lines of data[start:end] (no training line), from line `first`:
+    quiet stretches, and lines for feed (consecutive ones in one stretch)."""
+    line, lines_from = first, None
+    for quiet, _ in _gaps(total).findall(data, start, end):
+        if not quiet:
+            lines_from = line if lines_from is None else lines_from
+            line += 1
+            continue
+        if lines_from is not None:
+            _lines(parts, data, lines_from, line, starts, ends)
+            lines_from = None
+        count = quiet.count(b"\n")
+        parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
+                      reader.read(quiet, count)))
+        line += count
+    if lines_from is not None:
+        _lines(parts, data, lines_from, line, starts, ends)
+
+
+def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
+           ends: np.ndarray) -> None:
+    """Lines first..end-1 for feed: a LINES stretch, with their raw lines."""
+    start, stop = int(starts[first]), int(ends[end - 1]) + 1
+    parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
 
 
 def _training_lines(columns: list, data: bytes, starts: np.ndarray, ends: np.ndarray,
@@ -301,7 +358,7 @@ def _training_lines(columns: list, data: bytes, starts: np.ndarray, ends: np.nda
     (counts, values...)."""
     start, end = int(starts[first]), int(ends[first + n - 1]) + 1
     last_line = data[int(starts[first + n - 1]):end - 1]
-    return TrainingLines(columns[0].astype(np.int64), columns[1:], data.count(b"|", start, end) // 2,
+    return TrainingLines(columns[0], columns[1:], data.count(b"|", start, end) // 2,
                          data.count(b"|", start, int(ends[first]) + 1) // 2,     # 2 per bar
                          int(_FRAME.findall(last_line)[-1][0]),
                          last_line[last_line.rindex(b"\r") + 1:].decode(),
@@ -340,7 +397,7 @@ class Quiet:
 
 
 class _QuietReader:
-    """Reads stretches of quiet lines of one block into `Quiet`s."""
+    """Reads stretches of quiet lines into `Quiet`s."""
 
     def __init__(self):
         self.times: dict = {}           # a logger line's stamp -> its time
@@ -362,10 +419,15 @@ class _QuietReader:
                 self.times[stamp] = _stamp(*_STAMP.match(stamp).groups())
             time = self.times[stamp]
         lead = text[1:2] if text[0] == 10 else text[:1]
+        unsafe = False
+        for needle in _UNSAFE:
+            if needle in text:
+                unsafe = True
+                break
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
                      time, lead not in (b"", b"\r", b"["), bars,
                      _facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, any(u in text for u in _UNSAFE))
+                     b"transformers_version" in text, unsafe)
 
 
 def _facts(text: bytes) -> list:
@@ -373,19 +435,21 @@ def _facts(text: bytes) -> list:
     from ..sources import decode
     from .hf_trainer import fact_of
 
-    out = []
-    for line in text.split(b"\n"):
-        if b" = " not in line and b"world size: " not in line:
-            continue
-        msg = decode(line)
-        found = fact_of(msg.partition(" >> ")[2].strip() if " >> " in msg else msg.strip())
-        if found is not None:
-            out.append(found)
-    return out
+    out = {}                    # line start -> its fact
+    for needle in (b" = ", b"world size: "):
+        at = text.find(needle)
+        while at >= 0:
+            start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
+            msg = decode(text[start:end])
+            found = fact_of(msg.partition(" >> ")[2].strip() if " >> " in msg else msg.strip())
+            if found is not None:
+                out[start] = found
+            at = text.find(needle, end)
+    return [out[start] for start in sorted(out)]
 
 
-def _split(data: bytes, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
-    """(number, raw line) of the lines of data[start:end]."""
+def _split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
+    """(number, raw line) of the lines of data[start:end] (whole lines)."""
     lines = data[start:end].split(b"\n")
     if lines and not lines[-1]:
         lines.pop()

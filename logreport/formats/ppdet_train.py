@@ -66,8 +66,8 @@ class BlockPath:
     def prepare_block(self, data: bytes) -> list:
         """The stateless part of feed_block (layouts, matching, numbers): may run in another
         thread or process, ahead of emit_block, which must then get the blocks in order.
-        Its stretches of lines: (first, end, start, stop, run): a run of alike training lines
-        (layout, their numbers), or None for lines `feed` reads (data[start:stop])."""
+        Its stretches of lines: (first, end, lines, run): a run of alike training lines
+        (layout, their numbers), or None and the lines that `feed` reads."""
         block = columns.Block(data)
         n = block.n
         skeletons = block.skeletons()
@@ -96,19 +96,19 @@ class BlockPath:
             if hi == lo:
                 continue
             if not fast[lo]:
-                parts.append((lo, hi, int(block.line_start[lo]), int(block.line_end[hi - 1]), None))
+                lines = data[block.line_start[lo]:block.line_end[hi - 1]].split(b"\n")
+                parts.append((lo, hi, lines, None))
                 continue
             layout, lines, values = found[codes[lo]]
             at = int(np.searchsorted(lines, lo))
-            parts.append((lo, hi, 0, 0, (layout, values[at:at + hi - lo])))
+            parts.append((lo, hi, None, (layout, values[at:at + hi - lo])))
         return parts
 
-    def emit_block(self, prepared: list, number: int, data: bytes):
-        """The events of a prepared block of `data`, in order (see feed_block); updates the
-        state."""
-        for lo, hi, start, stop, run in prepared:
+    def emit_block(self, prepared: list, number: int, data=None):
+        """The events of a prepared block, in order (see feed_block); updates the state."""
+        for lo, hi, lines, run in prepared:
             if run is None:
-                yield list(zip(range(number + lo, number + hi), data[start:stop].split(b"\n")))
+                yield list(zip(range(number + lo, number + hi), lines))
             else:
                 yield from self._records(*run, np.arange(number + lo, number + hi,
                                                           dtype=np.float64))
