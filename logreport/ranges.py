@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
@@ -49,7 +50,7 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
         number, at, judged = 1, 0, False
         while at < total and (not judged or ingest.parser is None
                               or not hasattr(ingest.parser, "prepare_block")):
-            end = _line_start(fd, min(at + (BLOCK if not judged else size), total), total)
+            end = _line_start(fd, min(at + min(BLOCK, size), total), total)
             data = lf_ends(os.pread(fd, end - at, at))     # the format is decided on these
             judged = judged or check_text(data, inp.name)
             at = end
@@ -76,11 +77,14 @@ def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int,
         while nominal < total or pending:
             while nominal < total and len(pending) < 2 * workers:
                 end = min(nominal + size, total)
-                pending.append(pool.submit(_prepare, nominal, end, total))
+                with warnings.catch_warnings():     # the workers only prepare: no lock of
+                    warnings.filterwarnings(        # another thread is theirs to take
+                        "ignore", ".*fork", DeprecationWarning)
+                    pending.append(pool.submit(_prepare, nominal, end, total))
                 nominal = end
             begin, end, lines, prepared = pending.popleft().result()
             if end > begin:
-                yield _Range(fd, begin, end), lines, end, prepared
+                yield _Range(fd, begin, end, lines), lines, end, prepared
 
 
 def _open(inp: Input) -> int:
@@ -142,15 +146,21 @@ def _prepare_range(fd: int, parser, nominal: int, end: int, total: int):
 
 
 class _Range:
-    """The bytes of a prepared range, read from the file only if the emitting parser asks
-    (a prepared range holds what it needs but in rare cases)."""
+    """The bytes of a prepared range as its reader uses them (its length, its line ends,
+    slices), read from the file only if the emitting parser asks for a slice (a prepared
+    range holds what it needs but in rare cases)."""
 
-    def __init__(self, fd: int, start: int, end: int):
-        self.fd, self.start, self.end = fd, start, end
+    def __init__(self, fd: int, start: int, end: int, lines: int):
+        self.fd, self.start, self.end, self.lines = fd, start, end, lines
         self.data: bytes | None = None
 
     def __len__(self) -> int:
         return self.end - self.start
+
+    def count(self, sub: bytes) -> int:
+        if sub == b"\n":
+            return self.lines
+        return self[:].count(sub)
 
     def __getitem__(self, item):
         if self.data is None:

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import ranges
 from .analysis import refresh, stall, summary_json
 from .errors import UnknownFormat
 from .events import Marker, Record
@@ -20,7 +21,7 @@ from .eventsource import EventFollower, file_input
 from .follow import FolderFollower, Follower
 from .merge import Collected, merge_into
 from .model import Run
-from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, unknown_format, year_of
+from .pipeline import SNIFF_LINES, Ingest, unknown_format, year_of
 from .render import write_html
 from .report import build
 from .sources import FOLDER_FILES, Input
@@ -269,7 +270,7 @@ class Watch:
         ingest = self._ingest(self.path)
         source = Input(self.path)
         number = 1
-        for first, data, prepared in prepared_ahead(source.complete_blocks(size), ingest):
+        for first, data, prepared in ranges.blocks(source, ingest, limit=size):
             ingest.feed_block(first, data, prepared)
             number = first + data.count(b"\n")
         if source.offset:
