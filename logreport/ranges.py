@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from .sources import BLOCK, Input, check_text, lf_ends
 
 MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
-RANGE = 4 << 20           # bytes a worker prepares at a time (the range's lines, whole)
+RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
 
 _worker: dict = {}        # in a worker process: the parser and the open file
 
