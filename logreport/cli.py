@@ -144,8 +144,10 @@ class _progress:
               show_default=True,
               help="inline: plotly.js compressed inside the page (works offline); "
                    "cdn: a small page that loads plotly.js from jsDelivr.")
+@click.option("--full-paths", is_flag=True,
+              help="Show the logs' absolute paths in the page (default: the names as typed).")
 @FORMAT
-def report(logs, output, title, lang, plotlyjs, fmt):
+def report(logs, output, title, lang, plotlyjs, full_paths, fmt):
     """Write a self-contained interactive HTML report of one or more runs.
 
     Example: logreport report run.log -o report.html
@@ -154,7 +156,8 @@ def report(logs, output, title, lang, plotlyjs, fmt):
     from .report import build
 
     runs = load_runs(logs, fmt)
-    write_html(build(runs, title=title, lang=lang or locale_lang()), output, plotlyjs)
+    write_html(build(runs, title=title, lang=lang or locale_lang(), full_paths=full_paths), output,
+               plotlyjs)
     click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
 
 

@@ -12,43 +12,44 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 
 import numpy as np
 
-from . import __version__, formats, present
-from .analysis import (
-    applicable,
-    is_loss,
-    lower_is_better,
-    main_eval_metric,
-    main_loss,
-    summarize,
-)
-from .events import EVAL, NEW_RUN, RESUME, SYSTEM, TABLE, TRAIN
+from . import __version__, evaltable, formats, headline, present
+from .analysis import applicable, is_loss, lower_is_better, main_eval_metric, summarize
+from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
+from .labels import LABELS
 from .model import Run, iso_time, json_number, plain
+from .sections import charts, sections
 
-PER_SECOND = "_per_second"     # a rate by its name (samples, steps, tokens): a throughput
 MAX_POINTS = 2000        # per trace
 TOTAL_POINTS = 16000     # per report: long traces share this when there are many
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
-SERIES_BYTES = 380_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB)
-KNOTS = 256              # step -> epoch/time interpolation knots per segment
+SERIES_BYTES = 360_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB, the page ~50 kB)
+KNOTS = 128              # step -> epoch/time interpolation knots per segment
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
 
 
 def build(runs: list[Run], title: str | None = None, lang: str = "en",
-          live: bool = False) -> dict:
-    """The report data of one or several runs (live: `watch` is following them)."""
+          live: bool = False, full_paths: bool = False) -> dict:
+    """The report data of one or several runs (live: `watch` is following them; full_paths:
+    show absolute paths, else the names as the user typed them)."""
     summaries = [summarize(run, live=live) for run in runs]
     chart_list = charts(runs)
+    run_data = [_run_data(run, s, chart_list, lang, full_paths) for run, s in zip(runs, summaries)]
+    headline.mark_best([r["headline"]["cards"] for r in run_data])
     budget = _points_per_trace(runs, chart_list)
     while True:  # shrink the points per trace until the series fit the page's byte budget
-        run_data = [_run_data(run, s, chart_list, budget) for run, s in zip(runs, summaries)]
+        for run, data in zip(runs, run_data):
+            data["series"] = _series(run, chart_list, budget)
         size = sum(len(json.dumps(r["series"])) for r in run_data)
         if size <= SERIES_BYTES or budget <= MIN_POINTS:
             break
         budget = max(MIN_POINTS, int(budget * SERIES_BYTES / size * 0.95))
+    for run, data in zip(runs, run_data):
+        data["axes"] = {phase: _axes(run, phase) for phase in data["series"]}
     return {
         "title": title or " vs ".join(run.name for run in runs),
         "lang": lang,
@@ -57,7 +58,9 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "runs": run_data,
         "notes": _notes(runs, lang),
         "charts": chart_list,
-        "compare": compare_rows(summaries),
+        "sections": sections(chart_list),
+        "x_axes": _x_axes(run_data),
+        "compare": compare_rows([r["summary"] for r in run_data]),
     }
 
 
@@ -68,36 +71,74 @@ def _notes(runs: list[Run], lang: str) -> list[str]:
 
 
 # --- per run ----------------------------------------------------------------------------
-def _run_data(run: Run, summary: dict, chart_list: list[dict], budget: int) -> dict:
-    origin = run.first_time
+def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
+              full_paths: bool) -> dict:
+    shown = _shown_path(full_paths)
+    summary = dict(summary, source=shown(summary["source"]),
+                   files=[shown(f) for f in summary["files"]],
+                   anomalies=[dict(a, file=shown(a["file"])) if a.get("file") else a
+                              for a in summary["anomalies"]])
+    loss = headline.loss_change(run)
+    return {
+        "name": run.name,
+        "summary": summary,
+        "headline": {"sentence": headline.sentence(summary, loss, lang),
+                     "cards": headline.cards(summary, loss, lang)},
+        "banner": [_banner(a, chart_list, lang) for a in summary["anomalies"]],
+        "facts": _facts(run, full_paths),
+        "marks": _marks(run),
+        "tables": [m.detail for m in run.markers if m.kind == TABLE],
+        "evals": evaltable.evaluations(run, chart_list, lang),
+        "heat": evaltable.heat_tables(run, lang),
+    }
+
+
+def _series(run: Run, chart_list: list[dict], budget: int) -> dict:
     wanted = {(c["phase"], m) for c in chart_list for m in c["metrics"]}
     series: dict = {}
     for phase, name in sorted(wanted):
         if name in run.metric_names(phase):
             series.setdefault(phase, {})[name] = trace(run, phase, name, budget)
-    return {
-        "name": run.name,
-        "summary": summary,
-        "facts": _facts(run),
-        "axes": {phase: _axes(run, phase, origin) for phase in series},
-        "series": series,
-        "marks": _marks(run),
-        "tables": [m.detail for m in run.markers if m.kind == TABLE],
-    }
+    return series
 
 
-def _facts(run: Run) -> dict:
+def _shown_path(full: bool):
+    """How a path appears in the page: as the user typed it, or absolute (--full-paths)."""
+    return os.path.abspath if full else (lambda path: path)
+
+
+def _banner(anomaly: dict, chart_list: list[dict], lang: str) -> dict:
+    """An anomaly for the banner: its line of text and the chart that shows it."""
+    phase = EVAL if anomaly["kind"] == "eval_regression" else TRAIN
+    chart = next((c["id"] for c in chart_list
+                  if c["phase"] == phase and anomaly.get("metric") in c["metrics"]), None)
+    if chart is None:          # a failure: the main loss's chart, at its step
+        chart = next((c["id"] for c in chart_list if c["section"] == "losses"), None)
+    return {"kind": anomaly["kind"], "step": anomaly.get("step"), "metric": anomaly.get("metric"),
+            "phase": phase, "chart": chart, "text": headline.anomaly_line(anomaly, lang)}
+
+
+def _facts(run: Run, full_paths: bool) -> dict:
+    """Facts of the run: format, files, time span, lines, segments and the log's own facts
+    (an absolute path the log names is cut to its file name unless --full-paths)."""
+    info = {k: os.path.basename(v.rstrip("/\\")) if not full_paths and isinstance(v, str)
+            and _absolute(v) else v
+            for k, v in run.info.items() if isinstance(v, (str, int, float))}
     return {
         "format": run.format,
-        "files": list(run.files),
+        "files": [_shown_path(full_paths)(f) for f in run.files],
         "first_time": iso_time(run.first_time),
         "last_time": iso_time(run.last_time),
         "lines": run.lines,
         "segments": [seg.label for seg in run.segments if not seg.is_empty()],
-        **{k: v for k, v in run.info.items() if isinstance(v, (str, int, float))},
+        **info,
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
+
+
+def _absolute(text: str) -> bool:
+    return text.startswith(("/", "~", "\\\\")) or (len(text) > 2 and text[1:3] in (":\\", ":/"))
 
 
 def _marks(run: Run) -> list[dict]:
@@ -123,10 +164,13 @@ def _first_step(seg) -> float | None:
     return None
 
 
-def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
-    """Per segment, knots (step, epoch, hours since the run's start) to place points on the
-    epoch or time axis. Epochs become fractional when steps per epoch are known."""
+def _axes(run: Run, phase: str) -> list[dict]:
+    """Per segment, knots (step, epoch, hours since the run's start, and tokens or samples
+    seen where the log has them) to place points on another x axis than the step. Epochs
+    become fractional when steps per epoch are known."""
     per_epoch = run.info.get("steps_per_epoch")
+    origin = run.first_time
+    seen = _seen(run)
     out = []
     for seg, table in run.tables(phase):
         pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), KNOTS)).astype(np.int64))
@@ -139,9 +183,49 @@ def _axes(run: Run, phase: str, origin: float | None) -> list[dict]:
         if per_epoch and phase == TRAIN and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
             epoch = step / float(per_epoch)
         hours = (time - origin) / 3600.0 if origin is not None else np.full(len(time), np.nan)
-        out.append({"seg": seg.index, "step": typed(step, "f8"), "epoch": typed(epoch, "f4"),
-                    "hours": typed(hours, "f4")})
+        knots = {"seg": seg.index, "step": typed(step, "f8")}
+        for axis, value, dtype in (("epoch", epoch, "f4"), ("hours", hours, "f4"),
+                                   *((axis, np.interp(step, at, count, left=np.nan,
+                                                      right=np.nan), "f8")
+                                     for axis, (at, count) in seen.items())):
+            if np.isfinite(value).any():        # an axis the log has no clue for is left out
+                knots[axis] = typed(value, dtype)
+        out.append(knots)
     return out
+
+
+def _seen(run: Run) -> dict:
+    """{"tokens": (steps, tokens seen)} from a metric the format names (num_input_tokens_seen),
+    {"samples": (steps, samples seen)} from the total batch size the log states."""
+    out = {}
+    names = run.metric_names(TRAIN)
+    for name in formats.describe(run.format).tokens_seen:
+        if name in names:
+            a = run.arrays(TRAIN, name)
+            ok = np.isfinite(a["step"]) & np.isfinite(a["value"])
+            if ok.any():
+                out["tokens"] = (a["step"][ok], a["value"][ok])
+                break
+    batch = run.info.get("total_train_batch_size")
+    steps = [t.step for _, t in run.tables(TRAIN)]
+    if isinstance(batch, (int, float)) and batch > 0 and steps:
+        last = max(float(np.nanmax(np.asarray(s))) for s in steps)
+        out["samples"] = (np.array([0.0, last]), np.array([0.0, last * batch]))
+    return out
+
+
+def _x_axes(run_data: list[dict]) -> list[str]:
+    """The x axes the page offers: step, and epoch, hours, tokens, samples where known."""
+    out = ["step"]
+    for axis in ("epoch", "hours", "tokens", "samples"):
+        if any(_known(k.get(axis)) for r in run_data for knots in r["axes"].values()
+               for k in knots):
+            out.append(axis)
+    return out
+
+
+def _known(spec) -> bool:
+    return spec is not None and bool(np.isfinite(decode(spec)).any())
 
 
 # --- one series -------------------------------------------------------------------------
@@ -337,135 +421,3 @@ def _row(key: str, values: list, better: str | None = None, metric: str | None =
         target = min(numbers) if better == "min" else max(numbers)
         row["best"] = [i for i, v in enumerate(values) if v == target]
     return row
-
-
-# --- which charts -----------------------------------------------------------------------
-def charts(runs: list[Run]) -> list[dict]:
-    """Which charts the page draws: [{"id", "title", "phase", "metrics"}], chosen by metric
-    name patterns: main loss, other losses, learning rate, throughput, timing, memory, tokens,
-    ``prefix/name`` families (``rewards/*``, ``logps/*``, ``bbox/AP*``), the rest one each."""
-    train: dict[str, None] = {}
-    evals: dict[str, None] = {}
-    described = formats.merged(run.format for run in runs)
-    hidden = set(described.hidden)
-    for run in runs:
-        train.update(dict.fromkeys(run.metric_names(TRAIN)))
-        evals.update(dict.fromkeys(run.metric_names(EVAL)))
-    out: list[dict] = []
-    mains = list(dict.fromkeys(m for m in (main_loss(run) for run in runs) if m))
-    for name in mains:
-        out.append(_chart(name, TRAIN, [name]))
-    for name in train:
-        if is_loss(name) and name not in mains and "/" not in name:
-            out.append(_chart(name, TRAIN, [name]))
-    if "learning_rate" in train:
-        out.append(_chart("learning rate", TRAIN, ["learning_rate"], smooth=False,
-                          label="learning_rate"))
-    speed = [n for n in train if n in described.throughput or n.endswith(PER_SECOND)]
-    if speed:
-        out.append(_chart("throughput", TRAIN, speed, label="throughput"))
-    cost = [n for n in ("batch_cost", "data_cost") if n in train]
-    if cost:
-        out.append(_chart("seconds per iteration", TRAIN, cost, label="seconds_per_iteration"))
-    memory = [n for n in train if "mem" in n.lower() and n not in hidden]
-    if memory:
-        out.append(_chart("memory", TRAIN, memory, smooth=False, label="memory"))
-    tokens = [n for n in train if "tokens" in n and n not in speed and n not in hidden]
-    if tokens:
-        out.append(_chart("tokens", TRAIN, tokens, smooth=False, label="tokens"))
-    shown = {m for c in out for m in c["metrics"]} | hidden
-    out += _grouped([n for n in train if n not in shown], TRAIN)
-    eval_speed = [n for n in evals if n.endswith(PER_SECOND)]
-    out += _grouped([n for n in evals if n != "fps" and n not in eval_speed and n not in hidden],
-                    EVAL)
-    if eval_speed:
-        out.append(_chart("eval throughput", EVAL, eval_speed, label="eval_throughput"))
-    system: dict[str, list[str]] = {}
-    for run in runs:
-        for name in run.metric_names(SYSTEM):         # watch --gpu: gpu<i>/<what>, per what
-            system.setdefault(name.rpartition("/")[2], []).append(name)
-    for what, names in system.items():
-        out.append(_chart(f"GPU {what.replace('_', ' ')}", SYSTEM, sorted(set(names)),
-                          smooth=False))
-    for i, chart in enumerate(out):
-        chart["id"] = f"chart{i}"
-    return out
-
-
-def _grouped(names: list[str], phase: str) -> list[dict]:
-    """One chart per ``prefix/`` family (``bbox/AP*`` and ``bbox/AR*`` apart), else per name."""
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        prefix, _, short = name.rpartition("/")
-        if prefix and short[:2] in ("AP", "AR"):
-            key = f"{prefix}/{short[:2]}"
-        else:
-            key = f"{prefix}/*" if prefix else name
-        groups.setdefault(key, []).append(name)
-    return [_chart(key if len(members) > 1 else members[0], phase, members)
-            for key, members in groups.items()]
-
-
-def _chart(title: str, phase: str, metrics: list[str], smooth: bool = True,
-           label: str | None = None) -> dict:
-    """smooth: whether the smoothing slider applies (not to a schedule like the lr);
-    label: key of a translated title in LABELS (else the title is shown as is)."""
-    chart = {"title": title, "phase": phase, "metrics": metrics, "smooth": smooth}
-    if label:
-        chart["label"] = label
-    return chart
-
-
-# --- page labels ------------------------------------------------------------------------
-LABELS = {
-    "en": {
-        "summary": "Summary", "charts": "Charts", "anomalies": "Anomalies", "facts": "Run facts",
-        "tables": "Per-category results", "none": "none", "run": "run", "kind": "kind",
-        "step": "step", "epoch": "epoch", "hours": "hours since start", "metric": "metric",
-        "line": "line", "detail": "detail", "x_axis": "x axis", "smoothing": "smoothing",
-        "log_y": "log y", "download": "download data (CSV)",
-        "download_note": "CSV: the points in this page (long series are downsampled; "
-                         "`logreport export` writes every point)",
-        "smoothing_note": "Debiased exponential moving average as in TensorBoard; the raw line "
-                          "is faint behind.",
-        "raw": "raw", "smoothed": "smoothed", "new_best": "new best", "nonfinite": "NaN/inf",
-        "segment": "new segment", "resume": "resume", "new_run": "new run", "eval": "eval",
-        "points_of": "points shown of",
-        "format": "format", "status": "status", "last_step": "last step",
-        "last_epoch": "last epoch", "total_steps": "total steps",
-        "train_records": "training records", "eval_records": "eval records", "best": "best",
-        "best_step": "best at step", "median_throughput": "throughput (median)",
-        "throughput": "throughput", "anomaly_count": "anomalies",
-        "wall_seconds": "wall time", "eta_seconds": "ETA",
-        "unparsed_lines": "unparsed lines", "final": "last", "learning_rate": "learning rate",
-        "seconds_per_iteration": "seconds per iteration", "memory": "memory", "tokens": "tokens",
-        "eval_throughput": "eval throughput", "finished": "finished",
-        "failed": "failed", "running": "running", "unknown": "unknown",
-        "files": "files read", "first_time": "first time", "last_time": "last time",
-        "lines": "lines", "segments": "segments", "generated": "generated by logreport",
-        "stopped": "stopped by logreport",
-    },
-    "zh": {
-        "summary": "概要", "charts": "图表", "anomalies": "异常", "facts": "运行信息",
-        "tables": "分类别结果", "none": "无", "run": "运行", "kind": "类型",
-        "step": "步数", "epoch": "轮次", "hours": "开始后小时数", "metric": "指标",
-        "line": "行号", "detail": "详情", "x_axis": "横轴", "smoothing": "平滑",
-        "log_y": "对数纵轴", "download": "下载数据 (CSV)",
-        "download_note": "CSV 为本页中的数据点（长序列已降采样；完整数据请用 `logreport export`）",
-        "smoothing_note": "与 TensorBoard 相同的去偏指数滑动平均；原始曲线以浅色显示在后面。",
-        "raw": "原始", "smoothed": "平滑", "new_best": "新最佳", "nonfinite": "NaN/inf",
-        "segment": "新分段", "resume": "恢复训练", "new_run": "新运行", "eval": "评估",
-        "points_of": "个点，共",
-        "format": "格式", "status": "状态", "last_step": "最后步数", "last_epoch": "最后轮次",
-        "total_steps": "总步数", "train_records": "训练记录数", "eval_records": "评估记录数",
-        "best": "最佳", "best_step": "最佳所在步数", "median_throughput": "吞吐量（中位数）",
-        "throughput": "吞吐量", "anomaly_count": "异常数",
-        "wall_seconds": "耗时", "eta_seconds": "预计剩余",
-        "unparsed_lines": "未解析行数", "final": "最终", "learning_rate": "学习率",
-        "seconds_per_iteration": "每步耗时（秒）", "memory": "显存", "tokens": "词元数",
-        "eval_throughput": "评估吞吐量", "finished": "已完成", "failed": "失败",
-        "running": "运行中", "unknown": "未知", "files": "读取的文件",
-        "first_time": "开始时间", "last_time": "结束时间", "lines": "行数",
-        "segments": "分段", "generated": "由 logreport 生成", "stopped": "被 logreport 停止",
-    },
-}

@@ -44,7 +44,9 @@ def test_page_payload_round_trips(tmp_path):
     assert page_data(out.read_text(encoding="utf-8")) == json.loads(render._dumps(data))
     assert [r["name"] for r in data["runs"]] == [PICODET.name, PICODET_271.name]
     titles = [c["title"] for c in data["charts"]]
-    assert titles[0] == "loss" and "learning rate" in titles and "bbox/AP" in titles
+    assert titles[:2] == ["bbox AP@IoU", "bbox AP by area"] and "loss" in titles
+    assert "learning rate" in titles
+    assert [s["key"] for s in data["sections"]] == ["evaluation", "losses", "optimisation", "speed"]
 
 
 def test_series_values_are_exact(tmp_path):

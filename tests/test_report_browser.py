@@ -53,7 +53,12 @@ def _open(browser, runs, path, **kw):
     return page
 
 
-def _smoothed_path(page, chart_id="chart0"):
+def _chart_id(page, title: str) -> str:
+    """The id of the chart with this title."""
+    return page.eval(f"logreport.state.data.charts.filter(c => c.title === {json.dumps(title)})[0].id")
+
+
+def _smoothed_path(page, chart_id):
     """The SVG path of the first smoothed trace (the second trace of a train chart)."""
     return page.eval(f"document.querySelectorAll('#{chart_id} .scatterlayer .trace')[1]"
                      ".querySelector('path.js-line').getAttribute('d')")
@@ -81,12 +86,13 @@ def test_compare_report_draws_every_chart(browser, tmp_path):
 def test_smoothing_is_tensorboard_ema_and_slider_redraws(browser, tmp_path):
     run = load(str(DATA / "picodet_s_320_coco_train.log"))
     page = _open(browser, [run], tmp_path / "one.html")
-    before = _smoothed_path(page)
+    loss = _chart_id(page, "loss")
+    before = _smoothed_path(page, loss)
     page.eval("var s = document.getElementById('smooth'); s.value = '0.95';"
               "s.dispatchEvent(new Event('input'))")
-    page.wait_for(f"document.querySelectorAll('#chart0 .scatterlayer .trace')[1]"
+    page.wait_for(f"document.querySelectorAll('#{loss} .scatterlayer .trace')[1]"
                   f".querySelector('path.js-line').getAttribute('d') !== {json.dumps(before)}")
-    drawn = page.eval("Array.from(document.getElementById('chart0').data[1].y)")
+    drawn = page.eval(f"Array.from(document.getElementById('{loss}').data[1].y)")
     vals = values(run, TRAIN, "loss")[3]
     assert np.allclose(drawn, ema(vals, 0.95))
     assert page.errors == []
@@ -118,13 +124,15 @@ def test_live_update_redraws_with_new_data(browser, tmp_path):
     full = (DATA / "picodet_s_320_coco_train.log").read_text(encoding="utf-8").splitlines(True)
     first.write_text("".join(full[: len(full) // 2]), encoding="utf-8")
     page = _open(browser, [load(str(first))], tmp_path / "live.html")
-    page.eval("Plotly.relayout('chart0', {'xaxis.range': [0, 5]}).then(() => 1)", await_promise=True)
+    loss = _chart_id(page, "loss")
+    page.eval(f"Plotly.relayout('{loss}', {{'xaxis.range': [0, 5]}}).then(() => 1)",
+              await_promise=True)
     shutil.copy(DATA / "picodet_s_320_coco_train.log", first)
     fresh = json.dumps(build([load(str(first))]))
     page.eval(f"logreport.update({fresh}).then(() => 1)", await_promise=True)
     assert page.eval("logreport.state.data.runs[0].series.train.loss.n") == len(
         values(load(str(first)), TRAIN, "loss")[3])
-    assert page.eval("document.getElementById('chart0').layout.xaxis.range") == [0, 5]
+    assert page.eval(f"document.getElementById('{loss}').layout.xaxis.range") == [0, 5]
     assert page.eval("logreport.state.data.charts.every(c => "
                      "document.querySelector('#' + c.id + ' .main-svg'))")
     assert page.errors == []
@@ -133,21 +141,22 @@ def test_live_update_redraws_with_new_data(browser, tmp_path):
 def test_axis_switch_and_log_y(browser, tmp_path):
     run = load(str(DATA / "picodet_s_320_coco_train.log"))
     page = _open(browser, [run], tmp_path / "axes.html")
+    loss = _chart_id(page, "loss")
     page.eval("var a = document.getElementById('axis'); a.value = 'epoch';"
               "a.dispatchEvent(new Event('change'))")
-    page.wait_for("document.getElementById('chart0').layout.xaxis.title.text === 'epoch'")
-    epochs = page.eval("Array.from(document.getElementById('chart0').data[0].x)")
+    page.wait_for(f"document.getElementById('{loss}').layout.xaxis.title.text === 'epoch'")
+    epochs = page.eval(f"Array.from(document.getElementById('{loss}').data[0].x)")
     steps = values(run, TRAIN, "loss")[0]
     assert np.allclose(epochs, steps / run.info["steps_per_epoch"], atol=1e-6)
     page.eval("var a = document.getElementById('axis'); a.value = 'hours';"
               "a.dispatchEvent(new Event('change'))")
-    page.wait_for("document.getElementById('chart0').layout.xaxis.title.text === "
+    page.wait_for(f"document.getElementById('{loss}').layout.xaxis.title.text === "
                   "'hours since start'")
-    hours = page.eval("Array.from(document.getElementById('chart0').data[0].x)")
+    hours = page.eval(f"Array.from(document.getElementById('{loss}').data[0].x)")
     assert hours[0] >= 0 and hours == sorted(hours) and hours[-1] < 1
     page.eval("var l = document.getElementById('logy'); l.checked = true;"
               "l.dispatchEvent(new Event('change'))")
-    page.wait_for("document.getElementById('chart0').layout.yaxis.type === 'log'")
+    page.wait_for(f"document.getElementById('{loss}').layout.yaxis.type === 'log'")
     assert page.errors == [] and page.requests == []
 
 

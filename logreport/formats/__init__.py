@@ -27,7 +27,12 @@ class Descriptor:
     note: a line for the report, per language; parser_options: keyword arguments its Parser
     takes (`year`: the year a log was written, for stamps without one); run_files: file name
     patterns that make a folder one run's output, in the order they are read (structured files
-    first).
+    first); zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
+    eval metric names, label key) pairs, one chart per family and task (the regex's `task`
+    group; COCO's AP by IoU and AP by area); sections: (regex of metric names, section key)
+    for metrics the report would otherwise put under "More"; eval_table: regex of the eval
+    metrics that make the columns of the report's evaluation table (default: all charted);
+    tokens_seen: train metrics counting the tokens seen so far (an x axis).
     """
 
     main_eval: tuple = ()
@@ -41,6 +46,11 @@ class Descriptor:
     note: dict = field(default_factory=dict)
     parser_options: tuple = ()
     run_files: tuple = ()
+    zero_based_epochs: bool = False
+    families: tuple = ()
+    sections: tuple = ()
+    eval_table: str = ""
+    tokens_seen: tuple = ()
 
 
 NONE = Descriptor()
@@ -74,7 +84,8 @@ def merged(names) -> Descriptor:
     """One descriptor for runs of several formats: each tuple joined, best of each first."""
     found = [describe(n) for n in dict.fromkeys(names)]
     joined = {k: tuple(dict.fromkeys(x for d in found for x in getattr(d, k)))
-              for k in ("main_eval", "main_loss", "throughput", "hidden", "sentinels")}
+              for k in ("main_eval", "main_loss", "throughput", "hidden", "sentinels",
+                        "families", "sections", "tokens_seen")}
     units = {k: v for d in found for k, v in d.units.items()}
     return Descriptor(**joined, units=units)
 

@@ -38,6 +38,10 @@ DESCRIPTOR = Descriptor(
     hidden=("total_flos", "train_runtime", "eval_runtime"),
     units={"train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s",
            "eval_samples_per_second": "samples/s", "train_runtime": "s", "eval_runtime": "s"},
+    # DPO/KTO: the reward terms and preference accuracy are what the loss optimises; the
+    # policy's logits and log-probabilities are for a closer look
+    sections=((r"^(?:rewards/|accuracy$)", "losses"), (r"^eval_(?:logits|logps)/", "more")),
+    tokens_seen=("num_input_tokens_seen", "total_tokens"),
 )
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"

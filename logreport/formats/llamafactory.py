@@ -23,6 +23,10 @@ DESCRIPTOR = Descriptor(
     hidden=("total_flos", "train_runtime", "eval_runtime"),
     units={"train_samples_per_second": "samples/s", "throughput": "tokens/s",
            "train_tokens_per_second": "tokens/s", "train_runtime": "s", "eval_runtime": "s"},
+    # DPO/KTO: the reward terms and preference accuracy are what the loss optimises; the
+    # policy's logits and log-probabilities are for a closer look
+    sections=((r"^(?:rewards/|accuracy$)", "losses"), (r"^eval_(?:logits|logps)/", "more")),
+    tokens_seen=("num_input_tokens_seen", "total_tokens"),
     # an LLaMA-Factory / HF output folder, structured files first (LlamaBoard's running_log.txt
     # holds the console's logger lines)
     run_files=("trainer_log.jsonl", "trainer_state.json", "all_results.json",

@@ -54,6 +54,13 @@ DESCRIPTOR = Descriptor(
           "zh": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。"},
     parser_options=("year",),              # its time stamps have no year
     run_files=("workerlog.[0-9]*",),       # paddle.distributed.launch: one log per rank
+    zero_based_epochs=True,                # Epoch: [0] is the first
+    # pycocotools' 12 figures: AP by IoU threshold, AP by object area, AR likewise
+    families=((r"^(?:(?P<task>.+)/)?AP(?:50|75)?$", "ap_iou"),
+              (r"^(?:(?P<task>.+)/)?AP[sml]$", "ap_area"),
+              (r"^(?:(?P<task>.+)/)?AR(?:1|10|100|50|75)?$", "ar_all"),
+              (r"^(?:(?P<task>.+)/)?AR[sml]$", "ar_area")),
+    eval_table=r"(?:^|/)(?:AP(?:50|75|[sml])?|mAP|PCKh)$",
 )
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"

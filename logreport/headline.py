@@ -1,0 +1,270 @@
+"""A run in one sentence and a few cards, from its summary (`analysis.summarize`): what a
+teammate reads first in a report, an email or a chat message.
+
+    sentence(summary, loss, "en") -> "Finished 80 epochs in 7m 23s. Best bbox/AP 0.096 at
+                                      epoch 59; loss 4.071 → 2.851."
+    cards(summary, loss, "en")    -> [{"key", "text", "sub", "metric", "value", "better"}]
+    mark_best(cards_per_run)      -> the same cards, "best": True on the best run of each
+
+`loss` is `loss_change(run)`: the main loss's first and last finite values (the summary has
+only the last). Every number and duration is written by `present`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import formats, present
+from .analysis import lower_is_better, main_loss
+from .events import TRAIN
+from .model import Run
+
+FAILURES = ("traceback", "oom")      # anomaly kinds that end a run: the status says them
+LONGEST = 160                        # characters of a log-derived reason kept in a sentence
+
+# key: (English, Chinese)
+PHRASES = {
+    "finished": ("Finished {span}{took}", "已完成 {span}{took}"),
+    "failed": ("Failed at {where}: {why}", "失败于{where}：{why}"),
+    "running": ("Running: {percent} ({step}){eta}", "运行中：{percent}（{step}）{eta}"),
+    "unknown": ("Stopped at {where}{took}; no end was logged", "停止于{where}{took}，日志中没有结束记录"),
+    "stopped": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
+                "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）"),
+    "eval_only": ("{count}, no training records", "{count}，没有训练记录"),
+    "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
+    "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
+    "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
+    "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
+    "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
+    "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
+    "from": ("from {first} ({change})", "起始 {first}（{change}）"),
+    "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
+    "eval_n": ("eval {}", "第 {} 次评估"),
+    "by": ("; ", "；"), "join": ("; ", "；"), "end": (".", "。"), "sep": (" ", ""),
+    "epochs": (lambda n: present.count(n, "epoch"), "{} 轮".format),
+    "steps": (lambda n: present.count(n, "step"), "{} 步".format),
+    "records": (lambda n: present.count(n, "record"), "{} 条记录".format),
+    "evals": (lambda n: present.count(n, "evaluation"), "{} 次评估".format),
+    "st_finished": ("finished", "已完成"), "st_failed": ("failed", "失败"),
+    "st_running": ("running", "运行中"), "st_unknown": ("unknown", "未知"),
+}
+WORDS = {lang: {key: pair[i] for key, pair in PHRASES.items()} for i, lang in enumerate(("en", "zh"))}
+
+
+def words(lang: str) -> dict:
+    return WORDS.get(lang, WORDS["en"])
+
+
+def loss_change(run: Run) -> dict | None:
+    """{"metric", "first", "last"}: the main training loss's first and last finite values."""
+    name = main_loss(run)
+    if name is None:
+        return None
+    first = last = None
+    for part in run.chunks(TRAIN, name, ()):
+        vals = part["value"][np.isfinite(part["value"])]
+        if len(vals):
+            first = float(vals[0]) if first is None else first
+            last = float(vals[-1])
+    return None if first is None else {"metric": name, "first": first, "last": last}
+
+
+def sentence(summary: dict, loss: dict | None = None, lang: str = "en") -> str:
+    """The run in one or two sentences (see the module docstring)."""
+    w = words(lang)
+    parts = [_state(summary, w)]
+    figures = [x for x in (_best(summary, w), _loss(loss, w)) if x]
+    if figures:
+        text = w["join"].join(figures)
+        parts.append(text[0].upper() + text[1:] if lang == "en" else text)
+    return w["sep"].join(p + w["end"] for p in parts)
+
+
+def _state(summary: dict, w: dict) -> str:
+    state = summary.get("status") or "unknown"
+    took = summary.get("wall_seconds")
+    stopped = summary.get("stopped")
+    if stopped:                  # `run --stop-on` ended it
+        return w["stopped"].format(last=present.number(stopped.get("last_step")),
+                                   step=present.number(stopped.get("step")),
+                                   reason=stopped.get("reason"),
+                                   detail=_short(stopped.get("detail") or ""))
+    if state == "failed":
+        return w["failed"].format(where=_at(summary, w), why=_why(summary, w))
+    if state == "running" and summary.get("progress"):
+        p = summary["progress"]
+        eta = summary.get("eta_seconds")
+        return w["running"].format(percent=present.percent(p.get("percent")),
+                                   step=w["step"].format(present.step_of(p.get("step"),
+                                                                         p.get("total_steps"))),
+                                   eta=w["eta"].format(present.duration(eta)) if eta else "")
+    if not summary.get("train_records"):
+        count = w["evals"](summary.get("eval_records") or 0)
+        return w["eval_only"].format(count=count) + _anomalies(summary, w)
+    took_text = w["took"].format(present.duration(took)) if took is not None else ""
+    if state == "finished":
+        return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)
+    after = w["after"].format(present.duration(took)) if took is not None else ""
+    return w["unknown"].format(where=_at(summary, w), took=after) + _anomalies(summary, w)
+
+
+def _span(summary: dict, w: dict) -> str:
+    """'80 epochs' when the run counts whole epochs, else '60 steps (epoch 0.533333)'."""
+    epoch, step = summary.get("last_epoch"), summary.get("last_step")
+    described = formats.describe(summary.get("format"))
+    if isinstance(epoch, int) and epoch >= 0:
+        return w["epochs"](epoch + described.zero_based_epochs)
+    if step is None:
+        return w["records"](summary.get("train_records") or 0)
+    steps = w["steps"](step + described.zero_based_steps)
+    return w["steps_epoch"].format(steps, w["epoch"].format(present.number(epoch))) \
+        if epoch is not None else steps
+
+
+def _at(summary: dict, w: dict) -> str:
+    step, epoch = summary.get("last_step"), summary.get("last_epoch")
+    if step is None:
+        return w["epoch"].format(present.number(epoch)) if epoch is not None else "?"
+    if epoch is None:
+        return w["step"].format(present.number(step))
+    return w["step_epoch"].format(present.number(step), present.number(epoch))
+
+
+def _why(summary: dict, w: dict) -> str:
+    """What went wrong first (a divergence, NaN, ...) and what ended the run."""
+    found = summary.get("anomalies") or []
+    cause = next((a for a in found if a["kind"] not in FAILURES), None)
+    end = _short(summary.get("status_evidence") or "")
+    if cause is None:
+        return end
+    return f"{cause['kind']}, {_short(cause['detail'])}" + (w["by"] + end if end else "")
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= LONGEST else text[:LONGEST - 1] + "…"
+
+
+def _anomalies(summary: dict, w: dict) -> str:
+    found = summary.get("anomalies") or []
+    return w["with"].format(present.kinds(found)) if found else ""
+
+
+def _where(step, epoch, w: dict) -> str:
+    """'epoch 59' for a whole epoch, else 'step 60' ('' when neither is known)."""
+    if isinstance(epoch, int):
+        return w["epoch"].format(present.number(epoch))
+    if step is not None:
+        return w["step"].format(present.number(step))
+    return w["epoch"].format(present.number(epoch)) if epoch is not None else ""
+
+
+def _best(summary: dict, w: dict) -> str | None:
+    b = summary.get("best")
+    if not b:
+        return None
+    where = _where(b.get("step"), b.get("epoch"), w)
+    return w["best"].format(metric=b["metric"], value=present.number(b["value"]),
+                            at=w["at"].format(where) if where else "")
+
+
+def _loss(loss: dict | None, w: dict) -> str | None:
+    if not loss:
+        return None
+    return w["loss"].format(metric=loss["metric"], first=present.number(loss["first"]),
+                            last=present.number(loss["last"]))
+
+
+def _change(loss: dict) -> str:
+    """'−30 %'; '×1000' or '÷373' for a tenfold change or more ('' when the first value is
+    0)."""
+    first, last = loss["first"], loss["last"]
+    if not first or not math.isfinite(last):
+        return ""
+    if first > 0 and last / first >= 10:
+        return f"×{present.number(round(last / first))}"
+    if first > 0 and last > 0 and first / last >= 10:
+        return f"÷{present.number(round(first / last))}"
+    change = (last - first) / abs(first) * 100
+    return ("−" if change < 0 else "+") + present.percent(abs(change))
+
+
+def anomaly_line(anomaly: dict, lang: str = "en") -> str:
+    """'divergence at step 1 (loss): loss 1808.51 at step 1 is 430x ...' (the detail as the
+    analysis wrote it)."""
+    w = words(lang)
+    where = w["step"].format(present.number(anomaly["step"])) \
+        if anomaly.get("step") is not None else ""
+    if anomaly.get("metric"):
+        where = f"{where}, {anomaly['metric']}" if where else anomaly["metric"]
+    if not where:
+        return f"{anomaly['kind']}: {_short(anomaly.get('detail') or '')}"
+    return w["anomaly"].format(kind=anomaly["kind"], where=where,
+                               detail=_short(anomaly.get("detail") or ""))
+
+
+# --- cards -------------------------------------------------------------------------------
+def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dict]:
+    """The figures beside the sentence: status, best, final loss, duration, throughput and,
+    while running, progress. `text` and `sub` are ready to show; `value` and `better`
+    ("max"/"min") let a comparison mark the best run."""
+    w = words(lang)
+    state = summary.get("status") or "unknown"
+    found = summary.get("anomalies") or []
+    out = [_card("status", w.get(f"st_{state}", state), present.kinds(found) if found else "")]
+    out[0]["state"] = state
+    b = summary.get("best")
+    if b:
+        out.append(_card("best", present.number(b["value"]),
+                         _where(b.get("step"), b.get("epoch"), w), metric=b["metric"],
+                         value=b["value"], better="min" if lower_is_better(b["metric"]) else "max"))
+    if loss:
+        change = _change(loss)
+        sub = w["from"].format(first=present.number(loss["first"]), change=change) if change \
+            else ""
+        out.append(_card("loss", present.number(loss["last"]), sub, metric=loss["metric"],
+                         value=loss["last"], better="min"))
+    out.append(_card("duration", present.duration(summary.get("wall_seconds")), ""))
+    speed = summary.get("throughput")
+    if speed:
+        unit = formats.describe(summary.get("format")).units.get(speed["metric"], "")
+        out.append(_card("throughput", f"{present.number(speed['median'])} {unit}".strip(),
+                         "", metric=speed["metric"], value=speed["median"], better="max"))
+    progress = summary.get("progress")
+    if state == "running" and progress:
+        eta = summary.get("eta_seconds")
+        sub = w["step"].format(present.step_of(progress.get("step"), progress.get("total_steps")))
+        out.append(_card("progress", present.percent(progress.get("percent")),
+                         sub + (w["eta"].format(present.duration(eta)) if eta else "")))
+    return out
+
+
+def _card(key: str, text: str, sub: str, metric: str | None = None, value=None,
+          better: str | None = None) -> dict:
+    card = {"key": key, "text": text, "sub": sub}
+    if metric:
+        card["metric"] = metric
+    if better and value is not None and math.isfinite(value):
+        card.update(value=value, better=better)
+    return card
+
+
+def mark_best(per_run: list[list[dict]]) -> list[list[dict]]:
+    """Set "best" on the card of the best run, per card key and metric, where runs differ."""
+    if len(per_run) < 2:
+        return per_run
+    groups: dict[tuple, list[dict]] = {}
+    for run_cards in per_run:
+        for card in run_cards:
+            if "better" in card:
+                groups.setdefault((card["key"], card.get("metric")), []).append(card)
+    for group in groups.values():
+        values = [c["value"] for c in group]
+        if len(group) < 2 or len(set(values)) < 2:
+            continue
+        target = min(values) if group[0]["better"] == "min" else max(values)
+        for card in group:
+            if card["value"] == target:
+                card["best"] = True
+    return per_run

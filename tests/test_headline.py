@@ -1,0 +1,198 @@
+"""The report's words and tables, from real logs: the headline sentence and cards, sections, the
+evaluation table, per-category tables over evaluations, x axes, paths, languages."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from logreport import headline, present
+from logreport.analysis import summarize
+from logreport.cli import main
+from logreport.labels import LABELS
+from logreport.pipeline import load
+from logreport.report import build, decode
+from tests.test_report import page_data
+
+DATA = Path(__file__).parent / "data"
+PPDET = DATA / "ppdet"
+LONG80 = PPDET / "picodet_s_320_coco_long80e.log"
+CRASH = PPDET / "picodet_s_320_coco_nan_crash.log"
+SHORT = PPDET / "picodet_s_320_coco_train.log"
+SFT = DATA / "llamafactory" / "sft_lora"
+SEG = DATA / "paddleseg" / "06_v2.1_kappa_nan_progbar_class_acc_best_paddle34282.log"
+
+
+def test_finished_run_in_words():
+    run = load(str(LONG80))
+    s = summarize(run)
+    text = headline.sentence(s, headline.loss_change(run))
+    # 80 records of `Epoch: [0]` .. `[79]`, 443 s from the first to the last stamp
+    assert text.startswith("Finished 80 epochs in 7m 23s. Best bbox/AP 0.096 at epoch 59; loss ")
+    first = run.arrays("train", "loss")["value"][0]
+    assert f"loss {present.number(first)} → {present.number(s['final']['loss'])}." in text
+    cards = {c["key"]: c for c in headline.cards(s, headline.loss_change(run))}
+    assert [cards["best"]["text"], cards["best"]["sub"]] == ["0.096", "epoch 59"]
+    assert cards["duration"]["text"] == "7m 23s" and cards["status"]["text"] == "finished"
+    assert cards["throughput"]["text"] == f"{present.number(s['throughput']['median'])} images/s"
+    assert "progress" not in cards
+
+
+def test_failed_run_says_what_went_wrong_first_and_what_ended_it():
+    run = load(str(CRASH))
+    s = summarize(run)
+    text = headline.sentence(s, headline.loss_change(run))
+    assert text.startswith("Failed at step 3 (epoch 0): divergence, loss 1808.51 at step 1 ")
+    assert "traceback at line 51: ValueError: (InvalidArgument) Illegal input" in text
+    cards = {c["key"]: c for c in headline.cards(s, headline.loss_change(run))}
+    assert cards["status"]["sub"] == "divergence, traceback"
+    assert cards["loss"]["sub"] == "from 4.201344 (×999)"        # 4196.423828 / 4.201344
+
+
+def test_running_run_says_progress_and_eta(tmp_path):
+    """The first half of the 80-epoch log, as `watch` sees it while it is written."""
+    lines = LONG80.read_text(encoding="utf-8").splitlines(True)
+    half = tmp_path / "half.log"
+    half.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    run = load(str(half))
+    s = summarize(run, live=True)
+    assert s["status"] == "running"
+    text = headline.sentence(s, headline.loss_change(run))
+    p = s["progress"]
+    assert text.startswith(f"Running: {present.percent(p['percent'])} (step {p['step']}/"
+                           f"{p['total_steps']}), ETA {present.duration(s['eta_seconds'])}.")
+    progress = [c for c in headline.cards(s) if c["key"] == "progress"]
+    assert progress and progress[0]["text"] == present.percent(p["percent"])
+
+
+def test_llm_run_counts_steps_and_the_chinese_sentence():
+    run = load(str(SFT))
+    s = summarize(run)
+    loss = headline.loss_change(run)
+    assert headline.sentence(s, loss).startswith(
+        "Finished 60 steps (epoch 0.533333) in 1m 31s. Best eval_loss 7.55849 at step 60; ")
+    zh = headline.sentence(s, loss, "zh")
+    assert zh.startswith("已完成 60 步（第 0.533333 轮），用时 1m 31s。最佳 eval_loss 7.55849（第 60 步）")
+
+
+def test_comparison_marks_the_best_run_per_card():
+    runs = [load(str(p)) for p in (LONG80, SHORT, CRASH)]
+    data = build(runs)
+    cards = [{c["key"]: c for c in r["headline"]["cards"]} for r in data["runs"]]
+    assert cards[0]["best"].get("best") and not cards[1]["best"].get("best")   # 0.096 > 0
+    assert cards[0]["loss"].get("best")                                        # lowest final loss
+    speeds = [c["throughput"]["value"] for c in cards]
+    assert [bool(c["throughput"].get("best")) for c in cards] == [v == max(speeds) for v in speeds]
+    assert not any(c["duration"].get("best") for c in cards)          # no better duration
+
+
+def test_sections_in_order_and_coco_family_split():
+    data = build([load(str(LONG80))])
+    charts = {c["id"]: c for c in data["charts"]}
+    assert [s["key"] for s in data["sections"]] == ["evaluation", "losses", "optimisation",
+                                                   "speed"]
+    first = charts[data["sections"][0]["charts"][0]]
+    assert first["metrics"] == ["bbox/AP", "bbox/AP50", "bbox/AP75"] and first["main"] == "bbox/AP"
+    by_title = {c["title"]: c["metrics"] for c in data["charts"]}
+    assert by_title["bbox AP by area"] == ["bbox/APs", "bbox/APm", "bbox/APl"]
+    assert by_title["bbox AR by area"] == ["bbox/ARs", "bbox/ARm", "bbox/ARl"]
+    losses = [charts[i]["title"] for i in data["sections"][1]["charts"]]
+    assert losses[0] == "loss" and set(losses[1:]) == {"loss_vfl", "loss_bbox", "loss_dfl"}
+    assert {c["section"] for c in data["charts"] if c["title"] == "learning rate"} == \
+        {"optimisation"}
+
+
+def test_dpo_rewards_sit_with_the_losses_and_logps_under_more():
+    data = build([load(str(DATA / "llamafactory" / "dpo_lora"))])
+    section = {c["title"]: c["section"] for c in data["charts"]}
+    assert section["rewards/*"] == "losses" and section["accuracy"] == "losses"
+    assert section["logps/*"] == "more" and section["eval_rewards/*"] == "evaluation"
+    assert section["grad_norm"] == "optimisation"
+    assert [s["key"] for s in data["sections"]][-1] == "more"
+    assert [s["open"] for s in data["sections"]][-1] is False
+
+
+def test_evaluation_table_rows_best_and_not_applicable():
+    run = load(str(LONG80))
+    table = build([run])["runs"][0]["evals"]
+    assert table["columns"] == ["bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/APs", "bbox/APm"]
+    assert table["unused"] == ["bbox/APl"]                        # -1.000 at every evaluation
+    assert len(table["rows"]) == table["total"] == 8
+    steps = run.arrays("eval", "bbox/AP")["step"]
+    assert [r["step"] for r in table["rows"]] == [int(s) for s in steps]
+    [best] = table["best"][0]
+    assert table["rows"][best]["text"][0] == "0.096" and table["rows"][best]["epoch"] == 59
+    assert table["rows"][-1]["elapsed"] == "7m 23s"
+
+
+def test_per_category_tables_over_evaluations():
+    """PaddleSeg prints Class IoU and Class Acc at each of its two evaluations."""
+    heat = build([load(str(SEG))])["runs"][0]["heat"]
+    assert [(h["title"], h["column"]) for h in heat] == [("Class IoU, Acc", "IoU"),
+                                                          ("Class IoU, Acc", "Acc")]
+    assert heat[0]["evals"] == ["eval 1", "step 1400"]
+    assert [r["name"] for r in heat[0]["rows"]] == ["0", "1"]
+    assert heat[0]["rows"][0]["cells"] == ["1.", "1."]           # as the log printed them
+    assert heat[0]["rows"][0]["values"] == [1.0, 1.0] and heat[0]["rows"][0]["change"] == "0"
+    assert build([load(str(PPDET / "ppyoloe_crn_s_coco_evalonly_classwise.log"))]
+                 )["runs"][0]["heat"] == []                        # one evaluation: no table
+
+
+def test_tokens_and_samples_seen_axes():
+    run = load(str(DATA / "llamafactory" / "sft_full_diverge"))
+    data = build([run])
+    assert data["x_axes"] == ["step", "epoch", "tokens", "samples"]   # its records have no clock
+    [knots] = data["runs"][0]["axes"]["train"]
+    seen = run.arrays("train", "num_input_tokens_seen")
+    assert list(decode(knots["tokens"])) == list(seen["value"])      # one knot per record here
+    assert list(decode(knots["samples"])) == list(decode(knots["step"]) * 4)  # batch size 4
+    assert build([load(str(LONG80))])["x_axes"] == ["step", "epoch", "hours"]
+
+
+def test_paths_as_typed_unless_full_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(PPDET)
+    runner = CliRunner()
+    out = tmp_path / "r.html"
+    assert runner.invoke(main, ["report", CRASH.name, "-o", str(out)]).exit_code == 0
+    text = json.dumps(page_data(out.read_text(encoding="utf-8")), ensure_ascii=False)
+    assert str(PPDET) not in text and f'"{CRASH.name}"' in text
+    assert runner.invoke(main, ["report", CRASH.name, "-o", str(out), "--full-paths"]
+                         ).exit_code == 0
+    data = page_data(out.read_text(encoding="utf-8"))
+    assert data["runs"][0]["summary"]["files"] == [str(CRASH)]
+    assert {a["file"] for a in data["runs"][0]["summary"]["anomalies"]} == {str(CRASH)}
+    assert os.path.isabs(data["runs"][0]["facts"]["files"][0])
+
+
+def test_every_label_has_a_chinese_one():
+    assert set(LABELS["en"]) == set(LABELS["zh"])
+    assert set(headline.WORDS["en"]) == set(headline.WORDS["zh"])
+    data = build([load(str(LONG80))], lang="zh")
+    assert data["labels"]["evaluation"] == "评估"
+    assert re.match(r"已完成 80 轮，用时 7m 23s。", data["runs"][0]["headline"]["sentence"])
+    assert data["runs"][0]["headline"]["cards"][1]["sub"] == "第 59 轮"
+
+
+@pytest.mark.parametrize("key", ["ap_iou", "ap_area", "ar_all", "ar_area", "evaluation",
+                                 "losses", "optimisation", "speed", "more"])
+def test_section_and_family_titles_are_labelled(key):
+    assert LABELS["en"][key] and LABELS["zh"][key] != LABELS["en"][key]
+
+
+def test_a_run_stopped_by_logreport_says_so():
+    """The summary of a real run with the entry `run --stop-on` adds (synthetic: its fields
+    as logreport/stop.py writes them)."""
+    run = load(str(DATA / "llamafactory" / "sft_full_diverge"))
+    s = summarize(run)
+    nan = next(a for a in s["anomalies"] if a["kind"] == "nan")
+    s["stopped"] = {"by": "logreport", "reason": "nan", "step": nan["step"],
+                    "last_step": s["last_step"], "detail": nan["detail"], "text": ""}
+    text = headline.sentence(s)
+    assert text == (f"Stopped by logreport at step {s['last_step']}: nan at step {nan['step']} "
+                    f"({nan['detail']}).")
+    assert headline.sentence(s, lang="zh").startswith(
+        f"logreport 在第 {s['last_step']} 步停止了训练：第 {nan['step']} 步出现 nan")
