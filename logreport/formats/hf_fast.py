@@ -76,15 +76,16 @@ def _gaps(total: bytes | None) -> re.Pattern:
 
 
 def _training_patterns(total: bytes, keys: tuple, quoted: bool) -> tuple[str, str, str]:
-    """RE2 patterns (pyarrow's regex functions: bytes, no state, no GIL) of a training line,
-    of a training dict's values from its start (groups v0, v1, ...), and of a line's first
-    bar count (group n)."""
+    """RE2 patterns (pyarrow's regex functions: bytes, no state, no GIL): a training line's
+    frames (its dict from the last frame on: `\\r{'loss': ` and no other frame), a training
+    dict with its values (groups v0, v1, ...) to the line's end, and a line's first bar count
+    (group n). A training line matches the first, and the second from its last `\\r` on."""
     value = rb"'%s'" if quoted else rb"%s"
-    line = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+") + rb")*(?:\r *)*\r\{"
-            + rb", ".join(b"'" + re.escape(k) + b"': " + value % _NUM for k in keys) + rb"\} *\n")
+    frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
+              + rb")*(?:\r *)*\r\{'loss': [^\r\n]*\n")
     values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value % (b"(?P<v%d>" % i + _NUM + b")")
-                                 for i, k in enumerate(keys))
-    return (b"^" + line + b"$").decode(), (b"^" + values).decode(), r"^[^|]*\|[^|]*\| *(?P<n>\d+)/"
+                                 for i, k in enumerate(keys)) + rb"\} *\n"
+    return (b"^" + frames + b"$").decode(), (b"^" + values).decode(), r"^[^|]*\|[^|]*\| *(?P<n>\d+)/"
 
 
 def _shape(data: bytes):
@@ -266,9 +267,7 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
 
     line, values, count = _training_patterns(total, keys, quoted)
     lines = _binary(data, starts, len(data))
-    mask = pc.match_substring_regex(lines, line)
-    std = np.unpackbits(np.frombuffer(mask.buffers()[1], np.uint8),
-                        bitorder="little")[mask.offset:mask.offset + len(starts)].astype(bool)
+    std = _mask(pc.match_substring_regex(lines, line), len(starts))
     idx = np.flatnonzero(std)
     if not len(idx):
         return std, []
@@ -276,8 +275,8 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
     crs = np.flatnonzero(a == 13)
     dicts = crs[np.searchsorted(crs, ends[idx]) - 1] + 1       # after each line's last \r
     found = pc.extract_regex(_binary(data, dicts, len(data)), values)
-    columns, bad = [_integers(pc.extract_regex(_binary(data, starts[idx], len(data)), count)
-                              .field("n"))], np.zeros(len(idx), dtype=bool)
+    bad = _mask(pc.is_null(found), len(idx))           # a dict of other keys or values
+    columns = [_integers(pc.extract_regex(_binary(data, starts[idx], len(data)), count).field("n"))]
     for i in range(len(keys)):
         column, odd = _floats(found.field(f"v{i}"))
         columns.append(column)
@@ -287,6 +286,12 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
         std[idx[bad]] = False
         columns = [c[~bad] for c in columns]
     return std, columns
+
+
+def _mask(flags, n: int) -> np.ndarray:
+    """A pyarrow boolean array (no nulls) as numpy."""
+    return np.unpackbits(np.frombuffer(flags.buffers()[1], np.uint8),
+                         bitorder="little")[flags.offset:flags.offset + n].astype(bool)
 
 
 def _binary(data: bytes, starts: np.ndarray, end: int):
@@ -319,7 +324,7 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
     except pa.ArrowInvalid:
         from .hf_trainer import number
 
-        values = [number(text.decode()) for text in texts.to_pylist()]
+        values = [None if text is None else number(text.decode()) for text in texts.to_pylist()]
         bad = np.array([v is None for v in values], dtype=bool)
         return np.array([np.nan if v is None else v for v in values]), bad
 
