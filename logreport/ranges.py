@@ -16,10 +16,11 @@ import warnings
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
-from .sources import BLOCK, Input, check_text, lf_ends
+from .sources import Input, check_text, lf_ends
 
 MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
 RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
+FIRST = 256 << 10         # bytes read here first, and on until the format is known
 
 _worker: dict = {}        # in a worker process: the parser and the open file
 
@@ -50,7 +51,7 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
         number, at, judged = 1, 0, False
         while at < total and (not judged or ingest.parser is None
                               or not hasattr(ingest.parser, "prepare_block")):
-            end = _line_start(fd, min(at + min(BLOCK, size), total), total)
+            end = _line_start(fd, min(at + min(FIRST, size), total), total)
             data = lf_ends(os.pread(fd, end - at, at))     # the format is decided on these
             judged = judged or check_text(data, inp.name)
             at = end
