@@ -52,11 +52,11 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
         while at < total and (not judged or ingest.parser is None
                               or not hasattr(ingest.parser, "prepare_block")):
             end = _line_start(fd, min(at + min(FIRST, size), total), total)
-            data = lf_ends(os.pread(fd, end - at, at))     # the format is decided on these
+            data, lines = lf_ends(os.pread(fd, end - at, at))  # the format is decided on these
             judged = judged or check_text(data, inp.name)
             at = end
             yield number, data, None
-            number += data.count(b"\n")
+            number += lines
         if at < total:
             for data, lines, end, prepared in _prepared(inp, ingest.parser, fd, at, total,
                                                         workers, size):
@@ -142,8 +142,8 @@ def _prepare_range(fd: int, parser, nominal: int, end: int, total: int):
     start, stop = _line_start(fd, nominal, total), _line_start(fd, end, total)
     if stop <= start:
         return start, start, 0, None
-    data = lf_ends(os.pread(fd, stop - start, start))
-    return start, stop, data.count(b"\n"), parser.prepare_block(data)
+    data, lines = lf_ends(os.pread(fd, stop - start, start))
+    return start, stop, lines, parser.prepare_block(data)
 
 
 class _Range:
@@ -165,5 +165,5 @@ class _Range:
 
     def __getitem__(self, item):
         if self.data is None:
-            self.data = lf_ends(os.pread(self.fd, self.end - self.start, self.start))
+            self.data = lf_ends(os.pread(self.fd, self.end - self.start, self.start))[0]
         return self.data[item]

@@ -103,15 +103,17 @@ def frames(raw: bytes, number: int, out: list) -> None:
             out.append((number, text))
 
 
-def lf_ends(data: bytes) -> bytes:
+def lf_ends(data: bytes) -> tuple[bytes, int]:
     """Whole lines with each `\\r\\n` line end read as `\\n` (the frames of a line are the
-    same either way); faster than `replace` on tqdm's `\\r`-dense output."""
+    same either way; faster than `replace` on tqdm's `\\r`-dense output), and their number of
+    line ends."""
     a = np.frombuffer(data, dtype=np.uint8)
     before = np.flatnonzero(a[1:] == 10)            # the byte before each line end
+    lines = len(before) + bool(len(a) and a[0] == 10)
     cuts = before[a[before] == 13].tolist()
     if not cuts:
-        return data
-    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)]))
+        return data, lines
+    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
 
 
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
@@ -162,9 +164,9 @@ class Input:
         """
         number = 1
         for data in self._reads(size, whole_lines=True):
-            data = lf_ends(data)
+            data, lines = lf_ends(data)
             yield number, data
-            number += data.count(b"\n")
+            number += lines
 
     def complete_blocks(self, limit: int, size: int = BLOCK):
         """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
@@ -182,9 +184,9 @@ class Input:
                 if not data:
                     return
                 self.offset += len(data)
-                data = lf_ends(data)
+                data, lines = lf_ends(data)
                 yield number, data
-                number += data.count(b"\n")
+                number += lines
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
