@@ -45,17 +45,18 @@ def ppdet_log(path: str, mb: int) -> None:
     subprocess.run([sys.executable, f"{SHARED}/checks/genbig.py", path, str(lines)], check=True)
 
 
-def lf_log(path: str, mb: int) -> None:
-    """The real console log with its training part (tqdm frames, metric dicts, evals) repeated:
-    the training bar's counts renumbered into one long run ("Total optimization steps" too);
-    eval bars and everything else as printed."""
-    src = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log"
+def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log",
+           reps: int | None = None) -> int:
+    """The real console log with its training part (tqdm frames, metric dicts, evals) repeated
+    `reps` times (default: to about `mb` MB): the training bar's counts renumbered into one long
+    run ("Total optimization steps" too); eval bars and everything else as printed. Returns
+    the training steps written."""
     text = open(src, "rb").read()
     start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1       # the training bar's line
     end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
     head, body, tail = text[:start], text[start:end], text[end:]
     per = int(re.search(rb"Total optimization steps = (\d+)", head).group(1))
-    reps = max(1, mb * 1_000_000 // len(body))
+    reps = reps or max(1, int(mb * 1_000_000 // len(body)))
     count = re.compile(rb"(\d+)/%d \[" % per)
     head = head.replace(b"Total optimization steps = %d" % per,
                         b"Total optimization steps = %d" % (reps * per))
@@ -65,6 +66,7 @@ def lf_log(path: str, mb: int) -> None:
             out.write(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + k * per,
                                                              reps * per), body))
         out.write(tail)
+    return reps * per
 
 
 def genlf_log(path: str, mb: int) -> None:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from logreport import render  # noqa: E402
-from logreport.pipeline import load  # noqa: E402
+from logreport.reader import load  # noqa: E402
 from logreport.report import build  # noqa: E402
 from tests.browser import Browser  # noqa: E402
 

@@ -15,7 +15,7 @@ __all__ = ["__version__", "load", "build_report", "write_html", "summarize"]
 
 def load(path: str, fmt: str | None = None):
     """Read a log file, output folder, glob, '-' (stdin) or .gz file into a Run."""
-    from .pipeline import load as _load
+    from .reader import load as _load
 
     return _load(path, fmt)
 

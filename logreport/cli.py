@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 
 import click
 
 from . import __version__
 from .errors import InputError, LogreportError, UsageError
+from .terminal import cell, clean, json_text
 
 FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 FORMAT = click.option("--format", "fmt", default=None, metavar="NAME",
                       help="Log format (default: detected). See `logreport formats`.")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every `finally` runs as on Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
 
 
 def notify_options(f):
@@ -48,6 +59,8 @@ class Main(click.Group):
     """Turns library errors into one line + exit code; a traceback only with --debug."""
 
     def invoke(self, ctx):
+        if threading.current_thread() is threading.main_thread():   # (signals: main thread only)
+            signal.signal(signal.SIGTERM, _terminated)  # clean up as on Ctrl-C (no stray .tmp)
         try:
             return super().invoke(ctx)
         except LogreportError as e:
@@ -55,16 +68,18 @@ class Main(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            click.echo(f"logreport: {e.one_line()}", err=True)
+            click.echo(f"logreport: {clean(e.one_line())}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except Terminated:
+            ctx.exit(128 + signal.SIGTERM)
         except KeyboardInterrupt:
             ctx.exit(130)
         except Exception as e:  # a bug: say so in one line unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"logreport: internal error: {type(e).__name__}: {e} "
+            click.echo(f"logreport: internal error: {type(e).__name__}: {clean(e)} "
                        "(hint: rerun with --debug and report it)", err=True)
             ctx.exit(1)
 
@@ -88,7 +103,7 @@ def load_runs(logs, fmt):
     """The runs the command-line paths name: a file is one run, a folder one run when it is
     one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
-    from .pipeline import load_all
+    from .reader import load_all
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
@@ -97,11 +112,36 @@ def load_runs(logs, fmt):
         with _progress(path) as progress:
             runs += load_all([path], fmt, progress, notes)
     for note in notes:
-        click.echo(f"logreport: {note}", err=True)
+        click.echo(f"logreport: {clean(note)}", err=True)
     return runs
 
 
 PROGRESS_BYTES = 64 << 20    # inputs at least this big show a progress bar on a terminal
+
+
+class _count_progress:
+    """A rich progress bar of done/total items on stderr, only when stderr is a terminal."""
+
+    def __init__(self, what: str):
+        self.what, self.bar, self.task = what, None, None
+
+    def __enter__(self):
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
 
 
 class _progress:
@@ -124,7 +164,10 @@ class _progress:
                                 TransferSpeedColumn(), console=Console(stderr=True),
                                 transient=True)
             self.bar.start()
-            self.task = self.bar.add_task(f"reading {os.path.basename(self.path)}", total=total)
+            from rich.markup import escape
+
+            name = escape(clean(os.path.basename(self.path)))
+            self.task = self.bar.add_task(f"reading {name}", total=total)
         self.bar.update(self.task, completed=done)
 
     def __exit__(self, *exc):
@@ -181,7 +224,7 @@ def summary(logs, as_json, show_unparsed, fmt):
             s["unparsed_samples"] = [{"file": f, "line": n, "text": t}
                                      for f, n, t in run.unparsed_samples]
     if as_json:
-        click.echo(summary_json(data["runs"]))
+        click.echo(json_text(summary_json(data["runs"])))
         return
     _print_summary(data["runs"])
     if show_unparsed:
@@ -189,19 +232,16 @@ def summary(logs, as_json, show_unparsed, fmt):
             _print_unparsed(s)
 
 
-_CONTROLS = {c: "\ufffd" for c in [*range(32), 127] if c != 9}
-
-
 def _print_unparsed(s: dict) -> None:
     """Unparsed lines with their numbers; control characters shown as \ufffd (log text must not
     drive the terminal)."""
     samples = s["unparsed_samples"]
-    click.echo(f"{s['source']}: {s['unparsed_lines']} unparsed lines"
+    click.echo(f"{clean(s['source'])}: {s['unparsed_lines']} unparsed lines"
                + (f", the first {len(samples)}:" if samples else ""))
     for sample in samples:
         where = sample["line"] if sample["file"] == s["source"] else \
-            f"{sample['file']}:{sample['line']}"
-        click.echo(f"  {where:>6}  {sample['text'].translate(_CONTROLS)}")
+            clean(f"{sample['file']}:{sample['line']}")
+        click.echo(f"  {where:>6}  {clean(sample['text'])}")
 
 
 def _summary_rows(s: dict) -> list[tuple[str, str]]:
@@ -231,7 +271,6 @@ def _summary_rows(s: dict) -> list[tuple[str, str]]:
 def _print_summary(summaries):
     """A table: a column per run (a row per run when there are many)."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     rows = [_summary_rows(s) for s in summaries]
@@ -240,9 +279,9 @@ def _print_summary(summaries):
     if len(summaries) <= 3:
         table.add_column("")
         for name in names:
-            table.add_column(escape(name))
+            table.add_column(cell(name))
         for i, (label, _) in enumerate(rows[0]):
-            table.add_row(label, *[escape(r[i][1]) for r in rows])
+            table.add_row(label, *[cell(r[i][1]) for r in rows])
     else:
         wanted = ("status", "last step", "best", "wall time", "anomalies")
         table.add_column("run")
@@ -250,7 +289,7 @@ def _print_summary(summaries):
             table.add_column(label)
         for name, r in zip(names, rows):
             texts = dict(r)
-            table.add_row(escape(name), *[escape(texts[label]) for label in wanted])
+            table.add_row(cell(name), *[cell(texts[label]) for label in wanted])
     Console().print(table)
 
 
@@ -314,17 +353,18 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
             _notify_check(chat, run, results[-1], lang or locale_lang())
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
     if as_json:
-        click.echo(json.dumps({"runs": results, "fail_on": fail_on, "failed": bool(failing)},
-                              ensure_ascii=False, indent=2, allow_nan=False))
+        click.echo(json_text(json.dumps({"runs": results, "fail_on": fail_on,
+                                         "failed": bool(failing)},
+                                        ensure_ascii=False, indent=2, allow_nan=False)))
     else:
         for r in results:
-            click.echo(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
-                       f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}")
+            click.echo(clean(f"{r['source']}: {present.status(r)} ({r['status_evidence']}); "
+                             f"{present.count(len(r['anomalies']), 'anomaly', 'anomalies')}"))
             for a in r["anomalies"]:
                 where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
                     f"{a['file']}:{a['line']}"
                 where += f", step {a['step']}" if a["step"] is not None else ""
-                click.echo(f"  {a['kind']:<16} {where}: {a['detail']}")
+                click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
         click.get_current_context().exit(1)
@@ -338,8 +378,8 @@ def _notify_check(chat, run, result: dict, lang: str) -> None:
     payload = build([run], lang=lang)
     summary = dict(payload["runs"][0]["summary"], **result)
     for notifier in chat:
-        notifier.send_now(summary, payload, say=lambda text: click.echo(f"logreport: {text}",
-                                                                        err=True))
+        notifier.send_now(summary, payload,
+                          say=lambda text: click.echo(f"logreport: {clean(text)}", err=True))
 
 
 @main.command()
@@ -375,13 +415,17 @@ def export(logs, output, fmt):
                    "[env LOGREPORT_SMTP_USER].")
 @click.option("--tls", type=click.Choice(["starttls", "ssl", "none"]), default=None,
               help="Encryption (default starttls) [env LOGREPORT_SMTP_TLS].")
+@click.option("--allow-plaintext-auth", is_flag=True,
+              help="Allow logging in over --tls none to a server that is not on this machine "
+                   "(the password crosses the network in clear) "
+                   "[env LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH=1].")
 @click.option("--max-attachment-mb", default=10.0, show_default=True, type=click.FloatRange(min=0),
               help="Zip the report when it is larger than this.")
 @click.option("-o", "--output", default="report.html", show_default=True,
               help="Where to write the report when SOURCE is a log or folder.")
 @FORMAT
 def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
-          max_attachment_mb, output, fmt):
+          allow_plaintext_auth, max_attachment_mb, output, fmt):
     """Mail a report: summary in the body, the HTML report attached.
 
     SMTP settings: options > LOGREPORT_SMTP_* variables > ~/.config/logreport/config.toml [smtp].
@@ -391,7 +435,9 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
     from . import mail
 
     settings = mail.resolve_settings(host=smtp_host, port=smtp_port, user=smtp_user,
-                                     sender=sender, tls=tls)
+                                     sender=sender, tls=tls,
+                                     allow_plaintext_auth=allow_plaintext_auth)
+    mail.addresses([*to, *cc])
     settings = smtp_password(settings)
     payload = None
     if source.lower().endswith((".html", ".htm")) and os.path.isfile(source):
@@ -406,8 +452,8 @@ def email(source, to, cc, sender, subject, smtp_host, smtp_port, smtp_user, tls,
         click.echo(f"wrote {output} ({os.path.getsize(output) / 1e6:.2f} MB)", err=True)
     msg = mail.send_report(settings, list(to), report_path, cc=list(cc), title=subject,
                            max_attachment_mb=max_attachment_mb, payload=payload)
-    click.echo(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
-               f"{settings.host}:{settings.port}", err=True)
+    click.echo(clean(f"sent {msg['Subject']!r} to {', '.join(to + cc)} via "
+                     f"{settings.host}:{settings.port}"), err=True)
 
 
 def smtp_password(settings):
@@ -552,13 +598,13 @@ def _watch(path, kw, output=None, from_end=False, plain=False, keep_going=None,
         if server is not None:
             server.close()
     if os.path.exists(opts.output):
-        click.echo(f"report: {opts.output}", err=True)
+        click.echo(f"report: {clean(opts.output)}", err=True)
     return code
 
 
 def _one_run(path: str) -> None:
     """`watch` follows one run: a folder of several separate runs is refused."""
-    from .sources import folder_runs
+    from .runs import folder_runs
 
     if not os.path.isdir(path):
         return
@@ -626,7 +672,7 @@ def _stopped_code(stopper) -> int | None:
 
     if stopper is None or not stopper.stopped:
         return None
-    click.echo(f"logreport: {stopper.entry['text']}; exit code {STOPPED_EXIT}", err=True)
+    click.echo(f"logreport: {clean(stopper.entry['text'])}; exit code {STOPPED_EXIT}", err=True)
     return STOPPED_EXIT
 
 
@@ -653,7 +699,7 @@ def run(log, output, command, **kw):
 
     _stopper(kw, None)                          # a bad --stop-on is told before starting
     notifiers = _notifiers(kw["email_to"], kw["email_on"]) + _chat_notifiers(kw)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not _secret(k)}   # `env` would log them
     env.setdefault("PYTHONUNBUFFERED", "1")     # lines reach the log as they are printed
     try:
         training = Training.start(list(command), env)
@@ -692,6 +738,13 @@ def run(log, output, command, **kw):
     sys.exit(_stopped_code(stopper) or (code if code >= 0 else 128 - code))
 
 
+def _secret(variable: str) -> bool:
+    """logreport's own secrets (LOGREPORT_SMTP_PASSWORD, a token): not for the command `run`
+    starts."""
+    return variable.startswith("LOGREPORT_") and any(
+        word in variable for word in ("PASSWORD", "TOKEN", "SECRET"))
+
+
 @main.command()
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(0.1),
               help="Replay this many times faster than the log was written.")
@@ -719,6 +772,134 @@ def demo(speed, output, **kw):
     finally:
         stop.set()
     sys.exit(code)
+
+
+@main.command(name="index")
+@click.argument("roots", nargs=-1, required=True, metavar="ROOT...")
+@click.option("-o", "--output", "site", default="site", show_default=True,
+              help="Folder of the site: index.html, a report per run, the catalog.")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Only runs whose name (path under the root) matches (repeat for several).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave out runs whose name matches (repeat for several).")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Processes reading runs at once (default: one per core).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language of the pages' labels (default: zh if LC_ALL/LANG starts with zh).")
+def index_cmd(roots, site, include, exclude, jobs, lang):
+    """Write a static site of every run under ROOT: a table of runs and a report per run.
+
+    A run is a log, an output folder or a launch folder, as for `report`. Incremental: a run
+    whose files did not change costs a stat; an appended log is read on from where it
+    stopped; a deleted one leaves the catalog (SITE/.logreport/catalog.duckdb, see `query`).
+
+    Example: logreport index runs/ -o site/
+    """
+    from .index import index
+
+    with _count_progress("reading runs") as progress:
+        result = index(list(roots), site, include, exclude, jobs, lang or locale_lang(),
+                       progress)
+    for line in result.skipped[:10]:
+        click.echo(f"logreport: skipped {line}", err=True)
+    if len(result.skipped) > 10:
+        click.echo(f"logreport: skipped {len(result.skipped) - 10} more (see: logreport query "
+                   f"--site {site} \"select * from catalog_skipped\")", err=True)
+    click.echo(f"{os.path.join(site, 'index.html')}: {result.runs} runs; read {result.read} "
+               f"({result.resumed} on from where they stopped), removed {result.removed}, "
+               f"skipped {len(result.skipped)}", err=True)
+
+
+def _serve_site(roots) -> str:
+    """Where `serve` keeps its site without -o: a cache folder per set of roots."""
+    import hashlib
+
+    key = "\0".join(os.path.abspath(r) for r in roots).encode("utf-8", "surrogateescape")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "logreport", "serve", hashlib.sha1(key).hexdigest()[:16])
+
+
+@main.command(name="serve")
+@click.argument("roots", nargs=-1, required=True, metavar="ROOT...")
+@click.option("-o", "--output", "site", default=None,
+              help="Folder of the site (default: a cache folder, ~/.cache/logreport/serve/…).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any other than loopback needs the token.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0: any free one).")
+@click.option("--token", envvar="LOGREPORT_TOKEN", default=None,
+              help="Token asked for off loopback [env LOGREPORT_TOKEN] (default: a random one, "
+                   "printed in the URL).")
+@click.option("--allow-host", multiple=True, metavar="NAME",
+              help="Another Host name this server answers to (a DNS alias, a proxy's name).")
+@click.option("--include", multiple=True, metavar="GLOB", help="As for `index`.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="As for `index`.")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Processes reading runs at once while indexing (default: one per core).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language of the pages' labels (default: zh if LC_ALL/LANG starts with zh).")
+@click.option("--poll", type=click.FloatRange(0.05), default=None, metavar="SECONDS",
+              help="Walk the tree every SECONDS instead of waiting for file events (NFS).")
+def serve_cmd(roots, site, host, port, token, allow_host, include, exclude, jobs, lang, poll):
+    """Serve the index of every run under ROOT, live: new runs appear, running ones update.
+
+    Each run's page is live as with `watch --serve`. Off loopback, every request needs the
+    token (printed as a URL with ?token=, kept in a cookie after the first visit).
+
+    Example: logreport serve runs/ --port 8000
+    """
+    import signal
+
+    from .livesite import serve
+
+    site = site or _serve_site(roots)
+
+    def ready(server):
+        for url in server.urls():
+            click.echo(f"index: {url}", err=True)
+        click.echo(f"logreport: serving {', '.join(roots)} (site {site}); Ctrl-C stops", err=True)
+
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        serve(list(roots), site, host, port, token, allow_host, include, exclude, jobs,
+              lang or locale_lang(), poll, ready)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--site", default=None, metavar="SITE",
+              help="Site made by `logreport index` (default: the current folder if it holds "
+                   "one, else ./site).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def query(sql, site, as_json, as_csv):
+    """Run SQL on a site's catalog: views `runs` (a row per run) and `metrics` (tidy rows).
+
+    Example: logreport query "select name, best_metric, best_value from runs order by best_value desc"
+    """
+    from . import query as q
+
+    columns, rows = q.run(site or q.default_site(), sql)
+    if as_json:
+        click.echo(q.as_json(columns, rows))
+    elif as_csv:
+        click.echo(q.as_csv(columns, rows), nl=False)
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(show_header=True, header_style="bold")
+        for c in columns:
+            table.add_column(escape(c))
+        for row in rows:
+            table.add_row(*[escape("" if v is None else str(v)) for v in row])
+        Console().print(table)
+        click.echo(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

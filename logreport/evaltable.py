@@ -21,6 +21,8 @@ from .model import Run, plain
 MAX_COLUMNS = 12       # metrics in the evaluation table
 MAX_ROWS = 300         # evaluations shown (the last ones; the total is stated)
 MAX_EVALS = 30         # evaluations in a per-category table (the last ones)
+MAX_CELLS = 2500       # cells of one: COCO's 80 categories x 30 evaluations; with more
+                       # categories fewer evaluations (at least 2), then the first rows only
 
 
 def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | None:
@@ -110,7 +112,8 @@ def _text(run: Run, name: str, value: float, has: bool, lang: str) -> str:
 def heat_tables(run: Run, lang: str = "en") -> list[dict]:
     """Per-category tables printed at two or more evaluations, one per title and value
     column: {"title", "column", "evals": [label], "rows": [{"name", "cells": [text],
-    "values": [number | None], "change": text}]}."""
+    "values": [number | None], "change": text}], "rows_omitted": categories not shown}
+    (at most MAX_CELLS cells: a page stays under 1 MB with LVIS's 1203 categories)."""
     by_title: dict[str, list] = {}
     for m in run.markers:
         if m.kind == TABLE and isinstance(m.detail, dict) and m.detail.get("rows"):
@@ -119,7 +122,8 @@ def heat_tables(run: Run, lang: str = "en") -> list[dict]:
     for title, found in by_title.items():
         if len(found) < 2:
             continue
-        found = found[-MAX_EVALS:]
+        categories = len({str(row[0]) for m in found for row in m.detail["rows"] if row})
+        found = found[-max(2, min(MAX_EVALS, MAX_CELLS // max(1, categories))):]
         header = found[-1].detail.get("header") or []
         for j in range(1, max(2, len(header))):
             out.append(_heat(title, header[j] if j < len(header) else "", j, found, lang))
@@ -141,7 +145,9 @@ def _heat(title: str, column: str, j: int, found: list, lang: str) -> dict:
         rows.append({"name": name, "cells": texts, "values": values, "change": change})
     evals = [w["step"].format(present.number(m.step)) if m.step is not None
              else w["eval_n"].format(i + 1) for i, m in enumerate(found)]
-    return {"title": title, "column": column, "evals": evals, "rows": rows}
+    shown = MAX_CELLS // len(found)
+    return {"title": title, "column": column, "evals": evals, "rows": rows[:shown],
+            "rows_omitted": max(0, len(rows) - shown)}
 
 
 def _number(text: str) -> float | None:

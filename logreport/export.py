@@ -1,55 +1,109 @@
-"""Tidy export of runs: JSONL and CSV streamed row by row, Parquet through pandas/pyarrow."""
+"""Tidy export of runs: JSONL and CSV written a slice of a series at a time, Parquet through
+pyarrow; all streamed into the temporary file, so memory stays flat."""
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 
 from .errors import UsageError
-from .model import Run, iso_time, json_number
-from .render import replace_atomic, write_atomic
+from .model import Run, iso_time, json_number, plain
+from .render import replace_atomic
 
 COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
 SUFFIXES = (".jsonl", ".csv", ".parquet")
 ROW_GROUP = 1 << 16         # rows per parquet row group (and per slice held in memory)
 
 
-def rows(runs: list[Run]):
-    """Tidy rows as dicts; time as ISO 8601, values as floats."""
-    for run in runs:
-        name = run.name
-        for seg, phase, step, epoch, t, metric, value in run.rows():
-            yield {"run": name, "segment": seg, "phase": phase, "step": step, "epoch": epoch,
-                   "time": iso_time(t), "metric": metric, "value": value}
-
-
 def write(runs: list[Run], path: str) -> int:
-    """Write all rows to path (format by extension); returns the row count."""
+    """Write all rows to path (format by extension); returns the row count. Rows go to the
+    temporary file a slice of a series at a time, as they are made: memory stays flat
+    however many there are."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         raise UsageError(f"unknown export type {suffix or '(none)'!r}",
                          "use -o with .jsonl, .csv or .parquet", path)
     if suffix == ".parquet":
         return _parquet(runs, path)
-    lines = []
     count = 0
-    if suffix == ".csv":
-        import io
 
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in rows(runs):
-            writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-            count += 1
-        write_atomic(path, buf.getvalue())
-        return count
-    for row in rows(runs):
-        row["value"] = json_number(row["value"])
-        lines.append(json.dumps(row, ensure_ascii=False))
-        count += 1
-    write_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+    def write_rows(tmp: str) -> None:
+        nonlocal count
+        count = 0
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if suffix == ".csv":
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(COLUMNS)
+            for run in runs:
+                for part in run.series_columns(ROW_GROUP):
+                    if suffix == ".csv":
+                        writer.writerows(_csv_rows(run.name, *part))
+                    else:
+                        f.writelines(_json_lines(run.name, *part))
+                    count += len(part[-1])
+
+    replace_atomic(path, write_rows)
     return count
+
+
+def _json_lines(name, seg, phase, metric, step, epoch, time, value):
+    """JSONL of one slice: what json.dumps gives for each row of `rows`, made faster."""
+    head = f'{{"run": {_json(name)}, "segment": {seg}, "phase": {_json(phase)}, "step": '
+    tail = f', "metric": {_json(metric)}, "value": '
+    values = [repr(v) if math.isfinite(v) else f'"{json_number(v)}"' for v in value.tolist()]
+    return (f'{head}{s}, "epoch": {e}, "time": {t}{tail}{v}}}\n' for s, e, t, v in zip(
+        _texts(_plain(step), "null"), _texts(_plain(epoch), "null"),
+        [_json(t) if t else "null" for t in _times(time)], values))
+
+
+def _csv_rows(name, seg, phase, metric, step, epoch, time, value):
+    """CSV rows of one slice (cells as `csv_cell` makes them)."""
+    n = len(value)
+    constant = [csv_cell(name)] * n, [seg] * n, [csv_cell(phase)] * n
+    return zip(*constant, _plain(step), _plain(epoch), _times(time), [csv_cell(metric)] * n,
+               [csv_cell(v) for v in value.tolist()])
+
+
+def _json(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _plain(column) -> list:
+    """model.plain of each value: None where NaN, an int where integral, else the float."""
+    return [plain(x) for x in column.tolist()]
+
+
+def _texts(values: list, none: str) -> list[str]:
+    return [none if v is None else repr(v) for v in values]
+
+
+def _times(column) -> list:
+    """model.iso_time of each value ("" where missing)."""
+    return [iso_time(t) if t == t else "" for t in column.tolist()]
+
+
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet cannot run: text that starts with = + - @ tab or CR and is not
+    a number gets a leading ' (the rule of the page's own CSV download, csvCell in
+    report.html.j2; OWASP's advice). So a non-finite value is written nan, inf or '-inf."""
+    if value is None:
+        return ""
+    if isinstance(value, int) or isinstance(value, float) and math.isfinite(value):
+        return value
+    text = str(value)
+    return "'" + text if _FORMULA.match(text) and not _number(text) else text
+
+
+def _number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _parquet(runs: list[Run], path: str) -> int:
@@ -71,7 +125,10 @@ def _parquet(runs: list[Run], path: str) -> int:
         nonlocal count
         count = 0
         pending: list = []  # slices gathered into row groups of ROW_GROUP rows, not one each
-        with pq.ParquetWriter(tmp, schema) as writer:
+        # no min/max of `value`: they leave NaN out, and DuckDB (2.0) then skips row groups
+        # for `where isnan(value)` as if they held none
+        stats = [name for name in schema.names if name != "value"]
+        with pq.ParquetWriter(tmp, schema, write_statistics=stats) as writer:
             for run in runs:
                 for seg, phase, metric, step, epoch, time, value in run.series_columns(ROW_GROUP):
                     n = len(value)

@@ -15,12 +15,13 @@ Line numbers keep counting across restarts, so they only ever go forward.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from .errors import InputError
 from .events import NEW_RUN, Marker
-from .eventsource import EventFollower, EventInput
-from .sources import CHUNK, LineSplitter, check_text, folder_inputs
+from .sources import CHUNK, LineSplitter, check_text
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
 MAX_POLL = 8 * CHUNK        # bytes read by one poll (a big backlog is read over several polls)
@@ -84,14 +85,11 @@ class Follower:
     # --- internals ------------------------------------------------------------------------
     def _open(self, at_end: bool) -> None:
         try:
-            f = open(self.path, "rb")
+            f = open_regular(self.path)
         except FileNotFoundError:
             return
-        except PermissionError:
-            raise InputError("permission denied", "check the file's read permission",
-                             self.path) from None
-        except IsADirectoryError:
-            raise InputError("this is a folder", "give a log file", self.path) from None
+        except OSError as e:
+            raise _input_error(e, self.path) from None
         st = os.fstat(f.fileno())
         self.file, self.inode = f, st.st_ino
         self.head = f.read(HEAD)
@@ -115,6 +113,8 @@ class Follower:
                 return None                  # read what the deleted file still holds first
             rotated = self._rotated_to()
             return ("" if rotated else "log deleted"), rotated
+        except OSError as e:                 # a symbolic link loop, a folder made unreadable
+            raise _input_error(e, self.path) from None
         if st.st_ino != self.inode:
             reason = "log replaced by a new file"
         elif st.st_size < self.offset:
@@ -134,14 +134,21 @@ class Follower:
         """What was appended before the restart: from the old file, or from its copy."""
         try:
             if rotated and os.stat(rotated).st_ino != self.inode:
-                with open(rotated, "rb") as f:          # copytruncate: the copy has it
+                with open_regular(rotated) as f:        # copytruncate: the copy has it
                     f.seek(self.offset)
-                    return self.splitter.feed(f.read())
+                    return self._feed_all(f)
             if os.path.exists(self.path) and os.stat(self.path).st_ino == self.inode:
                 return []                               # rewritten in place: the tail is gone
         except OSError:
             return []
-        return self.splitter.feed(self.file.read())     # renamed away or deleted: still open
+        return self._feed_all(self.file)                # renamed away or deleted: still open
+
+    def _feed_all(self, f) -> list:
+        """The lines of the rest of f, read a chunk at a time (the splitter bounds a line)."""
+        out: list = []
+        while data := f.read(CHUNK):
+            out.extend(self.splitter.feed(data))
+        return out
 
     def _rotated_to(self) -> str | None:
         """The file of the same folder that now holds what we were reading, if any."""
@@ -156,12 +163,11 @@ class Follower:
                 continue
             other = os.path.join(folder, name)
             try:
-                if os.stat(other).st_ino == self.inode:
-                    return other
-                if self.head:
-                    with open(other, "rb") as f:
-                        if f.read(len(self.head)) == self.head:
-                            return other
+                with open_regular(other) as f:           # a FIFO beside the log: not waited on
+                    if os.fstat(f.fileno()).st_ino == self.inode:
+                        return other
+                    if self.head and f.read(len(self.head)) == self.head:
+                        return other
             except OSError:
                 continue
         return None
@@ -181,41 +187,40 @@ class Follower:
         return self.splitter.feed(data)
 
 
-class FolderFollower:
-    """Follows the log files of an output folder, taking up each file once it appears.
+def open_regular(path: str):
+    """A regular file opened for reading; anything else (a FIFO, a device, a folder) is
+    refused with IsADirectoryError or OSError(EINVAL) without blocking: watch follows files."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open must not wait
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "this is a folder", path)
+        raise OSError(errno.EINVAL, f"this is {_kind(mode)}, not a regular file", path)
+    return os.fdopen(fd, "rb")
 
-    Which files count is `sources.folder_inputs`'s choice (or `inputs()`'s, if given); poll
-    returns [(follower, items)]. A run of event files has an `EventFollower`, whose items are
-    events, not lines.
-    """
 
-    def __init__(self, folder: str, from_end: bool = False, inputs=None):
-        self.folder = folder
-        self.from_end = from_end
-        self.inputs = inputs or (lambda: folder_inputs(folder))
-        self.followers: dict[str, Follower | EventFollower] = {}
+def _kind(mode: int) -> str:
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
 
-    def poll(self, limit: int = MAX_POLL) -> list[tuple[Follower | EventFollower, list]]:
-        try:
-            inputs = self.inputs()
-        except InputError:
-            inputs = []
-        out = []
-        texts = any(not isinstance(inp, EventInput) for inp in inputs)
-        for inp in inputs:
-            follower = self.followers.get(inp.path)
-            if follower is None:
-                follower = self.followers[inp.path] = (
-                    inp.follower(self.from_end, required=not texts) if isinstance(inp, EventInput)
-                    else Follower(inp.path, self.from_end))
-            items = follower.poll(limit)
-            if items:
-                out.append((follower, items))
-        return out
 
-    def flush(self) -> list[tuple[Follower, list]]:
-        return [(f, items) for f in self.followers.values() if (items := f.flush())]
+def _input_error(e: OSError, path: str) -> InputError:
+    """The one-line error of a file watch cannot follow."""
+    if isinstance(e, PermissionError):
+        return InputError("permission denied", "check the file's read permission", path)
+    if isinstance(e, IsADirectoryError):
+        return InputError("this is a folder", "give a log file", path)
+    if e.errno == errno.EINVAL:
+        return InputError(e.strerror, "watch follows regular files; for a pipe, write it to a "
+                          "file (`cmd | tee run.log`) or use `logreport run`", path)
+    return InputError(e.strerror or str(e), "check the path", path)
 
-    def close(self) -> None:
-        for follower in self.followers.values():
-            follower.close()
+
+def file_state(path: str) -> tuple:
+    """What changes when a file is chmod-ed or replaced (never None)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_ino, st.st_ctime_ns, st.st_size

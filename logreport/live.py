@@ -11,6 +11,7 @@ import time
 from . import present
 from .analysis import main_loss, recent
 from .events import SYSTEM, TRAIN
+from .terminal import cell, clean
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 40
@@ -91,7 +92,7 @@ class PlainView:
             self._print()
 
     def message(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.pending:
@@ -154,27 +155,22 @@ class LiveView:
     def _render(self):
         from rich.panel import Panel
         from rich.table import Table
-        from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
-        if self.state is None:
-            table.add_row("waiting", "for training lines…")
-        else:
+        rows = [("waiting", "for training lines…")]
+        if self.state is not None:
             f = self.state[2]
-            table.add_row("status", f["status"])
-            table.add_row("epoch / step", f"{f['epoch']} / {f['step']}")
-            table.add_row("loss", Text(f"{f['loss']}  {f['spark']}"))
-            table.add_row("learning rate", f["lr"])
-            table.add_row("throughput", f["speed"])
-            table.add_row("ETA", f["eta"])
-            if f["gpu"]:
-                table.add_row("GPU", f["gpu"])
-            table.add_row("best eval", Text(f["best"]))
-            for text in f["anomalies"][-5:] or ["none"]:
-                table.add_row("anomaly", Text(text, style="red" if text != "none" else ""))
-        table.add_row("last line", f"{present.duration(self.idle)} ago")
-        for text in self.messages:
-            table.add_row("", Text(text, style="yellow"))
-        return Panel(table, title=Text(self.title), subtitle=Text(self.footer))
+            rows = [("status", f["status"]), ("epoch / step", f"{f['epoch']} / {f['step']}"),
+                    ("loss", f"{f['loss']}  {f['spark']}"), ("learning rate", f["lr"]),
+                    ("throughput", f["speed"]), ("ETA", f["eta"])]
+            rows += [("GPU", f["gpu"])] if f["gpu"] else []
+            rows.append(("best eval", f["best"]))
+            rows += [("anomaly", text, "red") for text in f["anomalies"][-5:]] or \
+                [("anomaly", "none")]
+        rows.append(("last line", f"{present.duration(self.idle)} ago"))
+        rows += [("", text, "yellow") for text in self.messages]
+        for label, text, *style in rows:        # log text: no markup, no control characters
+            table.add_row(label, cell(text, *style))
+        return Panel(table, title=cell(self.title), subtitle=cell(self.footer))

@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, getaddresses, make_msgid
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class Settings:
     sender: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    allow_plaintext_auth: bool = False      # log in over --tls none to a host not loopback
 
     def from_address(self) -> str:
         if self.sender:
@@ -55,6 +56,13 @@ class Settings:
         if self.user and "@" in self.user:
             return self.user
         return f"logreport@{socket.gethostname() or 'localhost'}"
+
+    def plaintext_auth(self) -> bool:
+        """The password would cross the network in clear and nobody allowed it."""
+        from .serve import is_loopback
+
+        return bool(self.user) and self.tls == "none" and not is_loopback(self.host) \
+            and not self.allow_plaintext_auth
 
 
 def _config(path: str) -> dict:
@@ -70,8 +78,13 @@ def _config(path: str) -> dict:
 
 
 def resolve_settings(host=None, port=None, user=None, sender=None, tls=None, password=None,
-                     env=None, config: str | None = None) -> Settings:
-    """Settings by precedence: arguments > LOGREPORT_SMTP_* variables > config file [smtp]."""
+                     env=None, config: str | None = None,
+                     allow_plaintext_auth: bool = False) -> Settings:
+    """Settings by precedence: arguments > LOGREPORT_SMTP_* variables > config file [smtp].
+
+    A login over `--tls none` to a host that is not loopback is refused (UsageError) unless
+    allow_plaintext_auth, LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH=1 or `allow_plaintext_auth =
+    true` in the config allows it."""
     env = os.environ if env is None else env
     path = config or config_path()
     conf = _config(path)
@@ -97,8 +110,38 @@ def resolve_settings(host=None, port=None, user=None, sender=None, tls=None, pas
     except (TypeError, ValueError):
         raise UsageError(f"SMTP port {port!r} is not a number",
                          "check --smtp-port / LOGREPORT_SMTP_PORT / config [smtp] port") from None
-    return Settings(host=str(host), port=port, tls=tls, user=pick(user, "USER", "user"),
-                    sender=pick(sender, "FROM", "from"), password=password)
+    allowed = pick(allow_plaintext_auth or None, "ALLOW_PLAINTEXT_AUTH", "allow_plaintext_auth")
+    settings = Settings(host=str(host), port=port, tls=tls, user=pick(user, "USER", "user"),
+                        sender=pick(sender, "FROM", "from"), password=password,
+                        allow_plaintext_auth=str(allowed).lower() in ("1", "true", "yes"))
+    if settings.plaintext_auth():
+        raise UsageError(*_PLAINTEXT_AUTH)
+    addresses([settings.from_address()], "--from (LOGREPORT_SMTP_FROM)")
+    return settings
+
+
+_PLAINTEXT_AUTH = ("refusing to send the SMTP password in clear text (--tls none) to a server "
+                   "that is not on this machine", "use --tls starttls or ssl; if the network "
+                   "between is trusted, pass --allow-plaintext-auth "
+                   "(LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH=1)")
+
+
+def addresses(values, option: str = "--to/--cc") -> list[str]:
+    """Each address of values (`a@example.com`, `"Doe, John" <john@example.com>`, several
+    comma-separated in one), parsed by the standard library, formatted for a header."""
+    out = []
+    for value in values:
+        pairs = getaddresses([value]) if not re.search(r"[\r\n]", value) else []
+        if not pairs or any("@" not in addr.strip("@") for _, addr in pairs):
+            raise UsageError(f"not an email address: {value!r}",
+                             f"give {option} as name@example.com or '\"Name\" <name@example.com>'")
+        out += [formataddr(pair) for pair in pairs]
+    return out
+
+
+def header_text(text: str) -> str:
+    """Text for a mail header: control characters (CR/LF first) become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text).strip()
 
 
 def password_from_env(env=None) -> str | None:
@@ -251,17 +294,17 @@ def compose(settings: Settings, to: list[str], report_path: str, cc: list[str] =
         summaries = [r["summary"] for r in payload["runs"]]
     names = [run_name(s) for s in summaries]
     runs = [_run_view(s, n) for s, n in zip(summaries, names)]
-    data, filename, note = _attachment(report, os.path.basename(report_path) or "report.html",
-                                       max_attachment_mb)
+    data, filename, note = _attachment(report, header_text(os.path.basename(report_path))
+                                       or "report.html", max_attachment_mb)
     chart = loss_chart(payload) if payload else None
     heading = subject(summaries[0], names[0]).removeprefix("[logreport] ")
 
     msg = EmailMessage()
-    msg["Subject"] = title or subject(summaries[0], names[0])
+    msg["Subject"] = header_text(title or subject(summaries[0], names[0]))
     msg["From"] = settings.from_address()
-    msg["To"] = ", ".join(to)
+    msg["To"] = ", ".join(addresses(to))
     if cc:
-        msg["Cc"] = ", ".join(cc)
+        msg["Cc"] = ", ".join(addresses(cc))
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain="logreport.local")
     msg.set_content(_plain(heading, runs, note, chart))
@@ -344,7 +387,9 @@ _TLS_HINT = ("check --tls (starttls on 587, ssl on 465, none for a local relay) 
 
 def send(settings: Settings, msg: EmailMessage, context: ssl.SSLContext | None = None) -> None:
     """Deliver msg to its To and Cc addresses; every failure is a MailError naming the cause."""
-    rcpts = [a.strip() for h in ("To", "Cc") for a in (msg.get(h) or "").split(",") if a.strip()]
+    if settings.plaintext_auth():
+        raise MailError(*_PLAINTEXT_AUTH)
+    rcpts = [addr for _, addr in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", []))]
     context = context or ssl.create_default_context()
     try:
         if settings.tls == "ssl":
@@ -431,6 +476,7 @@ class Notifier(alerts.Notifier):
                  retry: float = 60.0, clock=time.monotonic,
                  context: ssl.SSLContext | None = None):
         super().__init__(on=on, interval=interval, retry=retry, clock=clock)
+        addresses([*to, *cc])                  # a bad one is said at once, not at each retry
         self.settings, self.to, self.cc = settings, list(to), list(cc)
         self.max_attachment_mb, self.context = max_attachment_mb, context
 

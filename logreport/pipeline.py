@@ -1,7 +1,7 @@
-"""Lines in, a Run out: detect the format once, feed the parser, append its events.
+"""Lines in, events out: detect the format once, feed the parser, add its events to a run.
 
-`load()` reads inputs to their end; `watch` feeds the same `Ingest` from a follower, so a
-post-training report is a watch that has reached the end of the file.
+The reader (`reader.Reader`) gives an input's blocks to `feed_block` (the format's fast path)
+and a follower's lines to `feed`, for `report` and `watch` alike.
 """
 from __future__ import annotations
 
@@ -10,22 +10,20 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import formats, ranges
-from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
-from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Records
-from .eventsource import EventInput
-from .merge import Collected, merge_into
-from .model import Run
-from .sources import WORKERLOG, Input, RunSource, block_lines, discover, frames
+from . import formats
+from .errors import UnknownFormat
+from .events import Records
+from .model import Reading
+from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
 
 
 class Ingest:
-    """Feeds the lines of one input into a Run (detecting the format on the first lines)."""
+    """Feeds the lines of one input into a run (detecting the format on the first lines)."""
 
-    def __init__(self, run: Run, name: str, fmt: str | None = None, year: int | None = None,
+    def __init__(self, run: Reading, name: str, fmt: str | None = None, year: int | None = None,
                  give_up: bool = True):
         self.run = run
         self.give_up = give_up
@@ -178,97 +176,6 @@ def year_of(path: str) -> int | None:
         return None
 
 
-def load(path: str, fmt: str | None = None, progress=None) -> Run:
-    """Read one run to its end: a log file, '-' (stdin), a .gz file, or one run's output
-    folder. A path that holds several runs (a folder of logs, a glob) is refused: see
-    `load_all`."""
-    sources, _ = discover([path])
-    if len(sources) != 1:
-        raise UsageError(f"{len(sources)} runs here, one per log", "read them with load_all",
-                         path)
-    return read_source(sources[0], fmt, progress)
-
-
-def load_all(paths: list[str], fmt: str | None = None, progress=None,
-             notes: list[str] | None = None) -> list[Run]:
-    """Every run the paths name (see `sources.discover`), each read to its end and checked
-    (`readable`). A log the user named that gives nothing is an error; one found by walking a
-    folder or a glob is skipped and said in `notes` (lines for the user)."""
-    sources, said = discover(paths)
-    notes = notes if notes is not None else []
-    notes += said
-    runs: list[Run] = []
-    skipped: list[tuple[str, LogreportError]] = []
-    for source in sources:
-        try:
-            runs.append(readable(read_source(source, fmt, progress)))
-        except (UnknownFormat, NoRecords) as e:
-            if not source.listed:
-                raise
-            skipped.append((source.name, e))
-    if skipped and runs:
-        names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
-        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} with no "
-                     f"training records: {names}{more}")
-    elif skipped:
-        raise skipped[0][1]
-    return runs
-
-
-def read_source(source: RunSource, fmt: str | None = None, progress=None) -> Run:
-    """One run read to its end."""
-    run = Run(source.name)
-    if source.folder:
-        read_folder(run, source.inputs, fmt)
-    else:
-        read_inputs(run, source.inputs, fmt, progress=progress)
-    return run
-
-
-def readable(run: Run) -> Run:
-    """The run, if it gave something to show: a record of any phase, or a failure (a log that
-    ended before training). Else NoRecords: an unread log never passes."""
-    if run.lines == 0:
-        raise InputError("the log is empty", "give a log that has training output", run.source)
-    if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
-            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers):
-        return run
-    closest = f"read as {run.format}" if run.format else "no known format"
-    raise NoRecords(f"no training records recognised ({closest}, {run.lines} lines)",
-                    "see `logreport formats` for what logreport reads, or pass --format",
-                    run.source)
-
-
-def read_inputs(run: Run, inputs: list[Input], fmt: str | None = None,
-                strict: bool = True, progress=None) -> None:
-    """Parse several inputs into one run; an unknown format is an error only if none parses.
-
-    progress: called as progress(bytes_read_so_far, bytes_in_all) while reading, if given.
-    """
-    errors = []
-    total = sum(inp.size() or 0 for inp in inputs)
-    done = 0
-    for inp in inputs:
-        if isinstance(inp, EventInput):       # event files: their format's reader (strict:
-            inp.read_into(run, required=strict)   # without its extra, an error; else a fact)
-            continue
-        ingest = Ingest(run, inp.name, fmt, year_of(inp.path))
-        try:
-            for number, data, prepared in ranges.blocks(inp, ingest):
-                ingest.feed_block(number, data, prepared)
-                done += len(data)
-                if progress:
-                    progress(done, total)
-            ingest.finish()
-            run.files.append(inp.name)
-            run.saw_modified(inp.mtime())
-        except UnknownFormat as e:
-            errors.append(e)
-    if errors and not run.files and strict:
-        raise errors[0]
-
-
 def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     """(number, data, prepared) of each block: once the format is known and its parser can
     prepare blocks apart from its state, the next blocks are prepared in worker threads
@@ -288,28 +195,6 @@ def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
         while pending:
             number, data, future = pending.popleft()
             yield number, data, future.result()
-
-
-def read_folder(run: Run, inputs: list[Input], fmt: str | None = None) -> None:
-    """An output folder: each file parsed alone, then merged so nothing is counted twice.
-
-    Files come structured first (sources.FOLDER_FILES). A later file adds only what the earlier
-    ones lack: records at a (phase, step) not seen yet, metrics missing from a record already
-    seen, facts not known yet and marker kinds not seen yet. run.info["files_used"] says what
-    each file gave; run.files lists those that gave something.
-    """
-    parts = []
-    for inp in inputs:
-        part = Collected(inp.name)
-        read_inputs(part, [inp], fmt, strict=False)
-        parts.append(part)
-    if not any(part.files for part in parts):
-        read_inputs(run, inputs, fmt)       # raises the right error
-        return
-    merge_into(run, parts)
-    ranks = [inp for inp in inputs if WORKERLOG.fullmatch(os.path.basename(inp.path))]
-    if len(ranks) > 1:                  # paddle.distributed.launch: one log per card
-        run.info.setdefault("world_size", len(ranks))
 
 
 def _after_lines(data: bytes, n: int) -> int:

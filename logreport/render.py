@@ -41,7 +41,8 @@ def _dumps(obj, **kwargs) -> str:
 
 ASSETS = _HERE / "assets"
 PLOTLY_GZ = ASSETS / "plotly-basic.min.js.gz"
-PLOTLY_MODES = ("inline", "cdn")
+PLOTLY_MODES = ("inline", "cdn", "shared")
+SHARED_PLOTLY = "assets/plotly.min.js"      # a site's one copy (mode "shared"), from its root
 
 
 @lru_cache(maxsize=1)
@@ -74,11 +75,32 @@ def plotly_sri() -> str:
     return "sha384-" + base64.b64encode(digest).decode("ascii")
 
 
-def _plotly(mode: str) -> dict:
+def write_shared_plotly(site: str) -> str:
+    """The site's one copy of plotly.js (SHARED_PLOTLY under `site`), written when it is
+    missing or differs; pages of mode "shared" load it by a relative URL."""
+    path = os.path.join(site, SHARED_PLOTLY)
+    code = gzip.decompress(plotly_gz())
+    try:
+        if os.path.getsize(path) == len(code) and Path(path).read_bytes() == code:
+            return path
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(code)
+
+    replace_atomic(path, write)
+    return path
+
+
+def _plotly(mode: str, shared_url: str = SHARED_PLOTLY) -> dict:
     if mode not in PLOTLY_MODES:
         raise UsageError(f"unknown --plotlyjs {mode!r}", "use inline or cdn")
     if mode == "cdn":
         return {"mode": "cdn", "url": plotly_cdn_url(), "sri": plotly_sri()}
+    if mode == "shared":        # the site's copy (write_shared_plotly): no integrity, no CORS
+        return {"mode": "shared", "url": shared_url, "sri": ""}
     return {"mode": "inline", "gz": base64.b64encode(plotly_gz()).decode("ascii")}
 
 
@@ -87,10 +109,12 @@ def page_json(data: dict) -> str:
     return _dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_report(report: dict, plotlyjs: str = "inline") -> str:
-    """The self-contained page (plotly.js gzipped + base64 inline, or from a CDN)."""
+def render_report(report: dict, plotlyjs: str = "inline", shared_url: str = SHARED_PLOTLY) -> str:
+    """The self-contained page (plotly.js gzipped + base64 inline, or from a CDN), or a page of
+    a site loading the site's plotly.js from `shared_url` (relative to the page)."""
     template = environment().get_template("report.html.j2")
-    return template.render(report=report, data_json=page_json(report), plotly=_plotly(plotlyjs))
+    return template.render(report=report, data_json=page_json(report),
+                           plotly=_plotly(plotlyjs, shared_url))
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -109,28 +133,34 @@ def _umask() -> int:
 
 
 def replace_atomic(path: str, write) -> None:
-    """Call write(temporary path) in path's folder, then rename it to path; on any error the
-    temporary file goes and the old file stays."""
+    """Call write(temporary path) in path's folder, then rename it to path; on any error, and
+    on Ctrl-C or SIGTERM (the CLI makes it KeyboardInterrupt), the temporary file goes and
+    the old file stays."""
     folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
-    except OSError as e:
-        raise OutputError(f"cannot write here: {e.strerror}", "choose another -o path",
-                          path) from None
-    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
+        except OSError as e:
+            raise OutputError(f"cannot write here: {e.strerror}", "choose another -o path",
+                              path) from None
         write(tmp)
         os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if not isinstance(e, OSError):
+            raise
         raise OutputError(f"write failed: {e.strerror or e}", "free some disk space or choose "
                           "another -o path; the previous file was kept", path) from None
 
 
-def write_html(report: dict, path: str, plotlyjs: str = "inline") -> None:
+def write_html(report: dict, path: str, plotlyjs: str = "inline",
+               shared_url: str = SHARED_PLOTLY) -> None:
     """Render the report and write it atomically."""
-    write_atomic(path, render_report(report, plotlyjs))
+    write_atomic(path, render_report(report, plotlyjs, shared_url))

@@ -28,8 +28,12 @@ TOTAL_POINTS = 16000     # per report: long traces share this when there are man
 MIN_POINTS = 400         # floor: a trace is never cut below this to save bytes
 SERIES_BYTES = 360_000   # all series of a page (plotly.js takes ~530 kB of the 1 MB, the page ~50 kB)
 KNOTS = 128              # step -> epoch/time interpolation knots per segment
+AXES_KNOTS = 256         # ... per phase of a run, shared by its segments (at least 2 each)
+MAX_SEGMENTS = 16        # segments with their own knots, lines and label: the last ones
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
+TABLES_BYTES = 24_000    # per-category tables of a run: the newest that fit (rows cut if one
+                         # alone does not)
 
 
 def build(runs: list[Run], title: str | None = None, lang: str = "en",
@@ -49,7 +53,8 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
             break
         budget = max(MIN_POINTS, int(budget * SERIES_BYTES / size * 0.95))
     for run, data in zip(runs, run_data):
-        data["axes"] = {phase: _axes(run, phase) for phase in data["series"]}
+        data["axes"] = {phase: _axes(run, phase, _shown_segments(run))
+                        for phase in data["series"]}
     return {
         "title": title or " vs ".join(run.name for run in runs),
         "lang": lang,
@@ -79,15 +84,22 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
                    anomalies=[dict(a, file=shown(a["file"])) if a.get("file") else a
                               for a in summary["anomalies"]])
     loss = headline.loss_change(run)
+    segments = _shown_segments(run)
+    tables, omitted = _tables([m.detail for m in run.markers if m.kind == TABLE])
+    facts = _facts(run, full_paths, segments)
+    hidden = sum(not seg.is_empty() for seg in run.segments) - len(segments)
+    for key, count in (("segments_omitted", hidden), ("tables_omitted", omitted)):
+        if count:
+            facts[key] = count
     return {
         "name": run.name,
         "summary": summary,
         "headline": {"sentence": headline.sentence(summary, loss, lang),
                      "cards": headline.cards(summary, loss, lang)},
         "banner": [_banner(a, chart_list, lang) for a in summary["anomalies"]],
-        "facts": _facts(run, full_paths),
-        "marks": _marks(run),
-        "tables": [m.detail for m in run.markers if m.kind == TABLE],
+        "facts": facts,
+        "marks": _marks(run, segments),
+        "tables": tables,
         "evals": evaltable.evaluations(run, chart_list, lang),
         "heat": evaltable.heat_tables(run, lang),
     }
@@ -118,9 +130,15 @@ def _banner(anomaly: dict, chart_list: list[dict], lang: str) -> dict:
             "phase": phase, "chart": chart, "text": headline.anomaly_line(anomaly, lang)}
 
 
-def _facts(run: Run, full_paths: bool) -> dict:
-    """Facts of the run: format, files, time span, lines, segments and the log's own facts
-    (an absolute path the log names is cut to its file name unless --full-paths)."""
+def _shown_segments(run: Run) -> list:
+    """The segments the page labels and places on other x axes: the last MAX_SEGMENTS that
+    hold records (a log appended to hundreds of times would pass the page's 1 MB)."""
+    return [seg for seg in run.segments if not seg.is_empty()][-MAX_SEGMENTS:]
+
+
+def _facts(run: Run, full_paths: bool, segments: list) -> dict:
+    """Facts of the run: format, files, time span, lines, the segments shown and the log's own
+    facts (an absolute path the log names is cut to its file name unless --full-paths)."""
     info = {k: os.path.basename(v.rstrip("/\\")) if not full_paths and isinstance(v, str)
             and _absolute(v) else v
             for k, v in run.info.items() if isinstance(v, (str, int, float))}
@@ -130,7 +148,7 @@ def _facts(run: Run, full_paths: bool) -> dict:
         "first_time": iso_time(run.first_time),
         "last_time": iso_time(run.last_time),
         "lines": run.lines,
-        "segments": [seg.label for seg in run.segments if not seg.is_empty()],
+        "segments": [seg.label for seg in segments],
         **info,
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
@@ -141,13 +159,38 @@ def _absolute(text: str) -> bool:
     return text.startswith(("/", "~", "\\\\")) or (len(text) > 2 and text[1:3] in (":\\", ":/"))
 
 
-def _marks(run: Run) -> list[dict]:
-    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step)."""
+def _tables(tables: list[dict]) -> tuple[list[dict], int]:
+    """The newest per-category tables whose JSON fits TABLES_BYTES, oldest first, and how many
+    were left out; the newest is always kept, its last rows cut to fit (`rows_omitted`)."""
+    kept: list[dict] = []
+    size = 0
+    for table in reversed(tables):
+        cost = len(json.dumps(table, ensure_ascii=False)) + 2        # and ", " or "[]"
+        if kept and size + cost > TABLES_BYTES:
+            break
+        if cost > TABLES_BYTES:
+            table = _cut_rows(table)
+        kept.insert(0, table)
+        size += cost
+    return kept, len(tables) - len(kept)
+
+
+def _cut_rows(table: dict) -> dict:
+    rows, keep = table["rows"], len(table["rows"])
+    while keep and len(json.dumps(dict(table, rows=rows[:keep], rows_omitted=len(rows)),
+                                  ensure_ascii=False)) + 2 > TABLES_BYTES:
+        keep = keep * 3 // 4
+    return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
+
+
+def _marks(run: Run, segments: list) -> list[dict]:
+    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step);
+    of the segments shown (`_shown_segments`), their starts and the last restarts."""
     out = [{"kind": "segment", "step": _first_step(seg), "detail": seg.label}
-           for seg in run.segments[1:] if not seg.is_empty()]
+           for seg in segments if seg is not run.segments[0]]
+    restarts = [m for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
     out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
-             "detail": str(m.detail)[:200]}
-            for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
+             "detail": str(m.detail)[:200]} for m in restarts[-MAX_SEGMENTS:]]
     main = main_eval_metric(run)
     if main:
         steps = [s for _, t in run.tables(EVAL) if main in t.series
@@ -164,16 +207,20 @@ def _first_step(seg) -> float | None:
     return None
 
 
-def _axes(run: Run, phase: str) -> list[dict]:
-    """Per segment, knots (step, epoch, hours since the run's start, and tokens or samples
-    seen where the log has them) to place points on another x axis than the step. Epochs
+def _axes(run: Run, phase: str, segments: list) -> list[dict]:
+    """Per segment shown, knots (step, epoch, hours since the run's start, and tokens or
+    samples seen where the log has them) to place points on another x axis than the step
+    (AXES_KNOTS shared out; the points of a segment not shown stay on the step axis). Epochs
     become fractional when steps per epoch are known."""
     per_epoch = run.info.get("steps_per_epoch")
     origin = run.first_time
     seen = _seen(run)
+    most = max(2, min(KNOTS, AXES_KNOTS // max(1, len(segments))))
     out = []
     for seg, table in run.tables(phase):
-        pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), KNOTS)).astype(np.int64))
+        if seg not in segments:
+            continue
+        pick = np.unique(np.linspace(0, len(table) - 1, min(len(table), most)).astype(np.int64))
         step, epoch, time = (column.take(pick) for column in (table.step, table.epoch,
                                                                table.time))
         keep = np.isfinite(step)

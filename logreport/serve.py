@@ -9,23 +9,35 @@ GET /favicon.ico  empty (204), so that browsers log no error
 
 Only the latest payloads are kept (memory is bounded whatever the clients do); anything else is
 404/405, and no path of a request ever names a file: nothing is read from disk for a client.
-Slow clients are bounded too: a connection that sends nothing, or stops reading, is dropped after
-CLIENT_TIMEOUT seconds; at most MAX_CLIENTS connections and MAX_STREAMS event streams at once.
+Clients cannot lock others out: a request must arrive whole within REQUEST_DEADLINE seconds of
+the server waiting for it (slow headers, an idle keep-alive) and its answer be taken within
+REPLY_DEADLINE; event streams have their own slots (MAX_STREAMS), apart from the MAX_CLIENTS
+of page loads. When a pool is full, or one client (address) holds its share of it
+(PER_CLIENT, PER_CLIENT_STREAMS), the oldest connection that is only waiting for a request, or
+the oldest stream, of the busiest client is closed to make room: a new page always loads.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import sys
 import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .errors import UsageError
 from .render import page_json, render_report
 
-MAX_STREAMS = 16         # concurrent /api/events clients
-MAX_CLIENTS = 64         # concurrent connections (each holds a thread); more are closed at once
-CLIENT_TIMEOUT = 20.0    # seconds a connection may wait for a request or a blocked write
+MAX_STREAMS = 16         # concurrent /api/events streams
+PER_CLIENT_STREAMS = 8   # ... of one client address
+MAX_CLIENTS = 64         # other concurrent connections (each holds a thread)
+PER_CLIENT = 16          # ... of one client address
+CLIENT_TIMEOUT = 20.0    # seconds one read or blocked write of a connection may take
+REQUEST_DEADLINE = 10.0  # seconds for a whole request to arrive once the server waits for it
+REPLY_DEADLINE = 60.0    # seconds for a client to take a whole answer (a page is ~1 MB)
 HEARTBEAT = 15.0         # seconds between keep-alive comments on an idle event stream
 ROUTES = ("/", "/api/summary", "/api/report", "/api/events", "/favicon.ico")
 
@@ -41,11 +53,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 # Fetches new data on each event; without window.logreport.update, reloads (at most every 10 s).
-LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
+LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%(version)s</script>
 <script>(function () {
   var version = JSON.parse(document.getElementById("logreport-live").textContent).version;
   var loaded = Date.now(), busy = false;
-  var events = new EventSource("/api/events");
+  var events = new EventSource("%(base)sapi/events");
   events.addEventListener("report", function (e) {
     var v = JSON.parse(e.data).version;
     if (v <= version || busy) return;
@@ -55,7 +67,7 @@ LIVE_SCRIPT = """<script type="application/json" id="logreport-live">%s</script>
       return;
     }
     busy = true;
-    fetch("/api/report").then(function (r) { return r.json(); }).then(function (data) {
+    fetch("%(base)sapi/report").then(function (r) { return r.json(); }).then(function (data) {
       version = v; api.update(data);
     }).finally(function () { busy = false; });
   });
@@ -69,7 +81,8 @@ WAITING = (b'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" con
 class Published:
     """The latest payloads, replaced whole by the watch loop, read by the request threads."""
 
-    def __init__(self):
+    def __init__(self, base: str = "/"):
+        self.base = base             # where the page is served: its API is below it
         self.cond = threading.Condition()
         self.version = 0
         self.summary = b""
@@ -92,7 +105,7 @@ class Published:
         if cached[0] == version and cached[1]:
             return cached[1]
         page = render_report(data)
-        script = LIVE_SCRIPT % page_json({"version": version})
+        script = LIVE_SCRIPT % {"version": page_json({"version": version}), "base": self.base}
         cut = page.rfind("</body>")
         page = page[:cut] + script + page[cut:] if cut >= 0 else page + script
         body = page.encode()
@@ -116,6 +129,15 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.client_timeout     # socket timeout of this connection
         super().setup()
+
+    def handle_one_request(self):
+        self.server.mark(self.request, WAITING_FOR_REQUEST)      # each keep-alive request
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.server.mark(self.request, REPLYING)
+        return parsed
 
     def do_GET(self):
         if not self._host_ok():
@@ -163,15 +185,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _events(self) -> None:
-        if not self.server.streams.acquire(blocking=False):
+    def _events(self, pub: Published | None = None) -> None:
+        """Server-sent events of `pub` (default: the server's payloads) until the client goes."""
+        if not self.server.mark(self.request, STREAM):
             return self._send(503, b"too many live pages open\n", "text/plain")
         try:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            pub, seen = self.server.published, -1
+            pub, seen = pub or self.server.published, -1
             while not self.server.closing:
                 version = pub.wait_newer(seen, HEARTBEAT)
                 if version > seen:
@@ -181,32 +204,56 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b": keep-alive\n\n")
                 self.wfile.flush()
         except OSError:
-            pass                        # the page went away
+            pass                        # the page went away, or its slot was given to a new one
         finally:
-            self.server.streams.release()
             self.close_connection = True
+
+
+WAITING_FOR_REQUEST, REPLYING, STREAM, CLOSING = "waiting", "replying", "stream", "closing"
+
+
+@dataclass
+class Connection:
+    """What one client connection is doing, and since when."""
+
+    sock: socket.socket
+    client: str
+    phase: str = WAITING_FOR_REQUEST
+    since: float = 0.0
+
+    def close(self) -> None:
+        """Make its thread's blocked read or write fail now; the thread then ends."""
+        self.phase = CLOSING
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class LiveServer(ThreadingHTTPServer):
     """Serves the latest published payloads from a background thread."""
 
     daemon_threads = True
+    handler_class = Handler      # a subclass may serve more paths
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765,
                  client_timeout: float = CLIENT_TIMEOUT):
         self.published = Published()
-        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.connections: dict[socket.socket, Connection] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
         self.client_timeout = client_timeout
         self.public = not is_loopback(host)
         self.closing = False
         try:
-            super().__init__((host, port), Handler)
+            super().__init__((host, port), self.handler_class)
         except OSError as e:
             raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}",
                              "choose another --port (or --port 0 for any free one)") from None
         self.thread = threading.Thread(target=self.serve_forever, name="logreport-serve",
                                        daemon=True)
+        self.watchdog = threading.Thread(target=self._deadlines, name="logreport-deadlines",
+                                         daemon=True)
 
     @property
     def url(self) -> str:
@@ -223,21 +270,70 @@ class LiveServer(ThreadingHTTPServer):
                 "(there is no password) (hint: use --host 127.0.0.1 and an SSH tunnel)")
 
     def process_request(self, request, client_address):
-        """A thread per connection, up to MAX_CLIENTS; beyond that the connection is closed."""
-        if not self.clients.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
+        """A thread per connection, when there is room (see the module docstring)."""
+        with self.lock:
+            conn = Connection(request, client_address[0], since=time.monotonic())
+            if not self._make_room(conn, stream=False):
+                self.shutdown_request(request)
+                return
+            self.connections[request] = conn
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.clients.release()
+            self._forget(request)
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.clients.release()
+            self._forget(request)
+
+    def mark(self, request, phase: str) -> bool:
+        """The connection enters a phase (its deadline counts from now); False when it may not
+        (no room for one more event stream)."""
+        with self.lock:
+            conn = self.connections.get(request)
+            if conn is None or conn.phase == CLOSING:
+                return False
+            if phase == STREAM and not self._make_room(conn, stream=True):
+                return False
+            if phase != conn.phase:             # the first request's wait counts from accept
+                conn.phase, conn.since = phase, time.monotonic()
+            return True
+
+    def _make_room(self, new: Connection, stream: bool) -> bool:
+        """Room in a pool (streams, or the other connections) for `new`: when the pool or its
+        client's share is full, the oldest connection that may go (a stream; else one waiting
+        for a request) of the client with the most is closed. False when none may go."""
+        total, share = (MAX_STREAMS, PER_CLIENT_STREAMS) if stream else (MAX_CLIENTS, PER_CLIENT)
+        pool = [c for c in self.connections.values() if c is not new and c.phase != CLOSING
+                and (c.phase == STREAM) == stream]
+        mine = [c for c in pool if c.client == new.client]
+        if len(mine) < share and len(pool) < total:
+            return True
+        if len(mine) < share:
+            busiest = Counter(c.client for c in pool).most_common(1)[0][0]
+            mine = [c for c in pool if c.client == busiest]
+        idle = [c for c in mine if stream or c.phase == WAITING_FOR_REQUEST]
+        if not idle:
+            return False
+        min(idle, key=lambda c: c.since).close()
+        return True
+
+    def _forget(self, request) -> None:
+        with self.lock:
+            self.connections.pop(request, None)
+
+    def _deadlines(self) -> None:
+        """Close every connection past the deadline of its phase, twice a second."""
+        limits = {WAITING_FOR_REQUEST: REQUEST_DEADLINE, REPLYING: REPLY_DEADLINE}
+        while not self.stopped.wait(0.5):
+            now = time.monotonic()
+            with self.lock:
+                for conn in self.connections.values():
+                    if conn.phase in limits and now - conn.since > limits[conn.phase]:
+                        conn.close()
 
     def handle_error(self, request, client_address):
         """A client that went away or timed out is not an error of ours: nothing is printed."""
@@ -246,12 +342,14 @@ class LiveServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self.thread.start()
+        self.watchdog.start()
 
     def publish(self, version: int, summary_text: str, data: dict) -> None:
         self.published.set(version, summary_text, data)
 
     def close(self) -> None:
         self.closing = True
+        self.stopped.set()
         with self.published.cond:
             self.published.cond.notify_all()
         self.shutdown()

@@ -1,28 +1,24 @@
 """Paths to text lines: files, folders, globs, stdin and .gz; bytes decoded, lines split."""
 from __future__ import annotations
 
-import glob
+import errno
 import gzip
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, UsageError
+from .bounded import BlockReader, Clipper
+from .errors import InputError
 from .events import MAX_LINE
-from .eventsource import event_inputs, file_input, folder_events, format_of
 
 CHUNK = 1 << 20
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 
-# Files of an output folder worth reading, in the order they are read (structured first).
-FOLDER_FILES = ("trainer_log.jsonl", "trainer_state.json", "all_results.json",
-                "train_results.json", "eval_results.json", "running_log.txt")
-LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")
-WORKERLOG = re.compile(r"workerlog\.\d+")
 
 
 def decode(raw: bytes) -> str:
@@ -49,15 +45,17 @@ def decode(raw: bytes) -> str:
 class LineSplitter:
     """Bytes in, complete lines out: `\\n` and `\\r` end a line; a partial tail waits.
 
-    Frames of one physical line (tqdm's `\\r` redraws) share its line number.
+    Frames of one physical line (tqdm's `\\r` redraws) share its line number. A frame is kept
+    up to MAX_LINE bytes (`bounded.Clipper`): the buffer never holds more.
     """
 
     def __init__(self):
         self.buffer = b""
         self.number = 1          # number of the physical line being assembled
+        self.clipper = Clipper()
 
     def feed(self, data: bytes) -> list[tuple[int, str]]:
-        buf = self.buffer + data
+        buf = self.buffer + self.clipper.clip(data)
         out: list[tuple[int, str]] = []
         start = 0
         while True:
@@ -131,39 +129,52 @@ class Input:
 
     path: str
     offset: int = 0       # after `complete_blocks`: the byte offset after its lines
+    cut: int = 0          # frames cut at MAX_LINE bytes (their ends dropped) while reading
 
     @property
     def name(self) -> str:
         return "<stdin>" if self.path == "-" else self.path
 
     def open(self):
+        """The binary stream; a regular file starts after a leading hole (sparse: not read)."""
         if self.path == "-":
+            try:
+                if not sys.stdin.isatty():       # a terminal is a device too, and fine
+                    _refuse_device(os.fstat(sys.stdin.fileno()).st_mode, "<stdin>")
+            except (OSError, ValueError):        # no file descriptor (an embedding caller)
+                pass
             return sys.stdin.buffer
         try:
+            _refuse_device(os.stat(self.path).st_mode, self.path)
             if self.path.endswith(".gz"):
                 return gzip.open(self.path, "rb")
-            return open(self.path, "rb")
+            stream = open(self.path, "rb")
         except PermissionError:
             raise InputError("permission denied", "check the file's read permission",
                               self.path) from None
         except OSError as e:
             raise InputError(e.strerror or str(e), "check the path", self.path) from None
+        _skip_hole(stream)
+        return stream
 
     def lines(self):
         """Yield (line number, text) of every complete line."""
         splitter = LineSplitter()
-        for data in self._reads(CHUNK):
+        for data in self._reads(BlockReader.chunks, CHUNK):
             yield from splitter.feed(data)
         yield from splitter.flush()
+        self.cut = splitter.clipper.cut
 
     def blocks(self, size: int = BLOCK):
         """Yield (number of its first line, bytes) blocks of whole physical lines.
 
-        The last block may lack its final line end; `\r\n` is read as `\n` (the frames of a
-        line are the same either way). `block_lines` turns a block into what `lines` yields.
+        The last block may lack its final line end; so may one inside a physical line longer
+        than `size` (tqdm's `\r` frames), which then goes on in the next block under the same
+        number. `\r\n` is read as `\n` (the frames of a line are the same either way).
+        `block_lines` turns a block into what `lines` yields.
         """
         number = 1
-        for data in self._reads(size, whole_lines=True):
+        for data in self._reads(BlockReader.blocks, size):
             data, lines = lf_ends(data)
             yield number, data
             number += lines
@@ -172,21 +183,11 @@ class Input:
         """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
         line without its end is left out (a follower reads it once complete). `self.offset`
         is then the byte offset after the lines yielded so far."""
-        number, self.offset = 1, 0
-        with self.open() as stream:
-            while self.offset < limit:
-                data = stream.read(size)
-                if data and not data.endswith(b"\n"):
-                    data += stream.readline()
-                if self.offset == 0 and data:
-                    check_text(data, self.name)
-                data = data[:data.rfind(b"\n") + 1]
-                if not data:
-                    return
-                self.offset += len(data)
-                data, lines = lf_ends(data)
-                yield number, data
-                number += lines
+        number = 1
+        for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True):
+            data, lines = lf_ends(data)
+            yield number, data
+            number += lines
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
@@ -202,33 +203,53 @@ class Input:
         except OSError:
             return None
 
-    def _reads(self, size: int, whole_lines: bool = False):
+    def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
+        """What `how` (a BlockReader method) yields from the opened stream; read errors become
+        an InputError, a binary file is refused on its first bytes."""
         stream = self.open()
+        reader = BlockReader(stream, size, lambda raw: check_text(raw, self.name), complete)
+        self.offset = reader.offset
         try:
-            judged = False
-            while True:
-                try:
-                    data = stream.read(size)
-                    if whole_lines and data and not data.endswith(b"\n"):
-                        data += stream.readline()
-                except (OSError, EOFError) as e:
-                    raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
-                                     self.path) from None
-                if not data:
-                    break
-                if not judged:
-                    judged = check_text(data, self.name)
+            for data in how(reader, limit):
+                self.offset, self.cut = reader.offset, reader.cut
                 yield data
+        except (OSError, EOFError) as e:
+            raise InputError(f"read failed: {e}", "is the file complete (gzip)?",
+                             self.path) from None
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
 
 
+def _refuse_device(mode: int, name: str) -> None:
+    """Only files, pipes and sockets hold logs: /dev/zero would be read for ever."""
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a character device" if stat.S_ISCHR(mode) else "a block device"
+        raise InputError(f"this is {kind}, not a log file",
+                         "give the training log (or pipe it in: `... | logreport summary -`)",
+                         name)
+
+
+def _skip_hole(stream) -> None:
+    """Seek past a leading hole of a sparse file (logrotate's copytruncate under a writer
+    that does not append): its NULs would be dropped anyway, now they are not even read."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    if seek_data is None or not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        return
+    try:
+        stream.seek(os.lseek(stream.fileno(), 0, seek_data))
+    except OSError as e:
+        if e.errno == errno.ENXIO:          # nothing but a hole
+            stream.seek(0, os.SEEK_END)
+        else:                               # no SEEK_DATA on this filesystem
+            stream.seek(0)
+
+
 def check_text(head: bytes, name: str) -> bool:
     """Refuse a binary file: too many bytes that never occur in text. Leading NULs are skipped
     (logrotate's copytruncate under a running writer leaves a hole of them); returns False
-    while there was nothing else to judge."""
-    sample = head.lstrip(b"\0")[:8192]
+    while there was nothing else to judge in the first 64 KiB of head."""
+    sample = head[:1 << 16].lstrip(b"\0")[:8192]
     if not sample:
         return False
     text_bytes = bytes(range(32, 256)) + b"\n\r\t\f\b\x1b"
@@ -237,112 +258,3 @@ def check_text(head: bytes, name: str) -> bool:
         raise InputError("this is a binary file, not a text log",
                          "give the training log (the captured console output)", name)
     return True
-
-
-def expand(paths: list[str]) -> list[str]:
-    """Expand globs; keep '-' and plain paths; refuse what does not exist."""
-    out: list[str] = []
-    for p in paths:
-        if p == "-" or os.path.exists(p):
-            out.append(p)
-        elif glob.has_magic(p):
-            found = sorted(glob.glob(p))
-            if not found:
-                raise InputError("no file matches this pattern", "check the glob", p)
-            out.extend(found)
-        else:
-            raise UsageError("no such file or folder", "check the path", p)
-    return out
-
-
-@dataclass
-class RunSource:
-    """What one run is read from: one log (`inputs` of one), or the files of a folder that is
-    one run's output (`folder`: merged into one run). `listed`: found by walking a folder or
-    a glob the user gave, rather than named one by one."""
-
-    name: str
-    inputs: list[Input]
-    folder: bool = False
-    listed: bool = False
-
-
-def is_run_folder(names: list[str]) -> bool:
-    """Whether a folder holding these file names is the output of one run: an LLaMA-Factory /
-    HF output folder (its structured files) or a `paddle.distributed.launch` log folder."""
-    return any(n in FOLDER_FILES or n.endswith("_results.json") or WORKERLOG.fullmatch(n)
-               for n in names)
-
-
-def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
-    """The runs named by command-line paths, and notes for the user (one line each).
-
-    A file is one run, whatever it is called (a glob, quoted or not, names one run per file).
-    A folder is one run only when it is one run's output (`is_run_folder`); any other folder
-    holds one run per log, sub-folders included."""
-    runs: list[RunSource] = []
-    notes: list[str] = []
-    for given in paths:
-        listed = given != "-" and not os.path.exists(given)
-        for path in expand([given]):
-            if path == "-" or not os.path.isdir(path):
-                runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
-                continue
-            found = folder_runs(path)
-            if len(found) == 1 and found[0].folder:
-                found[0].listed = listed
-            else:
-                notes.append(f"{path}: {len(found)} logs of separate runs, one run each "
-                             "(give a file to read one)")
-            runs += found
-    return runs, notes
-
-
-def folder_runs(folder: str) -> list[RunSource]:
-    """The runs of a folder: one when it is one run's output, else one per log below it."""
-    names = _listdir(folder)
-    if is_run_folder(names):
-        return [RunSource(folder, folder_inputs(folder, names), folder=True)]
-    out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
-                            for events in folder_events(folder, names)]
-    for name in names:
-        if name.startswith(".") or name == "__pycache__":
-            continue
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            try:
-                out += folder_runs(path)
-            except InputError:
-                continue                        # a sub-folder without logs
-        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and os.path.isfile(path):
-            out.append(RunSource(path, [Input(path)], listed=True))
-    if not out:
-        raise InputError("no log files in this folder",
-                         "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
-    return out
-
-
-def _listdir(folder: str) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except PermissionError:
-        raise InputError("permission denied", "check the folder's permissions", folder) from None
-    except OSError as e:
-        raise InputError(e.strerror or str(e), "check the path", folder) from None
-
-
-def folder_inputs(folder: str, names: list[str] | None = None) -> list:
-    """Which files of one run's output folder to read: structured files first, then console
-    logs, then the event files in it or below it (eventsource.EventInput: they add only what
-    the others lack)."""
-    names = _listdir(folder) if names is None else names
-    chosen = [n for n in FOLDER_FILES if n in names]
-    chosen += [n for n in names if n not in chosen and not n.startswith(".")
-               and (n.endswith(LOG_SUFFIXES) or WORKERLOG.fullmatch(n))
-               and not format_of(n) and os.path.isfile(os.path.join(folder, n))]
-    events = event_inputs(folder)
-    if not chosen and not events:
-        raise InputError("no log files in this folder",
-                         "give a log file, or a folder with *.log, trainer_log.jsonl or "
-                         "TensorBoard / VisualDL event files", folder)
-    return [Input(os.path.join(folder, n)) for n in chosen] + events

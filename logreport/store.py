@@ -73,6 +73,19 @@ class Spill:
     def size(ref) -> int:
         return len(ref) if isinstance(ref, bytes) else ref[1]
 
+    def __reduce__(self):
+        """Pickled as the bytes it holds: references into them stay valid (a saved parse)."""
+        with self._lock:
+            data = b"" if self._file is None else os.pread(self._file.fileno(), self._size, 0)
+        return _unpickle_spill, (data,)
+
+
+def _unpickle_spill(data: bytes) -> Spill:
+    spill = Spill()
+    if data and not isinstance(spill.put(data), tuple):
+        raise ValueError("a saved Spill needs its temporary file")   # refs are file offsets
+    return spill
+
 
 class Chunk:
     """CHUNK values, sealed: mantissas (or raw float64) + the non-finite values apart."""

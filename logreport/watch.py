@@ -1,32 +1,27 @@
-"""The watch loop: follower -> Ingest -> Run -> summary, report, view, page, notifiers.
+"""The watch loop: reader -> Run -> summary, report, view, page, notifiers.
 
-The same `pipeline.Ingest`, `analysis.summarize`, `report.build` and `render.write_html` as
+The same `reader.Reader`, `analysis.summarize`, `report.build` and `render.write_html` as
 `logreport report`: a post-training report is a watch that has reached the end of the file.
 All Run updates happen on the loop's thread; the server only ever sees finished payloads.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 
-from . import ranges
 from .analysis import refresh, stall, summary_json
-from .errors import UnknownFormat
-from .events import Marker, Record
-from .eventsource import EventFollower, file_input
-from .follow import FolderFollower, Follower
-from .merge import Collected, merge_into
-from .model import Run
-from .pipeline import SNIFF_LINES, Ingest, unknown_format, year_of
+from .events import Record
+from .eventsource import file_input
+from .pipeline import SNIFF_LINES, unknown_format
+from .reader import Reader
 from .render import write_html
 from .report import build
-from .sources import FOLDER_FILES, Input
+from .runs import RunSource
+from .sources import Input
 
-BACKLOG_BYTES = 4 << 20  # a log already this big is read in blocks first (fast path)
 REFRESH_IDLE = 30.0      # seconds: re-publish even without new lines (stall, status)
 PUBLISH_GAP = 0.05       # seconds between two summary/page refreshes, at least
 WHOLE_RUN_SHARE = 0.2    # of the time, at most, spent redoing whole-run figures on a long run
@@ -96,6 +91,14 @@ class Waker:
             self.observer.join(2)
 
 
+def watched(path: str) -> RunSource:
+    """What `watch PATH` follows: a folder (one run's output: its files as they come), an
+    event file, or a log (which may not exist yet)."""
+    if os.path.isdir(path):
+        return RunSource(path, [], folder=True)
+    return RunSource(path, [file_input(path) or Input(path)])
+
+
 class Watch:
     """Follows one log file or output folder into a Run and keeps every surface current."""
 
@@ -105,19 +108,12 @@ class Watch:
         self.view = view
         self.server = server
         self.output = options.output or default_output(path)
-        self.run = Run(path, options.fmt or "")
-        event_file = file_input(path)           # followed as a folder of that one file
-        self.is_folder = os.path.isdir(path) or event_file is not None
-        if self.is_folder:
-            self.follower = FolderFollower(path, options.from_end,
-                                           event_file and (lambda: [event_file]))
-        else:
-            self.follower = Follower(path, options.from_end)
-        self.ingests: dict[str, Ingest] = {}
+        self.reader = Reader(watched(path), options.fmt, live=True, from_end=options.from_end)
+        self.run = self.reader.run()
+        self.is_folder = self.reader.source.folder
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
         self.waiting_said = False                  # told that the log does not exist yet
-        self.parts: dict[str, Collected] = {}      # a folder: each file parsed alone
-        folder = path if self.is_folder else os.path.dirname(os.path.abspath(path))
+        folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         self.waker = Waker(folder, options.poll)
         self.stop = threading.Event()
         self.last_line = time.time()
@@ -149,8 +145,7 @@ class Watch:
         --exit-when-done); returns the exit code."""
         code, done = 0, None
         try:
-            self._say_waiting()
-            self._read_backlog()
+            self.start()
             while not self.stop.is_set():
                 got = self.step()
                 now = time.monotonic()
@@ -181,65 +176,33 @@ class Watch:
             self.finish()
         return code
 
+    def start(self) -> None:
+        """Before the first step: say that the log does not exist yet, read what it holds."""
+        self._say_waiting()
+        if self.reader.backlog():
+            self.dirty = self.report_due = self.new_records = True
+
     def step(self) -> int:
         """Read what was appended; returns the number of lines read."""
-        batches = (self.follower.poll() if self.is_folder
-                   else [(self.follower, self.follower.poll())])
-        lines_read = 0
-        for follower, items in batches:
-            if items:
-                lines_read += self._take(follower, items)
-        for ingest in self.ingests.values():    # what was there is read: decide the format
-            if ingest.settle():
-                self.dirty = self.report_due = self.new_records = True
-        return lines_read
-
-    def _take(self, follower, items: list) -> int:
-        """What a poll gave: lines of a log, or events of an event file (straight into its part
-        of the folder); returns how many came."""
-        if not isinstance(follower, EventFollower):
-            return self._feed(follower.path, items)
-        part = self.parts.get(follower.path)
-        if part is None:
-            part = self.parts[follower.path] = Collected(follower.path)
-            part.format = follower.format
-        for event in items:
-            part.add(event)
-        part.lines = follower.records
-        self.last_line = time.time()
-        self.dirty = self.report_due = self.new_records = True
-        return len(items)
-
-    def _feed(self, path: str, items: list) -> int:
-        ingest = self._ingest(path)
-        lines: list = []
-        events = 0
-        for item in items:
-            if isinstance(item, Marker) and self.is_folder and path.endswith(".json"):
-                del self.parts[path]                # a JSON document rewritten: read it anew
-                ingest = self.ingests[path] = self._new_ingest(path, None)
-                lines = []
-            elif isinstance(item, Marker):
-                events += ingest.feed(lines) + ingest.finish(strict=False)
-                lines = []
-                ingest.run.add(item)
-                if self.view is not None:
-                    self.view.message(f"{path}: {item.detail}: starting a new segment")
-                ingest = self.ingests[path] = self._new_ingest(path, ingest)
-                events += 1
-            else:
-                lines.append(item)
-        events += ingest.feed(lines)
-        if ingest.parser is None and len(ingest.buffer) >= SNIFF_LINES:
-            self._say_unknown(path, ingest)
-        n = len(items)
-        if n:
+        lines, events = self.reader.poll()
+        if lines:
             self.last_line = time.time()
         if events:
             self.dirty = self.report_due = self.new_records = True
-        return n
+        self._say_news()
+        return lines
 
-    def _say_unknown(self, path: str, ingest: Ingest) -> None:
+    def _say_news(self) -> None:
+        """What reading found to tell: restarts, files of the folder it cannot read (skipped:
+        watching goes on), inputs of no known format so far."""
+        while self.reader.said:
+            said = self.reader.said.pop(0)
+            if self.view is not None:
+                self.view.message(said)
+        for path, ingest in self.reader.undecided():
+            self._say_unknown(path, ingest)
+
+    def _say_unknown(self, path: str, ingest) -> None:
         """Once per file: no format claims its lines so far; watching goes on."""
         if path in self.unknown_said or self.view is None:
             return
@@ -256,62 +219,15 @@ class Watch:
             self.waiting_said = True
             self.view.message(f"logreport: waiting for {self.path} to appear")
 
-    def _read_backlog(self) -> None:
-        """What a big log already holds is read as `report` reads it (blocks, PaddleDetection
-        column-wise); the follower goes on after its last complete line."""
-        if self.is_folder or self.opt.from_end:
-            return
-        try:
-            size = os.path.getsize(self.path)
-        except OSError:
-            return
-        if size < BACKLOG_BYTES:
-            return
-        ingest = self._ingest(self.path)
-        source = Input(self.path)
-        number = 1
-        for first, data, prepared in ranges.blocks(source, ingest, limit=size):
-            ingest.feed_block(first, data, prepared)
-            number = first + data.count(b"\n")
-        if source.offset:
-            self.follower.skip(source.offset, number)
-            self.dirty = self.report_due = True
-
-    def _ingest(self, path: str) -> Ingest:
-        ingest = self.ingests.get(path)
-        if ingest is None:
-            ingest = self.ingests[path] = self._new_ingest(path, None)
-            if not self.is_folder:
-                self.run.files.append(path)
-        return ingest
-
-    def _new_ingest(self, path: str, old: Ingest | None) -> Ingest:
-        fmt = self.opt.fmt or (old.format.NAME if old is not None and old.format else None)
-        if old is not None:
-            run = old.run
-        elif self.is_folder:
-            run = self.parts[path] = Collected(path)
-        else:
-            run = self.run
-        return Ingest(run, path, fmt, year_of(path), give_up=False)
-
-    def _merged(self) -> Run:
-        """A folder's Run: its files merged as `report FOLDER` merges them (pipeline)."""
-        def rank(path):
-            name = os.path.basename(path)
-            return FOLDER_FILES.index(name) if name in FOLDER_FILES else len(FOLDER_FILES)
-
-        parts = []
-        for path in sorted(self.parts, key=rank):
-            part = copy.copy(self.parts[path])
-            part.files = [path] if part.format else []
-            parts.append(part)
-        run = Run(self.path, self.opt.fmt or "")
-        merge_into(run, parts)
-        if "stopped" in self.run.info:                # set by the stopper on the Run it saw
-            run.info["stopped"] = self.run.info["stopped"]
-        for record in self.system:
-            run.add(record)
+    def _current(self):
+        """The run as read so far (a folder's files merged anew), with the GPU samples and
+        what the stopper noted on the run it saw."""
+        run = self.reader.run()
+        if run is not self.run:
+            if "stopped" in self.run.info:
+                run.info["stopped"] = self.run.info["stopped"]
+            for record in self.system:
+                run.add(record)
         return run
 
     def _sample_gpu(self) -> None:
@@ -352,8 +268,7 @@ class Watch:
     def _whole_run(self) -> tuple[dict, dict]:
         """Summary and page data computed over the whole run."""
         started = time.monotonic()
-        if self.is_folder:
-            self.run = self._merged()
+        self.run = self._current()
         data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=True)
         summary = data["runs"][0]["summary"]
         stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
@@ -391,29 +306,15 @@ class Watch:
         try:
             self._finish()
         finally:
-            self.follower.close()
+            self.reader.close()
             self.waker.close()
             if self.gpu is not None:
                 self.gpu.close()
 
     def _finish(self) -> None:
         self.step()
-        tails = (self.follower.flush() if self.is_folder
-                 else [(self.follower, self.follower.flush())])
-        for follower, items in tails:
-            if items:
-                self._take(follower, items)
-        errors = []
-        for ingest in self.ingests.values():
-            try:
-                ingest.finish(strict=True)
-            except UnknownFormat as e:
-                errors.append(e)
-        formats = [ingest.run.format for ingest in self.ingests.values()] + \
-            [part.format for part in self.parts.values()]
-        if not any(formats):
-            if errors:
-                raise errors[0]
+        self.reader.finish(strict=True)
+        if not self.reader.known():
             return                          # nothing came: no report to write
         if self.opt.stopper is not None:
             self.opt.stopper.update(self, last=True)     # the training has ended: say so

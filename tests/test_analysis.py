@@ -8,7 +8,7 @@ import pytest
 
 from logreport.analysis import Thresholds, anomalies, stall, status, summarize
 from logreport.cli import main
-from logreport.pipeline import load
+from logreport.reader import load
 
 DATA = Path(__file__).parent / "data"
 PPDET = DATA / "ppdet"

@@ -17,9 +17,9 @@ from logreport.cli import main
 from logreport.eventsource import EventInput
 from logreport.formats import tfevents, visualdl
 from logreport.model import plain
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build as build_report
-from logreport.sources import discover
+from logreport.runs import discover
 from logreport.watch import Options, Watch
 
 EVENTS = DATA / "events"
@@ -183,7 +183,7 @@ def test_without_the_extra_one_line_names_it(tmp_path, module, path):
 
 
 def test_without_the_extra_a_folder_still_reads_its_text_logs(tmp_path):
-    code = ("import sys; sys.modules['tensorboard'] = None; from logreport.pipeline import load; "
+    code = ("import sys; sys.modules['tensorboard'] = None; from logreport.reader import load; "
             f"r = load({str(HF / 'out')!r}); print(r.count('train')); print(r.info['unread_event_files'])")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

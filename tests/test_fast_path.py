@@ -75,7 +75,7 @@ def test_parquet_export_has_the_rows_of_to_frame(tmp_path):
     import pandas as pd
 
     from logreport.export import write
-    from logreport.pipeline import load
+    from logreport.reader import load
 
     run = load(str(DATA / "bench" / "genbig_excerpt.log.gz"))
     write([run], str(tmp_path / "x.parquet"))
@@ -274,3 +274,21 @@ def test_bars_find_what_the_lazy_description_group_found():
              for m in lazy.finditer(text)]
 
     check()
+
+
+def test_ranges_hand_back_what_input_reads_otherwise(tmp_path):
+    """NUL bytes and a frame longer than MAX_LINE in a later range (Input drops the one and
+    cuts the other): the rest of the file is read as Input reads it, with the same facts. A
+    synthetic corruption of a rewritten copy of the real log."""
+    from logreport.events import MAX_LINE
+
+    text = _repeated(CONSOLE.read_bytes(), 4)
+    middle = text.index(b"\n", len(text) // 2) + 1
+    for name, odd in (("nul", b"[INFO|x.py:1] 2026-11-25 16:47:03,486 >> a\0b\n"),
+                      ("long", b"x" * (MAX_LINE + 10) + b"\n")):
+        path = tmp_path / f"{name}.log"
+        path.write_bytes(text[:middle] + odd + text[middle:])
+        slow = line_by_line(path, "hf_trainer")
+        fast = by_ranges(path, 20000, "hf_trainer")
+        assert facts(fast) == facts(slow), name
+        assert fast.prepared_ranges > 0

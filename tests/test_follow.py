@@ -6,7 +6,7 @@ import pytest
 from conftest import DATA
 
 from logreport.events import NEW_RUN, Marker
-from logreport.follow import FolderFollower, Follower
+from logreport.follow import Follower
 
 # Real lines of a PaddleDetection log.
 LINES = (DATA / "ppdet" / "picodet_s_320_coco_long80e.log").read_text(
@@ -37,8 +37,7 @@ def follow():
     made = []
 
     def make(path, **kw):
-        made.append(Follower(str(path), **kw) if "folder" not in kw else FolderFollower(
-            str(path)))
+        made.append(Follower(str(path), **kw))
         return made[-1]
 
     yield make
@@ -155,14 +154,19 @@ def test_partial_line_is_flushed_at_the_end(log, follow):
     assert f.flush() == [(1, LINES[0])]
 
 
-def test_folder_takes_up_log_files_as_they_appear(tmp_path, follow):
-    folder = follow(tmp_path, folder=True)
-    assert folder.poll() == []
-    (tmp_path / "notes.md").write_text("not a log\n")
-    (tmp_path / "train.log").write_text(LINES[0] + "\n")
-    got = folder.poll()
-    assert [(f.path, items) for f, items in got] == [(str(tmp_path / "train.log"),
-                                                      [(1, LINES[0])])]
-    (tmp_path / "trainer_log.jsonl").write_text(JSONL + "\n")
-    got = {os.path.basename(f.path): items for f, items in folder.poll()}
-    assert got == {"trainer_log.jsonl": [(1, JSONL)]}
+def test_a_followed_folder_takes_up_log_files_as_they_appear(tmp_path):
+    from logreport.reader import Reader
+    from logreport.runs import RunSource
+
+    reader = Reader(RunSource(str(tmp_path), [], folder=True), live=True)
+    try:
+        assert reader.poll() == (0, 0)
+        (tmp_path / "notes.md").write_text("not a log\n")
+        (tmp_path / "train.log").write_text(LINES[0] + "\n")
+        assert reader.poll()[0] == 1
+        (tmp_path / "trainer_log.jsonl").write_text(JSONL + "\n")
+        assert reader.poll()[0] == 1
+        assert sorted(os.path.basename(p) for p in reader.parts) == ["train.log",
+                                                                       "trainer_log.jsonl"]
+    finally:
+        reader.close()

@@ -1,5 +1,5 @@
 """Property: a log followed while it is written, appended in random pieces, gives exactly the lines
-and records of reading the whole file at once (`pipeline.load`)."""
+and records of reading the whole file at once (`reader.load`)."""
 import os
 import tempfile
 
@@ -10,7 +10,8 @@ from strategies import DATA  # also loads the hypothesis profile
 
 from logreport.follow import Follower
 from logreport.model import Run
-from logreport.pipeline import Ingest, load, year_of
+from logreport.pipeline import Ingest, year_of
+from logreport.reader import load
 from logreport.sources import LineSplitter
 
 pytestmark = pytest.mark.timeout(120)      # a property: hundreds of examples

@@ -4,7 +4,7 @@ import json
 import pytest
 from golden import REQUIRED, cases, facts
 
-from logreport.pipeline import load
+from logreport.reader import load
 
 CASES = cases()
 

@@ -14,7 +14,7 @@ from logreport import headline, present
 from logreport.analysis import summarize
 from logreport.cli import main
 from logreport.labels import LABELS
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build, decode
 from tests.test_report import page_data
 

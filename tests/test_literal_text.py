@@ -15,7 +15,7 @@ import pytest
 
 from logreport import render
 from logreport.analysis import summarize
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import LABELS, build
 from tests.browser import Browser, available, watch_served
 

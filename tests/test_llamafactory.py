@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from logreport.analysis import summarize, values
-from logreport.pipeline import load
+from logreport.reader import load
 
 RUNS = sorted(p for p in (Path(__file__).parent / "data" / "llamafactory").iterdir() if p.is_dir())
 

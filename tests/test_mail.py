@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from logreport import mail
 from logreport.cli import main
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.render import write_html
 from logreport.report import build
 
@@ -138,7 +138,11 @@ def test_settings_precedence_flags_env_config(tmp_path):
         "conf.example.com", 2525, "conf", "conf@example.com", "ssl")
     env = {"LOGREPORT_SMTP_HOST": "env.example.com", "LOGREPORT_SMTP_PORT": "26",
            "LOGREPORT_SMTP_TLS": "none", "LOGREPORT_SMTP_FROM": "env@example.com"}
+    with pytest.raises(mail.UsageError, match="password in clear text"):   # login "conf"
+        mail.resolve_settings(env=env, config=str(conf))
+    env["LOGREPORT_SMTP_ALLOW_PLAINTEXT_AUTH"] = "1"
     s = mail.resolve_settings(env=env, config=str(conf))
+    assert s.allow_plaintext_auth
     assert (s.host, s.port, s.user, s.sender, s.tls) == (
         "env.example.com", 26, "conf", "env@example.com", "none")
     s = mail.resolve_settings(host="flag.example.com", port=27, tls="starttls", user="flag",

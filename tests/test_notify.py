@@ -34,8 +34,8 @@ from conftest import DATA
 
 from logreport import notify
 from logreport.errors import UsageError
-from logreport.pipeline import load
 from logreport.present import duration, number
+from logreport.reader import load
 from logreport.render import write_html
 from logreport.report import build
 

@@ -9,7 +9,7 @@ from logreport import analysis, formats, report
 from logreport.cli import main
 from logreport.events import EVAL, TABLE, Record
 from logreport.model import Run
-from logreport.pipeline import load
+from logreport.reader import load
 
 FAMILY = ("paddleocr", "paddleclas", "paddleseg", "paddlenlp")
 

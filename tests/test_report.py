@@ -14,7 +14,7 @@ from logreport.analysis import values
 from logreport.cli import main
 from logreport.events import TRAIN, Record
 from logreport.model import Run
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import MAX_POINTS, build, decode, trace
 
 DATA = Path(__file__).parent / "data" / "ppdet"

@@ -13,7 +13,7 @@ from logreport import render
 from logreport.analysis import values
 from logreport.events import TRAIN, Record
 from logreport.model import Run
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build
 from tests.browser import Browser, available, watch_served
 

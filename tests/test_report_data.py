@@ -2,7 +2,7 @@
 import json
 import re
 
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.render import write_html
 from logreport.report import build
 

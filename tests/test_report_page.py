@@ -13,7 +13,7 @@ import pytest
 
 from logreport import headline, present, render
 from logreport.analysis import main_loss, summarize
-from logreport.pipeline import load, load_all
+from logreport.reader import load, load_all
 from logreport.report import build
 from tests.browser import Browser, available
 

@@ -7,17 +7,22 @@ usage), and never a traceback.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_report import page_data
 
 from logreport import formats
@@ -75,6 +80,12 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[str, int, list[str]]]:
     (tmp / "no_logs").mkdir()
     (tmp / "no_logs" / "notes.md").write_text("not a log")
     (tmp / "unknown.log").write_bytes(NEGATIVE.read_bytes())
+    with open(tmp / "sparse.log", "wb") as f:         # a 2 GB hole and nothing else
+        f.truncate(2 << 30)
+    with gzip.open(tmp / "bomb.log.gz", "wb", compresslevel=1) as f:   # 64 MB of zeros
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    (tmp / "loop.log").symlink_to(tmp / "loop.log")
     first = NEGATIVE.read_text(encoding="utf-8").splitlines()[0][:40]
     return {
         "missing": (str(tmp / "nope.log"), 2, ["no such file", "check the path"]),
@@ -87,11 +98,15 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[str, int, list[str]]]:
                            ["no training records recognised", "no known format is close", first,
                             "logreport formats",
                             *formats.names()]),
+        "sparse_2gb": (str(tmp / "sparse.log"), 1, ["the log is empty"]),
+        "gzip_bomb": (str(tmp / "bomb.log.gz"), 1, ["the log is empty"]),
+        "symlink_loop": (str(tmp / "loop.log"), 1, ["symbolic link that leads nowhere"]),
+        "device": ("/dev/zero", 1, ["this is a character device"]),
     }
 
 
 BAD = ("missing", "missing_glob", "folder_without_logs", "empty", "binary", "nul_bytes_only",
-       "unknown_format")
+       "unknown_format", "sparse_2gb", "gzip_bomb", "symlink_loop", "device")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -339,3 +354,86 @@ def test_outputs_get_the_umask_mode_not_mkstemp_0600(runner, tmp_path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+# --- FIFOs and unreadable files inside a folder: skipped, the rest is read -----------------
+@pytest.mark.parametrize("command", ["summary", "report", "export", "check"])
+def test_fifos_in_a_folder_are_not_waited_on(tmp_path, command):
+    """`train.log` beside FIFOs named like logs (even trainer_log.jsonl): read as if alone."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(PPDET, folder / "train.log")
+    for name in ("train.fifo.log", "trainer_log.jsonl"):
+        os.mkfifo(folder / name)
+    proc = run_cli(argv(command, str(folder), tmp_path))      # before: blocked in open()
+    assert proc.returncode == 0, proc.stderr
+    if command == "summary":
+        alone = run_cli(argv("summary", str(PPDET), tmp_path))
+        assert json.loads(proc.stdout)["runs"][0]["train_records"] == \
+            json.loads(alone.stdout)["runs"][0]["train_records"]
+
+
+@pytest.mark.parametrize("layout", ["logs", "run_folder"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unreadable_file_in_a_folder_is_one_warning_and_skipped(locked, command, layout):
+    """A folder of logs (one run each) or one run's output folder (paddle's workerlog.N):
+    a log that cannot be read is said in one line and left out; the rest is read."""
+    folder = locked / "out"
+    folder.mkdir()
+    names = ("train.log", "worker.log") if layout == "logs" else ("workerlog.0", "workerlog.1")
+    for name in names:
+        shutil.copy(PPDET, folder / name)
+    (folder / names[1]).chmod(0)
+    proc = run_cli(argv(command, str(folder), locked), unprivileged())
+    if command == "email":                  # nobody listens: that is the error, after it read
+        assert proc.returncode == 1 and "connection refused" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+    warning = f"logreport: warning: {folder / names[1]}: permission denied (hint: check the " \
+              "file's read permission); skipped"
+    assert warning in proc.stderr.splitlines()
+    if command == "summary":
+        (run,) = json.loads(proc.stdout)["runs"]
+        assert run["train_records"] == summary_of(CliRunner(), PPDET)["train_records"]
+
+
+def test_an_unreadable_file_appearing_mid_watch_is_one_warning(locked):
+    """watch DIR goes on (before: exit 1, no final report): one line for the file, the other
+    log still read to the end; Ctrl-C writes the report and exits 0."""
+    folder = locked / "out"
+    folder.mkdir()
+    text = PPDET.read_bytes()
+    half = text.rfind(b"\n", 0, len(text) // 2) + 1
+    (folder / "train.log").write_bytes(text[:half])
+    report = locked / "r.html"
+    proc = subprocess.Popen([*unprivileged(), sys.executable, "-m", "logreport", "watch",
+                             str(folder), "--no-tui", "--poll", "0.1", "-o", str(report)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    wait_for(lambda: any("step" in line for line in out), proc)
+    secret = folder / "worker.log"
+    secret.write_bytes(text)
+    secret.chmod(0)
+    wait_for(lambda: any("skipped" in line for line in out), proc)
+    with open(folder / "train.log", "ab") as f:
+        f.write(text[half:])
+    wait_for(lambda: report.exists(), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    reader.join(10)
+    assert proc.returncode == 0, err
+    assert [line for line in out if "skipped" in line] == [
+        f"logreport: warning: {secret}: permission denied (hint: check the file's read "
+        "permission); skipped\n"]
+    got = page_data(report.read_text("utf-8"))["runs"][0]["summary"]
+    assert got["train_records"] == summary_of(CliRunner(), PPDET)["train_records"]
+
+
+def wait_for(condition, proc, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.05)

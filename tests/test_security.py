@@ -16,7 +16,7 @@ from test_report import page_data
 
 from logreport import render
 from logreport.cli import main
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from conftest import DATA, until
 
 from logreport import serve
 from logreport.analysis import summary_json
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.report import build
 from logreport.serve import LiveServer, is_loopback
 
@@ -158,36 +158,27 @@ def test_watch_serve_warns_on_stderr_when_not_loopback(tmp_path, host, warned):
     assert "warning" not in err and "Traceback" not in err
 
 
-def free_slots(s) -> int:
-    """How many more connections the server would take now (no connection may be arriving)."""
-    taken = 0
-    while taken < serve.MAX_CLIENTS and s.clients.acquire(blocking=False):
-        taken += 1
-    for _ in range(taken):
-        s.clients.release()
-    return taken
-
-
 def test_a_client_that_never_sends_a_request_is_dropped(server):
     s = server(client_timeout=0.3)
     with socket.create_connection(s.server_address[:2], timeout=10) as sock:
         assert sock.recv(1024) == b""           # closed by the server, not by our timeout
-    until(lambda: free_slots(s) == serve.MAX_CLIENTS, "its thread ends and frees its slot")
+    until(lambda: not s.connections, "its thread has ended: nothing is held")
 
 
-def test_connections_beyond_the_limit_are_closed_at_once(server, monkeypatch):
-    """The server accepts in order: the three silent connections hold the slots (far longer
-    than the test takes) when the fourth comes."""
+def test_a_new_connection_takes_the_place_of_the_oldest_idle_one(server, monkeypatch):
+    """At MAX_CLIENTS, a connection that only waits for a request makes room for a new one:
+    a page always loads (before: the new one was closed at once)."""
     monkeypatch.setattr(serve, "MAX_CLIENTS", 3)
-    s = server(client_timeout=600)
-    silent = [socket.create_connection(s.server_address[:2]) for _ in range(3)]
+    s = server()
+    silent = [socket.create_connection(s.server_address[:2], timeout=5) for _ in range(3)]
+    until(lambda: len(s.connections) == 3, "3 connections held")
     try:
-        assert raw(s, b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == b""
+        assert get(s, "/api/summary")[0] == 200
+        assert silent[0].recv(1024) == b""      # the oldest idle one was closed for it
+        assert len(s.connections) <= 3
     finally:
         for sock in silent:
             sock.close()
-    until(lambda: raw(s, b"GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         b"Connection: close\r\n\r\n"), "the slots come back once those are gone")
 
 
 def open_stream(s) -> socket.socket:
@@ -196,28 +187,112 @@ def open_stream(s) -> socket.socket:
     return sock
 
 
-def test_event_streams_are_bounded(server, monkeypatch):
+def streams(s) -> int:
+    return sum(c.phase == serve.STREAM for c in list(s.connections.values()))
+
+
+def test_event_streams_are_bounded_and_the_newest_page_gets_one(server, monkeypatch):
     monkeypatch.setattr(serve, "MAX_STREAMS", 2)
     s = server()
-    streams = [open_stream(s) for _ in range(2)]
-    for sock in streams:
+    held = [open_stream(s) for _ in range(2)]
+    for sock in held:
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-    code, body = get(s, "/api/events")
-    assert code == 503 and b"too many" in body
-    streams.pop().close()
-    for version in range(2, 300):               # the closed stream's thread notices on a write
-        s.publish(version, "{}", {"runs": []})
-        code, _ = get(s, "/favicon.ico")
-        sock = open_stream(s)
-        if sock.recv(4096).startswith(b"HTTP/1.1 200"):
+    newest = open_stream(s)
+    assert newest.recv(4096).startswith(b"HTTP/1.1 200")
+    assert streams(s) <= 2
+    held[0].settimeout(5)
+    while chunk := held[0].recv(4096):          # the oldest stream is ended for it
+        assert chunk.startswith((b"event: ", b": keep-alive"))
+    for sock in (*held, newest):
+        sock.close()
+
+
+def connect(s, source: str = "127.0.0.1") -> socket.socket:
+    """A connection from a loopback address of our choice: 127.0.0.2 is another client."""
+    return socket.create_connection(s.server_address[:2], timeout=5,
+                                    source_address=(source, 0))
+
+
+def test_slow_headers_are_cut_at_the_deadline_and_never_lock_out_a_page(server, monkeypatch):
+    """Slowloris: clients that send a header byte now and then, each within the socket
+    timeout, lose their connection at REQUEST_DEADLINE; meanwhile pages load (before: 64 of
+    them locked every other client out for as long as they went on)."""
+    monkeypatch.setattr(serve, "REQUEST_DEADLINE", 1.0)
+    s = server()
+    slow = [connect(s) for _ in range(serve.MAX_CLIENTS + 8)]
+    for sock in slow:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(0.2):
+            for sock in slow:
+                try:
+                    sock.sendall(b"a")
+                except OSError:
+                    pass
+
+    dripper = threading.Thread(target=trickle, daemon=True)
+    dripper.start()
+    try:
+        for _ in range(5):
+            assert get(s, "/api/summary")[0] == 200
+        for sock in slow:                           # each one ends, though it kept sending
+            sock.settimeout(10)
+            try:
+                assert sock.recv(1024) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        stop.set()
+        dripper.join(5)
+        for sock in slow:
             sock.close()
-            break
-        sock.close()
-        time.sleep(0.01)
-    else:
-        pytest.fail("a closed stream kept its slot")
-    for sock in streams:
-        sock.close()
+
+
+def test_one_client_only_ever_evicts_itself(server, monkeypatch):
+    """Per-client share: a client over PER_CLIENT idle connections loses its own oldest; when
+    the pool is full, the client holding the most gives way, not a quiet one."""
+    monkeypatch.setattr(serve, "PER_CLIENT", 3)
+    monkeypatch.setattr(serve, "MAX_CLIENTS", 4)
+    s = server()
+    quiet = connect(s, "127.0.0.3")
+    until(lambda: len(s.connections) == 1, "the quiet client is in")
+    flood = [connect(s, "127.0.0.2") for _ in range(6)]
+    try:
+        until(lambda: sum(c.client == "127.0.0.2" for c in s.connections.values()
+                               if c.phase != serve.CLOSING) == 3, "the flood keeps its share")
+        assert [c.client for c in s.connections.values()].count("127.0.0.3") == 1
+        request = b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        quiet.sendall(request)
+        assert quiet.recv(12) == b"HTTP/1.1 200"
+        other = connect(s, "127.0.0.4")            # the pool is full: the flood gives way
+        other.sendall(request)
+        assert other.recv(12) == b"HTTP/1.1 200"
+        other.close()
+    finally:
+        quiet.close()
+        for sock in flood:
+            sock.close()
+
+
+def test_event_streams_never_starve_page_loads(server):
+    """Streams have their own slots: a full stream pool leaves every page slot free, and a
+    page's stream still opens (the busiest client's oldest gives way; before: 503)."""
+    s = server()
+    flood = [open_stream(s) for _ in range(serve.MAX_STREAMS + 4)]
+    try:
+        for sock in flood:
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        until(lambda: streams(s) <= serve.MAX_STREAMS, "streams bounded")
+        assert get(s, "/")[0] == 200
+        page = connect(s, "127.0.0.2")
+        page.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert page.recv(12) == b"HTTP/1.1 200"
+        page.close()
+    finally:
+        for sock in flood:
+            sock.close()
 
 
 @pytest.mark.timeout(120)      # builds 12 runs' page and publishes it 200 times

@@ -16,8 +16,8 @@ from conftest import DATA
 from logreport.analysis import summarize
 from logreport.errors import UsageError
 from logreport.mail import facts
-from logreport.pipeline import load
 from logreport.procgroup import Escalation, Training
+from logreport.reader import load
 from logreport.stop import STOPPED_EXIT, StopOn, trigger
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from logreport import store
 from logreport.analysis import summarize
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.store import Column
 
 DATA = Path(__file__).parent / "data"

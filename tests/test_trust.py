@@ -20,7 +20,7 @@ from conftest import DATA
 from logreport.analysis import anomalies, best, summarize, wall_seconds
 from logreport.cli import main
 from logreport.model import json_number
-from logreport.pipeline import load, load_all
+from logreport.reader import load, load_all
 from logreport.report import build, decode
 
 PPDET = DATA / "ppdet"

@@ -1,7 +1,7 @@
 """Unparsed lines are the lines no parser understands, not the noise it knows."""
 from logreport.analysis import summarize
 from logreport.live import figures
-from logreport.pipeline import load
+from logreport.reader import load
 
 
 def test_a_clean_ppdet_log_leaves_only_foreign_banners_unparsed(data):

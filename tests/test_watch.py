@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from logreport import watch as watch_module
 from logreport.analysis import summarize, summary_json
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.watch import Options, Watch
 
 FIXTURE = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
@@ -277,18 +276,18 @@ def test_live_panel_draws_the_figures(tmp_path):
 
 
 @pytest.mark.parametrize("cut", [0.5, 1.0])
-def test_a_big_backlog_is_read_in_blocks_then_followed(tmp_path, monkeypatch, cut):
-    """A log that already holds many lines is read through the post-hoc block path (the
-    threshold is lowered here), the follower goes on after its last complete line, and the
-    result is exactly what `load` gives, rows and line numbers included."""
-    monkeypatch.setattr(watch_module, "BACKLOG_BYTES", 0)
+def test_a_big_backlog_is_read_in_blocks_then_followed(tmp_path, cut):
+    """What a log already holds is read through the post-hoc block path, the follower goes on
+    after its last complete line, and the result is exactly what `load` gives, rows and line
+    numbers included."""
     log = tmp_path / "run.log"
     data = FIXTURE.read_bytes()
     head = data[: int(len(data) * cut)]
     log.write_bytes(head)                              # may end inside a line
     w = make_watch(log, tmp_path)
-    w._read_backlog()
-    assert w.follower.offset == head.rfind(b"\n") + 1  # the partial line is left to the follower
+    w.reader.backlog()
+    (follower,) = w.reader.followers.values()
+    assert follower.offset == head.rfind(b"\n") + 1  # the partial line is left to the follower
     with open(log, "ab") as f:
         f.write(data[len(head):])
     w.step()

@@ -1,6 +1,6 @@
 """Property: `watch` over a log appended in random pieces, ended wherever the file ends (mid-line,
 at a line's end without its newline, or after it), gives the records, lines and summary that
-`report` (pipeline.load) gives for the whole file: the unfinished last line is flushed at the end
+`report` (reader.load) gives for the whole file: the unfinished last line is flushed at the end
 of watching, once, as the reader takes it. (Only the status differs: a watch says `running` where
 the log shows no end, `report` says `unknown`.)"""
 import tempfile
@@ -14,7 +14,7 @@ from test_follow_fuzz import facts
 
 from logreport.analysis import summarize
 from logreport.errors import LogreportError
-from logreport.pipeline import load
+from logreport.reader import load
 from logreport.watch import Options, Watch
 
 pytestmark = pytest.mark.timeout(120)      # a property: each example watches a log

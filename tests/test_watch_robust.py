@@ -20,7 +20,7 @@ from conftest import DATA, until
 from test_report import page_data
 
 from logreport.analysis import summarize
-from logreport.pipeline import load
+from logreport.reader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = DATA / "ppdet" / "picodet_s_320_coco_train.log"          # a finished run

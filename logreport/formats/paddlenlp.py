@@ -13,7 +13,7 @@ import re
 
 from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
 from . import Descriptor
-from .common import DASH_DATE, LineParser, at, sniffer
+from .common import DASH_DATE, NUM, LineParser, at, sniffer
 from .hf_trainer import number as row_value
 from .hf_trainer import parse_dict
 
@@ -41,8 +41,10 @@ _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
                "Total train batch size": "total_train_batch_size",
                "Gradient Accumulation steps": "gradient_accumulation_steps",
                "Total optimization steps": "total_steps"}
-_UIE_TRAIN = re.compile(r"^global step (\d+), epoch: (\d+), loss: (\S+), speed: (\S+) step/s\s*$")
-_UIE_EVAL = re.compile(r"^Evaluation precision: (\S+), recall: (\S+), F1: (\S+)\s*$")
+_UIE_TRAIN = re.compile(r"^global step (\d+), epoch: (\d+), loss: (" + NUM + r"), speed: (" + NUM
+                        + r") step/s\s*$")
+_UIE_EVAL = re.compile(r"^Evaluation precision: (" + NUM + r"), recall: (" + NUM + r"), F1: ("
+                       + NUM + r")\s*$")
 
 SAMPLES = [
     ("[2022-08-31 16:19:16,008] [    INFO] - loss: 3.25806541, learning_rate: 2.999206349206349e-05, "

@@ -1,0 +1,345 @@
+"""One reader for every command: a run's inputs read into a Run.
+
+`report`, `summary` and the rest read a run to its end (`load`, `load_all`); `watch` reads
+what the inputs hold (`Reader.backlog`, in blocks: the formats' fast paths) and then follows
+what is appended (`Reader.poll`). A run's output folder is read file by file, each into its
+own part, and merged (`Reader.run`).
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+from . import ranges
+from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
+from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
+from .eventsource import EventFollower, EventInput
+from .follow import Follower, file_state
+from .merge import Collected, merge_into
+from .model import Run
+from .pipeline import SNIFF_LINES, Ingest, year_of
+from .runs import RunSource, discover, folder_inputs
+
+WORKERLOG_PREFIX = "workerlog."        # paddle.distributed.launch writes one per rank
+
+
+class Reader:
+    """One run's inputs read into a Run: `backlog` (what they hold now), then `poll` while
+    they grow (`live`), then `finish`; `run()` is the Run so far."""
+
+    def __init__(self, source: RunSource, fmt: str | None = None, live: bool = False,
+                 from_end: bool = False):
+        self.source = source
+        self.fmt = fmt
+        self.live = live
+        self.from_end = from_end
+        self.single = Run(source.name, fmt or "")     # the run of a one-input source
+        self.parts: dict[str, Collected] = {}         # an output folder: each file alone
+        self.ingests: dict[str, Ingest] = {}
+        self.followers: dict[str, Follower | EventFollower] = {}
+        self.errors: list[UnknownFormat] = []
+        self.said: list[str] = []                     # restarts, skipped files: for the user
+        self.failed: dict[str, tuple | None] = {}     # path -> file_state() at its failure
+        self.unreadable: list[InputError] = []        # a folder's files that could not be read
+        self.cut: dict[str, int] = {}                 # path -> lines cut at MAX_LINE by blocks
+
+    # --- reading ------------------------------------------------------------------------
+    def inputs(self) -> list:
+        """The run's inputs: an output folder that is followed may gain files."""
+        if not (self.source.folder and self.live):
+            return list(self.source.inputs)
+        try:
+            return folder_inputs(self.source.name)
+        except InputError:
+            return []
+
+    def backlog(self, progress=None) -> int:
+        """Read what every input holds now, in blocks (followed inputs: up to their last
+        complete line, where following goes on); returns the lines read.
+
+        progress: called as progress(bytes_read_so_far, bytes_in_all), if given."""
+        inputs = self.inputs()
+        if self.from_end:
+            for inp in inputs:
+                self._follower(inp)
+            return 0
+        total = sum(inp.size() or 0 for inp in inputs)
+        done = lines = 0
+        for inp in inputs:
+            sink = self._sink(inp)
+            before = sink.lines
+            if isinstance(inp, EventInput):
+                self._take_events(inp, self._follower(inp).poll())
+                continue
+            if self.live and not os.path.isfile(inp.path):
+                continue            # not there yet, or no regular file: the follower says
+            ingest = self._ingest(inp)
+            number = 1
+            try:
+                for number, data, prepared in ranges.blocks(
+                        inp, ingest, limit=(inp.size() or 0) if self.live else None):
+                    ingest.feed_block(number, data, prepared)
+                    number += data.count(b"\n")
+                    done += len(data)
+                    if progress:
+                        progress(done, total)
+            except UnknownFormat as e:
+                self.errors.append(e)
+                continue
+            except InputError as e:     # unreadable or binary: a folder's other files go on
+                if not self.source.folder:
+                    raise
+                self.unreadable.append(e)
+                self.ingests.pop(inp.path)
+                self.parts.pop(inp.path, None)
+                self.failed[inp.path] = None
+                continue
+            self.cut[inp.path] = inp.cut
+            self._count_cut(inp)
+            if self.live and inp.offset:
+                self._follower(inp).skip(inp.offset, number)
+            sink.saw_modified(inp.mtime())
+            lines += sink.lines - before
+        return lines
+
+    def poll(self) -> tuple[int, int]:
+        """Read what was appended since: (lines read, events that reached the run). A file of
+        a followed folder that cannot be read (unreadable, binary) is skipped and said once;
+        one that could not be opened is tried again once it changes (chmod, replaced)."""
+        lines = events = 0
+        for inp in self.inputs():
+            if inp.path in self.failed and self.failed[inp.path] in (None, file_state(inp.path)):
+                continue
+            follower = self._follower(inp)
+            try:
+                items = follower.poll()
+            except InputError as e:
+                if not self.source.folder:
+                    raise
+                self.followers.pop(inp.path).close()
+                if inp.path not in self.failed:
+                    self.said.append(f"logreport: warning: {e.one_line()}; skipped")
+                opened = getattr(follower, "opened", True)
+                self.failed[inp.path] = None if opened else file_state(inp.path)
+                continue
+            self._count_cut(inp)
+            if not items:
+                continue
+            lines += len(items)
+            events += self._take_events(inp, items) if isinstance(inp, EventInput) \
+                else self._feed(inp, items)
+        for ingest in self.ingests.values():        # what was there is read: decide the format
+            events += ingest.settle()
+        return lines, events
+
+    def finish(self, strict: bool = True) -> None:
+        """The end of the inputs: their last lines (a followed file's unfinished one), the
+        parsers flushed. strict: a run none of whose inputs is of a known format raises."""
+        for inp in self.inputs():
+            follower = self.followers.get(inp.path)
+            items = follower.flush() if follower is not None else []
+            if items:
+                if isinstance(inp, EventInput):
+                    self._take_events(inp, items)
+                else:
+                    self._feed(inp, items)
+        for path, ingest in self.ingests.items():
+            try:
+                ingest.finish(strict=True)
+            except UnknownFormat as e:
+                self.errors.append(e)
+                continue
+            files = self._sink_of(path).files
+            if ingest.name not in files:
+                files.append(ingest.name)
+        if strict and self.errors and not self.known():
+            raise self.errors[0]
+
+    def close(self) -> None:
+        for follower in self.followers.values():
+            follower.close()
+
+    def run(self) -> Run:
+        """The run so far: a one-input source's Run, or an output folder's files merged."""
+        if not self.source.folder:
+            return self.single
+        run = Run(self.source.name, self.fmt or "")
+        parts = []
+        for inp in self.inputs():           # (in the order the folder's files are read)
+            part = self.parts.get(inp.path)
+            if part is not None:
+                part = copy.copy(part)
+                part.files = [inp.path] if part.format else []
+                parts.append(part)
+        merge_into(run, parts)
+        ranks = [p for p in self.parts if os.path.basename(p).startswith(WORKERLOG_PREFIX)]
+        if len(ranks) > 1:                  # a launch folder: one log per card
+            run.info.setdefault("world_size", len(ranks))
+        return run
+
+    def undecided(self) -> list[tuple[str, Ingest]]:
+        """Inputs whose lines no format has claimed after SNIFF_LINES of them."""
+        return [(path, ingest) for path, ingest in self.ingests.items()
+                if ingest.parser is None and len(ingest.buffer) >= SNIFF_LINES]
+
+    # --- internals ----------------------------------------------------------------------
+    def known(self) -> bool:
+        """Whether some input is of a known format."""
+        return bool(self.single.format or any(p.format for p in self.parts.values()))
+
+    def _sink(self, inp):
+        """Where an input's events go: its part of a folder, or the run."""
+        if not self.source.folder:
+            return self.single
+        part = self.parts.get(inp.path)
+        if part is None:
+            part = self.parts[inp.path] = Collected(inp.name)
+        return part
+
+    def _sink_of(self, path: str):
+        return self.parts[path] if self.source.folder else self.single
+
+    def _follower(self, inp):
+        follower = self.followers.get(inp.path)
+        if follower is None:
+            texts = any(not isinstance(i, EventInput) for i in self.inputs())
+            follower = self.followers[inp.path] = (
+                inp.follower(self.from_end, required=not (self.source.folder and texts))
+                if isinstance(inp, EventInput) else Follower(inp.path, self.from_end))
+        return follower
+
+    def _ingest(self, inp, old: Ingest | None = None) -> Ingest:
+        ingest = self.ingests.get(inp.path)
+        if ingest is None or old is not None:
+            fmt = self.fmt or (old.format.NAME if old is not None and old.format else None)
+            ingest = self.ingests[inp.path] = Ingest(self._sink(inp), inp.name, fmt,
+                                                     year_of(inp.path), give_up=not self.live)
+            if self.live and not self.source.folder and inp.name not in self.single.files:
+                self.single.files.append(inp.name)        # followed: named from the start
+        return ingest
+
+    def _count_cut(self, inp) -> None:
+        """Lines whose ends were cut at MAX_LINE (by the blocks read and by the follower), as
+        the run's fact `lines_cut`."""
+        follower = self.followers.get(inp.path)
+        cut = self.cut.get(inp.path, 0) + (follower.splitter.clipper.cut
+                                            if isinstance(follower, Follower) else 0)
+        if cut:
+            self._sink(inp).info["lines_cut"] = cut
+
+    def _take_events(self, inp: EventInput, events: list) -> int:
+        """Events of an event file, straight into its sink."""
+        sink = self._sink(inp)
+        follower = self.followers[inp.path]
+        for event in events:
+            sink.add(event)
+        sink.lines += follower.records - getattr(follower, "counted", 0)
+        follower.counted = follower.records
+        sink.format = sink.format or follower.format
+        if inp.name not in sink.files:
+            sink.files.append(inp.name)
+        sink.saw_modified(inp.mtime())
+        return len(events)
+
+    def _feed(self, inp, items: list) -> int:
+        """Lines of a text input, with the follower's restart markers between them."""
+        ingest = self._ingest(inp)
+        lines: list = []
+        events = 0
+        for item in items:
+            if not isinstance(item, Marker):
+                lines.append(item)
+            elif self.source.folder and inp.path.endswith(".json"):
+                self.parts.pop(inp.path, None)      # a JSON document rewritten: read it anew
+                ingest = self._ingest(inp, ingest)
+                lines = []
+            else:                                   # the log started over: a new segment
+                events += ingest.feed(lines) + ingest.finish(strict=False)
+                lines = []
+                ingest.run.add(item)
+                self.said.append(f"{inp.name}: {item.detail}: starting a new segment")
+                ingest = self._ingest(inp, ingest)
+                events += 1
+        return events + ingest.feed(lines)
+
+
+# --- reading runs to their end ----------------------------------------------------------
+def read_source(source: RunSource, fmt: str | None = None, progress=None, warn=None) -> Run:
+    """One run read to its end. A file of an output folder that cannot be read (unreadable,
+    binary) is told to `warn` when the others gave something; else its error is raised."""
+    reader = Reader(source, fmt)
+    reader.backlog(progress)
+    reader.finish(strict=True)
+    if reader.unreadable:
+        if warn is None or not reader.known():
+            raise reader.unreadable[0]
+        for error in reader.unreadable:
+            warn(error)
+    return reader.run()
+
+
+def load(path: str, fmt: str | None = None, progress=None) -> Run:
+    """Read one run to its end: a log file, '-' (stdin), a .gz file, or one run's output
+    folder. A path that holds several runs (a folder of logs, a glob) is refused: see
+    `load_all`."""
+    sources, _ = discover([path])
+    if len(sources) != 1:
+        raise UsageError(f"{len(sources)} runs here, one per log", "read them with load_all",
+                         path)
+    return read_source(sources[0], fmt, progress)
+
+
+def load_all(paths: list[str], fmt: str | None = None, progress=None,
+             notes: list[str] | None = None) -> list[Run]:
+    """Every run the paths name (see `runs.discover`), each read to its end and checked
+    (`readable`). A log the user named that gives nothing is an error; one found by walking a
+    folder or a glob is skipped and said in `notes` (lines for the user), as is one that cannot
+    be read, or a file of an output folder that cannot be read while the others can."""
+    sources, said = discover(paths)
+    notes = notes if notes is not None else []
+    notes += said
+
+    def warn(error: LogreportError) -> None:
+        notes.append(f"warning: {error.one_line()}; skipped")
+
+    runs: list[Run] = []
+    skipped: list[tuple[str, LogreportError]] = []
+    unreadable: list[InputError] = []
+    for source in sources:
+        try:
+            runs.append(readable(read_source(source, fmt, progress, warn)))
+        except (UnknownFormat, NoRecords) as e:
+            if not source.listed:
+                raise
+            skipped.append((source.name, e))
+        except InputError as e:             # found by walking, and unreadable or binary
+            if not source.listed:
+                raise
+            unreadable.append(e)
+    if unreadable and not runs and not skipped:
+        raise unreadable[0]
+    for error in unreadable:
+        warn(error)
+    if skipped and runs:
+        names = ", ".join(os.path.basename(name) for name, _ in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} with no "
+                     f"training records: {names}{more}")
+    elif skipped:
+        raise skipped[0][1]
+    return runs
+
+
+def readable(run: Run) -> Run:
+    """The run, if it gave something to show: a record of any phase, or a failure (a log that
+    ended before training). Else NoRecords: an unread log never passes."""
+    if run.lines == 0:
+        raise InputError("the log is empty", "give a log that has training output", run.source)
+    if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
+            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers):
+        return run
+    closest = f"read as {run.format}" if run.format else "no known format"
+    raise NoRecords(f"no training records recognised ({closest}, {run.lines} lines)",
+                    "see `logreport formats` for what logreport reads, or pass --format",
+                    run.source)
+
