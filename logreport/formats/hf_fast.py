@@ -1,14 +1,17 @@
-"""The block fast path of the hf_trainer parser: a block of whole lines is read by one regex
-(`findall`, C speed) into three kinds of stretches, then their events are given in order,
-exactly those of feeding every frame (but for the bar clock Info, whose facts end equal):
+"""The block fast path of the hf_trainer parser: a block of whole lines is read at C speed
+into three kinds of stretches, then their events are given in order, exactly those of feeding
+every frame (but for the bar clock Info, whose facts end equal):
 
 - *training lines*: tqdm frames of the training bar, then a training dict whose keys are
   those of the block's first such line (`\\r  2%|▏ | 1/60 [00:00<00:28,  2.04it/s]\\r  …
-  \\r{'loss': '7.622', …}`). A run of them gives one Records: each dict's step is the count
-  of the first frame after it, its values are cast at once (pyarrow).
+  \\r{'loss': '7.622', …}`), found by one RE2 match per line (pyarrow: bytes, no GIL) whose
+  pattern admits only frames feed reads as plain training bars; their bar counts and values
+  are cut out by anchored extracts and cast at once. A run of them gives one Records: each
+  dict's step is the count of the first frame after it.
 - *quiet lines*: logger lines with no fact, marker or dict, the bare lines that continue them
-  (a config dump), bars of another total (an eval bar) and empty lines. They change only a
-  few flags and the clock, which the stretch gives at once.
+  (a config dump), bars of another total (an eval bar) and empty lines (one `re` findall over
+  the lines between runs). They change only a few flags and the clock, which the stretch
+  gives at once.
 - anything else goes back to `feed`, line by line.
 
 `prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
@@ -139,8 +142,8 @@ class BlockPath:
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             start, end = int(starts[lo]), int(ends[hi - 1]) + 1
             if std[lo]:
-                run = _training_lines([c[at:at + hi - lo] for c in columns], data, starts, ends,
-                                      lo, hi - lo)
+                run = _run_of([c[at:at + hi - lo] for c in columns], data, starts, ends, lo,
+                              hi - lo)
                 prepared.parts.append((STD, lo, hi - lo, start, end, run))
                 at += hi - lo
             else:
@@ -305,6 +308,7 @@ def _binary(data: bytes, starts: np.ndarray, end: int):
 
 
 def _integers(texts) -> np.ndarray:
+    """Printed integers (a pyarrow binary array of digits) as numpy int64."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -357,7 +361,7 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
     parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
 
 
-def _training_lines(columns: list, data: bytes, starts: np.ndarray, ends: np.ndarray,
+def _run_of(columns: list, data: bytes, starts: np.ndarray, ends: np.ndarray,
                     first: int, n: int) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
     (counts, values...)."""
