@@ -27,6 +27,7 @@ from .sources import BLOCK, Input, lf_ends
 
 MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
 RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
+FIRST = 256 << 10         # bytes of the blocks read here first (the format is decided on them)
 
 _worker: dict = {}        # in a worker process: the parser and the open file
 
@@ -61,8 +62,8 @@ def _holed(path: str) -> bool:
 
 
 def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
-    serial = inp.complete_blocks(limit, min(BLOCK, size)) if limit is not None \
-        else inp.blocks(min(BLOCK, size))
+    serial = inp.complete_blocks(limit, min(FIRST, size)) if limit is not None \
+        else inp.blocks(min(FIRST, size))
     number, at = 1, 0
     for number, data in serial:            # the format is decided on the first blocks
         yield number, data, None
