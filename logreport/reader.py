@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import os
 
+from . import ranges
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventFollower, EventInput
 from .follow import Follower, file_state
 from .merge import Collected, merge_into
 from .model import Run
-from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, year_of
+from .pipeline import SNIFF_LINES, Ingest, year_of
 from .runs import RunSource, discover, folder_inputs
 
 WORKERLOG_PREFIX = "workerlog."        # paddle.distributed.launch writes one per rank
@@ -73,10 +74,10 @@ class Reader:
             if self.live and not os.path.isfile(inp.path):
                 continue            # not there yet, or no regular file: the follower says
             ingest = self._ingest(inp)
-            blocks = inp.complete_blocks(inp.size() or 0) if self.live else inp.blocks()
             number = 1
             try:
-                for number, data, prepared in prepared_ahead(blocks, ingest):
+                for number, data, prepared in ranges.blocks(
+                        inp, ingest, limit=(inp.size() or 0) if self.live else None):
                     ingest.feed_block(number, data, prepared)
                     number += data.count(b"\n")
                     done += len(data)

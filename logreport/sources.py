@@ -9,6 +9,8 @@ import stat
 import sys
 from dataclasses import dataclass
 
+import numpy as np
+
 from .bounded import BlockReader, Clipper
 from .errors import InputError
 from .events import MAX_LINE
@@ -99,6 +101,19 @@ def frames(raw: bytes, number: int, out: list) -> None:
             out.append((number, text))
 
 
+def lf_ends(data: bytes) -> tuple[bytes, int]:
+    """Whole lines with each `\\r\\n` line end read as `\\n` (the frames of a line are the
+    same either way; faster than `replace` on tqdm's `\\r`-dense output), and their number of
+    line ends."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    before = np.flatnonzero(a[1:] == 10)            # the byte before each line end
+    lines = len(before) + bool(len(a) and a[0] == 10)
+    cuts = before[a[before] == 13].tolist()
+    if not cuts:
+        return data, lines
+    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
+
+
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
     """The (number, text) frames of a block of whole lines whose first line is `number`."""
     out: list[tuple[int, str]] = []
@@ -160,10 +175,9 @@ class Input:
         """
         number = 1
         for data in self._reads(BlockReader.blocks, size):
-            if b"\r\n" in data:
-                data = data.replace(b"\r\n", b"\n")
+            data, lines = lf_ends(data)
             yield number, data
-            number += data.count(b"\n")
+            number += lines
 
     def complete_blocks(self, limit: int, size: int = BLOCK):
         """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
@@ -171,10 +185,9 @@ class Input:
         is then the byte offset after the lines yielded so far."""
         number = 1
         for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True):
-            if b"\r\n" in data:
-                data = data.replace(b"\r\n", b"\n")
+            data, lines = lf_ends(data)
             yield number, data
-            number += data.count(b"\n")
+            number += lines
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
