@@ -161,10 +161,6 @@ class Segment:
     def eval(self) -> Table:
         return self.tables[EVAL]
 
-    @property
-    def final(self) -> Table:
-        return self.tables[FINAL]
-
     def is_empty(self) -> bool:
         return not any(len(t) for t in self.tables.values())
 
