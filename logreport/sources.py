@@ -54,6 +54,13 @@ class LineSplitter:
         self.number = 1          # number of the physical line being assembled
         self.clipper = Clipper()
 
+    def restart(self, number: int) -> None:
+        """Go on at the start of line `number` (what was buffered is dropped); frames cut so far
+        stay counted."""
+        cut, self.buffer, self.number = self.clipper.cut, b"", number
+        self.clipper = Clipper()
+        self.clipper.cut = cut
+
     def feed(self, data: bytes) -> list[tuple[int, str]]:
         buf = self.buffer + self.clipper.clip(data)
         out: list[tuple[int, str]] = []
@@ -179,12 +186,13 @@ class Input:
             yield number, data
             number += lines
 
-    def complete_blocks(self, limit: int, size: int = BLOCK):
-        """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
-        line without its end is left out (a follower reads it once complete). `self.offset`
-        is then the byte offset after the lines yielded so far."""
-        number = 1
-        for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True):
+    def complete_blocks(self, limit: int, size: int = BLOCK, start: int = 0, number: int = 1):
+        """Like `blocks`, for the complete lines of a file up to about `limit` bytes (from
+        byte `start`, at a line start, whose line is `number`); a last line without its end is
+        left out (a follower reads it once complete). `self.offset` is then the byte offset
+        after the lines yielded so far."""
+        for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True,
+                                start=start):
             data, lines = lf_ends(data)
             yield number, data
             number += lines
@@ -203,11 +211,16 @@ class Input:
         except OSError:
             return None
 
-    def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
-        """What `how` (a BlockReader method) yields from the opened stream; read errors become
-        an InputError, a binary file is refused on its first bytes."""
+    def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False,
+               start: int = 0):
+        """What `how` (a BlockReader method) yields from the opened stream (from byte `start`:
+        read before, and judged text then); read errors become an InputError, a binary file is
+        refused on its first bytes."""
         stream = self.open()
-        reader = BlockReader(stream, size, lambda raw: check_text(raw, self.name), complete)
+        if start:
+            stream.seek(start)
+        check = None if start else (lambda raw: check_text(raw, self.name))
+        reader = BlockReader(stream, size, check, complete)
         self.offset = reader.offset
         try:
             for data in how(reader, limit):
