@@ -1,10 +1,16 @@
 """Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
 
 usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only FORMAT] [--scaling]
-Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py and a
+Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py, a
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
-shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept), then times each
-command on the page-cached file. Prints seconds, MB/s, ratio to awk and peak RSS.
+shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept; an evaluation
+every 15 steps, a checkpoint every 30), and (`--only genlf`) the console log of the perf-lf
+check (shared/checks/genlf.py: an evaluation every 500 steps), then times each command on the
+page-cached file. Prints wall seconds, MB/s, ratio to awk (wall), CPU seconds (user + sys of
+the command and its worker processes), cores used (CPU / wall), and peak memory: the largest
+sum of the proportional set sizes (PSS: shared pages split between the processes) of the
+command and its workers, sampled every 20 ms (the log is read, never mapped: its pages are in
+no process). Timings depend on the machine's load: read ratios within one run.
 --scaling: instead, `summary` on the first 1/27, 1/9, 1/3 and all of each log (whole lines),
 to show how peak memory grows with the file.
 """
@@ -22,7 +28,7 @@ import time
 SHARED = os.environ.get("LOGREPORT_SHARED", "/work/shared")
 AWK = r"""awk '/Epoch: \[/ {n++; for(i=1;i<=NF;i++) if($i=="loss:") s+=$(i+1)} END{print n, s}'"""
 PY_LOOP = r"""import re, sys
-pat = re.compile(r"loss: ([-\d.naif]+)")
+pat = re.compile(sys.argv[2])
 n = s = 0
 with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
     for line in f:
@@ -30,6 +36,8 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
         if m:
             n += 1; s += float(m.group(1))
 print(n, s)"""
+LOSS = {"ppdet": r"loss: ([-\d.naif]+)", "llamafactory": r"'loss': '?([-0-9.e]+|nan)",
+        "genlf": r"'loss': '?([-0-9.e]+|nan)"}
 
 
 def ppdet_log(path: str, mb: int) -> None:
@@ -61,25 +69,65 @@ def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafac
     return reps * per
 
 
-def timed(cmd: str) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of a shell command (stdout to a file: GNU grep stops at the
-    first match when it writes to /dev/null)."""
-    with tempfile.NamedTemporaryFile() as rss, tempfile.NamedTemporaryFile() as out:
+def genlf_log(path: str, mb: int) -> None:
+    with open(path + ".steps", "w") as steps:
+        subprocess.run([sys.executable, f"{SHARED}/checks/genlf.py", path, str(mb)], check=True,
+                       stdout=steps)
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def timed(cmd: str) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak PSS MB of the process tree) of a shell command (stdout
+    to a file: GNU grep stops at the first match when it writes to /dev/null)."""
+    with tempfile.NamedTemporaryFile() as out:
+        before = os.times()
         t0 = time.perf_counter()
-        proc = subprocess.run(f"/usr/bin/time -f %M -o {rss.name} {cmd} > {out.name}",
-                              shell=True, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(f"exec {cmd} > {out.name}", shell=True, stderr=subprocess.DEVNULL)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _pss_mb(_tree(proc.pid)))
+            time.sleep(0.02)
         seconds = time.perf_counter() - t0
+        after = os.times()
         if proc.returncode:
-            return float("nan"), float("nan")
-        return seconds, int(open(rss.name).read().split()[-1]) / 1024
+            return float("nan"), float("nan"), float("nan")
+        cpu = after.children_user + after.children_system - before.children_user \
+            - before.children_system
+        return seconds, cpu, peak
 
 
-def bench(path: str, logreport: str, workdir: str) -> None:
+def bench(path: str, kind: str, logreport: str, workdir: str) -> None:
     size = os.path.getsize(path) / 1e6
     subprocess.run(f"cat {shlex.quote(path)} > /dev/null", shell=True)
     q = shlex.quote(path)
+    loop = f"{sys.executable} -c {shlex.quote(PY_LOOP)} {q} {shlex.quote(LOSS[kind])}"
     cmds = [("grep -c loss", f"grep -c loss {q}"), ("awk loss-only", f"{AWK} {q}"),
-            ("python re loop", f"{sys.executable} -c {shlex.quote(PY_LOOP)} {q}"),
+            ("python re loop, loss only", loop),
             ("logreport summary --json", f"{logreport} summary {q} --json"),
             ("logreport export parquet",
              f"{logreport} export {q} -o {shlex.quote(os.path.join(workdir, 'x.parquet'))}")]
@@ -87,23 +135,25 @@ def bench(path: str, logreport: str, workdir: str) -> None:
     for name, cmd in cmds:
         results.append((name, *timed(cmd)))
         print(f"  {name}: {results[-1][1]:.2f} s", file=sys.stderr, flush=True)
-    awk = results[1][1]
-    print(f"\n{os.path.basename(path)}: {size:.0f} MB, {os.cpu_count()} CPUs")
-    print("| command | seconds | MB/s | x awk | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
-    for name, seconds, rss in results:
+    awk, py = results[1][1], results[2][1]
+    load = os.getloadavg()[0]
+    print(f"\n{os.path.basename(path)}: {size:.0f} MB, {os.cpu_count()} CPUs, load {load:.1f}")
+    print("| command | seconds | MB/s | x awk | x loop | CPU s | cores | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, seconds, cpu, mem in results:
         if seconds != seconds:
-            print(f"| {name} | failed | | | |")
+            print(f"| {name} | failed | | | | | | |")
             continue
-        print(f"| {name} | {seconds:.2f} | {size / seconds:.0f} | {seconds / awk:.2f} | {rss:.0f} |")
+        print(f"| {name} | {seconds:.2f} | {size / seconds:.0f} | {seconds / awk:.2f} | "
+              f"{seconds / py:.2f} | {cpu:.2f} | {cpu / seconds:.1f} | {mem:.0f} |")
 
 
 def scaling(path: str, logreport: str, workdir: str) -> None:
-    """Peak RSS of `summary` on growing prefixes of the log."""
+    """Peak memory of `summary` on growing prefixes of the log."""
     size = os.path.getsize(path)
     print(f"\n{os.path.basename(path)}: summary on prefixes")
-    print("| prefix MB | seconds | MB/s | peak RSS MB |")
-    print("|---:|---:|---:|---:|")
+    print("| prefix MB | seconds | MB/s | CPU s | peak MB |")
+    print("|---:|---:|---:|---:|---:|")
     for part in (27, 9, 3, 1):
         prefix = path
         if part > 1:
@@ -114,8 +164,8 @@ def scaling(path: str, logreport: str, workdir: str) -> None:
                     out.write(data[:data.rindex(b"\n") + 1])
         mb = os.path.getsize(prefix) / 1e6
         subprocess.run(f"cat {shlex.quote(prefix)} > /dev/null", shell=True)
-        seconds, rss = timed(f"{logreport} summary {shlex.quote(prefix)} --json")
-        print(f"| {mb:.0f} | {seconds:.2f} | {mb / seconds:.0f} | {rss:.0f} |", flush=True)
+        seconds, cpu, mem = timed(f"{logreport} summary {shlex.quote(prefix)} --json")
+        print(f"| {mb:.0f} | {seconds:.2f} | {mb / seconds:.0f} | {cpu:.2f} | {mem:.0f} |", flush=True)
 
 
 def main() -> None:
@@ -123,17 +173,21 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
     ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
-    ap.add_argument("--only", choices=["ppdet", "llamafactory"], help="bench one log only")
+    ap.add_argument("--only", choices=["ppdet", "llamafactory", "genlf"],
+                    help="bench one log only (genlf: only when asked)")
     ap.add_argument("--scaling", action="store_true", help="peak memory against file size")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log)):
-        if args.only and name != args.only:
+    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), ("genlf", genlf_log)):
+        if args.only != name and (args.only or name == "genlf"):
             continue
         path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
         if not os.path.exists(path):
             make(path, args.mb)
-        (scaling if args.scaling else bench)(path, args.logreport, args.dir)
+        if args.scaling:
+            scaling(path, args.logreport, args.dir)
+        else:
+            bench(path, name, args.logreport, args.dir)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,10 @@ def our_page(logs: list[Path], out: Path) -> tuple[int, float, float, int]:
 def baseline_page(log: Path, out: Path) -> int:
     import plotly.graph_objects as go
 
-    from logreport.report import decode, trace
+    from logreport.report import trace, unpack
 
     t = trace(load(str(log)), "train", "loss")
-    go.Figure(go.Scatter(x=decode(t["x"]), y=decode(t["y"]))).write_html(
+    go.Figure(go.Scatter(x=unpack(t["x"]), y=unpack(t["y"]))).write_html(
         str(out), include_plotlyjs=True)
     return out.stat().st_size
 

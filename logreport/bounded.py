@@ -41,6 +41,12 @@ class Clipper:
         """(bytes dropped, frames cut) after the last \n."""
         return self._raw[0] - self._kept[0], self._cuts[0]
 
+    def whole_tail(self) -> int | None:
+        """The raw bytes after the last `\n` when all of them are kept and hold no `\r` (no
+        frame of that line was given yet), else None."""
+        raw, kept = self._raw, self._kept
+        return raw[0] if raw[0] == raw[1] == kept[0] else None
+
     @property
     def since_frame(self) -> tuple[int, int]:
         """(bytes dropped, frames cut) after the last \n or \r."""

@@ -9,10 +9,11 @@ import os
 import re
 
 from .errors import UsageError
-from .model import Run, iso_time, json_number, plain
+from .model import EXPORTED, Run, iso_time, json_number, plain
 from .render import replace_atomic
 
-COLUMNS = ["run", "segment", "phase", "step", "epoch", "time", "metric", "value"]
+COLUMNS = ["run", "segment", "phase", "step", "step_estimated", "epoch", "time", "metric",
+           "value"]
 SUFFIXES = (".jsonl", ".csv", ".parquet")
 ROW_GROUP = 1 << 16         # rows per parquet row group (and per slice held in memory)
 
@@ -37,7 +38,7 @@ def write(runs: list[Run], path: str) -> int:
                 writer = csv.writer(f, lineterminator="\n")
                 writer.writerow(COLUMNS)
             for run in runs:
-                for part in run.series_columns(ROW_GROUP):
+                for part in run.series_columns(ROW_GROUP, EXPORTED):
                     if suffix == ".csv":
                         writer.writerows(_csv_rows(run.name, *part))
                     else:
@@ -48,21 +49,24 @@ def write(runs: list[Run], path: str) -> int:
     return count
 
 
-def _json_lines(name, seg, phase, metric, step, epoch, time, value):
+def _json_lines(name, seg, phase, metric, step, estimated, epoch, time, value):
     """JSONL of one slice: what json.dumps gives for each row of `rows`, made faster."""
     head = f'{{"run": {_json(name)}, "segment": {seg}, "phase": {_json(phase)}, "step": '
     tail = f', "metric": {_json(metric)}, "value": '
     values = [repr(v) if math.isfinite(v) else f'"{json_number(v)}"' for v in value.tolist()]
-    return (f'{head}{s}, "epoch": {e}, "time": {t}{tail}{v}}}\n' for s, e, t, v in zip(
-        _texts(_plain(step), "null"), _texts(_plain(epoch), "null"),
-        [_json(t) if t else "null" for t in _times(time)], values))
+    flags = ["true" if x else "false" for x in estimated.tolist()]
+    return (f'{head}{s}, "step_estimated": {x}, "epoch": {e}, "time": {t}{tail}{v}}}\n'
+            for s, x, e, t, v in zip(_texts(_plain(step), "null"), flags,
+                                     _texts(_plain(epoch), "null"),
+                                     [_json(t) if t else "null" for t in _times(time)], values))
 
 
-def _csv_rows(name, seg, phase, metric, step, epoch, time, value):
+def _csv_rows(name, seg, phase, metric, step, estimated, epoch, time, value):
     """CSV rows of one slice (cells as `csv_cell` makes them)."""
     n = len(value)
     constant = [csv_cell(name)] * n, [seg] * n, [csv_cell(phase)] * n
-    return zip(*constant, _plain(step), _plain(epoch), _times(time), [csv_cell(metric)] * n,
+    return zip(*constant, _plain(step), ["true" if x else "false" for x in estimated.tolist()],
+               _plain(epoch), _times(time), [csv_cell(metric)] * n,
                [csv_cell(v) for v in value.tolist()])
 
 
@@ -116,7 +120,8 @@ def _parquet(runs: list[Run], path: str) -> int:
     import pyarrow.parquet as pq
 
     schema = pa.schema([("run", pa.string()), ("segment", pa.int64()), ("phase", pa.string()),
-                        ("step", pa.int64()), ("epoch", pa.float64()),
+                        ("step", pa.int64()), ("step_estimated", pa.bool_()),
+                        ("epoch", pa.float64()),
                         ("time", pa.timestamp("ns")), ("metric", pa.string()),
                         ("value", pa.float64())])
     count = 0
@@ -130,11 +135,13 @@ def _parquet(runs: list[Run], path: str) -> int:
         stats = [name for name in schema.names if name != "value"]
         with pq.ParquetWriter(tmp, schema, write_statistics=stats) as writer:
             for run in runs:
-                for seg, phase, metric, step, epoch, time, value in run.series_columns(ROW_GROUP):
+                for seg, phase, metric, step, estimated, epoch, time, value in \
+                        run.series_columns(ROW_GROUP, EXPORTED):
                     n = len(value)
                     batch = [_repeat(run.name, n),
                              _column(pa.int64(), np.full(n, seg, np.int64)), _repeat(phase, n),
                              _column(pa.int64(), step, np.int64),
+                             _flags(estimated),
                              _column(pa.float64(), epoch),
                              _column(pa.timestamp("ns"), np.round(time * 1e9), np.int64),
                              _repeat(metric, n), _column(pa.float64(), value)]
@@ -164,6 +171,16 @@ def _column(kind, values, dtype=None):
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)],
                                  null_count=-1 if valid is not None else 0)
+
+
+def _flags(values):
+    """An arrow boolean array of a numpy 0/1 column."""
+    import numpy as np
+    import pyarrow as pa
+
+    bits = np.packbits(values.astype(bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)],
+                                 null_count=0)
 
 
 def _repeat(text: str, n: int):

@@ -11,6 +11,7 @@ from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, R
 from .store import Column, Spill
 
 NAN = float("nan")
+EXPORTED = ("step", "estimated", "epoch", "time")   # a tidy row's columns, besides its value
 
 
 class Series:
@@ -159,10 +160,6 @@ class Segment:
     @property
     def eval(self) -> Table:
         return self.tables[EVAL]
-
-    @property
-    def final(self) -> Table:
-        return self.tables[FINAL]
 
     def is_empty(self) -> bool:
         return not any(len(t) for t in self.tables.values())
@@ -350,16 +347,16 @@ class Run(Reading):
                                              vals.tolist()):
                 yield seg, phase, plain(step), plain(epoch), plain(t), name, value
 
-    def series_columns(self, size: int | None = None):
+    def series_columns(self, size: int | None = None, columns=("step", "epoch", "time")):
         """The tidy rows of `rows()`, in the same order, as numpy slices of at most `size` rows
-        (default: one chunk): (segment, phase, metric, step, epoch, time, value); NaN marks a
-        missing step/epoch/time."""
+        (default: one chunk): (segment, phase, metric, *the table `columns`, value); NaN marks
+        a missing step/epoch/time (`estimated`: 1 where the step is an estimate)."""
         for seg in self.segments:
             for phase in (TRAIN, EVAL, FINAL):
                 table = seg.tables[phase]
                 for name, series in table.series.items():
-                    for part in _slices(table, series, ("step", "epoch", "time"), size):
-                        yield (seg.index, phase, name, part["step"], part["epoch"], part["time"],
+                    for part in _slices(table, series, columns, size):
+                        yield (seg.index, phase, name, *(part[c] for c in columns),
                                part["value"])
 
     def chunks(self, phase: str, metric: str, columns=("step", "line")):
@@ -374,11 +371,15 @@ class Run(Reading):
                     yield part
 
     def to_frame(self):
-        """The tidy DataFrame: run, segment, phase, step, epoch, time, metric, value."""
+        """The tidy DataFrame: run, segment, phase, step, step_estimated, epoch, time, metric,
+        value."""
         import pandas as pd
 
-        frame = pd.DataFrame(self.rows(), columns=["segment", "phase", "step", "epoch", "time",
-                                                   "metric", "value"])
+        rows = [(seg, phase, plain(step), bool(est), plain(epoch), plain(t), name, value)
+                for seg, phase, name, *columns in self.series_columns(columns=EXPORTED)
+                for step, est, epoch, t, value in zip(*(c.tolist() for c in columns))]
+        frame = pd.DataFrame(rows, columns=["segment", "phase", "step", "step_estimated", "epoch",
+                                            "time", "metric", "value"])
         frame.insert(0, "run", self.name)
         frame["step"] = frame["step"].astype("Int64")
         frame["time"] = pd.to_datetime(frame["time"], unit="s")

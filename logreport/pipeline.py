@@ -80,7 +80,7 @@ class Ingest:
         if fast is None:
             self._parse(block_lines(data, number))
             return
-        items = self.parser.emit_block(prepared, number) if prepared is not None else \
+        items = self.parser.emit_block(prepared, number, data) if prepared is not None else \
             fast(data, number)
         for item in items:
             if isinstance(item, list):
@@ -183,7 +183,8 @@ def prepared_ahead(blocks, ingest: Ingest, depth: int = 2):
     with ThreadPoolExecutor(max_workers=depth) as pool:
         for number, data in blocks:
             prepare = getattr(ingest.parser, "prepare_block", None)
-            if prepare is None and not pending:
+            if (prepare is None or not getattr(ingest.parser, "prepare_in_threads", False)) \
+                    and not pending:
                 yield number, data, None
                 continue
             pending.append((number, data, pool.submit(prepare, data)))

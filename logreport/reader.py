@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from . import ranges
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventInput
@@ -18,8 +19,10 @@ from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, year_of
 from .runs import RunSource, discover, folder_inputs
 from .sources import basename, isfile, stat, streams_backlog
 from .sources import follower as text_follower
+from .sources.follow import Follower
 
 WORKERLOG_PREFIX = "workerlog."        # paddle.distributed.launch writes one per rank
+CATCH_UP = 1 << 20      # bytes appended since the last poll that are read in blocks (fast path)
 
 
 class Reader:
@@ -74,10 +77,10 @@ class Reader:
             if self.live and not isfile(inp.path):
                 continue            # not there yet, or no regular file: the follower says
             ingest = self._ingest(inp)
-            blocks = inp.complete_blocks(inp.size() or 0) if self.live else inp.blocks()
             number = 1
             try:
-                for number, data, prepared in prepared_ahead(blocks, ingest):
+                for number, data, prepared in ranges.blocks(
+                        inp, ingest, limit=(inp.size() or 0) if self.live else None):
                     ingest.feed_block(number, data, prepared)
                     number += data.count(b"\n")
                     done += len(data)
@@ -112,6 +115,10 @@ class Reader:
                 continue
             follower = self._follower(inp)
             try:
+                point = follower.resume_point() if isinstance(follower, Follower) else None
+                if point is not None and point[2] > CATCH_UP:
+                    caught = self._catch_up(inp, follower, point)
+                    lines, events = lines + caught, events + caught
                 items = follower.poll()
             except InputError as e:
                 if not self.source.folder:
@@ -221,6 +228,21 @@ class Reader:
             if self.live and not self.source.folder and inp.name not in self.single.files:
                 self.single.files.append(inp.name)        # followed: named from the start
         return ingest
+
+    def _catch_up(self, inp, follower: Follower, point: tuple[int, int, int]) -> int:
+        """A big append read in blocks (the format's fast path), as the backlog is; the
+        follower goes on after its last complete line. Returns the lines read."""
+        ingest = self._ingest(inp)
+        start, number, size = point
+        before = ingest.run.lines
+        blocks = inp.complete_blocks(size, start=start, number=number)
+        for number, data, prepared in prepared_ahead(blocks, ingest):
+            ingest.feed_block(number, data, prepared)
+            number += data.count(b"\n")
+        if inp.offset > start:
+            self.cut[inp.path] = self.cut.get(inp.path, 0) + inp.cut
+            follower.skip(inp.offset, number)
+        return ingest.run.lines - before
 
     def _count_cut(self, inp) -> None:
         """Lines whose ends were cut at MAX_LINE (by the blocks read and by the follower), as

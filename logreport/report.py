@@ -272,7 +272,7 @@ def _x_axes(run_data: list[dict]) -> list[str]:
 
 
 def _known(spec) -> bool:
-    return spec is not None and bool(np.isfinite(decode(spec)).any())
+    return spec is not None and bool(np.isfinite(unpack(spec)).any())
 
 
 # --- one series -------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def typed(arr, dtype: str) -> dict:
     return {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
-def decode(spec) -> np.ndarray:
+def unpack(spec) -> np.ndarray:
     """A typed-array spec (or a plain list) back to a numpy array."""
     if isinstance(spec, dict):
         dtype = np.dtype(spec["dtype"]).newbyteorder("<")
@@ -393,7 +393,7 @@ def decode(spec) -> np.ndarray:
 
 def points(entry: dict) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of a trace as sent to the page (downsampled when long)."""
-    return decode(entry["x"]), decode(entry["y"])
+    return unpack(entry["x"]), unpack(entry["y"])
 
 
 def _fits_int32(steps: np.ndarray) -> bool:

@@ -22,6 +22,8 @@ import numpy as np
 
 CHUNK = 1 << 16          # values per sealed chunk
 MAX_DECIMALS = 15
+MAX_ODD = 1024           # non-finite values a chunk keeps apart, in memory; more (a column of
+                         # NaN: no time stamps): the chunk is stored as raw float64, compressed
 _INTS = (np.int8, np.int16, np.int32, np.int64)
 _codec = None
 
@@ -96,9 +98,9 @@ class Chunk:
         self.odd_at = np.flatnonzero(~finite).astype(np.int32)
         self.odd = values[self.odd_at]
         work = values if not len(self.odd_at) else np.where(finite, values, 0.0)
-        ints, self.decimals = _mantissas(work)
-        if ints is None:
-            self.odd_at, self.odd = self.odd_at[:0], self.odd[:0]
+        ints, self.decimals = _mantissas(work) if len(self.odd_at) <= MAX_ODD else (None, None)
+        if ints is None:         # (new empty arrays: a slice would keep the whole one)
+            self.odd_at, self.odd = np.empty(0, np.int32), np.empty(0)
             ints = values
         self.dtype = ints.dtype
         payload = _zstd().compress(_shuffle(ints), asbytes=True)

@@ -48,7 +48,9 @@ def test_export_jsonl_rows(runner, data, tmp_path):
                                   "-o", str(out)])
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert set(rows[0]) == {"run", "segment", "phase", "step", "epoch", "time", "metric", "value"}
+    assert set(rows[0]) == {"run", "segment", "phase", "step", "step_estimated", "epoch", "time",
+                            "metric", "value"}
+    assert not any(r["step_estimated"] for r in rows)        # ppdet prints every step
     losses = [r for r in rows if r["metric"] == "loss"]
     assert [(r["segment"], r["step"], r["value"]) for r in losses] == [
         (0, 0, "nan"), (0, 20, "nan"), (1, 0, 31146.630859), (1, 20, "nan")]
@@ -63,11 +65,24 @@ def test_export_csv_and_parquet(runner, data, tmp_path, suffix):
     result = runner.invoke(main, ["export", str(data / PPDET), "-o", str(out)])
     assert result.exit_code == 0, result.stderr
     frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
-    assert list(frame.columns) == ["run", "segment", "phase", "step", "epoch", "time", "metric",
-                                   "value"]
+    assert list(frame.columns) == ["run", "segment", "phase", "step", "step_estimated", "epoch",
+                                   "time", "metric", "value"]
+    assert not frame.step_estimated.any()
     evals = frame[(frame.phase == "eval") & (frame.metric == "bbox/AP")]
     assert list(evals.value) == [0.048, 0.0]
     assert len(frame[(frame.phase == "train") & (frame.metric == "loss")]) == 36
+
+
+def test_export_marks_estimated_steps(runner, data, tmp_path):
+    """A Trainer dict with no progress bar after it has no step in the log: its estimate is
+    exported, marked (50_nonLF: ten dicts, then the bar's 136/202)."""
+    import pandas as pd
+
+    out = tmp_path / "m.parquet"
+    log = data / "llamafactory/50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"
+    assert runner.invoke(main, ["export", str(log), "-o", str(out)]).exit_code == 0
+    loss = pd.read_parquet(out).query("metric == 'loss'")
+    assert list(loss.step_estimated) == [True] * 10 + [False] and list(loss.step)[-1] == 136
 
 
 def test_formats_lists_ppdet_with_a_sample(runner):

@@ -160,3 +160,135 @@ def test_hf_trainer_fast_path_many_frames_and_fallback_steps(tmp_path, total, dr
     slow = line_by_line(path, "hf_trainer")
     assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
     assert slow.count("train") == 30
+
+
+def by_ranges(path: Path, size: int, fmt: str | None = None) -> Run:
+    """The parallel path of `load`: the file cut at line ends every `size` bytes, the ranges
+    prepared in 2 worker processes and emitted here in order."""
+    from logreport import ranges
+
+    run = Run(str(path))
+    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
+    source = Input(str(path))
+    run.prepared_ranges = 0
+    for number, data, prepared in ranges.blocks(source, ingest, workers=2, size=size, min_size=0):
+        ingest.feed_block(number, data, prepared)
+        run.prepared_ranges += prepared is not None
+    ingest.finish(strict=False)
+    return run
+
+
+HF_LOGS = [p for p in LOGS if p.suffix in (".log", ".txt") and "llamafactory" in p.parts
+           and b"%|" in p.read_bytes()]
+RANGE_LOGS = HF_LOGS + [DATA / "ppdet" / "picodet_s_320_coco_long80e.log",
+                        DATA / "ppdet" / "ppyoloe_crn_s_coco_resume.log",
+                        DATA / "bench" / "genbig_excerpt.log.gz"]
+
+
+@pytest.mark.parametrize("path", RANGE_LOGS, ids=[str(p.relative_to(DATA)) for p in RANGE_LOGS])
+def test_ranges_give_the_rows_of_line_by_line(path, monkeypatch):
+    """A file cut into ranges prepared in other processes: the same facts as line by line
+    (a .gz file is read in this process)."""
+    monkeypatch.setattr(ppdet, "MIN_RUN", 2)
+    fast = by_ranges(path, 3001)
+    assert facts(fast) == facts(line_by_line(path))
+    lines = path.read_bytes().count(b"\n")     # (the format is decided on the first 400 here)
+    assert fast.prepared_ranges > 0 or path.suffix == ".gz" or lines < 1000
+
+
+def _repeated(text: bytes, times: int) -> bytes:
+    """The real console log with its training part repeated `times` times, the training bar's
+    counts renumbered into one long run (as bench/parse.py makes its big log): many runs of
+    training lines, evaluations and checkpoint dumps."""
+    import re
+
+    start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1
+    end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
+    head, body, tail = text[:start], text[start:end], text[end:]
+    count = re.compile(rb"(\d+)/60 \[")
+    head = head.replace(b"Total optimization steps = 60", b"Total optimization steps = %d" % (60 * times))
+    return head + b"".join(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + 60 * k, 60 * times),
+                                     body) for k in range(times)) + tail
+
+
+@pytest.mark.timeout(120)
+def test_property_parallel_parse_with_random_cut_positions(tmp_path):
+    """The split points of the parallel parse: a console log (the real one repeated, one with
+    four bar frames a line, one whose bars are not of the training total) cut at random line
+    ends gives the facts of reading it line by line."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    text = CONSOLE.read_bytes()
+    shapes = {"repeated": _repeated(text, 6), "merged": _step_lines_merged(_repeated(text, 3), None, None),
+              "other_total": _step_lines_merged(text, b"97", None)}
+    want = {}
+    for name, data in shapes.items():
+        (tmp_path / name).write_bytes(data)
+        want[name] = facts(line_by_line(tmp_path / name, "hf_trainer"))
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.sampled_from(sorted(shapes)), st.integers(min_value=200, max_value=40000))
+    def check(name, size):
+        assert facts(by_ranges(tmp_path / name, size, "hf_trainer")) == want[name]
+
+    check()
+
+
+def test_values_the_cast_does_not_take_go_through_feed(tmp_path):
+    """Values pyarrow does not cast (`1_000`, ` 7.6`, `abc`) are read as feed reads them (a
+    number, or no metric: the line is read by feed). A synthetic variant of the real log."""
+    text = CONSOLE.read_bytes()
+    odd = (text.replace(b"'loss': '7.63'", b"'loss': '7_63'").replace(b"'loss': '7.652'", b"'loss': 'abc'")
+           .replace(b"'grad_norm': '0.1904'", b"'grad_norm': 'nan'")
+           .replace(b"'grad_norm': '0.2312'", b"'grad_norm': '-inf'"))
+    assert odd.count(b"7_63") == 1 and odd.count(b"'abc'") == 1
+    path = tmp_path / "console.log"
+    path.write_bytes(odd)
+    slow = line_by_line(path, "hf_trainer")
+    assert facts(by_blocks(path, 1 << 22, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 5000, "hf_trainer")) == facts(slow)
+    assert 7.63e2 in [v for *_, m, v in slow.rows() if m == "loss"]
+
+
+def test_bars_find_what_the_lazy_description_group_found():
+    """hf_trainer.bars (a description read back from a frame's start) finds the frames and
+    descriptions `(?:(?P<desc>[^|\\r\\n]*?): )?` + _BAR finds."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logreport.formats.hf_trainer import _BAR, bars
+
+    lazy = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?" + _BAR.pattern)
+    pieces = [": ", " 10%|", "|", "█", " 3/60 [00:01<00:02,  3.1it/s]", "a", "Map: ", "\r", " ",
+              "100%|", "5/5 [00:00<?, ?it/s]", ":", "1", "%|", "it/s]"]
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.lists(st.sampled_from(pieces), max_size=14))
+    def check(parts):
+        text = "".join(parts)
+        assert [(s, d, m.span(), m.groups()) for s, d, m in bars(text)] == \
+            [(m.start(), m.group("desc"), (m.start("pct"), m.end()), m.groups()[1:])
+             for m in lazy.finditer(text)]
+
+    check()
+
+
+def test_ranges_hand_back_what_input_reads_otherwise(tmp_path):
+    """NUL bytes and a frame longer than MAX_LINE in a later range (Input drops the one and
+    cuts the other): the rest of the file is read as Input reads it, with the same facts. A
+    synthetic corruption of a rewritten copy of the real log."""
+    from logreport.events import MAX_LINE
+
+    text = _repeated(CONSOLE.read_bytes(), 4)
+    middle = text.index(b"\n", len(text) // 2) + 1
+    for name, odd in (("nul", b"[INFO|x.py:1] 2026-11-25 16:47:03,486 >> a\0b\n"),
+                      ("long", b"x" * (MAX_LINE + 10) + b"\n")):
+        path = tmp_path / f"{name}.log"
+        path.write_bytes(text[:middle] + odd + text[middle:])
+        slow = line_by_line(path, "hf_trainer")
+        fast = by_ranges(path, 20000, "hf_trainer")
+        assert facts(fast) == facts(slow), name
+        assert fast.prepared_ranges > 0

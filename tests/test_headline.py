@@ -15,7 +15,7 @@ from logreport.analysis import summarize
 from logreport.cli import main
 from logreport.labels import LABELS
 from logreport.reader import load
-from logreport.report import build, decode
+from logreport.report import build, unpack
 from tests.test_report import page_data
 
 DATA = Path(__file__).parent / "data"
@@ -148,8 +148,8 @@ def test_tokens_and_samples_seen_axes():
     assert data["x_axes"] == ["step", "epoch", "tokens", "samples"]   # its records have no clock
     [knots] = data["runs"][0]["axes"]["train"]
     seen = run.arrays("train", "num_input_tokens_seen")
-    assert list(decode(knots["tokens"])) == list(seen["value"])      # one knot per record here
-    assert list(decode(knots["samples"])) == list(decode(knots["step"]) * 4)  # batch size 4
+    assert list(unpack(knots["tokens"])) == list(seen["value"])      # one knot per record here
+    assert list(unpack(knots["samples"])) == list(unpack(knots["step"]) * 4)  # batch size 4
     assert build([load(str(LONG80))])["x_axes"] == ["step", "epoch", "hours"]
 
 

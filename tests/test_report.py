@@ -15,7 +15,7 @@ from logreport.cli import main
 from logreport.events import TRAIN, Record
 from logreport.model import Run
 from logreport.reader import load
-from logreport.report import MAX_POINTS, build, decode, trace
+from logreport.report import MAX_POINTS, build, trace, unpack
 
 DATA = Path(__file__).parent / "data" / "ppdet"
 PICODET = DATA / "picodet_s_320_coco_train.log"
@@ -54,10 +54,10 @@ def test_series_values_are_exact(tmp_path):
     data = build([run])
     steps, _, _, vals = values(run, TRAIN, "loss")
     t = data["runs"][0]["series"]["train"]["loss"]
-    y = decode(t["y"]).astype(float)
+    y = unpack(t["y"]).astype(float)
     if t["y"]["dtype"] == "f4":  # the page prints 7 significant digits for the CSV
         y = np.array([float(f"{v:.7g}") for v in y])
-    assert list(y) == list(vals) and list(decode(t["x"])) == list(steps)
+    assert list(y) == list(vals) and list(unpack(t["x"])) == list(steps)
     assert t["n"] == len(vals) and "m" not in t
 
 
@@ -99,7 +99,7 @@ def test_downsampling_keeps_spikes_and_marks_nan(chunk, monkeypatch):
     loss[40_000] = np.inf
     run = _run_with({"loss": loss})
     t = trace(run, TRAIN, "loss")
-    y, x, c, m = decode(t["y"]), decode(t["x"]), decode(t["c"]), decode(t["m"])
+    y, x, c, m = unpack(t["y"]), unpack(t["x"]), unpack(t["c"]), unpack(t["m"])
     assert len(y) <= MAX_POINTS and len(x) == len(y) == len(c) == len(m)
     assert y.max() == 80.0 and 123450 in x
     assert t["nbad"] == 2 and t["bad"] == {"step": [300000, 400000], "value": ["nan", "inf"]}
@@ -153,7 +153,7 @@ def test_long_runs_page_is_under_a_megabyte(n_runs):
     html = render.render_report(data)
     assert len(html.encode()) < 1_000_000
     loss = data["runs"][0]["series"]["train"]["loss"]
-    assert loss["y"]["dtype"] == "f8" and 400 <= len(decode(loss["y"])) <= MAX_POINTS
+    assert loss["y"]["dtype"] == "f8" and 400 <= len(unpack(loss["y"])) <= MAX_POINTS
 
 
 def test_restart_in_one_file_is_marked_as_a_segment(tmp_path):

@@ -244,6 +244,8 @@ def unprivileged() -> list[str]:
 
 def run_cli(args: list[str], prefix: list[str] = (), **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, **ENV, PYTHONDONTWRITEBYTECODE="1")
+    if prefix or "preexec_fn" in kw:    # a command in a jail (no capabilities, a file size
+        env.pop("COVERAGE_PROCESS_CONFIG", None)    # limit): `pytest --cov` cannot save there
     return subprocess.run([*prefix, sys.executable, "-m", "logreport", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120, check=False, **kw)
 

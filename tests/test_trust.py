@@ -21,7 +21,7 @@ from logreport.analysis import anomalies, best, summarize, wall_seconds
 from logreport.cli import main
 from logreport.model import json_number
 from logreport.reader import load, load_all
-from logreport.report import build, decode
+from logreport.report import build, unpack
 
 PPDET = DATA / "ppdet"
 LF = DATA / "llamafactory"
@@ -199,7 +199,7 @@ def test_coco_minus_one_is_not_drawn_best_nor_compared():
     data = build([run, load(str(PPDET / "picodet_s_320_coco_train.log"))])
     for r in data["runs"]:
         for name, trace in r["series"].get("eval", {}).items():
-            assert not (decode(trace["y"]) == -1).any(), name
+            assert not (unpack(trace["y"]) == -1).any(), name
     assert data["runs"][0]["series"]["eval"]["bbox/APl"]["nna"] == len(apl)
 
 

@@ -324,3 +324,31 @@ def test_between_whole_run_refreshes_new_records_still_show(tmp_path):
     w.finish()
     assert w.summary == summarize(load(str(log)), live=True) | {
         "status_evidence": w.summary["status_evidence"]}
+
+
+@pytest.mark.parametrize("log", [FIXTURE, DATA / "llamafactory" / "sft_lora" / "console.log"])
+def test_a_big_append_is_read_in_blocks_as_the_backlog_is(tmp_path, monkeypatch, log):
+    """Lines appended faster than a poll reads them go through the block path (the catch-up
+    threshold lowered here to any append), with exactly the rows of `load`."""
+    from logreport import pipeline, reader
+
+    monkeypatch.setattr(reader, "CATCH_UP", 0)
+    blocks = []
+    feed_block = pipeline.Ingest.feed_block
+    monkeypatch.setattr(pipeline.Ingest, "feed_block",
+                        lambda self, *a, **k: (blocks.append(a[0]), feed_block(self, *a, **k)))
+    path = tmp_path / log.name
+    data = log.read_bytes()
+    cut = data.rfind(b"\n", 0, len(data) // 3) + 1
+    path.write_bytes(data[:cut])
+    w = make_watch(path, tmp_path)
+    w.reader.backlog()
+    backlog_blocks = len(blocks)
+    with open(path, "ab") as f:
+        f.write(data[cut:])
+    w.step()
+    assert len(blocks) > backlog_blocks                   # the append came in blocks
+    w.finish()
+    want = load(str(path))
+    assert list(w.run.rows()) == list(want.rows())
+    assert [(m.kind, m.line) for m in w.run.markers] == [(m.kind, m.line) for m in want.markers]

@@ -57,7 +57,8 @@ NONE = Descriptor()
 
 
 # Order matters only for ties; the sample test checks that no two formats claim one sample.
-_MODULES = ("ppdet", "hf_trainer", "llamafactory", "paddleocr", "paddleclas", "paddleseg", "paddlenlp")
+_MODULES = ("ppdet", "hf_trainer", "llamafactory", "hf_state", "paddleocr", "paddleclas", "paddleseg",
+            "paddlenlp")
 _EVENT_MODULES = ("tfevents", "visualdl")      # binary event files: read whole, not by lines
 THRESHOLD = 0.02
 

@@ -1,52 +1,118 @@
-"""The block fast path of the hf_trainer parser: whole lines of tqdm frames and training dicts
-read column-wise (one regex over a block, values cast at once), giving exactly the events of
-feeding every frame.
+"""The block fast path of the hf_trainer parser: a block of whole lines is read at C speed
+into three kinds of stretches, then their events are given in order, exactly those of feeding
+every frame (but for the bar clock Info, whose facts end equal):
 
-A mixin of `hf_trainer.Parser`: its state (train_total, pending, last_step, ...) is the
-parser's; what the fast path cannot take it hands back to `feed`.
+- *training lines*: tqdm frames of the training bar, then a training dict whose keys are
+  those of the block's first such line (`\\r  2%|▏ | 1/60 [00:00<00:28,  2.04it/s]\\r  …
+  \\r{'loss': '7.622', …}`), found by one RE2 match per line (pyarrow: bytes, no GIL) whose
+  pattern admits only frames feed reads as plain training bars; their bar counts and values
+  are cut out by anchored extracts and cast at once. A run of them gives one Records: each
+  dict's step is the count of the first frame after it.
+- *quiet lines*: logger lines with no fact, marker or dict, the bare lines that continue them
+  (a config dump), bars of another total (an eval bar) and empty lines (one `re` findall over
+  the lines between runs). They change only a few flags and the clock, which the stretch
+  gives at once.
+- anything else goes back to `feed`, line by line.
+
+`prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
+the events in order and keeps the parser's state. A mixin of `hf_trainer.Parser`: its state
+(train_total, pending, last_step, ...) is the parser's.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..events import MAX_LINE, TRAIN, Records
+from ..events import TRAIN, Records
 
-# The fast post-hoc path (feed_block) takes whole physical lines made only of tqdm frames that
-# feed would read as plain bars (no description, a numeric total, it/s or s/it), all of one
-# total, blank frames, and maybe a last frame that is a training dict of plain numbers.
-_CLOCK_B = rb"\d+:\d{2}(?::\d{2})?"
-_BAR_B = (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *(?P<nN>\d+)/TOTAL \[(?P<eN>" + _CLOCK_B
-          + rb")<(?P<rN>" + _CLOCK_B + rb"|\?), *(?:\?|\d+(?:\.\d+)?)(?:it/s|s/it)\](?:\x1b\[A)?")
-_NUM_B = rb"-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|nan|inf)"
-_VALUE_B = rb"(?:'" + _NUM_B + rb"'|" + _NUM_B + rb")"
-_BAR_LINE = re.compile(  # first bar: n1, e1, r1; last other bar (if any): n2, e2, r2
-    rb"\n\r(?: *\r)*" + _BAR_B.replace(b"N", b"1").replace(b"TOTAL", rb"(?P<total>\d+)")
-    + rb"(?:\r(?: *|" + _BAR_B.replace(b"N", b"2").replace(b"TOTAL", rb"(?P=total)") + rb"))*"
-    + rb"(?:\r(?P<dict>\{'loss': " + _VALUE_B + rb"(?:, '[\w/.@-]+': " + _VALUE_B + rb")*\}))?"
-    + rb"(?![^\n])")
-_BARS_B = re.compile(_BAR_B.replace(b"?P<nN>", b"").replace(b"?P<eN>", b"").replace(b"?P<rN>", b"")
-                     .replace(b"TOTAL", rb"\d+"))
-_KEYS_B = re.compile(rb"'([^']+)': ")
-_VALUES_B = re.compile(rb": '?([^',}]+)")
-_ODD_EPOCH = re.compile(rb"'epoch': '?-?(?:nan|inf)")
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
-_FALLBACK = object()                 # a dict's step when a dict, not a bar, flushed it
+STD, QUIET, LINES = 0, 1, 2                      # kinds of stretches
+
+_CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
 
-def _split(data: bytes, number: int) -> list[tuple[int, bytes]]:
-    """(number, raw line) of the lines of data (a last line end ends no empty line)."""
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
-    return list(zip(range(number, number + len(lines)), lines))
+def _bar(total: bytes, count: bytes) -> bytes:
+    """A tqdm frame that feed reads as a plain bar (no description, it/s or s/it, nothing
+    around it) of `total`; `count`: the pattern of its count."""
+    return (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *" + count + rb"/" + total
+            + rb" \[" + _CLOCK + rb"<(?:" + _CLOCK + rb"|\?), *(?:\?|\d+\.\d\d)(?:it/s|s/it)\]")
 
 
-def _odd_dict(text: bytes) -> bool:
-    """A glued dict that the fast path leaves to feed: a final one, or one with an odd epoch."""
-    return b"'train_loss'" in text or b"'train_samples_per_second'" in text \
-        or bool(_ODD_EPOCH.search(text))
+_BLANKS = rb"\r(?: *(?:\x1b\[A)?\r)*"          # a line's start, and frames that decode to ""
+_NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
+# What starts a quiet line's message: no marker, banner or dict (a Unicode space could hide
+# one from this test: a message must start with printable ASCII).
+_FIRST = (rb"(?!\*\*\*\*\*|Training completed\.|Saving model checkpoint to |Continuing training from"
+          rb"|Resuming training from|Killed)[!-=?-Z\\\]^-z}~]")
+_REST = rb"[^\n\r\x1b\x00|>]*"
+_HEAD = (rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
+         rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} >> ")
+_LOGGER = _HEAD + rb" *(?:" + _FIRST + _REST + rb")?"       # a transformers logger line
+_BARE = rb" *" + _FIRST + _REST                             # a bare line (a config dump's)
+# Quiet lines: a bar line ends the stretch unless a line that resets the flags again (a bar,
+# a logger line) follows: a bare line after a bar is not understood (counted unparsed).
+_QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[\n]|\n[^\r\[\n]))+)")
+_OTHER = rb"[^\n]*\n()"
+_KEYS = re.compile(rb"'([\w/.@-]+)': ")
+_STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
+_FRAME = re.compile(rb"(\d+)/\d+ \[(" + _CLOCK + rb")<(" + _CLOCK + rb"|\?),")
+_UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
+           b" - transformers")
+_PATTERNS: dict = {}
+
+
+def _gaps(total: bytes | None) -> re.Pattern:
+    """Between runs of training lines: a stretch of quiet lines, or one line, per match
+    (groups: quiet, nothing)."""
+    found = _PATTERNS.get(total)
+    if found is None:
+        bars = b"(?!)"
+        if total is not None:   # bars of another total than the training one
+            other = _bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
+            bars = _BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
+        if len(_PATTERNS) > 64:
+            _PATTERNS.clear()
+        found = _PATTERNS[total] = re.compile(_QUIET.replace(b"BARS", bars) + b"|" + _OTHER)
+    return found
+
+
+def _training_patterns(total: bytes, keys: tuple, quoted: bool) -> tuple[str, str, str]:
+    """RE2 patterns (pyarrow's regex functions: bytes, no state, no GIL): a training line's
+    frames (its dict from the last frame on: `\\r{'loss': ` and no other frame), a training
+    dict with its values (groups v0, v1, ...) to the line's end, and a line's first bar count
+    (group n). A training line matches the first, and the second from its last `\\r` on."""
+    value = rb"'%s'" if quoted else rb"%s"
+    frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
+              + rb")*(?:\r *)*\r\{'loss': [^\r\n]*\n")
+    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value % (b"(?P<v%d>" % i + _NUM + b")")
+                                 for i, k in enumerate(keys)) + rb"\} *\n"
+    return (b"^" + frames + b"$").decode(), (b"^" + values).decode(), r"^[^|]*\|[^|]*\| *(?P<n>\d+)/"
+
+
+def _shape(data: bytes):
+    """(total, keys, quoted) of the block's first training line, or Nones."""
+    at = data.find(b"\r{'loss': ")
+    if at < 0:
+        return None, None, False
+    end = data.find(b"\n", at)
+    text = data[at + 1:end if end >= 0 else len(data)]
+    keys = tuple(_KEYS.findall(text))
+    totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
+    if not totals or len(set(keys)) != len(keys) or b"train_loss" in keys \
+            or b"train_samples_per_second" in keys:
+        return None, None, False
+    return totals[-1], keys, text.startswith(b"{'loss': '")
+
+
+@dataclass
+class Prepared:
+    """A block, prepared: its stretches (kind, first line, lines, start, end, detail)."""
+
+    total: int | None
+    keys: tuple = ()
+    parts: list = field(default_factory=list)
 
 
 class BlockPath:
@@ -54,145 +120,346 @@ class BlockPath:
 
     def feed_block(self, data: bytes, number: int):
         """Parse whole lines of bytes whose first is `number`: yields lists of (number, raw
-        line) that the caller must `feed` frame by frame, in order, and for runs of lines made
-        only of training bar frames and glued training dicts (_BAR_LINE) their events: Records,
-        Record, Info, and an int of frames read that no Records counts.
+        line) that the caller must `feed` frame by frame, in order, ints of frames read that
+        no event counts, and events."""
+        return self.emit_block(self.prepare_block(data), number, data)
 
-        Gives exactly the events of feeding every frame, but for the bar clock Info, whose
-        facts end equal.
-        """
-        data = b"\n" + data      # each _BAR_LINE match begins with the line end before it
-        run: list = []
-        at = 1                # offset of the first line not yielded yet, whose number is `number`
-        for m in _BAR_LINE.finditer(data):
-            start = m.start() + 1
-            if start > at:
-                if run:
-                    yield from self._bar_lines(run)
-                    run = []
-                yield _split(data[at:start - 1], number)
-                number += data.count(b"\n", at, start)
-            run.append((number, m))
-            number += 1
-            at = m.end() + 1
-        if run:
-            yield from self._bar_lines(run)
-        if at < len(data):
-            yield _split(data[at:], number)
+    # --- stateless: the stretches of a block ---------------------------------------------
+    def prepare_block(self, data: bytes) -> Prepared:
+        """The stretches of a block (see the module); needs no state."""
+        total, keys, quoted = _shape(data)
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        prepared = Prepared(int(total) if total else None, tuple(x.decode() for x in keys or ()))
+        std = np.zeros(len(ends), dtype=bool)
+        if keys:
+            std, columns = _training_columns(data, starts, ends, total, keys, quoted)
+        at = 0                       # training lines before the stretch
+        reader = _QuietReader()
+        edges = np.flatnonzero(std[1:] != std[:-1]) + 1
+        for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
+            start, end = int(starts[lo]), int(ends[hi - 1]) + 1
+            if std[lo]:
+                run = _run_of([c[at:at + hi - lo] for c in columns], data, starts, ends, lo,
+                              hi - lo)
+                prepared.parts.append((STD, lo, hi - lo, start, end, run))
+                at += hi - lo
+            else:
+                _gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
+        return prepared
 
-    def _bar_lines(self, lines: list):
-        """The events of consecutive _BAR_LINE lines, as feed would give them (see feed_block)."""
-        start = 0
-        while start < len(lines):
-            if self.train_total is None or self.partial is not None or self.block is not None \
-                    or self.in_traceback:
-                yield [(number, m.group()[1:]) for number, m in lines[start:]]
-                return
-            start = yield from self._train_bars(lines, start)
+    # --- stateful: the events, in order --------------------------------------------------
+    def emit_block(self, prepared: Prepared, number: int, data):
+        """The events of a prepared block of `data` whose first line is `number` (see
+        feed_block); updates the state. Only a stretch that feed must read after all takes
+        slices of `data` (which may read them only then: see ranges)."""
+        for kind, first, count, start, end, detail in prepared.parts:
+            if kind == STD:
+                yield from self._training_lines(prepared, number + first, count, detail, data,
+                                                start, end)
+            elif kind == QUIET and self._quiet_ok(prepared, detail):
+                self._quiet(detail)
+                if detail.frames:
+                    yield detail.frames
+            elif kind == LINES:
+                yield list(zip(range(number + first, number + first + count), detail))
+            else:
+                yield _split(data, start, end, number + first)
 
-    def _train_bars(self, lines: list, start: int):
-        """_bar_lines from lines[start] on, up to a line that feed must read (returned: the
-        index after it): a line cut by decode, or with a final dict or one with an odd epoch.
-        Bars are of the training bar when their total is the training total, else ignored (an
-        eval bar)."""
-        train = str(self.train_total).encode()
-        frames = 0
-        dicts: list = []          # [number, raw dict, keys, step] (step: None while it waits)
-        clock = None
-        last_dict = None          # a dict given its fallback step after the last training bar
+    def _training_lines(self, prepared: Prepared, number: int, count: int, run, data: bytes,
+                        start: int, end: int):
+        """The events of a run of training lines (`TrainingLines`)."""
+        lines = None
+        while count and not self._clean(prepared.total):
+            lines = lines or data[start:end].split(b"\n")      # the first line, as feed reads it
+            yield [(number, lines.pop(0))]
+            number, count = number + 1, count - 1
+            run = run.after_first()
+        if not count:
+            return
         out: list = []
-        slow = None
-        for i in range(start, len(lines)):
-            number, m = lines[i]
-            total, n1, n2, text = m.group("total", "n1", "n2", "dict")
-            if m.end() - m.start() > MAX_LINE or text is not None and _odd_dict(text):
-                slow = i
-                break
-            count = m.string.count(b"%|", m.start(), m.end())
-            frames += count
-            if total == train:
-                self._step(dicts, out, int(n1))
-                self.redraws = self.redraws or count > 1
-                if n2 is None:
-                    last, j, bar = int(n1), 0, m.group("e1", "r1")
-                elif count == 2:
-                    last = int(n2)
-                    j = int(last != int(n1))
-                    bar = m.group("e2", "r2") if j else m.group("e1", "r1")
-                else:
-                    bars = _BARS_B.findall(m.group())
-                    last = int(bars[-1][0])
-                    j = len(bars) - 1
-                    while j > 0 and int(bars[j - 1][0]) == last:
-                        j -= 1
-                    bar = bars[j][1:]
-                if j > 0 or last != self.clock_step:
-                    clock = (number, bar)
-                self.clock_step = self.last_step = last
-                last_dict = None
-            if text is not None:
-                if dicts and dicts[-1][3] is None:
-                    last_dict = len(dicts) - 1
-                self._step(dicts, out, _FALLBACK)
-                frames += 1
-                dicts.append([number, text, _KEYS_B.findall(text), None])
-        if slow != start:
-            yield from self._train_events(dicts, out, clock, last_dict, frames)
-        if slow is None:
-            return len(lines)
-        yield [(lines[slow][0], lines[slow][1].group()[1:])]
-        return slow + 1
-
-    def _train_events(self, dicts: list, out: list, clock, last_dict, frames: int):
-        """The events of _train_bars once its lines are read; the last dict, still without a
-        step, becomes the pending one."""
-        self.in_dump = self.in_message = False
-        if clock is not None:
-            number, (elapsed, remaining) = clock
-            self._clock(elapsed.decode(), remaining.decode(), number, out)
+        self._flush(out, int(run.counts[0]))          # the first frame flushes the pending record
         yield from out
-        if dicts:
-            self.pending_echo = False           # as _dict leaves it
-        if dicts and dicts[-1][3] is None:      # still waits for its step
-            number, text, _, _ = dicts.pop()
-            self._dict(text.decode(), number, out, echo=False)
-        start = 0
-        for end in range(1, len(dicts) + 1):
-            if end == len(dicts) or dicts[end][2] != dicts[start][2]:
-                records = self._records(dicts[start:end])
-                if start <= (last_dict if last_dict is not None else -1) < end:
-                    self.last_step = int(records.step[last_dict - start])
-                frames -= len(records)
-                yield records
-                start = end
-        if frames:
-            yield frames
+        if count > 1:
+            steps = run.counts[1:]
+            self._stated_steps(steps)
+            metrics = dict(zip(prepared.keys, (v[:-1] for v in run.values)))   # as _dict has them
+            epoch = metrics.pop("epoch", None)
+            if "learning_rate" not in metrics and "lr" in metrics:
+                metrics["learning_rate"] = metrics.pop("lr")
+            yield Records(TRAIN, steps.astype(np.float64),
+                          np.full(count - 1, np.nan) if epoch is None else epoch,
+                          np.full(count - 1, np.nan),
+                          np.arange(number, number + count - 1, dtype=np.float64),
+                          {k: v for k, v in metrics.items() if k not in NOT_METRICS})
+        out = []
+        self._dict(run.last_dict, number + count - 1, out, echo=False)
+        elapsed, remaining, line, whole = run.clock
+        if not (whole and int(run.counts[0]) == self.clock_step):
+            self._clock(elapsed, remaining, line + number, out)
+        yield from out
+        self.clock_step = self.last_step = run.last_count
+        self.redraws = self.redraws or run.frames > count
+        self.bar_line = number + count - 1
+        self.in_dump = self.in_message = False
+        yield run.frames + 1            # the bars, and the last dict (now pending)
 
-    def _step(self, dicts: list, out: list, step) -> None:
-        """_train_bars: a training bar (its step) or a dict (_FALLBACK) flushes the dict before
-        (a dict drops a pending LlamaBoard echo instead, as _dict does)."""
-        if not dicts:
-            if step is _FALLBACK and self.pending_echo:
-                self.pending = None
-            self._flush(out, None if step is _FALLBACK else step)
-        elif dicts[-1][3] is None:
-            dicts[-1][3] = step
+    def _clean(self, total: int | None) -> bool:
+        """Whether a training line now gives what the fast path says: its bars are of the
+        training total and no dict, metric block or traceback is open."""
+        return self.train_total == total and self.partial is None and self.block is None \
+            and not self.in_traceback
 
-    def _records(self, dicts: list) -> Records:
-        """Records of training dicts with the same keys, as _dict and _emit would give them."""
-        keys = [k.decode() for k in dicts[0][2]]
-        values = np.array([float(v) for d in dicts for v in _VALUES_B.findall(d[1])])
-        column = dict(zip(keys, values.reshape(len(dicts), len(keys)).T))
-        epoch = column.pop("epoch", None)
-        if "learning_rate" not in column and "lr" in column:
-            column["learning_rate"] = column.pop("lr")
-        metrics = {k: v for k, v in column.items() if k not in NOT_METRICS}
-        epochs = [None] * len(dicts) if epoch is None else epoch.tolist()
-        steps, flags = zip(*(self._train_step(None if d[3] is _FALLBACK else d[3], e)
-                             for d, e in zip(dicts, epochs)))
-        estimated = np.array(flags, dtype=bool)
-        return Records(TRAIN, np.array(steps, dtype=np.float64),
-                       np.full(len(dicts), np.nan) if epoch is None else epoch,
-                       np.full(len(dicts), np.nan),
-                       np.array([d[0] for d in dicts], dtype=np.float64), metrics,
-                       estimated=estimated if estimated.any() else None)
+    def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
+        """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""
+        if quiet.unsafe or self.partial is not None or self.block is not None \
+                or self.in_traceback or self.first_time is None and quiet.stamped:
+            return False
+        if quiet.bars and self.train_total != prepared.total:
+            return False
+        if quiet.bare_first and not (self.in_message or self.in_dump):
+            return False
+        if quiet.version and "transformers_version" not in self.facts:
+            return False
+        for name, value in quiet.facts:
+            if not (name == "num_examples" and self.in_eval or self.facts.get(name) == value
+                    and (name != "total_steps" or self.train_total == value)):
+                return False
+        return True
+
+    def _quiet(self, quiet: Quiet) -> None:
+        """The state after a stretch of quiet lines."""
+        if quiet.message is not None:
+            self.in_message = quiet.message
+            self.in_dump = False
+        if quiet.stamped:
+            self.time = quiet.time
+
+
+@dataclass
+class TrainingLines:
+    """A run of training lines: each line's first bar count, the dicts' values (per key),
+    frames read that no record counts, the last bar count, the last dict, and the bar clock
+    of the run (elapsed, remaining, line in the run, whether the clock's streak of equal
+    counts reaches back to the first bar)."""
+
+    counts: np.ndarray
+    values: list
+    frames: int
+    first_frames: int         # bar frames of the first line
+    last_count: int
+    last_dict: str
+    clock: tuple
+
+    def after_first(self) -> TrainingLines:
+        """The run without its first line (which feed read)."""
+        elapsed, remaining, line, whole = self.clock
+        return TrainingLines(self.counts[1:], [v[1:] for v in self.values],
+                             self.frames - self.first_frames, 0, self.last_count,
+                             self.last_dict, (elapsed, remaining, line - 1, whole))
+
+
+def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes,
+                      keys: tuple, quoted: bool) -> tuple[np.ndarray, list]:
+    """Which lines of a block are training lines, and their columns: the count of each one's
+    first bar, then each key's values. A value feed would not read as a number makes its
+    line no training line."""
+    import pyarrow.compute as pc
+
+    line, values, count = _training_patterns(total, keys, quoted)
+    lines = _binary(data, starts, len(data))
+    std = _mask(pc.match_substring_regex(lines, line), len(starts))
+    idx = np.flatnonzero(std)
+    if not len(idx):
+        return std, []
+    a = np.frombuffer(data, dtype=np.uint8)
+    crs = np.flatnonzero(a == 13)
+    dicts = crs[np.searchsorted(crs, ends[idx]) - 1] + 1       # after each line's last \r
+    found = pc.extract_regex(_binary(data, dicts, len(data)), values)
+    bad = _mask(pc.is_null(found), len(idx))           # a dict of other keys or values
+    columns = [_integers(pc.extract_regex(_binary(data, starts[idx], len(data)), count).field("n"))]
+    for i in range(len(keys)):
+        column, odd = _floats(found.field(f"v{i}"))
+        columns.append(column)
+        if odd is not None:
+            bad |= odd
+    if bad.any():
+        std[idx[bad]] = False
+        columns = [c[~bad] for c in columns]
+    return std, columns
+
+
+def _mask(flags, n: int) -> np.ndarray:
+    """A pyarrow boolean array (no nulls) as numpy."""
+    return np.unpackbits(np.frombuffer(flags.buffers()[1], np.uint8),
+                         bitorder="little")[flags.offset:flags.offset + n].astype(bool)
+
+
+def _binary(data: bytes, starts: np.ndarray, end: int):
+    """A pyarrow binary array of data[starts[i]:starts[i + 1]] (the last up to end), no copy."""
+    import pyarrow as pa
+
+    offsets = np.empty(len(starts) + 1, dtype=np.int32)
+    offsets[:-1], offsets[-1] = starts, end
+    return pa.BinaryArray.from_buffers(pa.binary(), len(starts), [None, pa.py_buffer(offsets),
+                                                                 pa.py_buffer(data)])
+
+
+def _integers(texts) -> np.ndarray:
+    """Printed integers (a pyarrow binary array of digits) as numpy int64."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = pc.cast(texts, pa.int64())
+    return np.frombuffer(out.buffers()[1], np.int64, len(out), out.offset * 8)
+
+
+def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values of printed numbers (a pyarrow binary array) as feed reads them
+    (hf_trainer.number), and which of them it would not read (None: all are numbers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:      # pyarrow's cast takes no number that Python's float() does not, nor `nan(1)`
+        out = pc.cast(texts, pa.float64())      # (np.asarray(out) would import pandas)
+        return np.frombuffer(out.buffers()[1], np.float64, len(out), out.offset * 8), None
+    except pa.ArrowInvalid:
+        from .hf_trainer import number
+
+        values = [None if text is None else number(text.decode()) for text in texts.to_pylist()]
+        bad = np.array([v is None for v in values], dtype=bool)
+        return np.array([np.nan if v is None else v for v in values]), bad
+
+
+def _gap(parts: list, reader: _QuietReader, data: bytes, total: bytes | None, first: int,
+         start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
+    """The stretches of the lines of data[start:end] (no training line), from line `first`:
+    quiet stretches, and lines for feed (consecutive ones in one stretch)."""
+    line, lines_from = first, None
+    for quiet, _ in _gaps(total).findall(data, start, end):
+        if not quiet:
+            lines_from = line if lines_from is None else lines_from
+            line += 1
+            continue
+        if lines_from is not None:
+            _lines(parts, data, lines_from, line, starts, ends)
+            lines_from = None
+        count = quiet.count(b"\n")
+        parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
+                      reader.read(quiet, count)))
+        line += count
+    if lines_from is not None:
+        _lines(parts, data, lines_from, line, starts, ends)
+
+
+def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
+           ends: np.ndarray) -> None:
+    """Lines first..end-1 for feed: a LINES stretch, with their raw lines."""
+    start, stop = int(starts[first]), int(ends[end - 1]) + 1
+    parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
+
+
+def _run_of(columns: list, data: bytes, starts: np.ndarray, ends: np.ndarray,
+                    first: int, n: int) -> TrainingLines:
+    """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
+    (counts, values...)."""
+    start, end = int(starts[first]), int(ends[first + n - 1]) + 1
+    last_line = data[int(starts[first + n - 1]):end - 1]
+    return TrainingLines(columns[0], columns[1:], data.count(b"|", start, end) // 2,
+                         data.count(b"|", start, int(ends[first]) + 1) // 2,     # 2 per bar
+                         int(_FRAME.findall(last_line)[-1][0]),
+                         last_line[last_line.rindex(b"\r") + 1:].decode(),
+                         _clock_of(data, starts, ends, first, n))
+
+
+def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
+    """The bar clock after a run of training lines: (elapsed, remaining, line in the run,
+    whether it is the first frame's): the frame where the count last changed."""
+    last = None
+    for i in range(n - 1, -1, -1):
+        frames = _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))
+        for count, elapsed, remaining in reversed(frames):
+            if last is not None and int(count) != last[0]:
+                return last[1].decode(), last[2].decode(), last[3], False
+            last = (int(count), elapsed, remaining, i)
+    return last[1].decode(), last[2].decode(), 0, True
+
+
+@dataclass
+class Quiet:
+    """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
+    line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
+    whether bare lines come first, bars, facts its lines restate, a transformers_version, or
+    text that feed may read otherwise (`unsafe`)."""
+
+    frames: int
+    message: bool | None
+    stamped: bool
+    time: float | None
+    bare_first: bool
+    bars: int
+    facts: list
+    version: bool
+    unsafe: bool
+
+
+class _QuietReader:
+    """Reads stretches of quiet lines into `Quiet`s."""
+
+    def __init__(self):
+        self.times: dict = {}           # a logger line's stamp -> its time
+
+    def read(self, text: bytes, count: int) -> Quiet:
+        """The Quiet of a stretch of `count` quiet lines."""
+        loggers = text.count(b" >> ")
+        bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
+        bar_lines = text.count(b"\n\r") + (text[0] == 13)
+        empty = text.count(b"\n\n") + (text[0] == 10)
+        at_logger, at_bar = text.rfind(b" >> "), text.rfind(b"%|")
+        message = None if at_logger < 0 and at_bar < 0 else at_logger > at_bar
+        time = None
+        if at_logger >= 0:
+            stamp = text[at_logger - 23:at_logger]
+            if stamp not in self.times:
+                from .hf_trainer import _stamp
+
+                self.times[stamp] = _stamp(*_STAMP.match(stamp).groups())
+            time = self.times[stamp]
+        lead = text[1:2] if text[0] == 10 else text[:1]
+        unsafe = False
+        for needle in _UNSAFE:
+            if needle in text:
+                unsafe = True
+                break
+        return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
+                     time, lead not in (b"", b"\r", b"["), bars,
+                     _facts(text) if b" = " in text or b"world size: " in text else [],
+                     b"transformers_version" in text, unsafe)
+
+
+def _facts(text: bytes) -> list:
+    """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of)."""
+    from ..sources import decode
+    from .hf_trainer import fact_of
+
+    out = {}                    # line start -> its fact
+    for needle in (b" = ", b"world size: "):
+        at = text.find(needle)
+        while at >= 0:
+            start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
+            msg = decode(text[start:end])
+            found = fact_of(msg.partition(" >> ")[2].strip() if " >> " in msg else msg.strip())
+            if found is not None:
+                out[start] = found
+            at = text.find(needle, end)
+    return [out[start] for start in sorted(out)]
+
+
+def _split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
+    """(number, raw line) of the lines of data[start:end] (whole lines)."""
+    lines = data[start:end].split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return list(zip(range(number, number + len(lines)), lines))

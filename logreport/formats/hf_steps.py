@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..events import TRAIN, Record
 
 
@@ -75,6 +77,17 @@ class Steps:
         self.record_step, self.estimated = step, estimated
         self.train_count += 1
         return step, estimated
+
+    def _stated_steps(self, steps: np.ndarray) -> None:
+        """_train_step for records whose steps the log states (int array), at once."""
+        before = np.empty(len(steps), dtype=np.float64)
+        before[0] = np.nan if self.record_step is None or self.estimated else self.record_step
+        before[1:] = steps[:-1]
+        grew = np.flatnonzero(steps > before)
+        if len(grew):
+            self.record_gap = int(steps[grew[-1]] - before[grew[-1]])
+        self.record_step, self.estimated = int(steps[-1]), False
+        self.train_count += len(steps)
 
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""

@@ -51,7 +51,8 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
                    r" ([\w.]+):(\d+) >> ")
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >> ")
-_BAR = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
+# A tqdm frame from its percentage on (`bars` adds the description before it, if any).
+_BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
                   r"(?P<unit>[^\]\[,\s{]*/s|s/[^\]\[,\s{]+)(?:,[^\]\r\n{]*)?\]?")
@@ -117,6 +118,23 @@ SAMPLES = [
 ]
 
 
+def bars(text: str):
+    """The tqdm frames in a text, as `(?:(?P<desc>[^|\\r\\n]*?): )?` + _BAR would find them: (start,
+    description or None, match). The description is read back from the frame's start (a lazy
+    group before the frame would scan the rest of the line at every position)."""
+    pos = 0
+    while True:
+        m = _BAR.search(text, pos)
+        if m is None:
+            return
+        start, desc = m.start(), None
+        if start - 2 >= pos and text[start - 2:start] == ": ":
+            desc_start = max(pos, *(text.rfind(c, pos, start - 2) + 1 for c in "|\r\n"))
+            start, desc = desc_start, text[desc_start:start - 2]
+        yield start, desc, m
+        pos = m.end()
+
+
 def sniff(lines: list[str]) -> float:
     """Share of lines that HF Trainer / LLaMA-Factory print (step dicts weigh most)."""
     if not lines:
@@ -140,6 +158,17 @@ def _logger_line(text: str) -> bool:
     if " >> " in text:
         return bool(_LF_B.search(text) or _HF.search(text))
     return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
+
+
+def fact_of(msg: str) -> tuple[str, int] | None:
+    """(name, value) of the fact a message states (_FACTS), if any."""
+    if " = " not in msg and "world size: " not in msg:   # what all _FACTS need
+        return None
+    for pattern, name in _FACTS:
+        m = pattern.search(msg)
+        if m:
+            return name, int(m.group(1).replace(",", ""))
+    return None
 
 
 def number(text: str) -> float | None:
@@ -221,9 +250,9 @@ class Parser(Steps, BlockPath):
         out: list = []
         if "%|" in text:
             pos, known = 0, False
-            for m in _BAR.finditer(text):
-                self._line(text[pos:m.start()], number, out)
-                self.glued = self._bar(m, number, out)
+            for start, desc, m in bars(text):
+                self._line(text[pos:start], number, out)
+                self.glued = self._bar(m, desc, number, out)
                 pos, known = m.end(), True
             known = self._line(text[pos:], number, out) or known
             self.glued = None
@@ -242,11 +271,12 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, number: int, out: list) -> int | None:
-        """A tqdm frame; for a frame of the training bar, its step (else None)."""
+    def _bar(self, m: re.Match, desc: str | None, number: int, out: list) -> int | None:
+        """A tqdm frame (and its description); for a frame of the training bar, its step (else
+        None)."""
         self.in_dump = self.in_message = False
         self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
-        if m.group("desc") or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
+        if desc or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
             return None
         total, n = int(m.group("total")), int(m.group("n"))
         if self.train_total is None:        # no "Total optimization steps" line (a paste)
@@ -399,20 +429,16 @@ class Parser(Steps, BlockPath):
             m = _VERSION.search(msg)
             if m:
                 self._fact("transformers_version", m.group(1), number, out)
-        elif " = " not in msg and "world size: " not in msg:   # what all _FACTS need
-            return False
         else:
-            for pattern, name in _FACTS:
-                m = pattern.search(msg)
-                if m:
-                    value = int(m.group(1).replace(",", ""))
-                    if name == "num_examples" and self.in_eval:
-                        return True
-                    self._fact(name, value, number, out)
-                    if name == "total_steps":
-                        self.train_total = value
-                    return True
-            return False
+            found = fact_of(msg)
+            if found is None:
+                return False
+            name, value = found
+            if name == "num_examples" and self.in_eval:
+                return True
+            self._fact(name, value, number, out)
+            if name == "total_steps":
+                self.train_total = value
         return True
 
     def _fact(self, name: str, value, number: int, out: list) -> None:

@@ -1,9 +1,10 @@
-"""LLaMA-Factory / HF Trainer output files: trainer_log.jsonl, trainer_state.json, *_results.json.
+"""LLaMA-Factory / HF Trainer output files: trainer_log.jsonl and *_results.json.
 
-As LLaMA-Factory (train/callbacks.py LogCallback) and transformers (trainer_state.json,
-save_metrics) write them. trainer_log.jsonl is parsed line by line (it grows during
-training); a multi-line JSON file (trainer_state.json, all/train/eval_results.json) is buffered and
-read at finish(). Python's json writes NaN / Infinity bare; json.loads reads them back.
+As LLaMA-Factory (train/callbacks.py LogCallback) and transformers (save_metrics) write them.
+trainer_log.jsonl is parsed line by line (it grows during training); a multi-line JSON file
+(all/train/eval_results.json) is read object by object (the JSON text reader here is also
+hf_state's, for trainer_state.json). Python's json writes NaN / Infinity bare; json.loads reads
+them back.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
 from . import Descriptor
 
 NAME = "llamafactory"
-TITLE = "LLaMA-Factory trainer_log.jsonl, HF trainer_state.json and *_results.json"
+TITLE = "LLaMA-Factory trainer_log.jsonl and Hugging Face *_results.json"
 DESCRIPTOR = Descriptor(
     main_eval=("eval_accuracy", "eval_loss"),
     main_loss=("loss",),
@@ -38,9 +39,12 @@ _PROGRESS = ("current_steps", "total_steps", "epoch", "percentage", "elapsed_tim
 _TRAIN_KEYS = ("loss", "reward", "accuracy")
 _FINAL_KEYS = ("train_loss", "train_samples_per_second")
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
-_JSON_KEY = re.compile(r'^\s*"(log_history|global_step|max_steps|best_metric|total_flos|epoch|step|'
-                       r'loss|learning_rate|grad_norm|eval_loss|train_loss|train_runtime|'
-                       r'[a-z]+_samples_per_second|[a-z]+_steps_per_second|eval_runtime)": ')
+_JSON_KEY = re.compile(r'^\s*"(total_flos|epoch|loss|learning_rate|grad_norm|eval_loss|train_loss|'
+                       r'train_runtime|[a-z]+_samples_per_second|[a-z]+_steps_per_second|'
+                       r'eval_runtime)": ')
+# keys that only a trainer_state.json (or its log_history) prints: the hf_state format's
+STATE_KEY = re.compile(r'^\s*"(log_history|global_step|max_steps|best_metric|best_global_step|'
+                       r'best_model_checkpoint|logging_steps|eval_steps|save_steps|step)": ')
 
 SAMPLES = [
     ('{"current_steps": 2, "total_steps": 60, "loss": 7.6300272941589355, '
@@ -68,11 +72,12 @@ def sniff(lines: list[str]) -> float:
     """Share of lines that look like these JSON files (keys in double quotes)."""
     if not lines:
         return 0.0
+    state = any('": ' in text and STATE_KEY.match(text) for text in lines)
     hits = 0.0
     for text in lines:
         if text.startswith('{"') and ('"current_steps": ' in text or '"loss": ' in text):
             hits += 5
-        elif '": ' in text and _JSON_KEY.match(text):
+        elif not state and '": ' in text and _JSON_KEY.match(text):
             hits += 1
     return min(1.0, hits / len(lines))
 
@@ -100,7 +105,7 @@ def _float(value) -> float | None:
     return None
 
 
-def _int(value) -> int | None:
+def as_int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -193,9 +198,7 @@ class Parser:
         """The events of one JSON object found at text offset `at` (line `number`)."""
         if not isinstance(doc, dict):
             return []
-        if isinstance(doc.get("log_history"), list):
-            return self._state(doc, number, lines, starts, text.find('"log_history"', at))
-        rec = record(doc, _int(doc.get("step")), number)
+        rec = record(doc, as_int(doc.get("step")), number)
         if rec is None:
             return []
         if rec.phase == FINAL:      # all_results.json: train_* and eval_* in one document
@@ -208,7 +211,7 @@ class Parser:
     def _jsonl(self, entry: dict, number: int) -> list:
         out: list = []
         facts = {}
-        if _int(entry.get("total_steps")) is not None:
+        if as_int(entry.get("total_steps")) is not None:
             facts["total_steps"] = entry["total_steps"]
         remaining = seconds(entry.get("remaining_time"))
         if remaining is not None:
@@ -219,7 +222,7 @@ class Parser:
         if facts and facts != self.facts:
             self.facts = facts
             out.append(Info(dict(facts), line=number))
-        step = _int(entry.get("current_steps"))
+        step = as_int(entry.get("current_steps"))
         rec = record(entry, step, number)
         if rec is not None:
             if rec.phase == TRAIN:
@@ -232,27 +235,6 @@ class Parser:
             out.append(Marker(FINISHED, "end-of-training line of trainer_log.jsonl", line=number,
                               step=step))
         return out
-
-    def _state(self, doc: dict, number: int, lines, starts, at: int) -> list:
-        """trainer_state.json: its facts, then each log_history entry (on its own line)."""
-        out: list = []
-        facts = {k: doc[k] for k in ("max_steps", "num_train_epochs", "logging_steps",
-                                     "eval_steps", "train_batch_size")
-                 if isinstance(doc.get(k), (int, float)) and not isinstance(doc.get(k), bool)}
-        if "max_steps" in facts:
-            facts["total_steps"] = facts.pop("max_steps")
-        if facts:
-            out.append(Info(facts, line=number))
-        first = bisect.bisect_right(starts, max(at, 0)) - 1
-        entry_lines = (n for n, t in lines[first:] if t.strip().startswith("{"))
-        for entry in doc["log_history"]:
-            line = next(entry_lines, number)
-            if isinstance(entry, dict):
-                rec = record(entry, _int(entry.get("step")), line)
-                if rec is not None:
-                    out.append(rec)
-        return out
-
 
 _PUNCTUATION = {"[", "]", "],", "{", "}", "},", '"log_history": ['}   # a fragment's syntax
 

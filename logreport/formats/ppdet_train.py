@@ -51,6 +51,8 @@ def train_parts(msg: str, prefixed: bool):
 class BlockPath:
     """The block fast path of the ppdet parser."""
 
+    prepare_in_threads = True       # prepare_block is mostly numpy and pyarrow (no GIL)
+
     # --- the fast post-hoc path ----------------------------------------------------------
     def feed_block(self, data: bytes, number: int):
         """Parse whole lines of bytes: yields Records for runs of alike training lines, and
@@ -59,11 +61,13 @@ class BlockPath:
 
         Gives exactly the events of feeding every line, but for Info facts, which end equal.
         """
-        return self.emit_block(self.prepare_block(data), number)
+        return self.emit_block(self.prepare_block(data), number, data)
 
-    def prepare_block(self, data: bytes) -> tuple:
+    def prepare_block(self, data: bytes) -> list:
         """The stateless part of feed_block (layouts, matching, numbers): may run in another
-        thread, ahead of emit_block, which must then get the blocks in order."""
+        thread or process, ahead of emit_block, which must then get the blocks in order.
+        Its stretches of lines: (first, end, lines, run): a run of alike training lines
+        (layout, their numbers), or None and the lines that `feed` reads."""
         block = columns.Block(data)
         n = block.n
         skeletons = block.skeletons()
@@ -82,27 +86,32 @@ class BlockPath:
             lines = idx[ok][good]
             codes[lines] = ids[sk]
             found[ids[sk]] = (layout, lines, values[good])
-        return block, codes, found
-
-    def emit_block(self, prepared: tuple, number: int):
-        """The events of a prepared block, in order (see feed_block); updates the state."""
-        block, codes, found = prepared
-        n = block.n
         first = np.ones(n, dtype=bool)
         first[1:] = codes[1:] != codes[:-1]
         run = np.cumsum(first) - 1
         fast = (codes >= 0) & ~first & (np.bincount(run)[run] >= self.min_run)
         bounds = [0, *(np.flatnonzero(fast[1:] != fast[:-1]) + 1).tolist(), n]
+        parts = []
         for lo, hi in zip(bounds, bounds[1:]):
             if hi == lo:
                 continue
             if not fast[lo]:
-                yield [(number + i, block.line(i)) for i in range(lo, hi)]
+                lines = data[block.line_start[lo]:block.line_end[hi - 1]].split(b"\n")
+                parts.append((lo, hi, lines, None))
                 continue
             layout, lines, values = found[codes[lo]]
             at = int(np.searchsorted(lines, lo))
-            yield from self._records(layout, values[at:at + hi - lo],
-                                     np.arange(number + lo, number + hi, dtype=np.float64))
+            parts.append((lo, hi, None, (layout, values[at:at + hi - lo])))
+        return parts
+
+    def emit_block(self, prepared: list, number: int, data=None):
+        """The events of a prepared block, in order (see feed_block); updates the state."""
+        for lo, hi, lines, run in prepared:
+            if run is None:
+                yield list(zip(range(number + lo, number + hi), lines))
+            else:
+                yield from self._records(*run, np.arange(number + lo, number + hi,
+                                                          dtype=np.float64))
 
     def _layout_of(self, skeleton: bytes, line: bytes):
         layout = self._layouts.get(skeleton, False)

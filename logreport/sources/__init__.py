@@ -28,12 +28,22 @@ from .fs import (
 )
 from .remote import scheme
 from .stat import Stat
-from .text import BLOCK, CHUNK, Input, LineSplitter, block_lines, check_text, decode, frames
+from .text import (
+    BLOCK,
+    CHUNK,
+    Input,
+    LineSplitter,
+    block_lines,
+    check_text,
+    decode,
+    frames,
+    lf_ends,
+)
 
 __all__ = ["BLOCK", "CHUNK", "Input", "LineSplitter", "Stat", "absolute", "basename",
            "block_lines", "broken_link", "check_text", "decode", "exists", "follower",
            "frames", "given", "glob", "has_magic", "is_url", "isdir", "isfile", "join",
-           "listing", "open_log", "parent", "relative", "scheme", "stat", "streams_backlog",
+           "lf_ends", "listing", "open_log", "parent", "relative", "scheme", "stat", "streams_backlog",
            "walk"]
 
 

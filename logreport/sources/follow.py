@@ -67,12 +67,24 @@ class Follower:
             if lines or self.offset - before < limit:
                 return out
 
+    def resume_point(self) -> tuple[int, int, int] | None:
+        """(byte offset, line number, bytes to read) from the start of the line not finished
+        yet to the file's end, while the file goes on (no restart) and no frame of that line
+        was given: what a caller may read in blocks instead of polling, then `skip`."""
+        tail = self.splitter.clipper.whole_tail()
+        if self.file is None or tail is None or self._restart() is not None:
+            return None
+        start = self.offset - tail
+        return start, self.splitter.number, os.fstat(self.file.fileno()).st_size - start
+
     def skip(self, offset: int, number: int) -> None:
-        """Go on from byte `offset`, whose line is `number`: what lies before was read already."""
+        """Go on from byte `offset`, whose line is `number`: what lies before was read already
+        (an unfinished line kept from before is dropped: it was read too)."""
         if self.file is None:
             self._open(at_end=False)
         if self.file is not None:
-            self.offset, self.splitter.number, self.judged = offset, number, True
+            self.offset, self.judged = offset, True
+            self.splitter.restart(number)
             self.file.seek(offset)
 
     def flush(self) -> list:

@@ -5,6 +5,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..bounded import BlockReader, Clipper
 from ..errors import InputError
 from ..events import MAX_LINE
@@ -48,6 +50,13 @@ class LineSplitter:
         self.buffer = b""
         self.number = 1          # number of the physical line being assembled
         self.clipper = Clipper()
+
+    def restart(self, number: int) -> None:
+        """Go on at the start of line `number` (what was buffered is dropped); frames cut so far
+        stay counted."""
+        cut, self.buffer, self.number = self.clipper.cut, b"", number
+        self.clipper = Clipper()
+        self.clipper.cut = cut
 
     def feed(self, data: bytes) -> list[tuple[int, str]]:
         buf = self.buffer + self.clipper.clip(data)
@@ -96,6 +105,19 @@ def frames(raw: bytes, number: int, out: list) -> None:
             out.append((number, text))
 
 
+def lf_ends(data: bytes) -> tuple[bytes, int]:
+    """Whole lines with each `\\r\\n` line end read as `\\n` (the frames of a line are the
+    same either way; faster than `replace` on tqdm's `\\r`-dense output), and their number of
+    line ends."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    before = np.flatnonzero(a[1:] == 10)            # the byte before each line end
+    lines = len(before) + bool(len(a) and a[0] == 10)
+    cuts = before[a[before] == 13].tolist()
+    if not cuts:
+        return data, lines
+    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
+
+
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
     """The (number, text) frames of a block of whole lines whose first line is `number`."""
     out: list[tuple[int, str]] = []
@@ -139,21 +161,20 @@ class Input:
         """
         number = 1
         for data in self._reads(BlockReader.blocks, size):
-            if b"\r\n" in data:
-                data = data.replace(b"\r\n", b"\n")
+            data, lines = lf_ends(data)
             yield number, data
-            number += data.count(b"\n")
+            number += lines
 
-    def complete_blocks(self, limit: int, size: int = BLOCK):
-        """Like `blocks`, for the complete lines of a file up to about `limit` bytes; a last
-        line without its end is left out (a follower reads it once complete). `self.offset`
-        is then the byte offset after the lines yielded so far."""
-        number = 1
-        for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True):
-            if b"\r\n" in data:
-                data = data.replace(b"\r\n", b"\n")
+    def complete_blocks(self, limit: int, size: int = BLOCK, start: int = 0, number: int = 1):
+        """Like `blocks`, for the complete lines of a file up to about `limit` bytes (from
+        byte `start`, at a line start, whose line is `number`); a last line without its end is
+        left out (a follower reads it once complete). `self.offset` is then the byte offset
+        after the lines yielded so far."""
+        for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True,
+                                start=start):
+            data, lines = lf_ends(data)
             yield number, data
-            number += data.count(b"\n")
+            number += lines
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
@@ -172,11 +193,16 @@ class Input:
         except InputError:
             return None
 
-    def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False):
-        """What `how` (a BlockReader method) yields from the opened stream; read errors become
-        an InputError, a binary file is refused on its first bytes."""
+    def _reads(self, how, size: int, limit: float = float("inf"), complete: bool = False,
+               start: int = 0):
+        """What `how` (a BlockReader method) yields from the opened stream (from byte `start`:
+        read before, and judged text then); read errors become an InputError, a binary file is
+        refused on its first bytes."""
         stream = self.open()
-        reader = BlockReader(stream, size, lambda raw: check_text(raw, self.name), complete)
+        if start:
+            stream.seek(start)
+        check = None if start else (lambda raw: check_text(raw, self.name))
+        reader = BlockReader(stream, size, check, complete)
         self.offset = reader.offset
         try:
             for data in how(reader, limit):

@@ -1,0 +1,222 @@
+"""A big log read on every core: cut at line ends into ranges that worker processes prepare
+(the stateless part of a format's block fast path: matching, numbers) while this process emits
+each prepared range in order, so the parser's state (steps, pending records, flags) is carried
+across every cut exactly as when reading the file from one end to the other.
+
+`blocks(inp, ingest)` is the one entry point: it yields `(number, data, prepared)` like
+`pipeline.prepared_ahead`, for `Ingest.feed_block`. The log's start is read as `Input.blocks`
+reads it (the format is decided there); small files, streams, `.gz` files, URLs (fsspec reads
+them in ranged blocks), formats without `prepare_block` and systems without `fork` are read so
+to their end. A range the workers cannot
+give as `Input.blocks` would (NUL bytes, a frame longer than MAX_LINE: `bounded` clips those)
+hands the rest of the file back to `Input`'s reader. Memory stays flat: at most two ranges per
+worker are in flight.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .bounded import BlockReader
+from .events import MAX_LINE
+from .sources import BLOCK, Input, is_url, lf_ends
+
+MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
+RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
+FIRST = 256 << 10         # bytes of the blocks read here first (the format is decided on them)
+
+_worker: dict = {}        # in a worker process: the parser and the open file
+
+
+def blocks(inp: Input, ingest, limit: int | None = None, workers: int | None = None,
+           size: int = RANGE, min_size: int = MIN_SIZE):
+    """(number, data, prepared) of the whole-line blocks of an input, in order.
+
+    limit: read only the complete lines up to about this offset (a log being written: `watch`
+    reads its backlog so); `inp.offset` is then the offset after them. workers: processes
+    (default: one per core); size: bytes per range and first block; min_size: the smallest
+    log read so.
+    """
+    from .pipeline import prepared_ahead
+
+    workers = workers or os.cpu_count() or 1
+    length = None if inp.path == "-" or inp.path.endswith(".gz") or is_url(inp.path) \
+        else inp.size()
+    if length is None or min(length, limit or length) < min_size or workers < 2 \
+            or "fork" not in multiprocessing.get_all_start_methods() or _holed(inp.path):
+        return prepared_ahead(inp.complete_blocks(limit) if limit is not None else inp.blocks(),
+                              ingest)
+    return _parallel(inp, ingest, limit, workers, size)
+
+
+def _holed(path: str) -> bool:
+    """Whether a file starts with NUL bytes (a copytruncate hole, which `Input` skips)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(1) == b"\0"
+    except OSError:
+        return False                    # Input says why
+
+
+def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
+    serial = inp.complete_blocks(limit, min(FIRST, size)) if limit is not None \
+        else inp.blocks(min(FIRST, size))
+    number, at = 1, 0
+    for number, data in serial:            # the format is decided on the first blocks
+        yield number, data, None
+        number, at = number + data.count(b"\n"), inp.offset
+        if hasattr(ingest.parser, "prepare_block") and data.endswith(b"\n"):
+            break
+    else:
+        return
+    serial.close()
+    fd = os.open(inp.path, os.O_RDONLY)
+    try:
+        total = os.fstat(fd).st_size if limit is None else _complete_end(fd, limit)
+        for data, lines, end, prepared in _prepared(inp, ingest.parser, fd, at, total, workers,
+                                                    size):
+            if prepared is None:        # read as `Input` reads it, from here on
+                yield from _serial(inp, end, number, total, limit is not None)
+                return
+            yield number, data, prepared
+            number += lines
+            inp.offset = end
+    finally:
+        os.close(fd)
+
+
+def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
+    """The blocks from offset `start` (a line's start) on, as `Input.blocks` gives them."""
+    stream = inp.open()
+    try:
+        stream.seek(start)
+        reader = BlockReader(stream, BLOCK, None, complete)
+        cut = inp.cut
+        for data in reader.blocks(total - start):
+            data, lines = lf_ends(data)
+            inp.offset = reader.offset if complete else start + reader.offset
+            inp.cut = cut + reader.cut
+            yield number, data, None
+            number += lines
+    finally:
+        stream.close()
+
+
+def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int, size: int):
+    """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers, in
+    order (the data as a `_Range`); prepared None: a range they cannot read (`end` is its
+    start), and no more."""
+    pending: deque = deque()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init, initargs=(parser, inp.path)) as pool:
+        nominal = start
+        while nominal < total or pending:
+            while nominal < total and len(pending) < 2 * workers:
+                end = min(nominal + size, total)
+                with warnings.catch_warnings():     # the workers only prepare: no lock of
+                    warnings.filterwarnings(        # another thread is theirs to take
+                        "ignore", ".*fork", DeprecationWarning)
+                    pending.append(pool.submit(_prepare, nominal, end, total))
+                nominal = end
+            begin, end, lines, prepared = pending.popleft().result()
+            if prepared is None and end > begin:
+                for future in pending:
+                    future.cancel()
+                yield None, 0, begin, None
+                return
+            if end > begin:
+                yield _Range(fd, begin, end, lines), lines, end, prepared
+
+
+def _line_start(fd: int, at: int, total: int) -> int:
+    """The offset of the first line starting at or after `at` (a line belongs to the range
+    it starts in), or `total`."""
+    if at <= 0 or at >= total:
+        return max(0, min(at, total))
+    pos = at - 1
+    while pos < total:
+        chunk = os.pread(fd, min(1 << 16, total - pos), pos)
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            return pos + cut + 1
+        if not chunk:
+            break
+        pos += len(chunk)
+    return total
+
+
+def _complete_end(fd: int, limit: int) -> int:
+    """The offset after the complete lines up to about `limit` (the line it cuts, if that
+    line has its end)."""
+    size = os.fstat(fd).st_size
+    end = _line_start(fd, min(limit, size), size)
+    if end < size or os.pread(fd, 1, size - 1) == b"\n":
+        return end
+    pos = end            # the file ends without a line end: up to the last one before
+    while pos > 0:
+        chunk = os.pread(fd, min(1 << 16, pos), max(0, pos - (1 << 16)))
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return pos - len(chunk) + cut + 1
+        pos -= len(chunk)
+    return 0
+
+
+def _init(parser, path: str) -> None:
+    _worker["parser"] = parser
+    _worker["fd"] = os.open(path, os.O_RDONLY)
+
+
+def _prepare(nominal: int, end: int, total: int):
+    """In a worker: (start, end, line ends, prepared) of the lines that start in
+    [nominal, end); prepared None when `Input` would not give these bytes as they are."""
+    fd = _worker["fd"]
+    start, stop = _line_start(fd, nominal, total), _line_start(fd, end, total)
+    if stop <= start:
+        return start, start, 0, None
+    data, lines = lf_ends(os.pread(fd, stop - start, start))
+    if b"\0" in data or _long_frame(data):
+        return start, stop, lines, None
+    return start, stop, lines, _worker["parser"].prepare_block(data)
+
+
+def _long_frame(data: bytes) -> bool:
+    """Whether a frame (between line ends and `\\r`) of data is longer than MAX_LINE."""
+    half = MAX_LINE // 2            # such a frame holds a whole window of this size
+    if all(data.find(b"\n", k, k + half) >= 0 or data.find(b"\r", k, k + half) >= 0
+           for k in range(0, len(data) - half + 1, half)):
+        return False
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.append(ends, len(data))
+    long = stops - starts > MAX_LINE
+    return any(max(map(len, data[a:b].split(b"\r"))) > MAX_LINE
+               for a, b in zip(starts[long].tolist(), stops[long].tolist()))
+
+
+class _Range:
+    """The bytes of a prepared range as its reader uses them (its length, its line ends,
+    slices), read from the file only if the emitting parser asks for a slice (a prepared
+    range holds what it needs but in rare cases)."""
+
+    def __init__(self, fd: int, start: int, end: int, lines: int):
+        self.fd, self.start, self.end, self.lines = fd, start, end, lines
+        self.data: bytes | None = None
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def count(self, sub: bytes) -> int:
+        if sub == b"\n":
+            return self.lines
+        return self[:].count(sub)
+
+    def __getitem__(self, item):
+        if self.data is None:
+            self.data = lf_ends(os.pread(self.fd, self.end - self.start, self.start))[0]
+        return self.data[item]
