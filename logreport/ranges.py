@@ -5,9 +5,9 @@ across every cut exactly as when reading the file from one end to the other.
 
 `blocks(inp, ingest)` is the one entry point: it yields `(number, data, prepared)` like
 `pipeline.prepared_ahead`, for `Ingest.feed_block`. The log's start is read as `Input.blocks`
-reads it (the format is decided there); small files, streams, `.gz` files, URLs (fsspec reads
-them in ranged blocks), formats without `prepare_block` and systems without `fork` are read so
-to their end. A range the workers cannot
+reads it (the format is decided there); small files, streams, `.gz` files, logs behind a URL
+(read ahead in big ranged requests, which beat many small ones from workers), formats without
+`prepare_block` and systems without `fork` are read so to their end. A range the workers cannot
 give as `Input.blocks` would (NUL bytes, a frame longer than MAX_LINE: `bounded` clips those)
 hands the rest of the file back to `Input`'s reader. Memory stays flat: at most two ranges per
 worker are in flight.
@@ -23,11 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from .bounded import BlockReader
+from .errors import InputError
 from .events import MAX_LINE
-from .sources import BLOCK, Input, is_url, lf_ends
+from .sources import BLOCK, Input, is_url, lf_ends, positional
 
 MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
 RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
+LINE_TAIL = 1 << 16       # bytes read past a range's end to find where its last line ends
 FIRST = 256 << 10         # bytes of the blocks read here first (the format is decided on them)
 
 _worker: dict = {}        # in a worker process: the parser and the open file
@@ -57,10 +59,13 @@ def blocks(inp: Input, ingest, limit: int | None = None, workers: int | None = N
 def _holed(path: str) -> bool:
     """Whether a file starts with NUL bytes (a copytruncate hole, which `Input` skips)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(1) == b"\0"
-    except OSError:
+        file = positional(path)
+    except InputError:
         return False                    # Input says why
+    try:
+        return file.read(0, 1) == b"\0"
+    finally:
+        file.close()
 
 
 def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
@@ -75,10 +80,10 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
     else:
         return
     serial.close()
-    fd = os.open(inp.path, os.O_RDONLY)
+    file = positional(inp.path)
     try:
-        total = os.fstat(fd).st_size if limit is None else _complete_end(fd, limit)
-        for data, lines, end, prepared in _prepared(inp, ingest.parser, fd, at, total, workers,
+        total = file.size() if limit is None else _complete_end(file, limit)
+        for data, lines, end, prepared in _prepared(inp, ingest.parser, file, at, total, workers,
                                                     size):
             if prepared is None:        # read as `Input` reads it, from here on
                 yield from _serial(inp, end, number, total, limit is not None)
@@ -87,7 +92,7 @@ def _parallel(inp: Input, ingest, limit: int | None, workers: int, size: int):
             number += lines
             inp.offset = end
     finally:
-        os.close(fd)
+        file.close()
 
 
 def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
@@ -107,7 +112,7 @@ def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
         stream.close()
 
 
-def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int, size: int):
+def _prepared(inp: Input, parser, file, start: int, total: int, workers: int, size: int):
     """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers, in
     order (the data as a `_Range`); prepared None: a range they cannot read (`end` is its
     start), and no more."""
@@ -130,17 +135,21 @@ def _prepared(inp: Input, parser, fd: int, start: int, total: int, workers: int,
                 yield None, 0, begin, None
                 return
             if end > begin:
-                yield _Range(fd, begin, end, lines), lines, end, prepared
+                yield _Range(file, begin, end, lines), lines, end, prepared
 
 
-def _line_start(fd: int, at: int, total: int) -> int:
+def _line_start(file, at: int, total: int, read: bytes = b"", low: int = 0) -> int:
     """The offset of the first line starting at or after `at` (a line belongs to the range
-    it starts in), or `total`."""
+    it starts in), or `total`; `read`: bytes of the file from offset `low`, looked at first."""
     if at <= 0 or at >= total:
         return max(0, min(at, total))
+    if low <= at - 1 < low + len(read):
+        cut = read.find(b"\n", at - 1 - low)
+        if cut >= 0:
+            return low + cut + 1
     pos = at - 1
     while pos < total:
-        chunk = os.pread(fd, min(1 << 16, total - pos), pos)
+        chunk = file.read(pos, min(pos + (1 << 16), total))
         cut = chunk.find(b"\n")
         if cut >= 0:
             return pos + cut + 1
@@ -150,16 +159,16 @@ def _line_start(fd: int, at: int, total: int) -> int:
     return total
 
 
-def _complete_end(fd: int, limit: int) -> int:
+def _complete_end(file, limit: int) -> int:
     """The offset after the complete lines up to about `limit` (the line it cuts, if that
     line has its end)."""
-    size = os.fstat(fd).st_size
-    end = _line_start(fd, min(limit, size), size)
-    if end < size or os.pread(fd, 1, size - 1) == b"\n":
+    size = file.size()
+    end = _line_start(file, min(limit, size), size)
+    if end < size or file.read(size - 1, size) == b"\n":
         return end
     pos = end            # the file ends without a line end: up to the last one before
     while pos > 0:
-        chunk = os.pread(fd, min(1 << 16, pos), max(0, pos - (1 << 16)))
+        chunk = file.read(max(0, pos - (1 << 16)), pos)
         cut = chunk.rfind(b"\n")
         if cut >= 0:
             return pos - len(chunk) + cut + 1
@@ -169,17 +178,20 @@ def _complete_end(fd: int, limit: int) -> int:
 
 def _init(parser, path: str) -> None:
     _worker["parser"] = parser
-    _worker["fd"] = os.open(path, os.O_RDONLY)
+    _worker["file"] = positional(path)
 
 
 def _prepare(nominal: int, end: int, total: int):
     """In a worker: (start, end, line ends, prepared) of the lines that start in
     [nominal, end); prepared None when `Input` would not give these bytes as they are."""
-    fd = _worker["fd"]
-    start, stop = _line_start(fd, nominal, total), _line_start(fd, end, total)
+    file = _worker["file"]
+    low, high = max(0, nominal - 1), min(total, end + LINE_TAIL)
+    read = file.read(low, high)       # one read, but for a line longer than the tail
+    start, stop = _line_start(file, nominal, total, read, low), \
+        _line_start(file, end, total, read, low)
     if stop <= start:
         return start, start, 0, None
-    data, lines = lf_ends(os.pread(fd, stop - start, start))
+    data, lines = lf_ends(read[start - low:stop - low] if stop <= high else file.read(start, stop))
     if b"\0" in data or _long_frame(data):
         return start, stop, lines, None
     return start, stop, lines, _worker["parser"].prepare_block(data)
@@ -204,8 +216,8 @@ class _Range:
     slices), read from the file only if the emitting parser asks for a slice (a prepared
     range holds what it needs but in rare cases)."""
 
-    def __init__(self, fd: int, start: int, end: int, lines: int):
-        self.fd, self.start, self.end, self.lines = fd, start, end, lines
+    def __init__(self, file, start: int, end: int, lines: int):
+        self.file, self.start, self.end, self.lines = file, start, end, lines
         self.data: bytes | None = None
 
     def __len__(self) -> int:
@@ -218,5 +230,5 @@ class _Range:
 
     def __getitem__(self, item):
         if self.data is None:
-            self.data = lf_ends(os.pread(self.fd, self.end - self.start, self.start))[0]
+            self.data = lf_ends(self.file.read(self.start, self.end))[0]
         return self.data[item]

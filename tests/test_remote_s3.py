@@ -205,3 +205,4 @@ def test_what_is_not_there_is_one_line(s3, tmp_path):
         assert done.returncode != 0
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("logreport: s3://"), done.stderr
+

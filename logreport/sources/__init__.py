@@ -22,6 +22,7 @@ from .fs import (
     listing,
     open_log,
     parent,
+    positional,
     relative,
     stat,
     walk,
@@ -43,7 +44,8 @@ from .text import (
 __all__ = ["BLOCK", "CHUNK", "Input", "LineSplitter", "Stat", "absolute", "basename",
            "block_lines", "broken_link", "check_text", "decode", "exists", "follower",
            "frames", "given", "glob", "has_magic", "is_url", "isdir", "isfile", "join",
-           "lf_ends", "listing", "open_log", "parent", "relative", "scheme", "stat", "streams_backlog",
+           "lf_ends", "listing", "open_log", "parent", "positional", "relative", "scheme", "stat",
+           "streams_backlog",
            "walk"]
 
 

@@ -80,6 +80,12 @@ def open_log(path: str, offset: int = 0):
     return system(path).open(path, offset)
 
 
+def positional(path: str):
+    """A local log read at any offset: `read(start, end)` gives those bytes, `size()` its
+    length, `close()` (not for a URL or a .gz log: see `open_log`)."""
+    return _LOCAL.positional(path)
+
+
 def join(folder: str, name: str) -> str:
     return posixpath.join(folder, name) if is_url(folder) else os.path.join(folder, name)
 

@@ -56,6 +56,9 @@ class Local:
             return None
         return Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
+    def positional(self, path: str) -> LocalPositional:
+        return LocalPositional(path)
+
     def open(self, path: str, offset: int = 0):
         """The binary stream of a log from `offset`: stdin, a .gz file decompressed, or a file
         (a character or block device refused; a leading hole of a sparse file not read)."""
@@ -78,6 +81,25 @@ class Local:
         else:
             _skip_hole(stream)
         return stream
+
+
+class LocalPositional:
+    """A file read at any offset (os.pread): `read(start, end)`, `size()`, `close()`."""
+
+    def __init__(self, path: str):
+        try:
+            self.fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            raise _error(e, path) from None
+
+    def read(self, start: int, end: int) -> bytes:
+        return os.pread(self.fd, max(0, end - start), start)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _kind(entry: os.DirEntry) -> str:

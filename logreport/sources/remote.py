@@ -9,6 +9,7 @@ import contextlib
 import functools
 import gzip
 import logging
+import os
 import posixpath
 import warnings
 from datetime import datetime
@@ -69,15 +70,16 @@ def _filesystem_class(protocol: str):
 
 
 @functools.cache
-def _remote(protocol: str, netloc: str) -> Remote:
+def _remote(protocol: str, netloc: str, pid: int) -> Remote:
     return Remote(protocol, netloc)
 
 
 def remote(url: str) -> Remote:
-    """The file system a URL is on (one per host or bucket store, kept)."""
+    """The file system a URL is on (one per host or bucket store, kept; a forked worker makes
+    its own: fsspec's are not fork-safe)."""
     parts = urlsplit(url)
-    return _remote(scheme(url), parts.netloc if scheme(url) not in ("s3", "s3a", "gs", "gcs")
-                   else "")
+    netloc = parts.netloc if scheme(url) not in ("s3", "s3a", "gs", "gcs") else ""
+    return _remote(scheme(url), netloc, os.getpid())
 
 
 class Remote:
