@@ -10,6 +10,7 @@ No format name appears outside this package: the rest asks `describe(name)`.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -67,6 +68,7 @@ def all_formats() -> list:
     return [import_module(f"{__name__}.{name}") for name in _MODULES]
 
 
+@functools.cache
 def get(name: str):
     """The format module of a name (line formats and event-file formats), or None."""
     for fmt in all_formats() + [import_module(f"{__name__}.{m}") for m in _EVENT_MODULES]:

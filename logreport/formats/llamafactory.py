@@ -9,6 +9,7 @@ them back.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 
@@ -84,7 +85,12 @@ def sniff(lines: list[str]) -> float:
 
 def seconds(text) -> float | None:
     """`H:MM:SS` or `N day(s), H:MM:SS` (str(timedelta)) to seconds."""
-    m = _DELTA.match(text) if isinstance(text, str) else None
+    return _seconds(text) if isinstance(text, str) else None
+
+
+@functools.lru_cache(maxsize=1 << 14)       # a log's times repeat (remaining_time, second ticks)
+def _seconds(text: str) -> float | None:
+    m = _DELTA.match(text)
     if m is None:
         return None
     return float(int(m.group(1) or 0) * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60
