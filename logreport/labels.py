@@ -10,6 +10,7 @@ EN = {
     "more": "More", "eval_table": "Evaluations", "heat_note": "one column per evaluation; "
     "colour from the lowest (light) to the highest value of the table",
     "change": "change", "elapsed": "elapsed", "not_applicable": "n/a", "none": "none",
+    "runs_compared": "{n} runs compared",
     "run": "run", "kind": "kind", "step": "step", "epoch": "epoch", "hours": "hours since start",
     "tokens": "tokens seen", "samples": "samples seen", "metric": "metric", "line": "line",
     "file": "file", "detail": "detail", "sort_note": "click a column title to sort",
@@ -58,6 +59,7 @@ ZH = {
     "optimisation": "优化", "speed": "速度与系统", "more": "更多", "eval_table": "各次评估",
     "heat_note": "每列一次评估；颜色从本表最低值（浅）到最高值（深）",
     "change": "变化", "elapsed": "已用时间", "not_applicable": "不适用", "none": "无",
+    "runs_compared": "{n} 个运行对比",
     "run": "运行", "kind": "类型", "step": "步数", "epoch": "轮次", "hours": "开始后小时数",
     "tokens": "已见词元数", "samples": "已见样本数", "metric": "指标", "line": "行号",
     "file": "文件", "detail": "详情", "sort_note": "点击列标题排序",

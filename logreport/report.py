@@ -32,6 +32,7 @@ AXES_KNOTS = 256         # ... per phase of a run, shared by its segments (at le
 MAX_SEGMENTS = 16        # segments with their own knots, lines and label: the last ones
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
 MAX_MARKS = 200          # eval / checkpoint lines per run
+TITLE_NAMES = 3          # runs named in a report's title; more are counted
 TABLES_BYTES = 24_000    # per-category tables of a run: the newest that fit (rows cut if one
                          # alone does not)
 
@@ -56,7 +57,7 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         data["axes"] = {phase: _axes(run, phase, _shown_segments(run))
                         for phase in data["series"]}
     return {
-        "title": title or " vs ".join(run.name for run in runs),
+        "title": title or _title(runs, lang),
         "lang": lang,
         "labels": LABELS.get(lang, LABELS["en"]),
         "version": __version__,
@@ -67,6 +68,14 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "x_axes": _x_axes(run_data),
         "compare": compare_rows([r["summary"] for r in run_data]),
     }
+
+
+def _title(runs: list[Run], lang: str) -> str:
+    """The runs' names joined by "vs"; past TITLE_NAMES runs, how many are compared (the
+    table names them)."""
+    if len(runs) <= TITLE_NAMES:
+        return " vs ".join(run.name for run in runs)
+    return LABELS.get(lang, LABELS["en"])["runs_compared"].format(n=len(runs))
 
 
 def _notes(runs: list[Run], lang: str) -> list[str]:

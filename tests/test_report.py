@@ -167,3 +167,12 @@ def test_restart_in_one_file_is_marked_as_a_segment(tmp_path):
     loss = run["series"]["train"]["loss"]
     assert [s for _, s in loss["seg"]] == [0, 1]
     assert [a["seg"] for a in run["axes"]["train"]] == [0, 1]
+
+
+def test_a_title_names_up_to_three_runs_and_counts_more():
+    logs = sorted(DATA.glob("picodet_s_320_coco_*.log"))[:4]
+    runs = [load(str(p)) for p in logs]
+    assert build(runs[:2])["title"] == f"{runs[0].name} vs {runs[1].name}"
+    assert build(runs)["title"] == "4 runs compared"
+    assert build(runs, lang="zh")["title"] == "4 个运行对比"
+    assert build(runs, title="mine")["title"] == "mine"
