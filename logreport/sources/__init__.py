@@ -31,7 +31,6 @@ from .remote import scheme
 from .stat import Stat
 from .text import (
     BLOCK,
-    CHUNK,
     Input,
     LineSplitter,
     block_lines,
@@ -41,7 +40,7 @@ from .text import (
     lf_ends,
 )
 
-__all__ = ["BLOCK", "CHUNK", "Input", "LineSplitter", "Stat", "absolute", "basename",
+__all__ = ["BLOCK", "Input", "LineSplitter", "Stat", "absolute", "basename",
            "block_lines", "broken_link", "check_text", "decode", "exists", "follower",
            "frames", "given", "glob", "has_magic", "is_url", "isdir", "isfile", "join",
            "lf_ends", "listing", "open_log", "parent", "positional", "relative", "scheme", "stat",

@@ -21,10 +21,10 @@ import stat
 
 from ..errors import InputError
 from ..events import NEW_RUN, Marker
-from .text import CHUNK, LineSplitter, check_text
+from .text import READ, LineSplitter, check_text
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
-MAX_POLL = 8 * CHUNK        # bytes read by one poll (a big backlog is read over several polls)
+MAX_POLL = 8 * READ        # bytes read by one poll (a big backlog is read over several polls)
 
 
 class Follower:
@@ -156,9 +156,9 @@ class Follower:
         return self._feed_all(self.file)                # renamed away or deleted: still open
 
     def _feed_all(self, f) -> list:
-        """The lines of the rest of f, read a chunk at a time (the splitter bounds a line)."""
+        """The lines of the rest of f, read a block of READ bytes at a time (the splitter bounds a line)."""
         out: list = []
-        while data := f.read(CHUNK):
+        while data := f.read(READ):
             out.extend(self.splitter.feed(data))
         return out
 

@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..events import MAX_LINE
 from . import fs
 
-CHUNK = 1 << 20
+READ = 1 << 20               # bytes read at a time by `Input.lines` and a follower
 BLOCK = 1 << 20              # bytes read at a time by `Input.blocks` (whole lines)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]")
 
@@ -146,7 +146,7 @@ class Input:
     def lines(self):
         """Yield (line number, text) of every complete line."""
         splitter = LineSplitter()
-        for data in self._reads(BlockReader.chunks, CHUNK):
+        for data in self._reads(BlockReader.chunks, READ):
             yield from splitter.feed(data)
         yield from splitter.flush()
         self.cut = splitter.clipper.cut
