@@ -2,6 +2,7 @@
 
     python train.py --data DATASET_DIR [--config picodet_s_shapes.yml] [--epochs 20]
                     [--out output] [--device auto|cpu|gpu] [--no-eval] [--base-lr LR]
+                    [--seed N]
 
 Needs the `ppdet` package (pip `paddledet`, see install.sh) and Paddle. The console (ppdet's
 logger writes to stdout) is the log that `logreport` reads: redirect it to run.log.
@@ -26,6 +27,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--no-eval", action="store_true", help="skip the per-epoch COCO evaluation")
     ap.add_argument("--base-lr", type=float, default=None,
                     help="the config's base learning rate instead (e.g. 1000: a run that diverges)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed Paddle, numpy and random (the same run each time, on the CPU)")
     return ap.parse_args()
 
 
@@ -52,6 +55,14 @@ def main() -> None:
         if "max_epochs" in sched:
             sched["max_epochs"] = args.epochs
     paddle.set_device("gpu" if use_gpu else "cpu")
+    if args.seed is not None:
+        import random
+
+        import numpy as np
+
+        paddle.seed(args.seed)
+        np.random.seed(args.seed)
+        random.seed(args.seed)
 
     check.check_config(cfg)
     check.check_gpu(cfg.use_gpu)
