@@ -12,7 +12,7 @@ import pytest
 from logreport import sources
 from logreport.cli import main
 from logreport.errors import InputError, scrub
-from logreport.sources.remote import remember, scheme
+from logreport.sources.remote import remember, remote, scheme
 
 LOG = Path(__file__).parent / "data" / "ppdet" / "faster_rcnn_r50_fpn_coco_train.log"
 
@@ -56,3 +56,23 @@ def test_a_scheme_logreport_does_not_read_is_one_line(runner):
     done = runner.invoke(main, ["summary", "ftp2://host/run.log"])
     assert done.exit_code == 1
     assert done.stderr.strip().splitlines()[0].startswith("logreport: ftp2:// is not a kind of")
+
+
+def _same_file_system(url: str, parent_id: int) -> bool:
+    return id(remote(url)) == parent_id
+
+
+def test_a_forked_worker_makes_its_own_file_system():
+    """fsspec's file systems are not fork-safe (their event loop stays in the parent): the
+    process pool of `index` and the parallel ranges fork, and each worker must make its own."""
+    import multiprocessing
+    import warnings
+
+    pytest.importorskip("s3fs")
+    url = "s3://bucket/run.log"
+    parent = remote(url)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            same_in_child = pool.apply(_same_file_system, (url, id(parent)))
+    assert remote(url) is parent and not same_in_child

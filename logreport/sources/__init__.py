@@ -44,8 +44,7 @@ __all__ = ["BLOCK", "Input", "LineSplitter", "Stat", "absolute", "basename",
            "block_lines", "broken_link", "check_text", "decode", "exists", "follower",
            "frames", "given", "glob", "has_magic", "is_url", "isdir", "isfile", "join",
            "lf_ends", "listing", "open_log", "parent", "positional", "relative", "scheme", "stat",
-           "streams_backlog",
-           "walk"]
+           "streams_backlog", "walk"]
 
 
 def streams_backlog(path: str) -> bool:

@@ -24,7 +24,7 @@ from ..events import NEW_RUN, Marker
 from .text import READ, LineSplitter, check_text
 
 HEAD = 256                  # bytes compared to tell a rewritten file from the one we read
-MAX_POLL = 8 * READ        # bytes read by one poll (a big backlog is read over several polls)
+MAX_POLL = 8 * READ         # bytes read by one poll (a big backlog is read over several polls)
 
 
 class Follower:
@@ -156,7 +156,7 @@ class Follower:
         return self._feed_all(self.file)                # renamed away or deleted: still open
 
     def _feed_all(self, f) -> list:
-        """The lines of the rest of f, read a block of READ bytes at a time (the splitter bounds a line)."""
+        """The lines of the rest of f, READ bytes at a time (the splitter bounds a line)."""
         out: list = []
         while data := f.read(READ):
             out.extend(self.splitter.feed(data))

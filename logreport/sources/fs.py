@@ -8,7 +8,7 @@ import os
 import posixpath
 from urllib.parse import unquote, urlsplit
 
-from .local import Local
+from .local import Local, LocalPositional
 from .remote import remember, remote, scheme
 from .stat import Stat
 
@@ -83,7 +83,7 @@ def open_log(path: str, offset: int = 0):
 def positional(path: str):
     """A local log read at any offset: `read(start, end)` gives those bytes, `size()` its
     length, `close()` (not for a URL or a .gz log: see `open_log`)."""
-    return _LOCAL.positional(path)
+    return LocalPositional(path)
 
 
 def join(folder: str, name: str) -> str:

@@ -56,9 +56,6 @@ class Local:
             return None
         return Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
-    def positional(self, path: str) -> LocalPositional:
-        return LocalPositional(path)
-
     def open(self, path: str, offset: int = 0):
         """The binary stream of a log from `offset`: stdin, a .gz file decompressed, or a file
         (a character or block device refused; a leading hole of a sparse file not read)."""
