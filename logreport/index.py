@@ -35,7 +35,7 @@ from .eventsource import EventInput
 from .export import write as export_rows
 from .model import Run
 from .reader import read_source, readable
-from .render import write_html, write_shared_plotly
+from .render import remove_leftovers, write_html, write_shared_plotly
 from .report import build
 from .resume import Mark, Reader, stat
 from .runs import RunSource
@@ -227,6 +227,7 @@ def write_run(site_dir: str, entry: Entry, run: Run, lang: str) -> dict:
     """The run's Parquet rows, report page and compare data; returns its catalog row."""
     parquet = os.path.join(site_dir, catalog.rows_part(entry.id))
     os.makedirs(os.path.dirname(parquet), exist_ok=True)
+    remove_leftovers(os.path.dirname(parquet))       # of this run's writer killed before
     count = export_rows([run], parquet)
     page = site.page_path(site_dir, entry.id)
     os.makedirs(os.path.dirname(page), exist_ok=True)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import glob
 import gzip
 import hashlib
 import io
@@ -117,6 +119,9 @@ def render_report(report: dict, plotlyjs: str = "inline", shared_url: str = SHAR
                            plotly=_plotly(plotlyjs, shared_url))
 
 
+TMP_PREFIX, TMP_SUFFIX = ".logreport-", ".tmp"      # a file being written by replace_atomic
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write text via a temporary file in the same folder and rename: the old file survives."""
     def write(tmp: str) -> None:
@@ -140,7 +145,7 @@ def replace_atomic(path: str, write) -> None:
     tmp = None
     try:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".logreport-", suffix=".tmp", dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=folder)
             os.close(fd)
             os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 would hide the file from others
         except OSError as e:
@@ -158,6 +163,14 @@ def replace_atomic(path: str, write) -> None:
             raise
         raise OutputError(f"write failed: {e.strerror or e}", "free some disk space or choose "
                           "another -o path; the previous file was kept", path) from None
+
+
+def remove_leftovers(folder: str) -> None:
+    """Remove the temporary files of writes that were killed mid-way (SIGKILL, a lost Dask
+    worker: nothing ran to remove them) from a folder that only one writer uses."""
+    for name in glob.glob(os.path.join(glob.escape(folder), TMP_PREFIX + "*" + TMP_SUFFIX)):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def write_html(report: dict, path: str, plotlyjs: str = "inline",

@@ -138,6 +138,25 @@ def test_an_appended_log_is_read_on_from_where_it_stopped(tmp_path):
     assert snapshot(tmp_path / "site") == snapshot(tmp_path / "cold")
 
 
+def test_a_write_killed_mid_way_leaves_no_file_once_its_run_is_written_again(tmp_path):
+    """A worker killed while writing a run's Parquet part (SIGKILL, a lost Dask worker)
+    leaves its temporary file; the next write of that run removes it."""
+    log = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
+    text = log.read_bytes()
+    root = tmp_path / "runs"
+    root.mkdir()
+    live = root / "live.log"
+    live.write_bytes(text[:len(text) // 3])
+    site = tmp_path / "site"
+    index([str(root)], str(site), jobs=1)
+    (part,) = (site / ".logreport" / "runs").glob("run_id=*/part-0.parquet")
+    (part.parent / ".logreport-killed.tmp").write_bytes(b"PAR1 half written")
+    with open(live, "ab") as f:
+        f.write(text[len(text) // 3:])
+    assert index([str(root)], str(site), jobs=1).read == 1
+    assert sorted(p.name for p in part.parent.iterdir()) == ["part-0.parquet"]
+
+
 def test_a_log_rewritten_with_the_same_first_bytes_is_read_from_the_start(tmp_path):
     """A new run of the same config starts with the same config dump: the first 64 KiB can be
     the same; the bytes before where the last read stopped tell it apart."""
