@@ -187,6 +187,26 @@ def test_ppdet_run_is_not_finished_before_the_eval_after_its_last_epoch(data, tm
     assert status(load(str(src)))[0] == "finished"
 
 
+def test_rolling_medians_and_minimums_equal_numpys_for_every_width():
+    """The min/max network of narrow windows gives numpy's median exactly (odd and even
+    widths, ties, zeros, heavy tails; wide windows are numpy's own), and the shifted-copy
+    rolling minimum gives a window view's minimum (fewer values at the start)."""
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from logreport.analysis.anomalies import _medians, _rolling_min
+
+    rng = np.random.default_rng(1)
+    for width in range(1, 25):
+        vals = np.round(rng.standard_cauchy(500), int(rng.integers(0, 3)))
+        vals[rng.random(500) < 0.1] = 0
+        windows = sliding_window_view(vals, width)
+        assert np.array_equal(_medians(windows), np.median(windows, axis=1))
+        padded = np.concatenate([np.full(width - 1, np.inf), vals])
+        assert np.array_equal(_rolling_min(vals, width),
+                              sliding_window_view(padded, width).min(axis=1))
+
+
 def test_median_before_matches_the_plain_rolling_median_where_it_matters():
     """The spike test's shortcut (medians only where the window minimum allows a hit) gives the
     plain rolling median wherever a spike is possible, on random heavy-tailed series with zeros."""

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from . import arrow
+
 DIGITS = b"0123456789"
 _RUN = re.compile(rb"\d+")
 
@@ -108,22 +110,11 @@ class Layout:
 def numbers(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """float(data[s:e]) for each (s, e), in bulk; spans in increasing, disjoint order."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    shape = starts.shape
-    m = starts.size
-    if not m:
-        return np.empty(shape)
-    offsets = np.empty(2 * m + 2, dtype=np.int32)
-    offsets[0], offsets[-1] = 0, len(data)
-    offsets[1:-1:2] = starts.ravel()
-    offsets[2:-1:2] = ends.ravel()
-    pieces = pa.StringArray.from_buffers(2 * m + 1, pa.py_buffer(offsets), pa.py_buffer(data))
-    odd = pa.Array.from_buffers(pa.int64(), m, [None, pa.py_buffer(np.arange(1, 2 * m, 2))])
-    tokens = pieces.take(odd)  # (pa.array(ndarray) would import pandas)
+    if not starts.size:
+        return np.empty(starts.shape)
+    texts = arrow.slices(data, starts, ends)
     try:
-        out = pc.cast(tokens, pa.float64())
+        return arrow.floats(texts).reshape(starts.shape)
     except pa.ArrowInvalid:  # a number arrow does not take (e.g. 1e999): Python's float
-        return np.array([float(t) for t in tokens.to_pylist()]).reshape(shape)
-    return np.frombuffer(out.buffers()[1], dtype=np.float64, count=m,
-                         offset=out.offset * 8).reshape(shape)
+        return np.array([float(t) for t in texts.to_pylist()]).reshape(starts.shape)

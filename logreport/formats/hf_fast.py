@@ -5,8 +5,9 @@ every frame (but for the bar clock Info, whose facts end equal):
 - *training lines*: tqdm frames of the training bar, then a training dict whose keys are
   those of the block's first such line (`\\r  2%|▏ | 1/60 [00:00<00:28,  2.04it/s]\\r  …
   \\r{'loss': '7.622', …}`), found by one RE2 match per line (pyarrow: bytes, no GIL) whose
-  pattern admits only frames feed reads as plain training bars; their bar counts and values
-  are cut out by anchored extracts and cast at once. A run of them gives one Records: each
+  pattern admits only frames feed reads as plain training bars and a dict of those keys;
+  the lines' shape being known, their bar counts and values are cut out where the
+  separators after them are, and cast at once. A run of them gives one Records: each
   dict's step is the count of the first frame after it.
 - *quiet lines*: logger lines with no fact, marker or dict, the bare lines that continue them
   (a config dump), bars of another total (an eval bar) and empty lines (one `re` findall over
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..events import TRAIN, Records
+from . import arrow
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 STD, QUIET, LINES = 0, 1, 2                      # kinds of stretches
@@ -78,17 +80,15 @@ def _gaps(total: bytes | None) -> re.Pattern:
     return found
 
 
-def _training_patterns(total: bytes, keys: tuple, quoted: bool) -> tuple[str, str, str]:
-    """RE2 patterns (pyarrow's regex functions: bytes, no state, no GIL): a training line's
-    frames (its dict from the last frame on: `\\r{'loss': ` and no other frame), a training
-    dict with its values (groups v0, v1, ...) to the line's end, and a line's first bar count
-    (group n). A training line matches the first, and the second from its last `\\r` on."""
-    value = rb"'%s'" if quoted else rb"%s"
+def _training_pattern(total: bytes, keys: tuple, quoted: bool) -> str:
+    """The RE2 pattern (pyarrow's regex functions: bytes, no state, no GIL) of a training line:
+    frames of the training bar, then from its last `\\r` on a dict of these keys whose values
+    are numbers pyarrow's cast may take (else see _floats), to the line's end."""
+    value = rb"'" + _NUM + rb"'" if quoted else _NUM
     frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
-              + rb")*(?:\r *)*\r\{'loss': [^\r\n]*\n")
-    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value % (b"(?P<v%d>" % i + _NUM + b")")
-                                 for i, k in enumerate(keys)) + rb"\} *\n"
-    return (b"^" + frames + b"$").decode(), (b"^" + values).decode(), r"^[^|]*\|[^|]*\| *(?P<n>\d+)/"
+              + rb")*(?:\r *)*\r")
+    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value for k in keys) + rb"\} *\n"
+    return (b"^" + frames + values + b"$").decode()
 
 
 def _shape(data: bytes):
@@ -265,23 +265,21 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
                       keys: tuple, quoted: bool) -> tuple[np.ndarray, list]:
     """Which lines of a block are training lines, and their columns: the count of each one's
     first bar, then each key's values. A value feed would not read as a number makes its
-    line no training line."""
-    import pyarrow.compute as pc
-
-    line, values, count = _training_patterns(total, keys, quoted)
-    lines = _binary(data, starts, len(data))
-    std = _mask(pc.match_substring_regex(lines, line), len(starts))
+    line no training line. One match tells the lines; their shape being known, the columns
+    are cut out where the separators are found."""
+    std = arrow.matches(arrow.lines(data, starts, len(data)),
+                        _training_pattern(total, keys, quoted))
     idx = np.flatnonzero(std)
     if not len(idx):
         return std, []
-    a = np.frombuffer(data, dtype=np.uint8)
-    crs = np.flatnonzero(a == 13)
-    dicts = crs[np.searchsorted(crs, ends[idx]) - 1] + 1       # after each line's last \r
-    found = pc.extract_regex(_binary(data, dicts, len(data)), values)
-    bad = _mask(pc.is_null(found), len(idx))           # a dict of other keys or values
-    columns = [_integers(pc.extract_regex(_binary(data, starts[idx], len(data)), count).field("n"))]
-    for i in range(len(keys)):
-        column, odd = _floats(found.field(f"v{i}"))
+    after = _Finder(data)
+    counts, bad = _counts(after.bytes, after.next(b"/", starts[idx]))   # a `/` ends the count
+    at = after.next(b"{", starts[idx]) - 1         # the \r before the dict, then each value's end
+    columns = [counts]
+    for i, key in enumerate(keys):
+        begin = at + len(key) + 6 + quoted * (1 + (i > 0))
+        at = after.next(b"'" if quoted else b"}" if i == len(keys) - 1 else b",", begin)
+        column, odd = _floats(arrow.slices(data, begin, at))
         columns.append(column)
         if odd is not None:
             bad |= odd
@@ -291,40 +289,45 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
     return std, columns
 
 
-def _mask(flags, n: int) -> np.ndarray:
-    """A pyarrow boolean array (no nulls) as numpy."""
-    return np.unpackbits(np.frombuffer(flags.buffers()[1], np.uint8),
-                         bitorder="little")[flags.offset:flags.offset + n].astype(bool)
+class _Finder:
+    """Where a byte is next in a block, from many offsets at once."""
+
+    def __init__(self, data: bytes):
+        self.bytes = np.frombuffer(data, dtype=np.uint8)
+        self.found: dict = {}
+
+    def next(self, byte: bytes, at: np.ndarray) -> np.ndarray:
+        """The offset of `byte` at or after each of `at` (it is there)."""
+        where = self.found.get(byte)
+        if where is None:
+            where = self.found[byte] = np.flatnonzero(self.bytes == ord(byte))
+        return where[np.searchsorted(where, at)]
 
 
-def _binary(data: bytes, starts: np.ndarray, end: int):
-    """A pyarrow binary array of data[starts[i]:starts[i + 1]] (the last up to end), no copy."""
-    import pyarrow as pa
-
-    offsets = np.empty(len(starts) + 1, dtype=np.int32)
-    offsets[:-1], offsets[-1] = starts, end
-    return pa.BinaryArray.from_buffers(pa.binary(), len(starts), [None, pa.py_buffer(offsets),
-                                                                 pa.py_buffer(data)])
-
-
-def _integers(texts) -> np.ndarray:
-    """Printed integers (a pyarrow binary array of digits) as numpy int64."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    out = pc.cast(texts, pa.int64())
-    return np.frombuffer(out.buffers()[1], np.int64, len(out), out.offset * 8)
+def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The printed counts that end before `slashes` in a block's bytes `a` (digits after a
+    space or `|`), and which are too long to be int64s (then 0)."""
+    out = np.zeros(len(slashes), np.int64)
+    alive = np.ones(len(slashes), dtype=bool)
+    scale = 1
+    for back in range(1, 20):
+        digit = a[slashes - back].astype(np.int64) - 48
+        alive &= (digit >= 0) & (digit <= 9)
+        if not alive.any():
+            return out, np.zeros(len(slashes), dtype=bool)
+        out += np.where(alive, digit * scale, 0)
+        scale *= 10
+    out[alive] = 0
+    return out, alive
 
 
 def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
     """The values of printed numbers (a pyarrow binary array) as feed reads them
     (hf_trainer.number), and which of them it would not read (None: all are numbers)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:      # pyarrow's cast takes no number that Python's float() does not, nor `nan(1)`
-        out = pc.cast(texts, pa.float64())      # (np.asarray(out) would import pandas)
-        return np.frombuffer(out.buffers()[1], np.float64, len(out), out.offset * 8), None
+        return arrow.floats(texts), None
     except pa.ArrowInvalid:
         from .hf_trainer import number
 
