@@ -185,6 +185,15 @@ RANGE_LOGS = HF_LOGS + [DATA / "ppdet" / "picodet_s_320_coco_long80e.log",
                         DATA / "bench" / "genbig_excerpt.log.gz"]
 
 
+@pytest.mark.parametrize("size", [1 << 12, 1 << 22])
+@pytest.mark.parametrize("path", HF_LOGS, ids=[str(p.relative_to(DATA)) for p in HF_LOGS])
+def test_hf_trainer_fast_path_from_the_first_line(path, size):
+    """The format given, no line is spent on detecting it: the fast path reads every real
+    console from its first line (quoted and unquoted dicts, keys with a `/` as DPO prints
+    them, eval bars) and gives the facts of feed."""
+    assert facts(by_blocks(path, size, "hf_trainer")) == facts(line_by_line(path, "hf_trainer"))
+
+
 @pytest.mark.parametrize("path", RANGE_LOGS, ids=[str(p.relative_to(DATA)) for p in RANGE_LOGS])
 def test_ranges_give_the_rows_of_line_by_line(path, monkeypatch):
     """A file cut into ranges prepared in other processes: the same facts as line by line

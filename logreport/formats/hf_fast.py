@@ -130,20 +130,22 @@ class BlockPath:
         total, keys, quoted = _shape(data)
         if not data.endswith(b"\n"):
             data += b"\n"
-        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        marks = _Marks(data)
+        ends = marks.where(b"\n")
         starts = np.concatenate(([0], ends[:-1] + 1))
         prepared = Prepared(int(total) if total else None, tuple(x.decode() for x in keys or ()))
         std = np.zeros(len(ends), dtype=bool)
         if keys:
-            std, columns = _training_columns(data, starts, ends, total, keys, quoted)
+            std, columns = _training_columns(marks, starts, total, keys, quoted)
+        key_slashes = sum(key.count(b"/") for key in keys or ())
         at = 0                       # training lines before the stretch
         reader = _QuietReader()
         edges = np.flatnonzero(std[1:] != std[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             start, end = int(starts[lo]), int(ends[hi - 1]) + 1
             if std[lo]:
-                run = _run_of([c[at:at + hi - lo] for c in columns], data, starts, ends, lo,
-                              hi - lo)
+                run = _run_of([c[at:at + hi - lo] for c in columns], marks, starts, ends, lo,
+                              hi - lo, key_slashes)
                 prepared.parts.append((STD, lo, hi - lo, start, end, run))
                 at += hi - lo
             else:
@@ -261,25 +263,29 @@ class TrainingLines:
                              self.last_dict, (elapsed, remaining, line - 1, whole))
 
 
-def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes,
-                      keys: tuple, quoted: bool) -> tuple[np.ndarray, list]:
+def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tuple,
+                      quoted: bool) -> tuple[np.ndarray, list]:
     """Which lines of a block are training lines, and their columns: the count of each one's
     first bar, then each key's values. A value feed would not read as a number makes its
-    line no training line. One match tells the lines; their shape being known, the columns
-    are cut out where the separators are found."""
+    line no training line. One match tells the lines; their shape being known (the dict
+    holds a line's only quotes), the columns are cut out where the separators are."""
+    data = marks.data
     std = arrow.matches(arrow.lines(data, starts, len(data)),
                         _training_pattern(total, keys, quoted))
     idx = np.flatnonzero(std)
     if not len(idx):
         return std, []
-    after = _Finder(data)
-    counts, bad = _counts(after.bytes, after.next(b"/", starts[idx]))   # a `/` ends the count
-    at = after.next(b"{", starts[idx]) - 1         # the \r before the dict, then each value's end
+    counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends the count
+    quotes = marks.where(b"'")
+    first = np.searchsorted(quotes, starts[idx])          # each dict's first quote
     columns = [counts]
-    for i, key in enumerate(keys):
-        begin = at + len(key) + 6 + quoted * (1 + (i > 0))
-        at = after.next(b"'" if quoted else b"}" if i == len(keys) - 1 else b",", begin)
-        column, odd = _floats(arrow.slices(data, begin, at))
+    for i in range(len(keys)):
+        if quoted:          # 'key': 'value'
+            begin, end = quotes[first + 4 * i + 2] + 1, quotes[first + 4 * i + 3]
+        else:               # 'key': value, (or }: the last)
+            begin = quotes[first + 2 * i + 1] + 3
+            end = marks.next(b"}" if i == len(keys) - 1 else b",", begin)
+        column, odd = _floats(arrow.slices(data, begin, end))
         columns.append(column)
         if odd is not None:
             bad |= odd
@@ -289,19 +295,30 @@ def _training_columns(data: bytes, starts: np.ndarray, ends: np.ndarray, total: 
     return std, columns
 
 
-class _Finder:
-    """Where a byte is next in a block, from many offsets at once."""
+class _Marks:
+    """Where bytes are in a block (each byte's offsets found once, when first asked)."""
 
     def __init__(self, data: bytes):
+        self.data = data
         self.bytes = np.frombuffer(data, dtype=np.uint8)
-        self.found: dict = {}
+        self._where: dict = {}
+
+    def where(self, byte: bytes) -> np.ndarray:
+        """The offsets of `byte`, in order."""
+        found = self._where.get(byte)
+        if found is None:
+            found = self._where[byte] = np.flatnonzero(self.bytes == ord(byte))
+        return found
 
     def next(self, byte: bytes, at: np.ndarray) -> np.ndarray:
         """The offset of `byte` at or after each of `at` (it is there)."""
-        where = self.found.get(byte)
-        if where is None:
-            where = self.found[byte] = np.flatnonzero(self.bytes == ord(byte))
-        return where[np.searchsorted(where, at)]
+        found = self.where(byte)
+        return found[np.searchsorted(found, at)]
+
+    def count(self, byte: bytes, start: int, end: int) -> int:
+        """How many `byte` there are in [start, end)."""
+        found = self.where(byte)
+        return int(np.searchsorted(found, end) - np.searchsorted(found, start))
 
 
 def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -364,14 +381,16 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
     parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
 
 
-def _run_of(columns: list, data: bytes, starts: np.ndarray, ends: np.ndarray,
-                    first: int, n: int) -> TrainingLines:
+def _run_of(columns: list, marks: _Marks, starts: np.ndarray, ends: np.ndarray, first: int,
+            n: int, key_slashes: int) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
-    (counts, values...)."""
+    (counts, values...); key_slashes: the `/` in a line's dict keys."""
     start, end = int(starts[first]), int(ends[first + n - 1]) + 1
+    data = marks.data
     last_line = data[int(starts[first + n - 1]):end - 1]
-    return TrainingLines(columns[0], columns[1:], data.count(b"|", start, end) // 2,
-                         data.count(b"|", start, int(ends[first]) + 1) // 2,     # 2 per bar
+    slashes = marks.count(b"/", start, end) - n * key_slashes      # 2 per bar: n/total, it/s
+    return TrainingLines(columns[0], columns[1:], slashes // 2,
+                         (marks.count(b"/", start, int(ends[first]) + 1) - key_slashes) // 2,
                          int(_FRAME.findall(last_line)[-1][0]),
                          last_line[last_line.rindex(b"\r") + 1:].decode(),
                          _clock_of(data, starts, ends, first, n))
