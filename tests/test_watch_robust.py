@@ -100,8 +100,9 @@ def test_a_folder_that_never_gets_logs_waits_like_a_missing_file(tmp_path):
     folder.mkdir()
     (folder / "notes.md").write_text("not a log\n")
     w = Watching(folder, tmp_path, "--serve", "--port", "0")
-    until(lambda: w.proc.poll() is not None or waits_in_its_loop(w.proc.pid),
-          "watch polls the folder and waits")
+    until(lambda: w.proc.poll() is not None or (any("live page: " in line for line in w.err)
+                                                and waits_in_its_loop(w.proc.pid)),
+          "watch polls the folder and waits")   # (it sleeps before too: its server starting)
     assert w.proc.poll() is None                      # still waiting
     code, err = w.end(signal.SIGTERM)
     assert code == 0 and err.startswith("live page: ") and len(err.splitlines()) == 1, err
