@@ -217,6 +217,7 @@ def summary(logs, as_json, show_unparsed, fmt):
     """
     from .analysis import summarize, summary_json
 
+    reads_only()
     runs = load_runs(logs, fmt)
     data = {"runs": [summarize(run) for run in runs]}
     if show_unparsed:
@@ -341,6 +342,7 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
     from . import present
     from .analysis import Thresholds, anomalies, status
 
+    reads_only()
     th = Thresholds(**limits)
     chat = chat_notifiers({"notify": notify, "notify_format": notify_format, "lang": lang},
                            retry=1.0)                # a one-shot command waits 1 s, then 2 s
@@ -394,6 +396,7 @@ def export(logs, output, fmt):
     """
     from .export import write
 
+    reads_only()
     runs = load_runs(logs, fmt)
     n = write(runs, output)
     click.echo(f"wrote {n} rows to {output}", err=True)
@@ -486,8 +489,38 @@ def formats_cmd():
         click.echo(f"    {fmt.EXAMPLE}")
 
 
+_quick_exit = False      # set by a command that only reads logs and writes its output
+
+
+def reads_only() -> None:
+    """Said by such a command (summary, check, export): see run()."""
+    global _quick_exit
+    _quick_exit = True
+
+
+def run() -> None:
+    """The console script: `main`, then, after a command that only read logs and wrote its
+    output, an exit that does not free its parse object by object (on a big log nearly as long
+    as the summary itself: 30 ms per 100 MB); nothing else is left to clean up."""
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    if not _quick_exit:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:             # a closed pipe (| head): what was written stands
+        pass
+    os._exit(code)
+
+
 # the commands of cli_watch (watch, run, demo) and cli_sites (index, serve, query)
 from . import cli_sites, cli_watch  # noqa: E402, F401  (registered on `main` when imported)
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

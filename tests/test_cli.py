@@ -129,3 +129,23 @@ def test_every_command_has_help_text_and_a_readme_example():
     for name, command in main.commands.items():
         assert command.help, name
         assert f"logreport {name}" in readme, name
+
+
+@pytest.mark.parametrize("args, code", [
+    (["summary", PPDET, "--json"], 0),
+    (["check", "llamafactory/05_sft_nan_then_zero_loss_npu.log"], 1),
+    (["summary", "no/such.log"], 2),
+])
+def test_the_console_script_exits_quickly_with_the_output_and_code_of_main(runner, data, args,
+                                                                            code):
+    """`python -m logreport` (the console script's run()) leaves without freeing the parse after
+    summary/check/export: its stdout (a pipe) and exit code are those of the command in-process."""
+    import subprocess
+    import sys
+
+    args = [str(data / a) if a.endswith(".log") else a for a in args]
+    proc = subprocess.run([sys.executable, "-m", "logreport", *args], capture_output=True,
+                          text=True, timeout=120)
+    want = runner.invoke(main, args)
+    assert (proc.returncode, proc.stdout) == (want.exit_code, want.stdout) and code == want.exit_code
+    assert proc.stderr == want.stderr and "Traceback" not in proc.stderr
