@@ -14,12 +14,13 @@ def _fresh_bytecode() -> None:
     """Keep the package's bytecode written where Python itself will not write it
     (PYTHONDONTWRITEBYTECODE with an editable install, which pip does not compile as it does a
     regular one): every command would otherwise compile its ~40 modules from source, 0.1 s
-    each time; checking that they are fresh takes 2 ms. A folder that cannot be written only
-    leaves that cost."""
-    if sys.dont_write_bytecode:
+    each time; checking that they are fresh takes 2 ms. A folder that cannot be written is
+    left as it is."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.dont_write_bytecode and os.access(here, os.W_OK):
         import compileall
 
-        compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), quiet=2)
+        compileall.compile_dir(here, quiet=2)
 
 
 _fresh_bytecode()
