@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import formats
+from .batch import Batch
 from .errors import UnknownFormat
 from .events import Records
 from .model import Reading
@@ -82,17 +83,19 @@ class Ingest:
             return
         items = self.parser.emit_block(prepared, number, data) if prepared is not None else \
             fast(data, number)
+        batch = Batch(self.run, self.file)
         for item in items:
             if isinstance(item, list):
                 out: list = []
                 for n, raw in item:
                     frames(raw, n, out)
-                self._parse(out)
+                self._parse(out, batch)
             elif isinstance(item, int):     # lines read that no Records counts
                 self.run.lines += item
             else:
                 self.run.lines += len(item) if isinstance(item, Records) else 0
-                self.run.add(item, self.file)
+                batch.add(item)
+        batch.flush()
         self.clock()
 
     def _decide(self) -> bool:
@@ -105,8 +108,10 @@ class Ingest:
             self.run.format = fmt.NAME
         return True
 
-    def _parse(self, lines) -> int:
+    def _parse(self, lines, batch: Batch | None = None) -> int:
+        """Feed lines to the parser; their events go to the run (through `batch`, if given)."""
         run, parser = self.run, self.parser
+        add = batch.add if batch is not None else lambda event: run.add(event, self.file)
         count = 0
         for number, text in lines:
             run.lines += 1
@@ -115,7 +120,7 @@ class Ingest:
                 run.note_unparsed(number, text, self.file)
             elif events:
                 for event in events:
-                    run.add(event, self.file)
+                    add(event)
                 count += len(events)
         self._rejected()
         self.clock()

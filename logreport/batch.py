@@ -1,0 +1,84 @@
+"""The events of a block added to a run, its training records held back and added at once.
+
+A console's fast path gives, between two evaluations or checkpoints, a block of training
+records and the last dict on its own; adding each to the run costs numpy calls and a column
+append per field (most of the main process's time on a log that evaluates every few steps).
+A `Batch` keeps such records while adding them later changes nothing, then adds them as one
+`Records`: their steps rise past every step before them (no new segment, no repeat to fold),
+they carry no time stamp (the run's clock takes the first and last of a block) and no
+estimated step, and they share their metrics. Anything else is added at once, after the held
+records when it is a training record or starts a segment. Only a `Run` holds records (a
+folder's file kept in arrival order, `merge.Collected`, takes each as it comes).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .events import NEW_RUN, TRAIN, Marker, Record, Records
+from .model import Reading, Run
+
+
+class Batch:
+    """Adds events read from input `file` to a reading; `flush()` adds what is held."""
+
+    def __init__(self, reading: Reading, file: int = 0):
+        self.reading, self.file = reading, file
+        self.holds = isinstance(reading, Run)
+        self.held: list = []                 # Records, and Records fields of single Records
+        self.keys: frozenset | None = None
+        self.last = math.nan                 # the last held step
+
+    def add(self, event) -> None:
+        if self.holds and self._hold(event):
+            return
+        if event.phase == TRAIN if isinstance(event, (Record, Records)) else \
+                isinstance(event, Marker) and event.kind == NEW_RUN:
+            self.flush()
+        self.reading.add(event, self.file)
+
+    def flush(self) -> None:
+        if not self.held:
+            return
+        parts = [p if isinstance(p, Records) else _one(p) for p in self.held]
+        joined = parts[0] if len(parts) == 1 else Records(
+            TRAIN, *(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("step", "epoch", "time", "line")),
+            {k: np.concatenate([p.metrics[k] for p in parts]) for k in parts[0].metrics})
+        self.held, self.keys, self.last = [], None, math.nan
+        self.reading.add(joined, self.file)
+
+    def _hold(self, event) -> bool:
+        """Hold a training record if adding it later changes nothing (see the module)."""
+        if isinstance(event, Record):
+            if event.phase != TRAIN or event.step is None or event.estimated \
+                    or event.time is not None:
+                return False
+            first = last = float(event.step)
+        elif isinstance(event, Records):
+            if event.phase != TRAIN or event.estimated is not None or event.file is not None \
+                    or not len(event) or not np.isnan(event.time).all():
+                return False
+            steps = np.asarray(event.step, dtype=np.float64)
+            if not (steps[1:] > steps[:-1]).all():
+                return False
+            first, last = float(steps[0]), float(steps[-1])
+        else:
+            return False
+        keys = frozenset(event.metrics)
+        before = self.last if self.held else self.reading.segment.train.last_step()
+        if not (first > before or math.isnan(before) and first == first) \
+                or self.held and keys != self.keys:
+            return False
+        self.held.append(event)
+        self.keys, self.last = keys, last
+        return True
+
+
+def _one(rec: Record) -> Records:
+    """A single training record as a block of one."""
+    return Records(TRAIN, np.array([float(rec.step)]),
+                   np.array([math.nan if rec.epoch is None else float(rec.epoch)]),
+                   np.array([math.nan]), np.array([float(rec.line)]),
+                   {k: np.array([float(v)]) for k, v in rec.metrics.items()})
