@@ -301,3 +301,21 @@ def test_ranges_hand_back_what_input_reads_otherwise(tmp_path):
         fast = by_ranges(path, 20000, "hf_trainer")
         assert facts(fast) == facts(slow), name
         assert fast.prepared_ranges > 0
+
+
+def test_a_blocks_training_records_reach_the_run_at_once(tmp_path, monkeypatch):
+    """The console repeated (a run of lines between evaluations, then the last dict on its own,
+    again and again): the block's training records are added in a few Records, not hundreds
+    of adds, with the facts of reading it line by line."""
+    from logreport.events import TRAIN
+
+    path = tmp_path / "console.log"
+    path.write_bytes(_repeated(CONSOLE.read_bytes(), 6))
+    slow = facts(line_by_line(path, "hf_trainer"))
+    adds = []
+    monkeypatch.setattr(Run, "add", lambda self, event, file=0, orig=Run.add: (
+        adds.append(event) if getattr(event, "phase", None) == TRAIN else None,
+        orig(self, event, file))[1])
+    fast = by_blocks(path, 1 << 22, "hf_trainer")
+    assert facts(fast) == slow and fast.count("train") == 360
+    assert len(adds) <= 3, [type(a).__name__ for a in adds]
