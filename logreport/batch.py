@@ -41,7 +41,17 @@ class Batch:
     def flush(self) -> None:
         if not self.held:
             return
-        parts = [p if isinstance(p, Records) else _one(p) for p in self.held]
+        parts, single = [], []            # blocks, and the single records since the last one
+        for event in self.held:
+            if isinstance(event, Records):
+                if single:
+                    parts.append(_block(single))
+                    single = []
+                parts.append(event)
+            else:
+                single.append(event)
+        if single:
+            parts.append(_block(single))
         joined = parts[0] if len(parts) == 1 else Records(
             TRAIN, *(np.concatenate([getattr(p, f) for p in parts])
                      for f in ("step", "epoch", "time", "line")),
@@ -76,9 +86,10 @@ class Batch:
         return True
 
 
-def _one(rec: Record) -> Records:
-    """A single training record as a block of one."""
-    return Records(TRAIN, np.array([float(rec.step)]),
-                   np.array([math.nan if rec.epoch is None else float(rec.epoch)]),
-                   np.array([math.nan]), np.array([float(rec.line)]),
-                   {k: np.array([float(v)]) for k, v in rec.metrics.items()})
+def _block(records: list[Record]) -> Records:
+    """Single training records (of the same metrics) as one block."""
+    return Records(TRAIN, np.array([float(r.step) for r in records]),
+                   np.array([math.nan if r.epoch is None else float(r.epoch) for r in records]),
+                   np.full(len(records), math.nan), np.array([float(r.line) for r in records]),
+                   {k: np.array([float(r.metrics[k]) for r in records])
+                    for k in records[0].metrics})

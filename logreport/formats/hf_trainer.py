@@ -188,11 +188,10 @@ def number(text: str) -> float | None:
 def parse_dict(text: str) -> dict[str, float]:
     """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
     out: dict[str, float] = {}
-    for m in _PAIR.finditer(text):
-        raw = m.group(2) if m.group(2) is not None else (m.group(3) or m.group(4))
-        value = number(raw)
+    for key, quoted, tensor, bare in _PAIR.findall(text):
+        value = number(quoted or tensor or bare)
         if value is not None:
-            out[m.group(1)] = value
+            out[key] = value
     return out
 
 
@@ -276,9 +275,10 @@ class Parser(Steps, BlockPath):
         None)."""
         self.in_dump = self.in_message = False
         self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
-        if desc or m.group("total") == "?" or not m.group("unit").endswith(("it/s", "s/it")):
+        total, unit = m.group("total", "unit")
+        if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
             return None
-        total, n = int(m.group("total")), int(m.group("n"))
+        total, n = int(total), int(m.group("n"))
         if self.train_total is None:        # no "Total optimization steps" line (a paste)
             if self.in_eval:
                 return None
