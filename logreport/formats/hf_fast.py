@@ -432,6 +432,7 @@ class _QuietReader:
 
     def __init__(self):
         self.times: dict = {}           # a logger line's stamp -> its time
+        self.stated: dict = {}          # a line's message -> the fact it states, or None
 
     def read(self, text: bytes, count: int) -> Quiet:
         """The Quiet of a stretch of `count` quiet lines."""
@@ -457,26 +458,28 @@ class _QuietReader:
                 break
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
                      time, lead not in (b"", b"\r", b"["), bars,
-                     _facts(text) if b" = " in text or b"world size: " in text else [],
+                     self._facts(text) if b" = " in text or b"world size: " in text else [],
                      b"transformers_version" in text, unsafe)
 
+    def _facts(self, text: bytes) -> list:
+        """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
+        a message (an evaluation's "Num examples = 50") is read once."""
+        from ..sources import decode
+        from .hf_trainer import fact_of
 
-def _facts(text: bytes) -> list:
-    """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of)."""
-    from ..sources import decode
-    from .hf_trainer import fact_of
-
-    out = {}                    # line start -> its fact
-    for needle in (b" = ", b"world size: "):
-        at = text.find(needle)
-        while at >= 0:
-            start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
-            msg = decode(text[start:end])
-            found = fact_of(msg.partition(" >> ")[2].strip() if " >> " in msg else msg.strip())
-            if found is not None:
-                out[start] = found
-            at = text.find(needle, end)
-    return [out[start] for start in sorted(out)]
+        out = {}                    # line start -> its fact
+        for needle in (b" = ", b"world size: "):
+            at = text.find(needle)
+            while at >= 0:
+                start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
+                line = text[start:end]
+                message = line.partition(b" >> ")[2] if b" >> " in line else line
+                if message not in self.stated:
+                    self.stated[message] = fact_of(decode(message).strip())
+                if self.stated[message] is not None:
+                    out[start] = self.stated[message]
+                at = text.find(needle, end)
+        return [out[start] for start in sorted(out)]
 
 
 def _split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
