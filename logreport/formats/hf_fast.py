@@ -197,7 +197,8 @@ class BlockPath:
                           np.arange(number, number + count - 1, dtype=np.float64),
                           {k: v for k, v in metrics.items() if k not in NOT_METRICS})
         out = []
-        self._dict(run.last_dict, number + count - 1, out, echo=False)
+        self._values({k: float(v[-1]) for k, v in zip(prepared.keys, run.values)},
+                     number + count - 1, out, echo=False)     # the last dict (as parse_dict)
         elapsed, remaining, line, whole = run.clock
         if not (whole and int(run.counts[0]) == self.clock_step):
             self._clock(elapsed, remaining, line + number, out)
@@ -243,16 +244,15 @@ class BlockPath:
 @dataclass
 class TrainingLines:
     """A run of training lines: each line's first bar count, the dicts' values (per key),
-    frames read that no record counts, the last bar count, the last dict, and the bar clock
-    of the run (elapsed, remaining, line in the run, whether the clock's streak of equal
-    counts reaches back to the first bar)."""
+    frames read that no record counts, the last bar count, and the bar clock of the run
+    (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches
+    back to the first bar)."""
 
     counts: np.ndarray
     values: list
     frames: int
     first_frames: int         # bar frames of the first line
     last_count: int
-    last_dict: str
     clock: tuple
 
     def after_first(self) -> TrainingLines:
@@ -260,7 +260,7 @@ class TrainingLines:
         elapsed, remaining, line, whole = self.clock
         return TrainingLines(self.counts[1:], [v[1:] for v in self.values],
                              self.frames - self.first_frames, 0, self.last_count,
-                             self.last_dict, (elapsed, remaining, line - 1, whole))
+                             (elapsed, remaining, line - 1, whole))
 
 
 def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tuple,
@@ -392,7 +392,6 @@ def _run_of(columns: list, marks: _Marks, starts: np.ndarray, ends: np.ndarray, 
     return TrainingLines(columns[0], columns[1:], slashes // 2,
                          (marks.count(b"/", start, int(ends[first]) + 1) - key_slashes) // 2,
                          int(_FRAME.findall(last_line)[-1][0]),
-                         last_line[last_line.rindex(b"\r") + 1:].decode(),
                          _clock_of(data, starts, ends, first, n))
 
 

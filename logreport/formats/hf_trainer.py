@@ -467,7 +467,10 @@ class Parser(Steps, BlockPath):
         return True
 
     def _dict(self, text: str, number: int, out: list, echo: bool) -> None:
-        values = parse_dict(text)
+        self._values(parse_dict(text), number, out, echo)
+
+    def _values(self, values: dict, number: int, out: list, echo: bool) -> None:
+        """The record of a printed dict's numeric items (parse_dict's)."""
         epoch = values.pop("epoch", None)
         if "train_loss" in values or "train_samples_per_second" in values:
             phase = FINAL
