@@ -319,3 +319,20 @@ def test_a_blocks_training_records_reach_the_run_at_once(tmp_path, monkeypatch):
     fast = by_blocks(path, 1 << 22, "hf_trainer")
     assert facts(fast) == slow and fast.count("train") == 360
     assert len(adds) <= 3, [type(a).__name__ for a in adds]
+
+
+@pytest.mark.parametrize("name", [
+    "llamafactory/sft_full/console.log",               # floats quoted, num_input_tokens_seen not
+    "llamafactory/sft_lora_interrupted/console.log",   # the first dict has no bar before it
+    "llamafactory/tf4_sft_full_diverge_nofilter/console.log",      # nothing quoted, nan values
+])
+def test_the_fast_path_takes_real_consoles_of_every_quoting(name):
+    """The shape of a block's training lines comes from its first dict with a bar before it,
+    with each value's quoting (transformers 5 quotes floats, not integers): all training lines
+    but the first are read column-wise (their facts equal feed's: see the tests above)."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    data = (DATA / name).read_bytes()
+    prepared = hf_trainer.Parser().prepare_block(data)
+    column_wise = sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.STD)
+    assert column_wise >= data.count(b"{'loss'") - 1

@@ -57,7 +57,7 @@ _BARE = rb" *" + _FIRST + _REST                             # a bare line (a con
 # a logger line) follows: a bare line after a bar is not understood (counted unparsed).
 _QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[\n]|\n[^\r\[\n]))+)")
 _OTHER = rb"[^\n]*\n()"
-_KEYS = re.compile(rb"'([\w/.@-]+)': ")
+_ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 _FRAME = re.compile(rb"(\d+)/\d+ \[(" + _CLOCK + rb")<(" + _CLOCK + rb"|\?),")
 _UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
@@ -80,30 +80,37 @@ def _gaps(total: bytes | None) -> re.Pattern:
     return found
 
 
-def _training_pattern(total: bytes, keys: tuple, quoted: bool) -> str:
+def _training_pattern(total: bytes, keys: tuple, quoted: tuple) -> str:
     """The RE2 pattern (pyarrow's regex functions: bytes, no state, no GIL) of a training line:
     frames of the training bar, then from its last `\\r` on a dict of these keys whose values
-    are numbers pyarrow's cast may take (else see _floats), to the line's end."""
-    value = rb"'" + _NUM + rb"'" if quoted else _NUM
+    are numbers pyarrow's cast may take (else see _floats), each quoted or not as `quoted`
+    says (transformers 5 quotes floats, not integers), to the line's end."""
     frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
               + rb")*(?:\r *)*\r")
-    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + value for k in keys) + rb"\} *\n"
+    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + (b"'" + _NUM + b"'" if q else _NUM)
+                                 for k, q in zip(keys, quoted)) + rb"\} *\n"
     return (b"^" + frames + values + b"$").decode()
 
 
-def _shape(data: bytes):
-    """(total, keys, quoted) of the block's first training line, or Nones."""
+def _shape(data: bytes, tries: int = 8):
+    """(total, keys, quoted: a flag per key) of the block's first training line with a bar
+    before its dict (of the first `tries` training lines), or Nones."""
     at = data.find(b"\r{'loss': ")
-    if at < 0:
-        return None, None, False
-    end = data.find(b"\n", at)
-    text = data[at + 1:end if end >= 0 else len(data)]
-    keys = tuple(_KEYS.findall(text))
-    totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
-    if not totals or len(set(keys)) != len(keys) or b"train_loss" in keys \
-            or b"train_samples_per_second" in keys:
-        return None, None, False
-    return totals[-1], keys, text.startswith(b"{'loss': '")
+    for _ in range(tries):
+        if at < 0:
+            break
+        end = data.find(b"\n", at)
+        end = end if end >= 0 else len(data)
+        totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
+        if totals:
+            items = _ITEMS.findall(data[at + 1:end])
+            keys = tuple(key for key, _ in items)
+            if len(set(keys)) != len(keys) or b"train_loss" in keys \
+                    or b"train_samples_per_second" in keys:
+                break
+            return totals[-1], keys, tuple(bool(quote) for _, quote in items)
+        at = data.find(b"\r{'loss': ", end)
+    return None, None, ()
 
 
 @dataclass
@@ -264,7 +271,7 @@ class TrainingLines:
 
 
 def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tuple,
-                      quoted: bool) -> tuple[np.ndarray, list]:
+                      quoted: tuple) -> tuple[np.ndarray, list]:
     """Which lines of a block are training lines, and their columns: the count of each one's
     first bar, then each key's values. A value feed would not read as a number makes its
     line no training line. One match tells the lines; their shape being known (the dict
@@ -277,14 +284,15 @@ def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tup
         return std, []
     counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends the count
     quotes = marks.where(b"'")
-    first = np.searchsorted(quotes, starts[idx])          # each dict's first quote
+    at = np.searchsorted(quotes, starts[idx])          # each dict's first quote, then each key's
     columns = [counts]
     for i in range(len(keys)):
-        if quoted:          # 'key': 'value'
-            begin, end = quotes[first + 4 * i + 2] + 1, quotes[first + 4 * i + 3]
+        if quoted[i]:       # 'key': 'value'
+            begin, end = quotes[at + 2] + 1, quotes[at + 3]
         else:               # 'key': value, (or }: the last)
-            begin = quotes[first + 2 * i + 1] + 3
+            begin = quotes[at + 1] + 3
             end = marks.next(b"}" if i == len(keys) - 1 else b",", begin)
+        at = at + (4 if quoted[i] else 2)
         column, odd = _floats(arrow.slices(data, begin, end))
         columns.append(column)
         if odd is not None:
