@@ -34,6 +34,7 @@ from .errors import LogreportError, UsageError
 from .eventsource import EventInput
 from .export import write as export_rows
 from .model import Run
+from .ranges import cores
 from .reader import read_source, readable
 from .render import remove_leftovers, write_html, write_shared_plotly
 from .report import build
@@ -337,7 +338,7 @@ def _write(site_dir: str, gone: list[str], outcomes: list[Outcome], result: Resu
 def _outcomes(tasks: list[Task], jobs: int | None):
     """read_entry of each task: in this process for one task (or jobs=1), else in a pool of
     `jobs` processes (default: one per core), the biggest logs first."""
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or cores()
     if len(tasks) < 2 or jobs < 2:
         for task in tasks:
             yield read_entry(task)

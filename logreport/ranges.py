@@ -46,7 +46,7 @@ def blocks(inp: Input, ingest, limit: int | None = None, workers: int | None = N
     """
     from .pipeline import prepared_ahead
 
-    workers = workers or os.cpu_count() or 1
+    workers = workers or cores()
     length = None if inp.path == "-" or inp.path.endswith(".gz") or is_url(inp.path) \
         else inp.size()
     if length is None or min(length, limit or length) < min_size or workers < 2 \
@@ -54,6 +54,15 @@ def blocks(inp: Input, ingest, limit: int | None = None, workers: int | None = N
         return prepared_ahead(inp.complete_blocks(limit) if limit is not None else inp.blocks(),
                               ingest)
     return _parallel(inp, ingest, limit, workers, size)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity: `taskset`, a container's cpuset),
+    else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:          # no affinity on this system (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _holed(path: str) -> bool:

@@ -336,3 +336,19 @@ def test_the_fast_path_takes_real_consoles_of_every_quoting(name):
     prepared = hf_trainer.Parser().prepare_block(data)
     column_wise = sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.STD)
     assert column_wise >= data.count(b"{'loss'") - 1
+
+
+def test_ranges_use_the_cores_the_process_may_run_on():
+    """Pinned to one core (taskset, a container's cpuset), a big log is read in one process:
+    two workers would only take turns on that core."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity here")
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
+                          "from logreport.ranges import cores; print(cores())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
