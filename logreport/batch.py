@@ -26,7 +26,7 @@ class Batch:
     def __init__(self, reading: Reading, file: int = 0):
         self.reading, self.file = reading, file
         self.holds = isinstance(reading, Run)
-        self.held: list = []                 # Records, and Records fields of single Records
+        self.held: list = []                 # Records and single Records, in order
         self.keys: frozenset | None = None
         self.last = math.nan                 # the last held step
 

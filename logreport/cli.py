@@ -503,20 +503,16 @@ def run() -> None:
     output, an exit that does not free its parse object by object (on a big log nearly as long
     as the summary itself: 30 ms per 100 MB); nothing else is left to clean up."""
     try:
-        main()
-        code = 0
+        main()              # (click ends it with SystemExit)
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
-        if not isinstance(e.code, (int, type(None))):
-            print(e.code, file=sys.stderr)
-    if not _quick_exit:
-        sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:             # a closed pipe (| head): what was written stands
-        pass
-    os._exit(code)
+        if not _quick_exit or not (e.code is None or isinstance(e.code, int)):
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:         # a closed pipe (| head): what was written stands
+            pass
+        os._exit(e.code or 0)
 
 
 # the commands of cli_watch (watch, run, demo) and cli_sites (index, serve, query)
