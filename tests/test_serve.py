@@ -194,17 +194,17 @@ def streams(s) -> int:
 def test_event_streams_are_bounded_and_the_newest_page_gets_one(server, monkeypatch):
     monkeypatch.setattr(serve, "MAX_STREAMS", 2)
     s = server()
-    held = [open_stream(s) for _ in range(2)]
-    for sock in held:
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-    newest = open_stream(s)
-    assert newest.recv(4096).startswith(b"HTTP/1.1 200")
-    assert streams(s) <= 2
-    held[0].settimeout(5)
-    while chunk := held[0].recv(4096):          # the oldest stream is ended for it
-        assert chunk.startswith((b"event: ", b": keep-alive"))
-    for sock in (*held, newest):
-        sock.close()
+    opened = []
+    try:
+        for _ in range(3):      # one after another: each is a stream before the next one asks
+            opened.append(open_stream(s))
+            assert opened[-1].recv(4096).startswith(b"HTTP/1.1 200")
+        assert streams(s) <= 2
+        while chunk := opened[0].recv(4096):        # the oldest stream is ended for the newest
+            assert chunk.startswith((b"event: ", b": keep-alive"))
+    finally:
+        for sock in opened:
+            sock.close()
 
 
 def connect(s, source: str = "127.0.0.1") -> socket.socket:
