@@ -285,13 +285,16 @@ class Run(Reading):
         back = []
         first_back = False
         if recs.phase == TRAIN:
-            if np.isnan(step).any() or (step[1:] == step[:-1]).any() \
-                    or step[0] == self.segment.train.last_step() or recs.estimated is not None:
-                # rare (missing, repeated or estimated steps): the one-by-one rules
+            last = self.segment.train.last_step()
+            if np.isnan(step).any() or (step[1:] == step[:-1]).any() or step[0] == last \
+                    or recs.estimated is not None and ((step[1:] < step[:-1]).any()
+                                                       or step[0] < last):
+                # rare (missing or repeated steps, or estimates that do not rise: an estimate
+                # starts no segment): the one-by-one rules
                 for i in range(n):
                     self._add_record(block_record(recs, i), block_file(recs, i, file))
                 return
-            first_back = bool(step[0] < self.segment.train.last_step())
+            first_back = bool(step[0] < last)
             back = (np.flatnonzero(step[1:] < step[:-1]) + 1).tolist()
         bounds = [0] + back + [n]
         for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):

@@ -1,6 +1,7 @@
 """The fast post-hoc path (blocks, ppdet column-wise runs) gives exactly the line-by-line rows."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from logreport import pipeline
@@ -43,6 +44,9 @@ def _same(x):
 
 def facts(run: Run):
     return ([tuple(map(_same, row)) for row in run.rows()],
+            [(seg.index, phase, table.line.take(np.arange(len(table))).tolist(),
+              table.estimated.take(np.arange(len(table))).tolist())
+             for seg in run.segments for phase, table in seg.tables.items()],
             [(m.kind, m.detail, m.line, m.step, m.time) for m in run.markers],
             run.info, run.lines, run.unparsed, run.unparsed_samples,
             [s.label for s in run.segments], run.first_time, run.last_time, run.format)
@@ -162,6 +166,38 @@ def test_hf_trainer_fast_path_many_frames_and_fallback_steps(tmp_path, total, dr
     assert slow.count("train") == 30
 
 
+def _stdout_only(text: bytes) -> bytes:
+    """The real console log without tqdm's frames, as `llamafactory-cli train ... | tee` or
+    `disable_tqdm` leave it (tqdm draws on stderr; the dicts are printed on stdout): each
+    other piece of a line on a line of its own."""
+    out = []
+    for line in text.split(b"\n"):
+        out += [piece for piece in line.split(b"\r") if b"%|" not in piece and piece.strip()]
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.mark.parametrize("shape", ["every_step", "every_other_step", "repeated"])
+def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
+    """A console of dicts with no bar (stdout only): each dict but the first of a stretch is
+    read column-wise, and its estimated step is feed's, whether each estimate follows the one
+    before (every step) or comes from the epoch (every other step's dict: the epochs skip)."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    text = CONSOLE.read_bytes()
+    data = _stdout_only({"every_step": text, "every_other_step": _step_lines_merged(text, None, None),
+                         "repeated": _repeated(text, 3)}[shape])
+    path = tmp_path / "stdout.log"
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    for size in (1 << 10, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    dicts = data.count(b"{'loss'")
+    assert slow.count("train") == dicts and b"%|" not in data
+    prepared = hf_trainer.Parser().prepare_block(data)
+    assert sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.BARE) == dicts
+
+
 def by_ranges(path: Path, size: int, fmt: str | None = None) -> Run:
     """The parallel path of `load`: the file cut at line ends every `size` bytes, the ranges
     prepared in 2 worker processes and emitted here in order."""
@@ -230,7 +266,8 @@ def test_property_parallel_parse_with_random_cut_positions(tmp_path):
 
     text = CONSOLE.read_bytes()
     shapes = {"repeated": _repeated(text, 6), "merged": _step_lines_merged(_repeated(text, 3), None, None),
-              "other_total": _step_lines_merged(text, b"97", None)}
+              "other_total": _step_lines_merged(text, b"97", None),
+              "stdout_only": _stdout_only(_repeated(text, 3))}
     want = {}
     for name, data in shapes.items():
         (tmp_path / name).write_bytes(data)

@@ -13,6 +13,9 @@ every frame (but for the bar clock Info, whose facts end equal):
   (a config dump), bars of another total (an eval bar) and empty lines (one `re` findall over
   the lines between runs). They change only a few flags and the clock, which the stretch
   gives at once.
+- *bare dicts*: lines that are a training dict alone, of the keys of the block's first such
+  line (a console of stdout only, `| tee`: tqdm draws its bars on stderr). Their steps are
+  estimates, made in order as feed makes them; their values are cut out as above.
 - anything else goes back to `feed`, line by line.
 
 `prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
@@ -30,7 +33,7 @@ from ..events import TRAIN, Records
 from . import arrow
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
-STD, QUIET, LINES = 0, 1, 2                      # kinds of stretches
+STD, QUIET, LINES, BARE = 0, 1, 2, 3             # kinds of stretches
 
 _CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
@@ -80,16 +83,30 @@ def _gaps(total: bytes | None) -> re.Pattern:
     return found
 
 
+def _dict_pattern(keys: tuple, quoted: tuple) -> bytes:
+    """A training dict of these keys whose values are numbers pyarrow's cast may take (else
+    see _floats), each quoted or not as `quoted` says (transformers 5 quotes floats, not
+    integers), to the line's end."""
+    return rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + (b"'" + _NUM + b"'" if q else _NUM)
+                                for k, q in zip(keys, quoted)) + rb"\} *\n$"
+
+
 def _training_pattern(total: bytes, keys: tuple, quoted: tuple) -> str:
     """The RE2 pattern (pyarrow's regex functions: bytes, no state, no GIL) of a training line:
-    frames of the training bar, then from its last `\\r` on a dict of these keys whose values
-    are numbers pyarrow's cast may take (else see _floats), each quoted or not as `quoted`
-    says (transformers 5 quotes floats, not integers), to the line's end."""
+    frames of the training bar, then from its last `\\r` on a dict (_dict_pattern)."""
     frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
               + rb")*(?:\r *)*\r")
-    values = rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + (b"'" + _NUM + b"'" if q else _NUM)
-                                 for k, q in zip(keys, quoted)) + rb"\} *\n"
-    return (b"^" + frames + values + b"$").decode()
+    return (b"^" + frames + _dict_pattern(keys, quoted)).decode()
+
+
+def _keys(text: bytes):
+    """(keys, quoted: a flag per key) of a printed training dict, or None for one that may be
+    no training record (a key twice, the final dict's keys)."""
+    items = _ITEMS.findall(text)
+    keys = tuple(key for key, _ in items)
+    if len(set(keys)) != len(keys) or b"train_loss" in keys or b"train_samples_per_second" in keys:
+        return None
+    return keys, tuple(bool(quote) for _, quote in items)
 
 
 def _shape(data: bytes, tries: int = 8):
@@ -103,14 +120,25 @@ def _shape(data: bytes, tries: int = 8):
         end = end if end >= 0 else len(data)
         totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
         if totals:
-            items = _ITEMS.findall(data[at + 1:end])
-            keys = tuple(key for key, _ in items)
-            if len(set(keys)) != len(keys) or b"train_loss" in keys \
-                    or b"train_samples_per_second" in keys:
+            shape = _keys(data[at + 1:end])
+            if shape is None:
                 break
-            return totals[-1], keys, tuple(bool(quote) for _, quote in items)
+            return (totals[-1], *shape)
         at = data.find(b"\r{'loss': ", end)
     return None, None, ()
+
+
+def _names(keys: tuple | None) -> tuple:
+    return tuple(key.decode() for key in keys or ())
+
+
+def _bare_shape(data: bytes) -> tuple:
+    """(keys, quoted) of the block's first line that is a training dict alone, or Nones."""
+    at = 0 if data.startswith(b"{'loss': ") else data.find(b"\n{'loss': ") + 1
+    if not at and not data.startswith(b"{'loss': "):
+        return None, ()
+    end = data.find(b"\n", at)
+    return _keys(data[at:end if end >= 0 else len(data)]) or (None, ())
 
 
 @dataclass
@@ -118,7 +146,8 @@ class Prepared:
     """A block, prepared: its stretches (kind, first line, lines, start, end, detail)."""
 
     total: int | None
-    keys: tuple = ()
+    keys: tuple = ()               # of its training lines' dicts
+    bare_keys: tuple = ()          # of its bare dicts
     parts: list = field(default_factory=list)
 
 
@@ -140,23 +169,33 @@ class BlockPath:
         marks = _Marks(data)
         ends = marks.where(b"\n")
         starts = np.concatenate(([0], ends[:-1] + 1))
-        prepared = Prepared(int(total) if total else None, tuple(x.decode() for x in keys or ()))
-        std = np.zeros(len(ends), dtype=bool)
+        bare_keys, bare_quoted = _bare_shape(data)
+        prepared = Prepared(int(total) if total else None, _names(keys), _names(bare_keys))
+        kinds = np.full(len(ends), QUIET, dtype=np.int8)   # QUIET: neither STD nor BARE
+        columns = {}
         if keys:
-            std, columns = _training_columns(marks, starts, total, keys, quoted)
+            std, columns[STD] = _columns(marks, starts, _training_pattern(total, keys, quoted),
+                                         keys, quoted, counted=True)
+            kinds[std] = STD
+        if bare_keys:
+            bare, columns[BARE] = _columns(marks, starts,
+                                           "^" + _dict_pattern(bare_keys, bare_quoted).decode(),
+                                           bare_keys, bare_quoted, counted=False)
+            kinds[bare] = BARE
         key_slashes = sum(key.count(b"/") for key in keys or ())
-        at = 0                       # training lines before the stretch
+        at = {STD: 0, BARE: 0}            # lines of a kind before the stretch
         reader = _QuietReader()
-        edges = np.flatnonzero(std[1:] != std[:-1]) + 1
+        edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
-            start, end = int(starts[lo]), int(ends[hi - 1]) + 1
-            if std[lo]:
-                run = _run_of([c[at:at + hi - lo] for c in columns], marks, starts, ends, lo,
-                              hi - lo, key_slashes)
-                prepared.parts.append((STD, lo, hi - lo, start, end, run))
-                at += hi - lo
-            else:
+            start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
+            if kind == QUIET:
                 _gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
+                continue
+            rows = [c[at[kind]:at[kind] + hi - lo] for c in columns[kind]]
+            at[kind] += hi - lo
+            if kind == STD:
+                rows = _run_of(rows, marks, starts, ends, lo, hi - lo, key_slashes)
+            prepared.parts.append((kind, lo, hi - lo, start, end, rows))
         return prepared
 
     # --- stateful: the events, in order --------------------------------------------------
@@ -174,6 +213,9 @@ class BlockPath:
                     yield detail.frames
             elif kind == LINES:
                 yield list(zip(range(number + first, number + first + count), detail))
+            elif kind == BARE:
+                yield from self._bare_dicts(prepared.bare_keys, number + first, count, detail,
+                                            data, start, end)
             else:
                 yield _split(data, start, end, number + first)
 
@@ -194,18 +236,9 @@ class BlockPath:
         if count > 1:
             steps = run.counts[1:]
             self._stated_steps(steps)
-            metrics = dict(zip(prepared.keys, (v[:-1] for v in run.values)))   # as _dict has them
-            epoch = metrics.pop("epoch", None)
-            if "learning_rate" not in metrics and "lr" in metrics:
-                metrics["learning_rate"] = metrics.pop("lr")
-            yield Records(TRAIN, steps.astype(np.float64),
-                          np.full(count - 1, np.nan) if epoch is None else epoch,
-                          np.full(count - 1, np.nan),
-                          np.arange(number, number + count - 1, dtype=np.float64),
-                          {k: v for k, v in metrics.items() if k not in NOT_METRICS})
+            yield _records(prepared.keys, run.values, steps, number)
         out = []
-        self._values({k: float(v[-1]) for k, v in zip(prepared.keys, run.values)},
-                     number + count - 1, out, echo=False)     # the last dict (as parse_dict)
+        self._last_dict(prepared.keys, run.values, number + count - 1, out)
         elapsed, remaining, line, whole = run.clock
         if not (whole and int(run.counts[0]) == self.clock_step):
             self._clock(elapsed, remaining, line + number, out)
@@ -215,6 +248,42 @@ class BlockPath:
         self.bar_line = number + count - 1
         self.in_dump = self.in_message = False
         yield run.frames + 1            # the bars, and the last dict (now pending)
+
+    def _bare_dicts(self, keys: tuple, number: int, count: int, values: list, data: bytes,
+                    start: int, end: int):
+        """The events of a stretch of bare dicts (of `keys`; `values`: a column per key): each
+        flushes the one before it, whose step is then an estimate (Steps._estimate)."""
+        lines = None
+        while count and not self._bare_clean():
+            lines = lines or data[start:end].split(b"\n")      # the first line, as feed reads it
+            yield [(number, lines.pop(0))]
+            number, count, values = number + 1, count - 1, [v[1:] for v in values]
+        if not count:
+            return
+        out: list = []
+        self._flush(out)                            # the first dict flushes the pending record
+        yield from out
+        if count > 1:
+            epochs = values[keys.index("epoch")][:-1] if "epoch" in keys else \
+                np.full(count - 1, np.nan)
+            steps = self._estimated_steps(epochs)
+            self.last_step = int(steps[-1])
+            yield _records(keys, values, steps, number, estimated=np.ones(count - 1))
+        out = []
+        self._last_dict(keys, values, number + count - 1, out)
+        yield from out
+        self.in_message = False
+        yield 1                                     # the last dict (now pending)
+
+    def _bare_clean(self) -> bool:
+        """Whether a bare dict now gives what the fast path says: a training record whose
+        step feed estimates, flushing the one before it."""
+        return self.partial is None and self.block is None and not self.in_traceback \
+            and not self.in_dump and not (self.pending is not None and self.pending_echo)
+
+    def _last_dict(self, keys: tuple, values: list, number: int, out: list) -> None:
+        """The last dict of a stretch (line `number`), pending as feed leaves it."""
+        self._values({k: float(v[-1]) for k, v in zip(keys, values)}, number, out, echo=False)
 
     def _clean(self, total: int | None) -> bool:
         """Whether a training line now gives what the fast path says: its bars are of the
@@ -248,6 +317,21 @@ class BlockPath:
             self.time = quiet.time
 
 
+def _records(keys: tuple, values: list, steps: np.ndarray, number: int,
+             estimated: np.ndarray | None = None) -> Records:
+    """The training Records of all but the last of a stretch's dicts (from line `number`), as
+    _values makes their records."""
+    count = len(steps)
+    metrics = dict(zip(keys, (v[:-1] for v in values)))
+    epoch = metrics.pop("epoch", None)
+    if "learning_rate" not in metrics and "lr" in metrics:
+        metrics["learning_rate"] = metrics.pop("lr")
+    return Records(TRAIN, steps.astype(np.float64),
+                   np.full(count, np.nan) if epoch is None else epoch, np.full(count, np.nan),
+                   np.arange(number, number + count, dtype=np.float64),
+                   {k: v for k, v in metrics.items() if k not in NOT_METRICS}, estimated)
+
+
 @dataclass
 class TrainingLines:
     """A run of training lines: each line's first bar count, the dicts' values (per key),
@@ -270,22 +354,24 @@ class TrainingLines:
                              (elapsed, remaining, line - 1, whole))
 
 
-def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tuple,
-                      quoted: tuple) -> tuple[np.ndarray, list]:
-    """Which lines of a block are training lines, and their columns: the count of each one's
-    first bar, then each key's values. A value feed would not read as a number makes its
-    line no training line. One match tells the lines; their shape being known (the dict
-    holds a line's only quotes), the columns are cut out where the separators are."""
+def _columns(marks: _Marks, starts: np.ndarray, pattern: str, keys: tuple, quoted: tuple,
+             counted: bool) -> tuple[np.ndarray, list]:
+    """Which lines of a block (their `starts`) match `pattern`, a dict of `keys` to their end,
+    and their columns: (`counted`) the count of each one's first bar, then each key's values.
+    A value feed would not read as a number makes its line no match. One match tells the
+    lines; their shape being known (the dict holds a line's only quotes), the columns are cut
+    out where the separators are."""
     data = marks.data
-    std = arrow.matches(arrow.lines(data, starts, len(data)),
-                        _training_pattern(total, keys, quoted))
-    idx = np.flatnonzero(std)
+    found = arrow.matches(arrow.lines(data, starts, len(data)), pattern)
+    idx = np.flatnonzero(found)
     if not len(idx):
-        return std, []
-    counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends the count
+        return found, []
+    columns, bad = [], np.zeros(len(idx), dtype=bool)
+    if counted:
+        counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
+        columns.append(counts)
     quotes = marks.where(b"'")
     at = np.searchsorted(quotes, starts[idx])          # each dict's first quote, then each key's
-    columns = [counts]
     for i in range(len(keys)):
         if quoted[i]:       # 'key': 'value'
             begin, end = quotes[at + 2] + 1, quotes[at + 3]
@@ -298,9 +384,9 @@ def _training_columns(marks: _Marks, starts: np.ndarray, total: bytes, keys: tup
         if odd is not None:
             bad |= odd
     if bad.any():
-        std[idx[bad]] = False
+        found[idx[bad]] = False
         columns = [c[~bad] for c in columns]
-    return std, columns
+    return found, columns
 
 
 class _Marks:

@@ -89,6 +89,40 @@ class Steps:
         self.record_step, self.estimated = int(steps[-1]), False
         self.train_count += len(steps)
 
+    def _estimated_steps(self, epochs: np.ndarray) -> np.ndarray:
+        """_train_step for records the log states no step for (their epochs: NaN where none),
+        in order: at once where each estimate is the one before plus the usual gap (else one
+        by one)."""
+        steps = []
+        if self.record_step is None and len(epochs):    # the first estimate is no follower
+            steps.append(self._train_step(None, float(epochs[0]))[0])
+            epochs = epochs[1:]
+        following = self.record_step + self.record_gap * np.arange(1, len(epochs) + 1)
+        if not len(epochs) or self._following_fits(following, epochs):
+            if len(epochs):
+                self.record_step, self.estimated = int(following[-1]), True
+                self.train_count += len(epochs)
+            return np.concatenate((np.array(steps, np.float64), following))
+        return np.array(steps + [self._train_step(None, epoch)[0] for epoch in epochs.tolist()],
+                        np.float64)
+
+    def _following_fits(self, following: np.ndarray, epochs: np.ndarray) -> bool:
+        """Whether _estimate keeps each of `following` for its epoch: none is below the steps
+        its epoch, as printed, names (_epoch_span)."""
+        per_epoch = self.steps_per_epoch()
+        known = ~np.isnan(epochs)
+        if not per_epoch or not known.any():
+            return True
+        values = epochs[known]
+        halves = {}
+        half = np.empty(len(values))
+        for i, text in enumerate(map(repr, values.tolist())):
+            decimals = len(text.partition(".")[2]) if "e" not in text else 16
+            if decimals not in halves:
+                halves[decimals] = 0.5 * 10.0 ** -decimals
+            half[i] = halves[decimals]
+        return bool((following[known] >= np.ceil((values - half) * per_epoch)).all())
+
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
         if rec.phase == TRAIN:
