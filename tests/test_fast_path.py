@@ -198,6 +198,20 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     assert sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.BARE) == dicts
 
 
+def test_an_infinite_epoch_is_no_step(tmp_path):
+    """An epoch printed as inf (the real stdout console, one epoch changed) gives no step from
+    the epoch (it stopped the parse with an OverflowError): the estimate follows the one before,
+    on either path."""
+    data = _stdout_only(CONSOLE.read_bytes()).replace(b"'epoch': '0.01778'", b"'epoch': 'inf'")
+    assert data.count(b"'inf'") == 1
+    path = tmp_path / "stdout.log"
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    assert facts(by_blocks(path, 1 << 22, "hf_trainer")) == facts(slow)
+    steps = [step for _, phase, step, epoch, _, metric, _ in slow.rows() if metric == "loss"]
+    assert steps[:3] == [1, 2, 3]
+
+
 def by_ranges(path: Path, size: int, fmt: str | None = None) -> Run:
     """The parallel path of `load`: the file cut at line ends every `size` bytes, the ranges
     prepared in 2 worker processes and emitted here in order."""

@@ -40,7 +40,7 @@ class Steps:
     def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
         """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
         per_epoch = self.steps_per_epoch()
-        if epoch is None or not per_epoch or epoch != epoch:
+        if epoch is None or not per_epoch or not math.isfinite(epoch):
             return None
         text = repr(float(epoch))
         decimals = len(text.partition(".")[2]) if "e" not in text else 16
@@ -110,18 +110,16 @@ class Steps:
         """Whether _estimate keeps each of `following` for its epoch: none is below the steps
         its epoch, as printed, names (_epoch_span)."""
         per_epoch = self.steps_per_epoch()
-        known = ~np.isnan(epochs)
-        if not per_epoch or not known.any():
+        if not per_epoch:
             return True
-        values = epochs[known]
-        halves = {}
-        half = np.empty(len(values))
-        for i, text in enumerate(map(repr, values.tolist())):
-            decimals = len(text.partition(".")[2]) if "e" not in text else 16
-            if decimals not in halves:
-                halves[decimals] = 0.5 * 10.0 ** -decimals
-            half[i] = halves[decimals]
-        return bool((following[known] >= np.ceil((values - half) * per_epoch)).all())
+        # the lowest step of a span is at most ceil(epoch * per_epoch): only the estimates
+        # below that need their epoch's decimals (NaN, no epoch, compares False)
+        doubt = np.flatnonzero(following < np.ceil(epochs * per_epoch))
+        for step, epoch in zip(following[doubt].tolist(), epochs[doubt].tolist()):
+            span = self._epoch_span(epoch)
+            if span is not None and step < span[0]:
+                return False
+        return True
 
     def _emit(self, rec: Record, step: int | None, out: list) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
