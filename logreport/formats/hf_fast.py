@@ -180,7 +180,7 @@ class BlockPath:
         if bare_keys:
             bare, columns[BARE] = _columns(marks, starts,
                                            "^" + _dict_pattern(bare_keys, bare_quoted).decode(),
-                                           bare_keys, bare_quoted, counted=False)
+                                           bare_keys, bare_quoted, counted=False, paired=True)
             kinds[bare] = BARE
         key_slashes = sum(key.count(b"/") for key in keys or ())
         at = {STD: 0, BARE: 0}            # lines of a kind before the stretch
@@ -355,14 +355,18 @@ class TrainingLines:
 
 
 def _columns(marks: _Marks, starts: np.ndarray, pattern: str, keys: tuple, quoted: tuple,
-             counted: bool) -> tuple[np.ndarray, list]:
+             counted: bool, paired: bool = False) -> tuple[np.ndarray, list]:
     """Which lines of a block (their `starts`) match `pattern`, a dict of `keys` to their end,
     and their columns: (`counted`) the count of each one's first bar, then each key's values.
-    A value feed would not read as a number makes its line no match. One match tells the
-    lines; their shape being known (the dict holds a line's only quotes), the columns are cut
-    out where the separators are."""
+    A value feed would not read as a number makes its line no match; `paired`: so does a line
+    with no match next to it (a bare dict alone between bars, one frame a line, is read by
+    feed at less cost than a stretch of its own). One match tells the lines; their shape being
+    known (the dict holds a line's only quotes), the columns are cut out where the separators
+    are."""
     data = marks.data
     found = arrow.matches(arrow.lines(data, starts, len(data)), pattern)
+    if paired:
+        found &= np.r_[False, found[:-1]] | np.r_[found[1:], False]
     idx = np.flatnonzero(found)
     if not len(idx):
         return found, []
