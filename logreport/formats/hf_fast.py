@@ -454,17 +454,18 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
 def _gap(parts: list, reader: _QuietReader, data: bytes, total: bytes | None, first: int,
          start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
     """The stretches of the lines of data[start:end] (no training line), from line `first`:
-    quiet stretches, and lines for feed (consecutive ones in one stretch)."""
+    quiet stretches, and lines for feed (consecutive ones in one stretch, with a blank line
+    alone among them: a tqdm bar one frame a line, cleared by blank lines, is one stretch)."""
     line, lines_from = first, None
     for quiet, _ in _gaps(total).findall(data, start, end):
-        if not quiet:
+        count = quiet.count(b"\n") if quiet else 1
+        if not quiet or count == 1 and lines_from is not None and not quiet.strip():
             lines_from = line if lines_from is None else lines_from
-            line += 1
+            line += count
             continue
         if lines_from is not None:
             _lines(parts, data, lines_from, line, starts, ends)
             lines_from = None
-        count = quiet.count(b"\n")
         parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
                       reader.read(quiet, count)))
         line += count
