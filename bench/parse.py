@@ -5,9 +5,11 @@ Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
 shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept; an evaluation
 every 15 steps, a checkpoint every 30), and (`--only genlf`) the console log of the perf-lf
-check (shared/checks/genlf.py: an evaluation every 500 steps), then times each command on the
-page-cached file. Prints wall seconds, MB/s, ratio to awk (wall), CPU seconds (user + sys of
-the command and its worker processes), cores used (CPU / wall), and peak memory: the largest
+check (shared/checks/genlf.py: an evaluation every 500 steps) or (`--only stdout`) that log
+without tqdm's frames (what `llamafactory-cli train ... | tee` keeps: tqdm draws on stderr),
+then times each command on the page-cached file, `summary` also on one core (taskset).
+Prints wall seconds, MB/s, ratio to awk (wall), CPU seconds (user + sys of the command and
+its worker processes), cores used (CPU / wall), and peak memory: the largest
 sum of the proportional set sizes (PSS: shared pages split between the processes) of the
 command and its workers, sampled every 20 ms (the log is read, never mapped: its pages are in
 no process). Timings depend on the machine's load: read ratios within one run.
@@ -20,6 +22,7 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +40,7 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
             n += 1; s += float(m.group(1))
 print(n, s)"""
 LOSS = {"ppdet": r"loss: ([-\d.naif]+)", "llamafactory": r"'loss': '?([-0-9.e]+|nan)",
-        "genlf": r"'loss': '?([-0-9.e]+|nan)"}
+        "genlf": r"'loss': '?([-0-9.e]+|nan)", "stdout": r"'loss': '?([-0-9.e]+|nan)"}
 
 
 def ppdet_log(path: str, mb: int) -> None:
@@ -73,6 +76,17 @@ def genlf_log(path: str, mb: int) -> None:
     with open(path + ".steps", "w") as steps:
         subprocess.run([sys.executable, f"{SHARED}/checks/genlf.py", path, str(mb)], check=True,
                        stdout=steps)
+
+
+def stdout_log(path: str, mb: int) -> None:
+    """The genlf console with every tqdm frame dropped, each other piece of a line on its own."""
+    genlf_log(path + ".console", mb)
+    with open(path + ".console", "rb") as src, open(path, "wb") as out:
+        for line in src:
+            for piece in line.rstrip(b"\n").split(b"\r"):
+                if b"%|" not in piece and piece.strip():
+                    out.write(piece + b"\n")
+    os.remove(path + ".console")
 
 
 def _tree(pid: int) -> list[int]:
@@ -129,6 +143,8 @@ def bench(path: str, kind: str, logreport: str, workdir: str) -> None:
     cmds = [("grep -c loss", f"grep -c loss {q}"), ("awk loss-only", f"{AWK} {q}"),
             ("python re loop, loss only", loop),
             ("logreport summary --json", f"{logreport} summary {q} --json"),
+            *([("logreport summary --json, one core", f"taskset -c 0 {logreport} summary {q} --json")]
+              if shutil.which("taskset") else []),
             ("logreport export parquet",
              f"{logreport} export {q} -o {shlex.quote(os.path.join(workdir, 'x.parquet'))}")]
     results = []
@@ -173,13 +189,14 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
     ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
-    ap.add_argument("--only", choices=["ppdet", "llamafactory", "genlf"],
-                    help="bench one log only (genlf: only when asked)")
+    ap.add_argument("--only", choices=["ppdet", "llamafactory", "genlf", "stdout"],
+                    help="bench one log only (genlf, stdout: only when asked)")
     ap.add_argument("--scaling", action="store_true", help="peak memory against file size")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), ("genlf", genlf_log)):
-        if args.only != name and (args.only or name == "genlf"):
+    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), ("genlf", genlf_log),
+                       ("stdout", stdout_log)):
+        if args.only != name and (args.only or name in ("genlf", "stdout")):
             continue
         path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
         if not os.path.exists(path):
