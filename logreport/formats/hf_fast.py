@@ -1,5 +1,5 @@
 """The block fast path of the hf_trainer parser: a block of whole lines is read at C speed
-into three kinds of stretches, then their events are given in order, exactly those of feeding
+into four kinds of stretches, then their events are given in order, exactly those of feeding
 every frame (but for the bar clock Info, whose facts end equal):
 
 - *training lines*: tqdm frames of the training bar, then a training dict whose keys are
@@ -9,10 +9,10 @@ every frame (but for the bar clock Info, whose facts end equal):
   the lines' shape being known, their bar counts and values are cut out where the
   separators after them are, and cast at once. A run of them gives one Records: each
   dict's step is the count of the first frame after it.
-- *quiet lines*: logger lines with no fact, marker or dict, the bare lines that continue them
-  (a config dump), bars of another total (an eval bar) and empty lines (one `re` findall over
-  the lines between runs). They change only a few flags and the clock, which the stretch
-  gives at once.
+- *quiet lines* (`hf_quiet`): logger lines with no fact, marker or dict, the bare lines that
+  continue them (a config dump), bars of another total (an eval bar) and empty lines (one `re`
+  findall over the lines between runs). They change only a few flags and the clock, which the
+  stretch gives at once.
 - *bare dicts*: lines that are a training dict alone, of the keys of the block's first such
   line (a console of stdout only, `| tee`: tqdm draws its bars on stderr). Their steps are
   estimates, made in order as feed makes them; their values are cut out as above.
@@ -31,56 +31,12 @@ import numpy as np
 
 from ..events import TRAIN, Records
 from . import arrow
+from .hf_quiet import BARE, BLANKS, CLOCK, LINES, QUIET, STD, Quiet, QuietReader, bar, gap, split
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
-STD, QUIET, LINES, BARE = 0, 1, 2, 3             # kinds of stretches
-
-_CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
-
-
-def _bar(total: bytes, count: bytes) -> bytes:
-    """A tqdm frame that feed reads as a plain bar (no description, it/s or s/it, nothing
-    around it) of `total`; `count`: the pattern of its count."""
-    return (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *" + count + rb"/" + total
-            + rb" \[" + _CLOCK + rb"<(?:" + _CLOCK + rb"|\?), *(?:\?|\d+\.\d\d)(?:it/s|s/it)\]")
-
-
-_BLANKS = rb"\r(?: *(?:\x1b\[A)?\r)*"          # a line's start, and frames that decode to ""
 _NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
-# What starts a quiet line's message: no marker, banner or dict (a Unicode space could hide
-# one from this test: a message must start with printable ASCII).
-_FIRST = (rb"(?!\*\*\*\*\*|Training completed\.|Saving model checkpoint to |Continuing training from"
-          rb"|Resuming training from|Killed)[!-=?-Z\\\]^-z}~]")
-_REST = rb"[^\n\r\x1b\x00|>]*"
-_HEAD = (rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
-         rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} >> ")
-_LOGGER = _HEAD + rb" *(?:" + _FIRST + _REST + rb")?"       # a transformers logger line
-_BARE = rb" *" + _FIRST + _REST                             # a bare line (a config dump's)
-# Quiet lines: a bar line ends the stretch unless a line that resets the flags again (a bar,
-# a logger line) follows: a bare line after a bar is not understood (counted unparsed).
-_QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[\n]|\n[^\r\[\n]))+)")
-_OTHER = rb"[^\n]*\n()"
 _ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
-_STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
-_FRAME = re.compile(rb"(\d+)/\d+ \[(" + _CLOCK + rb")<(" + _CLOCK + rb"|\?),")
-_UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
-           b" - transformers")
-_PATTERNS: dict = {}
-
-
-def _gaps(total: bytes | None) -> re.Pattern:
-    """Between runs of training lines: a stretch of quiet lines, or one line, per match
-    (groups: quiet, nothing)."""
-    found = _PATTERNS.get(total)
-    if found is None:
-        bars = b"(?!)"
-        if total is not None:   # bars of another total than the training one
-            other = _bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
-            bars = _BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
-        if len(_PATTERNS) > 64:
-            _PATTERNS.clear()
-        found = _PATTERNS[total] = re.compile(_QUIET.replace(b"BARS", bars) + b"|" + _OTHER)
-    return found
+_FRAME = re.compile(rb"(\d+)/\d+ \[(" + CLOCK + rb")<(" + CLOCK + rb"|\?),")
 
 
 def _dict_pattern(keys: tuple, quoted: tuple) -> bytes:
@@ -94,7 +50,7 @@ def _dict_pattern(keys: tuple, quoted: tuple) -> bytes:
 def _training_pattern(total: bytes, keys: tuple, quoted: tuple) -> str:
     """The RE2 pattern (pyarrow's regex functions: bytes, no state, no GIL) of a training line:
     frames of the training bar, then from its last `\\r` on a dict (_dict_pattern)."""
-    frames = (_BLANKS + _bar(total, rb"\d+") + rb"(?:\r" + _bar(total, rb"\d+")
+    frames = (BLANKS + bar(total, rb"\d+") + rb"(?:\r" + bar(total, rb"\d+")
               + rb")*(?:\r *)*\r")
     return (b"^" + frames + _dict_pattern(keys, quoted)).decode()
 
@@ -132,13 +88,14 @@ def _names(keys: tuple | None) -> tuple:
     return tuple(key.decode() for key in keys or ())
 
 
-def _bare_shape(data: bytes) -> tuple:
-    """(keys, quoted) of the block's first line that is a training dict alone, or Nones."""
-    at = 0 if data.startswith(b"{'loss': ") else data.find(b"\n{'loss': ") + 1
-    if not at and not data.startswith(b"{'loss': "):
-        return None, ()
-    end = data.find(b"\n", at)
-    return _keys(data[at:end if end >= 0 else len(data)]) or (None, ())
+def _bare_shape(marks: _Marks, starts: np.ndarray, tries: int = 8) -> tuple:
+    """(keys, quoted) of the block's first line that is a training dict alone (of the first
+    `tries` lines that start with a brace), or Nones."""
+    data = marks.data
+    for at in starts[marks.bytes[starts] == ord("{")][:tries].tolist():
+        if data.startswith(b"{'loss': ", at):
+            return _keys(data[at:data.index(b"\n", at)]) or (None, ())
+    return None, ()
 
 
 @dataclass
@@ -169,7 +126,7 @@ class BlockPath:
         marks = _Marks(data)
         ends = marks.where(b"\n")
         starts = np.concatenate(([0], ends[:-1] + 1))
-        bare_keys, bare_quoted = _bare_shape(data)
+        bare_keys, bare_quoted = _bare_shape(marks, starts)
         prepared = Prepared(int(total) if total else None, _names(keys), _names(bare_keys))
         kinds = np.full(len(ends), QUIET, dtype=np.int8)   # QUIET: neither STD nor BARE
         columns = {}
@@ -184,12 +141,12 @@ class BlockPath:
             kinds[bare] = BARE
         key_slashes = sum(key.count(b"/") for key in keys or ())
         at = {STD: 0, BARE: 0}            # lines of a kind before the stretch
-        reader = _QuietReader()
+        reader = QuietReader()
         edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if kind == QUIET:
-                _gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
+                gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
             rows = [c[at[kind]:at[kind] + hi - lo] for c in columns[kind]]
             at[kind] += hi - lo
@@ -217,7 +174,7 @@ class BlockPath:
                 yield from self._bare_dicts(prepared.bare_keys, number + first, count, detail,
                                             data, start, end)
             else:
-                yield _split(data, start, end, number + first)
+                yield split(data, start, end, number + first)
 
     def _training_lines(self, prepared: Prepared, number: int, count: int, run, data: bytes,
                         start: int, end: int):
@@ -451,35 +408,6 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
         return np.array([np.nan if v is None else v for v in values]), bad
 
 
-def _gap(parts: list, reader: _QuietReader, data: bytes, total: bytes | None, first: int,
-         start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
-    """The stretches of the lines of data[start:end] (no training line), from line `first`:
-    quiet stretches, and lines for feed (consecutive ones in one stretch, with a blank line
-    alone among them: a tqdm bar one frame a line, cleared by blank lines, is one stretch)."""
-    line, lines_from = first, None
-    for quiet, _ in _gaps(total).findall(data, start, end):
-        count = quiet.count(b"\n") if quiet else 1
-        if not quiet or count == 1 and lines_from is not None and not quiet.strip():
-            lines_from = line if lines_from is None else lines_from
-            line += count
-            continue
-        if lines_from is not None:
-            _lines(parts, data, lines_from, line, starts, ends)
-            lines_from = None
-        parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
-                      reader.read(quiet, count)))
-        line += count
-    if lines_from is not None:
-        _lines(parts, data, lines_from, line, starts, ends)
-
-
-def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
-           ends: np.ndarray) -> None:
-    """Lines first..end-1 for feed: a LINES stretch, with their raw lines."""
-    start, stop = int(starts[first]), int(ends[end - 1]) + 1
-    parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
-
-
 def _run_of(columns: list, marks: _Marks, starts: np.ndarray, ends: np.ndarray, first: int,
             n: int, key_slashes: int) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
@@ -505,84 +433,3 @@ def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: 
                 return last[1].decode(), last[2].decode(), last[3], False
             last = (int(count), elapsed, remaining, i)
     return last[1].decode(), last[2].decode(), 0, True
-
-
-@dataclass
-class Quiet:
-    """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
-    line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
-    whether bare lines come first, bars, facts its lines restate, a transformers_version, or
-    text that feed may read otherwise (`unsafe`)."""
-
-    frames: int
-    message: bool | None
-    stamped: bool
-    time: float | None
-    bare_first: bool
-    bars: int
-    facts: list
-    version: bool
-    unsafe: bool
-
-
-class _QuietReader:
-    """Reads stretches of quiet lines into `Quiet`s."""
-
-    def __init__(self):
-        self.times: dict = {}           # a logger line's stamp -> its time
-        self.stated: dict = {}          # a line's message -> the fact it states, or None
-
-    def read(self, text: bytes, count: int) -> Quiet:
-        """The Quiet of a stretch of `count` quiet lines."""
-        loggers = text.count(b" >> ")
-        bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
-        bar_lines = text.count(b"\n\r") + (text[0] == 13)
-        empty = text.count(b"\n\n") + (text[0] == 10)
-        at_logger, at_bar = text.rfind(b" >> "), text.rfind(b"%|")
-        message = None if at_logger < 0 and at_bar < 0 else at_logger > at_bar
-        time = None
-        if at_logger >= 0:
-            stamp = text[at_logger - 23:at_logger]
-            if stamp not in self.times:
-                from .hf_trainer import _stamp
-
-                self.times[stamp] = _stamp(*_STAMP.match(stamp).groups())
-            time = self.times[stamp]
-        lead = text[1:2] if text[0] == 10 else text[:1]
-        unsafe = False
-        for needle in _UNSAFE:
-            if needle in text:
-                unsafe = True
-                break
-        return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
-                     time, lead not in (b"", b"\r", b"["), bars,
-                     self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, unsafe)
-
-    def _facts(self, text: bytes) -> list:
-        """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
-        a message (an evaluation's "Num examples = 50") is read once."""
-        from ..sources import decode
-        from .hf_trainer import fact_of
-
-        out = {}                    # line start -> its fact
-        for needle in (b" = ", b"world size: "):
-            at = text.find(needle)
-            while at >= 0:
-                start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
-                line = text[start:end]
-                message = line.partition(b" >> ")[2] if b" >> " in line else line
-                if message not in self.stated:
-                    self.stated[message] = fact_of(decode(message).strip())
-                if self.stated[message] is not None:
-                    out[start] = self.stated[message]
-                at = text.find(needle, end)
-        return [out[start] for start in sorted(out)]
-
-
-def _split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
-    """(number, raw line) of the lines of data[start:end] (whole lines)."""
-    lines = data[start:end].split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    return list(zip(range(number, number + len(lines)), lines))

@@ -1,0 +1,169 @@
+"""The stretches between training lines of the hf_trainer fast path (`hf_fast`): *quiet
+lines* (logger lines with no fact, marker or dict, the bare lines that continue them: a config
+dump, bars of another total than the training one: an eval bar, and empty lines), found by one
+`re` findall over the lines between runs, which change only a few flags and the clock of the
+parser and are read into a `Quiet` at once; and lines that `feed` reads one by one, in order.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+STD, QUIET, LINES, BARE = 0, 1, 2, 3     # kinds of stretches (of training lines, bare dicts: hf_fast)
+
+CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
+
+
+def bar(total: bytes, count: bytes) -> bytes:
+    """A tqdm frame that feed reads as a plain bar (no description, it/s or s/it, nothing
+    around it) of `total`; `count`: the pattern of its count."""
+    return (rb"[ \d]{2}\d%\|(?:\xe2\x96[\x88-\x8f])*[ #\d]*\| *" + count + rb"/" + total
+            + rb" \[" + CLOCK + rb"<(?:" + CLOCK + rb"|\?), *(?:\?|\d+\.\d\d)(?:it/s|s/it)\]")
+
+
+BLANKS = rb"\r(?: *(?:\x1b\[A)?\r)*"          # a line's start, and frames that decode to ""
+
+# What starts a quiet line's message: no marker, banner or dict (a Unicode space could hide
+# one from this test: a message must start with printable ASCII).
+_FIRST = (rb"(?!\*\*\*\*\*|Training completed\.|Saving model checkpoint to |Continuing training from"
+          rb"|Resuming training from|Killed)[!-=?-Z\\\]^-z}~]")
+_REST = rb"[^\n\r\x1b\x00|>]*"
+_HEAD = (rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
+         rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} >> ")
+_LOGGER = _HEAD + rb" *(?:" + _FIRST + _REST + rb")?"       # a transformers logger line
+_BARE = rb" *" + _FIRST + _REST                             # a bare line (a config dump's)
+# Quiet lines: a bar line ends the stretch unless a line that resets the flags again (a bar,
+# a logger line) follows: a bare line after a bar is not understood (counted unparsed).
+_QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[\n]|\n[^\r\[\n]))+)")
+_OTHER = rb"[^\n]*\n()"
+_STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
+_UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
+           b" - transformers")
+_PATTERNS: dict = {}
+
+
+def _gaps(total: bytes | None) -> re.Pattern:
+    """Between runs of training lines: a stretch of quiet lines, or one line, per match
+    (groups: quiet, nothing)."""
+    found = _PATTERNS.get(total)
+    if found is None:
+        bars = b"(?!)"
+        if total is not None:   # bars of another total than the training one
+            other = bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
+            bars = BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
+        if len(_PATTERNS) > 64:
+            _PATTERNS.clear()
+        found = _PATTERNS[total] = re.compile(_QUIET.replace(b"BARS", bars) + b"|" + _OTHER)
+    return found
+
+
+def gap(parts: list, reader: QuietReader, data: bytes, total: bytes | None, first: int,
+         start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
+    """The stretches of the lines of data[start:end] (no training line), from line `first`:
+    quiet stretches, and lines for feed (consecutive ones in one stretch, with a blank line
+    alone among them: a tqdm bar one frame a line, cleared by blank lines, is one stretch)."""
+    line, lines_from = first, None
+    for quiet, _ in _gaps(total).findall(data, start, end):
+        count = quiet.count(b"\n") if quiet else 1
+        if not quiet or count == 1 and lines_from is not None and not quiet.strip():
+            lines_from = line if lines_from is None else lines_from
+            line += count
+            continue
+        if lines_from is not None:
+            _lines(parts, data, lines_from, line, starts, ends)
+            lines_from = None
+        parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
+                      reader.read(quiet, count)))
+        line += count
+    if lines_from is not None:
+        _lines(parts, data, lines_from, line, starts, ends)
+
+
+def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
+           ends: np.ndarray) -> None:
+    """Lines first..end-1 for feed: a LINES stretch, with their raw lines."""
+    start, stop = int(starts[first]), int(ends[end - 1]) + 1
+    parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
+
+
+@dataclass
+class Quiet:
+    """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
+    line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
+    whether bare lines come first, bars, facts its lines restate, a transformers_version, or
+    text that feed may read otherwise (`unsafe`)."""
+
+    frames: int
+    message: bool | None
+    stamped: bool
+    time: float | None
+    bare_first: bool
+    bars: int
+    facts: list
+    version: bool
+    unsafe: bool
+
+
+class QuietReader:
+    """Reads stretches of quiet lines into `Quiet`s."""
+
+    def __init__(self):
+        self.times: dict = {}           # a logger line's stamp -> its time
+        self.stated: dict = {}          # a line's message -> the fact it states, or None
+
+    def read(self, text: bytes, count: int) -> Quiet:
+        """The Quiet of a stretch of `count` quiet lines."""
+        loggers = text.count(b" >> ")
+        bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
+        bar_lines = text.count(b"\n\r") + (text[0] == 13)
+        empty = text.count(b"\n\n") + (text[0] == 10)
+        at_logger, at_bar = text.rfind(b" >> "), text.rfind(b"%|")
+        message = None if at_logger < 0 and at_bar < 0 else at_logger > at_bar
+        time = None
+        if at_logger >= 0:
+            stamp = text[at_logger - 23:at_logger]
+            if stamp not in self.times:
+                from .hf_trainer import _stamp
+
+                self.times[stamp] = _stamp(*_STAMP.match(stamp).groups())
+            time = self.times[stamp]
+        lead = text[1:2] if text[0] == 10 else text[:1]
+        unsafe = False
+        for needle in _UNSAFE:
+            if needle in text:
+                unsafe = True
+                break
+        return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
+                     time, lead not in (b"", b"\r", b"["), bars,
+                     self._facts(text) if b" = " in text or b"world size: " in text else [],
+                     b"transformers_version" in text, unsafe)
+
+    def _facts(self, text: bytes) -> list:
+        """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
+        a message (an evaluation's "Num examples = 50") is read once."""
+        from ..sources import decode
+        from .hf_trainer import fact_of
+
+        out = {}                    # line start -> its fact
+        for needle in (b" = ", b"world size: "):
+            at = text.find(needle)
+            while at >= 0:
+                start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
+                line = text[start:end]
+                message = line.partition(b" >> ")[2] if b" >> " in line else line
+                if message not in self.stated:
+                    self.stated[message] = fact_of(decode(message).strip())
+                if self.stated[message] is not None:
+                    out[start] = self.stated[message]
+                at = text.find(needle, end)
+        return [out[start] for start in sorted(out)]
+
+
+def split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
+    """(number, raw line) of the lines of data[start:end] (whole lines)."""
+    lines = data[start:end].split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return list(zip(range(number, number + len(lines)), lines))
