@@ -121,13 +121,18 @@ def test_a_warm_index_reads_nothing_and_writes_nothing(tmp_path):
     assert after == before
 
 
-def test_an_appended_log_is_read_on_from_where_it_stopped(tmp_path):
-    log = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
-    text = log.read_bytes()
+def _a_third_written(tmp_path):
+    """A runs folder whose live.log holds the first third of a real log: (folder, log, text)."""
+    text = (DATA / "ppdet" / "picodet_s_320_coco_long80e.log").read_bytes()
     root = tmp_path / "runs"
     root.mkdir()
     live = root / "live.log"
     live.write_bytes(text[:len(text) // 3])
+    return root, live, text
+
+
+def test_an_appended_log_is_read_on_from_where_it_stopped(tmp_path):
+    root, live, text = _a_third_written(tmp_path)
     index([str(root)], str(tmp_path / "site"), jobs=1)
     with open(live, "ab") as f:
         f.write(text[len(text) // 3:])
@@ -141,12 +146,7 @@ def test_an_appended_log_is_read_on_from_where_it_stopped(tmp_path):
 def test_a_write_killed_mid_way_leaves_no_file_once_its_run_is_written_again(tmp_path):
     """A worker killed while writing a run's Parquet part (SIGKILL, a lost Dask worker)
     leaves its temporary file; the next write of that run removes it."""
-    log = DATA / "ppdet" / "picodet_s_320_coco_long80e.log"
-    text = log.read_bytes()
-    root = tmp_path / "runs"
-    root.mkdir()
-    live = root / "live.log"
-    live.write_bytes(text[:len(text) // 3])
+    root, live, text = _a_third_written(tmp_path)
     site = tmp_path / "site"
     index([str(root)], str(site), jobs=1)
     (part,) = (site / ".logreport" / "runs").glob("run_id=*/part-0.parquet")
