@@ -198,6 +198,22 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     assert sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.BARE) == dicts
 
 
+def test_estimated_steps_that_rise_reach_the_run_at_once(tmp_path, monkeypatch):
+    """Bare dicts' Records (every step an estimate, rising) are added as blocks, not record by
+    record, with the facts of reading them line by line."""
+    from logreport.events import TRAIN
+
+    path = tmp_path / "stdout.log"
+    path.write_bytes(_stdout_only(_repeated(CONSOLE.read_bytes(), 6)))
+    slow = facts(line_by_line(path, "hf_trainer"))
+    singles = []
+    monkeypatch.setattr(Run, "_add_record", lambda self, rec, file=0, orig=Run._add_record: (
+        singles.append(rec) if rec.phase == TRAIN else None, orig(self, rec, file))[1])
+    fast = by_blocks(path, 1 << 22, "hf_trainer")
+    assert facts(fast) == slow and fast.count("train") == 360
+    assert len(singles) < 360 / 10, len(singles)
+
+
 def test_an_infinite_epoch_is_no_step(tmp_path):
     """An epoch printed as inf (the real stdout console, one epoch changed) gives no step from
     the epoch (it stopped the parse with an OverflowError): the estimate follows the one before,
