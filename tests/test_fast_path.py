@@ -198,6 +198,42 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     assert sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.BARE) == dicts
 
 
+def _one_frame_a_line(text: bytes, dict_twice: bool = False) -> bytes:
+    """The real console log with tqdm's redraws on lines of their own (`\\r` turned into `\\n`
+    on the way to the file); `dict_twice`: every tenth dict printed twice, with no bar between."""
+    text = text.replace(b"\r", b"\n")
+    if dict_twice:
+        dicts = text.split(b"\n{'loss'")
+        text = b"".join(piece + (b"\n{'loss'" + piece.split(b"\n", 1)[0] if i % 10 == 5 else b"")
+                        + b"\n{'loss'" for i, piece in enumerate(dicts[:-1])) + dicts[-1]
+    return text
+
+
+@pytest.mark.parametrize("shape", ["every_step", "every_other_step", "repeated", "dict_twice"])
+def test_one_frame_lines_give_the_facts_of_feed(tmp_path, shape):
+    """A console whose bar frames are lines of their own: runs of bar lines, blank lines and
+    dicts are read column-wise (each dict's step: the count of the next bar line), with feed's
+    facts; a dict with no bar before it since the dict before goes to feed."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    text = CONSOLE.read_bytes()
+    data = _one_frame_a_line({"every_other_step": _step_lines_merged(text, None, None),
+                              "repeated": _repeated(text, 3)}.get(shape, text),
+                             dict_twice=shape == "dict_twice")
+    path = tmp_path / "frames.log"
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    for size in (1 << 10, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    dicts = data.count(b"\n{'loss'")
+    assert b"\r" not in data and slow.count("train") == dicts     # a dict twice: twice
+    prepared = hf_trainer.Parser().prepare_block(data)
+    taken = sum(len(detail.dicts) if kind == hf_fast.FRAMES else count     # (a dict twice: bare)
+                for kind, _, count, *_, detail in prepared.parts if kind in (hf_fast.FRAMES, hf_fast.BARE))
+    assert taken >= dicts * 0.9, (taken, dicts)
+
+
 def test_estimated_steps_that_rise_reach_the_run_at_once(tmp_path, monkeypatch):
     """Bare dicts' Records (every step an estimate, rising) are added as blocks, not record by
     record, with the facts of reading them line by line."""
@@ -297,7 +333,8 @@ def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     text = CONSOLE.read_bytes()
     shapes = {"repeated": _repeated(text, 6), "merged": _step_lines_merged(_repeated(text, 3), None, None),
               "other_total": _step_lines_merged(text, b"97", None),
-              "stdout_only": _stdout_only(_repeated(text, 3))}
+              "stdout_only": _stdout_only(_repeated(text, 3)),
+              "one_frame_a_line": _one_frame_a_line(_repeated(text, 3), dict_twice=True)}
     want = {}
     for name, data in shapes.items():
         (tmp_path / name).write_bytes(data)

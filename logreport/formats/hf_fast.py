@@ -16,6 +16,10 @@ every frame (but for the bar clock Info, whose facts end equal):
 - *bare dicts*: lines that are a training dict alone, of the keys of the block's first such
   line (a console of stdout only, `| tee`: tqdm draws its bars on stderr). Their steps are
   estimates, made in order as feed makes them; their values are cut out as above.
+- *one-frame lines*: a console whose tqdm redraws became lines of their own (`\r` turned into
+  `\n` on the way to the file): lines that are a frame of the training bar alone, blank lines,
+  and such dicts alone, one after a bar at least. As on training lines, each dict's step is the
+  count of the first bar after it.
 - anything else goes back to `feed`, line by line.
 
 `prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
@@ -31,7 +35,20 @@ import numpy as np
 
 from ..events import TRAIN, Records
 from . import arrow
-from .hf_quiet import BARE, BLANKS, CLOCK, LINES, QUIET, STD, Quiet, QuietReader, bar, gap, split
+from .hf_quiet import (
+    BARE,
+    BLANKS,
+    CLOCK,
+    FRAMES,
+    LINES,
+    QUIET,
+    STD,
+    Quiet,
+    QuietReader,
+    bar,
+    gap,
+    split,
+)
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 _NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
@@ -89,13 +106,21 @@ def _names(keys: tuple | None) -> tuple:
 
 
 def _bare_shape(marks: _Marks, starts: np.ndarray, tries: int = 8) -> tuple:
-    """(keys, quoted) of the block's first line that is a training dict alone (of the first
-    `tries` lines that start with a brace), or Nones."""
+    """(keys, quoted, offset) of the block's first line that is a training dict alone (of the
+    first `tries` lines that start with a brace), or Nones."""
     data = marks.data
     for at in starts[marks.bytes[starts] == ord("{")][:tries].tolist():
         if data.startswith(b"{'loss': ", at):
-            return _keys(data[at:data.index(b"\n", at)]) or (None, ())
-    return None, ()
+            return (*(_keys(data[at:data.index(b"\n", at)]) or (None, ())), at)
+    return None, (), None
+
+
+def _frame_total(data: bytes, at: int) -> bytes | None:
+    """The total of the bar drawn nearest a training dict alone on its line (at offset `at`),
+    within a kilobyte after it, else before it: the training bar's, if any."""
+    after = re.search(rb"\| *\d+/(\d+) \[", data[at:at + 1024])
+    before = re.findall(rb"\| *\d+/(\d+) \[", data[max(0, at - 1024):at])
+    return after.group(1) if after else before[-1] if before else None
 
 
 @dataclass
@@ -126,27 +151,39 @@ class BlockPath:
         marks = _Marks(data)
         ends = marks.where(b"\n")
         starts = np.concatenate(([0], ends[:-1] + 1))
-        bare_keys, bare_quoted = _bare_shape(marks, starts)
+        bare_keys, bare_quoted, bare_at = _bare_shape(marks, starts)
+        if total is None and bare_keys:
+            total = _frame_total(data, bare_at)
         prepared = Prepared(int(total) if total else None, _names(keys), _names(bare_keys))
-        kinds = np.full(len(ends), QUIET, dtype=np.int8)   # QUIET: neither STD nor BARE
+        kinds = np.full(len(ends), QUIET, dtype=np.int8)   # QUIET: none of the others
         columns = {}
         if keys:
-            std, columns[STD] = _columns(marks, starts, _training_pattern(total, keys, quoted),
-                                         keys, quoted, counted=True)
+            std = _matches(marks, starts, _training_pattern(total, keys, quoted))
+            std, columns[STD] = _columns(marks, starts, std, keys, quoted, counted=True)
             kinds[std] = STD
         if bare_keys:
-            bare, columns[BARE] = _columns(marks, starts,
-                                           "^" + _dict_pattern(bare_keys, bare_quoted).decode(),
-                                           bare_keys, bare_quoted, counted=False, paired=True)
+            # a dict alone between bars, one frame a line, is no bare dict but a one-frame line
+            dicts = _matches(marks, starts, "^" + _dict_pattern(bare_keys, bare_quoted).decode())
+            paired = dicts & (np.r_[False, dicts[:-1]] | np.r_[dicts[1:], False])
+            bare, columns[BARE] = _columns(marks, starts, paired, bare_keys, bare_quoted,
+                                           counted=False)
             kinds[bare] = BARE
+            if total and (dicts & ~paired).any():
+                one, columns[FRAMES] = _frame_lines(marks, starts, total, dicts & ~paired,
+                                                    bare_keys, bare_quoted)
+                kinds[one] = FRAMES
         key_slashes = sum(key.count(b"/") for key in keys or ())
         at = {STD: 0, BARE: 0}            # lines of a kind before the stretch
         reader = QuietReader()
         edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
-            if kind == QUIET:
+            if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
+                continue
+            if kind == FRAMES:
+                prepared.parts.append((kind, lo, hi - lo, start, end,
+                                       _frames_of(columns[FRAMES], data, starts, ends, lo, hi)))
                 continue
             rows = [c[at[kind]:at[kind] + hi - lo] for c in columns[kind]]
             at[kind] += hi - lo
@@ -173,6 +210,9 @@ class BlockPath:
             elif kind == BARE:
                 yield from self._bare_dicts(prepared.bare_keys, number + first, count, detail,
                                             data, start, end)
+            elif kind == FRAMES:
+                yield from self._one_frame_lines(prepared, number + first, detail, data, start,
+                                                 end)
             else:
                 yield split(data, start, end, number + first)
 
@@ -193,7 +233,7 @@ class BlockPath:
         if count > 1:
             steps = run.counts[1:]
             self._stated_steps(steps)
-            yield _records(prepared.keys, run.values, steps, number)
+            yield _records(prepared.keys, run.values, steps, np.arange(number, number + count - 1))
         out = []
         self._last_dict(prepared.keys, run.values, number + count - 1, out)
         elapsed, remaining, line, whole = run.clock
@@ -225,12 +265,42 @@ class BlockPath:
                 np.full(count - 1, np.nan)
             steps = self._estimated_steps(epochs)
             self.last_step = int(steps[-1])
-            yield _records(keys, values, steps, number, estimated=np.ones(count - 1))
+            yield _records(keys, values, steps, np.arange(number, number + count - 1),
+                           estimated=np.ones(count - 1))
         out = []
         self._last_dict(keys, values, number + count - 1, out)
         yield from out
         self.in_message = False
         yield 1                                     # the last dict (now pending)
+
+    def _one_frame_lines(self, prepared: Prepared, number: int, run: OneFrameLines, data: bytes,
+                         start: int, end: int):
+        """The events of a stretch of one-frame lines (`OneFrameLines`) from line `number`:
+        the first bar flushes the pending record; each dict's step is the count of the first
+        bar after it; a dict with none after it is left pending."""
+        if not self._clean(prepared.total):
+            yield split(data, start, end, number)
+            return
+        out: list = []
+        self._flush(out, int(run.counts[0]))
+        yield from out
+        after = np.searchsorted(run.bars, run.dicts)        # each dict's next bar
+        flushed = int(np.count_nonzero(after < len(run.bars)))
+        if flushed:
+            steps = run.counts[after[:flushed]]
+            self._stated_steps(steps)
+            yield _records(prepared.bare_keys, run.values, steps, number + run.dicts[:flushed])
+        out = []
+        if flushed < len(run.dicts):
+            self._last_dict(prepared.bare_keys, run.values, number + int(run.dicts[-1]), out)
+        elapsed, remaining, line, whole = run.clock
+        if not (whole and int(run.counts[0]) == self.clock_step):
+            self._clock(elapsed, remaining, line + number, out)
+        yield from out
+        self.clock_step = self.last_step = int(run.counts[-1])
+        self.bar_line = number + int(run.bars[-1])
+        self.in_dump = self.in_message = False
+        yield len(run.bars) + len(run.dicts) - flushed    # the bars, and a dict left pending
 
     def _bare_clean(self) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose
@@ -274,18 +344,18 @@ class BlockPath:
             self.time = quiet.time
 
 
-def _records(keys: tuple, values: list, steps: np.ndarray, number: int,
+def _records(keys: tuple, values: list, steps: np.ndarray, lines: np.ndarray,
              estimated: np.ndarray | None = None) -> Records:
-    """The training Records of all but the last of a stretch's dicts (from line `number`), as
+    """The training Records of the first len(steps) of a stretch's dicts (on `lines`), as
     _values makes their records."""
     count = len(steps)
-    metrics = dict(zip(keys, (v[:-1] for v in values)))
+    metrics = dict(zip(keys, (v[:count] for v in values)))
     epoch = metrics.pop("epoch", None)
     if "learning_rate" not in metrics and "lr" in metrics:
         metrics["learning_rate"] = metrics.pop("lr")
     return Records(TRAIN, steps.astype(np.float64),
                    np.full(count, np.nan) if epoch is None else epoch, np.full(count, np.nan),
-                   np.arange(number, number + count, dtype=np.float64),
+                   np.asarray(lines, dtype=np.float64),
                    {k: v for k, v in metrics.items() if k not in NOT_METRICS}, estimated)
 
 
@@ -311,19 +381,20 @@ class TrainingLines:
                              (elapsed, remaining, line - 1, whole))
 
 
-def _columns(marks: _Marks, starts: np.ndarray, pattern: str, keys: tuple, quoted: tuple,
-             counted: bool, paired: bool = False) -> tuple[np.ndarray, list]:
-    """Which lines of a block (their `starts`) match `pattern`, a dict of `keys` to their end,
-    and their columns: (`counted`) the count of each one's first bar, then each key's values.
-    A value feed would not read as a number makes its line no match; `paired`: so does a line
-    with no match next to it (a bare dict alone between bars, one frame a line, is read by
-    feed at less cost than a stretch of its own). One match tells the lines; their shape being
-    known (the dict holds a line's only quotes), the columns are cut out where the separators
-    are."""
+def _matches(marks: _Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
+    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`)."""
+    return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+
+
+def _columns(marks: _Marks, starts: np.ndarray, found: np.ndarray, keys: tuple, quoted: tuple,
+             counted: bool) -> tuple[np.ndarray, list]:
+    """Which of the `found` lines of a block (their `starts`), each ending in a dict of `keys`,
+    feed reads as such, and their columns: (`counted`) the count of each one's first bar, then
+    each key's values. A value feed would not read as a number makes its line no match. The
+    lines' shape being known (the dict holds a line's only quotes), the columns are cut out
+    where the separators are."""
     data = marks.data
-    found = arrow.matches(arrow.lines(data, starts, len(data)), pattern)
-    if paired:
-        found &= np.r_[False, found[:-1]] | np.r_[found[1:], False]
+    found = found.copy()
     idx = np.flatnonzero(found)
     if not len(idx):
         return found, []
@@ -348,6 +419,62 @@ def _columns(marks: _Marks, starts: np.ndarray, pattern: str, keys: tuple, quote
         found[idx[bad]] = False
         columns = [c[~bad] for c in columns]
     return found, columns
+
+
+@dataclass
+class OneFrameLines:
+    """A stretch of one-frame lines: its bar lines and their counts, its dict lines and their
+    values (per key), all lines counted from the stretch's first, and the bar clock after it
+    (see TrainingLines)."""
+
+    bars: np.ndarray
+    counts: np.ndarray
+    dicts: np.ndarray
+    values: list
+    clock: tuple
+
+
+def _frame_lines(marks: _Marks, starts: np.ndarray, total: bytes, lone: np.ndarray, keys: tuple,
+                 quoted: tuple) -> tuple[np.ndarray, tuple]:
+    """Which lines of a block are one-frame lines (see the module; `lone`: its lines that are
+    a training dict of `keys` alone, none next to another), and their columns: the bar lines
+    and their counts, the dict lines and their values."""
+    bars = _matches(marks, starts, "^" + (bar(total, rb"\d+") + rb" *\n$").decode())
+    blank = _matches(marks, starts, "^ *\n$")
+    bar_at = np.flatnonzero(bars)
+    counts, long = _counts(marks.bytes, marks.next(b"/", starts[bar_at]))
+    bars[bar_at[long]] = False
+    lone, values = _columns(marks, starts, lone, keys, quoted, counted=False)
+    lines = _frame_runs(bars, blank, lone)
+    dict_at = np.flatnonzero(lone)
+    kept = lines[dict_at]
+    keep = lines[bar_at] & ~long
+    return lines, (bar_at[keep], counts[keep], dict_at[kept], [v[kept] for v in values])
+
+
+def _frame_runs(bars: np.ndarray, blank: np.ndarray, dicts: np.ndarray) -> np.ndarray:
+    """Which lines are of runs of one-frame lines: bars, blank lines and dicts, each run
+    starting with a bar, each dict after a bar of its run that is after the dict before."""
+    lines = bars | blank | dicts
+    index = np.arange(len(lines))
+    bars_to = np.cumsum(bars)                          # bars up to each line, itself counted
+    # a dict is kept if a bar lies since the last dict or line of no run before it
+    stops = np.maximum.accumulate(np.where(~lines | dicts, index, -1))
+    before = np.r_[-1, stops[:-1]]
+    lines &= ~(dicts & (bars_to == np.where(before >= 0, bars_to[before], 0)))
+    # then a run's lines before its first bar are no part of it
+    stops = np.maximum.accumulate(np.where(~lines, index, -1))
+    return lines & (bars_to > np.where(stops >= 0, bars_to[stops], 0))
+
+
+def _frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, lo: int,
+               hi: int) -> OneFrameLines:
+    """The OneFrameLines of lines lo..hi-1 of a block, from the columns of its one-frame lines."""
+    bar_at, counts, dict_at, values = columns
+    b0, b1 = np.searchsorted(bar_at, (lo, hi))
+    d0, d1 = np.searchsorted(dict_at, (lo, hi))
+    return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
+                         [v[d0:d1] for v in values], _clock_of(data, starts, ends, lo, hi - lo))
 
 
 class _Marks:

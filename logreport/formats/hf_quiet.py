@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STD, QUIET, LINES, BARE = 0, 1, 2, 3     # kinds of stretches (of training lines, bare dicts: hf_fast)
+# kinds of stretches (of training lines, bare dicts, one-frame lines: hf_fast)
+STD, QUIET, LINES, BARE, FRAMES = 0, 1, 2, 3, 4
 
 CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
