@@ -1,0 +1,286 @@
+"""The lines of a block that the hf_trainer fast path (`hf_fast`) reads at C speed, and their
+columns: stateless, numpy and pyarrow (RE2, casts) over the block's bytes. The block's shape
+(the training bar's total, the keys of its dicts) is read from its first lines; then one RE2
+match per line tells which lines have that shape, and the lines' shape being known, their
+bar counts and values are cut out where the separators are and cast at once.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import arrow
+from .hf_quiet import BLANKS, CLOCK, bar
+
+_NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
+_ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
+_FRAME = re.compile(rb"(\d+)/\d+ \[(" + CLOCK + rb")<(" + CLOCK + rb"|\?),")
+
+
+def dict_pattern(keys: tuple, quoted: tuple) -> bytes:
+    """A training dict of these keys whose values are numbers pyarrow's cast may take (else
+    see _floats), each quoted or not as `quoted` says (transformers 5 quotes floats, not
+    integers), to the line's end."""
+    return rb"\{" + rb", ".join(b"'" + re.escape(k) + b"': " + (b"'" + _NUM + b"'" if q else _NUM)
+                                for k, q in zip(keys, quoted)) + rb"\} *\n$"
+
+
+def training_pattern(total: bytes, keys: tuple, quoted: tuple) -> str:
+    """The RE2 pattern (pyarrow's regex functions: bytes, no state, no GIL) of a training line:
+    frames of the training bar, then from its last `\\r` on a dict (dict_pattern)."""
+    frames = (BLANKS + bar(total, rb"\d+") + rb"(?:\r" + bar(total, rb"\d+")
+              + rb")*(?:\r *)*\r")
+    return (b"^" + frames + dict_pattern(keys, quoted)).decode()
+
+
+def _keys(text: bytes):
+    """(keys, quoted: a flag per key) of a printed training dict, or None for one that may be
+    no training record (a key twice, the final dict's keys)."""
+    items = _ITEMS.findall(text)
+    keys = tuple(key for key, _ in items)
+    if len(set(keys)) != len(keys) or b"train_loss" in keys or b"train_samples_per_second" in keys:
+        return None
+    return keys, tuple(bool(quote) for _, quote in items)
+
+
+def block_shape(data: bytes, tries: int = 8):
+    """(total, keys, quoted: a flag per key) of the block's first training line with a bar
+    before its dict (of the first `tries` training lines), or Nones."""
+    at = data.find(b"\r{'loss': ")
+    for _ in range(tries):
+        if at < 0:
+            break
+        end = data.find(b"\n", at)
+        end = end if end >= 0 else len(data)
+        totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
+        if totals:
+            shape = _keys(data[at + 1:end])
+            if shape is None:
+                break
+            return (totals[-1], *shape)
+        at = data.find(b"\r{'loss': ", end)
+    return None, None, ()
+
+
+
+def bare_shape(marks: Marks, starts: np.ndarray, tries: int = 8) -> tuple:
+    """(keys, quoted, offset) of the block's first line that is a training dict alone (of the
+    first `tries` lines that start with a brace), or Nones."""
+    data = marks.data
+    for at in starts[marks.bytes[starts] == ord("{")][:tries].tolist():
+        if data.startswith(b"{'loss': ", at):
+            return (*(_keys(data[at:data.index(b"\n", at)]) or (None, ())), at)
+    return None, (), None
+
+
+def frame_total(data: bytes, at: int) -> bytes | None:
+    """The total of the bar drawn nearest a training dict alone on its line (at offset `at`),
+    within a kilobyte after it, else before it: the training bar's, if any."""
+    after = re.search(rb"\| *\d+/(\d+) \[", data[at:at + 1024])
+    before = re.findall(rb"\| *\d+/(\d+) \[", data[max(0, at - 1024):at])
+    return after.group(1) if after else before[-1] if before else None
+
+
+@dataclass
+class TrainingLines:
+    """A run of training lines: each line's first bar count, the dicts' values (per key),
+    frames read that no record counts, the last bar count, and the bar clock of the run
+    (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches
+    back to the first bar)."""
+
+    counts: np.ndarray
+    values: list
+    frames: int
+    first_frames: int         # bar frames of the first line
+    last_count: int
+    clock: tuple
+
+    def after_first(self) -> TrainingLines:
+        """The run without its first line (which feed read)."""
+        elapsed, remaining, line, whole = self.clock
+        return TrainingLines(self.counts[1:], [v[1:] for v in self.values],
+                             self.frames - self.first_frames, 0, self.last_count,
+                             (elapsed, remaining, line - 1, whole))
+
+
+def matches(marks: Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
+    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`)."""
+    return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+
+
+def cut_columns(marks: Marks, starts: np.ndarray, found: np.ndarray, keys: tuple, quoted: tuple,
+             counted: bool) -> tuple[np.ndarray, list]:
+    """Which of the `found` lines of a block (their `starts`), each ending in a dict of `keys`,
+    feed reads as such, and their columns: (`counted`) the count of each one's first bar, then
+    each key's values. A value feed would not read as a number makes its line no match. The
+    lines' shape being known (the dict holds a line's only quotes), the columns are cut out
+    where the separators are."""
+    data = marks.data
+    found = found.copy()
+    idx = np.flatnonzero(found)
+    if not len(idx):
+        return found, []
+    columns, bad = [], np.zeros(len(idx), dtype=bool)
+    if counted:
+        counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
+        columns.append(counts)
+    quotes = marks.where(b"'")
+    at = np.searchsorted(quotes, starts[idx])          # each dict's first quote, then each key's
+    for i in range(len(keys)):
+        if quoted[i]:       # 'key': 'value'
+            begin, end = quotes[at + 2] + 1, quotes[at + 3]
+        else:               # 'key': value, (or }: the last)
+            begin = quotes[at + 1] + 3
+            end = marks.next(b"}" if i == len(keys) - 1 else b",", begin)
+        at = at + (4 if quoted[i] else 2)
+        column, odd = _floats(arrow.slices(data, begin, end))
+        columns.append(column)
+        if odd is not None:
+            bad |= odd
+    if bad.any():
+        found[idx[bad]] = False
+        columns = [c[~bad] for c in columns]
+    return found, columns
+
+
+@dataclass
+class OneFrameLines:
+    """A stretch of one-frame lines: its bar lines and their counts, its dict lines and their
+    values (per key), all lines counted from the stretch's first, and the bar clock after it
+    (see TrainingLines)."""
+
+    bars: np.ndarray
+    counts: np.ndarray
+    dicts: np.ndarray
+    values: list
+    clock: tuple
+
+
+def frame_lines(marks: Marks, starts: np.ndarray, total: bytes, lone: np.ndarray, keys: tuple,
+                 quoted: tuple) -> tuple[np.ndarray, tuple]:
+    """Which lines of a block are one-frame lines (see the module; `lone`: its lines that are
+    a training dict of `keys` alone, none next to another), and their columns: the bar lines
+    and their counts, the dict lines and their values."""
+    bars = matches(marks, starts, "^" + (bar(total, rb"\d+") + rb" *\n$").decode())
+    blank = matches(marks, starts, "^ *\n$")
+    bar_at = np.flatnonzero(bars)
+    counts, long = _counts(marks.bytes, marks.next(b"/", starts[bar_at]))
+    bars[bar_at[long]] = False
+    lone, values = cut_columns(marks, starts, lone, keys, quoted, counted=False)
+    lines = _frame_runs(bars, blank, lone)
+    dict_at = np.flatnonzero(lone)
+    kept = lines[dict_at]
+    keep = lines[bar_at] & ~long
+    return lines, (bar_at[keep], counts[keep], dict_at[kept], [v[kept] for v in values])
+
+
+def _frame_runs(bars: np.ndarray, blank: np.ndarray, dicts: np.ndarray) -> np.ndarray:
+    """Which lines are of runs of one-frame lines: bars, blank lines and dicts, each run
+    starting with a bar, each dict after a bar of its run that is after the dict before."""
+    lines = bars | blank | dicts
+    index = np.arange(len(lines))
+    bars_to = np.cumsum(bars)                          # bars up to each line, itself counted
+    # a dict is kept if a bar lies since the last dict or line of no run before it
+    stops = np.maximum.accumulate(np.where(~lines | dicts, index, -1))
+    before = np.r_[-1, stops[:-1]]
+    lines &= ~(dicts & (bars_to == np.where(before >= 0, bars_to[before], 0)))
+    # then a run's lines before its first bar are no part of it
+    stops = np.maximum.accumulate(np.where(~lines, index, -1))
+    return lines & (bars_to > np.where(stops >= 0, bars_to[stops], 0))
+
+
+def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, lo: int,
+               hi: int) -> OneFrameLines:
+    """The OneFrameLines of lines lo..hi-1 of a block, from the columns of its one-frame lines."""
+    bar_at, counts, dict_at, values = columns
+    b0, b1 = np.searchsorted(bar_at, (lo, hi))
+    d0, d1 = np.searchsorted(dict_at, (lo, hi))
+    return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
+                         [v[d0:d1] for v in values], _clock_of(data, starts, ends, lo, hi - lo))
+
+
+class Marks:
+    """Where bytes are in a block (each byte's offsets found once, when first asked)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.bytes = np.frombuffer(data, dtype=np.uint8)
+        self._where: dict = {}
+
+    def where(self, byte: bytes) -> np.ndarray:
+        """The offsets of `byte`, in order."""
+        found = self._where.get(byte)
+        if found is None:
+            found = self._where[byte] = np.flatnonzero(self.bytes == ord(byte))
+        return found
+
+    def next(self, byte: bytes, at: np.ndarray) -> np.ndarray:
+        """The offset of `byte` at or after each of `at` (it is there)."""
+        found = self.where(byte)
+        return found[np.searchsorted(found, at)]
+
+    def count(self, byte: bytes, start: int, end: int) -> int:
+        """How many `byte` there are in [start, end)."""
+        found = self.where(byte)
+        return int(np.searchsorted(found, end) - np.searchsorted(found, start))
+
+
+def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The printed counts that end before `slashes` in a block's bytes `a` (digits after a
+    space or `|`), and which are too long to be int64s (then 0)."""
+    out = np.zeros(len(slashes), np.int64)
+    alive = np.ones(len(slashes), dtype=bool)
+    scale = 1
+    for back in range(1, 20):
+        digit = a[slashes - back].astype(np.int64) - 48
+        alive &= (digit >= 0) & (digit <= 9)
+        if not alive.any():
+            return out, np.zeros(len(slashes), dtype=bool)
+        out += np.where(alive, digit * scale, 0)
+        scale *= 10
+    out[alive] = 0
+    return out, alive
+
+
+def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values of printed numbers (a pyarrow binary array) as feed reads them
+    (hf_trainer.number), and which of them it would not read (None: all are numbers)."""
+    import pyarrow as pa
+
+    try:      # pyarrow's cast takes no number that Python's float() does not, nor `nan(1)`
+        return arrow.floats(texts), None
+    except pa.ArrowInvalid:
+        from .hf_trainer import number
+
+        values = [None if text is None else number(text.decode()) for text in texts.to_pylist()]
+        bad = np.array([v is None for v in values], dtype=bool)
+        return np.array([np.nan if v is None else v for v in values]), bad
+
+
+def run_of(columns: list, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
+            n: int, key_slashes: int) -> TrainingLines:
+    """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
+    (counts, values...); key_slashes: the `/` in a line's dict keys."""
+    start, end = int(starts[first]), int(ends[first + n - 1]) + 1
+    data = marks.data
+    last_line = data[int(starts[first + n - 1]):end - 1]
+    slashes = marks.count(b"/", start, end) - n * key_slashes      # 2 per bar: n/total, it/s
+    return TrainingLines(columns[0], columns[1:], slashes // 2,
+                         (marks.count(b"/", start, int(ends[first]) + 1) - key_slashes) // 2,
+                         int(_FRAME.findall(last_line)[-1][0]),
+                         _clock_of(data, starts, ends, first, n))
+
+
+def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
+    """The bar clock after a run of training lines: (elapsed, remaining, line in the run,
+    whether it is the first frame's): the frame where the count last changed."""
+    last = None
+    for i in range(n - 1, -1, -1):
+        frames = _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))
+        for count, elapsed, remaining in reversed(frames):
+            if last is not None and int(count) != last[0]:
+                return last[1].decode(), last[2].decode(), last[3], False
+            last = (int(count), elapsed, remaining, i)
+    return last[1].decode(), last[2].decode(), 0, True
