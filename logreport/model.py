@@ -285,12 +285,14 @@ class Run(Reading):
         back = []
         first_back = False
         if recs.phase == TRAIN:
-            last = self.segment.train.last_step()
-            if np.isnan(step).any() or (step[1:] == step[:-1]).any() or step[0] == last \
+            table = self.segment.train
+            last = table.last_step()
+            if np.isnan(step).any() or _repeats_within(recs, step) \
+                    or step[0] == last and table.repeats_last(block_record(recs, 0)) \
                     or recs.estimated is not None and ((step[1:] < step[:-1]).any()
                                                        or step[0] < last):
-                # rare (missing or repeated steps, or estimates that do not rise: an estimate
-                # starts no segment): the one-by-one rules
+                # rare (missing steps, a record printed twice, or estimates that do not rise:
+                # an estimate starts no segment): the one-by-one rules
                 for i in range(n):
                     self._add_record(block_record(recs, i), block_file(recs, i, file))
                 return
@@ -408,6 +410,21 @@ def _slices(table: Table, series: Series, columns, size: int | None = None):
         part = {column: getattr(table, column).take(idx) for column in columns}
         part["value"] = series.value.slice(lo, lo + size)
         yield part
+
+
+def _repeats_within(recs: Records, step: np.ndarray) -> bool:
+    """Whether a record of a block repeats the one before it (Table.repeats_last: the same
+    step, epoch and values; a block's records have the same metric names)."""
+    same = step[1:] == step[:-1]
+    for column in (recs.epoch, *recs.metrics.values()):
+        if not same.any():
+            return False
+        a = np.asarray(column, dtype=np.float64)
+        x, y = a[1:], a[:-1]
+        with np.errstate(invalid="ignore"):
+            same &= (x != x) & (y != y) | (x == y) \
+                | (np.abs(x - y) <= 1e-9 * np.maximum(np.abs(x), np.abs(y)))
+    return bool(same.any())
 
 
 def block_record(recs: Records, i: int) -> Record:

@@ -48,7 +48,7 @@ def facts(run: Run):
               table.estimated.take(np.arange(len(table))).tolist())
              for seg in run.segments for phase, table in seg.tables.items()],
             [(m.kind, m.detail, m.line, m.step, m.time) for m in run.markers],
-            run.info, run.lines, run.unparsed, run.unparsed_samples,
+            run.info, run.lines, run.unparsed, run.unparsed_samples, run.repeats,
             [s.label for s in run.segments], run.first_time, run.last_time, run.format)
 
 
@@ -232,6 +232,76 @@ def test_one_frame_lines_give_the_facts_of_feed(tmp_path, shape):
     taken = sum(len(detail.dicts) if kind == hf_fast.FRAMES else count     # (a dict twice: bare)
                 for kind, _, count, *_, detail in prepared.parts if kind in (hf_fast.FRAMES, hf_fast.BARE))
     assert taken >= dicts * 0.9, (taken, dicts)
+
+
+BOARD = DATA / "llamafactory" / "sft_lora_llamaboard" / "console.log"
+
+
+def _without_some_dicts(text: bytes) -> bytes:
+    """Every seventh dict line after an echo dropped (an echo alone: its record is the echo's),
+    and one echo's loss made no number."""
+    lines = text.split(b"\n")
+    keep = [line for i, line in enumerate(lines)
+            if not (i % 7 == 3 and line.startswith(b"\r ") and b"\r{'loss'" in line)]
+    return b"\n".join(keep).replace(b">> {'loss': 7.6300,", b">> {'loss': 7.63x,", 1)
+
+
+@pytest.mark.parametrize("shape", ["real", "repeated", "echo_alone", "one_bar_a_step"])
+def test_echo_pairs_give_the_facts_of_feed(tmp_path, shape):
+    """LlamaBoard's console (the real one: a line of bars and the logger's echo of each dict,
+    then the dict): pairs are read column-wise, each dict taking its step from the bars around
+    its echo as feed weighs them (steps repeat where the bars ran ahead), with feed's facts."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    text = BOARD.read_bytes()
+    data = {"real": text, "repeated": _repeated(text, 4), "echo_alone": _without_some_dicts(text),
+            "one_bar_a_step": _step_lines_merged(text, None, None)}[shape]
+    path = tmp_path / "board.log"
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    for size in (1 << 10, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    prepared = hf_trainer.Parser().prepare_block(data)
+    pairs = sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.ECHO) // 2
+    echoes = data.count(b"llamafactory.train.callbacks:144 >> {'loss'")
+    # (an echo alone, or merged with the next step's bars, is read by feed)
+    assert pairs >= echoes * {"echo_alone": 0.6, "one_bar_a_step": 0.4}.get(shape, 0.9), (pairs, echoes)
+
+
+def test_records_of_one_step_reach_the_run_at_once(tmp_path, monkeypatch):
+    """LlamaBoard's dicts take steps that repeat where the bars ran ahead of the echo: such
+    Records are still added as blocks (none repeats the record before it), not one by one."""
+    from logreport.events import TRAIN
+
+    path = tmp_path / "board.log"
+    path.write_bytes(_repeated(BOARD.read_bytes(), 6))
+    slow = line_by_line(path, "hf_trainer")
+    steps = [step for _, phase, step, *_, metric, _ in slow.rows() if metric == "loss"]
+    assert len(steps) - len(set(steps)) > 20           # steps that repeat
+    singles = []
+    monkeypatch.setattr(Run, "_add_record", lambda self, rec, file=0, orig=Run._add_record: (
+        singles.append(rec) if rec.phase == TRAIN else None, orig(self, rec, file))[1])
+    fast = by_blocks(path, 1 << 22, "hf_trainer")
+    assert facts(fast) == facts(slow)
+    assert len(singles) < 360 / 4, len(singles)
+
+
+def test_a_record_printed_twice_in_a_block_is_kept_once(tmp_path):
+    """LlamaBoard's console with each pair of lines printed twice (two writers): where a copy
+    takes the step of the record before it, the block path keeps it once, counted as a
+    repeat, as feed does."""
+    lines = BOARD.read_bytes().split(b"\n")
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        if b"callbacks:144 >> {'loss'" in line and i + 1 < len(lines) and b"\r{'loss'" in lines[i + 1]:
+            out += [lines[i + 1], line]
+    path = tmp_path / "twice.log"
+    path.write_bytes(b"\n".join(out))
+    slow = line_by_line(path, "hf_trainer")
+    assert facts(by_blocks(path, 1 << 22, "hf_trainer")) == facts(slow)
+    assert slow.repeats > 10
 
 
 def test_estimated_steps_that_rise_reach_the_run_at_once(tmp_path, monkeypatch):

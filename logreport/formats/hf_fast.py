@@ -21,6 +21,11 @@ whose facts end equal):
   `\\n` on the way to the file): lines that are a frame of the training bar alone, blank lines,
   and such dicts alone, one after a bar at least. As on training lines, each dict's step is the
   count of the first bar after it.
+- *echo pairs*: LlamaBoard's console, where LLaMA-Factory's logger echoes each training dict
+  right after the bars (`\\r 57%|… | 34/60 [01:51<01:49,  4.22s/it][INFO|…] llamafactory.train.
+  callbacks:144 >> {'loss': 7.5547, …}`) and the dict follows on the next line: the dict
+  replaces its echo and takes its step from the bars around (the last before the echo, the
+  first after), as feed weighs them.
 - anything else goes back to `feed`, line by line.
 
 `prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
@@ -35,20 +40,23 @@ import numpy as np
 
 from ..events import TRAIN, Records
 from .hf_lines import (
+    EchoPairs,
     Marks,
     OneFrameLines,
     bare_shape,
     block_shape,
     cut_columns,
     dict_pattern,
+    echo_pairs,
     frame_lines,
     frame_total,
     frames_of,
     matches,
+    pairs_of,
     run_of,
     training_pattern,
 )
-from .hf_quiet import BARE, FRAMES, LINES, QUIET, STD, Quiet, QuietReader, gap, split
+from .hf_quiet import BARE, ECHO, FRAMES, LINES, QUIET, STD, Quiet, QuietReader, gap, split
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -95,6 +103,9 @@ class BlockPath:
             std = matches(marks, starts, training_pattern(total, keys, quoted))
             std, columns[STD] = cut_columns(marks, starts, std, keys, quoted, counted=True)
             kinds[std] = STD
+            if b" >> {'loss': " in data:
+                echo, columns[ECHO] = echo_pairs(marks, starts, total, keys, quoted)
+                kinds[echo] = ECHO
         if bare_keys:
             # a dict alone between bars, one frame a line, is no bare dict but a one-frame line
             dicts = matches(marks, starts, "^" + dict_pattern(bare_keys, bare_quoted).decode())
@@ -115,9 +126,10 @@ class BlockPath:
             if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
-            if kind == FRAMES:
-                prepared.parts.append((kind, lo, hi - lo, start, end,
-                                       frames_of(columns[FRAMES], data, starts, ends, lo, hi)))
+            if kind in (FRAMES, ECHO):
+                detail = (frames_of if kind == FRAMES else pairs_of)(columns[kind], data, starts,
+                                                                     ends, lo, hi)
+                prepared.parts.append((kind, lo, hi - lo, start, end, detail))
                 continue
             rows = [c[at[kind]:at[kind] + hi - lo] for c in columns[kind]]
             at[kind] += hi - lo
@@ -147,6 +159,8 @@ class BlockPath:
             elif kind == FRAMES:
                 yield from self._one_frame_lines(prepared, number + first, detail, data, start,
                                                  end)
+            elif kind == ECHO:
+                yield from self._echo_pairs(prepared, number + first, detail, data, start, end)
             else:
                 yield split(data, start, end, number + first)
 
@@ -235,6 +249,46 @@ class BlockPath:
         self.bar_line = number + int(run.bars[-1])
         self.in_dump = self.in_message = False
         yield len(run.bars) + len(run.dicts) - flushed    # the bars, and a dict left pending
+
+    def _echo_pairs(self, prepared: Prepared, number: int, run: EchoPairs, data: bytes,
+                    start: int, end: int):
+        """The events of a stretch of echo pairs (`EchoPairs`) from line `number`: as feed
+        reads them, each dict replaces its echo and takes its step, the last bar before the
+        echo, weighed against the first bar after it (Steps._choose); the last stays pending."""
+        if not (self._clean(prepared.total) and self.first_time is not None
+                and ("llamafactory_version" in self.facts or not run.versioned)):
+            yield split(data, start, end, number)
+            return
+        from .hf_trainer import _stamp
+
+        out: list = []
+        self._flush(out, int(run.firsts[0]))      # the first bar flushes the pending record
+        yield from out
+        pairs, keys, redraws = len(run.firsts), prepared.keys, self.redraws
+        if pairs > 1:
+            glued, after = run.lasts[:-1], run.firsts[1:]
+            steps = glued.copy()
+            flags = redraws | (np.cumsum(run.multi)[:-1] > 0)     # redraws at each flush
+            epochs = run.values[keys.index("epoch")] if "epoch" in keys else None
+            for k in np.flatnonzero(glued != after).tolist():
+                self.redraws = bool(flags[k])
+                steps[k] = self._choose(int(glued[k]), int(after[k]),
+                                        None if epochs is None else float(epochs[k]))
+            self._stated_steps(steps)
+            yield _records(keys, run.values, steps, number + 1 + 2 * np.arange(pairs - 1))
+        self.redraws = redraws or bool(run.multi.any())
+        out = []
+        self._last_dict(keys, run.values, number + 2 * pairs - 1, out)
+        self.pending.step = int(run.lasts[-1])            # its echo's
+        elapsed, remaining, line, whole = run.clock
+        if not (whole and int(run.firsts[0]) == self.clock_step):
+            self._clock(elapsed, remaining, line + number, out)
+        yield from out
+        self.clock_step = self.last_step = int(run.lasts[-1])
+        self.bar_line = number + 2 * (pairs - 1)
+        self.in_dump = self.in_message = False
+        self.time = _stamp(*run.stamp)
+        yield run.frames + 1              # the bars (the echoes on their frames), the last dict
 
     def _bare_clean(self) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose

@@ -47,22 +47,30 @@ def _keys(text: bytes):
 
 def block_shape(data: bytes, tries: int = 8):
     """(total, keys, quoted: a flag per key) of the block's first training line with a bar
-    before its dict (of the first `tries` training lines), or Nones."""
-    at = data.find(b"\r{'loss': ")
+    before its dict (of the first `tries` training lines), else of the first whose line before
+    ends in a bar (LlamaBoard's echo pairs), or Nones."""
+    at, second = data.find(b"\r{'loss': "), None
     for _ in range(tries):
         if at < 0:
             break
         end = data.find(b"\n", at)
         end = end if end >= 0 else len(data)
-        totals = re.findall(rb"\| *\d+/(\d+) \[", data[data.rfind(b"\n", 0, at) + 1:at])
+        start = data.rfind(b"\n", 0, at) + 1
+        totals = _TOTAL.findall(data, start, at)
+        shape = _keys(data[at + 1:end])
+        if shape is None:
+            break
         if totals:
-            shape = _keys(data[at + 1:end])
-            if shape is None:
-                break
             return (totals[-1], *shape)
+        if second is None and start:
+            before = _TOTAL.findall(data, data.rfind(b"\n", 0, start - 1) + 1, start)
+            second = (before[-1], *shape) if before else None
         at = data.find(b"\r{'loss': ", end)
-    return None, None, ()
+    return second or (None, None, ())
 
+
+
+_TOTAL = re.compile(rb"\| *\d+/(\d+) \[")
 
 
 def bare_shape(marks: Marks, starts: np.ndarray, tries: int = 8) -> tuple:
@@ -78,8 +86,8 @@ def bare_shape(marks: Marks, starts: np.ndarray, tries: int = 8) -> tuple:
 def frame_total(data: bytes, at: int) -> bytes | None:
     """The total of the bar drawn nearest a training dict alone on its line (at offset `at`),
     within a kilobyte after it, else before it: the training bar's, if any."""
-    after = re.search(rb"\| *\d+/(\d+) \[", data[at:at + 1024])
-    before = re.findall(rb"\| *\d+/(\d+) \[", data[max(0, at - 1024):at])
+    after = _TOTAL.search(data, at, at + 1024)
+    before = _TOTAL.findall(data, max(0, at - 1024), at)
     return after.group(1) if after else before[-1] if before else None
 
 
@@ -199,6 +207,80 @@ def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray,
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
                          [v[d0:d1] for v in values], _clock_of(data, starts, ends, lo, hi - lo))
+
+
+# LlamaBoard's echo of a training dict (its LogCallback, through LLaMA-Factory's logger), glued
+# to the bars before it; what feed reads of it is its step (the last bar's count): the dict
+# printed on the next line replaces it, so its values need only be numbers
+_LF_HEAD = rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] [\w.]+:\d+ >> "
+_ECHO = (_LF_HEAD + rb"\{'loss': [-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
+         rb"(?:, '[\w/.@-]+': [-+.\w]+)*\} *\n$")
+_NOT_TRAINING = "'train_loss': |'train_samples_per_second': "      # a final dict's keys
+# The logger lines whose line number tells LLaMA-Factory's version (hf_trainer._LF_WRAPPER_LINES)
+_VERSIONED = r"\] llamafactory\.[\w.]*:(?:157|162|168|143|148|154|144|149|155) >> "
+_STAMP = re.compile(rb"\|(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\] ")
+
+
+@dataclass
+class EchoPairs:
+    """A stretch of echo pairs (LlamaBoard's console: a line of training bars and the echo of a
+    dict, then the dict): each pair's first and last bar count, whether it has more than one
+    bar, the dicts' values (per key), the bar frames, whether an echo's logger line tells the
+    version, the last echo's stamp (year, month, day, h, m, s) and the bar clock after it."""
+
+    firsts: np.ndarray
+    lasts: np.ndarray
+    multi: np.ndarray
+    values: list
+    frames: int
+    versioned: bool
+    stamp: tuple
+    clock: tuple
+
+
+def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
+               quoted: tuple) -> tuple[np.ndarray, tuple]:
+    """Which lines of a block are of echo pairs (a training dict of `keys` after its echo),
+    and their columns: each pair's first line, bars and their first and last counts, whether it
+    tells the version, and the dicts' values."""
+    bars = bar(total, rb"\d+")
+    first = matches(marks, starts, "^" + (rb"\r?" + bars + rb"(?:\r?" + bars + rb")*" + _ECHO).decode())
+    second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode())
+    at = np.flatnonzero(first & np.r_[second[1:], False])
+    data = marks.data
+    if not len(at):
+        return np.zeros(len(starts), dtype=bool), (at, at, at, at, [], at, at)
+    heads = arrow.slices(data, starts[at], starts[at + 1])
+    at = at[~arrow.matches(heads, _NOT_TRAINING)]
+    dicts = np.zeros(len(starts), dtype=bool)
+    dicts[at + 1] = True
+    dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
+    at = at[dicts[at + 1]]                    # (values: of these dicts)
+    begin, end = starts[at], starts[at + 1]
+    counts = np.searchsorted(marks.where(b"%"), end) - np.searchsorted(marks.where(b"%"), begin)
+    slashes = marks.where(b"/")
+    first_slash = np.searchsorted(slashes, begin)
+    firsts, long = _counts(marks.bytes, slashes[first_slash])
+    lasts, long_too = _counts(marks.bytes, slashes[first_slash + 2 * (counts - 1)])
+    ok = ~(long | long_too)
+    frames = 1 + np.searchsorted(marks.where(b"\r"), end) - np.searchsorted(marks.where(b"\r"), begin) \
+        - (marks.bytes[begin] == 13)
+    versioned = arrow.matches(arrow.slices(data, begin, end), _VERSIONED)
+    lines = np.zeros(len(starts), dtype=bool)
+    lines[at[ok]] = lines[at[ok] + 1] = True
+    return lines, (at[ok], firsts[ok], lasts[ok], counts[ok] > 1, [v[ok] for v in values],
+                   frames[ok], versioned[ok])
+
+
+def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, lo: int,
+             hi: int) -> EchoPairs:
+    """The EchoPairs of lines lo..hi-1 of a block, from the columns of its echo pairs."""
+    at, firsts, lasts, multi, values, frames, versioned = columns
+    p0, p1 = np.searchsorted(at, (lo, hi))
+    last = data[int(starts[hi - 2]):int(ends[hi - 2])]
+    return EchoPairs(firsts[p0:p1], lasts[p0:p1], multi[p0:p1], [v[p0:p1] for v in values],
+                     int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
+                     _STAMP.search(last).groups(), _clock_of(data, starts, ends, lo, hi - lo))
 
 
 class Marks:

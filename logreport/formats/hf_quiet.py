@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# kinds of stretches (of training lines, bare dicts, one-frame lines: hf_fast)
-STD, QUIET, LINES, BARE, FRAMES = 0, 1, 2, 3, 4
+# kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
+STD, QUIET, LINES, BARE, FRAMES, ECHO = 0, 1, 2, 3, 4, 5
 
 CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
