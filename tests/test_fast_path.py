@@ -269,6 +269,43 @@ def test_echo_pairs_give_the_facts_of_feed(tmp_path, shape):
     assert pairs >= echoes * {"echo_alone": 0.6, "one_bar_a_step": 0.4}.get(shape, 0.9), (pairs, echoes)
 
 
+def _bars_dropped(text: bytes) -> bytes:
+    """The real console with tqdm's frames taken out of every line (what stdout alone keeps
+    of LlamaBoard's console: the logger's echo of each dict, then the dict)."""
+    import re
+
+    out = []
+    for line in text.split(b"\n"):
+        pieces = [re.sub(rb"[ \d]{2}\d%\|[^\]\r]*\]", b"", piece) for piece in line.split(b"\r")]
+        out += [piece for piece in pieces if piece.strip()]
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.mark.parametrize("source", ["board", "board_repeated"])
+def test_echoes_between_bare_dicts_give_the_facts_of_feed(tmp_path, source):
+    """LlamaBoard's console as stdout keeps it (the echo of each dict on a line, then the
+    dict; no bars): the dicts and their echoes are read column-wise as bare dicts, each dict
+    replacing its echo (steps estimated), with feed's facts."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    text = BOARD.read_bytes()
+    data = _bars_dropped(_repeated(text, 4) if source == "board_repeated" else text)
+    path = tmp_path / "board_stdout.log"
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    for size in (1 << 10, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    prepared = hf_trainer.Parser().prepare_block(data)
+    bare = [detail for kind, *_, detail in prepared.parts if kind == hf_fast.BARE]
+    dicts = data.count(b"\n{'loss'")
+    assert sum(len(run.dicts) for run in bare) >= dicts * 0.9
+    assert sum(len(run.echoes) for run in bare) >= dicts * 0.9
+    # a logger line with no message ("[INFO|trainer.py:2668] … >> " before "***** Running
+    # Evaluation *****"): a logger line, not unparsed; only "[transformers] warmup_ratio …" is
+    assert slow.unparsed == 1, slow.unparsed_samples
+
+
 def test_records_of_one_step_reach_the_run_at_once(tmp_path, monkeypatch):
     """LlamaBoard's dicts take steps that repeat where the bars ran ahead of the echo: such
     Records are still added as blocks (none repeats the record before it), not one by one."""

@@ -40,13 +40,15 @@ import numpy as np
 
 from ..events import TRAIN, Records
 from .hf_lines import (
+    BareDicts,
     EchoPairs,
     Marks,
     OneFrameLines,
+    bare_dicts,
+    bare_of,
     bare_shape,
     block_shape,
     cut_columns,
-    dict_pattern,
     echo_pairs,
     frame_lines,
     frame_total,
@@ -107,18 +109,19 @@ class BlockPath:
                 echo, columns[ECHO] = echo_pairs(marks, starts, total, keys, quoted)
                 kinds[echo] = ECHO
         if bare_keys:
-            # a dict alone between bars, one frame a line, is no bare dict but a one-frame line
-            dicts = matches(marks, starts, "^" + dict_pattern(bare_keys, bare_quoted).decode())
-            paired = dicts & (np.r_[False, dicts[:-1]] | np.r_[dicts[1:], False])
-            bare, columns[BARE] = cut_columns(marks, starts, paired, bare_keys, bare_quoted,
-                                           counted=False)
+            dicts, values, bare, echoes, versioned = bare_dicts(marks, starts, bare_keys,
+                                                                bare_quoted)
             kinds[bare] = BARE
-            if total and (dicts & ~paired).any():
-                one, columns[FRAMES] = frame_lines(marks, starts, total, dicts & ~paired,
-                                                    bare_keys, bare_quoted)
+            in_bare = bare[np.flatnonzero(dicts)]
+            columns[BARE] = (np.flatnonzero(dicts & bare), [v[in_bare] for v in values], echoes,
+                             versioned)
+            # a dict alone between bars, one frame a line, is no bare dict but a one-frame line
+            if total and not in_bare.all():
+                one, columns[FRAMES] = frame_lines(marks, starts, total, dicts & ~bare,
+                                                   [v[~in_bare] for v in values])
                 kinds[one] = FRAMES
         key_slashes = sum(key.count(b"/") for key in keys or ())
-        at = {STD: 0, BARE: 0}            # lines of a kind before the stretch
+        at = 0                            # training lines before the stretch
         reader = QuietReader()
         edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
@@ -126,16 +129,16 @@ class BlockPath:
             if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
-            if kind in (FRAMES, ECHO):
+            if kind == STD:
+                detail = run_of([c[at:at + hi - lo] for c in columns[STD]], marks, starts, ends,
+                                lo, hi - lo, key_slashes)
+                at += hi - lo
+            elif kind == BARE:
+                detail = bare_of(columns[BARE], data, starts, lo, hi)
+            else:
                 detail = (frames_of if kind == FRAMES else pairs_of)(columns[kind], data, starts,
                                                                      ends, lo, hi)
-                prepared.parts.append((kind, lo, hi - lo, start, end, detail))
-                continue
-            rows = [c[at[kind]:at[kind] + hi - lo] for c in columns[kind]]
-            at[kind] += hi - lo
-            if kind == STD:
-                rows = run_of(rows, marks, starts, ends, lo, hi - lo, key_slashes)
-            prepared.parts.append((kind, lo, hi - lo, start, end, rows))
+            prepared.parts.append((kind, lo, hi - lo, start, end, detail))
         return prepared
 
     # --- stateful: the events, in order --------------------------------------------------
@@ -194,32 +197,37 @@ class BlockPath:
         self.in_dump = self.in_message = False
         yield run.frames + 1            # the bars, and the last dict (now pending)
 
-    def _bare_dicts(self, keys: tuple, number: int, count: int, values: list, data: bytes,
+    def _bare_dicts(self, keys: tuple, number: int, count: int, run: BareDicts, data: bytes,
                     start: int, end: int):
-        """The events of a stretch of bare dicts (of `keys`; `values`: a column per key): each
-        flushes the one before it, whose step is then an estimate (Steps._estimate)."""
+        """The events of a stretch of bare dicts (of `keys`, `BareDicts`): each flushes the one
+        before it, whose step is then an estimate (Steps._estimate); an echo before a dict
+        flushes it instead, and the dict replaces the echo."""
         lines = None
-        while count and not self._bare_clean():
+        while count and not self._bare_clean(run):
             lines = lines or data[start:end].split(b"\n")      # the first line, as feed reads it
             yield [(number, lines.pop(0))]
-            number, count, values = number + 1, count - 1, [v[1:] for v in values]
+            number, count, run = number + 1, count - 1, run.after_first()
         if not count:
             return
+        n, values = len(run.dicts), run.values
         out: list = []
-        self._flush(out)                            # the first dict flushes the pending record
+        self._flush(out)               # the first dict (or its echo) flushes the pending record
         yield from out
-        if count > 1:
+        if n > 1:
             epochs = values[keys.index("epoch")][:-1] if "epoch" in keys else \
-                np.full(count - 1, np.nan)
+                np.full(n - 1, np.nan)
             steps = self._estimated_steps(epochs)
             self.last_step = int(steps[-1])
-            yield _records(keys, values, steps, np.arange(number, number + count - 1),
-                           estimated=np.ones(count - 1))
+            yield _records(keys, values, steps, number + run.dicts[:-1], estimated=np.ones(n - 1))
         out = []
-        self._last_dict(keys, values, number + count - 1, out)
+        self._last_dict(keys, values, number + int(run.dicts[-1]), out)
         yield from out
         self.in_message = False
-        yield 1                                     # the last dict (now pending)
+        if run.stamp is not None:
+            from .hf_trainer import _stamp
+
+            self.time = _stamp(*run.stamp)
+        yield 1 + len(run.echoes)            # the last dict (now pending), the echoes
 
     def _one_frame_lines(self, prepared: Prepared, number: int, run: OneFrameLines, data: bytes,
                          start: int, end: int):
@@ -290,11 +298,14 @@ class BlockPath:
         self.time = _stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
 
-    def _bare_clean(self) -> bool:
+    def _bare_clean(self, run: BareDicts) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose
-        step feed estimates, flushing the one before it."""
+        step feed estimates, flushing the one before it (an echo's logger line changes only
+        the clock, once the first stamp and the version are known)."""
         return self.partial is None and self.block is None and not self.in_traceback \
-            and not self.in_dump and not (self.pending is not None and self.pending_echo)
+            and not self.in_dump and not (self.pending is not None and self.pending_echo) \
+            and (not len(run.echoes) or self.first_time is not None
+                 and ("llamafactory_version" in self.facts or not run.versioned.any()))
 
     def _last_dict(self, keys: tuple, values: list, number: int, out: list) -> None:
         """The last dict of a stretch (line `number`), pending as feed leaves it."""

@@ -166,17 +166,80 @@ class OneFrameLines:
     clock: tuple
 
 
-def frame_lines(marks: Marks, starts: np.ndarray, total: bytes, lone: np.ndarray, keys: tuple,
-                 quoted: tuple) -> tuple[np.ndarray, tuple]:
+@dataclass
+class BareDicts:
+    """A stretch of bare dicts: the dicts' lines (counted from the stretch's first) and values
+    (per key), and the echo lines among them (LlamaBoard's stdout: the logger's echo of each
+    dict before it), whether each tells the version, and the last one's stamp."""
+
+    dicts: np.ndarray
+    values: list
+    echoes: np.ndarray
+    versioned: np.ndarray
+    stamp: tuple | None
+
+    def after_first(self) -> BareDicts:
+        """The stretch without its first line (which feed read)."""
+        d = int(len(self.dicts) > 0 and self.dicts[0] == 0)
+        e = int(len(self.echoes) > 0 and self.echoes[0] == 0)
+        return BareDicts(self.dicts[d:] - 1, [v[d:] for v in self.values], self.echoes[e:] - 1,
+                         self.versioned[e:], self.stamp)
+
+
+def bare_dicts(marks: Marks, starts: np.ndarray, keys: tuple, quoted: tuple) -> tuple:
+    """The lines of a block that are a training dict of `keys` alone (that feed reads as
+    numbers) and their values (per key); which lines make runs of two such dicts or more, each
+    maybe after its echo (bare dicts); and those echo lines, with whether each tells the
+    version: (dicts, values, bare, echoes, versioned)."""
+    dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode())
+    dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
+    lines = dicts.copy()
+    echoes = _echo_lines(marks, starts, b"", dicts) if b" >> {'loss': " in marks.data else \
+        np.zeros(0, dtype=np.int64)
+    lines[echoes] = True
+    run = np.cumsum(~lines)                      # the lines of a run share a number
+    bare = lines & (np.bincount(run[dicts], minlength=run[-1] + 1 if len(run) else 1)[run] >= 2)
+    echoes = echoes[bare[echoes]]
+    return dicts, values, bare, echoes, _versioned(marks, starts, echoes)
+
+
+def bare_of(columns: tuple, data: bytes, starts: np.ndarray, lo: int, hi: int) -> BareDicts:
+    """The BareDicts of lines lo..hi-1 of a block, from the columns of its bare dicts."""
+    dict_at, values, echoes, versioned = columns
+    d0, d1 = np.searchsorted(dict_at, (lo, hi))
+    e0, e1 = np.searchsorted(echoes, (lo, hi))
+    stamp = _STAMP.search(data, int(starts[echoes[e1 - 1]])).groups() if e1 > e0 else None
+    return BareDicts(dict_at[d0:d1] - lo, [v[d0:d1] for v in values], echoes[e0:e1] - lo,
+                     versioned[e0:e1], stamp)
+
+
+def _echo_lines(marks: Marks, starts: np.ndarray, bars: bytes, dicts: np.ndarray) -> np.ndarray:
+    """The lines that are LlamaBoard's echo of a training dict after `bars` (a pattern), each
+    right before a line of `dicts`."""
+    found = matches(marks, starts, "^" + (bars + _ECHO).decode()) & np.r_[dicts[1:], False]
+    at = np.flatnonzero(found)
+    if len(at):
+        at = at[~arrow.matches(arrow.slices(marks.data, starts[at], starts[at + 1]), _NOT_TRAINING)]
+    return at
+
+
+def _versioned(marks: Marks, starts: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Whether each of the logger lines `at` tells LLaMA-Factory's version."""
+    if not len(at):
+        return np.zeros(0, dtype=bool)
+    return arrow.matches(arrow.slices(marks.data, starts[at], starts[at + 1]), _VERSIONED)
+
+
+def frame_lines(marks: Marks, starts: np.ndarray, total: bytes, lone: np.ndarray,
+                values: list) -> tuple[np.ndarray, tuple]:
     """Which lines of a block are one-frame lines (see the module; `lone`: its lines that are
-    a training dict of `keys` alone, none next to another), and their columns: the bar lines
-    and their counts, the dict lines and their values."""
+    a training dict alone and no bare dict, `values`: theirs, per key), and their columns: the
+    bar lines and their counts, the dict lines and their values."""
     bars = matches(marks, starts, "^" + (bar(total, rb"\d+") + rb" *\n$").decode())
     blank = matches(marks, starts, "^ *\n$")
     bar_at = np.flatnonzero(bars)
     counts, long = _counts(marks.bytes, marks.next(b"/", starts[bar_at]))
     bars[bar_at[long]] = False
-    lone, values = cut_columns(marks, starts, lone, keys, quoted, counted=False)
     lines = _frame_runs(bars, blank, lone)
     dict_at = np.flatnonzero(lone)
     kept = lines[dict_at]
@@ -244,14 +307,10 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     and their columns: each pair's first line, bars and their first and last counts, whether it
     tells the version, and the dicts' values."""
     bars = bar(total, rb"\d+")
-    first = matches(marks, starts, "^" + (rb"\r?" + bars + rb"(?:\r?" + bars + rb")*" + _ECHO).decode())
     second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode())
-    at = np.flatnonzero(first & np.r_[second[1:], False])
-    data = marks.data
+    at = _echo_lines(marks, starts, rb"\r?" + bars + rb"(?:\r?" + bars + rb")*", second)
     if not len(at):
         return np.zeros(len(starts), dtype=bool), (at, at, at, at, [], at, at)
-    heads = arrow.slices(data, starts[at], starts[at + 1])
-    at = at[~arrow.matches(heads, _NOT_TRAINING)]
     dicts = np.zeros(len(starts), dtype=bool)
     dicts[at + 1] = True
     dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
@@ -265,7 +324,7 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     ok = ~(long | long_too)
     frames = 1 + np.searchsorted(marks.where(b"\r"), end) - np.searchsorted(marks.where(b"\r"), begin) \
         - (marks.bytes[begin] == 13)
-    versioned = arrow.matches(arrow.slices(data, begin, end), _VERSIONED)
+    versioned = _versioned(marks, starts, at)
     lines = np.zeros(len(starts), dtype=bool)
     lines[at[ok]] = lines[at[ok] + 1] = True
     return lines, (at[ok], firsts[ok], lasts[ok], counts[ok] > 1, [v[ok] for v in values],

@@ -48,9 +48,9 @@ _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|
                    r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")
 _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
                    r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
-                   r" ([\w.]+):(\d+) >> ")
+                   r" ([\w.]+):(\d+) >>(?: |$)")      # (a line with no message: its space stripped)
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
-                 r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >> ")
+                 r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
 # A tqdm frame from its percentage on (`bars` adds the description before it, if any).
 _BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
@@ -334,7 +334,7 @@ class Parser(Steps, BlockPath):
             self.in_dump = False
             return True
         head = None
-        if " >> " in text:
+        if " >>" in text:
             head = _LF_B.search(text) or _HF.search(text)
         elif " - " in text:
             head = _LF_A.search(text)
