@@ -432,8 +432,9 @@ def _repeated(text: bytes, times: int) -> bytes:
 @pytest.mark.timeout(120)
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     """The split points of the parallel parse: a console log (the real one repeated, one with
-    four bar frames a line, one whose bars are not of the training total) cut at random line
-    ends gives the facts of reading it line by line."""
+    four bar frames a line, one whose bars are not of the training total, stdout only, one
+    frame a line, LlamaBoard's and its stdout) cut at random line ends gives the facts of
+    reading it line by line."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -441,13 +442,15 @@ def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     shapes = {"repeated": _repeated(text, 6), "merged": _step_lines_merged(_repeated(text, 3), None, None),
               "other_total": _step_lines_merged(text, b"97", None),
               "stdout_only": _stdout_only(_repeated(text, 3)),
-              "one_frame_a_line": _one_frame_a_line(_repeated(text, 3), dict_twice=True)}
+              "one_frame_a_line": _one_frame_a_line(_repeated(text, 3), dict_twice=True),
+              "llamaboard": _repeated(BOARD.read_bytes(), 3),
+              "llamaboard_stdout": _bars_dropped(_repeated(BOARD.read_bytes(), 3))}
     want = {}
     for name, data in shapes.items():
         (tmp_path / name).write_bytes(data)
         want[name] = facts(line_by_line(tmp_path / name, "hf_trainer"))
 
-    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.sampled_from(sorted(shapes)), st.integers(min_value=200, max_value=40000))
     def check(name, size):
         assert facts(by_ranges(tmp_path / name, size, "hf_trainer")) == want[name]
