@@ -1,13 +1,20 @@
 """Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
 
-usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only FORMAT] [--scaling]
+usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only LOG] [--declined]
+                            [--scaling]
 Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py, a
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
 shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept; an evaluation
 every 15 steps, a checkpoint every 30), and (`--only genlf`) the console log of the perf-lf
 check (shared/checks/genlf.py: an evaluation every 500 steps) or (`--only stdout`) that log
 without tqdm's frames (what `llamafactory-cli train ... | tee` keeps: tqdm draws on stderr),
-then times each command on the page-cached file, `summary` also on one core (taskset).
+or (`--only frames`) with each frame on a line of its own (`\r` turned into `\n` on the way),
+or (`--only board`) LlamaBoard's console (the real fixture sft_lora_llamaboard repeated as
+above: the logger's echo of each dict glued to the bars, then the dict) or (`--only
+board_stdout`) that console without tqdm's frames; then times each command on the page-cached
+file, `summary` also on one core (taskset) and, with --declined, with the fast path declining
+every block (each line read by the line parser: what a console of a shape it does not know
+gets).
 Prints wall seconds, MB/s, ratio to awk (wall), CPU seconds (user + sys of the command and
 its worker processes), cores used (CPU / wall), and peak memory: the largest
 sum of the proportional set sizes (PSS: shared pages split between the processes) of the
@@ -40,7 +47,14 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
             n += 1; s += float(m.group(1))
 print(n, s)"""
 LOSS = {"ppdet": r"loss: ([-\d.naif]+)", "llamafactory": r"'loss': '?([-0-9.e]+|nan)",
-        "genlf": r"'loss': '?([-0-9.e]+|nan)", "stdout": r"'loss': '?([-0-9.e]+|nan)"}
+        "genlf": r"'loss': '?([-0-9.e]+|nan)", "stdout": r"'loss': '?([-0-9.e]+|nan)",
+        "frames": r"'loss': '?([-0-9.e]+|nan)", "board": r"'loss': '?([-0-9.e]+|nan)",
+        "board_stdout": r"'loss': '?([-0-9.e]+|nan)"}
+# `logreport` with the hf_trainer fast path declining every block: each line goes to feed
+DECLINED = ("import sys; from logreport.formats import hf_fast; "
+            "hf_fast.BlockPath.prepare_block = lambda self, data: hf_fast.Prepared(None, "
+            "parts=[(-1, 0, 0, 0, len(data), None)]); "
+            "from logreport.cli import main; sys.argv[0] = 'logreport'; main()")
 
 
 def ppdet_log(path: str, mb: int) -> None:
@@ -85,6 +99,35 @@ def stdout_log(path: str, mb: int) -> None:
         for line in src:
             for piece in line.rstrip(b"\n").split(b"\r"):
                 if b"%|" not in piece and piece.strip():
+                    out.write(piece + b"\n")
+    os.remove(path + ".console")
+
+
+def frames_log(path: str, mb: int) -> None:
+    """The genlf console with every tqdm frame on a line of its own."""
+    genlf_log(path + ".console", mb)
+    with open(path + ".console", "rb") as src, open(path, "wb") as out:
+        for line in src:
+            out.write(line.replace(b"\r", b"\n"))
+    os.remove(path + ".console")
+
+
+BOARD = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora_llamaboard/console.log"
+
+
+def board_log(path: str, mb: int) -> None:
+    lf_log(path, mb, src=BOARD)
+
+
+def board_stdout_log(path: str, mb: int) -> None:
+    """LlamaBoard's console without tqdm's frames (the bars glued before each echo dropped)."""
+    board_log(path + ".console", int(mb * 1.6))
+    bar = re.compile(rb"[ \d]{2}\d%\|[^\]\r]*\]")
+    with open(path + ".console", "rb") as src, open(path, "wb") as out:
+        for line in src:
+            for piece in line.rstrip(b"\n").split(b"\r"):
+                piece = bar.sub(b"", piece).replace(b"\x1b[A", b"")     # tqdm's cursor moves
+                if piece.strip():
                     out.write(piece + b"\n")
     os.remove(path + ".console")
 
@@ -135,7 +178,7 @@ def timed(cmd: str) -> tuple[float, float, float]:
         return seconds, cpu, peak
 
 
-def bench(path: str, kind: str, logreport: str, workdir: str) -> None:
+def bench(path: str, kind: str, logreport: str, workdir: str, declined: bool) -> None:
     size = os.path.getsize(path) / 1e6
     subprocess.run(f"cat {shlex.quote(path)} > /dev/null", shell=True)
     q = shlex.quote(path)
@@ -145,6 +188,8 @@ def bench(path: str, kind: str, logreport: str, workdir: str) -> None:
             ("logreport summary --json", f"{logreport} summary {q} --json"),
             *([("logreport summary --json, one core", f"taskset -c 0 {logreport} summary {q} --json")]
               if shutil.which("taskset") else []),
+            *([("summary, the fast path declining (line parser)",
+                f"{sys.executable} -c {shlex.quote(DECLINED)} summary {q} --json")] if declined else []),
             ("logreport export parquet",
              f"{logreport} export {q} -o {shlex.quote(os.path.join(workdir, 'x.parquet'))}")]
     results = []
@@ -184,19 +229,24 @@ def scaling(path: str, logreport: str, workdir: str) -> None:
         print(f"| {mb:.0f} | {seconds:.2f} | {mb / seconds:.0f} | {cpu:.2f} | {mem:.0f} |", flush=True)
 
 
+ASKED = {"genlf": genlf_log, "stdout": stdout_log, "frames": frames_log, "board": board_log,
+         "board_stdout": board_stdout_log}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=1000, help="size of each generated log")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "logreport-bench"))
     ap.add_argument("--logreport", default=f"{sys.executable} -m logreport")
-    ap.add_argument("--only", choices=["ppdet", "llamafactory", "genlf", "stdout"],
-                    help="bench one log only (genlf, stdout: only when asked)")
+    ap.add_argument("--only", choices=["ppdet", "llamafactory", *ASKED],
+                    help="bench one log only (" + ", ".join(ASKED) + ": only when asked)")
+    ap.add_argument("--declined", action="store_true",
+                    help="time summary with the hf_trainer fast path declining every block too")
     ap.add_argument("--scaling", action="store_true", help="peak memory against file size")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), ("genlf", genlf_log),
-                       ("stdout", stdout_log)):
-        if args.only != name and (args.only or name in ("genlf", "stdout")):
+    for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), *ASKED.items()):
+        if args.only != name and (args.only or name in ASKED):
             continue
         path = os.path.join(args.dir, f"{name}_{args.mb}mb.log")
         if not os.path.exists(path):
@@ -204,7 +254,7 @@ def main() -> None:
         if args.scaling:
             scaling(path, args.logreport, args.dir)
         else:
-            bench(path, name, args.logreport, args.dir)
+            bench(path, name, args.logreport, args.dir, args.declined and name != "ppdet")
 
 
 if __name__ == "__main__":

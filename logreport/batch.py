@@ -5,10 +5,11 @@ records and the last dict on its own; adding each to the run costs numpy calls a
 append per field (most of the main process's time on a log that evaluates every few steps).
 A `Batch` keeps such records while adding them later changes nothing, then adds them as one
 `Records`: their steps rise past every step before them (no new segment, no repeat to fold),
-they carry no time stamp (the run's clock takes the first and last of a block) and no
-estimated step, and they share their metrics. Anything else is added at once, after the held
-records when it is a training record or starts a segment. Only a `Run` holds records (a
-folder's file kept in arrival order, `merge.Collected`, takes each as it comes).
+they carry no time stamp (the run's clock takes the first and last of a block), and they
+share their metrics (a step that is an estimate stays marked so). Anything else is added at
+once, after the held records when it is a training record or starts a segment. Only a `Run`
+holds records (a folder's file kept in arrival order, `merge.Collected`, takes each as it
+comes).
 """
 from __future__ import annotations
 
@@ -52,23 +53,28 @@ class Batch:
                 single.append(event)
         if single:
             parts.append(_block(single))
+        estimated = None
+        if any(p.estimated is not None for p in parts):
+            estimated = np.concatenate([np.zeros(len(p)) if p.estimated is None
+                                        else np.asarray(p.estimated, dtype=np.float64)
+                                        for p in parts])
         joined = parts[0] if len(parts) == 1 else Records(
             TRAIN, *(np.concatenate([getattr(p, f) for p in parts])
                      for f in ("step", "epoch", "time", "line")),
-            {k: np.concatenate([p.metrics[k] for p in parts]) for k in parts[0].metrics})
+            {k: np.concatenate([p.metrics[k] for p in parts]) for k in parts[0].metrics},
+            estimated)
         self.held, self.keys, self.last = [], None, math.nan
         self.reading.add(joined, self.file)
 
     def _hold(self, event) -> bool:
         """Hold a training record if adding it later changes nothing (see the module)."""
         if isinstance(event, Record):
-            if event.phase != TRAIN or event.step is None or event.estimated \
-                    or event.time is not None:
+            if event.phase != TRAIN or event.step is None or event.time is not None:
                 return False
             first = last = float(event.step)
         elif isinstance(event, Records):
-            if event.phase != TRAIN or event.estimated is not None or event.file is not None \
-                    or not len(event) or not np.isnan(event.time).all():
+            if event.phase != TRAIN or event.file is not None or not len(event) \
+                    or not np.isnan(event.time).all():
                 return False
             steps = np.asarray(event.step, dtype=np.float64)
             if not (steps[1:] > steps[:-1]).all():
@@ -88,8 +94,10 @@ class Batch:
 
 def _block(records: list[Record]) -> Records:
     """Single training records (of the same metrics) as one block."""
+    estimated = [float(r.estimated) for r in records]
     return Records(TRAIN, np.array([float(r.step) for r in records]),
                    np.array([math.nan if r.epoch is None else float(r.epoch) for r in records]),
                    np.full(len(records), math.nan), np.array([float(r.line) for r in records]),
                    {k: np.array([float(r.metrics[k]) for r in records])
-                    for k in records[0].metrics})
+                    for k in records[0].metrics},
+                   np.array(estimated) if any(estimated) else None)

@@ -276,7 +276,8 @@ def _bars_dropped(text: bytes) -> bytes:
 
     out = []
     for line in text.split(b"\n"):
-        pieces = [re.sub(rb"[ \d]{2}\d%\|[^\]\r]*\]", b"", piece) for piece in line.split(b"\r")]
+        pieces = [re.sub(rb"[ \d]{2}\d%\|[^\]\r]*\]", b"", piece).replace(b"\x1b[A", b"")  # (tqdm's cursor)
+                  for piece in line.split(b"\r")]
         out += [piece for piece in pieces if piece.strip()]
     return b"\n".join(out) + b"\n"
 
