@@ -176,6 +176,17 @@ def _stdout_only(text: bytes) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
+def _read_every_way(path: Path, data: bytes) -> Run:
+    """`data` written to `path`, read line by line, by blocks of 1 kB and 4 MB and by ranges:
+    the same facts every way (the line-by-line run)."""
+    path.write_bytes(data)
+    slow = line_by_line(path, "hf_trainer")
+    for size in (1 << 10, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    return slow
+
+
 @pytest.mark.parametrize("shape", ["every_step", "every_other_step", "repeated"])
 def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     """A console of dicts with no bar (stdout only): each dict but the first of a stretch is
@@ -186,12 +197,7 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     text = CONSOLE.read_bytes()
     data = _stdout_only({"every_step": text, "every_other_step": _step_lines_merged(text, None, None),
                          "repeated": _repeated(text, 3)}[shape])
-    path = tmp_path / "stdout.log"
-    path.write_bytes(data)
-    slow = line_by_line(path, "hf_trainer")
-    for size in (1 << 10, 1 << 22):
-        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
-    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    slow = _read_every_way(tmp_path / "stdout.log", data)
     dicts = data.count(b"{'loss'")
     assert slow.count("train") == dicts and b"%|" not in data
     prepared = hf_trainer.Parser().prepare_block(data)
@@ -220,12 +226,7 @@ def test_one_frame_lines_give_the_facts_of_feed(tmp_path, shape):
     data = _one_frame_a_line({"every_other_step": _step_lines_merged(text, None, None),
                               "repeated": _repeated(text, 3)}.get(shape, text),
                              dict_twice=shape == "dict_twice")
-    path = tmp_path / "frames.log"
-    path.write_bytes(data)
-    slow = line_by_line(path, "hf_trainer")
-    for size in (1 << 10, 1 << 22):
-        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
-    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    slow = _read_every_way(tmp_path / "frames.log", data)
     dicts = data.count(b"\n{'loss'")
     assert b"\r" not in data and slow.count("train") == dicts     # a dict twice: twice
     prepared = hf_trainer.Parser().prepare_block(data)
@@ -256,12 +257,7 @@ def test_echo_pairs_give_the_facts_of_feed(tmp_path, shape):
     text = BOARD.read_bytes()
     data = {"real": text, "repeated": _repeated(text, 4), "echo_alone": _without_some_dicts(text),
             "one_bar_a_step": _step_lines_merged(text, None, None)}[shape]
-    path = tmp_path / "board.log"
-    path.write_bytes(data)
-    slow = line_by_line(path, "hf_trainer")
-    for size in (1 << 10, 1 << 22):
-        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
-    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    _read_every_way(tmp_path / "board.log", data)
     prepared = hf_trainer.Parser().prepare_block(data)
     pairs = sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.ECHO) // 2
     echoes = data.count(b"llamafactory.train.callbacks:144 >> {'loss'")
@@ -291,12 +287,7 @@ def test_echoes_between_bare_dicts_give_the_facts_of_feed(tmp_path, source):
 
     text = BOARD.read_bytes()
     data = _bars_dropped(_repeated(text, 4) if source == "board_repeated" else text)
-    path = tmp_path / "board_stdout.log"
-    path.write_bytes(data)
-    slow = line_by_line(path, "hf_trainer")
-    for size in (1 << 10, 1 << 22):
-        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
-    assert facts(by_ranges(path, 3000, "hf_trainer")) == facts(slow)
+    slow = _read_every_way(tmp_path / "board_stdout.log", data)
     prepared = hf_trainer.Parser().prepare_block(data)
     bare = [detail for kind, *_, detail in prepared.parts if kind == hf_fast.BARE]
     dicts = data.count(b"\n{'loss'")
