@@ -204,6 +204,39 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
     assert sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.BARE) == dicts
 
 
+def _keys_changed(text: bytes, shapes: int) -> bytes:
+    """The real console with its dicts in `shapes` shapes by turns, a stretch of 10 steps each:
+    grad_norm left out, or the values unquoted (as transformers 4 prints them), or both."""
+    import re
+
+    lines, out, step = text.split(b"\n"), [], 0
+    for line in lines:
+        if b"\r{'loss': " in line:
+            shape, step = (step // 10) % shapes, step + 1
+            if shape in (1, 3):
+                line = re.sub(rb"'grad_norm': '[^']*', ", b"", line)
+            if shape in (2, 3):
+                line = re.sub(rb"\{('loss'.*)\}", lambda m: b"{" + m.group(1).replace(b": '", b": ")
+                              .replace(b"', ", b", ").rstrip(b"'") + b"}", line)
+        out.append(line)
+    return b"\n".join(out)
+
+
+@pytest.mark.parametrize("shapes", [2, 4])
+def test_dicts_whose_keys_change_give_the_facts_of_feed(tmp_path, shapes):
+    """Training dicts whose keys or quoting change within a block (a key that comes and goes):
+    each shape is read column-wise, up to four a block, with feed's facts."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    data = _keys_changed(_repeated(CONSOLE.read_bytes(), 3), shapes)
+    assert data.count(b"'grad_norm'") < data.count(b"{'loss'")
+    _read_every_way(tmp_path / "keys.log", data)
+    prepared = hf_trainer.Parser().prepare_block(data)
+    column_wise = sum(count for kind, _, count, *_ in prepared.parts if kind == hf_fast.STD)
+    assert column_wise >= data.count(b"\r{'loss'") * 0.8, column_wise
+    assert len({detail.keys for kind, *_, detail in prepared.parts if kind == hf_fast.STD}) == min(shapes, 2)
+
+
 def _one_frame_a_line(text: bytes, dict_twice: bool = False) -> bytes:
     """The real console log with tqdm's redraws on lines of their own (`\\r` turned into `\\n`
     on the way to the file); `dict_twice`: every tenth dict printed twice, with no bar between."""
@@ -425,8 +458,8 @@ def _repeated(text: bytes, times: int) -> bytes:
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     """The split points of the parallel parse: a console log (the real one repeated, one with
     four bar frames a line, one whose bars are not of the training total, stdout only, one
-    frame a line, LlamaBoard's and its stdout) cut at random line ends gives the facts of
-    reading it line by line."""
+    frame a line, LlamaBoard's and its stdout, dicts whose keys change) cut at random line ends
+    gives the facts of reading it line by line."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -436,7 +469,8 @@ def test_property_parallel_parse_with_random_cut_positions(tmp_path):
               "stdout_only": _stdout_only(_repeated(text, 3)),
               "one_frame_a_line": _one_frame_a_line(_repeated(text, 3), dict_twice=True),
               "llamaboard": _repeated(BOARD.read_bytes(), 3),
-              "llamaboard_stdout": _bars_dropped(_repeated(BOARD.read_bytes(), 3))}
+              "llamaboard_stdout": _bars_dropped(_repeated(BOARD.read_bytes(), 3)),
+              "keys_change": _keys_changed(_repeated(text, 3), 4)}
     want = {}
     for name, data in shapes.items():
         (tmp_path / name).write_bytes(data)

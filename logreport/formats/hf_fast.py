@@ -48,15 +48,13 @@ from .hf_lines import (
     bare_of,
     bare_shape,
     block_shape,
-    cut_columns,
     echo_pairs,
     frame_lines,
     frame_total,
     frames_of,
-    matches,
     pairs_of,
     run_of,
-    training_pattern,
+    training_lines,
 )
 from .hf_quiet import BARE, ECHO, FRAMES, LINES, QUIET, STD, Quiet, QuietReader, gap, split
 
@@ -101,10 +99,10 @@ class BlockPath:
         prepared = Prepared(int(total) if total else None, _names(keys), _names(bare_keys))
         kinds = np.full(len(ends), QUIET, dtype=np.int8)   # QUIET: none of the others
         columns = {}
+        shape_of = np.full(len(ends), -1, dtype=np.int8)     # of a training line
         if keys:
-            std = matches(marks, starts, training_pattern(total, keys, quoted))
-            std, columns[STD] = cut_columns(marks, starts, std, keys, quoted, counted=True)
-            kinds[std] = STD
+            shape_of, shapes = training_lines(marks, starts, total, keys, quoted)
+            kinds[shape_of >= 0] = STD
             if b" >> {'loss': " in data:
                 echo, columns[ECHO] = echo_pairs(marks, starts, total, keys, quoted)
                 kinds[echo] = ECHO
@@ -120,19 +118,16 @@ class BlockPath:
                 one, columns[FRAMES] = frame_lines(marks, starts, total, dicts & ~bare,
                                                    [v[~in_bare] for v in values])
                 kinds[one] = FRAMES
-        key_slashes = sum(key.count(b"/") for key in keys or ())
-        at = 0                            # training lines before the stretch
         reader = QuietReader()
-        edges = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
+        kinds_and_shapes = kinds.astype(np.int16) * 8 + shape_of
+        edges = np.flatnonzero(kinds_and_shapes[1:] != kinds_and_shapes[:-1]) + 1
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
             if kind == STD:
-                detail = run_of([c[at:at + hi - lo] for c in columns[STD]], marks, starts, ends,
-                                lo, hi - lo, key_slashes)
-                at += hi - lo
+                detail = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo)
             elif kind == BARE:
                 detail = bare_of(columns[BARE], data, starts, lo, hi)
             else:
@@ -184,9 +179,9 @@ class BlockPath:
         if count > 1:
             steps = run.counts[1:]
             self._stated_steps(steps)
-            yield _records(prepared.keys, run.values, steps, np.arange(number, number + count - 1))
+            yield _records(run.keys, run.values, steps, np.arange(number, number + count - 1))
         out = []
-        self._last_dict(prepared.keys, run.values, number + count - 1, out)
+        self._last_dict(run.keys, run.values, number + count - 1, out)
         elapsed, remaining, line, whole = run.clock
         if not (whole and int(run.counts[0]) == self.clock_step):
             self._clock(elapsed, remaining, line + number, out)

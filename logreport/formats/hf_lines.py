@@ -45,11 +45,11 @@ def _keys(text: bytes):
     return keys, tuple(bool(quote) for _, quote in items)
 
 
-def block_shape(data: bytes, tries: int = 8):
-    """(total, keys, quoted: a flag per key) of the block's first training line with a bar
-    before its dict (of the first `tries` training lines), else of the first whose line before
-    ends in a bar (LlamaBoard's echo pairs), or Nones."""
-    at, second = data.find(b"\r{'loss': "), None
+def block_shape(data: bytes, tries: int = 8, start: int = 0):
+    """(total, keys, quoted: a flag per key) of the block's first training line (from offset
+    `start`) with a bar before its dict (of the first `tries` training lines), else of the
+    first whose line before ends in a bar (LlamaBoard's echo pairs), or Nones."""
+    at, second = data.find(b"\r{'loss': ", start), None
     for _ in range(tries):
         if at < 0:
             break
@@ -98,6 +98,7 @@ class TrainingLines:
     (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches
     back to the first bar)."""
 
+    keys: tuple               # of the dicts
     counts: np.ndarray
     values: list
     frames: int
@@ -108,9 +109,36 @@ class TrainingLines:
     def after_first(self) -> TrainingLines:
         """The run without its first line (which feed read)."""
         elapsed, remaining, line, whole = self.clock
-        return TrainingLines(self.counts[1:], [v[1:] for v in self.values],
+        return TrainingLines(self.keys, self.counts[1:], [v[1:] for v in self.values],
                              self.frames - self.first_frames, 0, self.last_count,
                              (elapsed, remaining, line - 1, whole))
+
+
+def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, quoted: tuple,
+                   most: int = 4) -> tuple[np.ndarray, list]:
+    """Which lines of a block are training lines, of which shape: the block's first (`total`,
+    `keys`, `quoted`: block_shape's), then, while training dicts are left, the shape of the
+    first one left if its total is the same (a key that comes or goes, values quoted
+    otherwise): (each line's shape, -1 for none; per shape: its keys, lines and columns)."""
+    data = marks.data
+    shape_of = np.full(len(starts), -1, dtype=np.int8)
+    shapes: list = []
+    left = data.count(b"\r{'loss': ")                # training dicts not yet placed
+    while True:
+        found = matches(marks, starts, training_pattern(total, keys, quoted)) & (shape_of < 0)
+        found, columns = cut_columns(marks, starts, found, keys, quoted, counted=True)
+        shape_of[found] = len(shapes)
+        shapes.append((keys, quoted, np.flatnonzero(found), columns))
+        left -= len(shapes[-1][2])
+        if len(shapes) == most or left <= 0:
+            break
+        rest = np.flatnonzero(matches(marks, starts, r"\r\{'loss': ") & (shape_of < 0))
+        if not len(rest):
+            break
+        other, keys, quoted = block_shape(data, start=int(starts[rest[0]]))
+        if other != total or keys is None or any(s[:2] == (keys, quoted) for s in shapes):
+            break
+    return shape_of, [(keys, lines, columns) for keys, _, lines, columns in shapes]
 
 
 def matches(marks: Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
@@ -400,15 +428,19 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
         return np.array([np.nan if v is None else v for v in values]), bad
 
 
-def run_of(columns: list, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
-            n: int, key_slashes: int) -> TrainingLines:
-    """The TrainingLines of lines first..first+n-1 of a block, from the columns of their rows
-    (counts, values...); key_slashes: the `/` in a line's dict keys."""
+def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
+            n: int) -> TrainingLines:
+    """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
+    training_lines (keys, lines, columns: counts, values...)."""
+    keys, lines, columns = shape
+    at = int(np.searchsorted(lines, first))
+    columns = [c[at:at + n] for c in columns]
+    key_slashes = sum(key.count(b"/") for key in keys)
     start, end = int(starts[first]), int(ends[first + n - 1]) + 1
     data = marks.data
     last_line = data[int(starts[first + n - 1]):end - 1]
     slashes = marks.count(b"/", start, end) - n * key_slashes      # 2 per bar: n/total, it/s
-    return TrainingLines(columns[0], columns[1:], slashes // 2,
+    return TrainingLines(tuple(key.decode() for key in keys), columns[0], columns[1:], slashes // 2,
                          (marks.count(b"/", start, int(ends[first]) + 1) - key_slashes) // 2,
                          int(_FRAME.findall(last_line)[-1][0]),
                          _clock_of(data, starts, ends, first, n))
