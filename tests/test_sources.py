@@ -35,3 +35,27 @@ def test_decoding_gbk_ansi_and_invalid_bytes():
 def test_blank_lines_are_counted_but_not_returned():
     s = LineSplitter()
     assert s.feed(b"a\n\n  \nb\n") == [(1, "a"), (4, "b")]
+
+
+def test_a_line_of_frames_decodes_as_each_frame_alone():
+    """frames() decodes a UTF-8 line at once, then splits it at \\r: the frames are those of
+    decoding each piece alone (ANSI codes, NULs, GBK and invalid bytes among them)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logreport.sources.text import frames
+
+    pieces = st.sampled_from([b"  2%|\xe2\x96\x8f  | 1/60 [00:00<00:28,  2.04it/s]", b"   ", b"",
+                              b"\x1b[A", b"{'loss': '7.622'}", b"\xd1\xb5\xc1\xb7 loss: 1.0",
+                              b"\xff\xfe bad", b"a\x00b", b"\x1b[31mred\x1b[0m", b"\xe2\x96"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=6))
+    def check(parts):
+        raw = b"\r".join(parts)
+        out: list = []
+        frames(raw, 7, out)
+        alone = [decode(p) for p in (raw.split(b"\r") if b"\r" in raw else [raw])]
+        assert out == [(7, text) for text in alone if text]
+
+    check()

@@ -8,6 +8,7 @@ A step dict carries no step: its step is weighed from the bar frames around it a
 """
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
@@ -195,6 +196,7 @@ def parse_dict(text: str) -> dict[str, float]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _clock_seconds(text: str) -> float:
     """tqdm's [MM:SS] or [H:MM:SS] (hours may exceed 99)."""
     seconds = 0.0
@@ -248,12 +250,17 @@ class Parser(Steps, BlockPath):
         """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
         if "%|" in text:
+            m = _BAR.match(text)
+            if m is not None and m.end() == len(text):      # a frame that is one bar alone
+                self._bar(m, None, number, out)
+                return out
             pos, known = 0, False
             for start, desc, m in bars(text):
-                self._line(text[pos:start], number, out)
+                if start > pos:
+                    self._line(text[pos:start], number, out)
                 self.glued = self._bar(m, desc, number, out)
                 pos, known = m.end(), True
-            known = self._line(text[pos:], number, out) or known
+            known = (pos < len(text) and self._line(text[pos:], number, out)) or known
             self.glued = None
         else:
             known = self._line(text, number, out)
@@ -274,7 +281,8 @@ class Parser(Steps, BlockPath):
         """A tqdm frame (and its description); for a frame of the training bar, its step (else
         None)."""
         self.in_dump = self.in_message = False
-        self._reject_partial()          # a terminal's wrap never puts a bar inside a dict
+        if self.partial is not None:
+            self._reject_partial()      # a terminal's wrap never puts a bar inside a dict
         total, unit = m.group("total", "unit")
         if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
             return None

@@ -30,6 +30,11 @@ def decode(raw: bytes) -> str:
             text = raw.decode("gb18030")
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
+    return _cleaned(text)
+
+
+def _cleaned(text: str) -> str:
+    """Decoded text without ANSI codes and NULs, cut to MAX_LINE, trailing blanks dropped."""
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "\0" in text:
@@ -93,10 +98,15 @@ class LineSplitter:
 
 
 def frames(raw: bytes, number: int, out: list) -> None:
-    """Append the non-empty (number, text) frames of one physical line (\r splits frames)."""
+    """Append the non-empty (number, text) frames of one physical line (\r splits frames;
+    each is decoded as `decode` would decode it alone: the line at once when it is UTF-8)."""
     if b"\r" in raw:
-        for frame in raw.split(b"\r"):
-            text = decode(frame)
+        try:
+            pieces = raw.decode("utf-8").split("\r")
+        except UnicodeDecodeError:
+            pieces = None
+        for frame in pieces if pieces is not None else raw.split(b"\r"):
+            text = _cleaned(frame) if pieces is not None else decode(frame)
             if text:
                 out.append((number, text))
     else:
