@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .events import NEW_RUN, TRAIN, Marker, Record, Records
+from .events import NEW_RUN, TRAIN, Info, Marker, Record, Records
 from .model import Reading, Run
 
 
@@ -32,6 +32,9 @@ class Batch:
         self.last = math.nan                 # the last held step
 
     def add(self, event) -> None:
+        if isinstance(event, Info):              # (facts: never held, nothing to flush)
+            self.reading.add(event, self.file)
+            return
         if self.holds and self._hold(event):
             return
         if event.phase == TRAIN if isinstance(event, (Record, Records)) else \

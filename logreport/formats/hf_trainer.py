@@ -283,20 +283,20 @@ class Parser(Steps, BlockPath):
         self.in_dump = self.in_message = False
         if self.partial is not None:
             self._reject_partial()      # a terminal's wrap never puts a bar inside a dict
-        total, unit = m.group("total", "unit")
+        total, unit, n, elapsed, remaining = m.group("total", "unit", "n", "elapsed", "remaining")
         if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
             return None
-        total, n = int(total), int(m.group("n"))
+        total, n = int(total), int(n)
         if self.train_total is None:        # no "Total optimization steps" line (a paste)
             if self.in_eval:
                 return None
             if self.pending is None or self.pending.phase != TRAIN:
-                self.candidate = (total, m.group("elapsed"), m.group("remaining"), number)
+                self.candidate = (total, elapsed, remaining, number)
                 return n        # the training bar only if a dict is glued right after it
             self.train_total = total        # drawn after a training dict: the training bar
         if total != self.train_total:
             return None
-        self._train_bar(n, m.group("elapsed"), m.group("remaining"), number, out)
+        self._train_bar(n, elapsed, remaining, number, out)
         return n
 
     def _train_bar(self, n: int, elapsed: str, remaining: str, number: int, out: list) -> None:
@@ -482,7 +482,7 @@ class Parser(Steps, BlockPath):
         epoch = values.pop("epoch", None)
         if "train_loss" in values or "train_samples_per_second" in values:
             phase = FINAL
-        elif any(k.startswith(("eval_", "predict_")) for k in values) and "loss" not in values:
+        elif "loss" not in values and any(k.startswith(("eval_", "predict_")) for k in values):
             phase = EVAL
             self.in_eval = False
         else:

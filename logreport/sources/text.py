@@ -106,6 +106,8 @@ def frames(raw: bytes, number: int, out: list) -> None:
         except UnicodeDecodeError:
             pieces = None
         for frame in pieces if pieces is not None else raw.split(b"\r"):
+            if not frame:
+                continue
             text = _cleaned(frame) if pieces is not None else decode(frame)
             if text:
                 out.append((number, text))
