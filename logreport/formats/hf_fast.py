@@ -103,7 +103,7 @@ class BlockPath:
         if keys:
             shape_of, shapes = training_lines(marks, starts, total, keys, quoted)
             kinds[shape_of >= 0] = STD
-            if b" >> {'loss': " in data:
+            if marks.losses(b" >> "):
                 echo, columns[ECHO] = echo_pairs(marks, starts, total, keys, quoted)
                 kinds[echo] = ECHO
         if bare_keys:

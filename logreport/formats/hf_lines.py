@@ -123,7 +123,7 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
     data = marks.data
     shape_of = np.full(len(starts), -1, dtype=np.int8)
     shapes: list = []
-    left = data.count(b"\r{'loss': ")                # training dicts not yet placed
+    left = marks.losses(b"\r")                        # training dicts not yet placed
     while True:
         found = matches(marks, starts, training_pattern(total, keys, quoted)) & (shape_of < 0)
         found, columns = cut_columns(marks, starts, found, keys, quoted, counted=True)
@@ -222,7 +222,7 @@ def bare_dicts(marks: Marks, starts: np.ndarray, keys: tuple, quoted: tuple) -> 
     dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode())
     dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
     lines = dicts.copy()
-    echoes = _echo_lines(marks, starts, b"", dicts) if b" >> {'loss': " in marks.data else \
+    echoes = _echo_lines(marks, starts, b"", dicts) if marks.losses(b" >> ") else \
         np.zeros(0, dtype=np.int64)
     lines[echoes] = True
     run = np.cumsum(~lines)                      # the lines of a run share a number
@@ -377,6 +377,7 @@ class Marks:
         self.data = data
         self.bytes = np.frombuffer(data, dtype=np.uint8)
         self._where: dict = {}
+        self._losses: np.ndarray | None = None
 
     def where(self, byte: bytes) -> np.ndarray:
         """The offsets of `byte`, in order."""
@@ -394,6 +395,23 @@ class Marks:
         """How many `byte` there are in [start, end)."""
         found = self.where(byte)
         return int(np.searchsorted(found, end) - np.searchsorted(found, start))
+
+    def losses(self, before: bytes) -> int:
+        """How many training dicts (`{'loss': `) right after `before` the block holds, found
+        from its quotes (which the columns need anyway): no scan of the block. (One in its
+        first five bytes is not counted.)"""
+        if self._losses is None:
+            quotes = self.where(b"'")
+            quotes = quotes[np.searchsorted(quotes, 5):np.searchsorted(quotes, len(self.bytes) - 7)]
+            quotes = quotes[self.bytes[quotes - 1] == ord("{")]         # a dict's first key
+            found = np.ones(len(quotes), dtype=bool)
+            for i, byte in enumerate(b"loss': "):
+                found &= self.bytes[quotes + 1 + i] == byte
+            self._losses = quotes[found] - 1              # their braces
+        found = np.ones(len(self._losses), dtype=bool)
+        for i, byte in enumerate(reversed(before)):
+            found &= self.bytes[self._losses - 1 - i] == byte
+        return int(np.count_nonzero(found))
 
 
 def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
