@@ -182,9 +182,7 @@ class BlockPath:
             yield _records(run.keys, run.values, steps, np.arange(number, number + count - 1))
         out = []
         self._last_dict(run.keys, run.values, number + count - 1, out)
-        elapsed, remaining, line, whole = run.clock
-        if not (whole and int(run.counts[0]) == self.clock_step):
-            self._clock(elapsed, remaining, line + number, out)
+        self._clock_after(run.clock, int(run.counts[0]), number, out)
         yield from out
         self.clock_step = self.last_step = run.last_count
         self.redraws = self.redraws or run.frames > count
@@ -244,9 +242,7 @@ class BlockPath:
         out = []
         if flushed < len(run.dicts):
             self._last_dict(prepared.bare_keys, run.values, number + int(run.dicts[-1]), out)
-        elapsed, remaining, line, whole = run.clock
-        if not (whole and int(run.counts[0]) == self.clock_step):
-            self._clock(elapsed, remaining, line + number, out)
+        self._clock_after(run.clock, int(run.counts[0]), number, out)
         yield from out
         self.clock_step = self.last_step = int(run.counts[-1])
         self.bar_line = number + int(run.bars[-1])
@@ -283,15 +279,21 @@ class BlockPath:
         out = []
         self._last_dict(keys, run.values, number + 2 * pairs - 1, out)
         self.pending.step = int(run.lasts[-1])            # its echo's
-        elapsed, remaining, line, whole = run.clock
-        if not (whole and int(run.firsts[0]) == self.clock_step):
-            self._clock(elapsed, remaining, line + number, out)
+        self._clock_after(run.clock, int(run.firsts[0]), number, out)
         yield from out
         self.clock_step = self.last_step = int(run.lasts[-1])
         self.bar_line = number + 2 * (pairs - 1)
         self.in_dump = self.in_message = False
         self.time = _stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
+
+    def _clock_after(self, clock: tuple, first: int, number: int, out: list) -> None:
+        """The bar clock Info after a stretch of bars from line `number` whose first count is
+        `first` (clock: elapsed, remaining, line in the stretch, whether its streak of equal
+        counts reaches back to the first bar); none if feed would give none."""
+        elapsed, remaining, line, whole = clock
+        if not (whole and first == self.clock_step):
+            self._clock(elapsed, remaining, line + number, out)
 
     def _bare_clean(self, run: BareDicts) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose

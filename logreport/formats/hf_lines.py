@@ -307,8 +307,12 @@ _LF_HEAD = rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|\d{4}-\d\d-\d\d \d\d:\d\d
 _ECHO = (_LF_HEAD + rb"\{'loss': [-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
          rb"(?:, '[\w/.@-]+': [-+.\w]+)*\} *\n$")
 _NOT_TRAINING = "'train_loss': |'train_samples_per_second': "      # a final dict's keys
-# The logger lines whose line number tells LLaMA-Factory's version (hf_trainer._LF_WRAPPER_LINES)
-_VERSIONED = r"\] llamafactory\.[\w.]*:(?:157|162|168|143|148|154|144|149|155) >> "
+# LF's info_rank0/warning_rank0 wrappers print a constant line number per release (spec §2.2).
+LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0.9.2",
+                     "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
+                     "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
+# the logger lines that tell the version (hf_trainer reads it from the first one)
+_VERSIONED = r"\] llamafactory\.[\w.]*:(?:" + "|".join(LF_WRAPPER_LINES) + ") >> "
 _STAMP = re.compile(rb"\|(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\] ")
 
 

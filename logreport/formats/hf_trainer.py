@@ -28,6 +28,7 @@ from ..events import (
 )
 from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
+from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import Steps
 
 NAME = "hf_trainer"
@@ -75,10 +76,6 @@ _FACTS = [
     (re.compile(r"world size: (\d+),"), "world_size"),
 ]
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
-# LF's info_rank0/warning_rank0 wrappers print a constant line number per release (spec §2.2).
-_LF_WRAPPER_LINES = {"157": "0.9.1-0.9.2", "162": "0.9.1-0.9.2", "168": "0.9.1-0.9.2",
-                     "143": "0.9.3-0.9.4", "148": "0.9.3-0.9.4", "154": "0.9.3-0.9.4",
-                     "144": ">=0.9.5", "149": ">=0.9.5", "155": ">=0.9.5"}
 
 
 # Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
@@ -402,7 +399,7 @@ class Parser(Steps, BlockPath):
         if self.first_time is None:
             self.first_time = self.time
         if head.re is _LF_B and "llamafactory_version" not in self.facts:
-            version = _LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
+            version = LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
                 else None
             if version:
                 self._fact("llamafactory_version", version, number, out)
