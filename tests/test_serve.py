@@ -262,9 +262,9 @@ def test_one_client_only_ever_evicts_itself(server, monkeypatch):
     until(lambda: len(s.connections) == 1, "the quiet client is in")
     flood = [connect(s, "127.0.0.2") for _ in range(6)]
     try:
-        until(lambda: sum(c.client == "127.0.0.2" for c in s.connections.values()
+        until(lambda: sum(c.client == "127.0.0.2" for c in list(s.connections.values())
                                if c.phase != serve.CLOSING) == 3, "the flood keeps its share")
-        assert [c.client for c in s.connections.values()].count("127.0.0.3") == 1
+        assert [c.client for c in list(s.connections.values())].count("127.0.0.3") == 1
         request = b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         quiet.sendall(request)
         assert quiet.recv(12) == b"HTTP/1.1 200"
