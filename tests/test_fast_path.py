@@ -597,3 +597,16 @@ def test_ranges_use_the_cores_the_process_may_run_on():
                           "from logreport.ranges import cores; print(cores())"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "1"
+
+
+def test_training_lines_fed_one_by_one_until_the_total_is_known(tmp_path):
+    """Without its "Total optimization steps" line, feed learns the training total from the
+    bars after the first dicts, so the fast path hands it the run's first lines one by one: the
+    frames of each line it handed count once (before: a second line's bars were counted again,
+    2 lines too many in the mutated console that found it)."""
+    text = CONSOLE.read_bytes()
+    cut = text.index(b"Total optimization steps")
+    cut = text.rindex(b"\n", 0, cut) + 1
+    data = text[:cut] + text[text.index(b"\n", cut) + 1:]
+    run = _read_every_way(tmp_path / "no_total.log", data)
+    assert run.count("train") == 60 and run.unparsed == line_by_line(CONSOLE).unparsed

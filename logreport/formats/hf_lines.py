@@ -94,24 +94,26 @@ def frame_total(data: bytes, at: int) -> bytes | None:
 @dataclass
 class TrainingLines:
     """A run of training lines: each line's first bar count, the dicts' values (per key),
-    frames read that no record counts, the last bar count, and the bar clock of the run
-    (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches
-    back to the first bar)."""
+    each line's bar frames (frames read that no record counts), the last bar count, and the
+    bar clock of the run (elapsed, remaining, line in the run, whether the clock's streak of
+    equal counts reaches back to the first bar)."""
 
     keys: tuple               # of the dicts
     counts: np.ndarray
     values: list
-    frames: int
-    first_frames: int         # bar frames of the first line
+    bars: np.ndarray          # bar frames per line
     last_count: int
     clock: tuple
+
+    @property
+    def frames(self) -> int:
+        return int(self.bars.sum())
 
     def after_first(self) -> TrainingLines:
         """The run without its first line (which feed read)."""
         elapsed, remaining, line, whole = self.clock
         return TrainingLines(self.keys, self.counts[1:], [v[1:] for v in self.values],
-                             self.frames - self.first_frames, 0, self.last_count,
-                             (elapsed, remaining, line - 1, whole))
+                             self.bars[1:], self.last_count, (elapsed, remaining, line - 1, whole))
 
 
 def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, quoted: tuple,
@@ -461,9 +463,10 @@ def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, fir
     start, end = int(starts[first]), int(ends[first + n - 1]) + 1
     data = marks.data
     last_line = data[int(starts[first + n - 1]):end - 1]
-    slashes = marks.count(b"/", start, end) - n * key_slashes      # 2 per bar: n/total, it/s
-    return TrainingLines(tuple(key.decode() for key in keys), columns[0], columns[1:], slashes // 2,
-                         (marks.count(b"/", start, int(ends[first]) + 1) - key_slashes) // 2,
+    bounds = np.append(starts[first:first + n], end)
+    slashes = np.diff(np.searchsorted(marks.where(b"/"), bounds)) - key_slashes
+    return TrainingLines(tuple(key.decode() for key in keys), columns[0], columns[1:],
+                         slashes // 2,                      # 2 per bar: n/total, it/s
                          int(_FRAME.findall(last_line)[-1][0]),
                          _clock_of(data, starts, ends, first, n))
 
