@@ -113,9 +113,12 @@ class Ingest:
         run, parser = self.run, self.parser
         add = batch.add if batch is not None else lambda event: run.add(event, self.file)
         count = 0
+        rejected = getattr(parser, "rejected", None)
         for number, text in lines:
             run.lines += 1
             events = parser.feed(text, number)
+            if rejected:            # noted in line order, however the lines come in batches
+                self._rejected()
             if events is None:
                 run.note_unparsed(number, text, self.file)
             elif events:

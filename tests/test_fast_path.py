@@ -610,3 +610,15 @@ def test_training_lines_fed_one_by_one_until_the_total_is_known(tmp_path):
     data = text[:cut] + text[text.index(b"\n", cut) + 1:]
     run = _read_every_way(tmp_path / "no_total.log", data)
     assert run.count("train") == 60 and run.unparsed == line_by_line(CONSOLE).unparsed
+
+
+def test_a_dict_cut_short_is_noted_in_line_order(tmp_path):
+    """A training dict cut short (a copy cut mid-line) is rejected when the next bar comes; it
+    is noted as unparsed then, before the lines after it, however the lines are batched: the
+    same samples every way (before: line by line, in batches of 1000, it came after them)."""
+    text = _repeated(CONSOLE.read_bytes(), 2)
+    at = text.index(b"{'loss': ", text.index(b"{'loss': ") + 1)
+    data = text[:at + 40] + text[text.index(b"\n", at):]
+    run = _read_every_way(tmp_path / "cut_dict.log", data)
+    lines = [line for _, line, _ in run.unparsed_samples]
+    assert lines == sorted(lines) and data.count(b"\n", 0, at) + 1 in lines
