@@ -622,3 +622,4 @@ def test_a_dict_cut_short_is_noted_in_line_order(tmp_path):
     run = _read_every_way(tmp_path / "cut_dict.log", data)
     lines = [line for _, line, _ in run.unparsed_samples]
     assert lines == sorted(lines) and data.count(b"\n", 0, at) + 1 in lines
+
