@@ -21,6 +21,7 @@ pytestmark = pytest.mark.timeout(120)      # a property: each example watches a 
 
 LOGS = [DATA / "ppdet" / "picodet_s_320_coco_train.log",
         DATA / "llamafactory" / "sft_lora" / "console.log",          # tqdm: \r ends lines too
+        DATA / "llamafactory" / "sft_lora_llamaboard" / "console.log",   # bars, then echo lines
         DATA / "llamafactory" / "sft_lora" / "trainer_log.jsonl"]    # one record a line
 RAW = {path: path.read_bytes() for path in LOGS}
 
