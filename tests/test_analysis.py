@@ -36,6 +36,27 @@ def test_divergence_names_the_step_the_loss_left_its_level():
     assert (div["step"], div["line"]) == (3, 16)        # loss 5.13, 4.62, 3590, 22500, ...
 
 
+def _first_lines(path: Path, tmp_path: Path, count: int) -> str:
+    """The log as a watch sees it after its first `count` lines."""
+    out = tmp_path / f"{count}_{path.name}"
+    out.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:count]))
+    return str(out)
+
+
+def test_one_high_loss_that_falls_back_is_no_divergence(tmp_path):
+    """A real clean run: faster_rcnn's loss goes 71.2 at step 0, 16169 at step 1 (227x), then
+    2.1 and down. Read as far as step 1 (what a live watch may have read), it is no divergence
+    (before: `watch --stop-on divergence` could stop this healthy run); a blowup that stays high
+    (picodet's 4.2, 1808, 93280) still is, at the step it started."""
+    clean = PPDET / "faster_rcnn_r50_fpn_coco_train.log"
+    for count in (13, 14):                      # up to the 16169 record, and the 2.1 after it
+        assert not anomalies(load(_first_lines(clean, tmp_path, count)))
+    crash = PPDET / "picodet_s_320_coco_nan_crash.log"
+    assert not anomalies(load(_first_lines(crash, tmp_path, 14)))   # 4.2 then 1808 so far
+    [div] = anomalies(load(_first_lines(crash, tmp_path, 15)))      # then 93280
+    assert (div["kind"], div["step"]) == ("divergence", 1) and "93279.8 after it" in div["detail"]
+
+
 def test_thresholds_are_options_eval_regression_and_throughput_drop():
     long80 = load(str(PPDET / "picodet_s_320_coco_long80e.log"))
     # AP 0.096 at epoch 59, then 0.052 and 0.018: two evals below the best

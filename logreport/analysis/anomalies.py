@@ -293,16 +293,25 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
 
 def _blowup(run: Run, name: str, th: Thresholds) -> list[dict]:
     """A run too short to tell levels apart: the first record whose loss is blowup_factor x
-    the lowest positive value before it."""
+    the lowest positive value before it, when the next finite value stays that high (one high
+    value that falls back is a spike: a real detector's loss can jump 227x at its second step
+    and train on; a live watch that has read only that far must not stop it)."""
     steps, _, lines, vals = values(run, TRAIN, name)
-    lowest = math.inf
+    lowest, high = math.inf, None
     for i, v in enumerate(vals.tolist()):
         if not math.isfinite(v):
             continue
+        if high is not None:
+            if v >= th.blowup_factor * lowest:
+                j, first = high
+                return [anomaly("divergence", steps[j], name,
+                                 f"{name} {first:.6g} at step {as_int(steps[j])} is "
+                                 f"{first / lowest:.3g}x its lowest value {lowest:.6g} before, "
+                                 f"and {v:.6g} after it", lines[j])]
+            high = None
         if v > 0 and lowest < math.inf and v >= th.blowup_factor * lowest:
-            return [anomaly("divergence", steps[i], name,
-                             f"{name} {v:.6g} at step {as_int(steps[i])} is {v / lowest:.3g}x its "
-                             f"lowest value {lowest:.6g} before", lines[i])]
+            high = (i, v)
+            continue
         if v > 0:
             lowest = min(lowest, v)
     return []
@@ -437,7 +446,7 @@ DETECTORS = (
         Limit("divergence_min_records", 8, "Divergence: records needed to tell by levels; a "
                                            "shorter run diverges when its loss blows up:"),
         Limit("blowup_factor", 100.0, "...grows this many times over its lowest value "
-                                      "before."))),
+                                      "before, and the next value stays there."))),
     Detector(("throughput_drop",), _throughput_drop, (
         Limit("throughput_drop", 0.30, "Throughput drop: share below the run's median..."),
         Limit("throughput_records", 5, "...for this many records in a row."))),
