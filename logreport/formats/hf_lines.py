@@ -460,7 +460,7 @@ def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, fir
     at = int(np.searchsorted(lines, first))
     columns = [c[at:at + n] for c in columns]
     key_slashes = sum(key.count(b"/") for key in keys)
-    start, end = int(starts[first]), int(ends[first + n - 1]) + 1
+    end = int(ends[first + n - 1]) + 1
     data = marks.data
     last_line = data[int(starts[first + n - 1]):end - 1]
     bounds = np.append(starts[first:first + n], end)
