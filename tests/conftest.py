@@ -30,3 +30,8 @@ def until(condition, what: str, timeout: float = 30.0, every: float = 0.01):
             pytest.fail(f"never happened within {timeout:g} s: {what}")
         time.sleep(every)
     return value
+
+
+def first_lines(path, count: int) -> bytes:
+    """A real log's first `count` lines: what a watch has read of it that far."""
+    return b"".join(path.read_bytes().splitlines(keepends=True)[:count])

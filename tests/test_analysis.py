@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import first_lines
 
 from logreport.analysis import Thresholds, anomalies, stall, status, summarize
 from logreport.cli import main
@@ -39,7 +40,7 @@ def test_divergence_names_the_step_the_loss_left_its_level():
 def _first_lines(path: Path, tmp_path: Path, count: int) -> str:
     """The log as a watch sees it after its first `count` lines."""
     out = tmp_path / f"{count}_{path.name}"
-    out.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:count]))
+    out.write_bytes(first_lines(path, count))
     return str(out)
 
 

@@ -30,7 +30,6 @@ BASES = [_repeated(CONSOLE.read_bytes(), 2), _repeated(BOARD.read_bytes(), 2),
 OTHERS = [base.split(b"\n") for base in BASES]
 EDITS = ("delete", "twice", "swap", "frames_apart", "cut_short", "insert", "region_twice",
          "bars_dropped", "dicts_dropped")
-_BAR = re.compile(rb"\r[^\r\n]*?\d+/\d+ \[[^\]\r\n]*\]")
 _TRAINING_DICT = re.compile(rb"\r?\{'loss'.*")
 
 
@@ -58,7 +57,7 @@ def edited(lines: list[bytes], edits: list) -> bytes:
         elif what == "region_twice":
             lines[i:i] = region
         elif what == "bars_dropped":
-            lines[i:i + size] = [_BAR.sub(b"", line) for line in region]
+            lines[i:i + size] = _bars_dropped(b"\n".join(region))[:-1].split(b"\n")
         elif what == "dicts_dropped":
             lines[i:i + size] = [_TRAINING_DICT.sub(b"", line) for line in region]
     return b"\n".join(lines)

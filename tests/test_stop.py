@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from conftest import DATA, first_lines
 
 from logreport.analysis import summarize
 from logreport.errors import UnknownFormat, UsageError
@@ -334,7 +334,7 @@ def test_a_stall_stops_the_training_in_process(tmp_path):
     from logreport.watch import Options, Watch
 
     log = tmp_path / "run.log"
-    log.write_bytes(b"".join(LONG.read_bytes().splitlines(keepends=True)[:120]))
+    log.write_bytes(first_lines(LONG, 120))
     training, flag = _sleeper(tmp_path)
     stopper = Stopper(StopOn.parse("stall"), training, grace=0.3)
     w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html"), stall_minutes=1,
@@ -392,7 +392,7 @@ def test_no_stop_on_any_early_prefix_of_a_clean_real_run(fixture, tmp_path):
     ends += range(ends[-1] if ends else 1, len(lines) + 1, max(1, len(lines) // 20))
     log = tmp_path / fixture.name
     for end in sorted(set(ends)):
-        log.write_bytes(b"".join(lines[:end]))
+        log.write_bytes(first_lines(fixture, end))
         try:
             run = load(str(log))
         except UnknownFormat:           # too few lines yet to tell the format
