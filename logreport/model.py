@@ -8,6 +8,7 @@ import numpy as np
 
 from . import store
 from .events import EVAL, FINAL, NEW_RUN, PHASES, SYSTEM, TRAIN, Info, Marker, Record, Records
+from .markers import Markers
 from .store import Column, Spill
 
 NAN = float("nan")
@@ -176,7 +177,7 @@ class Reading:
         self.files: list[str] = []
         self.inputs: list[str] = []     # every input read; records name theirs by index
         self.info: dict = {}
-        self.markers: list[Marker] = []
+        self.markers = Markers()
         self.spill = Spill()       # the sealed chunks of its columns, in a temporary file
         self.lines = 0
         self.unparsed = 0
