@@ -33,22 +33,22 @@ class Markers:
         self._whole: dict[int, Marker] = {}   # markers kept as they are, by position
 
     def append(self, marker: Marker) -> None:
-        line, step, time = marker.line, marker.step, marker.time
+        at, line, step, time = len(self._kind), marker.line, marker.step, marker.time
         if type(line) is int and line in _INT64 \
                 and (step is None or type(step) is int and step in _INT64) \
                 and (time is None or type(time) is float and time == time):
             self._line.append(line)
             self._step.append(_NONE if step is None else step)
             self._time.append(float("nan") if time is None else time)
-        else:
-            self._whole[len(self._kind)] = marker
+            if type(marker.detail) is str:
+                self._text += marker.detail.encode("utf-8", "surrogatepass")
+            else:
+                self._details[at] = marker.detail
+        else:                           # its columns only keep the positions aligned
+            self._whole[at] = marker
             self._line.append(0)
             self._step.append(_NONE)
             self._time.append(0.0)
-        if type(marker.detail) is str:
-            self._text += marker.detail.encode("utf-8", "surrogatepass")
-        else:
-            self._details[len(self._kind)] = marker.detail
         self._ends.append(len(self._text))
         self._kind.append(marker.kind)
         self._file.append(marker.file)
