@@ -7,6 +7,7 @@ bar counts and values are cut out where the separators are and cast at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,19 +92,48 @@ def frame_total(data: bytes, at: int) -> bytes | None:
     return after.group(1) if after else before[-1] if before else None
 
 
+class Rows(Sequence):
+    """Rows lo..hi-1 of a block's columns, each read as a slice of its column. The block's
+    stretches share its columns, so a worker sends each column once, not a copy per stretch
+    (thousands of small arrays a range, on a console that evaluates every few steps)."""
+
+    def __init__(self, columns: list, lo: int, hi: int):
+        self.columns, self.lo, self.hi = columns, int(lo), int(hi)     # (no numpy ints to send)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self.columns[k][self.lo:self.hi]
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def __reduce__(self):
+        return Rows, (self.columns, self.lo, self.hi)
+
+    def after(self, k: int) -> Rows:
+        """Without the first k rows."""
+        return Rows(self.columns, self.lo + k, self.hi)
+
+
 @dataclass
 class TrainingLines:
-    """A run of training lines: each line's first bar count, the dicts' values (per key),
-    each line's bar frames (frames read that no record counts), the last bar count, and the
-    bar clock of the run (elapsed, remaining, line in the run, whether the clock's streak of
-    equal counts reaches back to the first bar)."""
+    """A run of training lines: per line its first bar count and its bar frames (frames read
+    that no record counts), the dicts' values (per key), the last bar count, and the bar clock
+    of the run (elapsed, remaining, line in the run, whether the clock's streak of equal
+    counts reaches back to the first bar)."""
 
     keys: tuple               # of the dicts
-    counts: np.ndarray
-    values: list
-    bars: np.ndarray          # bar frames per line
+    lines: Rows               # per line: its first bar count, its bar frames
+    values: Rows              # per key
     last_count: int
     clock: tuple
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.lines[0]
+
+    @property
+    def bars(self) -> np.ndarray:
+        return self.lines[1]
 
     @property
     def frames(self) -> int:
@@ -112,8 +142,8 @@ class TrainingLines:
     def after_first(self) -> TrainingLines:
         """The run without its first line (which feed read)."""
         elapsed, remaining, line, whole = self.clock
-        return TrainingLines(self.keys, self.counts[1:], [v[1:] for v in self.values],
-                             self.bars[1:], self.last_count, (elapsed, remaining, line - 1, whole))
+        return TrainingLines(self.keys, self.lines.after(1), self.values.after(1),
+                             self.last_count, (elapsed, remaining, line - 1, whole))
 
 
 def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, quoted: tuple,
@@ -121,7 +151,8 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
     """Which lines of a block are training lines, of which shape: the block's first (`total`,
     `keys`, `quoted`: block_shape's), then, while training dicts are left, the shape of the
     first one left if its total is the same (a key that comes or goes, values quoted
-    otherwise): (each line's shape, -1 for none; per shape: its keys, lines and columns)."""
+    otherwise): (each line's shape, -1 for none; per shape: its keys, lines and columns:
+    those of each line (its first bar count, its bar frames), then each key's values)."""
     data = marks.data
     shape_of = np.full(len(starts), -1, dtype=np.int8)
     shapes: list = []
@@ -130,7 +161,9 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
         found = matches(marks, starts, training_pattern(total, keys, quoted)) & (shape_of < 0)
         found, columns = cut_columns(marks, starts, found, keys, quoted, counted=True)
         shape_of[found] = len(shapes)
-        shapes.append((keys, quoted, np.flatnonzero(found), columns))
+        lines = np.flatnonzero(found)
+        shapes.append((keys, quoted, lines, ([columns[0], _bar_frames(marks, starts, lines, keys)]
+                                             if columns else [], columns[1:])))
         left -= len(shapes[-1][2])
         if len(shapes) == most or left <= 0:
             break
@@ -141,6 +174,15 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
         if other != total or keys is None or any(s[:2] == (keys, quoted) for s in shapes):
             break
     return shape_of, [(keys, lines, columns) for keys, _, lines, columns in shapes]
+
+
+def _bar_frames(marks: Marks, starts: np.ndarray, lines: np.ndarray, keys: tuple) -> np.ndarray:
+    """The bar frames of some training lines of a block (of dicts of `keys`): 2 slashes a
+    bar (n/total, it/s), those of the keys aside."""
+    slashes = marks.where(b"/")
+    found = np.searchsorted(slashes, marks.where(b"\n")[lines] + 1) - \
+        np.searchsorted(slashes, starts[lines])
+    return (found - sum(key.count(b"/") for key in keys)) // 2
 
 
 def matches(marks: Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
@@ -192,28 +234,42 @@ class OneFrameLines:
     bars: np.ndarray
     counts: np.ndarray
     dicts: np.ndarray
-    values: list
+    values: Rows
     clock: tuple
 
 
 @dataclass
 class BareDicts:
-    """A stretch of bare dicts: the dicts' lines (counted from the stretch's first) and values
-    (per key), and the echo lines among them (LlamaBoard's stdout: the logger's echo of each
-    dict before it), whether each tells the version, and the last one's stamp."""
+    """A stretch of bare dicts from line `first` of a block: the dicts' lines and values (per
+    key), and the echo lines among them (LlamaBoard's stdout: the logger's echo of each dict
+    before it), whether each tells the version, and the last one's stamp."""
 
-    dicts: np.ndarray
-    values: list
-    echoes: np.ndarray
-    versioned: np.ndarray
+    at: Rows                  # the dicts' lines in the block
+    values: Rows
+    echo_at: Rows             # the echoes' lines in the block, whether each tells the version
+    first: int
     stamp: tuple | None
+
+    @property
+    def dicts(self) -> np.ndarray:
+        """The dicts' lines, counted from the stretch's first."""
+        return self.at[0] - self.first
+
+    @property
+    def echoes(self) -> np.ndarray:
+        return self.echo_at[0] - self.first
+
+    @property
+    def versioned(self) -> np.ndarray:
+        return self.echo_at[1]
 
     def after_first(self) -> BareDicts:
         """The stretch without its first line (which feed read)."""
-        d = int(len(self.dicts) > 0 and self.dicts[0] == 0)
-        e = int(len(self.echoes) > 0 and self.echoes[0] == 0)
-        return BareDicts(self.dicts[d:] - 1, [v[d:] for v in self.values], self.echoes[e:] - 1,
-                         self.versioned[e:], self.stamp)
+        dicts, echoes = self.at[0], self.echo_at[0]
+        d = int(len(dicts) > 0 and dicts[0] == self.first)
+        e = int(len(echoes) > 0 and echoes[0] == self.first)
+        return BareDicts(self.at.after(d), self.values.after(d), self.echo_at.after(e),
+                         self.first + 1, self.stamp)
 
 
 def bare_dicts(marks: Marks, starts: np.ndarray, keys: tuple, quoted: tuple) -> tuple:
@@ -239,8 +295,8 @@ def bare_of(columns: tuple, data: bytes, starts: np.ndarray, lo: int, hi: int) -
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     e0, e1 = np.searchsorted(echoes, (lo, hi))
     stamp = _STAMP.search(data, int(starts[echoes[e1 - 1]])).groups() if e1 > e0 else None
-    return BareDicts(dict_at[d0:d1] - lo, [v[d0:d1] for v in values], echoes[e0:e1] - lo,
-                     versioned[e0:e1], stamp)
+    return BareDicts(Rows([dict_at], d0, d1), Rows(values, d0, d1),
+                     Rows([echoes, versioned], e0, e1), lo, stamp)
 
 
 def _echo_lines(marks: Marks, starts: np.ndarray, bars: bytes, dicts: np.ndarray) -> np.ndarray:
@@ -299,7 +355,7 @@ def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray,
     b0, b1 = np.searchsorted(bar_at, (lo, hi))
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
-                         [v[d0:d1] for v in values], _clock_of(data, starts, ends, lo, hi - lo))
+                         Rows(values, d0, d1), _clock_of(data, starts, ends, lo, hi - lo))
 
 
 # LlamaBoard's echo of a training dict (its LogCallback, through LLaMA-Factory's logger), glued
@@ -325,14 +381,24 @@ class EchoPairs:
     bar, the dicts' values (per key), the bar frames, whether an echo's logger line tells the
     version, the last echo's stamp (year, month, day, h, m, s) and the bar clock after it."""
 
-    firsts: np.ndarray
-    lasts: np.ndarray
-    multi: np.ndarray
-    values: list
+    pairs: Rows               # per pair: its first and last bar count, whether it has more
+    values: Rows
     frames: int
     versioned: bool
     stamp: tuple
     clock: tuple
+
+    @property
+    def firsts(self) -> np.ndarray:
+        return self.pairs[0]
+
+    @property
+    def lasts(self) -> np.ndarray:
+        return self.pairs[1]
+
+    @property
+    def multi(self) -> np.ndarray:
+        return self.pairs[2]
 
 
 def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
@@ -371,7 +437,7 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
     at, firsts, lasts, multi, values, frames, versioned = columns
     p0, p1 = np.searchsorted(at, (lo, hi))
     last = data[int(starts[hi - 2]):int(ends[hi - 2])]
-    return EchoPairs(firsts[p0:p1], lasts[p0:p1], multi[p0:p1], [v[p0:p1] for v in values],
+    return EchoPairs(Rows([firsts, lasts, multi], p0, p1), Rows(values, p0, p1),
                      int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
                      _STAMP.search(last).groups(), _clock_of(data, starts, ends, lo, hi - lo))
 
@@ -453,21 +519,15 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
-            n: int) -> TrainingLines:
+           n: int) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
-    training_lines (keys, lines, columns: counts, values...)."""
-    keys, lines, columns = shape
+    training_lines (keys, lines, columns)."""
+    keys, lines, (per_line, values) = shape
     at = int(np.searchsorted(lines, first))
-    columns = [c[at:at + n] for c in columns]
-    key_slashes = sum(key.count(b"/") for key in keys)
-    end = int(ends[first + n - 1]) + 1
     data = marks.data
-    last_line = data[int(starts[first + n - 1]):end - 1]
-    bounds = np.append(starts[first:first + n], end)
-    slashes = np.diff(np.searchsorted(marks.where(b"/"), bounds)) - key_slashes
-    return TrainingLines(tuple(key.decode() for key in keys), columns[0], columns[1:],
-                         slashes // 2,                      # 2 per bar: n/total, it/s
-                         int(_FRAME.findall(last_line)[-1][0]),
+    last_line = data[int(starts[first + n - 1]):int(ends[first + n - 1])]
+    return TrainingLines(tuple(key.decode() for key in keys), Rows(per_line, at, at + n),
+                         Rows(values, at, at + n), int(_FRAME.findall(last_line)[-1][0]),
                          _clock_of(data, starts, ends, first, n))
 
 

@@ -7,7 +7,7 @@ parser and are read into a `Quiet` at once; and lines that `feed` reads one by o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -89,12 +89,11 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
     parts.append((LINES, first, end - first, start, stop, data[start:stop - 1].split(b"\n")))
 
 
-@dataclass
-class Quiet:
+class Quiet(NamedTuple):
     """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
     line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
     whether bare lines come first, bars, facts its lines restate, a transformers_version, or
-    text that feed may read otherwise (`unsafe`)."""
+    text that feed may read otherwise (`unsafe`). A tuple: a worker sends thousands."""
 
     frames: int
     message: bool | None
