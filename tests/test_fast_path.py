@@ -459,6 +459,37 @@ def _repeated(text: bytes, times: int) -> bytes:
                                      body) for k in range(times)) + tail
 
 
+def _arrays(detail) -> list:
+    """The numpy arrays a prepared stretch holds (in fields, lists, or `Rows` of a block)."""
+    from logreport.formats.hf_lines import Rows
+
+    found = []
+    for value in vars(detail).values():
+        if isinstance(value, Rows):
+            value = value.columns
+        found += [value] if isinstance(value, np.ndarray) else \
+            [a for a in value if isinstance(a, np.ndarray)] if isinstance(value, list) else []
+    return found
+
+
+@pytest.mark.parametrize("name", ["sft_lora", "sft_lora_llamaboard"])
+def test_a_prepared_range_sends_each_column_once(name):
+    """A worker pickles each prepared range back to the main process. A console that evaluates
+    every 15 steps has a stretch of training lines (or echo pairs) every 15 lines: each holds
+    rows of its block's columns, so the pickle carries each column once, not an array (or
+    several) per stretch."""
+    import pickle
+
+    from logreport.formats import hf_trainer
+
+    data = _repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 20)
+    prepared = pickle.loads(pickle.dumps(hf_trainer.Parser().prepare_block(data)))
+    stretches = [detail for *_, detail in prepared.parts if hasattr(detail, "values")]
+    arrays = {id(a) for detail in stretches for a in _arrays(detail)}
+    assert len(stretches) >= 40 and len(arrays) <= 16
+
+
+
 @pytest.mark.timeout(120)
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     """The split points of the parallel parse: a console log (the real one repeated, one with
