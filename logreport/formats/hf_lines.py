@@ -114,6 +114,11 @@ class Rows(Sequence):
         return Rows(self.columns, self.lo + k, self.hi)
 
 
+def _column(rows: str, k: int) -> property:
+    """A property: column k of a stretch's `Rows` field `rows`."""
+    return property(lambda self: getattr(self, rows)[k])
+
+
 @dataclass
 class TrainingLines:
     """A run of training lines: per line its first bar count and its bar frames (frames read
@@ -127,13 +132,8 @@ class TrainingLines:
     last_count: int
     clock: tuple
 
-    @property
-    def counts(self) -> np.ndarray:
-        return self.lines[0]
-
-    @property
-    def bars(self) -> np.ndarray:
-        return self.lines[1]
+    counts = _column("lines", 0)
+    bars = _column("lines", 1)
 
     @property
     def frames(self) -> int:
@@ -259,9 +259,7 @@ class BareDicts:
     def echoes(self) -> np.ndarray:
         return self.echo_at[0] - self.first
 
-    @property
-    def versioned(self) -> np.ndarray:
-        return self.echo_at[1]
+    versioned = _column("echo_at", 1)
 
     def after_first(self) -> BareDicts:
         """The stretch without its first line (which feed read)."""
@@ -388,17 +386,9 @@ class EchoPairs:
     stamp: tuple
     clock: tuple
 
-    @property
-    def firsts(self) -> np.ndarray:
-        return self.pairs[0]
-
-    @property
-    def lasts(self) -> np.ndarray:
-        return self.pairs[1]
-
-    @property
-    def multi(self) -> np.ndarray:
-        return self.pairs[2]
+    firsts = _column("pairs", 0)
+    lasts = _column("pairs", 1)
+    multi = _column("pairs", 2)
 
 
 def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
