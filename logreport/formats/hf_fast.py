@@ -202,7 +202,8 @@ class BlockPath:
             number, count, run = number + 1, count - 1, run.after_first()
         if not count:
             return
-        n, values = len(run.dicts), run.values
+        dicts, values = run.dicts, run.values
+        n = len(dicts)
         out: list = []
         self._flush(out)               # the first dict (or its echo) flushes the pending record
         yield from out
@@ -211,9 +212,9 @@ class BlockPath:
                 np.full(n - 1, np.nan)
             steps = self._estimated_steps(epochs)
             self.last_step = int(steps[-1])
-            yield _records(keys, values, steps, number + run.dicts[:-1], estimated=np.ones(n - 1))
+            yield _records(keys, values, steps, number + dicts[:-1], estimated=np.ones(n - 1))
         out = []
-        self._last_dict(keys, values, number + int(run.dicts[-1]), out)
+        self._last_dict(keys, values, number + int(dicts[-1]), out)
         yield from out
         self.in_message = False
         if run.stamp is not None:

@@ -106,6 +106,9 @@ class Rows(Sequence):
     def __len__(self) -> int:
         return len(self.columns)
 
+    def __iter__(self):
+        return (column[self.lo:self.hi] for column in self.columns)
+
     def __reduce__(self):
         return Rows, (self.columns, self.lo, self.hi)
 
