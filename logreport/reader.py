@@ -334,6 +334,7 @@ def load_all(paths: list[str], fmt: str | None = None, progress=None,
     for source in sources:
         try:
             runs.append(readable(read_source(source, fmt, progress, warn)))
+            notes += mostly_unread(runs[-1])
         except (UnknownFormat, NoRecords) as e:
             if not source.listed:
                 raise
@@ -360,6 +361,19 @@ def _state(path: str) -> tuple:
     """What changes when a file is chmod-ed or replaced (never None)."""
     st = stat(path)
     return () if st is None else (st.inode, st.ctime_ns, st.size)
+
+
+MOSTLY_UNREAD = 20     # lines not understood, at least, and more than half: said
+
+
+def mostly_unread(run: Run) -> list[str]:
+    """A warning for a run most of whose lines no parser understood (a file that is no log
+    of its format, such as a text quoting a few of its lines): its figures come from a few."""
+    if run.unparsed < MOSTLY_UNREAD or 2 * run.unparsed <= run.lines:
+        return []
+    return [f"warning: {run.source}: {run.unparsed} of {run.lines} lines not understood as "
+            f"{run.format} output, the figures come from the rest (`summary --show-unparsed` "
+            "shows them; --format reads it as another)"]
 
 
 def readable(run: Run) -> Run:

@@ -35,3 +35,15 @@ def until(condition, what: str, timeout: float = 30.0, every: float = 0.01):
 def first_lines(path, count: int) -> bytes:
     """A real log's first `count` lines: what a watch has read of it that far."""
     return b"".join(path.read_bytes().splitlines(keepends=True)[:count])
+
+
+def collapsed(console: bytes, from_echo: int | None = None) -> bytes:
+    """A LlamaBoard console as a UI that collapsed tqdm's redraws shows it: each line cut to
+    its last \\r frame; with `from_echo`, pasted from that echo of a dict on, the bar before
+    it not selected (as LLaMA-Factory issue #6286 posts one)."""
+    lines = [line.rsplit(b"\r", 1)[-1] for line in console.split(b"\n")]
+    if from_echo is None:
+        return b"\n".join(lines)
+    at = [i for i, line in enumerate(lines) if b"callbacks" in line and b" >> {" in line]
+    first = lines[at[from_echo]]
+    return b"\n".join([first[first.index(b"[INFO"):]] + lines[at[from_echo] + 1:])

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import collapsed
 
 from logreport import pipeline
 from logreport.eventsource import format_of
@@ -309,6 +310,32 @@ def _bars_dropped(text: bytes) -> bytes:
                   for piece in line.split(b"\r")]
         out += [piece for piece in pieces if piece.strip()]
     return b"\n".join(out) + b"\n"
+
+
+def _one_frame_echoes(text: bytes) -> bytes:
+    """LlamaBoard's console with each echo's line cut to its last frame (no redraws) and no
+    "Num examples" line (no epoch facts to weigh a step)."""
+    return b"\n".join(b"\r" + line.rsplit(b"\r", 1)[-1] if b"callbacks" in line and b"%|" in line
+                      else line for line in text.split(b"\n") if b"Num examples" not in line)
+
+
+@pytest.mark.parametrize("shape", ["collapsed", "collapsed_paste", "one_frame_echoes"])
+def test_steps_the_bars_cannot_tell_are_feeds_estimates(tmp_path, shape):
+    """Consoles that kept one frame a line: whole with its epoch facts (every step weighed
+    by them), pasted from an echo on, or with echo pairs and no facts. The steps the bars
+    cannot tell are marked as estimates, as feed marks them one by one (the echo pairs of a
+    stretch with any such step go to feed)."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    text = _repeated(BOARD.read_bytes(), 4)
+    data = {"collapsed": collapsed(text), "collapsed_paste": collapsed(text, from_echo=2),
+            "one_frame_echoes": _one_frame_echoes(text)}[shape]
+    slow = _read_every_way(tmp_path / "console.log", data)
+    estimated = [flag for _, table in slow.tables("train") for flag in table.estimated]
+    assert any(estimated) == (shape != "collapsed")
+    if shape == "one_frame_echoes":
+        prepared = hf_trainer.Parser().prepare_block(data)
+        assert any(kind == hf_fast.ECHO for kind, *_ in prepared.parts)
 
 
 @pytest.mark.parametrize("source", ["board", "board_repeated"])

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DATA
+from conftest import DATA, collapsed
 
 from logreport.analysis import anomalies, best, summarize, wall_seconds
 from logreport.cli import main
@@ -140,15 +140,30 @@ def test_collapsed_console_steps_come_from_the_bar_glued_before_the_echo(tmp_pat
     """Synthetic: the real LlamaBoard console with each line cut to its last \\r frame (what a
     UI that collapsed the redraws shows); every record keeps its trainer_state step."""
     folder = LF / "sft_lora_llamaboard"
-    raw = (folder / "console.log").read_bytes()
-    collapsed = b"\n".join(line.rsplit(b"\r", 1)[-1] for line in raw.split(b"\n"))
     log = tmp_path / "collapsed.log"
-    log.write_bytes(collapsed)
+    log.write_bytes(collapsed((folder / "console.log").read_bytes()))
     want = {h["step"]: h["loss"] for h in json.loads((folder / "trainer_state.json").read_text())
             ["log_history"] if "loss" in h}
     rows = train_rows(load(str(log)))
     assert len(rows) == len(want)
     assert all(abs(v["loss"] - want[int(s)]) < 1e-3 and not est for s, est, v in rows)
+
+
+def test_a_collapsed_paste_marks_every_step_its_bars_cannot_tell(tmp_path):
+    """Synthetic: the collapsed console above, pasted from its third echo on, the bar before
+    that echo not selected: no epoch facts decide a step. The first dict's only bar is the
+    next logging step's; elsewhere the bar glued before an echo may be drawn late (tqdm
+    redraws at most every 0.1 s) and the one after is the next step's. Such steps are kept,
+    marked as estimates: no step the run states is wrong."""
+    folder = LF / "sft_lora_llamaboard"
+    log = tmp_path / "paste.log"
+    log.write_bytes(collapsed((folder / "console.log").read_bytes(), from_echo=2))
+    want = {h["step"]: h["loss"] for h in json.loads((folder / "trainer_state.json").read_text())
+            ["log_history"] if "loss" in h}
+    rows = train_rows(load(str(log)))
+    assert len(rows) == len(want) - 2 and rows[0][1]
+    stated = [(s, v) for s, est, v in rows if not est]
+    assert len(stated) >= 10 and all(abs(v["loss"] - want[int(s)]) < 1e-3 for s, v in stated)
 
 
 def test_the_real_console_steps_equal_trainer_state():
@@ -221,6 +236,20 @@ def test_a_log_of_another_tool_exits_1(log, command, tmp_path):
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"logreport: {log}: no training records recognised") and \
         "logreport formats" in line
+
+
+def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():
+    """A format spec quoting real PaddleDetection lines is read as ppdet (its records are
+    real lines), but the user is told that most of its lines are not understood; a real log
+    is not."""
+    spec = DATA / "negative" / "spec_ppdet_format.md"
+    for command in (["summary", "--json"], ["check"]):      # (check: it quotes a traceback)
+        result = CliRunner().invoke(main, [*command, str(spec)])
+        assert result.exit_code == (command == ["check"])
+        line = result.stderr.splitlines()[0]
+        assert re.fullmatch(rf"logreport: warning: {re.escape(str(spec))}: \d+ of \d+ lines not "
+                            r"understood as ppdet output, .*--format.*", line), line
+    assert summaries(LONG80)[1] == ""
 
 
 # --- 7, 11, 12. watch -------------------------------------------------------------------------

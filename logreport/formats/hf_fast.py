@@ -255,8 +255,16 @@ class BlockPath:
         """The events of a stretch of echo pairs (`EchoPairs`) from line `number`: as feed
         reads them, each dict replaces its echo and takes its step, the last bar before the
         echo, weighed against the first bar after it (Steps._choose); the last stays pending."""
+        pairs, keys, redraws = len(run.firsts), prepared.keys, self.redraws
+        glued, after = run.lasts[:-1], run.firsts[1:]
+        flags = redraws | (np.cumsum(run.multi)[:-1] > 0)     # redraws at each flush
+        epochs = run.values[keys.index("epoch")] if "epoch" in keys else None
+        differ = np.flatnonzero(glued != after).tolist()
         if not (self._clean(prepared.total) and self.first_time is not None
-                and ("llamafactory_version" in self.facts or not run.versioned)):
+                and ("llamafactory_version" in self.facts or not run.versioned)) \
+                or any(not flags[k] and self._epoch_span(None if epochs is None
+                                                         else float(epochs[k])) is None
+                       for k in differ):          # a guess (Steps._unsure): feed's rules
             yield split(data, start, end, number)
             return
         from .hf_trainer import _stamp
@@ -264,13 +272,9 @@ class BlockPath:
         out: list = []
         self._flush(out, int(run.firsts[0]))      # the first bar flushes the pending record
         yield from out
-        pairs, keys, redraws = len(run.firsts), prepared.keys, self.redraws
         if pairs > 1:
-            glued, after = run.lasts[:-1], run.firsts[1:]
             steps = glued.copy()
-            flags = redraws | (np.cumsum(run.multi)[:-1] > 0)     # redraws at each flush
-            epochs = run.values[keys.index("epoch")] if "epoch" in keys else None
-            for k in np.flatnonzero(glued != after).tolist():
+            for k in differ:
                 self.redraws = bool(flags[k])
                 steps[k] = self._choose(int(glued[k]), int(after[k]),
                                         None if epochs is None else float(epochs[k]))

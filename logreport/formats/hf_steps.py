@@ -54,7 +54,7 @@ class Steps:
         frame of each line (the bar glued before is right: the one after is the next logging
         step's), or both (the step lies between). The epoch decides when the examples and
         batch size are known; else a console that kept its redraws (several frames on a line)
-        trusts the bar after."""
+        trusts the bar after, one that did not the bar glued before (a guess: _unsure)."""
         if glued is None or after is None or glued == after:
             return after if after is not None else glued
         span = self._epoch_span(epoch)
@@ -66,13 +66,31 @@ class Steps:
             return glued if abs(glued - guess) < abs(after - guess) else after
         return after if self.redraws else glued
 
-    def _train_step(self, step: int | None, epoch: float | None) -> tuple[int, bool]:
+    def _unsure(self, glued: int | None, after: int | None, epoch: float | None) -> bool:
+        """Whether the step _choose gives is a guess, unless the epoch decides. A dict with no
+        bar before it at all (a paste's first): the bar after is its own step redrawn, or the
+        next logging step's (a console that kept one frame a line). On such a console, a dict
+        whose bars before and after differ: the one glued before may be drawn late (tqdm
+        redraws at most every 0.1 s), the one after is the next logging step's."""
+        if after is None or glued == after:
+            return False
+        if glued is None:
+            if self.last_step is not None or self.candidate is not None:
+                return False
+            span = self._epoch_span(epoch)
+            return not (span is not None and span[0] <= after <= span[1])
+        return not self.redraws and self._epoch_span(epoch) is None
+
+    def _train_step(self, step: int | None, epoch: float | None,
+                    unsure: bool = False) -> tuple[int, bool]:
         """(step, estimated) of the next training record, given the step the log states for
-        it (None: none); remembers it, and the gap between records whose steps are stated."""
-        estimated = step is None
-        if estimated:
+        it (None: none; `unsure`: a guess, marked as an estimate); remembers it, and the gap
+        between records whose steps are stated."""
+        estimated = step is None or unsure
+        if step is None:
             step = self._estimate(epoch)
-        elif self.record_step is not None and step > self.record_step and not self.estimated:
+        elif not estimated and self.record_step is not None and step > self.record_step \
+                and not self.estimated:
             self.record_gap = step - self.record_step
         self.record_step, self.estimated = step, estimated
         self.train_count += 1
@@ -125,7 +143,8 @@ class Steps:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
-                                                       rec.epoch)
+                                                       rec.epoch,
+                                                       self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
         else:                                 # a block repeating its dict: only new keys
             rec.step = step if step is not None else self.last_step

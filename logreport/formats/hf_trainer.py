@@ -81,12 +81,13 @@ _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
 # Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
 SAMPLES = [
     ("[INFO|trainer.py:1478] 2026-11-25 16:45:50,937 >>   Total optimization steps = 60\n"
+     "  2%|▏         | 1/60 [00:00<00:28,  2.04it/s]\n"
      "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"
      "  2%|▏         | 1/60 [00:00<00:28,  2.04it/s]",
      [Info({"total_steps": 60}, line=1),
+      Info({"elapsed_seconds": 0.0, "remaining_seconds": 28.0}, line=2),
       Record(TRAIN, {"loss": 7.622, "grad_norm": 0.1841, "learning_rate": 0.0}, step=1,
-             epoch=0.008889, line=2),
-      Info({"elapsed_seconds": 0.0, "remaining_seconds": 28.0}, line=3)]),
+             epoch=0.008889, line=3)]),
     ("{'loss': nan, 'grad_norm': nan, 'learning_rate': 1e+30, 'epoch': 0.02, "
      "'num_input_tokens_seen': 1024, 'train_runtime': 0.0794, 'train_tokens_per_second': 12895.205}",
      [Record(TRAIN, {"loss": float("nan"), "grad_norm": float("nan"), "learning_rate": 1e30,
