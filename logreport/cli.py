@@ -255,7 +255,8 @@ def _summary_rows(s: dict) -> list[tuple[str, str]]:
     return [("format", s["format"] or present.MISSING),
             ("status", present.status(s)),
             ("last step", present.step_of(s["last_step"], s["total_steps"])
-             + (" (estimated)" if s.get("last_step_estimated") else "")),
+             + (" (estimated)" if s.get("last_step_estimated") else "")
+             + (" (total from the ETA)" if s.get("total_steps_estimated") else "")),
             ("last epoch", present.number(s["last_epoch"])),
             ("train records", str(s["train_records"])),
             ("best", present.best(s["best"])),

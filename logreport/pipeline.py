@@ -23,20 +23,21 @@ GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (
 class Ingest:
     """Feeds the lines of one input into a run (detecting the format on the first lines)."""
 
-    def __init__(self, run: Reading, name: str, fmt: str | None = None, year: int | None = None,
-                 give_up: bool = True):
+    def __init__(self, run: Reading, name: str, fmt: str | None = None,
+                 written: datetime | None = None, give_up: bool = True):
         self.run = run
         self.give_up = give_up
         self.name = name
         self.file = run.input_id(name)
-        self.year = year
+        self.written = written
         self.format = formats.get(fmt) if fmt else None
         self.parser = self.format.Parser(**self._parser_args()) if self.format else None
         self.buffer: list[tuple[int, str]] = []
 
     def _parser_args(self) -> dict:
-        """The options its format's parser takes (a year for stamps printed without one)."""
-        given = {"year": self.year} if self.year else {}
+        """The options its format's parser takes (when the log was written, for stamps printed
+        without a year)."""
+        given = {"written": self.written} if self.written else {}
         return {k: v for k, v in given.items() if k in self.format.DESCRIPTOR.parser_options}
 
     def feed(self, lines) -> int:
@@ -175,10 +176,11 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
                          + "; see `logreport formats`, or pass --format", name)
 
 
-def year_of(mtime: float | None) -> int | None:
-    """The year a log was written, from its modification time (some stamps have no year)."""
+def written_at(mtime: float | None) -> datetime | None:
+    """When a log was last written (local time), from its modification time: some stamps
+    have no year."""
     try:
-        return None if mtime is None else datetime.fromtimestamp(mtime).year
+        return None if mtime is None else datetime.fromtimestamp(mtime)
     except (OSError, ValueError, OverflowError):
         return None
 

@@ -15,7 +15,7 @@ from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventInput
 from .merge import Collected, merge_into
 from .model import Run
-from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, year_of
+from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, written_at
 from .runs import RunSource, discover, folder_inputs
 from .sources import basename, isfile, stat, streams_backlog
 from .sources import follower as text_follower
@@ -224,7 +224,7 @@ class Reader:
         if ingest is None or old is not None:
             fmt = self.fmt or (old.format.NAME if old is not None and old.format else None)
             ingest = self.ingests[inp.path] = Ingest(self._sink(inp), inp.name, fmt,
-                                                     year_of(inp.mtime()), give_up=not self.live)
+                                                     written_at(inp.mtime()), give_up=not self.live)
             if self.live and not self.source.folder and inp.name not in self.single.files:
                 self.single.files.append(inp.name)        # followed: named from the start
         return ingest

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from . import __version__
 from .model import Run
-from .pipeline import Ingest, prepared_ahead, year_of
+from .pipeline import Ingest, prepared_ahead, written_at
 from .render import replace_atomic
 from .sources import BLOCK, check_text, open_log
 from .sources import stat as stat_of
@@ -72,7 +72,7 @@ class Reader:
             resumed = _resume(f, path, self.state, self.before, now)
             if resumed is None:
                 run = Run(path)
-                ingest = Ingest(run, path, None, year_of(now.mtime))
+                ingest = Ingest(run, path, None, written_at(now.mtime))
                 start, line = 0, 1
             else:
                 run, ingest, start, line = resumed
@@ -145,10 +145,11 @@ def _resume(f, path: str, state: str, before: Mark | None, now):
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
             ValueError, IndexError):
         return None
-    if kept.get("version") != __version__ or kept.get("offset") != before.offset:
+    if kept.get("version") != __version__ or kept.get("offset") != before.offset \
+            or "written" not in kept:               # (saved before the parsers took it)
         return None
     run = kept["run"]
-    ingest = Ingest(run, path, kept["format"], kept["year"])
+    ingest = Ingest(run, path, kept["format"], kept["written"])
     ingest.parser, ingest.buffer = kept["parser"], kept["buffer"]
     return run, ingest, before.offset, before.line
 
@@ -156,7 +157,7 @@ def _resume(f, path: str, state: str, before: Mark | None, now):
 def _save(state: str, run: Run, ingest: Ingest, mark: Mark) -> None:
     kept = {"version": __version__, "offset": mark.offset, "run": run, "parser": ingest.parser,
             "buffer": ingest.buffer, "format": ingest.format.NAME if ingest.format else None,
-            "year": ingest.year}
+            "written": ingest.written}
     data = _pack(pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))  # store.Spill: its bytes
     os.makedirs(os.path.dirname(state), exist_ok=True)
 

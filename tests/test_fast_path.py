@@ -1,4 +1,5 @@
 """The fast post-hoc path (blocks, ppdet column-wise runs) gives exactly the line-by-line rows."""
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from logreport.model import Run
 from logreport.sources import Input
 
 DATA = Path(__file__).parent / "data"
+WRITTEN = datetime(2024, 12, 31)       # when the logs were written (ppdet stamps have no year)
 LOGS = sorted(p for p in DATA.rglob("*")        # text logs (VisualDL's vdlrecords.*.log is binary)
               if p.name.endswith((".log", ".log.gz", ".txt", ".out", ".jsonl")) and not format_of(p.name))
 
@@ -19,7 +21,7 @@ LOGS = sorted(p for p in DATA.rglob("*")        # text logs (VisualDL's vdlrecor
 def line_by_line(path: Path, fmt: str | None = None) -> Run:
     """The live path: every line through Parser.feed (what watch does)."""
     run = Run(str(path))
-    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
+    ingest = pipeline.Ingest(run, str(path), fmt, written=WRITTEN)
     lines = list(Input(str(path)).lines())
     for i in range(0, len(lines), 1000):
         ingest.feed(lines[i:i + 1000])
@@ -30,7 +32,7 @@ def line_by_line(path: Path, fmt: str | None = None) -> Run:
 def by_blocks(path: Path, size: int, fmt: str | None = None) -> Run:
     """The post-hoc path of `load`: blocks, each prepared ahead in a worker thread."""
     run = Run(str(path))
-    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
+    ingest = pipeline.Ingest(run, str(path), fmt, written=WRITTEN)
     blocks = Input(str(path)).blocks(size)
     for number, data, prepared in pipeline.prepared_ahead(blocks, ingest):
         ingest.feed_block(number, data, prepared)
@@ -434,7 +436,7 @@ def by_ranges(path: Path, size: int, fmt: str | None = None) -> Run:
     from logreport import ranges
 
     run = Run(str(path))
-    ingest = pipeline.Ingest(run, str(path), fmt, year=2024)
+    ingest = pipeline.Ingest(run, str(path), fmt, written=WRITTEN)
     source = Input(str(path))
     run.prepared_ranges = 0
     for number, data, prepared in ranges.blocks(source, ingest, workers=2, size=size, min_size=0):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import DATA  # also loads the hypothesis profile
 
 from logreport.model import Run
-from logreport.pipeline import Ingest, year_of
+from logreport.pipeline import Ingest, written_at
 from logreport.reader import load
 from logreport.sources import LineSplitter
 from logreport.sources.follow import Follower
@@ -44,7 +44,7 @@ def follow(data: bytes, cuts: list[int], limits: list[int]) -> tuple[list, tuple
         path = os.path.join(folder, "run.log")
         follower = Follower(path)
         run = Run(path)
-        ingest = Ingest(run, path, None, year_of(None))           # no file yet
+        ingest = Ingest(run, path, None, written_at(None))           # no file yet
         lines = follower.poll()                 # no file yet: nothing
         start = 0
         with open(path, "wb") as f:

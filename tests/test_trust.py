@@ -100,8 +100,10 @@ def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     assert len(rows) == text.count("{'loss'")
     steps = [s for s, _, _ in rows]
     assert steps == sorted(set(steps))
-    # ordinals while no bar is seen (marked), then the bar's 136/202 (stated)
-    assert [est for _, est, _ in rows] == [True] * 10 + [False] and steps[-1] == 136
+    # ordinals while no bar is seen, then the first bar the paste shows, 136/202: it may be
+    # the next step's (drawn before the evaluation at 136; the dict's learning rate is the
+    # cosine schedule's at step 135 to every digit), so it is kept only as an estimate
+    assert [est for _, est, _ in rows] == [True] * 11 and steps[-1] == 136
 
 
 def test_a_frame_cut_before_its_bracket_still_gives_the_step(tmp_path):
@@ -164,6 +166,22 @@ def test_a_collapsed_paste_marks_every_step_its_bars_cannot_tell(tmp_path):
     assert len(rows) == len(want) - 2 and rows[0][1]
     stated = [(s, v) for s, est, v in rows if not est]
     assert len(stated) >= 10 and all(abs(v["loss"] - want[int(s)]) < 1e-3 for s, v in stated)
+
+
+def test_an_eval_at_an_estimated_step_is_marked_estimated(tmp_path):
+    """Synthetic: the real sft_lora console without tqdm's frames (what `| tee` of stdout
+    keeps): the training steps are estimates, and so are the steps the evaluations and the
+    final metrics take from them; in the whole console none is."""
+    console = (LF / "sft_lora" / "console.log").read_bytes()
+    stdout = b"\n".join(piece for line in console.split(b"\n") for piece in line.split(b"\r")
+                        if b"%|" not in piece and piece.strip())
+    log = tmp_path / "stdout.log"
+    log.write_bytes(stdout)
+    for path, estimated in ((log, True), (LF / "sft_lora" / "console.log", False)):
+        run = load(str(path))
+        for phase in ("train", "eval", "final"):
+            flags = [est for _, est, _ in train_rows(run, phase)]
+            assert flags and set(flags) == {estimated}, (path, phase)
 
 
 def test_the_real_console_steps_equal_trainer_state():
@@ -250,6 +268,28 @@ def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():
         assert re.fullmatch(rf"logreport: warning: {re.escape(str(spec))}: \d+ of \d+ lines not "
                             r"understood as ppdet output, .*--format.*", line), line
     assert summaries(LONG80)[1] == ""
+
+
+@pytest.mark.parametrize("written, year", [((2026, 11, 25, 17), 2026), ((2026, 11, 26, 9), 2026),
+                                           ((2027, 3, 1, 12), 2026), ((2026, 11, 20, 12), 2025)])
+def test_a_stamp_without_a_year_is_never_after_the_log_was_written(tmp_path, written, year):
+    """PaddleDetection stamps print no year: it is the year the file was last written in,
+    the one before where that would put its first line after the file was written."""
+    log = tmp_path / "train.log"
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", log)       # stamps of 11/25
+    when = time.mktime((*written, 0, 0, 0, 0, -1))
+    os.utime(log, (when, when))
+    out = tmp_path / "rows.csv"
+    assert CliRunner().invoke(main, ["export", str(log), "-o", str(out)]).exit_code == 0
+    stamps = {row.split(",")[6] for row in out.read_text().splitlines()[1:]} - {""}
+    assert stamps and {s[:10] for s in stamps} == {f"{year}-11-25"}
+
+
+def test_a_total_inferred_from_the_eta_says_so():
+    """PaddleDetection prints no total (it is inferred from its ETA); a Trainer states one."""
+    runs, _ = summaries(LONG80, LF / "sft_lora" / "console.log")
+    assert [(r["total_steps"], r["total_steps_estimated"]) for r in runs] == [(960, True),
+                                                                           (60, False)]
 
 
 # --- 7, 11, 12. watch -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Summary(TypedDict, total=False):
     last_step_estimated: bool
     last_epoch: float | None
     total_steps: int | None
+    total_steps_estimated: bool       # inferred from the tool's ETA: the log states none
     train_records: int
     estimated_steps: int
     repeated_records: int
@@ -54,6 +55,7 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Sum
         "last_step": None,
         "last_epoch": None,
         "total_steps": total_steps(run),
+        "total_steps_estimated": total_steps(run) is not None and not run.info.get("total_steps"),
         "train_records": 0,
         "eval_records": 0,
         "segments": 0,

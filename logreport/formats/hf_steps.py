@@ -75,7 +75,7 @@ class Steps:
         if after is None or glued == after:
             return False
         if glued is None:
-            if self.last_step is not None or self.candidate is not None:
+            if self.bar_line or self.candidate is not None:     # a training bar before it
                 return False
             span = self._epoch_span(epoch)
             return not (span is not None and span[0] <= after <= span[1])
@@ -148,6 +148,8 @@ class Steps:
             self.last_step = rec.step
         else:                                 # a block repeating its dict: only new keys
             rec.step = step if step is not None else self.last_step
+            # the step of the record before it, an estimate if that one's is
+            rec.estimated = step is None and self.estimated and self.last_step == self.record_step
             seen = self.emitted.setdefault((rec.phase, rec.step), set())
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]

@@ -52,7 +52,7 @@ DESCRIPTOR = Descriptor(
     note={"en": "PaddleDetection prints each loss as the median over its log_iter window: it "
                 "is already smoothed.",
           "zh": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。"},
-    parser_options=("year",),              # its time stamps have no year
+    parser_options=("written",),           # its time stamps have no year
     run_files=("workerlog.[0-9]*",),       # paddle.distributed.launch: one log per rank
     zero_based_epochs=True,                # Epoch: [0] is the first
     # pycocotools' 12 figures: AP by IoU threshold, AP by object area, AR likewise
@@ -153,10 +153,12 @@ def sniff(lines: list[str]) -> float:
 
 
 class Parser(BlockPath):
-    """Stateful: an eval spans many lines; the year is guessed (ppdet stamps have none)."""
+    """Stateful: an eval spans many lines; the year is guessed (ppdet stamps have none): the
+    one the log was last written in (`written`, else now), see _first_year."""
 
-    def __init__(self, year: int | None = None):
-        self.year = year or datetime.now().year
+    def __init__(self, written: datetime | None = None):
+        self.written = written or datetime.now()
+        self.year = self.written.year
         self.last_month = 0
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
@@ -177,8 +179,17 @@ class Parser(BlockPath):
         self._layouts: dict = {}          # line skeleton -> its layout (fast path)
 
     # --- helpers ------------------------------------------------------------------------
+    def _first_year(self, month: int, day: int) -> None:
+        """The year of the log's first stamp: the one before the year it was last written in
+        if that day would come after it (a December log read in January: no log is written
+        before its lines; a day of slack for time zones)."""
+        if (month, day) > (self.written.month, self.written.day + 1):
+            self.year -= 1
+
     def _stamp(self, m: re.Match) -> float:
         month, day = int(m.group(1)), int(m.group(2))
+        if not self.last_month:
+            self._first_year(month, day)
         if month < self.last_month:          # Dec -> Jan: the year rolled over
             self.year += 1
         self.last_month = month
