@@ -3,6 +3,7 @@ eval metric, loss, throughput and hidden keys drive the analysis and the report.
 import json
 
 import pytest
+from conftest import DATA
 from test_samples import parse
 
 from logreport import analysis, formats, report
@@ -133,3 +134,32 @@ def test_summary_json_of_a_paddleseg_log(runner, data):
     [run] = json.loads(result.output)["runs"]
     assert (run["format"], run["best"]["metric"], run["total_steps"]) == ("paddleseg", "mIoU", 90000)
     assert run["throughput"]["metric"] == "ips"
+
+
+FAMILY_LOGS = sorted(p for fmt in ("paddleocr", "paddleclas", "paddleseg", "paddlenlp")
+                     for p in (DATA / fmt).glob("*.log"))
+
+
+@pytest.mark.parametrize("path", FAMILY_LOGS, ids=[p.name for p in FAMILY_LOGS])
+def test_lines_a_paste_glued_together_keep_every_record(path):
+    """Synthetic, from every real Paddle-family log: each two lines that start with the logger's
+    prefix glued into one (a paste that lost its line ends): the same records."""
+    fmt = formats.get(path.parent.name)
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    starts = [any(prefix.match(line) for prefix in fmt.Parser.PREFIXES) for line in lines]
+    glued, i = [], 0
+    while i < len(lines):
+        if i + 1 < len(lines) and starts[i] and starts[i + 1]:
+            glued.append(lines[i] + " " + lines[i + 1])
+            i += 2
+        else:
+            glued.append(lines[i])
+            i += 1
+
+    def records(text):           # (repr: NaN equals NaN)
+        return [repr((e.phase, e.step, e.epoch, e.metrics)) for e in parse(fmt, text)
+                if isinstance(e, Record)]
+
+    if len(glued) == len(lines):
+        pytest.skip("no two lines with the prefix follow each other")
+    assert records("\n".join(glued)) == records("\n".join(lines))

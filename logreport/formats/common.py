@@ -89,8 +89,7 @@ class LineParser:
         for prefix in self.PREFIXES:
             m = prefix.search(text)
             if m:
-                self.time = stamp(*m.groups()[:6]) or self.time
-                return self.message(text[m.end():], number, out)
+                return self._messages(prefix, m, text, number, out)
         if self.traceback and self._traceback_line(text, number, out):
             return True
         if "Traceback (most recent call last)" in text:
@@ -103,6 +102,19 @@ class LineParser:
             out.append(self.marker(KILLED, stripped, number))
             return True
         return self.bare(text, number, out)
+
+    def _messages(self, prefix: re.Pattern, m: re.Match, text: str, number: int,
+                  out: list) -> bool:
+        """The message after each prefix of a line: one, or several that a paste glued into
+        one line (their line ends lost). Each is read; the line is understood if each is."""
+        understood = True
+        while m:
+            self.time = stamp(*m.groups()[:6]) or self.time
+            following = prefix.search(text, m.end())
+            message = text[m.end():following.start()].rstrip() if following else text[m.end():]
+            understood = self.message(message, number, out) and understood
+            m = following
+        return understood
 
     def finish(self) -> list:
         out, self.held = self.held, []
