@@ -163,3 +163,16 @@ def test_lines_a_paste_glued_together_keep_every_record(path):
     if len(glued) == len(lines):
         pytest.skip("no two lines with the prefix follow each other")
     assert records("\n".join(glued)) == records("\n".join(lines))
+
+
+def test_a_task_scripts_global_step_lines_give_their_records(data):
+    """PaddleNLP task scripts print `global step N, key: value [unit], …` themselves: UIE's
+    (epoch, loss, speed) and ERNIE-1.0 pretraining's (losses, speed, ips, learning rate)."""
+    uie = load(str(data / "paddlenlp/03_uie_finetune_script_global_step_speed_eval_prf_nlp4084.log"))
+    assert set(uie.metric_names("train")) == {"loss", "speed"} and uie.count("train") == 12
+    ernie = load(str(data / "paddlenlp/09_ernie1_pretrain_script_global_step_lm_sop_loss_nlp5119.log"))
+    assert ernie.count("train") == 5 and ernie.unparsed == 0
+    assert set(ernie.metric_names("train")) == {"loss", "lm_loss", "sop_loss", "speed", "ips",
+                                           "learning_rate", "loss_scaling", "incr_count",
+                                           "decr_count"}
+    assert [float(s) for s in ernie.arrays("train", "loss")["step"]] == [1, 2, 3, 4, 5]

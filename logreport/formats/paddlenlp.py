@@ -41,8 +41,11 @@ _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
                "Total train batch size": "total_train_batch_size",
                "Gradient Accumulation steps": "gradient_accumulation_steps",
                "Total optimization steps": "total_steps"}
-_UIE_TRAIN = re.compile(r"^global step (\d+), epoch: (\d+), loss: (" + NUM + r"), speed: (" + NUM
-                        + r") step/s\s*$")
+# a task script's `global step N, key: value [unit], ...` (UIE: epoch, loss, speed step/s;
+# ERNIE pretraining: loss, lm_loss, speed steps/s, ips seqs/s, learning rate, loss_scaling)
+_SCRIPT_TRAIN = re.compile(r"^global step (\d+)((?:, [A-Za-z_][\w ]*: " + NUM
+                           + r"(?: [A-Za-z]+/s)?)+)\s*$")
+_SCRIPT_PAIR = re.compile(r", ([A-Za-z_][\w ]*): (" + NUM + ")")
 _UIE_EVAL = re.compile(r"^Evaluation precision: (" + NUM + r"), recall: (" + NUM + r"), F1: ("
                        + NUM + r")\s*$")
 
@@ -231,7 +234,7 @@ class Parser(LineParser):
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
         elif text.startswith("global step "):
-            return self._uie_train(text, number, out)
+            return self._script_train(text, number, out)
         elif text.startswith("Evaluation precision: "):
             m = _UIE_EVAL.match(text)
             if m is None:
@@ -245,13 +248,17 @@ class Parser(LineParser):
                 self.fact(out, number, **{_FACT_NAMES[m.group(1)]: int(m.group(2))})
         return True
 
-    def _uie_train(self, text: str, number: int, out: list) -> bool:
-        m = _UIE_TRAIN.match(text)
+    def _script_train(self, text: str, number: int, out: list) -> bool:
+        m = _SCRIPT_TRAIN.match(text)
         if m is None:
             return False
-        self.last_step, self.epoch = int(m.group(1)), int(m.group(2))
-        out.append(Record(TRAIN, {"loss": float(m.group(3)), "speed": float(m.group(4))},
-                          step=self.last_step, epoch=self.epoch, time=self.time, line=number))
+        metrics = {key.replace(" ", "_"): float(value)
+                   for key, value in _SCRIPT_PAIR.findall(m.group(2))}
+        epoch = metrics.pop("epoch", None)
+        self.last_step = int(m.group(1))
+        self.epoch = int(epoch) if epoch is not None and epoch.is_integer() else epoch
+        out.append(Record(TRAIN, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
+                          line=number))
         return True
 
     def _end_block(self, out: list) -> None:
