@@ -292,6 +292,19 @@ def test_a_total_inferred_from_the_eta_says_so():
                                                                            (60, False)]
 
 
+def test_an_eval_of_runtimes_alone_has_no_best(tmp_path):
+    """Synthetic: the real sft_lora console with `eval_loss` taken out of its eval dicts (an
+    evaluation that computes no metric prints only how fast it ran): no best, not the fastest
+    runtime; with it, eval_loss is the best."""
+    console = (LF / "sft_lora" / "console.log").read_text(encoding="utf-8")
+    log = tmp_path / "runtimes.log"
+    log.write_text(re.sub(r"'eval_loss': '[^']*', |  eval_loss +=.*\n", "", console),
+                   encoding="utf-8")
+    (bare, whole), _ = summaries(log, LF / "sft_lora" / "console.log")
+    assert bare["eval_records"] > 0
+    assert bare["best"] is None and whole["best"]["metric"] == "eval_loss"
+
+
 # --- 7, 11, 12. watch -------------------------------------------------------------------------
 def watch(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "logreport", "watch", *map(str, args),

@@ -171,9 +171,16 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
 
 
+SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not how well
+
+
 def main_eval_metric(run: Run) -> str | None:
-    names = [n for n in run.metric_names(EVAL) if n != "fps"]
-    for name in formats.describe(run.format).main_eval:
+    """The eval metric that ranks a run: the format's first, else an accuracy, else a loss,
+    else the first; never a bookkeeping one nor a speed (an eval of runtimes alone has none)."""
+    described = formats.describe(run.format)
+    names = [n for n in run.metric_names(EVAL)
+             if n not in described.hidden and not n.endswith(SPEEDS)]
+    for name in described.main_eval:
         if name in names:
             return name
     accuracy = [n for n in names if "accuracy" in n]
