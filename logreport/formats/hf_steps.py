@@ -75,8 +75,8 @@ class Steps:
         if after is None or glued == after:
             return False
         if glued is None:
-            if self.bar_line or self.candidate is not None:     # a training bar before it
-                return False
+            if self.bar_line or self.candidate and self.candidate[0] == self.train_total:
+                return False                                # a training bar before it
             span = self._epoch_span(epoch)
             return not (span is not None and span[0] <= after <= span[1])
         return not self.redraws and self._epoch_span(epoch) is None

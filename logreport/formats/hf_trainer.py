@@ -101,7 +101,7 @@ SAMPLES = [
              step=None, epoch=0.53, line=1)]),
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
-     [Info({"llamafactory_version": ">=0.9.5"}, line=1),
+     [Info({"llamafactory_version": ">=0.9.5"}, line=1), Info({"total_steps": 60}, line=1),
       Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
@@ -291,7 +291,7 @@ class Parser(Steps, BlockPath):
             if self.pending is None or self.pending.phase != TRAIN:
                 self.candidate = (total, elapsed, remaining, number)
                 return n        # the training bar only if a dict is glued right after it
-            self.train_total = total        # drawn after a training dict: the training bar
+            self._bar_total(total, number, out)     # drawn after a training dict: the training bar
         if total != self.train_total:
             return None
         self._train_bar(n, elapsed, remaining, number, out)
@@ -447,6 +447,13 @@ class Parser(Steps, BlockPath):
                 self.train_total = value
         return True
 
+    def _bar_total(self, total: int, number: int, out: list) -> None:
+        """The training bar's total, learnt from the bar (no "Total optimization steps" line
+        was read): the run's total steps too, unless the log stated one."""
+        self.train_total = total
+        if "total_steps" not in self.facts:
+            self._fact("total_steps", total, number, out)
+
     def _fact(self, name: str, value, number: int, out: list) -> None:
         if self.facts.get(name) != value:
             self.facts[name] = value
@@ -495,7 +502,7 @@ class Parser(Steps, BlockPath):
             rec.step, self.glued = self.glued, None
             if rec.step is not None and self.train_total is None and self.candidate:
                 total, elapsed, remaining, line = self.candidate
-                self.train_total = total
+                self._bar_total(total, line, out)
                 self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
