@@ -514,3 +514,15 @@ def test_property_junk_between_records_changes_no_record(log, tmp_path):
         assert train_rows(got, "eval") == want[1]
 
     check()
+
+
+def test_a_static_graph_evaluation_is_read():
+    """PaddleDetection 0.x (static graph) prints its eval with its own logger prefix and no
+    `%` after the VOC mAP: the mAP is read as printed, the save is a checkpoint, no line is
+    left unread; the eval has no step (no training line before it in this paste)."""
+    run = load(str(PPDET / "public_40_static_yolov3_voc_map11_no_percent_pd548.log"))
+    ((step, estimated, values),) = train_rows(run, "eval")
+    assert np.isnan(step) and not estimated and values == {"bbox/mAP": 0.07}
+    assert run.unparsed == 0 and run.count("train") == 8
+    assert [m.detail for m in run.markers if m.kind == "checkpoint"] == \
+        ["output/yolov3_darknet_voc/4500"]

@@ -31,11 +31,14 @@ TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
+# the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
+_STATIC_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
+                            r"-(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
 _STATIC_PAIR = re.compile(r"'?([A-Za-z_][\w.]*)'?: '?(" + NUM + r")'?(?= |,|$)")
 _COCO_ROW = re.compile(r"Average (Precision|Recall)\s+\((?:AP|AR)\) @\[ IoU=(0\.50:0\.95|0\.50|0\.75)"
                        r"\s*\| area=\s*(all|small|medium|large) \| maxDets=\s*(\d+) \] = (" + NUM + ")")
 _EVAL_TYPE = re.compile(r"Evaluate annotation type \*(\w+)\*")
-_VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r")%")
+_VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r")%?")  # static: no %
 _FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
 _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
@@ -246,6 +249,10 @@ class Parser(BlockPath):
             if rec is not None:
                 out.append(rec)
                 return out
+        static = _STATIC_PREFIX.match(text) if prefix is None else None
+        if static:
+            self._static_time(*static.groups())
+            prefix, msg = static, text[static.end():]
         if prefix:
             self._message(msg, number, out)
             return out
@@ -289,13 +296,8 @@ class Parser(BlockPath):
         m = _STATIC.search(text)
         if m is None:
             return None
-        y, mo, d, h, mi, s, it, rest = m.groups()
-        try:
-            self.time = (datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)) - _EPOCH0).total_seconds()
-            if self.first_time is None:
-                self.first_time = self.time
-        except ValueError:
-            pass
+        *stamp, it, rest = m.groups()
+        self._static_time(*stamp)
         metrics: dict[str, float] = {}
         for key, value in _STATIC_PAIR.findall(rest):
             if key != "eta":
@@ -307,14 +309,25 @@ class Parser(BlockPath):
         self.trained_since_start = True
         return Record(TRAIN, metrics, step=int(it), time=self.time, line=number)
 
+    def _static_time(self, year, month, day, hh, mm, ss) -> None:
+        """The time of a static-graph line (its stamp has a year)."""
+        try:
+            self.time = (datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
+                         - _EPOCH0).total_seconds()
+        except ValueError:
+            return
+        if self.first_time is None:
+            self.first_time = self.time
+
     def _message(self, msg: str, number: int, out: list) -> None:
         """A prefixed logger message that is not a training line."""
         if msg.startswith("Eval iter: "):
             out.extend(self._flush_eval())
             self.task = None
-        elif msg.startswith("Save checkpoint: "):
+        elif msg.startswith(("Save checkpoint: ", "Save model to ")):   # (static: the latter)
             out.extend(self._flush_eval())
-            out.append(Marker(CHECKPOINT, msg[17:].strip(), line=number, step=self.last_step,
+            path = msg.partition(": ")[2] if msg.startswith("Save c") else msg[14:].rstrip(". ")
+            out.append(Marker(CHECKPOINT, path.strip(), line=number, step=self.last_step,
                               time=self.time))
         elif msg.startswith("Total sample number: "):
             m = _FPS.search(msg)
