@@ -106,6 +106,15 @@ def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     assert [est for _, est, _ in rows] == [True] * 11 and steps[-1] == 136
 
 
+def test_a_dict_that_states_its_step_takes_it():
+    """TFTrainer prints `'step': N` in each dict (no bar): the steps are stated, not estimated,
+    by the line parser and through every block path alike."""
+    log = LF / "51_nonLF_tftrainer_dicts_state_step_pr6998.log"
+    rows = train_rows(load(str(log)))
+    assert [(s, est) for s, est, _ in rows] == [(10.0 * k, False) for k in range(1, 12)]
+    assert rows[0][2] == {"loss": 18.6387, "learning_rate": 4.9113474e-05}
+
+
 def test_a_frame_cut_before_its_bracket_still_gives_the_step(tmp_path):
     """Synthetic paste shape from real sft_lora lines: the bar lost its `]`, the dict (with
     the NaN) follows on the same line; and a dict with no bar at all after it."""

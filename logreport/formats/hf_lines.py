@@ -38,10 +38,12 @@ def training_pattern(total: bytes, keys: tuple, quoted: tuple) -> str:
 
 def _keys(text: bytes):
     """(keys, quoted: a flag per key) of a printed training dict, or None for one that may be
-    no training record (a key twice, the final dict's keys)."""
+    no training record (a key twice, the final dict's keys) or that states its step (feed
+    reads those)."""
     items = _ITEMS.findall(text)
     keys = tuple(key for key, _ in items)
-    if len(set(keys)) != len(keys) or b"train_loss" in keys or b"train_samples_per_second" in keys:
+    if len(set(keys)) != len(keys) or b"train_loss" in keys or b"train_samples_per_second" in keys \
+            or b"step" in keys:
         return None
     return keys, tuple(bool(quote) for _, quote in items)
 

@@ -9,6 +9,7 @@ A step dict carries no step: its step is weighed from the bar frames around it a
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import datetime
 
@@ -498,6 +499,13 @@ class Parser(Steps, BlockPath):
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        stated = values.get("step")             # TFTrainer's dicts state their step
+        if phase == TRAIN and stated is not None and math.isfinite(stated):
+            self._flush(out)
+            rec.step, rec.estimated = self._train_step(int(stated), epoch)
+            self.last_step = rec.step
+            out.append(rec)
+            return
         if phase == TRAIN:          # a training bar right before it on its line is its step
             rec.step, self.glued = self.glued, None
             if rec.step is not None and self.train_total is None and self.candidate:
