@@ -106,6 +106,39 @@ def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     assert [est for _, est, _ in rows] == [True] * 11 and steps[-1] == 136
 
 
+def test_a_run_appended_to_its_log_is_a_new_segment(tmp_path):
+    """Synthetic: the real sft_lora console as stdout keeps it (no bars: every step is an
+    estimate), run twice into one file (`>>`): the second `***** Running training *****`
+    starts a new segment whose steps start afresh, each run's rows as alone."""
+    console = (LF / "sft_lora" / "console.log").read_bytes()
+    stdout = b"\n".join(piece for line in console.split(b"\n") for piece in line.split(b"\r")
+                        if b"%|" not in piece and piece.strip()) + b"\n"
+    once, twice = tmp_path / "once.log", tmp_path / "twice.log"
+    once.write_bytes(stdout)
+    twice.write_bytes(stdout + stdout)
+    run = load(str(twice))
+    assert [seg.label for seg in run.segments] == ["segment 0", "new run"]
+    alone = [(s, v) for s, _, v in train_rows(load(str(once)))]
+    assert [(s, v) for s, _, v in train_rows(run)] == alone + alone
+
+
+def test_a_resume_at_a_global_step_goes_on_from_it():
+    """`Continuing training from global step N` (transformers' resume line): the estimated
+    steps of bare dicts after it go on from N; the dict before it keeps its own."""
+    from logreport.formats import hf_trainer
+
+    lines = (LF / "sft_lora" / "console.log").read_text(encoding="utf-8").split("\n")
+    head = next(line for line in lines if line.endswith(">>   Total optimization steps = 60"))
+    resume = head.replace("Total optimization steps = 60", "Continuing training from global step 200")
+    dicts = [piece for line in lines for piece in line.split("\r") if piece.startswith("{'loss'")][:4]
+    parser = hf_trainer.Parser()
+    events = [e for n, line in enumerate([dicts[0], dicts[1], resume, dicts[2], dicts[3]], 1)
+              for e in parser.feed(line, n) or []] + parser.finish()
+    steps = [(e.step, e.estimated) for e in events if getattr(e, "phase", None) == "train"]
+    assert steps == [(1, True), (2, True), (201, True), (202, True)]
+    assert [e.kind for e in events if getattr(e, "kind", None)] == ["resume"]
+
+
 def test_a_dict_that_states_its_step_takes_it():
     """TFTrainer prints `'step': N` in each dict (no bar): the steps are stated, not estimated,
     by the line parser and through every block path alike."""

@@ -19,6 +19,7 @@ from ..events import (
     FINAL,
     FINISHED,
     KILLED,
+    NEW_RUN,
     OOM,
     RESUME,
     TRACEBACK,
@@ -55,6 +56,7 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
 # A tqdm frame from its percentage on (`bars` adds the description before it, if any).
+_RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")
 _BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
@@ -421,6 +423,10 @@ class Parser(Steps, BlockPath):
             self.in_eval = True
         elif msg == "***** Running training *****":
             self.in_eval = False
+            if self.train_count:        # after records: another process (a restart, a resume)
+                self._flush(out)
+                out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
+                self._new_run()
         elif msg.startswith("Training completed."):
             out.append(Marker(FINISHED, msg, line=number, step=self.last_step, time=self.time))
         elif msg.startswith("Saving model checkpoint to "):
@@ -428,6 +434,11 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         elif msg.startswith(("Continuing training from", "Resuming training from")):
             out.append(Marker(RESUME, msg, line=number, time=self.time))
+            resumed = _RESUMED_AT.match(msg)
+            if resumed:             # the step it goes on from: estimates follow it
+                self._flush(out)
+                self.record_step = self.last_step = int(resumed.group(1))
+                self.estimated = False
         elif msg.startswith(("Figure saved at: ", "Figure saved: ")):
             pass                          # LLaMA-Factory's plot_loss PNGs
         elif msg == "Killed" or msg.endswith(" Killed"):
@@ -447,6 +458,11 @@ class Parser(Steps, BlockPath):
             if name == "total_steps":
                 self.train_total = value
         return True
+
+    def _new_run(self) -> None:
+        """The step state of a new process in the same log: its steps start afresh."""
+        self.record_step = self.last_step = self.clock_step = self.candidate = None
+        self.estimated, self.record_gap, self.train_count, self.bar_line = False, 1, 0, 0
 
     def _bar_total(self, total: int, number: int, out: list) -> None:
         """The training bar's total, learnt from the bar (no "Total optimization steps" line
