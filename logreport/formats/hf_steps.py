@@ -16,6 +16,11 @@ from ..events import TRAIN, Record
 class Steps:
     """The step rules of the hf_trainer parser."""
 
+    def _new_run(self) -> None:
+        """The step state of a new process in the same log: its steps start afresh."""
+        self.record_step = self.last_step = self.clock_step = self.candidate = None
+        self.estimated, self.record_gap, self.train_count, self.bar_line = False, 1, 0, 0
+
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
         record's (an estimate never collides with a record before it nor goes back): the

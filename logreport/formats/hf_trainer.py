@@ -459,11 +459,6 @@ class Parser(Steps, BlockPath):
                 self.train_total = value
         return True
 
-    def _new_run(self) -> None:
-        """The step state of a new process in the same log: its steps start afresh."""
-        self.record_step = self.last_step = self.clock_step = self.candidate = None
-        self.estimated, self.record_gap, self.train_count, self.bar_line = False, 1, 0, 0
-
     def _bar_total(self, total: int, number: int, out: list) -> None:
         """The training bar's total, learnt from the bar (no "Total optimization steps" line
         was read): the run's total steps too, unless the log stated one."""
