@@ -46,6 +46,7 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Sum
     """The `summary --json` object of one run (live: the caller is watching it)."""
     state, evidence = status(run, live=live)
     wall = wall_seconds(run)
+    total = total_steps(run)
     summary: Summary = {
         "source": run.source,
         "format": run.format or None,
@@ -54,8 +55,8 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Sum
         "status_evidence": evidence,
         "last_step": None,
         "last_epoch": None,
-        "total_steps": total_steps(run),
-        "total_steps_estimated": total_steps(run) is not None and not run.info.get("total_steps"),
+        "total_steps": total,
+        "total_steps_estimated": total is not None and not run.info.get("total_steps"),
         "train_records": 0,
         "eval_records": 0,
         "segments": 0,

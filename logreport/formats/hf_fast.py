@@ -262,9 +262,8 @@ class BlockPath:
         differ = np.flatnonzero(glued != after).tolist()
         if not (self._clean(prepared.total) and self.first_time is not None
                 and ("llamafactory_version" in self.facts or not run.versioned)) \
-                or any(not flags[k] and self._epoch_span(None if epochs is None
-                                                         else float(epochs[k])) is None
-                       for k in differ):          # a guess (Steps._unsure): feed's rules
+                or any(self._bars_guess(bool(flags[k]), None if epochs is None
+                                        else float(epochs[k])) for k in differ):  # feed's rules
             yield split(data, start, end, number)
             return
         from .hf_trainer import _stamp

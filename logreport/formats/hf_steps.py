@@ -84,7 +84,12 @@ class Steps:
                 return False                                # a training bar before it
             span = self._epoch_span(epoch)
             return not (span is not None and span[0] <= after <= span[1])
-        return not self.redraws and self._epoch_span(epoch) is None
+        return self._bars_guess(self.redraws, epoch)
+
+    def _bars_guess(self, redraws: bool, epoch: float | None) -> bool:
+        """Whether a dict whose bars before and after differ gets a guessed step: on a console
+        that kept one frame a line (no redraws), unless the epoch decides."""
+        return not redraws and self._epoch_span(epoch) is None
 
     def _train_step(self, step: int | None, epoch: float | None,
                     unsure: bool = False) -> tuple[int, bool]:

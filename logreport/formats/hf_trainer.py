@@ -55,8 +55,8 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
                    r" ([\w.]+):(\d+) >>(?: |$)")      # (a line with no message: its space stripped)
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
+_RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a resume's
 # A tqdm frame from its percentage on (`bars` adds the description before it, if any).
-_RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")
 _BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
@@ -513,9 +513,8 @@ class Parser(Steps, BlockPath):
         stated = values.get("step")             # TFTrainer's dicts state their step
         if phase == TRAIN and stated is not None and math.isfinite(stated):
             self._flush(out)
-            rec.step, rec.estimated = self._train_step(int(stated), epoch)
-            self.last_step = rec.step
-            out.append(rec)
+            rec.step = int(stated)
+            self._emit(rec, None, out)
             return
         if phase == TRAIN:          # a training bar right before it on its line is its step
             rec.step, self.glued = self.glued, None

@@ -34,6 +34,7 @@ _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INF
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
 _STATIC_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
                             r"-(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
+_SAVES = ("Save checkpoint: ", "Save model to ")   # 2.x's, the static graph's (ends in ".")
 _STATIC_PAIR = re.compile(r"'?([A-Za-z_][\w.]*)'?: '?(" + NUM + r")'?(?= |,|$)")
 _COCO_ROW = re.compile(r"Average (Precision|Recall)\s+\((?:AP|AR)\) @\[ IoU=(0\.50:0\.95|0\.50|0\.75)"
                        r"\s*\| area=\s*(all|small|medium|large) \| maxDets=\s*(\d+) \] = (" + NUM + ")")
@@ -324,11 +325,12 @@ class Parser(BlockPath):
         if msg.startswith("Eval iter: "):
             out.extend(self._flush_eval())
             self.task = None
-        elif msg.startswith(("Save checkpoint: ", "Save model to ")):   # (static: the latter)
+        elif msg.startswith(_SAVES):
             out.extend(self._flush_eval())
-            path = msg.partition(": ")[2] if msg.startswith("Save c") else msg[14:].rstrip(". ")
-            out.append(Marker(CHECKPOINT, path.strip(), line=number, step=self.last_step,
-                              time=self.time))
+            saved = next(words for words in _SAVES if msg.startswith(words))
+            path = msg[len(saved):].strip()
+            out.append(Marker(CHECKPOINT, path.rstrip(".") if saved == "Save model to " else path,
+                              line=number, step=self.last_step, time=self.time))
         elif msg.startswith("Total sample number: "):
             m = _FPS.search(msg)
             if m:
