@@ -151,12 +151,13 @@ def _anomalies(summary: dict, w: dict) -> str:
     return w["with"].format(present.kinds(found)) if found else ""
 
 
-def _where(step, epoch, w: dict) -> str:
-    """'epoch 59' for a whole epoch, else 'step 60' ('' when neither is known)."""
+def _where(step, epoch, w: dict, estimated: bool = False) -> str:
+    """'epoch 59' for a whole epoch, else 'step 60' ('step ~60' for an estimate; '' when
+    neither is known)."""
     if isinstance(epoch, int):
         return w["epoch"].format(present.number(epoch))
     if step is not None:
-        return w["step"].format(present.number(step))
+        return w["step"].format(present.step_number(step, estimated))
     return w["epoch"].format(present.number(epoch)) if epoch is not None else ""
 
 
@@ -164,7 +165,7 @@ def _best(summary: dict, w: dict) -> str | None:
     b = summary.get("best")
     if not b:
         return None
-    where = _where(b.get("step"), b.get("epoch"), w)
+    where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
     return w["best"].format(metric=b["metric"], value=present.number(b["value"]),
                             at=w["at"].format(where) if where else "")
 
@@ -217,7 +218,8 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     b = summary.get("best")
     if b:
         out.append(_card("best", present.number(b["value"]),
-                         _where(b.get("step"), b.get("epoch"), w), metric=b["metric"],
+                         _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated")),
+                         metric=b["metric"],
                          value=b["value"], better="min" if lower_is_better(b["metric"]) else "max"))
     if loss:
         change = _change(loss)

@@ -190,8 +190,8 @@ def subject(summary: dict, name: str | None = None) -> str:
     parts = [name or run_name(summary), summary.get("status") or "unknown"]
     best = summary.get("best")
     if best:
-        parts.append(f"{present.metric(best['metric'], best['value'])} @ "
-                     f"{present.where(best.get('step'), best.get('epoch'))}")
+        where = present.where(best.get("step"), best.get("epoch"), best.get("step_estimated"))
+        parts.append(f"{present.metric(best['metric'], best['value'])} @ {where}")
     elif "loss" in (summary.get("final") or {}):
         parts.append(f"loss {present.number(summary['final']['loss'])} @ "
                      f"{present.where(summary.get('last_step'))}")

@@ -319,17 +319,17 @@ class Run(Reading):
                 yield seg, table
 
     def arrays(self, phase: str, metric: str) -> dict[str, np.ndarray]:
-        """One metric over all segments as numpy arrays: step, epoch, time, line, value and
-        segment (NaN marks a missing step/epoch/time). Whole: for short series (evals); a long
-        one is read with `chunks`."""
-        parts: dict[str, list] = {k: [] for k in ("step", "epoch", "time", "line", "value",
-                                                  "segment")}
+        """One metric over all segments as numpy arrays: step, epoch, time, line, estimated (1
+        where the step is an estimate), value and segment (NaN marks a missing step/epoch/time).
+        Whole: for short series (evals); a long one is read with `chunks`."""
+        parts: dict[str, list] = {k: [] for k in ("step", "epoch", "time", "line", "estimated",
+                                                  "value", "segment")}
         for seg, table in self.tables(phase):
             series = table.series.get(metric)
             if series is None:
                 continue
             idx = series.rec
-            for column in ("step", "epoch", "time", "line"):
+            for column in ("step", "epoch", "time", "line", "estimated"):
                 parts[column].append(getattr(table, column).take(idx))
             parts["value"].append(np.asarray(series.value))
             parts["segment"].append(np.full(len(idx), seg.index, dtype=np.int64))

@@ -173,6 +173,7 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     from .mail import run_name
     from .present import duration as _duration
     from .present import number as _g
+    from .present import step_number
 
     w = WORDS.get(lang, WORDS["en"])
     stopped = summary.get("stopped")
@@ -197,7 +198,7 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     facts = []
     best = summary.get("best")
     if best:
-        where = w["at_step"].format(_g(best.get("step"))) + (
+        where = w["at_step"].format(step_number(best.get("step"), best.get("step_estimated"))) + (
             ", " + w["epoch"].format(_g(best["epoch"])) if best.get("epoch") is not None else "")
         facts.append((w["best"], f"{best['metric']} {_g(best['value'])} ({where})"))
     final = summary.get("final") or {}

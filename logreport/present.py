@@ -73,21 +73,26 @@ def metric(name: str, value) -> str:
     return f"{name} {number(value)}"
 
 
-def where(step=None, epoch=None) -> str:
-    """'epoch 59' (the epoch when known, else the step)."""
+def where(step=None, epoch=None, estimated: bool = False) -> str:
+    """'epoch 59' (the epoch when known, else the step: 'step ~60' for an estimate)."""
     if epoch is not None:
         return f"epoch {number(epoch)}"
-    return f"step {number(step)}" if step is not None else ""
+    return f"step {step_number(step, estimated)}" if step is not None else ""
+
+
+def step_number(step, estimated: bool = False) -> str:
+    """'719'; '~719' for a step the log does not state (an estimate)."""
+    return ("~" if estimated else "") + number(step)
 
 
 def best(summary_best: dict | None) -> str:
-    """'bbox/AP 0.096 @ epoch 59, step 719'."""
+    """'bbox/AP 0.096 @ epoch 59, step 719' ('step ~719' where the step is an estimate)."""
     if not summary_best:
         return MISSING
     b = summary_best
-    at = ", ".join(x for x in (where(epoch=b.get("epoch")),
-                               f"step {number(b['step'])}" if b.get("step") is not None else "")
-                   if x)
+    step = (f"step {step_number(b['step'], b.get('step_estimated'))}"
+            if b.get("step") is not None else "")
+    at = ", ".join(x for x in (where(epoch=b.get("epoch")), step) if x)
     return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "")
 
 

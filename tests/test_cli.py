@@ -20,7 +20,8 @@ def test_summary_json_has_the_contract_keys(runner, data):
         assert key in run
     assert run["format"] == "ppdet"
     assert run["train_records"] == 36 and run["last_step"] == 35 and run["last_epoch"] == 2
-    assert run["best"] == {"metric": "bbox/AP", "value": 0.048, "step": 11, "epoch": 0}
+    assert run["best"] == {"metric": "bbox/AP", "value": 0.048, "step": 11, "step_estimated": False,
+                           "epoch": 0}
     assert run["final"]["loss"] == 29.832212
     assert run["throughput"]["metric"] == "ips"
 

@@ -210,20 +210,35 @@ def test_a_collapsed_paste_marks_every_step_its_bars_cannot_tell(tmp_path):
     assert len(stated) >= 10 and all(abs(v["loss"] - want[int(s)]) < 1e-3 for s, v in stated)
 
 
+def _stdout_only(tmp_path):
+    """The real sft_lora console without tqdm's frames (what `| tee` of stdout keeps)."""
+    console = (LF / "sft_lora" / "console.log").read_bytes()
+    log = tmp_path / "stdout.log"
+    log.write_bytes(b"\n".join(piece for line in console.split(b"\n") for piece in line.split(b"\r")
+                               if b"%|" not in piece and piece.strip()))
+    return log
+
+
 def test_an_eval_at_an_estimated_step_is_marked_estimated(tmp_path):
     """Synthetic: the real sft_lora console without tqdm's frames (what `| tee` of stdout
     keeps): the training steps are estimates, and so are the steps the evaluations and the
     final metrics take from them; in the whole console none is."""
-    console = (LF / "sft_lora" / "console.log").read_bytes()
-    stdout = b"\n".join(piece for line in console.split(b"\n") for piece in line.split(b"\r")
-                        if b"%|" not in piece and piece.strip())
-    log = tmp_path / "stdout.log"
-    log.write_bytes(stdout)
-    for path, estimated in ((log, True), (LF / "sft_lora" / "console.log", False)):
+    for path, estimated in ((_stdout_only(tmp_path), True), (LF / "sft_lora" / "console.log", False)):
         run = load(str(path))
         for phase in ("train", "eval", "final"):
             flags = [est for _, est, _ in train_rows(run, phase)]
             assert flags and set(flags) == {estimated}, (path, phase)
+
+
+def test_a_best_at_an_estimated_step_says_so(tmp_path, runner):
+    """The best evaluation of the stdout-only console sits at an estimated step: `summary`
+    says so (`step_estimated`) and shows the step as '~N'; in the whole console it is stated."""
+    for path, estimated in ((_stdout_only(tmp_path), True), (LF / "sft_lora" / "console.log", False)):
+        best = json.loads(runner.invoke(main, ["summary", str(path), "--json"]).output)[
+            "runs"][0]["best"]
+        assert best["metric"] == "eval_loss" and best["step_estimated"] is estimated
+        text = runner.invoke(main, ["summary", str(path)]).output
+        assert (f"step ~{best['step']}" in text) is estimated, text
 
 
 def test_the_real_console_steps_equal_trainer_state():

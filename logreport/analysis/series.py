@@ -190,18 +190,20 @@ def main_eval_metric(run: Run) -> str | None:
 
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
-    """The best value of an eval metric (default: the main one), with its step and epoch."""
+    """The best value of an eval metric (default: the main one), with its step (and whether
+    that is an estimate) and epoch."""
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
     steps, epochs, _, vals = values(run, EVAL, metric)
+    estimated = run.arrays(EVAL, metric)["estimated"]
     finite = applicable(run, metric, vals)
     if not finite.any():
         return None
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
     return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
-            "epoch": plain(epochs[i])}
+            "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i])}
 
 
 def throughput(run: Run) -> dict | None:
