@@ -583,3 +583,80 @@ def test_a_static_graph_evaluation_is_read():
     assert run.unparsed == 0 and run.count("train") == 8
     assert [m.detail for m in run.markers if m.kind == "checkpoint"] == \
         ["output/yolov3_darknet_voc/4500"]
+
+
+# --- evaluations of a Trainer console: each kept, at the step it ran ---------------------------
+SEQ_LABEL = LF / "57_nonLF_tokcls_two_evals_glued_warning_log_history.log"
+SBERT = LF / "58_nonLF_sbert_eval_after_one_frame_bars_commented.log"
+
+
+def _log_history(path) -> list[dict]:
+    """The `trainer.state.log_history` a log prints at its end (its true steps)."""
+    import ast
+
+    line = next(x for x in path.read_text().splitlines() if x.startswith("[{'"))
+    return ast.literal_eval(line)
+
+
+def test_two_evaluations_with_the_same_keys_are_two_records():
+    """A console logging and evaluating once per epoch: both evaluations are kept (the
+    second one, at a step whose keys were given already, was dropped as a repeat), each at
+    the step its printed log_history states, the first marked as an estimate (no bar tells
+    it); so the best is the epoch-2 one."""
+    want = [(h["step"], h["eval_accuracy"]) for h in _log_history(SEQ_LABEL) if "eval_loss" in h]
+    run = load(str(SEQ_LABEL))
+    got = [(step, est, v["eval_accuracy"]) for step, est, v in train_rows(run, "eval")
+           if "eval_accuracy" in v]
+    assert [(s, a) for s, _, a in got] == want == [(268, 0.9862039316840583),
+                                                    (536, 0.9863211787235706)]
+    assert [est for _, est, _ in got] == [True, False]
+    assert best(run) == {"metric": "eval_accuracy", "value": 0.9863211787235706, "step": 536,
+                         "step_estimated": False, "epoch": 2.0}
+
+
+def test_a_restatement_is_one_record_a_second_evaluation_is_two():
+    """`TrainOutput(... metrics={...})` restates the final dict with more digits: one final
+    record. The gpt2 run's own `trainer.evaluate()` after training (eval_runtime 0.6205, not
+    the last dict's 0.745) is a second evaluation at step 8000: kept."""
+    final = train_rows(load(str(DATA / "events" / "hf_tensorboard" / "console.log")), "final")
+    assert len(final) == 1 and final[0][2]["train_runtime"] == 4.262
+    evals = train_rows(load(str(DATA / "gpu_run" / "hf_trainer_gpt2_h100.log")), "eval")
+    assert [(s, v["eval_runtime"]) for s, _, v in evals[-2:]] == [(8000, 0.745), (8000, 0.6205)]
+
+
+def test_an_eval_takes_its_own_bar_not_the_next_logging_steps(tmp_path):
+    """One frame a line (no redraws), a frame every 500 steps, evaluation_steps=1000: the
+    first evaluation follows the step-1000 record and is flushed by the step-1500 bar (the
+    next logging step's): it takes 1000, marked as an estimate; the second is glued after a
+    `2000/2628` bar: 2000, stated. Before, 1500 and 2500, both shown as stated. With or
+    without the paste's `# ` prefixes."""
+    bare = tmp_path / "bare.log"
+    bare.write_text("".join(line[2:] for line in SBERT.read_text().splitlines(keepends=True)))
+    for path in (SBERT, bare):
+        evals = [(s, est) for s, est, _ in train_rows(load(str(path)), "eval")]
+        assert evals == [(1000, True), (2000, False)], path
+
+
+def test_a_printed_log_history_is_no_record():
+    """`[{'loss': 0.08, ..., 'step': 268}, ...]` is the Trainer's history printed by the
+    script, not a record it logged: no second segment at step 268, the final loss is the last
+    record's (0.0351); the line is counted as not understood."""
+    summary = summarize(load(str(SEQ_LABEL)))
+    assert summary["segments"] == 1 and summary["final"]["loss"] == 0.0351
+    assert summary["unparsed_lines"] >= 1
+
+
+def test_a_bar_with_a_warning_glued_to_its_rate_is_a_bar():
+    """`268/536 [01:10<01:00,  4.45it/s/cluster/work/.../v1.py:57: UndefinedMetricWarning`:
+    the rate is `it/s`, the warning follows; so the training bar is known (total 536) and the
+    epoch-1 record takes step 268, as log_history states."""
+    run = load(str(SEQ_LABEL))
+    assert run.info.get("total_steps") == 536
+    assert train_rows(run)[0][:1] == (268,)
+
+
+def test_a_wrapped_dict_that_lost_its_space_keeps_every_value():
+    """A terminal copy hard-wrapped right after `'logps/rejected':` (the space lost at the
+    wrap): the value on the next line is kept, so every record has every key."""
+    rows = train_rows(load(str(LF / "54_nonLF_kto_hardwrapped_terminal_copy.log")))
+    assert rows and all("logps/rejected" in v and "loss" in v for _, _, v in rows)

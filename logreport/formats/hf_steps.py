@@ -86,6 +86,19 @@ class Steps:
             return not (span is not None and span[0] <= after <= span[1])
         return self._bars_guess(self.redraws, epoch)
 
+    def _eval_step(self, glued: int | None, after: int | None) -> tuple[int | None, bool]:
+        """(step, estimated) of an eval or final record: the training bar glued right before
+        it on its line; else the bar that flushed it, redrawn at its step (a console that kept
+        its redraws, or the step of the bar before); else the step of the bar or record before
+        it, an estimate where that record's is or where a later bar flushed it (a console that
+        kept one frame a line draws the next logging step's)."""
+        if glued is not None:
+            return glued, False
+        if after is not None and (self.redraws or after == self.last_step or self.last_step is None):
+            return after, False
+        return self.last_step, after is not None or (self.estimated
+                                                     and self.last_step == self.record_step)
+
     def _bars_guess(self, redraws: bool, epoch: float | None) -> bool:
         """Whether a dict whose bars before and after differ gets a guessed step: on a console
         that kept one frame a line (no redraws), unless the epoch decides."""
@@ -149,21 +162,22 @@ class Steps:
                 return False
         return True
 
-    def _emit(self, rec: Record, step: int | None, out: list) -> None:
-        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it)."""
+    def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False) -> None:
+        """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
+        eval or final record that restates one at its step (a metrics block that `restates` its
+        dict; `TrainOutput(...)`: the same values, more digits) gives only the keys it adds;
+        another one with those keys (a second evaluation at that step) is kept whole."""
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
                                                        rec.epoch,
                                                        self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
-        else:                                 # a block repeating its dict: only new keys
-            rec.step = step if step is not None else self.last_step
-            # the step of the record before it, an estimate if that one's is
-            rec.estimated = step is None and self.estimated and self.last_step == self.record_step
-            seen = self.emitted.setdefault((rec.phase, rec.step), set())
+        else:
+            rec.step, rec.estimated = self._eval_step(rec.step, step)
+            seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
-            if seen:
+            if seen and (restates or _restated(rec.metrics, seen)):
                 rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
                 if not rec.metrics:
                     return
@@ -174,3 +188,11 @@ class Steps:
         if self.pending is not None:
             rec, self.pending = self.pending, None
             self._emit(rec, step, out)
+
+
+def _restated(metrics: dict, seen: dict) -> bool:
+    """Whether every value of `metrics` that `seen` has too is the same as printed there (to
+    four significant digits, or four decimals: what transformers prints)."""
+    return all(math.isclose(value, seen[key], rel_tol=5e-4, abs_tol=5e-5)
+               or math.isnan(value) and math.isnan(seen[key])
+               for key, value in metrics.items() if key in seen)

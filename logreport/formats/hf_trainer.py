@@ -60,10 +60,10 @@ _RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a 
 _BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                   r" *(?:\?|\d+(?:\.\d+)?)"
-                  r"(?P<unit>[^\]\[,\s{]*/s|s/[^\]\[,\s{]+)(?:,[^\]\r\n{]*)?\]?")
+                  r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
-_PAIR = re.compile(r"'([^']+)': (?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
+_PAIR = re.compile(r"'([^']+)': ?(?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
@@ -360,6 +360,8 @@ class Parser(Steps, BlockPath):
             return True
         if "{'" in text:
             m = _DICT.search(text)
+            if m and text[m.start() - 1:m.start()] == "[":
+                return False        # a printed list of dicts (trainer.state.log_history)
             if m:
                 self.in_message = False
                 self._dict(m.group(0), number, out, echo=False)
@@ -516,8 +518,11 @@ class Parser(Steps, BlockPath):
             rec.step = int(stated)
             self._emit(rec, None, out)
             return
-        if phase == TRAIN:          # a training bar right before it on its line is its step
-            rec.step, self.glued = self.glued, None
+        # a training bar right before it on its line (an eval's only where that bar is known)
+        rec.step, self.glued = self.glued, None
+        if phase != TRAIN and self.train_total is None:
+            rec.step = None
+        elif phase == TRAIN:
             if rec.step is not None and self.train_total is None and self.candidate:
                 total, elapsed, remaining, line = self.candidate
                 self._bar_total(total, line, out)
@@ -543,4 +548,4 @@ class Parser(Steps, BlockPath):
     def _end_block(self, out: list) -> None:
         block, self.block = self.block, None
         if block is not None and block.metrics:
-            self._emit(block, None, out)
+            self._emit(block, None, out, restates=True)
