@@ -115,10 +115,34 @@ def test_a_cut_line_is_counted_and_keeps_what_it_ended(data):
 
 
 def test_best_metric_lines_are_facts_not_evaluations(data):
+    """ocr/04: `cur metric, … hmean: 0` then `best metric, hmean: 0.849…` (an evaluation before
+    the lines the paste kept): one evaluation, and the run's best is the one the log states,
+    marked `stated` (it was 0, the only evaluation read)."""
     run = load(str(data / "paddleocr/04_det_east_root_cur_best_metric_ocr2196.log"))
     assert run.count("eval") == 1
     assert run.info["best_hmean"] == 0.8490329063049485
-    assert analysis.best(run)["value"] == 0
+    assert analysis.best(run) == {"metric": "hmean", "value": 0.8490329063049485, "step": None,
+                                  "step_estimated": False, "epoch": None, "stated": True}
+
+
+def test_a_checkpoints_stored_metric_is_not_the_best(data):
+    """tools/eval.py (ocr/05) prints the checkpoint's stored metric (`metric in ckpt`, hmean
+    0.852) before evaluating it (0.806): the stored one becomes `ckpt_` facts, and the best
+    is the evaluation's."""
+    run = load(str(data / "paddleocr/05_det_eval_py_metric_in_ckpt_tqdm_ocr5666.log"))
+    assert run.info["ckpt_hmean"] == 0.8520302821748106 and run.info["ckpt_best_epoch"] == 24
+    assert "best_hmean" not in run.info
+    best = analysis.best(run)
+    assert best["value"] == 0.8060606060606061 and "stated" not in best
+
+
+@pytest.mark.parametrize("case, seconds", [
+    ("paddleocr/05_det_eval_py_metric_in_ckpt_tqdm_ocr5666.log", 3.0),       # 09:29:05-09:29:08
+    ("paddleseg/04_v2.0_eval_equals_progbar_class_acc_seg1316.log", 2.0)])   # 16:41:29-16:41:31
+def test_a_log_whose_records_carry_no_stamp_spans_its_stamped_lines(data, case, seconds):
+    """Evaluation-only logs (their records carry no time stamp): the wall time runs from the
+    first stamped line to the last, not 0 s (the clock began at the end of the first block)."""
+    assert analysis.wall_seconds(load(str(data / case))) == seconds
 
 
 def test_formats_command_lists_the_family(runner):

@@ -191,7 +191,8 @@ def main_eval_metric(run: Run) -> str | None:
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
     """The best value of an eval metric (default: the main one), with its step (and whether
-    that is an estimate) and epoch."""
+    that is an estimate) and epoch; the best the log states (`stated`: its best-metric line)
+    where that is better than every evaluation read."""
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
@@ -202,6 +203,12 @@ def best(run: Run, metric: str | None = None) -> dict | None:
         return None
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
+    stated = run.info.get(f"best_{metric}")       # PaddleOCR's / PaddleSeg's best so far
+    if isinstance(stated, (int, float)) and math.isfinite(stated) and \
+            (stated < vals[i] if lower_is_better(metric) else stated > vals[i]):
+        # better than any evaluation read: one before the lines read (an excerpt, a resume)
+        return {"metric": metric, "value": float(stated), "step": run.info.get("best_iter"),
+                "step_estimated": False, "epoch": run.info.get("best_epoch"), "stated": True}
     return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
             "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i])}
 

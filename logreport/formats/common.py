@@ -70,6 +70,7 @@ class LineParser:
 
     def __init__(self):
         self.time: float | None = None
+        self.first_time: float | None = None     # the first time stamp of the log
         self.last_step: int | None = None
         self.epoch: float | None = None
         self.facts: dict = {}
@@ -110,6 +111,8 @@ class LineParser:
         understood = True
         while m:
             self.time = stamp(*m.groups()[:6]) or self.time
+            if self.first_time is None:
+                self.first_time = self.time
             following = prefix.search(text, m.end())
             message = text[m.end():following.start()].rstrip() if following else text[m.end():]
             understood = self.message(message, number, out) and understood

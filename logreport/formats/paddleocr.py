@@ -3,8 +3,9 @@
 As printed by PaddleOCR (tools/program.py, ppocr/utils/logging.py). The step is the printed
 cumulative `iter` / `global_step`; an evaluation takes the step of the training line before it.
 Eval metrics keep the log's names (`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`,
-`fps`); a `best metric` line (the best so far, printed after every eval) and the `metric in
-ckpt` block of tools/eval.py become facts `best_<name>`, not evaluations.
+`fps`); a `best metric` line (the best so far, printed after every eval) becomes facts
+`best_<name>`, and the `metric in ckpt` block of tools/eval.py (what the checkpoint stored)
+facts `ckpt_<name>`, not evaluations.
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ SAMPLES = [
      "[2022/03/09 09:29:05] root INFO: best_epoch:24\n"
      "[2022/03/09 09:29:08] root INFO: metric eval ***************\n"
      "[2022/03/09 09:29:08] root INFO: precision:0.7710144927536232",
-     [Info({"best_hmean": 0.8520302821748106}, line=2), Info({"best_epoch": 24}, line=3),
+     [Info({"ckpt_hmean": 0.8520302821748106}, line=2), Info({"ckpt_best_epoch": 24}, line=3),
       Record(EVAL, {"precision": 0.7710144927536232}, time=at("2022-03-09 09:29:08"), line=5)]),
 ]
 
@@ -214,10 +215,8 @@ class Parser(LineParser):
 
     def _block_value(self, key: str, value: float, number: int, out: list) -> None:
         if self.block == "ckpt":
-            if key.endswith("_epoch"):
-                self.fact(out, number, **{key: int(value)})
-            else:
-                self.fact(out, number, **{f"best_{key}": value})
+            self.fact(out, number, **{f"ckpt_{key}": int(value) if key.endswith("_epoch")
+                                      else value})
         else:
             if self.pending is None:
                 self.pending = Record(EVAL, {}, step=self.last_step, epoch=self.epoch,
