@@ -200,3 +200,14 @@ def test_a_task_scripts_global_step_lines_give_their_records(data):
                                            "learning_rate", "loss_scaling", "incr_count",
                                            "decr_count"}
     assert [float(s) for s in ernie.arrays("train", "loss")["step"]] == [1, 2, 3, 4, 5]
+
+
+def test_engine_training_lines_without_an_eta_are_records(data):
+    """A CvT reproduction on PaddleClas's engine prints no `eta` after `ips`: its 11 complete
+    training lines were all counted unparsed; now each is a record at (epoch - 1) × 1669 +
+    iteration, with no eta_seconds."""
+    run = load(str(data / "paddleclas/13_engine_fork_cvt_no_eta_avg_eval.log"))
+    assert run.unparsed == 0
+    steps = [int(s) for _, t in run.tables("train") for s in t.step]
+    assert steps[:2] == [197 * 1669 + 1560, 197 * 1669 + 1570] and len(steps) == 12
+    assert "eta_seconds" not in run.metric_names("train")

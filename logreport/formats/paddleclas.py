@@ -31,9 +31,9 @@ _TRAIN = re.compile(r"(?:^|\[Train\])\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\](
 _AVG = re.compile(r"^\[(Train|Eval)\]\[Epoch (\d+)(?:/(\d+))?\]\[Avg\](.*)$")
 _EVAL_ITER = re.compile(r"^\[Eval\]\[Epoch \d+\]\[Iter: \d+/\d+\]")
 _BEST = re.compile(r"^\[Eval\]\[Epoch \d+\]\[best metric( ema)?: (" + NUM + r")\]\s*$")
-_TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s), eta: (" + TIMEDELTA + ")"
-                   r"(?:, max_mem_reserved: (" + NUM + r") MB, max_mem_allocated: (" + NUM + r") MB)?"
-                   r"[`'\"]?\s*$")
+_TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s)(?:, eta: (" + TIMEDELTA + ")"
+                   r"(?:, max_mem_reserved: (" + NUM + r") MB, max_mem_allocated: (" + NUM + r") MB)?)?"
+                   r"[`'\"]?\s*$")      # (engines derived from PaddleClas's may print no eta)
 _TAIL_EVAL = re.compile(r", ips: " + NUM + r" (?:images/sec|samples/s)\s*$")
 _MARK = re.compile(r"\[Epoch \d+(?:/\d+)?\]\[(?:Iter: \d+/\d+\]|Avg\]|best metric)")
 _PAIR = re.compile(r"(lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *(" + NUM + r")s?(?=[ ,`]|$)")
@@ -161,7 +161,8 @@ class Parser(LineParser):
             return False                            # cut before the end of the line
         metrics, scheduler = _pairs(m.group(5)[:tail.start()])
         metrics["ips"] = float(tail.group(1))
-        metrics["eta_seconds"] = duration(tail.group(2))
+        if tail.group(2):
+            metrics["eta_seconds"] = duration(tail.group(2))
         if tail.group(3):
             metrics["max_mem_reserved"] = float(tail.group(3))
             metrics["max_mem_allocated"] = float(tail.group(4))
