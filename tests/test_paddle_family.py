@@ -200,6 +200,10 @@ def test_a_task_scripts_global_step_lines_give_their_records(data):
                                            "learning_rate", "loss_scaling", "incr_count",
                                            "decr_count"}
     assert [float(s) for s in ernie.arrays("train", "loss")["step"]] == [1, 2, 3, 4, 5]
+    fleetx = load(str(data / "paddlenlp/10_fleetx_gpt_script_global_step_sec_units_codeid43598915233.log"))
+    assert fleetx.count("train") == 9 and fleetx.unparsed == 0     # costs in `sec`: were unread
+    first = fleetx.arrays("train", "avg_reader_cost")
+    assert (float(first["step"][0]), float(first["value"][0])) == (1, 0.0571)
 
 
 def test_engine_training_lines_without_an_eta_are_records(data):

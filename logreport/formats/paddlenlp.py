@@ -24,7 +24,7 @@ DESCRIPTOR = Descriptor(
     main_loss=("loss",),
     throughput=("interval_samples_per_second", "global_samples_per_second", "speed"),
     # identifiers and counters PaddleFormers logs beside the metrics: kept, never charted
-    hidden=("timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step"),
+    hidden=("timestamp", "data_id", "src_id", "data_type", "tokens_trained_current_step", "batch"),
 )
 
 _PREFIX = re.compile(r"(?:\[" + DASH_DATE + r",\d{3}\] )?"
@@ -42,9 +42,10 @@ _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
                "Gradient Accumulation steps": "gradient_accumulation_steps",
                "Total optimization steps": "total_steps"}
 # a task script's `global step N, key: value [unit], ...` (UIE: epoch, loss, speed step/s;
-# ERNIE pretraining: loss, lm_loss, speed steps/s, ips seqs/s, learning rate, loss_scaling)
+# ERNIE pretraining: loss, lm_loss, speed steps/s, ips seqs/s, learning rate, loss_scaling;
+# PaddleFleetX GPT: batch, avg_reader_cost / avg_batch_cost in sec, ips tokens/s)
 _SCRIPT_TRAIN = re.compile(r"^global step (\d+)((?:, [A-Za-z_][\w ]*: " + NUM
-                           + r"(?: [A-Za-z]+/s)?)+)\s*$")
+                           + r"(?: [A-Za-z]+/s| sec)?)+)\s*$")
 _SCRIPT_PAIR = re.compile(r", ([A-Za-z_][\w ]*): (" + NUM + ")")
 _UIE_EVAL = re.compile(r"^Evaluation precision: (" + NUM + r"), recall: (" + NUM + r"), F1: ("
                        + NUM + r")\s*$")
