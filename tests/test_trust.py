@@ -660,3 +660,17 @@ def test_a_wrapped_dict_that_lost_its_space_keeps_every_value():
     wrap): the value on the next line is kept, so every record has every key."""
     rows = train_rows(load(str(LF / "54_nonLF_kto_hardwrapped_terminal_copy.log")))
     assert rows and all("logps/rejected" in v and "loss" in v for _, _, v in rows)
+
+
+def test_an_evaluation_a_later_process_ran_has_no_epoch_of_the_training_before():
+    """A training run, then `tools/eval.py` of its checkpoint three days later, in one file:
+    the evaluation is a new segment with no epoch or step (it took the training run's epoch 0
+    and step 86), is not timed from the training record of the other process (which made a
+    3-day evaluation and an ETA of 117 days), and the ETA is the log's own 18:53:12."""
+    run = load(str(PPDET / "public_41_train_then_evalpy_same_file_roadsign.log"))
+    summary = summarize(run)
+    ((step, _, values),) = train_rows(run, "eval")
+    assert np.isnan(step) and values["bbox/mAP"] == 66.21 and summary["segments"] == 2
+    assert summary["best"]["step"] is None and summary["best"]["epoch"] is None
+    assert summary["timing"] is None or summary["timing"].get("eval") is None
+    assert summary["eta_seconds"] == 18 * 3600 + 53 * 60 + 12

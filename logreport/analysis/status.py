@@ -222,12 +222,13 @@ def eval_time(run: Run) -> dict | None:
     """
     if not run.count(TRAIN):
         return None
-    evals = [row for _, table in run.tables(EVAL)
+    evals = [(*row, seg.index) for seg, table in run.tables(EVAL)
              for row in zip(table.step, table.epoch, table.time, table.line)]
-    before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64))
+    before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64),
+                           np.array([row[4] for row in evals], dtype=np.int64))
     cost = median(run, "batch_cost") or 0.0
     durations, eval_epochs = [], []
-    for (step, epoch, t, _), (found, last_step, last_time) in zip(evals, before):
+    for (step, epoch, t, _, _), (found, last_step, last_time) in zip(evals, before):
         if not math.isnan(epoch):
             eval_epochs.append(int(epoch))
         if not found or math.isnan(t) or math.isnan(last_time):
@@ -242,19 +243,20 @@ def eval_time(run: Run) -> dict | None:
             "remaining_seconds": mean * left if left is not None else 0.0}
 
 
-def _train_before(run: Run, lines: np.ndarray) -> list[tuple[bool, float, float]]:
-    """For each line number: (found, step, time) of the training record on the nearest line
-    before it (the last one of equal lines), read a chunk of the tables at a time."""
+def _train_before(run: Run, lines: np.ndarray, segments: np.ndarray) -> list[tuple[bool, float, float]]:
+    """For each line number: (found, step, time) of the training record of the same segment
+    on the nearest line before it (the last one of equal lines), read a chunk of the tables at
+    a time (an evaluation a later process ran follows no training record of its own)."""
     best = np.full(len(lines), -np.inf)
     step, time = np.full(len(lines), np.nan), np.full(len(lines), np.nan)
-    for _, table in run.tables(TRAIN):
+    for seg, table in run.tables(TRAIN):
         for lo in range(0, len(table), store.CHUNK):
             own = {c: getattr(table, c).slice(lo, lo + store.CHUNK)
                    for c in ("line", "step", "time")}
             order = np.argsort(own["line"], kind="stable")
             sorted_lines = own["line"][order]
             at = np.searchsorted(sorted_lines, lines) - 1
-            ok = at >= 0
+            ok = (at >= 0) & (segments == seg.index)
             ok[ok] = sorted_lines[at[ok]] >= best[ok]
             pick = order[at[ok]]
             best[ok], step[ok], time[ok] = own["line"][pick], own["step"][pick], own["time"][pick]

@@ -367,6 +367,7 @@ class Parser(BlockPath):
             out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
                               time=self.time))
             self.trained_since_start = False
+            self.epoch = self.last_step = None     # a new process: no epoch until it trains
         if resume:
             out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
 
