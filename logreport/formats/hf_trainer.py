@@ -519,14 +519,12 @@ class Parser(Steps, BlockPath):
             self._emit(rec, None, out)
             return
         # a training bar right before it on its line (an eval's only where that bar is known)
-        rec.step, self.glued = self.glued, None
-        if phase != TRAIN and self.train_total is None:
-            rec.step = None
-        elif phase == TRAIN:
-            if rec.step is not None and self.train_total is None and self.candidate:
-                total, elapsed, remaining, line = self.candidate
-                self._bar_total(total, line, out)
-                self._train_bar(rec.step, elapsed, remaining, line, out)
+        known = phase == TRAIN or self.train_total is not None
+        rec.step, self.glued = self.glued if known else None, None
+        if phase == TRAIN and rec.step is not None and self.train_total is None and self.candidate:
+            total, elapsed, remaining, line = self.candidate
+            self._bar_total(total, line, out)
+            self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
                 rec.step = self.pending.step
