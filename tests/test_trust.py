@@ -674,3 +674,16 @@ def test_an_evaluation_a_later_process_ran_has_no_epoch_of_the_training_before()
     assert summary["best"]["step"] is None and summary["best"]["epoch"] is None
     assert summary["timing"] is None or summary["timing"].get("eval") is None
     assert summary["eta_seconds"] == 18 * 3600 + 53 * 60 + 12
+
+
+def test_steps_estimated_from_the_epoch_count_an_epochs_partial_last_batch():
+    """A stdout-only console of 180 examples in batches of 16 over 20 epochs (240 steps, as
+    stated): each epoch takes 12 steps, the printed epoch counts batches. The estimated steps
+    are those trainer_state.json's log_history states (5, 10, 15, …; they were 5, 10, 14, 19,
+    …, 225 at 11.25 steps an epoch), still marked as estimates."""
+    folder = LF / "59_agosalvez_tfm_results"
+    want = [h["step"] for h in json.loads((folder / "trainer_state.json").read_text())
+            ["log_history"] if "loss" in h]
+    rows = train_rows(load(str(folder / "training_v3.log")))
+    assert [int(s) for s, _, _ in rows] == want and want[-1] == 240
+    assert all(est for _, est, _ in rows)

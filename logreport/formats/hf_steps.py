@@ -34,23 +34,36 @@ class Steps:
         low, high = span
         if following is not None and (low <= following <= high or following > high):
             return following
-        guess = min(max(round(epoch * self.steps_per_epoch()), low), high)
+        guess = min(max(round(self._epoch_step(epoch)), low), high)
         return guess if last is None else max(guess, last + 1)
 
     def steps_per_epoch(self) -> float | None:
+        """Examples / total batch size: the steps a fraction of an epoch maps to (the printed
+        epoch counts batches)."""
         examples = self.facts.get("num_examples")
         batch = self.facts.get("total_train_batch_size")
         return examples / batch if examples and batch else None
 
+    def _epoch_step(self, epoch):
+        """The step an epoch as printed maps to (float or array): whole epochs of the steps
+        each takes, plus the fraction at steps_per_epoch. An epoch takes the stated total over
+        the stated epochs where that is a whole number within one step of steps_per_epoch (a
+        partial last batch is a step: 180 examples in batches of 16 are 12 steps an epoch)."""
+        per = self.steps_per_epoch()
+        total, epochs = self.facts.get("total_steps"), self.facts.get("num_train_epochs")
+        if not (total and epochs and total % epochs == 0 and 0 < abs(total / epochs - per) < 1):
+            return epoch * per
+        full = np.floor(epoch) if isinstance(epoch, np.ndarray) else math.floor(epoch)
+        return full * (total // epochs) + (epoch - full) * per
+
     def _epoch_span(self, epoch: float | None) -> tuple[int, int] | None:
         """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
-        per_epoch = self.steps_per_epoch()
-        if epoch is None or not per_epoch or not math.isfinite(epoch):
+        if epoch is None or not self.steps_per_epoch() or not math.isfinite(epoch):
             return None
         text = repr(float(epoch))
         decimals = len(text.partition(".")[2]) if "e" not in text else 16
         half = 0.5 * 10.0 ** -decimals
-        return math.ceil((epoch - half) * per_epoch), math.floor((epoch + half) * per_epoch)
+        return math.ceil(self._epoch_step(epoch - half)), math.floor(self._epoch_step(epoch + half))
 
     def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
         """The step of a dict from its clues: the training bar glued right before it on its
@@ -67,7 +80,7 @@ class Steps:
                 min(glued, after) <= span[0] <= max(glued, after):
             return span[0]                  # the epoch as printed names one step between
         if span is not None:
-            guess = epoch * self.steps_per_epoch()
+            guess = self._epoch_step(epoch)
             return glued if abs(glued - guess) < abs(after - guess) else after
         return after if self.redraws else glued
 
@@ -150,12 +163,11 @@ class Steps:
     def _following_fits(self, following: np.ndarray, epochs: np.ndarray) -> bool:
         """Whether _estimate keeps each of `following` for its epoch: none is below the steps
         its epoch, as printed, names (_epoch_span)."""
-        per_epoch = self.steps_per_epoch()
-        if not per_epoch:
+        if not self.steps_per_epoch():
             return True
-        # the lowest step of a span is at most ceil(epoch * per_epoch): only the estimates
+        # the lowest step of a span is at most ceil(_epoch_step(epoch)): only the estimates
         # below that need their epoch's decimals (NaN, no epoch, compares False)
-        doubt = np.flatnonzero(following < np.ceil(epochs * per_epoch))
+        doubt = np.flatnonzero(following < np.ceil(self._epoch_step(epochs)))
         for step, epoch in zip(following[doubt].tolist(), epochs[doubt].tolist()):
             span = self._epoch_span(epoch)
             if span is not None and step < span[0]:
