@@ -687,3 +687,20 @@ def test_steps_estimated_from_the_epoch_count_an_epochs_partial_last_batch():
     rows = train_rows(load(str(folder / "training_v3.log")))
     assert [int(s) for s, _, _ in rows] == want and want[-1] == 240
     assert all(est for _, est, _ in rows)
+
+
+def test_an_evaluation_after_training_in_an_older_trainer_log_keeps_the_training_counters():
+    """Older LLaMA-Factory versions write the evaluation after training with the eval loop's
+    counters (`"current_steps": 300, "total_steps": 300` after 1011 steps): it is at the step
+    training ended (marked as an estimate), the run's total stays 1011, and the evaluations
+    during training are those log_history states (it sat at step 300 beside the real one and
+    set off a false eval_regression)."""
+    folder = LF / "60_heymimihere_my_work_sft"
+    want = [(h["step"], h["eval_loss"]) for h in json.loads((folder / "trainer_state.json")
+                                                            .read_text())["log_history"] if "eval_loss" in h]
+    run = load(str(folder / "trainer_log.jsonl"))
+    evals = [(int(s), est, v["eval_loss"]) for s, est, v in train_rows(run, "eval")]
+    assert [(s, v) for s, est, v in evals if not est] == want
+    assert evals[-1] == (1011, True, 1.044925332069397)
+    summary = summarize(run)
+    assert summary["total_steps"] == 1011 and summary["anomalies"] == []

@@ -152,6 +152,8 @@ class Parser:
         self.rejected: list[tuple[int, str]] = []
         self.trained = False
         self.count = 0
+        self.train_total: int | None = None     # total_steps of the training lines
+        self.train_step: int | None = None      # current_steps of the last of them
         self.facts: dict = {}
 
     def feed(self, text: str, number: int) -> list | None:
@@ -217,8 +219,11 @@ class Parser:
     def _jsonl(self, entry: dict, number: int) -> list:
         out: list = []
         facts = {}
-        if as_int(entry.get("total_steps")) is not None:
-            facts["total_steps"] = entry["total_steps"]
+        total, step = as_int(entry.get("total_steps")), as_int(entry.get("current_steps"))
+        # an evaluation after training (older versions) counts its own loop's steps
+        other_loop = None not in (total, self.train_total) and total != self.train_total
+        if total is not None and not other_loop:
+            facts["total_steps"] = total
         remaining = seconds(entry.get("remaining_time"))
         if remaining is not None:
             facts["remaining_seconds"] = remaining
@@ -228,16 +233,19 @@ class Parser:
         if facts and facts != self.facts:
             self.facts = facts
             out.append(Info(dict(facts), line=number))
-        step = as_int(entry.get("current_steps"))
-        rec = record(entry, step, number)
+        rec = record(entry, None if other_loop else step, number)
         if rec is not None:
             if rec.phase == TRAIN:
                 self.trained = True
                 self.count += 1
+                self.train_total, self.train_step = total, step
                 if rec.step is None:        # v0.1 lines trimmed of their steps: the ordinal
                     rec.step, rec.estimated = self.count, True
+            elif other_loop:        # at the step training ended, which the line does not say
+                rec.step, rec.estimated = self.train_step, self.train_step is not None
             out.append(rec)
         elif self.trained:      # the end-of-training summary line: progress keys only
+            self.train_total, self.train_step = total, step
             out.append(Marker(FINISHED, "end-of-training line of trainer_log.jsonl", line=number,
                               step=step))
         return out
