@@ -704,3 +704,13 @@ def test_an_evaluation_after_training_in_an_older_trainer_log_keeps_the_training
     assert evals[-1] == (1011, True, 1.044925332069397)
     summary = summarize(run)
     assert summary["total_steps"] == 1011 and summary["anomalies"] == []
+
+
+def test_a_run_that_finished_before_the_last_one_began_does_not_finish_the_file():
+    """Four PaddleSeg runs appended to one workerlog.0: the first finishes (1000/1000), the last
+    (a resume) stops at 13730/50000 with 15 h to go. The file's run is not finished (it was, from
+    the first run's end) and its progress is the last run's."""
+    summary = summarize(load(str(DATA / "paddleseg" /
+                                 "11_four_runs_appended_finished_then_resumed_workerlog0.log")))
+    assert summary["status"] != "finished"
+    assert summary["progress"]["percent"] < 30 and summary["eta_seconds"] > 15 * 3600

@@ -32,7 +32,7 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     """(status, evidence): finished | failed | running | unknown.
 
     failed: an error, OOM or kill after the last training record. finished: the tool said so
-    (an end marker, final metrics), or for a tool that prints no end line, its own ETA had
+    (an end marker, final metrics) after the last training record, or for a tool that prints no end line, its own ETA had
     run out at the last record. running: the caller is watching the log live, or the file was
     modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
     recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
@@ -42,7 +42,11 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
     if fails:
         return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
-    if any(m.kind == FINISHED for m in run.markers) or run.count(FINAL):
+    ends = [m.line for m in run.markers if m.kind == FINISHED] + \
+        [int(t.line[-1]) for _, t in run.tables(FINAL)]
+    # after the last training record: a finished run followed by another one is not finished
+    # (the lines of a run read from several files are not comparable)
+    if ends and (max(ends) >= last_train or len(run.inputs) > 1):
         return "finished", "final training metrics were logged"
     if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
         return "finished", ("the tool's own ETA had run out at the last training record, and the "
