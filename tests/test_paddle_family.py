@@ -215,3 +215,12 @@ def test_engine_training_lines_without_an_eta_are_records(data):
     steps = [int(s) for _, t in run.tables("train") for s in t.step]
     assert steps[:2] == [197 * 1669 + 1560, 197 * 1669 + 1570] and len(steps) == 12
     assert "eta_seconds" not in run.metric_names("train")
+
+
+def test_paddleocr_20s_metirc_lines_are_evaluations(data):
+    """PaddleOCR 2.0 printed `cur metirc, …` and `best metirc, …` (sic): each is read as its
+    correct spelling is (the evaluations were lost without a word)."""
+    run = load(str(data / "paddleocr/13_v2.0_root_cur_best_metirc_typo_twstreet.log"))
+    assert run.arrays("eval", "acc")["value"].tolist() == [0.002387366058816742,
+                                                           0.07832152250291458]
+    assert run.info["best_acc"] == 0.07832152250291458

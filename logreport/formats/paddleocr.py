@@ -47,6 +47,8 @@ _TRAIN_1X = re.compile(r"^epoch: (\d+), iter: (\d+), (.*), time: (" + NUM + r")\
 _STAT = re.compile(r"^'?([A-Za-z_][\w.]*)'?: '?(" + _VALUE + r")'?$")
 _PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
 _SAVES = ("save model in ", "save best model is to ")
+_CUR = ("cur metric, ", "cur metirc, ")          # PaddleOCR 2.0 printed "metirc"
+_BEST = ("best metric, ", "best metirc, ")
 _KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
 
 SAMPLES = [
@@ -145,10 +147,10 @@ class Parser(LineParser):
             self._flush(out)
         if msg.startswith("epoch: "):
             return self._train(msg, number, out)
-        if msg.startswith("cur metric, "):
-            return self._eval(msg[len("cur metric, "):], number, out)
-        if msg.startswith("best metric, "):
-            self._best(msg[len("best metric, "):], number, out)
+        if msg.startswith(_CUR):
+            return self._eval(msg[len(_CUR[0]):], number, out)
+        if msg.startswith(_BEST):
+            self._best(msg[len(_BEST[0]):], number, out)
         elif msg.startswith(_SAVES):
             saved = next(prefix for prefix in _SAVES if msg.startswith(prefix))
             out.append(self.marker(CHECKPOINT, msg[len(saved):].strip(), number))
@@ -250,9 +252,9 @@ def sniff(text: str) -> float:
         msg = text[m.end():] if m else ""
         if _TRAIN.match(msg) or _TRAIN_1X.match(msg):
             return 5
-    if "metric" in text and _PREFIX.search(text):
+    if ("metric" in text or "metirc" in text) and _PREFIX.search(text):
         msg = text[_PREFIX.search(text).end():]
-        if msg.startswith(("cur metric, ", "best metric, ", "metric in ckpt ***", "metric eval ***")):
+        if msg.startswith((*_CUR, *_BEST, "metric in ckpt ***", "metric eval ***")):
             return 5
     if "] ppocr " in text and _PREFIX.search(text):
         return 1
