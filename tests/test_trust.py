@@ -714,3 +714,12 @@ def test_a_run_that_finished_before_the_last_one_began_does_not_finish_the_file(
                                  "11_four_runs_appended_finished_then_resumed_workerlog0.log")))
     assert summary["status"] != "finished"
     assert summary["progress"]["percent"] < 30 and summary["eta_seconds"] > 15 * 3600
+
+
+def test_a_new_process_loss_is_no_spike_against_the_one_before():
+    """Four runs appended to one workerlog.0: each new run starts at a loss far above where the
+    run before ended; the spike test compares a record with the records of its own segment
+    only (it found five spikes at steps 10-50, all first records of a fresh run)."""
+    run = load(str(DATA / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"))
+    assert len(run.segments) == 3
+    assert [a for a in anomalies(run) if a["kind"] == "spike"] == []

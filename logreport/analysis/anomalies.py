@@ -151,17 +151,20 @@ def _per_record_steps(run: Run, name: str) -> float:
 
 def _levels(run: Run, name: str, width: int):
     """The finite values of a training metric a chunk at a time, with their rolling median
-    over `width` records: (steps, lines, values, levels) of each chunk."""
-    history = np.empty(0)
+    over `width` records of its segment: (segment, steps, lines, values, levels) of each
+    chunk (a median never reaches back into another process's records)."""
+    history, segment = np.empty(0), None
     for part in run.chunks(TRAIN, name):
         keep = np.isfinite(part["value"])
         vals = part["value"][keep]
         if not len(vals):
             continue
+        if part["segment"] != segment:
+            history, segment = np.empty(0), part["segment"]
         joined = np.concatenate([history, vals])
         level = _rolling_median(joined, width)[len(history):]
         history = joined[max(0, len(joined) - (width - 1)):] if width > 1 else history
-        yield part["step"][keep], part["line"][keep], vals, level
+        yield segment, part["step"][keep], part["line"][keep], vals, level
 
 
 def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.ndarray:
@@ -229,8 +232,11 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     width = max(1, math.ceil(th.spike_steps / _per_record_steps(run, name)))
     out: list[dict] = []
     history = np.empty(0)                   # |levels| of the records just before the chunk
-    seen = next_free = 0
-    for steps, lines, vals, level in _levels(run, name, width):
+    seen = next_free = 0                    # (of its segment: a new process starts afresh)
+    segment = None
+    for part_segment, steps, lines, vals, level in _levels(run, name, width):
+        if part_segment != segment:
+            history, seen, next_free, segment = np.empty(0), 0, 0, part_segment
         joined = np.concatenate([history, np.abs(level)])
         before = _median_before(joined, th.spike_window, th.spike_factor)[len(history):]
         before[:max(0, th.spike_min_history - seen)] = np.nan
@@ -264,7 +270,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
         return _blowup(run, name, th)
     tail = max(4, int(n * th.divergence_tail))
     best, seen, ends = np.inf, 0, []
-    for _, _, vals, level in _levels(run, name, th.divergence_window):
+    for _, _, _, vals, level in _levels(run, name, th.divergence_window):
         head = max(0, n - tail - seen)
         if head:
             best = min(best, float(level[:head].min()))
@@ -277,7 +283,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     if not (best > 0 and now > high and last_level > high):
         return []
     first = None                            # the record after the last calm level
-    for steps, lines, _, level in _levels(run, name, th.divergence_window):
+    for _, steps, lines, _, level in _levels(run, name, th.divergence_window):
         if first == "next chunk":
             first = (steps[0], lines[0])
         calm = np.flatnonzero(level <= high)
