@@ -58,8 +58,9 @@ class Ingest:
         return self._parse(lines)
 
     def settle(self) -> int:
-        """At a pause of a live input: decide the format on the lines so far, if they tell."""
-        if self.parser is not None or not self.buffer or not self._decide():
+        """At a pause of a live input: decide the format on the lines so far, if they tell it
+        from every other (else wait for more lines: a watch keeps the format it chose)."""
+        if self.parser is not None or not self.buffer or not self._decide(clear=True):
             return 0
         lines, self.buffer = self.buffer, []
         return self._parse(lines)
@@ -99,8 +100,8 @@ class Ingest:
         batch.flush()
         self.clock()
 
-    def _decide(self) -> bool:
-        fmt = formats.detect([text for _, text in self.buffer])
+    def _decide(self, clear: bool = False) -> bool:
+        fmt = formats.detect([text for _, text in self.buffer], clear)
         if fmt is None:
             return False
         self.format = fmt

@@ -723,3 +723,30 @@ def test_a_new_process_loss_is_no_spike_against_the_one_before():
     run = load(str(DATA / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"))
     assert len(run.segments) == 3
     assert [a for a in anomalies(run) if a["kind"] == "spike"] == []
+
+
+@pytest.mark.parametrize("case, first", [
+    ("paddlenlp/05_trainer_utc_cpu_hardwrapped_tabs_eval_f1_codeid22671860482.log", 3),
+    ("paddlenlp/05_trainer_utc_cpu_hardwrapped_tabs_eval_f1_codeid22671860482.log", 5),
+    ("paddleseg/12_valpy_eval_only_indented_aistudio_codeid46745137771.log", 4)])
+def test_a_live_log_paused_after_a_few_lines_keeps_every_record(case, first):
+    """`watch` decides the format at a pause in the writing. After PaddleNLP's Trainer banner
+    (which transformers prints alike), or after lines that only name a "paddle" path, it chose
+    hf_trainer / ppdet and read no record of the whole log; it now waits for lines that tell,
+    and reads what `summary` reads."""
+    from logreport.model import Run
+    from logreport.pipeline import Ingest
+    from logreport.sources import Input
+
+    path = DATA / case
+    lines = list(Input(str(path)).lines())
+    run = Run("live")
+    ingest = Ingest(run, "live", give_up=False)
+    ingest.feed(lines[:first])
+    ingest.settle()
+    ingest.feed(lines[first:])
+    ingest.settle()
+    ingest.finish()
+    want = load(str(path))
+    assert run.format == want.format
+    assert (run.count("train"), run.count("eval")) == (want.count("train"), want.count("eval"))

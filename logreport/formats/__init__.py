@@ -62,6 +62,7 @@ _MODULES = ("ppdet", "hf_trainer", "llamafactory", "hf_state", "paddleocr", "pad
             "paddlenlp")
 _EVENT_MODULES = ("tfevents", "visualdl")      # binary event files: read whole, not by lines
 THRESHOLD = 0.02
+CLEAR = 0.5         # the score that decides a live log's format on its first few lines
 
 
 def all_formats() -> list:
@@ -125,9 +126,13 @@ def not_applicable(name: str | None, metric: str) -> float | None:
     return None
 
 
-def detect(lines: list[str]):
-    """The format these lines are in, or None."""
+def detect(lines: list[str], clear: bool = False):
+    """The format these lines are in, or None; with `clear` (a few lines: a live log's first),
+    only where they are mostly that format's (CLEAR) and no other scores as high (lines two
+    formats print alike, or a path with "paddle" in it, decide nothing yet)."""
     ranked = scores(lines)
-    if ranked and ranked[0][0] >= THRESHOLD:
-        return ranked[0][1]
-    return None
+    if not ranked or ranked[0][0] < (CLEAR if clear else THRESHOLD):
+        return None
+    if clear and len(ranked) > 1 and ranked[1][0] >= ranked[0][0]:
+        return None
+    return ranked[0][1]
