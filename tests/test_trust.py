@@ -750,3 +750,13 @@ def test_a_live_log_paused_after_a_few_lines_keeps_every_record(case, first):
     want = load(str(path))
     assert run.format == want.format
     assert (run.count("train"), run.count("eval")) == (want.count("train"), want.count("eval"))
+
+
+def test_a_total_from_the_eta_is_the_last_runs():
+    """Two runs in one paste: 200 iterations an epoch (ETA 25 days), then a restart with 800
+    (`[0/800] … eta: 8 days, 16:04:24 batch_cost: 2.5653`: 749064 s / 2.5653 s = 292000 steps,
+    365 epochs). The total, and so progress and what is left, is the last run's (it was the
+    first run's 129600)."""
+    summary = summarize(load(str(PPDET / "public_07_ppyolo_nan_paddle33911.log")))
+    assert summary["segments"] == 2
+    assert (summary["total_steps"], summary["total_steps_estimated"]) == (292000, True)

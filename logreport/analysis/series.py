@@ -50,14 +50,19 @@ def applicable(run: Run, metric: str, vals: np.ndarray) -> np.ndarray:
 SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
 
 
-def sample(run: Run, phase: str, metric: str, columns=()) -> dict[str, np.ndarray]:
+def sample(run: Run, phase: str, metric: str, columns=(), segment: int | None = None
+           ) -> dict[str, np.ndarray]:
     """A metric's values (and table `columns`) at every k-th record, k the smallest that
-    keeps at most SAMPLE of them: all of them on any but a very long run. Bounded memory."""
-    total = sum(len(t.series[metric]) for _, t in run.tables(phase) if metric in t.series)
+    keeps at most SAMPLE of them: all of them on any but a very long run (of one `segment`
+    only, if given). Bounded memory."""
+    total = sum(len(t.series[metric]) for seg, t in run.tables(phase)
+                if metric in t.series and segment in (None, seg.index))
     stride = max(1, -(-total // SAMPLE))
     parts: dict[str, list] = {k: [] for k in (*columns, "value")}
     seen = 0
     for part in run.chunks(phase, metric, columns):
+        if segment not in (None, part["segment"]):
+            continue
         start = -seen % stride
         for k in parts:
             parts[k].append(part[k][start::stride].copy())  # not a view: frees the chunk

@@ -134,17 +134,22 @@ def total_steps(run: Run) -> int | None:
     if not per_epoch:
         return None
 
-    def compute():
-        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line")), None)
-        cost = next(run.chunks(TRAIN, "batch_cost", ("line",)), None)
+    def compute():          # from the last process that printed an ETA (an earlier run in
+        # the same log may have had other epochs or iterations)
+        last = next((seg.index for seg, t in reversed(list(run.tables(TRAIN)))
+                     if "eta_seconds" in t.series), None)
+        first = next((p for p in run.chunks(TRAIN, "eta_seconds", ("step", "line"))
+                      if p["segment"] == last), None)
+        cost = next((p for p in run.chunks(TRAIN, "batch_cost", ("line",))
+                     if p["segment"] == last), None)
         if first is None or cost is None or not len(first["value"]):
             return None
         if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
                 and cost["value"][0] > 0:
             implied = first["step"][:1] + first["value"][:1] / cost["value"][:1]
         else:   # a running mean of the costs printed stands in for the tool's own
-            eta = sample(run, TRAIN, "eta_seconds", ("step", "line"))
-            cost = sample(run, TRAIN, "batch_cost", ("line",))
+            eta = sample(run, TRAIN, "eta_seconds", ("step", "line"), last)
+            cost = sample(run, TRAIN, "batch_cost", ("line",), last)
             ok = np.isfinite(cost["value"]) & (cost["value"] > 0)
             lines, vals = cost["line"][ok], cost["value"][ok]
             at = np.searchsorted(lines, eta["line"], side="right") - 1
