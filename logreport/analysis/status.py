@@ -33,9 +33,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
 
     failed: an error, OOM or kill after the last training record. finished: the tool said so
     (an end marker, final metrics) after the last training record, or for a tool that prints
-    no end line, its own ETA had run out at the last record. running: the caller is watching the log live, or the file was
-    modified in the last RUNNING_WITHIN seconds *and* its last timestamped line is about that
-    recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
+    no end line, its own ETA had run out at the last record. running: the caller is watching
+    the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
+    timestamped line is about that recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
     timestamps is running only while watched. Otherwise unknown.
     """
     last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
