@@ -35,8 +35,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     (an end marker, final metrics) after the last training record, or for a tool that prints
     no end line, its own ETA had run out at the last record. running: the caller is watching
     the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
-    timestamped line is about that recent too (a copied or downloaded log has a fresh mtime but old lines). A log without
-    timestamps is running only while watched. Otherwise unknown.
+    timestamped line is about that recent too (a copied or downloaded log has a fresh mtime
+    but old lines). A log without timestamps is running only while watched. Otherwise
+    unknown.
     """
     last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
