@@ -760,3 +760,14 @@ def test_a_total_from_the_eta_is_the_last_runs():
     summary = summarize(load(str(PPDET / "public_07_ppyolo_nan_paddle33911.log")))
     assert summary["segments"] == 2
     assert (summary["total_steps"], summary["total_steps_estimated"]) == (292000, True)
+
+
+def test_a_run_stopped_well_short_of_its_total_is_not_100_percent_done():
+    """LlamaBoard's running log of a run stopped at about step 2100 of 17,000 (`Training
+    completed.` all the same): finished, at 12 % (it said 100 %); a finished run whose last
+    record comes a logging interval before its total stays at 100 % (the fixtures above)."""
+    summary = summarize(load(str(LF / "61_running_log_stopped_at_12_percent_finetune_LLM.txt")))
+    assert summary["status"] == "finished" and summary["total_steps"] == 17000
+    assert 12 <= summary["progress"]["percent"] < 13
+    long80 = summarize(load(str(LONG80)))
+    assert long80["status"] == "finished" and long80["progress"]["percent"] == 100.0

@@ -297,8 +297,14 @@ def progress(run: Run, state: str) -> dict | None:
                or last_value(run, TRAIN, "train_runtime"))
     if elapsed is None and run.first_time is not None and run.last_time > run.first_time:
         elapsed = run.last_time - run.first_time
+    # a finished run is done (its last record may come a little before its last step) unless
+    # it stopped well short of its total (early stopping, a stop button): by more than two
+    # logging intervals and 5 % of the total
+    table = list(run.tables(TRAIN))[-1][1]
+    gap = float(np.diff(table.step.slice(len(table) - 2, len(table)))[0]) if len(table) > 1 else 0.0
+    at_end = not total or not total - done > max(2 * gap, 0.05 * total)
     return {"step": as_int(steps[-1]), "total_steps": total,
-            "percent": 100.0 if state == "finished" else (
+            "percent": 100.0 if state == "finished" and at_end else (
                 round(100.0 * min(done / total, 1.0), 2) if total else None),
             "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),
             "tokens_per_second": _tokens_per_second(run),
