@@ -218,6 +218,11 @@ def merge(parts: list[Collected], used: dict):
         pos = np.minimum(np.searchsorted(key_sorted, keys), max(len(key_sorted) - 1, 0))
         found = known & (key_sorted[pos] == keys) if len(key_sorted) else np.zeros(len(rows), bool)
         fresh = np.flatnonzero(~found)
+        same = _restated(kept, rows, fresh[~known[fresh] & (rows.phase[fresh] != _TRAIN_CODE)],
+                         names)
+        if len(same):      # results files that repeat one another (all_results, predict_results)
+            _give(gave, "records equal to ones before left out", len(same), (int(same[0]), 2, 0))
+            fresh = np.setdiff1d(fresh, same)
         if (kept.phase == _TRAIN_CODE).any():   # the files before give the run's records:
             echo = (rows.phase[fresh] == _TRAIN_CODE) & (rows.estimated[fresh] > 0)
             if echo.any():                      # a guessed step cannot match them to those
@@ -244,6 +249,19 @@ def merge(parts: list[Collected], used: dict):
         missing = np.isnan(kept.step)
         order = np.lexsort((np.where(missing, 0, kept.step), missing))
     return chain([Info(facts)], _blocks(kept, order, names), markers)
+
+
+def _restated(kept: _Rows, rows: _Rows, stepless: np.ndarray, names: _Names) -> np.ndarray:
+    """Those of `stepless` (records with no step) whose phase, metrics and values equal a kept
+    record's with no step (NaN equals NaN)."""
+    def content(table: _Rows, i: int) -> tuple:
+        return (int(table.phase[i]), *((name, repr(float(table.metric(name, np.array([i]))[0])))
+                                       for name in names.tuples[table.sig[i]]))
+
+    if not len(stepless):
+        return stepless
+    before = {content(kept, i) for i in np.flatnonzero(np.isnan(kept.step))}
+    return np.array([i for i in stepless.tolist() if content(rows, i) in before], dtype=np.int64)
 
 
 def _keys(phase: np.ndarray, step: np.ndarray, known: np.ndarray) -> np.ndarray:

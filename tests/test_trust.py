@@ -771,3 +771,14 @@ def test_a_run_stopped_well_short_of_its_total_is_not_100_percent_done():
     assert 12 <= summary["progress"]["percent"] < 13
     long80 = summarize(load(str(LONG80)))
     assert long80["status"] == "finished" and long80["progress"]["percent"] == 100.0
+
+
+def test_results_files_that_repeat_one_another_are_one_record():
+    """A prediction-only output folder: all_results.json and predict_results.json hold the same
+    metrics (no step): one record, each metric once (they were two, every row exported twice);
+    the report's facts say what was left out (`files_used`)."""
+    folder = LF / "62_law_LLM_lora_eval"
+    run = load(str(folder))
+    assert run.count("eval") == 1
+    assert [v for _, _, v in train_rows(run, "eval")][0]["predict_bleu-4"] == 1.9650988095238098
+    assert run.info["files_used"]["predict_results.json"] == "1 records equal to ones before left out"
