@@ -129,6 +129,7 @@ class Watch:
         self.report_due = False           # records came since the last report file
         self.next_publish = 0.0
         self.next_whole = 0.0             # when whole-run figures may be redone
+        self.whole_due = False            # the last publish left whole-run figures behind
         self.published_at = time.monotonic()
         self.next_report = 0.0
         self.version = 0
@@ -155,8 +156,7 @@ class Watch:
             while not self.stop.is_set():
                 got = self.step()
                 now = time.monotonic()
-                if now - self.published_at > REFRESH_IDLE:
-                    self.dirty = True         # status and stall change with time alone
+                self._refresh_due(now, got)
                 if self.dirty and now >= self.next_publish:
                     self.publish()
                     if self.opt.stopper is not None:
@@ -175,12 +175,21 @@ class Watch:
                     break
                 if not got:
                     wait = TICK if not self.dirty else self.next_publish - now
+                    if self.whole_due:
+                        wait = min(wait, max(0.0, self.next_whole - now))
                     self.waker.wait(wait)
         except KeyboardInterrupt:
             code = 0
         finally:
             self.finish()
         return code
+
+    def _refresh_due(self, now: float, got: int) -> None:
+        """A publish is due without new records where status and stall changed with time
+        alone, or where the log paused after a refresh that left whole-run figures behind."""
+        if now - self.published_at > REFRESH_IDLE or \
+                self.whole_due and not got and now >= self.next_whole:
+            self.dirty = True
 
     def start(self) -> None:
         """Before the first step: say that the log does not exist yet, read what it holds."""
@@ -260,8 +269,10 @@ class Watch:
             summary = refresh(self.summary, self.run)
             summary["anomalies"] = [a for a in summary["anomalies"] if a["kind"] != "stall"]
             data = dict(self.data, runs=[dict(self.data["runs"][0], summary=summary)])
+            self.whole_due = True
         else:
             summary, data = self._whole_run()
+            self.whole_due = False
         self.summary, self.data = summary, data
         self.version += 1
         if self.server is not None:

@@ -782,3 +782,33 @@ def test_results_files_that_repeat_one_another_are_one_record():
     assert run.count("eval") == 1
     assert [v for _, _, v in train_rows(run, "eval")][0]["predict_bleu-4"] == 1.9650988095238098
     assert run.info["files_used"]["predict_results.json"] == "1 records equal to ones before left out"
+
+
+def test_a_pause_after_a_partial_refresh_brings_every_live_figure_up_to_date(tmp_path):
+    """`watch` follows new records with the figures that cost little (counts, last step) and
+    redoes the whole-run ones at most a share of the time; when the log then pauses, those are
+    redone as soon as they may be (they waited up to 30 s: `progress.step` 1 beside
+    `last_step` 3, the nan anomaly counting 1 record of 3)."""
+    import time as clock
+
+    from logreport.watch import Options, Watch
+
+    lines = (LF / "sft_lora" / "trainer_log.jsonl").read_bytes().split(b"\n")
+    log = tmp_path / "trainer_log.jsonl"
+    log.write_bytes(b"\n".join(lines[:10]) + b"\n")
+    w = Watch(str(log), Options(poll=0.01, output=str(tmp_path / "r.html")))
+    w.start()
+    w.step()
+    w.publish(whole=True)
+    w.next_whole = clock.monotonic() + 60           # whole-run figures were just redone
+    with open(log, "ab") as f:
+        f.write(b"\n".join(lines[10:]))
+    w.step()
+    w.publish()                                     # new records: the cheap figures only
+    assert w.whole_due and w.summary["progress"]["step"] != w.summary["last_step"]
+    w.next_whole = clock.monotonic()                # the share of time has passed; no new line
+    w._refresh_due(clock.monotonic(), got=0)
+    assert w.dirty
+    w.publish()
+    assert not w.whole_due and w.summary["progress"]["step"] == w.summary["last_step"] == 60
+    w.finish()
