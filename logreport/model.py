@@ -365,13 +365,13 @@ class Run(Reading):
                         yield (seg.index, phase, name, *(part[c] for c in columns),
                                part["value"])
 
-    def chunks(self, phase: str, metric: str, columns=("step", "line")):
-        """One metric over all segments, in order, in slices of at most one chunk (bounded
-        memory however long the run): dicts of numpy arrays, the table `columns` asked for
-        and `value`, and the `segment` index."""
+    def chunks(self, phase: str, metric: str, columns=("step", "line"), segment: int | None = None):
+        """One metric over all segments (or one `segment`), in order, in slices of at most one
+        chunk (bounded memory however long the run): dicts of numpy arrays, the table
+        `columns` asked for and `value`, and the `segment` index."""
         for seg, table in self.tables(phase):
             series = table.series.get(metric)
-            if series is not None:
+            if series is not None and segment in (None, seg.index):
                 for part in _slices(table, series, columns):
                     part["segment"] = seg.index
                     yield part

@@ -60,9 +60,7 @@ def sample(run: Run, phase: str, metric: str, columns=(), segment: int | None = 
     stride = max(1, -(-total // SAMPLE))
     parts: dict[str, list] = {k: [] for k in (*columns, "value")}
     seen = 0
-    for part in run.chunks(phase, metric, columns):
-        if segment not in (None, part["segment"]):
-            continue
+    for part in run.chunks(phase, metric, columns, segment):
         start = -seen % stride
         for k in parts:
             parts[k].append(part[k][start::stride].copy())  # not a view: frees the chunk
@@ -201,8 +199,8 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
-    steps, epochs, _, vals = values(run, EVAL, metric)
-    estimated = run.arrays(EVAL, metric)["estimated"]
+    evals = run.arrays(EVAL, metric)
+    steps, epochs, estimated, vals = (evals[k] for k in ("step", "epoch", "estimated", "value"))
     finite = applicable(run, metric, vals)
     if not finite.any():
         return None

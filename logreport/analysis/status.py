@@ -139,10 +139,8 @@ def total_steps(run: Run) -> int | None:
         # the same log may have had other epochs or iterations)
         last = next((seg.index for seg, t in reversed(list(run.tables(TRAIN)))
                      if "eta_seconds" in t.series), None)
-        first = next((p for p in run.chunks(TRAIN, "eta_seconds", ("step", "line"))
-                      if p["segment"] == last), None)
-        cost = next((p for p in run.chunks(TRAIN, "batch_cost", ("line",))
-                     if p["segment"] == last), None)
+        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line"), last), None)
+        cost = next(run.chunks(TRAIN, "batch_cost", ("line",), last), None)
         if first is None or cost is None or not len(first["value"]):
             return None
         if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
@@ -301,7 +299,8 @@ def progress(run: Run, state: str) -> dict | None:
     # it stopped well short of its total (early stopping, a stop button): by more than two
     # logging intervals and 5 % of the total
     table = list(run.tables(TRAIN))[-1][1]
-    gap = float(np.diff(table.step.slice(len(table) - 2, len(table)))[0]) if len(table) > 1 else 0.0
+    last_two = table.step.slice(max(0, len(table) - 2), len(table))
+    gap = float(last_two[-1] - last_two[0])             # 0 with one record
     at_end = not total or not total - done > max(2 * gap, 0.05 * total)
     return {"step": as_int(steps[-1]), "total_steps": total,
             "percent": 100.0 if state == "finished" and at_end else (
