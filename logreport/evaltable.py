@@ -76,8 +76,8 @@ def _rows(run: Run, table, columns: list[str], lang: str) -> list[dict]:
             vals[series.rec, j] = np.asarray(series.value)
             has[series.rec, j] = True
     index = np.arange(n)
-    steps, epochs, times = (column.take(index) for column in (table.step, table.epoch,
-                                                              table.time))
+    steps, epochs, times, estimated = (column.take(index) for column in (
+        table.step, table.epoch, table.time, table.estimated))
     origin = run.first_time
     out = []
     for i in np.flatnonzero(has.any(axis=1)):
@@ -85,7 +85,8 @@ def _rows(run: Run, table, columns: list[str], lang: str) -> list[dict]:
                   for j, name in enumerate(columns)]
         elapsed = times[i] - origin if origin is not None and math.isfinite(times[i]) else None
         out.append({"step": plain(steps[i]), "epoch": plain(epochs[i]),
-                    "step_text": present.number(plain(steps[i])) if math.isfinite(steps[i]) else "",
+                    "step_text": present.step_number(plain(steps[i]), bool(estimated[i]))
+                    if math.isfinite(steps[i]) else "",
                     "epoch_text": present.number(plain(epochs[i])) if math.isfinite(epochs[i])
                     else "",
                     "elapsed": present.duration(elapsed) if elapsed is not None else "",

@@ -16,11 +16,12 @@ import math
 import numpy as np
 
 from . import formats, present
-from .analysis import lower_is_better, main_loss
+from .analysis import lineage_starts, lower_is_better, main_loss
 from .events import TRAIN
 from .model import Run
 
 FAILURES = ("traceback", "oom")      # anomaly kinds that end a run: the status says them
+BROKEN_LOSS = ("nan", "divergence", "zero_loss")    # a loss with these is no run's best
 LONGEST = 160                        # characters of a log-derived reason kept in a sentence
 
 # key: (English, Chinese)
@@ -57,16 +58,21 @@ def words(lang: str) -> dict:
 
 
 def loss_change(run: Run) -> dict | None:
-    """{"metric", "first", "last"}: the main training loss's first and last finite values."""
+    """{"metric", "first", "last"}: the main training loss's first finite value in the log's
+    last training (lineage_starts) and its last value (nan or inf where the run ended so)."""
     name = main_loss(run)
     if name is None:
         return None
     first = last = None
+    start = lineage_starts(run)[-1]
     for part in run.chunks(TRAIN, name, ()):
-        vals = part["value"][np.isfinite(part["value"])]
-        if len(vals):
-            first = float(vals[0]) if first is None else first
-            last = float(vals[-1])
+        if part["segment"] < start:
+            continue
+        finite = part["value"][np.isfinite(part["value"])]
+        if len(finite) and first is None:
+            first = float(finite[0])
+        if len(part["value"]):
+            last = float(part["value"][-1])
     return None if first is None else {"metric": name, "first": first, "last": last}
 
 
@@ -96,8 +102,9 @@ def _state(summary: dict, w: dict) -> str:
         p = summary["progress"]
         eta = summary.get("eta_seconds")
         return w["running"].format(percent=present.percent(p.get("percent")),
-                                   step=w["step"].format(present.step_of(p.get("step"),
-                                                                         p.get("total_steps"))),
+                                   step=w["step"].format(present.step_of(
+                                       p.get("step"), p.get("total_steps"),
+                                       summary.get("last_step_estimated"))),
                                    eta=w["eta"].format(present.duration(eta)) if eta else "")
     if not summary.get("train_records"):
         count = w["evals"](summary.get("eval_records") or 0)
@@ -117,7 +124,8 @@ def _span(summary: dict, w: dict) -> str:
         return w["epochs"](epoch + described.zero_based_epochs)
     if step is None:
         return w["records"](summary.get("train_records") or 0)
-    steps = w["steps"](step + described.zero_based_steps)
+    steps = ("~" if summary.get("last_step_estimated") else "") \
+        + w["steps"](step + described.zero_based_steps)
     return w["steps_epoch"].format(steps, w["epoch"].format(present.number(epoch))) \
         if epoch is not None else steps
 
@@ -126,9 +134,10 @@ def _at(summary: dict, w: dict) -> str:
     step, epoch = summary.get("last_step"), summary.get("last_epoch")
     if step is None:
         return w["epoch"].format(present.number(epoch)) if epoch is not None else "?"
+    step = present.step_number(step, summary.get("last_step_estimated"))
     if epoch is None:
-        return w["step"].format(present.number(step))
-    return w["step_epoch"].format(present.number(step), present.number(epoch))
+        return w["step"].format(step)
+    return w["step_epoch"].format(step, present.number(epoch))
 
 
 def _why(summary: dict, w: dict) -> str:
@@ -225,8 +234,11 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         change = _change(loss)
         sub = w["from"].format(first=present.number(loss["first"]), change=change) if change \
             else ""
+        broken = any(a["kind"] in BROKEN_LOSS and a.get("metric") == loss["metric"]
+                     for a in found)    # a loss that broke down is no best (zero_loss: 0)
         out.append(_card("loss", present.number(loss["last"]), sub, metric=loss["metric"],
-                         value=loss["last"], better="min"))
+                         value=None if broken else loss["last"], better="min",
+                         scale=summary.get("format")))
     out.append(_card("duration", present.duration(summary.get("wall_seconds")), ""))
     speed = summary.get("throughput")
     if speed:
@@ -236,19 +248,24 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     progress = summary.get("progress")
     if state == "running" and progress:
         eta = summary.get("eta_seconds")
-        sub = w["step"].format(present.step_of(progress.get("step"), progress.get("total_steps")))
+        sub = w["step"].format(present.step_of(progress.get("step"), progress.get("total_steps"),
+                                               summary.get("last_step_estimated")))
         out.append(_card("progress", present.percent(progress.get("percent")),
                          sub + (w["eta"].format(present.duration(eta)) if eta else "")))
     return out
 
 
 def _card(key: str, text: str, sub: str, metric: str | None = None, value=None,
-          better: str | None = None) -> dict:
+          better: str | None = None, scale: str | None = None) -> dict:
+    """A card; `value` and `better` where it can be the best of several runs (a finite value;
+    `scale`: only against cards of the same scale)."""
     card = {"key": key, "text": text, "sub": sub}
     if metric:
         card["metric"] = metric
     if better and value is not None and math.isfinite(value):
         card.update(value=value, better=better)
+        if scale:
+            card["scale"] = scale
     return card
 
 
@@ -259,8 +276,9 @@ def mark_best(per_run: list[list[dict]]) -> list[list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for run_cards in per_run:
         for card in run_cards:
-            if "better" in card:
-                groups.setdefault((card["key"], card.get("metric")), []).append(card)
+            if "better" in card:       # (losses of different tools do not compare)
+                groups.setdefault((card["key"], card.get("metric"), card.get("scale")),
+                                  []).append(card)
     for group in groups.values():
         values = [c["value"] for c in group]
         if len(group) < 2 or len(set(values)) < 2:

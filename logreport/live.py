@@ -36,7 +36,8 @@ def figures(run, summary: dict) -> dict:
     lr = recent(run, TRAIN, "learning_rate", 1)
     speed = summary["throughput"]
     progress = summary.get("progress") or {}
-    step = present.step_of(summary["last_step"], summary["total_steps"])
+    step = present.step_of(summary["last_step"], summary["total_steps"],
+                           summary.get("last_step_estimated"))
     if progress.get("percent") is not None and summary["total_steps"]:
         step += f" ({present.percent(progress['percent'])})"
     return {

@@ -208,7 +208,8 @@ def facts(summary: dict) -> list[tuple[str, str]]:
             ("why", summary.get("status_evidence") or present.MISSING),
             *([("stopped", summary["stopped"]["text"])] if summary.get("stopped") else []),
             ("format", summary.get("format") or present.MISSING),
-            ("last step", present.step_of(summary.get("last_step"), summary.get("total_steps"))),
+            ("last step", present.step_of(summary.get("last_step"), summary.get("total_steps"),
+                                           summary.get("last_step_estimated"))),
             ("last epoch", present.number(summary.get("last_epoch"))),
             ("best", present.best(summary.get("best"))),
             ("throughput (median)", present.metric(speed["metric"], speed["median"]) if speed

@@ -186,13 +186,15 @@ def merge(parts: list[Collected], used: dict):
 
     Column-wise: each file's records become numpy columns, matched to the records kept so far
     by their (phase, step) key; a file's records without a step, other than train ones, take
-    the last train step of the files before it."""
+    the last train step of the files before it. The first file's markers come among the
+    records where it gave them; the other files' after them."""
     names = _Names()
     kept = _Rows()
     key_sorted = np.zeros(0, dtype=np.int64)    # (phase, step) keys of kept records, sorted,
     key_row = np.zeros(0, dtype=np.int64)       # and the kept record each one names
     facts: dict = {}
     markers: list[Marker] = []
+    placed: list[tuple[int, Marker]] = []     # the first file's, before its record N
     base_monotonic = True
     for index, part in enumerate(parts):
         rows = part.rows(names)
@@ -209,6 +211,8 @@ def merge(parts: list[Collected], used: dict):
             if marker.kind not in kinds or marker.kind in FAILURES \
                     and (marker.kind, str(marker.detail)) not in failures:
                 markers.append(marker)
+                if index == 0:
+                    placed.append((where[0], marker))
                 _give(gave, f"{marker.kind} marker", 1, where)
         train = kept.step[(kept.phase == _TRAIN_CODE) & ~np.isnan(kept.step)]
         if len(train):
@@ -248,7 +252,24 @@ def merge(parts: list[Collected], used: dict):
     if base_monotonic:
         missing = np.isnan(kept.step)
         order = np.lexsort((np.where(missing, 0, kept.step), missing))
-    return chain([Info(facts)], _blocks(kept, order, names), markers)
+    later = markers[len(placed):]
+    return chain([Info(facts)], _placed(kept, order, names, placed,
+                                        parts[0].count if parts else 0), later)
+
+
+def _placed(kept: _Rows, order: np.ndarray, names: _Names, placed: list, first: int):
+    """The kept records in `order` (_blocks) with the first file's markers among them, each
+    before the record it came before in that file (its first `first` records are kept's
+    first): a new process there starts a segment, as in the file read alone."""
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    at = 0
+    for before, marker in placed:
+        to = max(at, int(position[before]) if before < first else len(order))
+        yield from _blocks(kept, order[at:to], names)
+        yield marker
+        at = to
+    yield from _blocks(kept, order[at:], names)
 
 
 def _restated(kept: _Rows, rows: _Rows, stepless: np.ndarray, names: _Names) -> np.ndarray:

@@ -61,11 +61,11 @@ def percent(value) -> str:
     return f"{value:.0f} %" if value >= 10 or value == 0 else f"{value:.1f} %"
 
 
-def step_of(step, total) -> str:
-    """'127/200' (the total when known)."""
+def step_of(step, total, estimated: bool = False) -> str:
+    """'127/200' (the total when known); '~127/200' for a step the log does not state."""
     if step is None:
         return MISSING
-    return f"{number(step)}/{number(total)}" if total else number(step)
+    return step_number(step, estimated) + (f"/{number(total)}" if total else "")
 
 
 def metric(name: str, value) -> str:

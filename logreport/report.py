@@ -457,23 +457,30 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     for s in summaries:
         finals.update(dict.fromkeys(s["final"]))
     hidden = set(formats.merged(s["format"] for s in summaries).hidden)
+    one_tool = len({s["format"] for s in summaries}) == 1    # (losses of tools do not compare)
     for name in finals:
         if name in hidden:
             continue
         vals = [s["final"].get(name) for s in summaries]
-        rows.append(_row("final", vals, "min" if is_loss(name) else None, metric=name))
+        broken = [any(a["kind"] in headline.BROKEN_LOSS and a.get("metric") == name
+                      for a in s["anomalies"]) for s in summaries]
+        rows.append(_row("final", vals, "min" if is_loss(name) and one_tool else None,
+                         metric=name, unfit=broken))
     return rows
 
 
-def _row(key: str, values: list, better: str | None = None, metric: str | None = None) -> dict:
+def _row(key: str, values: list, better: str | None = None, metric: str | None = None,
+         unfit: list | None = None) -> dict:
     """A summary row: values, their text (present's formatter: durations for *_seconds) and
-    which runs are best."""
+    which runs are best (of those not `unfit`)."""
     show = present.duration if key.endswith("_seconds") else present.number
     row = {"key": key, "values": values, "text": [show(v) for v in values], "best": []}
     if metric:
         row["metric"] = metric
-    numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    fit = [i for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)
+           and not (unfit and unfit[i])]
+    numbers = [values[i] for i in fit]
     if better and len(values) > 1 and len(set(numbers)) > 1:
         target = min(numbers) if better == "min" else max(numbers)
-        row["best"] = [i for i, v in enumerate(values) if v == target]
+        row["best"] = [i for i in fit if values[i] == target]
     return row

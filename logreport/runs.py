@@ -76,10 +76,16 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
 
 
 def folder_runs(folder: str) -> list[RunSource]:
-    """The runs of a folder: one when it is one run's output, else one per log below it."""
+    """The runs of a folder: one when it is one run's output, else one per log below it. A
+    launch folder (Paddle's `log/`) is its ranks' run (with the launcher's own files), and
+    each other log in it one more (other launches write there too)."""
     entries = sources.listing(folder)
     if is_run_folder(list(entries)):
-        return [RunSource(folder, folder_inputs(folder, entries), folder=True)]
+        run = RunSource(folder, folder_inputs(folder, entries), folder=True)
+        launcher = formats.launcher_files(_run_files(entries))
+        others = [n for n in _consoles(entries) if launcher and not launcher.fullmatch(n)]
+        return [run] + [RunSource(sources.join(folder, n), [Input(sources.join(folder, n))],
+                                  listed=True) for n in others]
     out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
                             for events in folder_events(folder, entries)]
     for name, kind in entries.items():
@@ -91,7 +97,7 @@ def folder_runs(folder: str) -> list[RunSource]:
                 out += folder_runs(path)
             except InputError:
                 continue                        # a sub-folder without logs
-        elif name.endswith(LOG_SUFFIXES) and not format_of(name) and kind == "file":
+        elif name in _consoles({name: kind}):
             out.append(RunSource(path, [Input(path)], listed=True))
     if not out:
         raise InputError("no log files in this folder",
@@ -101,17 +107,30 @@ def folder_runs(folder: str) -> list[RunSource]:
 
 def folder_inputs(folder: str, entries: dict[str, str] | None = None) -> list:
     """Which files of one run's output folder to read: structured files first, then console
-    logs, then the event files in it or below it (eventsource.EventInput: they add only what
-    the others lack). entries: its `sources.listing`, if known."""
+    logs (in a launch folder, only the launcher's: see folder_runs), then the event files in
+    it or below it (eventsource.EventInput: they add only what the others lack). entries: its
+    `sources.listing`, if known."""
     entries = sources.listing(folder) if entries is None else entries
-    files = [n for n, kind in entries.items() if kind == "file"]
-    ranked = sorted((rank, n) for n in files if (rank := formats.run_file_rank(n)) is not None)
-    chosen = [n for _, n in ranked]
-    chosen += [n for n in files if n not in chosen and not n.startswith(".")
-               and n.endswith(LOG_SUFFIXES) and not format_of(n)]
+    chosen = _run_files(entries)
+    launcher = formats.launcher_files(chosen)
+    chosen += [n for n in _consoles(entries) if launcher is None or launcher.fullmatch(n)]
     events = event_inputs(folder)
     if not chosen and not events:
         raise InputError("no log files in this folder",
                          "give a log file, or a folder with *.log, trainer_log.jsonl or "
                          "TensorBoard / VisualDL event files", folder)
     return [Input(sources.join(folder, n)) for n in chosen] + events
+
+
+def _run_files(entries: dict[str, str]) -> list[str]:
+    """The files that make a folder one run's output, in the order they are read."""
+    ranked = ((formats.run_file_rank(n), n) for n, kind in entries.items() if kind == "file")
+    return [n for rank, n in sorted((r, n) for r, n in ranked if r is not None)]
+
+
+def _consoles(entries: dict[str, str]) -> list[str]:
+    """The console logs among a folder's entries (files named like logs, of no known format's
+    own file name, not hidden, not run files)."""
+    return [n for n, kind in entries.items() if kind == "file" and not n.startswith(".")
+            and n.endswith(LOG_SUFFIXES) and not format_of(n)
+            and formats.run_file_rank(n) is None]

@@ -90,6 +90,41 @@ def test_comparison_marks_the_best_run_per_card():
     assert not any(c["duration"].get("best") for c in cards)          # no better duration
 
 
+def test_estimated_steps_are_marked_in_the_sentence_cards_and_evaluation_table():
+    """Runs whose steps are estimates: the page said "Stopped at step 136" and listed
+    evaluations at "5", as if the log stated them."""
+    run = load(str(DATA / "llamafactory" / "63_nonLF_trl_dpo_nohup_stdout_buffered.log"))
+    rows = build([run])["runs"][0]["evals"]["rows"]
+    assert [r["step_text"] for r in rows] == ["~5", "~10", "~15"]
+    assert present.step_of(16, 160, True) == "~16/160"
+    paste = load(str(DATA / "llamafactory" / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))
+    s = summarize(paste)
+    assert s["last_step_estimated"] and s["last_step"] == 136
+    assert "at step ~136 (epoch 0.67)" in headline.sentence(s, headline.loss_change(paste))
+
+
+def test_a_loss_that_ended_in_nan_is_the_final_card_and_no_broken_run_is_the_best():
+    """The final-loss card showed the last finite value (14.7399, "+0 %") of a run whose loss
+    ended in nan; a comparison starred the run whose loss broke down to exactly 0 (zero_loss)
+    as the best final loss, and a detection loss against an LLM's."""
+    run = load(str(PPDET / "faster_rcnn_r50_fpn_coco_nan_lr1e8.log"))
+    s = summarize(run)
+    cards = {c["key"]: c for c in headline.cards(s, headline.loss_change(run))}
+    assert cards["loss"]["text"] == "nan" and cards["loss"]["sub"] == ""
+    assert headline.sentence(s, headline.loss_change(run)).endswith("→ nan.")
+    lf = DATA / "llamafactory"
+    data = build([load(str(lf / "sft_full")), load(str(lf / "sft_full_diverge"))])
+    loss = [{c["key"]: c for c in r["headline"]["cards"]}["loss"] for r in data["runs"]]
+    assert loss[1]["text"] == "0" and not loss[1].get("best") and not loss[0].get("best")
+    final = [r for r in data["compare"] if r["key"] == "final" and r["metric"] == "loss"][0]
+    assert final["best"] == []
+    mixed = build([load(str(LONG80)), load(str(SFT))])
+    assert not any(c.get("best") for r in mixed["runs"] for c in r["headline"]["cards"]
+                   if c["key"] == "loss")
+    assert [r for r in mixed["compare"] if r["key"] == "final" and r["metric"] == "loss"][0][
+        "best"] == []
+
+
 def test_sections_in_order_and_coco_family_split():
     data = build([load(str(LONG80))])
     charts = {c["id"]: c for c in data["charts"]}

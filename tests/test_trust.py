@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, collapsed
 
-from logreport.analysis import anomalies, best, summarize, wall_seconds
+from logreport.analysis import anomalies, best, lineage_starts, summarize, wall_seconds
 from logreport.cli import main
 from logreport.model import json_number
 from logreport.reader import load, load_all
@@ -92,6 +92,79 @@ def test_a_launch_folder_is_one_run(tmp_path):
     assert load(str(tmp_path)).info["world_size"] == 2
 
 
+def test_a_launch_folder_holds_only_its_ranks_other_launches_are_runs_of_their_own():
+    """Paddle's `log/` kept nine launches: `workerlog.0/1` of one, `default.<pod>.0.log` of
+    eight more (three of them complete 72-epoch runs). They were read as one run, the records
+    of other launches at the same steps dropped as ranks' repeats; now every launch is a run
+    and gives what its file alone gives."""
+    folder = PPDET / "public_42_launch_logdir_nine_launches"
+    runs, err = summaries(folder)
+    by_name = {os.path.basename(r["source"]): r for r in runs}
+    assert "separate runs" in err and by_name[folder.name]["files"] == [f"{folder}/workerlog.0"]
+    for name in ("default.lwmmle.0.log", "default.tsztjx.0.log", "default.vvwvph.0.log"):
+        assert by_name[name]["train_records"] == 216 and by_name[name]["eval_records"] == 72
+    for name, run in by_name.items():
+        if name != folder.name:
+            assert run == summaries(folder / name)[0][0]
+
+
+def test_a_launch_folder_keeps_the_restarts_of_rank_0():
+    """A 4-GPU launch folder whose `workerlog.0` holds twelve processes: the folder gave four
+    segments (the merge put rank 0's new-process markers after all its records), the file
+    alone twelve; the folder now gives the file's segments and records."""
+    folder = PPDET / "public_43_launch_logdir_restarts_4gpu"
+    alone = load(str(folder / "workerlog.0"))
+    merged = load(str(folder))
+    assert len(merged.segments) == len(alone.segments) == 12
+    assert [s.label for s in merged.segments] == [s.label for s in alone.segments]
+    assert train_rows(merged) == train_rows(alone)
+
+
+def test_dicts_a_buffered_stdout_printed_in_bursts_get_no_bar_step():
+    """Under nohup the Trainer's dicts (stdout, block-buffered) come out in bursts after
+    tqdm's bar (stderr) moved on: the step-10 dict glued after the 50/160 frame, the step-50
+    evaluation after 100/160. They took those bars' steps as stated (an evaluation a whole
+    eval interval late, the run split in two segments); now no bar gives them a step: each is
+    estimated and marked, an evaluation takes the step of the record before it, and the
+    run says why (trainer_state.json's log_history gives the true steps)."""
+    path = LF / "63_nonLF_trl_dpo_nohup_stdout_buffered.log"
+    run = load(str(path))
+    truth = json.loads((LF / "63_truth_trainer_state.json").read_text())["log_history"]
+    train, evals = train_rows(run), train_rows(run, "eval")
+    assert len(train) == sum("loss" in h for h in truth) == 16 and len(run.segments) == 1
+    assert all(est for _, est, _ in train + evals)
+    steps = [s for s, _, _ in train]
+    assert steps == sorted(set(steps))
+    # each evaluation comes after the 5th, 10th and 15th training dict (steps 50, 100, 150)
+    assert [s for s, _, _ in evals] == [steps[4], steps[9], steps[14]]
+    assert "buffered" in run.info["dict_steps"]
+    runs, _ = summaries(path)
+    assert runs[0]["status"] == "finished" and runs[0]["progress"]["percent"] == 100.0
+
+
+def test_a_log_of_several_trainings_is_judged_by_its_last():
+    """Four PaddleSeg processes appended to one workerlog.0: BiSeNetV2 on OpticDiscSeg, then
+    EncNet on Cityscapes started afresh (iter 10) twice, the last resumed from iter 10000. The
+    best mIoU was the other model's 0.8587 and its eval_regression said EncNet fell below it;
+    the loss change began at BiSeNet's first loss. The last training (from its fresh start,
+    its resume included) is the run: best 0.3344 at iter 13500, as the log states it."""
+    path = DATA / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"
+    run = load(str(path))
+    summary = summarize(run)
+    assert (summary["best"]["value"], summary["best"]["step"]) == (0.3344, 13500)
+    assert summary["best"]["value"] == run.info["best_mIoU"]
+    assert [a for a in summary["anomalies"] if a["kind"] == "eval_regression"] == []
+    from logreport.headline import loss_change
+    start = lineage_starts(run)[-1]
+    assert start > 0 and loss_change(run)["first"] == float(run.segments[start].train.series[
+        "loss"].value[0])
+    # the other model's short process set the DRRG run's best loss level: a divergence of 23.8x
+    ocr = load(str(DATA / "paddleocr" /
+                   "14_drrg_after_another_models_process_esfcenet_workerlog0_lines4000-9000.log.gz"))
+    assert len(lineage_starts(ocr)) > 2        # each process began afresh at step 2 or 5
+    assert [a for a in anomalies(ocr) if a["kind"] == "divergence"] == []
+
+
 # --- 2. no record dropped when steps are estimated -------------------------------------------
 def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     run = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))
@@ -149,8 +222,11 @@ def test_a_dict_that_states_its_step_takes_it():
 
 
 def test_a_frame_cut_before_its_bracket_still_gives_the_step(tmp_path):
-    """Synthetic paste shape from real sft_lora lines: the bar lost its `]`, the dict (with
-    the NaN) follows on the same line; and a dict with no bar at all after it."""
+    """Synthetic paste shape from real sft_lora lines: the bar lost its `]`, a dict follows
+    on the same line; then dicts with no bar (one with the NaN). The frame is read (its clock,
+    00:08); the dicts that follow it with no bar between are a burst, as a buffered stdout
+    prints them (test_dicts_a_buffered_stdout_printed_in_bursts_get_no_bar_step), so no bar
+    gives their steps: each is estimated, in order."""
     lines = (LF / "sft_lora" / "console.log").read_bytes().split(b"\n")
     head = [ln for ln in lines if b"Total optimization steps" in ln or b"Num examples" in ln]
     paste = head + [
@@ -163,7 +239,8 @@ def test_a_frame_cut_before_its_bracket_still_gives_the_step(tmp_path):
     log.write_bytes(b"\n".join(paste) + b"\n")
     run = load(str(log))
     rows = train_rows(run)
-    assert [(s, e) for s, e, _ in rows] == [(2, False), (3, True), (4, True)]
+    assert [(s, e) for s, e, _ in rows] == [(1, True), (2, True), (3, True)]
+    assert run.info["elapsed_seconds"] == 8.0 and run.info["remaining_seconds"] == 243.0
     assert [a["kind"] for a in anomalies(run)] == ["nan"]
 
 

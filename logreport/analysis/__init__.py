@@ -7,6 +7,7 @@ from .series import (
     applicable,
     best,
     is_loss,
+    lineage_starts,
     lower_is_better,
     main_eval_metric,
     main_loss,
@@ -18,6 +19,6 @@ from .status import status, total_steps, wall_seconds
 from .summary import Summary, refresh, summarize, summary_json
 
 __all__ = ["ANOMALY_KINDS", "DETECTORS", "Summary", "Thresholds", "anomalies", "applicable",
-           "best", "is_loss", "lower_is_better", "main_eval_metric", "main_loss", "recent",
+           "best", "is_loss", "lineage_starts", "lower_is_better", "main_eval_metric", "main_loss", "recent",
            "refresh", "stall", "status", "summarize", "summary_json", "throughput",
            "total_steps", "values", "wall_seconds"]

@@ -19,6 +19,7 @@ from .series import (
     lower_is_better,
     main_eval_metric,
     main_loss,
+    lineage_starts,
     step_gaps,
     throughput,
     values,
@@ -149,12 +150,15 @@ def _per_record_steps(run: Run, name: str) -> float:
     return 1.0 if math.isnan(gaps) else gaps
 
 
-def _levels(run: Run, name: str, width: int):
-    """The finite values of a training metric a chunk at a time, with their rolling median
-    over `width` records of its segment: (segment, steps, lines, values, levels) of each
-    chunk (a median never reaches back into another process's records)."""
+def _levels(run: Run, name: str, width: int, segments: range | None = None):
+    """The finite values of a training metric a chunk at a time (of `segments` only, if
+    given), with their rolling median over `width` records of its segment: (segment, steps,
+    lines, values, levels) of each chunk (a median never reaches back into another process's
+    records)."""
     history, segment = np.empty(0), None
     for part in run.chunks(TRAIN, name):
+        if segments is not None and part["segment"] not in segments:
+            continue
         keep = np.isfinite(part["value"])
         vals = part["value"][keep]
         if not len(vals):
@@ -260,17 +264,24 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
 
 
 def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
-    """The loss over the last part of the run stays divergence_factor x above its best level.
+    """The loss over the last part of a training stays divergence_factor x above its best
+    level; each training of the log (lineage_starts) is judged on its own (a model tried
+    before a restart afresh sets no best level for the next)."""
+    starts = lineage_starts(run)
+    return [found for lo, hi in zip(starts, starts[1:] + [len(run.segments)])
+            for found in _diverged(run, name, th, range(lo, hi))]
 
-    Levels are rolling medians (robust to single spikes); the best level is the lowest one
-    reached before the last part.
-    """
-    n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ()))
+
+def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict]:
+    """_divergence in these segments. Levels are rolling medians (robust to single spikes);
+    the best level is the lowest one reached before the last part."""
+    n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ())
+            if part["segment"] in segments)
     if n < th.divergence_min_records:
-        return _blowup(run, name, th)
+        return _blowup(run, name, th, segments) if n else []
     tail = max(4, int(n * th.divergence_tail))
     best, seen, ends = np.inf, 0, []
-    for _, _, _, vals, level in _levels(run, name, th.divergence_window):
+    for _, _, _, vals, level in _levels(run, name, th.divergence_window, segments):
         head = max(0, n - tail - seen)
         if head:
             best = min(best, float(level[:head].min()))
@@ -283,7 +294,7 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
     if not (best > 0 and now > high and last_level > high):
         return []
     first = None                            # the record after the last calm level
-    for _, steps, lines, _, level in _levels(run, name, th.divergence_window):
+    for _, steps, lines, _, level in _levels(run, name, th.divergence_window, segments):
         if first == "next chunk":
             first = (steps[0], lines[0])
         calm = np.flatnonzero(level <= high)
@@ -297,12 +308,14 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
                      f"{as_int(step)}", line)]
 
 
-def _blowup(run: Run, name: str, th: Thresholds) -> list[dict]:
-    """A run too short to tell levels apart: the first record whose loss is blowup_factor x
-    the lowest positive value before it, when the next finite value stays that high (one high
-    value that falls back is a spike: a real detector's loss can jump 227x at its second step
-    and train on; a live watch that has read only that far must not stop it)."""
-    steps, _, lines, vals = values(run, TRAIN, name)
+def _blowup(run: Run, name: str, th: Thresholds, segments: range) -> list[dict]:
+    """A training too short to tell levels apart (in `segments`): the first record whose loss
+    is blowup_factor x the lowest positive value before it, when the next finite value stays
+    that high (one high value that falls back is a spike: a real detector's loss can jump 227x
+    at its second step and train on; a live watch that has read only that far must not stop
+    it)."""
+    parts = [p for p in run.chunks(TRAIN, name) if p["segment"] in segments]
+    steps, lines, vals = (np.concatenate([p[k] for p in parts]) for k in ("step", "line", "value"))
     lowest, high = math.inf, None
     for i, v in enumerate(vals.tolist()):
         if not math.isfinite(v):
@@ -345,17 +358,22 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
 
 
 def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
-    """The main eval metric worse than its best so far for eval_regression_evals evals in a row."""
+    """The main eval metric worse than its best so far (in its training: lineage_starts) for
+    eval_regression_evals evals in a row."""
     metric = main_eval_metric(run)
     if metric is None:
         return []
     steps, _, lines, vals = values(run, EVAL, metric)
+    lineage = np.searchsorted(lineage_starts(run), run.arrays(EVAL, metric)["segment"],
+                              side="right")
     sign = 1.0 if lower_is_better(metric) else -1.0
     usable = applicable(run, metric, vals)
-    out, best_value, worse = [], None, 0
+    out, best_value, worse, training = [], None, 0, None
     for i, v in enumerate(vals):
         if not usable[i]:
             continue
+        if lineage[i] != training:              # another training: its own best
+            best_value, worse, training = None, 0, lineage[i]
         if best_value is None or sign * v < sign * best_value:
             best_value = v
         worse = worse + 1 if sign * v > sign * best_value else 0

@@ -191,17 +191,35 @@ def main_eval_metric(run: Run) -> str | None:
     return (accuracy or losses or names or [None])[0]
 
 
+def lineage_starts(run: Run) -> list[int]:
+    """The segments where a training begins afresh (its first step no later than its first
+    logging interval, or than the log's first training's), the first always: each begins a
+    lineage its later segments (resumes) continue. A log that holds several trainings (appended
+    runs, another model tried first) is judged by the last; best levels never cross them."""
+    starts, origin = [0], None
+    for seg, table in run.tables(TRAIN):
+        steps = table.step.slice(0, min(2, len(table)))
+        if math.isnan(steps[0]):
+            continue
+        gap = float(steps[1] - steps[0]) if len(steps) > 1 else 0.0
+        if origin is not None and seg.index > starts[-1] and steps[0] <= max(origin, gap):
+            starts.append(seg.index)
+        origin = float(steps[0]) if origin is None else origin
+    return starts
+
+
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
-    """The best value of an eval metric (default: the main one), with its step (and whether
-    that is an estimate) and epoch; the best the log states (`stated`: its best-metric line)
-    where that is better than every evaluation read."""
+    """The best value of an eval metric (default: the main one) of the log's last training
+    (lineage_starts), with its step (and whether that is an estimate) and epoch; the best the
+    log states (`stated`: its best-metric line) where that is better than every evaluation
+    read."""
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
     evals = run.arrays(EVAL, metric)
     steps, epochs, estimated, vals = (evals[k] for k in ("step", "epoch", "estimated", "value"))
-    finite = applicable(run, metric, vals)
+    finite = applicable(run, metric, vals) & (evals["segment"] >= lineage_starts(run)[-1])
     if not finite.any():
         return None
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)

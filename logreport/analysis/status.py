@@ -61,13 +61,14 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
 def wall_seconds(run: Run) -> float | None:
     """From the run's first to its last time stamp: of its records and markers when its
     training records carry time stamps, else of its time-stamped lines (Trainer consoles
-    stamp logger lines, not the step dicts); without any, the tool's own runtime
-    (train_runtime, the elapsed time it printed); None for a run with no clock."""
+    stamp logger lines, not the step dicts), or the tool's own runtime (train_runtime, the
+    elapsed time its bar printed) where that is longer (the stamped lines were the start-up's
+    only); None for a run with no clock."""
     if run.timed_train and run.first_time is not None:
         return max(0.0, run.last_time - run.first_time)
-    if run.clock is not None:
-        return run.clock[1] - run.clock[0]
     runtime = last_value(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
+    if run.clock is not None:
+        return max(run.clock[1] - run.clock[0], float(runtime or 0))
     if runtime is not None:
         return float(runtime)
     return max(0.0, run.last_time - run.first_time) if run.first_time is not None else None
@@ -302,9 +303,11 @@ def progress(run: Run, state: str) -> dict | None:
     last_two = table.step.slice(max(0, len(table) - 2), len(table))
     gap = float(last_two[-1] - last_two[0])             # 0 with one record
     at_end = not total or not total - done > max(2 * gap, 0.05 * total)
+    # steps a buffered console's dicts were given are guesses, not where the bar stands
+    guessed = run.info.get("dict_steps") is not None
     return {"step": as_int(steps[-1]), "total_steps": total,
-            "percent": 100.0 if state == "finished" and at_end else (
-                round(100.0 * min(done / total, 1.0), 2) if total else None),
+            "percent": 100.0 if state == "finished" and (at_end or guessed) else (
+                round(100.0 * min(done / total, 1.0), 2) if total and not guessed else None),
             "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),
             "tokens_per_second": _tokens_per_second(run),
             "best_eval_loss": best(run, "eval_loss")}

@@ -28,7 +28,10 @@ class Descriptor:
     note: a line for the report, per language; parser_options: keyword arguments its Parser
     takes (`year`: the year a log was written, for stamps without one); run_files: file name
     patterns that make a folder one run's output, in the order they are read (structured files
-    first); zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
+    first); launcher_files: where the run_files are a launcher's ranks, a regex of its own
+    other files in their folder (Paddle's `log/` also keeps other launches' logs: any other
+    log there is a run of its own);
+    zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
     eval metric names, label key) pairs, one chart per family and task (the regex's `task`
     group; COCO's AP by IoU and AP by area); sections: (regex of metric names, section key)
     for metrics the report would otherwise put under "More"; eval_table: regex of the eval
@@ -47,6 +50,7 @@ class Descriptor:
     note: dict = field(default_factory=dict)
     parser_options: tuple = ()
     run_files: tuple = ()
+    launcher_files: str = ""
     zero_based_epochs: bool = False
     families: tuple = ()
     sections: tuple = ()
@@ -104,6 +108,22 @@ def run_file_rank(name: str) -> int | None:
                 return rank
             rank += 1
     return None
+
+
+def launcher_files(run_files: list[str]) -> re.Pattern | None:
+    """Where these run files (names) are a launcher's ranks, the pattern of the launcher's own
+    other files (Descriptor.launcher_files); None in another run's folder."""
+    found = {_run_file_descriptor(n).launcher_files for n in run_files}
+    return re.compile(found.pop()) if len(found) == 1 and "" not in found else None
+
+
+def _run_file_descriptor(name: str) -> Descriptor:
+    """The descriptor whose run_files name this file (NONE: none)."""
+    for fmt in all_formats():
+        descriptor = getattr(fmt, "DESCRIPTOR", NONE)
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in descriptor.run_files):
+            return descriptor
+    return NONE
 
 
 def names() -> list[str]:

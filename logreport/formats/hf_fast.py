@@ -205,7 +205,10 @@ class BlockPath:
         dicts, values = run.dicts, run.values
         n = len(dicts)
         out: list = []
+        self._burst(TRAIN, out)
         self._flush(out)               # the first dict (or its echo) flushes the pending record
+        if n > 1:                      # the next one (or its echo) comes while it waits
+            self._buffered(number + int(dicts[0]), out)
         yield from out
         if n > 1:
             epochs = values[keys.index("epoch")][:-1] if "epoch" in keys else \
@@ -316,7 +319,7 @@ class BlockPath:
         """Whether a training line now gives what the fast path says: its bars are of the
         training total and no dict, metric block or traceback is open."""
         return self.train_total == total and self.partial is None and self.block is None \
-            and not self.in_traceback
+            and not self.in_traceback and not self.buffered
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""

@@ -13,8 +13,14 @@ import numpy as np
 from ..events import TRAIN, Record
 
 
+BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
+            "in bursts after the bar had moved on)")
+
+
 class Steps:
     """The step rules of the hf_trainer parser."""
+
+    buffered = False        # the console's dicts came out in bursts (see _burst)
 
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""
@@ -174,18 +180,35 @@ class Steps:
                 return False
         return True
 
+    def _burst(self, phase: str, out: list) -> None:
+        """A training dict came while the one before still waits for a training bar to give
+        its step: in a console that draws one, stdout was buffered (see _buffered)."""
+        if phase == TRAIN and self.pending is not None and self.pending.phase == TRAIN \
+                and not self.pending_echo:
+            self._buffered(self.pending.line, out)
+
+    def _buffered(self, line: int, out: list) -> None:
+        """Dicts came in a burst (from `line`) in a console with a training bar: stdout was
+        buffered apart from tqdm's stderr (`nohup`, a pipe), so dicts come out after the bar
+        has moved on and no bar tells their steps. From here they are estimated (the one
+        waiting too), and an evaluation takes the step of the training record before it."""
+        if self.bar_line and not self.buffered:
+            self.buffered = True
+            self._fact("dict_steps", BUFFERED, line, out)
+
     def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
         eval or final record that restates one at its step (a metrics block that `restates` its
         dict; `TrainOutput(...)`: the same values, more digits) gives only the keys it adds;
         another one with those keys (a second evaluation at that step) is kept whole."""
         if rec.phase == TRAIN:
-            rec.step, rec.estimated = self._train_step(self._choose(rec.step, step, rec.epoch),
-                                                       rec.epoch,
-                                                       self._unsure(rec.step, step, rec.epoch))
+            rec.step, rec.estimated = self._train_step(
+                None if self.buffered else self._choose(rec.step, step, rec.epoch), rec.epoch,
+                not self.buffered and self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
         else:
-            rec.step, rec.estimated = self._eval_step(rec.step, step)
+            rec.step, rec.estimated = (self.record_step, self.record_step is not None) \
+                if self.buffered else self._eval_step(rec.step, step)
             seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]

@@ -529,6 +529,7 @@ class Parser(Steps, BlockPath):
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
                 rec.step = self.pending.step
             self.pending = None
+        self._burst(phase, out)
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 

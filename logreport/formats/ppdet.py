@@ -58,6 +58,8 @@ DESCRIPTOR = Descriptor(
           "zh": "PaddleDetection 打印的损失已是 log_iter 窗口内的中位数，本身已平滑。"},
     parser_options=("written",),           # its time stamps have no year
     run_files=("workerlog.[0-9]*",),       # paddle.distributed.launch: one log per rank
+    # the launcher's own: endpoints, nvidia-smi samples, each launch's peer list (<job>.<pod>)
+    launcher_files=r"endpoints\.log|[^.]+\.(?:gpu|[a-z]{6})\.log",
     zero_based_epochs=True,                # Epoch: [0] is the first
     # pycocotools' 12 figures: AP by IoU threshold, AP by object area, AR likewise
     families=((r"^(?:(?P<task>.+)/)?AP(?:50|75)?$", "ap_iou"),
