@@ -117,13 +117,19 @@ def _state(summary: dict, w: dict) -> str:
 
 
 def _span(summary: dict, w: dict) -> str:
-    """'80 epochs' when the run counts whole epochs, else '60 steps (epoch 0.533333)'."""
+    """'80 epochs' when the run counts whole epochs, else '60 steps (epoch 0.533333)'; a run
+    that finished its stated total after its last record, the total ('2628 steps')."""
     epoch, step = summary.get("last_epoch"), summary.get("last_step")
     described = formats.describe(summary.get("format"))
     if isinstance(epoch, int) and epoch >= 0:
         return w["epochs"](epoch + described.zero_based_epochs)
     if step is None:
         return w["records"](summary.get("train_records") or 0)
+    total = summary.get("total_steps")
+    if summary.get("status") == "finished" and (summary.get("progress") or {}).get(
+            "percent") == 100.0 and total and total > step and not summary.get(
+            "total_steps_estimated"):
+        return w["steps"](total)
     steps = ("~" if summary.get("last_step_estimated") else "") \
         + w["steps"](step + described.zero_based_steps)
     return w["steps_epoch"].format(steps, w["epoch"].format(present.number(epoch))) \

@@ -32,6 +32,8 @@ class Ingest:
         self.written = written
         self.format = formats.get(fmt) if fmt else None
         self.parser = self.format.Parser(**self._parser_args()) if self.format else None
+        if self.format and not run.format:      # (--format: a folder's file counts as read)
+            run.format = self.format.NAME
         self.buffer: list[tuple[int, str]] = []
 
     def _parser_args(self) -> dict:

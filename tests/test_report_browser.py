@@ -176,3 +176,44 @@ def test_served_live_page_updates_in_place(browser, tmp_path):
         assert 0 < half < 80
         assert page.eval("window.__same_page") == 1
         assert page.errors == []
+
+
+def test_a_line_never_joins_two_segments_and_smoothing_starts_afresh_in_each(browser, tmp_path):
+    """Four PaddleSeg processes appended to one log: the loss line ran back from each run's
+    end to the next one's start, and the EMA carried the last run's loss into the next; each
+    segment is now a line of its own (a gap before its first point) and its smoothed line
+    starts at its own first value."""
+    path = DATA.parent / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"
+    run = load(str(path))
+    page = _open(browser, [run], tmp_path / "segments.html")
+    loss = _chart_id(page, "loss")
+    raw, smooth = (page.eval(f"Array.from(document.getElementById('{loss}').data[{i}].y)"
+                             ".map(v => isNaN(v) ? null : v)") for i in (0, 1))
+    x = page.eval(f"Array.from(document.getElementById('{loss}').data[0].x)"
+                  ".map(v => isNaN(v) ? null : v)")
+    gaps = [i for i, v in enumerate(raw) if v is None]
+    segments = [seg for seg in run.segments if "loss" in seg.train.series]
+    assert len(gaps) == len(segments) - 1 >= 2
+    assert all(x[i] is None and smooth[i] is None for i in gaps)
+    for i in gaps:                      # the debiased EMA of one value is that value
+        assert smooth[i + 1] == pytest.approx(raw[i + 1], rel=1e-6)
+    assert x[gaps[0] + 1] < x[gaps[0] - 1]      # the next process starts its steps afresh
+    assert page.errors == []
+
+
+def test_one_training_point_is_drawn_and_a_stepless_evaluation_is_not_put_at_step_0(
+        browser, tmp_path):
+    """A train log followed by a `tools/eval.py` run (public_41): the evaluation, which has
+    no step of the training, was drawn at step 0 beside the first training record."""
+    run = load(str(DATA / "public_41_train_then_evalpy_same_file_roadsign.log"))
+    page = _open(browser, [run], tmp_path / "evalpy.html")
+    charts = page.eval("logreport.state.data.charts.filter(c => c.phase === 'eval')"
+                       ".map(c => c.id)")
+    xs = [page.eval(f"Array.from(document.getElementById('{c}').data[0].x)"
+                    ".map(v => isNaN(v) ? null : v)") for c in charts]
+    assert xs and all(v is None for x in xs for v in x)
+    loss = _chart_id(page, "loss")                  # its one training record: a marker
+    modes = page.eval(f"document.getElementById('{loss}').data.filter(t => t.y.length === 1)"
+                      ".map(t => t.mode)")
+    assert modes and all("markers" in m for m in modes)
+    assert page.errors == []

@@ -103,9 +103,12 @@ def test_a_launch_folder_holds_only_its_ranks_other_launches_are_runs_of_their_o
     assert "separate runs" in err and by_name[folder.name]["files"] == [f"{folder}/workerlog.0"]
     for name in ("default.lwmmle.0.log", "default.tsztjx.0.log", "default.vvwvph.0.log"):
         assert by_name[name]["train_records"] == 216 and by_name[name]["eval_records"] == 72
+    def figures(summary):           # (the evidence says how long ago the file changed)
+        return {k: v for k, v in summary.items() if k != "status_evidence"}
+
     for name, run in by_name.items():
         if name != folder.name:
-            assert run == summaries(folder / name)[0][0]
+            assert figures(run) == figures(summaries(folder / name)[0][0])
 
 
 def test_a_launch_folder_keeps_the_restarts_of_rank_0():
@@ -163,6 +166,91 @@ def test_a_log_of_several_trainings_is_judged_by_its_last():
                    "14_drrg_after_another_models_process_esfcenet_workerlog0_lines4000-9000.log.gz"))
     assert len(lineage_starts(ocr)) > 2        # each process began afresh at step 2 or 5
     assert [a for a in anomalies(ocr) if a["kind"] == "divergence"] == []
+
+
+def test_a_training_dict_after_the_final_one_begins_the_next_training():
+    """A script that launched `deepspeed` (a Seq2SeqTrainer) again and again, transformers
+    at warning level (no `Running training` banner): three trainings of 875, 313 and 625 steps
+    in one log, each ending in its train_runtime dict. They were one segment: the second and
+    third trainings' dicts got steps 880-1800 invented past the first's total (their own bars,
+    `10/313`, unread), and their first losses were a divergence and spikes against the first
+    training's converged loss. A training dict after the final one now begins a new segment,
+    whose bar (of its own total) gives its steps."""
+    run = load(str(LF / "64_nonLF_deepspeed_script_three_trainings_no_banner.log"))
+    assert len(run.segments) == 3
+    for seg, total in zip(run.segments, (875, 313, 625)):
+        steps = np.asarray(seg.train.step)
+        assert steps[0] == 10 and steps[-1] <= total and (np.diff(steps) > 0).all()
+        assert not np.asarray(seg.train.estimated).any()
+    summary = summarize(run)
+    assert summary["total_steps"] == 625 and summary["last_step"] == 620
+    assert [a["kind"] for a in summary["anomalies"]] == ["traceback"]
+    # without bars: four trainings, four segments, no divergence across them
+    bare = load(str(LF / "65_nonLF_deepspeed_script_four_trainings_no_bars.log"))
+    assert len(bare.segments) == 4 and anomalies(bare) == []
+
+
+def test_an_epoch_that_names_no_whole_step_is_estimated_at_the_nearest():
+    """A blog's LLaMA-Factory console whose bars were cut: five dicts at epochs 0.58 ... 2.92,
+    1,091 examples in batches of 64 (17.05 steps an epoch, 17 whole). No step prints as epoch
+    0.58 at that rate (9.80-9.97), and the estimate was clamped to the span's top, 9, then 19,
+    29, 39; the learning rates (cosine after 6 warm-up steps) pin them at 10, 20, 30, 40, 50."""
+    run = load(str(LF / "66_lf_8gpu_dcu_lora_sft_blog_frames_lost.log"))
+    assert [(s, est) for s, est, _ in train_rows(run)] == [(10, True), (20, True), (30, True),
+                                                           (40, True), (50, True)]
+
+
+def test_deepspeed_launcher_lines_are_no_paddle_lines():
+    """A DeepSpeed DPO console (CqGao112/CN-Mini-Phi3 dpo.log) was read as PaddleDetection's:
+    DeepSpeed's launcher logs from `launch.py` too, and 22 such lines outscored its one
+    training dict. Lines copied from it, and from Paddle's legacy launcher (public_22)."""
+    from logreport.formats import ppdet
+
+    deepspeed = [
+        "[2025-02-20 20:25:08,345] [INFO] [launch.py:146:main] WORLD INFO DICT: {'localhost': "
+        "[1, 2, 4, 5, 6, 7]}",
+        "[2025-02-20 20:27:13,107] [INFO] [launch.py:319:sigkill_handler] Killing subprocess "
+        "2606346"]
+    paddle = (PPDET / "public_22_legacy_launch_header_paddledocs.log").read_text().splitlines()
+    assert ppdet.sniff(deepspeed) == 0 and ppdet.sniff(paddle[:1]) > 0
+
+
+def test_paddleclas_ranks_by_the_metric_its_stated_best_names():
+    """AdaFace on the PaddleClas engine prints no top1: its evaluations list per-benchmark
+    accuracies and `all_test_acc`, and its `[best metric: x]` always equals `all_test_acc`. The
+    best was the first accuracy's (agedb_30_test_acc 0.92067 at epoch 22); it is the log's
+    own: all_test_acc 0.91384 at epoch 25."""
+    run = load(str(DATA / "paddleclas" / "14_adaface_engine_best_metric_is_all_test_acc.log.gz"))
+    summary = summarize(run)
+    assert (summary["best"]["metric"], summary["best"]["value"], summary["best"]["epoch"]) == \
+        ("all_test_acc", 0.91384, 25)
+    assert abs(summary["best"]["value"] - run.info["best_metric"]) < 5e-6
+
+
+def test_a_paddleocr_evalpy_run_after_training_has_no_step_of_it():
+    """A training that never evaluated, then tools/eval.py on another checkpoint (PaddleOCR's
+    released model) two days later: its evaluation was put at the training's last step and
+    epoch (1223, 72). It is another process's: a new segment, no step, no epoch."""
+    run = load(str(DATA / "paddleocr" / "15_v2.0_rec_training_then_evalpy_of_another_checkpoint"
+                                        "_workerlog0_lines34300-35583.log"))
+    evals = run.arrays("eval", "acc")
+    assert len(evals["value"]) == 3 and np.isnan(evals["step"]).all()
+    assert np.isnan(evals["epoch"]).all()
+    trained = [seg.index for seg in run.segments if len(seg.train)]
+    assert all(seg not in trained for seg in evals["segment"].tolist())
+
+
+def test_a_forced_format_reads_a_launch_folder(tmp_path):
+    """`--format paddleocr` on a launch folder read its workerlog.0 as PaddleOCR's, then left
+    it out of the run as if no format had claimed it ("no training records recognised (read
+    as paddleocr, …)"): the folder now gives what the file gives."""
+    log = DATA / "paddleocr" / ("15_v2.0_rec_training_then_evalpy_of_another_checkpoint"
+                                "_workerlog0_lines34300-35583.log")
+    shutil.copy(log, tmp_path / "workerlog.0")
+    folder, _ = summaries(tmp_path, "--format", "paddleocr")
+    alone, _ = summaries(log, "--format", "paddleocr")
+    assert folder[0]["train_records"] == alone[0]["train_records"] == 275
+    assert folder[0]["eval_records"] == alone[0]["eval_records"] == 3
 
 
 # --- 2. no record dropped when steps are estimated -------------------------------------------
@@ -798,7 +886,9 @@ def test_a_new_process_loss_is_no_spike_against_the_one_before():
     run before ended; the spike test compares a record with the records of its own segment
     only (it found five spikes at steps 10-50, all first records of a fresh run)."""
     run = load(str(DATA / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"))
-    assert len(run.segments) == 3
+    # four processes: the last resumed from iter 10000, a segment of its own from its
+    # start-up banner although its iterations go on (they went unsplit: three segments)
+    assert len(run.segments) == 4
     assert [a for a in anomalies(run) if a["kind"] == "spike"] == []
 
 

@@ -178,17 +178,31 @@ SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not ho
 
 
 def main_eval_metric(run: Run) -> str | None:
-    """The eval metric that ranks a run: the format's first, else an accuracy, else a loss,
-    else the first; never a bookkeeping one nor a speed (an eval of runtimes alone has none)."""
+    """The eval metric that ranks a run: the one the log's stated best names (_ranked_by),
+    else the format's first, else an accuracy, else a loss, else the first; never a
+    bookkeeping one nor a speed (an eval of runtimes alone has none)."""
     described = formats.describe(run.format)
     names = [n for n in run.metric_names(EVAL)
              if n not in described.hidden and not n.endswith(SPEEDS)]
+    ranked = _ranked_by(run, names)
+    if ranked:
+        return next((n for n in described.main_eval if n in ranked), ranked[0])
     for name in described.main_eval:
         if name in names:
             return name
     accuracy = [n for n in names if "accuracy" in n]
     losses = [n for n in names if n.endswith("loss")]
     return (accuracy or losses or names or [None])[0]
+
+
+def _ranked_by(run: Run, names: list[str]) -> list[str]:
+    """Where the log states its best without naming the metric (PaddleClas's `[best metric:
+    x]`): the metrics that have an evaluation of that value (to the five decimals printed)."""
+    stated = run.info.get("best_metric")
+    if not isinstance(stated, (int, float)) or not math.isfinite(stated):
+        return []
+    return [n for n in names
+            if np.isclose(run.arrays(EVAL, n)["value"], stated, rtol=0, atol=5e-6).any()]
 
 
 def lineage_starts(run: Run) -> list[int]:
@@ -210,18 +224,20 @@ def lineage_starts(run: Run) -> list[int]:
 
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
-    """The best value of an eval metric (default: the main one) of the log's last training
-    (lineage_starts), with its step (and whether that is an estimate) and epoch; the best the
-    log states (`stated`: its best-metric line) where that is better than every evaluation
-    read."""
+    """The best value of an eval metric (default: the main one) in the log's last training
+    that evaluated (lineage_starts), with its step (and whether that is an estimate) and
+    epoch; the best the log states (`stated`: its best-metric line) where that is better than
+    every evaluation read."""
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
     evals = run.arrays(EVAL, metric)
     steps, epochs, estimated, vals = (evals[k] for k in ("step", "epoch", "estimated", "value"))
-    finite = applicable(run, metric, vals) & (evals["segment"] >= lineage_starts(run)[-1])
+    finite = applicable(run, metric, vals)
     if not finite.any():
         return None
+    training = np.searchsorted(lineage_starts(run), evals["segment"], side="right")
+    finite &= training == training[finite].max()
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
     stated = run.info.get(f"best_{metric}")       # PaddleOCR's / PaddleSeg's best so far

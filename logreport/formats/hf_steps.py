@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from ..events import TRAIN, Record
-
+from ..events import FINAL, NEW_RUN, TRAIN, Marker, Record
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
@@ -21,11 +20,13 @@ class Steps:
     """The step rules of the hf_trainer parser."""
 
     buffered = False        # the console's dicts came out in bursts (see _burst)
+    ended = False           # the training printed its final dict (see _before_dict)
 
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None
         self.estimated, self.record_gap, self.train_count, self.bar_line = False, 1, 0, 0
+        self.ended = False
 
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
@@ -40,7 +41,8 @@ class Steps:
         low, high = span
         if following is not None and (low <= following <= high or following > high):
             return following
-        guess = min(max(round(self._epoch_step(epoch)), low), high)
+        guess = round(self._epoch_step(epoch))  # (no step prints as this epoch: the nearest)
+        guess = min(max(guess, low), high) if low <= high else guess
         return guess if last is None else max(guess, last + 1)
 
     def steps_per_epoch(self) -> float | None:
@@ -180,6 +182,19 @@ class Steps:
                 return False
         return True
 
+    def _before_dict(self, phase: str, number: int, out: list) -> None:
+        """Before a dict's record waits for its step: a training dict after the training's
+        final one (train_runtime) begins the log's next training (a script's next launch,
+        where transformers printed no banner), which starts afresh, the bar glued before it
+        kept; a training dict while the one before still waits is a burst (_burst)."""
+        if phase == TRAIN and self.ended:
+            self._flush(out)
+            out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
+            candidate = self.candidate
+            self._new_run()
+            self.candidate = candidate
+        self._burst(phase, out)
+
     def _burst(self, phase: str, out: list) -> None:
         """A training dict came while the one before still waits for a training bar to give
         its step: in a console that draws one, stdout was buffered (see _buffered)."""
@@ -209,6 +224,9 @@ class Steps:
         else:
             rec.step, rec.estimated = (self.record_step, self.record_step is not None) \
                 if self.buffered else self._eval_step(rec.step, step)
+            if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
+                self.ended, self.train_total = True, None
+                self.facts.pop("total_steps", None)
             seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]

@@ -512,6 +512,7 @@ class Parser(Steps, BlockPath):
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        self._before_dict(phase, number, out)
         stated = values.get("step")             # TFTrainer's dicts state their step
         if phase == TRAIN and stated is not None and math.isfinite(stated):
             self._flush(out)
@@ -529,7 +530,6 @@ class Parser(Steps, BlockPath):
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
                 rec.step = self.pending.step
             self.pending = None
-        self._burst(phase, out)
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 

@@ -5,13 +5,14 @@ cumulative `iter` / `global_step`; an evaluation takes the step of the training 
 Eval metrics keep the log's names (`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`,
 `fps`); a `best metric` line (the best so far, printed after every eval) becomes facts
 `best_<name>`, and the `metric in ckpt` block of tools/eval.py (what the checkpoint stored)
-facts `ckpt_<name>`, not evaluations.
+facts `ckpt_<name>`, not evaluations; its evaluation (`metric eval`) after training lines is
+another process's, in a segment of its own, with no step or epoch.
 """
 from __future__ import annotations
 
 import re
 
-from ..events import CHECKPOINT, EVAL, RESUME, TRAIN, Info, Marker, Record
+from ..events import CHECKPOINT, EVAL, NEW_RUN, RESUME, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import (
     BRACKET_DATE,
@@ -137,6 +138,7 @@ class Parser(LineParser):
         super().__init__()
         self.block: str | None = None      # tools/eval.py: "ckpt" or "eval" key:value lines
         self.pending: Record | None = None
+        self.evaluated = False              # tools/eval.py printed: training after it is anew
 
     def message(self, msg: str, number: int, out: list) -> bool:
         if self.block:
@@ -157,10 +159,21 @@ class Parser(LineParser):
         elif msg.startswith("resume from "):
             out.append(self.marker(RESUME, msg[len("resume from "):].strip(), number))
         elif msg.startswith("metric in ckpt *"):
+            self._evaluator(number, out)
             self.block = "ckpt"
         elif msg.startswith("metric eval *"):
+            self._evaluator(number, out)
             self.block = "eval"
         return True
+
+    def _evaluator(self, number: int, out: list) -> None:
+        """tools/eval.py's output: a process of its own, evaluating a checkpoint. After
+        training lines it begins a new segment: its evaluation has no step or epoch of them;
+        and a training after it is another process, in a segment of its own."""
+        if self.last_step is not None:
+            out.append(self.marker(NEW_RUN, "tools/eval.py", number))
+            self.last_step = self.epoch = None
+        self.evaluated = True
 
     def end(self, out: list) -> None:
         self._flush(out)
@@ -192,6 +205,9 @@ class Parser(LineParser):
                 return False
             epoch, step = int(m.group(1)), int(m.group(2))
             metrics["time"] = float(m.group(4))
+        if self.evaluated:
+            out.append(self.marker(NEW_RUN, "new run", number))
+            self.evaluated = False
         self.epoch, self.last_step = epoch, step
         out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
         return True

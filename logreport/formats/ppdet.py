@@ -139,6 +139,9 @@ SAMPLES = [
 ]
 
 
+# the legacy Paddle launcher's logger (`launch.py:381] `), not DeepSpeed's (`[launch.py:146:main]`)
+_PADDLE_LAUNCH = re.compile(r"\blaunch(?:_utils)?\.py:\d+\] ")
+
 def sniff(lines: list[str]) -> float:
     """Share of lines that only PaddleDetection prints (training lines weigh most)."""
     if not lines:
@@ -153,7 +156,7 @@ def sniff(lines: list[str]) -> float:
         elif "-INFO: iter: " in text and _STATIC.search(text):
             hits += 5
         elif "paddle" in text.lower() or "ppdet" in text or "LAUNCH " in text \
-                or "launch.py:" in text:
+                or "launch" in text and _PADDLE_LAUNCH.search(text):
             hits += 0.5
     return min(1.0, hits / len(lines))
 
