@@ -125,6 +125,18 @@ def test_a_loss_that_ended_in_nan_is_the_final_card_and_no_broken_run_is_the_bes
         "best"] == []
 
 
+def test_a_run_that_finished_its_total_after_its_last_record_says_the_total():
+    """sbert's example logged every 500 steps and finished at 2628/2628 (epoch 4.0): the
+    sentence said "Finished 2500 steps (epoch 3.81)", its last record's."""
+    run = load(str(DATA / "llamafactory" / "58_nonLF_sbert_eval_after_one_frame_bars_commented.log"))
+    s = summarize(run)
+    assert s["total_steps"] == 2628 and s["last_step"] == 2500
+    assert headline.sentence(s, headline.loss_change(run)).startswith("Finished 2628 steps in ")
+    lora = load(str(SFT))                  # its last record is at its total: as before
+    assert headline.sentence(summarize(lora), headline.loss_change(lora)).startswith(
+        "Finished 60 steps (epoch 0.533333) in ")
+
+
 def test_sections_in_order_and_coco_family_split():
     data = build([load(str(LONG80))])
     charts = {c["id"]: c for c in data["charts"]}

@@ -217,3 +217,16 @@ def test_one_training_point_is_drawn_and_a_stepless_evaluation_is_not_put_at_ste
                       ".map(t => t.mode)")
     assert modes and all("markers" in m for m in modes)
     assert page.errors == []
+
+
+def test_a_stated_best_is_not_pinned_to_a_point_of_another_value(browser, tmp_path):
+    """PaddleOCR's `best metric` line (hmean 0.849033, before the lines of this excerpt) is
+    the run's best as the log states it; the chart's one evaluation is hmean 0. The label
+    "best 0.849033" pointed at that 0."""
+    run = load(str(DATA.parent / "paddleocr" / "04_det_east_root_cur_best_metric_ocr2196.log"))
+    page = _open(browser, [run], tmp_path / "stated.html")
+    chart = _chart_id(page, "hmean")
+    texts = page.eval(f"(document.getElementById('{chart}').layout.annotations || [])"
+                      ".map(a => a.text)")
+    assert not any("0.849033" in t for t in texts)
+    assert page.errors == []
