@@ -205,7 +205,7 @@ class BlockPath:
         dicts, values = run.dicts, run.values
         n = len(dicts)
         out: list = []
-        self._burst(TRAIN, out)
+        self._before_dict(TRAIN, number, out)
         self._flush(out)               # the first dict (or its echo) flushes the pending record
         if n > 1:                      # the next one (or its echo) comes while it waits
             self._buffered(number + int(dicts[0]), out)

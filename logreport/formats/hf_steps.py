@@ -19,7 +19,7 @@ BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dic
 class Steps:
     """The step rules of the hf_trainer parser."""
 
-    buffered = False        # the console's dicts came out in bursts (see _burst)
+    buffered = False        # the console's dicts came out in bursts (see _buffered)
     ended = False           # the training printed its final dict (see _before_dict)
 
     def _new_run(self) -> None:
@@ -183,24 +183,22 @@ class Steps:
         return True
 
     def _before_dict(self, phase: str, number: int, out: list) -> None:
-        """Before a dict's record waits for its step: a training dict after the training's
+        """Before a dict's record waits for its step. A training dict after the training's
         final one (train_runtime) begins the log's next training (a script's next launch,
         where transformers printed no banner), which starts afresh, the bar glued before it
-        kept; a training dict while the one before still waits is a burst (_burst)."""
-        if phase == TRAIN and self.ended:
+        kept. A training dict while the one before still waits for a training bar to give
+        its step: in a console that draws one, stdout was buffered (see _buffered)."""
+        if phase != TRAIN:
+            return
+        if self.ended:
             self._flush(out)
             out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
             candidate = self.candidate
             self._new_run()
             self.candidate = candidate
-        self._burst(phase, out)
-
-    def _burst(self, phase: str, out: list) -> None:
-        """A training dict came while the one before still waits for a training bar to give
-        its step: in a console that draws one, stdout was buffered (see _buffered)."""
-        if phase == TRAIN and self.pending is not None and self.pending.phase == TRAIN \
-                and not self.pending_echo:
-            self._buffered(self.pending.line, out)
+        pending = self.pending
+        if pending is not None and pending.phase == TRAIN and not self.pending_echo:
+            self._buffered(pending.line, out)
 
     def _buffered(self, line: int, out: list) -> None:
         """Dicts came in a burst (from `line`) in a console with a training bar: stdout was
