@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from . import formats, present
-from .analysis import lower_is_better
+from .analysis import lineage_starts, lower_is_better
 from .events import EVAL, TABLE
 from .headline import words
 from .labels import LABELS
@@ -27,13 +27,16 @@ MAX_CELLS = 2500       # cells of one: COCO's 80 categories x 30 evaluations; wi
 
 def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | None:
     """{"columns": [metric], "better": ["max"|"min"], "rows": [{"step", "epoch", "step_text",
-    "epoch_text", "elapsed", "text", "values"}], "best": [[row index]] per column, "total":
-    evaluations, "unused": metrics without an applicable value}; None when the run has no
-    evaluation."""
+    "epoch_text", "elapsed", "text", "values"}], "best": [[row index]] per column (of the log's
+    last training that has a value there: lineage_starts), "total": evaluations, "unused":
+    metrics without an applicable value}; None when the run has no evaluation."""
     columns = _columns(run, chart_list)
     if not columns:
         return None
-    rows = [row for _, table in run.tables(EVAL) for row in _rows(run, table, columns, lang)]
+    starts = lineage_starts(run)
+    tagged = [(int(np.searchsorted(starts, seg.index, side="right")), row)
+              for seg, table in run.tables(EVAL) for row in _rows(run, table, columns, lang)]
+    rows = [row for _, row in tagged]
     used = [j for j in range(len(columns)) if any(r["values"][j] is not None for r in rows)]
     unused = [m for j, m in enumerate(columns) if j not in used]
     if unused:      # a column with no applicable value (COCO's APl at -1): named apart
@@ -43,13 +46,15 @@ def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | No
     if not columns:
         return None
     total = len(rows)
-    rows = rows[-MAX_ROWS:]
+    rows, trainings = rows[-MAX_ROWS:], [t for t, _ in tagged][-MAX_ROWS:]
     better = ["min" if lower_is_better(m) else "max" for m in columns]
     best = []
     for j, direction in enumerate(better):
-        vals = [r["values"][j] for r in rows if r["values"][j] is not None]
+        last = max((t for t, r in zip(trainings, rows) if r["values"][j] is not None), default=0)
+        mine = [i for i, r in enumerate(rows) if r["values"][j] is not None and trainings[i] == last]
+        vals = [rows[i]["values"][j] for i in mine]
         target = (min if direction == "min" else max)(vals) if vals else None
-        best.append([i for i, r in enumerate(rows) if vals and r["values"][j] == target])
+        best.append([i for i in mine if rows[i]["values"][j] == target])
     return {"columns": columns, "better": better, "rows": rows, "best": best, "total": total,
             "unused": unused}
 

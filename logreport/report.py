@@ -17,7 +17,14 @@ import os
 import numpy as np
 
 from . import __version__, evaltable, formats, headline, present
-from .analysis import applicable, is_loss, lower_is_better, main_eval_metric, summarize
+from .analysis import (
+    applicable,
+    is_loss,
+    lineage_starts,
+    lower_is_better,
+    main_eval_metric,
+    summarize,
+)
 from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
 from .labels import LABELS
 from .model import Run, iso_time, json_number, plain
@@ -311,7 +318,8 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     out["seg"] = [[0, int(segs[0])]] + [[int(i), int(segs[i])] for i in change] if len(segs) \
         else []
     if phase == EVAL:
-        out["best"] = new_bests(vals, lower_is_better(name))
+        out["best"] = new_bests(vals, lower_is_better(name),
+                                np.searchsorted(lineage_starts(run), segs, side="right"))
     return out
 
 
@@ -379,10 +387,13 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
     return np.unique(np.concatenate(([0], np.asarray(keep, dtype=np.int64), [len(y) - 1])))
 
 
-def new_bests(vals: np.ndarray, lower: bool) -> list[int]:
-    """Indices where a value beats every earlier one."""
+def new_bests(vals: np.ndarray, lower: bool, trainings=None) -> list[int]:
+    """Indices where a value beats every earlier one (of its training, where `trainings`
+    numbers each value's: lineage_starts)."""
     out, best = [], None
     for i, v in enumerate(vals):
+        if trainings is not None and i and trainings[i] != trainings[i - 1]:
+            best = None
         if best is None or (v < best if lower else v > best):
             best = v
             out.append(i)

@@ -161,6 +161,13 @@ def test_a_log_of_several_trainings_is_judged_by_its_last():
     start = lineage_starts(run)[-1]
     assert start > 0 and loss_change(run)["first"] == float(run.segments[start].train.series[
         "loss"].value[0])
+    # the report's evaluation table and chart stars agree: the best of the last training
+    data = build([run])["runs"][0]
+    rows, best_rows = data["evals"]["rows"], data["evals"]["best"]
+    assert all(len(b) == 1 and rows[b[0]]["step"] == 13500 for b in best_rows)
+    stars = data["series"]["eval"]["mIoU"]["best"]
+    steps = unpack(data["series"]["eval"]["mIoU"]["x"])
+    assert steps[stars[-1]] == 13500 and any(steps[i] > 10000 for i in stars[:3])
     # the other model's short process set the DRRG run's best loss level: a divergence of 23.8x
     ocr = load(str(DATA / "paddleocr" /
                    "14_drrg_after_another_models_process_esfcenet_workerlog0_lines4000-9000.log.gz"))
