@@ -260,6 +260,28 @@ def test_a_forced_format_reads_a_launch_folder(tmp_path):
     assert folder[0]["eval_records"] == alone[0]["eval_records"] == 3
 
 
+def test_an_epoch_printed_with_its_trailing_zero_dropped_keeps_two_decimals():
+    """The Trainer rounds the epoch to 2 decimals: 0.20 prints as `0.2`. Read as +-0.05 of an
+    epoch, such records' estimates fell back to the step before + 1 (82, 442, 1342 of 1350);
+    the learning rate (warm-up over 135 steps: 6.667e-05 at step 90) says 90, 450, 1350."""
+    run = load(str(LF / "67_lf_qwen2.5_1350steps_epochs_printed_0.2_readme.log"))
+    by_line = {int(line): (step, bool(est)) for _, table in run.tables("train")
+               for line, step, est in zip(np.asarray(table.line), np.asarray(table.step),
+                                          np.asarray(table.estimated))}
+    assert [by_line[n] for n in (362, 398, 584)] == [(90, True), (450, True), (1350, True)]
+
+
+def test_a_training_dict_after_a_final_dict_still_waiting_begins_the_next_training():
+    """A pre-training's five dicts and its train_runtime dict, then (after Chinese prose) an
+    SFT's twenty dicts, no bars: the final dict still waited for a bar when the SFT's first
+    dict came, and that dict joined the pre-training (six records, the SFT's first loss
+    2.4956 instead of 2.796)."""
+    run = load(str(LF / "68_nonLF_pretrain_then_sft_two_trainings_zh_blog.log"))
+    assert len(run.segments) == 2
+    first, second = (seg.train.series["loss"] for seg in run.segments)
+    assert len(first) == 5 and len(second) == 20 and second.value[0] == 2.796
+
+
 # --- 2. no record dropped when steps are estimated -------------------------------------------
 def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     run = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))

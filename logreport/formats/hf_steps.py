@@ -68,8 +68,8 @@ class Steps:
         """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
         if epoch is None or not self.steps_per_epoch() or not math.isfinite(epoch):
             return None
-        text = repr(float(epoch))
-        decimals = len(text.partition(".")[2]) if "e" not in text else 16
+        text = repr(float(epoch))         # (rounded to 2 decimals, 0.20 prints as 0.2)
+        decimals = max(2, len(text.partition(".")[2])) if "e" not in text else 16
         half = 0.5 * 10.0 ** -decimals
         return math.ceil(self._epoch_step(epoch - half)), math.floor(self._epoch_step(epoch + half))
 
@@ -184,20 +184,20 @@ class Steps:
 
     def _before_dict(self, phase: str, number: int, out: list) -> None:
         """Before a dict's record waits for its step. A training dict after the training's
-        final one (train_runtime) begins the log's next training (a script's next launch,
+        final one (train_runtime, printed or still waiting) begins the log's next training (a script's next launch,
         where transformers printed no banner), which starts afresh, the bar glued before it
         kept. A training dict while the one before still waits for a training bar to give
         its step: in a console that draws one, stdout was buffered (see _buffered)."""
         if phase != TRAIN:
             return
-        if self.ended:
-            self._flush(out)
+        pending = self.pending
+        if self.ended or pending is not None and pending.phase == FINAL:
+            self._flush(out)                    # (the final dict, waiting for a bar)
             out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
             candidate = self.candidate
             self._new_run()
             self.candidate = candidate
-        pending = self.pending
-        if pending is not None and pending.phase == TRAIN and not self.pending_echo:
+        elif pending is not None and pending.phase == TRAIN and not self.pending_echo:
             self._buffered(pending.line, out)
 
     def _buffered(self, line: int, out: list) -> None:
