@@ -149,9 +149,10 @@ def _one_run(path: str) -> None:
         found = folder_runs(path)
     except InputError:
         return                      # no log yet: the run's files will come
-    if len(found) > 1:
+    if len(found) > 1:              # (a launch folder's run is the folder: name its rank 0)
+        first = found[0].inputs[0].path if found[0].name == path else found[0].name
         raise UsageError(f"{len(found)} logs of separate runs here",
-                         f"watch one run, e.g. logreport watch {found[0].name}", path)
+                         f"watch one run, e.g. logreport watch {first}", path)
 
 
 def _notifiers(to, on) -> list:

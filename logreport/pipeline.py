@@ -18,6 +18,8 @@ from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
+QUIET_SETTLES = 5       # pauses (a watch's ~1 s ticks) a live log's lines stay as they are
+                        # before its format is decided as a whole log's
 
 
 class Ingest:
@@ -35,6 +37,7 @@ class Ingest:
         if self.format and not run.format:      # (--format: a folder's file counts as read)
             run.format = self.format.NAME
         self.buffer: list[tuple[int, str]] = []
+        self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
 
     def _parser_args(self) -> dict:
         """The options its format's parser takes (when the log was written, for stamps printed
@@ -61,8 +64,14 @@ class Ingest:
 
     def settle(self) -> int:
         """At a pause of a live input: decide the format on the lines so far, if they tell it
-        from every other (else wait for more lines: a watch keeps the format it chose)."""
-        if self.parser is not None or not self.buffer or not self._decide(clear=True):
+        from every other (else wait for more lines: a watch keeps the format it chose); once
+        they have stayed as they are for QUIET_SETTLES pauses (a short log already written, or
+        one that stopped), as a whole log's is decided."""
+        if self.parser is not None or not self.buffer:
+            return 0
+        self.quiet = self.quiet + 1 if len(self.buffer) == self.seen else 0
+        self.seen = len(self.buffer)
+        if not self._decide(clear=self.quiet < QUIET_SETTLES):
             return 0
         lines, self.buffer = self.buffer, []
         return self._parse(lines)

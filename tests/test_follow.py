@@ -124,6 +124,28 @@ def test_copytruncate_reads_the_missed_lines_from_the_copy(log, follow):
     assert f.poll() == [(2, LINES[1]), (3, LINES[2])]
 
 
+def test_a_sibling_that_starts_alike_is_no_rotated_copy(tmp_path, follow):
+    """A launch folder's ranks start alike (their first 256 bytes are the same): truncating
+    workerlog.0 made the follower read workerlog.1's tail from its offset as the lines
+    missed before a copytruncate. A rotated copy must hold the bytes read last, where they
+    were read."""
+    launch = DATA / "ppdet" / "public_43_launch_logdir_restarts_4gpu"
+    rank0, rank1 = ((launch / name).read_bytes() for name in ("workerlog.0", "workerlog.1"))
+    assert rank0[:256] == rank1[:256] and rank0[:2000] != rank1[:2000]
+    log = tmp_path / "workerlog.0"
+    (tmp_path / "workerlog.1").write_bytes(rank1)
+    f = follow(log)
+    cut = rank0.index(b"\n", 1500) + 1
+    append(log, rank0[:cut])
+    lines = f.poll()
+    with open(log, "wb") as out:                    # the next launch overwrites rank 0's log
+        out.write(rank0[:300])
+    out = f.poll()
+    marker = out.index(Marker(NEW_RUN, "log truncated", line=len(lines) + 1))
+    new_lines = rank0[:300].decode().split("\n")[:-1]       # (its last line is not complete)
+    assert out[:marker] == [] and texts(out[marker + 1:]) == new_lines
+
+
 def test_replacement_by_another_file_is_a_new_run(log, tmp_path, follow):
     f = follow(log)
     append(log, (LINES[0] + "\n").encode())

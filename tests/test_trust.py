@@ -109,6 +109,9 @@ def test_a_launch_folder_holds_only_its_ranks_other_launches_are_runs_of_their_o
     for name, run in by_name.items():
         if name != folder.name:
             assert figures(run) == figures(summaries(folder / name)[0][0])
+    # `watch` follows one run: the hint names one to watch (it named the folder again)
+    watched = CliRunner().invoke(main, ["watch", str(folder), "--no-tui"])
+    assert watched.exit_code == 2 and f"logreport watch {folder}/workerlog.0" in watched.stderr
 
 
 def test_a_launch_folder_keeps_the_restarts_of_rank_0():
@@ -919,6 +922,28 @@ def test_a_new_process_loss_is_no_spike_against_the_one_before():
     # start-up banner although its iterations go on (they went unsplit: three segments)
     assert len(run.segments) == 4
     assert [a for a in anomalies(run) if a["kind"] == "spike"] == []
+
+
+def test_a_short_log_a_watch_finds_written_is_read_once_it_stays_quiet():
+    """A watch decides a live log's format at a pause only on lines mostly of one format; a
+    short log already written (a launch folder's workerlog.0: 283 lines, most of them start-up
+    output) was never read: no format, no record, no end. Once its lines have stayed as they
+    are for a few pauses, it is decided as `summary` decides a whole log."""
+    from logreport.model import Run
+    from logreport.pipeline import QUIET_SETTLES, Ingest
+    from logreport.sources import Input
+
+    path = PPDET / "public_42_launch_logdir_nine_launches" / "workerlog.0"
+    run = Run("live")
+    ingest = Ingest(run, str(path), give_up=False)
+    ingest.feed(list(Input(str(path)).lines()))
+    assert ingest.settle() == 0 and ingest.parser is None       # a first pause: not yet
+    for _ in range(QUIET_SETTLES):
+        ingest.settle()
+    ingest.finish(strict=False)
+    alone = load(str(path))
+    assert run.format == alone.format == "ppdet"
+    assert train_rows(run) == train_rows(alone) and len(train_rows(run)) == 10
 
 
 @pytest.mark.parametrize("case, first", [

@@ -10,7 +10,8 @@ read before that, then a `Marker`, then the lines of the new content:
 - truncation, replacement or deletion-and-recreation otherwise means a new run overwrote the log:
   `Marker(NEW_RUN)`, which starts a new segment.
 
-A rotated copy is recognised in the same folder by the old inode or by the old first bytes.
+A rotated copy is recognised in the same folder by the old inode, or by the old first bytes
+and the last bytes read, where they were read (another rank's log starts alike).
 Line numbers keep counting across restarts, so they only ever go forward.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Follower:
         self.inode = None
         self.offset = 0
         self.head = b""           # the first HEAD bytes of the followed file
+        self.tail = b""           # the last HEAD bytes read (a rotated copy holds them too)
         self.splitter = LineSplitter()
         self.opened = False       # the file has been opened at least once
         self.judged = False       # told text from binary on the file's first bytes
@@ -85,6 +87,7 @@ class Follower:
         if self.file is not None:
             self.offset, self.judged = offset, True
             self.splitter.restart(number)
+            self._read_tail()
             self.file.seek(offset)
 
     def flush(self) -> list:
@@ -106,6 +109,7 @@ class Follower:
         self.file, self.inode = f, st.st_ino
         self.head = f.read(HEAD)
         self.offset = st.st_size if at_end else 0
+        self._read_tail()
         f.seek(self.offset)
         self.judged = at_end
         self.opened = True
@@ -178,11 +182,22 @@ class Follower:
                 with open_regular(other) as f:           # a FIFO beside the log: not waited on
                     if os.fstat(f.fileno()).st_ino == self.inode:
                         return other
-                    if self.head and f.read(len(self.head)) == self.head:
+                    if self.head and f.read(len(self.head)) == self.head and self._holds_tail(f):
                         return other
             except OSError:
                 continue
         return None
+
+    def _holds_tail(self, f) -> bool:
+        """Whether a file holds the bytes read last where they were read (a copy of the
+        followed log, not a sibling that starts alike: another rank's workerlog)."""
+        at = self.offset - len(self.tail)
+        return os.pread(f.fileno(), len(self.tail), at) == self.tail
+
+    def _read_tail(self) -> None:
+        """The last HEAD bytes before the offset, as read (after an open or a skip)."""
+        size = min(HEAD, self.offset)
+        self.tail = os.pread(self.file.fileno(), size, self.offset - size)
 
     def _read(self, limit: int) -> list:
         if self.file is None:
@@ -190,6 +205,7 @@ class Follower:
         data = self.file.read(limit)
         if not data:
             return []
+        self.tail = (self.tail + data)[-HEAD:]
         if not self.judged:       # on the first bytes that are not a hole of NULs
             self.judged = check_text(os.pread(self.file.fileno(), 8192, 0), self.path)
         self.offset += len(data)
