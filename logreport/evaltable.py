@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from . import formats, present
-from .analysis import lineage_starts, lower_is_better
+from .analysis import lower_is_better, trainings
 from .events import EVAL, TABLE
 from .headline import words
 from .labels import LABELS
@@ -33,9 +33,8 @@ def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | No
     columns = _columns(run, chart_list)
     if not columns:
         return None
-    starts = lineage_starts(run)
-    tagged = [(int(np.searchsorted(starts, seg.index, side="right")), row)
-              for seg, table in run.tables(EVAL) for row in _rows(run, table, columns, lang)]
+    tagged = [(seg.index, row) for seg, table in run.tables(EVAL)
+              for row in _rows(run, table, columns, lang)]
     rows = [row for _, row in tagged]
     used = [j for j in range(len(columns)) if any(r["values"][j] is not None for r in rows)]
     unused = [m for j, m in enumerate(columns) if j not in used]
@@ -46,12 +45,12 @@ def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | No
     if not columns:
         return None
     total = len(rows)
-    rows, trainings = rows[-MAX_ROWS:], [t for t, _ in tagged][-MAX_ROWS:]
+    rows, training = rows[-MAX_ROWS:], trainings(run, [s for s, _ in tagged]).tolist()[-MAX_ROWS:]
     better = ["min" if lower_is_better(m) else "max" for m in columns]
     best = []
     for j, direction in enumerate(better):
-        last = max((t for t, r in zip(trainings, rows) if r["values"][j] is not None), default=0)
-        mine = [i for i, r in enumerate(rows) if r["values"][j] is not None and trainings[i] == last]
+        last = max((t for t, r in zip(training, rows) if r["values"][j] is not None), default=0)
+        mine = [i for i, r in enumerate(rows) if r["values"][j] is not None and training[i] == last]
         vals = [rows[i]["values"][j] for i in mine]
         target = (min if direction == "min" else max)(vals) if vals else None
         best.append([i for i in mine if rows[i]["values"][j] == target])

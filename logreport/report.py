@@ -20,10 +20,10 @@ from . import __version__, evaltable, formats, headline, present
 from .analysis import (
     applicable,
     is_loss,
-    lineage_starts,
     lower_is_better,
     main_eval_metric,
     summarize,
+    trainings,
 )
 from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
 from .labels import LABELS
@@ -319,7 +319,7 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
         else []
     if phase == EVAL:
         out["best"] = new_bests(vals, lower_is_better(name),
-                                np.searchsorted(lineage_starts(run), segs, side="right"))
+                                trainings(run, segs))
     return out
 
 
@@ -336,7 +336,7 @@ def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
     out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
-    ordinal = phase == TRAIN or not any(True for _ in run.tables(TRAIN))
+    ordinal = phase == TRAIN or not run.count(TRAIN)
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)) if ordinal

@@ -97,7 +97,7 @@ def folder_runs(folder: str) -> list[RunSource]:
                 out += folder_runs(path)
             except InputError:
                 continue                        # a sub-folder without logs
-        elif name in _consoles({name: kind}):
+        elif _console(name, kind):
             out.append(RunSource(path, [Input(path)], listed=True))
     if not out:
         raise InputError("no log files in this folder",
@@ -129,8 +129,12 @@ def _run_files(entries: dict[str, str]) -> list[str]:
 
 
 def _consoles(entries: dict[str, str]) -> list[str]:
-    """The console logs among a folder's entries (files named like logs, of no known format's
-    own file name, not hidden, not run files)."""
-    return [n for n, kind in entries.items() if kind == "file" and not n.startswith(".")
-            and n.endswith(LOG_SUFFIXES) and not format_of(n)
-            and formats.run_file_rank(n) is None]
+    """The console logs among a folder's entries."""
+    return [n for n, kind in entries.items() if _console(n, kind)]
+
+
+def _console(name: str, kind: str) -> bool:
+    """Whether a folder entry is a console log: a file named like a log, of no known format's
+    own file name, not hidden, not a run file."""
+    return kind == "file" and not name.startswith(".") and name.endswith(LOG_SUFFIXES) \
+        and not format_of(name) and formats.run_file_rank(name) is None

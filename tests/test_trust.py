@@ -285,6 +285,16 @@ def test_a_training_dict_after_a_final_dict_still_waiting_begins_the_next_traini
     assert len(first) == 5 and len(second) == 20 and second.value[0] == 2.796
 
 
+def test_the_wall_time_is_at_least_the_bars_elapsed_time():
+    """A Trainer console stamps its start-up lines, not its dicts: the wall time was their
+    span (2 s for a run whose bar says 00:51, 0 s for a paste whose bar says 150:33:44); it
+    is at least the elapsed time the bar printed."""
+    interrupted = load(str(LF / "sft_lora_interrupted"))
+    assert interrupted.info["elapsed_seconds"] == 51.0 and wall_seconds(interrupted) == 51.0
+    paste = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))
+    assert wall_seconds(paste) == paste.info["elapsed_seconds"] == 150 * 3600 + 33 * 60 + 44
+
+
 # --- 2. no record dropped when steps are estimated -------------------------------------------
 def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     run = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))

@@ -13,12 +13,13 @@ from .series import (
     main_loss,
     recent,
     throughput,
+    trainings,
     values,
 )
 from .status import status, total_steps, wall_seconds
 from .summary import Summary, refresh, summarize, summary_json
 
 __all__ = ["ANOMALY_KINDS", "DETECTORS", "Summary", "Thresholds", "anomalies", "applicable",
-           "best", "is_loss", "lineage_starts", "lower_is_better", "main_eval_metric", "main_loss", "recent",
-           "refresh", "stall", "status", "summarize", "summary_json", "throughput",
-           "total_steps", "values", "wall_seconds"]
+           "best", "is_loss", "lineage_starts", "lower_is_better", "main_eval_metric",
+           "main_loss", "recent", "refresh", "stall", "status", "summarize", "summary_json",
+           "throughput", "total_steps", "trainings", "values", "wall_seconds"]

@@ -22,6 +22,7 @@ from .series import (
     main_loss,
     step_gaps,
     throughput,
+    trainings,
     values,
 )
 from .status import FAIL_MARKERS
@@ -364,8 +365,7 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
     if metric is None:
         return []
     steps, _, lines, vals = values(run, EVAL, metric)
-    lineage = np.searchsorted(lineage_starts(run), run.arrays(EVAL, metric)["segment"],
-                              side="right")
+    lineage = trainings(run, run.arrays(EVAL, metric)["segment"])
     sign = 1.0 if lower_is_better(metric) else -1.0
     usable = applicable(run, metric, vals)
     out, best_value, worse, training = [], None, 0, None

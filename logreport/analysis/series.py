@@ -222,6 +222,11 @@ def lineage_starts(run: Run) -> list[int]:
     return starts
 
 
+def trainings(run: Run, segments) -> np.ndarray:
+    """The training (1, 2, ...: lineage_starts) each of these segment indices belongs to."""
+    return np.searchsorted(lineage_starts(run), segments, side="right")
+
+
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
     """The best value of an eval metric (default: the main one) in the log's last training
@@ -236,7 +241,7 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     finite = applicable(run, metric, vals)
     if not finite.any():
         return None
-    training = np.searchsorted(lineage_starts(run), evals["segment"], side="right")
+    training = trainings(run, evals["segment"])
     finite &= training == training[finite].max()
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))

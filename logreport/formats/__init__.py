@@ -98,32 +98,31 @@ def merged(names) -> Descriptor:
     return Descriptor(**joined, units=units)
 
 
+def _run_file_pattern(name: str) -> tuple[int, Descriptor] | None:
+    """(rank among every format's run_files patterns, its descriptor) of the first pattern
+    that names this file, or None."""
+    rank = 0
+    for fmt in all_formats():
+        descriptor = getattr(fmt, "DESCRIPTOR", NONE)
+        for pattern in descriptor.run_files:
+            if fnmatch.fnmatchcase(name, pattern):
+                return rank, descriptor
+            rank += 1
+    return None
+
+
 def run_file_rank(name: str) -> int | None:
     """Where a file of one run's output folder comes in the reading order (None: it does not
     mark such a folder)."""
-    rank = 0
-    for fmt in all_formats():
-        for pattern in getattr(fmt, "DESCRIPTOR", NONE).run_files:
-            if fnmatch.fnmatchcase(name, pattern):
-                return rank
-            rank += 1
-    return None
+    found = _run_file_pattern(name)
+    return None if found is None else found[0]
 
 
 def launcher_files(run_files: list[str]) -> re.Pattern | None:
     """Where these run files (names) are a launcher's ranks, the pattern of the launcher's own
     other files (Descriptor.launcher_files); None in another run's folder."""
-    found = {_run_file_descriptor(n).launcher_files for n in run_files}
+    found = {(_run_file_pattern(n) or (0, NONE))[1].launcher_files for n in run_files}
     return re.compile(found.pop()) if len(found) == 1 and "" not in found else None
-
-
-def _run_file_descriptor(name: str) -> Descriptor:
-    """The descriptor whose run_files name this file (NONE: none)."""
-    for fmt in all_formats():
-        descriptor = getattr(fmt, "DESCRIPTOR", NONE)
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in descriptor.run_files):
-            return descriptor
-    return NONE
 
 
 def names() -> list[str]:

@@ -186,8 +186,9 @@ class Steps:
         """Before a dict's record waits for its step. A training dict after the training's
         final one (train_runtime, printed or still waiting) begins the log's next training (a
         script's next launch, where transformers printed no banner), which starts afresh, the
-        bar glued before it kept. A training dict while the one before still waits for a training bar to give
-        its step: in a console that draws one, stdout was buffered (see _buffered)."""
+        bar glued before it kept. A training dict while the one before still waits for a
+        training bar to give its step: in a console that draws one, stdout was buffered (see
+        _buffered)."""
         if phase != TRAIN:
             return
         pending = self.pending
