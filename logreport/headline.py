@@ -36,6 +36,7 @@ PHRASES = {
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
+    "last_training": (" of the log's last training", "（日志中最后一次训练）"),
     "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
     "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
@@ -182,7 +183,8 @@ def _best(summary: dict, w: dict) -> str | None:
         return None
     where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
     return w["best"].format(metric=b["metric"], value=present.number(b["value"]),
-                            at=w["at"].format(where) if where else "")
+                            at=w["at"].format(where) if where else "") \
+        + (w["last_training"] if b.get("last_training") else "")
 
 
 def _loss(loss: dict | None, w: dict) -> str | None:

@@ -159,6 +159,8 @@ def test_a_log_of_several_trainings_is_judged_by_its_last():
     summary = summarize(run)
     assert (summary["best"]["value"], summary["best"]["step"]) == (0.3344, 13500)
     assert summary["best"]["value"] == run.info["best_mIoU"]
+    assert summary["best"]["last_training"]     # it says the other model's were left out
+    assert "last_training" not in summarize(load(str(LONG80)))["best"]
     assert [a for a in summary["anomalies"] if a["kind"] == "eval_regression"] == []
     from logreport.headline import loss_change
     start = lineage_starts(run)[-1]

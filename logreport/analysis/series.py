@@ -232,7 +232,8 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     """The best value of an eval metric (default: the main one) in the log's last training
     that evaluated (lineage_starts), with its step (and whether that is an estimate) and
     epoch; the best the log states (`stated`: its best-metric line) where that is better than
-    every evaluation read."""
+    every evaluation read; `last_training`: the log's earlier trainings' evaluations were
+    left out."""
     metric = metric or main_eval_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return None
@@ -242,7 +243,9 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     if not finite.any():
         return None
     training = trainings(run, evals["segment"])
-    finite &= training == training[finite].max()
+    last = training == training[finite].max()
+    earlier = {"last_training": True} if (finite & ~last).any() else {}
+    finite &= last
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
     stated = run.info.get(f"best_{metric}")       # PaddleOCR's / PaddleSeg's best so far
@@ -250,9 +253,10 @@ def best(run: Run, metric: str | None = None) -> dict | None:
             (stated < vals[i] if lower_is_better(metric) else stated > vals[i]):
         # better than any evaluation read: one before the lines read (an excerpt, a resume)
         return {"metric": metric, "value": float(stated), "step": run.info.get("best_iter"),
-                "step_estimated": False, "epoch": run.info.get("best_epoch"), "stated": True}
+                "step_estimated": False, "epoch": run.info.get("best_epoch"), "stated": True,
+                **earlier}
     return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
-            "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i])}
+            "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i]), **earlier}
 
 
 def throughput(run: Run) -> dict | None:
