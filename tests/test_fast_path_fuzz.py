@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
+from strategies import DATA  # (also loads the hypothesis profile)
 from test_fast_path import (
     BOARD,
     CONSOLE,
@@ -74,5 +74,25 @@ def test_edited_real_consoles_give_the_facts_of_feed(base, edits, size):
         path = Path(folder) / "edited.log"
         path.write_bytes(edited(BASES[base].split(b"\n"), edits))
         want = facts(line_by_line(path, "hf_trainer"))
+        assert facts(by_blocks(path, size, "hf_trainer")) == want
+        assert facts(by_ranges(path, size, "hf_trainer")) == want
+
+
+@pytest.mark.parametrize("size", [300, 4000])
+def test_a_training_bar_after_a_final_dict_still_waiting_reads_alike(size):
+    """Found by the fuzz above: the sbert example's final dict (train_runtime) inserted before
+    a frame of the tf4 console's training bar, which flushes it (the training ended), then a
+    training dict: a new training. Blocks and ranges read that line column-wise and began
+    the new training one line late; they now leave it to feed while a final dict waits."""
+    base = 3 + HF_LOGS.index(DATA / "llamafactory" / "tf4_sft_lora" / "console.log")
+    other = 3 + HF_LOGS.index(
+        DATA / "llamafactory" / "58_nonLF_sbert_eval_after_one_frame_bars_commented.log")
+    edits = [("delete", 0, 1, 0, 0)] * 4 + [("delete", 14, 1, 0, 0)] * 2 + \
+        [("twice", 0, 1, 0, 0), ("insert", 1564, 3, other, 1777)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "edited.log"
+        path.write_bytes(edited(BASES[base].split(b"\n"), edits))
+        want = facts(line_by_line(path, "hf_trainer"))
+        assert any(m[0] == "new_run" for m in want[2])
         assert facts(by_blocks(path, size, "hf_trainer")) == want
         assert facts(by_ranges(path, size, "hf_trainer")) == want

@@ -307,7 +307,7 @@ class BlockPath:
         step feed estimates, flushing the one before it (an echo's logger line changes only
         the clock, once the first stamp and the version are known)."""
         return self.partial is None and self.block is None and not self.in_traceback \
-            and not self.in_dump and not self.ended \
+            and not self.in_dump and not self._after_final() \
             and not (self.pending is not None and self.pending_echo) \
             and (not len(run.echoes) or self.first_time is not None
                  and ("llamafactory_version" in self.facts or not run.versioned.any()))
@@ -320,7 +320,7 @@ class BlockPath:
         """Whether a training line now gives what the fast path says: its bars are of the
         training total and no dict, metric block or traceback is open."""
         return self.train_total == total and self.partial is None and self.block is None \
-            and not self.in_traceback and not self.buffered and not self.ended
+            and not self.in_traceback and not self.buffered and not self._after_final()
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""

@@ -192,7 +192,7 @@ class Steps:
         if phase != TRAIN:
             return
         pending = self.pending
-        if self.ended or pending is not None and pending.phase == FINAL:
+        if self._after_final():
             self._flush(out)                    # (the final dict, waiting for a bar)
             out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
             candidate = self.candidate
@@ -200,6 +200,10 @@ class Steps:
             self.candidate = candidate
         elif pending is not None and pending.phase == TRAIN and not self.pending_echo:
             self._buffered(pending.line, out)
+
+    def _after_final(self) -> bool:
+        """Whether the training printed its final dict (emitted, or waiting for a bar)."""
+        return self.ended or self.pending is not None and self.pending.phase == FINAL
 
     def _buffered(self, line: int, out: list) -> None:
         """Dicts came in a burst (from `line`) in a console with a training bar: stdout was
