@@ -1045,3 +1045,25 @@ def test_a_pause_after_a_partial_refresh_brings_every_live_figure_up_to_date(tmp
     w.publish()
     assert not w.whole_due and w.summary["progress"]["step"] == w.summary["last_step"] == 60
     w.finish()
+
+
+def test_ms_swift_dicts_state_their_step_and_the_total():
+    """ms-swift (a Trainer underneath) writes each dict's step and the total into it:
+    `'global_step/max_steps': '5/94'`. It was ignored, and the records were numbered 1, 2, 3 ...
+    (marked estimated) against a log that states 1, 5, 10 ...; an evaluation's dict restates
+    the training's memory and speed, which became metrics of the evaluation (`train_speed(s/it)`
+    ranked higher-is-better). The stated steps are read now, in the console and in
+    logging.jsonl, and an evaluation keeps only its own metrics."""
+    cases = {"69_nonLF_msswift_console_string_values_glued_to_bars.log":
+             ([1, *range(5, 61, 5)], [60], 60),
+             "70_nonLF_msswift_console_docs_metax.log": ([1, *range(5, 91, 5)], [], 94),
+             "71_nonLF_msswift_logging.jsonl": ([1, *range(10, 431, 10)],
+                                                [100, 200, 300, 400, 438], 438)}
+    for name, (steps, evals, total) in cases.items():
+        run = load(str(LF / name))
+        assert [(s, est) for s, est, _ in train_rows(run)] == [(s, False) for s in steps], name
+        rows = train_rows(run, "eval")
+        assert [(s, est) for s, est, _ in rows] == [(s, False) for s in evals], name
+        assert all(not k.startswith(("memory", "train_speed")) for _, _, m in rows for k in m)
+        summary = summarize(run)
+        assert summary["total_steps"] == total and summary["progress"]["percent"] == 100, name

@@ -7,6 +7,7 @@ A mixin of `hf_trainer.Parser`: its state (facts, pending, record_step, ...) is 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -14,6 +15,25 @@ from ..events import FINAL, NEW_RUN, TRAIN, Marker, Record
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
+SWIFT_KEY = "global_step/max_steps"      # ms-swift's dicts state their step and the total
+# the training's state that ms-swift adds to every dict, an evaluation's too: no metric of it
+SWIFT_STATE = ("memory(GiB)", "train_speed(iter/s)", "train_speed(s/it)")
+_SWIFT = re.compile(r"'global_step/max_steps': '([^']*)'")
+
+
+def swift_steps(value) -> tuple[int, int] | None:
+    """(step, total) of ms-swift's `global_step/max_steps` value ('5/94'), if it is one."""
+    if isinstance(value, str):
+        step, _, total = value.partition("/")
+        if step.isdigit() and total.isdigit():
+            return int(step), int(total)
+    return None
+
+
+def drop_state(metrics: dict) -> None:
+    """An evaluation's metrics without the training's state that ms-swift adds to them."""
+    for key in SWIFT_STATE:
+        metrics.pop(key, None)
 
 
 class Steps:
@@ -21,6 +41,18 @@ class Steps:
 
     buffered = False        # the console's dicts came out in bursts (see _buffered)
     ended = False           # the training printed its final dict (see _before_dict)
+
+    def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
+        """The values of an ms-swift dict, which states its step and the total (`values`
+        gets the step, the run the total); an evaluation's keep only its own metrics."""
+        m = _SWIFT.search(text)
+        stated = swift_steps(m.group(1)) if m else None
+        if stated is not None:
+            values["step"] = stated[0]
+            self._fact("total_steps", stated[1], number, out)
+        if "loss" not in values and any(key.startswith("eval_") for key in values):
+            drop_state(values)
+        return values
 
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""

@@ -31,7 +31,7 @@ from ..events import (
 from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
-from .hf_steps import Steps
+from .hf_steps import SWIFT_KEY, Steps
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -245,7 +245,6 @@ class Parser(Steps, BlockPath):
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
 
-
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line; None for a line that is none of the trainer's."""
@@ -266,7 +265,6 @@ class Parser(Steps, BlockPath):
         else:
             known = self._line(text, number, out)
         return out if known or out else None
-
 
     def finish(self) -> list:
         out: list = []
@@ -494,7 +492,9 @@ class Parser(Steps, BlockPath):
         return True
 
     def _dict(self, text: str, number: int, out: list, echo: bool) -> None:
-        self._values(parse_dict(text), number, out, echo)
+        values = parse_dict(text)
+        self._values(self._swift(text, values, number, out) if SWIFT_KEY in text else values,
+                     number, out, echo)
 
     def _values(self, values: dict, number: int, out: list, echo: bool) -> None:
         """The record of a printed dict's numeric items (parse_dict's)."""
@@ -513,8 +513,8 @@ class Parser(Steps, BlockPath):
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
         self._before_dict(phase, number, out)
-        stated = values.get("step")             # TFTrainer's dicts state their step
-        if phase == TRAIN and stated is not None and math.isfinite(stated):
+        stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it
+        if stated is not None and math.isfinite(stated):
             self._flush(out)
             rec.step = int(stated)
             self._emit(rec, None, out)

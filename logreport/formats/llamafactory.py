@@ -15,6 +15,7 @@ import re
 
 from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
 from . import Descriptor
+from .hf_steps import SWIFT_KEY, drop_state, swift_steps
 
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl and Hugging Face *_results.json"
@@ -139,6 +140,8 @@ def record(entry: dict, step, line: int) -> Record | None:
     phase = _phase(metrics)
     if phase is None:
         return None
+    if phase == EVAL:
+        drop_state(metrics)
     return Record(phase, metrics, step=step, epoch=_float(entry.get("epoch")), line=line)
 
 
@@ -220,6 +223,8 @@ class Parser:
         out: list = []
         facts = {}
         total, step = as_int(entry.get("total_steps")), as_int(entry.get("current_steps"))
+        if step is None and swift_steps(entry.get(SWIFT_KEY)):      # ms-swift's logging.jsonl
+            step, total = swift_steps(entry.get(SWIFT_KEY))
         # an evaluation after training (older versions) counts its own loop's steps
         other_loop = None not in (total, self.train_total) and total != self.train_total
         if total is not None and not other_loop:
