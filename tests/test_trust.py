@@ -1067,3 +1067,20 @@ def test_ms_swift_dicts_state_their_step_and_the_total():
         assert all(not k.startswith(("memory", "train_speed")) for _, _, m in rows for k in m)
         summary = summarize(run)
         assert summary["total_steps"] == total and summary["progress"]["percent"] == 100, name
+
+
+def test_a_semi_supervised_run_keeps_teacher_and_student_evaluations_apart():
+    """PaddleDetection's semi-supervised trainer evaluates the teacher, then the student, each
+    with a COCO table. Both were one `bbox/AP` series (two values a step), and the student's
+    lower values made a false eval_regression ("0.389 worse than its best 0.409 for 3 evals in
+    a row": the teacher had one eval below its best). The student's metrics are named apart."""
+    run = load(str(PPDET / "public_44_semi_detr_teacher_then_student_evaluations_workerlog0.log.gz"))
+    rows = [(step, m) for step, _, m in train_rows(run, "eval")]
+    teacher = [(s, m["bbox/AP"]) for s, m in rows if "bbox/AP" in m]
+    student = [(s, m["student/bbox/AP"]) for s, m in rows if "student/bbox/AP" in m]
+    assert len(student) == 21 and student[:2] == [(3634, 0.371), (3629, 0.377)]
+    assert teacher[:3] == [(3634, 0.393), (3629, 0.398), (7259, 0.4)]
+    regressions = [a for a in anomalies(run) if a["kind"] == "eval_regression"]
+    # the teacher's own fall after its best 0.409 (line 2653): 0.408, 0.405, 0.399
+    assert (regressions[0]["line"], regressions[0]["detail"]) == \
+        (3221, "bbox/AP 0.399 is worse than its best 0.409 for 3 evals in a row")

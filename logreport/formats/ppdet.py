@@ -81,6 +81,9 @@ _KNOWN_NOISE = re.compile(
     r"|Running per image evaluation\.\.\.|Accumulating evaluation results\.\.\."
     r"|[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [\w./-]+:\d+\]"
     r"|(?:INFO|WARNING|WARING|ERROR) \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [\w.]+:\d+\])")
+# a semi-supervised run evaluates its teacher, then its student (trainer_ssod): the student's
+# metrics are named apart (the teacher is the model it keeps as best)
+_SSOD_EVALS = {"*****teacher evaluate*****": "", "*****student evaluate*****": "student/"}
 _STARTUP = ("Finish loading model weights", "Finish resuming model weights",
             "-----------  Configuration", "Configuration Arguments")
 _AREA = {"all": "", "small": "s", "medium": "m", "large": "l"}
@@ -176,6 +179,7 @@ class Parser(BlockPath):
         self.last_step: int | None = None
         self.task: str | None = None     # of the COCO table being read, as the log says it
         self.untasked: set[str] = set()  # pending COCO names no line has given a task yet
+        self.model = ""                  # "student/" while a semi-supervised run evaluates it
         self.pending: dict[str, float] = {}
         self.pending_line = 0
         self.table: dict | None = None
@@ -217,7 +221,9 @@ class Parser(BlockPath):
         self.untasked = set()
         if not self.pending:
             return []
-        rec = Record(EVAL, self.pending, step=self._eval_step(), epoch=self.epoch, time=self.time,
+        metrics = {self.model + k: v for k, v in self.pending.items()} if self.model \
+            else self.pending
+        rec = Record(EVAL, metrics, step=self._eval_step(), epoch=self.epoch, time=self.time,
                      line=self.pending_line)
         self.pending = {}
         return [rec]
@@ -355,7 +361,7 @@ class Parser(BlockPath):
         elif msg.startswith("Per-category of "):
             title = msg[len("Per-category of "):].strip().rstrip(":").strip()
             self._name_task(title.split()[:1])
-            self.table = {"title": title, "header": [], "rows": [], "line": number}
+            self.table = {"title": self.model + title, "header": [], "rows": [], "line": number}
         elif msg.startswith(_STARTUP):
             self._startup(msg, number, out)
         elif "Val AP: " in msg:
@@ -371,7 +377,7 @@ class Parser(BlockPath):
             out.extend(self._flush_eval())
             out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
                               time=self.time))
-            self.trained_since_start = False
+            self.trained_since_start, self.model = False, ""
             self.epoch = self.last_step = None     # a new process: no epoch until it trains
         if resume:
             out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
@@ -380,6 +386,10 @@ class Parser(BlockPath):
         """A line without the ppdet prefix: pycocotools, tracebacks, launcher, glog.
         Returns whether the line is one of those (else it is not understood)."""
         stripped = text.strip()
+        if stripped in _SSOD_EVALS:
+            out.extend(self._flush_eval())
+            self.model = _SSOD_EVALS[stripped]
+            return True
         if "Average " in text:
             m = _COCO_ROW.search(text)
             if m:
