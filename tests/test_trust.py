@@ -1084,3 +1084,18 @@ def test_a_semi_supervised_run_keeps_teacher_and_student_evaluations_apart():
     # the teacher's own fall after its best 0.409 (line 2653): 0.408, 0.405, 0.399
     assert (regressions[0]["line"], regressions[0]["detail"]) == \
         (3221, "bbox/AP 0.399 is worse than its best 0.409 for 3 evals in a row")
+
+
+def test_a_log_of_evaluations_after_a_failed_start_is_not_failed_nor_regressing():
+    """A launch folder whose one training start failed (a traceback, line 117), then six
+    `tools/eval.py` runs weeks later, each on another test set: the status was `failed` (the
+    traceback came after the last training record: there was none) and the six accuracies,
+    at no step of any training, made an eval_regression. A failure before the last evaluation
+    of a log of evaluations is over, and evaluations at no step are no series to regress."""
+    folder = DATA / "paddleocr" / "16_failed_start_then_six_evalpy_runs_on_other_test_sets_logdir"
+    run = load(str(folder))
+    evals = train_rows(run, "eval")
+    assert len(evals) == 6 and all(np.isnan(step) for step, _, _ in evals)
+    summary = summarize(run)
+    assert summary["status"] != "failed"
+    assert [a["kind"] for a in anomalies(run)] == ["traceback"]

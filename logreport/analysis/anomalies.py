@@ -360,7 +360,8 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
 
 def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
     """The main eval metric worse than its best so far (in its training: lineage_starts) for
-    eval_regression_evals evals in a row."""
+    eval_regression_evals evals in a row. An evaluation at no step of a training (a separate
+    evaluation run, of a checkpoint or data set the log may not name) is no point of it."""
     metric = main_eval_metric(run)
     if metric is None:
         return []
@@ -370,7 +371,7 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
     usable = applicable(run, metric, vals)
     out, best_value, worse, training = [], None, 0, None
     for i, v in enumerate(vals):
-        if not usable[i]:
+        if not usable[i] or np.isnan(steps[i]):
             continue
         if lineage[i] != training:              # another training: its own best
             best_value, worse, training = None, 0, lineage[i]

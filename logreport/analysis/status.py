@@ -31,7 +31,8 @@ RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as 
 def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str, str]:
     """(status, evidence): finished | failed | running | unknown.
 
-    failed: an error, OOM or kill after the last training record. finished: the tool said so
+    failed: an error, OOM or kill after the last training record (of a log of evaluations
+    only, after the last evaluation). finished: the tool said so
     (an end marker, final metrics) after the last training record, or for a tool that prints
     no end line, its own ETA had run out at the last record. running: the caller is watching
     the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
@@ -40,7 +41,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     unknown.
     """
     last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
-    fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last_train]
+    # a log of evaluations only: a failure before the last evaluation is over
+    last = last_train or max((int(t.line[-1]) for _, t in run.tables(EVAL)), default=0)
+    fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last]
     if fails:
         return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
     ends = [m.line for m in run.markers if m.kind == FINISHED] + \
