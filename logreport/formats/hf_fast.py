@@ -57,6 +57,7 @@ from .hf_lines import (
     training_lines,
 )
 from .hf_quiet import BARE, ECHO, FRAMES, LINES, QUIET, STD, Quiet, QuietReader, gap, split
+from .hf_values import stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -221,9 +222,8 @@ class BlockPath:
         yield from out
         self.in_message = False
         if run.stamp is not None:
-            from .hf_trainer import _stamp
 
-            self.time = _stamp(*run.stamp)
+            self.time = stamp(*run.stamp)
         yield 1 + len(run.echoes)            # the last dict (now pending), the echoes
 
     def _one_frame_lines(self, prepared: Prepared, number: int, run: OneFrameLines, data: bytes,
@@ -269,7 +269,6 @@ class BlockPath:
                                         else float(epochs[k])) for k in differ):  # feed's rules
             yield split(data, start, end, number)
             return
-        from .hf_trainer import _stamp
 
         out: list = []
         self._flush(out, int(run.firsts[0]))      # the first bar flushes the pending record
@@ -291,7 +290,7 @@ class BlockPath:
         self.clock_step = self.last_step = int(run.lasts[-1])
         self.bar_line = number + 2 * (pairs - 1)
         self.in_dump = self.in_message = False
-        self.time = _stamp(*run.stamp)
+        self.time = stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
 
     def _clock_after(self, clock: tuple, first: int, number: int, out: list) -> None:

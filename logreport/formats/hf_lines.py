@@ -14,6 +14,7 @@ import numpy as np
 
 from . import arrow
 from .hf_quiet import BLANKS, CLOCK, bar
+from .hf_values import number
 
 _NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
 _ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
@@ -506,7 +507,6 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
     try:      # pyarrow's cast takes no number that Python's float() does not, nor `nan(1)`
         return arrow.floats(texts), None
     except pa.ArrowInvalid:
-        from .hf_trainer import number
 
         values = [None if text is None else number(text.decode()) for text in texts.to_pylist()]
         bad = np.array([v is None for v in values], dtype=bool)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .hf_values import fact_of, stamp
+
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO = 0, 1, 2, 3, 4, 5
 
@@ -123,12 +125,10 @@ class QuietReader:
         message = None if at_logger < 0 and at_bar < 0 else at_logger > at_bar
         time = None
         if at_logger >= 0:
-            stamp = text[at_logger - 23:at_logger]
-            if stamp not in self.times:
-                from .hf_trainer import _stamp
-
-                self.times[stamp] = _stamp(*_STAMP.match(stamp).groups())
-            time = self.times[stamp]
+            printed = text[at_logger - 23:at_logger]
+            if printed not in self.times:
+                self.times[printed] = stamp(*_STAMP.match(printed).groups())
+            time = self.times[printed]
         lead = text[1:2] if text[0] == 10 else text[:1]
         unsafe = False
         for needle in _UNSAFE:
@@ -144,7 +144,6 @@ class QuietReader:
         """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
         a message (an evaluation's "Num examples = 50") is read once."""
         from ..sources import decode
-        from .hf_trainer import fact_of
 
         out = {}                    # line start -> its fact
         for needle in (b" = ", b"world size: "):

@@ -8,10 +8,8 @@ A step dict carries no step: its step is weighed from the bar frames around it a
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
-from datetime import datetime
 
 from ..events import (
     CHECKPOINT,
@@ -32,6 +30,7 @@ from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
+from .hf_values import clock_seconds, fact_of, number, parse_dict, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -63,21 +62,11 @@ _BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                   r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
-_PAIR = re.compile(r"'([^']+)': ?(?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
-_DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
 _RANK = re.compile(r"^\[rank\d+\]: ")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
-_FACTS = [
-    (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
-    (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
-    (re.compile(r"^\s*Total train batch size \(.*\) = ([\d,]+)$"), "total_train_batch_size"),
-    (re.compile(r"^\s*Total (?:optimization|training) steps = ([\d,]+)$"), "total_steps"),
-    (re.compile(r"^\s*Gradient Accumulation steps = (\d+)$"), "gradient_accumulation_steps"),
-    (re.compile(r"world size: (\d+),"), "world_size"),
-]
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
 
 
@@ -160,58 +149,6 @@ def _logger_line(text: str) -> bool:
     if " >> " in text:
         return bool(_LF_B.search(text) or _HF.search(text))
     return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
-
-
-def fact_of(msg: str) -> tuple[str, int] | None:
-    """(name, value) of the fact a message states (_FACTS), if any."""
-    if " = " not in msg and "world size: " not in msg:   # what all _FACTS need
-        return None
-    for pattern, name in _FACTS:
-        m = pattern.search(msg)
-        if m:
-            return name, int(m.group(1).replace(",", ""))
-    return None
-
-
-def number(text: str) -> float | None:
-    """A value as printed: number, nan/inf, a quoted 4.x/5.x number, or a timedelta."""
-    text = text.strip().strip("'")
-    try:
-        return float(text.replace(",", "")) if "," in text and ":" not in text else float(text)
-    except ValueError:
-        pass
-    m = _DELTA.match(text)
-    if m:
-        days = int(m.group(1) or 0)
-        return days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
-    return None
-
-
-def parse_dict(text: str) -> dict[str, float]:
-    """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
-    out: dict[str, float] = {}
-    for key, quoted, tensor, bare in _PAIR.findall(text):
-        value = number(quoted or tensor or bare)
-        if value is not None:
-            out[key] = value
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _clock_seconds(text: str) -> float:
-    """tqdm's [MM:SS] or [H:MM:SS] (hours may exceed 99)."""
-    seconds = 0.0
-    for part in text.split(":"):
-        seconds = seconds * 60 + int(part)
-    return seconds
-
-
-def _stamp(year, month, day, hh, mm, ss) -> float | None:
-    try:
-        dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
-    except ValueError:
-        return None
-    return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
 class Parser(Steps, BlockPath):
@@ -309,9 +246,9 @@ class Parser(Steps, BlockPath):
 
     def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
         """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
-        facts = {"elapsed_seconds": _clock_seconds(elapsed)}
+        facts = {"elapsed_seconds": clock_seconds(elapsed)}
         if remaining != "?":
-            facts["remaining_seconds"] = _clock_seconds(remaining)
+            facts["remaining_seconds"] = clock_seconds(remaining)
         self.facts.update(facts)
         out.append(Info(facts, line=number))
 
@@ -397,9 +334,9 @@ class Parser(Steps, BlockPath):
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
         if head.re is _LF_A:
-            self.time = _stamp(groups[2], groups[0], groups[1], *groups[3:6])
+            self.time = stamp(groups[2], groups[0], groups[1], *groups[3:6])
         else:
-            self.time = _stamp(*groups[:6])
+            self.time = stamp(*groups[:6])
         if self.first_time is None:
             self.first_time = self.time
         if head.re is _LF_B and "llamafactory_version" not in self.facts:

@@ -14,8 +14,8 @@ import re
 from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import DASH_DATE, NUM, LineParser, at, sniffer
-from .hf_trainer import number as row_value
-from .hf_trainer import parse_dict
+from .hf_values import number as row_value
+from .hf_values import parse_dict
 
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"

@@ -1,0 +1,73 @@
+"""How the Trainer and its loggers print values and facts (part of the hf_trainer parser, also
+read by its fast path and by paddlenlp): numbers as printed (quoted, tensors, timedeltas), a
+printed dict's items, tqdm's clock, a logger line's stamp, the facts of the training banner.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+
+_PAIR = re.compile(r"'([^']+)': ?(?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
+_DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+_FACTS = [
+    (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
+    (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
+    (re.compile(r"^\s*Total train batch size \(.*\) = ([\d,]+)$"), "total_train_batch_size"),
+    (re.compile(r"^\s*Total (?:optimization|training) steps = ([\d,]+)$"), "total_steps"),
+    (re.compile(r"^\s*Gradient Accumulation steps = (\d+)$"), "gradient_accumulation_steps"),
+    (re.compile(r"world size: (\d+),"), "world_size"),
+]
+
+
+def fact_of(msg: str) -> tuple[str, int] | None:
+    """(name, value) of the fact a message states (_FACTS), if any."""
+    if " = " not in msg and "world size: " not in msg:   # what all _FACTS need
+        return None
+    for pattern, name in _FACTS:
+        m = pattern.search(msg)
+        if m:
+            return name, int(m.group(1).replace(",", ""))
+    return None
+
+
+def number(text: str) -> float | None:
+    """A value as printed: number, nan/inf, a quoted 4.x/5.x number, or a timedelta."""
+    text = text.strip().strip("'")
+    try:
+        return float(text.replace(",", "")) if "," in text and ":" not in text else float(text)
+    except ValueError:
+        pass
+    m = _DELTA.match(text)
+    if m:
+        days = int(m.group(1) or 0)
+        return days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+    return None
+
+
+def parse_dict(text: str) -> dict[str, float]:
+    """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
+    out: dict[str, float] = {}
+    for key, quoted, tensor, bare in _PAIR.findall(text):
+        value = number(quoted or tensor or bare)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def clock_seconds(text: str) -> float:
+    """tqdm's [MM:SS] or [H:MM:SS] (hours may exceed 99)."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def stamp(year, month, day, hh, mm, ss) -> float | None:
+    """Seconds since 1970 of a logger line's stamp (None for a date that is none)."""
+    try:
+        dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
+    except ValueError:
+        return None
+    return (dt - datetime(1970, 1, 1)).total_seconds()
