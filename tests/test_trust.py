@@ -115,13 +115,15 @@ def test_a_launch_folder_holds_only_its_ranks_other_launches_are_runs_of_their_o
 
 
 def test_a_launch_folder_keeps_the_restarts_of_rank_0():
-    """A 4-GPU launch folder whose `workerlog.0` holds twelve processes: the folder gave four
+    """A 4-GPU launch folder whose `workerlog.0` holds thirteen processes: the folder gave four
     segments (the merge put rank 0's new-process markers after all its records), the file
-    alone twelve; the folder now gives the file's segments and records."""
+    alone twelve (one process, line 1608, printed no start-up line before its one record:
+    Paddle's first use of a GPU says it began); the folder now gives the file's segments and
+    records."""
     folder = PPDET / "public_43_launch_logdir_restarts_4gpu"
     alone = load(str(folder / "workerlog.0"))
     merged = load(str(folder))
-    assert len(merged.segments) == len(alone.segments) == 12
+    assert len(merged.segments) == len(alone.segments) == 13
     assert [s.label for s in merged.segments] == [s.label for s in alone.segments]
     assert train_rows(merged) == train_rows(alone)
 
@@ -1099,3 +1101,43 @@ def test_a_log_of_evaluations_after_a_failed_start_is_not_failed_nor_regressing(
     summary = summarize(run)
     assert summary["status"] != "failed"
     assert [a["kind"] for a in anomalies(run)] == ["traceback"]
+
+
+def test_a_launch_that_failed_before_it_trained_leaves_the_finished_run_finished():
+    """A PicoDet run finished (its last eval, the best checkpoint, the launcher's shutdown);
+    11 h later a new launch, appended to the same workerlog.0, was killed before it trained.
+    The run read as `failed` at 96 % ("Failed at step 520"). The failure is still listed, and
+    said in the evidence, but the training it did not touch stays finished."""
+    name = "public_45_picodet_finished_then_a_relaunch_killed_before_training_workerlog0.log"
+    run = load(str(PPDET / name))
+    summary = summarize(run)
+    assert summary["status"] == "finished" and summary["progress"]["percent"] == 100
+    assert "a later launch failed before it trained (traceback at line 88" in summary["status_evidence"]
+    assert [(a["kind"], a["line"]) for a in anomalies(run)] == [("traceback", 88)]
+
+
+def test_a_later_launchs_failure_has_no_step_of_the_run_before():
+    """Launches appended to one workerlog.0 that fail before they train (a dataset error, then
+    a missing config): their tracebacks were pinned to step 200 of the run before, and the
+    second, at the same step, was folded into the first (one failure per kind and step)."""
+    run = load(str(PPDET / "public_46_rtdetr_kpts_launches_that_fail_before_training_workerlog0.log.gz"))
+    failures = {a["line"]: a for a in anomalies(run) if a["kind"] == "traceback"}
+    assert failures[91]["step"] is None and failures[91]["detail"].startswith("ValueError: Dataset")
+    assert failures[102]["step"] is None and failures[102]["detail"].startswith("FileNotFoundError")
+
+
+def test_paddles_gpu_out_of_memory_and_cpp_tracebacks_are_read():
+    """Paddle ends a crash with its C++ traceback: separators, `Error Message Summary:`, then the
+    error (`ResourceExhaustedError: … Out of memory error on GPU 0`, or `FatalError: Termination
+    signal`). A separator closed the traceback as "cut off before the exception line", so a GPU
+    out of memory was no `oom` (`check --fail-on oom` passed) and a kill said nothing of itself."""
+    ocr = load(str(DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_workerlog0.log.gz"))
+    ooms = [(a["line"], a["detail"]) for a in anomalies(ocr) if a["kind"] == "oom"]
+    assert ooms == [(10446, "MemoryError:"), (10456, "ResourceExhaustedError:")]
+    name = "13_ocrnet_sigterm_cpp_traceback_then_a_run_to_the_end_workerlog0.log.gz"
+    seg = load(str(DATA / "paddleseg" / name))
+    kills = [(a["line"], a["detail"]) for a in anomalies(seg) if a["kind"] == "traceback"]
+    assert kills == [(142, "FatalError: `Termination signal` is detected by the operating system.")]
+    result = CliRunner().invoke(main, ["check", "--fail-on", "oom", str(
+        DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_workerlog0.log.gz")])
+    assert result.exit_code == 1

@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from .. import formats, present, store
-from ..events import EVAL, FINAL, FINISHED, KILLED, OOM, TRACEBACK, TRAIN
+from ..events import EVAL, FINAL, FINISHED, KILLED, NEW_RUN, OOM, TRACEBACK, TRAIN
 from ..model import Run, plain
 from .series import (
     as_int,
@@ -44,21 +44,38 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     # a log of evaluations only: a failure before the last evaluation is over
     last = last_train or max((int(t.line[-1]) for _, t in run.tables(EVAL)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last]
+    failed = f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}" if fails else ""
+    # a launch after the last training record that failed before it trained (a file appended
+    # by every launch) leaves the training before it as it was
+    relaunch = min((m.line for m in run.markers if m.kind == NEW_RUN and m.line > last_train),
+                   default=None) if last_train and len(run.inputs) == 1 else None
+    if fails and (relaunch is None or fails[0].line < relaunch):
+        return "failed", failed
+    ended = _ended(run, last_train)
+    if ended:
+        return "finished", f"{ended}; a later launch failed before it trained ({failed})" \
+            if fails else ended
     if fails:
-        return "failed", f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}"
+        return "failed", failed
+    if live:
+        return "running", "the log is being watched and has no end of training yet"
+    fresh, why = _fresh(run, _time.time() if now is None else now)
+    return ("running" if fresh else "unknown"), why
+
+
+def _ended(run: Run, last_train: int) -> str | None:
+    """Why the training ended (None: it did not say): the tool said so after the last training
+    record, or its own ETA had run out."""
     ends = [m.line for m in run.markers if m.kind == FINISHED] + \
         [int(t.line[-1]) for _, t in run.tables(FINAL)]
     # after the last training record: a finished run followed by another one is not finished
     # (the lines of a run read from several files are not comparable)
     if ends and (max(ends) >= last_train or len(run.inputs) > 1):
-        return "finished", "final training metrics were logged"
+        return "final training metrics were logged"
     if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
-        return "finished", ("the tool's own ETA had run out at the last training record, and the "
-                             "eval after the last epoch (if the run evaluates) was printed")
-    if live:
-        return "running", "the log is being watched and has no end of training yet"
-    fresh, why = _fresh(run, _time.time() if now is None else now)
-    return ("running" if fresh else "unknown"), why
+        return ("the tool's own ETA had run out at the last training record, and the eval after "
+                "the last epoch (if the run evaluates) was printed")
+    return None
 
 
 def wall_seconds(run: Run) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ..events import KILLED, OOM, TRACEBACK, Info, Marker
+from ..events import KILLED, OOM, TRACEBACK, TRAIN, Info, Marker, Record
 
 NUM = r"-?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
 LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?: |$)"     # a logger's level and colon
@@ -18,7 +18,11 @@ DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021
 TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
-_OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError", re.I)
+_OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
+# the lines of Paddle's C++ traceback after a Python one, up to its exception line (blank lines
+# and separators among them)
+_CPP_TRACEBACK = re.compile(r"^(?:-+|\d+ +\S.*|Not support stack backtrace yet\.|Error Message Summary:"
+                            r"|C\+\+ Traceback \(most recent call last\):)?$")
 _TQDM = re.compile(r"\d+%\|[^|]*\| *\d+/\d+ \[")
 _KERAS_BAR = re.compile(r"^\s*\d+/\d+ \[[=>.]*\]")
 _GLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [\w./-]+:\d+\]")
@@ -76,12 +80,15 @@ class LineParser:
         self.facts: dict = {}
         self.traceback = 0        # line of an open traceback
         self.held: list = []      # events of a line that was not understood
+        self.stepless = False     # a new process began, which has not trained yet
 
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line, or None if it is not understood; events it gave anyway
         (what it ended, such as an evaluation's table) come with the next line."""
         out, self.held = self.held, []
         if self._line(text, number, out):
+            if self.stepless and any(isinstance(e, Record) and e.phase == TRAIN for e in out):
+                self.stepless = False
             return out
         self.held = out
         return None
@@ -98,6 +105,9 @@ class LineParser:
             return True
         stripped = text.strip()
         if not stripped or _GLOG.match(stripped) or progress_bar(text):
+            # Paddle's first use of a GPU: a new process, whose failures before it trains
+            # are at no step of the one before
+            self.stepless = self.stepless or "GPU Compute Capability" in stripped
             return True
         if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
             out.append(self.marker(KILLED, stripped, number))
@@ -143,7 +153,8 @@ class LineParser:
         """Add the events still held at the end of the input."""
 
     def marker(self, kind: str, detail, number: int) -> Marker:
-        return Marker(kind, detail, line=number, step=self.last_step, time=self.time)
+        return Marker(kind, detail, line=number, step=None if self.stepless else self.last_step,
+                      time=self.time)
 
     def fact(self, out: list, number: int, **facts) -> None:
         """Info with the facts that changed."""
@@ -158,6 +169,8 @@ class LineParser:
                                                   "The above exception")):
             return True
         detail = text.strip()[:300]
+        if _CPP_TRACEBACK.match(detail):
+            return True
         m = _EXCEPTION.match(detail)
         if m is None:
             self._cut_traceback(out)

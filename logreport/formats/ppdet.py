@@ -71,8 +71,8 @@ DESCRIPTOR = Descriptor(
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
-_OOM = re.compile(r"Out of memory error|out of memory|ResourceExhaustedError|CUDA error: out of memory",
-                  re.I)
+_OOM = re.compile(r"Out of memory error|out of memory|ResourceExhaustedError|CUDA error: out of memory"
+                  r"|^MemoryError\b", re.I)
 # Lines PaddleDetection's runs print that carry nothing to keep: pycocotools chatter, Paddle's
 # C++ glog lines, the legacy launcher's log lines.
 _KNOWN_NOISE = re.compile(
@@ -408,8 +408,8 @@ class Parser(BlockPath):
             m = _EXCEPTION.match(text)
             if m and not text.startswith((" ", "\t")):
                 self.in_traceback = False
-                out.append(Marker(TRACEBACK, stripped[:500], line=number, step=self.last_step,
-                                  time=self.time))
+                out.append(Marker(OOM if _OOM.search(stripped) else TRACEBACK, stripped[:500],
+                                  line=number, step=self.last_step, time=self.time))
             return True
         if stripped in ("^C", "Killed") or stripped.endswith(" Killed"):
             out.append(Marker(KILLED, stripped, line=number, step=self.last_step, time=self.time))
@@ -425,7 +425,8 @@ class Parser(BlockPath):
             self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
         elif _OOM.search(text):
             out.append(Marker(OOM, stripped[:300], line=number, step=self.last_step, time=self.time))
-        elif stripped.startswith("-----------  Configuration Arguments"):
+        elif stripped.startswith("-----------  Configuration Arguments") \
+                or "GPU Compute Capability" in stripped:    # (Paddle's first use of a GPU)
             self._startup(stripped, number, out)
         else:
             return bool(_KNOWN_NOISE.match(stripped))
