@@ -17,7 +17,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, collapsed
 
-from logreport.analysis import anomalies, best, lineage_starts, summarize, wall_seconds
+from logreport.analysis import (
+    anomalies,
+    best,
+    lineage_starts,
+    lower_is_better,
+    summarize,
+    wall_seconds,
+)
 from logreport.cli import main
 from logreport.model import json_number
 from logreport.reader import load, load_all
@@ -1141,3 +1148,24 @@ def test_paddles_gpu_out_of_memory_and_cpp_tracebacks_are_read():
     result = CliRunner().invoke(main, ["check", "--fail-on", "oom", str(
         DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_workerlog0.log.gz")])
     assert result.exit_code == 1
+
+
+def test_an_error_rate_is_better_lower():
+    """An ASR fine-tune evaluates its word error rate (`eval_wer`: 20.64, 20.84, 21.07, 21.03):
+    it was ranked higher-is-better, and the report's table marked 21.07, the worst, as best.
+    Error rates named by their abbreviation (WER, CER, MSE, ...) are better lower."""
+    run = load(str(LF / "72_nonLF_whisper_asr_eval_wer_stdout.log"))
+    found = best(run, "eval_wer")
+    assert round(found["value"], 4) == 20.6352
+    assert [lower_is_better(m) for m in ("eval_wer", "eval_cer", "test_rmse", "eval_answer",
+                                         "norm_edit_dis")] == [True, True, True, False, False]
+
+
+def test_a_loss_near_zero_that_grows_tenfold_is_no_divergence():
+    """Ten few-shot tasks trained one after another; one sits near 0 loss (1e-08 ... 1e-06).
+    Its level rising from 1.3e-07 to 1.6e-06 was a `divergence` ("12.2x its best level"), which
+    fails `check`: a rise of a millionth of the fall before it is noise."""
+    name = "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"
+    run = load(str(DATA / "paddlenlp" / name))
+    assert "divergence" not in [a["kind"] for a in anomalies(run)]
+    assert "oom" in [a["kind"] for a in anomalies(run)]

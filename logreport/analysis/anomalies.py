@@ -281,8 +281,9 @@ def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict
     if n < th.divergence_min_records:
         return _blowup(run, name, th, segments) if n else []
     tail = max(4, int(n * th.divergence_tail))
-    best, seen, ends = np.inf, 0, []
+    best, seen, ends, start = np.inf, 0, [], None
     for _, _, _, vals, level in _levels(run, name, th.divergence_window, segments):
+        start = float(level[0]) if start is None else start
         head = max(0, n - tail - seen)
         if head:
             best = min(best, float(level[:head].min()))
@@ -292,7 +293,8 @@ def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict
         seen += len(vals)
     now = float(np.median(np.concatenate(ends)))
     high = th.divergence_factor * best
-    if not (best > 0 and now > high and last_level > high):
+    if not (best > 0 and now > high and last_level > high) \
+            or now - best < th.divergence_min_rise * (start - best):
         return []
     first = None                            # the record after the last calm level
     for _, steps, lines, _, level in _levels(run, name, th.divergence_window, segments):
@@ -468,6 +470,9 @@ DETECTORS = (
                                          "level reached before."),
         Limit("divergence_tail", 0.25, "Divergence: share of the records that is the end."),
         Limit("divergence_window", 5, "Divergence: records in the rolling median (level)."),
+        Limit("divergence_min_rise", 0.01, "Divergence: the rise above the best level is at "
+                                          "least this share of the fall to it from the first "
+                                          "level (a loss near 0 that grows tenfold is noise)."),
         Limit("divergence_min_records", 8, "Divergence: records needed to tell by levels; a "
                                            "shorter run diverges when its loss blows up:"),
         Limit("blowup_factor", 100.0, "...grows this many times over its lowest value "

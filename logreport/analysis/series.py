@@ -3,6 +3,7 @@ loss, the main eval metric and the throughput; the best eval value."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -169,9 +170,14 @@ def main_loss(run: Run) -> str | None:
     return losses[0] if losses else None
 
 
+# error rates and errors a log names by their abbreviation (ASR's word / character error rate)
+_ERRORS = {"wer", "cer", "mer", "wil", "ter", "mse", "mae", "rmse", "mape", "eer"}
+
+
 def lower_is_better(metric: str) -> bool:
     name = metric.lower()
-    return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error")
+    return "loss" in name or "perplexity" in name or "mpjpe" in name or name.endswith("error") \
+        or not _ERRORS.isdisjoint(re.split(r"[^a-z0-9]+", name))
 
 
 SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not how well
