@@ -1169,3 +1169,16 @@ def test_a_loss_near_zero_that_grows_tenfold_is_no_divergence():
     run = load(str(DATA / "paddlenlp" / name))
     assert "divergence" not in [a["kind"] for a in anomalies(run)]
     assert "oom" in [a["kind"] for a in anomalies(run)]
+
+
+def test_a_metrics_block_with_other_values_is_another_evaluation():
+    """A `***** eval metrics *****` block was taken for a restatement of any record with its
+    keys at its step, whatever its values: the evaluation of the best model after training
+    (`eval_wer = 20.6352`, after the last in-loop 21.03) and the blocks of a second and a third
+    run pasted in one file were dropped. A block restates only what it prints alike."""
+    whisper = train_rows(load(str(LF / "72_nonLF_whisper_asr_eval_wer_stdout.log")), "eval")
+    assert len(whisper) == 6 and round(whisper[-1][2]["eval_wer"], 4) == 20.6352
+    runs = load(str(LF / "73_nonLF_ner_three_runs_pasted_metrics_blocks_md.log"))
+    assert [m["eval_f1"] for _, _, m in train_rows(runs, "eval") if "eval_f1" in m] == \
+        [0.959, 0.9576, 0.9578]
+    assert [m["train_loss"] for _, _, m in train_rows(runs, "final")] == [0.0549, 0.0538, 0.0621]

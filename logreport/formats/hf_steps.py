@@ -250,7 +250,8 @@ class Steps:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
         eval or final record that restates one at its step (a metrics block that `restates` its
         dict; `TrainOutput(...)`: the same values, more digits) gives only the keys it adds;
-        another one with those keys (a second evaluation at that step) is kept whole."""
+        another one with those keys and other values (a second evaluation at that step: of the
+        best model, after training; another run pasted) is kept whole."""
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
                 None if self.buffered else self._choose(rec.step, step, rec.epoch), rec.epoch,
@@ -265,7 +266,7 @@ class Steps:
             seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
-            if seen and (restates or _restated(rec.metrics, seen)):
+            if seen and _restated(rec.metrics, seen, restates):
                 rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
                 if not rec.metrics:
                     return
@@ -278,9 +279,11 @@ class Steps:
             self._emit(rec, step, out)
 
 
-def _restated(metrics: dict, seen: dict) -> bool:
+def _restated(metrics: dict, seen: dict, block: bool = False) -> bool:
     """Whether every value of `metrics` that `seen` has too is the same as printed there (to
-    four significant digits, or four decimals: what transformers prints)."""
+    four significant digits, or four decimals: what transformers prints; a metrics `block`
+    prints runtimes as H:MM:SS.ss, which are not compared)."""
     return all(math.isclose(value, seen[key], rel_tol=5e-4, abs_tol=5e-5)
                or math.isnan(value) and math.isnan(seen[key])
-               for key, value in metrics.items() if key in seen)
+               for key, value in metrics.items()
+               if key in seen and not (block and key.endswith("_runtime")))
