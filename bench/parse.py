@@ -65,9 +65,9 @@ def ppdet_log(path: str, mb: int) -> None:
 def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafactory/sft_lora/console.log",
            reps: int | None = None) -> int:
     """The real console log with its training part (tqdm frames, metric dicts, evals) repeated
-    `reps` times (default: to about `mb` MB): the training bar's counts renumbered into one long
-    run ("Total optimization steps" too); eval bars and everything else as printed. Returns
-    the training steps written."""
+    `reps` times (default: to about `mb` MB): the training bar's counts and the epochs renumbered
+    into one long run ("Total optimization steps" too); eval bars and everything else as printed.
+    Returns the training steps written."""
     text = open(src, "rb").read()
     start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1       # the training bar's line
     end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
@@ -75,14 +75,23 @@ def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafac
     per = int(re.search(rb"Total optimization steps = (\d+)", head).group(1))
     reps = reps or max(1, int(mb * 1_000_000 // len(body)))
     count = re.compile(rb"(\d+)/%d \[" % per)
+    epoch = re.compile(rb"'epoch': (')?([\d.]+)'?|(?<=  epoch)( +=) +([\d.]+)")   # (a dict, a block)
+    span = max(float(m.group(2)) for m in epoch.finditer(body) if m.group(2))  # a copy's epochs
     head = head.replace(b"Total optimization steps = %d" % per,
                         b"Total optimization steps = %d" % (reps * per))
+
+    def moved(m: re.Match, k: int) -> bytes:
+        if m.group(4):
+            return m.group(3) + b" %10.4f" % (float(m.group(4)) + k * span)
+        quote = m.group(1) or b""
+        return b"'epoch': %s%.4f%s" % (quote, float(m.group(2)) + k * span, quote)
+
     with open(path, "wb") as out:
         out.write(head)
         for k in range(reps):
-            out.write(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + k * per,
-                                                             reps * per), body))
-        out.write(tail)
+            copy = count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + k * per, reps * per), body)
+            out.write(epoch.sub(lambda m, k=k: moved(m, k), copy) if k else copy)
+        out.write(epoch.sub(lambda m: moved(m, reps - 1), tail))
     return reps * per
 
 

@@ -360,16 +360,18 @@ def test_echoes_between_bare_dicts_give_the_facts_of_feed(tmp_path, source):
     assert slow.unparsed == 1, slow.unparsed_samples
 
 
-def test_records_of_one_step_reach_the_run_at_once(tmp_path, monkeypatch):
-    """LlamaBoard's dicts take steps that repeat where the bars ran ahead of the echo: such
-    Records are still added as blocks (none repeats the record before it), not one by one."""
+def test_records_of_a_stretch_reach_the_run_at_once(tmp_path, monkeypatch):
+    """LlamaBoard's repeated console (its copies' bars and epochs renumbered): its dicts' Records
+    are added as blocks, not one by one. (Its steps once repeated where a copy's epochs, left
+    as printed, named steps of the first copy and settled the step between the bars: such a
+    console now reads as buffered, an evaluation's epoch belying its bar.)"""
     from logreport.events import TRAIN
 
     path = tmp_path / "board.log"
     path.write_bytes(_repeated(BOARD.read_bytes(), 6))
     slow = line_by_line(path, "hf_trainer")
     steps = [step for _, phase, step, *_, metric, _ in slow.rows() if metric == "loss"]
-    assert len(steps) - len(set(steps)) > 20           # steps that repeat
+    assert len(steps) == 360 and "dict_steps" not in slow.info
     singles = []
     monkeypatch.setattr(Run, "_add_record", lambda self, rec, file=0, orig=Run._add_record: (
         singles.append(rec) if rec.phase == TRAIN else None, orig(self, rec, file))[1])
@@ -475,17 +477,30 @@ def test_ranges_give_the_rows_of_line_by_line(path, monkeypatch):
 
 def _repeated(text: bytes, times: int) -> bytes:
     """The real console log with its training part repeated `times` times, the training bar's
-    counts renumbered into one long run (as bench/parse.py makes its big log): many runs of
-    training lines, evaluations and checkpoint dumps."""
+    counts and the dicts' epochs renumbered into one long run (as bench/parse.py makes its big
+    log): many runs of training lines, evaluations and checkpoint dumps."""
     import re
 
     start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1
     end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
     head, body, tail = text[:start], text[start:end], text[end:]
     count = re.compile(rb"(\d+)/60 \[")
+    epoch = re.compile(rb"'epoch': (')?([\d.]+)'?|(?<=  epoch)( +=) +([\d.]+)")   # (a dict, a block)
+    span = max(float(m.group(2)) for m in epoch.finditer(body) if m.group(2))  # a copy's epochs
     head = head.replace(b"Total optimization steps = 60", b"Total optimization steps = %d" % (60 * times))
-    return head + b"".join(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + 60 * k, 60 * times),
-                                     body) for k in range(times)) + tail
+
+    def moved(m: re.Match, k: int) -> bytes:
+        if m.group(4):
+            return m.group(3) + b" %10.4f" % (float(m.group(4)) + k * span)
+        quote = m.group(1) or b""
+        return b"'epoch': %s%.4f%s" % (quote, float(m.group(2)) + k * span, quote)
+
+    def later(text: bytes, k: int) -> bytes:        # the epochs k copies on
+        return epoch.sub(lambda m: moved(m, k), text) if k else text
+
+    return head + b"".join(later(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + 60 * k,
+                                                                       60 * times), body), k)
+                           for k in range(times)) + later(tail, times - 1)
 
 
 def _arrays(detail) -> list:

@@ -1182,3 +1182,28 @@ def test_a_metrics_block_with_other_values_is_another_evaluation():
     assert [m["eval_f1"] for _, _, m in train_rows(runs, "eval") if "eval_f1" in m] == \
         [0.959, 0.9576, 0.9578]
     assert [m["train_loss"] for _, _, m in train_rows(runs, "final")] == [0.0549, 0.0538, 0.0621]
+
+
+def test_an_evaluation_whose_epoch_belies_its_bar_step_shows_a_buffered_stdout():
+    """`> file`: stdout is block-buffered apart from tqdm's stderr, so each dict comes out after
+    the bar has moved on. No dicts came in a burst (one evaluation every 200 steps, a loss every
+    500), so nothing said so: the step-200 evaluation (epoch 5.13 at 2,490 examples in batches
+    of 64), printed after the frames up to 400/5000, was put at 400, marked exact, and every
+    evaluation one interval late. An evaluation whose epoch names a step that far from its bar
+    shows the stdout buffered: its step and the training records' after it are estimates."""
+    run = load(str(LF / "74_nonLF_t5_rte_redirected_stdout_evals_after_the_bar.log.gz"))
+    evals = [(step, est) for step, est, _ in train_rows(run, "eval")]
+    assert evals[:3] == [(200, True), (399, True), (598, True)]     # truly 200, 400, 600
+    assert all(est for _, est, _ in train_rows(run))
+    assert "dict_steps" in run.info
+
+
+def test_an_evaluations_example_count_is_not_the_trainings():
+    """A job log whose lines were reordered within a second: the evaluation's `Num examples =
+    55` before its `Running Evaluation` banner replaced the training's 504, and the estimated
+    steps (and the progress: 6.8 % at the last dict, epoch 39.68, truly 62.5 %) were read at
+    55 / 32 examples a step."""
+    run = load(str(LF / "75_nonLF_whisper_job_log_eval_count_before_its_banner.log.gz"))
+    summary = summarize(run)
+    assert run.info["num_examples"] == 504
+    assert summary["last_step"] == 625 and summary["progress"]["percent"] == 62.5

@@ -333,7 +333,8 @@ class BlockPath:
         if quiet.version and "transformers_version" not in self.facts:
             return False
         for name, value in quiet.facts:
-            if not (name == "num_examples" and self.in_eval or self.facts.get(name) == value
+            if not (name == "num_examples" and (self.in_eval or self.train_count)
+                    or self.facts.get(name) == value
                     and (name != "total_steps" or self.train_total == value)):
                 return False
         return True

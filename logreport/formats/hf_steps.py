@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from ..events import FINAL, NEW_RUN, TRAIN, Marker, Record
+from ..events import EVAL, FINAL, NEW_RUN, TRAIN, Marker, Record
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
@@ -240,11 +240,27 @@ class Steps:
     def _buffered(self, line: int, out: list) -> None:
         """Dicts came in a burst (from `line`) in a console with a training bar: stdout was
         buffered apart from tqdm's stderr (`nohup`, a pipe), so dicts come out after the bar
-        has moved on and no bar tells their steps. From here they are estimated (the one
-        waiting too), and an evaluation takes the step of the training record before it."""
+        has moved on and no bar tells their steps (dicts in bursts, or an evaluation whose bar
+        step its epoch belies: _off_epoch). From here they are estimated (the one waiting too),
+        and an evaluation takes the step its epoch names (_buffered_step)."""
         if self.bar_line and not self.buffered:
             self.buffered = True
             self._fact("dict_steps", BUFFERED, line, out)
+
+    def _off_epoch(self, step: int | None, epoch: float | None) -> bool:
+        """Whether `step` is far from the one `epoch` names: by more than a step an epoch (a
+        partial last batch) and two, so only a bar that ran ahead of a buffered stdout gave it."""
+        if step is None or epoch is None or not math.isfinite(epoch) or epoch <= 0 \
+                or not self.steps_per_epoch():
+            return False
+        return abs(step - self._epoch_step(epoch)) > epoch + 2
+
+    def _buffered_step(self, epoch: float | None) -> tuple[int | None, bool]:
+        """(step, estimated) of an evaluation once stdout was found buffered: the step its epoch
+        names, else the training record's before it (a final record's, always)."""
+        if epoch is not None and self._epoch_span(epoch) is not None:
+            return max(0, round(self._epoch_step(epoch))), True
+        return self.record_step, self.record_step is not None
 
     def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
@@ -258,8 +274,13 @@ class Steps:
                 not self.buffered and self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
         else:
-            rec.step, rec.estimated = (self.record_step, self.record_step is not None) \
-                if self.buffered else self._eval_step(rec.step, step)
+            if not self.buffered:
+                rec.step, rec.estimated = self._eval_step(rec.step, step)
+                if self._off_epoch(rec.step, rec.epoch):      # a bar that ran ahead gave it
+                    self._buffered(rec.line, out)
+            if self.buffered:
+                rec.step, rec.estimated = self._buffered_step(rec.epoch) if rec.phase == EVAL \
+                    else (self.record_step, self.record_step is not None)
             if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
                 self.ended, self.train_total = True, None
                 self.facts.pop("total_steps", None)

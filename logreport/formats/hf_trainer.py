@@ -389,8 +389,8 @@ class Parser(Steps, BlockPath):
             if found is None:
                 return False
             name, value = found
-            if name == "num_examples" and self.in_eval:
-                return True
+            if name == "num_examples" and (self.in_eval or self.train_count):
+                return True             # an evaluation's (its banner may come after it)
             self._fact(name, value, number, out)
             if name == "total_steps":
                 self.train_total = value
