@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import collapsed
+from conftest import collapsed, repeated
 
 from logreport import pipeline
 from logreport.eventsource import format_of
@@ -199,7 +199,7 @@ def test_bare_dicts_give_the_facts_of_feed(tmp_path, shape):
 
     text = CONSOLE.read_bytes()
     data = _stdout_only({"every_step": text, "every_other_step": _step_lines_merged(text, None, None),
-                         "repeated": _repeated(text, 3)}[shape])
+                         "repeated": repeated(text, 3)}[shape])
     slow = _read_every_way(tmp_path / "stdout.log", data)
     dicts = data.count(b"{'loss'")
     assert slow.count("train") == dicts and b"%|" not in data
@@ -231,7 +231,7 @@ def test_dicts_whose_keys_change_give_the_facts_of_feed(tmp_path, shapes):
     each shape is read column-wise, up to four a block, with feed's facts."""
     from logreport.formats import hf_fast, hf_trainer
 
-    data = _keys_changed(_repeated(CONSOLE.read_bytes(), 3), shapes)
+    data = _keys_changed(repeated(CONSOLE.read_bytes(), 3), shapes)
     assert data.count(b"'grad_norm'") < data.count(b"{'loss'")
     _read_every_way(tmp_path / "keys.log", data)
     prepared = hf_trainer.Parser().prepare_block(data)
@@ -260,7 +260,7 @@ def test_one_frame_lines_give_the_facts_of_feed(tmp_path, shape):
 
     text = CONSOLE.read_bytes()
     data = _one_frame_a_line({"every_other_step": _step_lines_merged(text, None, None),
-                              "repeated": _repeated(text, 3)}.get(shape, text),
+                              "repeated": repeated(text, 3)}.get(shape, text),
                              dict_twice=shape == "dict_twice")
     slow = _read_every_way(tmp_path / "frames.log", data)
     dicts = data.count(b"\n{'loss'")
@@ -291,7 +291,7 @@ def test_echo_pairs_give_the_facts_of_feed(tmp_path, shape):
     from logreport.formats import hf_fast, hf_trainer
 
     text = BOARD.read_bytes()
-    data = {"real": text, "repeated": _repeated(text, 4), "echo_alone": _without_some_dicts(text),
+    data = {"real": text, "repeated": repeated(text, 4), "echo_alone": _without_some_dicts(text),
             "one_bar_a_step": _step_lines_merged(text, None, None)}[shape]
     _read_every_way(tmp_path / "board.log", data)
     prepared = hf_trainer.Parser().prepare_block(data)
@@ -329,7 +329,7 @@ def test_steps_the_bars_cannot_tell_are_feeds_estimates(tmp_path, shape):
     stretch with any such step go to feed)."""
     from logreport.formats import hf_fast, hf_trainer
 
-    text = _repeated(BOARD.read_bytes(), 4)
+    text = repeated(BOARD.read_bytes(), 4)
     data = {"collapsed": collapsed(text), "collapsed_paste": collapsed(text, from_echo=2),
             "one_frame_echoes": _one_frame_echoes(text)}[shape]
     slow = _read_every_way(tmp_path / "console.log", data)
@@ -348,7 +348,7 @@ def test_echoes_between_bare_dicts_give_the_facts_of_feed(tmp_path, source):
     from logreport.formats import hf_fast, hf_trainer
 
     text = BOARD.read_bytes()
-    data = _bars_dropped(_repeated(text, 4) if source == "board_repeated" else text)
+    data = _bars_dropped(repeated(text, 4) if source == "board_repeated" else text)
     slow = _read_every_way(tmp_path / "board_stdout.log", data)
     prepared = hf_trainer.Parser().prepare_block(data)
     bare = [detail for kind, *_, detail in prepared.parts if kind == hf_fast.BARE]
@@ -368,7 +368,7 @@ def test_records_of_a_stretch_reach_the_run_at_once(tmp_path, monkeypatch):
     from logreport.events import TRAIN
 
     path = tmp_path / "board.log"
-    path.write_bytes(_repeated(BOARD.read_bytes(), 6))
+    path.write_bytes(repeated(BOARD.read_bytes(), 6))
     slow = line_by_line(path, "hf_trainer")
     steps = [step for _, phase, step, *_, metric, _ in slow.rows() if metric == "loss"]
     assert len(steps) == 360 and "dict_steps" not in slow.info
@@ -403,7 +403,7 @@ def test_estimated_steps_that_rise_reach_the_run_at_once(tmp_path, monkeypatch):
     from logreport.events import TRAIN
 
     path = tmp_path / "stdout.log"
-    path.write_bytes(_stdout_only(_repeated(CONSOLE.read_bytes(), 6)))
+    path.write_bytes(_stdout_only(repeated(CONSOLE.read_bytes(), 6)))
     slow = facts(line_by_line(path, "hf_trainer"))
     singles, blocks = [], []
     monkeypatch.setattr(Run, "_add_record", lambda self, rec, file=0, orig=Run._add_record: (
@@ -475,34 +475,6 @@ def test_ranges_give_the_rows_of_line_by_line(path, monkeypatch):
     assert fast.prepared_ranges > 0 or path.suffix == ".gz" or lines < 1000
 
 
-def _repeated(text: bytes, times: int) -> bytes:
-    """The real console log with its training part repeated `times` times, the training bar's
-    counts and the dicts' epochs renumbered into one long run (as bench/parse.py makes its big
-    log): many runs of training lines, evaluations and checkpoint dumps."""
-    import re
-
-    start = text.rindex(b"\n", 0, text.index(b"\r  0%|")) + 1
-    end = text.rindex(b"\n", 0, text.index(b"Training completed")) + 1
-    head, body, tail = text[:start], text[start:end], text[end:]
-    count = re.compile(rb"(\d+)/60 \[")
-    epoch = re.compile(rb"'epoch': (')?([\d.]+)'?|(?<=  epoch)( +=) +([\d.]+)")   # (a dict, a block)
-    span = max(float(m.group(2)) for m in epoch.finditer(body) if m.group(2))  # a copy's epochs
-    head = head.replace(b"Total optimization steps = 60", b"Total optimization steps = %d" % (60 * times))
-
-    def moved(m: re.Match, k: int) -> bytes:
-        if m.group(4):
-            return m.group(3) + b" %10.4f" % (float(m.group(4)) + k * span)
-        quote = m.group(1) or b""
-        return b"'epoch': %s%.4f%s" % (quote, float(m.group(2)) + k * span, quote)
-
-    def later(text: bytes, k: int) -> bytes:        # the epochs k copies on
-        return epoch.sub(lambda m: moved(m, k), text) if k else text
-
-    return head + b"".join(later(count.sub(lambda m, k=k: b"%d/%d [" % (int(m.group(1)) + 60 * k,
-                                                                       60 * times), body), k)
-                           for k in range(times)) + later(tail, times - 1)
-
-
 def _arrays(detail) -> list:
     """The numpy arrays a prepared stretch holds (in fields, lists, or `Rows` of a block)."""
     from logreport.formats.hf_lines import Rows
@@ -526,7 +498,7 @@ def test_a_prepared_range_sends_each_column_once(name):
 
     from logreport.formats import hf_trainer
 
-    data = _repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 20)
+    data = repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 20)
     prepared = pickle.loads(pickle.dumps(hf_trainer.Parser().prepare_block(data)))
     stretches = [detail for *_, detail in prepared.parts if hasattr(detail, "values")]
     arrays = {id(a) for detail in stretches for a in _arrays(detail)}
@@ -544,13 +516,13 @@ def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     from hypothesis import strategies as st
 
     text = CONSOLE.read_bytes()
-    shapes = {"repeated": _repeated(text, 6), "merged": _step_lines_merged(_repeated(text, 3), None, None),
+    shapes = {"repeated": repeated(text, 6), "merged": _step_lines_merged(repeated(text, 3), None, None),
               "other_total": _step_lines_merged(text, b"97", None),
-              "stdout_only": _stdout_only(_repeated(text, 3)),
-              "one_frame_a_line": _one_frame_a_line(_repeated(text, 3), dict_twice=True),
-              "llamaboard": _repeated(BOARD.read_bytes(), 3),
-              "llamaboard_stdout": _bars_dropped(_repeated(BOARD.read_bytes(), 3)),
-              "keys_change": _keys_changed(_repeated(text, 3), 4)}
+              "stdout_only": _stdout_only(repeated(text, 3)),
+              "one_frame_a_line": _one_frame_a_line(repeated(text, 3), dict_twice=True),
+              "llamaboard": repeated(BOARD.read_bytes(), 3),
+              "llamaboard_stdout": _bars_dropped(repeated(BOARD.read_bytes(), 3)),
+              "keys_change": _keys_changed(repeated(text, 3), 4)}
     want = {}
     for name, data in shapes.items():
         (tmp_path / name).write_bytes(data)
@@ -611,7 +583,7 @@ def test_ranges_hand_back_what_input_reads_otherwise(tmp_path):
     synthetic corruption of a rewritten copy of the real log."""
     from logreport.events import MAX_LINE
 
-    text = _repeated(CONSOLE.read_bytes(), 4)
+    text = repeated(CONSOLE.read_bytes(), 4)
     middle = text.index(b"\n", len(text) // 2) + 1
     for name, odd in (("nul", b"[INFO|x.py:1] 2026-11-25 16:47:03,486 >> a\0b\n"),
                       ("long", b"x" * (MAX_LINE + 10) + b"\n")):
@@ -630,7 +602,7 @@ def test_a_blocks_training_records_reach_the_run_at_once(tmp_path, monkeypatch):
     from logreport.events import TRAIN
 
     path = tmp_path / "console.log"
-    path.write_bytes(_repeated(CONSOLE.read_bytes(), 6))
+    path.write_bytes(repeated(CONSOLE.read_bytes(), 6))
     slow = facts(line_by_line(path, "hf_trainer"))
     adds = []
     monkeypatch.setattr(Run, "add", lambda self, event, file=0, orig=Run.add: (
@@ -691,7 +663,7 @@ def test_a_dict_cut_short_is_noted_in_line_order(tmp_path):
     """A training dict cut short (a copy cut mid-line) is rejected when the next bar comes; it
     is noted as unparsed then, before the lines after it, however the lines are batched: the
     same samples every way (before: line by line, in batches of 1000, it came after them)."""
-    text = _repeated(CONSOLE.read_bytes(), 2)
+    text = repeated(CONSOLE.read_bytes(), 2)
     at = text.index(b"{'loss': ", text.index(b"{'loss': ") + 1)
     data = text[:at + 40] + text[text.index(b"\n", at):]
     run = _read_every_way(tmp_path / "cut_dict.log", data)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import repeated
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # (also loads the hypothesis profile)
@@ -16,7 +17,6 @@ from test_fast_path import (
     CONSOLE,
     HF_LOGS,
     _bars_dropped,
-    _repeated,
     by_blocks,
     by_ranges,
     facts,
@@ -25,7 +25,7 @@ from test_fast_path import (
 
 pytestmark = pytest.mark.timeout(300)
 
-BASES = [_repeated(CONSOLE.read_bytes(), 2), _repeated(BOARD.read_bytes(), 2),
+BASES = [repeated(CONSOLE.read_bytes(), 2), repeated(BOARD.read_bytes(), 2),
          _bars_dropped(BOARD.read_bytes())] + [path.read_bytes() for path in HF_LOGS]
 OTHERS = [base.split(b"\n") for base in BASES]
 EDITS = ("delete", "twice", "swap", "frames_apart", "cut_short", "insert", "region_twice",

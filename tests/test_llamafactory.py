@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import repeated
 
 from logreport.analysis import summarize, values
 from logreport.reader import load
@@ -75,21 +76,14 @@ def test_folder_of_one_file_is_that_file(log, tmp_path):
 def test_parser_state_stays_small_over_many_evaluations():
     """The eval de-duplication remembers only the last few eval steps, not every one (a long
     run evaluates thousands of times): the real console log's training part (4 evals) read 6
-    times over, its training bar renumbered into one run of 360 steps."""
-    import re
-
+    times over, its training bar and epochs renumbered into one run of 360 steps."""
     from logreport.formats.hf_trainer import Parser
 
-    text = (Path(__file__).parent / "data" / "llamafactory" / "sft_lora" / "console.log") \
-        .read_bytes().decode("utf-8")                      # keeps the \r of tqdm frames
-    start = text.rindex("\n", 0, text.index("\r  0%|")) + 1
-    end = text.rindex("\n", 0, text.index("Training completed")) + 1
-    head = text[:start].replace("Total optimization steps = 60", "Total optimization steps = 360")
-    parts = [re.sub(r"(\d+)/60 \[", lambda m, k=k: f"{int(m.group(1)) + 60 * k}/360 [",
-                    text[start:end]) for k in range(6)]
+    text = repeated((Path(__file__).parent / "data" / "llamafactory" / "sft_lora" / "console.log")
+                    .read_bytes(), 6).decode("utf-8")       # keeps the \r of tqdm frames
     parser = Parser()
     evals = set()
-    for number, line in enumerate((head + "".join(parts)).split("\n"), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         for frame in line.split("\r"):
             evals.update(e.step for e in parser.feed(frame, number) or []
                          if getattr(e, "phase", None) == "eval")
