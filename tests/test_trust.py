@@ -1207,3 +1207,20 @@ def test_an_evaluations_example_count_is_not_the_trainings():
     summary = summarize(run)
     assert run.info["num_examples"] == 504
     assert summary["last_step"] == 625 and summary["progress"]["percent"] == 62.5
+
+
+def test_paddlenlp_records_written_through_the_progress_bar_are_read():
+    """PaddleNLP's Trainer with its progress bar on writes each record through the bar, with no
+    logger prefix: the log (a run of 3108 steps to the end among crashed launches) was read as
+    hf_trainer with 0 records and `failed`. Its records are read; each launch that trains is a
+    segment; an evaluation between logging steps takes the step its epoch names (an estimate),
+    one before the launch's first record none (it had the step of the launch before)."""
+    name = "12_trainer_2023_11_progress_bar_on_records_without_prefix_workerlog0.log.gz"
+    run = load(str(DATA / "paddlenlp" / name))
+    assert run.format == "paddlenlp" and len(run.segments) == 3
+    first = run.segments[0]
+    assert np.asarray(first.train.step).tolist() == [500, 1000, 1500, 2000, 2500, 3000, 3108]
+    evals = [(step, est, m["eval_anls"]) for step, est, m in train_rows(run, "eval")]
+    assert evals[:2] == [(1000, False, 61.12011982881637), (2000, False, 60.26329338104196)]
+    assert (600, True, 59.82550958325837) in evals
+    assert all(not np.isnan(step) or not est for step, est, _ in evals)

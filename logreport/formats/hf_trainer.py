@@ -137,7 +137,8 @@ def sniff(lines: list[str]) -> float:
             hits += 5
         elif _logger_line(text):
             hits += 1
-        elif "***** " in text and ("Running training" in text or _BLOCK.match(text)):
+        elif "***** " in text and ("Running training" in text or _BLOCK.match(text)) \
+                and "] - ***** " not in text:        # (PaddleNLP's logger prints it too)
             hits += 5
         elif "%|" in text and _BAR.search(text):
             bars += 1               # every tqdm user prints these: they count only beside

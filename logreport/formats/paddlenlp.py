@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..events import CHECKPOINT, EVAL, FINAL, TRAIN, Info, Marker, Record
+from ..events import CHECKPOINT, EVAL, FINAL, NEW_RUN, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import DASH_DATE, NUM, LineParser, at, sniffer
 from .hf_values import number as row_value
@@ -47,6 +47,8 @@ _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
 _SCRIPT_TRAIN = re.compile(r"^global step (\d+)((?:, [A-Za-z_][\w ]*: " + NUM
                            + r"(?: [A-Za-z]+/s| sec)?)+)\s*$")
 _SCRIPT_PAIR = re.compile(r", ([A-Za-z_][\w ]*): (" + NUM + ")")
+# a record the Trainer writes through its progress bar (`disable_tqdm: False`): no prefix
+_BARE_RECORD = ("loss: ", "eval_", "train_runtime: ")
 _UIE_EVAL = re.compile(r"^Evaluation precision: (" + NUM + r"), recall: (" + NUM + r"), F1: ("
                        + NUM + r")\s*$")
 
@@ -180,6 +182,8 @@ class Parser(LineParser):
         if stripped.startswith("{'") and "'global_step': " in stripped:
             values = parse_dict(stripped)
             return self._emit(values, number, out) if values else False
+        if stripped.startswith(_BARE_RECORD) and ": " in stripped:    # tqdm.write's: the bar on
+            return self._record(stripped, number, out)
         return False
 
     def end(self, out: list) -> None:
@@ -219,8 +223,12 @@ class Parser(LineParser):
             phase = EVAL
         else:
             return False
-        out.append(Record(phase, values, step=self.last_step if phase != FINAL else None,
-                          epoch=epoch, time=self.time if time is None else time, line=number))
+        step, estimated = (self.last_step, False) if phase != FINAL else (None, False)
+        if phase == EVAL and step and self.epoch and epoch is not None and epoch != self.epoch:
+            # evaluated between logging steps: the step its epoch names, at the training's rate
+            step, estimated = round(epoch * step / self.epoch), True
+        out.append(Record(phase, values, step=step, epoch=epoch, line=number, estimated=estimated,
+                          time=self.time if time is None else time))
         return True
 
     def _other(self, text: str, number: int, out: list) -> bool:
@@ -232,6 +240,9 @@ class Parser(LineParser):
             self.in_eval = True
         elif text == "***** Running training *****":
             self.in_eval = False
+            if self.last_step is not None:      # after records: another process, afresh
+                out.append(self.marker(NEW_RUN, "new run", number))
+                self.last_step = self.epoch = None
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
         elif text.startswith("global step "):
@@ -272,7 +283,8 @@ class Parser(LineParser):
 @sniffer
 def sniff(text: str) -> float:
     """What only PaddleNLP prints: its logger's prefix, records with a global step."""
-    if "{'" in text and "'global_step': " in text:
+    if "{'" in text and "'global_step': " in text or text.startswith("loss: ") \
+            and "global_step: " in text:
         return 5
     m = _PREFIX.search(text) if "] - " in text else None
     if m is None:
