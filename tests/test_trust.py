@@ -1224,3 +1224,15 @@ def test_paddlenlp_records_written_through_the_progress_bar_are_read():
     assert evals[:2] == [(1000, False, 61.12011982881637), (2000, False, 60.26329338104196)]
     assert (600, True, 59.82550958325837) in evals
     assert all(not np.isnan(step) or not est for step, est, _ in evals)
+
+
+def test_a_run_is_ranked_by_the_metric_its_trainer_keeps_its_best_by():
+    """The Trainer's arguments dump states the metric it keeps its best checkpoint by
+    (`metric_for_best_model=wer,`; PaddleNLP's `metric_for_best_model :macro_f1`): the runs were
+    ranked by the format's first metric instead (eval_loss; eval_micro_f1)."""
+    whisper = load(str(LF / "72_nonLF_whisper_asr_eval_wer_stdout.log"))
+    assert whisper.info["metric_for_best_model"] == "wer"
+    assert best(whisper)["metric"] == "eval_wer" and round(best(whisper)["value"], 4) == 20.6352
+    name = "13_trainer_2023_04_utc_metric_for_best_model_macro_f1_workerlog0.log"
+    utc = load(str(DATA / "paddlenlp" / name))
+    assert best(utc)["metric"] == "eval_macro_f1"

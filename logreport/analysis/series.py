@@ -184,12 +184,18 @@ SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not ho
 
 
 def main_eval_metric(run: Run) -> str | None:
-    """The eval metric that ranks a run: the one the log's stated best names (_ranked_by),
-    else the format's first, else an accuracy, else a loss, else the first; never a
-    bookkeeping one nor a speed (an eval of runtimes alone has none)."""
+    """The eval metric that ranks a run: the Trainer's `metric_for_best_model` where the log
+    states it, else the one the log's stated best names (_ranked_by), else the format's first,
+    else an accuracy, else a loss, else the first; never a bookkeeping one nor a speed (an
+    eval of runtimes alone has none)."""
     described = formats.describe(run.format)
     names = [n for n in run.metric_names(EVAL)
              if n not in described.hidden and not n.endswith(SPEEDS)]
+    chosen = run.info.get("metric_for_best_model")      # the Trainer's own, as its log states
+    if isinstance(chosen, str):
+        for name in (chosen, f"eval_{chosen}"):
+            if name in names:
+                return name
     ranked = _ranked_by(run, names)
     if ranked:
         return next((n for n in described.main_eval if n in ranked), ranked[0])

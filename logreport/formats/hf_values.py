@@ -71,3 +71,13 @@ def stamp(year, month, day, hh, mm, ss) -> float | None:
     except ValueError:
         return None
     return (dt - datetime(1970, 1, 1)).total_seconds()
+
+
+_RANKING = re.compile(r"^metric_for_best_model\s*[=:]\s*([\w/.@-]+),?$")
+
+
+def ranking_metric(msg: str) -> str | None:
+    """The metric a Trainer keeps its best checkpoint by, as its arguments' dump states it
+    (`metric_for_best_model=wer,`; PaddleNLP's `metric_for_best_model  :macro_f1`), if set."""
+    m = _RANKING.match(msg)
+    return m.group(1) if m and m.group(1) != "None" else None

@@ -15,7 +15,7 @@ from ..events import CHECKPOINT, EVAL, FINAL, NEW_RUN, TRAIN, Info, Marker, Reco
 from . import Descriptor
 from .common import DASH_DATE, NUM, LineParser, at, sniffer
 from .hf_values import number as row_value
-from .hf_values import parse_dict
+from .hf_values import parse_dict, ranking_metric
 
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"
@@ -243,6 +243,9 @@ class Parser(LineParser):
             if self.last_step is not None:      # after records: another process, afresh
                 out.append(self.marker(NEW_RUN, "new run", number))
                 self.last_step = self.epoch = None
+        elif text.startswith("metric_for_best_model"):
+            if ranking_metric(text):
+                self.fact(out, number, metric_for_best_model=ranking_metric(text))
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
         elif text.startswith("global step "):
