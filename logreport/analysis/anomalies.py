@@ -58,6 +58,23 @@ def _file_of(run: Run, phase: str, anomaly: dict) -> str:
     return run.source
 
 
+def _lasting(parts):
+    """The chunks with each non-finite value that the next one (across chunks; the last: none)
+    is finite after set to 0: an isolated one."""
+    held = None                                     # the last chunk, its last value unjudged
+    for part in parts:
+        nonfinite = ~np.isfinite(part["value"])
+        if held is not None:
+            if not nonfinite[:1].any():
+                held["value"][-1] = 0.0
+            yield held
+        isolated = nonfinite[:-1] & ~nonfinite[1:]
+        part = dict(part, value=np.where(np.append(isolated, False), 0.0, part["value"]))
+        held = part
+    if held is not None:
+        yield held
+
+
 def _on_loss(find):
     """A detector of the main loss: find(run, loss name, thresholds)."""
     def run_it(run: Run, th) -> list[dict]:
@@ -72,13 +89,16 @@ def anomaly(kind, step, metric, detail, line) -> dict:
 
 
 def _nonfinite(run: Run, th=None) -> list[dict]:
-    """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count."""
+    """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count.
+    A grad_norm alone non-finite, the next one finite, is an fp16 overflow the loss scaler
+    skipped (the step is not taken): no anomaly."""
     bad = np.zeros(0, dtype=bool)          # by line number: a record there has one
     first = None                            # (line, step, name, value) of the first
     names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
     main = main_loss(run)
     for name in sorted(names, key=lambda n: n != main):
-        for part in run.chunks(TRAIN, name):
+        for part in _lasting(run.chunks(TRAIN, name)) if name == "grad_norm" else \
+                run.chunks(TRAIN, name):
             at = np.flatnonzero(~np.isfinite(part["value"]))
             if not len(at):
                 continue
