@@ -59,20 +59,26 @@ def _file_of(run: Run, phase: str, anomaly: dict) -> str:
 
 
 def _lasting(parts):
-    """The chunks with each non-finite value that the next one (across chunks; the last: none)
-    is finite after set to 0: an isolated one."""
-    held = None                                     # the last chunk, its last value unjudged
+    """The chunks with each non-finite value that no non-finite neighbour has (across chunks)
+    set to 0: an isolated one; the last, until the next comes, one whose neighbour before is
+    finite (a live run's next record may show it isolated)."""
+    pending, before = None, False
     for part in parts:
         nonfinite = ~np.isfinite(part["value"])
-        if held is not None:
-            if not nonfinite[:1].any():
-                held["value"][-1] = 0.0
-            yield held
-        isolated = nonfinite[:-1] & ~nonfinite[1:]
-        part = dict(part, value=np.where(np.append(isolated, False), 0.0, part["value"]))
-        held = part
-    if held is not None:
-        yield held
+        if not len(nonfinite):
+            continue
+        if pending is not None:
+            yield _streaks(*pending, bool(nonfinite[0]))
+        pending, before = (part, nonfinite, before), bool(nonfinite[-1])
+    if pending is not None:
+        yield _streaks(*pending, False)
+
+
+def _streaks(part: dict, nonfinite: np.ndarray, before: bool, after: bool) -> dict:
+    """`part` with its non-finite values that no neighbour's is set to 0."""
+    alone = nonfinite & ~np.concatenate(([before], nonfinite[:-1])) \
+        & ~np.concatenate((nonfinite[1:], [after]))
+    return dict(part, value=np.where(alone, 0.0, part["value"]))
 
 
 def _on_loss(find):
@@ -90,8 +96,9 @@ def anomaly(kind, step, metric, detail, line) -> dict:
 
 def _nonfinite(run: Run, th=None) -> list[dict]:
     """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count.
-    A grad_norm alone non-finite, the next one finite, is an fp16 overflow the loss scaler
-    skipped (the step is not taken): no anomaly."""
+    A grad_norm non-finite in one record alone, those before and after finite, is an fp16
+    overflow the loss scaler skipped (the step is not taken): no anomaly (nor the last alone,
+    until the next comes)."""
     bad = np.zeros(0, dtype=bool)          # by line number: a record there has one
     first = None                            # (line, step, name, value) of the first
     names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
