@@ -1248,3 +1248,12 @@ def test_one_fp16_overflow_of_the_grad_norm_is_no_nan():
     diverged = load(str(LF / "sft_full_diverge"))
     assert [a["detail"] for a in anomalies(diverged) if a["kind"] == "nan"][0].startswith(
         "grad_norm is nan at step 2")
+
+
+def test_final_values_are_the_last_trainings():
+    """`final` took each metric's last value in the whole log: a DRRG run's summary showed the
+    `dice_loss` and `smooth_l1_loss` of another model, trained in an earlier process of the
+    same workerlog. It holds the metrics of the log's last training."""
+    name = "14_drrg_after_another_models_process_esfcenet_workerlog0_lines4000-9000.log.gz"
+    final = summarize(load(str(DATA / "paddleocr" / name)))["final"]
+    assert "loss" in final and "dice_loss" not in final and "smooth_l1_loss" not in final

@@ -282,8 +282,11 @@ def throughput(run: Run) -> dict | None:
 
 
 def final_values(run: Run) -> dict:
+    """The last value of each training metric of the log's last training (lineage_starts: a
+    metric only an earlier training, another model, printed is none of it)."""
     out = {}
-    for seg in reversed(run.segments):
+    first = lineage_starts(run)[-1]
+    for seg in reversed(run.segments[first:]):
         for name, series in seg.train.series.items():
             if name not in out and len(series):
                 out[name] = series.value[-1]
