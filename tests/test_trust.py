@@ -1257,3 +1257,15 @@ def test_final_values_are_the_last_trainings():
     name = "14_drrg_after_another_models_process_esfcenet_workerlog0_lines4000-9000.log.gz"
     final = summarize(load(str(DATA / "paddleocr" / name)))["final"]
     assert "loss" in final and "dice_loss" not in final and "smooth_l1_loss" not in final
+
+
+def test_a_paddleocr_evaluation_takes_the_step_the_run_evaluates_at():
+    """PaddleOCR prints a record every 10 steps and evaluates every 19 (`an evaluation is run
+    every 19 iterations`): its evaluations, at steps 19 and 38, were put at the last printed
+    steps, 10 and 30, marked exact. They take the step the run evaluates at, marked derived."""
+    run = load(str(DATA / "paddleocr" / "18_kie_re_eval_every_19_printed_every_10_workerlog0.log"))
+    assert [(step, est) for step, est, _ in train_rows(run, "eval")][:2] == [(19, True), (38, True)]
+    # an evaluation at a printed step stays exact (PaddleOCR 2.0: every 2000, printed every 10)
+    other = load(str(DATA / "paddleocr" / "13_v2.0_root_cur_best_metirc_typo_twstreet.log"))
+    assert [(step, est) for step, est, _ in train_rows(other, "eval")] == [(2000, False),
+                                                                           (4000, False)]

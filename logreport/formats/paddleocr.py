@@ -50,6 +50,7 @@ _PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
 _SAVES = ("save model in ", "save best model is to ")
 _CUR = ("cur metric, ", "cur metirc, ")          # PaddleOCR 2.0 printed "metirc"
 _BEST = ("best metric, ", "best metirc, ")
+_EVAL_EVERY = re.compile(r"after the (\d+)th iteration, an evaluation is run every (\d+) iterations")
 _KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
 
 SAMPLES = [
@@ -139,6 +140,7 @@ class Parser(LineParser):
         self.block: str | None = None      # tools/eval.py: "ckpt" or "eval" key:value lines
         self.pending: Record | None = None
         self.evaluated = False              # tools/eval.py printed: training after it is anew
+        self.eval_every: tuple[int, int] | None = None   # (after step, every) the run evaluates
 
     def message(self, msg: str, number: int, out: list) -> bool:
         if self.block:
@@ -158,6 +160,9 @@ class Parser(LineParser):
             out.append(self.marker(CHECKPOINT, msg[len(saved):].strip(), number))
         elif msg.startswith("resume from "):
             out.append(self.marker(RESUME, msg[len("resume from "):].strip(), number))
+        elif msg.startswith("During the training process, after the "):
+            m = _EVAL_EVERY.search(msg)
+            self.eval_every = (int(m.group(1)), int(m.group(2))) if m else None
         elif msg.startswith("metric in ckpt *"):
             self._evaluator(number, out)
             self.block = "ckpt"
@@ -218,9 +223,19 @@ class Parser(LineParser):
         if not pairs or pairs[-1][0] != "fps":
             return False
         metrics = {k: v for k, v in ((k, parse_number(v)) for k, v in pairs) if v is not None}
-        out.append(Record(EVAL, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
-                          line=number))
+        step = self._eval_step()
+        out.append(Record(EVAL, metrics, step=step, epoch=self.epoch, time=self.time,
+                          line=number, estimated=step != self.last_step))
         return True
+
+    def _eval_step(self) -> int | None:
+        """The step of an evaluation during training: the first at or after the last printed
+        that the run evaluates at (`an evaluation is run every N iterations`, after step S:
+        S + kN), else the last printed (print and eval steps need not meet)."""
+        if self.eval_every is None or self.last_step is None or self.last_step <= self.eval_every[0]:
+            return self.last_step
+        start, every = self.eval_every
+        return start + -(-(self.last_step - start) // every) * every
 
     def _best(self, body: str, number: int, out: list) -> None:
         facts = {}
