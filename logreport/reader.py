@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from . import ranges
+from . import formats, ranges
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventInput
@@ -17,7 +17,7 @@ from .merge import Collected, merge_into
 from .model import Run
 from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, written_at
 from .runs import RunSource, discover, folder_inputs
-from .sources import basename, isfile, stat, streams_backlog
+from .sources import basename, block_lines, isfile, stat, streams_backlog
 from .sources import follower as text_follower
 from .sources.follow import Follower
 
@@ -292,7 +292,40 @@ class Reader:
 # --- reading runs to their end ----------------------------------------------------------
 def read_source(source: RunSource, fmt: str | None = None, progress=None, warn=None) -> Run:
     """One run read to its end. A file of an output folder that cannot be read (unreadable,
-    binary) is told to `warn` when the others gave something; else its error is raised."""
+    binary) is told to `warn` when the others gave something; else its error is raised. A log
+    whose format, decided on its first lines, gave nothing is read again in the format its
+    whole text is in, if that is another (a job's set-up lines first)."""
+    run = _read_source(source, fmt, progress, warn)
+    if fmt is None and not _gave(run):
+        other = _format_of_whole(source)
+        if other and other != run.format:
+            again = _read_source(source, other, progress, warn)
+            if _gave(again):
+                return again
+    return run
+
+
+def _gave(run: Run) -> bool:
+    return any(run.count(phase) for phase in (TRAIN, EVAL, FINAL))
+
+
+WHOLE_SNIFF = 1 << 25           # bytes of a log that gave nothing read again to tell its format
+
+
+def _format_of_whole(source: RunSource) -> str | None:
+    """The format the text of a one-file run is in, read whole (up to WHOLE_SNIFF bytes)."""
+    if source.folder or len(source.inputs) != 1 or source.inputs[0].path == "-":
+        return None
+    try:
+        with source.inputs[0].open() as stream:
+            data = stream.read(WHOLE_SNIFF)
+    except OSError:
+        return None
+    found = formats.detect([text for _, text in block_lines(data, 1)])
+    return found.NAME if found else None
+
+
+def _read_source(source: RunSource, fmt: str | None, progress, warn) -> Run:
     reader = Reader(source, fmt)
     reader.backlog(progress)
     reader.finish(strict=True)

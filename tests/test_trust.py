@@ -1269,3 +1269,14 @@ def test_a_paddleocr_evaluation_takes_the_step_the_run_evaluates_at():
     other = load(str(DATA / "paddleocr" / "13_v2.0_root_cur_best_metirc_typo_twstreet.log"))
     assert [(step, est) for step, est, _ in train_rows(other, "eval")] == [(2000, False),
                                                                            (4000, False)]
+
+
+def test_a_log_whose_first_lines_tell_another_format_is_read_in_its_own():
+    """A PaddleSeg run on a hosted job: 520 lines of the job's set-up come first, the format
+    was decided on the first 400 (as ppdet) and the whole run refused ("no training records
+    recognised"). A log that gave nothing in the format its first lines named is read again in
+    the one its whole text is in."""
+    run = load(str(DATA / "paddleseg" / "14_full_run_after_520_lines_of_job_setup_trainer0.log.gz"))
+    assert run.format == "paddleseg"
+    summary = summarize(run)
+    assert summary["train_records"] == 2400 and summary["last_step"] == 120000
