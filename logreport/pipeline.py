@@ -38,6 +38,7 @@ class Ingest:
             run.format = self.format.NAME
         self.buffer: list[tuple[int, str]] = []
         self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
+        self.tried = False              # a decision on the first SNIFF_LINES decided nothing
 
     def _parser_args(self) -> dict:
         """The options its format's parser takes (when the log was written, for stamps printed
@@ -112,7 +113,12 @@ class Ingest:
         self.clock()
 
     def _decide(self, clear: bool = False) -> bool:
-        fmt = formats.detect([text for _, text in self.buffer], clear)
+        """Decide the format on the buffered lines: first on the first SNIFF_LINES, however
+        many came at once (a watch reads lines in batches, `load` in blocks: alike), then, if
+        that decided nothing, on all of them."""
+        window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
+        self.tried = self.tried or not clear
+        fmt = formats.detect([text for _, text in window], clear)
         if fmt is None:
             return False
         self.format = fmt

@@ -1280,3 +1280,16 @@ def test_a_log_whose_first_lines_tell_another_format_is_read_in_its_own():
     assert run.format == "paddleseg"
     summary = summarize(run)
     assert summary["train_records"] == 2400 and summary["last_step"] == 120000
+
+
+def test_estimated_steps_follow_the_logging_steps_the_arguments_state():
+    """A console of stdout only (no bars: every step an estimate) whose arguments' dump states
+    `logging_steps=25`: its records were numbered 1, 2, 3 ... (the truth 25, 50, 75 ...: the run
+    evaluated at 1000 and printed 200 records over 5000 steps). Until records state a gap, the
+    estimates follow the stated one."""
+    run = load(str(LF / "72_nonLF_whisper_asr_eval_wer_stdout.log"))
+    assert run.info["logging_steps"] == 25
+    rows = train_rows(run)
+    assert [(step, est) for step, est, _ in rows[:4]] == [(25, True), (50, True), (75, True),
+                                                          (100, True)]
+    assert rows[-1][0] == 5000

@@ -43,7 +43,7 @@ _QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[
 _OTHER = rb"[^\n]*\n()"
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 _UNSAFE = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
-           b" - transformers", b"metric_for_best_model")
+           b" - transformers", b"metric_for_best_model", b"logging_steps=")
 _PATTERNS: dict = {}
 
 

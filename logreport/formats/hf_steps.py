@@ -57,19 +57,21 @@ class Steps:
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None
-        self.estimated, self.record_gap, self.train_count, self.bar_line = False, 1, 0, 0
+        self.estimated, self.train_count, self.bar_line = False, 0, 0
+        self.record_gap = self.facts.get("logging_steps", 1)
         self.ended = False
 
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
         record's (an estimate never collides with a record before it nor goes back): the
         last record's step plus the usual gap between records, when the epoch as printed
-        (x examples / batch size) allows it; else the epoch's step; else the ordinal."""
+        (x examples / batch size) allows it; else the epoch's step; else the ordinal (times the
+        usual gap)."""
         last = self.record_step
         following = None if last is None else last + self.record_gap
         span = self._epoch_span(epoch)
-        if span is None:
-            return self.train_count + 1 if following is None else following
+        if span is None:        # (before a gap is stated, the arguments' logging_steps)
+            return (self.train_count + 1) * self.record_gap if following is None else following
         low, high = span
         if following is not None and (low <= following <= high or following > high):
             return following

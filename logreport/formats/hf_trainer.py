@@ -381,6 +381,10 @@ class Parser(Steps, BlockPath):
             pass                          # LLaMA-Factory's plot_loss PNGs
         elif msg == "Killed" or msg.endswith(" Killed"):
             out.append(Marker(KILLED, msg, line=number, step=self.last_step, time=self.time))
+        elif msg.startswith("logging_steps=") and msg.rstrip(",")[14:].isdigit():
+            self._fact("logging_steps", max(1, int(msg.rstrip(",")[14:])), number, out)
+            if not self.train_count:            # the gap between records, until one is stated
+                self.record_gap = self.facts["logging_steps"]
         elif msg.startswith("metric_for_best_model"):
             if ranking_metric(msg):
                 self._fact("metric_for_best_model", ranking_metric(msg), number, out)
