@@ -1293,3 +1293,10 @@ def test_estimated_steps_follow_the_logging_steps_the_arguments_state():
     assert [(step, est) for step, est, _ in rows[:4]] == [(25, True), (50, True), (75, True),
                                                           (100, True)]
     assert rows[-1][0] == 5000
+
+
+def test_a_question_answering_run_is_ranked_by_its_overall_f1():
+    """A SQuAD v2 run's evaluation has no loss and many scores (`eval_HasAns_exact`,
+    `eval_HasAns_f1`, `eval_NoAns_*`, `eval_exact`, `eval_f1`, ...): it was ranked by
+    `eval_HasAns_exact`, a subset's, the first name. The overall F1 ranks it."""
+    assert best(load(str(LF / "77_nonLF_qa_squad_v2_metrics_blocks_readme.log")))["metric"] == "eval_f1"

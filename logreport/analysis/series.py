@@ -181,13 +181,14 @@ def lower_is_better(metric: str) -> bool:
 
 
 SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not how well
+OVERALL = ("eval_f1", "eval_exact_match", "eval_exact")    # a QA or tagging run's own scores
 
 
 def main_eval_metric(run: Run) -> str | None:
     """The eval metric that ranks a run: the Trainer's `metric_for_best_model` where the log
     states it, else the one the log's stated best names (_ranked_by), else the format's first,
-    else an accuracy, else a loss, else the first; never a bookkeeping one nor a speed (an
-    eval of runtimes alone has none)."""
+    else an accuracy, else an overall F1 or exact match, else a loss, else the first; never a
+    bookkeeping one nor a speed (an eval of runtimes alone has none)."""
     described = formats.describe(run.format)
     names = [n for n in run.metric_names(EVAL)
              if n not in described.hidden and not n.endswith(SPEEDS)]
@@ -203,8 +204,9 @@ def main_eval_metric(run: Run) -> str | None:
         if name in names:
             return name
     accuracy = [n for n in names if "accuracy" in n]
+    overall = [n for n in OVERALL if n in names]        # not a subset's (`eval_HasAns_f1`)
     losses = [n for n in names if n.endswith("loss")]
-    return (accuracy or losses or names or [None])[0]
+    return (accuracy or overall or losses or names or [None])[0]
 
 
 def _ranked_by(run: Run, names: list[str]) -> list[str]:
