@@ -1113,13 +1113,15 @@ def test_a_log_of_evaluations_after_a_failed_start_is_not_failed_nor_regressing(
 def test_a_launch_that_failed_before_it_trained_leaves_the_finished_run_finished():
     """A PicoDet run finished (its last eval, the best checkpoint, the launcher's shutdown);
     11 h later a new launch, appended to the same workerlog.0, was killed before it trained.
-    The run read as `failed` at 96 % ("Failed at step 520"). The failure is still listed, and
-    said in the evidence, but the training it did not touch stays finished."""
+    The run read as `failed` at 96 % ("Failed at step 520"), in 11 h 28 min. The failure is still
+    listed, and said in the evidence, but the training it did not touch stays finished, its
+    wall time its own."""
     name = "public_45_picodet_finished_then_a_relaunch_killed_before_training_workerlog0.log"
     run = load(str(PPDET / name))
     summary = summarize(run)
     assert summary["status"] == "finished" and summary["progress"]["percent"] == 100
     assert "a later launch failed before it trained (traceback at line 88" in summary["status_evidence"]
+    assert summary["wall_seconds"] == 203       # not to the later launch, 11 h on (41309 s)
     assert [(a["kind"], a["line"]) for a in anomalies(run)] == [("traceback", 88)]
 
 

@@ -47,8 +47,7 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     failed = f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}" if fails else ""
     # a launch after the last training record that failed before it trained (a file appended
     # by every launch) leaves the training before it as it was
-    relaunch = min((m.line for m in run.markers if m.kind == NEW_RUN and m.line > last_train),
-                   default=None) if last_train and len(run.inputs) == 1 else None
+    relaunch = _relaunch(run, last_train)
     if fails and (relaunch is None or fails[0].line < relaunch):
         return "failed", failed
     ended = _ended(run, last_train)
@@ -78,14 +77,37 @@ def _ended(run: Run, last_train: int) -> str | None:
     return None
 
 
+def _relaunch(run: Run, after: int) -> int | None:
+    """The line of the first new launch after line `after` (a record's) of a one-file run (a
+    file every launch appends to), or None."""
+    if not after or len(run.inputs) != 1:
+        return None
+    return min((m.line for m in run.markers if m.kind == NEW_RUN and m.line > after),
+               default=None)
+
+
+def _last_time(run: Run) -> float:
+    """The last time stamp of the run's records and markers, before a launch after its last
+    record (one that never trained: it failed or was stopped at start-up, maybe days later)."""
+    last = max((int(t.line[-1]) for phase in (TRAIN, EVAL, FINAL) for _, t in run.tables(phase)),
+               default=0)
+    relaunch = _relaunch(run, last)
+    if relaunch is None:
+        return run.last_time
+    times = [m.time for m in run.markers if m.time is not None and m.line < relaunch]
+    times += [float(t.time[len(t) - 1]) for phase in (TRAIN, EVAL, FINAL)
+              for _, t in run.tables(phase)]
+    return max((t for t in times if math.isfinite(t)), default=run.last_time)
+
+
 def wall_seconds(run: Run) -> float | None:
     """From the run's first to its last time stamp: of its records and markers when its
-    training records carry time stamps, else of its time-stamped lines (Trainer consoles
-    stamp logger lines, not the step dicts), or the tool's own runtime (train_runtime, the
-    elapsed time its bar printed) where that is longer (the stamped lines were the start-up's
-    only); None for a run with no clock."""
+    training records carry time stamps (not of a launch after them that never trained), else
+    of its time-stamped lines (Trainer consoles stamp logger lines, not the step dicts), or
+    the tool's own runtime (train_runtime, the elapsed time its bar printed) where that is
+    longer (the stamped lines were the start-up's only); None for a run with no clock."""
     if run.timed_train and run.first_time is not None:
-        return max(0.0, run.last_time - run.first_time)
+        return max(0.0, _last_time(run) - run.first_time)
     runtime = last_value(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
     if run.clock is not None:
         return max(run.clock[1] - run.clock[0], float(runtime or 0))
@@ -314,8 +336,8 @@ def progress(run: Run, state: str) -> dict | None:
     done = float(steps[-1]) + formats.describe(run.format).zero_based_steps
     elapsed = (run.info.get("elapsed_seconds") or last_value(run, FINAL, "train_runtime")
                or last_value(run, TRAIN, "train_runtime"))
-    if elapsed is None and run.first_time is not None and run.last_time > run.first_time:
-        elapsed = run.last_time - run.first_time
+    if elapsed is None and run.first_time is not None and _last_time(run) > run.first_time:
+        elapsed = _last_time(run) - run.first_time
     # a finished run is done (its last record may come a little before its last step) unless
     # it stopped well short of its total (early stopping, a stop button): by more than two
     # logging intervals and 5 % of the total
