@@ -1302,3 +1302,12 @@ def test_a_question_answering_run_is_ranked_by_its_overall_f1():
     `eval_HasAns_f1`, `eval_NoAns_*`, `eval_exact`, `eval_f1`, ...): it was ranked by
     `eval_HasAns_exact`, a subset's, the first name. The overall F1 ranks it."""
     assert best(load(str(LF / "77_nonLF_qa_squad_v2_metrics_blocks_readme.log")))["metric"] == "eval_f1"
+
+
+def test_a_paddleocr_run_whose_eta_ran_out_is_finished():
+    """PaddleOCR prints no end line: the end of a run (`epoch: [100/100], …, eta: 0:00:00`,
+    its last evaluation, the closing best metric) read `unknown`, no progress. As for
+    PaddleDetection, a run whose own ETA ran out, its last evaluation printed, is finished."""
+    name = "19_paddlex_seal_det_last_epoch_eta_zero_then_best_metric_blog.log"
+    summary = summarize(load(str(DATA / "paddleocr" / name)))
+    assert summary["status"] == "finished" and summary["progress"]["percent"] == 100

@@ -160,6 +160,8 @@ def _eta_ran_out(run: Run) -> bool:
 def _remaining_steps(run: Run) -> float | None:
     """Steps left after the last training record, by the tool's ETA and mean batch time."""
     eta = last_record(run, "eta_seconds")
+    if eta is not None and eta[1] == 0:
+        return 0.0                                  # (whatever a batch takes)
     cost = mean_positive(run, "batch_cost")
     if eta is None or cost is None:
         return None

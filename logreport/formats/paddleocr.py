@@ -34,6 +34,7 @@ DESCRIPTOR = Descriptor(
     main_loss=("loss", "total_loss"),  # total_loss: 1.x detection
     throughput=("ips",),
     hidden=("samples", "avg_samples"),  # samples per log window: bookkeeping
+    ends_by_eta=True,                   # it prints no end line (a best metric is no end)
 )
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)
