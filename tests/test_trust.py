@@ -1226,6 +1226,8 @@ def test_paddlenlp_records_written_through_the_progress_bar_are_read():
     assert evals[:2] == [(1000, False, 61.12011982881637), (2000, False, 60.26329338104196)]
     assert (600, True, 59.82550958325837) in evals
     assert all(not np.isnan(step) or not est for step, est, _ in evals)
+    # the last launch's `Total optimization steps = 2,332` (a thousands separator: was unread)
+    assert summarize(run)["total_steps"] == 2332
 
 
 def test_a_run_is_ranked_by_the_metric_its_trainer_keeps_its_best_by():

@@ -36,7 +36,7 @@ _GIB = ("current_memory_allocated", "current_memory_reserved", "max_memory_alloc
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _FACT = re.compile(r"^\s*(Num examples|Num Epochs|Total train batch size|Gradient Accumulation steps"
-                   r"|Total optimization steps)(?: \(.*\))? = (\d+)(?:\.0)?$")
+                   r"|Total optimization steps)(?: \(.*\))? = (\d{1,3}(?:,\d{3})+|\d+)(?:\.0)?$")
 _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
                "Total train batch size": "total_train_batch_size",
                "Gradient Accumulation steps": "gradient_accumulation_steps",
@@ -260,7 +260,7 @@ class Parser(LineParser):
         elif " = " in text and not self.in_eval:
             m = _FACT.match(text)
             if m:
-                self.fact(out, number, **{_FACT_NAMES[m.group(1)]: int(m.group(2))})
+                self.fact(out, number, **{_FACT_NAMES[m.group(1)]: int(m.group(2).replace(",", ""))})
         return True
 
     def _script_train(self, text: str, number: int, out: list) -> bool:
