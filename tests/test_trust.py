@@ -1313,3 +1313,14 @@ def test_a_paddleocr_run_whose_eta_ran_out_is_finished():
     name = "19_paddlex_seal_det_last_epoch_eta_zero_then_best_metric_blog.log"
     summary = summarize(load(str(DATA / "paddleocr" / name)))
     assert summary["status"] == "finished" and summary["progress"]["percent"] == 100
+
+
+def test_a_paddlenlp_metrics_block_restating_its_record_is_no_second_record():
+    """PaddleNLP logs the final metrics (`train_runtime: 17.6188, …, train_loss: 1.1126…`), then
+    prints them again rounded as `***** train metrics *****`: two final records (17.6188 and
+    17.61, 1.11266… and 1.1127). The block restates the record before it: one record."""
+    name = "13_trainer_2023_04_utc_metric_for_best_model_macro_f1_workerlog0.log"
+    run = load(str(DATA / "paddlenlp" / name))
+    finals = train_rows(run, "final")
+    assert len(finals) == 1 and finals[0][2]["train_runtime"] == 17.6188
+    assert len(train_rows(run, "eval")) == 2

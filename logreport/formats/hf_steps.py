@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from ..events import EVAL, FINAL, NEW_RUN, TRAIN, Marker, Record
+from .hf_values import restated
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
@@ -289,7 +290,7 @@ class Steps:
             seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
-            if seen and _restated(rec.metrics, seen, restates):
+            if seen and restated(rec.metrics, seen, restates):
                 rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
                 if not rec.metrics:
                     return
@@ -300,13 +301,3 @@ class Steps:
         if self.pending is not None:
             rec, self.pending = self.pending, None
             self._emit(rec, step, out)
-
-
-def _restated(metrics: dict, seen: dict, block: bool = False) -> bool:
-    """Whether every value of `metrics` that `seen` has too is the same as printed there (to
-    four significant digits, or four decimals: what transformers prints; a metrics `block`
-    prints runtimes as H:MM:SS.ss, which are not compared)."""
-    return all(math.isclose(value, seen[key], rel_tol=5e-4, abs_tol=5e-5)
-               or math.isnan(value) and math.isnan(seen[key])
-               for key, value in metrics.items()
-               if key in seen and not (block and key.endswith("_runtime")))

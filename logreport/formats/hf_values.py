@@ -5,6 +5,7 @@ printed dict's items, tqdm's clock, a logger line's stamp, the facts of the trai
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import datetime
 
@@ -81,3 +82,13 @@ def ranking_metric(msg: str) -> str | None:
     (`metric_for_best_model=wer,`; PaddleNLP's `metric_for_best_model  :macro_f1`), if set."""
     m = _RANKING.match(msg)
     return m.group(1) if m and m.group(1) != "None" else None
+
+
+def restated(metrics: dict, seen: dict, block: bool = False) -> bool:
+    """Whether every value of `metrics` that `seen` has too is the same as printed there (to
+    four significant digits, or four decimals: what transformers prints; a metrics `block`
+    prints runtimes as H:MM:SS.ss, which are not compared)."""
+    return all(math.isclose(value, seen[key], rel_tol=5e-4, abs_tol=5e-5)
+               or math.isnan(value) and math.isnan(seen[key])
+               for key, value in metrics.items()
+               if key in seen and not (block and key.endswith("_runtime")))

@@ -15,7 +15,7 @@ from ..events import CHECKPOINT, EVAL, FINAL, NEW_RUN, TRAIN, Info, Marker, Reco
 from . import Descriptor
 from .common import DASH_DATE, NUM, LineParser, at, sniffer
 from .hf_values import number as row_value
-from .hf_values import parse_dict, ranking_metric
+from .hf_values import parse_dict, ranking_metric, restated
 
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"
@@ -150,6 +150,7 @@ class Parser(LineParser):
         self.partial: tuple[int, str, float | None] | None = None   # a hand-wrapped record
         self.block: tuple | None = None         # (line, time, {name: value}) of a metrics block
         self.in_eval = False
+        self.emitted: dict = {}                 # phase -> the values of its last record
 
     def message(self, msg: str, number: int, out: list) -> bool:
         self._end_partial(out)
@@ -208,9 +209,11 @@ class Parser(LineParser):
             values[m.group(1)] = value
         return self._emit(values, number, out, time)
 
-    def _emit(self, values: dict, number: int, out: list, time: float | None = None) -> bool:
+    def _emit(self, values: dict, number: int, out: list, time: float | None = None,
+              block: bool = False) -> bool:
         """The record of a dict of logged values: train (global_step), eval or final; time: the
-        record's when it was printed before the current line (default: the current time)."""
+        record's when it was printed before the current line (default: the current time); a
+        metrics `block` gives only what it adds to the record of its phase it restates."""
         epoch = next((values.pop(k) for k in _EPOCH_KEYS if k in values), None)
         step = values.pop("global_step", None)
         if step is not None:
@@ -223,6 +226,11 @@ class Parser(LineParser):
             phase = EVAL
         else:
             return False
+        if block and self.emitted.get(phase) and restated(values, self.emitted[phase], block=True):
+            values = {k: v for k, v in values.items() if k not in self.emitted[phase]}
+            if not values:                  # a metrics block restating the record before it
+                return True
+        self.emitted[phase] = values
         step, estimated = (self.last_step, False) if phase != FINAL else (None, False)
         if phase == EVAL and step and self.epoch and epoch is not None and epoch != self.epoch:
             # evaluated between logging steps: the step its epoch names, at the training's rate
@@ -280,7 +288,7 @@ class Parser(LineParser):
         """The end of a `***** <split> metrics *****` block: its rows are one record."""
         if self.block is not None:
             (line, time, values), self.block = self.block, None
-            self._emit(values, line, out, time)
+            self._emit(values, line, out, time, block=True)
 
 
 @sniffer
