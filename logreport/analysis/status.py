@@ -338,8 +338,9 @@ def progress(run: Run, state: str) -> dict | None:
     done = float(steps[-1]) + formats.describe(run.format).zero_based_steps
     elapsed = (run.info.get("elapsed_seconds") or last_value(run, FINAL, "train_runtime")
                or last_value(run, TRAIN, "train_runtime"))
-    if elapsed is None and run.first_time is not None and _last_time(run) > run.first_time:
+    if elapsed is None and run.first_time is not None:
         elapsed = _last_time(run) - run.first_time
+        elapsed = elapsed if elapsed > 0 else None
     # a finished run is done (its last record may come a little before its last step) unless
     # it stopped well short of its total (early stopping, a stop button): by more than two
     # logging intervals and 5 % of the total

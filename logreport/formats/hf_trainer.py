@@ -30,7 +30,7 @@ from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import clock_seconds, fact_of, number, parse_dict, ranking_metric, stamp
+from .hf_values import argument, clock_seconds, fact_of, number, parse_dict, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -381,13 +381,15 @@ class Parser(Steps, BlockPath):
             pass                          # LLaMA-Factory's plot_loss PNGs
         elif msg == "Killed" or msg.endswith(" Killed"):
             out.append(Marker(KILLED, msg, line=number, step=self.last_step, time=self.time))
-        elif msg.startswith("logging_steps=") and msg.rstrip(",")[14:].isdigit():
-            self._fact("logging_steps", max(1, int(msg.rstrip(",")[14:])), number, out)
-            if not self.train_count:            # the gap between records, until one is stated
-                self.record_gap = self.facts["logging_steps"]
+        elif msg.startswith("logging_steps"):
+            gap = argument(msg, "logging_steps")
+            if gap and gap.isdigit():
+                self._fact("logging_steps", max(1, int(gap)), number, out)
+                if not self.train_count:        # the gap between records, until one is stated
+                    self.record_gap = self.facts["logging_steps"]
         elif msg.startswith("metric_for_best_model"):
-            if ranking_metric(msg):
-                self._fact("metric_for_best_model", ranking_metric(msg), number, out)
+            if ranked := argument(msg, "metric_for_best_model"):
+                self._fact("metric_for_best_model", ranked, number, out)
         elif "transformers_version" in msg and "transformers_version" not in self.facts:
             m = _VERSION.search(msg)
             if m:

@@ -74,14 +74,14 @@ def stamp(year, month, day, hh, mm, ss) -> float | None:
     return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
-_RANKING = re.compile(r"^metric_for_best_model\s*[=:]\s*([\w/.@-]+),?$")
+_ARGUMENT = re.compile(r"^(\w+)\s*[=:]\s*([\w/.@-]+),?$")
 
 
-def ranking_metric(msg: str) -> str | None:
-    """The metric a Trainer keeps its best checkpoint by, as its arguments' dump states it
-    (`metric_for_best_model=wer,`; PaddleNLP's `metric_for_best_model  :macro_f1`), if set."""
-    m = _RANKING.match(msg)
-    return m.group(1) if m and m.group(1) != "None" else None
+def argument(msg: str, name: str) -> str | None:
+    """The value of a Trainer argument its arguments' dump states on this line (`logging_steps
+    =25,`; PaddleNLP's `metric_for_best_model  :macro_f1`), if it is that one and set."""
+    m = _ARGUMENT.match(msg) if msg.startswith(name) else None
+    return m.group(2) if m and m.group(1) == name and m.group(2) != "None" else None
 
 
 def restated(metrics: dict, seen: dict, block: bool = False) -> bool:

@@ -14,8 +14,8 @@ import re
 from ..events import CHECKPOINT, EVAL, FINAL, NEW_RUN, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import DASH_DATE, NUM, LineParser, at, sniffer
+from .hf_values import argument, parse_dict, restated
 from .hf_values import number as row_value
-from .hf_values import parse_dict, ranking_metric, restated
 
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"
@@ -252,8 +252,8 @@ class Parser(LineParser):
                 out.append(self.marker(NEW_RUN, "new run", number))
                 self.last_step = self.epoch = None
         elif text.startswith("metric_for_best_model"):
-            if ranking_metric(text):
-                self.fact(out, number, metric_for_best_model=ranking_metric(text))
+            if ranked := argument(text, "metric_for_best_model"):
+                self.fact(out, number, metric_for_best_model=ranked)
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
         elif text.startswith("global step "):
