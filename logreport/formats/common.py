@@ -18,7 +18,8 @@ DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021
 TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
-_OOM = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
+OOM_TEXT = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
+GPU_START = "GPU Compute Capability"    # Paddle's glog line at a process's first use of a GPU
 # the lines of Paddle's C++ traceback after a Python one, up to its exception line (blank lines
 # and separators among them)
 _CPP_TRACEBACK = re.compile(r"^(?:-+|\d+ +\S.*|Not support stack backtrace yet\.|Error Message Summary:"
@@ -107,7 +108,7 @@ class LineParser:
         if not stripped or _GLOG.match(stripped) or progress_bar(text):
             # Paddle's first use of a GPU: a new process, whose failures before it trains
             # are at no step of the one before
-            self.stepless = self.stepless or "GPU Compute Capability" in stripped
+            self.stepless = self.stepless or GPU_START in stripped
             return True
         if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
             out.append(self.marker(KILLED, stripped, number))
@@ -179,7 +180,7 @@ class LineParser:
         kind = TRACEBACK
         if m.group(1).endswith("KeyboardInterrupt"):
             kind = KILLED
-        elif _OOM.search(detail):
+        elif OOM_TEXT.search(detail):
             kind = OOM
         out.append(self.marker(kind, detail, number))
         return True

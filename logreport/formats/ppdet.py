@@ -24,6 +24,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
+from .common import GPU_START, OOM_TEXT
 from .ppdet_train import EPOCH, ETA, MIN_RUN, NUM, PREFIX, BlockPath, eta_seconds, train_parts
 
 NAME = "ppdet"
@@ -71,8 +72,6 @@ DESCRIPTOR = Descriptor(
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
                         r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
-_OOM = re.compile(r"Out of memory error|out of memory|ResourceExhaustedError|CUDA error: out of memory"
-                  r"|^MemoryError\b", re.I)
 # Lines PaddleDetection's runs print that carry nothing to keep: pycocotools chatter, Paddle's
 # C++ glog lines, the legacy launcher's log lines.
 _KNOWN_NOISE = re.compile(
@@ -368,7 +367,7 @@ class Parser(BlockPath):
             m = _WIDER.search(msg)
             if m:
                 self._add_eval(f"bbox/{m.group(1).lower()}_AP", float(m.group(2)), number)
-        elif _OOM.search(msg):
+        elif OOM_TEXT.search(msg):
             out.append(Marker(OOM, msg.strip()[:300], line=number, step=self.last_step, time=self.time))
 
     def _startup(self, msg: str, number: int, out: list) -> None:
@@ -408,7 +407,7 @@ class Parser(BlockPath):
             m = _EXCEPTION.match(text)
             if m and not text.startswith((" ", "\t")):
                 self.in_traceback = False
-                out.append(Marker(OOM if _OOM.search(stripped) else TRACEBACK, stripped[:500],
+                out.append(Marker(OOM if OOM_TEXT.search(stripped) else TRACEBACK, stripped[:500],
                                   line=number, step=self.last_step, time=self.time))
             return True
         if stripped in ("^C", "Killed") or stripped.endswith(" Killed"):
@@ -423,10 +422,10 @@ class Parser(BlockPath):
         elif " : " in text and _MPII.match(text):
             m = _MPII.match(text)
             self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
-        elif _OOM.search(text):
+        elif OOM_TEXT.search(text):
             out.append(Marker(OOM, stripped[:300], line=number, step=self.last_step, time=self.time))
         elif stripped.startswith("-----------  Configuration Arguments") \
-                or "GPU Compute Capability" in stripped:    # (Paddle's first use of a GPU)
+                or GPU_START in stripped:    # (Paddle's first use of a GPU: a new process)
             self._startup(stripped, number, out)
         else:
             return bool(_KNOWN_NOISE.match(stripped))
