@@ -2,7 +2,8 @@
 tracebacks, progress bars, and a parser skeleton (a prefix gives the time, the rest of the
 line goes to the format's own reader).
 
-Used by paddleocr, paddleclas, paddleseg and paddlenlp.
+Used by paddleocr, paddleclas, paddleseg and paddlenlp (ppdet: its out-of-memory text and
+process-start line).
 """
 from __future__ import annotations
 
