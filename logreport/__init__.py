@@ -8,19 +8,41 @@ import sys
 # pyarrow (number parsing, compression, parquet) would otherwise keep freed blocks in its own
 # mimalloc pool: ~50 MB more peak memory on a big log, for no speed gain.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+# numpy's OpenBLAS starts a thread per core at import, which takes ~70 ms of CPU (the workers
+# that read a big log need those cores); logreport does no linear algebra.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _fresh_bytecode() -> None:
     """Keep the package's bytecode written where Python itself will not write it
     (PYTHONDONTWRITEBYTECODE with an editable install, which pip does not compile as it does a
     regular one): every command would otherwise compile its ~40 modules from source, 0.1 s
-    each time; checking that they are fresh takes 2 ms. A folder that cannot be written is
-    left as it is."""
+    each time; seeing that every module has bytecode newer than its source takes 1 ms, and
+    only then is `compileall` imported (15 ms). A folder that cannot be written is left as
+    it is."""
     here = os.path.dirname(os.path.abspath(__file__))
-    if sys.dont_write_bytecode and os.access(here, os.W_OK):
+    if sys.dont_write_bytecode and not _bytecode_fresh(here) and os.access(here, os.W_OK):
         import compileall
 
         compileall.compile_dir(here, quiet=2)
+
+
+def _bytecode_fresh(folder: str) -> bool:
+    """Whether every module under `folder` has bytecode written after its source."""
+    tag = sys.implementation.cache_tag
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                try:
+                    source = os.stat(os.path.join(root, name)).st_mtime_ns
+                    compiled = os.stat(os.path.join(root, "__pycache__",
+                                                    f"{name[:-3]}.{tag}.pyc")).st_mtime_ns
+                except OSError:
+                    return False
+                if compiled < source:
+                    return False
+    return True
 
 
 _fresh_bytecode()
