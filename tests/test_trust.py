@@ -1324,3 +1324,14 @@ def test_a_paddlenlp_metrics_block_restating_its_record_is_no_second_record():
     finals = train_rows(run, "final")
     assert len(finals) == 1 and finals[0][2]["train_runtime"] == 17.6188
     assert len(train_rows(run, "eval")) == 2
+
+
+def test_trainer_state_best_metric_names_the_metric_that_ranks():
+    """A Whisper run's output folder: trainer_state.json states `best_metric` 0.74315…, the
+    step-3000 eval_wer (its `best_model_checkpoint` is checkpoint-3000). That metric ranks the
+    run (lower is better), not eval_loss, whose best is at step 1000 and whose later rise is
+    then no eval_regression of the run's own metric."""
+    run = load(str(LF / "78_nonLF_whisper_output_folder_best_by_wer"))
+    top = best(run)
+    assert (top["metric"], top["value"], top["step"]) == ("eval_wer", 0.7431560204762965, 3000)
+    assert not [a for a in anomalies(run) if a["kind"] == "eval_regression"]

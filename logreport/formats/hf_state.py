@@ -21,7 +21,8 @@ DESCRIPTOR = Descriptor(
     hidden=("total_flos", "train_runtime", "eval_runtime"),
     units=llamafactory.DESCRIPTOR.units,
 )
-_FACTS = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "train_batch_size")
+_FACTS = ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "train_batch_size",
+          "best_metric")      # the value of the best evaluation (of metric_for_best_model)
 
 # Real lines (pt_full/trainer_state.json in tests/data: its head, its first entry, its tail)
 SAMPLES = [
