@@ -103,6 +103,7 @@ def load_runs(logs, fmt):
     """The runs the command-line paths name: a file is one run, a folder one run when it is
     one run's output, else one run per log in it (said on stderr, as are skipped files)."""
     from . import formats
+    from .model import tell_apart
     from .reader import load_all
 
     if fmt and formats.get(fmt) is None:
@@ -113,6 +114,7 @@ def load_runs(logs, fmt):
             runs += load_all([path], fmt, progress, notes)
     for note in notes:
         click.echo(f"logreport: {clean(note)}", err=True)
+    tell_apart(runs)
     return runs
 
 

@@ -233,6 +233,7 @@ class Run(Reading):
         super().__init__(source, fmt)
         self.segments: list[Segment] = [Segment(0, spill=self.spill)]
         self.memo: dict = {}                   # derived figures, keyed by what they read
+        self.label: str | None = None          # a name that tells it from runs named alike
 
     @property
     def segment(self) -> Segment:
@@ -393,14 +394,37 @@ class Run(Reading):
 
     @property
     def name(self) -> str:
-        """A short name for the run: the file or folder name."""
+        """A short name for the run: the file or folder name (its `label`, where given)."""
         import os
 
+        if self.label:
+            return self.label
         base = os.path.basename(self.source.rstrip("/")) or self.source
         if base in ("console.log", "trainer_log.jsonl", "run.log") and os.sep in self.source:
             parent = os.path.basename(os.path.dirname(self.source.rstrip("/")))
             return f"{parent}/{base}" if parent else base
         return base
+
+
+def tell_apart(runs) -> None:
+    """Label runs whose names are alike (`sft` for both saves/full/sft and saves/lora/sft) by
+    as much of the end of their paths as tells them apart (`full/sft`, `lora/sft`)."""
+    import os
+
+    alike: dict[str, list[Run]] = {}
+    for run in runs:
+        alike.setdefault(run.name, []).append(run)
+    for name, group in alike.items():
+        if len(group) < 2:
+            continue
+        paths = [(run.source if "://" in run.source else os.path.abspath(run.source))
+                 .replace(os.sep, "/").rstrip("/").split("/") for run in group]
+        for depth in range(name.count("/") + 2, max(map(len, paths)) + 1):
+            labels = ["/".join(path[-depth:]) for path in paths]
+            if len(set(labels)) == len(labels):
+                break
+        for run, label in zip(group, labels):
+            run.label = label
 
 
 def _slices(table: Table, series: Series, columns, size: int | None = None):

@@ -1335,3 +1335,28 @@ def test_trainer_state_best_metric_names_the_metric_that_ranks():
     top = best(run)
     assert (top["metric"], top["value"], top["step"]) == ("eval_wer", 0.7431560204762965, 3000)
     assert not [a for a in anomalies(run) if a["kind"] == "eval_regression"]
+
+
+def test_runs_named_alike_are_told_apart_by_their_paths(tmp_path):
+    """A LLaMA-Factory saves/ tree holds full/sft, lora/sft and three */eval runs: each run is
+    named by as much of its path as tells it apart, in the export and the report (two `sft`
+    runs' step-10 losses were one run's rows)."""
+    tree = LF / "79_law_LLM_saves_tree_runs_named_alike"
+    out = tmp_path / "x.csv"
+    result = CliRunner().invoke(main, ["export", str(tree), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    rows = out.read_text().splitlines()[1:]
+    assert sorted({row.split(",")[0] for row in rows}) == [
+        "base/eval", "full/eval", "full/sft", "lora/eval", "lora/sft"]
+    losses = {row.split(",")[0] for row in rows if ",train,10," in row and ",loss," in row}
+    assert losses == {"full/sft", "lora/sft"}
+    result = CliRunner().invoke(main, ["export", str(tree / "full" / "sft"),
+                                       str(tree / "lora" / "sft"), "-o", str(out)])
+    assert {row.split(",")[0] for row in out.read_text().splitlines()[1:]} == {"full/sft",
+                                                                              "lora/sft"}
+    page = tmp_path / "r.html"
+    assert CliRunner().invoke(main, ["report", str(tree), "-o", str(page)]).exit_code == 0
+    data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                     page.read_text(encoding="utf-8"), re.S).group(1)
+    assert sorted(run["name"] for run in json.loads(data)["runs"]) == [
+        "base/eval", "full/eval", "full/sft", "lora/eval", "lora/sft"]
