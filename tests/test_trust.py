@@ -1360,3 +1360,13 @@ def test_runs_named_alike_are_told_apart_by_their_paths(tmp_path):
                      page.read_text(encoding="utf-8"), re.S).group(1)
     assert sorted(run["name"] for run in json.loads(data)["runs"]) == [
         "base/eval", "full/eval", "full/sft", "lora/eval", "lora/sft"]
+
+
+def test_a_loss_of_either_sign_is_judged_by_no_ratio():
+    """GRPO's loss (a policy-gradient surrogate: 1.268e-05, -0.0007894, 0.005818, ...) sits
+    around 0 with either sign: 0.0001877 is no spike at "14.8x the median 1.268e-05", nor is
+    any later value; spikes and divergence, judged by ratios, judge no loss that goes
+    negative (its non-finite values and zeros are still told)."""
+    run = load(str(LF / "80_nonLF_grpo_loss_of_either_sign_excerpt.log"))
+    assert len(train_rows(run)) == 29
+    assert anomalies(run) == []

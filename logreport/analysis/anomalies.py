@@ -81,12 +81,22 @@ def _streaks(part: dict, nonfinite: np.ndarray, before: bool, after: bool) -> di
     return dict(part, value=np.where(alone, 0.0, part["value"]))
 
 
-def _on_loss(find):
-    """A detector of the main loss: find(run, loss name, thresholds)."""
+def _on_loss(find, ratios: bool = False):
+    """A detector of the main loss: find(run, loss name, thresholds). One that judges the loss
+    by `ratios` (x times a median, a best level) judges no loss that takes negative values: a
+    policy-gradient surrogate (GRPO's) sits around 0 with either sign, where no ratio means
+    anything."""
     def run_it(run: Run, th) -> list[dict]:
         loss = main_loss(run)
-        return find(run, loss, th) if loss else []
+        if not loss or ratios and _signed(run, loss):
+            return []
+        return find(run, loss, th)
     return run_it
+
+
+def _signed(run: Run, name: str) -> bool:
+    """Whether a training metric takes a negative value."""
+    return any((part["value"] < 0).any() for part in run.chunks(TRAIN, name, ()))
 
 
 def anomaly(kind, step, metric, detail, line) -> dict:
@@ -486,13 +496,13 @@ DETECTORS = (
     Detector(("nan",), _nonfinite),
     Detector(("zero_loss",), _on_loss(_zero_loss), (
         Limit("zero_loss_records", 3, "Records in a row with loss exactly 0, after non-zero."),)),
-    Detector(("spike",), _on_loss(_spikes), (
+    Detector(("spike",), _on_loss(_spikes, ratios=True), (
         Limit("spike_factor", 10.0, "Spike: loss above this many times the window's median."),
         Limit("spike_window", 20, "Spike: records in the window before a value."),
         Limit("spike_min_history", 5, "Spike: records needed before one can be told."),
         Limit("spike_steps", 5, "Spike: records of fewer steps are median-filtered over this "
                                 "many steps (per-step losses are noisy)."))),
-    Detector(("divergence",), _on_loss(_divergence), (
+    Detector(("divergence",), _on_loss(_divergence, ratios=True), (
         Limit("divergence_factor", 10.0, "Divergence: loss level at the end over the best "
                                          "level reached before."),
         Limit("divergence_tail", 0.25, "Divergence: share of the records that is the end."),
