@@ -12,7 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import Records
+from .events import Record, Records
 from .model import Reading
 from .sources import block_lines, frames
 
@@ -188,10 +188,32 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
     ranked = formats.scores(lines)
     closest = f"closest format: {ranked[0][1].NAME}, {ranked[0][0]:.0%} of lines" \
         if ranked and ranked[0][0] > 0 else "no known format is close"
+    if ranked and ranked[0][0] > 0:
+        found = _records_read_as(ranked[0][1], lines)
+        if found:
+            closest += (f": {found} in them, too few lines to tell the format by; "
+                        f"--format {ranked[0][1].NAME} reads it so")
     first = " | ".join(t[:60] for t in lines[:2])
     return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}",
                          "known formats: " + ", ".join(formats.names())
                          + "; see `logreport formats`, or pass --format", name)
+
+
+def _records_read_as(fmt, lines: list[str]) -> str:
+    """How many training or eval records a format's parser reads in some lines ('1 training
+    record'), or ''."""
+    from .events import TRAIN
+    from .present import count
+
+    parser, found = fmt.Parser(), []
+    for number, text in enumerate(lines, 1):
+        try:
+            found += [e for e in parser.feed(text, number) or () if isinstance(e, Record)]
+        except Exception:           # (the lines are no such log: what it reads is no matter)
+            return ""
+    train = sum(rec.phase == TRAIN for rec in found)
+    return count(train, "training record") if train else \
+        count(len(found), "evaluation record") if found else ""
 
 
 def written_at(mtime: float | None) -> datetime | None:

@@ -1370,3 +1370,36 @@ def test_a_loss_of_either_sign_is_judged_by_no_ratio():
     run = load(str(LF / "80_nonLF_grpo_loss_of_either_sign_excerpt.log"))
     assert len(train_rows(run)) == 29
     assert anomalies(run) == []
+
+
+def test_a_log_refused_for_too_few_lines_says_what_its_closest_format_reads():
+    """A DeepSpeed DPO run killed after its first record: 318 lines of launcher output and
+    config, one DPO dict, the launcher's kill. Refused (2% of its lines are the Trainer's), the
+    message says the closest format reads a training record in them and how to read it; read
+    so, the launcher's `Main process received SIGINT, exiting` after the record fails it."""
+    log = LF / "81_nonLF_dpo_deepspeed_launcher_sigint_one_dict.log"
+    result = CliRunner().invoke(main, ["summary", str(log)])
+    assert result.exit_code == 1
+    assert "closest format: hf_trainer, 2% of lines: 1 training record in them" in result.stderr
+    assert "--format hf_trainer reads it so" in result.stderr
+    (run,), _ = summaries("--format", "hf_trainer", log)
+    assert run["status"] == "failed" and run["train_records"] == 1
+    assert "Main process received SIGINT, exiting" in run["status_evidence"]
+
+
+def test_the_deepspeed_launchers_exit_code_is_a_failure():
+    """The DeepSpeed launcher's last lines when a rank failed (LLaMA-Factory's train_bash.py):
+    its `Killing subprocess` lines say nothing, `[...] exits with return code = 1` is a
+    failure at the step reached (a negative code, a signal, is a kill)."""
+    from logreport.events import KILLED, TRACEBACK, Marker
+    from logreport.formats.hf_trainer import Parser
+
+    lines = (LF / "82_deepspeed_launcher_exit_code_issue5302_excerpt.txt").read_text().splitlines()
+    parser, out = Parser(), []
+    for number, text in enumerate(lines, 1):
+        out += parser.feed(text, number) or []
+    assert [(m.kind, m.detail, m.line) for m in out if isinstance(m, Marker)] == [
+        (TRACEBACK, "a process of the DeepSpeed launcher exits with return code = 1", 3)]
+    parser = Parser()
+    signalled = lines[2].replace("return code = 1", "return code = -9")
+    assert [m.kind for m in parser.feed(signalled, 1)] == [KILLED]

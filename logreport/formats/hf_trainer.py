@@ -67,6 +67,11 @@ _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _RANK = re.compile(r"^\[rank\d+\]: ")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
+# The DeepSpeed launcher ending a run (deepspeed/launcher/launch.py sigkill_handler): a rank
+# that failed (a negative code: killed by that signal), or the launcher itself signalled
+_LAUNCHER = re.compile(r"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d+\] \[\w+\] "
+                       r"\[launch\.py:\d+:sigkill_handler\] (?:.* (exits with return code = "
+                       r"(-?\d+))|(Main process received (SIG\w+), exiting))$")
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
 
 
@@ -278,6 +283,8 @@ class Parser(Steps, BlockPath):
             self.in_traceback = number
             self.in_dump = False
             return True
+        if "sigkill_handler]" in text and self._launcher_end(text.strip(), number, out):
+            return True
         head = None
         if " >>" in text:
             head = _LF_B.search(text) or _HF.search(text)
@@ -311,6 +318,21 @@ class Parser(Steps, BlockPath):
             return True
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
+
+    def _launcher_end(self, text: str, number: int, out: list) -> bool:
+        """Whether a line is the DeepSpeed launcher ending the run: a process that `exits with
+        return code = N` (failed; killed where N is negative), `Main process received SIGINT,
+        exiting` (killed); its `Killing subprocess` lines before it say nothing more."""
+        m = _LAUNCHER.match(text)
+        if m is None:
+            return "] Killing subprocess " in text
+        self.time = stamp(*m.groups()[:6])
+        code, signalled = m.group(8), m.group(9)
+        self._flush(out)
+        kind = KILLED if signalled or int(code) < 0 else TRACEBACK
+        detail = signalled or f"a process of the DeepSpeed launcher {m.group(7)}"
+        out.append(Marker(kind, detail, line=number, step=self.last_step, time=self.time))
+        return True
 
     def _join_wrapped(self, text: str, number: int) -> str | None:
         """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace.
