@@ -1403,3 +1403,18 @@ def test_the_deepspeed_launchers_exit_code_is_a_failure():
     parser = Parser()
     signalled = lines[2].replace("return code = 1", "return code = -9")
     assert [m.kind for m in parser.feed(signalled, 1)] == [KILLED]
+
+
+def test_each_paddle_process_begins_a_run_segment_even_at_the_same_step():
+    """A PP-OCRv5 workerlog.0 that 22 launches appended to (16 trained, each from step 10,
+    with batch sizes 10, 6, 4, ...): each launch's `train with paddle` line (and Paddle's first
+    use of a GPU) after records begins a segment, so no segment holds step 10 three times with
+    three losses; a launch 8 days later that fails before it trains (FileNotFoundError) is at
+    no step of the run before."""
+    run = load(str(DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_workerlog0.log.gz"))
+    assert len(run.segments) == 16 and len(train_rows(run)) == 509
+    for _, table in run.tables("train"):
+        steps = np.asarray(table.step)
+        assert (np.diff(steps) > 0).all(), steps[:5]
+    (missing,) = [a for a in anomalies(run) if "FileNotFoundError" in a["detail"]]
+    assert missing["line"] == 10263 and missing["step"] is None

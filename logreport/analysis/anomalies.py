@@ -1,6 +1,7 @@
 """Anomaly detection: each detector finds one kind (or two) of what went wrong in a run."""
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
@@ -9,7 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import present
-from ..events import EVAL, OOM, TRAIN
+from ..events import EVAL, NEW_RUN, OOM, TRAIN
 from ..model import Run
 from .series import (
     applicable,
@@ -426,13 +427,19 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
 
 def _failures(run: Run, th=None) -> list[dict]:
     """traceback / oom from the parser's markers (Killed, KeyboardInterrupt and Pod failed
-    count as traceback), once per kind and step: ranks and retries repeat the same failure."""
+    count as traceback), once per kind and step of a process: ranks and retries repeat the
+    same failure, a later process of a log (the n-th of its file) fails anew."""
     out, seen = [], set()
+    starts: dict = {}                       # file -> lines where its processes begin
+    for m in run.markers:
+        if m.kind == NEW_RUN:
+            starts.setdefault(m.file, []).append(m.line)
     for m in run.markers:
         if m.kind not in FAIL_MARKERS:
             continue
         kind = "oom" if m.kind == OOM else "traceback"
-        key = (kind, m.step if m.step is not None else str(m.detail))
+        process = bisect.bisect(starts.get(m.file, []), m.line)
+        key = (kind, m.step if m.step is not None else str(m.detail), process)
         if key not in seen:
             seen.add(key)
             out.append(dict(anomaly(kind, m.step, None, str(m.detail), m.line),

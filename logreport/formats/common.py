@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ..events import KILLED, OOM, TRACEBACK, TRAIN, Info, Marker, Record
+from ..events import KILLED, NEW_RUN, OOM, TRACEBACK, TRAIN, Info, Marker, Record
 
 NUM = r"-?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
 LEVEL = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?: |$)"     # a logger's level and colon
@@ -21,6 +21,7 @@ _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
 OOM_TEXT = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
 GPU_START = "GPU Compute Capability"    # Paddle's glog line at a process's first use of a GPU
+TRAIN_START = "train with paddle "      # PaddleOCR's and PaddleClas's tools/train.py, first
 # the lines of Paddle's C++ traceback after a Python one, up to its exception line (blank lines
 # and separators among them)
 _CPP_TRACEBACK = re.compile(r"^(?:-+|\d+ +\S.*|Not support stack backtrace yet\.|Error Message Summary:"
@@ -107,9 +108,8 @@ class LineParser:
             return True
         stripped = text.strip()
         if not stripped or _GLOG.match(stripped) or progress_bar(text):
-            # Paddle's first use of a GPU: a new process, whose failures before it trains
-            # are at no step of the one before
-            self.stepless = self.stepless or GPU_START in stripped
+            if GPU_START in stripped:       # Paddle's first use of a GPU: a new process
+                self.new_process(number, out)
             return True
         if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
             out.append(self.marker(KILLED, stripped, number))
@@ -127,6 +127,8 @@ class LineParser:
                 self.first_time = self.time
             following = prefix.search(text, m.end())
             message = text[m.end():following.start()].rstrip() if following else text[m.end():]
+            if message.startswith(TRAIN_START):
+                self.new_process(number, out)
             understood = self.message(message, number, out) and understood
             m = following
         return understood
@@ -153,6 +155,16 @@ class LineParser:
 
     def end(self, out: list) -> None:
         """Add the events still held at the end of the input."""
+
+    def new_process(self, number: int, out: list) -> None:
+        """A process starts in the log (its start-up line or banner, Paddle's first use of a
+        GPU): after records, a new process (a restart, a resume, another launch) whose records
+        begin a segment even where its steps go on or repeat, and whose failures before it
+        trains are at no step of the one before."""
+        if self.last_step is not None:
+            out.append(self.marker(NEW_RUN, "new run", number))
+            self.last_step = self.epoch = None
+        self.stepless = True
 
     def marker(self, kind: str, detail, number: int) -> Marker:
         return Marker(kind, detail, line=number, step=None if self.stepless else self.last_step,

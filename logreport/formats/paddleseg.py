@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from itertools import zip_longest
 
-from ..events import EVAL, FINISHED, NEW_RUN, TABLE, TRAIN, Info, Marker, Record
+from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
 
@@ -140,7 +140,7 @@ class Parser(LineParser):
             return self._legacy_eval(text.rstrip(), number, out)
         if self.continued:
             if text.startswith("---") and "Environment Information" in text:
-                self._new_process(number, out)
+                self.new_process(number, out)
             version = _VERSION.match(text.strip())
             if version:
                 self.fact(out, number, paddleseg_version=version.group(1))
@@ -149,13 +149,6 @@ class Parser(LineParser):
 
     def end(self, out: list) -> None:
         self._close(out)
-
-    def _new_process(self, number: int, out: list) -> None:
-        """A process's start-up banner: after training lines, a new process (a restart, a
-        resume) whose records begin a segment even where its iterations go on."""
-        if self.last_step is not None:
-            out.append(self.marker(NEW_RUN, "new run", number))
-            self.last_step = None
 
     def _train(self, msg: str, number: int, out: list) -> bool:
         m = _TRAIN.match(msg)
