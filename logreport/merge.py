@@ -186,7 +186,8 @@ def merge(parts: list[Collected], used: dict):
 
     Column-wise: each file's records become numpy columns, matched to the records kept so far
     by their (phase, step) key; a file's records without a step, other than train ones, take
-    the last train step of the files before it. The first file's markers come among the
+    the last step of the files before it (their final record's, an evaluation's after the last
+    logged loss: where the results files' final metrics and evaluation after training were). The first file's markers come among the
     records where it gave them; the other files' after them."""
     names = _Names()
     kept = _Rows()
@@ -214,9 +215,9 @@ def merge(parts: list[Collected], used: dict):
                 if index == 0:
                     placed.append((where[0], marker))
                 _give(gave, f"{marker.kind} marker", 1, where)
-        train = kept.step[(kept.phase == _TRAIN_CODE) & ~np.isnan(kept.step)]
-        if len(train):
-            rows.step[np.isnan(rows.step) & (rows.phase != _TRAIN_CODE)] = train.max()
+        reached = kept.step[~np.isnan(kept.step)]
+        if len(reached):
+            rows.step[np.isnan(rows.step) & (rows.phase != _TRAIN_CODE)] = reached.max()
         known = ~np.isnan(rows.step)
         keys = _keys(rows.phase, rows.step, known)
         pos = np.minimum(np.searchsorted(key_sorted, keys), max(len(key_sorted) - 1, 0))

@@ -126,12 +126,12 @@ def test_a_loss_that_ended_in_nan_is_the_final_card_and_no_broken_run_is_the_bes
 
 
 def test_a_run_that_finished_its_total_after_its_last_record_says_the_total():
-    """sbert's example logged every 500 steps and finished at 2628/2628 (epoch 4.0): the
-    sentence said "Finished 2500 steps (epoch 3.81)", its last record's."""
+    """sbert's example logged every 500 steps and finished at 2628/2628 (epoch 4.0, its final
+    dict's): the sentence said "Finished 2500 steps (epoch 3.81)", its last record's."""
     run = load(str(DATA / "llamafactory" / "58_nonLF_sbert_eval_after_one_frame_bars_commented.log"))
     s = summarize(run)
-    assert s["total_steps"] == 2628 and s["last_step"] == 2500
-    assert headline.sentence(s, headline.loss_change(run)).startswith("Finished 2628 steps in ")
+    assert s["total_steps"] == 2628 and s["last_step"] == 2628      # its final record's
+    assert headline.sentence(s, headline.loss_change(run)).startswith("Finished 4 epochs in ")
     lora = load(str(SFT))                  # its last record is at its total: as before
     assert headline.sentence(summarize(lora), headline.loss_change(lora)).startswith(
         "Finished 60 steps (epoch 0.533333) in ")

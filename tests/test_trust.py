@@ -204,7 +204,8 @@ def test_a_training_dict_after_the_final_one_begins_the_next_training():
         assert steps[0] == 10 and steps[-1] <= total and (np.diff(steps) > 0).all()
         assert not np.asarray(seg.train.estimated).any()
     summary = summarize(run)
-    assert summary["total_steps"] == 625 and summary["last_step"] == 620
+    # its last loss at step 620, its train_runtime dict at 625 (where the training ended)
+    assert summary["total_steps"] == 625 and summary["last_step"] == 625
     assert [a["kind"] for a in summary["anomalies"]] == ["traceback"]
     # without bars: four trainings, four segments, no divergence across them
     bare = load(str(LF / "65_nonLF_deepspeed_script_four_trainings_no_bars.log"))
@@ -1418,3 +1419,29 @@ def test_each_paddle_process_begins_a_run_segment_even_at_the_same_step():
         assert (np.diff(steps) > 0).all(), steps[:5]
     (missing,) = [a for a in anomalies(run) if "FileNotFoundError" in a["detail"]]
     assert missing["line"] == 10263 and missing["step"] is None
+
+
+def _phase_rows(path, tmp_path) -> list[list[str]]:
+    out = tmp_path / "x.csv"
+    result = CliRunner().invoke(main, ["export", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return [row.split(",") for row in out.read_text().splitlines()[1:]]
+
+
+def test_results_files_take_the_step_the_training_ended_at(tmp_path):
+    """Output folders whose logging ended before the training's last step: a LLaMA-Factory
+    SFT (last loss at step 330, trainer_state.json's final entry at 336) and a BART run (one
+    loss record, at 500; the final entry at 693). train_results / all_results / eval_results
+    state no step: their final metrics are the final entry's (once each, not again at the last
+    loss step) and the evaluation after training is at the step it ran at; the run got to the
+    final entry's step (693 of 693, not "500 steps, 72 %")."""
+    lf = _phase_rows(LF / "84_lf_sft_output_folder_eval_after_training", tmp_path)
+    finals = [row for row in lf if row[2] == "final"]
+    assert {row[3] for row in finals} == {"336"}
+    assert len(finals) == len({row[7] for row in finals})        # each metric once
+    assert [row[3] for row in lf if row[7] == "eval_loss"] == ["336"]
+    bart = _phase_rows(LF / "83_nonLF_bart_samsum_output_folder_one_loss_record", tmp_path)
+    assert [row[3] for row in bart if row[7] == "train_runtime"] == ["693"]
+    assert [row[3] for row in bart if row[7] == "eval_loss"] == ["693"]
+    (run,), _ = summaries(LF / "83_nonLF_bart_samsum_output_folder_one_loss_record")
+    assert (run["last_step"], run["last_epoch"], run["progress"]["percent"]) == (693, 3, 100.0)

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from .. import formats, store
-from ..events import EVAL, TRAIN
+from ..events import EVAL, FINAL, TRAIN
 from ..model import Run, plain
 
 
@@ -311,13 +311,28 @@ def last_value(run: Run, phase: str, name: str) -> float | None:
 
 
 def last_train_axes(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """Step and epoch of the last training record, as arrays of one (empty: no training)."""
+    """Step and epoch where the last training got, as arrays of one (empty: no training)."""
+    where = last_train_row(run)
+    if where is None:
+        return np.array([]), np.array([])
+    table, i = where
+    return table.step.slice(i, i + 1), table.epoch.slice(i, i + 1)
+
+
+def last_train_row(run: Run):
+    """(table, index) of the record that says where the last training got: its last training
+    record, or its final record (`train_runtime`, at the step the training ended) where that
+    comes later in the same segment (a run whose logging steps end before its last step), or
+    None (no training)."""
     tables = list(run.tables(TRAIN))
     if not tables:
-        return np.array([]), np.array([])
-    table = tables[-1][1]
-    lo = len(table) - 1
-    return table.step.slice(lo, len(table)), table.epoch.slice(lo, len(table))
+        return None
+    segment, table = tables[-1]
+    last = table.step[len(table) - 1]
+    end = segment.tables[FINAL]
+    if len(end) and end.step[len(end) - 1] > last:
+        return end, len(end) - 1
+    return table, len(table) - 1
 
 
 def as_int(x):

@@ -8,7 +8,7 @@ from typing import TypedDict
 from ..events import EVAL, TRAIN
 from ..model import Run, json_number, plain
 from .anomalies import Thresholds, anomalies
-from .series import as_int, best, final_values, last_train_axes, throughput
+from .series import as_int, best, final_values, last_train_axes, last_train_row, throughput
 from .status import eta_seconds, progress, status, timing, total_steps, wall_seconds
 
 
@@ -81,10 +81,10 @@ def refresh(summary: Summary, run: Run) -> Summary:
     anomalies, ETA) stay as they were: `watch` redoes those less often on a long run."""
     steps, epochs = last_train_axes(run)
     estimated = sum(t.estimated_count for _, t in run.tables(TRAIN))
-    last = list(run.tables(TRAIN))
+    last = last_train_row(run)
     return dict(summary,
                 last_step=as_int(steps[-1]) if len(steps) else None,
-                last_step_estimated=bool(last and last[-1][1].estimated[-1]),
+                last_step_estimated=bool(last and last[0].estimated[last[1]]),
                 last_epoch=plain(epochs[-1]) if len(epochs) else None,
                 train_records=run.count(TRAIN),
                 estimated_steps=estimated,
