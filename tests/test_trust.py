@@ -1445,3 +1445,23 @@ def test_results_files_take_the_step_the_training_ended_at(tmp_path):
     assert [row[3] for row in bart if row[7] == "eval_loss"] == ["693"]
     (run,), _ = summaries(LF / "83_nonLF_bart_samsum_output_folder_one_loss_record")
     assert (run["last_step"], run["last_epoch"], run["progress"]["percent"]) == (693, 3, 100.0)
+
+
+def test_a_buffered_stdouts_bursts_lie_evenly_up_to_the_bar_they_came_at():
+    """`nohup` consoles whose stdout was block-buffered apart from the bar: each flush writes
+    the dicts printed since the one before, the last as the bar stood (the bar's count just
+    before the burst). A GRPO run (no banner, 1875 steps, logging every 20): three bursts of
+    31 dicts after frames 620, 1240 and 1860 were numbered 1-30, 620, 621-682; an SFT run
+    (2115 steps, logging every 10, an evaluation every 100) had its evaluations and best at a
+    tenth of their steps; a TRL SFT's evaluation at step 100 (epoch 0.55) was at 10."""
+    grpo = load(str(LF / "85_nonLF_grpo_nohup_stdout_bursts_no_banner.log"))
+    rows = train_rows(grpo)
+    assert [step for step, _, _ in rows] == [20.0 * k for k in range(1, 94)]
+    assert all(estimated for _, estimated, _ in rows)
+    assert [(step, est) for step, est, _ in train_rows(grpo, "final")] == [(1875, False)]
+    sft = load(str(LF / "86_nonLF_sft_lora_nohup_bursts_with_evals.log.gz"))
+    assert [step for step, _, _ in train_rows(sft, "eval")] == [100.0 * k for k in range(1, 22)]
+    assert (best(sft)["step"], best(sft)["step_estimated"]) == (1400, True)
+    trl = load(str(LF / "87_nonLF_trl_sft_nohup_one_eval.log"))
+    assert [step for step, _, _ in train_rows(trl, "eval")] == [100.0]
+    assert [step for step, _, _ in train_rows(trl)][:3] == [10.0, 20.0, 30.0]

@@ -304,9 +304,11 @@ class BlockPath:
     def _bare_clean(self, run: BareDicts) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose
         step feed estimates, flushing the one before it (an echo's logger line changes only
-        the clock, once the first stamp and the version are known)."""
+        the clock, once the first stamp and the version are known); not in a console that
+        draws bars, where dicts alone are a buffered stdout's burst (feed holds them)."""
         return self.partial is None and self.block is None and not self.in_traceback \
             and not self.in_dump and not self._after_final() \
+            and not (self.bar_line or self.candidate) \
             and not (self.pending is not None and self.pending_echo) \
             and (not len(run.echoes) or self.first_time is not None
                  and ("llamafactory_version" in self.facts or not run.versioned.any()))
@@ -323,7 +325,7 @@ class BlockPath:
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""
-        if quiet.unsafe or self.partial is not None or self.block is not None \
+        if quiet.unsafe or self.partial is not None or self.block is not None or self.burst \
                 or self.in_traceback or self.first_time is None and quiet.stamped:
             return False
         if quiet.bars and self.train_total != prepared.total:

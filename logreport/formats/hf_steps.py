@@ -41,6 +41,8 @@ class Steps:
     """The step rules of the hf_trainer parser."""
 
     buffered = False        # the console's dicts came out in bursts (see _buffered)
+    burst: list             # records of a buffered stdout's burst, waiting (see _end_burst)
+    burst_bar: int | None = None    # the training bar's count when the burst began
     ended = False           # the training printed its final dict (see _before_dict)
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
@@ -234,6 +236,12 @@ class Steps:
             self._new_run()
             self.candidate = candidate
         elif pending is not None and pending.phase == TRAIN and not self.pending_echo:
+            if not self.bar_line and self.train_total is None and self.candidate \
+                    and self.candidate[3] >= pending.line - 1:
+                total, _, _, line, count = self.candidate   # a bar drawn right before the
+                self._bar_total(total, line, out)           # first dict: the training one
+                self.clock_step = self.last_step = count
+                self.bar_line = line
             self._buffered(pending.line, out)
 
     def _after_final(self) -> bool:
@@ -265,16 +273,32 @@ class Steps:
             return max(0, round(self._epoch_step(epoch))), True
         return self.record_step, self.record_step is not None
 
+    def _buffered_end(self) -> tuple[int | None, bool]:
+        """(step, estimated) of a final record once stdout was found buffered: where the
+        training bar ended (drawn unbuffered, up to its last step), else the last training
+        record's step."""
+        if self.clock_step is not None and (self.record_step is None
+                                            or self.clock_step >= self.record_step):
+            return self.clock_step, False
+        return self.record_step, self.record_step is not None
+
     def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
         eval or final record that restates one at its step (a metrics block that `restates` its
         dict; `TrainOutput(...)`: the same values, more digits) gives only the keys it adds;
         another one with those keys and other values (a second evaluation at that step: of the
-        best model, after training; another run pasted) is kept whole."""
+        best model, after training; another run pasted) is kept whole. Once stdout was found
+        buffered, training and evaluation records wait for the end of their burst."""
+        if self.buffered and rec.phase in (TRAIN, EVAL):
+            if not self.burst:
+                self.burst_bar = self.clock_step
+            self.burst.append(rec)
+            return
+        self._end_burst(out)            # (a final record comes after the burst before it)
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
-                None if self.buffered else self._choose(rec.step, step, rec.epoch), rec.epoch,
-                not self.buffered and self._unsure(rec.step, step, rec.epoch))
+                self._choose(rec.step, step, rec.epoch), rec.epoch,
+                self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
         else:
             if not self.buffered:
@@ -283,10 +307,15 @@ class Steps:
                     self._buffered(rec.line, out)
             if self.buffered:
                 rec.step, rec.estimated = self._buffered_step(rec.epoch) if rec.phase == EVAL \
-                    else (self.record_step, self.record_step is not None)
+                    else self._buffered_end()
             if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
                 self.ended, self.train_total = True, None
                 self.facts.pop("total_steps", None)
+        self._place(rec, out, restates)
+
+    def _place(self, rec: Record, out: list, restates: bool = False) -> None:
+        """Add a record that has its step (an eval or final record: see _emit)."""
+        if rec.phase != TRAIN:
             seen = self.emitted.setdefault((rec.phase, rec.step), {})
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
@@ -297,7 +326,55 @@ class Steps:
             seen.update(rec.metrics)
         out.append(rec)
 
+    def _end_burst(self, out: list) -> None:
+        """The records of a buffered stdout's burst (the dicts one flush wrote, between two
+        stretches of bars and logger lines), with their steps. A flush writes the dicts printed
+        since the one before, the last as the bar stood when it came (its count, `burst_bar`):
+        where that count is a whole number of equal gaps past the step the burst before ended
+        at, one a training record, they lie evenly there (the logging steps), and an evaluation
+        takes the step of the training record before it (the Trainer logs, then evaluates).
+        Else (fewer than two training records, or steps their epochs belie) each is estimated
+        alone (_train_step, _buffered_step). All are marked estimated."""
+        held, self.burst = self.burst, []
+        if not held:
+            return
+        gap = _even_gap(held, self.record_step or 0, self.burst_bar)
+        step = self.record_step or 0
+        for rec in held:
+            if rec.phase == TRAIN and gap:
+                step += gap
+                rec.step, rec.estimated = step, True
+                self.record_step, self.estimated, self.record_gap = step, True, gap
+                self.train_count += 1
+            elif rec.phase == TRAIN:
+                rec.step, rec.estimated = self._train_step(None, rec.epoch)
+            else:
+                rec.step, rec.estimated = (step, True) if gap else self._buffered_step(rec.epoch)
+            if rec.phase == TRAIN:
+                self.last_step = rec.step
+            self._place(rec, out)
+
     def _flush(self, out: list, step: int | None = None) -> None:
         if self.pending is not None:
             rec, self.pending = self.pending, None
             self._emit(rec, step, out)
+
+
+def _even_gap(held: list, floor: int, top: int | None) -> int | None:
+    """The gap between the training records of a burst if they lie evenly from `floor` to
+    `top` (the last at `top`), each evaluation at the training record's before it, and every
+    epoch printed agrees (to its two decimals) with the step so given; else None."""
+    trains = sum(rec.phase == TRAIN for rec in held)
+    if trains < 2 or top is None or top <= floor or (top - floor) % trains:
+        return None
+    gap, step, placed = (top - floor) // trains, floor, []
+    for rec in held:
+        step += gap if rec.phase == TRAIN else 0
+        placed.append((step, rec.epoch))
+    ends = [epoch for _, epoch in placed if epoch is not None and math.isfinite(epoch)]
+    if not ends or ends[-1] <= 0:
+        return None
+    per_step = ends[-1] / top
+    return gap if all(epoch is None or not math.isfinite(epoch)
+                      or abs(epoch - at * per_step) <= max(0.006, 0.002 * epoch)
+                      for at, epoch in placed) else None

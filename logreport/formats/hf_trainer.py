@@ -181,17 +181,21 @@ class Parser(Steps, BlockPath):
         self.estimated = False                # the last record's step is an estimate
         self.glued: int | None = None         # step of a training bar right before a dict
         self.candidate: tuple | None = None   # the last bar seen while the training one is not
-                                              # known: (total, elapsed, remaining, line)
+                                              # known: (total, elapsed, remaining, line, count)
         self.redraws = False                  # the console kept tqdm's redraws (\r frames)
         self.bar_line = 0                     # line of the last training bar frame
         self.emitted: dict[tuple, set] = {}      # (eval/final, step) -> metric names given (last 16)
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
+        self.burst: list = []
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line; None for a line that is none of the trainer's."""
         out: list = []
+        if self.burst and not text.lstrip().startswith("{'"):    # a burst ends at its last dict
+            self._flush(out)
+            self._end_burst(out)
         if "%|" in text:
             m = _BAR.match(text)
             if m is not None and m.end() == len(text):      # a frame that is one bar alone
@@ -214,6 +218,7 @@ class Parser(Steps, BlockPath):
         self._reject_partial()
         self._end_block(out)
         self._flush(out)
+        self._end_burst(out)
         if self.in_traceback:            # cut short before its exception line
             out.append(Marker(TRACEBACK, "traceback (cut short)", line=self.in_traceback,
                               step=self.last_step, time=self.time))
@@ -233,7 +238,7 @@ class Parser(Steps, BlockPath):
             if self.in_eval:
                 return None
             if self.pending is None or self.pending.phase != TRAIN:
-                self.candidate = (total, elapsed, remaining, number)
+                self.candidate = (total, elapsed, remaining, number, n)
                 return n        # the training bar only if a dict is glued right after it
             self._bar_total(total, number, out)     # drawn after a training dict: the training bar
         if total != self.train_total:
@@ -242,8 +247,10 @@ class Parser(Steps, BlockPath):
         return n
 
     def _train_bar(self, n: int, elapsed: str, remaining: str, number: int, out: list) -> None:
-        """A frame of the training bar: it flushes the dict before it and gives the clock."""
+        """A frame of the training bar: it flushes the dict before it, ends a buffered stdout's
+        burst and gives the clock."""
         self._flush(out, n)
+        self._end_burst(out)
         if n != self.clock_step:
             self.clock_step = n
             self._clock(elapsed, remaining, number, out)
@@ -492,7 +499,7 @@ class Parser(Steps, BlockPath):
         known = phase == TRAIN or self.train_total is not None
         rec.step, self.glued = self.glued if known else None, None
         if phase == TRAIN and rec.step is not None and self.train_total is None and self.candidate:
-            total, elapsed, remaining, line = self.candidate
+            total, elapsed, remaining, line, _ = self.candidate
             self._bar_total(total, line, out)
             self._train_bar(rec.step, elapsed, remaining, line, out)
         if self.pending is not None and self.pending_echo and not echo and phase == TRAIN:
