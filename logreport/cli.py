@@ -368,7 +368,8 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
             for a in r["anomalies"]:
                 where = f"line {a['line']}" if a.get("file") in (None, r["source"]) else \
                     f"{a['file']}:{a['line']}"
-                where += f", step {a['step']}" if a["step"] is not None else ""
+                where += f", step {'~' if a.get('step_estimated') else ''}{a['step']}" \
+                    if a["step"] is not None else ""
                 click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)

@@ -186,9 +186,9 @@ def merge(parts: list[Collected], used: dict):
 
     Column-wise: each file's records become numpy columns, matched to the records kept so far
     by their (phase, step) key; a file's records without a step, other than train ones, take
-    the last step of the files before it (their final record's, an evaluation's after the last
-    logged loss: where the results files' final metrics and evaluation after training were). The first file's markers come among the
-    records where it gave them; the other files' after them."""
+    the last step of the files before it (their final record's, after the last logged loss:
+    where the results files' final metrics and evaluation after training were). The first
+    file's markers come among the records where it gave them; the other files' after them."""
     names = _Names()
     kept = _Rows()
     key_sorted = np.zeros(0, dtype=np.int64)    # (phase, step) keys of kept records, sorted,

@@ -28,7 +28,7 @@ def test_traceback_detail_is_the_exception_line():
     assert [a for a in found if a["kind"] == "traceback"] == [
         {"kind": "traceback", "step": 3, "metric": None, "line": 51, "file": path,
          "detail": "ValueError: (InvalidArgument) Illegal input, input must be "
-                   "greater than  or equal to 0"}]
+                   "greater than  or equal to 0", "step_estimated": False}]
 
 
 def test_divergence_names_the_step_the_loss_left_its_level():

@@ -1465,3 +1465,16 @@ def test_a_buffered_stdouts_bursts_lie_evenly_up_to_the_bar_they_came_at():
     trl = load(str(LF / "87_nonLF_trl_sft_nohup_one_eval.log"))
     assert [step for step, _, _ in train_rows(trl, "eval")] == [100.0]
     assert [step for step, _, _ in train_rows(trl)][:3] == [10.0, 20.0, 30.0]
+
+
+def test_an_anomaly_at_an_estimated_step_says_so():
+    """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
+    `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""
+    log = LF / "86_nonLF_sft_lora_nohup_bursts_with_evals.log.gz"
+    result = CliRunner().invoke(main, ["check", str(log)])
+    assert "eval_regression  line 1005, step ~1000: eval_loss 0.239772" in result.stdout
+    (run,), _ = summaries(log)
+    assert [(a["step"], a["step_estimated"]) for a in run["anomalies"]] == [(1000, True),
+                                                                            (1700, True)]
+    (stated,), _ = summaries(NAN_CRASH)
+    assert stated["anomalies"] and not any(a["step_estimated"] for a in stated["anomalies"])
