@@ -1478,3 +1478,14 @@ def test_an_anomaly_at_an_estimated_step_says_so():
                                                                             (1700, True)]
     (stated,), _ = summaries(NAN_CRASH)
     assert stated["anomalies"] and not any(a["step_estimated"] for a in stated["anomalies"])
+
+
+def test_a_memory_value_cut_with_its_unit_is_no_value():
+    """A PaddleX paste whose last line was cut mid-number: `max_mem_allocated: 3149` where the
+    lines before print `31490 MB` (and this line its reserved memory in MB). The record is
+    kept; that value, which lost its digits with its unit, is not read."""
+    run = load(str(PPDET / "public_47_paddlex_issue_paste_last_line_cut_mid_number.log"))
+    rows = train_rows(run)
+    assert [step for step, _, _ in rows] == [2087, 2088, 2089, 2090]
+    assert [m.get("max_mem_allocated") for _, _, m in rows] == [31490, 31490, 31490, None]
+    assert rows[-1][2]["loss"] == 4.441298 and rows[-1][2]["max_mem_reserved"] == 42653

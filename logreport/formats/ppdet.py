@@ -31,6 +31,7 @@ NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
+_CUT_MEMORY = re.compile(r"max_mem_allocated: \d+\s*$")     # a line cut after it, its MB lost
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
 _STATIC_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
@@ -283,6 +284,8 @@ class Parser(BlockPath):
         m, _, fields, eta = parts
         epoch, it, steps = int(m.group(1)), int(m.group(2)), int(m.group(3))
         metrics = {name: float(pair.group(2)) for name, pair in fields.items()}
+        if _CUT_MEMORY.search(msg) and _MEM_UNIT.search(msg):   # `max_mem_allocated: 3149`
+            del metrics["max_mem_allocated"]                      # lost its digits with its MB
         if eta:
             metrics["eta_seconds"] = eta_seconds(eta)
         self.epoch, self.steps_per_epoch = epoch, steps
