@@ -192,3 +192,22 @@ def test_a_followed_folder_takes_up_log_files_as_they_appear(tmp_path):
                                                                        "trainer_log.jsonl"]
     finally:
         reader.close()
+
+
+def test_a_json_document_left_without_a_line_end_is_read_whole(tmp_path):
+    """transformers writes `eval_results.json` with no line end after its closing brace: a
+    follower read it all but that brace, which it held as an unfinished line, so `watch` on an
+    output folder never showed the evaluation after training. Once the file stays as it is, a
+    `.json` document's closing line is read; a log's unfinished line still waits."""
+    src = DATA / "llamafactory" / "84_lf_sft_output_folder_eval_after_training" / "eval_results.json"
+    assert not src.read_bytes().endswith(b"\n")
+    shutil.copy(src, tmp_path / "eval_results.json")
+    follower = Follower(str(tmp_path / "eval_results.json"))
+    texts = [text for _, text in follower.poll() + follower.poll()]
+    follower.close()
+    assert texts[-1] == "}" and "".join(texts).count('"eval_loss"') == 1
+    (tmp_path / "run.log").write_bytes(src.read_bytes())
+    log = Follower(str(tmp_path / "run.log"))
+    texts = [text for _, text in log.poll() + log.poll()]
+    log.close()
+    assert "}" not in texts

@@ -66,8 +66,16 @@ class Follower:
             before = self.offset
             lines = self._read(limit)
             out.extend(lines)
+            if self.offset == before and self._whole_document():
+                out.extend(self.splitter.flush())
             if lines or self.offset - before < limit:
                 return out
+
+    def _whole_document(self) -> bool:
+        """Whether the unfinished line is the end of a JSON document a writer left without a
+        line end (transformers writes `*_results.json` so): a `.json` file whose last bytes,
+        unchanged since the poll before, close it."""
+        return self.path.endswith(".json") and self.splitter.buffer.rstrip().endswith(b"}")
 
     def resume_point(self) -> tuple[int, int, int] | None:
         """(byte offset, line number, bytes to read) from the start of the line not finished
