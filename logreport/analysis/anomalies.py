@@ -15,6 +15,7 @@ from ..model import Run
 from .series import (
     applicable,
     as_int,
+    estimated_lines,
     is_loss,
     last_train_axes,
     lineage_starts,
@@ -44,22 +45,10 @@ def anomalies(run: Run, th: Thresholds | None = None, kinds=None) -> list[dict]:
     order = {name: i for i, name in enumerate(run.inputs)}
     found = sorted((a for a in found if kinds is None or a["kind"] in kinds),
                    key=lambda a: (order.get(a["file"], 0), a["line"] or 0))
-    _mark_estimated(run, found)
+    guessed = estimated_lines(run, {a["line"] for a in found if a["step"] is not None})
+    for a in found:         # (which `check` and the pages mark `~N`)
+        a["step_estimated"] = a["step"] is not None and a["line"] in guessed
     return found
-
-
-def _mark_estimated(run: Run, found: list[dict]) -> None:
-    """`step_estimated` of each anomaly: whether a record on its line has a step the log
-    does not state (a buffered console's, say), which `check` and the pages mark `~N`."""
-    at = {a["line"] for a in found if a["step"] is not None}
-    estimated: set = set()
-    for phase in (TRAIN, EVAL) if at else ():
-        for _, table in run.tables(phase):
-            if table.estimated_count:
-                flags = np.asarray(table.estimated) > 0
-                estimated.update(int(n) for n in np.asarray(table.line)[flags] if int(n) in at)
-    for a in found:
-        a["step_estimated"] = a["step"] is not None and a["line"] in estimated
 
 
 def _file_of(run: Run, phase: str, anomaly: dict) -> str:

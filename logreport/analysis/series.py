@@ -219,6 +219,18 @@ def _ranked_by(run: Run, names: list[str]) -> list[str]:
             if np.isclose(run.arrays(EVAL, n)["value"], stated, rtol=0, atol=5e-6).any()]
 
 
+def estimated_lines(run: Run, lines: set) -> set:
+    """Those of `lines` that hold a training or eval record whose step the log does not state
+    (a buffered console's, say)."""
+    found: set = set()
+    for phase in (TRAIN, EVAL) if lines else ():
+        for _, table in run.tables(phase):
+            if table.estimated_count:
+                flags = np.asarray(table.estimated) > 0
+                found.update(int(n) for n in np.asarray(table.line)[flags] if int(n) in lines)
+    return found
+
+
 def lineage_starts(run: Run) -> list[int]:
     """The segments where a training begins afresh (its first step no later than its first
     logging interval, or than the log's first training's), the first always: each begins a
