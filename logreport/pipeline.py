@@ -206,11 +206,12 @@ def _records_read_as(fmt, lines: list[str]) -> str:
     from .present import count
 
     parser, found = fmt.Parser(), []
-    for number, text in enumerate(lines, 1):
-        try:
+    try:
+        for number, text in enumerate(lines, 1):
             found += [e for e in parser.feed(text, number) or () if isinstance(e, Record)]
-        except Exception:           # (the lines are no such log: what it reads is no matter)
-            return ""
+        found += [e for e in parser.finish() if isinstance(e, Record)]   # (one left waiting)
+    except Exception:               # (the lines are no such log: what it reads is no matter)
+        return ""
     train = sum(rec.phase == TRAIN for rec in found)
     return count(train, "training record") if train else \
         count(len(found), "evaluation record") if found else ""
