@@ -22,6 +22,7 @@ from .series import (
     lower_is_better,
     main_eval_metric,
     main_loss,
+    remembered,
     step_gaps,
     throughput,
     trainings,
@@ -101,8 +102,9 @@ def _on_loss(find, ratios: bool = False):
 
 
 def _signed(run: Run, name: str) -> bool:
-    """Whether a training metric takes a negative value."""
-    return any((part["value"] < 0).any() for part in run.chunks(TRAIN, name, ()))
+    """Whether a training metric takes a negative value (read once for both detectors)."""
+    return remembered(run, ("signed", name), lambda: any(
+        (part["value"] < 0).any() for part in run.chunks(TRAIN, name, ())))
 
 
 def anomaly(kind, step, metric, detail, line) -> dict:

@@ -223,11 +223,12 @@ def estimated_lines(run: Run, lines: set) -> set:
     """Those of `lines` that hold a training or eval record whose step the log does not state
     (a buffered console's, say)."""
     found: set = set()
+    wanted = np.fromiter(lines, dtype=np.float64, count=len(lines))
     for phase in (TRAIN, EVAL) if lines else ():
         for _, table in run.tables(phase):
             if table.estimated_count:
-                flags = np.asarray(table.estimated) > 0
-                found.update(int(n) for n in np.asarray(table.line)[flags] if int(n) in lines)
+                guessed = np.asarray(table.line)[np.asarray(table.estimated) > 0]
+                found.update(int(n) for n in guessed[np.isin(guessed, wanted)])
     return found
 
 

@@ -341,16 +341,15 @@ class Steps:
         gap = _even_gap(held, self.record_step or 0, self.burst_bar)
         step = self.record_step or 0
         for rec in held:
-            if rec.phase == TRAIN and gap:
+            if rec.phase != TRAIN:
+                rec.step, rec.estimated = (step, True) if gap else self._buffered_step(rec.epoch)
+            elif gap:
                 step += gap
-                rec.step, rec.estimated = step, True
+                rec.step, rec.estimated, self.last_step = step, True, step
                 self.record_step, self.estimated, self.record_gap = step, True, gap
                 self.train_count += 1
-            elif rec.phase == TRAIN:
-                rec.step, rec.estimated = self._train_step(None, rec.epoch)
             else:
-                rec.step, rec.estimated = (step, True) if gap else self._buffered_step(rec.epoch)
-            if rec.phase == TRAIN:
+                rec.step, rec.estimated = self._train_step(None, rec.epoch)
                 self.last_step = rec.step
             self._place(rec, out)
 
