@@ -1386,6 +1386,10 @@ def test_a_log_refused_for_too_few_lines_says_what_its_closest_format_reads():
     (run,), _ = summaries("--format", "hf_trainer", log)
     assert run["status"] == "failed" and run["train_records"] == 1
     assert "Main process received SIGINT, exiting" in run["status_evidence"]
+    # cut before the launcher's lines, the dict is left waiting at the end: it counts too
+    from logreport.pipeline import unknown_format
+    head = log.read_text(encoding="utf-8").splitlines()[:318]
+    assert "1 training record in them" in str(unknown_format(str(log), head))
 
 
 def test_the_deepspeed_launchers_exit_code_is_a_failure():
@@ -1419,6 +1423,12 @@ def test_each_paddle_process_begins_a_run_segment_even_at_the_same_step():
         assert (np.diff(steps) > 0).all(), steps[:5]
     (missing,) = [a for a in anomalies(run) if "FileNotFoundError" in a["detail"]]
     assert missing["line"] == 10263 and missing["step"] is None
+    # PaddleNLP's ten FewCLUE tasks, each its own process, four of them OOM at step 100: one
+    # failure each (they were one anomaly: the same kind, step and detail)
+    tasks = load(str(DATA / "paddlenlp"
+                     / "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    assert [a["line"] for a in anomalies(tasks) if a["kind"] == "oom" and a["step"] == 100] == [
+        506, 962, 1800, 1976]
 
 
 def _phase_rows(path, tmp_path) -> list[list[str]]:
