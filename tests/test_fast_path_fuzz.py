@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import repeated
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from strategies import DATA  # (also loads the hypothesis profile)
 from test_fast_path import (
@@ -69,6 +69,14 @@ EDIT = st.tuples(st.sampled_from(EDITS), st.integers(0, 1 << 20), st.integers(1,
 
 @given(st.integers(0, len(BASES) - 1), st.lists(EDIT, min_size=1, max_size=8),
        st.sampled_from([300, 4000, 1 << 20]))
+# found by it: bursts held by feed in a console found buffered, then a training after the
+# final dict (bars dropped, a region twice): the block path read the new run's dicts at once
+@example(16, [("bars_dropped", 12744, 46, 0, 0), ("region_twice", 53, 60, 0, 0),
+              ("delete", 0, 1, 0, 5), ("bars_dropped", 0, 2, 0, 8), ("delete", 0, 2, 0, 2),
+              ("dicts_dropped", 0, 1, 0, 6), ("bars_dropped", 113, 60, 10, 88)], 1 << 20)
+@example(16, [("bars_dropped", 12744, 46, 0, 0), ("region_twice", 53, 60, 0, 0),
+              ("insert", 0, 8, 0, 1), ("twice", 0, 9, 0, 1), ("delete", 0, 1, 0, 8),
+              ("twice", 0, 1, 0, 6), ("bars_dropped", 113, 60, 10, 88)], 1 << 20)
 def test_edited_real_consoles_give_the_facts_of_feed(base, edits, size):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "edited.log"

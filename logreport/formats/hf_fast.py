@@ -308,7 +308,7 @@ class BlockPath:
         draws bars, where dicts alone are a buffered stdout's burst (feed holds them)."""
         return self.partial is None and self.block is None and not self.in_traceback \
             and not self.in_dump and not self._after_final() \
-            and not (self.bar_line or self.candidate) \
+            and not (self.bar_line or self.candidate or self.buffered) \
             and not (self.pending is not None and self.pending_echo) \
             and (not len(run.echoes) or self.first_time is not None
                  and ("llamafactory_version" in self.facts or not run.versioned.any()))

@@ -231,6 +231,7 @@ class Steps:
         pending = self.pending
         if self._after_final():
             self._flush(out)                    # (the final dict, waiting for a bar)
+            self._end_burst(out)                # (a burst before it is the training's)
             out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
             candidate = self.candidate
             self._new_run()
