@@ -431,10 +431,29 @@ def _slices(table: Table, series: Series, columns, size: int | None = None):
     """A series with the table columns of its records, `size` values at a time."""
     size = size or store.CHUNK
     for lo in range(0, len(series), size):
-        idx = series.rec_slice(lo, lo + size)
-        part = {column: getattr(table, column).take(idx) for column in columns}
-        part["value"] = series.value.slice(lo, lo + size)
-        yield part
+        yield Part(table, series.rec_slice(lo, lo + size), columns,
+                   value=series.value.slice(lo, lo + size))
+
+
+class Part(dict):
+    """A slice of a series (`Run.chunks`): its values, and the table columns asked for, each
+    decoded when first read (a detector that finds nothing reads no step or line)."""
+
+    def __init__(self, table: Table, idx: np.ndarray, columns, **items):
+        super().__init__(**items)
+        self._columns = (table, idx, columns)
+
+    def __missing__(self, column: str) -> np.ndarray:
+        table, idx, columns = self._columns
+        if column not in columns:
+            raise KeyError(column)
+        found = self[column] = getattr(table, column).take(idx)
+        return found
+
+    def but(self, **items) -> Part:
+        """A copy with these items replaced (the columns not read yet still to be read)."""
+        table, idx, columns = self._columns
+        return Part(table, idx, columns, **{**self, **items})
 
 
 def _repeats_within(recs: Records, step: np.ndarray) -> bool:

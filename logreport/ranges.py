@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import warnings
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from .sources import BLOCK, Input, is_url, lf_ends, positional
 MIN_SIZE = 48 << 20       # bytes: a smaller log is read in this process
 RANGE = 2 << 20           # bytes a worker prepares at a time (the range's lines, whole)
 LINE_TAIL = 1 << 16       # bytes read past a range's end to find where its last line ends
+AHEAD = 2                 # ranges in flight per worker
 FIRST = 256 << 10         # bytes of the blocks read here first (the format is decided on them)
 
 _worker: dict = {}        # in a worker process: the parser and the open file
@@ -124,27 +124,78 @@ def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
 def _prepared(inp: Input, parser, file, start: int, total: int, workers: int, size: int):
     """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers, in
     order (the data as a `_Range`); prepared None: a range they cannot read (`end` is its
-    start), and no more."""
-    pending: deque = deque()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init, initargs=(parser, inp.path)) as pool:
-        nominal = start
-        while nominal < total or pending:
-            while nominal < total and len(pending) < 2 * workers:
+    start), and no more. Range k goes to worker k % workers; each has at most AHEAD ranges
+    in flight (no thread here: each result is read when its turn comes)."""
+    pool = [_Worker(parser, inp.path) for _ in range(workers)]
+    try:
+        nominal, sent, done, at = start, 0, 0, start
+        while done < sent or nominal < total:
+            while nominal < total and sent - done < AHEAD * workers:
                 end = min(nominal + size, total)
-                with warnings.catch_warnings():     # the workers only prepare: no lock of
-                    warnings.filterwarnings(        # another thread is theirs to take
-                        "ignore", ".*fork", DeprecationWarning)
-                    pending.append(pool.submit(_prepare, nominal, end, total))
-                nominal = end
-            begin, end, lines, prepared = pending.popleft().result()
+                pool[sent % workers].send((nominal, end, total))
+                nominal, sent = end, sent + 1
+            result = pool[done % workers].receive()
+            done += 1
+            if result is None:          # the worker is gone: read on here
+                yield None, 0, at, None
+                return
+            begin, end, lines, prepared = result
             if prepared is None and end > begin:
-                for future in pending:
-                    future.cancel()
                 yield None, 0, begin, None
                 return
             if end > begin:
                 yield _Range(file, begin, end, lines), lines, end, prepared
+            at = max(at, end)
+    finally:
+        for worker in pool:
+            worker.close()
+
+
+class _Worker:
+    """A forked process that prepares the ranges sent to it, in the order sent."""
+
+    def __init__(self, parser, path: str):
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        with warnings.catch_warnings():     # the worker only prepares: no lock of
+            warnings.filterwarnings(        # another thread is its to take
+                "ignore", ".*fork", DeprecationWarning)
+            self.process = context.Process(target=_serve, args=(child, parser, path),
+                                           daemon=True)
+            self.process.start()
+        child.close()
+
+    def send(self, task: tuple) -> None:
+        try:
+            self.conn.send(task)
+        except OSError:             # it died: `receive` says so when its turn comes
+            pass
+
+    def receive(self):
+        """The next result, or None where the worker died."""
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def close(self) -> None:
+        """Stop the worker, whatever it is doing (its ranges are not needed any more)."""
+        self.conn.close()
+        self.process.kill()
+        self.process.join()
+
+
+def _serve(conn, parser, path: str) -> None:
+    """A worker's loop: prepare each range sent. Ctrl-C is the main process's to handle; on
+    an error the worker stops, and the main process reads on itself from the range it did
+    not get (meeting the same error there, if it is one of the code)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(parser, path)
+    try:
+        while True:
+            conn.send(_prepare(*conn.recv()))
+    except Exception:
+        return
 
 
 def _line_start(file, at: int, total: int, read: bytes = b"", low: int = 0) -> int:

@@ -139,7 +139,9 @@ def _shuffle(values: np.ndarray) -> bytes:
 def _mantissas(work: np.ndarray) -> tuple[np.ndarray | None, int | None]:
     """(integers m, d) with m / 10**d == work bit for bit, m in the smallest int type; or
     (None, None) when the values are not short decimals."""
-    fewest = _decimals_of(work[:16])
+    magnitudes = np.abs(work)           # the smallest one needs the most decimals (of a
+    magnitudes[magnitudes == 0] = np.inf    # decaying learning rate, say)
+    fewest = _decimals_of(np.append(work[:16], work[np.argmin(magnitudes)]))
     if fewest is None:
         return None, None
     bits = work.view(np.int64)

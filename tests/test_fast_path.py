@@ -455,6 +455,31 @@ RANGE_LOGS = HF_LOGS + [DATA / "ppdet" / "picodet_s_320_coco_long80e.log",
                         DATA / "bench" / "genbig_excerpt.log.gz"]
 
 
+@pytest.mark.parametrize("how", ["exits", "raises"])
+def test_a_worker_that_dies_mid_parse_loses_nothing(how, monkeypatch):
+    """A worker process that is killed (out of memory, say) or meets an error on its fifth
+    range: the main process reads on itself from the first range it did not get, and gives
+    the facts of reading line by line, with no word from the worker on stderr."""
+    import os
+
+    from logreport import ranges
+
+    prepare, calls = ranges._prepare, []
+
+    def dying(*task):
+        calls.append(task)              # (in the worker: its own copy of the list)
+        if len(calls) == 5:
+            if how == "exits":
+                os._exit(9)
+            raise MemoryError("a worker out of memory")
+        return prepare(*task)
+
+    monkeypatch.setattr(ranges, "_prepare", dying)
+    fast = by_ranges(CONSOLE, 3001)
+    assert 0 < fast.prepared_ranges < CONSOLE.stat().st_size // 3001
+    assert facts(fast) == facts(line_by_line(CONSOLE))
+
+
 @pytest.mark.parametrize("size", [1 << 12, 1 << 22])
 @pytest.mark.parametrize("path", HF_LOGS, ids=[str(p.relative_to(DATA)) for p in HF_LOGS])
 def test_hf_trainer_fast_path_from_the_first_line(path, size):

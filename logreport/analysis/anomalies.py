@@ -85,7 +85,7 @@ def _streaks(part: dict, nonfinite: np.ndarray, before: bool, after: bool) -> di
     """`part` with its non-finite values that no neighbour's is set to 0."""
     alone = nonfinite & ~np.concatenate(([before], nonfinite[:-1])) \
         & ~np.concatenate((nonfinite[1:], [after]))
-    return dict(part, value=np.where(alone, 0.0, part["value"]))
+    return part.but(value=np.where(alone, 0.0, part["value"]))
 
 
 def _on_loss(find, ratios: bool = False):
@@ -236,6 +236,8 @@ def _medians(windows: np.ndarray) -> np.ndarray:
     width = windows.shape[1]
     if width > 9:
         return np.median(windows, axis=1)
+    if width == 5:          # (the default windows: 7 comparisons, 10 minimums and maximums)
+        return _median5(*(windows[:, i] for i in range(5)))
     columns = [windows[:, i] for i in range(width)]
     for done in range(width - 1):               # each pass takes the largest left to its place
         for i in range(width - 1 - done):
@@ -243,6 +245,17 @@ def _medians(windows: np.ndarray) -> np.ndarray:
                                           np.maximum(columns[i], columns[i + 1]))
     middle = width // 2
     return columns[middle] if width % 2 else (columns[middle - 1] + columns[middle]) / 2
+
+
+def _median5(a, b, c, d, e) -> np.ndarray:
+    """The median of five columns: a network that leaves out every comparison whose loser
+    can no longer be the median."""
+    low, b = np.minimum(a, b), np.maximum(a, b)
+    d, e = np.minimum(d, e), np.maximum(d, e)
+    d = np.maximum(low, d)              # the smallest of a, b, d, e is out
+    b = np.minimum(b, e)                # the largest of them is out
+    b, c = np.minimum(b, c), np.maximum(b, c)
+    return np.maximum(b, np.minimum(c, d))
 
 
 def _median_before(vals: np.ndarray, width: int, factor: float) -> np.ndarray:

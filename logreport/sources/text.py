@@ -127,7 +127,8 @@ def lf_ends(data: bytes) -> tuple[bytes, int]:
     cuts = before[a[before] == 13].tolist()
     if not cuts:
         return data, lines
-    return b"".join(data[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
+    view = memoryview(data)                         # (slices of a bytes object are copies)
+    return b"".join(view[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
 
 
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
