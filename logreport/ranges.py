@@ -112,11 +112,11 @@ def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
         reader = BlockReader(stream, BLOCK, None, complete)
         cut = inp.cut
         for data in reader.blocks(total - start):
-            data, lines = lf_ends(data)
+            data, ends = lf_ends(data)
             inp.offset = reader.offset if complete else start + reader.offset
             inp.cut = cut + reader.cut
             yield number, data, None
-            number += lines
+            number += len(ends)
     finally:
         stream.close()
 
@@ -251,10 +251,10 @@ def _prepare(nominal: int, end: int, total: int):
         _line_start(file, end, total, read, low)
     if stop <= start:
         return start, start, 0, None
-    data, lines = lf_ends(read[start - low:stop - low] if stop <= high else file.read(start, stop))
+    data, ends = lf_ends(read[start - low:stop - low] if stop <= high else file.read(start, stop))
     if b"\0" in data or _long_frame(data):
-        return start, stop, lines, None
-    return start, stop, lines, _worker["parser"].prepare_block(data)
+        return start, stop, len(ends), None
+    return start, stop, len(ends), _worker["parser"].prepare_block(data, ends)
 
 
 def _long_frame(data: bytes) -> bool:

@@ -216,7 +216,7 @@ def test_rolling_medians_and_minimums_equal_numpys_for_every_width():
     import numpy as np
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from logreport.analysis.anomalies import _medians, _rolling_min
+    from logreport.analysis.rolling import _medians, _rolling_min
 
     rng = np.random.default_rng(1)
     for width in range(1, 25):
@@ -234,7 +234,7 @@ def test_median_before_matches_the_plain_rolling_median_where_it_matters():
     plain rolling median wherever a spike is possible, on random heavy-tailed series with zeros."""
     import numpy as np
 
-    from logreport.analysis.anomalies import _median_before, _rolling_median
+    from logreport.analysis.rolling import median_before, rolling_median
 
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -243,8 +243,8 @@ def test_median_before_matches_the_plain_rolling_median_where_it_matters():
         vals[rng.random(n) < 0.2] = 0
         width, factor = int(rng.integers(1, 25)), float(rng.choice([1.5, 3, 10]))
         plain = np.full(n, np.nan)
-        plain[1:] = _rolling_median(vals, width)[:-1]
-        got = _median_before(vals, width, factor)
+        plain[1:] = rolling_median(vals, width)[:-1]
+        got = median_before(vals, width, factor)
         known = np.isfinite(got)
         assert np.allclose(got[known], plain[known])
         possible = (np.arange(n) > 0) & (plain > 0) & (vals > factor * plain)

@@ -5,13 +5,14 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
+from functools import partial
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import present
 from ..events import EVAL, NEW_RUN, OOM, TRAIN
 from ..model import Run
+from .rolling import median_before, rolling_median
 from .series import (
     applicable,
     as_int,
@@ -198,9 +199,9 @@ def _per_record_steps(run: Run, name: str) -> float:
 
 def _levels(run: Run, name: str, width: int, segments: range | None = None):
     """The finite values of a training metric a chunk at a time (of `segments` only, if
-    given), with their rolling median over `width` records of its segment: (segment, steps,
-    lines, values, levels) of each chunk (a median never reaches back into another process's
-    records)."""
+    given), with their rolling median over `width` records of its segment: (segment, at,
+    values, levels) of each chunk, at(i) the step and line of value i, read only if asked (a
+    median never reaches back into another process's records)."""
     history, segment = np.empty(0), None
     for part in run.chunks(TRAIN, name):
         if segments is not None and part["segment"] not in segments:
@@ -212,76 +213,15 @@ def _levels(run: Run, name: str, width: int, segments: range | None = None):
         if part["segment"] != segment:
             history, segment = np.empty(0), part["segment"]
         joined = np.concatenate([history, vals])
-        level = _rolling_median(joined, width)[len(history):]
+        level = rolling_median(joined, width)[len(history):]
         history = joined[max(0, len(joined) - (width - 1)):] if width > 1 else history
-        yield segment, part["step"][keep], part["line"][keep], vals, level
+        yield segment, partial(_step_and_line, part, keep), vals, level
 
 
-def _rolling_median(vals: np.ndarray, width: int, chunk: int = 1 << 16) -> np.ndarray:
-    """Median of each value and the width-1 before it (fewer at the start)."""
-    if width <= 1 or not len(vals):
-        return vals.copy()
-    out = np.empty(len(vals))
-    for i in range(min(width - 1, len(vals))):
-        out[i] = np.median(vals[:i + 1])
-    windows = sliding_window_view(vals, width) if len(vals) >= width else vals[:0, None]
-    for start in range(0, len(windows), chunk):      # bounded memory on long runs
-        out[width - 1 + start:width - 1 + start + chunk] = _medians(windows[start:start + chunk])
-    return out
-
-
-def _medians(windows: np.ndarray) -> np.ndarray:
-    """np.median(windows, axis=1) of finite values; narrow windows are sorted column-wise by
-    a network of minimums and maximums (3x faster than numpy's partition)."""
-    width = windows.shape[1]
-    if width > 9:
-        return np.median(windows, axis=1)
-    if width == 5:          # (the default windows: 7 comparisons, 10 minimums and maximums)
-        return _median5(*(windows[:, i] for i in range(5)))
-    columns = [windows[:, i] for i in range(width)]
-    for done in range(width - 1):               # each pass takes the largest left to its place
-        for i in range(width - 1 - done):
-            columns[i], columns[i + 1] = (np.minimum(columns[i], columns[i + 1]),
-                                          np.maximum(columns[i], columns[i + 1]))
-    middle = width // 2
-    return columns[middle] if width % 2 else (columns[middle - 1] + columns[middle]) / 2
-
-
-def _median5(a, b, c, d, e) -> np.ndarray:
-    """The median of five columns: a network that leaves out every comparison whose loser
-    can no longer be the median."""
-    low, b = np.minimum(a, b), np.maximum(a, b)
-    d, e = np.minimum(d, e), np.maximum(d, e)
-    d = np.maximum(low, d)              # the smallest of a, b, d, e is out
-    b = np.minimum(b, e)                # the largest of them is out
-    b, c = np.minimum(b, c), np.maximum(b, c)
-    return np.maximum(b, np.minimum(c, d))
-
-
-def _median_before(vals: np.ndarray, width: int, factor: float) -> np.ndarray:
-    """Median of the `width` values before each one (fewer at the start), computed only where
-    the value exceeds factor x the window's minimum (no median can be smaller); +inf elsewhere."""
-    before = np.full(len(vals), np.inf)
-    if len(vals) < 2:
-        return before
-    rolling = _rolling_min(vals, width)[:-1]       # window ending at i-1, for i = 1..n-1
-    with np.errstate(invalid="ignore"):
-        candidates = np.flatnonzero(vals[1:] > factor * rolling) + 1
-    early, late = candidates[candidates < width], candidates[candidates >= width]
-    for i in early:
-        before[i] = np.median(vals[:i])
-    if len(late):
-        before[late] = np.median(sliding_window_view(vals, width)[late - width], axis=1)
-    return before
-
-
-def _rolling_min(vals: np.ndarray, width: int) -> np.ndarray:
-    """Minimum of each value and the width-1 before it (fewer at the start)."""
-    padded = np.concatenate([np.full(width - 1, np.inf), vals])
-    out = vals.copy()
-    for back in range(1, width):          # (whole shifted copies: 5x a strided window's min)
-        np.minimum(out, padded[width - 1 - back:len(padded) - back], out=out)
-    return out
+def _step_and_line(part: dict, keep: np.ndarray, i: int) -> tuple:
+    """The step and line of the i-th kept record of a chunk."""
+    at = np.flatnonzero(keep)[i]
+    return part["step"][at], part["line"][at]
 
 
 def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
@@ -297,11 +237,11 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     history = np.empty(0)                   # |levels| of the records just before the chunk
     seen = next_free = 0                    # (of its segment: a new process starts afresh)
     segment = None
-    for part_segment, steps, lines, vals, level in _levels(run, name, width):
+    for part_segment, at, vals, level in _levels(run, name, width):
         if part_segment != segment:
             history, seen, next_free, segment = np.empty(0), 0, 0, part_segment
         joined = np.concatenate([history, np.abs(level)])
-        before = _median_before(joined, th.spike_window, th.spike_factor)[len(history):]
+        before = median_before(joined, th.spike_window, th.spike_factor)[len(history):]
         before[:max(0, th.spike_min_history - seen)] = np.nan
         with np.errstate(invalid="ignore"):
             hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
@@ -312,9 +252,10 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
             med = before[i]
             what = f"{name} {vals[i]:.6g}" if width == 1 else \
                 f"{name} (median of {width} records) {level[i]:.6g}"
-            out.append(anomaly("spike", steps[i], name,
-                                f"{what} at step {as_int(steps[i])} is {abs(level[i]) / med:.3g}x "
-                                f"the median {med:.6g} of the previous records", lines[i]))
+            step, line = at(i)
+            out.append(anomaly("spike", step, name,
+                                f"{what} at step {as_int(step)} is {abs(level[i]) / med:.3g}x "
+                                f"the median {med:.6g} of the previous records", line))
             if len(out) >= MAX_PER_KIND:
                 return out
         history = joined[-th.spike_window:]
@@ -340,7 +281,7 @@ def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict
         return _blowup(run, name, th, segments) if n else []
     tail = max(4, int(n * th.divergence_tail))
     best, seen, ends, start = np.inf, 0, [], None
-    for _, _, _, vals, level in _levels(run, name, th.divergence_window, segments):
+    for _, _, vals, level in _levels(run, name, th.divergence_window, segments):
         start = float(level[0]) if start is None else start
         head = max(0, n - tail - seen)
         if head:
@@ -355,13 +296,13 @@ def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict
             or now - best < th.divergence_min_rise * (start - best):
         return []
     first = None                            # the record after the last calm level
-    for _, steps, lines, _, level in _levels(run, name, th.divergence_window, segments):
+    for _, at, _, level in _levels(run, name, th.divergence_window, segments):
         if first == "next chunk":
-            first = (steps[0], lines[0])
+            first = at(0)
         calm = np.flatnonzero(level <= high)
         if len(calm):
             i = int(calm[-1]) + 1
-            first = (steps[i], lines[i]) if i < len(level) else "next chunk"
+            first = at(i) if i < len(level) else "next chunk"
     step, line = first
     return [anomaly("divergence", step, name,
                      f"{name} level {now:.6g} over the last {tail} records is "

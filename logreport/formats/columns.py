@@ -22,10 +22,10 @@ _RUN = re.compile(rb"\d+")
 class Block:
     """Whole lines of bytes, with their line and digit-run offsets (numpy)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, ends: np.ndarray | None = None):
         self.data = data
         a = self.bytes = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(a == 10)
+        ends = np.flatnonzero(a == 10) if ends is None else ends
         if data and not data.endswith(b"\n"):
             ends = np.append(ends, len(data))
         self.n = len(ends)

@@ -86,12 +86,13 @@ class BlockPath:
         return self.emit_block(self.prepare_block(data), number, data)
 
     # --- stateless: the stretches of a block ---------------------------------------------
-    def prepare_block(self, data: bytes) -> Prepared:
-        """The stretches of a block (see the module); needs no state."""
+    def prepare_block(self, data: bytes, ends: np.ndarray | None = None) -> Prepared:
+        """The stretches of a block (see the module); needs no state. `ends`: the offsets of
+        its line ends, where known."""
         total, keys, quoted = block_shape(data)
         if not data.endswith(b"\n"):
-            data += b"\n"
-        marks = Marks(data)
+            data, ends = data + b"\n", None
+        marks = Marks(data, ends)
         ends = marks.where(b"\n")
         starts = np.concatenate(([0], ends[:-1] + 1))
         bare_keys, bare_quoted, bare_at = bare_shape(marks, starts)

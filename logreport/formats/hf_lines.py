@@ -441,10 +441,10 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
 class Marks:
     """Where bytes are in a block (each byte's offsets found once, when first asked)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, ends: np.ndarray | None = None):
         self.data = data
         self.bytes = np.frombuffer(data, dtype=np.uint8)
-        self._where: dict = {}
+        self._where: dict = {} if ends is None else {b"\n": ends}
         self._losses: np.ndarray | None = None
 
     def where(self, byte: bytes) -> np.ndarray:

@@ -63,12 +63,13 @@ class BlockPath:
         """
         return self.emit_block(self.prepare_block(data), number, data)
 
-    def prepare_block(self, data: bytes) -> list:
+    def prepare_block(self, data: bytes, ends: np.ndarray | None = None) -> list:
         """The stateless part of feed_block (layouts, matching, numbers): may run in another
-        thread or process, ahead of emit_block, which must then get the blocks in order.
+        thread or process, ahead of emit_block, which must then get the blocks in order
+        (`ends`: the offsets of its line ends, where known).
         Its stretches of lines: (first, end, lines, run): a run of alike training lines
         (layout, their numbers), or None and the lines that `feed` reads."""
-        block = columns.Block(data)
+        block = columns.Block(data, ends)
         n = block.n
         skeletons = block.skeletons()
         ids = {sk: i for i, sk in enumerate(dict.fromkeys(skeletons))}

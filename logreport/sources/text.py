@@ -117,18 +117,22 @@ def frames(raw: bytes, number: int, out: list) -> None:
             out.append((number, text))
 
 
-def lf_ends(data: bytes) -> tuple[bytes, int]:
+def lf_ends(data: bytes) -> tuple[bytes, np.ndarray]:
     """Whole lines with each `\\r\\n` line end read as `\\n` (the frames of a line are the
-    same either way; faster than `replace` on tqdm's `\\r`-dense output), and their number of
-    line ends."""
+    same either way; faster than `replace` on tqdm's `\\r`-dense output), and the offsets of
+    their line ends (a block's fast path needs them too)."""
     a = np.frombuffer(data, dtype=np.uint8)
     before = np.flatnonzero(a[1:] == 10)            # the byte before each line end
-    lines = len(before) + bool(len(a) and a[0] == 10)
-    cuts = before[a[before] == 13].tolist()
-    if not cuts:
-        return data, lines
+    ends = np.concatenate(([0], before + 1)) if len(a) and a[0] == 10 else before + 1
+    cut = a[before] == 13
+    if not cut.any():
+        return data, ends
+    cuts = before[cut].tolist()
+    if len(ends) > len(before):
+        cut = np.concatenate(([False], cut))
     view = memoryview(data)                         # (slices of a bytes object are copies)
-    return b"".join(view[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])), lines
+    return (b"".join(view[s:e] for s, e in zip([0] + [c + 1 for c in cuts], cuts + [len(data)])),
+            ends - np.cumsum(cut))
 
 
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
@@ -174,9 +178,9 @@ class Input:
         """
         number = 1
         for data in self._reads(BlockReader.blocks, size):
-            data, lines = lf_ends(data)
+            data, ends = lf_ends(data)
             yield number, data
-            number += lines
+            number += len(ends)
 
     def complete_blocks(self, limit: int, size: int = BLOCK, start: int = 0, number: int = 1):
         """Like `blocks`, for the complete lines of a file up to about `limit` bytes (from
@@ -185,9 +189,9 @@ class Input:
         after the lines yielded so far."""
         for data in self._reads(BlockReader.blocks, size, limit=limit, complete=True,
                                 start=start):
-            data, lines = lf_ends(data)
+            data, ends = lf_ends(data)
             yield number, data
-            number += lines
+            number += len(ends)
 
     def size(self) -> int | None:
         """Bytes to read, where known (not for stdin)."""
