@@ -312,9 +312,10 @@ class Run(Reading):
             self.saw_time(float(times[known[-1]]))
             self.timed_train = self.timed_train or recs.phase == TRAIN
 
-    def tables(self, phase: str):
-        """(segment, table) pairs of one phase that hold records."""
-        for seg in self.segments:
+    def tables(self, phase: str, segments: range | None = None):
+        """(segment, table) pairs of one phase that hold records (of a range of segment
+        indexes only, if given: a log of many processes is judged one training at a time)."""
+        for seg in self.segments if segments is None else self.segments[segments.start:segments.stop]:
             table = seg.tables[phase]
             if len(table):
                 yield seg, table
@@ -366,13 +367,14 @@ class Run(Reading):
                         yield (seg.index, phase, name, *(part[c] for c in columns),
                                part["value"])
 
-    def chunks(self, phase: str, metric: str, columns=("step", "line"), segment: int | None = None):
-        """One metric over all segments (or one `segment`), in order, in slices of at most one
-        chunk (bounded memory however long the run): dicts of numpy arrays, the table
-        `columns` asked for and `value`, and the `segment` index."""
-        for seg, table in self.tables(phase):
+    def chunks(self, phase: str, metric: str, columns=("step", "line"),
+               segments: range | None = None):
+        """One metric over all segments (or those of a range of indexes), in order, in slices
+        of at most one chunk (bounded memory however long the run): dicts of numpy arrays, the
+        table `columns` asked for and `value`, and the `segment` index."""
+        for seg, table in self.tables(phase, segments):
             series = table.series.get(metric)
-            if series is not None and segment in (None, seg.index):
+            if series is not None:
                 for part in _slices(table, series, columns):
                     part["segment"] = seg.index
                     yield part

@@ -37,6 +37,28 @@ def test_divergence_names_the_step_the_loss_left_its_level():
     assert (div["step"], div["line"]) == (3, 16)        # loss 5.13, 4.62, 3590, 22500, ...
 
 
+def test_each_training_of_a_log_of_many_processes_is_read_once(tmp_path, monkeypatch):
+    """Divergence judges each training of a log on its own (lineage_starts): with a real log
+    appended 30 times (30 processes, 30 trainings) each training's records are read, not every
+    record of the log once per training (a log of 661 launches took 12 s to judge so)."""
+    from logreport import model
+
+    path = tmp_path / "relaunched.log"
+    path.write_bytes((PPDET / "rtdetr_r18vd_coco_train.log").read_bytes() * 30)
+    run = load(str(path))
+    assert len(run.segments) == 30
+    slices, read = model._slices, []
+
+    def counted(*args, **kwargs):
+        for part in slices(*args, **kwargs):
+            read.append(part)
+            yield part
+
+    monkeypatch.setattr(model, "_slices", counted)
+    assert anomalies(run, kinds=["divergence"]) == []
+    assert 0 < len(read) <= 3 * len(run.segments)
+
+
 def _first_lines(path: Path, tmp_path: Path, count: int) -> str:
     """The log as a watch sees it after its first `count` lines."""
     out = tmp_path / f"{count}_{path.name}"

@@ -203,9 +203,7 @@ def _levels(run: Run, name: str, width: int, segments: range | None = None):
     values, levels) of each chunk, at(i) the step and line of value i, read only if asked (a
     median never reaches back into another process's records)."""
     history, segment = np.empty(0), None
-    for part in run.chunks(TRAIN, name):
-        if segments is not None and part["segment"] not in segments:
-            continue
+    for part in run.chunks(TRAIN, name, segments=segments):
         keep = np.isfinite(part["value"])
         vals = part["value"][keep]
         if not len(vals):
@@ -275,8 +273,8 @@ def _divergence(run: Run, name: str, th: Thresholds) -> list[dict]:
 def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict]:
     """_divergence in these segments. Levels are rolling medians (robust to single spikes);
     the best level is the lowest one reached before the last part."""
-    n = sum(int(np.isfinite(part["value"]).sum()) for part in run.chunks(TRAIN, name, ())
-            if part["segment"] in segments)
+    n = sum(int(np.isfinite(part["value"]).sum())
+            for part in run.chunks(TRAIN, name, (), segments))
     if n < th.divergence_min_records:
         return _blowup(run, name, th, segments) if n else []
     tail = max(4, int(n * th.divergence_tail))
@@ -316,7 +314,7 @@ def _blowup(run: Run, name: str, th: Thresholds, segments: range) -> list[dict]:
     that high (one high value that falls back is a spike: a real detector's loss can jump 227x
     at its second step and train on; a live watch that has read only that far must not stop
     it)."""
-    parts = [p for p in run.chunks(TRAIN, name) if p["segment"] in segments]
+    parts = list(run.chunks(TRAIN, name, segments=segments))
     steps, lines, vals = (np.concatenate([p[k] for p in parts]) for k in ("step", "line", "value"))
     lowest, high = math.inf, None
     for i, v in enumerate(vals.tolist()):

@@ -56,12 +56,13 @@ def sample(run: Run, phase: str, metric: str, columns=(), segment: int | None = 
     """A metric's values (and table `columns`) at every k-th record, k the smallest that
     keeps at most SAMPLE of them: all of them on any but a very long run (of one `segment`
     only, if given). Bounded memory."""
-    total = sum(len(t.series[metric]) for seg, t in run.tables(phase)
-                if metric in t.series and segment in (None, seg.index))
+    segments = None if segment is None else range(segment, segment + 1)
+    total = sum(len(t.series[metric]) for _, t in run.tables(phase, segments)
+                if metric in t.series)
     stride = max(1, -(-total // SAMPLE))
     parts: dict[str, list] = {k: [] for k in (*columns, "value")}
     seen = 0
-    for part in run.chunks(phase, metric, columns, segment):
+    for part in run.chunks(phase, metric, columns, segments):
         start = -seen % stride
         for k in parts:
             parts[k].append(part[k][start::stride].copy())  # not a view: frees the chunk

@@ -184,8 +184,9 @@ def total_steps(run: Run) -> int | None:
         # the same log may have had other epochs or iterations)
         last = next((seg.index for seg, t in reversed(list(run.tables(TRAIN)))
                      if "eta_seconds" in t.series), None)
-        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line"), last), None)
-        cost = next(run.chunks(TRAIN, "batch_cost", ("line",), last), None)
+        segments = None if last is None else range(last, last + 1)
+        first = next(run.chunks(TRAIN, "eta_seconds", ("step", "line"), segments), None)
+        cost = next(run.chunks(TRAIN, "batch_cost", ("line",), segments), None)
         if first is None or cost is None or not len(first["value"]):
             return None
         if first["step"][0] % per_epoch == 0 and cost["line"][0] == first["line"][0] \
