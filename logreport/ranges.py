@@ -123,32 +123,41 @@ def _serial(inp: Input, start: int, number: int, total: int, complete: bool):
 
 def _prepared(inp: Input, parser, file, start: int, total: int, workers: int, size: int):
     """(data, lines, end, prepared) of the ranges from `start` on, prepared by workers, in
-    order (the data as a `_Range`); prepared None: a range they cannot read (`end` is its
-    start), and no more. Range k goes to worker k % workers; each has at most AHEAD ranges
-    in flight (no thread here: each result is read when its turn comes)."""
-    pool = [_Worker(parser, inp.path) for _ in range(workers)]
+    order (the data as a `_Range`); prepared None: a range they cannot read, a worker gone or
+    none to be had (`end` is where this process reads on), and no more. Range k goes to worker
+    k % workers; each has at most AHEAD ranges in flight (no thread here: each result is read
+    when its turn comes). The workers are stopped before this process reads on."""
+    pool: list[_Worker] = []
+    here = None                             # where this process reads on, if it must
     try:
+        try:
+            while len(pool) < workers:
+                pool.append(_Worker(parser, inp.path))
+        except OSError:                     # no process to be had (a limit, memory)
+            here = start
         nominal, sent, done, at = start, 0, 0, start
-        while done < sent or nominal < total:
+        while here is None and (done < sent or nominal < total):
             while nominal < total and sent - done < AHEAD * workers:
                 end = min(nominal + size, total)
                 pool[sent % workers].send((nominal, end, total))
                 nominal, sent = end, sent + 1
             result = pool[done % workers].receive()
             done += 1
-            if result is None:          # the worker is gone: read on here
-                yield None, 0, at, None
-                return
+            if result is None:              # the worker is gone
+                here = at
+                break
             begin, end, lines, prepared = result
             if prepared is None and end > begin:
-                yield None, 0, begin, None
-                return
+                here = begin
+                break
             if end > begin:
                 yield _Range(file, begin, end, lines), lines, end, prepared
             at = max(at, end)
     finally:
         for worker in pool:
             worker.close()
+    if here is not None:
+        yield None, 0, here, None
 
 
 class _Worker:

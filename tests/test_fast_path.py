@@ -480,6 +480,25 @@ def test_a_worker_that_dies_mid_parse_loses_nothing(how, monkeypatch):
     assert facts(fast) == facts(line_by_line(CONSOLE))
 
 
+def test_no_worker_to_be_had_reads_the_file_here(monkeypatch):
+    """The second worker cannot be forked (a process limit, no memory): the one started is
+    stopped, and the file is read in this process, with the facts of reading line by line."""
+    from logreport import ranges
+
+    started, worker = [], ranges._Worker
+
+    def second_fails(*args):
+        if started:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        started.append(worker(*args))
+        return started[-1]
+
+    monkeypatch.setattr(ranges, "_Worker", second_fails)
+    fast = by_ranges(CONSOLE, 3001)
+    assert fast.prepared_ranges == 0 and not started[0].process.is_alive()
+    assert facts(fast) == facts(line_by_line(CONSOLE))
+
+
 @pytest.mark.parametrize("size", [1 << 12, 1 << 22])
 @pytest.mark.parametrize("path", HF_LOGS, ids=[str(p.relative_to(DATA)) for p in HF_LOGS])
 def test_hf_trainer_fast_path_from_the_first_line(path, size):
