@@ -59,3 +59,22 @@ def test_a_line_of_frames_decodes_as_each_frame_alone():
         assert out == [(7, text) for text in alone if text]
 
     check()
+
+
+def test_lf_ends_gives_each_line_end_of_the_text_it_returns():
+    """A block's `\\r\\n` ends read as `\\n`, and the offsets of the line ends in what is
+    returned (the fast paths take them instead of scanning again): a real console whose bars
+    end some lines with `\\r\\n`, whole, from a line end, and from a `\\r\\n`'s `\\n`."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from logreport.sources import lf_ends
+
+    data = (Path(__file__).parent / "data" / "events" / "hf_tensorboard" / "console.log").read_bytes()
+    crlf = data.index(b"\r\n")
+    for block in (data, data[data.index(b"\n") + 1:], data[crlf + 1:], b"\n" + data, b""):
+        text, ends = lf_ends(block)
+        assert text == block.replace(b"\r\n", b"\n")
+        assert ends.tolist() == np.flatnonzero(np.frombuffer(text, np.uint8) == 10).tolist()
+    assert data.count(b"\r\n") == 4
