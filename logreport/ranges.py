@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import warnings
 
 import numpy as np
@@ -166,6 +167,7 @@ class _Worker:
     def __init__(self, parser, path: str):
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
+        _buffer_results(child)
         with warnings.catch_warnings():     # the worker only prepares: no lock of
             warnings.filterwarnings(        # another thread is its to take
                 "ignore", ".*fork", DeprecationWarning)
@@ -192,6 +194,18 @@ class _Worker:
         self.conn.close()
         self.process.kill()
         self.process.join()
+
+
+def _buffer_results(conn) -> None:
+    """Let a worker's results wait in its socket's buffer (AHEAD of them): else a worker that
+    is done with a range waits, idle, until this process takes its result."""
+    end = socket.socket(fileno=os.dup(conn.fileno()))
+    try:
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, AHEAD * RANGE)
+    except OSError:
+        pass
+    finally:
+        end.close()
 
 
 def _serve(conn, parser, path: str) -> None:
