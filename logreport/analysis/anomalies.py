@@ -12,7 +12,7 @@ import numpy as np
 from .. import present
 from ..events import EVAL, NEW_RUN, OOM, TRAIN
 from ..model import Run
-from .rolling import median_before, rolling_median
+from .rolling import median_before, median_of, rolling_median
 from .series import (
     applicable,
     as_int,
@@ -288,7 +288,7 @@ def _diverged(run: Run, name: str, th: Thresholds, segments: range) -> list[dict
             ends.append(vals[head:])
         last_level = level[-1]
         seen += len(vals)
-    now = float(np.median(np.concatenate(ends)))
+    now = float(median_of(np.concatenate(ends)))
     high = th.divergence_factor * best
     if not (best > 0 and now > high and last_level > high) \
             or now - best < th.divergence_min_rise * (start - best):
@@ -348,7 +348,7 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
     out = []
     for step, line, length, vals in _stretches(run.chunks(TRAIN, name), low,
                                                th.throughput_records):
-        drop = 1 - float(np.median(vals)) / median
+        drop = 1 - float(median_of(vals)) / median
         out.append(anomaly("throughput_drop", step, name,
                             f"{name} {drop:.0%} below the run's median {median:.4g} for "
                             f"{length} records from step {as_int(step)}", line))
@@ -421,7 +421,7 @@ def stall(run: Run, last_line_age_seconds: float, minutes: float | None = None,
         gaps = _record_gaps(run)
         limit = th.stall_min_seconds
         if len(gaps):
-            limit = max(limit, th.stall_factor * float(np.median(gaps)), 2 * float(gaps.max()))
+            limit = max(limit, th.stall_factor * float(median_of(gaps)), 2 * float(gaps.max()))
     if last_line_age_seconds <= limit:
         return None
     steps, _ = last_train_axes(run)

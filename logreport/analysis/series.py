@@ -10,6 +10,7 @@ import numpy as np
 from .. import formats, store
 from ..events import EVAL, FINAL, TRAIN
 from ..model import Run, plain
+from .rolling import median_of
 
 
 # --- series access ---------------------------------------------------------------------
@@ -89,7 +90,7 @@ def median(run: Run, metric: str) -> float | None:
     def compute():
         vals = sample(run, TRAIN, metric)["value"]
         vals = vals[np.isfinite(vals)]
-        return float(np.median(vals)) if len(vals) else None
+        return float(median_of(vals)) if len(vals) else None
 
     return remembered(run, ("median", metric), compute)
 

@@ -11,6 +11,7 @@ import numpy as np
 from .. import formats, present, store
 from ..events import EVAL, FINAL, FINISHED, KILLED, NEW_RUN, OOM, TRACEBACK, TRAIN
 from ..model import Run, plain
+from .rolling import median_of
 from .series import (
     as_int,
     best,
@@ -204,7 +205,7 @@ def total_steps(run: Run) -> int | None:
             running = np.cumsum(vals) / np.arange(1, len(vals) + 1)
             implied = (eta["step"][use] + eta["value"][use] / running[at[use]])[
                 use.sum() // 2:]
-        return int(max(round(float(np.median(implied)) / per_epoch), 1) * per_epoch)
+        return int(max(round(float(median_of(implied)) / per_epoch), 1) * per_epoch)
 
     return remembered(run, ("total_steps",), compute)
 
@@ -324,7 +325,7 @@ def _evals_left(run: Run, eval_epochs: list[int]) -> int | None:
     if not total or not per_epoch or not eval_epochs or not len(epochs):
         return None
     n_epochs = round(total / per_epoch)
-    every = int(np.median(np.diff(eval_epochs))) if len(eval_epochs) > 1 else eval_epochs[0] + 1
+    every = int(median_of(np.diff(eval_epochs))) if len(eval_epochs) > 1 else eval_epochs[0] + 1
     every = max(every, 1)
     return sum(1 for e in range(int(epochs[-1]), n_epochs)
                if e > eval_epochs[-1] and ((e + 1) % every == 0 or e == n_epochs - 1))
