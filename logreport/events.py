@@ -83,5 +83,10 @@ class Records:
         return len(self.line)
 
 
+class Frames(list):
+    """(number, text) frames of whole lines, as `sources.frames` splits and decodes them: what a
+    format's fast path gives its caller to feed (split ahead, in a worker say)."""
+
+
 Event = Record | Info | Marker | Records
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import Record, Records
+from .events import Frames, Record, Records
 from .model import Reading
 from .sources import block_lines, frames
 
@@ -81,8 +81,9 @@ class Ingest:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.
 
         A format whose Parser has `feed_block` parses runs of like lines column-wise; it yields
-        the other lines back as raw (number, bytes) lists, which go through `feed` in order, and
-        an int for lines (frames) it read that its Records do not count.
+        the other lines back as raw (number, bytes) lists (or as `Frames`, split ahead), which go
+        through `feed` in order, and an int for lines (frames) it read that its Records do not
+        count.
         `prepared`: the parser's `prepare_block(data)`, made ahead (see read_inputs).
         """
         while self.parser is None and data:  # detect on the first lines, one by one
@@ -99,7 +100,9 @@ class Ingest:
             fast(data, number)
         batch = Batch(self.run, self.file)
         for item in items:
-            if isinstance(item, list):
+            if isinstance(item, Frames):
+                self._parse(item, batch)
+            elif isinstance(item, list):
                 out: list = []
                 for n, raw in item:
                     frames(raw, n, out)

@@ -589,6 +589,31 @@ def test_a_prepared_range_sends_each_column_once(name):
     assert len(stretches) >= 40 and len(arrays) <= 16
 
 
+def test_lines_for_feed_are_split_into_frames_where_the_block_is_prepared():
+    """The lines of a block that feed reads one by one (an evaluation's banner and dict, a
+    checkpoint line, a warning glued to a bar) are split into frames and decoded where the block
+    is prepared (a worker), as `frames` splits them: not in the process that feeds them, the
+    busier one on a console that evaluates every 15 steps."""
+    from logreport.events import Frames
+    from logreport.formats import hf_trainer
+    from logreport.formats.hf_quiet import LINES
+    from logreport.sources import frames
+
+    data = repeated(CONSOLE.read_bytes(), 20)
+    prepared = hf_trainer.Parser().prepare_block(data)
+    stretches = [(first, count, detail) for kind, first, count, *_, detail in prepared.parts
+                 if kind == LINES]
+    assert len(stretches) >= 40
+    raw = data.split(b"\n")
+    for first, count, detail in stretches:
+        split: list = []
+        for i in range(count):
+            frames(raw[first + i], i, split)
+        assert detail == split
+    fed = [item for item in hf_trainer.Parser().feed_block(data, 1) if isinstance(item, list)]
+    assert sum(isinstance(item, Frames) for item in fed) >= len(stretches)
+
+
 
 @pytest.mark.timeout(120)
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):

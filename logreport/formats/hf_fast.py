@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..events import TRAIN, Records
+from ..events import TRAIN, Frames, Records
 from .hf_lines import (
     BareDicts,
     EchoPairs,
@@ -81,8 +81,8 @@ class BlockPath:
 
     def feed_block(self, data: bytes, number: int):
         """Parse whole lines of bytes whose first is `number`: yields lists of (number, raw
-        line) that the caller must `feed` frame by frame, in order, ints of frames read that
-        no event counts, and events."""
+        line) that the caller must `feed` frame by frame, in order (or `Frames`, those frames
+        split ahead), ints of frames read that no event counts, and events."""
         return self.emit_block(self.prepare_block(data), number, data)
 
     # --- stateless: the stretches of a block ---------------------------------------------
@@ -152,7 +152,7 @@ class BlockPath:
                 if detail.frames:
                     yield detail.frames
             elif kind == LINES:
-                yield list(zip(range(number + first, number + first + count), detail))
+                yield Frames((number + first + i, text) for i, text in detail)
             elif kind == BARE:
                 yield from self._bare_dicts(prepared.bare_keys, number + first, count, detail,
                                             data, start, end)
