@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
-import socket
+import threading
 import warnings
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
@@ -167,7 +169,6 @@ class _Worker:
     def __init__(self, parser, path: str):
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
-        _buffer_results(child)
         with warnings.catch_warnings():     # the worker only prepares: no lock of
             warnings.filterwarnings(        # another thread is its to take
                 "ignore", ".*fork", DeprecationWarning)
@@ -196,28 +197,29 @@ class _Worker:
         self.process.join()
 
 
-def _buffer_results(conn) -> None:
-    """Let a worker's results wait in its socket's buffer (AHEAD of them): else a worker that
-    is done with a range waits, idle, until this process takes its result."""
-    end = socket.socket(fileno=os.dup(conn.fileno()))
-    try:
-        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, AHEAD * RANGE)
-    except OSError:
-        pass
-    finally:
-        end.close()
-
-
 def _serve(conn, parser, path: str) -> None:
-    """A worker's loop: prepare each range sent. Ctrl-C is the main process's to handle; on
+    """A worker's loop: prepare each range sent, while a thread sends the results before it
+    (a result, 0.4-0.6 MB, outgrows a socket's buffer, 208 kB by default: the worker would
+    wait, idle, until the main process took it). Ctrl-C is the main process's to handle; on
     an error the worker stops, and the main process reads on itself from the range it did
     not get (meeting the same error there, if it is one of the code)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _init(parser, path)
+    results: queue.SimpleQueue = queue.SimpleQueue()        # (at most AHEAD of them)
+    threading.Thread(target=_send_all, args=(conn, results), daemon=True).start()
     try:
         while True:
-            conn.send(_prepare(*conn.recv()))
+            results.put(ForkingPickler.dumps(_prepare(*conn.recv())))
     except Exception:
+        return
+
+
+def _send_all(conn, results: queue.SimpleQueue) -> None:
+    """A worker's sending thread: each pickled result, in order."""
+    try:
+        while True:
+            conn.send_bytes(results.get())
+    except OSError:             # the main process is gone or done
         return
 
 
