@@ -59,12 +59,9 @@ M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3      # glibc's malloc
 
 
 def _keep_freed_memory() -> None:
-    """Let glibc's malloc keep freed memory for the next allocation. By default a block over
-    128 kB or so (a numpy array of a chunk's 65536 values: 512 kB) is mapped afresh and given
-    back when freed, and the heap is trimmed once 128 kB are free at its top: each such array
-    is then new pages, faulted in one by one (4-7 % of the CPU of `summary` on a big log, in
-    this process and the workers it forks). Blocks up to 4 MB now come from the heap, which
-    keeps up to 64 MB free. Linux only; no-op without glibc's mallopt (musl)."""
+    """glibc's malloc gives blocks up to 4 MB from the heap and keeps 64 MB free for reuse: a
+    chunk's 512 kB arrays were each mapped afresh and faulted in anew (README, Performance).
+    Linux only; no-op without glibc's mallopt (musl)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
