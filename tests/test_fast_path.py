@@ -540,6 +540,26 @@ def test_a_worker_goes_on_while_its_results_wait(tmp_path, monkeypatch):
         worker.close()
 
 
+@pytest.mark.parametrize("at", [607, 608, 609])
+def test_an_evaluation_whose_epoch_belies_its_step_before_training_lines(at, tmp_path):
+    """Another run's evaluation pasted into a console (a logger line and its dict, epoch 2.22,
+    from fixture 67) right before training lines: the first bar after it flushes it, feed finds
+    its epoch far from that bar's step, so stdout was buffered, and the dicts from there on
+    get estimated steps. The fast path flushed it as the first frame of a stretch it then read
+    as if nothing had changed: that line's dict kept the bar's step (found by the fuzz test of
+    edited consoles). Blocks of any size and ranges give the facts of feed."""
+    lines = repeated(CONSOLE.read_bytes(), 2).split(b"\n")
+    other = (DATA / "llamafactory" / "67_lf_qwen2.5_1350steps_epochs_printed_0.2_readme.log"
+             ).read_bytes().split(b"\n")
+    assert other[505].startswith(b"{'eval_loss': 3.25") and other[505].endswith(b"'epoch': 2.22}")
+    path = tmp_path / "pasted.log"
+    path.write_bytes(b"\n".join(lines[:at] + other[504:506] + lines[at:]))
+    slow = line_by_line(path, "hf_trainer")
+    assert slow.info["dict_steps"].startswith("estimated: stdout was buffered")
+    for size in (300, 1 << 12, 1 << 22):
+        assert facts(by_blocks(path, size, "hf_trainer")) == facts(slow)
+    assert facts(by_ranges(path, 300, "hf_trainer")) == facts(slow)
+
 @pytest.mark.parametrize("size", [1 << 12, 1 << 22])
 @pytest.mark.parametrize("path", HF_LOGS, ids=[str(p.relative_to(DATA)) for p in HF_LOGS])
 def test_hf_trainer_fast_path_from_the_first_line(path, size):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..events import TRAIN, Frames, Records
+from ..events import EVAL, TRAIN, Frames, Records
 from .hf_lines import (
     BareDicts,
     EchoPairs,
@@ -168,7 +168,7 @@ class BlockPath:
                         start: int, end: int):
         """The events of a run of training lines (`TrainingLines`)."""
         lines = None
-        while count and not self._clean(prepared.total):
+        while count and not self._clean(prepared.total, int(run.counts[0])):
             lines = lines or data[start:end].split(b"\n")      # the first line, as feed reads it
             yield [(number, lines.pop(0))]
             number, count = number + 1, count - 1
@@ -232,7 +232,7 @@ class BlockPath:
         """The events of a stretch of one-frame lines (`OneFrameLines`) from line `number`:
         the first bar flushes the pending record; each dict's step is the count of the first
         bar after it; a dict with none after it is left pending."""
-        if not self._clean(prepared.total):
+        if not self._clean(prepared.total, int(run.counts[0])):
             yield split(data, start, end, number)
             return
         out: list = []
@@ -264,7 +264,7 @@ class BlockPath:
         flags = redraws | (np.cumsum(run.multi)[:-1] > 0)     # redraws at each flush
         epochs = run.values[keys.index("epoch")] if "epoch" in keys else None
         differ = np.flatnonzero(glued != after).tolist()
-        if not (self._clean(prepared.total) and self.first_time is not None
+        if not (self._clean(prepared.total, int(run.firsts[0])) and self.first_time is not None
                 and ("llamafactory_version" in self.facts or not run.versioned)) \
                 or any(self._bars_guess(bool(flags[k]), None if epochs is None
                                         else float(epochs[k])) for k in differ):  # feed's rules
@@ -318,11 +318,16 @@ class BlockPath:
         """The last dict of a stretch (line `number`), pending as feed leaves it."""
         self._values({k: float(v[-1]) for k, v in zip(keys, values)}, number, out, echo=False)
 
-    def _clean(self, total: int | None) -> bool:
+    def _clean(self, total: int | None, first: int) -> bool:
         """Whether a training line now gives what the fast path says: its bars are of the
-        training total and no dict, metric block or traceback is open."""
+        training total, no dict, metric block or traceback is open, and the record its first
+        bar (count `first`) flushes leaves it so: an evaluation whose epoch belies the step it
+        gets finds stdout buffered (Steps._emit), and feed then reads the line."""
+        pending = self.pending
         return self.train_total == total and self.partial is None and self.block is None \
-            and not self.in_traceback and not self.buffered and not self._after_final()
+            and not self.in_traceback and not self.buffered and not self._after_final() \
+            and (pending is None or pending.phase != EVAL
+                 or not self._off_epoch(self._eval_step(pending.step, first)[0], pending.epoch))
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""
