@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..events import EVAL, TRAIN, Frames, Records
+from ..events import TRAIN, Frames, Records
 from .hf_lines import (
     BareDicts,
     EchoPairs,
@@ -323,11 +323,9 @@ class BlockPath:
         training total, no dict, metric block or traceback is open, and the record its first
         bar (count `first`) flushes leaves it so: an evaluation whose epoch belies the step it
         gets finds stdout buffered (Steps._emit), and feed then reads the line."""
-        pending = self.pending
         return self.train_total == total and self.partial is None and self.block is None \
             and not self.in_traceback and not self.buffered and not self._after_final() \
-            and (pending is None or pending.phase != EVAL
-                 or not self._off_epoch(self._eval_step(pending.step, first)[0], pending.epoch))
+            and not self._flush_finds_buffered(first)
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""

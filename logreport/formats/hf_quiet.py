@@ -88,13 +88,10 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
            ends: np.ndarray) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
     from its first), split and decoded here (in a worker, not in the process that feeds them)."""
-    from ..sources import frames
+    from ..sources import block_lines
 
     start, stop = int(starts[first]), int(ends[end - 1]) + 1
-    texts: list = []
-    for i, raw in enumerate(data[start:stop - 1].split(b"\n")):
-        frames(raw, i, texts)
-    parts.append((LINES, first, end - first, start, stop, texts))
+    parts.append((LINES, first, end - first, start, stop, block_lines(data[start:stop], 0)))
 
 
 class Quiet(NamedTuple):

@@ -314,6 +314,13 @@ class Steps:
                 self.facts.pop("total_steps", None)
         self._place(rec, out, restates)
 
+    def _flush_finds_buffered(self, step: int | None) -> bool:
+        """Whether flushing the pending record at `step` finds stdout buffered (_emit): an
+        evaluation whose epoch belies the step it then gets."""
+        rec = self.pending
+        return rec is not None and rec.phase != TRAIN and not self.buffered \
+            and self._off_epoch(self._eval_step(rec.step, step)[0], rec.epoch)
+
     def _place(self, rec: Record, out: list, restates: bool = False) -> None:
         """Add a record that has its step (an eval or final record: see _emit)."""
         if rec.phase != TRAIN:
