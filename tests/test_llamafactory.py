@@ -1,12 +1,17 @@
 """LLaMA-Factory runs: console steps agree with trainer_state.json; output folders merge once."""
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import repeated
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
 
 from logreport.analysis import summarize, values
+from logreport.formats.hf_values import stamp
 from logreport.reader import load
 
 RUNS = sorted(p for p in (Path(__file__).parent / "data" / "llamafactory").iterdir() if p.is_dir())
@@ -89,3 +94,17 @@ def test_parser_state_stays_small_over_many_evaluations():
                          if getattr(e, "phase", None) == "eval")
     assert len(evals) == 24
     assert len(parser.emitted) <= 16
+
+
+@given(st.integers(0, 10000), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+       st.integers(0, 61), st.integers(0, 61))
+def test_a_logger_stamp_is_read_as_datetime_reads_it(year, month, day, hh, mm, ss):
+    """`stamp` (its day's start cached) gives what datetime gives, None for a date or time that
+    is none, for the digit strings a logger line prints (str or bytes)."""
+    try:
+        want = (datetime(year, month, day, hh, mm, ss) - datetime(1970, 1, 1)).total_seconds()
+    except ValueError:
+        want = None
+    printed = (f"{year:04d}", f"{month:02d}", f"{day:02d}", f"{hh:02d}", f"{mm:02d}", f"{ss:02d}")
+    assert stamp(*printed) == want and type(stamp(*printed)) is type(want)
+    assert stamp(*(p.encode() for p in printed)) == want

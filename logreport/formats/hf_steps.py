@@ -178,13 +178,17 @@ class Steps:
         return step, estimated
 
     def _stated_steps(self, steps: np.ndarray) -> None:
-        """_train_step for records whose steps the log states (int array), at once."""
-        before = np.empty(len(steps), dtype=np.float64)
-        before[0] = np.nan if self.record_step is None or self.estimated else self.record_step
-        before[1:] = steps[:-1]
-        grew = np.flatnonzero(steps > before)
-        if len(grew):
-            self.record_gap = int(steps[grew[-1]] - before[grew[-1]])
+        """_train_step for records whose steps the log states (int array), at once: the gap is
+        the last rise (mostly the last step's: found without array calls)."""
+        if len(steps) > 1 and steps[-1] > steps[-2]:
+            self.record_gap = int(steps[-1] - steps[-2])
+        else:
+            before = np.empty(len(steps), dtype=np.float64)
+            before[0] = np.nan if self.record_step is None or self.estimated else self.record_step
+            before[1:] = steps[:-1]
+            grew = np.flatnonzero(steps > before)
+            if len(grew):
+                self.record_gap = int(steps[grew[-1]] - before[grew[-1]])
         self.record_step, self.estimated = int(steps[-1]), False
         self.train_count += len(steps)
 

@@ -67,11 +67,21 @@ def clock_seconds(text: str) -> float:
 
 def stamp(year, month, day, hh, mm, ss) -> float | None:
     """Seconds since 1970 of a logger line's stamp (None for a date that is none)."""
+    midnight = _midnight(year, month, day)
+    hh, mm, ss = int(hh), int(mm), int(ss)
+    if midnight is None or not (0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 60):
+        return None
+    return midnight + (hh * 3600 + mm * 60 + ss)
+
+
+@functools.lru_cache(maxsize=256)
+def _midnight(year, month, day) -> float | None:
+    """Seconds since 1970 of a day's start (None for a date that is none): a log's lines
+    share a few days."""
     try:
-        dt = datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss))
+        return (datetime(int(year), int(month), int(day)) - datetime(1970, 1, 1)).total_seconds()
     except ValueError:
         return None
-    return (dt - datetime(1970, 1, 1)).total_seconds()
 
 
 _ARGUMENT = re.compile(r"^(\w+)\s*[=:]\s*([\w/.@-]+),?$")
