@@ -636,6 +636,33 @@ def test_lines_for_feed_are_split_into_frames_where_the_block_is_prepared():
 
 
 
+@pytest.mark.parametrize("name,times", [("sft_lora", 4), ("tf4_sft_lora", 4),
+                                        ("sft_lora_killed_sigterm", 1)])
+def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict(
+        name, times, tmp_path, monkeypatch):
+    """Training lines, then a line that feed reads and that begins with the training bar (an
+    evaluation's logger line glued to it, a checkpoint saved at it): that bar, feed's first
+    frame of the line, flushes the last dict of the lines before it, so their stretch gives
+    its records at once, the last dict's step that bar's count, instead of leaving it pending
+    for feed (a record made, flushed and added alone at every evaluation). Feed's facts."""
+    from logreport import batch
+    from logreport.events import Record
+
+    data = (DATA / "llamafactory" / name / "console.log").read_bytes()
+    data = repeated(data, times) if times > 1 else data
+    path = tmp_path / "console.log"
+    path.write_bytes(data)
+    alone: list = []
+    add = batch.Batch.add
+    monkeypatch.setattr(batch.Batch, "add", lambda self, event: (
+        alone.append(event) if isinstance(event, Record) and event.phase == "train" else None,
+        add(self, event))[1])
+    run = by_blocks(path, 1 << 20, "hf_trainer")
+    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
+    evaluations = data.count(b"***** Running Evaluation") + data.count(b"Saving model checkpoint")
+    assert evaluations >= 10 and len(alone) <= 4       # (before: one or more an evaluation)
+
+
 @pytest.mark.timeout(120)
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     """The split points of the parallel parse: a console log (the real one repeated, one with

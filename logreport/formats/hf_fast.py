@@ -49,6 +49,7 @@ from .hf_lines import (
     bare_shape,
     block_shape,
     echo_pairs,
+    first_bar,
     frame_lines,
     frame_total,
     frames_of,
@@ -129,7 +130,10 @@ class BlockPath:
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
             if kind == STD:
-                detail = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo)
+                after = hi < len(ends) and kinds[hi] == QUIET   # feed reads the next line
+                detail = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
+                                first_bar(data, int(starts[hi]), int(ends[hi]), total)
+                                if after else None)
             elif kind == BARE:
                 detail = bare_of(columns[BARE], data, starts, lo, hi)
             else:
@@ -178,19 +182,22 @@ class BlockPath:
         out: list = []
         self._flush(out, int(run.counts[0]))          # the first frame flushes the pending record
         yield from out
-        if count > 1:
-            steps = run.counts[1:]
+        flushed = count - (run.next_count is None)    # the next line's first bar flushes the last
+        if flushed:
+            steps = run.counts[1:] if run.next_count is None else \
+                np.append(run.counts[1:], run.next_count)
             self._stated_steps(steps)
-            yield _records(run.keys, run.values, steps, np.arange(number, number + count - 1))
+            yield _records(run.keys, run.values, steps, np.arange(number, number + flushed))
         out = []
-        self._last_dict(run.keys, run.values, number + count - 1, out)
+        if run.next_count is None:
+            self._last_dict(run.keys, run.values, number + count - 1, out)
         self._clock_after(run.clock, int(run.counts[0]), number, out)
         yield from out
         self.clock_step = self.last_step = run.last_count
         self.redraws = self.redraws or run.frames > count
         self.bar_line = number + count - 1
         self.in_dump = self.in_message = False
-        yield run.frames + 1            # the bars, and the last dict (now pending)
+        yield run.frames + count - flushed      # the bars, and the last dict if now pending
 
     def _bare_dicts(self, keys: tuple, number: int, count: int, run: BareDicts, data: bytes,
                     start: int, end: int):

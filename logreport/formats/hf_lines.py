@@ -128,15 +128,17 @@ def _column(rows: str, k: int) -> property:
 @dataclass
 class TrainingLines:
     """A run of training lines: per line its first bar count and its bar frames (frames read
-    that no record counts), the dicts' values (per key), the last bar count, and the bar clock
+    that no record counts), the dicts' values (per key), the last bar count, the bar clock
     of the run (elapsed, remaining, line in the run, whether the clock's streak of equal
-    counts reaches back to the first bar)."""
+    counts reaches back to the first bar), and the count of the training bar that begins the
+    line after it, where feed reads that line (its first frame flushes the last dict)."""
 
     keys: tuple               # of the dicts
     lines: Rows               # per line: its first bar count, its bar frames
     values: Rows              # per key
     last_count: int
     clock: tuple
+    next_count: int | None = None
 
     counts = _column("lines", 0)
     bars = _column("lines", 1)
@@ -149,7 +151,8 @@ class TrainingLines:
         """The run without its first line (which feed read)."""
         elapsed, remaining, line, whole = self.clock
         return TrainingLines(self.keys, self.lines.after(1), self.values.after(1),
-                             self.last_count, (elapsed, remaining, line - 1, whole))
+                             self.last_count, (elapsed, remaining, line - 1, whole),
+                             self.next_count)
 
 
 def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, quoted: tuple,
@@ -514,16 +517,32 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
-           n: int) -> TrainingLines:
+           n: int, next_count: int | None = None) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
-    training_lines (keys, lines, columns)."""
+    training_lines (keys, lines, columns); `next_count`: see TrainingLines."""
     keys, lines, (per_line, values) = shape
     at = int(np.searchsorted(lines, first))
     data = marks.data
     last_line = data[int(starts[first + n - 1]):int(ends[first + n - 1])]
     return TrainingLines(tuple(key.decode() for key in keys), Rows(per_line, at, at + n),
                          Rows(values, at, at + n), int(_FRAME.findall(last_line)[-1][0]),
-                         _clock_of(data, starts, ends, first, n))
+                         _clock_of(data, starts, ends, first, n), next_count)
+
+
+def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
+    """The count of the training bar (of `total`) that a line begins with, frames that decode
+    to nothing before it allowed: a bar feed reads first, as a plain training bar (hf_quiet's
+    `bar`, whatever is glued after it); else None."""
+    pattern = _FIRST_BARS.get(total)
+    if pattern is None:
+        if len(_FIRST_BARS) > 64:
+            _FIRST_BARS.clear()
+        pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?" + bar(total, rb"(\d+)"))
+    m = pattern.match(data, start, end)
+    return int(m.group(1)) if m else None
+
+
+_FIRST_BARS: dict = {}
 
 
 def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
