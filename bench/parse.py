@@ -1,7 +1,7 @@
 """Parse speed and memory of `logreport summary` / `export` against grep, awk and a Python loop.
 
 usage: python bench/parse.py [--mb 1000] [--dir DIR] [--logreport CMD] [--only LOG] [--declined]
-                            [--scaling]
+                            [--scaling] [--realruns]
 Generates (once, cached in DIR) a PaddleDetection log with shared/checks/genbig.py, a
 LLaMA-Factory console log built by repeating and renumbering the lines of the real fixture
 shared/fixtures/realrun/llamafactory/sft_lora/console.log (tqdm redraws kept; an evaluation
@@ -22,10 +22,14 @@ command and its workers, sampled every 20 ms (the log is read, never mapped: its
 no process). Timings depend on the machine's load: read ratios within one run.
 --scaling: instead, `summary` on the first 1/27, 1/9, 1/3 and all of each log (whole lines),
 to show how peak memory grows with the file.
+--realruns: instead, the console of every real LLaMA-Factory run in shared/fixtures/realrun
+that completed its training, its training part repeated to about --mb MB as above: the speed
+of `summary` (and on one core) on each shape of console those runs print, against the loop.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import shlex
@@ -238,6 +242,31 @@ def scaling(path: str, logreport: str, workdir: str) -> None:
         print(f"| {mb:.0f} | {seconds:.2f} | {mb / seconds:.0f} | {cpu:.2f} | {mem:.0f} |", flush=True)
 
 
+def realruns(mb: int, logreport: str, workdir: str) -> None:
+    """`summary` on each real LLaMA-Factory run's console, repeated to about `mb` MB."""
+    print(f"\nreal consoles repeated to about {mb} MB, {os.cpu_count()} CPUs")
+    print("| run | MB | loop s | summary s | MB/s | x loop | one core s | MB/s | x loop |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for src in sorted(glob.glob(f"{SHARED}/fixtures/realrun/llamafactory/*/console.log")):
+        run = os.path.basename(os.path.dirname(src))
+        if b"Training completed" not in open(src, "rb").read():
+            print(f"| {run} | its training did not complete: nothing to repeat |" + " |" * 7)
+            continue
+        path = os.path.join(workdir, f"realrun_{run}_{mb}mb.log")
+        if not os.path.exists(path):
+            lf_log(path, mb, src=src)
+        size = os.path.getsize(path) / 1e6
+        subprocess.run(f"cat {shlex.quote(path)} > /dev/null", shell=True)
+        q = shlex.quote(path)
+        loop = timed(f"{sys.executable} -c {shlex.quote(PY_LOOP)} {q} "
+                     f"{shlex.quote(LOSS['llamafactory'])}")[0]
+        both = timed(f"{logreport} summary {q} --json")[0]
+        one = timed(f"taskset -c 0 {logreport} summary {q} --json")[0] \
+            if shutil.which("taskset") else float("nan")
+        print(f"| {run} | {size:.0f} | {loop:.2f} | {both:.2f} | {size / both:.0f} | "
+              f"{both / loop:.2f} | {one:.2f} | {size / one:.0f} | {one / loop:.2f} |", flush=True)
+
+
 ASKED = {"genlf": genlf_log, "stdout": stdout_log, "frames": frames_log, "board": board_log,
          "board_stdout": board_stdout_log}
 
@@ -252,8 +281,13 @@ def main() -> None:
     ap.add_argument("--declined", action="store_true",
                     help="time summary with the hf_trainer fast path declining every block too")
     ap.add_argument("--scaling", action="store_true", help="peak memory against file size")
+    ap.add_argument("--realruns", action="store_true",
+                    help="each real LLaMA-Factory run's console, repeated to --mb MB")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
+    if args.realruns:
+        realruns(args.mb, args.logreport, args.dir)
+        return
     for name, make in (("ppdet", ppdet_log), ("llamafactory", lf_log), *ASKED.items()):
         if args.only != name and (args.only or name in ASKED):
             continue

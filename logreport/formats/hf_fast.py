@@ -9,7 +9,8 @@ whose facts end equal):
   pattern admits only frames feed reads as plain training bars and a dict of those keys;
   the lines' shape being known, their bar counts and values are cut out where the
   separators after them are, and cast at once. A run of them gives one Records: each
-  dict's step is the count of the first frame after it.
+  dict's step is the count of the first frame after it (the last dict's too where the line
+  after the run, which feed reads, begins with the training bar: `hf_lines.first_bar`).
 - *quiet lines* (`hf_quiet`): logger lines with no fact, marker or dict, the bare lines that
   continue them (a config dump), bars of another total (an eval bar) and empty lines (one `re`
   findall over the lines between runs). They change only a few flags and the clock, which the
