@@ -635,7 +635,6 @@ def test_lines_for_feed_are_split_into_frames_where_the_block_is_prepared():
     assert sum(isinstance(item, Frames) for item in fed) >= len(stretches)
 
 
-
 @pytest.mark.parametrize("name,times", [("sft_lora", 4), ("tf4_sft_lora", 4),
                                         ("sft_lora_killed_sigterm", 1)])
 def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict(

@@ -131,7 +131,9 @@ class BlockPath:
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
                 continue
             if kind == STD:
-                after = hi < len(ends) and kinds[hi] == QUIET   # feed reads the next line
+                # a line that begins with the training bar is none of gap's quiet lines: the
+                # next line, if it does, is one feed reads
+                after = hi < len(ends) and kinds[hi] == QUIET
                 detail = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
                                 first_bar(data, int(starts[hi]), int(ends[hi]), total)
                                 if after else None)

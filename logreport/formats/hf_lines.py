@@ -529,6 +529,9 @@ def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, fir
                          _clock_of(data, starts, ends, first, n), next_count)
 
 
+_FIRST_BARS: dict = {}          # total -> first_bar's pattern
+
+
 def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
     """The count of the training bar (of `total`) that a line begins with, frames that decode
     to nothing before it allowed: a bar feed reads first, as a plain training bar (hf_quiet's
@@ -540,9 +543,6 @@ def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
         pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?" + bar(total, rb"(\d+)"))
     m = pattern.match(data, start, end)
     return int(m.group(1)) if m else None
-
-
-_FIRST_BARS: dict = {}
 
 
 def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
