@@ -10,7 +10,7 @@ whose facts end equal):
   the lines' shape being known, their bar counts and values are cut out where the
   separators after them are, and cast at once. A run of them gives one Records: each
   dict's step is the count of the first frame after it (the last dict's too where the line
-  after the run, which feed reads, begins with the training bar: `hf_lines.first_bar`).
+  after the run, which feed reads, begins with the training bar: `hf_quiet.first_bar`).
 - *quiet lines* (`hf_quiet`): logger lines with no fact, marker or dict, the bare lines that
   continue them (a config dump), bars of another total (an eval bar) and empty lines (one `re`
   findall over the lines between runs). They change only a few flags and the clock, which the
@@ -50,7 +50,6 @@ from .hf_lines import (
     bare_shape,
     block_shape,
     echo_pairs,
-    first_bar,
     frame_lines,
     frame_total,
     frames_of,
@@ -58,7 +57,19 @@ from .hf_lines import (
     run_of,
     training_lines,
 )
-from .hf_quiet import BARE, ECHO, FRAMES, LINES, QUIET, STD, Quiet, QuietReader, gap, split
+from .hf_quiet import (
+    BARE,
+    ECHO,
+    FRAMES,
+    LINES,
+    QUIET,
+    STD,
+    Quiet,
+    QuietReader,
+    first_bar,
+    gap,
+    split,
+)
 from .hf_values import stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it

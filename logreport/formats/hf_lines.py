@@ -529,22 +529,6 @@ def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, fir
                          _clock_of(data, starts, ends, first, n), next_count)
 
 
-_FIRST_BARS: dict = {}          # total -> first_bar's pattern
-
-
-def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
-    """The count of the training bar (of `total`) that a line begins with, frames that decode
-    to nothing before it allowed: a bar feed reads first, as a plain training bar (hf_quiet's
-    `bar`, whatever is glued after it); else None."""
-    pattern = _FIRST_BARS.get(total)
-    if pattern is None:
-        if len(_FIRST_BARS) > 64:
-            _FIRST_BARS.clear()
-        pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?" + bar(total, rb"(\d+)"))
-    m = pattern.match(data, start, end)
-    return int(m.group(1)) if m else None
-
-
 def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
     """The bar clock after a run of training lines: (elapsed, remaining, line in the run,
     whether it is the first frame's): the frame where the count last changed."""

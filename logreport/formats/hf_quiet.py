@@ -2,7 +2,8 @@
 lines* (logger lines with no fact, marker or dict, the bare lines that continue them: a config
 dump, bars of another total than the training one: an eval bar, and empty lines), found by one
 `re` findall over the lines between runs, which change only a few flags and the clock of the
-parser and are read into a `Quiet` at once; and lines that `feed` reads one by one, in order.
+parser and are read into a `Quiet` at once; and lines that `feed` reads one by one, in order
+(`first_bar`: the training bar such a line begins with).
 """
 from __future__ import annotations
 
@@ -161,6 +162,23 @@ class QuietReader:
                     out[start] = self.stated[message]
                 at = text.find(needle, end)
         return [out[start] for start in sorted(out)]
+
+
+_FIRST_BARS: dict = {}          # total -> first_bar's pattern
+
+
+def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
+    """The count of the training bar (of `total`) that a line begins with, frames that decode
+    to nothing before it allowed: a bar feed reads first, as a plain training bar (`bar`,
+    whatever is glued after it); else None. (After a run of training lines, it flushes the
+    run's last dict.)"""
+    pattern = _FIRST_BARS.get(total)
+    if pattern is None:
+        if len(_FIRST_BARS) > 64:
+            _FIRST_BARS.clear()
+        pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?" + bar(total, rb"(\d+)"))
+    m = pattern.match(data, start, end)
+    return int(m.group(1)) if m else None
 
 
 def split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:
