@@ -662,6 +662,28 @@ def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict
     assert evaluations >= 10 and len(alone) <= 4       # (before: one or more an evaluation)
 
 
+def test_bare_lines_feed_reads_come_with_their_prepared_range(tmp_path, monkeypatch):
+    """A warning glued to the training bar (`\r  0%|...| 30/60 [00:00<?, ?it/s]/home/...:
+    UserWarning: ...`), then its bare continuation line (`  super().__init__(loader)`): feed
+    reads that line (it continues no message), so a worker that prepares the range sends its
+    bytes along, and the main process does not read the range from the file again for it (it
+    did for every range with a checkpoint: the file read and its line ends found once more).
+    Feed's facts."""
+    from logreport import ranges
+
+    data = repeated(CONSOLE.read_bytes(), 40)
+    assert data.count(b"\n  super().__init__(loader)\n") >= 40
+    path = tmp_path / "console.log"
+    path.write_bytes(data)
+    read_again: list = []
+    getitem = ranges._Range.__getitem__
+    monkeypatch.setattr(ranges._Range, "__getitem__",
+                        lambda self, item: (read_again.append(item), getitem(self, item))[1])
+    run = by_ranges(path, 100_000, "hf_trainer")
+    assert run.prepared_ranges >= 8 and read_again == []
+    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
+
+
 @pytest.mark.timeout(120)
 def test_property_parallel_parse_with_random_cut_positions(tmp_path):
     """The split points of the parallel parse: a console log (the real one repeated, one with

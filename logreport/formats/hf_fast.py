@@ -169,6 +169,8 @@ class BlockPath:
                 self._quiet(detail)
                 if detail.frames:
                     yield detail.frames
+            elif kind == QUIET and detail.text is not None:    # (not `data`: see Quiet)
+                yield split(detail.text, 0, len(detail.text), number + first)
             elif kind == LINES:
                 yield Frames((number + first + i, text) for i, text in detail)
             elif kind == BARE:

@@ -99,7 +99,10 @@ class Quiet(NamedTuple):
     """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
     line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
     whether bare lines come first, bars, facts its lines restate, a transformers_version, or
-    text that feed may read otherwise (`unsafe`). A tuple: a worker sends thousands."""
+    text that feed may read otherwise (`unsafe`); where bare lines come first, the stretch's
+    bytes (`text`: feed reads such lines unless they continue a message, mostly a warning glued
+    to a bar, and where the block was prepared in a worker only these bytes of it come along).
+    A tuple: a worker sends thousands."""
 
     frames: int
     message: bool | None
@@ -110,6 +113,7 @@ class Quiet(NamedTuple):
     facts: list
     version: bool
     unsafe: bool
+    text: bytes | None
 
 
 class QuietReader:
@@ -134,15 +138,16 @@ class QuietReader:
                 self.times[printed] = stamp(*_STAMP.match(printed).groups())
             time = self.times[printed]
         lead = text[1:2] if text[0] == 10 else text[:1]
+        bare_first = lead not in (b"", b"\r", b"[")
         unsafe = False
         for needle in _UNSAFE:
             if needle in text:
                 unsafe = True
                 break
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
-                     time, lead not in (b"", b"\r", b"["), bars,
+                     time, bare_first, bars,
                      self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, unsafe)
+                     b"transformers_version" in text, unsafe, text if bare_first else None)
 
     def _facts(self, text: bytes) -> list:
         """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
