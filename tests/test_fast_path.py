@@ -663,7 +663,7 @@ def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict
 
 
 def test_bare_lines_feed_reads_come_with_their_prepared_range(tmp_path, monkeypatch):
-    """A warning glued to the training bar (`\r  0%|...| 30/60 [00:00<?, ?it/s]/home/...:
+    """A warning glued to the training bar (`\\r  0%|...| 30/60 [00:00<?, ?it/s]/home/...:
     UserWarning: ...`), then its bare continuation line (`  super().__init__(loader)`): feed
     reads that line (it continues no message), so a worker that prepares the range sends its
     bytes along, and the main process does not read the range from the file again for it (it

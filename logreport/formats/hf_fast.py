@@ -169,8 +169,8 @@ class BlockPath:
                 self._quiet(detail)
                 if detail.frames:
                     yield detail.frames
-            elif kind == QUIET and detail.text is not None:    # (not `data`: see Quiet)
-                yield split(detail.text, 0, len(detail.text), number + first)
+            elif kind == QUIET and detail.bare is not None:    # (not `data`: see Quiet)
+                yield split(detail.bare, 0, len(detail.bare), number + first)
             elif kind == LINES:
                 yield Frames((number + first + i, text) for i, text in detail)
             elif kind == BARE:
@@ -357,7 +357,7 @@ class BlockPath:
             return False
         if quiet.bars and self.train_total != prepared.total:
             return False
-        if quiet.bare_first and not (self.in_message or self.in_dump):
+        if quiet.bare is not None and not (self.in_message or self.in_dump):
             return False
         if quiet.version and "transformers_version" not in self.facts:
             return False

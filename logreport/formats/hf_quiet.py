@@ -98,22 +98,21 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
 class Quiet(NamedTuple):
     """A stretch of quiet lines: frames (non-empty ones), whether feed would find a logger
     line or bar last (`message`: True, False; None: neither), the last logger line's stamp,
-    whether bare lines come first, bars, facts its lines restate, a transformers_version, or
-    text that feed may read otherwise (`unsafe`); where bare lines come first, the stretch's
-    bytes (`text`: feed reads such lines unless they continue a message, mostly a warning glued
-    to a bar, and where the block was prepared in a worker only these bytes of it come along).
-    A tuple: a worker sends thousands."""
+    where bare lines come first the stretch's bytes (`bare`: feed reads such lines unless they
+    continue a message, mostly a warning glued to a bar, and where the block was prepared in a
+    worker only these bytes of it come along), bars, facts its lines restate, a
+    transformers_version, or text that feed may read otherwise (`unsafe`). A tuple: a worker
+    sends thousands."""
 
     frames: int
     message: bool | None
     stamped: bool
     time: float | None
-    bare_first: bool
+    bare: bytes | None
     bars: int
     facts: list
     version: bool
     unsafe: bool
-    text: bytes | None
 
 
 class QuietReader:
@@ -138,16 +137,15 @@ class QuietReader:
                 self.times[printed] = stamp(*_STAMP.match(printed).groups())
             time = self.times[printed]
         lead = text[1:2] if text[0] == 10 else text[:1]
-        bare_first = lead not in (b"", b"\r", b"[")
         unsafe = False
         for needle in _UNSAFE:
             if needle in text:
                 unsafe = True
                 break
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
-                     time, bare_first, bars,
+                     time, None if lead in (b"", b"\r", b"[") else text, bars,
                      self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, unsafe, text if bare_first else None)
+                     b"transformers_version" in text, unsafe)
 
     def _facts(self, text: bytes) -> list:
         """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
