@@ -207,8 +207,10 @@ class Reading:
 
     def saw_clock(self, t: float | None) -> None:
         """Widen the span of the log's time-stamped lines to include t."""
-        if t is not None and t == t:
-            self.clock = (min(self.clock[0], t), max(self.clock[1], t)) if self.clock else (t, t)
+        clock = self.clock
+        if t is None or t != t or clock and clock[0] <= t <= clock[1]:
+            return
+        self.clock = (min(clock[0], t), max(clock[1], t)) if clock else (t, t)
 
     def saw_time(self, t: float | None) -> None:
         """Widen the span of the records' and markers' time stamps to include t."""

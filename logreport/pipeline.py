@@ -132,13 +132,13 @@ class Ingest:
 
     def _parse(self, lines, batch: Batch | None = None) -> int:
         """Feed lines to the parser; their events go to the run (through `batch`, if given)."""
-        run, parser = self.run, self.parser
+        run, feed = self.run, self.parser.feed
         add = batch.add if batch is not None else lambda event: run.add(event, self.file)
         count = 0
-        rejected = getattr(parser, "rejected", None)
+        rejected = getattr(self.parser, "rejected", None)
         for number, text in lines:
             run.lines += 1
-            events = parser.feed(text, number)
+            events = feed(text, number)
             if rejected:            # noted in line order, however the lines come in batches
                 self._rejected()
             if events is None:
@@ -147,7 +147,8 @@ class Ingest:
                 for event in events:
                     add(event)
                 count += len(events)
-        self._rejected()
+        if rejected:
+            self._rejected()
         self.clock()
         return count
 

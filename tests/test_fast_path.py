@@ -1,4 +1,5 @@
 """The fast post-hoc path (blocks, ppdet column-wise runs) gives exactly the line-by-line rows."""
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -662,6 +663,33 @@ def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict
     assert evaluations >= 10 and len(alone) <= 4       # (before: one or more an evaluation)
 
 
+@pytest.mark.parametrize("name", ["sft_lora", "tf4_sft_lora", "dpo_lora", "pt_full"])
+def test_a_logger_line_glued_to_the_bar_after_training_lines_is_read_with_them(
+        name, tmp_path, monkeypatch):
+    """Training lines, then a line that begins with the training bar and goes on with a logger
+    line (`\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, the
+    evaluation's first, then `***** Running Evaluation *****` on the next line; or `… >> Saving
+    model checkpoint to …`): the stretch reads them as feed would (the bar, the logger line, the
+    banner), so that feed is not called for them at every evaluation or checkpoint, nor the
+    lines split into frames for it. Feed's facts."""
+    from logreport.formats import hf_trainer
+
+    data = repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 8)
+    path = tmp_path / "console.log"
+    path.write_bytes(data)
+    glued = re.compile(r" *\d+%\|[^|]*\| *\d+/\d+ \[[^]]*\]\[INFO\|")
+    fed: list = []
+    feed = hf_trainer.Parser.feed
+    monkeypatch.setattr(hf_trainer.Parser, "feed", lambda self, text, number: (
+        fed.append(text) if glued.match(text) or text.startswith("***** Running") else None,
+        feed(self, text, number))[1])
+    run = by_blocks(path, 1 << 20, "hf_trainer")
+    assert len(fed) <= 2                # (a stretch that ends a block: feed reads what follows)
+    monkeypatch.setattr(hf_trainer.Parser, "feed", feed)
+    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
+    assert len(re.findall(rb"\]\[INFO\|trainer\.py:\d+\] [^\n>]*>> ", data)) >= 8
+
+
 def test_bare_lines_feed_reads_come_with_their_prepared_range(tmp_path, monkeypatch):
     """A warning glued to the training bar (`\\r  0%|...| 30/60 [00:00<?, ?it/s]/home/...:
     UserWarning: ...`), then its bare continuation line (`  super().__init__(loader)`): feed
@@ -732,15 +760,16 @@ def test_values_the_cast_does_not_take_go_through_feed(tmp_path):
 
 def test_bars_find_what_the_lazy_description_group_found():
     """hf_trainer.bars (a description read back from a frame's start) finds the frames and
-    descriptions `(?:(?P<desc>[^|\\r\\n]*?): )?` + _BAR finds."""
+    descriptions `(?:(?P<desc>[^|\\r\\n]*?): )?` + BAR finds."""
     import re
 
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from logreport.formats.hf_trainer import _BAR, bars
+    from logreport.formats.hf_trainer import bars
+    from logreport.formats.hf_values import BAR
 
-    lazy = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?" + _BAR.pattern)
+    lazy = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?" + BAR.pattern)
     pieces = [": ", " 10%|", "|", "█", " 3/60 [00:01<00:02,  3.1it/s]", "a", "Map: ", "\r", " ",
               "100%|", "5/5 [00:00<?, ?it/s]", ":", "1", "%|", "it/s]"]
 

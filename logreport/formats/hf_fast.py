@@ -27,6 +27,10 @@ whose facts end equal):
   callbacks:144 >> {'loss': 7.5547, …}`) and the dict follows on the next line: the dict
   replaces its echo and takes its step from the bars around (the last before the echo, the
   first after), as feed weighs them.
+- *a glued line* (`hf_quiet.glued_line`): the line after a run of training lines that begins
+  with the training bar and goes on with a logger line (the evaluation's first, then its
+  banner on the next line; a checkpoint saved), read with feed's own methods for a frame's bar
+  and for the text after it, without feed's splitting and dispatch.
 - anything else goes back to `feed`, line by line.
 
 `prepare_block` is stateless (it may run in another thread or process); `emit_block` gives
@@ -61,6 +65,7 @@ from .hf_quiet import (
     BARE,
     ECHO,
     FRAMES,
+    GLUED,
     LINES,
     QUIET,
     STD,
@@ -68,9 +73,10 @@ from .hf_quiet import (
     QuietReader,
     first_bar,
     gap,
+    glued_line,
     split,
 )
-from .hf_values import stamp
+from .hf_values import BAR, stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -136,7 +142,11 @@ class BlockPath:
         reader = QuietReader()
         kinds_and_shapes = kinds.astype(np.int16) * 8 + shape_of
         edges = np.flatnonzero(kinds_and_shapes[1:] != kinds_and_shapes[:-1]) + 1
+        taken = 0                       # lines a GLUED stretch took from the next stretch
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
+            lo, taken = lo + taken, 0
+            if lo >= hi:
+                continue
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
                 gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
@@ -144,11 +154,15 @@ class BlockPath:
             if kind == STD:
                 # a line that begins with the training bar is none of gap's quiet lines: the
                 # next line, if it does, is one feed reads
-                after = hi < len(ends) and kinds[hi] == QUIET
-                detail = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
-                                first_bar(data, int(starts[hi]), int(ends[hi]), total)
-                                if after else None)
-            elif kind == BARE:
+                bar = first_bar(data, int(starts[hi]), int(ends[hi]), total) \
+                    if hi < len(ends) and kinds[hi] == QUIET else None
+                prepared.parts.append((STD, lo, hi - lo, start, end, run_of(
+                    shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
+                    int(bar.group(2)) if bar else None)))
+                if bar:
+                    taken = glued_line(prepared.parts, bar, data, hi, starts, ends, kinds)
+                continue
+            if kind == BARE:
                 detail = bare_of(columns[BARE], data, starts, lo, hi)
             else:
                 detail = (frames_of if kind == FRAMES else pairs_of)(columns[kind], data, starts,
@@ -181,6 +195,8 @@ class BlockPath:
                                                  end)
             elif kind == ECHO:
                 yield from self._echo_pairs(prepared, number + first, detail, data, start, end)
+            elif kind == GLUED:
+                yield from self._glued_line(number + first, *detail)
             else:
                 yield split(data, start, end, number + first)
 
@@ -316,6 +332,24 @@ class BlockPath:
         self.in_dump = self.in_message = False
         self.time = stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
+
+    def _glued_line(self, number: int, text: str, cut: int, banner: str | None, lines: bytes):
+        """The events of a GLUED stretch (`hf_quiet.glued_line`) from line `number`: what feed
+        gives for its frame, its bar (`text[:cut]`) read as `feed` reads the first of a frame's
+        bars, the text after it as feed reads what follows a frame's bar, then the banner;
+        feed reads the lines (`lines`) where a record or burst waits to be joined."""
+        m = BAR.match(text) if not self.burst and self.partial is None else None
+        if m is None or m.end() != cut:
+            yield split(lines, 0, len(lines), number)
+            return
+        out: list = []
+        self.glued = self._bar(m, None, number, out)
+        self._line(text[cut:], number, out)
+        self.glued = None
+        if banner is not None:
+            self._line(banner, number + 1, out)
+        yield from out
+        yield 1 + (banner is not None)            # the frames read
 
     def _clock_after(self, clock: tuple, first: int, number: int, out: list) -> None:
         """The bar clock Info after a stretch of bars from line `number` whose first count is

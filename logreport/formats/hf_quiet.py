@@ -3,7 +3,8 @@ lines* (logger lines with no fact, marker or dict, the bare lines that continue 
 dump, bars of another total than the training one: an eval bar, and empty lines), found by one
 `re` findall over the lines between runs, which change only a few flags and the clock of the
 parser and are read into a `Quiet` at once; and lines that `feed` reads one by one, in order
-(`first_bar`: the training bar such a line begins with).
+(`first_bar`: the training bar such a line begins with; `glued_line`: such a line whose text
+after the bar is read with the run before it).
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..sources.text import block_lines, decode
 from .hf_values import fact_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
-STD, QUIET, LINES, BARE, FRAMES, ECHO = 0, 1, 2, 3, 4, 5
+STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
 
 CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
@@ -89,8 +91,6 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
            ends: np.ndarray) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
     from its first), split and decoded here (in a worker, not in the process that feeds them)."""
-    from ..sources import block_lines
-
     start, stop = int(starts[first]), int(ends[end - 1]) + 1
     parts.append((LINES, first, end - first, start, stop, block_lines(data[start:stop], 0)))
 
@@ -150,8 +150,6 @@ class QuietReader:
     def _facts(self, text: bytes) -> list:
         """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
         a message (an evaluation's "Num examples = 50") is read once."""
-        from ..sources import decode
-
         out = {}                    # line start -> its fact
         for needle in (b" = ", b"world size: "):
             at = text.find(needle)
@@ -168,20 +166,47 @@ class QuietReader:
 
 
 _FIRST_BARS: dict = {}          # total -> first_bar's pattern
+BANNERS = (b"***** Running Evaluation *****", b"***** Running Prediction *****")
+_GLUED_MOST = 4096              # bytes of a glued line read with the run before it
 
 
-def first_bar(data: bytes, start: int, end: int, total: bytes) -> int | None:
-    """The count of the training bar (of `total`) that a line begins with, frames that decode
-    to nothing before it allowed: a bar feed reads first, as a plain training bar (`bar`,
-    whatever is glued after it); else None. (After a run of training lines, it flushes the
-    run's last dict.)"""
+def first_bar(data: bytes, start: int, end: int, total: bytes) -> re.Match | None:
+    """The training bar (of `total`) that a line begins with, frames that decode to nothing
+    before it allowed (group 1: the bar, 2: its count): a bar feed reads first, as a plain
+    training bar (`bar`, whatever is glued after it); else None. (After a run of training
+    lines, it flushes the run's last dict.)"""
     pattern = _FIRST_BARS.get(total)
     if pattern is None:
         if len(_FIRST_BARS) > 64:
             _FIRST_BARS.clear()
-        pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?" + bar(total, rb"(\d+)"))
-    m = pattern.match(data, start, end)
-    return int(m.group(1)) if m else None
+        pattern = _FIRST_BARS[total] = re.compile(rb"(?:" + BLANKS + rb")?(" + bar(total, rb"(\d+)")
+                                                  + rb")")
+    return pattern.match(data, start, end)
+
+
+def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.ndarray,
+               ends: np.ndarray, kinds: np.ndarray) -> int:
+    """A line that begins with the training bar (`first`: first_bar's) and goes on with text
+    that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
+    `\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
+    saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
+    GLUED stretch of its frame decoded, where the bar ends in it, the banner, the lines' bytes.
+    Appended to `parts`; how many lines it took (0: none)."""
+    end = int(ends[line])
+    if first.end() == end or end - first.start(1) > _GLUED_MOST \
+            or data.find(b"\r", first.end(), end) >= 0:
+        return 0
+    text = decode(data[first.start(1):end])            # as `frames` decodes its one frame
+    cut = len(data[first.start(1):first.end(1)].decode("utf-8", "replace"))
+    if len(text) <= cut or "%|" in text[cut:] or "{'" in text[cut:]:
+        return 0
+    taken, banner = 1, None
+    if line + 1 < len(ends) and kinds[line + 1] == QUIET \
+            and data[int(starts[line + 1]):int(ends[line + 1])] in BANNERS:
+        taken, banner = 2, data[int(starts[line + 1]):int(ends[line + 1])].decode()
+    start, stop = int(starts[line]), int(ends[line + taken - 1]) + 1
+    parts.append((GLUED, line, taken, start, stop, (text, cut, banner, data[start:stop])))
+    return taken
 
 
 def split(data, start: int, end: int, number: int) -> list[tuple[int, bytes]]:

@@ -30,7 +30,7 @@ from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import argument, clock_seconds, fact_of, number, parse_dict, stamp
+from .hf_values import BAR, argument, clock_seconds, fact_of, number, parse_dict, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -55,11 +55,6 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
 _RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a resume's
-# A tqdm frame from its percentage on (`bars` adds the description before it, if any).
-_BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
-                  r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
-                  r" *(?:\?|\d+(?:\.\d+)?)"
-                  r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
@@ -115,12 +110,12 @@ SAMPLES = [
 
 
 def bars(text: str):
-    """The tqdm frames in a text, as `(?:(?P<desc>[^|\\r\\n]*?): )?` + _BAR would find them: (start,
+    """The tqdm frames in a text, as `(?:(?P<desc>[^|\\r\\n]*?): )?` + BAR would find them: (start,
     description or None, match). The description is read back from the frame's start (a lazy
     group before the frame would scan the rest of the line at every position)."""
     pos = 0
     while True:
-        m = _BAR.search(text, pos)
+        m = BAR.search(text, pos)
         if m is None:
             return
         start, desc = m.start(), None
@@ -145,7 +140,7 @@ def sniff(lines: list[str]) -> float:
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)) \
                 and "] - ***** " not in text:        # (PaddleNLP's logger prints it too)
             hits += 5
-        elif "%|" in text and _BAR.search(text):
+        elif "%|" in text and BAR.search(text):
             bars += 1               # every tqdm user prints these: they count only beside
     return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
 
@@ -197,7 +192,7 @@ class Parser(Steps, BlockPath):
             self._flush(out)
             self._end_burst(out)
         if "%|" in text:
-            m = _BAR.match(text)
+            m = BAR.match(text)
             if m is not None and m.end() == len(text):      # a frame that is one bar alone
                 self._bar(m, None, number, out)
                 return out

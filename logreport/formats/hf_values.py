@@ -11,6 +11,11 @@ from datetime import datetime
 
 _PAIR = re.compile(r"'([^']+)': ?(?:'([^']*)'|tensor\(([^,)]+)[^)]*\)|([^,}]+))")
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+# A tqdm frame from its percentage on (`bars` adds the description before it, if any).
+BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
+                 r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
+                 r" *(?:\?|\d+(?:\.\d+)?)"
+                 r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
 _FACTS = [
     (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
     (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
