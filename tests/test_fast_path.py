@@ -663,16 +663,21 @@ def test_the_bar_beginning_the_line_after_training_lines_flushes_their_last_dict
     assert evaluations >= 10 and len(alone) <= 4       # (before: one or more an evaluation)
 
 
+@pytest.mark.parametrize("fed_after_all", [False, True])
 @pytest.mark.parametrize("name", ["sft_lora", "tf4_sft_lora", "dpo_lora", "pt_full"])
 def test_a_logger_line_glued_to_the_bar_after_training_lines_is_read_with_them(
-        name, tmp_path, monkeypatch):
+        name, fed_after_all, tmp_path, monkeypatch):
     """Training lines, then a line that begins with the training bar and goes on with a logger
     line (`\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, the
     evaluation's first, then `***** Running Evaluation *****` on the next line; or `… >> Saving
     model checkpoint to …`): the stretch reads them as feed would (the bar, the logger line, the
     banner), so that feed is not called for them at every evaluation or checkpoint, nor the
-    lines split into frames for it. Feed's facts."""
-    from logreport.formats import hf_trainer
+    lines split into frames for it. Feed's facts; and where feed must read them after all (here
+    forced: the main process finds no bar where the worker found it), its frames are those."""
+    from logreport.formats import hf_fast, hf_trainer
+
+    if fed_after_all:
+        monkeypatch.setattr(hf_fast, "BAR", re.compile("(?!)"))
 
     data = repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 8)
     path = tmp_path / "console.log"
@@ -684,7 +689,7 @@ def test_a_logger_line_glued_to_the_bar_after_training_lines_is_read_with_them(
         fed.append(text) if glued.match(text) or text.startswith("***** Running") else None,
         feed(self, text, number))[1])
     run = by_blocks(path, 1 << 20, "hf_trainer")
-    assert len(fed) <= 2                # (a stretch that ends a block: feed reads what follows)
+    assert len(fed) >= 8 if fed_after_all else len(fed) <= 2    # (<= 2: at a block's end)
     monkeypatch.setattr(hf_trainer.Parser, "feed", feed)
     assert facts(run) == facts(line_by_line(path, "hf_trainer"))
     assert len(re.findall(rb"\]\[INFO\|trainer\.py:\d+\] [^\n>]*>> ", data)) >= 8

@@ -333,14 +333,14 @@ class BlockPath:
         self.time = stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
 
-    def _glued_line(self, number: int, text: str, cut: int, banner: str | None, lines: bytes):
+    def _glued_line(self, number: int, text: str, cut: int, banner: str | None):
         """The events of a GLUED stretch (`hf_quiet.glued_line`) from line `number`: what feed
         gives for its frame, its bar (`text[:cut]`) read as `feed` reads the first of a frame's
         bars, the text after it as feed reads what follows a frame's bar, then the banner;
-        feed reads the lines (`lines`) where a record or burst waits to be joined."""
+        feed reads the frames where a record or burst waits to be joined."""
         m = BAR.match(text) if not self.burst and self.partial is None else None
         if m is None or m.end() != cut:
-            yield split(lines, 0, len(lines), number)
+            yield Frames([(number, text)] + ([(number + 1, banner)] if banner is not None else []))
             return
         out: list = []
         self.glued = self._bar(m, None, number, out)

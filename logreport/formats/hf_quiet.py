@@ -190,8 +190,9 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
     that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
     `\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
-    GLUED stretch of its frame decoded, where the bar ends in it, the banner, the lines' bytes.
-    Appended to `parts`; how many lines it took (0: none)."""
+    GLUED stretch of its frame decoded (the line's one frame: those before it decode to
+    nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
+    took (0: none)."""
     end = int(ends[line])
     if first.end() == end or end - first.start(1) > _GLUED_MOST \
             or data.find(b"\r", first.end(), end) >= 0:
@@ -205,7 +206,7 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
             and data[int(starts[line + 1]):int(ends[line + 1])] in BANNERS:
         taken, banner = 2, data[int(starts[line + 1]):int(ends[line + 1])].decode()
     start, stop = int(starts[line]), int(ends[line + taken - 1]) + 1
-    parts.append((GLUED, line, taken, start, stop, (text, cut, banner, data[start:stop])))
+    parts.append((GLUED, line, taken, start, stop, (text, cut, banner)))
     return taken
 
 
