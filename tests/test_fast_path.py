@@ -789,6 +789,42 @@ def test_bars_find_what_the_lazy_description_group_found():
     check()
 
 
+def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
+    """hf_lines._last_clock reads a line's frames only up to the `,` after its last `<` (the
+    dict after them, all digits, is slow to look through): the same count and clock as reading
+    the whole lines, whatever pieces (frames, cut frames, dicts, `<` and `,` alone) they hold."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logreport.formats.hf_lines import _FRAME, _last_clock
+
+    def whole_lines(data, starts, ends, first, n):
+        frames = [(int(c), e, r, i) for i in range(n)
+                  for c, e, r in _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))]
+        if not frames:
+            return None
+        changed = [k for k in range(1, len(frames)) if frames[k][0] != frames[k - 1][0]]
+        _, elapsed, remaining, line = frames[changed[-1] if changed else 0]
+        return frames[-1][0], (elapsed.decode(), remaining.decode(), line if changed else 0,
+                               not changed)
+
+    pieces = [b"\r  5%|\xe2\x96\x8c | 3/60 [00:01<00:20,  2.9it/s]", b"\r 10%|# | 6/60 [1:00:01<?, ?it/s]",
+              b"\r  5%| | 3/60 [00:01<00:2", b"\r{'loss': 7.62, 'grad_norm': 0.103, 'epoch': 0.05}",
+              b"<", b",", b"12/60 [00:02<00:03,", b" ", b"\x1b[A", b"\n"]
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(st.sampled_from(pieces), max_size=16))
+    def check(parts):
+        data = b"".join(parts) + b"\n"
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        want = whole_lines(data, starts, ends, 0, len(ends))
+        assert (want is None and not _FRAME.search(data)) or \
+            _last_clock(data, starts, ends, 0, len(ends)) == want
+
+    check()
+
+
 def test_ranges_hand_back_what_input_reads_otherwise(tmp_path):
     """NUL bytes and a frame longer than MAX_LINE in a later range (Input drops the one and
     cuts the other): the rest of the file is read as Input reads it, with the same facts. A

@@ -362,7 +362,7 @@ def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray,
     b0, b1 = np.searchsorted(bar_at, (lo, hi))
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
-                         Rows(values, d0, d1), _clock_of(data, starts, ends, lo, hi - lo))
+                         Rows(values, d0, d1), _last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 # LlamaBoard's echo of a training dict (its LogCallback, through LLaMA-Factory's logger), glued
@@ -438,7 +438,7 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
     last = data[int(starts[hi - 2]):int(ends[hi - 2])]
     return EchoPairs(Rows([firsts, lasts, multi], p0, p1), Rows(values, p0, p1),
                      int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
-                     _STAMP.search(last).groups(), _clock_of(data, starts, ends, lo, hi - lo))
+                     _STAMP.search(last).groups(), _last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 class Marks:
@@ -522,21 +522,28 @@ def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, fir
     training_lines (keys, lines, columns); `next_count`: see TrainingLines."""
     keys, lines, (per_line, values) = shape
     at = int(np.searchsorted(lines, first))
-    data = marks.data
-    last_line = data[int(starts[first + n - 1]):int(ends[first + n - 1])]
+    last_count, clock = _last_clock(marks.data, starts, ends, first, n)
     return TrainingLines(tuple(key.decode() for key in keys), Rows(per_line, at, at + n),
-                         Rows(values, at, at + n), int(_FRAME.findall(last_line)[-1][0]),
-                         _clock_of(data, starts, ends, first, n), next_count)
+                         Rows(values, at, at + n), last_count, clock, next_count)
 
 
-def _clock_of(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
-    """The bar clock after a run of training lines: (elapsed, remaining, line in the run,
-    whether it is the first frame's): the frame where the count last changed."""
+def _last_clock(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
+    """The last bar count of a stretch of lines, and the bar clock after it: (elapsed,
+    remaining, line in the stretch, whether it is the first frame's), of the frame where the
+    count last changed. A line's frames are read up to the `,` after its last `<` (a dict
+    after them is not read: its digits are slow to look through)."""
     last = None
     for i in range(n - 1, -1, -1):
-        frames = _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))
-        for count, elapsed, remaining in reversed(frames):
-            if last is not None and int(count) != last[0]:
-                return last[1].decode(), last[2].decode(), last[3], False
+        start, end = int(starts[first + i]), int(ends[first + i])
+        at = data.rfind(b"<", start, end)
+        if at < 0:
+            continue
+        comma = data.find(b",", at, end)
+        for count, elapsed, remaining in reversed(_FRAME.findall(
+                data, start, comma + 1 if comma >= 0 else end)):
+            if last is None:
+                final = int(count)
+            elif int(count) != last[0]:
+                return final, (last[1].decode(), last[2].decode(), last[3], False)
             last = (int(count), elapsed, remaining, i)
-    return last[1].decode(), last[2].decode(), 0, True
+    return final, (last[1].decode(), last[2].decode(), 0, True)
