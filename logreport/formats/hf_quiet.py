@@ -166,7 +166,7 @@ class QuietReader:
 
 
 _FIRST_BARS: dict = {}          # total -> first_bar's pattern
-BANNERS = (b"***** Running Evaluation *****", b"***** Running Prediction *****")
+_BANNERS = (b"***** Running Evaluation *****", b"***** Running Prediction *****")
 _GLUED_MOST = 4096              # bytes of a glued line read with the run before it
 
 
@@ -188,7 +188,7 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
                ends: np.ndarray, kinds: np.ndarray) -> int:
     """A line that begins with the training bar (`first`: first_bar's) and goes on with text
     that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
-    `\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
+    `\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
     GLUED stretch of its frame decoded (the line's one frame: those before it decode to
     nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
@@ -202,9 +202,9 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
     if len(text) <= cut or "%|" in text[cut:] or "{'" in text[cut:]:
         return 0
     taken, banner = 1, None
-    if line + 1 < len(ends) and kinds[line + 1] == QUIET \
-            and data[int(starts[line + 1]):int(ends[line + 1])] in BANNERS:
-        taken, banner = 2, data[int(starts[line + 1]):int(ends[line + 1])].decode()
+    after = data[int(starts[line + 1]):int(ends[line + 1])] if line + 1 < len(ends) else b""
+    if after in _BANNERS and kinds[line + 1] == QUIET:
+        taken, banner = 2, after.decode()
     start, stop = int(starts[line]), int(ends[line + taken - 1]) + 1
     parts.append((GLUED, line, taken, start, stop, (text, cut, banner)))
     return taken
