@@ -792,7 +792,8 @@ def test_bars_find_what_the_lazy_description_group_found():
 def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
     """hf_lines._last_clock reads a line's frames only up to the `,` after its last `<` (the
     dict after them, all digits, is slow to look through): the same count and clock as reading
-    the whole lines, whatever pieces (frames, cut frames, dicts, `<` and `,` alone) they hold."""
+    the whole lines, on every stretch of one to three lines of real consoles, and whatever
+    pieces (frames, cut frames, dicts, `<` and `,` alone) lines hold."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -807,6 +808,18 @@ def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
         _, elapsed, remaining, line = frames[changed[-1] if changed else 0]
         return frames[-1][0], (elapsed.decode(), remaining.decode(), line if changed else 0,
                                not changed)
+
+    for name in ("sft_lora", "tf4_dpo_lora", "sft_lora_llamaboard", "pt_full"):
+        data = (DATA / "llamafactory" / name / "console.log").read_bytes()
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        with_frames = [i for i in range(len(ends)) if _FRAME.search(data, starts[i], ends[i])]
+        assert len(with_frames) >= 12
+        for i in with_frames:
+            for n in (1, 2, 3):
+                if i + n <= len(ends):
+                    assert _last_clock(data, starts, ends, i, n) == \
+                        whole_lines(data, starts, ends, i, n)
 
     pieces = [b"\r  5%|\xe2\x96\x8c | 3/60 [00:01<00:20,  2.9it/s]", b"\r 10%|# | 6/60 [1:00:01<?, ?it/s]",
               b"\r  5%| | 3/60 [00:01<00:2", b"\r{'loss': 7.62, 'grad_norm': 0.103, 'epoch': 0.05}",

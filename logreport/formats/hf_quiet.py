@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..sources.text import block_lines, decode
+from ..sources.text import block_lines, decode, frames
 from .hf_values import fact_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
@@ -190,23 +190,23 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
     that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
     `\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
-    GLUED stretch of its frame decoded (the line's one frame: those before it decode to
-    nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
+    GLUED stretch of its one frame (as `frames` splits and decodes it: those before the bar
+    decode to nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
     took (0: none)."""
-    end = int(ends[line])
-    if first.end() == end or end - first.start(1) > _GLUED_MOST \
-            or data.find(b"\r", first.end(), end) >= 0:
+    start, end = int(starts[line]), int(ends[line])
+    if first.end() == end or end - start > _GLUED_MOST:
         return 0
-    text = decode(data[first.start(1):end])            # as `frames` decodes its one frame
+    read: list = []
+    frames(data[start:end], line, read)                 # as feed gets them
     cut = len(data[first.start(1):first.end(1)].decode("utf-8", "replace"))
+    text = read[0][1] if len(read) == 1 else ""
     if len(text) <= cut or "%|" in text[cut:] or "{'" in text[cut:]:
         return 0
     taken, banner = 1, None
     after = data[int(starts[line + 1]):int(ends[line + 1])] if line + 1 < len(ends) else b""
     if after in _BANNERS and kinds[line + 1] == QUIET:
         taken, banner = 2, after.decode()
-    start, stop = int(starts[line]), int(ends[line + taken - 1]) + 1
-    parts.append((GLUED, line, taken, start, stop, (text, cut, banner)))
+    parts.append((GLUED, line, taken, start, int(ends[line + taken - 1]) + 1, (text, cut, banner)))
     return taken
 
 
