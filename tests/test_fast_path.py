@@ -975,3 +975,26 @@ def test_a_quiet_stretch_holding_text_feed_may_read_otherwise_is_marked_unsafe()
             [any(n in data[p[3]:p[4]] for n in _NEEDLES) for p in parts]
 
     check()
+
+
+def test_the_cycle_collector_runs_rarely_while_blocks_are_read(monkeypatch, tmp_path):
+    """While a log's blocks are read, Python's cycle collector runs after every 10,000 new
+    containers, not 700 (collecting so often was 3-5% of reading a console that evaluates every
+    few steps); the threshold is as before once the log is read, and when it could not be."""
+    import gc
+
+    from logreport.errors import UnknownFormat
+    from logreport.reader import load
+
+    seen = []
+    feed_block = pipeline.Ingest.feed_block
+    monkeypatch.setattr(pipeline.Ingest, "feed_block", lambda self, *args: (
+        seen.append(gc.get_threshold()[0]), feed_block(self, *args))[1])
+    before = gc.get_threshold()
+    run = load(str(CONSOLE))
+    assert run.count() == 60 and seen and set(seen) == {10_000}
+    assert gc.get_threshold() == before
+    (tmp_path / "notes.txt").write_text("a shopping list\n" * 50)
+    with pytest.raises(UnknownFormat):
+        load(str(tmp_path / "notes.txt"))
+    assert gc.get_threshold() == before
