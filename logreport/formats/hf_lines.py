@@ -127,12 +127,12 @@ def _column(rows: str, k: int) -> property:
 
 
 class TrainingLines(NamedTuple):
-    """A run of training lines: per line its first bar count and its bar frames (frames read that no
-    record counts), the dicts' values (per key), the last bar count, the bar clock of the run
-    (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches back to
-    the first bar), and the count of the training bar that begins the line after it, where feed
-    reads that line (its first frame flushes the last dict). A tuple:
-    unpickled 3x faster than a dataclass."""
+    """A run of training lines: per line its first bar count and its bar frames (frames read that
+    no record counts), the dicts' values (per key), the last bar count, the bar clock of the run
+    (elapsed, remaining, line in the run, whether the clock's streak of equal counts reaches
+    back to the first bar), and the count of the training bar that begins the line after it,
+    where feed reads that line (its first frame flushes the last dict). A tuple: unpickled 3x
+    faster than a dataclass."""
 
     keys: tuple               # of the dicts
     lines: Rows               # per line: its first bar count, its bar frames
