@@ -213,25 +213,27 @@ class BlockPath:
             run = run.after_first()
         if not count:
             return
+        counts, first, frames = run.counts, int(run.counts[0]), run.frames
         out: list = []
-        self._flush(out, int(run.counts[0]))          # the first frame flushes the pending record
+        self._flush(out, first)                       # the first frame flushes the pending record
         yield from out
         flushed = count - (run.next_count is None)    # the next line's first bar flushes the last
         if flushed:
-            steps = run.counts[1:] if run.next_count is None else \
-                np.append(run.counts[1:], run.next_count)
+            steps = counts[1:] if run.next_count is None else \
+                np.concatenate((counts[1:], (run.next_count,)))
             self._stated_steps(steps)
-            yield _records(run.keys, run.values, steps, np.arange(number, number + flushed))
+            yield _records(run.keys, run.values, steps,
+                           np.arange(number, number + flushed, dtype=np.float64))
         out = []
         if run.next_count is None:
             self._last_dict(run.keys, run.values, number + count - 1, out)
-        self._clock_after(run.clock, int(run.counts[0]), number, out)
+        self._clock_after(run.clock, first, number, out)
         yield from out
         self.clock_step = self.last_step = run.last_count
-        self.redraws = self.redraws or run.frames > count
+        self.redraws = self.redraws or frames > count
         self.bar_line = number + count - 1
         self.in_dump = self.in_message = False
-        yield run.frames + count - flushed      # the bars, and the last dict if now pending
+        yield frames + count - flushed          # the bars, and the last dict if now pending
 
     def _bare_dicts(self, keys: tuple, number: int, count: int, run: BareDicts, data: bytes,
                     start: int, end: int):
