@@ -1,4 +1,5 @@
-"""The events of a block added to a run, its training records held back and added at once.
+"""The events of a block added to a run, its training and evaluation records held back and
+added at once.
 
 A console's fast path gives, between two evaluations or checkpoints, a block of training
 records and the last dict on its own; adding each to the run costs numpy calls and a column
@@ -6,10 +7,12 @@ append per field (most of the main process's time on a log that evaluates every 
 A `Batch` keeps such records while adding them later changes nothing, then adds them as one
 `Records`: their steps rise past every step before them (no new segment, no repeat to fold),
 they carry no time stamp (the run's clock takes the first and last of a block), and they
-share their metrics (a step that is an estimate stays marked so). Anything else is added at
-once, after the held records when it is a training record or starts a segment. Only a `Run`
-holds records (a folder's file kept in arrival order, `merge.Collected`, takes each as it
-comes).
+share their metrics (a step that is an estimate stays marked so). It keeps evaluation records
+with no time stamp and the same metrics alike (on such a console, one every few training
+steps): they start no segment and fold no repeat, and their table is theirs alone. Anything else is
+added at once, after the held records when it is a training or evaluation record or starts a
+segment. Only a `Run` holds records (a folder's file kept in arrival order,
+`merge.Collected`, takes each as it comes).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import math
 
 import numpy as np
 
-from .events import NEW_RUN, TRAIN, Info, Marker, Record, Records
+from .events import EVAL, NEW_RUN, TRAIN, Info, Marker, Record, Records
 from .model import Reading, Run
 
 
@@ -30,32 +33,36 @@ class Batch:
         self.held: list = []                 # Records and single Records, in order
         self.keys: frozenset | None = None
         self.last = math.nan                 # the last held step
+        self.evals: list[Record] = []        # evaluation records, in order
 
     def add(self, event) -> None:
         if isinstance(event, Info):              # (facts: never held, nothing to flush)
             self.reading.add(event, self.file)
             return
-        if self.holds and self._hold(event):
+        if self.holds and (self._hold(event) or self._hold_eval(event)):
             return
-        if event.phase == TRAIN if isinstance(event, (Record, Records)) else \
+        if event.phase in (TRAIN, EVAL) if isinstance(event, (Record, Records)) else \
                 isinstance(event, Marker) and event.kind == NEW_RUN:
             self.flush()
         self.reading.add(event, self.file)
 
     def flush(self) -> None:
+        if self.evals:
+            self.reading.add(_block(self.evals, EVAL), self.file)
+            self.evals = []
         if not self.held:
             return
         parts, single = [], []            # blocks, and the single records since the last one
         for event in self.held:
             if isinstance(event, Records):
                 if single:
-                    parts.append(_block(single))
+                    parts.append(_block(single, TRAIN))
                     single = []
                 parts.append(event)
             else:
                 single.append(event)
         if single:
-            parts.append(_block(single))
+            parts.append(_block(single, TRAIN))
         estimated = None
         if any(p.estimated is not None for p in parts):
             estimated = np.concatenate([np.zeros(len(p)) if p.estimated is None
@@ -94,11 +101,19 @@ class Batch:
         self.keys, self.last = keys, last
         return True
 
+    def _hold_eval(self, event) -> bool:
+        """Hold an evaluation record with no time stamp and the metrics of those held."""
+        if not isinstance(event, Record) or event.phase != EVAL or event.time is not None \
+                or self.evals and event.metrics.keys() != self.evals[0].metrics.keys():
+            return False
+        self.evals.append(event)
+        return True
 
-def _block(records: list[Record]) -> Records:
-    """Single training records (of the same metrics) as one block."""
+
+def _block(records: list[Record], phase: str) -> Records:
+    """Single records of a phase (of the same metrics) as one block."""
     estimated = [float(r.estimated) for r in records]
-    return Records(TRAIN, np.array([float(r.step) for r in records]),
+    return Records(phase, np.array([math.nan if r.step is None else float(r.step) for r in records]),
                    np.array([math.nan if r.epoch is None else float(r.epoch) for r in records]),
                    np.full(len(records), math.nan), np.array([float(r.line) for r in records]),
                    {k: np.array([float(r.metrics[k]) for r in records])

@@ -998,3 +998,21 @@ def test_the_cycle_collector_runs_rarely_while_blocks_are_read(monkeypatch, tmp_
     with pytest.raises(UnknownFormat):
         load(str(tmp_path / "notes.txt"))
     assert gc.get_threshold() == before
+
+
+def test_a_blocks_evaluation_records_are_added_to_the_run_at_once(monkeypatch, tmp_path):
+    """A block's evaluation records with no time stamp and the same metrics are held with its
+    training records and added as one block (`batch.Batch`): on the real console repeated
+    (an evaluation every 15 steps) the run adds none of them alone (each one was, before),
+    and its rows, tables, markers and facts are the line parser's."""
+    from logreport.events import EVAL
+
+    alone = []
+    add_record = Run._add_record
+    monkeypatch.setattr(Run, "_add_record", lambda self, rec, file=0: (
+        alone.append(rec.phase), add_record(self, rec, file))[1])
+    path = tmp_path / "console.log"
+    path.write_bytes(repeated(CONSOLE.read_bytes(), 20))
+    run = by_blocks(path, 1 << 16, "hf_trainer")
+    assert run.count(EVAL) >= 80 and EVAL not in alone
+    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
