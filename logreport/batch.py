@@ -1,18 +1,17 @@
 """The events of a block added to a run, its training and evaluation records held back and
 added at once.
 
-A console's fast path gives, between two evaluations or checkpoints, a block of training
-records and the last dict on its own; adding each to the run costs numpy calls and a column
-append per field (most of the main process's time on a log that evaluates every few steps).
-A `Batch` keeps such records while adding them later changes nothing, then adds them as one
-`Records`: their steps rise past every step before them (no new segment, no repeat to fold),
-they carry no time stamp (the run's clock takes the first and last of a block), and they
-share their metrics (a step that is an estimate stays marked so). It keeps evaluation records
-with no time stamp and the same metrics alike (on such a console, one every few training
-steps): they start no segment and fold no repeat, and their table is theirs alone. Anything else is
-added at once, after the held records when it is a training or evaluation record or starts a
-segment. Only a `Run` holds records (a folder's file kept in arrival order,
-`merge.Collected`, takes each as it comes).
+A console's fast path gives, between two evaluations or checkpoints, a block of training records
+and the last dict on its own; adding each to the run costs numpy calls and a column append per
+field (most of the main process's time on a log that evaluates every few steps). A `Batch` keeps
+such records while adding them later changes nothing, then adds them as one `Records`: their
+steps rise past every step before them (no new segment, no repeat to fold), they carry no time
+stamp (the run's clock takes the first and last of a block), and they share their metrics (a
+step that is an estimate stays marked so). It keeps evaluation records with no time stamp and
+the same metrics alike (on such a console, one every few training steps): they start no segment
+and fold no repeat, and their table is theirs alone. Anything else is added at once, after the
+held records when it is a training or evaluation record or starts a segment. Only a `Run` holds
+records (a folder's file kept in arrival order, `merge.Collected`, takes each as it comes).
 """
 from __future__ import annotations
 

@@ -292,7 +292,6 @@ class Reader:
         return events + ingest.feed(lines)
 
 
-# --- reading runs to their end ----------------------------------------------------------
 @contextmanager
 def _rare_collections():
     """Python's cycle collector run after every 10,000 new containers, not 700, while blocks
@@ -307,6 +306,7 @@ def _rare_collections():
         gc.set_threshold(*threshold)
 
 
+# --- reading runs to their end ----------------------------------------------------------
 def read_source(source: RunSource, fmt: str | None = None, progress=None, warn=None) -> Run:
     """One run read to its end. A file of an output folder that cannot be read (unreadable,
     binary) is told to `warn` when the others gave something; else its error is raised. A log

@@ -213,7 +213,8 @@ class BlockPath:
             run = run.after_first()
         if not count:
             return
-        counts, first, frames = run.counts, int(run.counts[0]), run.frames
+        counts, frames = run.counts, run.frames
+        first = int(counts[0])
         out: list = []
         self._flush(out, first)                       # the first frame flushes the pending record
         yield from out

@@ -104,8 +104,8 @@ class Quiet(NamedTuple):
     where bare lines come first the stretch's bytes (`bare`: feed reads such lines unless they
     continue a message, mostly a warning glued to a bar, and where the block was prepared in a
     worker only these bytes of it come along), bars, facts its lines restate, a
-    transformers_version, or text that feed may read otherwise (`unsafe`). A tuple: a worker
-    sends thousands."""
+    transformers_version, or text that feed may read otherwise (`unsafe`: `mark_unsafe` sets it
+    for a whole block at once). A tuple: a worker sends thousands."""
 
     frames: int
     message: bool | None
