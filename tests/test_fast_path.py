@@ -1016,3 +1016,102 @@ def test_a_blocks_evaluation_records_are_added_to_the_run_at_once(monkeypatch, t
     run = by_blocks(path, 1 << 16, "hf_trainer")
     assert run.count(EVAL) >= 80 and EVAL not in alone
     assert facts(run) == facts(line_by_line(path, "hf_trainer"))
+
+
+# The quiet lines as one Python `re` findall over a stretch found them (until stop 40): the
+# specification that hf_quiet.Gaps now meets with RE2 passes over the whole block at once.
+_SPEC_FIRST = (rb"(?!\*\*\*\*\*|Training completed\.|Saving model checkpoint to "
+               rb"|Continuing training from|Resuming training from|Killed)[!-=?-Z\\\]^-z}~]")
+_SPEC_REST = rb"[^\n\r\x1b\x00|>]*"
+_SPEC_LOGGER = (rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
+                rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} >> " + rb" *(?:" + _SPEC_FIRST
+                + _SPEC_REST + rb")?")
+
+
+def _spec_runs(data: bytes, total: bytes | None, start: int, end: int) -> list:
+    """(quiet, lines) of each match of the findall over data[start:end]."""
+    from logreport.formats.hf_quiet import BLANKS, bar
+
+    bars = b"(?!)"
+    if total is not None:
+        other = bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
+        bars = BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
+    pattern = re.compile(rb"((?:(?:" + _SPEC_LOGGER + b"| *" + _SPEC_FIRST + _SPEC_REST
+                         + rb")\n|\n(?!\n)|" + bars + rb"\n(?![^\r\[\n]|\n[^\r\[\n]))+)|[^\n]*\n()")
+    return [(bool(quiet), quiet.count(b"\n") or 1) for quiet, _ in pattern.findall(data, start, end)]
+
+
+def _gaps_runs(data: bytes, total: bytes | None, cuts: list) -> list:
+    """The same, from hf_quiet.Gaps over the lines of data, stretches ending at `cuts`."""
+    from logreport.formats.hf_quiet import Gaps
+
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    last = np.zeros(len(ends), dtype=bool)
+    last[[cut - 1 for cut in cuts]] = True
+    gaps = Gaps(data, starts, ends, total, np.arange(len(ends)), last)
+    runs = []
+    for line, quiet in enumerate(gaps.quiet):
+        if quiet and runs and runs[-1][0] and not last[line - 1]:
+            runs[-1] = (True, runs[-1][1] + 1)
+        else:
+            runs.append((quiet, 1))
+    return runs
+
+
+def test_the_quiet_lines_between_training_lines_are_findalls():
+    """hf_quiet.Gaps finds which lines between training lines are quiet (a logger line or a
+    bare line whose message is no marker or banner, a line of bars of another total than the
+    training one unless a line feed would not reset its flags for follows, an empty line unless
+    another follows) with two RE2 passes over a block's lines and a few numpy ones, as the
+    Python findall over each stretch found them (a fifth of a worker's time on a console that
+    evaluates every 15 steps): the same stretches on every LLaMA-Factory log of tests/data
+    (prepared parts compared in bench/, `/tmp/same.sh`) and on 2,000 hypothesis blocks of
+    lines made of the pieces such lines have, cut into stretches at random."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logreport.formats.hf_lines import block_shape
+
+    checked = 0
+    for path in sorted((DATA / "llamafactory").glob("**/*.log")):
+        data = path.read_bytes().rstrip(b"\n") + b"\n"
+        total = block_shape(data)[0]
+        lines = data.count(b"\n")
+        cuts = sorted({lines, *range(7, lines, 13)})
+        spec = []
+        for a, b in zip([0, *cuts], cuts):
+            spec += _spec_runs(data, total, _offset(data, a), _offset(data, b))
+        assert _gaps_runs(data, total, cuts) == spec, path.name
+        checked += sum(quiet for quiet, _ in spec)
+    assert checked >= 1000
+
+    stamp = b"[INFO|trainer.py:2670] 2026-11-25 16:46:37,100 >> "
+    bar_60 = "\r 50%|\u2588\u2588\u2588\u2588\u2588     | 30/60 [00:21<00:17,  1.76it/s]".encode()
+    bar_4 = "\r 50%|\u2588\u2588\u2588\u2588\u2588     | 2/4 [00:01<00:01,  1.76it/s]".encode()
+    pieces = [stamp, b"  Num examples = 50", b"Killed", b"Saving model checkpoint to /x",
+              b"***** Running Evaluation *****", b"Training completed.", b"  ", b" ", b"",
+              b"{'loss': 1.0}", b"|", b">", b"\x1b[A", b"\r", bar_60, bar_4, b"\r  \r", b"[",
+              b"/2", b"/600 [", b"\xe2\x96\x88", b"\xff", "\u4e2d\u6587".encode(), b"  \"a\": 1,"]
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(st.lists(st.sampled_from(pieces), max_size=4), min_size=1, max_size=12),
+           st.sampled_from([b"60", b"4", b"600", None]), st.data())
+    def check(lines, total, draw):
+        data = b"".join(b"".join(line).replace(b"\n", b"") + b"\n" for line in lines)
+        n = len(lines)
+        cuts = sorted({n, *draw.draw(st.lists(st.integers(1, n), max_size=3))})
+        spec = []
+        for a, b in zip([0, *cuts], cuts):
+            spec += _spec_runs(data, total, _offset(data, a), _offset(data, b))
+        assert _gaps_runs(data, total, cuts) == spec
+
+    check()
+
+
+def _offset(data: bytes, line: int) -> int:
+    """Where line `line` (from 0) of data starts."""
+    at = 0
+    for _ in range(line):
+        at = data.index(b"\n", at) + 1
+    return at

@@ -69,10 +69,9 @@ from .hf_quiet import (
     LINES,
     QUIET,
     STD,
+    Gaps,
     Quiet,
-    QuietReader,
     first_bar,
-    gap,
     glued_line,
     mark_unsafe,
     split,
@@ -140,9 +139,12 @@ class BlockPath:
                 one, columns[FRAMES] = frame_lines(marks, starts, total, dicts & ~bare,
                                                    [v[~in_bare] for v in values])
                 kinds[one] = FRAMES
-        reader = QuietReader()
         kinds_and_shapes = kinds.astype(np.int16) * 8 + shape_of
         edges = np.flatnonzero(kinds_and_shapes[1:] != kinds_and_shapes[:-1]) + 1
+        last = np.zeros(len(ends), dtype=bool)         # of its stretch
+        last[edges - 1] = last[-1] = True
+        gaps = Gaps(data, starts, ends, total, np.flatnonzero((kinds == QUIET) | (kinds == FRAMES)),
+                    last)
         taken = 0                       # lines a GLUED stretch took from the next stretch
         for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
             lo, taken = lo + taken, 0
@@ -150,7 +152,7 @@ class BlockPath:
                 continue
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
-                gap(prepared.parts, reader, data, total, lo, start, end, starts, ends)
+                gaps.read(prepared.parts, lo, hi)
                 continue
             if kind == STD:
                 # a line that begins with the training bar is none of gap's quiet lines: the

@@ -9,6 +9,7 @@ after the bar is read with the run before it).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import NamedTuple
 
 import numpy as np
@@ -32,62 +33,105 @@ def bar(total: bytes, count: bytes) -> bytes:
 
 BLANKS = rb"\r(?: *(?:\x1b\[A)?\r)*"          # a line's start, and frames that decode to ""
 
-# What starts a quiet line's message: no marker, banner or dict (a Unicode space could hide
-# one from this test: a message must start with printable ASCII).
-_FIRST = (rb"(?!\*\*\*\*\*|Training completed\.|Saving model checkpoint to |Continuing training from"
-          rb"|Resuming training from|Killed)[!-=?-Z\\\]^-z}~]")
+# A quiet line's message: printable ASCII first (a Unicode space could hide a marker, banner
+# or dict from this test), none of the texts of _OTHERWISE. Patterns for RE2 (pyarrow: bytes,
+# no lookahead).
+_FIRST = rb"[!-=?-Z\\\]^-z}~]"
 _REST = rb"[^\n\r\x1b\x00|>]*"
 _HEAD = (rb"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
          rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} >> ")
 _LOGGER = _HEAD + rb" *(?:" + _FIRST + _REST + rb")?"       # a transformers logger line
 _BARE = rb" *" + _FIRST + _REST                             # a bare line (a config dump's)
-# Quiet lines: a bar line ends the stretch unless a line that resets the flags again (a bar,
-# a logger line) follows: a bare line after a bar is not understood (counted unparsed).
-_QUIET = (rb"((?:(?:" + _LOGGER + b"|" + _BARE + rb")\n|\n(?!\n)|BARS\n(?![^\r\[\n]|\n[^\r\[\n]))+)")
-_OTHER = rb"[^\n]*\n()"
+# a message that is a marker or a banner: no quiet line
+_OTHERWISE = (rb"^(?:" + _HEAD + rb")? *(?:\*\*\*\*\*|Training completed\.|Saving model checkpoint to "
+              rb"|Continuing training from|Resuming training from|Killed)").decode()
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 # Text that feed may read otherwise (a dict, a rank prefix, a traceback, a data example, a
 # LLaMA-Factory logger line, a hyperparameter dump): an RE2 pattern
 _UNSAFE = (r"\{'|\[rank|Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
            r"|metric_for_best_model|logging_steps=")
-_PATTERNS: dict = {}
 
 
-def _gaps(total: bytes | None) -> re.Pattern:
-    """Between runs of training lines: a stretch of quiet lines, or one line, per match
-    (groups: quiet, nothing)."""
-    found = _PATTERNS.get(total)
-    if found is None:
-        bars = b"(?!)"
-        if total is not None:   # bars of another total than the training one
-            other = bar(rb"(?!" + total + rb" \[)\d+", rb"\d+") + rb"(?:\x1b\[A)?"
-            bars = BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
-        if len(_PATTERNS) > 64:
-            _PATTERNS.clear()
-        found = _PATTERNS[total] = re.compile(_QUIET.replace(b"BARS", bars) + b"|" + _OTHER)
-    return found
+def _other_than(total: bytes) -> bytes:
+    """An RE2 pattern of the digit strings other than `total`."""
+    k = len(total)
+    alternatives = [rb"\d{%d,}" % (k + 1)] + ([rb"\d{1,%d}" % (k - 1)] if k > 1 else [])
+    for i in range(k):
+        others = bytes(d for d in b"0123456789" if d != total[i])
+        alternatives.append(total[:i] + b"[" + others + b"]" + (rb"\d{%d}" % (k - i - 1)) * (i < k - 1))
+    return b"(?:" + b"|".join(alternatives) + b")"
 
 
-def gap(parts: list, reader: QuietReader, data: bytes, total: bytes | None, first: int,
-         start: int, end: int, starts: np.ndarray, ends: np.ndarray) -> None:
-    """The stretches of the lines of data[start:end] (no training line), from line `first`:
-    quiet stretches, and lines for feed (consecutive ones in one stretch, with a blank line
-    alone among them: a tqdm bar one frame a line, cleared by blank lines, is one stretch)."""
-    line, lines_from = first, None
-    for quiet, _ in _gaps(total).findall(data, start, end):
-        count = quiet.count(b"\n") if quiet else 1
-        if not quiet or count == 1 and lines_from is not None and not quiet.strip():
-            lines_from = line if lines_from is None else lines_from
-            line += count
-            continue
+def _quiet_pattern(total: bytes | None) -> str:
+    """A line that is quiet by itself (a logger line, a bare line, a line of bars of another
+    total than the training one; the next lines may still say otherwise: Gaps)."""
+    lines = _LOGGER + b"|" + _BARE
+    if total is not None:
+        other = bar(_other_than(total), rb"\d+") + rb"(?:\x1b\[A)?"
+        lines += b"|" + BLANKS + other + rb"(?:\r(?:" + other + rb"| *(?:\x1b\[A)?))*"
+    return (rb"^(?:" + lines + rb")\n").decode()
+
+
+def _resets(first: np.ndarray) -> np.ndarray:
+    """Whether lines beginning with these bytes reset feed's flags (a bar, a logger line) or
+    are empty."""
+    return (first == 13) | (first == 91) | (first == 10)
+
+
+class Gaps:
+    """The lines of a block between its runs of training lines, and which of them are quiet
+    lines where they stand, found for the whole block at once: a line quiet by itself (two
+    RE2 passes: _quiet_pattern, _OTHERWISE), an empty line unless another empty line follows
+    it, a line of bars unless a line that resets the flags again (a bar, a logger line) does
+    not follow it (a bare line after a bar is not understood: counted unparsed), nor does an
+    empty line and then such a line; what follows the last line of a stretch does not count."""
+
+    def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes | None,
+                 lines: np.ndarray, last: np.ndarray):
+        """`lines`: which lines of the block lie between runs of training lines; `last`: per
+        line of the block, whether it ends its stretch."""
+        self.data, self.starts, self.ends, self.reader = data, starts, ends, QuietReader()
+        first = np.frombuffer(data, np.uint8)[starts]
+        empty = first == 10
+        quiet = np.zeros(len(ends), dtype=bool)
+        sized = lines[~empty[lines]]
+        if len(sized):
+            spans = arrow.slices(data, starts[sized], ends[sized] + 1)
+            quiet[sized] = arrow.matches(spans, _quiet_pattern(total)) \
+                & ~arrow.matches(spans, _OTHERWISE)
+        then = ~last                                     # the next line is in the stretch
+        unset = np.append(~_resets(first[1:]), False)    # the next line resets no flag
+        empty_next = then & np.append(empty[1:], False)
+        bars_fail = then & unset | empty_next & np.append(then[1:] & unset[1:], False)
+        quiet &= (first != 13) | ~bars_fail
+        gap_empty = lines[empty[lines]]
+        quiet[gap_empty] = ~empty_next[gap_empty]
+        self.quiet = quiet.tolist()
+        self.flips = (np.flatnonzero(quiet[1:] != quiet[:-1]) + 1).tolist()
+
+    def read(self, parts: list, first: int, end: int) -> None:
+        """Append the stretches of lines first..end-1 (no training line) to `parts`: quiet
+        stretches, and lines for feed (consecutive ones in one stretch, with an empty line
+        alone among them: a tqdm bar one frame a line, cleared by empty lines, is one
+        stretch)."""
+        quiet, flips, starts, ends = self.quiet, self.flips, self.starts, self.ends
+        k, line, lines_from = bisect_right(flips, first), first, None
+        while line < end:
+            stop = flips[k] if k < len(flips) and flips[k] < end else end
+            k, count = k + 1, stop - line
+            if not quiet[line] or count == 1 and lines_from is not None \
+                    and starts[line] == ends[line]:
+                lines_from = line if lines_from is None else lines_from
+            else:
+                if lines_from is not None:
+                    _lines(parts, self.data, lines_from, line, starts, ends)
+                    lines_from = None
+                start, stop_at = int(starts[line]), int(ends[stop - 1]) + 1
+                parts.append((QUIET, line, count, start, stop_at,
+                              self.reader.read(self.data[start:stop_at], count)))
+            line = stop
         if lines_from is not None:
-            _lines(parts, data, lines_from, line, starts, ends)
-            lines_from = None
-        parts.append((QUIET, line, count, int(starts[line]), int(ends[line + count - 1]) + 1,
-                      reader.read(quiet, count)))
-        line += count
-    if lines_from is not None:
-        _lines(parts, data, lines_from, line, starts, ends)
+            _lines(parts, self.data, lines_from, line, starts, ends)
 
 
 def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
