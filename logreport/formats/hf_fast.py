@@ -62,14 +62,11 @@ from .hf_lines import (
     training_lines,
 )
 from .hf_quiet import (
-    BAR_ALONE,
     BARE,
-    DICT_ALONE,
     ECHO,
     FRAMES,
     GLUED,
     LINES,
-    LOGGED,
     QUIET,
     STD,
     Gaps,
@@ -345,31 +342,27 @@ class BlockPath:
 
     def _lines(self, number: int, read: list, known: tuple):
         """The events of a LINES stretch from line `number`: feed reads its frames (`read`),
-        but a frame read ahead (`known`: its index, kind and what it says, `hf_quiet._lines`)
-        is read here as feed reads it: a bar alone where no wrapped dict is open, a dict alone
-        or a logger line where no wrapped dict, metrics block or traceback is (nor a data
-        example, for a dict). Then feed's caller samples the clock, as after the stretch's
-        last frame."""
+        but a frame that is a bar alone or a dict alone (`known`: its index, and its bar's
+        BAR_FIELDS or the dict's values) is read here as feed reads it, a dict where no
+        wrapped dict, metrics block, traceback or data example is open, a bar where no wrapped
+        dict is. Then feed's caller samples the clock, as after the stretch's last frame."""
         done = 0
-        for k, kind, said in known:
+        for k, said in known:
             if k > done:
                 yield Frames((number + i, text) for i, text in read[done:k])
-            done, out, at = k, [], number + read[k][0]
-            if kind == DICT_ALONE and self._plain() and not self.in_dump:
-                self.in_message = False
-                self._values(dict(said), at, out, echo=False)
-            elif kind == DICT_ALONE or self.partial is not None or kind == LOGGED \
-                    and not self._plain():
+            done, out = k, []
+            if self.partial is not None:
                 continue
-            else:
-                if self.burst:                      # a burst ends at anything but a dict
+            if isinstance(said, tuple):                 # a bar alone
+                if self.burst:
                     self._flush(out)
                     self._end_burst(out)
-                if kind == BAR_ALONE:
-                    self._bar(said, None, at, out)
-                else:
-                    self.in_dump, self.in_message = False, True
-                    self._logged(*said, at, out)
+                self._bar(said, None, number + read[k][0], out)
+            elif self._plain() and not self.in_dump:
+                self.in_message = False
+                self._values(dict(said), number + read[k][0], out, echo=False)
+            else:
+                continue
             yield from out
             yield 1                                     # the frame read
             done = k + 1

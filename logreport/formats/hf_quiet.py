@@ -20,7 +20,6 @@ from .hf_values import bar_ending, dict_alone, fact_of, stamp, transformers_line
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
-BAR_ALONE, DICT_ALONE, LOGGED = 0, 1, 2      # frames among LINES read ahead (_lines)
 
 CLOCK = rb"(?:\d\d:\d\d|\d+:\d\d:\d\d)"      # as tqdm prints it (a subset of what feed takes)
 
@@ -139,22 +138,17 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
            ends: np.ndarray) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
     from its first), split and decoded here (in a worker, not in the process that feeds them),
-    and (k, kind, what it says) of each frame that is a bar alone (BAR_ALONE, its BAR_FIELDS:
-    the training bar redrawn after an evaluation, say), a dict alone (DICT_ALONE, its values:
-    an evaluation's) or a transformers logger line (LOGGED, `transformers_line`: a checkpoint
-    saved), which the process that feeds them need not parse."""
+    and (k, what it says) of each frame that is a bar alone (its BAR_FIELDS: the training bar
+    redrawn after an evaluation, say) or a dict alone (its values: an evaluation's), which the
+    process that feeds them need not parse."""
     start, stop = int(starts[first]), int(ends[end - 1]) + 1
     read = block_lines(data[start:stop], 0)
     known = []
     for k, (_, text) in enumerate(read):
-        if "%|" in text:
-            said, kind = bar_ending(text, len(text)), BAR_ALONE
-        elif text.startswith("{'"):
-            said, kind = dict_alone(text), DICT_ALONE
-        else:
-            said, kind = transformers_line(text), LOGGED
+        said = bar_ending(text, len(text)) if "%|" in text else \
+            dict_alone(text) if text.startswith("{'") else None
         if said is not None:
-            known.append((k, kind, said))
+            known.append((k, said))
     parts.append((LINES, first, end - first, start, stop, (read, tuple(known))))
 
 
