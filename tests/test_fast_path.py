@@ -672,14 +672,12 @@ def test_a_logger_line_glued_to_the_bar_after_training_lines_is_read_with_them(
     evaluation's first, then `***** Running Evaluation *****` on the next line; or `… >> Saving
     model checkpoint to …`): the stretch reads them as feed would (the bar, the logger line, the
     banner), so that feed is not called for them at every evaluation or checkpoint, nor the
-    lines split into frames for it, and the logger line's time and message and the bar's
-    fields are found where the block is prepared (a worker). Feed's facts; and where feed must
-    read them after all (here forced: no bar is found to end where the first bar does), its
-    frames are those."""
-    from logreport.formats import hf_quiet, hf_trainer
+    lines split into frames for it. Feed's facts; and where feed must read them after all (here
+    forced: the main process finds no bar where the worker found it), its frames are those."""
+    from logreport.formats import hf_fast, hf_trainer
 
     if fed_after_all:
-        monkeypatch.setattr(hf_quiet, "bar_ending", lambda text, end: None)
+        monkeypatch.setattr(hf_fast, "BAR", re.compile("(?!)"))
 
     data = repeated((DATA / "llamafactory" / name / "console.log").read_bytes(), 8)
     path = tmp_path / "console.log"
@@ -690,18 +688,9 @@ def test_a_logger_line_glued_to_the_bar_after_training_lines_is_read_with_them(
     monkeypatch.setattr(hf_trainer.Parser, "feed", lambda self, text, number: (
         fed.append(text) if glued.match(text) or text.startswith("***** Running") else None,
         feed(self, text, number))[1])
-    lines: list = []                    # the logger lines and banners after glued bars
-    line = hf_trainer.Parser._line
-    after = re.compile(r"\[INFO\|trainer\.py:\d+\] \S+ \S+ >>(?: Saving model checkpoint .*)?$"
-                       r"|\*\*\*\*\* Running Evaluation")
-    monkeypatch.setattr(hf_trainer.Parser, "_line", lambda self, text, number, out: (
-        lines.append(text) if after.match(text) else None, line(self, text, number, out))[1])
     run = by_blocks(path, 1 << 20, "hf_trainer")
     assert len(fed) >= 8 if fed_after_all else len(fed) <= 2    # (<= 2: at a block's end)
-    # the logger line and the banner: their time and message found where the block is prepared
-    assert len(lines) >= 8 if fed_after_all else len(lines) <= 4
     monkeypatch.setattr(hf_trainer.Parser, "feed", feed)
-    monkeypatch.setattr(hf_trainer.Parser, "_line", line)
     assert facts(run) == facts(line_by_line(path, "hf_trainer"))
     assert len(re.findall(rb"\]\[INFO\|trainer\.py:\d+\] [^\n>]*>> ", data)) >= 8
 

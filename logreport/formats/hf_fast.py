@@ -76,7 +76,7 @@ from .hf_quiet import (
     mark_unsafe,
     split,
 )
-from .hf_values import stamp
+from .hf_values import BAR, BAR_FIELDS, stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -358,7 +358,7 @@ class BlockPath:
                     self._flush(out)
                     self._end_burst(out)
                 self._bar(said, None, number + read[k][0], out)
-            elif self._plain() and not self.in_dump:
+            elif self.block is None and not self.in_traceback and not self.in_dump:
                 self.in_message = False
                 self._values(dict(said), number + read[k][0], out, echo=False)
             else:
@@ -368,35 +368,23 @@ class BlockPath:
             done = k + 1
         yield Frames((number + i, text) for i, text in read[done:])
 
-    def _glued_line(self, number: int, text: str, cut: int, banner: str | None,
-                    bar: tuple | None, logged: tuple | None):
+    def _glued_line(self, number: int, text: str, cut: int, banner: str | None):
         """The events of a GLUED stretch (`hf_quiet.glued_line`) from line `number`: what feed
-        gives for its frame, its bar (`text[:cut]`, BAR_FIELDS `bar`) read as `feed` reads the
-        first of a frame's bars, the text after it as feed reads what follows a frame's bar (a
-        transformers logger line: its time and message, `logged`), then the banner; feed
-        reads the frames where a record or burst waits to be joined."""
-        if bar is None or self.burst or self.partial is not None:
+        gives for its frame, its bar (`text[:cut]`) read as `feed` reads the first of a frame's
+        bars, the text after it as feed reads what follows a frame's bar, then the banner;
+        feed reads the frames where a record or burst waits to be joined."""
+        m = BAR.match(text) if not self.burst and self.partial is None else None
+        if m is None or m.end() != cut:
             yield Frames([(number, text)] + ([(number + 1, banner)] if banner is not None else []))
             return
         out: list = []
-        self.glued = self._bar(bar, None, number, out)
-        if logged is not None and self._plain():
-            self.in_dump, self.in_message = False, True
-            self._logged(*logged, number, out)
-        else:
-            self._line(text[cut:], number, out)
+        self.glued = self._bar(m.group(*BAR_FIELDS), None, number, out)
+        self._line(text[cut:], number, out)
         self.glued = None
-        if banner is not None and self._plain() and not self.in_dump:
-            self._message(banner, number + 1, out)
-        elif banner is not None:
+        if banner is not None:
             self._line(banner, number + 1, out)
         yield from out
         yield 1 + (banner is not None)            # the frames read
-
-    def _plain(self) -> bool:
-        """Whether no wrapped dict, metrics block or traceback is open (feed then reads a
-        dict, a logger line or a banner as just that)."""
-        return self.partial is None and self.block is None and not self.in_traceback
 
     def _clock_after(self, clock: tuple, first: int, number: int, out: list) -> None:
         """The bar clock Info after a stretch of bars from line `number` whose first count is

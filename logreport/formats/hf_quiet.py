@@ -16,7 +16,7 @@ import numpy as np
 
 from ..sources.text import block_lines, decode, frames
 from . import arrow
-from .hf_values import bar_ending, dict_alone, fact_of, stamp, transformers_line
+from .hf_values import bar_alone, dict_alone, fact_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
@@ -145,7 +145,7 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
     read = block_lines(data[start:stop], 0)
     known = []
     for k, (_, text) in enumerate(read):
-        said = bar_ending(text, len(text)) if "%|" in text else \
+        said = bar_alone(text) if "%|" in text else \
             dict_alone(text) if text.startswith("{'") else None
         if said is not None:
             known.append((k, said))
@@ -257,10 +257,8 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
     `\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
     GLUED stretch of its one frame (as `frames` splits and decodes it: those before the bar
-    decode to nothing), where the bar ends in it, the banner, and what the process that feeds
-    it need not find again: its bar's BAR_FIELDS (None: feed would find no bar ending there),
-    the time and message of its logger line (`transformers_line`). Appended to `parts`; how
-    many lines it took (0: none)."""
+    decode to nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
+    took (0: none)."""
     start, end = int(starts[line]), int(ends[line])
     if first.end() == end or end - start > _GLUED_MOST:
         return 0
@@ -274,8 +272,7 @@ def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.
     after = data[int(starts[line + 1]):int(ends[line + 1])] if line + 1 < len(ends) else b""
     if after in _BANNERS and kinds[line + 1] == QUIET:
         taken, banner = 2, after.decode()
-    parts.append((GLUED, line, taken, start, int(ends[line + taken - 1]) + 1,
-                  (text, cut, banner, bar_ending(text, cut), transformers_line(text[cut:]))))
+    parts.append((GLUED, line, taken, start, int(ends[line + taken - 1]) + 1, (text, cut, banner)))
     return taken
 
 

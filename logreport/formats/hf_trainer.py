@@ -34,8 +34,6 @@ from .hf_values import (
     BAR,
     BAR_FIELDS,
     DICT,
-    HF_HEAD,
-    LF_HEAD,
     SWIFT_KEY,
     argument,
     clock_seconds,
@@ -62,6 +60,11 @@ DESCRIPTOR = Descriptor(
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
                    r" - ((?:llmtuner|llamafactory|transformers)[\w.]*) - ")
+_LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
+                   r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
+                   r" ([\w.]+):(\d+) >>(?: |$)")      # (a line with no message: its space stripped)
+_HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
+                 r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
 _RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a resume's
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
@@ -155,7 +158,7 @@ def sniff(lines: list[str]) -> float:
 def _logger_line(text: str) -> bool:
     """A line of the LLaMA-Factory (format A or B) or transformers logger."""
     if " >> " in text:
-        return bool(LF_HEAD.search(text) or HF_HEAD.search(text))
+        return bool(_LF_B.search(text) or _HF.search(text))
     return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
 
 
@@ -296,7 +299,7 @@ class Parser(Steps, BlockPath):
             return True
         head = None
         if " >>" in text:
-            head = LF_HEAD.search(text) or HF_HEAD.search(text)
+            head = _LF_B.search(text) or _HF.search(text)
         elif " - " in text:
             head = _LF_A.search(text)
         if head is not None:
@@ -365,21 +368,17 @@ class Parser(Steps, BlockPath):
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
-        version = LF_WRAPPER_LINES.get(groups[7]) if head.re is LF_HEAD \
-            and "llamafactory_version" not in self.facts and groups[6].startswith("llamafactory.") \
-            else None
-        self._logged(stamp(groups[2], groups[0], groups[1], *groups[3:6]) if head.re is _LF_A
-                     else stamp(*groups[:6]), msg, number, out, version)
-
-    def _logged(self, time: float | None, msg: str, number: int, out: list,
-                version: str | None = None) -> None:
-        """A logger line: its time stamp, its message; `version`: LLaMA-Factory's, which the
-        line of its logger says."""
-        self.time = time
+        if head.re is _LF_A:
+            self.time = stamp(groups[2], groups[0], groups[1], *groups[3:6])
+        else:
+            self.time = stamp(*groups[:6])
         if self.first_time is None:
-            self.first_time = time
-        if version:
-            self._fact("llamafactory_version", version, number, out)
+            self.first_time = self.time
+        if head.re is _LF_B and "llamafactory_version" not in self.facts:
+            version = LF_WRAPPER_LINES.get(groups[7]) if groups[6].startswith("llamafactory.") \
+                else None
+            if version:
+                self._fact("llamafactory_version", version, number, out)
         if msg.startswith("{'"):
             m = DICT.match(msg)
             if m:

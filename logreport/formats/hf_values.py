@@ -19,13 +19,11 @@ BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
 BAR_FIELDS = ("total", "unit", "n", "elapsed", "remaining")     # what a frame's bar says
 
 
-def bar_ending(text: str, end: int) -> tuple | None:
-    """BAR_FIELDS of the tqdm bar that text begins with, where it ends at `end` (feed reads
-    a frame that is one bar alone, or a bar and what follows it, so), else None."""
+def bar_alone(text: str) -> tuple | None:
+    """BAR_FIELDS of a frame that is one tqdm bar and nothing else (feed reads it so), else
+    None."""
     m = BAR.match(text)
-    return m.group(*BAR_FIELDS) if m is not None and m.end() == end else None
-
-
+    return m.group(*BAR_FIELDS) if m is not None and m.end() == len(text) else None
 _FACTS = [
     (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
     (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
@@ -59,26 +57,6 @@ def number(text: str) -> float | None:
         days = int(m.group(1) or 0)
         return days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
     return None
-
-
-# A logger line's head: LLaMA-Factory's (format B: its stamp, logger name and line) and
-# transformers' (a line with no message: its space stripped)
-LF_HEAD = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
-                     r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\]"
-                     r" ([\w.]+):(\d+) >>(?: |$)")
-HF_HEAD = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
-                     r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
-
-
-def transformers_line(text: str) -> tuple | None:
-    """(time, message) of text that feed reads as a transformers logger line where no wrapped
-    dict, metrics block or traceback is open (no rank prefix, traceback, launcher line, dict
-    or LLaMA-Factory logger head in it), else None."""
-    if " >>" not in text or text.startswith("{'") or LF_HEAD.search(text) \
-            or any(part in text for part in ("[rank", "Traceback (most recent", "sigkill_handler]")):
-        return None
-    head = HF_HEAD.search(text)
-    return None if head is None else (stamp(*head.groups()[:6]), text[head.end():])
 
 
 # A printed dict that feed reads as a record: the keys it begins with
