@@ -76,7 +76,7 @@ from .hf_quiet import (
     mark_unsafe,
     split,
 )
-from .hf_values import BAR, BAR_FIELDS, stamp
+from .hf_values import BAR, stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -340,32 +340,25 @@ class BlockPath:
         self.time = stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
 
-    def _lines(self, number: int, read: list, known: tuple):
+    def _lines(self, number: int, read: list, dicts: tuple):
         """The events of a LINES stretch from line `number`: feed reads its frames (`read`),
-        but a frame that is a bar alone or a dict alone (`known`: its index, and its bar's
-        BAR_FIELDS or the dict's values) is read here as feed reads it, a dict where no
-        wrapped dict, metrics block, traceback or data example is open, a bar where no wrapped
-        dict is. Then feed's caller samples the clock, as after the stretch's last frame."""
+        but a dict alone (`dicts`: its frame's index and values) is read here as feed reads
+        it, where no wrapped dict, metrics block, traceback or data example is open. (Its last
+        frame is no such dict: feed's caller then samples the clock where it did.)"""
         done = 0
-        for k, said in known:
+        for k, values in dicts:
             if k > done:
                 yield Frames((number + i, text) for i, text in read[done:k])
-            done, out = k, []
-            if self.partial is not None:
-                continue
-            if isinstance(said, tuple):                 # a bar alone
-                if self.burst:
-                    self._flush(out)
-                    self._end_burst(out)
-                self._bar(said, None, number + read[k][0], out)
-            elif self.block is None and not self.in_traceback and not self.in_dump:
+            if self.partial is None and self.block is None and not self.in_traceback \
+                    and not self.in_dump:
+                out: list = []
                 self.in_message = False
-                self._values(dict(said), number + read[k][0], out, echo=False)
+                self._values(dict(values), number + read[k][0], out, echo=False)
+                yield from out
+                yield 1                             # the frame read
+                done = k + 1
             else:
-                continue
-            yield from out
-            yield 1                                     # the frame read
-            done = k + 1
+                done = k
         yield Frames((number + i, text) for i, text in read[done:])
 
     def _glued_line(self, number: int, text: str, cut: int, banner: str | None):
@@ -378,7 +371,7 @@ class BlockPath:
             yield Frames([(number, text)] + ([(number + 1, banner)] if banner is not None else []))
             return
         out: list = []
-        self.glued = self._bar(m.group(*BAR_FIELDS), None, number, out)
+        self.glued = self._bar(m, None, number, out)
         self._line(text[cut:], number, out)
         self.glued = None
         if banner is not None:

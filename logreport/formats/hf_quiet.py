@@ -16,7 +16,7 @@ import numpy as np
 
 from ..sources.text import block_lines, decode, frames
 from . import arrow
-from .hf_values import bar_alone, dict_alone, fact_of, stamp
+from .hf_values import dict_alone, fact_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
@@ -138,18 +138,13 @@ def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
            ends: np.ndarray) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
     from its first), split and decoded here (in a worker, not in the process that feeds them),
-    and (k, what it says) of each frame that is a bar alone (its BAR_FIELDS: the training bar
-    redrawn after an evaluation, say) or a dict alone (its values: an evaluation's), which the
-    process that feeds them need not parse."""
+    and (k, values) of each frame but the last that is a dict alone (`dict_alone`: an
+    evaluation's, say), which the process that feeds them need not parse."""
     start, stop = int(starts[first]), int(ends[end - 1]) + 1
     read = block_lines(data[start:stop], 0)
-    known = []
-    for k, (_, text) in enumerate(read):
-        said = bar_alone(text) if "%|" in text else \
-            dict_alone(text) if text.startswith("{'") else None
-        if said is not None:
-            known.append((k, said))
-    parts.append((LINES, first, end - first, start, stop, (read, tuple(known))))
+    dicts = tuple((k, values) for k, (_, text) in enumerate(read[:-1])
+                  if text.startswith("{'") and (values := dict_alone(text)) is not None)
+    parts.append((LINES, first, end - first, start, stop, (read, dicts)))
 
 
 class Quiet(NamedTuple):

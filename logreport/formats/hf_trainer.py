@@ -32,7 +32,6 @@ from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import Steps
 from .hf_values import (
     BAR,
-    BAR_FIELDS,
     DICT,
     SWIFT_KEY,
     argument,
@@ -204,13 +203,13 @@ class Parser(Steps, BlockPath):
         if "%|" in text:
             m = BAR.match(text)
             if m is not None and m.end() == len(text):      # a frame that is one bar alone
-                self._bar(m.group(*BAR_FIELDS), None, number, out)
+                self._bar(m, None, number, out)
                 return out
             pos, known = 0, False
             for start, desc, m in bars(text):
                 if start > pos:
                     self._line(text[pos:start], number, out)
-                self.glued = self._bar(m.group(*BAR_FIELDS), desc, number, out)
+                self.glued = self._bar(m, desc, number, out)
                 pos, known = m.end(), True
             known = (pos < len(text) and self._line(text[pos:], number, out)) or known
             self.glued = None
@@ -229,13 +228,13 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, bar: tuple, desc: str | None, number: int, out: list) -> int | None:
-        """A tqdm frame (BAR_FIELDS, and its description); for a frame of the training bar,
-        its step (else None)."""
+    def _bar(self, m: re.Match, desc: str | None, number: int, out: list) -> int | None:
+        """A tqdm frame (and its description); for a frame of the training bar, its step (else
+        None)."""
         self.in_dump = self.in_message = False
         if self.partial is not None:
             self._reject_partial()      # a terminal's wrap never puts a bar inside a dict
-        total, unit, n, elapsed, remaining = bar
+        total, unit, n, elapsed, remaining = m.group("total", "unit", "n", "elapsed", "remaining")
         if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
             return None
         total, n = int(total), int(n)

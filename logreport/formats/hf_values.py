@@ -16,14 +16,6 @@ BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                  r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                  r" *(?:\?|\d+(?:\.\d+)?)"
                  r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
-BAR_FIELDS = ("total", "unit", "n", "elapsed", "remaining")     # what a frame's bar says
-
-
-def bar_alone(text: str) -> tuple | None:
-    """BAR_FIELDS of a frame that is one tqdm bar and nothing else (feed reads it so), else
-    None."""
-    m = BAR.match(text)
-    return m.group(*BAR_FIELDS) if m is not None and m.end() == len(text) else None
 _FACTS = [
     (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
     (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
