@@ -631,7 +631,7 @@ def test_lines_for_feed_are_split_into_frames_where_the_block_is_prepared():
         split: list = []
         for i in range(count):
             frames(raw[first + i], i, split)
-        assert detail[0] == split
+        assert detail == split
     fed = [item for item in hf_trainer.Parser().feed_block(data, 1) if isinstance(item, list)]
     assert sum(isinstance(item, Frames) for item in fed) >= len(stretches)
 
@@ -1115,30 +1115,3 @@ def _offset(data: bytes, line: int) -> int:
     for _ in range(line):
         at = data.index(b"\n", at) + 1
     return at
-
-
-def test_an_evaluation_dict_alone_is_parsed_where_the_block_is_prepared(tmp_path, monkeypatch):
-    """A dict alone on its line among lines feed reads (an evaluation's: `\\r …\\r\\x1b[A{'eval_loss':
-    …}`, then the training bar redrawn) is parsed where the block is prepared (a worker), and
-    the process that feeds the lines reads it as feed does, without feeding it: on the real
-    console repeated (an evaluation every 15 steps) feed gets none of its evaluation dicts (it
-    got every one before), and the rows, tables, markers and facts are feed's."""
-    from logreport.formats import hf_trainer
-    from logreport.formats.hf_quiet import LINES
-
-    data = repeated(CONSOLE.read_bytes(), 20)
-    path = tmp_path / "console.log"
-    path.write_bytes(data)
-    prepared = hf_trainer.Parser().prepare_block(data)
-    dicts = [values for kind, *_, detail in prepared.parts if kind == LINES
-             for _, values in detail[1]]
-    assert len(dicts) >= 80 and all("eval_loss" in values for values in dicts)
-    fed: list = []
-    feed = hf_trainer.Parser.feed
-    monkeypatch.setattr(hf_trainer.Parser, "feed", lambda self, text, number: (
-        fed.append(text) if text.startswith("{'eval_") else None, feed(self, text, number))[1])
-    run = by_blocks(path, 1 << 20, "hf_trainer")
-    assert len(fed) <= 2                # (at a block's end: feed reads a stretch's last frame)
-    monkeypatch.setattr(hf_trainer.Parser, "feed", feed)
-    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
-    assert len(run.segments[0].tables["eval"]) >= data.count(b"{'eval_loss'") >= 80

@@ -190,7 +190,7 @@ class BlockPath:
             elif kind == QUIET and detail.bare is not None:    # (not `data`: see Quiet)
                 yield split(detail.bare, 0, len(detail.bare), number + first)
             elif kind == LINES:
-                yield from self._lines(number + first, *detail)
+                yield Frames((number + first + i, text) for i, text in detail)
             elif kind == BARE:
                 yield from self._bare_dicts(prepared.bare_keys, number + first, count, detail,
                                             data, start, end)
@@ -339,27 +339,6 @@ class BlockPath:
         self.in_dump = self.in_message = False
         self.time = stamp(*run.stamp)
         yield run.frames + 1              # the bars (the echoes on their frames), the last dict
-
-    def _lines(self, number: int, read: list, dicts: tuple):
-        """The events of a LINES stretch from line `number`: feed reads its frames (`read`),
-        but a dict alone (`dicts`: its frame's index and values) is read here as feed reads
-        it, where no wrapped dict, metrics block, traceback or data example is open. (Its last
-        frame is no such dict: feed's caller then samples the clock where it did.)"""
-        done = 0
-        for k, values in dicts:
-            if k > done:
-                yield Frames((number + i, text) for i, text in read[done:k])
-            if self.partial is None and self.block is None and not self.in_traceback \
-                    and not self.in_dump:
-                out: list = []
-                self.in_message = False
-                self._values(dict(values), number + read[k][0], out, echo=False)
-                yield from out
-                yield 1                             # the frame read
-                done = k + 1
-            else:
-                done = k
-        yield Frames((number + i, text) for i, text in read[done:])
 
     def _glued_line(self, number: int, text: str, cut: int, banner: str | None):
         """The events of a GLUED stretch (`hf_quiet.glued_line`) from line `number`: what feed

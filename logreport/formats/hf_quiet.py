@@ -16,7 +16,7 @@ import numpy as np
 
 from ..sources.text import block_lines, decode, frames
 from . import arrow
-from .hf_values import dict_alone, fact_of, stamp
+from .hf_values import fact_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
@@ -137,14 +137,9 @@ class Gaps:
 def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
            ends: np.ndarray) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
-    from its first), split and decoded here (in a worker, not in the process that feeds them),
-    and (k, values) of each frame but the last that is a dict alone (`dict_alone`: an
-    evaluation's, say), which the process that feeds them need not parse."""
+    from its first), split and decoded here (in a worker, not in the process that feeds them)."""
     start, stop = int(starts[first]), int(ends[end - 1]) + 1
-    read = block_lines(data[start:stop], 0)
-    dicts = tuple((k, values) for k, (_, text) in enumerate(read[:-1])
-                  if text.startswith("{'") and (values := dict_alone(text)) is not None)
-    parts.append((LINES, first, end - first, start, stop, (read, dicts)))
+    parts.append((LINES, first, end - first, start, stop, block_lines(data[start:stop], 0)))
 
 
 class Quiet(NamedTuple):

@@ -16,6 +16,7 @@ from .hf_values import restated
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
+SWIFT_KEY = "global_step/max_steps"      # ms-swift's dicts state their step and the total
 # the training's state that ms-swift adds to every dict, an evaluation's too: no metric of it
 SWIFT_STATE = ("memory(GiB)", "train_speed(iter/s)", "train_speed(s/it)")
 _SWIFT = re.compile(r"'global_step/max_steps': '([^']*)'")

@@ -29,18 +29,8 @@ from ..events import (
 from . import Descriptor
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
-from .hf_steps import Steps
-from .hf_values import (
-    BAR,
-    DICT,
-    SWIFT_KEY,
-    argument,
-    clock_seconds,
-    fact_of,
-    number,
-    parse_dict,
-    stamp,
-)
+from .hf_steps import SWIFT_KEY, Steps
+from .hf_values import BAR, argument, clock_seconds, fact_of, number, parse_dict, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -65,6 +55,7 @@ _LF_B = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|"
 _HF = re.compile(r"\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\|[\w.]+\.py:\d+\] "
                  r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3} >>(?: |$)")
 _RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a resume's
+_DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
@@ -142,7 +133,7 @@ def sniff(lines: list[str]) -> float:
     hits = bars = 0.0
     for text in lines:
         if "{'" in text and "'global_step': " not in text \
-                and (DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
+                and (_DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
             hits += 5
         elif _logger_line(text):
             hits += 1
@@ -313,7 +304,7 @@ class Parser(Steps, BlockPath):
             self.in_dump = True
             return True
         if "{'" in text:
-            m = DICT.search(text)
+            m = _DICT.search(text)
             if m and text[m.start() - 1:m.start()] == "[":
                 return False        # a printed list of dicts (trainer.state.log_history)
             if m:
@@ -379,7 +370,7 @@ class Parser(Steps, BlockPath):
             if version:
                 self._fact("llamafactory_version", version, number, out)
         if msg.startswith("{'"):
-            m = DICT.match(msg)
+            m = _DICT.match(msg)
             if m:
                 self._dict(m.group(0), number, out, echo=True)
             return

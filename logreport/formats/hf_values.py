@@ -51,21 +51,6 @@ def number(text: str) -> float | None:
     return None
 
 
-# A printed dict that feed reads as a record: the keys it begins with
-DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
-SWIFT_KEY = "global_step/max_steps"      # ms-swift's dicts state their step and the total
-_AROUND = (" >>", " - ", "[rank", "Traceback", "sigkill_handler]", "%|", SWIFT_KEY)
-
-
-def dict_alone(text: str) -> dict[str, float] | None:
-    """parse_dict of a frame that is a printed dict and nothing else, which feed reads as just
-    that dict (no logger head, rank prefix, traceback, bar or ms-swift step in it); else None."""
-    m = DICT.match(text)
-    if m is None or m.end() != len(text) or any(part in text for part in _AROUND):
-        return None
-    return parse_dict(text)
-
-
 def parse_dict(text: str) -> dict[str, float]:
     """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
     out: dict[str, float] = {}

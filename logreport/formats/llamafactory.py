@@ -15,8 +15,7 @@ import re
 
 from ..events import EVAL, FINAL, FINISHED, TRAIN, Info, Marker, Record
 from . import Descriptor
-from .hf_steps import drop_state, swift_steps
-from .hf_values import SWIFT_KEY
+from .hf_steps import SWIFT_KEY, drop_state, swift_steps
 
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl and Hugging Face *_results.json"
