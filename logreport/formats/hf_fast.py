@@ -12,9 +12,9 @@ whose facts end equal):
   dict's step is the count of the first frame after it (the last dict's too where the line
   after the run, which feed reads, begins with the training bar: `hf_quiet.first_bar`).
 - *quiet lines* (`hf_quiet`): logger lines with no fact, marker or dict, the bare lines that
-  continue them (a config dump), bars of another total (an eval bar) and empty lines (one `re`
-  findall over the lines between runs). They change only a few flags and the clock, which the
-  stretch gives at once.
+  continue them (a config dump), bars of another total (an eval bar) and empty lines (found by
+  RE2 over all of a block's lines between runs at once: `hf_quiet.Gaps`). They change only a
+  few flags and the clock, which the stretch gives at once.
 - *bare dicts*: lines that are a training dict alone, of the keys of the block's first such
   line (a console of stdout only, `| tee`: tqdm draws its bars on stderr). Their steps are
   estimates, made in order as feed makes them; their values are cut out as above.

@@ -1,10 +1,10 @@
 """The stretches between training lines of the hf_trainer fast path (`hf_fast`): *quiet
 lines* (logger lines with no fact, marker or dict, the bare lines that continue them: a config
-dump, bars of another total than the training one: an eval bar, and empty lines), found by one
-`re` findall over the lines between runs, which change only a few flags and the clock of the
-parser and are read into a `Quiet` at once; and lines that `feed` reads one by one, in order
-(`first_bar`: the training bar such a line begins with; `glued_line`: such a line whose text
-after the bar is read with the run before it).
+dump, bars of another total than the training one: an eval bar, and empty lines), found by
+RE2 over all of a block's lines between runs at once (`Gaps`), which change only a few flags
+and the clock of the parser and are read into a `Quiet` a stretch at once; and lines that
+`feed` reads one by one, in order (`first_bar`: the training bar such a line begins with;
+`glued_line`: such a line whose text after the bar is read with the run before it).
 """
 from __future__ import annotations
 
