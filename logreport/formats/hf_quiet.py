@@ -56,9 +56,10 @@ def _other_than(total: bytes) -> bytes:
     """An RE2 pattern of the digit strings other than `total`."""
     k = len(total)
     alternatives = [rb"\d{%d,}" % (k + 1)] + ([rb"\d{1,%d}" % (k - 1)] if k > 1 else [])
-    for i in range(k):
+    for i in range(k):              # the same length, the first digit that differs at i
         others = bytes(d for d in b"0123456789" if d != total[i])
-        alternatives.append(total[:i] + b"[" + others + b"]" + (rb"\d{%d}" % (k - i - 1)) * (i < k - 1))
+        rest = k - i - 1
+        alternatives.append(total[:i] + b"[" + others + b"]" + (rb"\d{%d}" % rest if rest else b""))
     return b"(?:" + b"|".join(alternatives) + b")"
 
 
@@ -80,11 +81,11 @@ def _resets(first: np.ndarray) -> np.ndarray:
 
 class Gaps:
     """The lines of a block between its runs of training lines, and which of them are quiet
-    lines where they stand, found for the whole block at once: a line quiet by itself (two
-    RE2 passes: _quiet_pattern, _OTHERWISE), an empty line unless another empty line follows
-    it, a line of bars unless a line that resets the flags again (a bar, a logger line) does
-    not follow it (a bare line after a bar is not understood: counted unparsed), nor does an
-    empty line and then such a line; what follows the last line of a stretch does not count."""
+    lines where they stand, found for the whole block at once: a logger or bare line quiet by
+    itself (two RE2 passes: _quiet_pattern, _OTHERWISE); an empty line, unless the next line
+    is empty too; a line of bars, unless the next line resets no flag (is neither a bar, a
+    logger line nor empty: a bare line after a bar is not understood, counted unparsed) or is
+    empty and the one after it resets none. The line after a stretch's last does not count."""
 
     def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes | None,
                  lines: np.ndarray, last: np.ndarray):
@@ -103,7 +104,7 @@ class Gaps:
         unset = np.append(~_resets(first[1:]), False)    # the next line resets no flag
         empty_next = then & np.append(empty[1:], False)
         bars_fail = then & unset | empty_next & np.append(then[1:] & unset[1:], False)
-        quiet &= (first != 13) | ~bars_fail
+        quiet &= (first != 13) | ~bars_fail             # (only a line of bars begins with \r)
         gap_empty = lines[empty[lines]]
         quiet[gap_empty] = ~empty_next[gap_empty]
         self.quiet = quiet.tolist()
