@@ -143,15 +143,19 @@ class BlockPath:
         edges = np.flatnonzero(kinds_and_shapes[1:] != kinds_and_shapes[:-1]) + 1
         last = np.zeros(len(ends), dtype=bool)         # of its stretch
         last[edges - 1] = last[-1] = True
-        gaps = Gaps(data, starts, ends, total, np.flatnonzero((kinds == QUIET) | (kinds == FRAMES)),
-                    last)
+        bounds = np.concatenate(([0], edges, [len(ends)]))
+        lengths, kind_of = np.diff(bounds), kinds[bounds[:-1]]
+        # quiet stretches, and one-frame lines too few to pay: read by gaps
+        between = (kind_of == QUIET) | (kind_of == FRAMES) & (lengths < 3)
+        gaps = Gaps(data, starts, ends, total, np.flatnonzero(np.repeat(between, lengths)), last)
         taken = 0                       # lines a GLUED stretch took from the next stretch
-        for lo, hi in zip([0, *edges.tolist()], [*edges.tolist(), len(ends)]):
+        bounds_list = bounds.tolist()
+        for lo, hi, to_gaps in zip(bounds_list[:-1], bounds_list[1:], between.tolist()):
             lo, taken = lo + taken, 0
             if lo >= hi:
                 continue
             start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
-            if kind == QUIET or kind == FRAMES and hi - lo < 3:     # too short to pay
+            if to_gaps:
                 gaps.read(prepared.parts, lo, hi)
                 continue
             if kind == STD:
