@@ -938,15 +938,16 @@ _NEEDLES = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner
 
 
 def test_a_quiet_stretch_holding_text_feed_may_read_otherwise_is_marked_unsafe():
-    """hf_quiet.mark_unsafe marks a block's quiet stretches with one RE2 pass over all of them:
-    exactly those whose bytes hold one of the texts feed may read otherwise (stop 38 scanned
-    each stretch for each text): on every LLaMA-Factory log of tests/data (35 stretches marked),
-    and on stretches of pieces of those texts, invalid UTF-8 among them."""
+    """hf_quiet.Gaps marks a block's quiet stretches with one RE2 pass over all of its lines
+    between training lines: exactly those stretches whose bytes hold one of the texts feed may
+    read otherwise (stop 38 scanned each stretch for each text; stop 39 matched each stretch
+    once): on every LLaMA-Factory log of tests/data (35 stretches marked), and on stretches of
+    bare lines made of pieces of those texts, invalid UTF-8 among them."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from logreport.formats import hf_trainer
-    from logreport.formats.hf_quiet import QUIET, Quiet, mark_unsafe
+    from logreport.formats.hf_quiet import QUIET, Gaps
 
     marked = 0
     for path in sorted((DATA / "llamafactory").glob("**/*.log")):
@@ -958,21 +959,27 @@ def test_a_quiet_stretch_holding_text_feed_may_read_otherwise_is_marked_unsafe()
     assert marked >= 30
 
     pieces = [n[:k] for n in _NEEDLES for k in (1, len(n) - 1, len(n))] + \
-        [b"\n", b" ", b"\xe2\x96", b"\xff", b"\r", b"a"]
-    read = Quiet(1, None, False, None, None, 0, [], False, False)
+        [b" ", b"\xe2\x96", b"\xff", b"a"]
 
     @settings(max_examples=1000, deadline=None)
-    @given(st.lists(st.lists(st.sampled_from(pieces), min_size=1, max_size=8), min_size=1,
-                    max_size=6))
+    @given(st.lists(st.lists(st.lists(st.sampled_from(pieces), max_size=6), min_size=1,
+                             max_size=4), min_size=1, max_size=6))
     def check(stretches):
-        data, parts = b"", []
-        for stretch in stretches:
-            text = b"".join(stretch)
-            parts.append((QUIET, 0, 1, len(data), len(data) + len(text), read))
-            data += text
-        mark_unsafe(parts, data)
-        assert [p[5].unsafe for p in parts] == \
-            [any(n in data[p[3]:p[4]] for n in _NEEDLES) for p in parts]
+        data, cuts = b"", []
+        for stretch in stretches:               # bare lines (quiet after a logger line)
+            data += b"".join(b"a " + b"".join(line) + b"\n" for line in stretch)
+            cuts.append(len(stretch) + (cuts[-1] if cuts else 0))
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        last = np.zeros(len(ends), dtype=bool)
+        last[[cut - 1 for cut in cuts]] = True
+        gaps, parts = Gaps(data, starts, ends, None, np.arange(len(ends)), last), []
+        for first, end in zip([0, *cuts], cuts):
+            gaps.read(parts, first, end)
+        quiet = [part for part in parts if part[0] == QUIET]
+        assert len(quiet) == len(stretches)
+        assert [p[5].unsafe for p in quiet] == \
+            [any(n in data[p[3]:p[4]] for n in _NEEDLES) for p in quiet]
 
     check()
 

@@ -73,7 +73,6 @@ from .hf_quiet import (
     Quiet,
     first_bar,
     glued_line,
-    mark_unsafe,
     split,
 )
 from .hf_values import BAR, stamp
@@ -175,7 +174,6 @@ class BlockPath:
                 detail = (frames_of if kind == FRAMES else pairs_of)(columns[kind], data, starts,
                                                                      ends, lo, hi)
             prepared.parts.append((kind, lo, hi - lo, start, end, detail))
-        mark_unsafe(prepared.parts, data)
         return prepared
 
     # --- stateful: the events, in order --------------------------------------------------

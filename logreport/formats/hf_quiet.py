@@ -85,7 +85,8 @@ class Gaps:
     itself (two RE2 passes: _quiet_pattern, _OTHERWISE); an empty line, unless the next line
     is empty too; a line of bars, unless the next line resets no flag (is neither a bar, a
     logger line nor empty: a bare line after a bar is not understood, counted unparsed) or is
-    empty and the one after it resets none. The line after a stretch's last does not count."""
+    empty and the one after it resets none. The line after a stretch's last does not count.
+    A third RE2 pass finds the lines that hold text feed may read otherwise (_UNSAFE)."""
 
     def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes | None,
                  lines: np.ndarray, last: np.ndarray):
@@ -95,11 +96,14 @@ class Gaps:
         first = np.frombuffer(data, np.uint8)[starts]
         empty = first == 10
         quiet = np.zeros(len(ends), dtype=bool)
+        unsafe = np.zeros(len(ends) + 1, dtype=np.int64)
         sized = lines[~empty[lines]]
         if len(sized):
             spans = arrow.slices(data, starts[sized], ends[sized] + 1)
             quiet[sized] = arrow.matches(spans, _quiet_pattern(total)) \
                 & ~arrow.matches(spans, _OTHERWISE)
+            unsafe[sized + 1] = arrow.matches(spans, _UNSAFE)
+        self.unsafe = np.cumsum(unsafe).tolist()        # lines before each that hold such text
         then = ~last                                     # the next line is in the stretch
         unset = np.append(~_resets(first[1:]), False)    # the next line resets no flag
         empty_next = then & np.append(empty[1:], False)
@@ -128,8 +132,8 @@ class Gaps:
                     _lines(parts, self.data, lines_from, line, starts, ends)
                     lines_from = None
                 start, stop_at = int(starts[line]), int(ends[stop - 1]) + 1
-                parts.append((QUIET, line, count, start, stop_at,
-                              self.reader.read(self.data[start:stop_at], count)))
+                parts.append((QUIET, line, count, start, stop_at, self.reader.read(
+                    self.data[start:stop_at], count, self.unsafe[stop] > self.unsafe[line])))
             line = stop
         if lines_from is not None:
             _lines(parts, self.data, lines_from, line, starts, ends)
@@ -149,8 +153,9 @@ class Quiet(NamedTuple):
     where bare lines come first the stretch's bytes (`bare`: feed reads such lines unless they
     continue a message, mostly a warning glued to a bar, and where the block was prepared in a
     worker only these bytes of it come along), bars, facts its lines restate, a
-    transformers_version, or text that feed may read otherwise (`unsafe`: `mark_unsafe` sets it
-    for a whole block at once). A tuple: a worker sends thousands."""
+    transformers_version, or text that feed may read otherwise (`unsafe`: one of _UNSAFE's,
+    which Gaps finds in every line between training lines at once). A tuple: a worker sends
+    thousands."""
 
     frames: int
     message: bool | None
@@ -163,20 +168,6 @@ class Quiet(NamedTuple):
     unsafe: bool
 
 
-def mark_unsafe(parts: list, data: bytes) -> None:
-    """Mark the QUIET stretches of a block's `parts` whose bytes hold text that feed may read
-    otherwise (`Quiet.unsafe`): one RE2 pass over all of them (a scan of each for each text
-    took a tenth of a worker's time)."""
-    quiet = [i for i, part in enumerate(parts) if part[0] == QUIET]
-    if not quiet:
-        return
-    spans = np.array([parts[i][3:5] for i in quiet], dtype=np.int64)
-    for k in np.flatnonzero(arrow.matches(arrow.slices(data, spans[:, 0], spans[:, 1]),
-                                          _UNSAFE)).tolist():
-        kind, first, count, start, end, read = parts[quiet[k]]
-        parts[quiet[k]] = (kind, first, count, start, end, read._replace(unsafe=True))
-
-
 class QuietReader:
     """Reads stretches of quiet lines into `Quiet`s."""
 
@@ -184,8 +175,8 @@ class QuietReader:
         self.times: dict = {}           # a logger line's stamp -> its time
         self.stated: dict = {}          # a line's message -> the fact it states, or None
 
-    def read(self, text: bytes, count: int) -> Quiet:
-        """The Quiet of a stretch of `count` quiet lines."""
+    def read(self, text: bytes, count: int, unsafe: bool) -> Quiet:
+        """The Quiet of a stretch of `count` quiet lines (`unsafe`: see Quiet)."""
         loggers = text.count(b" >> ")
         bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
         bar_lines = text.count(b"\n\r") + (text[0] == 13)
@@ -202,7 +193,7 @@ class QuietReader:
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
                      time, None if lead in (b"", b"\r", b"[") else text, bars,
                      self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, False)
+                     b"transformers_version" in text, unsafe)
 
     def _facts(self, text: bytes) -> list:
         """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
