@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .events import EVAL, NEW_RUN, TRAIN, Info, Marker, Record, Records
+from .events import EVAL, NEW_RUN, TRAIN, Info, Marker, Record, RecordRows, Records
 from .model import Reading, Run
 
 
@@ -40,6 +40,8 @@ class Batch:
             return
         if self.holds and (self._hold(event) or self._hold_eval(event)):
             return
+        if isinstance(event, RecordRows):
+            event = event.records()
         if event.phase in (TRAIN, EVAL) if isinstance(event, (Record, Records)) else \
                 isinstance(event, Marker) and event.kind == NEW_RUN:
             self.flush()
@@ -53,15 +55,20 @@ class Batch:
             return
         parts, single = [], []            # blocks, and the single records since the last one
         for event in self.held:
-            if isinstance(event, Records):
-                if single:
-                    parts.append(_block(single, TRAIN))
-                    single = []
-                parts.append(event)
-            else:
+            if isinstance(event, Record):
                 single.append(event)
+                continue
+            if single:
+                parts.append(_block(single, TRAIN))
+                single = []
+            if isinstance(event, RecordRows) and parts and isinstance(parts[-1], RecordRows) \
+                    and parts[-1].joins(event):
+                parts[-1] = RecordRows(event.columns, parts[-1].lo, event.hi, event.base)
+            else:
+                parts.append(event)
         if single:
             parts.append(_block(single, TRAIN))
+        parts = [p.records() if isinstance(p, RecordRows) else p for p in parts]
         estimated = None
         if any(p.estimated is not None for p in parts):
             estimated = np.concatenate([np.zeros(len(p)) if p.estimated is None
@@ -89,9 +96,14 @@ class Batch:
             if not (steps[1:] > steps[:-1]).all():
                 return False
             first, last = float(steps[0]), float(steps[-1])
+        elif isinstance(event, RecordRows):
+            columns, lo, hi = event.columns, event.lo, event.hi
+            if not columns.rise(lo, hi):
+                return False
+            first, last = float(columns.step[lo]), float(columns.step[hi - 1])
         else:
             return False
-        keys = frozenset(event.metrics)
+        keys = event.columns.keys if isinstance(event, RecordRows) else frozenset(event.metrics)
         before = self.last if self.held else self.reading.segment.train.last_step()
         if not (first > before or math.isnan(before) and first == first) \
                 or self.held and keys != self.keys:

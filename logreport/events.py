@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 TRAIN, EVAL, FINAL = "train", "eval", "final"
 MAX_LINE = 1 << 20          # characters of a line a parser gets: the rest is cut (junk)
 SYSTEM = "system"            # samples of the machine (watch --gpu)
@@ -81,6 +83,53 @@ class Records:
 
     def __len__(self) -> int:
         return len(self.line)
+
+
+@dataclass(eq=False)
+class RecordColumns:
+    """A block's training records of one kind as columns, a row each: steps (NaN: none yet),
+    epochs, lines (in the block: its first is 0) and metrics, all float64; shared by the
+    `RecordRows` of the block's stretches. `stalls[r]`: how many rows up to r have a step that
+    does not rise past the one before (made when first asked)."""
+
+    step: np.ndarray
+    epoch: np.ndarray
+    line: np.ndarray
+    metrics: dict
+    stalls: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.keys = frozenset(self.metrics)
+
+    def rise(self, lo: int, hi: int) -> bool:
+        """Whether the steps of rows lo..hi-1 rise."""
+        if self.stalls is None:
+            self.stalls = np.concatenate(([0], np.cumsum(~(self.step[1:] > self.step[:-1]))))
+        return self.stalls[hi - 1] == self.stalls[lo]
+
+
+class RecordRows:
+    """Rows lo..hi-1 of a block's `RecordColumns` (whose first line is `base`): training
+    records made a `Records` only when added, a `Batch` having joined a block's adjacent ones."""
+
+    __slots__ = ("columns", "lo", "hi", "base")
+    phase = TRAIN
+
+    def __init__(self, columns: RecordColumns, lo: int, hi: int, base: int):
+        self.columns, self.lo, self.hi, self.base = columns, lo, hi, base
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def joins(self, other: RecordRows) -> bool:
+        """Whether `other` goes on where these rows end, in the same block."""
+        return other.columns is self.columns and other.lo == self.hi and other.base == self.base
+
+    def records(self) -> Records:
+        columns, lo, hi = self.columns, self.lo, self.hi
+        return Records(TRAIN, columns.step[lo:hi], columns.epoch[lo:hi], np.full(hi - lo, np.nan),
+                       columns.line[lo:hi] + self.base,
+                       {k: v[lo:hi] for k, v in columns.metrics.items()})
 
 
 class Frames(list):

@@ -12,7 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import Frames, Record, Records
+from .events import Frames, Record, RecordRows, Records
 from .model import Reading
 from .sources import block_lines, frames
 
@@ -110,7 +110,7 @@ class Ingest:
             elif isinstance(item, int):     # lines read that no Records counts
                 self.run.lines += item
             else:
-                self.run.lines += len(item) if isinstance(item, Records) else 0
+                self.run.lines += len(item) if isinstance(item, (Records, RecordRows)) else 0
                 batch.add(item)
         batch.flush()
         self.clock()

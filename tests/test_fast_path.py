@@ -1148,3 +1148,102 @@ def test_only_the_lines_gaps_reads_are_classified(monkeypatch):
     prepared = hf_trainer.Parser().prepare_block(data)
     assert sum(part[0] == FRAMES for part in prepared.parts) >= 10
     assert classified and set(classified) <= read
+
+
+def _stretch_records(run, lines: np.ndarray):
+    """The Records of a stretch of training lines as the fast path made them until stop 41, one
+    per stretch (kept here as the specification of the rows that `RecordRows` give): each
+    dict's step the first bar count of the line after it, the last one's `next_count`."""
+    from logreport.formats.hf_fast import _records
+
+    counts = np.asarray(run.counts)
+    steps = counts[1:] if run.next_count is None else np.concatenate((counts[1:],
+                                                                      [run.next_count]))
+    return _records(run.keys, run.values, steps, lines[:len(steps)])
+
+
+def test_the_rows_of_a_stretch_are_the_records_it_gave_alone(tmp_path):
+    """Every stretch of training lines of every LLaMA-Factory console and of the real console
+    repeated (cut into blocks of 8 KiB and 64 KiB): its rows of the block's columns
+    (`RecordRows`) are the Records the stretch gave alone, and the stretches' rows joined are
+    those Records one after another."""
+    from logreport.batch import Batch
+    from logreport.events import RecordRows
+    from logreport.formats.hf_quiet import STD
+    from logreport.formats.hf_trainer import Parser
+
+    (tmp_path / "console.log").write_bytes(repeated(CONSOLE.read_bytes(), 20))
+    parser, stretches = Parser(), 0
+    for number, data in (block for path in HF_LOGS + [tmp_path / "console.log"]
+                         for size in (1 << 13, 1 << 16) for block in Input(str(path)).blocks(size)):
+        rows, alone = [], []
+        for kind, first, count, _, _, run in parser.prepare_block(data).parts:
+            if kind != STD or count - (run.next_count is None) < 1:
+                continue
+            lo, hi = run.lines.lo, run.lines.lo + count - (run.next_count is None)
+            rows.append(RecordRows(run.records, lo, hi, number))
+            alone.append(_stretch_records(run, np.arange(number + first, number + first + count,
+                                                         dtype=np.float64)))
+            assert _fields(rows[-1].records()) == _fields(alone[-1])
+            assert run.records.rise(lo, hi) == bool((alone[-1].step[1:] > alone[-1].step[:-1]).all())
+        stretches += len(rows)
+        if rows:
+            batch, added = Batch(Run("x")), []
+            batch.reading.add = lambda event, file=0, added=added: added.append(event)
+            for row in rows:
+                batch.add(row)
+            batch.flush()
+            assert _fields(_joined(added)) == _fields(_joined(alone)) and len(added) == 1
+    assert stretches >= 250, stretches
+
+
+def _fields(records) -> list:
+    return [records.phase] + [[_same(x) for x in np.asarray(getattr(records, f)).tolist()]
+                              for f in ("step", "epoch", "time", "line")] + \
+        [(k, [_same(x) for x in v.tolist()]) for k, v in records.metrics.items()] + \
+        [records.estimated]
+
+
+def _joined(parts: list):
+    from logreport.events import Records
+
+    return Records(parts[0].phase, *(np.concatenate([getattr(p, f) for p in parts])
+                                     for f in ("step", "epoch", "time", "line")),
+                   {k: np.concatenate([p.metrics[k] for p in parts]) for k in parts[0].metrics})
+
+
+def test_a_blocks_training_records_are_made_once_from_its_columns(tmp_path, monkeypatch):
+    """The real console repeated (an evaluation every 15 steps: a stretch of training lines
+    each): the training Records of a block are made once, from the block's columns, not one a
+    stretch and then joined; the run is the line parser's."""
+    from logreport.events import TRAIN, Records
+
+    made = []
+    init = Records.__init__
+    monkeypatch.setattr(Records, "__init__", lambda self, phase, *a, **k: (
+        made.append(phase), init(self, phase, *a, **k))[1])
+    path = tmp_path / "console.log"
+    path.write_bytes(repeated(CONSOLE.read_bytes(), 20))
+    run = by_blocks(path, 1 << 22, "hf_trainer")
+    assert run.count(TRAIN) == 1200 and made.count(TRAIN) <= 2, made.count(TRAIN)
+    monkeypatch.setattr(Records, "__init__", init)
+    assert facts(run) == facts(line_by_line(path, "hf_trainer"))
+
+
+def test_the_steps_of_rows_rise_where_each_one_is_above_the_one_before():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from logreport.events import RecordColumns
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0, np.nan]), min_size=1, max_size=12),
+           st.data())
+    def check(steps, data):
+        columns = RecordColumns(np.array(steps), np.zeros(len(steps)), np.zeros(len(steps)), {})
+        lo = data.draw(st.integers(0, len(steps) - 1))
+        hi = data.draw(st.integers(lo + 1, len(steps)))
+        step = np.array(steps[lo:hi])
+        assert columns.rise(lo, hi) == bool((step[1:] > step[:-1]).all())
+
+    check()

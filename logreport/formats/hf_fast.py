@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..events import TRAIN, Frames, Records
+from ..events import TRAIN, Frames, RecordColumns, RecordRows, Records
 from .hf_lines import (
     BareDicts,
     EchoPairs,
@@ -122,6 +122,7 @@ class BlockPath:
         shape_of = np.full(len(ends), -1, dtype=np.int8)     # of a training line
         if keys:
             shape_of, shapes = training_lines(marks, starts, total, keys, quoted)
+            shapes = [shape + (_record_columns(*shape),) for shape in shapes]
             kinds[shape_of >= 0] = STD
             if marks.losses(b" >> "):
                 echo, columns[ECHO] = echo_pairs(marks, starts, total, keys, quoted)
@@ -162,9 +163,11 @@ class BlockPath:
                 # next line, if it does, is one feed reads
                 bar = first_bar(data, int(starts[hi]), int(ends[hi]), total) \
                     if hi < len(ends) and kinds[hi] == QUIET else None
-                prepared.parts.append((STD, lo, hi - lo, start, end, run_of(
-                    shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
-                    int(bar.group(2)) if bar else None)))
+                run = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
+                             int(bar.group(2)) if bar else None)
+                run.records.step[run.lines.hi - 1] = np.nan if run.next_count is None \
+                    else run.next_count
+                prepared.parts.append((STD, lo, hi - lo, start, end, run))
                 if bar:
                     taken = glued_line(prepared.parts, bar, data, hi, starts, ends, kinds)
                 continue
@@ -224,11 +227,9 @@ class BlockPath:
         yield from out
         flushed = count - (run.next_count is None)    # the next line's first bar flushes the last
         if flushed:
-            steps = counts[1:] if run.next_count is None else \
-                np.concatenate((counts[1:], (run.next_count,)))
-            self._stated_steps(steps)
-            yield _records(run.keys, run.values, steps,
-                           np.arange(number, number + flushed, dtype=np.float64))
+            records, lo = run.records, run.lines.lo
+            self._stated_steps(records.step[lo:lo + flushed])
+            yield RecordRows(records, lo, lo + flushed, number - int(records.line[lo]))
         out = []
         if run.next_count is None:
             self._last_dict(run.keys, run.values, number + count - 1, out)
@@ -425,13 +426,31 @@ def _records(keys: tuple, values: list, steps: np.ndarray, lines: np.ndarray,
     """The training Records of the first len(steps) of a stretch's dicts (on `lines`), as
     _values makes their records."""
     count = len(steps)
-    metrics = dict(zip(keys, (v[:count] for v in values)))
+    epoch, metrics = _metrics(keys, [v[:count] for v in values], count)
+    return Records(TRAIN, steps.astype(np.float64), epoch, np.full(count, np.nan),
+                   np.asarray(lines, dtype=np.float64), metrics, estimated)
+
+
+def _record_columns(keys: tuple, lines: np.ndarray, columns: tuple) -> RecordColumns:
+    """The records of a shape of training lines (`training_lines`'s keys, lines, columns):
+    each dict's step is the first bar count of the line after it (the last one's of a stretch,
+    that of the line after the stretch: set with the stretch)."""
+    per_line, values = columns
+    step = np.full(len(lines), np.nan)
+    if len(lines):
+        step[:-1] = per_line[0][1:]
+    epoch, metrics = _metrics(keys, values, len(lines))
+    return RecordColumns(step, epoch, lines.astype(np.float64), metrics)
+
+
+def _metrics(keys: tuple, values: list, count: int) -> tuple:
+    """The epochs (NaN: none) and metrics of `count` dicts of `keys` (values per key), as
+    _values reads them."""
+    metrics = dict(zip(keys, values))
     epoch = metrics.pop("epoch", None)
     if "learning_rate" not in metrics and "lr" in metrics:
         metrics["learning_rate"] = metrics.pop("lr")
-    return Records(TRAIN, steps.astype(np.float64),
-                   np.full(count, np.nan) if epoch is None else epoch, np.full(count, np.nan),
-                   np.asarray(lines, dtype=np.float64),
-                   {k: v for k, v in metrics.items() if k not in NOT_METRICS}, estimated)
+    return (np.full(count, np.nan) if epoch is None else epoch,
+            {k: v for k, v in metrics.items() if k not in NOT_METRICS})
 
 

@@ -140,6 +140,7 @@ class TrainingLines(NamedTuple):
     last_count: int
     clock: tuple
     next_count: int | None = None
+    records: object = None    # the block's RecordColumns of its shape
 
     counts = _column("lines", 0)
     bars = _column("lines", 1)
@@ -151,9 +152,8 @@ class TrainingLines(NamedTuple):
     def after_first(self) -> TrainingLines:
         """The run without its first line (which feed read)."""
         elapsed, remaining, line, whole = self.clock
-        return TrainingLines(self.keys, self.lines.after(1), self.values.after(1),
-                             self.last_count, (elapsed, remaining, line - 1, whole),
-                             self.next_count)
+        return self._replace(lines=self.lines.after(1), values=self.values.after(1),
+                             clock=(elapsed, remaining, line - 1, whole))
 
 
 def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, quoted: tuple,
@@ -520,12 +520,12 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
 def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
            n: int, next_count: int | None = None) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
-    training_lines (keys, lines, columns); `next_count`: see TrainingLines."""
-    keys, lines, (per_line, values) = shape
+    training_lines (keys, lines, columns) and its records; `next_count`: see TrainingLines."""
+    keys, lines, (per_line, values), records = shape
     at = int(np.searchsorted(lines, first))
     last_count, clock = _last_clock(marks.data, starts, ends, first, n)
     return TrainingLines(keys, Rows(per_line, at, at + n), Rows(values, at, at + n), last_count,
-                         clock, next_count)
+                         clock, next_count, records)
 
 
 def _last_clock(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
