@@ -126,6 +126,7 @@ class RecordRows:
         return other.columns is self.columns and other.lo == self.hi and other.base == self.base
 
     def records(self) -> Records:
+        """The rows as a Records (of no time stamps)."""
         columns, lo, hi = self.columns, self.lo, self.hi
         return Records(TRAIN, columns.step[lo:hi], columns.epoch[lo:hi], np.full(hi - lo, np.nan),
                        columns.line[lo:hi] + self.base,

@@ -178,7 +178,7 @@ class Steps:
         return step, estimated
 
     def _stated_steps(self, steps: np.ndarray) -> None:
-        """_train_step for records whose steps the log states (int array), at once: the gap is
+        """_train_step for records whose steps the log states (an array), at once: the gap is
         the last rise (mostly the last step's: found without array calls)."""
         if len(steps) > 1 and steps[-1] > steps[-2]:
             self.record_gap = int(steps[-1] - steps[-2])
