@@ -165,6 +165,7 @@ class BlockPath:
                     if hi < len(ends) and kinds[hi] == QUIET else None
                 run = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
                              int(bar.group(2)) if bar else None)
+                # its last dict's step: the count of the bar beginning the next line (else none yet)
                 run.records.step[run.lines.hi - 1] = np.nan if run.next_count is None \
                     else run.next_count
                 prepared.parts.append((STD, lo, hi - lo, start, end, run))
