@@ -1247,3 +1247,22 @@ def test_the_steps_of_rows_rise_where_each_one_is_above_the_one_before():
         assert columns.rise(lo, hi) == bool((step[1:] > step[:-1]).all())
 
     check()
+
+
+def test_a_folders_console_gives_its_training_rows_to_the_merge(tmp_path):
+    """A real LLaMA-Factory output folder with its console and results files but no
+    trainer_log.jsonl: the console's stretches of training lines reach the folder's merge (a
+    reading that holds no records, `merge.Collected`) as records, every one of them: the
+    folder's training rows are the console's read alone."""
+    from logreport.events import TRAIN
+    from logreport.reader import load
+
+    source = DATA / "llamafactory" / "sft_lora"
+    for name in ("console.log", "train_results.json", "eval_results.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    alone = load(str(tmp_path / "console.log"))
+    folder = load(str(tmp_path))
+    assert folder.count(TRAIN) == alone.count(TRAIN) == 60
+    rows = [[tuple(map(_same, row)) for row in run.rows() if row[1] == TRAIN]
+            for run in (folder, alone)]
+    assert rows[0] == rows[1] and len(rows[0]) >= 60 * 3
