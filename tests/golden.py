@@ -57,6 +57,7 @@ def facts(run: Run) -> dict:
         "status": status(run)[0],
         "anomalies": [a["kind"] for a in anomalies(run)],
         "unparsed_lines": run.unparsed,
+        "values_cut": run.info.get("values_cut", 0),
     }
     if train:
         out["first_train"] = record(train[0][1], 0)

@@ -27,6 +27,7 @@ from logreport.analysis import (
 )
 from logreport.cli import main
 from logreport.model import json_number
+from logreport.pipeline import SNIFF_LINES
 from logreport.reader import load, load_all
 from logreport.report import build, unpack
 
@@ -1499,3 +1500,50 @@ def test_a_memory_value_cut_with_its_unit_is_no_value():
     assert [step for step, _, _ in rows] == [2087, 2088, 2089, 2090]
     assert [m.get("max_mem_allocated") for _, _, m in rows] == [31490, 31490, 31490, None]
     assert rows[-1][2]["loss"] == 4.441298 and rows[-1][2]["max_mem_reserved"] == 42653
+
+
+@pytest.mark.parametrize("name,cut,kept", [
+    ("public_03_ppyolo_pd6332.log", "loss_obj", "loss_iou_aware"),          # `loss_obj: 71`
+    ("public_28_ppyolo_jetson_pd4120.log", "loss_iou_aware", "loss_iou"),   # `...aware: 1.33`
+    ("public_18_fairmot_startup_pd5821.log", "size_loss", "heatmap_loss"),  # `size_loss: 2`
+])
+def test_a_value_a_cut_line_ends_in_is_no_value(name, cut, kept):
+    """Real pastes whose last line was cut in a value PaddleDetection prints with 6 decimals:
+    the value may have lost digits (`loss_obj: 71` after lines of `73.731422`), so it is not
+    read and `values_cut` counts it; the record keeps its other values."""
+    run = load(str(PPDET / name))
+    *before, (_, _, last) = train_rows(run)
+    assert cut not in last and kept in last
+    (summary,), _ = summaries(PPDET / name)
+    assert summary["values_cut"] == 1          # `final`: each metric's last value, read whole
+    assert summary["final"].get(cut) == (before[-1][2][cut] if before else None)
+
+
+@pytest.mark.parametrize("name,last", [
+    ("public_09_ppyoloe_epoch11_pd6597.log", ("loss_cls", 0.677379)),     # its 6 decimals
+    ("public_01_yolov3_paddle34297.log", ("data_cost", 6.3141)),          # its 4 (.4f)
+    ("public_27_paddleyolo_yolox_mem_bytes_pr202.log", ("max_mem_allocated", 10151881472)),
+])
+def test_a_whole_value_before_a_cut_stays(name, last):
+    """A line cut right after a value printed whole, or ending as its layout ends (memory in
+    bytes), keeps that value; nothing is counted as cut."""
+    *_, (_, _, values) = train_rows(load(str(PPDET / name)))
+    assert values[last[0]] == last[1]
+    (summary,), _ = summaries(PPDET / name)
+    assert summary["values_cut"] == 0
+
+
+def test_lines_alike_cut_in_the_same_value_read_so_in_blocks(tmp_path):
+    """Lines alike but for their numbers, each cut in its last value (a paste cut at one
+    width), go through the column-wise block path: it drops the same value and counts every
+    line, as the line parser does. Built from the real cut line of public_03."""
+    cut_line = (PPDET / "public_03_ppyolo_pd6332.log").read_text().splitlines()[-1]
+    assert cut_line.endswith("loss_obj: 71")
+    n = SNIFF_LINES + 100                   # (the format is told from the first, one by one)
+    lines = [cut_line.replace("[0] [145/526]", f"[{i // 526}] [{i % 526}/526]") for i in range(n)]
+    log = tmp_path / "cut.log"
+    log.write_text("\n".join(lines) + "\n")
+    rows = train_rows(load(str(log)))
+    assert len(rows) == n and all("loss_obj" not in m and "loss_iou_aware" in m for _, _, m in rows)
+    (summary,), _ = summaries(log)
+    assert summary["values_cut"] == n

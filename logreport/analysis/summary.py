@@ -28,6 +28,7 @@ class Summary(TypedDict, total=False):
     train_records: int
     estimated_steps: int
     repeated_records: int
+    values_cut: int                   # values a cut line ended in: dropped, may have lost digits
     eval_records: int
     segments: int
     final: dict                       # metric -> last value (non-finite as "nan", "inf")
@@ -89,6 +90,7 @@ def refresh(summary: Summary, run: Run) -> Summary:
                 train_records=run.count(TRAIN),
                 estimated_steps=estimated,
                 repeated_records=run.repeats,
+                values_cut=int(run.info.get("values_cut", 0)),
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),
                 final={k: json_number(v) for k, v in final_values(run).items()},

@@ -31,7 +31,6 @@ NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
-_CUT_MEMORY = re.compile(r"max_mem_allocated: \d+\s*$")     # a line cut after it, its MB lost
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
 _STATIC_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
@@ -188,6 +187,7 @@ class Parser(BlockPath):
         self.trained_since_start = False
         self.units_sent = False
         self.facts_steps: int | None = None
+        self.values_cut = self.facts_cut = 0     # training lines cut in their last value
         self.min_run = MIN_RUN
         self._layouts: dict = {}          # line skeleton -> its layout (fast path)
 
@@ -281,11 +281,10 @@ class Parser(BlockPath):
         parts = train_parts(msg, prefixed)
         if parts is None:
             return None
-        m, _, fields, eta = parts
+        m, _, fields, eta, cut = parts
         epoch, it, steps = int(m.group(1)), int(m.group(2)), int(m.group(3))
         metrics = {name: float(pair.group(2)) for name, pair in fields.items()}
-        if _CUT_MEMORY.search(msg) and _MEM_UNIT.search(msg):   # `max_mem_allocated: 3149`
-            del metrics["max_mem_allocated"]                      # lost its digits with its MB
+        self.values_cut += cut is not None
         if eta:
             metrics["eta_seconds"] = eta_seconds(eta)
         self.epoch, self.steps_per_epoch = epoch, steps
@@ -300,6 +299,8 @@ class Parser(BlockPath):
         facts: dict = {}
         if self.steps_per_epoch != self.facts_steps:
             self.facts_steps = facts["steps_per_epoch"] = self.steps_per_epoch
+        if self.values_cut != self.facts_cut:       # a cut line's last value, dropped
+            self.facts_cut = facts["values_cut"] = self.values_cut
         if not self.units_sent and "max_mem_reserved" in rec.metrics:
             self.units_sent = True
             unit = "MB" if _MEM_UNIT.search(msg) else "bytes"

@@ -21,6 +21,7 @@ EPOCH = re.compile(r"(?:^|\s|: )Epoch: \[(\d+)\] \[\s*(\d+)/(\d+)\] ")
 PAIR = re.compile(r"([A-Za-z_][\w.]*): (" + NUM + r")(?= |,|$)")
 ETA = re.compile(r"eta: (-?\d+ days?, )?(-?\d+):(\d{2}):(\d{2})")
 MIN_RUN = 8               # training lines alike in a row before the fast path takes them
+_DECIMALS = {"batch_cost": 4, "data_cost": 4, "ips": 4}   # printed .4f; the meters, lr: .6f
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # 29 Feb: line path
 
 
@@ -31,7 +32,8 @@ def eta_seconds(match: re.Match) -> float:
 
 
 def train_parts(msg: str, prefixed: bool):
-    """A training line's (epoch match, offset of the rest, {metric: pair match}, eta match)."""
+    """A training line's (epoch match, offset of the rest, {metric: pair match}, eta match, the
+    metric whose value a cut ended the line in: dropped from the metrics, see `_cut`)."""
     m = EPOCH.search(msg)
     if m is None or not (prefixed or "batch_cost: " in msg):
         return None
@@ -45,7 +47,29 @@ def train_parts(msg: str, prefixed: bool):
             fields["learning_rate" if key == "lr" else key] = pair
     if not any("loss" in k for k in fields):
         return None
-    return m, m.end(), fields, ETA.search(rest)
+    cut = _cut(rest, fields)
+    if cut is not None:
+        del fields[cut]
+    return m, m.end(), fields, ETA.search(rest), cut
+
+
+def _cut(rest: str, fields: dict) -> str | None:
+    """The metric whose value ends a training line that was cut short (a process killed
+    mid-write, a paste): a value LogPrinter never ends a line with, printed with fewer
+    decimals than it prints (.6f; .4f: batch_cost, data_cost, ips), may have lost digits, so
+    it is no value. `max_mem_allocated` ends a line in bytes, but in MB only with its unit."""
+    name = max(fields, key=lambda k: fields[k].end(2), default=None)
+    if name is None or rest[fields[name].end(2):].strip(" *`"):
+        return None                         # the line goes on after its last value
+    value = fields[name].group(2)
+    if name.startswith("max_mem_"):
+        reserved = fields.get("max_mem_reserved")
+        return name if name == "max_mem_allocated" and reserved is not None \
+            and rest.startswith(" MB", reserved.end(2)) else None
+    if not value[-1:].isdigit():
+        return None                         # nan, inf: whole words
+    decimals = len(value.partition(".")[2]) if "e" not in value.lower() else 6
+    return name if decimals < _DECIMALS.get(name, 6) else None
 
 
 class BlockPath:
@@ -163,6 +187,10 @@ class BlockPath:
         if self.facts_steps is None or (steps != self.facts_steps).any():
             self.facts_steps = self.steps_per_epoch
             yield Info({"steps_per_epoch": self.steps_per_epoch}, line=int(lines[-1]))
+        if layout.cut:              # (lines alike, each cut in the same value: a paste's width)
+            self.values_cut += len(v)
+            self.facts_cut = self.values_cut
+            yield Info({"values_cut": self.values_cut}, line=int(lines[-1]))
 
 
 class _Layout(columns.Layout):
@@ -186,7 +214,7 @@ class _Layout(columns.Layout):
         parts = train_parts(msg, prefix is not None) if "Epoch: [" in msg else None
         if parts is None:
             return None
-        m, rest, fields, eta = parts
+        m, rest, fields, eta, cut = parts
         rest += at
         tokens = [(prefix.start(g), prefix.end(g), True) for g in range(1, 6)] if prefix else []
         tokens += [(at + m.start(g), at + m.end(g), False) for g in range(1, 4)]
@@ -207,6 +235,7 @@ class _Layout(columns.Layout):
         layout.constants = constants
         layout.eta = eta is not None
         layout.eta_days = bool(eta and eta.group(1))
+        layout.cut = cut is not None
         return layout
 
     def valid(self, v: np.ndarray) -> np.ndarray:
