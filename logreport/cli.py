@@ -359,7 +359,8 @@ def _threshold_options(command):
 @_threshold_options
 @notify_options
 def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
-    """Print the anomalies of runs; exit 1 if one of the --fail-on kinds occurred.
+    """Print the anomalies of runs; exit 1 if a run failed (an error, OOM or kill after its
+    last record) or one of the --fail-on kinds occurred.
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
     """
@@ -378,9 +379,10 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
         if chat:
             _notify_check(chat, run, results[-1], lang or locale_lang())
     failing = sorted({a["kind"] for r in results for a in r["anomalies"]} & set(fail_on))
+    failed = [r for r in results if r["status"] == "failed"]    # as `watch --exit-when-done`
     if as_json:
         click.echo(json_text(json.dumps({"runs": results, "fail_on": fail_on,
-                                         "failed": bool(failing)},
+                                         "failed": bool(failing or failed)},
                                         ensure_ascii=False, indent=2, allow_nan=False)))
     else:
         for r in results:
@@ -392,8 +394,11 @@ def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
                 where += f", step {'~' if a.get('step_estimated') else ''}{a['step']}" \
                     if a["step"] is not None else ""
                 click.echo(clean(f"  {a['kind']:<16} {where}: {a['detail']}"))
+    for r in failed:
+        click.echo(clean(f"logreport: {r['source']} failed ({r['status_evidence']})"), err=True)
     if failing:
         click.echo(f"logreport: found {', '.join(failing)}", err=True)
+    if failing or failed:
         click.get_current_context().exit(1)
 
 

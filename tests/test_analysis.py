@@ -203,14 +203,28 @@ def test_check_exit_codes_and_json(runner):
     assert result.exit_code == 1
     assert "traceback" in result.stdout and "found divergence, traceback" in result.stderr
     result = runner.invoke(main, ["check", crash, "--fail-on", "oom,nan", "--json"])
-    assert result.exit_code == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["failed"] is False
+    data = json.loads(result.stdout)     # none of those kinds, but the run failed: exit 1
+    assert result.exit_code == 1 and data["failed"] is True
+    assert data["runs"][0]["status"] == "failed"
+    assert f"{crash} failed (" in result.stderr and "found" not in result.stderr
     assert [a["kind"] for a in data["runs"][0]["anomalies"]] == ["divergence", "spike",
                                                                  "traceback"]
+    result = runner.invoke(main, ["check", clean, "--fail-on", "oom,nan", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["failed"] is False
     result = runner.invoke(main, ["check", clean, "--eval-regression-evals", "2",
                                   "--fail-on", "eval_regression"])
     assert result.exit_code == 1
+
+
+def test_check_fails_a_run_that_failed_whatever_its_kinds(runner):
+    """A real static-graph Cascade R-CNN paste that ran out of GPU memory: its status is
+    `failed` (oom), and `check` exits 1 with the default --fail-on (which has no `oom`), as
+    `watch --exit-when-done` does; it used to print `failed (oom ...)` and exit 0."""
+    log = str(PPDET / "public_33_static_cascade_rcnn_oom_pd3679.log")
+    result = runner.invoke(main, ["check", log])
+    assert result.exit_code == 1
+    assert "failed (oom at line 6: " in result.stdout
+    assert result.stderr.startswith(f"logreport: {log} failed (oom at line 6: ")
 
 
 def test_check_rejects_an_unknown_kind(runner):
