@@ -39,7 +39,8 @@ _MARK = re.compile(r"\[Epoch \d+(?:/\d+)?\]\[(?:Iter: \d+/\d+\]|Avg\]|best metri
 _PAIR = re.compile(r"(lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *(" + NUM + r")s?(?=[ ,`]|$)")
 _ETA = re.compile("eta: (" + TIMEDELTA + ")")
 _OLD = re.compile(r"^(?:(END) )?(?:epoch:\s*(\d+)\s*,?\s*)?(train|valid)(?: step:\s*(\d+)\s*,?)?\s+(.*)$")
-_OLD_END = re.compile(r"(?:elapse: " + NUM + r"s|images/sec\.?|eta: \d+:\d{2}:\d{2})\s*$")
+_OLD_END = re.compile(r"(?:elapse: " + NUM + r"(?:s| reader : " + NUM + r"s)|images/sec\.?"
+                      r"|eta: \d+:\d{2}:\d{2})\s*$")      # (`reader : `: the static graph, Oct 2020)
 
 SAMPLES = [
     ("[2022/08/05 01:29:06] ppcls INFO: [Train][Epoch 3/360][Iter: 0/2503]lr(LinearWarmup): "
@@ -57,6 +58,12 @@ SAMPLES = [
      [Info({"step_note": "PaddleClas before 2.2 prints no global step: records have none"}, line=1),
       Record(TRAIN, {"loss": 0.1664, "top1": 0.9688, "top5": 1.0, "learning_rate": 2.299093,
                      "elapse": 0.881}, epoch=4, time=at("2020-07-27 17:35:21"), line=1)]),
+    ("2020-10-11 12:12:00 INFO: epoch:0   train step:310  loss: 6.88331 top1: 0.00000 "
+     "top5: 0.03125 lr: 0.100000 elapse: 0.1418407 reader : 0.0020440s",     # (PaddleClas PR 369)
+     [Info({"step_note": "PaddleClas before 2.2 prints no global step: records have none"}, line=1),
+      Record(TRAIN, {"loss": 6.88331, "top1": 0.0, "top5": 0.03125, "learning_rate": 0.1,
+                     "elapse": 0.1418407, "reader": 0.002044}, epoch=0,
+             time=at("2020-10-11 12:12:00"), line=1)]),
     ("2020-12-30 06:13:33 INFO: epoch:0   train step:10   top1: 0.0000 top5: 0.0312 "
      "loss: 11.5920 lr: 0.100000, batch_cost: 0.08779 s, reader_cost: 0.00010 s, "
      "ips: 121.41242 images/sec.\n"
@@ -220,7 +227,7 @@ class Parser(LineParser):
             self.epoch = int(epoch)
         if mode == "valid" and not end:
             return True                             # progress within an evaluation
-        metrics, _ = _pairs(body)
+        metrics, _ = _pairs(body.replace(" reader : ", " reader: "))
         if not metrics:
             return False
         eta = _ETA.search(body)
