@@ -68,6 +68,7 @@ _LAUNCHER = re.compile(r"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d+\] \[\
                        r"\[launch\.py:\d+:sigkill_handler\] (?:.* (exits with return code = "
                        r"(-?\d+))|(Main process received (SIG\w+), exiting))$")
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
+_TRAINER_FRAME = re.compile(r'File ".*[/\\](?:transformers[/\\]trainer\.py|llamafactory[/\\]|llmtuner[/\\])')
 
 
 # Real lines (from the fixtures in tests/data) and the events each must give when fed to a fresh Parser.
@@ -140,6 +141,8 @@ def sniff(lines: list[str]) -> float:
         elif "***** " in text and ("Running training" in text or _BLOCK.match(text)) \
                 and "] - ***** " not in text:        # (PaddleNLP's logger prints it too)
             hits += 5
+        elif 'File "' in text and _TRAINER_FRAME.search(text):
+            hits += 1               # a traceback through the Trainer or LLaMA-Factory
         elif "%|" in text and BAR.search(text):
             bars += 1               # every tqdm user prints these: they count only beside
     return min(1.0, (hits + bars) / len(lines)) if hits else 0.0    # a line of the trainer
