@@ -1491,6 +1491,19 @@ def test_an_anomaly_at_an_estimated_step_says_so():
     assert stated["anomalies"] and not any(a["step_estimated"] for a in stated["anomalies"])
 
 
+def test_each_nodes_copy_of_a_dict_is_one_record():
+    """A real four-node LLaMA-Factory paste: every node prints every dict, its lines prefixed
+    with the node (`10.96.202.17: {'loss': 1.8673, ...}`), no bar. A copy from another node
+    takes the step of the dict it copies and is kept once (a repeat), as copies at a stated
+    step are: 4 records at steps 1-4, not 16."""
+    log = LF / "89_lf_multinode_each_node_prints_each_dict.log"
+    rows = train_rows(load(str(log)))
+    assert [(step, m["loss"]) for step, _, m in rows] == [(1, 1.8673), (2, 0.7744), (3, 0.6309),
+                                                           (4, 0.5621)]
+    (summary,), _ = summaries(log)
+    assert summary["repeated_records"] == 12 and summary["unparsed_lines"] == 1   # (cut: `{'l`)
+
+
 def test_a_memory_value_cut_with_its_unit_is_no_value():
     """A PaddleX paste whose last line was cut mid-number: `max_mem_allocated: 3149` where the
     lines before print `31490 MB` (and this line its reserved memory in MB). The record is

@@ -178,6 +178,8 @@ class Parser(Steps, BlockPath):
         self.record_gap = 1                   # steps between records whose steps are stated
         self.estimated = False                # the last record's step is an estimate
         self.glued: int | None = None         # step of a training bar right before a dict
+        self.writer = ""                      # what a dict's line prints before it: a node, rank
+        self.last_dict: tuple | None = None   # the last training dict: (writer, epoch, metrics)
         self.candidate: tuple | None = None   # the last bar seen while the training one is not
                                               # known: (total, elapsed, remaining, line, count)
         self.redraws = False                  # the console kept tqdm's redraws (\r frames)
@@ -267,8 +269,12 @@ class Parser(Steps, BlockPath):
         """One line or the part of one beside progress bars; whether it was understood."""
         if not text.strip():
             return False
+        rank = ""
         if "[rank" in text:
-            text = _RANK.sub("", text.lstrip())
+            text = text.lstrip()
+            lead = _RANK.match(text)
+            if lead is not None:
+                rank, text = lead.group(0).strip(), text[lead.end():]
         if self.partial is not None:
             text = self._join_wrapped(text, number)
             if text is None:
@@ -312,7 +318,9 @@ class Parser(Steps, BlockPath):
                 return False        # a printed list of dicts (trainer.state.log_history)
             if m:
                 self.in_message = False
+                self.writer = rank + text[:m.start()].strip()
                 self._dict(m.group(0), number, out, echo=False)
+                self.writer = ""
                 return True
         block = _BLOCK.match(stripped) if stripped.startswith("*****") else None
         if block:
@@ -496,6 +504,11 @@ class Parser(Steps, BlockPath):
         # a training bar right before it on its line (an eval's only where that bar is known)
         known = phase == TRAIN or self.train_total is not None
         rec.step, self.glued = self.glued if known else None, None
+        if phase == TRAIN and self._another_writers_copy(rec):
+            self._flush(out)          # the dict it copies gets its step, and so does the copy,
+            rec.step, rec.estimated = self.record_step, self.estimated    # which the run keeps
+            out.append(rec)                                               # once (a repeat)
+            return
         if phase == TRAIN and rec.step is not None and self.train_total is None and self.candidate:
             total, elapsed, remaining, line, _ = self.candidate
             self._bar_total(total, line, out)
@@ -506,6 +519,16 @@ class Parser(Steps, BlockPath):
             self.pending = None
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
+
+    def _another_writers_copy(self, rec: Record) -> bool:
+        """Whether a training dict with no step of its own, in a console of no training bar, is
+        the training dict before it printed by another writer (each node of a multi-node launch
+        prefixes its lines, `10.96.202.17: {...}`; each rank, `[rank1]: {...}`): the same epoch
+        and values. Notes the dict as the last one."""
+        last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
+        return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
+            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) \
+            and (self.pending is not None or self.record_step is not None)
 
     def _block_row(self, key: str, value: str) -> None:
         if key in ("total_flos",) or "_mem_" in key:
