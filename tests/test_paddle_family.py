@@ -38,6 +38,21 @@ def test_the_format_names_the_main_eval_metric(data, case, metric, value):
     assert (best["metric"], best["value"]) == (metric, value)
 
 
+@pytest.mark.parametrize("case,want", [
+    ("paddleocr/20_rec_last_epoch_then_best_acc0_no_cur_metric_ocr3681.log",
+     {"metric": "acc", "value": 0.0, "step": None, "epoch": None}),          # no evaluation read
+    ("paddleocr/22_v1x_static_det_test_iter_metrics_best_hmean_ocr511.log",
+     {"metric": "hmean", "value": 0.664705, "step": 68000, "epoch": 23}),    # 1.x `Test iter:`
+])
+def test_the_best_the_log_states_is_the_best(data, case, want):
+    """An excerpt's stated best (`best metric, acc: 0`; 1.x's `best_hmean:…, best_epoch:23,
+    best_batch_id:68000`) is its best where no evaluation read is better, even where none was
+    read: it was `null` without an evaluation."""
+    found = analysis.best(load(str(data / case)))
+    assert found["stated"] is True
+    assert {k: found[k] for k in want} == want
+
+
 def test_eval_regression_follows_the_main_metric():
     """Synthetic records (not a log): top1 falls while the eval loss falls too."""
     run = Run("synthetic", fmt="paddleclas")

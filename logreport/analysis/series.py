@@ -263,29 +263,44 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     epoch; the best the log states (`stated`: its best-metric line) where that is better than
     every evaluation read; `last_training`: the log's earlier trainings' evaluations were
     left out."""
-    metric = metric or main_eval_metric(run)
+    metric = metric or main_eval_metric(run) or _stated_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
-        return None
+        return _stated_best(run, metric)
     evals = run.arrays(EVAL, metric)
     steps, epochs, estimated, vals = (evals[k] for k in ("step", "epoch", "estimated", "value"))
     finite = applicable(run, metric, vals)
     if not finite.any():
-        return None
+        return _stated_best(run, metric)
     training = trainings(run, evals["segment"])
     last = training == training[finite].max()
     earlier = {"last_training": True} if (finite & ~last).any() else {}
     finite &= last
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
-    stated = run.info.get(f"best_{metric}")       # PaddleOCR's / PaddleSeg's best so far
-    if isinstance(stated, (int, float)) and math.isfinite(stated) and \
-            (stated < vals[i] if lower_is_better(metric) else stated > vals[i]):
+    stated = _stated_best(run, metric)
+    if stated is not None and (stated["value"] < vals[i] if lower_is_better(metric)
+                               else stated["value"] > vals[i]):
         # better than any evaluation read: one before the lines read (an excerpt, a resume)
-        return {"metric": metric, "value": float(stated), "step": run.info.get("best_iter"),
-                "step_estimated": False, "epoch": run.info.get("best_epoch"), "stated": True,
-                **earlier}
+        return {**stated, **earlier}
     return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
             "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i]), **earlier}
+
+
+def _stated_best(run: Run, metric: str | None) -> dict | None:
+    """The best of `metric` so far as the log states it (PaddleOCR's `best metric, hmean: x`,
+    PaddleSeg's best mIoU: the fact best_<metric>), with its iter and epoch where stated."""
+    stated = run.info.get(f"best_{metric}") if metric else None
+    if not isinstance(stated, (int, float)) or not math.isfinite(stated):
+        return None
+    return {"metric": metric, "value": float(stated), "step": run.info.get("best_iter"),
+            "step_estimated": False, "epoch": run.info.get("best_epoch"), "stated": True}
+
+
+def _stated_metric(run: Run) -> str | None:
+    """Where no evaluation was read, the main metric whose best the log states (an excerpt
+    that ends in PaddleOCR's `best metric, acc: 0`)."""
+    return next((name for name in formats.describe(run.format).main_eval
+                 if f"best_{name}" in run.info), None)
 
 
 def throughput(run: Run) -> dict | None:

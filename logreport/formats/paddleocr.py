@@ -53,6 +53,11 @@ _CUR = ("cur metric, ", "cur metirc, ")          # PaddleOCR 2.0 printed "metirc
 _BEST = ("best metric, ", "best metirc, ")
 _EVAL_EVERY = re.compile(r"after the (\d+)th iteration, an evaluation is run every (\d+) iterations")
 _KEY_VALUE = re.compile(r"^(\w+):(" + NUM + r")\s*$")        # tools/eval.py: one per line
+_THRESHOLD = re.compile(r"^thr " + NUM + r":\w+:")    # tools/eval.py: a result per threshold (FCE)
+# 1.x: an evaluation during training, and the best so far (det: the metrics' dict; rec: acc)
+_TEST_ITER = re.compile(r"^Test iter: (\d+), (?:metrics:\{(.*)\}|acc:(" + NUM + r")), best_(\w+):("
+                        + NUM + r"), best_epoch:(\d+), best_batch_id:(\d+)")
+_DICT_ITEM = re.compile(r"'(\w+)': (" + NUM + r")")
 
 SAMPLES = [
     ("[2024/11/05 03:46:08] ppocr INFO: epoch: [3/5], global_step: 130, lr: 0.000500, "
@@ -121,6 +126,13 @@ SAMPLES = [
     ("[2025/09/24 12:21:24] ppocr INFO: save model in ./output/PP-OCRv5_mobile_det\\latest",
      [Marker(CHECKPOINT, "./output/PP-OCRv5_mobile_det\\latest", line=1,
              time=at("2025-09-24 12:21:24"))]),
+    ("2020-08-14 16:22:17,661-INFO: Test iter: 92000, metrics:{'precision': 0.7173326276792802, "
+     "'recall': 0.6175787123524855, 'hmean': 0.6637285147642132}, best_hmean:0.664705, "
+     "best_epoch:23, best_batch_id:68000",
+     [Record(EVAL, {"precision": 0.7173326276792802, "recall": 0.6175787123524855,
+                    "hmean": 0.6637285147642132}, step=92000, time=at("2020-08-14 16:22:17"),
+             line=1),
+      Info({"best_hmean": 0.664705, "best_epoch": 23, "best_iter": 68000}, line=1)]),
     ("[2022/03/09 09:29:05] root INFO: metric in ckpt ***************\n"
      "[2022/03/09 09:29:05] root INFO: hmean:0.8520302821748106\n"
      "[2022/03/09 09:29:05] root INFO: best_epoch:24\n"
@@ -149,11 +161,15 @@ class Parser(LineParser):
             if kv:
                 self._block_value(kv.group(1), float(kv.group(2)), number, out)
                 return True
+            if self.block == "eval" and _THRESHOLD.match(msg):
+                return True                 # (the overall result follows, one per line)
             self._flush(out)
         if msg.startswith("epoch: "):
             return self._train(msg, number, out)
         if msg.startswith(_CUR):
             return self._eval(msg[len(_CUR[0]):], number, out)
+        if msg.startswith("Test iter: "):
+            return self._test_iter(msg, number, out)
         if msg.startswith(_BEST):
             self._best(msg[len(_BEST[0]):], number, out)
         elif msg.startswith(_SAVES):
@@ -229,6 +245,24 @@ class Parser(LineParser):
                           line=number, estimated=step != self.last_step))
         return True
 
+    def _test_iter(self, msg: str, number: int, out: list) -> bool:
+        """1.x: `Test iter: 92000, metrics:{'precision': …, 'hmean': …}, best_hmean:0.664705,
+        best_epoch:23, best_batch_id:68000` (rec: `acc:0.5, best_acc:…`): an evaluation at
+        that iter, and the best so far with its epoch and iter."""
+        m = _TEST_ITER.match(msg)
+        if m is None:
+            return False
+        iter_, items, acc, name, best, best_epoch, best_iter = m.groups()
+        metrics = {"acc": float(acc)} if acc is not None else \
+            {key: float(value) for key, value in _DICT_ITEM.findall(items)}
+        if not metrics:
+            return False
+        out.append(Record(EVAL, metrics, step=int(iter_), epoch=self.epoch, time=self.time,
+                          line=number))
+        self.fact(out, number, **{f"best_{name}": float(best), "best_epoch": int(best_epoch),
+                                  "best_iter": int(best_iter)})
+        return True
+
     def _eval_step(self) -> int | None:
         """The step of an evaluation during training: the first at or after the last printed
         that the run evaluates at (`an evaluation is run every N iterations`, after step S:
@@ -277,7 +311,8 @@ def _stats(body: str) -> dict[str, float] | None:
 
 @sniffer
 def sniff(text: str) -> float:
-    """What only PaddleOCR prints: its training lines, cur/best metric lines, its logger."""
+    """What only PaddleOCR prints: its training lines, cur/best metric lines (1.x: `Test iter:
+    …`), its logger."""
     if "epoch: " in text and ("-INFO: epoch: " in text or "], global_step: " in text
                               or "], iter: " in text):
         m = _PREFIX.search(text) or _PREFIX_1X.search(text)
@@ -287,6 +322,10 @@ def sniff(text: str) -> float:
     if ("metric" in text or "metirc" in text) and _PREFIX.search(text):
         msg = text[_PREFIX.search(text).end():]
         if msg.startswith((*_CUR, *_BEST, "metric in ckpt ***", "metric eval ***")):
+            return 5
+    if "-INFO: Test iter: " in text:
+        m = _PREFIX_1X.search(text)
+        if m and _TEST_ITER.match(text[m.end():]):
             return 5
     if "] ppocr " in text and _PREFIX.search(text):
         return 1
