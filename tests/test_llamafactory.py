@@ -108,3 +108,19 @@ def test_a_logger_stamp_is_read_as_datetime_reads_it(year, month, day, hh, mm, s
     printed = (f"{year:04d}", f"{month:02d}", f"{day:02d}", f"{hh:02d}", f"{mm:02d}", f"{ss:02d}")
     assert stamp(*printed) == want and type(stamp(*printed)) is type(want)
     assert stamp(*(p.encode() for p in printed)) == want
+
+
+def test_a_bar_alone_on_the_line_before_a_dict_is_the_training_bar():
+    """A real axolotl paste: an evaluation dict, the training bar's frames each on a line of
+    their own (21/873 ... 28/873), then one training dict, and no `Total optimization steps`
+    line. The bar right before the dict is the training bar, as if glued to it: the dict is at
+    step 28 of 873 (it was an estimate, 1, with no total, progress or ETA); the evaluation
+    before the bars gets no step from them."""
+    run = load(str(Path(__file__).parent / "data/llamafactory"
+                   / "90_nonLF_axolotl_bar_a_line_each_then_one_dict_no_total.log"))
+    summary = summarize(run)
+    assert (summary["last_step"], summary["last_step_estimated"]) == (28, False)
+    assert summary["total_steps"] == 873
+    progress = summary["progress"]
+    assert (progress["elapsed_seconds"], progress["remaining_seconds"]) == (121.0, 3651.0)
+    assert summary["best"]["metric"] == "eval_loss" and summary["best"]["step"] is None

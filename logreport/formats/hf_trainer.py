@@ -504,6 +504,10 @@ class Parser(Steps, BlockPath):
         # a training bar right before it on its line (an eval's only where that bar is known)
         known = phase == TRAIN or self.train_total is not None
         rec.step, self.glued = self.glued if known else None, None
+        if phase == TRAIN and rec.step is None and self.train_total is None and self.candidate \
+                and self.candidate[3] == number - 1:
+            self._flush(out)                  # (a record waiting, an evaluation, is not its)
+            rec.step = self.candidate[4]      # a bar alone on the line before: as if glued to it
         if phase == TRAIN and self._another_writers_copy(rec):
             self._flush(out)          # the dict it copies gets its step, and so does the copy,
             rec.step, rec.estimated = self.record_step, self.estimated    # which the run keeps
