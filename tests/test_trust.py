@@ -1504,6 +1504,19 @@ def test_each_nodes_copy_of_a_dict_is_one_record():
     assert summary["repeated_records"] == 12 and summary["unparsed_lines"] == 1   # (cut: `{'l`)
 
 
+def test_a_nan_evaluation_loss_is_a_nan_anomaly():
+    """A real llm2vec paste (HF Trainer) whose evaluation printed `'eval_loss': nan`: a `nan`
+    anomaly, and `check` fails on it by default (it found none: nan looked at training losses
+    and grad_norm only)."""
+    log = LF / "91_nonLF_llm2vec_eval_loss_nan.log"
+    (summary,), _ = summaries(log)
+    (found,) = summary["anomalies"]
+    assert (found["kind"], found["metric"], found["line"]) == ("nan", "eval_loss", 9)
+    assert found["detail"].startswith("eval_loss is nan; 1 record with a non-finite loss")
+    result = CliRunner().invoke(main, ["check", str(log)])
+    assert result.exit_code == 1 and "found nan" in result.stderr
+
+
 def test_a_memory_value_cut_with_its_unit_is_no_value():
     """A PaddleX paste whose last line was cut mid-number: `max_mem_allocated: 3149` where the
     lines before print `31490 MB` (and this line its reserved memory in MB). The record is

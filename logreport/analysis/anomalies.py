@@ -114,17 +114,19 @@ def anomaly(kind, step, metric, detail, line) -> dict:
 
 
 def _nonfinite(run: Run, th=None) -> list[dict]:
-    """One `nan` anomaly: the first record with a non-finite loss or grad_norm, and the count.
-    A grad_norm non-finite in one record alone, those before and after finite, is an fp16
-    overflow the loss scaler skipped (the step is not taken): no anomaly (nor the last alone,
-    until the next comes)."""
+    """One `nan` anomaly: the first record with a non-finite loss or grad_norm (an
+    evaluation's loss too: `eval_loss: nan`), and the count. A grad_norm non-finite in one
+    record alone, those before and after finite, is an fp16 overflow the loss scaler skipped
+    (the step is not taken): no anomaly (nor the last alone, until the next comes)."""
     bad = np.zeros(0, dtype=bool)          # by line number: a record there has one
     first = None                            # (line, step, name, value) of the first
     names = [n for n in run.metric_names(TRAIN) if is_loss(n) or n == "grad_norm"]
     main = main_loss(run)
-    for name in sorted(names, key=lambda n: n != main):
+    sources = [(TRAIN, name) for name in sorted(names, key=lambda n: n != main)]
+    sources += [(EVAL, name) for name in run.metric_names(EVAL) if "loss" in name.lower()]
+    for phase, name in sources:
         for part in _lasting(run.chunks(TRAIN, name)) if name == "grad_norm" else \
-                run.chunks(TRAIN, name):
+                run.chunks(phase, name):
             at = np.flatnonzero(~np.isfinite(part["value"]))
             if not len(at):
                 continue
@@ -138,8 +140,9 @@ def _nonfinite(run: Run, th=None) -> list[dict]:
     if first is None:
         return []
     line, step, name, value = first
+    at = "" if as_int(step) is None else f" at step {as_int(step)}"
     return [anomaly("nan", step, name,
-                     f"{name} is {present.number(value)} at step {as_int(step)}; "
+                     f"{name} is {present.number(value)}{at}; "
                      f"{present.count(int(bad.sum()), 'record')} with a non-finite loss or "
                      "grad_norm", line)]
 
