@@ -1517,6 +1517,34 @@ def test_a_nan_evaluation_loss_is_a_nan_anomaly():
     assert result.exit_code == 1 and "found nan" in result.stderr
 
 
+def test_a_web_ui_session_that_finished_then_was_stopped():
+    """A real LLaMA-Factory 0.5 web UI session: after `Training completed`, the echo of the
+    final metrics prints None as 0 (`{'loss': 0.0000, 'learning_rate': 0.0000e+00, 'epoch':
+    3.00}`), and much later the web server is stopped with Ctrl-C. The zero echo is no record
+    (it was step 470 of 468 with loss 0.0), and the kill after the training ended is no
+    failure of it (it was `failed`, a traceback anomaly, `check` exit 1)."""
+    log = LF / "92_lf_v05_webui_session_zero_echo_then_ctrl_c.log"
+    (summary,), _ = summaries(log)
+    assert (summary["last_step"], summary["total_steps"], summary["train_records"]) == (465, 468, 93)
+    assert summary["final"]["loss"] == 0.8264
+    assert summary["status"] == "finished" and summary["anomalies"] == []
+    assert "then stopped (KeyboardInterrupt at line " in summary["status_evidence"]
+    assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 0
+
+
+def test_an_eta_before_any_time_was_measured_is_none():
+    """A real static-graph PaddleDetection paste: `iter: 0, ..., time: 0.000, eta: 0:00:00`
+    (steps left x a median time not measured yet), then a line cut before its ETA. It was
+    `finished`, 100 %: that ETA said nothing was left, and it was taken for the last
+    record's. Now the iter-0 line has no ETA and only the last record's ETA judges."""
+    log = PPDET / "public_48_static_resumed_iter0_eta_zero_last_line_cut_pd500.log"
+    rows = train_rows(load(str(log)))
+    assert [(step, "eta_seconds" in m) for step, _, m in rows] == [(0, False), (20, False)]
+    (summary,), _ = summaries(log)
+    assert summary["status"] == "unknown" and summary["progress"]["percent"] is None
+    assert summary["eta_seconds"] is None
+
+
 def test_a_memory_value_cut_with_its_unit_is_no_value():
     """A PaddleX paste whose last line was cut mid-number: `max_mem_allocated: 3149` where the
     lines before print `31490 MB` (and this line its reserved memory in MB). The record is

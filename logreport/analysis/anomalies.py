@@ -29,7 +29,7 @@ from .series import (
     trainings,
     values,
 )
-from .status import FAIL_MARKERS
+from .status import FAIL_MARKERS, stopped_after_end
 
 MAX_PER_KIND = 20
 
@@ -390,14 +390,15 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
 def _failures(run: Run, th=None) -> list[dict]:
     """traceback / oom from the parser's markers (Killed, KeyboardInterrupt and Pod failed
     count as traceback), once per kind and step of a process: ranks and retries repeat the
-    same failure, a later process of a log (the n-th of its file) fails anew."""
+    same failure, a later process of a log (the n-th of its file) fails anew. A kill after the
+    training said it ended stopped a finished run (stopped_after_end): none."""
     out, seen = [], set()
     starts: dict = {}                       # file -> lines where its processes begin
     for m in run.markers:
         if m.kind == NEW_RUN:
             starts.setdefault(m.file, []).append(m.line)
     for m in run.markers:
-        if m.kind not in FAIL_MARKERS:
+        if m.kind not in FAIL_MARKERS or stopped_after_end(run, m):
             continue
         kind = "oom" if m.kind == OOM else "traceback"
         process = bisect.bisect(starts.get(m.file, []), m.line)

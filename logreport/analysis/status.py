@@ -15,7 +15,6 @@ from .rolling import median_of
 from .series import (
     as_int,
     best,
-    last_record,
     last_train_axes,
     last_value,
     mean_positive,
@@ -45,6 +44,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     # a log of evaluations only: a failure before the last evaluation is over
     last = last_train or max((int(t.line[-1]) for _, t in run.tables(EVAL)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last]
+    stopped = [m for m in fails if stopped_after_end(run, m)]
+    fails = [m for m in fails if m not in stopped]
     failed = f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}" if fails else ""
     # a launch after the last training record that failed before it trained (a file appended
     # by every launch) leaves the training before it as it was
@@ -53,6 +54,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
         return "failed", failed
     ended = _ended(run, last_train)
     if ended:
+        if stopped:
+            ended += f"; then stopped ({stopped[0].detail} at line {stopped[0].line})"
         return "finished", f"{ended}; a later launch failed before it trained ({failed})" \
             if fails else ended
     if fails:
@@ -63,11 +66,26 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     return ("running" if fresh else "unknown"), why
 
 
+def _end_lines(run: Run) -> list[int]:
+    """The lines where the tool said a training ended: an end marker, final metrics."""
+    return [m.line for m in run.markers if m.kind == FINISHED] + \
+        [int(t.line[-1]) for _, t in run.tables(FINAL)]
+
+
+def stopped_after_end(run: Run, marker) -> bool:
+    """Whether a failure marker is a kill (Ctrl-C, SIGTERM) after the training said it ended
+    (an end marker or final metrics after its last record): a web UI or script stopped once
+    the run had finished, which is no failure of it (a one-file run: lines comparable)."""
+    if marker.kind != KILLED or len(run.inputs) > 1:
+        return False
+    last_train = max((int(t.line[-1]) for _, t in run.tables(TRAIN)), default=0)
+    return any(last_train <= end < marker.line for end in _end_lines(run))
+
+
 def _ended(run: Run, last_train: int) -> str | None:
     """Why the training ended (None: it did not say): the tool said so after the last training
     record, or its own ETA had run out."""
-    ends = [m.line for m in run.markers if m.kind == FINISHED] + \
-        [int(t.line[-1]) for _, t in run.tables(FINAL)]
+    ends = _end_lines(run)
     # after the last training record: a finished run followed by another one is not finished
     # (the lines of a run read from several files are not comparable)
     if ends and (max(ends) >= last_train or len(run.inputs) > 1):
@@ -144,7 +162,7 @@ def local_clock(t: float) -> float:
 def _eta_ran_out(run: Run) -> bool:
     """A tool that prints no end line: done when its own ETA says less than one log window remains
     and, if the run evaluates, the eval after the last training record has been printed."""
-    last = last_record(run, "eta_seconds")
+    last = _current_eta(run)
     if last is None:
         return False
     remaining = _remaining_steps(run)
@@ -160,13 +178,26 @@ def _eta_ran_out(run: Run) -> bool:
 
 def _remaining_steps(run: Run) -> float | None:
     """Steps left after the last training record, by the tool's ETA and mean batch time."""
-    eta = last_record(run, "eta_seconds")
+    eta = _current_eta(run)
     if eta is not None and eta[1] == 0:
         return 0.0                                  # (whatever a batch takes)
     cost = mean_positive(run, "batch_cost")
     if eta is None or cost is None:
         return None
     return float(eta[1]) / cost
+
+
+def _current_eta(run: Run) -> tuple[float, float] | None:
+    """(step, seconds) of the tool's ETA at the last training record, or None where that record
+    printed none (a line cut before its ETA: an earlier record's would be stale)."""
+    tables = list(run.tables(TRAIN))
+    if not tables:
+        return None
+    table = tables[-1][1]
+    series = table.series.get("eta_seconds")
+    if series is None or not len(series) or series.last_index() != len(table) - 1:
+        return None
+    return table.step[len(table) - 1], series.value[-1]
 
 
 def total_steps(run: Run) -> int | None:
@@ -216,7 +247,7 @@ def eta_seconds(run: Run, state: str) -> float | None:
         return 0.0 if state == "finished" else None
     if "remaining_seconds" in run.info:
         return float(run.info["remaining_seconds"])
-    eta = last_record(run, "eta_seconds")
+    eta = _current_eta(run)
     if eta is None:
         return None
     evals = eval_time(run)

@@ -521,6 +521,9 @@ class Parser(Steps, BlockPath):
             if rec.step is None:         # the LlamaBoard echo of this very dict: keep the dict
                 rec.step = self.pending.step
             self.pending = None
+        elif self.pending is not None and self.pending_echo and phase == FINAL \
+                and self.pending.epoch == epoch and not any(self.pending.metrics.values()):
+            self.pending = None          # its echo: LLaMA-Factory <= 0.7 printed None as 0
         self._flush(out)
         self.pending, self.pending_echo = rec, echo
 

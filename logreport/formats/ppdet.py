@@ -318,7 +318,7 @@ class Parser(BlockPath):
             if key != "eta":
                 metrics["learning_rate" if key == "lr" else key] = float(value)
         eta = ETA.search(rest)
-        if eta:
+        if eta and metrics.get("time") != 0:    # (its steps left x a median time: none yet)
             metrics["eta_seconds"] = eta_seconds(eta)
         self.last_step = int(it)
         self.trained_since_start = True

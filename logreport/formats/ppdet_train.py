@@ -58,7 +58,7 @@ def _cut(rest: str, fields: dict) -> str | None:
     mid-write, a paste): a value LogPrinter never ends a line with, printed with fewer
     decimals than it prints (.6f; .4f: batch_cost, data_cost, ips), may have lost digits, so
     it is no value. `max_mem_allocated` ends a line in bytes, but in MB only with its unit."""
-    name = max(fields, key=lambda k: fields[k].end(2), default=None)
+    name = next(reversed(fields), None)     # (in the order printed)
     if name is None or rest[fields[name].end(2):].strip(" *`"):
         return None                         # the line goes on after its last value
     value = fields[name].group(2)
