@@ -325,15 +325,6 @@ def final_values(run: Run) -> dict:
     return out
 
 
-def last_record(run: Run, metric: str) -> tuple[float, float] | None:
-    """(step, value) of the last training record of a metric, or None."""
-    for _, table in reversed(list(run.tables(TRAIN))):
-        series = table.series.get(metric)
-        if series is not None and len(series):
-            return table.step[series.last_index()], series.value[-1]
-    return None
-
-
 def last_value(run: Run, phase: str, name: str) -> float | None:
     """The last finite value of a metric, or None."""
     last = last_finite(run, phase, name)

@@ -535,7 +535,8 @@ class Parser(Steps, BlockPath):
         last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
         return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
             and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) \
-            and (self.pending is not None or self.record_step is not None)
+            and (self.pending is not None and self.pending.phase == TRAIN
+                 or self.record_step is not None)          # (the step the copy takes)
 
     def _block_row(self, key: str, value: str) -> None:
         if key in ("total_flos",) or "_mem_" in key:
