@@ -318,3 +318,24 @@ def test_median_before_matches_the_plain_rolling_median_where_it_matters():
         assert np.allclose(got[known], plain[known])
         possible = (np.arange(n) > 0) & (plain > 0) & (vals > factor * plain)
         assert not (possible & ~known).any()
+
+
+def test_throughput_is_judged_within_each_training(tmp_path):
+    """Two real runs appended to one log (a file every launch appends to): PP-YOLOE (about
+    0.8 images/s) then PicoDet (faster). Each alone has no anomaly; together the run's median
+    (mostly PicoDet's) made PP-YOLOE's whole training a `throughput_drop`. Each training is
+    judged by its own median: with looser thresholds, PicoDet then RT-DETR give the drops each
+    gives alone (PicoDet's first records, RT-DETR's at step 11)."""
+    ppyoloe, picodet = (PPDET / "ppyoloe_crn_s_coco_train.log").read_text(), \
+        (PPDET / "picodet_s_320_coco_train.log").read_text()
+    appended = tmp_path / "appended.log"
+    appended.write_text(ppyoloe + picodet)
+    assert not [a for a in anomalies(load(str(appended))) if a["kind"] == "throughput_drop"]
+    rtdetr = tmp_path / "then_rtdetr.log"
+    rtdetr.write_text(picodet + (PPDET / "rtdetr_r18vd_coco_train.log").read_text())
+    drops = [a for a in anomalies(load(str(rtdetr)), Thresholds(throughput_drop=0.1,
+                                                              throughput_records=3))
+             if a["kind"] == "throughput_drop"]
+    assert [a["step"] for a in drops] == [0, 11]
+    assert all("its training's median" in a["detail"] for a in drops)
+    assert "median 5.149" in drops[0]["detail"] and "median 0.1828" in drops[1]["detail"]

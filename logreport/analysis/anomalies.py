@@ -24,6 +24,7 @@ from .series import (
     main_eval_metric,
     main_loss,
     remembered,
+    sample,
     step_gaps,
     throughput,
     trainings,
@@ -340,23 +341,36 @@ def _blowup(run: Run, name: str, th: Thresholds, segments: range) -> list[dict]:
 
 
 def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
-    """Throughput below (1 - throughput_drop) x the run's median for a sustained stretch."""
+    """Throughput below (1 - throughput_drop) x the run's median for a sustained stretch; in a
+    log of several trainings (lineage_starts: appended runs, another model), x its training's
+    median (another model's speed is no measure of this one's)."""
     speed = throughput(run)
     if speed is None:
         return []
-    name, median = speed["metric"], speed["median"]
-    def low(vals: np.ndarray) -> np.ndarray:
-        return np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
-
+    name, starts = speed["metric"], lineage_starts(run)
     out = []
-    for step, line, length, vals in _stretches(run.chunks(TRAIN, name), low,
-                                               th.throughput_records):
-        drop = 1 - float(median_of(vals)) / median
-        out.append(anomaly("throughput_drop", step, name,
-                            f"{name} {drop:.0%} below the run's median {median:.4g} for "
-                            f"{length} records from step {as_int(step)}", line))
-        if len(out) >= MAX_PER_KIND:
-            break
+    for lo, hi in zip(starts, starts[1:] + [len(run.segments)]):
+        segments = range(lo, hi)
+        if len(starts) == 1:
+            median, whose = speed["median"], "the run's"
+        else:
+            vals = sample(run, TRAIN, name, (), segments)["value"]
+            vals = vals[np.isfinite(vals)]
+            median, whose = (float(median_of(vals)) if len(vals) else None), "its training's"
+        if not median:
+            continue
+
+        def low(vals: np.ndarray, median=median) -> np.ndarray:
+            return np.isfinite(vals) & (vals < (1 - th.throughput_drop) * median)
+
+        for step, line, length, vals in _stretches(run.chunks(TRAIN, name, segments=segments),
+                                                   low, th.throughput_records):
+            drop = 1 - float(median_of(vals)) / median
+            out.append(anomaly("throughput_drop", step, name,
+                                f"{name} {drop:.0%} below {whose} median {median:.4g} for "
+                                f"{length} records from step {as_int(step)}", line))
+            if len(out) >= MAX_PER_KIND:
+                return out
     return out
 
 

@@ -52,12 +52,12 @@ def applicable(run: Run, metric: str, vals: np.ndarray) -> np.ndarray:
 SAMPLE = 1 << 20     # records a statistic (median, mean) reads at most: every k-th beyond
 
 
-def sample(run: Run, phase: str, metric: str, columns=(), segment: int | None = None
+def sample(run: Run, phase: str, metric: str, columns=(), segment: int | range | None = None
            ) -> dict[str, np.ndarray]:
     """A metric's values (and table `columns`) at every k-th record, k the smallest that
-    keeps at most SAMPLE of them: all of them on any but a very long run (of one `segment`
-    only, if given). Bounded memory."""
-    segments = None if segment is None else range(segment, segment + 1)
+    keeps at most SAMPLE of them: all of them on any but a very long run (of one `segment`,
+    or a range of them, only, if given). Bounded memory."""
+    segments = range(segment, segment + 1) if isinstance(segment, int) else segment
     total = sum(len(t.series[metric]) for _, t in run.tables(phase, segments)
                 if metric in t.series)
     stride = max(1, -(-total // SAMPLE))
