@@ -95,6 +95,9 @@ class PlainView:
     def message(self, text: str) -> None:
         self.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
 
+    def retract(self, text: str) -> None:
+        """A message no longer true (a printed line stays)."""
+
     def close(self) -> None:
         if self.pending:
             self._print()
@@ -142,6 +145,11 @@ class LiveView:
 
     def message(self, text: str) -> None:
         self.messages = (self.messages + [text])[-3:]
+        self._draw()
+
+    def retract(self, text: str) -> None:
+        """A message no longer true (the log it waited for came): off the panel."""
+        self.messages = [m for m in self.messages if m != text]
         self._draw()
 
     def close(self) -> None:

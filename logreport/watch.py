@@ -118,7 +118,7 @@ class Watch:
         self.run = self.reader.run()
         self.is_folder = self.reader.source.folder
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
-        self.waiting_said = False                  # told that the log does not exist yet
+        self.waiting: str | None = None            # said while the log does not exist yet
         folder = path if self.is_folder else sources.parent(path)
         self.waker = Waker(None if sources.is_url(path) else folder, options.poll)
         self.stop = threading.Event()
@@ -202,6 +202,9 @@ class Watch:
         lines, events = self.reader.poll()
         if lines:
             self.last_line = time.time()
+            if self.waiting is not None:                      # it came
+                self.view.retract(self.waiting)
+                self.waiting = None
         if events:
             self.dirty = self.report_due = self.new_records = True
         self._say_news()
@@ -229,11 +232,11 @@ class Watch:
                           f"watching (hint: {error.hint})")
 
     def _say_waiting(self) -> None:
-        """Once: the log does not exist yet."""
-        if not self.waiting_said and self.view is not None and \
-                not sources.streams_backlog(self.path) and not sources.exists(self.path):
-            self.waiting_said = True
-            self.view.message(f"logreport: waiting for {self.path} to appear")
+        """Before the first step: the log does not exist yet (a panel says so until it comes)."""
+        if self.view is not None and not sources.streams_backlog(self.path) \
+                and not sources.exists(self.path):
+            self.waiting = f"logreport: waiting for {self.path} to appear"
+            self.view.message(self.waiting)
 
     def _current(self):
         """The run as read so far (a folder's files merged anew), with the GPU samples and

@@ -352,3 +352,27 @@ def test_a_big_append_is_read_in_blocks_as_the_backlog_is(tmp_path, monkeypatch,
     want = load(str(path))
     assert list(w.run.rows()) == list(want.rows())
     assert [(m.kind, m.line) for m in w.run.markers] == [(m.kind, m.line) for m in want.markers]
+
+
+def test_the_panel_stops_saying_it_waits_once_the_log_came(tmp_path):
+    """The live panel said `waiting for run.log to appear` in every frame after the log came
+    and finished (seen by a newcomer appending a real console to a new file)."""
+    import io
+
+    from rich.console import Console
+
+    from logreport.live import LiveView
+
+    log = tmp_path / "run.log"
+    out = io.StringIO()
+    view = LiveView(Console(file=out, force_terminal=True, width=120), "run.log", "r.html")
+    w = Watch(str(log), Options(poll=1.0, output=str(tmp_path / "r.html")), view=view)
+    w.start()
+    assert view.messages == [f"logreport: waiting for {log} to appear"]
+    log.write_bytes(FIXTURE.read_bytes())
+    w.step()
+    w.step()
+    w.publish()
+    assert view.messages == []
+    view.close()
+    w.finish()
