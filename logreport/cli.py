@@ -304,12 +304,12 @@ def _print_summary(summaries):
     if len(summaries) <= 3:
         table.add_column("")
         for name in names:
-            table.add_column(cell(name))
+            table.add_column(cell(name), overflow="fold")
         for i, (label, _) in enumerate(rows[0]):
             table.add_row(label, *[cell(r[i][1]) for r in rows])
     else:
         wanted = ("status", "last step", "best", "wall time", "anomalies")
-        table.add_column("run")
+        table.add_column("run", overflow="fold")      # whole, folded: the end tells them apart
         for label in wanted:
             table.add_column(label)
         for name, r in zip(names, rows):

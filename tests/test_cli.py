@@ -198,3 +198,22 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     if not sys.platform.startswith("linux") or faults() < 10_000:
         pytest.skip("no glibc, or a malloc that reuses such blocks by itself")
     assert faults("formats") < 1_000
+
+
+def test_a_summary_table_shows_whole_run_names_on_a_narrow_terminal(runner, data):
+    """Four real yolov3 logs whose names differ only at their ends: at 80 columns the run
+    column cut them to `yolov3_mobilenet_v1_…`, four rows alike. Names now fold, whole."""
+    names = ["yolov3_mobilenet_v1_voc_nan_crash.log",
+             "yolov3_mobilenet_v1_voc_train-ppdet2.6-paddle2.6.2.log",
+             "yolov3_mobilenet_v1_voc_train-ppdet2.7.1.log", "yolov3_mobilenet_v1_voc_train.log"]
+    result = runner.invoke(main, ["summary", *(str(data / "ppdet" / n) for n in names)],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0 and "…" not in result.stdout
+    rows: list[str] = []
+    for line in result.stdout.splitlines():
+        cells = line.split("│")
+        if len(cells) > 2:
+            if cells[2].strip():            # a run's first line has its status
+                rows.append("")
+            rows[-1] += cells[1].strip()
+    assert rows == names
