@@ -59,11 +59,11 @@ def trigger(stop_on: StopOn, run, summary: dict) -> dict | None:
     """The first anomaly of the named kinds in the current segment, at a record (one with a
     step; stall is told by the clock), or None."""
     found = [a for a in summary.get("anomalies") or []
-             if a["kind"] in stop_on.kinds
-             and not (a["kind"] == "eval_regression" and stop_on.patience is not None)]
-    if "eval_regression" in stop_on.kinds and stop_on.patience is not None:
-        found += anomalies(run, Thresholds(eval_regression_evals=stop_on.patience),
-                           kinds={"eval_regression"})
+             if a["kind"] in stop_on.kinds and a["kind"] != "eval_regression"]
+    if "eval_regression" in stop_on.kinds:       # early stopping's patience: any dip counts
+        patience = stop_on.patience or Thresholds().eval_regression_evals
+        found += anomalies(run, Thresholds(eval_regression_evals=patience,
+                                           eval_regression_margin=0.0), kinds={"eval_regression"})
     start = segment_start(run)
     found = [a for a in found if a["kind"] == "stall"
              or (a["step"] is not None and (a["line"] or 0) >= start)]

@@ -1,6 +1,7 @@
 """PaddleOCR, PaddleClas, PaddleSeg and PaddleNLP logs: samples are real, each format's own main
 eval metric, loss, throughput and hidden keys drive the analysis and the report."""
 import json
+import re
 
 import pytest
 from conftest import DATA
@@ -239,3 +240,17 @@ def test_paddleocr_20s_metirc_lines_are_evaluations(data):
     assert run.arrays("eval", "acc")["value"].tolist() == [0.002387366058816742,
                                                            0.07832152250291458]
     assert run.info["best_acc"] == 0.07832152250291458
+
+
+def test_dips_during_a_noisy_climb_are_no_eval_regression(data):
+    """A real 400-epoch PaddleClas run, an evaluation each epoch, top1 climbing noisily to its
+    best at epoch 376: three evaluations below the best by 0.06-0.9 % gave an eval_regression
+    each time (20, the cap). A streak counts once its latest is more than 1 % below the best."""
+    run = load(str(data / "paddleclas/16_cait_400_epochs_an_eval_each_climbing_noisily.log.gz"))
+    found = [a for a in analysis.anomalies(run) if a["kind"] == "eval_regression"]
+    assert [a["line"] for a in found] == [6100, 6192, 7601, 8041, 8458, 9095]
+    for a in found:
+        value, best = map(float, re.findall(r"top1 ([\d.]+) is worse than its best ([\d.]+)",
+                                            a["detail"])[0])
+        assert best - value > 0.01 * best
+    assert analysis.best(run)["value"] == 0.36584

@@ -376,8 +376,10 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
 
 def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
     """The main eval metric worse than its best so far (in its training: lineage_starts) for
-    eval_regression_evals evals in a row. An evaluation at no step of a training (a separate
-    evaluation run, of a checkpoint or data set the log may not name) is no point of it."""
+    eval_regression_evals evals in a row or more, the last by more than eval_regression_margin
+    of the best (dips of 0.1-0.9 % on a climbing accuracy are noise), once a streak. An
+    evaluation at no step of a training (a separate evaluation run, of a checkpoint or data
+    set the log may not name) is no point of it."""
     metric = main_eval_metric(run)
     if metric is None:
         return []
@@ -385,7 +387,7 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
     lineage = trainings(run, run.arrays(EVAL, metric)["segment"])
     sign = 1.0 if lower_is_better(metric) else -1.0
     usable = applicable(run, metric, vals)
-    out, best_value, worse, training = [], None, 0, None
+    out, best_value, worse, training, said = [], None, 0, None, False
     for i, v in enumerate(vals):
         if not usable[i] or np.isnan(steps[i]):
             continue
@@ -394,7 +396,10 @@ def _eval_regression(run: Run, th: Thresholds) -> list[dict]:
         if best_value is None or sign * v < sign * best_value:
             best_value = v
         worse = worse + 1 if sign * v > sign * best_value else 0
-        if worse == th.eval_regression_evals:
+        said = said and worse > 0                   # (once a streak)
+        if worse >= th.eval_regression_evals and not said \
+                and sign * (v - best_value) > th.eval_regression_margin * abs(best_value):
+            said = True
             out.append(anomaly("eval_regression", steps[i], metric,
                                 f"{metric} {v:.6g} is worse than its best {best_value:.6g} for "
                                 f"{worse} evals in a row", lines[i]))
@@ -508,7 +513,9 @@ DETECTORS = (
     Detector(("traceback", "oom"), _failures),
     Detector(("eval_regression",), _eval_regression, (
         Limit("eval_regression_evals", 3, "Eval regression: evals in a row worse than the "
-                                          "best."),), phase=EVAL),
+                                          "best..."),
+        Limit("eval_regression_margin", 0.01, "...the last by more than this share of the best "
+                                              "(a smaller dip is noise)."),), phase=EVAL),
 )
 ANOMALY_KINDS = tuple(kind for detector in DETECTORS for kind in detector.kinds)
 Thresholds = make_dataclass(
