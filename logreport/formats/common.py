@@ -18,7 +18,8 @@ BRACKET_DATE = r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] "    # [202
 DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021-03-30 06:55:57
 TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|SystemExit)\b:?(.*)$")
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception|SystemExit)"
+                        r"\b:?(.*)$")    # (a traceback's last line: `raise Exception(...)`'s too)
 OOM_TEXT = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
 GPU_START = "GPU Compute Capability"    # Paddle's glog line at a process's first use of a GPU
 TRAIN_START = "train with paddle "      # PaddleOCR's and PaddleClas's tools/train.py, first
@@ -82,6 +83,8 @@ class LineParser:
         self.epoch: float | None = None
         self.facts: dict = {}
         self.traceback = 0        # line of an open traceback
+        self.caught = False       # ... that the program logged and went on (PaddleOCR's
+                                  # `When parsing line …, error happened with msg: Traceback …`)
         self.held: list = []      # events of a line that was not understood
         self.stepless = False     # a new process began, which has not trained yet
 
@@ -105,6 +108,7 @@ class LineParser:
             return True
         if "Traceback (most recent call last)" in text:
             self.traceback = number
+            self.caught = "msg: Traceback (most recent call last)" in text
             return True
         stripped = text.strip()
         if not stripped or _GLOG.match(stripped) or progress_bar(text):
@@ -141,10 +145,10 @@ class LineParser:
 
     def _cut_traceback(self, out: list) -> None:
         """A traceback that ends without its exception line (the log was cut)."""
-        if self.traceback:
+        if self.traceback and not self.caught:
             out.append(self.marker(TRACEBACK, "Traceback (cut off before the exception line)",
                                    self.traceback))
-            self.traceback = 0
+        self.traceback = 0
 
     # --- for subclasses ----------------------------------------------------------------------
     def message(self, msg: str, number: int, out: list) -> bool:
@@ -190,6 +194,8 @@ class LineParser:
             self._cut_traceback(out)
             return False
         self.traceback = 0
+        if self.caught:                     # a data error it logged: no failure of the run
+            return True
         kind = TRACEBACK
         if m.group(1).endswith("KeyboardInterrupt"):
             kind = KILLED

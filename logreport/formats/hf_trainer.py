@@ -60,7 +60,7 @@ _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _RANK = re.compile(r"^\[rank\d+\]: ")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))\b:?(.*)$")
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception)\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
 # The DeepSpeed launcher ending a run (deepspeed/launcher/launch.py sigkill_handler): a rank
 # that failed (a negative code: killed by that signal), or the launcher itself signalled

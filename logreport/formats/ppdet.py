@@ -71,7 +71,7 @@ DESCRIPTOR = Descriptor(
 )
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _EXCEPTION = re.compile(r"^\s*(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|"
-                        r"Warning)|ResourceExhaustedError|SystemExit)\b:?(.*)$")
+                        r"Warning)|ResourceExhaustedError|Exception|SystemExit)\b:?(.*)$")
 # Lines PaddleDetection's runs print that carry nothing to keep: pycocotools chatter, Paddle's
 # C++ glog lines, the legacy launcher's log lines.
 _KNOWN_NOISE = re.compile(
