@@ -162,7 +162,7 @@ def local_clock(t: float) -> float:
 def _eta_ran_out(run: Run) -> bool:
     """A tool that prints no end line: done when its own ETA says less than one log window remains
     and, if the run evaluates, the eval after the last training record has been printed."""
-    last = _current_eta(run)
+    last = _printed_eta(run, current=True)
     if last is None:
         return False
     remaining = _remaining_steps(run)
@@ -178,7 +178,7 @@ def _eta_ran_out(run: Run) -> bool:
 
 def _remaining_steps(run: Run) -> float | None:
     """Steps left after the last training record, by the tool's ETA and mean batch time."""
-    eta = _current_eta(run)
+    eta = _printed_eta(run, current=True)
     if eta is not None and eta[1] == 0:
         return 0.0                                  # (whatever a batch takes)
     cost = mean_positive(run, "batch_cost")
@@ -187,17 +187,18 @@ def _remaining_steps(run: Run) -> float | None:
     return float(eta[1]) / cost
 
 
-def _current_eta(run: Run) -> tuple[float, float] | None:
-    """(step, seconds) of the tool's ETA at the last training record, or None where that record
-    printed none (a line cut before its ETA: an earlier record's would be stale)."""
-    tables = list(run.tables(TRAIN))
-    if not tables:
-        return None
-    table = tables[-1][1]
-    series = table.series.get("eta_seconds")
-    if series is None or not len(series) or series.last_index() != len(table) - 1:
-        return None
-    return table.step[len(table) - 1], series.value[-1]
+def _printed_eta(run: Run, current: bool = False) -> tuple[float, float] | None:
+    """(step, seconds) of the tool's last printed ETA, or None; `current`: only where the last
+    training record printed it (after a line cut before its ETA, an earlier record's is too old
+    to say that the run's time ran out)."""
+    for _, table in reversed(list(run.tables(TRAIN))):
+        series = table.series.get("eta_seconds")
+        if series is not None and len(series) \
+                and (not current or series.last_index() == len(table) - 1):
+            return table.step[series.last_index()], series.value[-1]
+        if current:
+            return None
+    return None
 
 
 def total_steps(run: Run) -> int | None:
@@ -247,7 +248,7 @@ def eta_seconds(run: Run, state: str) -> float | None:
         return 0.0 if state == "finished" else None
     if "remaining_seconds" in run.info:
         return float(run.info["remaining_seconds"])
-    eta = _current_eta(run)
+    eta = _printed_eta(run)
     if eta is None:
         return None
     evals = eval_time(run)
