@@ -51,8 +51,7 @@ def notify_options(f):
 def chat_notifiers(kw, retry: float | None = None) -> list:
     from .notify import RETRY, notifiers
 
-    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang(),
-                     retry=retry or RETRY)
+    return notifiers(kw["notify"], kw["notify_format"], kw["lang"] or locale_lang(), retry=retry or RETRY)
 
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3      # glibc's malloc.h
@@ -359,8 +358,7 @@ def _threshold_options(command):
 @_threshold_options
 @notify_options
 def check(logs, as_json, fail_on, fmt, notify, notify_format, lang, **limits):
-    """Print the anomalies of runs; exit 1 if a run failed (an error, OOM or kill after its
-    last record) or one of the --fail-on kinds occurred.
+    """Print the anomalies of runs; exit 1 if a run failed or one of the --fail-on kinds occurred.
 
     For CI pipelines and cron jobs. Example: logreport check run.log --fail-on nan,oom
     """

@@ -269,12 +269,10 @@ class Parser(Steps, BlockPath):
         """One line or the part of one beside progress bars; whether it was understood."""
         if not text.strip():
             return False
-        rank = ""
+        lead = _RANK.match(text.lstrip()) if "[rank" in text else None
+        rank = lead.group(0).strip() if lead else ""         # (a writer: see _another_writers_copy)
         if "[rank" in text:
-            text = text.lstrip()
-            lead = _RANK.match(text)
-            if lead is not None:
-                rank, text = lead.group(0).strip(), text[lead.end():]
+            text = text.lstrip()[lead.end() if lead else 0:]
         if self.partial is not None:
             text = self._join_wrapped(text, number)
             if text is None:
@@ -528,15 +526,12 @@ class Parser(Steps, BlockPath):
         self.pending, self.pending_echo = rec, echo
 
     def _another_writers_copy(self, rec: Record) -> bool:
-        """Whether a training dict with no step of its own, in a console of no training bar, is
-        the training dict before it printed by another writer (each node of a multi-node launch
-        prefixes its lines, `10.96.202.17: {...}`; each rank, `[rank1]: {...}`): the same epoch
-        and values. Notes the dict as the last one."""
+        """Whether a training dict of no step, in a console of no bar, is the one before it from
+        another writer (a node's `10.96.202.17: {...}`, `[rank1]: {...}`): same epoch and values."""
         last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
         return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
-            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) \
-            and (self.pending is not None and self.pending.phase == TRAIN
-                 or self.record_step is not None)          # (the step the copy takes)
+            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) and (   # a step
+                self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
 
     def _block_row(self, key: str, value: str) -> None:
         if key in ("total_flos",) or "_mem_" in key:
