@@ -41,8 +41,8 @@ def notify_options(f):
                      default=None, help="Message dialect of every --notify URL (default: by "
                                         "the URL's host)."),
         click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
-                     help="Language of messages and pages (default: zh if LC_ALL/LANG starts "
-                          "with zh)."),
+                     help="Language of chat messages and report pages, not of the terminal "
+                          "(default: zh if LC_ALL/LANG starts with zh)."),
     ]):
         f = option(f)
     return f
