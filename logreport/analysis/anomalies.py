@@ -349,14 +349,12 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
         return []
     name, starts = speed["metric"], lineage_starts(run)
     out = []
+    whose = "the run's" if len(starts) == 1 else "its training's"
     for lo, hi in zip(starts, starts[1:] + [len(run.segments)]):
         segments = range(lo, hi)
-        if len(starts) == 1:
-            median, whose = speed["median"], "the run's"
-        else:
-            vals = sample(run, TRAIN, name, (), segments)["value"]
-            vals = vals[np.isfinite(vals)]
-            median, whose = (float(median_of(vals)) if len(vals) else None), "its training's"
+        vals = sample(run, TRAIN, name, (), segments)["value"]
+        vals = vals[np.isfinite(vals)]
+        median = float(median_of(vals)) if len(vals) else 0.0   # (one training: throughput's)
         if not median:
             continue
 

@@ -3,7 +3,7 @@ tracebacks, progress bars, and a parser skeleton (a prefix gives the time, the r
 line goes to the format's own reader).
 
 Used by paddleocr, paddleclas, paddleseg and paddlenlp (ppdet: its out-of-memory text and
-process-start line).
+process-start line; hf_trainer: a traceback's exception line).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ BRACKET_DATE = r"\[(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] "    # [202
 DASH_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})"            # 2021-03-30 06:55:57
 TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta): `2 days, 20:01:28`
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception|SystemExit)"
-                        r"\b:?(.*)$")    # (a traceback's last line: `raise Exception(...)`'s too)
+# A Python traceback's exception line (`raise Exception(...)`'s too): its class and message
+EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception)\b:?(.*)$")
 OOM_TEXT = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
 GPU_START = "GPU Compute Capability"    # Paddle's glog line at a process's first use of a GPU
 TRAIN_START = "train with paddle "      # PaddleOCR's and PaddleClas's tools/train.py, first
@@ -189,7 +189,7 @@ class LineParser:
         detail = text.strip()[:300]
         if _CPP_TRACEBACK.match(detail):
             return True
-        m = _EXCEPTION.match(detail)
+        m = EXCEPTION.match(detail)
         if m is None:
             self._cut_traceback(out)
             return False

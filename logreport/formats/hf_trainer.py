@@ -27,6 +27,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
+from .common import EXCEPTION
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
@@ -60,7 +61,6 @@ _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _RANK = re.compile(r"^\[rank\d+\]: ")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception)\b:?(.*)$")
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
 # The DeepSpeed launcher ending a run (deepspeed/launcher/launch.py sigkill_handler): a rank
 # that failed (a negative code: killed by that signal), or the launcher itself signalled
@@ -458,7 +458,7 @@ class Parser(Steps, BlockPath):
                                                   "The above exception")):
             return True
         self.in_traceback = False
-        m = _EXCEPTION.match(text.strip())
+        m = EXCEPTION.match(text.strip())
         detail = text.strip()[:300]
         if m is None:
             return False
