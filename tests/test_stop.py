@@ -1,5 +1,6 @@
 """`--stop-on`: which anomaly stops a run, the signals (real processes), and `run` / `watch --pid`
 end to end on real logs printed by a stand-in trainer (tests/replay_trainer.py)."""
+import gzip
 import json
 import os
 import re
@@ -77,6 +78,23 @@ def test_eval_regression_patience_counts_evaluations_without_improvement():
     assert found["kind"] == "eval_regression" and "for 2 evals in a row" in found["detail"]
     evals = [a for a in summary["anomalies"] if a["kind"] == "eval_regression"]
     assert evals == []                    # the summary keeps the default (3) of `check`
+
+
+def test_eval_regression_stops_on_any_dip_as_early_stopping_does(tmp_path):
+    """`check` ignores a streak below the best until its latest is 1 % below; `--stop-on
+    eval_regression` keeps the frameworks' patience, where any evaluation below the best
+    counts. The first 4300 lines of a real AdaFace (PaddleClas) log: in its last training
+    segment three evaluations dip 0.08 % under the best (all_test_acc 0.9131 < 0.91384), no
+    regression for `check`, and the stop's trigger."""
+    lines = gzip.open(DATA / "paddleclas/14_adaface_engine_best_metric_is_all_test_acc.log.gz",
+                      "rt", encoding="utf-8").read().split("\n")[:4300]
+    log = tmp_path / "adaface.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = load(str(log))
+    summary = summarize(run)
+    assert [a["line"] for a in summary["anomalies"] if a["kind"] == "eval_regression"] == [1368]
+    found = trigger(StopOn.parse("eval_regression"), run, summary)
+    assert found["line"] == 4287 and "0.9131 is worse than its best 0.91384" in found["detail"]
 
 
 def test_an_anomaly_of_an_earlier_segment_does_not_stop_the_run_after_it(tmp_path):
