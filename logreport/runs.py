@@ -2,6 +2,7 @@
 run's output (its files, in the order they are read), else one run per log below it."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import formats, sources
@@ -10,6 +11,7 @@ from .eventsource import event_inputs, file_input, folder_events, format_of
 from .sources import Input
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")   # what a console log is called
+MAYBE_LOG = re.compile(r"[^.]+|.+\.(?:log|txt|out)\.\d[\d_.-]*")  # no extension; a rotated log
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -65,20 +67,26 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
             if not sources.isdir(path):
                 runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
                 continue
-            found = folder_runs(path)
+            unread: list[str] = []
+            found = folder_runs(path, unread)
             if len(found) == 1 and found[0].folder:
                 found[0].listed = listed
-            else:
+            elif len(found) > 1:
                 notes.append(f"{path}: {len(found)} logs of separate runs, one run each "
                              "(give a file to read one)")
+            if unread:
+                notes.append(f"{path}: not read, not named like a log (*.log, *.txt, *.out): "
+                             f"{_some(unread)}; give such a file to read it")
             runs += found
     return runs, notes
 
 
-def folder_runs(folder: str) -> list[RunSource]:
+def folder_runs(folder: str, unread: list[str] | None = None) -> list[RunSource]:
     """The runs of a folder: one when it is one run's output, else one per log below it. A
     launch folder (Paddle's `log/`) is its ranks' run (with the launcher's own files), and
-    each other log in it one more (other launches write there too)."""
+    each other log in it one more (other launches write there too). `unread` gets the paths
+    of files below it that may be logs but are not named like one (no extension, a rotated
+    `run.log.1`): they are not read, and the user is told."""
     entries = sources.listing(folder)
     if is_run_folder(list(entries)):
         run = RunSource(folder, folder_inputs(folder, entries), folder=True)
@@ -88,21 +96,34 @@ def folder_runs(folder: str) -> list[RunSource]:
                                   listed=True) for n in others]
     out: list[RunSource] = [RunSource(folder, [events], listed=True)     # its event files
                             for events in folder_events(folder, entries)]
+    maybe: list[str] = []
     for name, kind in entries.items():
         if name.startswith(".") or name == "__pycache__":
             continue
         path = sources.join(folder, name)
         if kind == "dir":
             try:
-                out += folder_runs(path)
+                out += folder_runs(path, unread)
             except InputError:
                 continue                        # a sub-folder without logs
         elif _console(name, kind):
             out.append(RunSource(path, [Input(path)], listed=True))
+        elif kind == "file" and MAYBE_LOG.fullmatch(name):
+            maybe.append(path)
+    if unread is not None:
+        unread += maybe
     if not out:
         raise InputError("no log files in this folder",
-                         "give a log file, or a folder with *.log or trainer_log.jsonl", folder)
+                         f"not named like a log: {_some(maybe)}; give the file itself" if maybe
+                         else "give a log file, or a folder with *.log or trainer_log.jsonl",
+                         folder)
     return out
+
+
+def _some(paths: list[str]) -> str:
+    """A few paths of a list, and how many more."""
+    more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    return ", ".join(paths[:3]) + more
 
 
 def folder_inputs(folder: str, entries: dict[str, str] | None = None) -> list:

@@ -91,6 +91,25 @@ def test_an_output_folder_stays_one_run_and_other_files_are_skipped_said(tmp_pat
     assert "skipped 1 file with no training records: notes.txt" in err
 
 
+def test_files_not_named_like_a_log_are_said_not_read(tmp_path):
+    """A console saved with no extension (`> train`) or rotated (`run.log.1`, an earlier part
+    of a run) is not read by a folder walk, and the user is told which."""
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", tmp_path / "train")
+    (tmp_path / "old").mkdir()
+    shutil.copy(PPDET / "yolov3_mobilenet_v1_voc_train.log", tmp_path / "old" / "run.log.1")
+    got = subprocess.run([sys.executable, "-m", "logreport", "summary", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert got.returncode == 1 and got.stderr == (
+        f"logreport: {tmp_path}: no log files in this folder (hint: not named like a log: "
+        f"{tmp_path}/train; give the file itself)\n")
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", tmp_path / "a.log")
+    runs, err = summaries(tmp_path)
+    assert [os.path.basename(r["source"]) for r in runs] == ["a.log"]
+    assert err == (f"logreport: {tmp_path}: not read, not named like a log (*.log, *.txt, "
+                   f"*.out): {tmp_path}/old/run.log.1, {tmp_path}/train; give such a file to "
+                   "read it\n")
+
+
 def test_a_launch_folder_is_one_run(tmp_path):
     """workerlog.N are the ranks of one run (rank 0's log copied as two ranks: synthetic)."""
     for rank in (0, 1):
