@@ -212,7 +212,8 @@ def facts(summary: dict) -> list[tuple[str, str]]:
                                            summary.get("last_step_estimated"))),
             ("last epoch", present.number(summary.get("last_epoch"))),
             ("best", present.best(summary.get("best"))),
-            ("throughput (median)", present.metric(speed["metric"], speed["median"]) if speed
+            ("throughput" if speed and speed.get("stated") else "throughput (median)",
+             present.metric(speed["metric"], speed["median"]) if speed
              else present.MISSING),
             ("wall time", present.duration(summary.get("wall_seconds"))),
             ("ETA", present.duration(summary.get("eta_seconds")))]

@@ -124,3 +124,16 @@ def test_a_bar_alone_on_the_line_before_a_dict_is_the_training_bar():
     progress = summary["progress"]
     assert (progress["elapsed_seconds"], progress["remaining_seconds"]) == (121.0, 3651.0)
     assert summary["best"]["metric"] == "eval_loss" and summary["best"]["step"] is None
+
+
+def test_throughput_falls_back_to_the_average_stated_at_the_end():
+    """A console whose training dicts carry no throughput (TRL's SFT run under nohup: tqdm's
+    rate is not a record) shows the trainer's own `train_samples_per_second`, marked stated;
+    where training records carry one, their median stays."""
+    data = Path(__file__).parent / "data" / "llamafactory"
+    speed = summarize(load(str(data / "87_nonLF_trl_sft_nohup_one_eval.log")))["throughput"]
+    assert speed == {"metric": "train_samples_per_second", "median": 0.8, "stated": True}
+    three = summarize(load(str(data / "64_nonLF_deepspeed_script_three_trainings_no_banner.log")))
+    assert three["throughput"]["median"] == 30.279          # the last training's, not the first's
+    lines = summarize(load(str(data / "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log")))
+    assert lines["throughput"] == {"metric": "train_tokens_per_second", "median": 81.4525}

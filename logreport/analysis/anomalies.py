@@ -345,7 +345,7 @@ def _throughput_drop(run: Run, th: Thresholds) -> list[dict]:
     log of several trainings (lineage_starts: appended runs, another model), x its training's
     median (another model's speed is no measure of this one's)."""
     speed = throughput(run)
-    if speed is None:
+    if speed is None or speed.get("stated"):      # (one average: nothing to drop from)
         return []
     name, starts = speed["metric"], lineage_starts(run)
     out = []
