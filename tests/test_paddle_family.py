@@ -261,10 +261,14 @@ def test_errors_the_program_logged_and_went_on_from_are_no_failures(data):
     (`When parsing line …, error happened with msg: Traceback …` … `Exception: … does not
     exist!`) and went on; then a DataLoader thread and worker crashed. The logged errors were
     read as tracebacks (a bare `Exception:` line was not taken for an exception line: `cut
-    off`), and 20 of them would fill the anomaly cap and hide the crash."""
+    off`), and 20 of them would fill the anomaly cap and hide the crash. Each logged error is
+    counted in the run facts."""
     run = load(str(data / "paddleocr"
                    / "23_rec_eval_missing_images_logged_then_a_worker_crash_workerlog0.log.gz"))
     found = [(a["kind"], a["line"], a["detail"][:40]) for a in analysis.anomalies(run)]
     assert found == [("traceback", 11451, "Traceback (cut off before the exception "),
                      ("traceback", 11605, "Exception: /kaggle/working/PaddleOCR/dat"),
                      ("traceback", 11643, "RecursionError: maximum recursion depth ")]
+    assert run.info["logged_errors"] == 1909          # each is counted, in the run facts
+    assert run.info["last_logged_error"] == \
+        "Exception: /kaggle/working/PaddleOCR/dataset/test/word_57.jpg does not exist!"

@@ -195,6 +195,8 @@ class LineParser:
             return False
         self.traceback = 0
         if self.caught:                     # a data error it logged: no failure of the run
+            self.fact(out, number, logged_errors=self.facts.get("logged_errors", 0) + 1,
+                      last_logged_error=detail)
             return True
         kind = TRACEBACK
         if m.group(1).endswith("KeyboardInterrupt"):
