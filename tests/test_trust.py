@@ -824,6 +824,21 @@ def test_a_static_graph_evaluation_is_read():
         ["output/yolov3_darknet_voc/4500"]
 
 
+
+def test_an_indented_static_graph_log_keeps_each_evaluation_and_its_ctrl_c():
+    """A notebook export indents every line of a 0.x run: each evaluation is read at the
+    iteration it ran (two COCO tables; the second overwrote the first, at the last training
+    step), and the reader's `KeyboardInterrupt: main proc … exit` line is the run's end."""
+    run = load(str(PPDET / "public_49_static_notebook_indented_two_evals_then_ctrl_c.log"))
+    evals = [(step, values["bbox/AP"]) for step, _, values in train_rows(run, "eval")]
+    assert evals == [(30000.0, 0.211), (60000.0, 0.214)]
+    assert run.count("train") == 312
+    saved = [m.detail.rsplit("/", 1)[1] for m in run.markers if m.kind == "checkpoint"]
+    assert saved == ["30000", "best_model", "60000", "best_model"]
+    (killed,) = [m for m in run.markers if m.kind == "killed"]
+    assert (killed.line, killed.step) == (425, 62200)
+    assert summarize(run)["status"] == "failed"
+
 # --- evaluations of a Trainer console: each kept, at the step it ran ---------------------------
 SEQ_LABEL = LF / "57_nonLF_tokcls_two_evals_glued_warning_log_history.log"
 SBERT = LF / "58_nonLF_sbert_eval_after_one_frame_bars_commented.log"

@@ -33,7 +33,7 @@ TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
 _STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
-_STATIC_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
+_STATIC_PREFIX = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
                             r"-(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
 _SAVES = ("Save checkpoint: ", "Save model to ")   # 2.x's, the static graph's (ends in ".")
 _STATIC_PAIR = re.compile(r"'?([A-Za-z_][\w.]*)'?: '?(" + NUM + r")'?(?= |,|$)")
@@ -373,6 +373,8 @@ class Parser(BlockPath):
                 self._add_eval(f"bbox/{m.group(1).lower()}_AP", float(m.group(2)), number)
         elif OOM_TEXT.search(msg):
             out.append(Marker(OOM, msg.strip()[:300], line=number, step=self.last_step, time=self.time))
+        elif msg.startswith("KeyboardInterrupt: main proc"):    # the static graph's reader, ^C
+            out.append(Marker(KILLED, msg.strip(), line=number, step=self.last_step, time=self.time))
 
     def _startup(self, msg: str, number: int, out: list) -> None:
         resume = msg.startswith("Finish resuming")
