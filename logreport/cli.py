@@ -128,10 +128,10 @@ def load_runs(logs, fmt):
 
     if fmt and formats.get(fmt) is None:
         raise UsageError(f"unknown format {fmt!r}", "known: " + ", ".join(formats.names()))
-    runs, notes = [], []
+    runs, notes, seen = [], [], set()
     for path in logs:
         with _progress(path) as progress:
-            runs += load_all([path], fmt, progress, notes)
+            runs += load_all([path], fmt, progress, notes, seen)
     for note in notes:
         click.echo(f"logreport: {clean(note)}", err=True)
     tell_apart(runs)

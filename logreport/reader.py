@@ -366,12 +366,13 @@ def load(path: str, fmt: str | None = None, progress=None) -> Run:
 
 
 def load_all(paths: list[str], fmt: str | None = None, progress=None,
-             notes: list[str] | None = None) -> list[Run]:
+             notes: list[str] | None = None, seen: set[str] | None = None) -> list[Run]:
     """Every run the paths name (see `runs.discover`), each read to its end and checked
     (`readable`). A log the user named that gives nothing is an error; one found by walking a
     folder or a glob is skipped and said in `notes` (lines for the user), as is one that cannot
-    be read, or a file of an output folder that cannot be read while the others can."""
-    sources, said = discover(paths)
+    be read, or a file of an output folder that cannot be read while the others can. `seen`:
+    runs read by earlier calls, not read again (see `runs.discover`)."""
+    sources, said = discover(paths, seen)
     notes = notes if notes is not None else []
     notes += said
 

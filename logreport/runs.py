@@ -2,6 +2,7 @@
 run's output (its files, in the order they are read), else one run per log below it."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from .errors import InputError, UsageError
 from .eventsource import event_inputs, file_input, folder_events, format_of
 from .sources import Input
 
-LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz")   # what a console log is called
+LOG_SUFFIXES = (".log", ".txt", ".out", ".log.gz", ".txt.gz", ".out.gz")   # what a console log is called
 MAYBE_LOG = re.compile(r"[^.]+|.+\.(?:log|txt|out)\.\d[\d_.-]*")  # no extension; a rotated log
 
 
@@ -50,11 +51,12 @@ def is_run_folder(names: list[str]) -> bool:
     """Whether a folder holding these file names is the output of one run (a format's
     descriptor names its files: an LLaMA-Factory / HF output folder, a
     `paddle.distributed.launch` log folder)."""
-    return any(formats.run_file_rank(n) is not None for n in names)
+    return any(formats.marks_run_folder(n) for n in names)
 
 
-def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
-    """The runs named by command-line paths, and notes for the user (one line each).
+def discover(paths: list[str], seen: set[str] | None = None) -> tuple[list[RunSource], list[str]]:
+    """The runs named by command-line paths, and notes for the user (one line each). `seen`:
+    the runs earlier calls found (a run is read once however many paths name it).
 
     A file is one run, whatever it is called (a glob, quoted or not, names one run per file).
     A folder is one run only when it is one run's output (`is_run_folder`); any other folder
@@ -78,7 +80,21 @@ def discover(paths: list[str]) -> tuple[list[RunSource], list[str]]:
                 notes.append(f"{path}: not read, not named like a log (*.log, *.txt, *.out): "
                              f"{_some(unread)}; give such a file to read it")
             runs += found
-    return runs, notes
+    return _once(runs, notes, set() if seen is None else seen), notes
+
+
+def _once(runs: list[RunSource], notes: list[str], seen: set[str]) -> list[RunSource]:
+    """Each run once, where paths name it twice (a file and a folder holding it, a file given
+    twice): a second copy would double its rows in one export; said in `notes`."""
+    out: list[RunSource] = []
+    for run in runs:
+        key = run.name if sources.is_url(run.name) else os.path.realpath(run.name)
+        if key in seen:
+            notes.append(f"{run.name}: named twice, read once")
+            continue
+        seen.add(key)
+        out.append(run)
+    return out
 
 
 def folder_runs(folder: str, unread: list[str] | None = None) -> list[RunSource]:

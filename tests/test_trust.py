@@ -110,6 +110,37 @@ def test_files_not_named_like_a_log_are_said_not_read(tmp_path):
                    "read it\n")
 
 
+def test_a_results_json_beside_logs_of_separate_runs_merges_none_of_them(tmp_path):
+    """`*_results.json` names a file of an HF output folder, but alone it marks none: a
+    detector's `predict_results.json` beside two PaddleDetection logs made the folder one run
+    (their steps overlapping, records dropped)."""
+    logs = ["picodet_s_320_coco_train.log", "yolov3_mobilenet_v1_voc_train.log"]
+    for name in logs:
+        shutil.copy(PPDET / name, tmp_path)
+    shutil.copy(LF / "09_predict_results_v0.4.json", tmp_path / "predict_results.json")
+    runs, err = summaries(tmp_path)
+    assert [os.path.basename(r["source"]) for r in runs] == logs
+    assert [r["train_records"] for r in runs] == [summaries(PPDET / n)[0][0]["train_records"]
+                                                  for n in logs]
+    assert "2 logs of separate runs" in err
+
+
+def test_a_run_named_twice_is_read_once(tmp_path):
+    """A folder and a log in it (or one log twice): one run, not its rows twice under one
+    name in an export."""
+    (tmp_path / "r1").mkdir()
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", tmp_path / "r1" / "train.log")
+    shutil.copy(PPDET / "yolov3_mobilenet_v1_voc_train.log", tmp_path / "b.log")
+    alone = CliRunner().invoke(main, ["export", str(tmp_path), "-o", str(tmp_path / "a.csv")])
+    twice = CliRunner().invoke(main, ["export", str(tmp_path), str(tmp_path / "r1/train.log"),
+                                      "-o", str(tmp_path / "t.csv")])
+    assert alone.exit_code == twice.exit_code == 0
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "t.csv").read_text()
+    assert f"logreport: {tmp_path}/r1/train.log: named twice, read once\n" in twice.stderr
+    runs, err = summaries(tmp_path / "b.log", tmp_path / "b.log")
+    assert len(runs) == 1 and err == f"logreport: {tmp_path}/b.log: named twice, read once\n"
+
+
 def test_a_launch_folder_is_one_run(tmp_path):
     """workerlog.N are the ranks of one run (rank 0's log copied as two ranks: synthetic)."""
     for rank in (0, 1):

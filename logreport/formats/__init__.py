@@ -28,7 +28,7 @@ class Descriptor:
     note: a line for the report, per language; parser_options: keyword arguments its Parser
     takes (`year`: the year a log was written, for stamps without one); run_files: file name
     patterns that make a folder one run's output, in the order they are read (structured files
-    first); launcher_files: where the run_files are a launcher's ranks, a regex of its own
+    first; one with a leading `*` only names such a file, it marks no folder); launcher_files: where the run_files are a launcher's ranks, a regex of its own
     other files in their folder (Paddle's `log/` also keeps other launches' logs: any other
     log there is a run of its own);
     zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
@@ -109,6 +109,15 @@ def _run_file_pattern(name: str) -> tuple[int, Descriptor] | None:
                 return rank, descriptor
             rank += 1
     return None
+
+
+def marks_run_folder(name: str) -> bool:
+    """Whether a file of this name makes its folder one run's output: a run_files pattern
+    names it other than by a leading `*` (HF's `*_results.json` is read with the run's other
+    files, but a `coco_results.json` beside logs of separate runs makes no run of them)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for fmt in all_formats()
+               for pattern in getattr(fmt, "DESCRIPTOR", NONE).run_files
+               if not pattern.startswith("*"))
 
 
 def run_file_rank(name: str) -> int | None:
