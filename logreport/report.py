@@ -243,8 +243,8 @@ def _axes(run: Run, phase: str, segments: list) -> list[dict]:
         step, epoch, time = step[keep], epoch[keep], time[keep]
         if not len(step):
             continue
-        if per_epoch and phase == TRAIN and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
-            epoch = step / float(per_epoch)
+        if per_epoch and np.all(np.isnan(epoch) | (epoch == np.round(epoch))):
+            epoch = step / float(per_epoch)     # (an evaluation where its step's training is)
         hours = (time - origin) / 3600.0 if origin is not None else np.full(len(time), np.nan)
         knots = {"seg": seg.index, "step": typed(step, "f8")}
         for axis, value, dtype in (("epoch", epoch, "f4"), ("hours", hours, "f4"),

@@ -245,3 +245,16 @@ def test_a_run_stopped_by_logreport_says_so():
                     f"({nan['detail']}).")
     assert headline.sentence(s, lang="zh").startswith(
         f"logreport 在第 {s['last_step']} 步停止了训练：第 {nan['step']} 步出现 nan")
+
+
+def test_an_evaluation_sits_on_the_epoch_axis_where_its_training_step_does():
+    """PaddleDetection states whole epochs (`Epoch: [0]`) and evaluates after an epoch's
+    last iteration: its evaluation at step 11 was drawn at epoch 0, before any training, while
+    the training at step 11 is at 11/12 of an epoch."""
+    run = load(str(PPDET / "ppyoloe_crn_s_coco_train.log"))
+    axes = build([run])["runs"][0]["axes"]
+    train = {s: e for k in axes["train"] for s, e in zip(unpack(k["step"]), unpack(k["epoch"]))}
+    evals = [(s, e) for k in axes["eval"] for s, e in zip(unpack(k["step"]), unpack(k["epoch"]))]
+    assert [s for s, _ in evals] == [11, 23, 35]
+    assert all(e == pytest.approx(train[s]) for s, e in evals)
+    assert [round(float(e), 4) for _, e in evals] == [0.9167, 1.9167, 2.9167]
