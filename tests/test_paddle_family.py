@@ -272,3 +272,16 @@ def test_errors_the_program_logged_and_went_on_from_are_no_failures(data):
     assert run.info["logged_errors"] == 1909          # each is counted, in the run facts
     assert run.info["last_logged_error"] == \
         "Exception: /kaggle/working/PaddleOCR/dataset/test/word_57.jpg does not exist!"
+
+
+def test_a_dict_of_an_evaluation_stating_its_global_step_is_an_evaluation(data):
+    """ms-swift 1.x prints HF-style dicts with `'global_step'`, as PaddleNLP's Trainer did; an
+    evaluation's dict states it too: it was read as a training record."""
+    run = load(str(data / "llamafactory" / "93_nonLF_msswift_v1_global_step_dicts_two_evals_docs.log"))
+    assert run.count("train") == 19 and run.unparsed == 2      # its `[INFO:swift]` saves
+    evals = [(float(a["step"][i]), float(a["value"][i])) for a in [run.arrays("eval", "eval_loss")]
+             for i in range(len(a["step"]))]
+    assert evals == [(50.0, 1.54409802), (92.0, 1.53501475)]
+    assert "eval_loss" not in run.metric_names("train")
+    assert analysis.best(run)["value"] == 1.53501475 and analysis.best(run)["step"] == 92
+

@@ -216,14 +216,17 @@ class Parser(LineParser):
         metrics `block` gives only what it adds to the record of its phase it restates."""
         epoch = next((values.pop(k) for k in _EPOCH_KEYS if k in values), None)
         step = values.pop("global_step", None)
-        if step is not None:
+        evaluation = any(k.startswith(("eval_", "test_", "predict_")) for k in values)
+        if step is not None and not evaluation:
             self.last_step, self.epoch, phase = int(step), epoch, TRAIN
             if any(k in values for k in _GIB) and "units" not in self.facts:
                 self.fact(out, number, units=dict.fromkeys(_GIB, "GiB"))
         elif any(k.startswith("train_") for k in values):
             phase = FINAL
-        elif any(k.startswith(("eval_", "test_", "predict_")) for k in values):
+        elif evaluation:        # (a dict of an evaluation may state its step: ms-swift's)
             phase = EVAL
+            if step is not None:
+                self.last_step, self.epoch = int(step), epoch
         else:
             return False
         if block and self.emitted.get(phase) and restated(values, self.emitted[phase], block=True):
