@@ -137,3 +137,14 @@ def test_throughput_falls_back_to_the_average_stated_at_the_end():
     assert three["throughput"]["median"] == 30.279          # the last training's, not the first's
     lines = summarize(load(str(data / "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log")))
     assert lines["throughput"] == {"metric": "train_tokens_per_second", "median": 81.4525}
+
+
+def test_dicts_pasted_with_typographic_quotes_are_read():
+    """A README whose `{'loss': …}` lines a word processor turned into `{‘loss’: …}`: they
+    were taken as the logger line's continuation, 22 records lost with nothing unparsed."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "94_nonLF_run_mlm_readme_typographic_quotes_eval_nan.log"))
+    steps, _, _, losses = values(run, "train", "loss")
+    assert len(losses) == 22 and losses[0] == 5.2999 and losses[-1] == 5.1444
+    assert summarize(run)["throughput"]["median"] == 127.9
+    assert [a["kind"] for a in summarize(run)["anomalies"]] == ["nan"]

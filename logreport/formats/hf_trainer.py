@@ -310,6 +310,8 @@ class Parser(Steps, BlockPath):
         if stripped in ("training example:", "eval example:"):
             self.in_dump = True
             return True
+        if "{‘" in text:          # a paste through a word processor: typographic quotes
+            text = text.replace("‘", "'").replace("’", "'")
         if "{'" in text:
             m = _DICT.search(text)
             if m and text[m.start() - 1:m.start()] == "[":
@@ -534,14 +536,11 @@ class Parser(Steps, BlockPath):
                 self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
 
     def _block_row(self, key: str, value: str) -> None:
-        if key in ("total_flos",) or "_mem_" in key:
-            return                        # printed in GF / MB, unlike the dict and the files
-        v = number(value)
-        if v is None:
-            return
-        if key == "epoch":
+        # total_flos and memory are printed in GF / MB there, unlike the dict and the files
+        v = None if key == "total_flos" or "_mem_" in key else number(value)
+        if v is not None and key == "epoch":
             self.block.epoch = v
-        else:
+        elif v is not None:
             self.block.metrics[key] = v
 
     def _end_block(self, out: list) -> None:
