@@ -41,6 +41,7 @@ PHRASES = {
     "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
     "from": ("from {first} ({change})", "起始 {first}（{change}）"),
+    "stated": ("the trainer's average, stated at the end", "训练结束时给出的平均值"),
     "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
     "eval_n": ("eval {}", "第 {} 次评估"),
     "by": ("; ", "；"), "join": ("; ", "；"), "end": (".", "。"), "sep": (" ", ""),
@@ -252,7 +253,8 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     if speed:
         unit = formats.describe(summary.get("format")).units.get(speed["metric"], "")
         out.append(_card("throughput", f"{present.number(speed['median'])} {unit}".strip(),
-                         "", metric=speed["metric"], value=speed["median"], better="max"))
+                         w["stated"] if speed.get("stated") else "", metric=speed["metric"],
+                         value=speed["median"], better="max"))
     progress = summary.get("progress")
     if state == "running" and progress:
         eta = summary.get("eta_seconds")

@@ -12,6 +12,7 @@ from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
 
 from logreport.analysis import summarize, values
 from logreport.formats.hf_values import stamp
+from logreport.headline import cards
 from logreport.reader import load
 
 RUNS = sorted(p for p in (Path(__file__).parent / "data" / "llamafactory").iterdir() if p.is_dir())
@@ -131,8 +132,11 @@ def test_throughput_falls_back_to_the_average_stated_at_the_end():
     rate is not a record) shows the trainer's own `train_samples_per_second`, marked stated;
     where training records carry one, their median stays."""
     data = Path(__file__).parent / "data" / "llamafactory"
-    speed = summarize(load(str(data / "87_nonLF_trl_sft_nohup_one_eval.log")))["throughput"]
-    assert speed == {"metric": "train_samples_per_second", "median": 0.8, "stated": True}
+    summary = summarize(load(str(data / "87_nonLF_trl_sft_nohup_one_eval.log")))
+    assert summary["throughput"] == {"metric": "train_samples_per_second", "median": 0.8,
+                                     "stated": True}
+    (card,) = [c for c in cards(summary, lang="zh") if c["key"] == "throughput"]
+    assert (card["text"], card["sub"]) == ("0.8 samples/s", "训练结束时给出的平均值")
     three = summarize(load(str(data / "64_nonLF_deepspeed_script_three_trainings_no_banner.log")))
     assert three["throughput"]["median"] == 30.279          # the last training's, not the first's
     lines = summarize(load(str(data / "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log")))
