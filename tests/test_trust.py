@@ -1192,6 +1192,22 @@ def test_a_launch_that_failed_before_it_trained_leaves_the_finished_run_finished
     assert [(a["kind"], a["line"]) for a in anomalies(run)] == [("traceback", 88)]
 
 
+def test_a_deepspeed_relaunch_that_failed_before_it_trained_leaves_the_training_finished():
+    """A script's DeepSpeed launches in one console (`[runner.py:…] cmd = …` each): the third
+    training finished (its train metrics, predict metrics, `exits successfully`); the fourth
+    launch failed loading its adapter before a step. The log read as `failed` at step 625 of
+    the finished training, as for PaddleDetection's relaunch above it is finished, the failure
+    listed at no step."""
+    run = load(str(LF / "64_nonLF_deepspeed_script_three_trainings_no_banner.log"))
+    summary = summarize(run)
+    assert summary["status"] == "finished"
+    assert summary["status_evidence"].endswith(
+        "a later launch failed before it trained (traceback at line 615: NotImplementedError)")
+    assert [(a["kind"], a["line"], a["step"]) for a in anomalies(run)] == \
+        [("traceback", 615, None), ("traceback", 631, None)]
+    assert summary["segments"] == 3 and summary["train_records"] == 180
+
+
 def test_a_later_launchs_failure_has_no_step_of_the_run_before():
     """Launches appended to one workerlog.0 that fail before they train (a dataset error, then
     a missing config): their tracebacks were pinned to step 200 of the run before, and the

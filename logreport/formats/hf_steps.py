@@ -57,6 +57,14 @@ class Steps:
             drop_state(values)
         return values
 
+    def _new_process(self, number: int, out: list) -> None:
+        """Another process in the same log (a restart, a resume, a script's next launch): after
+        records, a marker, and its steps start afresh."""
+        if self.train_count:
+            self._flush(out)
+            out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
+            self._new_run()
+
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None

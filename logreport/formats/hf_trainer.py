@@ -17,7 +17,6 @@ from ..events import (
     FINAL,
     FINISHED,
     KILLED,
-    NEW_RUN,
     OOM,
     RESUME,
     TRACEBACK,
@@ -396,10 +395,9 @@ class Parser(Steps, BlockPath):
             self.in_eval = True
         elif msg == "***** Running training *****":
             self.in_eval = False
-            if self.train_count:        # after records: another process (a restart, a resume)
-                self._flush(out)
-                out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
-                self._new_run()
+            self._new_process(number, out)
+        elif msg.startswith("[") and "[runner.py:" in msg and "] cmd = " in msg:
+            self._new_process(number, out)      # DeepSpeed's runner launches a script
         elif msg.startswith("Training completed."):
             out.append(Marker(FINISHED, msg, line=number, step=self.last_step, time=self.time))
         elif msg.startswith("Saving model checkpoint to "):
