@@ -249,7 +249,8 @@ def test_a_training_dict_after_the_final_one_begins_the_next_training():
     training's converged loss. A training dict after the final one now begins a new segment,
     whose bar (of its own total) gives its steps."""
     run = load(str(LF / "64_nonLF_deepspeed_script_three_trainings_no_banner.log"))
-    assert len(run.segments) == 3
+    assert len(run.segments) == 4       # and a fourth launch's, which failed before it trained
+    assert not len(run.segments[3].train)
     for seg, total in zip(run.segments, (875, 313, 625)):
         steps = np.asarray(seg.train.step)
         assert steps[0] == 10 and steps[-1] <= total and (np.diff(steps) > 0).all()
@@ -257,7 +258,7 @@ def test_a_training_dict_after_the_final_one_begins_the_next_training():
     summary = summarize(run)
     # its last loss at step 620, its train_runtime dict at 625 (where the training ended)
     assert summary["total_steps"] == 625 and summary["last_step"] == 625
-    assert [a["kind"] for a in summary["anomalies"]] == ["traceback"]
+    assert [a["kind"] for a in summary["anomalies"]] == ["traceback", "traceback"]
     # without bars: four trainings, four segments, no divergence across them
     bare = load(str(LF / "65_nonLF_deepspeed_script_four_trainings_no_bars.log"))
     assert len(bare.segments) == 4 and anomalies(bare) == []
@@ -311,6 +312,14 @@ def test_a_paddleocr_evalpy_run_after_training_has_no_step_of_it():
     assert np.isnan(evals["epoch"]).all()
     trained = [seg.index for seg in run.segments if len(seg.train)]
     assert all(seg not in trained for seg in evals["segment"].tolist())
+    # three eval.py launches failed at start-up (a wrong path), the fourth ran: the training
+    # before them, which stopped at epoch 1 with no error, was `failed` by their failures
+    summary = summarize(run)
+    assert summary["status"] == "unknown"
+    assert summary["status_evidence"].startswith("no end of training and no error; ")
+    assert summary["status_evidence"].endswith(
+        "a later launch failed before it trained (traceback at line 938: AssertionError: Given "
+        "dir pretrain_model/rec_mv3_none_bilstm_ctc_v2.0_train/best_accuracy.pdparams not exist.)")
 
 
 def test_a_forced_format_reads_a_launch_folder(tmp_path):

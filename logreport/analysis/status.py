@@ -32,7 +32,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     """(status, evidence): finished | failed | running | unknown.
 
     failed: an error, OOM or kill after the last training record (of a log of evaluations
-    only, after the last evaluation). finished: the tool said so
+    only, after the last evaluation), but not one of a later launch that failed before it
+    trained: the training keeps its own status, the failure said in the evidence. finished: the tool said so
     (an end marker, final metrics) after the last training record, or for a tool that prints
     no end line, its own ETA had run out at the last record. running: the caller is watching
     the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
@@ -52,18 +53,16 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     relaunch = _relaunch(run, last_train)
     if fails and (relaunch is None or fails[0].line < relaunch):
         return "failed", failed
+    later = f"; a later launch failed before it trained ({failed})" if fails else ""
     ended = _ended(run, last_train)
     if ended:
         if stopped:
             ended += f"; then stopped ({stopped[0].detail} at line {stopped[0].line})"
-        return "finished", f"{ended}; a later launch failed before it trained ({failed})" \
-            if fails else ended
-    if fails:
-        return "failed", failed
+        return "finished", ended + later
     if live:
-        return "running", "the log is being watched and has no end of training yet"
+        return "running", "the log is being watched and has no end of training yet" + later
     fresh, why = _fresh(run, _time.time() if now is None else now)
-    return ("running" if fresh else "unknown"), why
+    return ("running" if fresh else "unknown"), why + later
 
 
 def _end_lines(run: Run) -> list[int]:
