@@ -242,11 +242,14 @@ def _spikes(run: Run, name: str, th: Thresholds) -> list[dict]:
     for part_segment, at, vals, level in _levels(run, name, width):
         if part_segment != segment:
             history, seen, next_free, segment = np.empty(0), 0, 0, part_segment
+            start = abs(float(level[0]))            # the segment's first level
         joined = np.concatenate([history, np.abs(level)])
         before = median_before(joined, th.spike_window, th.spike_factor)[len(history):]
         before[:max(0, th.spike_min_history - seen)] = np.nan
         with np.errstate(invalid="ignore"):
-            hits = np.flatnonzero((before > 0) & (np.abs(level) > th.spike_factor * before))
+            high = np.abs(level) > th.spike_factor * before
+            rises = np.abs(level) - before >= th.spike_min_rise * (start - before)
+            hits = np.flatnonzero((before > 0) & high & rises)
         for i in hits.tolist():
             if seen + i < next_free:
                 continue                            # the same spike seen through the filter
@@ -487,6 +490,9 @@ DETECTORS = (
         Limit("spike_factor", 10.0, "Spike: loss above this many times the window's median."),
         Limit("spike_window", 20, "Spike: records in the window before a value."),
         Limit("spike_min_history", 5, "Spike: records needed before one can be told."),
+        Limit("spike_min_rise", 0.01, "Spike: the rise above the window's median is at least "
+                                      "this share of the fall to it from the first level (a "
+                                      "loss near 0 that jumps tenfold is noise)."),
         Limit("spike_steps", 5, "Spike: records of fewer steps are median-filtered over this "
                                 "many steps (per-step losses are noisy)."))),
     Detector(("divergence",), _on_loss(_divergence, ratios=True), (
