@@ -285,3 +285,19 @@ def test_a_dict_of_an_evaluation_stating_its_global_step_is_an_evaluation(data):
     assert "eval_loss" not in run.metric_names("train")
     assert analysis.best(run)["value"] == 1.53501475 and analysis.best(run)["step"] == 92
 
+
+
+def test_a_best_metric_line_after_the_epoch_loop_ends_the_training(data):
+    """PaddleOCR prints `best metric, …` after each evaluation's `cur metric`, and once more
+    after its epoch loop: that one is the end of training (epoch 500/500, `save model`, then
+    `best metric, acc: 0`), which read as `unknown`. One right after an evaluation is not."""
+    ended = load(str(data / "paddleocr" / "20_rec_last_epoch_then_best_acc0_no_cur_metric_ocr3681.log"))
+    assert [(m.kind, m.line) for m in ended.markers if m.kind == "finished"] == [("finished", 3)]
+    assert analysis.summarize(ended)["status"] == "finished"
+    for log in (data / "paddleocr").glob("*.log*"):
+        run = load(str(log))
+        lines = run.arrays("eval", run.metric_names("eval")[0])["line"] \
+            if run.metric_names("eval") else []
+        for m in run.markers:         # an evaluation's best metric line is never the end
+            assert m.kind != "finished" or m.line - 1 not in set(lines) and \
+                m.line - 2 not in set(lines), (log.name, m.line)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..events import CHECKPOINT, EVAL, NEW_RUN, RESUME, TRAIN, Info, Marker, Record
+from ..events import CHECKPOINT, EVAL, FINISHED, NEW_RUN, RESUME, TRAIN, Info, Marker, Record
 from . import Descriptor
 from .common import (
     BRACKET_DATE,
@@ -34,7 +34,7 @@ DESCRIPTOR = Descriptor(
     main_loss=("loss", "total_loss"),  # total_loss: 1.x detection
     throughput=("ips",),
     hidden=("samples", "avg_samples"),  # samples per log window: bookkeeping
-    ends_by_eta=True,                   # it prints no end line (a best metric is no end)
+    ends_by_eta=True,                   # no end line (the best metric after the epoch loop ends it)
 )
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)
@@ -154,6 +154,7 @@ class Parser(LineParser):
         self.pending: Record | None = None
         self.evaluated = False              # tools/eval.py printed: training after it is anew
         self.eval_every: tuple[int, int] | None = None   # (after step, every) the run evaluates
+        self.scored = False                 # a `cur metric` whose `best metric` is still due
 
     def message(self, msg: str, number: int, out: list) -> bool:
         if self.block:
@@ -167,11 +168,15 @@ class Parser(LineParser):
         if msg.startswith("epoch: "):
             return self._train(msg, number, out)
         if msg.startswith(_CUR):
+            self.scored = True
             return self._eval(msg[len(_CUR[0]):], number, out)
         if msg.startswith("Test iter: "):
             return self._test_iter(msg, number, out)
         if msg.startswith(_BEST):
             self._best(msg[len(_BEST[0]):], number, out)
+            if not self.scored and self.last_step is not None:    # not an evaluation's: the
+                out.append(self.marker(FINISHED, "best metric after the last epoch", number))
+            self.scored = False                                   # one after the epoch loop
         elif msg.startswith(_SAVES):
             saved = next(prefix for prefix in _SAVES if msg.startswith(prefix))
             out.append(self.marker(CHECKPOINT, msg[len(saved):].strip(), number))
@@ -230,7 +235,7 @@ class Parser(LineParser):
         if self.evaluated:
             out.append(self.marker(NEW_RUN, "new run", number))
             self.evaluated = False
-        self.epoch, self.last_step = epoch, step
+        self.epoch, self.last_step, self.scored = epoch, step, False
         out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
         return True
 
