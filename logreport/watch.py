@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import sources
 from .analysis import refresh, stall, summary_json
-from .events import Record
+from .events import EVAL, FINAL, Record
 from .eventsource import file_input
 from .pipeline import SNIFF_LINES, unknown_format
 from .reader import Reader
@@ -41,6 +41,7 @@ class Options:
     title: str | None = None
     gpu: bool = False                       # sample GPUs through NVML into the run
     done_grace: float = 5.0                 # --exit-when-done: seconds of quiet before exiting
+    final_eval_wait: float = 300.0          # ... and before giving up on a Trainer's last eval
     fail_on: tuple = ("nan", "traceback", "divergence")    # as `check`: these kinds exit 1
     notifiers: list = field(default_factory=list)   # objects with update(summary, report_path)
     stopper: object = None                  # stop.Stopper (--stop-on): update(watch) after a refresh
@@ -162,7 +163,7 @@ class Watch:
                     if self.opt.stopper is not None:
                         self.opt.stopper.update(self)
                     done = self.done_code() if self.opt.exit_when_done else None
-                if done is not None and time.time() - self.last_line >= self.opt.done_grace:
+                if done is not None and time.time() - self.last_line >= self._grace():
                     code = done                 # done, and the log has gone quiet
                     break
                 if self.report_due and now >= self.next_report and self.summary is not None:
@@ -321,6 +322,19 @@ class Watch:
         if state != "finished":
             return None
         return 1 if kinds & set(self.opt.fail_on) else 0
+
+    def _grace(self) -> float:
+        """Seconds of quiet before --exit-when-done leaves a done run. A Trainer console that
+        evaluated during training ends with one more evaluation, after the final metrics and
+        the model's save (transformers' do_eval): until it comes, final_eval_wait."""
+        run = self.run
+        if run.format != "hf_trainer" or len(run.inputs) != 1:
+            return self.opt.done_grace
+        last_eval = max((int(t.line[-1]) for _, t in run.tables(EVAL) if len(t)), default=0)
+        last_final = max((int(t.line[-1]) for _, t in run.tables(FINAL) if len(t)), default=0)
+        if 0 < last_eval < last_final:
+            return max(self.opt.done_grace, self.opt.final_eval_wait)
+        return self.opt.done_grace
 
     def finish(self) -> None:
         """End of watching: flush parsers, write the final report, tell the notifiers."""

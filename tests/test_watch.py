@@ -376,3 +376,35 @@ def test_the_panel_stops_saying_it_waits_once_the_log_came(tmp_path):
     assert view.messages == []
     view.close()
     w.finish()
+
+
+def test_exit_when_done_waits_for_the_evaluation_a_trainer_runs_after_training(tmp_path):
+    """LLaMA-Factory's console ends: the final metrics, the model saved, then one more
+    evaluation (transformers' do_eval), minutes later on a real evaluation set. --exit-when-done
+    left after 5 s of quiet with 4 of the 5 evaluations; it now waits for it (up to
+    final_eval_wait), and leaves after that wait where none comes."""
+    import threading
+
+    lines = lines_of(DATA / "llamafactory" / "sft_lora" / "console.log")
+    cut = next(i for i, line in enumerate(lines) if b"***** train metrics *****" in line) + 7
+    assert lines[cut - 1].startswith(b"  train_steps_per_second")
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
+    codes = []
+    loop = threading.Thread(target=lambda: codes.append(w.loop()))
+    loop.start()
+    time.sleep(3)
+    assert loop.is_alive() and w.summary["status"] == "finished"
+    assert w.summary["eval_records"] == 4
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    loop.join(30)
+    assert not loop.is_alive() and codes == [0]
+    assert w.summary["eval_records"] == 5 == summarize(load(str(log)))["eval_records"]
+    # none comes: it leaves once final_eval_wait has passed
+    log.write_bytes(b"".join(lines[:cut]))
+    w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=2)
+    started = time.monotonic()
+    assert w.loop() == 0 and w.summary["eval_records"] == 4
+    assert 2 <= time.monotonic() - started < 15
