@@ -103,6 +103,26 @@ def test_rewrite_that_outgrew_the_offset_is_seen_by_its_first_bytes(log, follow)
     assert texts(out[1:]) == LINES[2:10]
 
 
+def test_rewrite_by_a_run_that_starts_alike_is_seen_by_the_bytes_before_the_offset(log, follow):
+    """Every PaddleDetection log starts with the same warnings: a restarted job whose first
+    flush outgrew what the dead one wrote kept the first bytes, so the follower read on from
+    the old offset into the new run (its early steps lost, the two runs mixed)."""
+    first = (DATA / "ppdet" / "ppyoloe_crn_s_coco_diverge_lr1000.log").read_bytes()
+    second = (DATA / "ppdet" / "ppyoloe_crn_s_coco_resume.log").read_bytes()
+    common = next(i for i, (a, b) in enumerate(zip(first, second)) if a != b)
+    assert common >= 256                           # the first HEAD bytes are the same
+    written = first[:first.index(b"\n", common + 2000) + 1]
+    f = follow(log)
+    append(log, written)
+    f.poll()
+    with open(log, "wb") as out:                    # `python train.py > run.log` again
+        out.write(second)
+    assert len(second) > len(written)
+    out = f.poll(limit=1 << 20)
+    assert out[0] == Marker(NEW_RUN, "log rewritten", line=written.count(b"\n") + 1)
+    assert texts(out[1:3]) == second.decode().splitlines()[:2]
+
+
 def test_rotation_by_rename_reads_the_old_file_to_its_end_without_marker(log, follow):
     f = follow(log)
     append(log, (LINES[0] + "\n").encode())

@@ -143,8 +143,10 @@ class Follower:
             reason = "log replaced by a new file"
         elif st.st_size < self.offset:
             reason = "log truncated"
-        elif self.head and os.pread(self.file.fileno(), len(self.head), 0) != self.head:
-            reason = "log rewritten"
+        elif self.head and os.pread(self.file.fileno(), len(self.head), 0) != self.head or \
+                self.tail and os.pread(self.file.fileno(), len(self.tail),
+                                       self.offset - len(self.tail)) != self.tail:
+            reason = "log rewritten"        # (runs start alike: the bytes before the offset)
         else:
             return None
         rotated = self._rotated_to()
