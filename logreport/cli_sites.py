@@ -36,10 +36,14 @@ def index_cmd(roots, site, include, exclude, jobs, lang, dask):
     Example: logreport index runs/ -o site/
     """
     from .index import index
+    from .runs import some
 
     with count_progress("reading runs") as progress:
         result = index(list(roots), site, include, exclude, jobs, lang or locale_lang(),
                        progress, dask)
+    if result.unread:
+        click.echo(f"logreport: not read, not named like a log (*.log, *.txt, *.out): "
+                   f"{some(result.unread)}", err=True)
     for line in result.skipped[:10]:
         click.echo(f"logreport: skipped {line}", err=True)
     if len(result.skipped) > 10:

@@ -89,21 +89,23 @@ class Result:
     resumed: int = 0
     removed: int = 0
     skipped: list[str] = field(default_factory=list)   # "name: reason" of entries read now
+    unread: list[str] = field(default_factory=list)    # files that may be logs, not named so
     changed: list[str] = field(default_factory=list)   # ids written again or removed
 
 
-def find_runs(roots: list[str], include=(), exclude=(), outside: str | None = None) -> list[Entry]:
+def find_runs(roots: list[str], include=(), exclude=(), outside: str | None = None,
+              unread: list[str] | None = None) -> list[Entry]:
     """The runs under the roots, as `summary` and `report` take them (runs.discover), named
     by their path relative to their root (the root's name first when there are several), kept
     when their name matches an `include` glob (if any) and no `exclude` glob; none below the
-    folder `outside` (the site itself)."""
+    folder `outside` (the site itself). `unread` gets the files not read for their names."""
     from .runs import discover
 
     entries: dict[str, Entry] = {}
     for root in roots:
         if root == "-":
             raise UsageError("index reads folders and files, not stdin", "give a folder")
-        found, _ = discover([root])
+        found, _ = discover([root], unread=unread)
         base = _base(root)
         for source in found:
             path = sources.absolute(source.name)
@@ -267,8 +269,9 @@ class Indexer:
         """Read the runs that are new or changed (but those in `skip`: followed live), remove
         those that are gone, write index.html when anything changed. progress(done, total),
         if given, is called as runs are read."""
-        self.entries = find_runs(self.roots, self.include, self.exclude, outside=self.site)
         result = Result()
+        self.entries = find_runs(self.roots, self.include, self.exclude, outside=self.site,
+                                 unread=result.unread)
         with catalog.opened(self.local) as con:      # open only while read or written
             known = catalog.read_state(con)
         now = time.time()

@@ -54,9 +54,11 @@ def is_run_folder(names: list[str]) -> bool:
     return any(formats.marks_run_folder(n) for n in names)
 
 
-def discover(paths: list[str], seen: set[str] | None = None) -> tuple[list[RunSource], list[str]]:
+def discover(paths: list[str], seen: set[str] | None = None,
+             unread: list[str] | None = None) -> tuple[list[RunSource], list[str]]:
     """The runs named by command-line paths, and notes for the user (one line each). `seen`:
-    the runs earlier calls found (a run is read once however many paths name it).
+    the runs earlier calls found (a run is read once however many paths name it); `unread`
+    gets the files found that may be logs but are not named like one (see folder_runs).
 
     A file is one run, whatever it is called (a glob, quoted or not, names one run per file).
     A folder is one run only when it is one run's output (`is_run_folder`); any other folder
@@ -69,16 +71,18 @@ def discover(paths: list[str], seen: set[str] | None = None) -> tuple[list[RunSo
             if not sources.isdir(path):
                 runs.append(RunSource(path, [file_input(path) or Input(path)], listed=listed))
                 continue
-            unread: list[str] = []
-            found = folder_runs(path, unread)
+            maybe: list[str] = []
+            found = folder_runs(path, maybe)
             if len(found) == 1 and found[0].folder:
                 found[0].listed = listed
             elif len(found) > 1:
                 notes.append(f"{path}: {len(found)} logs of separate runs, one run each "
                              "(give a file to read one)")
-            if unread:
+            if maybe:
                 notes.append(f"{path}: not read, not named like a log (*.log, *.txt, *.out): "
-                             f"{_some(unread)}; give such a file to read it")
+                             f"{some(maybe)}; give such a file to read it")
+            if unread is not None:
+                unread += maybe
             runs += found
     return _once(runs, notes, set() if seen is None else seen), notes
 
@@ -130,13 +134,13 @@ def folder_runs(folder: str, unread: list[str] | None = None) -> list[RunSource]
         unread += maybe
     if not out:
         raise InputError("no log files in this folder",
-                         f"not named like a log: {_some(maybe)}; give the file itself" if maybe
+                         f"not named like a log: {some(maybe)}; give the file itself" if maybe
                          else "give a log file, or a folder with *.log or trainer_log.jsonl",
                          folder)
     return out
 
 
-def _some(paths: list[str]) -> str:
+def some(paths: list[str]) -> str:
     """A few paths of a list, and how many more."""
     more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
     return ", ".join(paths[:3]) + more

@@ -348,3 +348,16 @@ def test_query_and_index_errors_are_one_line(tmp_path, runner):
     (tmp_path / "empty").mkdir()
     out = runner.invoke(main, ["index", str(tmp_path / "empty"), "-o", str(tmp_path / "s")])
     assert out.exit_code == 1 and "no log files in this folder" in out.stderr
+
+
+def test_files_not_named_like_a_log_are_said_not_indexed(tmp_path, runner):
+    """A console saved with no extension was left out of the site with `skipped 0`."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    shutil.copy(DET[0], root / "a.log")
+    shutil.copy(DET[0], root / "train")
+    out = runner.invoke(main, ["index", str(root), "-o", str(tmp_path / "site")])
+    assert out.exit_code == 0
+    assert f"logreport: not read, not named like a log (*.log, *.txt, *.out): {root}/train\n" \
+        in out.stderr
+    assert "1 runs; read 1" in out.stderr
