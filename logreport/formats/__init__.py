@@ -28,9 +28,10 @@ class Descriptor:
     note: a line for the report, per language; parser_options: keyword arguments its Parser
     takes (`year`: the year a log was written, for stamps without one); run_files: file name
     patterns that make a folder one run's output, in the order they are read (structured files
-    first; one with a leading `*` only names such a file, it marks no folder); launcher_files: where the run_files are a launcher's ranks, a regex of its own
-    other files in their folder (Paddle's `log/` also keeps other launches' logs: any other
-    log there is a run of its own);
+    first; one with a leading `*` only names such a file, it marks no folder);
+    launcher_files: where the run_files are a launcher's ranks, a regex of its own other files
+    in their folder (Paddle's `log/` also keeps other launches' logs: any other log there is a
+    run of its own);
     zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
     eval metric names, label key) pairs, one chart per family and task (the regex's `task`
     group; COCO's AP by IoU and AP by area); sections: (regex of metric names, section key)
