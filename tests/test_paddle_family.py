@@ -301,3 +301,15 @@ def test_a_best_metric_line_after_the_epoch_loop_ends_the_training(data):
         for m in run.markers:         # an evaluation's best metric line is never the end
             assert m.kind != "finished" or m.line - 1 not in set(lines) and \
                 m.line - 2 not in set(lines), (log.name, m.line)
+
+
+def test_one_evaluation_in_an_excerpt_from_mid_run_tells_no_cadence(data):
+    """A README's excerpt of epoch 198 of 300 and its evaluation: the remaining evaluations
+    were 1 (the cadence taken as every 199 epochs, the first evaluation's epoch + 1, which holds
+    only where the log starts with the training). They are unknown."""
+    run = load(str(data / "paddleclas" / "17_cvt_readme_excerpt_epoch198_of_300_one_eval.log"))
+    timing = analysis.summarize(run)["timing"]["eval"]
+    assert timing == {"mean_seconds": 56.0, "measured": 1, "remaining_evals": None,
+                      "remaining_seconds": None}
+    long80 = analysis.summarize(load(str(data / "ppdet" / "picodet_s_320_coco_long80e.log")))
+    assert long80["timing"]["eval"]["remaining_evals"] == 0      # a whole log: its cadence

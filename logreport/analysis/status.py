@@ -251,7 +251,7 @@ def eta_seconds(run: Run, state: str) -> float | None:
     if eta is None:
         return None
     evals = eval_time(run)
-    return float(eta[1]) + (evals["remaining_seconds"] if evals else 0.0)
+    return float(eta[1]) + ((evals or {}).get("remaining_seconds") or 0.0)
 
 
 # --- timing ----------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def eval_time(run: Run) -> dict | None:
     mean = float(np.mean(durations))
     left = _evals_left(run, sorted(set(eval_epochs)))
     return {"mean_seconds": mean, "measured": len(durations), "remaining_evals": left,
-            "remaining_seconds": mean * left if left is not None else 0.0}
+            "remaining_seconds": mean * left if left is not None else None}
 
 
 def _train_before(run: Run, lines: np.ndarray, segments: np.ndarray) -> list[tuple[bool, float, float]]:
@@ -350,10 +350,12 @@ def _train_before(run: Run, lines: np.ndarray, segments: np.ndarray) -> list[tup
 
 
 def _evals_left(run: Run, eval_epochs: list[int]) -> int | None:
-    """Evaluations still due: every k-th epoch (k from the evals seen) and the last one."""
+    """Evaluations still due: every k-th epoch (k from the evals seen: from one alone only
+    where the log holds the training from its first epoch) and the last one."""
     total, per_epoch = total_steps(run), run.info.get("steps_per_epoch")
     epochs = last_train_axes(run)[1]
-    if not total or not per_epoch or not eval_epochs or not len(epochs):
+    if not total or not per_epoch or not eval_epochs or not len(epochs) \
+            or len(eval_epochs) == 1 and not epochs[0] <= 1:     # (an excerpt from mid-run)
         return None
     n_epochs = round(total / per_epoch)
     every = int(median_of(np.diff(eval_epochs))) if len(eval_epochs) > 1 else eval_epochs[0] + 1
