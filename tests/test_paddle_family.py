@@ -254,6 +254,11 @@ def test_dips_during_a_noisy_climb_are_no_eval_regression(data):
                                             a["detail"])[0])
         assert best - value > 0.01 * best
     assert analysis.best(run)["value"] == 0.36584
+    # 8.6 h after epoch 400 a 21st launch (a resume from epoch_237) printed its config, then
+    # nothing: the run stays finished, and the evidence says so (it was not said)
+    summary = analysis.summarize(run)
+    assert summary["status"] == "finished" and summary["status_evidence"].endswith(
+        "; a later launch (line 10686) logged no training record")
 
 
 def test_errors_the_program_logged_and_went_on_from_are_no_failures(data):

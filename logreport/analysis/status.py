@@ -53,7 +53,8 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     relaunch = _relaunch(run, last_train)
     if fails and (relaunch is None or fails[0].line < relaunch):
         return "failed", failed
-    later = f"; a later launch failed before it trained ({failed})" if fails else ""
+    later = f"; a later launch failed before it trained ({failed})" if fails else \
+        f"; a later launch (line {relaunch}) logged no training record" if relaunch else ""
     ended = _ended(run, last_train)
     if ended:
         if stopped:
