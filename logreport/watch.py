@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import sources
+from . import formats, sources
 from .analysis import refresh, stall, summary_json
 from .events import EVAL, FINAL, Record
 from .eventsource import file_input
@@ -328,7 +328,7 @@ class Watch:
         evaluated during training ends with one more evaluation, after the final metrics and
         the model's save (transformers' do_eval): until it comes, final_eval_wait."""
         run = self.run
-        if run.format != "hf_trainer" or len(run.inputs) != 1:
+        if not formats.describe(run.format).final_eval or len(run.inputs) != 1:
             return self.opt.done_grace
         last_eval = max((int(t.line[-1]) for _, t in run.tables(EVAL) if len(t)), default=0)
         last_final = max((int(t.line[-1]) for _, t in run.tables(FINAL) if len(t)), default=0)

@@ -37,7 +37,9 @@ class Descriptor:
     group; COCO's AP by IoU and AP by area); sections: (regex of metric names, section key)
     for metrics the report would otherwise put under "More"; eval_table: regex of the eval
     metrics that make the columns of the report's evaluation table (default: all charted);
-    tokens_seen: train metrics counting the tokens seen so far (an x axis).
+    tokens_seen: train metrics counting the tokens seen so far (an x axis); final_eval: a log
+    that evaluated during training evaluates once more after its final metrics (transformers'
+    do_eval, after the model's save).
     """
 
     main_eval: tuple = ()
@@ -57,6 +59,7 @@ class Descriptor:
     sections: tuple = ()
     eval_table: str = ""
     tokens_seen: tuple = ()
+    final_eval: bool = False
 
 
 NONE = Descriptor()

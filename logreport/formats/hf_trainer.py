@@ -45,6 +45,7 @@ DESCRIPTOR = Descriptor(
     # policy's logits and log-probabilities are for a closer look
     sections=((r"^(?:rewards/|accuracy$)", "losses"), (r"^eval_(?:logits|logps)/", "more")),
     tokens_seen=("num_input_tokens_seen", "total_tokens"),
+    final_eval=True,
 )
 
 _LF_A = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
