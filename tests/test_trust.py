@@ -35,7 +35,7 @@ PPDET = DATA / "ppdet"
 LF = DATA / "llamafactory"
 LONG80 = PPDET / "picodet_s_320_coco_long80e.log"
 NAN_CRASH = PPDET / "picodet_s_320_coco_nan_crash.log"
-LIGHTNING = sorted((DATA / "negative").glob("N[23]_*.log"))
+LIGHTNING = sorted((DATA / "negative").glob("N[234]_*.log"))
 
 
 def summaries(*args):
@@ -590,6 +590,14 @@ def test_a_log_of_another_tool_exits_1(log, command, tmp_path):
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"logreport: {log}: no training records recognised") and \
         "logreport formats" in line
+
+
+def test_a_paddleseg_variant_it_does_not_read_is_said_to_be_read_as_paddleseg():
+    """MedicalSeg (PaddleSeg's contrib) prints PaddleSeg's prefix and tags with its own fields:
+    refused, and the refusal named PaddleDetection as what it was read as."""
+    log = DATA / "negative" / "N4_paddleseg_medicalseg_dsc_dice_unread.log"
+    result = CliRunner().invoke(main, ["summary", str(log)])
+    assert result.exit_code == 1 and "(read as paddleseg, 33 lines)" in result.stderr
 
 
 def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():

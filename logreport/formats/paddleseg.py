@@ -278,6 +278,8 @@ def sniff(text: str) -> float:
         if _TRAIN.match(msg) or _EVAL.match(msg) or _CLASS.match(msg) or _BEST.match(msg) \
                 or _LEGACY_EVAL.match(msg):
             return 5
+        if m:
+            return 1        # its prefix and tag, a line of a variant it does not read (MedicalSeg)
     if text.startswith("epoch=") and _LEGACY_TRAIN.match(text):
         return 5
     return 0
