@@ -12,6 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
+from .formats.common import EXCEPTION
 from .events import Frames, Record, RecordRows, Records
 from .model import Reading
 from .sources import block_lines, frames
@@ -198,7 +199,11 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
             closest += (f": {found} in them, too few lines to tell the format by; "
                         f"--format {ranked[0][1].NAME} reads it so")
     first = " | ".join(t[:60] for t in lines[:2])
-    return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}",
+    # a crash before any record of a known format (an OOM at step 0): say which
+    error = next((t.strip() for t in reversed(lines) if EXCEPTION.match(t.strip())), "")
+    error = f"; it ends in an error: {error[:120]}" if error else ""
+    return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}"
+                         + error,
                          "known formats: " + ", ".join(formats.names())
                          + "; see `logreport formats`, or pass --format", name)
 

@@ -35,7 +35,7 @@ PPDET = DATA / "ppdet"
 LF = DATA / "llamafactory"
 LONG80 = PPDET / "picodet_s_320_coco_long80e.log"
 NAN_CRASH = PPDET / "picodet_s_320_coco_nan_crash.log"
-LIGHTNING = sorted((DATA / "negative").glob("N[234]_*.log"))
+LIGHTNING = sorted((DATA / "negative").glob("N[2345]_*.log"))
 
 
 def summaries(*args):
@@ -598,6 +598,15 @@ def test_a_paddleseg_variant_it_does_not_read_is_said_to_be_read_as_paddleseg():
     log = DATA / "negative" / "N4_paddleseg_medicalseg_dsc_dice_unread.log"
     result = CliRunner().invoke(main, ["summary", str(log)])
     assert result.exit_code == 1 and "(read as paddleseg, 33 lines)" in result.stderr
+
+
+def test_a_crash_paste_no_format_claims_is_refused_naming_its_error():
+    """The end of a traceback pasted alone (an OOM at step 0): refused, as no format claims it,
+    and the refusal said nothing of the out-of-memory error it ends in."""
+    log = DATA / "negative" / "N5_lf_oom_traceback_paste_no_record_lf4263.log"
+    result = CliRunner().invoke(main, ["check", str(log)])
+    assert result.exit_code == 1 and "; it ends in an error: torch.cuda.OutOfMemoryError: CUDA " \
+        "out of memory. Tried to allocate 112.00 MiB. GPU (hint:" in result.stderr
 
 
 def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():
