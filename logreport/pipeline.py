@@ -12,8 +12,8 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .formats.common import EXCEPTION
 from .events import Frames, Record, RecordRows, Records
+from .formats.common import EXCEPTION
 from .model import Reading
 from .sources import block_lines, frames
 
