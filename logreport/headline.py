@@ -42,6 +42,7 @@ PHRASES = {
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
     "from": ("from {first} ({change})", "起始 {first}（{change}）"),
     "stated": ("the trainer's average, stated at the end", "训练结束时给出的平均值"),
+    "broke": ("broke down: {}", "已失效：{}"),
     "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
     "eval_n": ("eval {}", "第 {} 次评估"),
     "by": ("; ", "；"), "join": ("; ", "；"), "end": (".", "。"), "sep": (" ", ""),
@@ -233,6 +234,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     found = summary.get("anomalies") or []
     out = [_card("status", w.get(f"st_{state}", state), present.kinds(found) if found else "")]
     out[0]["state"] = state
+    out[0]["warn"] = bool(found)            # (a finished run with anomalies is not all green)
     b = summary.get("best")
     if b:
         out.append(_card("best", present.number(b["value"]),
@@ -243,8 +245,9 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         change = _change(loss)
         sub = w["from"].format(first=present.number(loss["first"]), change=change) if change \
             else ""
-        broken = any(a["kind"] in BROKEN_LOSS and a.get("metric") == loss["metric"]
-                     for a in found)    # a loss that broke down is no best (zero_loss: 0)
+        broken = [a for a in found if a["kind"] in BROKEN_LOSS and a.get("metric") == loss["metric"]]
+        collapsed = [a for a in broken if a["kind"] != "divergence"]    # 0 is no fall of -100 %
+        sub = w["broke"].format(present.kinds(collapsed)) if collapsed else sub
         out.append(_card("loss", present.number(loss["last"]), sub, metric=loss["metric"],
                          value=None if broken else loss["last"], better="min",
                          scale=summary.get("format")))

@@ -161,14 +161,21 @@ def _facts(run: Run, full_paths: bool, segments: list) -> dict:
     return {
         "format": run.format,
         "files": [_shown_path(full_paths)(f) for f in run.files],
-        "first_time": iso_time(run.first_time),
-        "last_time": iso_time(run.last_time),
+        "first_time": iso_time(_stamps(run)[0]),
+        "last_time": iso_time(_stamps(run)[1]),
         "lines": run.lines,
         "segments": [seg.label for seg in segments],
         **info,
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
+
+
+def _stamps(run: Run) -> tuple:
+    """The log's first and last time stamps, of any line (a console stamps its start-up and
+    save lines, not its records)."""
+    stamps = [t for t in (run.first_time, run.last_time, *(run.clock or ())) if t is not None]
+    return (min(stamps), max(stamps)) if stamps else (None, None)
 
 
 def _absolute(text: str) -> bool:

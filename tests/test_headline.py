@@ -112,12 +112,17 @@ def test_a_loss_that_ended_in_nan_is_the_final_card_and_no_broken_run_is_the_bes
     run = load(str(PPDET / "faster_rcnn_r50_fpn_coco_nan_lr1e8.log"))
     s = summarize(run)
     cards = {c["key"]: c for c in headline.cards(s, headline.loss_change(run))}
-    assert cards["loss"]["text"] == "nan" and cards["loss"]["sub"] == ""
+    assert cards["loss"]["text"] == "nan" and cards["loss"]["sub"] == "broke down: nan"
     assert headline.sentence(s, headline.loss_change(run)).endswith("→ nan.")
     lf = DATA / "llamafactory"
     data = build([load(str(lf / "sft_full")), load(str(lf / "sft_full_diverge"))])
     loss = [{c["key"]: c for c in r["headline"]["cards"]}["loss"] for r in data["runs"]]
     assert loss[1]["text"] == "0" and not loss[1].get("best") and not loss[0].get("best")
+    # a loss collapsed to 0 (grad_norm nan from step 2) read "0 from 7.613 (-100 %)" under a
+    # green "finished": it says it broke down, and the status card is not all green
+    assert loss[1]["sub"] == "broke down: zero_loss"
+    status = [{c["key"]: c for c in r["headline"]["cards"]}["status"] for r in data["runs"]]
+    assert [s["warn"] for s in status] == [False, True]
     final = [r for r in data["compare"] if r["key"] == "final" and r["metric"] == "loss"][0]
     assert final["best"] == []
     mixed = build([load(str(LONG80)), load(str(SFT))])
@@ -258,3 +263,12 @@ def test_an_evaluation_sits_on_the_epoch_axis_where_its_training_step_does():
     assert [s for s, _ in evals] == [11, 23, 35]
     assert all(e == pytest.approx(train[s]) for s, e in evals)
     assert [round(float(e), 4) for _, e in evals] == [0.9167, 1.9167, 2.9167]
+
+
+def test_run_facts_give_the_log_s_first_and_last_time_stamps():
+    """A console stamps its start-up and save lines, not its records: the facts said 16:47:03
+    to 16:47:18 (its markers) for a run of 1m 31s from 16:45:49."""
+    facts = build([load(str(SFT))])["runs"][0]["facts"]
+    assert (facts["first_time"], facts["last_time"]) == ("2026-11-25T16:45:49",
+                                                          "2026-11-25T16:47:20")
+
