@@ -318,3 +318,13 @@ def test_one_evaluation_in_an_excerpt_from_mid_run_tells_no_cadence(data):
                       "remaining_seconds": None}
     long80 = analysis.summarize(load(str(data / "ppdet" / "picodet_s_320_coco_long80e.log")))
     assert long80["timing"]["eval"]["remaining_evals"] == 0      # a whole log: its cadence
+
+
+def test_a_value_a_paste_wrapped_onto_the_next_line_is_dropped_and_counted(data):
+    """`… ips: 11` then `.50463` on the next line (a Windows console paste): ips was 11.0 and
+    16.0, its median 13.5 (truly 13.77). Cut where it ends the line, it is dropped, counted."""
+    run = load(str(data / "paddleocr" / "24_det_win10_paste_ips_wrapped_onto_the_next_line_ocr2590.log"))
+    assert run.count("train") == 2 and "ips" not in run.metric_names("train")
+    assert run.info["values_cut"] == 2 and run.unparsed == 2
+    assert analysis.summarize(run)["values_cut"] == 2
+    assert run.arrays("train", "loss")["value"].tolist() == [2.760931, 3.015381]

@@ -155,6 +155,7 @@ class Parser(LineParser):
         self.evaluated = False              # tools/eval.py printed: training after it is anew
         self.eval_every: tuple[int, int] | None = None   # (after step, every) the run evaluates
         self.scored = False                 # a `cur metric` whose `best metric` is still due
+        self.values_cut = 0                 # training lines cut in their last value
 
     def message(self, msg: str, number: int, out: list) -> bool:
         if self.block:
@@ -216,6 +217,10 @@ class Parser(LineParser):
                                (m.group(9), m.group(10)), ("ips", m.group(11))):
                 metrics[key] = parse_number(value)
             facts = {"total_epochs": epochs}
+            if m.end(11) == len(msg.rstrip()) and "." not in m.group(11):
+                del metrics["ips"]          # cut where it ends the line (`ips: 11` of 11.50463:
+                self.values_cut += 1        # a paste wrapped it): dropped, counted
+                facts["values_cut"] = self.values_cut
             if m.group(12):
                 metrics["eta_seconds"] = duration(m.group(12))
             if m.group(13):
