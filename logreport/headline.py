@@ -33,6 +33,8 @@ PHRASES = {
     "stopped": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
                 "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）"),
     "eval_only": ("{count}, no training records", "{count}，没有训练记录"),
+    "final_only": ("No training record or evaluation, only the training's final metrics",
+                   "没有训练记录或评估，只有训练的最终指标"),
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
@@ -110,8 +112,10 @@ def _state(summary: dict, w: dict) -> str:
                                        summary.get("last_step_estimated"))),
                                    eta=w["eta"].format(present.duration(eta)) if eta else "")
     if not summary.get("train_records"):
-        count = w["evals"](summary.get("eval_records") or 0)
-        return w["eval_only"].format(count=count) + _anomalies(summary, w)
+        evals = summary.get("eval_records") or 0
+        said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
+            else w["final_only"]            # (a paste of the `train metrics` block alone)
+        return said + _anomalies(summary, w)
     took_text = w["took"].format(present.duration(took)) if took is not None else ""
     if state == "finished":
         return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
 
+from logreport import headline
 from logreport.analysis import summarize, values
 from logreport.formats.hf_values import stamp
 from logreport.headline import cards
@@ -152,3 +153,18 @@ def test_dicts_pasted_with_typographic_quotes_are_read():
     assert len(losses) == 22 and losses[0] == 5.2999 and losses[-1] == 5.1444
     assert summarize(run)["throughput"]["median"] == 127.9
     assert [a["kind"] for a in summarize(run)["anomalies"]] == ["nan"]
+
+
+def test_a_train_metrics_block_alone_with_a_zero_train_loss_is_flagged():
+    """A user's paste of the `train metrics` block alone, `train_loss = 0.0` ("train_loss一直为0"):
+    it read "0 evaluations, no training records" and `check` found nothing."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "95_lf_train_metrics_block_alone_train_loss_0_lf4278.log"))
+    summary = summarize(run)
+    assert [(a["kind"], a["metric"], a["line"]) for a in summary["anomalies"]] == [
+        ("zero_loss", "train_loss", 3)]
+    assert headline.sentence(summary, lang="zh") == \
+        "没有训练记录或评估，只有训练的最终指标，有异常：zero_loss。"
+    # where training records show the loss, they are judged, not the stated average
+    sft = summarize(load(str(Path(__file__).parent / "data" / "llamafactory" / "sft_lora")))
+    assert not [a for a in sft["anomalies"] if a["kind"] == "zero_loss"]

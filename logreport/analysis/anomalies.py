@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 
 from .. import present
-from ..events import EVAL, NEW_RUN, OOM, TRAIN
+from ..events import EVAL, FINAL, NEW_RUN, OOM, TRAIN
 from ..model import Run
 from .rolling import median_before, median_of, rolling_median
 from .series import (
@@ -167,6 +167,18 @@ def _zero_loss(run: Run, name: str, th: Thresholds) -> list[dict]:
         if len(out) >= MAX_PER_KIND:
             break
     return out
+
+
+def _zero_losses(run: Run, th: Thresholds) -> list[dict]:
+    """zero_loss in the training records; where none shows the loss (a log that kept only its
+    final metrics), a training whose average loss stated at its end (HF's `train_loss`) is
+    exactly 0: it learnt from nothing (labels all masked, a NaN filter)."""
+    if main_loss(run):
+        return _on_loss(_zero_loss)(run, th)
+    stated = run.arrays(FINAL, "train_loss")
+    return [anomaly("zero_loss", stated["step"][i], "train_loss", "train_loss, the training's "
+                    "average loss stated at its end, is exactly 0", int(stated["line"][i]))
+            for i in np.flatnonzero(stated["value"] == 0)[:1]]
 
 
 def _stretches(parts, test, min_length: int):
@@ -484,7 +496,7 @@ class Detector:
 
 DETECTORS = (
     Detector(("nan",), _nonfinite),
-    Detector(("zero_loss",), _on_loss(_zero_loss), (
+    Detector(("zero_loss",), _zero_losses, (
         Limit("zero_loss_records", 3, "Records in a row with loss exactly 0, after non-zero."),)),
     Detector(("spike",), _on_loss(_spikes, ratios=True), (
         Limit("spike_factor", 10.0, "Spike: loss above this many times the window's median."),
