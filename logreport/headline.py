@@ -28,8 +28,10 @@ LONGEST = 160                        # characters of a log-derived reason kept i
 PHRASES = {
     "finished": ("Finished {span}{took}", "已完成 {span}{took}"),
     "failed": ("Failed at {where}: {why}", "失败于{where}：{why}"),
+    "failed_": ("Failed: {why}", "失败：{why}"),                    # (the log states no step)
     "running": ("Running: {percent} ({step}){eta}", "运行中：{percent}（{step}）{eta}"),
     "unknown": ("Stopped at {where}{took}; no end was logged", "停止于{where}{took}，日志中没有结束记录"),
+    "unknown_": ("Stopped{took}; no end was logged", "已停止{took}，日志中没有结束记录"),
     "stopped": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
                 "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）"),
     "eval_only": ("{count}, no training records", "{count}，没有训练记录"),
@@ -102,7 +104,8 @@ def _state(summary: dict, w: dict) -> str:
                                    reason=stopped.get("reason"),
                                    detail=_short(stopped.get("detail") or ""))
     if state == "failed":
-        return w["failed"].format(where=_at(summary, w), why=_why(summary, w))
+        where = _at(summary, w)
+        return w["failed" if where else "failed_"].format(where=where, why=_why(summary, w))
     if state == "running" and summary.get("progress"):
         p = summary["progress"]
         eta = summary.get("eta_seconds")
@@ -120,7 +123,9 @@ def _state(summary: dict, w: dict) -> str:
     if state == "finished":
         return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)
     after = w["after"].format(present.duration(took)) if took is not None else ""
-    return w["unknown"].format(where=_at(summary, w), took=after) + _anomalies(summary, w)
+    where = _at(summary, w)
+    return w["unknown" if where else "unknown_"].format(where=where, took=after) \
+        + _anomalies(summary, w)
 
 
 def _span(summary: dict, w: dict) -> str:
@@ -146,7 +151,7 @@ def _span(summary: dict, w: dict) -> str:
 def _at(summary: dict, w: dict) -> str:
     step, epoch = summary.get("last_step"), summary.get("last_epoch")
     if step is None:
-        return w["epoch"].format(present.number(epoch)) if epoch is not None else "?"
+        return w["epoch"].format(present.number(epoch)) if epoch is not None else ""
     step = present.step_number(step, summary.get("last_step_estimated"))
     if epoch is None:
         return w["step"].format(step)

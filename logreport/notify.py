@@ -144,6 +144,11 @@ PHRASES = {
     "h_anomaly": ("{kind} at step {step}: {detail}.", "第 {step} 步出现 {kind}：{detail}。"),
     "h_finish": ("Finished {steps} steps in {duration}.", "已完成 {steps} 步，用时 {duration}。"),
     "h_other": ("{status} at step {step}.", "{status}，第 {step} 步。"),
+    # where the log states no step
+    "h_fail_": ("Failed: {detail}.", "失败：{detail}。"),
+    "h_anomaly_": ("{kind}: {detail}.", "出现 {kind}：{detail}。"),
+    "h_finish_": ("Finished in {duration}.", "已完成，用时 {duration}。"),
+    "h_other_": ("{status}.", "{status}。"),
 }
 WORDS = {lang: {key: pair[i] for key, pair in PHRASES.items()} for i, lang in enumerate(("en", "zh"))}
 
@@ -180,21 +185,24 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     status = "stopped" if stopped else (summary.get("status") or "unknown")
     anomalies = summary.get("anomalies") or []
     step = _g(summary.get("last_step"))
+    stepless = "_" if summary.get("last_step") is None else ""      # (no "step –")
     if stopped:
         headline = w["h_stop"].format(last=_g(stopped.get("last_step")), step=_g(stopped.get("step")),
                                       reason=stopped.get("reason"), detail=stopped.get("detail"))
     elif status == "failed":
         fails = [a for a in anomalies if a.get("kind") in ("traceback", "oom")]
-        headline = w["h_fail"].format(step=step, detail=fails[-1]["detail"] if fails
+        headline = w["h_fail" + stepless].format(step=step, detail=fails[-1]["detail"] if fails
                                       else summary.get("status_evidence"))
     elif any(e.startswith("anomaly:") for e in events):
         kind = next(e for e in events if e.startswith("anomaly:"))[len("anomaly:"):]
         a = next((a for a in anomalies if a.get("kind") == kind), {})
-        headline = w["h_anomaly"].format(kind=kind, step=_g(a.get("step")), detail=a.get("detail"))
+        headline = w["h_anomaly" + ("_" if a.get("step") is None else "")].format(
+            kind=kind, step=_g(a.get("step")), detail=a.get("detail"))
     elif status == "finished":
-        headline = w["h_finish"].format(steps=step, duration=_duration(summary.get("wall_seconds")))
+        headline = w["h_finish" + stepless].format(steps=step,
+                                                   duration=_duration(summary.get("wall_seconds")))
     else:
-        headline = w["h_other"].format(status=w.get(status, status), step=step)
+        headline = w["h_other" + stepless].format(status=w.get(status, status), step=step)
     facts = []
     best = summary.get("best")
     if best:
@@ -208,8 +216,9 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     facts.append((w["duration"], _duration(summary.get("wall_seconds"))))
     total = summary.get("total_steps")
     facts.append((w["progress"], step + (f" / {total}" if total else "")))
-    lines = [f"{a.get('kind')} {w['at_step'].format(_g(a.get('step')))}: {a.get('detail')}"
-             for a in anomalies[:MAX_ANOMALIES]]
+    lines = [f"{a.get('kind')}" + ("" if a.get("step") is None else
+                                   f" {w['at_step'].format(_g(a.get('step')))}")
+             + f": {a.get('detail')}" for a in anomalies[:MAX_ANOMALIES]]
     if len(anomalies) > MAX_ANOMALIES:
         lines.append(f"+{len(anomalies) - MAX_ANOMALIES} {w['more']}")
     tone = ("bad" if status in ("stopped", "failed") or "divergence" in str(events) or "nan" in str(events)

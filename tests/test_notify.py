@@ -463,3 +463,17 @@ def test_run_stop_notifies_before_it_signals(platform, tmp_path):
     signalled = float(flag.read_text().split()[1])
     assert stop[0]["time"] <= signalled                      # told first, then SIGINT
     assert SECRET not in ran.stderr + ran.stdout and TOKEN not in ran.stderr + ran.stdout
+
+
+def test_a_log_that_states_no_step_leaves_the_step_out_of_the_message():
+    """A PaddleDetection launch that died before its first line of training: its message said
+    "在第 – 步失败" and listed "traceback 第 – 步", its page "Failed at ?"."""
+    from logreport import headline
+    from logreport.analysis import summarize
+
+    summary = summarize(load(str(DATA / "ppdet" / "public_29_launch_legacy_waring_deprecation_pd3562.log")))
+    message = notify.compose(summary, ["failed"], "zh")
+    assert message.headline == "失败：Traceback (cut off before the exception line)。"
+    assert message.anomalies == ["traceback: Traceback (cut off before the exception line)"]
+    assert headline.sentence(summary).startswith("Failed: traceback at line 20: ")
+    assert not any("–" in text for text in (message.headline, *message.anomalies))
