@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import __version__, alerts
+from . import __version__, alerts, wording
 from .alerts import EVENTS
 from .config import load as load_config
 from .errors import LogreportError, UsageError
@@ -181,6 +181,7 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     from .present import step_number
 
     w = WORDS.get(lang, WORDS["en"])
+    summary = wording.summary_in(summary, lang)
     stopped = summary.get("stopped")
     status = "stopped" if stopped else (summary.get("status") or "unknown")
     anomalies = summary.get("anomalies") or []

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from . import __version__, evaltable, formats, headline, present
+from . import __version__, evaltable, formats, headline, present, wording
 from .analysis import (
     applicable,
     is_loss,
@@ -95,6 +95,7 @@ def _notes(runs: list[Run], lang: str) -> list[str]:
 def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
               full_paths: bool) -> dict:
     shown = _shown_path(full_paths)
+    summary = wording.summary_in(summary, lang)
     summary = dict(summary, source=shown(summary["source"]),
                    files=[shown(f) for f in summary["files"]],
                    anomalies=[dict(a, file=shown(a["file"])) if a.get("file") else a

@@ -1,0 +1,50 @@
+"""`--lang zh`: what logreport itself writes (anomaly details, status evidence) reads in
+Chinese on the pages and in chat messages; the log's own text in it stays as it is."""
+import re
+
+from conftest import DATA
+
+from logreport import notify, wording
+from logreport.analysis import summarize
+from logreport.reader import load
+from logreport.report import build
+
+FAILURES = ("traceback", "oom", "killed")       # their detail is the log's own line
+ENGLISH = re.compile(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}")
+
+
+def test_every_anomaly_and_evidence_of_the_real_logs_reads_in_chinese():
+    kinds = set()
+    for log in sorted(DATA.glob("*/*.log*")):
+        try:
+            summary = summarize(load(str(log)))
+        except Exception:           # (a log of no known format: none to say)
+            continue
+        zh = wording.summary_in(summary, "zh")
+        for en, said in zip(summary["anomalies"], zh["anomalies"]):
+            if en["kind"] not in FAILURES:
+                kinds.add(en["kind"])
+                assert not ENGLISH.search(said["detail"]), (log.name, said["detail"])
+        evidence = re.sub(r"(?:traceback|oom|killed)（第 \d+ 行）：[^；]*", "", zh["status_evidence"])
+        assert not ENGLISH.search(evidence), (log.name, zh["status_evidence"])
+        assert wording.summary_in(summary, "en") == summary
+    assert {"nan", "zero_loss", "spike", "divergence", "eval_regression"} <= kinds
+
+
+def test_the_details_the_logs_here_do_not_give_read_in_chinese_too():
+    assert wording.detail("ips 45% below its training's median 12.3 for 7 records from step "
+                          "120", "zh") == "自第 120 步起连续 7 条记录 ips 比其所在训练的中位数 12.3 低 45%"
+    assert wording.detail("no new line for 12m 0s (limit 10m 0s)", "zh") == \
+        "已 12m 0s 没有新的日志行（上限 10m 0s）"
+    assert wording.detail("something else entirely", "zh") == "something else entirely"
+
+
+def test_a_chinese_page_and_message_say_what_went_wrong_in_chinese():
+    run = load(str(DATA / "llamafactory" / "05_sft_nan_then_zero_loss_npu.log"))
+    page = build([run], lang="zh")["runs"][0]
+    details = [a["detail"] for a in page["summary"]["anomalies"]]
+    assert details[0].startswith("grad_norm 为 nan（第 ") and "非有限值" in details[0]
+    assert any("条记录恰为 0" in d for d in details)
+    assert "非有限值" in page["headline"]["sentence"] or "异常" in page["headline"]["sentence"]
+    message = notify.compose(summarize(run), ["anomaly:nan"], "zh")
+    assert "非有限值" in message.headline and not ENGLISH.search(message.headline)
