@@ -86,12 +86,18 @@ class LineParser:
         self.caught = False       # ... that the program logged and went on (PaddleOCR's
                                   # `When parsing line …, error happened with msg: Traceback …`)
         self.held: list = []      # events of a line that was not understood
+        self.error_due: tuple | None = None   # an error line whose message follows (Paddle's
+                                              # `ResourceExhaustedError: `, a blank, the text)
         self.stepless = False     # a new process began, which has not trained yet
 
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line, or None if it is not understood; events it gave anyway
         (what it ended, such as an evaluation's table) come with the next line."""
         out, self.held = self.held, []
+        if self.error_due is not None and text.strip():
+            (kind, detail, line), self.error_due = self.error_due, None
+            said = not text.lstrip().startswith(("-", "=")) and "Traceback" not in text
+            out.append(self.marker(kind, f"{detail} {text.strip()}"[:300] if said else detail, line))
         if self._line(text, number, out):
             if self.stepless and any(isinstance(e, Record) and e.phase == TRAIN for e in out):
                 self.stepless = False
@@ -139,6 +145,9 @@ class LineParser:
 
     def finish(self) -> list:
         out, self.held = self.held, []
+        if self.error_due is not None:
+            (kind, detail, line), self.error_due = self.error_due, None
+            out.append(self.marker(kind, detail, line))
         self.end(out)
         self._cut_traceback(out)
         return out
@@ -203,7 +212,10 @@ class LineParser:
             kind = KILLED
         elif OOM_TEXT.search(detail):
             kind = OOM
-        out.append(self.marker(kind, detail, number))
+        if m.group(2).strip():
+            out.append(self.marker(kind, detail, number))
+        else:
+            self.error_due = (kind, detail, number)
         return True
 
 
