@@ -93,7 +93,7 @@ def _rows(run: Run, table, columns: list[str], lang: str) -> list[dict]:
                     if math.isfinite(steps[i]) else "",
                     "epoch_text": present.number(plain(epochs[i])) if math.isfinite(epochs[i])
                     else "",
-                    "elapsed": present.duration(elapsed) if elapsed is not None else "",
+                    "elapsed": present.duration(elapsed, lang) if elapsed is not None else "",
                     "text": [_text(run, name, vals[i, j], has[i, j], lang)
                              for j, name in enumerate(columns)],
                     "values": [float(vals[i, j]) if ok else None for j, ok in enumerate(usable)]})

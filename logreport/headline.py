@@ -46,6 +46,7 @@ PHRASES = {
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
     "from": ("from {first} ({change})", "起始 {first}（{change}）"),
     "stated": ("the trainer's average, stated at the end", "训练结束时给出的平均值"),
+    "duration": (present.duration, lambda seconds: present.duration(seconds, "zh")),
     "broke": ("broke down: {}", "已失效：{}"),
     "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
     "eval_n": ("eval {}", "第 {} 次评估"),
@@ -113,16 +114,16 @@ def _state(summary: dict, w: dict) -> str:
                                    step=w["step"].format(present.step_of(
                                        p.get("step"), p.get("total_steps"),
                                        summary.get("last_step_estimated"))),
-                                   eta=w["eta"].format(present.duration(eta)) if eta else "")
+                                   eta=w["eta"].format(w["duration"](eta)) if eta else "")
     if not summary.get("train_records"):
         evals = summary.get("eval_records") or 0
         said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
             else w["final_only"]            # (a paste of the `train metrics` block alone)
         return said + _anomalies(summary, w)
-    took_text = w["took"].format(present.duration(took)) if took is not None else ""
+    took_text = w["took"].format(w["duration"](took)) if took is not None else ""
     if state == "finished":
         return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)
-    after = w["after"].format(present.duration(took)) if took is not None else ""
+    after = w["after"].format(w["duration"](took)) if took is not None else ""
     where = _at(summary, w)
     return w["unknown" if where else "unknown_"].format(where=where, took=after) \
         + _anomalies(summary, w)
@@ -260,7 +261,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         out.append(_card("loss", present.number(loss["last"]), sub, metric=loss["metric"],
                          value=None if broken else loss["last"], better="min",
                          scale=summary.get("format")))
-    out.append(_card("duration", present.duration(summary.get("wall_seconds")), ""))
+    out.append(_card("duration", w["duration"](summary.get("wall_seconds")), ""))
     speed = summary.get("throughput")
     if speed:
         unit = formats.describe(summary.get("format")).units.get(speed["metric"], "")
@@ -273,7 +274,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         sub = w["step"].format(present.step_of(progress.get("step"), progress.get("total_steps"),
                                                summary.get("last_step_estimated")))
         out.append(_card("progress", present.percent(progress.get("percent")),
-                         sub + (w["eta"].format(present.duration(eta)) if eta else "")))
+                         sub + (w["eta"].format(w["duration"](eta)) if eta else "")))
     return out
 
 

@@ -201,7 +201,7 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
             kind=kind, step=_g(a.get("step")), detail=a.get("detail"))
     elif status == "finished":
         headline = w["h_finish" + stepless].format(steps=step,
-                                                   duration=_duration(summary.get("wall_seconds")))
+                                                   duration=_duration(summary.get("wall_seconds"), lang))
     else:
         headline = w["h_other" + stepless].format(status=w.get(status, status), step=step)
     facts = []
@@ -214,7 +214,7 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     loss = "loss" if "loss" in final else next((k for k in final if "loss" in k.lower()), None)
     if loss:
         facts.append((f"{w['final_loss']} {loss}", _g(final[loss])))
-    facts.append((w["duration"], _duration(summary.get("wall_seconds"))))
+    facts.append((w["duration"], _duration(summary.get("wall_seconds"), lang)))
     total = summary.get("total_steps")
     facts.append((w["progress"], step + (f" / {total}" if total else "")))
     lines = [f"{a.get('kind')}" + ("" if a.get("step") is None else

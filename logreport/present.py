@@ -30,24 +30,28 @@ def number(value) -> str:
     return text if digits <= DIGITS + 1 else f"{value:.{DIGITS}g}"
 
 
-def duration(seconds) -> str:
-    """Seconds as people read them: 45s, 2.2s, 7m 23s, 5h 12m, 3d 4h."""
+_UNITS = {"en": ("d", "h", "m", "s", " "), "zh": ("天", "小时", "分", "秒", "")}
+
+
+def duration(seconds, lang: str = "en") -> str:
+    """Seconds as people read them: 45s, 2.2s, 7m 23s, 5h 12m, 3d 4h (zh: 7分23秒, 3天4小时)."""
     if seconds is None or not math.isfinite(seconds):
         return MISSING
+    d, h, m, s, sep = _UNITS.get(lang, _UNITS["en"])
     seconds = max(float(seconds), 0.0)
     if seconds < 10 and not seconds.is_integer():
-        return f"{seconds:.1f}s"
+        return f"{seconds:.1f}{s}"
     whole = int(round(seconds))
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
+        return f"{days}{d}{sep}{hours}{h}" if hours else f"{days}{d}"
     if hours:
-        return f"{hours}h {minutes:02d}m"
+        return f"{hours}{h}{sep}{minutes:02d}{m}"
     if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+        return f"{minutes}{m}{sep}{secs:02d}{s}"
+    return f"{secs}{s}"
 
 
 def count(n: int, word: str, plural: str | None = None) -> str:

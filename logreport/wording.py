@@ -27,9 +27,12 @@ _DETAILS = [(re.compile(pattern), zh) for pattern, zh in (
      "自第 {step} 步起连续 {n} 条记录 {name} 比{whose}中位数 {median} 低 {pct}"),
     (rf"(?P<name>\S+) (?P<value>{_N}) is worse than its best (?P<best>{_N}) for (?P<n>\d+) "
      r"evals in a row", "{name} 为 {value}，已连续 {n} 次评估差于其最佳值 {best}"),
-    (r"no new line for (?P<age>.+) \(limit (?P<limit>.+)\)", "已 {age} 没有新的日志行（上限 {limit}）"),
+    (r"no new line for (?P<age>.+) \(limit (?P<limit>.+)\)", "已{age}没有新的日志行（上限 {limit}）"),
 )]
 _WHOSE = {"the run's": "本次运行的", "its training's": "其所在训练的"}
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)([dhms])\b ?")       # present.duration's: 3h 17m, 2.2s
+_UNIT = {"d": "天", "h": "小时", "m": "分", "s": "秒"}
+_SPANS = ("age", "limit", "behind")                         # the groups that hold one
 # pieces of status evidence (status.status), each replaced where it stands
 _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
     (r"^final training metrics were logged", "日志记录了训练的最终指标"),
@@ -40,11 +43,11 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
     (r"; the source has no modification time", "；来源没有修改时间"),
     (r"; the file changed (?P<age>.+?) ago but its lines have no timestamps to tell a live run "
      r"from a copy \(`watch` it to follow it live\)",
-     "；文件在 {age} 前有改动，但各行没有时间戳，无法区分正在运行的任务和一份副本（用 `watch` 实时跟踪）"),
+     "；文件在{age}前有改动，但各行没有时间戳，无法区分正在运行的任务和一份副本（用 `watch` 实时跟踪）"),
     (r"; its last timestamped line is (?P<behind>.+?) older than the file's last change, "
-     r"(?P<age>.+?) ago", "；其最后一个带时间戳的行比文件最后一次改动（{age} 前）早 {behind}"),
+     r"(?P<age>.+?) ago", "；其最后一个带时间戳的行比文件最后一次改动（{age}前）早 {behind}"),
     (r"^the log was written (?P<age>.+?) ago and its last line is (?P<behind>.+?) older",
-     "日志在 {age} 前写入，其最后一行早 {behind}"),
+     "日志在{age}前写入，其最后一行早 {behind}"),
     (r"^the log is being watched and has no end of training yet", "正在监视日志，尚无训练结束的记录"),
     (r"; then stopped \((?P<what>.*) at line (?P<line>\d+)\)$", "；之后被终止（第 {line} 行：{what}）"),
     (r"; a later launch failed before it trained \(", "；之后的一次启动在训练前失败（"),
@@ -66,7 +69,7 @@ def detail(text: str, lang: str) -> str:
             got["at"] = f"（第 {got['step']} 步）" if got.get("step") else ""
             got["median_of"] = f"（{got['width']} 条记录的中位数）" if got.get("width") else ""
             got["whose"] = _WHOSE.get(got.get("whose", ""), "")
-            return zh.format(**got)
+            return zh.format(**_spans(got))
     return text
 
 
@@ -75,8 +78,14 @@ def evidence(text: str, lang: str) -> str:
     if lang != "zh" or not text:
         return text
     for pattern, zh in _EVIDENCE:
-        text = pattern.sub(lambda m, zh=zh: zh.format(**m.groupdict()), text, count=1)
+        text = pattern.sub(lambda m, zh=zh: zh.format(**_spans(m.groupdict())), text, count=1)
     return text
+
+
+def _spans(groups: dict) -> dict:
+    """The groups, durations among them in Chinese units (3h 17m -> 3小时17分)."""
+    return {k: _SPAN.sub(lambda m: m.group(1) + _UNIT[m.group(2)], v) if k in _SPANS and v else v
+            for k, v in groups.items()}
 
 
 def summary_in(summary: dict, lang: str) -> dict:

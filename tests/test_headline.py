@@ -76,7 +76,7 @@ def test_llm_run_counts_steps_and_the_chinese_sentence():
     assert headline.sentence(s, loss).startswith(
         "Finished 60 steps (epoch 0.533333) in 1m 31s. Best eval_loss 7.55849 at step 60; ")
     zh = headline.sentence(s, loss, "zh")
-    assert zh.startswith("已完成 60 步（第 0.533333 轮），用时 1m 31s。最佳 eval_loss 7.55849（第 60 步）")
+    assert zh.startswith("已完成 60 步（第 0.533333 轮），用时 1分31秒。最佳 eval_loss 7.55849（第 60 步）")
 
 
 def test_comparison_marks_the_best_run_per_card():
@@ -227,7 +227,7 @@ def test_every_label_has_a_chinese_one():
     assert set(headline.WORDS["en"]) == set(headline.WORDS["zh"])
     data = build([load(str(LONG80))], lang="zh")
     assert data["labels"]["evaluation"] == "评估"
-    assert re.match(r"已完成 80 轮，用时 7m 23s。", data["runs"][0]["headline"]["sentence"])
+    assert re.match(r"已完成 80 轮，用时 7分23秒。", data["runs"][0]["headline"]["sentence"])
     assert data["runs"][0]["headline"]["cards"][1]["sub"] == "第 59 轮"
 
 

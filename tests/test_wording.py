@@ -34,8 +34,8 @@ def test_every_anomaly_and_evidence_of_the_real_logs_reads_in_chinese():
 def test_the_details_the_logs_here_do_not_give_read_in_chinese_too():
     assert wording.detail("ips 45% below its training's median 12.3 for 7 records from step "
                           "120", "zh") == "自第 120 步起连续 7 条记录 ips 比其所在训练的中位数 12.3 低 45%"
-    assert wording.detail("no new line for 12m 0s (limit 10m 0s)", "zh") == \
-        "已 12m 0s 没有新的日志行（上限 10m 0s）"
+    assert wording.detail("no new line for 12m 00s (limit 10m 00s)", "zh") == \
+        "已12分00秒没有新的日志行（上限 10分00秒）"
     assert wording.detail("something else entirely", "zh") == "something else entirely"
 
 
