@@ -267,7 +267,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         unit = formats.describe(summary.get("format")).units.get(speed["metric"], "")
         out.append(_card("throughput", f"{present.number(speed['median'])} {unit}".strip(),
                          w["stated"] if speed.get("stated") else "", metric=speed["metric"],
-                         value=speed["median"], better="max"))
+                         value=speed["median"], better="max", scale=summary.get("format")))
     progress = summary.get("progress")
     if state == "running" and progress:
         eta = summary.get("eta_seconds")

@@ -467,10 +467,11 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
                          metric=metric))
         rows.append(_row("best_step", steps, metric=metric))
     names = {s["throughput"]["metric"] for s in summaries if s["throughput"]}
+    one_tool = len({s["format"] for s in summaries}) == 1    # (another tool's images a second)
     for name in sorted(names):
         vals = [s["throughput"]["median"] if s["throughput"] and s["throughput"]["metric"] == name
                 else None for s in summaries]
-        rows.append(_row("median_throughput", vals, "max", metric=name))
+        rows.append(_row("median_throughput", vals, "max" if one_tool else None, metric=name))
     rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries]))
     rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries]))
     rows.append(_row("anomaly_count", [len(s["anomalies"]) for s in summaries], "min"))
@@ -479,8 +480,7 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     for s in summaries:
         finals.update(dict.fromkeys(s["final"]))
     hidden = set(formats.merged(s["format"] for s in summaries).hidden)
-    one_tool = len({s["format"] for s in summaries}) == 1    # (losses of tools do not compare)
-    for name in finals:
+    for name in finals:                                       # (losses of tools do not compare)
         if name in hidden:
             continue
         vals = [s["final"].get(name) for s in summaries]

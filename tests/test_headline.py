@@ -88,6 +88,12 @@ def test_comparison_marks_the_best_run_per_card():
     speeds = [c["throughput"]["value"] for c in cards]
     assert [bool(c["throughput"].get("best")) for c in cards] == [v == max(speeds) for v in speeds]
     assert not any(c["duration"].get("best") for c in cards)          # no better duration
+    # PaddleOCR's ips against PaddleDetection's: another tool's images a second, no best
+    ocr = load(str(DATA / "paddleocr" / "20_rec_last_epoch_then_best_acc0_no_cur_metric_ocr3681.log"))
+    mixed = build([load(str(LONG80)), ocr])
+    assert not any(c.get("best") for r in mixed["runs"] for c in r["headline"]["cards"]
+                   if c["key"] == "throughput")
+    assert [r["best"] for r in mixed["compare"] if r["key"] == "median_throughput"] == [[]]
 
 
 def test_estimated_steps_are_marked_in_the_sentence_cards_and_evaluation_table():
