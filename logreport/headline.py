@@ -38,6 +38,7 @@ PHRASES = {
     "final_only": ("No training record or evaluation, only the training's final metrics",
                    "没有训练记录或评估，只有训练的最终指标"),
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
+    "spans": ("; the log, of {n} trainings, spans {d}", "；日志共 {n} 次训练，历时 {d}"),
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
     "last_training": (" of the log's last training", "（日志中最后一次训练）"),
@@ -120,10 +121,13 @@ def _state(summary: dict, w: dict) -> str:
         said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
             else w["final_only"]            # (a paste of the `train metrics` block alone)
         return said + _anomalies(summary, w)
-    took_text = w["took"].format(w["duration"](took)) if took is not None else ""
+    trainings = summary.get("trainings") or 1   # (the duration is the log's: say so)
+    took_text = "" if took is None else w["took"].format(w["duration"](took)) if trainings == 1 \
+        else w["spans"].format(n=trainings, d=w["duration"](took))
     if state == "finished":
         return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)
-    after = w["after"].format(w["duration"](took)) if took is not None else ""
+    after = "" if took is None else w["after"].format(w["duration"](took)) if trainings == 1 \
+        else took_text
     where = _at(summary, w)
     return w["unknown" if where else "unknown_"].format(where=where, took=after) \
         + _anomalies(summary, w)

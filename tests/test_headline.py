@@ -278,3 +278,14 @@ def test_run_facts_give_the_log_s_first_and_last_time_stamps():
     assert (facts["first_time"], facts["last_time"]) == ("2026-11-25T16:45:49",
                                                           "2026-11-25T16:47:20")
 
+
+
+def test_the_duration_of_a_log_of_several_trainings_is_said_to_be_the_log_s():
+    """Ten FewCLUE tasks in one file: "Finished 50 epochs in 1h 07m" counted from the first
+    task's start, while the 50 epochs are the last one's (14 min)."""
+    run = load(str(DATA / "paddlenlp" / "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    s = summarize(run)
+    assert s["trainings"] == 9
+    assert headline.sentence(s).startswith("Finished 50 epochs; the log, of 9 trainings, spans 1h 07m")
+    assert headline.sentence(s, lang="zh").startswith("已完成 50 轮；日志共 9 次训练，历时 1小时07分")
+    assert summarize(load(str(LONG80)))["trainings"] == 1

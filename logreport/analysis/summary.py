@@ -8,7 +8,15 @@ from typing import TypedDict
 from ..events import EVAL, TRAIN
 from ..model import Run, json_number, plain
 from .anomalies import Thresholds, anomalies
-from .series import as_int, best, final_values, last_train_axes, last_train_row, throughput
+from .series import (
+    as_int,
+    best,
+    final_values,
+    last_train_axes,
+    last_train_row,
+    lineage_starts,
+    throughput,
+)
 from .status import eta_seconds, progress, status, timing, total_steps, wall_seconds
 
 
@@ -31,6 +39,7 @@ class Summary(TypedDict, total=False):
     values_cut: int                   # values a cut line ended in: dropped, may have lost digits
     eval_records: int
     segments: int
+    trainings: int                    # trainings begun afresh in the log (series.lineage_starts)
     final: dict                       # metric -> last value (non-finite as "nan", "inf")
     best: dict | None                 # metric, value, step, epoch
     throughput: dict | None           # metric, median
@@ -93,6 +102,7 @@ def refresh(summary: Summary, run: Run) -> Summary:
                 values_cut=int(run.info.get("values_cut", 0)),
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),
+                trainings=len(lineage_starts(run)) if run.count(TRAIN) else 0,
                 final={k: json_number(v) for k, v in final_values(run).items()},
                 best=best(run),
                 unparsed_lines=run.unparsed)
