@@ -283,7 +283,8 @@ def test_run_facts_give_the_log_s_first_and_last_time_stamps():
 def test_the_duration_of_a_log_of_several_trainings_is_said_to_be_the_log_s():
     """Ten FewCLUE tasks in one file: "Finished 50 epochs in 1h 07m" counted from the first
     task's start, while the 50 epochs are the last one's (14 min)."""
-    run = load(str(DATA / "paddlenlp" / "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    run = load(str(DATA / "paddlenlp"
+                   / "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
     s = summarize(run)
     assert s["trainings"] == 9
     assert headline.sentence(s).startswith("Finished 50 epochs; the log, of 9 trainings, spans 1h 07m")
