@@ -103,7 +103,7 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
     loss = headline.loss_change(run)
     segments = _shown_segments(run)
     tables, omitted = _tables([m.detail for m in run.markers if m.kind == TABLE])
-    facts = _facts(run, full_paths, segments)
+    facts = _facts(run, full_paths, segments, lang)
     hidden = sum(not seg.is_empty() for seg in run.segments) - len(segments)
     for key, count in (("segments_omitted", hidden), ("tables_omitted", omitted)):
         if count:
@@ -115,7 +115,7 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
                      "cards": headline.cards(summary, loss, lang)},
         "banner": [_banner(a, chart_list, lang) for a in summary["anomalies"]],
         "facts": facts,
-        "marks": _marks(run, segments),
+        "marks": _marks(run, segments, lang),
         "tables": tables,
         "evals": evaltable.evaluations(run, chart_list, lang),
         "heat": evaltable.heat_tables(run, lang),
@@ -153,7 +153,7 @@ def _shown_segments(run: Run) -> list:
     return [seg for seg in run.segments if not seg.is_empty()][-MAX_SEGMENTS:]
 
 
-def _facts(run: Run, full_paths: bool, segments: list) -> dict:
+def _facts(run: Run, full_paths: bool, segments: list, lang: str = "en") -> dict:
     """Facts of the run: format, files, time span, lines, the segments shown and the log's own
     facts (an absolute path the log names is cut to its file name unless --full-paths)."""
     info = {k: os.path.basename(v.rstrip("/\\")) if not full_paths and isinstance(v, str)
@@ -165,7 +165,7 @@ def _facts(run: Run, full_paths: bool, segments: list) -> dict:
         "first_time": iso_time(_stamps(run)[0]),
         "last_time": iso_time(_stamps(run)[1]),
         "lines": run.lines,
-        "segments": [seg.label for seg in segments],
+        "segments": [wording.label(seg.label, lang) for seg in segments],
         **info,
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
@@ -207,14 +207,14 @@ def _cut_rows(table: dict) -> dict:
     return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
 
 
-def _marks(run: Run, segments: list) -> list[dict]:
+def _marks(run: Run, segments: list, lang: str = "en") -> list[dict]:
     """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step);
     of the segments shown (`_shown_segments`), their starts and the last restarts."""
-    out = [{"kind": "segment", "step": _first_step(seg), "detail": seg.label}
+    out = [{"kind": "segment", "step": _first_step(seg), "detail": wording.label(seg.label, lang)}
            for seg in segments if seg is not run.segments[0]]
     restarts = [m for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
     out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
-             "detail": str(m.detail)[:200]} for m in restarts[-MAX_SEGMENTS:]]
+             "detail": wording.label(str(m.detail)[:200], lang)} for m in restarts[-MAX_SEGMENTS:]]
     main = main_eval_metric(run)
     if main:
         steps = [s for _, t in run.tables(EVAL) if main in t.series

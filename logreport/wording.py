@@ -58,6 +58,25 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
 )]
 
 
+# a segment's label (model.Segment, the reader's NEW_RUN markers): what logreport names it
+_LABELS = [(re.compile(pattern), zh) for pattern, zh in (
+    (r"segment (?P<n>\d+)", "第 {n} 段"),
+    (r"restart at step (?P<step>\S+) \(line (?P<line>\d+)\)", "第 {step} 步重新开始（第 {line} 行）"),
+    (r"new run", "新的运行"), (r"log truncated", "日志被截断"), (r"log rewritten", "日志被重写"),
+    (r"log replaced by a new file", "日志被新文件替换"), (r"log deleted", "日志被删除"),
+)]
+
+
+def label(text: str, lang: str) -> str:
+    """A segment's label in `lang` (one from the log, a resume's line, stays as it is)."""
+    if lang == "zh":
+        for pattern, zh in _LABELS:
+            m = pattern.fullmatch(text)
+            if m:
+                return zh.format(**m.groupdict())
+    return text
+
+
 def detail(text: str, lang: str) -> str:
     """An anomaly's detail in `lang` (a failure's detail is the log's own line: as it is)."""
     if lang != "zh" or not text:

@@ -48,3 +48,15 @@ def test_a_chinese_page_and_message_say_what_went_wrong_in_chinese():
     assert "非有限值" in page["headline"]["sentence"] or "异常" in page["headline"]["sentence"]
     message = notify.compose(summarize(run), ["anomaly:nan"], "zh")
     assert "非有限值" in message.headline and not ENGLISH.search(message.headline)
+
+
+def test_segment_labels_read_in_chinese_on_a_chinese_page():
+    """The page's run facts and chart lines said "segment 0", "restart at step 0 (line 6)"."""
+    run = load(str(DATA / "ppdet" / "public_07_ppyolo_nan_paddle33911.log"))
+    page = build([run], lang="zh")["runs"][0]
+    assert page["facts"]["segments"] == ["第 0 段", "第 0 步重新开始（第 6 行）"]
+    assert "第 0 步重新开始（第 6 行）" in [m["detail"] for m in page["marks"]]
+    assert build([run])["runs"][0]["facts"]["segments"] == ["segment 0",
+                                                           "restart at step 0 (line 6)"]
+    assert wording.label("Continuing training from checkpoint", "zh") == \
+        "Continuing training from checkpoint"
