@@ -164,6 +164,9 @@ def _facts(run: Run, full_paths: bool, segments: list, lang: str = "en") -> dict
         "files": [_shown_path(full_paths)(f) for f in run.files],
         "first_time": iso_time(_stamps(run)[0]),
         "last_time": iso_time(_stamps(run)[1]),
+        # a format whose stamps print no year: the one its file was last written in
+        **({"year_assumed": int(iso_time(run.first_time)[:4])} if run.first_time is not None
+           and "written" in formats.describe(run.format).parser_options else {}),
         "lines": run.lines,
         "segments": [wording.label(seg.label, lang) for seg in segments],
         **info,

@@ -290,3 +290,11 @@ def test_the_duration_of_a_log_of_several_trainings_is_said_to_be_the_log_s():
     assert headline.sentence(s).startswith("Finished 50 epochs; the log, of 9 trainings, spans 1h 07m")
     assert headline.sentence(s, lang="zh").startswith("已完成 50 轮；日志共 9 次训练，历时 1小时07分")
     assert summarize(load(str(LONG80)))["trainings"] == 1
+
+
+def test_a_year_the_stamps_do_not_print_is_said_to_be_assumed():
+    """PaddleDetection stamps print no year: a 2021 log read today showed 2026 as fact."""
+    facts = build([load(str(LONG80))], lang="zh")
+    assert facts["runs"][0]["facts"]["year_assumed"] == int(facts["runs"][0]["facts"]["first_time"][:4])
+    assert facts["labels"]["year_assumed"].startswith("年份（推测")
+    assert "year_assumed" not in build([load(str(SFT))])["runs"][0]["facts"]   # stamps with years
