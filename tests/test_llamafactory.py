@@ -168,3 +168,15 @@ def test_a_train_metrics_block_alone_with_a_zero_train_loss_is_flagged():
     # where training records show the loss, they are judged, not the stated average
     sft = summarize(load(str(Path(__file__).parent / "data" / "llamafactory" / "sft_lora")))
     assert not [a for a in sft["anomalies"] if a["kind"] == "zero_loss"]
+
+
+def test_progress_is_where_the_bar_stands_when_it_runs_ahead_of_the_last_dict():
+    """Two dicts (steps 1 and 2), then the bar at 21/249 with its ETA: progress said step 2 with
+    that ETA beside it (the Trainer logs every logging_steps; the bar moves each step)."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "96_lf_nan_two_dicts_then_the_bar_at_21_of_249_lf7388.log"))
+    progress = summarize(run)["progress"]
+    assert (progress["step"], progress["total_steps"], progress["percent"]) == (21, 249, 8.43)
+    assert progress["remaining_seconds"] == 4668.0 and summarize(run)["last_step"] == 2
+    finished = summarize(load(str(Path(__file__).parent / "data" / "llamafactory" / "sft_lora")))
+    assert finished["progress"]["step"] == 60 and finished["progress"]["percent"] == 100.0

@@ -371,7 +371,12 @@ def progress(run: Run, state: str) -> dict | None:
     total = total_steps(run)
     if not len(steps) or math.isnan(steps[-1]):
         return None
-    done = float(steps[-1]) + formats.describe(run.format).zero_based_steps
+    step = float(steps[-1])
+    bar = run.info.get("bar_step")      # a console's training bar, ahead of its last dict (by up
+    from_bar = state in ("running", "unknown") and isinstance(bar, int) \
+        and step < bar <= (total or bar)                      # to a logging gap, or stopped)
+    step = float(bar) if from_bar else step
+    done = step + formats.describe(run.format).zero_based_steps
     elapsed = (run.info.get("elapsed_seconds") or last_value(run, FINAL, "train_runtime")
                or last_value(run, TRAIN, "train_runtime"))
     if elapsed is None and run.first_time is not None:
@@ -385,8 +390,8 @@ def progress(run: Run, state: str) -> dict | None:
     gap = float(last_two[-1] - last_two[0])             # 0 with one record
     at_end = not total or not total - done > max(2 * gap, 0.05 * total)
     # steps a buffered console's dicts were given are guesses, not where the bar stands
-    guessed = run.info.get("dict_steps") is not None
-    return {"step": as_int(steps[-1]), "total_steps": total,
+    guessed = run.info.get("dict_steps") is not None and not from_bar
+    return {"step": as_int(step), "total_steps": total,
             "percent": 100.0 if state == "finished" and (at_end or guessed) else (
                 round(100.0 * min(done / total, 1.0), 2) if total and not guessed else None),
             "elapsed_seconds": elapsed, "remaining_seconds": eta_seconds(run, state),

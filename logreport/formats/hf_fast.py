@@ -234,7 +234,7 @@ class BlockPath:
         out = []
         if run.next_count is None:
             self._last_dict(run.keys, run.values, number + count - 1, out)
-        self._clock_after(run.clock, first, number, out)
+        self._clock_after(run.clock, first, run.last_count, number, out)
         yield from out
         self.clock_step = self.last_step = run.last_count
         self.redraws = self.redraws or frames > count
@@ -297,7 +297,7 @@ class BlockPath:
         out = []
         if flushed < len(run.dicts):
             self._last_dict(prepared.bare_keys, run.values, number + int(run.dicts[-1]), out)
-        self._clock_after(run.clock, int(run.counts[0]), number, out)
+        self._clock_after(run.clock, int(run.counts[0]), int(run.counts[-1]), number, out)
         yield from out
         self.clock_step = self.last_step = int(run.counts[-1])
         self.bar_line = number + int(run.bars[-1])
@@ -336,7 +336,7 @@ class BlockPath:
         out = []
         self._last_dict(keys, run.values, number + 2 * pairs - 1, out)
         self.pending.step = int(run.lasts[-1])            # its echo's
-        self._clock_after(run.clock, int(run.firsts[0]), number, out)
+        self._clock_after(run.clock, int(run.firsts[0]), int(run.lasts[-1]), number, out)
         yield from out
         self.clock_step = self.last_step = int(run.lasts[-1])
         self.bar_line = number + 2 * (pairs - 1)
@@ -362,13 +362,13 @@ class BlockPath:
         yield from out
         yield 1 + (banner is not None)            # the frames read
 
-    def _clock_after(self, clock: tuple, first: int, number: int, out: list) -> None:
+    def _clock_after(self, clock: tuple, first: int, last: int, number: int, out: list) -> None:
         """The bar clock Info after a stretch of bars from line `number` whose first count is
-        `first` (clock: elapsed, remaining, line in the stretch, whether its streak of equal
-        counts reaches back to the first bar); none if feed would give none."""
+        `first` and last `last` (clock: elapsed, remaining, line in the stretch, whether its
+        streak of equal counts reaches back to the first bar); none if feed would give none."""
         elapsed, remaining, line, whole = clock
         if not (whole and first == self.clock_step):
-            self._clock(elapsed, remaining, line + number, out)
+            self._clock(elapsed, remaining, line + number, out, last)
 
     def _bare_clean(self, run: BareDicts) -> bool:
         """Whether a bare dict now gives what the fast path says: a training record whose

@@ -78,7 +78,7 @@ SAMPLES = [
      "{'loss': '7.622', 'grad_norm': '0.1841', 'learning_rate': '0', 'epoch': '0.008889'}\n"
      "  2%|▏         | 1/60 [00:00<00:28,  2.04it/s]",
      [Info({"total_steps": 60}, line=1),
-      Info({"elapsed_seconds": 0.0, "remaining_seconds": 28.0}, line=2),
+      Info({"elapsed_seconds": 0.0, "bar_step": 1, "remaining_seconds": 28.0}, line=2),
       Record(TRAIN, {"loss": 7.622, "grad_norm": 0.1841, "learning_rate": 0.0}, step=1,
              epoch=0.008889, line=3)]),
     ("{'loss': nan, 'grad_norm': nan, 'learning_rate': 1e+30, 'epoch': 0.02, "
@@ -95,7 +95,7 @@ SAMPLES = [
     ("  2%|▏         | 1/60 [00:03<02:58,  3.03s/it][INFO|2026-11-25 16:47:48] "
      "llamafactory.train.callbacks:144 >> {'loss': 7.6220, 'learning_rate': 0.0000e+00, 'epoch': 0.01}",
      [Info({"llamafactory_version": ">=0.9.5"}, line=1), Info({"total_steps": 60}, line=1),
-      Info({"elapsed_seconds": 3.0, "remaining_seconds": 178.0}, line=1),
+      Info({"elapsed_seconds": 3.0, "bar_step": 1, "remaining_seconds": 178.0}, line=1),
       Record(TRAIN, {"loss": 7.622, "learning_rate": 0.0}, step=1, epoch=0.01,
              time=None, line=1)]),
     ("***** eval metrics *****\n  epoch                   =     0.5333\n"
@@ -105,7 +105,7 @@ SAMPLES = [
      "  6%|▌         | 12/200 [00:51<15:13,  4.86s/it]Traceback (most recent call last):\n"
      "    return F.linear(input, self.weight, self.bias)\nKeyboardInterrupt",
      [Info({"total_steps": 200}, line=1),
-      Info({"elapsed_seconds": 51.0, "remaining_seconds": 913.0}, line=2),
+      Info({"elapsed_seconds": 51.0, "bar_step": 12, "remaining_seconds": 913.0}, line=2),
       Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
 
@@ -253,13 +253,14 @@ class Parser(Steps, BlockPath):
         self._end_burst(out)
         if n != self.clock_step:
             self.clock_step = n
-            self._clock(elapsed, remaining, number, out)
+            self._clock(elapsed, remaining, number, out, n)
         self.redraws = self.redraws or number == self.bar_line
         self.last_step, self.bar_line = n, number
 
-    def _clock(self, elapsed: str, remaining: str, number: int, out: list) -> None:
-        """Elapsed and remaining time of the training bar, once per new step (live ETA)."""
-        facts = {"elapsed_seconds": clock_seconds(elapsed)}
+    def _clock(self, elapsed: str, remaining: str, number: int, out: list, step: int) -> None:
+        """Elapsed and remaining time of the training bar, and its count, once per new step
+        (live ETA and progress: the bar runs ahead of the last dict by up to a logging gap)."""
+        facts = {"elapsed_seconds": clock_seconds(elapsed), "bar_step": step}
         if remaining != "?":
             facts["remaining_seconds"] = clock_seconds(remaining)
         self.facts.update(facts)
