@@ -298,3 +298,12 @@ def test_a_year_the_stamps_do_not_print_is_said_to_be_assumed():
     assert facts["runs"][0]["facts"]["year_assumed"] == int(facts["runs"][0]["facts"]["first_time"][:4])
     assert facts["labels"]["year_assumed"].startswith("年份（推测")
     assert "year_assumed" not in build([load(str(SFT))])["runs"][0]["facts"]   # stamps with years
+
+
+def test_an_evaluation_with_no_result_is_counted_in_the_run_facts():
+    """PP-YOLOE's third evaluation found no box (`WARNING: Evaluation results empty`): the
+    summary counted 3 evaluations, the table showed 2, and the page said nothing of it."""
+    run = load(str(PPDET / "ppyoloe_crn_s_coco_train.log"))
+    facts = build([run])["runs"][0]["facts"]
+    assert facts["empty_evaluations"] == 1 and summarize(run)["eval_records"] == 3
+    assert build([run], lang="zh")["labels"]["empty_evaluations"].startswith("无结果的评估")

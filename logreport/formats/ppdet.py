@@ -188,6 +188,7 @@ class Parser(BlockPath):
         self.units_sent = False
         self.facts_steps: int | None = None
         self.values_cut = self.facts_cut = 0     # training lines cut in their last value
+        self.empty_evals = 0             # `Evaluation results empty`: no detection, no AP
         self.min_run = MIN_RUN
         self._layouts: dict = {}          # line skeleton -> its layout (fast path)
 
@@ -373,6 +374,9 @@ class Parser(BlockPath):
                 self._add_eval(f"bbox/{m.group(1).lower()}_AP", float(m.group(2)), number)
         elif OOM_TEXT.search(msg):
             out.append(Marker(OOM, msg.strip()[:300], line=number, step=self.last_step, time=self.time))
+        elif msg.startswith("Evaluation results empty"):      # (COCO's metrics not computed)
+            self.empty_evals += 1
+            out.append(Info({"empty_evaluations": self.empty_evals}, line=number))
         elif msg.startswith("KeyboardInterrupt: main proc"):    # the static graph's reader, ^C
             out.append(Marker(KILLED, msg.strip(), line=number, step=self.last_step, time=self.time))
 
