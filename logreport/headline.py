@@ -121,13 +121,14 @@ def _state(summary: dict, w: dict) -> str:
         said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
             else w["final_only"]            # (a paste of the `train metrics` block alone)
         return said + _anomalies(summary, w)
-    trainings = summary.get("trainings") or 1   # (the duration is the log's: say so)
-    took_text = "" if took is None else w["took"].format(w["duration"](took)) if trainings == 1 \
-        else w["spans"].format(n=trainings, d=w["duration"](took))
+    took_text = after = ""
+    trainings = summary.get("trainings") or 1
+    if took is not None and trainings > 1:      # the duration is the whole log's: say so
+        took_text = after = w["spans"].format(n=trainings, d=w["duration"](took))
+    elif took is not None:
+        took_text, after = (w[key].format(w["duration"](took)) for key in ("took", "after"))
     if state == "finished":
         return w["finished"].format(span=_span(summary, w), took=took_text) + _anomalies(summary, w)
-    after = "" if took is None else w["after"].format(w["duration"](took)) if trainings == 1 \
-        else took_text
     where = _at(summary, w)
     return w["unknown" if where else "unknown_"].format(where=where, took=after) \
         + _anomalies(summary, w)

@@ -159,13 +159,14 @@ def _facts(run: Run, full_paths: bool, segments: list, lang: str = "en") -> dict
     info = {k: os.path.basename(v.rstrip("/\\")) if not full_paths and isinstance(v, str)
             and _absolute(v) else v
             for k, v in run.info.items() if isinstance(v, (str, int, float))}
+    first, last = map(iso_time, _stamps(run))
     return {
         "format": run.format,
         "files": [_shown_path(full_paths)(f) for f in run.files],
-        "first_time": iso_time(_stamps(run)[0]),
-        "last_time": iso_time(_stamps(run)[1]),
+        "first_time": first,
+        "last_time": last,
         # a format whose stamps print no year: the one its file was last written in
-        **({"year_assumed": int(iso_time(run.first_time)[:4])} if run.first_time is not None
+        **({"year_assumed": int(first[:4])} if first
            and "written" in formats.describe(run.format).parser_options else {}),
         "lines": run.lines,
         "segments": [wording.label(seg.label, lang) for seg in segments],

@@ -173,8 +173,9 @@ def _zero_losses(run: Run, th: Thresholds) -> list[dict]:
     """zero_loss in the training records; where none shows the loss (a log that kept only its
     final metrics), a training whose average loss stated at its end (HF's `train_loss`) is
     exactly 0: it learnt from nothing (labels all masked, a NaN filter)."""
-    if main_loss(run):
-        return _on_loss(_zero_loss)(run, th)
+    loss = main_loss(run)
+    if loss:
+        return _zero_loss(run, loss, th)
     stated = run.arrays(FINAL, "train_loss")
     return [anomaly("zero_loss", stated["step"][i], "train_loss", "train_loss, the training's "
                     "average loss stated at its end, is exactly 0", int(stated["line"][i]))
