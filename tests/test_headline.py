@@ -307,3 +307,11 @@ def test_an_evaluation_with_no_result_is_counted_in_the_run_facts():
     facts = build([run])["runs"][0]["facts"]
     assert facts["empty_evaluations"] == 1 and summarize(run)["eval_records"] == 3
     assert build([run], lang="zh")["labels"]["empty_evaluations"].startswith("无结果的评估")
+
+
+def test_a_run_that_states_neither_step_nor_epoch_leaves_them_out_of_the_sentence():
+    """A stopped run whose records state no step nor epoch read "Stopped at ?"."""
+    s = dict(summarize(load(str(LONG80))), status="unknown", last_step=None, last_epoch=None)
+    assert headline.sentence(s).startswith("Stopped after 7m 23s; no end was logged.")
+    assert headline.sentence(s, lang="zh").startswith("已停止，已用 7分23秒，日志中没有结束记录。")
+

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
 
-from logreport import headline
+from logreport import headline, mail
 from logreport.analysis import summarize, values
 from logreport.formats.hf_values import stamp
 from logreport.headline import cards
@@ -138,6 +138,7 @@ def test_throughput_falls_back_to_the_average_stated_at_the_end():
                                      "stated": True}
     (card,) = [c for c in cards(summary, lang="zh") if c["key"] == "throughput"]
     assert (card["text"], card["sub"]) == ("0.8 samples/s", "训练结束时给出的平均值")
+    assert ("throughput", "train_samples_per_second 0.8") in mail.facts(summary)   # no "(median)"
     three = summarize(load(str(data / "64_nonLF_deepspeed_script_three_trainings_no_banner.log")))
     assert three["throughput"]["median"] == 30.279          # the last training's, not the first's
     lines = summarize(load(str(data / "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log")))

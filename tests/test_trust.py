@@ -1712,3 +1712,14 @@ def test_lines_alike_cut_in_the_same_value_read_so_in_blocks(tmp_path):
     assert len(rows) == n and all("loss_obj" not in m and "loss_iou_aware" in m for _, _, m in rows)
     (summary,), _ = summaries(log)
     assert summary["values_cut"] == n
+
+
+def test_a_gzipped_nohup_out_in_a_folder_is_a_log(tmp_path):
+    """`nohup … &` writes nohup.out; gzipped it was not named like a log and was left out."""
+    import gzip
+
+    log = PPDET / "picodet_s_320_coco_train.log"
+    (tmp_path / "nohup.out.gz").write_bytes(gzip.compress(log.read_bytes()))
+    runs, _ = summaries(tmp_path)
+    assert [os.path.basename(r["source"]) for r in runs] == ["nohup.out.gz"]
+    assert runs[0]["train_records"] == summaries(log)[0][0]["train_records"]

@@ -60,3 +60,10 @@ def test_segment_labels_read_in_chinese_on_a_chinese_page():
                                                            "restart at step 0 (line 6)"]
     assert wording.label("Continuing training from checkpoint", "zh") == \
         "Continuing training from checkpoint"
+
+
+def test_a_chinese_evaluation_table_gives_its_times_in_chinese_units():
+    rows = build([load(str(DATA / "ppdet" / "picodet_s_320_coco_long80e.log"))],
+                 lang="zh")["runs"][0]["evals"]
+    elapsed = [r["elapsed"] for r in rows["rows"]]
+    assert elapsed and all(re.fullmatch(r"\d+(?:分\d{2})?秒|\d+(?:小时\d{2})?分", e) for e in elapsed)
