@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .errors import LogreportError, UsageError
-from .terminal import cell, clean, json_text
+from .terminal import cell, clean, closed_pipe, json_text
 
 FAIL_ON = "nan,traceback,divergence"     # anomaly kinds that fail `check` and `watch` by default
 LOGS = click.argument("logs", nargs=-1, required=True, metavar="LOG...")
@@ -92,8 +92,8 @@ class Main(click.Group):
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Terminated:
-            ctx.exit(128 + signal.SIGTERM)
+        except (Terminated, BrokenPipeError) as e:      # SIGTERM; the reader of a pipe went
+            ctx.exit(128 + signal.SIGTERM if isinstance(e, Terminated) else closed_pipe())
         except KeyboardInterrupt:
             ctx.exit(130)
         except Exception as e:  # a bug: say so in one line unless --debug

@@ -28,3 +28,15 @@ def json_text(text: str) -> str:
     """JSON (ensure_ascii=False) with DEL and C1 characters escaped: json.dumps writes them
     raw, and some terminals obey a raw C1 CSI. The same JSON value, as \\u escapes."""
     return text.translate(_JSON_RAW)
+
+
+def closed_pipe() -> int:
+    """Stdout's reader went away (`logreport … | head`): what is left goes nowhere, and the
+    exit code is a SIGPIPE's, as for any tool in a pipe (it was an "internal error")."""
+    import os
+    import signal
+    import sys
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+

@@ -2,6 +2,7 @@
 import gzip
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,22 @@ def test_a_summary_table_shows_whole_run_names_on_a_narrow_terminal(runner, data
                 rows.append("")
             rows[-1] += cells[1].strip()
     assert rows == names
+
+
+def test_a_reader_that_closes_the_pipe_ends_it_quietly():
+    """`logreport summary runs/ --json | head`: once the reader had gone, logreport said
+    "internal error: BrokenPipeError" and exited 1. It ends as a tool in a pipe does."""
+    import os
+    import subprocess
+    import sys
+
+    data = Path(__file__).parent / "data"
+    gone, write = os.pipe()
+    os.close(gone)                           # (the reader has gone before the first write)
+    try:
+        done = subprocess.run([sys.executable, "-m", "logreport", "summary", str(data / "ppdet"),
+                               "--json"], stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
