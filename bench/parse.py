@@ -80,7 +80,8 @@ def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafac
     reps = reps or max(1, int(mb * 1_000_000 // len(body)))
     count = re.compile(rb"(\d+)/%d \[" % per)
     epoch = re.compile(rb"'epoch': (')?([\d.]+)'?|(?<=  epoch)( +=) +([\d.]+)")   # (a dict, a block)
-    span = max(float(m.group(2)) for m in epoch.finditer(body) if m.group(2))  # a copy's epochs
+    span = _epochs_of(head, per) or \
+        max(float(m.group(2)) for m in epoch.finditer(body) if m.group(2))    # a copy's epochs
     head = head.replace(b"Total optimization steps = %d" % per,
                         b"Total optimization steps = %d" % (reps * per))
 
@@ -97,6 +98,16 @@ def lf_log(path: str, mb: float, src: str = f"{SHARED}/fixtures/realrun/llamafac
             out.write(epoch.sub(lambda m, k=k: moved(m, k), copy) if k else copy)
         out.write(epoch.sub(lambda m: moved(m, reps - 1), tail))
     return reps * per
+
+
+def _epochs_of(head: bytes, steps: int) -> float | None:
+    """The epochs `steps` training steps take, as the Trainer counts them (examples / total
+    batch size steps an epoch: the epoch it prints, to 4 digits, would drift over many copies)."""
+    examples = re.search(rb"Num examples = ([\d,]+)", head)
+    batch = re.search(rb"Total train batch size \(.*\) = (\d+)", head)
+    if not (examples and batch):
+        return None
+    return steps * int(batch.group(1)) / int(examples.group(1).replace(b",", b""))
 
 
 def genlf_log(path: str, mb: int) -> None:

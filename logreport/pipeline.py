@@ -137,8 +137,9 @@ class Ingest:
         add = batch.add if batch is not None else lambda event: run.add(event, self.file)
         count = 0
         rejected = getattr(self.parser, "rejected", None)
+        read = 0
         for number, text in lines:
-            run.lines += 1
+            read += 1
             events = feed(text, number)
             if rejected:            # noted in line order, however the lines come in batches
                 self._rejected()
@@ -148,6 +149,7 @@ class Ingest:
                 for event in events:
                     add(event)
                 count += len(events)
+        run.lines += read
         if rejected:
             self._rejected()
         self.clock()

@@ -75,7 +75,7 @@ from .hf_quiet import (
     glued_line,
     split,
 )
-from .hf_values import BAR, stamp
+from .hf_values import BAR, plain_bar, stamp
 
 NOT_METRICS = ("epoch", "step", "total_flos")   # keys of a dict that are no metric of it
 
@@ -354,7 +354,7 @@ class BlockPath:
             yield Frames([(number, text)] + ([(number + 1, banner)] if banner is not None else []))
             return
         out: list = []
-        self.glued = self._bar(m, None, number, out)
+        self.glued = self._bar(plain_bar(m, None), number, out)
         self._line(text[cut:], number, out)
         self.glued = None
         if banner is not None:

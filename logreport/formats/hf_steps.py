@@ -307,23 +307,25 @@ class Steps:
                 self.burst_bar = self.clock_step
             self.burst.append(rec)
             return
-        self._end_burst(out)            # (a final record comes after the burst before it)
+        if self.burst:
+            self._end_burst(out)        # (a final record comes after the burst before it)
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
                 self._choose(rec.step, step, rec.epoch), rec.epoch,
                 self._unsure(rec.step, step, rec.epoch))
             self.last_step = rec.step
-        else:
-            if not self.buffered:
-                rec.step, rec.estimated = self._eval_step(rec.step, step)
-                if self._off_epoch(rec.step, rec.epoch):      # a bar that ran ahead gave it
-                    self._buffered(rec.line, out)
-            if self.buffered:
-                rec.step, rec.estimated = self._buffered_step(rec.epoch) if rec.phase == EVAL \
-                    else self._buffered_end()
-            if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
-                self.ended, self.train_total = True, None
-                self.facts.pop("total_steps", None)
+            out.append(rec)
+            return
+        if not self.buffered:
+            rec.step, rec.estimated = self._eval_step(rec.step, step)
+            if self._off_epoch(rec.step, rec.epoch):      # a bar that ran ahead gave it
+                self._buffered(rec.line, out)
+        if self.buffered:
+            rec.step, rec.estimated = self._buffered_step(rec.epoch) if rec.phase == EVAL \
+                else self._buffered_end()
+        if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
+            self.ended, self.train_total = True, None
+            self.facts.pop("total_steps", None)
         self._place(rec, out, restates)
 
     def _flush_finds_buffered(self, step: int | None) -> bool:

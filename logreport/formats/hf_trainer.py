@@ -30,7 +30,7 @@ from .common import EXCEPTION
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import BAR, argument, clock_seconds, fact_of, number, parse_dict, stamp
+from .hf_values import BAR, argument, clock_seconds, fact_of, number, parse_dict, plain_bar, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -163,8 +163,7 @@ class Parser(Steps, BlockPath):
         self.train_total: int | None = None
         self.pending: Record | None = None
         self.pending_echo = False
-        self.in_eval = False
-        self.in_dump = False
+        self.in_eval = self.in_dump = False
         self.in_message = False   # bare lines may continue the last logger message
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
@@ -188,6 +187,7 @@ class Parser(Steps, BlockPath):
         self.time: float | None = None
         self.first_time: float | None = None     # the first time stamp of the log
         self.burst: list = []
+        self.alone: tuple = ("", None)        # the last frame that was one bar alone, plain_bar's
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
@@ -197,15 +197,18 @@ class Parser(Steps, BlockPath):
             self._flush(out)
             self._end_burst(out)
         if "%|" in text:
-            m = BAR.match(text)
-            if m is not None and m.end() == len(text):      # a frame that is one bar alone
-                self._bar(m, None, number, out)
+            if text != self.alone[0]:       # (tqdm redraws a bar: the last one alone, again)
+                m = BAR.match(text)
+                if m is not None and m.end() == len(text):
+                    self.alone = (text, plain_bar(m, None))
+            if text == self.alone[0]:       # a frame that is one bar alone
+                self._bar(self.alone[1], number, out)
                 return out
             pos, known = 0, False
             for start, desc, m in bars(text):
                 if start > pos:
                     self._line(text[pos:start], number, out)
-                self.glued = self._bar(m, desc, number, out)
+                self.glued = self._bar(plain_bar(m, desc), number, out)
                 pos, known = m.end(), True
             known = (pos < len(text) and self._line(text[pos:], number, out)) or known
             self.glued = None
@@ -224,16 +227,14 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         return out
 
-    def _bar(self, m: re.Match, desc: str | None, number: int, out: list) -> int | None:
-        """A tqdm frame (and its description); for a frame of the training bar, its step (else
-        None)."""
+    def _bar(self, bar: tuple | None, number: int, out: list) -> int | None:
+        """A tqdm frame (`plain_bar`'s); for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
         if self.partial is not None:
             self._reject_partial()      # a terminal's wrap never puts a bar inside a dict
-        total, unit, n, elapsed, remaining = m.group("total", "unit", "n", "elapsed", "remaining")
-        if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
+        if bar is None:
             return None
-        total, n = int(total), int(n)
+        total, n, elapsed, remaining = bar
         if self.train_total is None:        # no "Total optimization steps" line (a paste)
             if self.in_eval:
                 return None

@@ -26,6 +26,15 @@ _FACTS = [
 ]
 
 
+def plain_bar(m: re.Match, desc: str | None) -> tuple | None:
+    """(total, count, elapsed, remaining) of a tqdm frame (BAR's match; `desc`: its
+    description) that can be the training bar: no description, a total, it/s or s/it."""
+    total, unit, n, elapsed, remaining = m.group("total", "unit", "n", "elapsed", "remaining")
+    if desc or total == "?" or not unit.endswith(("it/s", "s/it")):
+        return None
+    return int(total), int(n), elapsed, remaining
+
+
 def fact_of(msg: str) -> tuple[str, int] | None:
     """(name, value) of the fact a message states (_FACTS), if any."""
     if " = " not in msg and "world size: " not in msg:   # what all _FACTS need
@@ -55,9 +64,13 @@ def parse_dict(text: str) -> dict[str, float]:
     """The numeric items of a printed Python dict (repr, with bare nan/inf or quoted numbers)."""
     out: dict[str, float] = {}
     for key, quoted, tensor, bare in _PAIR.findall(text):
-        value = number(quoted or tensor or bare)
-        if value is not None:
-            out[key] = value
+        printed = quoted or tensor or bare
+        try:
+            out[key] = float(printed)       # (most values: what `number` gives them)
+        except ValueError:
+            value = number(printed)
+            if value is not None:
+                out[key] = value
     return out
 
 
