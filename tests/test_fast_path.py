@@ -764,15 +764,14 @@ def test_values_the_cast_does_not_take_go_through_feed(tmp_path):
 
 
 def test_bars_find_what_the_lazy_description_group_found():
-    """hf_trainer.bars (a description read back from a frame's start) finds the frames and
+    """hf_values.bars (a description read back from a frame's start) finds the frames and
     descriptions `(?:(?P<desc>[^|\\r\\n]*?): )?` + BAR finds."""
     import re
 
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from logreport.formats.hf_trainer import bars
-    from logreport.formats.hf_values import BAR
+    from logreport.formats.hf_values import BAR, bars
 
     lazy = re.compile(r"(?:(?P<desc>[^|\r\n]*?): )?" + BAR.pattern)
     pieces = [": ", " 10%|", "|", "█", " 3/60 [00:01<00:02,  3.1it/s]", "a", "Map: ", "\r", " ",

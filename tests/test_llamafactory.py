@@ -181,3 +181,24 @@ def test_progress_is_where_the_bar_stands_when_it_runs_ahead_of_the_last_dict():
     assert progress["remaining_seconds"] == 4668.0 and summarize(run)["last_step"] == 2
     finished = summarize(load(str(Path(__file__).parent / "data" / "llamafactory" / "sft_lora")))
     assert finished["progress"]["step"] == 60 and finished["progress"]["percent"] == 100.0
+
+
+def test_a_metrics_block_restating_the_dict_before_it_is_one_evaluation():
+    """An example script logs its evaluation's dict, then `trainer.log_metrics` prints the
+    `eval metrics` block restating it with `perplexity` and `eval_samples` added: that was two
+    evaluations (the added keys a record of their own, at the block's epoch 0.9997)."""
+    data = Path(__file__).parent / "data" / "llamafactory"
+    run = load(str(data / "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log"))
+    assert summarize(run)["eval_records"] == 1
+    rows = [r for r in run.rows() if r[1] == "eval"]
+    assert {r[5]: (r[3], r[6]) for r in rows} == {
+        "eval_loss": (0.99968, 2.6308915615081787), "eval_accuracy": (0.99968, 0.20261175918653207),
+        "eval_runtime": (0.99968, 94.2151), "eval_samples_per_second": (0.99968, 530.7),
+        "eval_steps_per_second": (0.99968, 33.169), "eval_samples": (0.99968, 50000.0),
+        "perplexity": (0.99968, 13.8861)}
+    # the training's summary dict and its `train metrics` block: one final record each training
+    four = load(str(data / "65_nonLF_deepspeed_script_four_trainings_no_bars.log"))
+    finals = [r for r in four.rows() if r[1] == "final" and r[5] == "train_loss"]
+    assert [r[6] for r in finals] == [0.1563156862324531, 10.380258413461538,
+                                      10.846153846153847, 23.009198588709676]
+    assert sum(len(t) for _, t in four.tables("final")) == 4

@@ -348,6 +348,17 @@ class Steps:
             seen.update(rec.metrics)
         out.append(rec)
 
+    def _joins_pending(self, block: Record) -> bool:
+        """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
+        Trainer logged it): one evaluation (or the training's end), which then takes the keys
+        the block adds (an example script's perplexity)."""
+        rec = self.pending
+        if rec is None or rec.phase != block.phase or not restated(block.metrics, rec.metrics, True):
+            return False
+        rec.metrics.update((k, v) for k, v in block.metrics.items() if k not in rec.metrics)
+        rec.epoch = block.epoch if rec.epoch is None else rec.epoch
+        return True
+
     def _end_burst(self, out: list) -> None:
         """The records of a buffered stdout's burst (the dicts one flush wrote, between two
         stretches of bars and logger lines), with their steps. A flush writes the dicts printed

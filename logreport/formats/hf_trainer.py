@@ -30,7 +30,7 @@ from .common import EXCEPTION
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import BAR, argument, clock_seconds, fact_of, number, parse_dict, plain_bar, stamp
+from .hf_values import BAR, argument, bars, clock_seconds, fact_of, number, parse_dict, plain_bar, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -108,23 +108,6 @@ SAMPLES = [
       Info({"elapsed_seconds": 51.0, "bar_step": 12, "remaining_seconds": 913.0}, line=2),
       Marker(KILLED, "KeyboardInterrupt", line=4, step=12, time=1795626630.0)]),
 ]
-
-
-def bars(text: str):
-    """The tqdm frames in a text, as `(?:(?P<desc>[^|\\r\\n]*?): )?` + BAR would find them: (start,
-    description or None, match). The description is read back from the frame's start (a lazy
-    group before the frame would scan the rest of the line at every position)."""
-    pos = 0
-    while True:
-        m = BAR.search(text, pos)
-        if m is None:
-            return
-        start, desc = m.start(), None
-        if start - 2 >= pos and text[start - 2:start] == ": ":
-            desc_start = max(pos, *(text.rfind(c, pos, start - 2) + 1 for c in "|\r\n"))
-            start, desc = desc_start, text[desc_start:start - 2]
-        yield start, desc, m
-        pos = m.end()
 
 
 def sniff(lines: list[str]) -> float:
@@ -327,9 +310,10 @@ class Parser(Steps, BlockPath):
         block = _BLOCK.match(stripped) if stripped.startswith("*****") else None
         if block:
             self.in_message = False
-            self._flush(out)
-            phase = TRAIN if block.group(1) == "train" else EVAL
-            self.block = Record(FINAL if phase == TRAIN else EVAL, {}, line=number)
+            phase = FINAL if block.group(1) == "train" else EVAL
+            if self.pending is None or self.pending.phase != phase:     # (else it may be the
+                self._flush(out)                                       # dict the block restates)
+            self.block = Record(phase, {}, line=number)
             return True
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
@@ -546,5 +530,6 @@ class Parser(Steps, BlockPath):
 
     def _end_block(self, out: list) -> None:
         block, self.block = self.block, None
-        if block is not None and block.metrics:
+        if block is not None and block.metrics and not self._joins_pending(block):
+            self._flush(out)
             self._emit(block, None, out, restates=True)

@@ -26,6 +26,23 @@ _FACTS = [
 ]
 
 
+def bars(text: str):
+    """The tqdm frames in a text, as `(?:(?P<desc>[^|\\r\\n]*?): )?` + BAR would find them: (start,
+    description or None, match). The description is read back from the frame's start (a lazy
+    group before the frame would scan the rest of the line at every position)."""
+    pos = 0
+    while True:
+        m = BAR.search(text, pos)
+        if m is None:
+            return
+        start, desc = m.start(), None
+        if start - 2 >= pos and text[start - 2:start] == ": ":
+            desc_start = max(pos, *(text.rfind(c, pos, start - 2) + 1 for c in "|\r\n"))
+            start, desc = desc_start, text[desc_start:start - 2]
+        yield start, desc, m
+        pos = m.end()
+
+
 def plain_bar(m: re.Match, desc: str | None) -> tuple | None:
     """(total, count, elapsed, remaining) of a tqdm frame (BAR's match; `desc`: its
     description) that can be the training bar: no description, a total, it/s or s/it."""
