@@ -282,7 +282,9 @@ class BlockPath:
         """The events of a stretch of one-frame lines (`OneFrameLines`) from line `number`:
         the first bar flushes the pending record; each dict's step is the count of the first
         bar after it; a dict with none after it is left pending."""
-        if not self._clean(prepared.total, int(run.counts[0])):
+        after_bar = np.isin(run.dicts - 1, run.bars).any() or len(run.dicts) and run.dicts[0] == 0 \
+            and self.bar_line == number - 1       # a dict on the line after a bar: feed weighs
+        if not self._clean(prepared.total, int(run.counts[0])) or after_bar:     # it (_values)
             yield split(data, start, end, number)
             return
         out: list = []
