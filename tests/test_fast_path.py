@@ -541,15 +541,16 @@ def test_a_worker_goes_on_while_its_results_wait(tmp_path, monkeypatch):
         worker.close()
 
 
-@pytest.mark.parametrize("at", [607, 608, 609])
+@pytest.mark.parametrize("at", [1228, 1229, 1230])
 def test_an_evaluation_whose_epoch_belies_its_step_before_training_lines(at, tmp_path):
     """Another run's evaluation pasted into a console (a logger line and its dict, epoch 2.22,
-    from fixture 67) right before training lines: the first bar after it flushes it, feed finds
-    its epoch far from that bar's step, so stdout was buffered, and the dicts from there on
-    get estimated steps. The fast path flushed it as the first frame of a stretch it then read
-    as if nothing had changed: that line's dict kept the bar's step (found by the fuzz test of
-    edited consoles). Blocks of any size and ranges give the facts of feed."""
-    lines = repeated(CONSOLE.read_bytes(), 2).split(b"\n")
+    from fixture 67) right before training lines (at step 295, past the 250 that epoch names):
+    the first bar after it flushes it, feed finds its epoch far behind that bar's step, so
+    stdout was buffered, and the dicts from there on get estimated steps. The fast path
+    flushed it as the first frame of a stretch it then read as if nothing had changed: that
+    line's dict kept the bar's step (found by the fuzz test of edited consoles). Blocks of any
+    size and ranges give the facts of feed."""
+    lines = repeated(CONSOLE.read_bytes(), 5).split(b"\n")
     other = (DATA / "llamafactory" / "67_lf_qwen2.5_1350steps_epochs_printed_0.2_readme.log"
              ).read_bytes().split(b"\n")
     assert other[505].startswith(b"{'eval_loss': 3.25") and other[505].endswith(b"'epoch': 2.22}")

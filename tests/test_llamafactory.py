@@ -217,3 +217,21 @@ def test_a_bar_on_the_line_before_a_dict_gives_its_step_on_a_console_of_one_fram
     assert summary["estimated_steps"] == 5          # a guess between two bars: said so
     spikes = load(str(data / "99_nonLF_trl_skypilot_readme_bar_then_dict_loss_spikes_120b.log"))
     assert list(values(spikes, "train", "loss")[0]) == [1, 2, 3, 4, 8, 14]
+
+
+def test_metrics_blocks_of_an_indented_paste_are_read():
+    """A paste indented two spaces: the blocks' rows at four. They were no rows, and the
+    evaluation was lost (`eval_records` 0). Its epoch (2.24, a streamed dataset's, at step 100
+    of 100) names step 224 by examples / batch size: an epoch past the bar is no sign of a
+    buffered stdout (only a bar past the epoch is)."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "100_nonLF_ezpz_aurora_indented_paste_metrics_blocks_streamed_epochs.log"))
+    summary = summarize(run)
+    assert summary["eval_records"] == 1 and summary["status"] == "finished"
+    assert summary["best"] == {"metric": "eval_accuracy", "value": 0.4701, "step": 100,
+                               "step_estimated": False, "epoch": 2.24}
+    evals = {r[5]: r[6] for r in run.rows() if r[1] == "eval"}
+    assert (evals["eval_loss"], evals["perplexity"]) == (2.5437, 12.7268)
+    finals = {r[5]: r[6] for r in run.rows() if r[1] == "final"}
+    assert (finals["train_loss"], finals["train_samples"]) == (2.8478338932991027, 25000.0)
+    assert "dict_steps" not in run.info

@@ -59,7 +59,7 @@ _RESUMED_AT = re.compile(r"Continuing training from global step (\d+)$")    # a 
 _DICT = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|predict_[\w/.@-]+|train_runtime|epoch|reward)'[^{}]*\}")
 _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
-_ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
+_ROW = re.compile(r"^\s+(\S+)\s*= +(\S.*)$")    # (a paste may indent it more)
 _RANK = re.compile(r"^\[rank\d+\]: ")
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
 # The DeepSpeed launcher ending a run (deepspeed/launcher/launch.py sigkill_handler): a rank
