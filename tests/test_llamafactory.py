@@ -235,3 +235,14 @@ def test_metrics_blocks_of_an_indented_paste_are_read():
     finals = {r[5]: r[6] for r in run.rows() if r[1] == "final"}
     assert (finals["train_loss"], finals["train_samples"]) == (2.8478338932991027, 25000.0)
     assert "dict_steps" not in run.info
+
+
+def test_lines_labelled_by_srun_are_read():
+    """`srun --label` prefixes each task's lines `0: ` / `1: `: the dicts were read, but not
+    `1: Training completed.`, so a run at 1136/1136 was `unknown` ("no end of training")."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "101_nonLF_esm2_slurm_srun_label_prefixed_lines.log"))
+    summary = summarize(run)
+    assert (summary["status"], summary["last_step"], summary["total_steps"]) == ("finished", 1136, 1136)
+    assert [(m.kind, m.line) for m in run.markers if m.kind in ("finished", "checkpoint")] == [
+        ("checkpoint", 28), ("finished", 35)]

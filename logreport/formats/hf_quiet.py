@@ -48,8 +48,8 @@ _OTHERWISE = (rb"^(?:" + _HEAD + rb")? *(?:\*\*\*\*\*|Training completed\.|Savin
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 # Text that feed may read otherwise (a dict, a rank prefix, a traceback, a data example, a
 # LLaMA-Factory logger line, a hyperparameter dump): an RE2 pattern
-_UNSAFE = (r"\{'|\[rank|Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
-           r"|metric_for_best_model|logging_steps=")
+_UNSAFE = (r"\{'|\[rank|^\d{1,5}: |Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
+           r"|metric_for_best_model|logging_steps=")       # (^\d: srun's label)
 
 
 def _other_than(total: bytes) -> bytes:

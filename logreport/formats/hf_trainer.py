@@ -61,6 +61,7 @@ _DICT_START = re.compile(r"\{'(?:loss|eval_[\w/.@-]+|train_runtime)': ")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
 _ROW = re.compile(r"^\s+(\S+)\s*= +(\S.*)$")    # (a paste may indent it more)
 _RANK = re.compile(r"^\[rank\d+\]: ")
+_LABEL = re.compile(r"^\d{1,5}: ")       # srun --label's task number
 _OOM = re.compile(r"out of memory|OutOfMemoryError", re.I)
 # The DeepSpeed launcher ending a run (deepspeed/launcher/launch.py sigkill_handler): a rank
 # that failed (a negative code: killed by that signal), or the launcher itself signalled
@@ -254,10 +255,13 @@ class Parser(Steps, BlockPath):
         """One line or the part of one beside progress bars; whether it was understood."""
         if not text.strip():
             return False
-        lead = _RANK.match(text.lstrip()) if "[rank" in text else None
+        lead = _RANK.match(text.lstrip()) if "[rank" in text else \
+            _LABEL.match(text) if text[:1].isdigit() else None
         rank = lead.group(0).strip() if lead else ""         # (a writer: see _another_writers_copy)
         if "[rank" in text:
             text = text.lstrip()[lead.end() if lead else 0:]
+        elif lead:
+            text = text[lead.end():]
         if self.partial is not None:
             text = self._join_wrapped(text, number)
             if text is None:
