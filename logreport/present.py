@@ -96,10 +96,10 @@ def best(summary_best: dict | None) -> str:
     b = summary_best
     step = (f"step {step_number(b['step'], b.get('step_estimated'))}"
             if b.get("step") is not None else "")
-    at = ", ".join(x for x in (where(epoch=b.get("epoch")), step) if x) \
+    at = ", ".join(x for x in (where(epoch=b.get("epoch")), step) if x)
+    return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "") \
         + (" (as the log states)" if b.get("stated") else "") \
         + (" (of the log's last training)" if b.get("last_training") else "")
-    return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "")
 
 
 def status(summary: dict) -> str:

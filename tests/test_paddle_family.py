@@ -44,6 +44,11 @@ def test_the_format_names_the_main_eval_metric(data, case, metric, value):
      {"metric": "acc", "value": 0.0, "step": None, "epoch": None}),          # no evaluation read
     ("paddleocr/22_v1x_static_det_test_iter_metrics_best_hmean_ocr511.log",
      {"metric": "hmean", "value": 0.664705, "step": 68000, "epoch": 23}),    # 1.x `Test iter:`
+    # ppdet's `Best test bbox ap is 0.915.` (a fraction) above the excerpt's `mAP = 90.83%`
+    ("ppdet/public_50_yolov3_voc_last_two_epochs_best_stated_above_the_eval_read_mouse_todo.log",
+     {"metric": "bbox/mAP", "value": 91.5, "step": None, "epoch": None}),
+    ("ppdet/public_37_yolov3_voc_release26_average_fps_doc.log",            # 0.939 over 93.63 %
+     {"metric": "bbox/mAP", "value": 93.9, "step": None, "epoch": None}),
 ])
 def test_the_best_the_log_states_is_the_best(data, case, want):
     """An excerpt's stated best (`best metric, acc: 0`; 1.x's `best_hmean:…, best_epoch:23,
@@ -52,6 +57,23 @@ def test_the_best_the_log_states_is_the_best(data, case, want):
     found = analysis.best(load(str(data / case)))
     assert found["stated"] is True
     assert {k: found[k] for k in want} == want
+
+
+@pytest.mark.parametrize("case,want", [
+    ("ppdet/yolov3_mobilenet_v1_voc_train.log", (0.0, 11)),           # VOC: 0.000 = 0.00 %
+    ("ppdet/rtdetr_r18vd_coco_train.log", None),                      # COCO: 0.130 = AP 0.130
+    ("ppdet/public_43_launch_logdir_restarts_4gpu", None),
+])
+def test_a_stated_best_that_an_evaluation_read_rounds_to_is_that_evaluation(data, case, want):
+    """ppdet prints its best to 3 decimals (`Best test bbox ap is 0.724.`): where an evaluation
+    of the same process read rounds to it, the best is that evaluation (its exact value, its
+    step), not the rounded statement."""
+    run = load(str(data / case))
+    found = analysis.best(run)
+    assert "stated" not in found and found["step"] is not None
+    if want is not None:
+        assert (found["value"], found["step"]) == want
+    assert run.info[f"best_{found['metric']}"] <= found["value"]
 
 
 def test_eval_regression_follows_the_main_metric():

@@ -44,6 +44,7 @@ _VOC = re.compile(r"mAP\((\d\.\d{2})(?:, (?:11point|integral))?\) = (" + NUM + r
 _FPS = re.compile(r"Total sample number: (\d+), aver(?:a)?ge FPS: (\S+)")
 _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.1) : (" + NUM + ")$")
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
+_BEST = re.compile(r"Best test (\w+) ap is (" + NUM + r")\.?\s*$")      # 2.x, `{:0.3f}`
 DESCRIPTOR = Descriptor(
     main_eval=("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh"),
     main_loss=("loss",),
@@ -136,6 +137,10 @@ SAMPLES = [
      " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.048\n"
      " Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = -1.000",
      [Record(EVAL, {"AP": 0.048, "APl": -1.0}, line=2)]),
+    # the best a VOC run states, a fraction (`{:0.3f}`), above the one evaluation read (a %)
+    ("[07/28 23:27:20] ppdet.metrics.metrics INFO: mAP(0.50, integral) = 90.83%\n"
+     "[07/28 23:27:20] ppdet.engine INFO: Best test bbox ap is 0.915.",
+     [Record(EVAL, {"bbox/mAP": 90.83}, line=1), Info({"best_bbox/mAP": 91.5}, line=2)]),
     ("[11/25 16:48:22] ppdet.utils.checkpoint INFO: Save checkpoint: /home/user/ppdet_out/ppyoloe_resume",
      [Marker(CHECKPOINT, "/home/user/ppdet_out/ppyoloe_resume", line=1)]),
 ]
@@ -181,6 +186,8 @@ class Parser(BlockPath):
         self.model = ""                  # "student/" while a semi-supervised run evaluates it
         self.pending: dict[str, float] = {}
         self.pending_line = 0
+        self.evaluated: dict[str, float] = {}   # this process's best of each eval metric read
+        self.last_eval: tuple = ()       # the names of the last evaluation read
         self.table: dict | None = None
         self.in_traceback = False
         self.traceback_line = 0
@@ -227,6 +234,10 @@ class Parser(BlockPath):
         rec = Record(EVAL, metrics, step=self._eval_step(), epoch=self.epoch, time=self.time,
                      line=self.pending_line)
         self.pending = {}
+        self.last_eval = tuple(metrics)
+        for name, value in metrics.items():
+            if value == value and value > self.evaluated.get(name, float("-inf")):
+                self.evaluated[name] = value
         return [rec]
 
     def _add_eval(self, name: str, value: float, number: int) -> None:
@@ -358,6 +369,7 @@ class Parser(BlockPath):
         elif msg.startswith("Best test "):
             self._name_task(msg.split()[2:3])
             out.extend(self._flush_eval())
+            self._stated_best(msg, number, out)
         elif msg.startswith("mAP("):
             m = _VOC.search(msg)
             if m:
@@ -380,8 +392,33 @@ class Parser(BlockPath):
         elif msg.startswith("KeyboardInterrupt: main proc"):    # the static graph's reader, ^C
             out.append(Marker(KILLED, msg.strip(), line=number, step=self.last_step, time=self.time))
 
+    def _stated_best(self, msg: str, number: int, out: list) -> None:
+        """`Best test bbox ap is 0.915.`: the best this process evaluated (the Checkpointer's
+        best_ap, map_res[key][0]: COCO's AP, or VOC's mAP as a fraction, where its mAP line
+        prints a percentage), perhaps from an evaluation before the lines read (an excerpt).
+        The fact best_<metric>, in the units of the metric of the evaluation it follows: the
+        stated value (printed to 3 decimals) where it is above every evaluation of this process
+        read by more than its rounding, else that evaluation's exact value. A line after no
+        evaluation of its task read (its units unknown) gives none."""
+        m = _BEST.search(msg)
+        task = _TASK.get(m.group(1).lower()) if m else None
+        if task is None:
+            return
+        if f"{task}/AP" in self.last_eval:
+            metric, scale = f"{task}/AP", 1.0
+        elif task == "bbox" and "bbox/mAP" in self.last_eval:
+            metric, scale = "bbox/mAP", 100.0
+        else:
+            return
+        stated, seen = float(m.group(2)), self.evaluated.get(metric)
+        if seen is None or stated * scale > seen + 0.0005 * scale * (1 + 1e-9):
+            out.append(Info({f"best_{metric}": round(stated * scale, 9)}, line=number))
+        else:
+            out.append(Info({f"best_{metric}": seen}, line=number))
+
     def _startup(self, msg: str, number: int, out: list) -> None:
         resume = msg.startswith("Finish resuming")
+        self.evaluated = {}              # a new process: its Checkpointer's best starts afresh
         if self.trained_since_start:
             out.extend(self._flush_eval())
             out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
