@@ -350,3 +350,23 @@ def test_a_value_a_paste_wrapped_onto_the_next_line_is_dropped_and_counted(data)
     assert run.info["values_cut"] == 2 and run.unparsed == 2
     assert analysis.summarize(run)["values_cut"] == 2
     assert run.arrays("train", "loss")["value"].tolist() == [2.760931, 3.015381]
+
+
+def test_a_training_line_whose_end_another_print_overwrote_keeps_its_whole_values(data):
+    """A Windows FCENet workerlog: another process's `lanms has been installed.` overwrote the
+    end of a training line (`… avg_batch_cost: 2.29791 s, avg_samplanms has been installed.`);
+    the record of step 295 was dropped, counted only among the 96 unparsed `lanms` lines. Its
+    values a `, ` follows are whole: the record keeps them, the line is counted cut."""
+    run = load(str(data / "paddleocr" / "25_fcenet_windows_training_line_end_overwritten_by_"
+                                        "another_print_workerlog0_lines1650-1750.log"))
+    assert run.count("train") == 5 and run.unparsed == 96 and run.info["values_cut"] == 1
+    steps = run.arrays("train", "loss")
+    assert steps["step"].tolist() == [285, 290, 295, 60, 65] and steps["line"][2] == 50
+    assert run.arrays("train", "loss_gcn")["value"][2] == 0.359491
+    assert run.arrays("train", "avg_batch_cost")["value"][2] == 2.29791
+    assert 50 not in run.arrays("train", "ips")["line"].tolist()      # its cut values: none
+    assert analysis.summarize(run)["values_cut"] == 1
+    # a line whose every part reads (a layout of no known order) is not taken as a cut one
+    parser = formats.get("paddleocr").Parser()
+    assert parser.feed("[2024/03/09 15:26:01] ppocr INFO: epoch: [2/1200], global_step: 295, "
+                       "lr: 0.027976, loss: 3.431514, some_new_field: 2", 1) is None

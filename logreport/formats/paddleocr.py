@@ -45,6 +45,11 @@ _TRAIN = re.compile(
     + r") s, ((?:avg_)?batch_cost): (" + _VALUE + r") s, ((?:avg_)?samples): (" + _VALUE + r"), ips: ("
     + _VALUE + r")(?: samples/s)?(?:, eta: (" + TIMEDELTA + "))?"
     r"(?:, max_mem_reserved: (\d+) (MB|B),? max_mem_allocated: (\d+) (?:MB|B))?\s*$")
+# a training line whose end another process's print overwrote (`avg_samplanms has been
+# installed.`): its head, then `key: value` pairs each whole where `, ` follows it
+_TRAIN_HEAD = re.compile(r"^epoch: \[(\d+)/(\d+)\], (?:iter|global_step): (\d+), ")
+_PART = re.compile(r"^([A-Za-z_]\w*): (?:(" + _VALUE + r")(?: (?:s|samples/s|(MB|B)))?|(" + TIMEDELTA
+                   + r"))$")
 _TRAIN_1X = re.compile(r"^epoch: (\d+), iter: (\d+), (.*), time: (" + NUM + r")\s*$")
 _STAT = re.compile(r"^'?([A-Za-z_][\w.]*)'?: '?(" + _VALUE + r")'?$")
 _PAIR = re.compile(r"([A-Za-z_][\w.]*): ([^,]+)")
@@ -208,6 +213,8 @@ class Parser(LineParser):
 
     def _train(self, msg: str, number: int, out: list) -> bool:
         m = _TRAIN.match(msg)
+        if m is None and _TRAIN_HEAD.match(msg):
+            return self._cut_train(msg, number, out)
         if m:
             epoch, epochs, step = int(m.group(1)), int(m.group(2)), int(m.group(3))
             metrics = _stats(m.group(4))
@@ -237,11 +244,45 @@ class Parser(LineParser):
                 return False
             epoch, step = int(m.group(1)), int(m.group(2))
             metrics["time"] = float(m.group(4))
+        self._record(epoch, step, metrics, number, out)
+        return True
+
+    def _record(self, epoch: int, step: int, metrics: dict, number: int, out: list) -> None:
         if self.evaluated:
             out.append(self.marker(NEW_RUN, "new run", number))
             self.evaluated = False
         self.epoch, self.last_step, self.scored = epoch, step, False
         out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
+
+    def _cut_train(self, msg: str, number: int, out: list) -> bool:
+        """A 2.x training line cut by what was printed over its end (`…, avg_batch_cost:
+        2.29791 s, avg_samplanms has been installed.`): the values whole (a `, ` after each)
+        before the first part that is no `key: value` are its record; the rest is dropped and
+        the line counted (`values_cut`). A line whose parts all read (a layout of no known
+        order, or one cut at its end) stays not understood."""
+        head = _TRAIN_HEAD.match(msg)
+        parts = msg[head.end():].split(", ")
+        metrics: dict[str, float] = {}
+        units = None
+        for i, part in enumerate(parts):
+            pair = _PART.match(part) if i < len(parts) - 1 else None
+            if pair is None:
+                break
+            key, value, unit, eta = pair.groups()
+            if eta is not None:
+                metrics["eta_seconds"] = duration(eta)
+                continue
+            metrics["learning_rate" if key == "lr" else key] = parse_number(value)
+            if unit and key == "max_mem_reserved":
+                units = "MB" if unit == "MB" else "bytes"
+        if not metrics or _PART.match(parts[i]) or any(v is None for v in metrics.values()):
+            return False
+        self.values_cut += 1
+        facts: dict = {"total_epochs": int(head.group(2)), "values_cut": self.values_cut}
+        if units and "units" not in self.facts:
+            facts["units"] = {"max_mem_reserved": units, "max_mem_allocated": units}
+        self.fact(out, number, **facts)
+        self._record(int(head.group(1)), int(head.group(3)), metrics, number, out)
         return True
 
     def _eval(self, body: str, number: int, out: list) -> bool:
