@@ -1,5 +1,7 @@
 """Tidy export of runs: JSONL and CSV written a slice of a series at a time, Parquet through
-pyarrow; all streamed into the temporary file, so memory stays flat."""
+pyarrow; all streamed into the temporary file, so memory stays flat. A value the format prints
+for "not applicable" (COCO's -1.000: no object of that size) is no value: its row's value is
+empty (CSV), null (JSONL, Parquet), as the report leaves it out of every chart and figure."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +10,9 @@ import math
 import os
 import re
 
+import numpy as np
+
+from . import formats
 from .errors import UsageError
 from .model import EXPORTED, Run, iso_time, json_number, plain
 from .render import replace_atomic
@@ -39,21 +44,35 @@ def write(runs: list[Run], path: str) -> int:
                 writer.writerow(COLUMNS)
             for run in runs:
                 for part in run.series_columns(ROW_GROUP, EXPORTED):
+                    na = _not_applicable(run, part[2], part[-1])
                     if suffix == ".csv":
-                        writer.writerows(_csv_rows(run.name, *part))
+                        writer.writerows(_csv_rows(run.name, *part, na=na))
                     else:
-                        f.writelines(_json_lines(run.name, *part))
+                        f.writelines(_json_lines(run.name, *part, na=na))
                     count += len(part[-1])
 
     replace_atomic(path, write_rows)
     return count
 
 
-def _json_lines(name, seg, phase, metric, step, estimated, epoch, time, value):
-    """JSONL of one slice: what json.dumps gives for each row of `rows`, made faster."""
+def _not_applicable(run: Run, metric: str, value: np.ndarray) -> np.ndarray | None:
+    """Which values of a slice are the format's "not applicable" one (formats.not_applicable),
+    or None where the metric has none."""
+    sentinel = formats.not_applicable(run.format, metric)
+    if sentinel is None:
+        return None
+    na = value == sentinel
+    return na if na.any() else None
+
+
+def _json_lines(name, seg, phase, metric, step, estimated, epoch, time, value, na=None):
+    """JSONL of one slice: what json.dumps gives for each row of `rows`, made faster (null
+    where `na`: not applicable)."""
     head = f'{{"run": {_json(name)}, "segment": {seg}, "phase": {_json(phase)}, "step": '
     tail = f', "metric": {_json(metric)}, "value": '
     values = [repr(v) if math.isfinite(v) else f'"{json_number(v)}"' for v in value.tolist()]
+    if na is not None:
+        values = ["null" if x else v for v, x in zip(values, na.tolist())]
     flags = ["true" if x else "false" for x in estimated.tolist()]
     return (f'{head}{s}, "step_estimated": {x}, "epoch": {e}, "time": {t}{tail}{v}}}\n'
             for s, x, e, t, v in zip(_texts(_plain(step), "null"), flags,
@@ -61,13 +80,15 @@ def _json_lines(name, seg, phase, metric, step, estimated, epoch, time, value):
                                      [_json(t) if t else "null" for t in _times(time)], values))
 
 
-def _csv_rows(name, seg, phase, metric, step, estimated, epoch, time, value):
-    """CSV rows of one slice (cells as `csv_cell` makes them)."""
+def _csv_rows(name, seg, phase, metric, step, estimated, epoch, time, value, na=None):
+    """CSV rows of one slice (cells as `csv_cell` makes them; empty where `na`)."""
     n = len(value)
     constant = [csv_cell(name)] * n, [seg] * n, [csv_cell(phase)] * n
+    values = [csv_cell(v) for v in value.tolist()]
+    if na is not None:
+        values = ["" if x else v for v, x in zip(values, na.tolist())]
     return zip(*constant, _plain(step), ["true" if x else "false" for x in estimated.tolist()],
-               _plain(epoch), _times(time), [csv_cell(metric)] * n,
-               [csv_cell(v) for v in value.tolist()])
+               _plain(epoch), _times(time), [csv_cell(metric)] * n, values)
 
 
 def _json(text: str) -> str:
@@ -115,7 +136,6 @@ def _parquet(runs: list[Run], path: str) -> int:
 
     Arrow arrays are built from numpy buffers: pyarrow.array(ndarray) would import pandas.
     """
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,7 +164,9 @@ def _parquet(runs: list[Run], path: str) -> int:
                              _flags(estimated),
                              _column(pa.float64(), epoch),
                              _column(pa.timestamp("ns"), np.round(time * 1e9), np.int64),
-                             _repeat(metric, n), _column(pa.float64(), value)]
+                             _repeat(metric, n),
+                             _column(pa.float64(), value,
+                                     missing=_not_applicable(run, metric, value))]
                     pending.append(pa.Table.from_arrays(batch, schema=schema))
                     count += n
                     if sum(len(t) for t in pending) >= ROW_GROUP:
@@ -157,17 +179,17 @@ def _parquet(runs: list[Run], path: str) -> int:
     return count
 
 
-def _column(kind, values, dtype=None):
-    """An arrow array of a numpy float column (cast to dtype: NaN becomes null)."""
-    import numpy as np
+def _column(kind, values, dtype=None, missing=None):
+    """An arrow array of a numpy float column (cast to dtype: NaN becomes null; null where
+    `missing`)."""
     import pyarrow as pa
 
     valid = None
     if dtype is not None:
         missing = np.isnan(values)
         values = np.where(missing, 0, values).astype(dtype)
-        if missing.any():
-            valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    if missing is not None and missing.any():
+        valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)],
                                  null_count=-1 if valid is not None else 0)
@@ -175,7 +197,6 @@ def _column(kind, values, dtype=None):
 
 def _flags(values):
     """An arrow boolean array of a numpy 0/1 column."""
-    import numpy as np
     import pyarrow as pa
 
     bits = np.packbits(values.astype(bool), bitorder="little")
@@ -185,7 +206,6 @@ def _flags(values):
 
 def _repeat(text: str, n: int):
     """n times the same string, as an arrow string array."""
-    import numpy as np
     import pyarrow as pa
 
     indices = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(np.zeros(n, np.int32))])

@@ -75,6 +75,33 @@ def test_export_csv_and_parquet(runner, data, tmp_path, suffix):
     assert len(frame[(frame.phase == "train") & (frame.metric == "loss")]) == 36
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_export_leaves_cocos_not_applicable_minus_one_empty(runner, data, tmp_path, suffix):
+    """pycocotools prints `= -1.000` for an area with no object (`area= small` on a PCB set
+    evaluated by tools/eval.py): not applicable, left out of the report's charts and figures.
+    `export` wrote it as the value -1.0 in every format; its row is kept, its value empty (CSV)
+    or null (JSONL, Parquet), the same in each."""
+    import pandas as pd
+
+    out = tmp_path / f"m{suffix}"
+    log = data / "ppdet/public_51_evalpy_coco_small_area_minus1_not_applicable_pcb_windows_notes.log"
+    result = runner.invoke(main, ["export", str(log), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "wrote 13 rows" in result.stderr
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        values = {r["metric"]: r["value"] for r in rows}
+        assert values["bbox/APs"] is None and values["bbox/ARs"] is None
+    else:
+        frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        values = dict(zip(frame.metric, frame.value))
+        assert pd.isna(values["bbox/APs"]) and pd.isna(values["bbox/ARs"])
+        if suffix == ".csv":
+            assert ",bbox/APs,\n" in out.read_text()
+    assert -1.0 not in [v for v in values.values() if v is not None]
+    assert (values["bbox/AP"], values["bbox/APm"], values["bbox/APl"]) == (0.024, 0.024, 0.0)
+
+
 def test_export_marks_estimated_steps(runner, data, tmp_path):
     """A Trainer dict with no progress bar after it has no step in the log: its estimate is
     exported, marked (50_nonLF: ten dicts, then the first bar the paste shows, 136/202, which

@@ -572,11 +572,14 @@ def test_coco_minus_one_is_not_drawn_best_nor_compared():
     assert data["runs"][0]["series"]["eval"]["bbox/APl"]["nna"] == len(apl)
 
 
-def test_export_keeps_minus_one_as_printed(tmp_path):
+def test_export_writes_minus_one_as_no_value(tmp_path):
+    """As the report: its row kept (the log printed it), its value none (was -1)."""
     out = tmp_path / "x.jsonl"
     assert CliRunner().invoke(main, ["export", str(LONG80), "-o", str(out)]).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert any(r["metric"] == "bbox/APl" and r["value"] == -1 for r in rows)
+    apl = [r["value"] for r in rows if r["metric"] == "bbox/APl"]
+    assert apl and apl == [None] * len(apl)
+    assert not any(r["value"] == -1 for r in rows)
 
 
 # --- 6. an unread log never passes -------------------------------------------------------------
