@@ -19,6 +19,8 @@ from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
+LATE_LINES = 100000     # ... unless the newest lines are mostly one format's: a late start
+LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and characters)
 QUIET_SETTLES = 5       # pauses (a watch's ~1 s ticks) a live log's lines stay as they are
                         # before its format is decided as a whole log's
 
@@ -40,6 +42,7 @@ class Ingest:
         self.buffer: list[tuple[int, str]] = []
         self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
         self.tried = False              # a decision on the first SNIFF_LINES decided nothing
+        self.chars = 0                  # characters of the lines buffered
 
     def _parser_args(self) -> dict:
         """The options its format's parser takes (when the log was written, for stamps printed
@@ -49,17 +52,24 @@ class Ingest:
 
     def feed(self, lines) -> int:
         """Parse some (number, text) lines; returns how many events reached the run.
-        UnknownFormat once GIVE_UP_LINES lines of no known format were buffered (with
-        `give_up`; else the oldest lines beyond that are let go)."""
+        UnknownFormat once GIVE_UP_LINES lines of no known format were buffered, or, while
+        the newest lines may still start one (_decide_late), LATE_LINES (with `give_up`; else
+        the oldest lines beyond GIVE_UP_LINES are let go)."""
         if self.parser is None:
+            start = len(self.buffer)
             self.buffer.extend(lines)
+            self.chars += sum(len(text) for _, text in self.buffer[start:])
             if len(self.buffer) < SNIFF_LINES:
                 return 0
-            if not self._decide():
+            if not (len(self.buffer) <= GIVE_UP_LINES and self._decide()
+                    or self._decide_late(len(self.buffer) - start)):
                 if len(self.buffer) > GIVE_UP_LINES:
-                    if self.give_up:
+                    if not self.give_up:
+                        cut = len(self.buffer) - GIVE_UP_LINES
+                        self.chars -= sum(len(text) for _, text in self.buffer[:cut])
+                        del self.buffer[:cut]
+                    elif len(self.buffer) > LATE_LINES or self.chars > LATE_CHARS:
                         raise unknown_format(self.name, [t for _, t in self.buffer])
-                    del self.buffer[:len(self.buffer) - GIVE_UP_LINES]
                 return 0
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
@@ -123,13 +133,25 @@ class Ingest:
         window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
         self.tried = self.tried or not clear
         fmt = formats.detect([text for _, text in window], clear)
-        if fmt is None:
-            return False
+        return fmt is not None and self._use(fmt)
+
+    def _use(self, fmt) -> bool:
+        """Read this input as `fmt` from now on (the buffered lines first)."""
         self.format = fmt
         self.parser = fmt.Parser(**self._parser_args())
         if not self.run.format:
             self.run.format = fmt.NAME
         return True
+
+    def _decide_late(self, new: int) -> bool:
+        """A log whose trainer's lines come late (a config dump, then thousands of a data
+        loader's errors, then training): where the whole buffer decided nothing, its newest
+        SNIFF_LINES lines (new ones among them) decide, only where they are mostly one
+        format's and no other's as much (`clear`). Every line buffered is then parsed."""
+        if len(self.buffer) <= SNIFF_LINES or not new:
+            return False
+        fmt = formats.detect([text for _, text in self.buffer[-SNIFF_LINES:]], clear=True)
+        return fmt is not None and self._use(fmt)
 
     def _parse(self, lines, batch: Batch | None = None) -> int:
         """Feed lines to the parser; their events go to the run (through `batch`, if given)."""

@@ -595,6 +595,32 @@ def test_a_log_of_another_tool_exits_1(log, command, tmp_path):
         "logreport formats" in line
 
 
+def test_a_log_whose_training_lines_come_late_is_read(tmp_path):
+    """A PaddleOCR 2.0 workerlog.0: launches that failed, a config dump and 16,925 of the data
+    loader's `root ERROR: When parsing line …` messages, then, from line 34332, a training and
+    tools/eval.py runs (fixture paddleocr/15 is its last 1284 lines). Every command exited 1,
+    'no training records recognised (closest format: ppdet, 0% of lines)': the read gave up
+    after 20,000 lines of no known format. Newest lines mostly one format's now decide it, and
+    every line is read; the records are those of its last lines read alone."""
+    from logreport.pipeline import GIVE_UP_LINES
+
+    log = DATA / "paddleocr" / ("26_v2.0_rec_launches_16925_dataloader_errors_then_training_"
+                                "from_line_34332_workerlog0.log.gz")
+    run = load(str(log))
+    assert run.format == "paddleocr"
+    tail = load(str(DATA / "paddleocr" / ("15_v2.0_rec_training_then_evalpy_of_another_"
+                                          "checkpoint_workerlog0_lines34300-35583.log")))
+    assert (run.count("train"), run.count("eval")) == (tail.count("train"), tail.count("eval"))
+    assert run.count("train") == 275
+    assert int(run.arrays("train", "loss")["line"][0]) == 34332
+    # lines of no known format as many, then no line of any: refused, as before
+    lines = (DATA / "negative" / "N2_lightning_tqdm_pl4225.log").read_text().splitlines()
+    junk = tmp_path / "junk.log"
+    junk.write_text("\n".join(lines * (2 * GIVE_UP_LINES // len(lines) + 1)) + "\n")
+    result = CliRunner().invoke(main, ["summary", str(junk)])
+    assert result.exit_code == 1 and "no training records recognised" in result.stderr
+
+
 def test_a_paddleseg_variant_it_does_not_read_is_said_to_be_read_as_paddleseg():
     """MedicalSeg (PaddleSeg's contrib) prints PaddleSeg's prefix and tags with its own fields:
     refused, and the refusal named PaddleDetection as what it was read as."""
