@@ -21,6 +21,7 @@ SNIFF_LINES = 400       # lines buffered before the format must be decided
 GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
 LATE_LINES = 100000     # ... unless the newest lines are mostly one format's: a late start
 LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and characters)
+ERROR_ENDS = 20         # lines at a log's end a crash's exception line is among
 QUIET_SETTLES = 5       # pauses (a watch's ~1 s ticks) a live log's lines stay as they are
                         # before its format is decided as a whole log's
 
@@ -43,6 +44,8 @@ class Ingest:
         self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
         self.tried = False              # a decision on the first SNIFF_LINES decided nothing
         self.chars = 0                  # characters of the lines buffered
+        self.let_go = 0                 # lines let go from the buffer's start (a watch's)
+        self.late = SNIFF_LINES         # the line the next window of _decide_late starts at
 
     def _parser_args(self) -> dict:
         """The options its format's parser takes (when the log was written, for stamps printed
@@ -61,13 +64,13 @@ class Ingest:
             self.chars += sum(len(text) for _, text in self.buffer[start:])
             if len(self.buffer) < SNIFF_LINES:
                 return 0
-            if not (len(self.buffer) <= GIVE_UP_LINES and self._decide()
-                    or self._decide_late(len(self.buffer) - start)):
+            if not (len(self.buffer) <= GIVE_UP_LINES and self._decide() or self._decide_late()):
                 if len(self.buffer) > GIVE_UP_LINES:
                     if not self.give_up:
                         cut = len(self.buffer) - GIVE_UP_LINES
                         self.chars -= sum(len(text) for _, text in self.buffer[:cut])
                         del self.buffer[:cut]
+                        self.let_go += cut
                     elif len(self.buffer) > LATE_LINES or self.chars > LATE_CHARS:
                         raise unknown_format(self.name, [t for _, t in self.buffer])
                 return 0
@@ -143,15 +146,19 @@ class Ingest:
             self.run.format = fmt.NAME
         return True
 
-    def _decide_late(self, new: int) -> bool:
+    def _decide_late(self) -> bool:
         """A log whose trainer's lines come late (a config dump, then thousands of a data
-        loader's errors, then training): where the whole buffer decided nothing, its newest
-        SNIFF_LINES lines (new ones among them) decide, only where they are mostly one
-        format's and no other's as much (`clear`). Every line buffered is then parsed."""
-        if len(self.buffer) <= SNIFF_LINES or not new:
-            return False
-        fmt = formats.detect([text for _, text in self.buffer[-SNIFF_LINES:]], clear=True)
-        return fmt is not None and self._use(fmt)
+        loader's errors, then training): where the whole buffer decided nothing, a window of
+        SNIFF_LINES lines decides, only where they are mostly one format's and no other's as
+        much (`clear`). The windows follow one another from the input's start, each read once
+        it is full: the same however the lines come in. Every line buffered is then parsed."""
+        while self.late + SNIFF_LINES <= self.let_go + len(self.buffer):
+            first, self.late = self.late - self.let_go, self.late + SNIFF_LINES
+            window = self.buffer[first:first + SNIFF_LINES] if first >= 0 else []
+            fmt = formats.detect([text for _, text in window], clear=True) if window else None
+            if fmt is not None:
+                return self._use(fmt)
+        return False
 
     def _parse(self, lines, batch: Batch | None = None) -> int:
         """Feed lines to the parser; their events go to the run (through `batch`, if given)."""
@@ -223,8 +230,9 @@ def unknown_format(name: str, lines: list[str]) -> UnknownFormat:
             closest += (f": {found} in them, too few lines to tell the format by; "
                         f"--format {ranked[0][1].NAME} reads it so")
     first = " | ".join(t[:60] for t in lines[:2])
-    # a crash before any record of a known format (an OOM at step 0): say which
-    error = next((t.strip() for t in reversed(lines) if EXCEPTION.match(t.strip())), "")
+    # a crash before any record of a known format (an OOM at step 0): say which, where the
+    # log ends in it (a launch that failed, then others that ran on, does not)
+    error = next((t.strip() for t in reversed(lines[-ERROR_ENDS:]) if EXCEPTION.match(t.strip())), "")
     error = f"; it ends in an error: {error[:120]}" if error else ""
     return UnknownFormat(f"no training records recognised ({closest}); first lines: {first!r}"
                          + error,

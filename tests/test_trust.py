@@ -636,6 +636,12 @@ def test_a_crash_paste_no_format_claims_is_refused_naming_its_error():
     result = CliRunner().invoke(main, ["check", str(log)])
     assert result.exit_code == 1 and "; it ends in an error: torch.cuda.OutOfMemoryError: CUDA " \
         "out of memory. Tried to allocate 112.00 MiB. GPU (hint:" in result.stderr
+    # a first launch that failed, then six more, the last to its end: it ends in no error
+    rerun = DATA / "negative" / ("N6_paddlevideo_agcn_first_launch_error_then_six_launches_to_the"
+                                 "_end_workerlog0.log.gz")
+    result = CliRunner().invoke(main, ["check", str(rerun)])
+    assert result.exit_code == 1 and "no training records recognised" in result.stderr
+    assert "ends in an error" not in result.stderr and "FileNotFoundError" not in result.stderr
 
 
 def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():
