@@ -47,6 +47,8 @@ PHRASES = {
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
     "from": ("from {first} ({change})", "起始 {first}（{change}）"),
     "stated": ("the trainer's average, stated at the end", "训练结束时给出的平均值"),
+    "as_stated": ("as the log states", "日志所载"),      # a best no evaluation read reaches
+    "at_stated": (", as the log states", "（日志所载）"),
     "duration": (present.duration, lambda seconds: present.duration(seconds, "zh")),
     "broke": ("broke down: {}", "已失效：{}"),
     "anomaly": ("{kind} at {where}: {detail}", "{kind}（{where}）：{detail}"),
@@ -199,8 +201,8 @@ def _best(summary: dict, w: dict) -> str | None:
     if not b:
         return None
     where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
-    return w["best"].format(metric=b["metric"], value=present.number(b["value"]),
-                            at=w["at"].format(where) if where else "") \
+    at = w["at"].format(where) if where else w["at_stated"] if b.get("stated") else ""
+    return w["best"].format(metric=b["metric"], value=present.number(b["value"]), at=at) \
         + (w["last_training"] if b.get("last_training") else "")
 
 
@@ -253,7 +255,8 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     b = summary.get("best")
     if b:
         out.append(_card("best", present.number(b["value"]),
-                         _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated")),
+                         _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
+                         or (w["as_stated"] if b.get("stated") else ""),
                          metric=b["metric"],
                          value=b["value"], better="min" if lower_is_better(b["metric"]) else "max"))
     if loss:

@@ -315,3 +315,15 @@ def test_a_run_that_states_neither_step_nor_epoch_leaves_them_out_of_the_sentenc
     assert headline.sentence(s).startswith("Stopped after 7m 23s; no end was logged.")
     assert headline.sentence(s, lang="zh").startswith("已停止，已用 7分23秒，日志中没有结束记录。")
 
+
+
+def test_a_best_only_the_log_states_says_so():
+    """PaddleDetection's `Best test bbox ap is 0.915.` above the excerpt's one evaluation
+    (90.83): the best, 91.5, has no step. The sentence said "Best bbox/mAP 91.5." and its card
+    nothing, beside a chart whose star is the 90.83 read."""
+    summary = summarize(load(str(PPDET / "public_50_yolov3_voc_last_two_epochs_best_stated_above"
+                                         "_the_eval_read_mouse_todo.log")))
+    assert headline.sentence(summary).endswith("Best bbox/mAP 91.5, as the log states.")
+    assert headline.sentence(summary, lang="zh").endswith("最佳 bbox/mAP 91.5（日志所载）。")
+    best = next(c for c in headline.cards(summary) if c["key"] == "best")
+    assert (best["text"], best["sub"]) == ("91.5", "as the log states")
