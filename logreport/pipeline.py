@@ -43,6 +43,7 @@ class Ingest:
         self.buffer: list[tuple[int, str]] = []
         self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
         self.tried = False              # a decision on the first SNIFF_LINES decided nothing
+        self.settled = -1               # the lines read when the parser last settled
         self.chars = 0                  # characters of the lines buffered
         self.let_go = 0                 # lines let go from the buffer's start (a watch's)
         self.late = SNIFF_LINES         # the line the next window of _decide_late starts at
@@ -82,7 +83,9 @@ class Ingest:
         from every other (else wait for more lines: a watch keeps the format it chose); once
         they have stayed as they are for QUIET_SETTLES pauses (a short log already written, or
         one that stopped), as a whole log's is decided."""
-        if self.parser is not None or not self.buffer:
+        if self.parser is not None:
+            return self._settle_parser()
+        if not self.buffer:
             return 0
         self.quiet = self.quiet + 1 if len(self.buffer) == self.seen else 0
         self.seen = len(self.buffer)
@@ -90,6 +93,22 @@ class Ingest:
             return 0
         lines, self.buffer = self.buffer, []
         return self._parse(lines)
+
+    def _settle_parser(self) -> int:
+        """At a pause of a live input: once it has stayed as it is for QUIET_SETTLES pauses,
+        what the parser holds back for lines that may still come is given (its `settle`, where
+        it has one: a metrics block the log ends in, the final dict waiting for a bar)."""
+        settle = getattr(self.parser, "settle", None)
+        self.quiet = self.quiet + 1 if self.run.lines == self.seen else 0
+        self.seen = self.run.lines
+        if settle is None or self.quiet < QUIET_SETTLES or self.settled == self.run.lines:
+            return 0
+        self.settled = self.run.lines           # (once a pause)
+        events = settle()
+        for event in events:
+            self.run.add(event, self.file)
+        self.clock()
+        return len(events)
 
     def feed_block(self, number: int, data: bytes, prepared=None) -> None:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.

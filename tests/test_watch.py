@@ -408,3 +408,26 @@ def test_exit_when_done_waits_for_the_evaluation_a_trainer_runs_after_training(t
     started = time.monotonic()
     assert w.loop() == 0 and w.summary["eval_records"] == 4
     assert 2 <= time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("name, evals, status", [
+    ("97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log", 1, "finished"),
+    ("98_nonLF_trl_skypilot_readme_bar_then_dict_each_step_20b.log", 0, "finished"),
+    ("94_nonLF_run_mlm_readme_typographic_quotes_eval_nan.log", 1, "finished")])
+def test_what_a_log_ends_in_shows_once_it_pauses(tmp_path, name, evals, status):
+    """A console whose last lines are an evaluation's metrics block, or the training's summary
+    dict with no bar after it: a watch showed neither until it stopped (eval_records 0, no
+    best; `running`, and `--exit-when-done` waited until the stall alarm failed a finished
+    run). Once the log stays as it is a few ticks, the parser gives what it held back."""
+    log = tmp_path / "run.log"
+    shutil.copy(DATA / "llamafactory" / name, log)
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a log that no longer grows
+        w.step()
+    w.publish()
+    want = summarize(load(str(log)))
+    assert (w.summary["eval_records"], w.summary["best"]) == (evals, want["best"])
+    assert want["eval_records"] == evals and w.summary["status"] == status
+    assert w.summary["final"] == want["final"] and w.summary["anomalies"] == want["anomalies"]
+    w.finish()
+    assert w.summary["eval_records"] == evals      # (nothing was left to give at the end)

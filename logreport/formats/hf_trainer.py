@@ -211,6 +211,15 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         return out
 
+    def settle(self) -> list:
+        """At a live log's pause, what waits for lines that may still come: a metrics block it
+        ends in, an evaluation or final record (not a training dict nor a burst: bars step them)."""
+        out: list = []
+        self._end_block(out)
+        if self.pending is not None and self.pending.phase != TRAIN and not self.burst:
+            self._flush(out)
+        return out
+
     def _bar(self, bar: tuple | None, number: int, out: list) -> int | None:
         """A tqdm frame (`plain_bar`'s); for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
@@ -431,8 +440,7 @@ class Parser(Steps, BlockPath):
         return True
 
     def _bar_total(self, total: int, number: int, out: list) -> None:
-        """The training bar's total, learnt from the bar (no "Total optimization steps" line
-        was read): the run's total steps too, unless the log stated one."""
+        """The training bar's total, learnt from it: the run's total steps too, if none stated."""
         self.train_total = total
         if "total_steps" not in self.facts:
             self._fact("total_steps", total, number, out)
