@@ -246,3 +246,16 @@ def test_lines_labelled_by_srun_are_read():
     assert (summary["status"], summary["last_step"], summary["total_steps"]) == ("finished", 1136, 1136)
     assert [(m.kind, m.line) for m in run.markers if m.kind in ("finished", "checkpoint")] == [
         ("checkpoint", 28), ("finished", 35)]
+
+
+def test_a_metrics_blocks_example_count_is_no_chart():
+    """`eval_samples = 196467` in an `eval metrics` block (how many examples) was drawn as an
+    evaluation metric (ticks of 1.964675e+5) and a column of the evaluations table."""
+    from logreport import sections
+
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "94_nonLF_run_mlm_readme_typographic_quotes_eval_nan.log"))
+    charted = {m for chart in sections.charts([run]) for m in chart["metrics"]}
+    assert {"eval_accuracy", "eval_loss", "perplexity"} <= charted
+    assert not charted & {"eval_samples", "train_samples"}
+    assert any(r[5] == "eval_samples" for r in run.rows())        # (kept: export has it)

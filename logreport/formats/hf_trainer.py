@@ -38,7 +38,8 @@ DESCRIPTOR = Descriptor(
     main_eval=("eval_accuracy", "eval_loss"),
     main_loss=("loss",),
     throughput=("train_samples_per_second", "train_tokens_per_second"),
-    hidden=("total_flos", "train_runtime", "eval_runtime"),
+    hidden=("total_flos", "train_runtime", "eval_runtime", "train_samples", "eval_samples",
+            "predict_samples"),
     units={"train_samples_per_second": "samples/s", "train_tokens_per_second": "tokens/s",
            "eval_samples_per_second": "samples/s", "train_runtime": "s", "eval_runtime": "s"},
     # DPO/KTO: the reward terms and preference accuracy are what the loss optimises; the
@@ -146,8 +147,7 @@ class Parser(Steps, BlockPath):
         self.facts: dict = {}
         self.train_total: int | None = None
         self.pending: Record | None = None
-        self.pending_echo = False
-        self.in_eval = self.in_dump = False
+        self.pending_echo = self.in_eval = self.in_dump = False
         self.in_message = False   # bare lines may continue the last logger message
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
