@@ -230,3 +230,16 @@ def test_a_stated_best_is_not_pinned_to_a_point_of_another_value(browser, tmp_pa
                       ".map(a => a.text)")
     assert not any("0.849033" in t for t in texts)
     assert page.errors == []
+
+
+def test_a_series_of_one_value_is_drawn_on_its_own_range(browser, tmp_path):
+    """A constant learning rate (`learning_rate: 0.000010` on every line of a real YOLOv3
+    log): Plotly's autorange put it on -1..1, a flat line that read as 0."""
+    run = load(str(DATA / "public_50_yolov3_voc_last_two_epochs_best_stated_above_the_eval_read"
+                          "_mouse_todo.log"))
+    assert set(values(run, TRAIN, "learning_rate")[3]) == {1e-05}
+    page = _open(browser, [run], tmp_path / "flat.html")
+    lr = _chart_id(page, "learning rate")
+    low, high = page.eval(f"document.getElementById('{lr}').layout.yaxis.range")
+    assert 0 < low < 1e-05 < high < 2e-05
+    assert page.errors == [] and page.requests == []
