@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import formats, present
+from . import formats, present, wording
 from .analysis import lineage_starts, lower_is_better, main_loss
 from .events import TRAIN
 from .model import Run
@@ -40,6 +40,7 @@ PHRASES = {
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
     "spans": ("; the log, of {n} trainings, spans {d}", "；日志共 {n} 次训练，历时 {d}"),
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
+    "lang": ("en", "zh"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
     "last_training": (" of the log's last training", "（日志中最后一次训练）"),
     "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
@@ -183,7 +184,7 @@ def _short(text: str) -> str:
 
 def _anomalies(summary: dict, w: dict) -> str:
     found = summary.get("anomalies") or []
-    return w["with"].format(present.kinds(found)) if found else ""
+    return w["with"].format(present.kinds(found, w["lang"])) if found else ""
 
 
 def _where(step, epoch, w: dict, estimated: bool = False) -> str:
@@ -235,9 +236,10 @@ def anomaly_line(anomaly: dict, lang: str = "en") -> str:
         if anomaly.get("step") is not None else ""
     if anomaly.get("metric"):
         where = f"{where}, {anomaly['metric']}" if where else anomaly["metric"]
+    name = wording.kind(anomaly["kind"], lang)
     if not where:
-        return f"{anomaly['kind']}: {_short(anomaly.get('detail') or '')}"
-    return w["anomaly"].format(kind=anomaly["kind"], where=where,
+        return f"{name}: {_short(anomaly.get('detail') or '')}"
+    return w["anomaly"].format(kind=name, where=where,
                                detail=_short(anomaly.get("detail") or ""))
 
 
@@ -249,7 +251,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     w = words(lang)
     state = summary.get("status") or "unknown"
     found = summary.get("anomalies") or []
-    out = [_card("status", w.get(f"st_{state}", state), present.kinds(found) if found else "")]
+    out = [_card("status", w.get(f"st_{state}", state), present.kinds(found, lang) if found else "")]
     out[0]["state"] = state
     out[0]["warn"] = bool(found)            # (a finished run with anomalies is not all green)
     b = summary.get("best")
@@ -265,7 +267,7 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
             else ""
         broken = [a for a in found if a["kind"] in BROKEN_LOSS and a.get("metric") == loss["metric"]]
         collapsed = [a for a in broken if a["kind"] != "divergence"]    # 0 is no fall of -100 %
-        sub = w["broke"].format(present.kinds(collapsed)) if collapsed else sub
+        sub = w["broke"].format(present.kinds(collapsed, lang)) if collapsed else sub
         out.append(_card("loss", present.number(loss["last"]), sub, metric=loss["metric"],
                          value=None if broken else loss["last"], better="min",
                          scale=summary.get("format")))

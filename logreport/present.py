@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from .wording import kind
+
 MISSING = "–"
 DIGITS = 6          # significant digits kept of a value printed with more
 
@@ -111,9 +113,10 @@ def status(summary: dict) -> str:
     return state
 
 
-def kinds(anomalies: list[dict]) -> str:
-    """'nan ×2, spike' (or 'none')."""
+def kinds(anomalies: list[dict], lang: str = "en") -> str:
+    """'nan ×2, spike' (or 'none'); in Chinese '非有限值（nan）×2、突增（spike）'."""
     counts: dict[str, int] = {}
     for a in anomalies:
         counts[a["kind"]] = counts.get(a["kind"], 0) + 1
-    return ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()) or "none"
+    return ("、" if lang == "zh" else ", ").join(
+        f"{kind(k, lang)} ×{n}" if n > 1 else kind(k, lang) for k, n in counts.items()) or "none"

@@ -107,10 +107,22 @@ def _spans(groups: dict) -> dict:
             for k, v in groups.items()}
 
 
+# anomaly kinds in Chinese; the kind itself is kept beside (the word `--fail-on` takes)
+_KINDS = {"nan": "非有限值", "zero_loss": "损失为零", "spike": "突增", "divergence": "发散",
+          "throughput_drop": "吞吐下降", "stall": "停滞", "traceback": "报错", "oom": "内存不足",
+          "eval_regression": "评估退步", "killed": "被终止"}
+
+
+def kind(name: str, lang: str) -> str:
+    """An anomaly kind as a page in `lang` names it ('发散（divergence）')."""
+    return f"{_KINDS[name]}（{name}）" if lang == "zh" and name in _KINDS else name
+
+
 def summary_in(summary: dict, lang: str) -> dict:
     """A summary whose anomaly details and status evidence read in `lang`."""
     if lang != "zh":
         return summary
     return dict(summary, status_evidence=evidence(summary.get("status_evidence") or "", lang),
-                anomalies=[dict(a, detail=detail(a.get("detail") or "", lang))
+                anomalies=[dict(a, detail=detail(a.get("detail") or "", lang),
+                                label=kind(a["kind"], lang))
                            for a in summary.get("anomalies") or []])

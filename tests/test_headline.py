@@ -327,3 +327,20 @@ def test_a_best_only_the_log_states_says_so():
     assert headline.sentence(summary, lang="zh").endswith("最佳 bbox/mAP 91.5（日志所载）。")
     best = next(c for c in headline.cards(summary) if c["key"] == "best")
     assert (best["text"], best["sub"]) == ("91.5", "as the log states")
+
+
+def test_a_chinese_page_names_anomaly_kinds_in_chinese():
+    """A `--lang zh` page left the kinds English (有异常：divergence, spike; the status card,
+    the anomaly lines and table); they read in Chinese, the kind kept beside (what --fail-on
+    takes). The terminal and JSON keep the kind alone."""
+    summary = summarize(load(str(DATA / "llamafactory" / "99_nonLF_trl_skypilot_readme_bar_then_"
+                                                         "dict_loss_spikes_120b.log")))
+    assert headline.sentence(summary, lang="zh").endswith("有异常：发散（divergence）、突增（spike）。")
+    assert headline.cards(summary, lang="zh")[0]["sub"] == "发散（divergence）、突增（spike）"
+    assert headline.anomaly_line(summary["anomalies"][0], "zh").startswith("发散（divergence）（第 3 步")
+    assert headline.sentence(summary).endswith("with anomalies: divergence, spike.")
+    assert present.kinds(summary["anomalies"]) == "divergence, spike"
+    data = build([load(str(DATA / "llamafactory" / "99_nonLF_trl_skypilot_readme_bar_then_dict_"
+                                                   "loss_spikes_120b.log"))], lang="zh")
+    assert [a["label"] for a in data["runs"][0]["summary"]["anomalies"]] == [
+        "发散（divergence）", "突增（spike）"]

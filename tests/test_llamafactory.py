@@ -165,7 +165,7 @@ def test_a_train_metrics_block_alone_with_a_zero_train_loss_is_flagged():
     assert [(a["kind"], a["metric"], a["line"]) for a in summary["anomalies"]] == [
         ("zero_loss", "train_loss", 3)]
     assert headline.sentence(summary, lang="zh") == \
-        "没有训练记录或评估，只有训练的最终指标，有异常：zero_loss。"
+        "没有训练记录或评估，只有训练的最终指标，有异常：损失为零（zero_loss）。"
     # where training records show the loss, they are judged, not the stated average
     sft = summarize(load(str(Path(__file__).parent / "data" / "llamafactory" / "sft_lora")))
     assert not [a for a in sft["anomalies"] if a["kind"] == "zero_loss"]
