@@ -48,8 +48,9 @@ _OTHERWISE = (rb"^(?:" + _HEAD + rb")? *(?:\*\*\*\*\*|Training completed\.|Savin
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 # Text that feed may read otherwise (a dict, a rank prefix, a traceback, a data example, a
 # LLaMA-Factory logger line, a hyperparameter dump): an RE2 pattern
-_UNSAFE = (r"\{'|\[rank|^\d{1,5}: |Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
-           r"|metric_for_best_model|logging_steps=")       # (^\d: srun's label)
+_UNSAFE = (r"\{'|\[rank|Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
+           r"|metric_for_best_model|logging_steps=")
+_LABEL = re.compile(rb"\d{1,5}: ")      # srun's task label, a line's start: feed reads it too
 
 
 def _other_than(total: bytes) -> bytes:
@@ -86,7 +87,9 @@ class Gaps:
     is empty too; a line of bars, unless the next line resets no flag (is neither a bar, a
     logger line nor empty: a bare line after a bar is not understood, counted unparsed) or is
     empty and the one after it resets none. The line after a stretch's last does not count.
-    A third RE2 pass finds the lines that hold text feed may read otherwise (_UNSAFE)."""
+    A third RE2 pass finds the lines that hold text feed may read otherwise (_UNSAFE); lines
+    that begin with a digit are tested for srun's label apart (_LABEL: an anchored RE2
+    alternative slowed that pass 5 %)."""
 
     def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray, total: bytes | None,
                  lines: np.ndarray, last: np.ndarray):
@@ -103,6 +106,9 @@ class Gaps:
             quiet[sized] = arrow.matches(spans, _quiet_pattern(total)) \
                 & ~arrow.matches(spans, _OTHERWISE)
             unsafe[sized + 1] = arrow.matches(spans, _UNSAFE)
+            digit = sized[(first[sized] >= 48) & (first[sized] <= 57)]   # few, but srun's lines
+            unsafe[digit + 1] |= np.array([_LABEL.match(data, int(starts[k])) is not None
+                                           for k in digit], dtype=np.int64)
         self.unsafe = np.cumsum(unsafe).tolist()        # lines before each that hold such text
         then = ~last                                     # the next line is in the stretch
         unset = np.append(~_resets(first[1:]), False)    # the next line resets no flag
