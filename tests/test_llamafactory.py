@@ -259,3 +259,17 @@ def test_a_metrics_blocks_example_count_is_no_chart():
     assert {"eval_accuracy", "eval_loss", "perplexity"} <= charted
     assert not charted & {"eval_samples", "train_samples"}
     assert any(r[5] == "eval_samples" for r in run.rows())        # (kept: export has it)
+
+
+def test_an_evaluation_each_rank_printed_is_one():
+    """Slurm tasks 1 and 0 each print the evaluation's dict (the same loss and accuracy, each
+    its own runtime), then task 0 the `eval metrics` block: two evaluations, the block's
+    perplexity with the second; the guide's all_results.json holds one evaluation."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "102_nonLF_esm2_slurm_ddp_one_evaluation_printed_by_two_ranks.log"))
+    summary = summarize(run)
+    assert (summary["eval_records"], summary["repeated_records"]) == (1, 1)
+    evals = {r[5]: r[6] for r in run.rows() if r[1] == "eval"}
+    assert (evals["eval_loss"], evals["eval_accuracy"], evals["perplexity"]) == (
+        2.6093177795410156, 0.20685649827919567, 13.5898)
+    assert evals["eval_runtime"] == 75.8886           # the first print's (task 1's)

@@ -98,7 +98,7 @@ def refresh(summary: Summary, run: Run) -> Summary:
                 last_epoch=plain(epochs[-1]) if len(epochs) else None,
                 train_records=run.count(TRAIN),
                 estimated_steps=estimated,
-                repeated_records=run.repeats,
+                repeated_records=run.repeats + int(run.info.get("repeated_evaluations", 0)),
                 values_cut=int(run.info.get("values_cut", 0)),
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),

@@ -353,12 +353,28 @@ class Steps:
     def _joins_pending(self, block: Record) -> bool:
         """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
         Trainer logged it): one evaluation (or the training's end), which then takes the keys
-        the block adds (an example script's perplexity)."""
+        the block adds (an example script's perplexity). Another rank's timing may differ."""
         rec = self.pending
-        if rec is None or rec.phase != block.phase or not restated(block.metrics, rec.metrics, True):
+        if rec is None or rec.phase != block.phase or not restated(_untimed(block.metrics),
+                                                                    rec.metrics, True):
             return False
         rec.metrics.update((k, v) for k, v in block.metrics.items() if k not in rec.metrics)
         rec.epoch = block.epoch if rec.epoch is None else rec.epoch
+        return True
+
+    def _another_writers_evaluation(self, rec: Record, number: int, out: list) -> bool:
+        """Whether an evaluation dict is the one waiting as another writer printed it (each
+        rank's or node's copy: `0: ` / `1: `, `[rank1]: `), the same epoch and values but the
+        time each measured: kept once, the copy counted (`repeated_evaluations`)."""
+        last = self.pending
+        if not (self.writer and self.pending_writer and self.writer != self.pending_writer
+                and last is not None and last.phase == EVAL and last.epoch == rec.epoch):
+            return False
+        untimed = _untimed(rec.metrics)
+        if untimed.keys() - last.metrics.keys() or not restated(untimed, last.metrics):
+            return False
+        self._fact("repeated_evaluations", self.facts.get("repeated_evaluations", 0) + 1,
+                   number, out)
         return True
 
     def _end_burst(self, out: list) -> None:
@@ -392,6 +408,11 @@ class Steps:
         if self.pending is not None:
             rec, self.pending = self.pending, None
             self._emit(rec, step, out)
+
+
+def _untimed(metrics: dict) -> dict:
+    """An evaluation's values but the time it took (each rank or node measures its own)."""
+    return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
 
 
 def _even_gap(held: list, floor: int, top: int | None) -> int | None:

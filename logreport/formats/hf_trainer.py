@@ -148,6 +148,7 @@ class Parser(Steps, BlockPath):
         self.train_total: int | None = None
         self.pending: Record | None = None
         self.pending_echo = self.in_eval = self.in_dump = False
+        self.pending_writer = ""              # what a dict waiting printed before it (a rank)
         self.in_message = False   # bare lines may continue the last logger message
         self.in_traceback = 0     # line of an open traceback
         self.block: Record | None = None
@@ -332,9 +333,8 @@ class Parser(Steps, BlockPath):
         return self._message(stripped, number, out) or self.in_message
 
     def _launcher_end(self, text: str, number: int, out: list) -> bool:
-        """Whether a line is the DeepSpeed launcher ending the run: a process that `exits with
-        return code = N` (failed; killed where N is negative), `Main process received SIGINT,
-        exiting` (killed); its `Killing subprocess` lines before it say nothing more."""
+        """Whether a line is the DeepSpeed launcher ending the run: `exits with return code = N`
+        (failed; killed where N < 0), `Main process received SIGINT, exiting` (killed)."""
         m = _LAUNCHER.match(text)
         if m is None:
             return "] Killing subprocess " in text
@@ -347,9 +347,8 @@ class Parser(Steps, BlockPath):
         return True
 
     def _join_wrapped(self, text: str, number: int) -> str | None:
-        """A dict hard-wrapped by a terminal copy: glue its pieces until the closing brace.
-        A line that cannot be a piece (a new dict, a logger line) shows the open one was half a
-        dict: its lines are rejected (counted as unparsed) and `text` goes on alone."""
+        """A dict hard-wrapped by a terminal copy: its pieces glued up to the closing brace; a line
+        that cannot be one (a dict, a logger line) rejects them (unparsed), `text` goes on alone."""
         if text.startswith("{'") or " >> " in text or " - INFO - " in text:
             self._reject_partial()
             return text
@@ -387,8 +386,7 @@ class Parser(Steps, BlockPath):
         self._message(msg.strip(), number, out)
 
     def _message(self, msg: str, number: int, out: list) -> bool:
-        """Facts, banners and markers, from a logger message or a bare line; whether it was
-        one of them."""
+        """Facts, banners and markers, from a logger message or a bare line; whether one."""
         if not msg:
             return False
         if msg == "***** Running Evaluation *****" or msg == "***** Running Prediction *****":
@@ -491,6 +489,8 @@ class Parser(Steps, BlockPath):
         if not metrics:
             return
         rec = Record(phase, metrics, epoch=epoch, line=number)
+        if phase == EVAL and self._another_writers_evaluation(rec, number, out):
+            return
         self._before_dict(phase, number, out)
         stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it
         if stated is not None and math.isfinite(stated):
@@ -525,7 +525,7 @@ class Parser(Steps, BlockPath):
                 and self.pending.epoch == epoch and not any(self.pending.metrics.values()):
             self.pending = None          # its echo: LLaMA-Factory <= 0.7 printed None as 0
         self._flush(out)
-        self.pending, self.pending_echo = rec, echo
+        self.pending, self.pending_echo, self.pending_writer = rec, echo, self.writer
 
     def _another_writers_copy(self, rec: Record) -> bool:
         """Whether a training dict of no step, in a console of no bar, is the one before it from
