@@ -19,7 +19,7 @@ from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
 GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
-LATE_LINES = 100000     # ... unless the newest lines are mostly one format's: a late start
+LATE_LINES = 100000     # ... unless a window of lines is one format's (a late start: _decide_late)
 LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and characters)
 ERROR_ENDS = 20         # lines at a log's end a crash's exception line is among
 QUIET_SETTLES = 5       # pauses (a watch's ~1 s ticks) a live log's lines stay as they are
@@ -56,9 +56,9 @@ class Ingest:
 
     def feed(self, lines) -> int:
         """Parse some (number, text) lines; returns how many events reached the run.
-        UnknownFormat once GIVE_UP_LINES lines of no known format were buffered, or, while
-        the newest lines may still start one (_decide_late), LATE_LINES (with `give_up`; else
-        the oldest lines beyond GIVE_UP_LINES are let go)."""
+        UnknownFormat once LATE_LINES lines (or LATE_CHARS) of no known format were buffered:
+        the whole buffer decides up to GIVE_UP_LINES, a window of them after (_decide_late)
+        (with `give_up`; else the oldest lines beyond GIVE_UP_LINES are let go)."""
         if self.parser is None:
             start = len(self.buffer)
             self.buffer.extend(lines)

@@ -309,8 +309,7 @@ class Steps:
                 self.burst_bar = self.clock_step
             self.burst.append(rec)
             return
-        if self.burst:
-            self._end_burst(out)        # (a final record comes after the burst before it)
+        self._end_burst(out)            # (a final record comes after the burst before it)
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
                 self._choose(rec.step, step, rec.epoch), rec.epoch,
