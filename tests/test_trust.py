@@ -367,6 +367,7 @@ def test_the_wall_time_is_at_least_the_bars_elapsed_time():
     assert wall_seconds(paste) == paste.info["elapsed_seconds"] == 150 * 3600 + 33 * 60 + 44
 
 
+
 # --- 2. no record dropped when steps are estimated -------------------------------------------
 def test_dicts_without_bars_keep_every_record_with_monotone_estimates():
     run = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))
@@ -1622,6 +1623,30 @@ def test_a_buffered_stdouts_bursts_lie_evenly_up_to_the_bar_they_came_at():
     trl = load(str(LF / "87_nonLF_trl_sft_nohup_one_eval.log"))
     assert [step for step, _, _ in train_rows(trl, "eval")] == [100.0]
     assert [step for step, _, _ in train_rows(trl)][:3] == [10.0, 20.0, 30.0]
+
+
+def test_a_burst_keeps_the_stated_gap_and_reads_rounded_epochs_to_their_decimals():
+    """Bursts of a buffered stdout on three real consoles. A TRL QLoRA run (no banner, 1755
+    steps, logging every 10): 20 dicts came after frame 200, their epochs printed to two
+    decimals (0.33 at step 190: 0.3248 by the last epoch's 0.34, 0.325 by the true rate); the
+    check took the rate from the last epoch alone and numbered the 175 records 1-175, the 8
+    evaluations 20-160 (best at 160, not 1600). A Gemma run stated its gap (records at 10 ...
+    200), then four dicts came out at Ctrl-C, the bar at 244: they were spread 211-244, not
+    210-240. A torchrun SFT (no gap stated, flushes at epoch-end saves, bar 509 and 1018) was
+    numbered 1-30 under a bar at 1524: now spread within each burst's bar."""
+    qlora = load(str(LF / "103_nonLF_trl_qlora_nohup_bursts_epoch_printed_rounded_no_banner.log.gz"))
+    rows = train_rows(qlora)
+    assert [step for step, _, _ in rows] == [10.0 * k for k in range(1, 176)]
+    assert all(estimated for _, estimated, _ in rows)
+    assert [step for step, _, _ in train_rows(qlora, "eval")] == [200.0 * k for k in range(1, 9)]
+    assert (best(qlora)["step"], best(qlora)["step_estimated"]) == (1600, True)
+    gemma = load(str(LF / "105_nonLF_gemma_bursts_logging_steps_stated_then_ctrl_c.log.gz"))
+    assert [step for step, _, _ in train_rows(gemma)] == [10.0 * k for k in range(1, 25)]
+    sft = load(str(LF / "104_nonLF_trl_sft_torchrun_bursts_at_epoch_end_saves.log"))
+    steps = [step for step, _, _ in train_rows(sft)]
+    assert len(steps) == 30 and all(b > a for a, b in zip(steps, steps[1:]))
+    assert (steps[0], steps[9], steps[19], steps[29]) == (50, 509, 1018, 1524)
+    assert all(estimated for _, estimated, _ in train_rows(sft))
 
 
 def test_an_anomaly_at_an_estimated_step_says_so():

@@ -69,7 +69,7 @@ class Steps:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None
         self.estimated, self.train_count, self.bar_line = False, 0, 0
-        self.record_gap = self.facts.get("logging_steps", 1)
+        self.record_gap = self.facts.get("logging_steps")
         self.ended = False
 
     def _estimate(self, epoch: float | None) -> int:
@@ -79,10 +79,11 @@ class Steps:
         (x examples / batch size) allows it; else the epoch's step; else the ordinal (times the
         usual gap)."""
         last = self.record_step
-        following = None if last is None else last + self.record_gap
+        following = None if last is None else last + (self.record_gap or 1)
         span = self._epoch_span(epoch)
         if span is None:        # (before a gap is stated, the arguments' logging_steps)
-            return (self.train_count + 1) * self.record_gap if following is None else following
+            return (self.train_count + 1) * (self.record_gap or 1) if following is None \
+                else following
         low, high = span
         if following is not None and (low <= following <= high or following > high):
             return following
@@ -113,9 +114,7 @@ class Steps:
         """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
         if epoch is None or not self.steps_per_epoch() or not math.isfinite(epoch):
             return None
-        text = repr(float(epoch))         # (rounded to 2 decimals, 0.20 prints as 0.2)
-        decimals = max(2, len(text.partition(".")[2])) if "e" not in text else 16
-        half = 0.5 * 10.0 ** -decimals
+        half = _half_unit(epoch)
         return math.ceil(self._epoch_step(epoch - half)), math.floor(self._epoch_step(epoch + half))
 
     def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
@@ -208,7 +207,7 @@ class Steps:
         if self.record_step is None and len(epochs):    # the first estimate is no follower
             steps.append(self._train_step(None, float(epochs[0]))[0])
             epochs = epochs[1:]
-        following = self.record_step + self.record_gap * np.arange(1, len(epochs) + 1)
+        following = self.record_step + (self.record_gap or 1) * np.arange(1, len(epochs) + 1)
         if not len(epochs) or self._following_fits(following, epochs):
             if len(epochs):
                 self.record_step, self.estimated = int(following[-1]), True
@@ -379,22 +378,29 @@ class Steps:
     def _end_burst(self, out: list) -> None:
         """The records of a buffered stdout's burst (the dicts one flush wrote, between two
         stretches of bars and logger lines), with their steps. A flush writes the dicts printed
-        since the one before, the last as the bar stood when it came (its count, `burst_bar`):
-        where that count is a whole number of equal gaps past the step the burst before ended
-        at, one a training record, they lie evenly there (the logging steps), and an evaluation
-        takes the step of the training record before it (the Trainer logs, then evaluates).
-        Else (fewer than two training records, or steps their epochs belie) each is estimated
-        alone (_train_step, _buffered_step). All are marked estimated."""
+        since the one before, the last at or before the bar's count when it came (`burst_bar`):
+        they lie at the logging steps since the step the burst before ended at, the gap the
+        log stated (_burst_gap), and an evaluation takes the step of the training record before
+        it (the Trainer logs, then evaluates). Where no gap is known and no epoch names a step
+        (examples and batch size unknown), they are spread evenly up to that count (where
+        they fit, a step each); else each
+        is estimated alone (_train_step, _buffered_step). All are marked estimated."""
         held, self.burst = self.burst, []
         if not held:
             return
-        gap = _even_gap(held, self.record_step or 0, self.burst_bar)
-        step = self.record_step or 0
+        floor, top = self.record_step or 0, self.burst_bar
+        trains = sum(rec.phase == TRAIN for rec in held)
+        gap = _burst_gap(held, trains, floor, top, self.record_gap)
+        spread = gap is None and self.record_gap is None and trains and top is not None \
+            and top - floor >= trains and not self.steps_per_epoch()
+        step, count = floor, 0
         for rec in held:
             if rec.phase != TRAIN:
-                rec.step, rec.estimated = (step, True) if gap else self._buffered_step(rec.epoch)
-            elif gap:
-                step += gap
+                rec.step, rec.estimated = (step, True) if gap or spread \
+                    else self._buffered_step(rec.epoch)
+            elif gap or spread:
+                count += 1
+                step = floor + (gap * count if gap else count * (top - floor) // trains)
                 rec.step, rec.estimated, self.last_step = step, True, step
                 self.record_step, self.estimated, self.record_gap = step, True, gap
                 self.train_count += 1
@@ -414,21 +420,44 @@ def _untimed(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
 
 
-def _even_gap(held: list, floor: int, top: int | None) -> int | None:
-    """The gap between the training records of a burst if they lie evenly from `floor` to
-    `top` (the last at `top`), each evaluation at the training record's before it, and every
-    epoch printed agrees (to its two decimals) with the step so given; else None."""
-    trains = sum(rec.phase == TRAIN for rec in held)
-    if trains < 2 or top is None or top <= floor or (top - floor) % trains:
+def _half_unit(epoch: float) -> float:
+    """Half the last printed decimal of an epoch: how far the epoch it rounds may lie."""
+    text = repr(float(epoch))         # (rounded to 2 decimals, 0.20 prints as 0.2)
+    decimals = max(2, len(text.partition(".")[2])) if "e" not in text else 16
+    return 0.5 * 10.0 ** -decimals
+
+
+def _burst_gap(held: list, trains: int, floor: int, top: int | None,
+               known: int | None) -> int | None:
+    """The gap between the `trains` training records of a burst from `floor`, the last at or
+    before `top`: the `known` one (stated) where it keeps them there, else equal gaps that put
+    the last at `top`; each only where one rate of epochs a step agrees with every epoch
+    printed, to its decimals and within a step (an epoch's partial last batch); else None."""
+    if not trains or top is None or top <= floor:
         return None
-    gap, step, placed = (top - floor) // trains, floor, []
+    gaps = [known] if known and floor + trains * known <= top else []
+    if trains > 1 and (top - floor) % trains == 0:
+        gaps.append((top - floor) // trains)
+    return next((gap for gap in gaps if _epochs_agree(held, floor, gap)), None)
+
+
+def _epochs_agree(held: list, floor: int, gap: int) -> bool:
+    """Whether one rate of epochs a step agrees with each epoch a burst's records print, at
+    the steps `gap` apart from `floor` (an evaluation at the training record's before it)."""
+    step, placed = floor, []
     for rec in held:
         step += gap if rec.phase == TRAIN else 0
-        placed.append((step, rec.epoch))
-    ends = [epoch for _, epoch in placed if epoch is not None and math.isfinite(epoch)]
-    if not ends or ends[-1] <= 0:
-        return None
-    per_step = ends[-1] / top
-    return gap if all(epoch is None or not math.isfinite(epoch)
-                      or abs(epoch - at * per_step) <= max(0.006, 0.002 * epoch)
-                      for at, epoch in placed) else None
+        if rec.epoch is not None and math.isfinite(rec.epoch):
+            placed.append((step, rec.epoch))
+    if not placed or placed[-1][1] <= 0 or placed[-1][0] <= 0:
+        return False
+    a_step = placed[-1][1] / placed[-1][0]          # epochs a step, about
+    low, high = 0.0, math.inf                       # the rates every epoch allows
+    for at, epoch in placed:
+        slack = _half_unit(epoch) + a_step
+        if at <= 0:
+            if abs(epoch) > slack:
+                return False
+            continue
+        low, high = max(low, (epoch - slack) / at), min(high, (epoch + slack) / at)
+    return low <= high

@@ -159,7 +159,7 @@ class Parser(Steps, BlockPath):
         self.clock_step: int | None = None    # bar step whose elapsed/remaining were sent
         self.train_count = 0
         self.record_step: int | None = None   # step of the last training record
-        self.record_gap = 1                   # steps between records whose steps are stated
+        self.record_gap: int | None = None    # steps between records: stated (None: unknown)
         self.estimated = False                # the last record's step is an estimate
         self.glued: int | None = None         # step of a training bar right before a dict
         self.writer = ""                      # what a dict's line prints before it: a node, rank
