@@ -39,7 +39,7 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
     (r"^the tool's own ETA had run out at the last training record, and the eval after the last "
      r"epoch \(if the run evaluates\) was printed", "训练工具自己的预计剩余时间在最后一条训练记录时已用完，"
      "且最后一轮之后的评估（若有）已输出"),
-    (r"^no end of training and no error", "没有训练结束的记录，也没有错误"),
+    (r"^no end of training and no error ended it", "没有训练结束的记录，也没有错误使其终止"),
     (r"; the source has no modification time", "；来源没有修改时间"),
     (r"; the file changed (?P<age>.+?) ago but its lines have no timestamps to tell a live run "
      r"from a copy \(`watch` it to follow it live\)",

@@ -316,7 +316,7 @@ def test_a_paddleocr_evalpy_run_after_training_has_no_step_of_it():
     # before them, which stopped at epoch 1 with no error, was `failed` by their failures
     summary = summarize(run)
     assert summary["status"] == "unknown"
-    assert summary["status_evidence"].startswith("no end of training and no error; ")
+    assert summary["status_evidence"].startswith("no end of training and no error ended it; ")
     assert summary["status_evidence"].endswith(
         "a later launch failed before it trained (traceback at line 938: AssertionError: Given "
         "dir pretrain_model/rec_mv3_none_bilstm_ctc_v2.0_train/best_accuracy.pdparams not exist.)")
@@ -366,6 +366,18 @@ def test_the_wall_time_is_at_least_the_bars_elapsed_time():
     paste = load(str(LF / "50_nonLF_hf_tqdm_glued_eval_header_md_quoted.log"))
     assert wall_seconds(paste) == paste.info["elapsed_seconds"] == 150 * 3600 + 33 * 60 + 44
 
+
+def test_one_stamp_measures_no_wall_time():
+    """A PaddleClas README excerpt whose first line lost the `[` of its stamp: one stamp read,
+    the first and the last, gave a wall time of 0 s (`wall time 0s`) for two records 93 s
+    apart; it is unknown. Two records stamped alike still measure 0 s."""
+    (run,), _ = summaries(DATA / "paddleclas" / "18_peleenet_readme_first_line_lost_its_bracket.log")
+    assert run["train_records"] == 2 and run["wall_seconds"] is None
+    result = CliRunner().invoke(main, ["summary", str(DATA / "paddleclas" /
+                                                    "18_peleenet_readme_first_line_lost_its_bracket.log")])
+    assert re.search(r"wall time\s+│\s+–", result.stdout), result.stdout
+    both = load(str(PPDET / "public_42_launch_logdir_nine_launches" / "default.zazjtq.0.log"))
+    assert wall_seconds(both) == 4.0           # its stamped lines' span (one record stamped)
 
 
 # --- 2. no record dropped when steps are estimated -------------------------------------------

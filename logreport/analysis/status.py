@@ -26,6 +26,7 @@ from .series import (
 
 FAIL_MARKERS = (TRACEBACK, OOM, KILLED)
 RUNNING_WITHIN = 600          # seconds: how fresh a log must be to be taken as running
+NO_END = "no end of training and no error ended it"   # (an error before its last record did not)
 
 
 def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str, str]:
@@ -124,32 +125,41 @@ def wall_seconds(run: Run) -> float | None:
     training records carry time stamps (not of a launch after them that never trained), else
     of its time-stamped lines (Trainer consoles stamp logger lines, not the step dicts), or
     the tool's own runtime (train_runtime, the elapsed time its bar printed) where that is
-    longer (the stamped lines were the start-up's only); None for a run with no clock."""
-    if run.timed_train and run.first_time is not None:
+    longer (the stamped lines were the start-up's only); None for a run with no clock, or one
+    stamp only (a line whose stamp was cut: the span is unknown, not 0 s)."""
+    spans = run.first_time is not None and (run.last_time > run.first_time
+                                            or _timed_records(run) > 1)
+    if run.timed_train and spans:
         return max(0.0, _last_time(run) - run.first_time)
     runtime = last_value(run, FINAL, "train_runtime") or run.info.get("elapsed_seconds")
-    if run.clock is not None:
+    if run.clock is not None and (run.clock[1] > run.clock[0] or runtime is not None):
         return max(run.clock[1] - run.clock[0], float(runtime or 0))
     if runtime is not None:
         return float(runtime)
-    return max(0.0, run.last_time - run.first_time) if run.first_time is not None else None
+    return max(0.0, run.last_time - run.first_time) if spans else None
+
+
+def _timed_records(run: Run) -> int:
+    """How many of the run's records carry a time stamp."""
+    return sum(int(np.isfinite(np.asarray(t.time)).sum())
+               for phase in (TRAIN, EVAL, FINAL) for _, t in run.tables(phase))
 
 
 def _fresh(run: Run, now: float) -> tuple[bool, str]:
     """Whether the log is still being written, and why (see status())."""
     mtime = run.modified
     if mtime is None:
-        return False, "no end of training and no error; the source has no modification time"
+        return False, f"{NO_END}; the source has no modification time"
     age = now - mtime
     if run.last_time is None:
-        return False, (f"no end of training and no error; the file changed "
+        return False, (f"{NO_END}; the file changed "
                        f"{present.duration(age)} ago but its lines have no timestamps to tell a "
                        "live run from a copy (`watch` it to follow it live)")
     behind = local_clock(mtime) - run.last_time
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, (f"the log was written {present.duration(age)} ago and its last line is "
                       f"{present.duration(behind)} older")
-    return False, (f"no end of training and no error; its last timestamped line is "
+    return False, (f"{NO_END}; its last timestamped line is "
                    f"{present.duration(behind)} older than the file's last change, "
                    f"{present.duration(age)} ago")
 
