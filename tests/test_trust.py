@@ -1661,6 +1661,18 @@ def test_a_burst_keeps_the_stated_gap_and_reads_rounded_epochs_to_their_decimals
     assert all(estimated for _, estimated, _ in train_rows(sft))
 
 
+def test_a_bar_right_before_the_summary_of_a_run_with_no_step_dict_is_the_trainings():
+    """A TRL GRPO test of 6 steps logged no step dict (its logging steps past its last): the
+    bar to 6/6, then the summary dict. The bar was never taken for the training's, so the run
+    had no last step, no total and no progress, its summary at no step."""
+    log = LF / "106_nonLF_trl_grpo_6_steps_no_step_dict_only_the_summary.log"
+    (run,), _ = summaries(log)
+    assert (run["status"], run["train_records"]) == ("finished", 0)
+    assert (run["last_step"], run["total_steps"], run["last_epoch"]) == (6, 6, 1.64)
+    assert run["progress"]["percent"] == 100.0 and not run["last_step_estimated"]
+    assert [(step, est) for step, est, _ in train_rows(load(str(log)), "final")] == [(6, False)]
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

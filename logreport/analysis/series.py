@@ -351,14 +351,17 @@ def last_train_row(run: Run):
     """(table, index) of the record that says where the last training got: its last training
     record, or its final record (`train_runtime`, at the step the training ended) where that
     comes later in the same segment (a run whose logging steps end before its last step), or
-    None (no training)."""
+    at the same step stated where the record's is an estimate; with no training record (its
+    logging steps past its last), the last final record at a step; else None (no training)."""
     tables = list(run.tables(TRAIN))
     if not tables:
-        return None
+        ends = [t for _, t in run.tables(FINAL) if not math.isnan(t.step[len(t) - 1])]
+        return (ends[-1], len(ends[-1]) - 1) if ends else None
     segment, table = tables[-1]
-    last = table.step[len(table) - 1]
+    last, guessed = table.step[len(table) - 1], table.estimated[len(table) - 1]
     end = segment.tables[FINAL]
-    if len(end) and end.step[len(end) - 1] > last:
+    if len(end) and (end.step[len(end) - 1] > last or end.step[len(end) - 1] == last
+                     and guessed and not end.estimated[len(end) - 1]):
         return end, len(end) - 1
     return table, len(table) - 1
 

@@ -395,8 +395,9 @@ def progress(run: Run, state: str) -> dict | None:
     # a finished run is done (its last record may come a little before its last step) unless
     # it stopped well short of its total (early stopping, a stop button): by more than two
     # logging intervals and 5 % of the total
-    table = list(run.tables(TRAIN))[-1][1]
-    last_two = table.step.slice(max(0, len(table) - 2), len(table))
+    tables = list(run.tables(TRAIN))                    # (none: a final record's step)
+    table = tables[-1][1] if tables else None
+    last_two = table.step.slice(max(0, len(table) - 2), len(table)) if table else [0.0]
     gap = float(last_two[-1] - last_two[0])             # 0 with one record
     at_end = not total or not total - done > max(2 * gap, 0.05 * total)
     # steps a buffered console's dicts were given are guesses, not where the bar stands

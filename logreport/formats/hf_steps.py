@@ -238,6 +238,8 @@ class Steps:
         training bar to give its step: in a console that draws one, stdout was buffered (see
         _buffered)."""
         if phase != TRAIN:
+            if phase == FINAL:                  # (a run that logged no step dict)
+                self._training_bar_before(number - 1, out)
             return
         pending = self.pending
         if self._after_final():
@@ -248,13 +250,18 @@ class Steps:
             self._new_run()
             self.candidate = candidate
         elif pending is not None and pending.phase == TRAIN and not self.pending_echo:
-            if not self.bar_line and self.train_total is None and self.candidate \
-                    and self.candidate[3] >= pending.line - 1:
-                total, _, _, line, count = self.candidate   # a bar drawn right before the
-                self._bar_total(total, line, out)           # first dict: the training one
-                self.clock_step = self.last_step = count
-                self.bar_line = line
+            self._training_bar_before(pending.line - 1, out)
             self._buffered(pending.line, out)
+
+    def _training_bar_before(self, line: int, out: list) -> None:
+        """A bar drawn right before the first dict (on line `line` or after), while no
+        training bar is known: the training one."""
+        if not self.bar_line and self.train_total is None and self.candidate \
+                and self.candidate[3] >= line:
+            total, _, _, at, count = self.candidate
+            self._bar_total(total, at, out)
+            self.clock_step = self.last_step = count
+            self.bar_line = at
 
     def _after_final(self) -> bool:
         """Whether the training printed its final dict (emitted, or waiting for a bar)."""
