@@ -1673,6 +1673,25 @@ def test_a_bar_right_before_the_summary_of_a_run_with_no_step_dict_is_the_traini
     assert [(step, est) for step, est, _ in train_rows(load(str(log)), "final")] == [(6, False)]
 
 
+def test_unsloths_banner_states_the_training_it_begins():
+    """Unsloth's trainer prints its own banner in place of `Running training`, several facts a
+    line after its sloth art (`Num examples = 11,015 | Num Epochs = 1 | Total steps = 300`).
+    Unread, two buffered Unsloth SFT consoles took the eval bar for the training's: `last step
+    75/75` (not marked), `100/13`; their records numbered 1-60 and 1-100, the best at ~12 and
+    ~48 (60 and 240)."""
+    sft = load(str(LF / "107_nonLF_unsloth_sft_banner_buffered_then_grpo_fails.log"))
+    assert (sft.info["total_steps"], sft.info["num_examples"]) == (300, 11015)
+    assert sft.info["total_train_batch_size"] == 8
+    assert [step for step, _, _ in train_rows(sft)] == [5.0 * k for k in range(1, 61)]
+    assert [step for step, _, _ in train_rows(sft, "eval")] == [30.0 * k for k in range(1, 11)]
+    (run,), _ = summaries(LF / "107_nonLF_unsloth_sft_banner_buffered_then_grpo_fails.log")
+    assert (run["last_step"], run["total_steps"], run["best"]["step"]) == (300, 300, 60)
+    assert run["status"] == "failed"
+    (zh,), _ = summaries(LF / "108_nonLF_unsloth_sft_banner_buffered_zh.log")
+    assert (zh["last_step"], zh["total_steps"], zh["best"]["step"]) == (500, 500, 240)
+    assert zh["train_records"] == 100 and zh["best"]["step_estimated"]
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

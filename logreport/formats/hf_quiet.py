@@ -16,7 +16,7 @@ import numpy as np
 
 from ..sources.text import block_lines, decode, frames
 from . import arrow
-from .hf_values import fact_of, stamp
+from .hf_values import facts_of, stamp
 
 # kinds of stretches (of training lines, bare dicts, one-frame lines, echo pairs: hf_fast)
 STD, QUIET, LINES, BARE, FRAMES, ECHO, GLUED = 0, 1, 2, 3, 4, 5, 6
@@ -179,7 +179,7 @@ class QuietReader:
 
     def __init__(self):
         self.times: dict = {}           # a logger line's stamp -> its time
-        self.stated: dict = {}          # a line's message -> the fact it states, or None
+        self.stated: dict = {}          # a line's message -> the facts it states
 
     def read(self, text: bytes, count: int, unsafe: bool) -> Quiet:
         """The Quiet of a stretch of `count` quiet lines (`unsafe`: see Quiet)."""
@@ -202,7 +202,7 @@ class QuietReader:
                      b"transformers_version" in text, unsafe)
 
     def _facts(self, text: bytes) -> list:
-        """(name, value) of the facts that lines of quiet text state (see hf_trainer.fact_of);
+        """(name, value) of the facts that lines of quiet text state (see hf_values.facts_of);
         a message (an evaluation's "Num examples = 50") is read once."""
         out = {}                    # line start -> its fact
         for needle in (b" = ", b"world size: "):
@@ -212,11 +212,11 @@ class QuietReader:
                 line = text[start:end]
                 message = line.partition(b" >> ")[2] if b" >> " in line else line
                 if message not in self.stated:
-                    self.stated[message] = fact_of(decode(message).strip())
-                if self.stated[message] is not None:
+                    self.stated[message] = facts_of(decode(message).strip())
+                if self.stated[message]:
                     out[start] = self.stated[message]
                 at = text.find(needle, end)
-        return [out[start] for start in sorted(out)]
+        return [fact for start in sorted(out) for fact in out[start]]
 
 
 _FIRST_BARS: dict = {}          # total -> first_bar's pattern

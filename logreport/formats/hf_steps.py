@@ -289,9 +289,10 @@ class Steps:
 
     def _buffered_step(self, epoch: float | None) -> tuple[int | None, bool]:
         """(step, estimated) of an evaluation once stdout was found buffered: the step its epoch
-        names, else the training record's before it (a final record's, always)."""
+        names (within the training's total), else the training record's before it (a final
+        record's, always)."""
         if epoch is not None and self._epoch_span(epoch) is not None:
-            return max(0, round(self._epoch_step(epoch))), True
+            return min(max(0, round(self._epoch_step(epoch))), self.train_total or math.inf), True
         return self.record_step, self.record_step is not None
 
     def _buffered_end(self) -> tuple[int | None, bool]:

@@ -30,7 +30,7 @@ from .common import EXCEPTION
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import BAR, argument, bars, clock_seconds, fact_of, number, parse_dict, plain_bar, stamp
+from .hf_values import BAR, argument, bars, clock_seconds, facts_of, number, parse_dict, plain_bar, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -391,8 +391,8 @@ class Parser(Steps, BlockPath):
             return False
         if msg == "***** Running Evaluation *****" or msg == "***** Running Prediction *****":
             self.in_eval = True
-        elif msg == "***** Running training *****":
-            self.in_eval = False
+        elif msg == "***** Running training *****" or msg.startswith("==((====))==  Unsloth - 2x"):
+            self.in_eval = False            # (Unsloth's trainer prints its own banner)
             self._new_process(number, out)
         elif msg.startswith("[") and "[runner.py:" in msg and "] cmd = " in msg:
             self._new_process(number, out)      # DeepSpeed's runner launches a script
@@ -426,15 +426,15 @@ class Parser(Steps, BlockPath):
             if m:
                 self._fact("transformers_version", m.group(1), number, out)
         else:
-            found = fact_of(msg)
-            if found is None:
+            found = facts_of(msg)
+            if not found:
                 return False
-            name, value = found
-            if name == "num_examples" and (self.in_eval or self.train_count):
-                return True             # an evaluation's (its banner may come after it)
-            self._fact(name, value, number, out)
-            if name == "total_steps":
-                self.train_total = value
+            for name, value in found:
+                if name == "num_examples" and (self.in_eval or self.train_count):
+                    continue            # an evaluation's (its banner may come after it)
+                self._fact(name, value, number, out)
+                if name == "total_steps":
+                    self.train_total = value
         return True
 
     def _bar_total(self, total: int, number: int, out: list) -> None:

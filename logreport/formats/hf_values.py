@@ -16,12 +16,12 @@ BAR = re.compile(r"(?P<pct>[ \d]{2}\d)%\|[^|]*\| *(?P<n>\d+)/(?P<total>\d+|\?)"
                  r" \[(?P<elapsed>\d+:\d{2}(?::\d{2})?)<(?P<remaining>\d+:\d{2}(?::\d{2})?|\?),"
                  r" *(?:\?|\d+(?:\.\d+)?)"
                  r"(?P<unit>[^\]\[,\s{/]*/s|s/[^\]\[,\s{/]+)(?:,[^\]\r\n{]*)?\]?")
-_FACTS = [
-    (re.compile(r"^\s*Num examples = ([\d,]+)$"), "num_examples"),
-    (re.compile(r"^\s*Num Epochs = ([\d,]+)$"), "num_train_epochs"),
-    (re.compile(r"^\s*Total train batch size \(.*\) = ([\d,]+)$"), "total_train_batch_size"),
-    (re.compile(r"^\s*Total (?:optimization|training) steps = ([\d,]+)$"), "total_steps"),
-    (re.compile(r"^\s*Gradient Accumulation steps = (\d+)$"), "gradient_accumulation_steps"),
+_FACTS = [      # each matched against one part of a message (" | " parts: Unsloth's banner)
+    (re.compile(r"(?:^|\s)Num examples = ([\d,]+)$"), "num_examples"),
+    (re.compile(r"(?:^|\s)Num Epochs = ([\d,]+)$"), "num_train_epochs"),
+    (re.compile(r"^\s*Total (?:train )?batch size(?: \(.*\))? = ([\d,]+)$"), "total_train_batch_size"),
+    (re.compile(r"^\s*Total (?:optimization |training )?steps = ([\d,]+)$"), "total_steps"),
+    (re.compile(r"^\s*Gradient [Aa]ccumulation steps = (\d+)$"), "gradient_accumulation_steps"),
     (re.compile(r"world size: (\d+),"), "world_size"),
 ]
 
@@ -52,15 +52,19 @@ def plain_bar(m: re.Match, desc: str | None) -> tuple | None:
     return int(total), int(n), elapsed, remaining
 
 
-def fact_of(msg: str) -> tuple[str, int] | None:
-    """(name, value) of the fact a message states (_FACTS), if any."""
+def facts_of(msg: str) -> list[tuple[str, int]]:
+    """(name, value) of each fact a message states (_FACTS): the Trainer's banner states one
+    a line, Unsloth's several (`Num examples = 11,015 | Num Epochs = 1 | Total steps = 300`)."""
     if " = " not in msg and "world size: " not in msg:   # what all _FACTS need
-        return None
-    for pattern, name in _FACTS:
-        m = pattern.search(msg)
-        if m:
-            return name, int(m.group(1).replace(",", ""))
-    return None
+        return []
+    out = []
+    for part in msg.split(" | "):
+        for pattern, name in _FACTS:
+            m = pattern.search(part)
+            if m:
+                out.append((name, int(m.group(1).replace(",", ""))))
+                break
+    return out
 
 
 def number(text: str) -> float | None:
