@@ -1356,7 +1356,7 @@ def test_an_evaluation_whose_epoch_belies_its_bar_step_shows_a_buffered_stdout()
     shows the stdout buffered: its step and the training records' after it are estimates."""
     run = load(str(LF / "74_nonLF_t5_rte_redirected_stdout_evals_after_the_bar.log.gz"))
     evals = [(step, est) for step, est, _ in train_rows(run, "eval")]
-    assert evals[:3] == [(200, True), (399, True), (598, True)]     # truly 200, 400, 600
+    assert evals[:3] == [(200, True), (400, True), (600, True)]     # where their bars began
     assert all(est for _, est, _ in train_rows(run))
     assert "dict_steps" in run.info
 
@@ -1690,6 +1690,21 @@ def test_unsloths_banner_states_the_training_it_begins():
     (zh,), _ = summaries(LF / "108_nonLF_unsloth_sft_banner_buffered_zh.log")
     assert (zh["last_step"], zh["total_steps"], zh["best"]["step"]) == (500, 500, 240)
     assert zh["train_records"] == 100 and zh["best"]["step_estimated"]
+
+
+def test_a_buffered_evaluation_is_where_its_bar_began():
+    """A buffered console's evaluation dict comes out after the bar has moved on, but its own
+    bar (stderr, unbuffered) begins where it runs. Evaluations at each epoch's end (1677 steps,
+    3 epochs, logging every 10) were put at the training record before them (550, 1110, 1670;
+    the best at 1110), and a T5 run's evaluations every 200 steps at what their epochs named
+    at 2,490 / 64 examples a step (399, 598, …)."""
+    sft = load(str(LF / "109_nonLF_trl_sft_v5_buffered_evals_at_epoch_ends.log.gz"))
+    assert [(step, est) for step, est, _ in train_rows(sft, "eval")] == \
+        [(559, True), (1118, True), (1677, True)]
+    assert [step for step, _, _ in train_rows(sft)][-2:] == [1660, 1670]
+    assert best(sft)["step"] == 1118
+    t5 = load(str(LF / "74_nonLF_t5_rte_redirected_stdout_evals_after_the_bar.log.gz"))
+    assert [step for step, _, _ in train_rows(t5, "eval")][:25] == [200.0 * k for k in range(1, 26)]
 
 
 def test_an_anomaly_at_an_estimated_step_says_so():

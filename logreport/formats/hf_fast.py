@@ -422,6 +422,8 @@ class BlockPath:
             self.in_dump = False
         if quiet.stamped:
             self.time = quiet.time
+        if quiet.starts:
+            self._eval_begins()
 
 
 def _records(keys: tuple, values: list, steps: np.ndarray, lines: np.ndarray,

@@ -159,9 +159,9 @@ class Quiet(NamedTuple):
     where bare lines come first the stretch's bytes (`bare`: feed reads such lines unless they
     continue a message, mostly a warning glued to a bar, and where the block was prepared in a
     worker only these bytes of it come along), bars, facts its lines restate, a
-    transformers_version, or text that feed may read otherwise (`unsafe`: one of _UNSAFE's,
-    which Gaps finds in every line between training lines at once). A tuple: a worker sends
-    thousands."""
+    transformers_version, text that feed may read otherwise (`unsafe`: one of _UNSAFE's,
+    which Gaps finds in every line between training lines at once), or a bar beginning (at 0:
+    `starts`). A tuple: a worker sends thousands."""
 
     frames: int
     message: bool | None
@@ -172,6 +172,7 @@ class Quiet(NamedTuple):
     facts: list
     version: bool
     unsafe: bool
+    starts: bool
 
 
 class QuietReader:
@@ -199,7 +200,7 @@ class QuietReader:
         return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
                      time, None if lead in (b"", b"\r", b"[") else text, bars,
                      self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, unsafe)
+                     b"transformers_version" in text, unsafe, b"| 0/" in text)
 
     def _facts(self, text: bytes) -> list:
         """(name, value) of the facts that lines of quiet text state (see hf_values.facts_of);

@@ -43,6 +43,7 @@ class Steps:
     buffered = False        # the console's dicts came out in bursts (see _buffered)
     burst: list             # records of a buffered stdout's burst, waiting (see _end_burst)
     burst_bar: int | None = None    # the training bar's count when the burst began
+    eval_starts: tuple = ()         # the training bar's count as each evaluation's bar began
     ended = False           # the training printed its final dict (see _before_dict)
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
@@ -70,7 +71,7 @@ class Steps:
         self.record_step = self.last_step = self.clock_step = self.candidate = None
         self.estimated, self.train_count, self.bar_line = False, 0, 0
         self.record_gap = self.facts.get("logging_steps")
-        self.ended = False
+        self.ended, self.eval_starts = False, ()
 
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
@@ -263,6 +264,13 @@ class Steps:
             self.clock_step = self.last_step = count
             self.bar_line = at
 
+    def _eval_begins(self) -> None:
+        """Another bar began (an evaluation's, drawn unbuffered on stderr): the training bar's
+        count then is where the evaluation runs, the one its dict waits for (_end_burst)."""
+        if self.train_total is not None and self.clock_step is not None \
+                and self.eval_starts[-1:] != (self.clock_step,):
+            self.eval_starts = (self.eval_starts + (self.clock_step,))[-16:]
+
     def _after_final(self) -> bool:
         """Whether the training printed its final dict (emitted, or waiting for a bar)."""
         return self.ended or self.pending is not None and self.pending.phase == FINAL
@@ -331,6 +339,8 @@ class Steps:
         if self.buffered:
             rec.step, rec.estimated = self._buffered_step(rec.epoch) if rec.phase == EVAL \
                 else self._buffered_end()
+        if rec.phase == EVAL and rec.step is not None:      # (the evaluations begun up to it)
+            self.eval_starts = tuple(s for s in self.eval_starts if s > rec.step)
         if rec.phase == FINAL:          # the training ended: a bar after it is no longer its
             self.ended, self.train_total = True, None
             self.facts.pop("total_steps", None)
@@ -388,8 +398,9 @@ class Steps:
         stretches of bars and logger lines), with their steps. A flush writes the dicts printed
         since the one before, the last at or before the bar's count when it came (`burst_bar`):
         they lie at the logging steps since the step the burst before ended at, the gap the
-        log stated (_burst_gap), and an evaluation takes the step of the training record before
-        it (the Trainer logs, then evaluates). Where no gap is known and no epoch names a step
+        log stated (_burst_gap), and an evaluation takes the count of the training bar when its
+        own bar began (_eval_begins: an evaluation at an epoch's end), else the step of the
+        training record before it (the Trainer logs, then evaluates). Where no gap is known and no epoch names a step
         (examples and batch size unknown), they are spread evenly up to that count (where
         they fit, a step each); else each
         is estimated alone (_train_step, _buffered_step). All are marked estimated."""
@@ -401,9 +412,13 @@ class Steps:
         gap = _burst_gap(held, trains, floor, top, self.record_gap)
         spread = gap is None and self.record_gap is None and trains and top is not None \
             and top - floor >= trains and not self.steps_per_epoch()
-        step, count = floor, 0
+        step, count, starts = floor, 0, list(self.eval_starts)
         for rec in held:
-            if rec.phase != TRAIN:
+            before = step if gap or spread else self.record_step
+            if rec.phase == EVAL and starts and (before or 0) <= starts[0] <= (top or math.inf):
+                rec.step, rec.estimated = starts.pop(0), True       # where its bar began
+            elif rec.phase != TRAIN:
+                starts = [] if rec.phase == EVAL else starts        # (they do not match)
                 rec.step, rec.estimated = (step, True) if gap or spread \
                     else self._buffered_step(rec.epoch)
             elif gap or spread:
@@ -416,6 +431,7 @@ class Steps:
                 rec.step, rec.estimated = self._train_step(None, rec.epoch)
                 self.last_step = rec.step
             self._place(rec, out)
+        self.eval_starts = tuple(starts)
 
     def _flush(self, out: list, step: int | None = None) -> None:
         if self.pending is not None:

@@ -237,7 +237,7 @@ class Parser(Steps, BlockPath):
                 return n        # the training bar only if a dict is glued right after it
             self._bar_total(total, number, out)     # drawn after a training dict: the training bar
         if total != self.train_total:
-            return None
+            return self._eval_begins() if n == 0 else None
         self._train_bar(n, elapsed, remaining, number, out)
         return n
 
