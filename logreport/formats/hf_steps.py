@@ -400,10 +400,10 @@ class Steps:
         they lie at the logging steps since the step the burst before ended at, the gap the
         log stated (_burst_gap), and an evaluation takes the count of the training bar when its
         own bar began (_eval_begins: an evaluation at an epoch's end), else the step of the
-        training record before it (the Trainer logs, then evaluates). Where no gap is known and no epoch names a step
-        (examples and batch size unknown), they are spread evenly up to that count (where
-        they fit, a step each); else each
-        is estimated alone (_train_step, _buffered_step). All are marked estimated."""
+        training record before it (the Trainer logs, then evaluates). Where no gap is known
+        and no epoch names a step (examples and batch size unknown), they are spread evenly up
+        to that count (where they fit, a step each); else each is estimated alone (_train_step,
+        _buffered_step). All are marked estimated."""
         held, self.burst = self.burst, []
         if not held:
             return
