@@ -1707,6 +1707,20 @@ def test_a_buffered_evaluation_is_where_its_bar_began():
     assert [step for step, _, _ in train_rows(t5, "eval")][:25] == [200.0 * k for k in range(1, 26)]
 
 
+def test_bashs_report_of_a_killed_job_is_a_kill():
+    """A PaddleNLP run stopped at step 3750 of 5300 ends in bash's report of the job it ran,
+    `run.sh: line 67: 57133 Killed    CUDA_VISIBLE_DEVICES=$device python train_single.py …`:
+    only a line that is `Killed` or ends in it was a kill, so the run was `unknown` with no
+    anomaly and `check` passed."""
+    log = DATA / "paddlenlp" / "14_trainer_2022_fewclue_chid_killed_by_bash_job_report.log"
+    (run,), _ = summaries(log)
+    assert run["status"] == "failed"
+    assert run["status_evidence"].startswith("killed at line 677: run.sh: line 67: 57133 Killed")
+    assert run["status_evidence"].endswith("python train_single.py …")
+    assert [(a["kind"], a["step"]) for a in run["anomalies"]] == [("traceback", 3750)]
+    assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 1
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

@@ -51,6 +51,20 @@ def duration(text: str) -> float | None:
     return float(days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4)))
 
 
+_JOB_KILLED = re.compile(r"(?:^|: )(?:line \d+: +)?\d+ Killed +\S|^\[\d+\][+-]? +Killed +\S")
+
+
+def killed(stripped: str) -> str | None:
+    """What a line (stripped) that says the process was killed says: the shell's `Killed`
+    after it, or its report of the job it ran (`run.sh: line 67: 57133 Killed    python
+    train.py …`, `[1]+  Killed    nohup python …`: its command cut short); else None."""
+    if stripped == "Killed" or stripped.endswith(" Killed"):
+        return stripped
+    if "Killed " in stripped and _JOB_KILLED.search(stripped):
+        return stripped if len(stripped) <= 100 else stripped[:99] + "…"
+    return None
+
+
 def stamp(year, month, day, hh, mm, ss) -> float | None:
     """Seconds since 1970 of a naive local date and time (as printed), or None if not a date."""
     try:
@@ -121,8 +135,8 @@ class LineParser:
             if GPU_START in stripped:       # Paddle's first use of a GPU: a new process
                 self.new_process(number, out)
             return True
-        if stripped == "Killed" or stripped.endswith(" Killed") or stripped == "^C":
-            out.append(self.marker(KILLED, stripped, number))
+        if killed(stripped) or stripped == "^C":
+            out.append(self.marker(KILLED, killed(stripped) or stripped, number))
             return True
         return self.bare(text, number, out)
 

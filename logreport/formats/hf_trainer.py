@@ -26,7 +26,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
-from .common import EXCEPTION
+from .common import EXCEPTION, killed
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
@@ -410,8 +410,8 @@ class Parser(Steps, BlockPath):
                 self.estimated = False
         elif msg.startswith(("Figure saved at: ", "Figure saved: ")):
             pass                          # LLaMA-Factory's plot_loss PNGs
-        elif msg == "Killed" or msg.endswith(" Killed"):
-            out.append(Marker(KILLED, msg, line=number, step=self.last_step, time=self.time))
+        elif said := killed(msg):
+            out.append(Marker(KILLED, said, line=number, step=self.last_step, time=self.time))
         elif msg.startswith("logging_steps"):
             gap = argument(msg, "logging_steps")
             if gap and gap.isdigit():

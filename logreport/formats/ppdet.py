@@ -24,7 +24,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
-from .common import GPU_START, OOM_TEXT
+from .common import GPU_START, OOM_TEXT, killed
 from .ppdet_train import EPOCH, ETA, MIN_RUN, NUM, PREFIX, BlockPath, eta_seconds, train_parts
 
 NAME = "ppdet"
@@ -457,8 +457,9 @@ class Parser(BlockPath):
                 out.append(Marker(OOM if OOM_TEXT.search(stripped) else TRACEBACK, stripped[:500],
                                   line=number, step=self.last_step, time=self.time))
             return True
-        if stripped in ("^C", "Killed") or stripped.endswith(" Killed"):
-            out.append(Marker(KILLED, stripped, line=number, step=self.last_step, time=self.time))
+        if stripped == "^C" or killed(stripped):
+            out.append(Marker(KILLED, killed(stripped) or stripped, line=number, step=self.last_step,
+                              time=self.time))
         elif stripped.startswith("LAUNCH "):
             if stripped.endswith("Pod failed"):
                 out.append(Marker(KILLED, "Pod failed", line=number, step=self.last_step))
