@@ -9,14 +9,17 @@ from itertools import chain
 
 import numpy as np
 
+from . import formats
 from .events import KILLED, OOM, PHASES, TRACEBACK, TRAIN, Info, Marker, Record, Records
 from .model import NAN, Reading, Run
+from .sources import basename
 from .store import CHUNK, Column
 
 _PHASE_CODE = {phase: code for code, phase in enumerate(PHASES)}
 _TRAIN_CODE = _PHASE_CODE[TRAIN]
 FAILURES = (TRACEBACK, OOM, KILLED)      # markers kept from every file (other kinds: once)
 _FIELDS = ("phase", "step", "epoch", "time", "line", "estimated", "file", "sig")
+LEFT_OUT = "left out"                     # files_used of a folder's file of another run
 
 
 class _Rows:
@@ -156,28 +159,81 @@ class Collected(Reading):
 
 
 def merge_into(run: Run, parts: list[Collected]) -> None:
-    """Merge the files of a folder, each parsed alone into a Collected, into run."""
+    """Merge the files of a folder, each parsed alone into a Collected, into run; a file of
+    another run is left out (_another_run), and `files_used` says so."""
     named = []
+    used: dict[str, str] = {}
     for part in parts:
         run.lines += part.lines
         run.unparsed += part.unparsed
         run.unparsed_samples.extend(part.unparsed_samples[:50 - len(run.unparsed_samples)])
         if part.files:
+            why = _another_run(part, named)
+            if why:
+                used[part.source] = f"{LEFT_OUT}: {why}"
+                continue
             run.format = run.format or part.format
             named.append(part)
-    used: dict[str, str] = {}
+    events = merge(named, used)
+    first = next(events, None)                      # (`used` is filled by then)
     for part in named:
         run.input_id(part.source)
+        run.saw_modified(part.modified)
+        if used.get(part.source) == "nothing new":  # (a copy's clock is no run's time)
+            continue
         run.saw_time(part.first_time)
         run.saw_time(part.last_time)
         for t in part.clock or ():
             run.saw_clock(t)
-        run.saw_modified(part.modified)
         run.timed_train = run.timed_train or part.timed_train
-    for event in merge(named, used):
+    for event in chain([first], events) if first is not None else ():
         run.add(event)
-    run.files.extend(name for name, what in used.items() if what != "nothing new")
+    run.files.extend(name for name, what in used.items()
+                     if what != "nothing new" and not what.startswith(LEFT_OUT))
     run.info["files_used"] = {os.path.basename(name): what for name, what in used.items()}
+
+
+def _another_run(part: Collected, before: list[Collected]) -> str | None:
+    """Why a folder's file is of another run than the files before it (None: it is not): a
+    log of another tool (a PaddleDetection log in a LLaMA-Factory output folder), or a
+    console of another training written to the same folder: its total steps another, or its
+    training losses at the steps the files before state other than theirs."""
+    tool = formats.describe(part.format).tool
+    tools = {formats.describe(p.format).tool for p in before} - {""}
+    if tool and tools and tool not in tools:
+        return f"a {tool} log, another tool's than this run's ({', '.join(sorted(tools))})"
+    total = part.facts_first.get("total_steps")
+    for other in before:
+        stated = other.facts_last.get("total_steps")
+        if total and stated and total != stated:
+            return f"another training's: {total} steps in all, {basename(other.source)} {stated}"
+    losses = _stated_losses(part)
+    for other in before:
+        theirs = _stated_losses(other)
+        common = sorted(losses.keys() & theirs.keys())
+        differ = [step for step in common if not _alike(losses[step], theirs[step])]
+        if len(common) >= 3 and 2 * len(differ) > len(common):
+            return (f"another run's: {len(differ)} of its {len(common)} training losses at the "
+                    f"steps {basename(other.source)} states differ")
+    return None
+
+
+def _stated_losses(part: Collected) -> dict[float, float]:
+    """step -> loss of a file's training records at stated steps."""
+    loss = part.values.get("loss")
+    if loss is None:
+        return {}
+    values = np.full(part.count, NAN)
+    values[:len(loss)] = np.asarray(loss)
+    phase, step = np.asarray(part.fields["phase"]), np.asarray(part.fields["step"])
+    keep = (phase == _TRAIN_CODE) & (np.asarray(part.fields["estimated"]) == 0) \
+        & ~np.isnan(step) & np.isfinite(values)
+    return dict(zip(step[keep].tolist(), values[keep].tolist()))
+
+
+def _alike(a: float, b: float) -> bool:
+    """Whether two losses are one as two files print it (4 decimals, 4 significant digits)."""
+    return abs(a - b) <= 2e-3 * max(abs(a), abs(b)) + 1e-4
 
 
 def merge(parts: list[Collected], used: dict):

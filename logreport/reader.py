@@ -15,11 +15,11 @@ from . import formats, ranges
 from .errors import InputError, LogreportError, NoRecords, UnknownFormat, UsageError
 from .events import EVAL, FINAL, KILLED, OOM, TRACEBACK, TRAIN, Marker
 from .eventsource import EventInput
-from .merge import Collected, merge_into
+from .merge import LEFT_OUT, Collected, merge_into
 from .model import Run
 from .pipeline import SNIFF_LINES, Ingest, prepared_ahead, written_at
 from .runs import RunSource, discover, folder_inputs
-from .sources import basename, block_lines, isfile, stat, streams_backlog
+from .sources import basename, block_lines, isfile, join, stat, streams_backlog
 from .sources import follower as text_follower
 from .sources.follow import Follower
 
@@ -385,7 +385,7 @@ def load_all(paths: list[str], fmt: str | None = None, progress=None,
     for source in sources:
         try:
             runs.append(readable(read_source(source, fmt, progress, warn)))
-            notes += mostly_unread(runs[-1])
+            notes += mostly_unread(runs[-1]) + left_out(runs[-1])
         except (UnknownFormat, NoRecords) as e:
             if not source.listed:
                 raise
@@ -425,6 +425,12 @@ def mostly_unread(run: Run) -> list[str]:
     return [f"warning: {run.source}: {run.unparsed} of {run.lines} lines not understood as "
             f"{run.format} output, the figures come from the rest (`summary --show-unparsed` "
             "shows them; --format reads it as another)"]
+
+
+def left_out(run: Run) -> list[str]:
+    """A line for each file of an output folder left out as another run's (merge_into)."""
+    return [f"{join(run.source, name)}: {what}; give it alone to read it"
+            for name, what in run.info.get("files_used", {}).items() if what.startswith(LEFT_OUT)]
 
 
 def readable(run: Run) -> Run:

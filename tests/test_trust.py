@@ -91,6 +91,30 @@ def test_an_output_folder_stays_one_run_and_other_files_are_skipped_said(tmp_pat
     assert "skipped 1 file with no training records: notes.txt" in err
 
 
+def test_an_output_folders_files_of_another_run_are_left_out_and_said(tmp_path):
+    """A finished 60-step SFT's output folder holding a PaddleDetection log, the console of an
+    earlier attempt of another length (200 steps, Ctrl-C at step 12) and a copy of another
+    run's console: the detector's loss, AP and clock were the run's (loss 4.05 -> 7.52, 61
+    records, 11m 22s), the attempt's Ctrl-C made it `failed`, and the copy, which gave
+    nothing new, stretched its 91 s to 12m 36s."""
+    folder = tmp_path / "sft_lora"
+    shutil.copytree(LF / "sft_lora", folder)
+    (alone,), _ = summaries(folder)
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", folder / "det_train.log")
+    shutil.copy(LF / "sft_lora_interrupted" / "console.log", folder / "attempt1.log")
+    shutil.copy(LF / "tf4_sft_lora" / "console.log", folder / "tf4_console.log")
+    (run,), err = summaries(folder)
+    for key in ("status", "train_records", "eval_records", "wall_seconds", "final", "best",
+                "last_step", "anomalies"):
+        assert run[key] == alone[key], key
+    assert run["status"] == "finished" and run["wall_seconds"] == 91
+    assert f"{folder}/det_train.log: left out: a PaddleDetection log, another tool's than " \
+        "this run's (transformers); give it alone to read it" in err
+    assert f"{folder}/attempt1.log: left out: another training's: 200 steps in all, " \
+        "trainer_log.jsonl 60" in err
+    assert not any(name.endswith(("det_train.log", "attempt1.log")) for name in run["files"])
+
+
 def test_files_not_named_like_a_log_are_said_not_read(tmp_path):
     """A console saved with no extension (`> train`) or rotated (`run.log.1`, an earlier part
     of a run) is not read by a folder walk, and the user is told which."""
@@ -1719,6 +1743,23 @@ def test_bashs_report_of_a_killed_job_is_a_kill():
     assert run["status_evidence"].endswith("python train_single.py …")
     assert [(a["kind"], a["step"]) for a in run["anomalies"]] == [("traceback", 3750)]
     assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 1
+
+
+def test_a_hole_of_nuls_mid_file_is_no_binary_file():
+    """A PaddleNLP log whose line 21 is 38,667 NUL bytes (normal output around it) was refused
+    as a binary file: only NULs at its start were skipped when judging."""
+    (run,), _ = summaries(DATA / "paddlenlp" / "15_trainer_2022_fewclue_tnews_a_hole_of_nuls_mid_file.log")
+    assert (run["status"], run["train_records"], run["eval_records"]) == ("finished", 60, 5)
+
+
+def test_a_metrics_block_whose_header_follows_a_bars_frames_is_read():
+    """PaddleNLP's test progress frames (`64it [00:28,  1.28it/s]` ...) end a line with
+    `***** test metrics *****`, its rows after it with no logger prefix: the test metrics
+    were lost without a word."""
+    run = load(str(DATA / "paddlenlp" /
+                   "16_trainer_2022_fewclue_chid_test_metrics_header_after_bar_frames.log"))
+    tests = [(step, m) for step, _, m in train_rows(run, "eval") if "test_accuracy" in m]
+    assert [(step, m["test_accuracy"], m["test_loss"]) for step, m in tests] == [(230, 0.1444, 2.0175)]
 
 
 def test_an_anomaly_at_an_estimated_step_says_so():

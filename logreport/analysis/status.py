@@ -33,8 +33,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     """(status, evidence): finished | failed | running | unknown.
 
     failed: an error, OOM or kill after the last training record (of a log of evaluations
-    only, after the last evaluation), but not one of a later launch that failed before it
-    trained: the training keeps its own status, the failure said in the evidence. finished: the tool said so
+    only, after the last evaluation; of a run of several files, at its last step or past it),
+    but not one of a later launch that failed before it trained: the training keeps its own
+    status, the failure said in the evidence. finished: the tool said so
     (an end marker, final metrics) after the last training record, or for a tool that prints
     no end line, its own ETA had run out at the last record. running: the caller is watching
     the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
@@ -46,6 +47,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     # a log of evaluations only: a failure before the last evaluation is over
     last = last_train or max((int(t.line[-1]) for _, t in run.tables(EVAL)), default=0)
     fails = [m for m in run.markers if m.kind in FAIL_MARKERS and m.line >= last]
+    if len(run.inputs) > 1:     # (lines of several files: a failure before the last step,
+        reached = max((float(np.nanmax(t.step)) for _, t in run.tables(TRAIN)), default=0.0)
+        fails = [m for m in fails if m.step is None or m.step >= reached]   # a resumed one's)
     stopped = [m for m in fails if stopped_after_end(run, m)]
     fails = [m for m in fails if m not in stopped]
     failed = f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}" if fails else ""

@@ -39,7 +39,8 @@ class Descriptor:
     metrics that make the columns of the report's evaluation table (default: all charted);
     tokens_seen: train metrics counting the tokens seen so far (an x axis); final_eval: a log
     that evaluated during training evaluates once more after its final metrics (transformers'
-    do_eval, after the model's save).
+    do_eval, after the model's save); tool: the tool that writes it (an output folder's files
+    of another tool are no part of its run; an event format's, empty: any tool's).
     """
 
     main_eval: tuple = ()
@@ -60,6 +61,7 @@ class Descriptor:
     eval_table: str = ""
     tokens_seen: tuple = ()
     final_eval: bool = False
+    tool: str = ""
 
 
 NONE = Descriptor()

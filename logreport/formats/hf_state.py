@@ -15,6 +15,7 @@ from .llamafactory import STATE_KEY, record
 NAME = "hf_state"
 TITLE = "Hugging Face Trainer trainer_state.json (log_history)"
 DESCRIPTOR = Descriptor(
+    tool="transformers",
     main_eval=llamafactory.DESCRIPTOR.main_eval,
     main_loss=("loss",),
     throughput=("train_samples_per_second",),

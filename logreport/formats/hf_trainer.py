@@ -35,7 +35,7 @@ from .hf_values import BAR, argument, bars, clock_seconds, facts_of, number, par
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
 DESCRIPTOR = Descriptor(
-    main_eval=("eval_accuracy", "eval_loss"),
+    tool="transformers", main_eval=("eval_accuracy", "eval_loss"),
     main_loss=("loss",),
     throughput=("train_samples_per_second", "train_tokens_per_second"),
     hidden=("total_flos", "train_runtime", "eval_runtime", "train_samples", "eval_samples",

@@ -20,6 +20,7 @@ from .hf_steps import SWIFT_KEY, drop_state, swift_steps
 NAME = "llamafactory"
 TITLE = "LLaMA-Factory trainer_log.jsonl and Hugging Face *_results.json"
 DESCRIPTOR = Descriptor(
+    tool="transformers",
     main_eval=("eval_accuracy", "eval_loss"),
     main_loss=("loss",),
     throughput=("train_samples_per_second", "throughput", "train_tokens_per_second"),

@@ -19,6 +19,7 @@ from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, TIMEDELTA, LineParser, 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
 DESCRIPTOR = Descriptor(
+    tool="PaddleClas",
     main_eval=("top1", "recall1"),  # classification, then retrieval
     main_loss=("loss",),
     throughput=("ips",),

@@ -20,6 +20,7 @@ from .hf_values import number as row_value
 NAME = "paddlenlp"
 TITLE = "PaddleNLP / PaddleFormers Trainer console output (key: value records)"
 DESCRIPTOR = Descriptor(
+    tool="PaddleNLP",
     main_eval=("eval_accuracy", "eval_micro_f1", "eval_f1", "F1", "eval_loss"),
     main_loss=("loss",),
     throughput=("interval_samples_per_second", "global_samples_per_second", "speed"),
@@ -34,6 +35,8 @@ _EPOCH_KEYS = ("epoch", "progress_or_epoch")
 _GIB = ("current_memory_allocated", "current_memory_reserved", "max_memory_allocated",
         "max_memory_reserved")
 _BLOCK = re.compile(r"^\*\*\*\*\* (\w+) metrics \*\*\*\*\*$")
+# a block's header after tqdm's frames on its line
+_BLOCK_AFTER_BAR = re.compile(r"(?:it/s|s/it)\]\s*(\*\*\*\*\* \w+ metrics \*\*\*\*\*)$")
 _ROW = re.compile(r"^  (\S+)\s*= +(\S.*)$")
 _FACT = re.compile(r"^\s*(Num examples|Num Epochs|Total train batch size|Gradient Accumulation steps"
                    r"|Total optimization steps)(?: \(.*\))? = (\d{1,3}(?:,\d{3})+|\d+)(?:\.0)?$")
@@ -154,13 +157,8 @@ class Parser(LineParser):
 
     def message(self, msg: str, number: int, out: list) -> bool:
         self._end_partial(out)
-        if self.block is not None:
-            row = _ROW.match(msg)
-            value = row_value(row.group(2)) if row else None
-            if value is not None:
-                self.block[2][row.group(1)] = value
-                return True
-            self._end_block(out)
+        if self._block_row(msg, out):
+            return True
         text = msg.strip()
         if text.endswith(",") and _PAIR.match(text.split(",")[0].strip()):
             self.partial = (number, text, self.time)
@@ -179,13 +177,16 @@ class Parser(LineParser):
                 self._end_partial(out)
             return True
         self._end_partial(out)
+        if self._block_row(text, None):     # (a block whose header came after a bar's frames)
+            return True
         stripped = text.strip()
         if stripped.startswith("{'") and "'global_step': " in stripped:
             values = parse_dict(stripped)
             return self._emit(values, number, out) if values else False
         if stripped.startswith(_BARE_RECORD) and ": " in stripped:    # tqdm.write's: the bar on
             return self._record(stripped, number, out)
-        return False
+        header = _BLOCK_AFTER_BAR.search(stripped) if stripped.endswith("*****") else None
+        return self._other(header.group(1), number, out) if header else False
 
     def end(self, out: list) -> None:
         self._end_partial(out)
@@ -286,6 +287,20 @@ class Parser(LineParser):
         out.append(Record(TRAIN, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
                           line=number))
         return True
+
+    def _block_row(self, text: str, out: list | None) -> bool:
+        """Whether a line is a row of the metrics block open; a message that is none ends it
+        (`out`: a bare line ends none)."""
+        if self.block is None:
+            return False
+        row = _ROW.match(text)
+        value = row_value(row.group(2)) if row else None
+        if value is not None:
+            self.block[2][row.group(1)] = value
+            return True
+        if out is not None:
+            self._end_block(out)
+        return False
 
     def _end_block(self, out: list) -> None:
         """The end of a `***** <split> metrics *****` block: its rows are one record."""

@@ -30,6 +30,7 @@ from .common import (
 NAME = "paddleocr"
 TITLE = "PaddleOCR (tools/train.py, tools/eval.py console output or train.log)"
 DESCRIPTOR = Descriptor(
+    tool="PaddleOCR",
     main_eval=("hmean", "acc"),  # text detection / KIE, then recognition / table
     main_loss=("loss", "total_loss"),  # total_loss: 1.x detection
     throughput=("ips",),

@@ -18,6 +18,7 @@ from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duratio
 NAME = "paddleseg"
 TITLE = "PaddleSeg (tools/train.py, tools/val.py console output; legacy pdseg)"
 DESCRIPTOR = Descriptor(
+    tool="PaddleSeg",
     main_eval=("mIoU", "IoU"),  # IoU: legacy pdseg's mean IoU
     main_loss=("loss",),
     throughput=("ips", "step/sec"),

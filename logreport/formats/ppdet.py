@@ -46,6 +46,7 @@ _MPII = re.compile(r"^\s*(Head|Shoulder|Elbow|Wrist|Hip|Knee|Ankle|PCKh|PCKh@0\.
 _WIDER = re.compile(r"(Easy|Medium|Hard)\s+Val AP: (" + NUM + ")")
 _BEST = re.compile(r"Best test (\w+) ap is (" + NUM + r")\.?\s*$")      # 2.x, `{:0.3f}`
 DESCRIPTOR = Descriptor(
+    tool="PaddleDetection",
     main_eval=("bbox/AP", "segm/AP", "keypoint/AP", "AP", "bbox/mAP", "keypoint/PCKh"),
     main_loss=("loss",),
     throughput=("ips",),

@@ -234,10 +234,11 @@ class Input:
 
 
 def check_text(head: bytes, name: str) -> bool:
-    """Refuse a binary file: too many bytes that never occur in text. Leading NULs are skipped
-    (logrotate's copytruncate under a running writer leaves a hole of them); returns False
-    while there was nothing else to judge in the first 64 KiB of head."""
-    sample = head[:1 << 16].lstrip(b"\0")[:8192]
+    """Refuse a binary file: too many bytes that never occur in text. NULs are skipped
+    (logrotate's copytruncate under a running writer leaves a hole of them, a crash one in
+    the middle); returns False while there was nothing else to judge in the first 64 KiB of
+    head."""
+    sample = head[:1 << 16].replace(b"\0", b"")[:8192]
     if not sample:
         return False
     text_bytes = bytes(range(32, 256)) + b"\n\r\t\f\b\x1b"
