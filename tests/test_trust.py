@@ -1399,12 +1399,12 @@ def test_an_evaluations_example_count_is_not_the_trainings():
 def test_paddlenlp_records_written_through_the_progress_bar_are_read():
     """PaddleNLP's Trainer with its progress bar on writes each record through the bar, with no
     logger prefix: the log (a run of 3108 steps to the end among crashed launches) was read as
-    hf_trainer with 0 records and `failed`. Its records are read; each launch that trains is a
-    segment; an evaluation between logging steps takes the step its epoch names (an estimate),
+    hf_trainer with 0 records and `failed`. Its records are read; each launch that trains or
+    evaluates is a segment; an evaluation between logging steps takes the step its epoch names (an estimate),
     one before the launch's first record none (it had the step of the launch before)."""
     name = "12_trainer_2023_11_progress_bar_on_records_without_prefix_workerlog0.log.gz"
     run = load(str(DATA / "paddlenlp" / name))
-    assert run.format == "paddlenlp" and len(run.segments) == 3
+    assert run.format == "paddlenlp" and len(run.segments) == 5     # (two launches evaluated only)
     first = run.segments[0]
     assert np.asarray(first.train.step).tolist() == [500, 1000, 1500, 2000, 2500, 3000, 3108]
     evals = [(step, est, m["eval_anls"]) for step, est, m in train_rows(run, "eval")]
@@ -1760,6 +1760,16 @@ def test_a_metrics_block_whose_header_follows_a_bars_frames_is_read():
                    "16_trainer_2022_fewclue_chid_test_metrics_header_after_bar_frames.log"))
     tests = [(step, m) for step, _, m in train_rows(run, "eval") if "test_accuracy" in m]
     assert [(step, m["test_accuracy"], m["test_loss"]) for step, m in tests] == [(230, 0.1444, 2.0175)]
+
+
+def test_each_process_of_a_script_that_only_tests_is_a_segment():
+    """A FewCLUE script tests two tasks, one process each (its arguments dump, `Running
+    Prediction`, its `test metrics` block), no training: a PaddleNLP process began only at
+    `Running training`, so both tests were one run's segment."""
+    run = load(str(DATA / "paddlenlp" /
+                   "17_trainer_2022_fewclue_two_tasks_tested_one_process_each.log"))
+    assert [(seg.index, np.asarray(table.series["test_accuracy"].value).tolist())
+            for seg, table in run.tables("eval")] == [(0, [0.5]), (1, [0.0135])]
 
 
 def test_an_anomaly_at_an_estimated_step_says_so():

@@ -155,6 +155,14 @@ class Parser(LineParser):
         self.in_eval = False
         self.emitted: dict = {}                 # phase -> the values of its last record
 
+    def new_process(self, number: int, out: list) -> None:
+        """A process starts (see LineParser), also after one that only evaluated (a script's
+        test of one task, then the next task's)."""
+        if self.last_step is None and self.emitted:
+            out.append(self.marker(NEW_RUN, "new run", number))
+        super().new_process(number, out)
+        self.in_eval, self.emitted = False, {}
+
     def message(self, msg: str, number: int, out: list) -> bool:
         self._end_partial(out)
         if self._block_row(msg, out):
@@ -255,6 +263,8 @@ class Parser(LineParser):
             if self.last_step is not None:      # after records: another process, afresh
                 out.append(self.marker(NEW_RUN, "new run", number))
                 self.last_step = self.epoch = None
+        elif text.endswith("Configuration Arguments"):      # a process's arguments dump
+            self.new_process(number, out)
         elif text.startswith("metric_for_best_model"):
             if ranked := argument(text, "metric_for_best_model"):
                 self.fact(out, number, metric_for_best_model=ranked)
