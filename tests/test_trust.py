@@ -1772,6 +1772,19 @@ def test_each_process_of_a_script_that_only_tests_is_a_segment():
             for seg, table in run.tables("eval")] == [(0, [0.5]), (1, [0.0135])]
 
 
+def test_an_example_scripts_own_lines_printed_with_no_prefix_are_read():
+    """A PaddleNLP example script prints its own loop's lines with no logger prefix (`global
+    step 10, epoch: 1, batch: 10, loss: 0.73857, micro f1: ...`, `eval loss: 0.18166, micro f1:
+    0.00063`): the log was refused, even with `--format paddlenlp`."""
+    log = DATA / "paddlenlp" / \
+        "18_example_script_2022_cblue_global_step_lines_printed_no_prefix_workerlog0.log"
+    (run,), _ = summaries(log)
+    assert (run["format"], run["train_records"], run["eval_records"], run["last_step"]) == \
+        ("paddlenlp", 998, 99, 9980)
+    evals = train_rows(load(str(log)), "eval")
+    assert evals[0] == (100.0, False, {"loss": 0.18166, "micro_f1": 0.00063})
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

@@ -193,6 +193,8 @@ class Parser(LineParser):
             return self._emit(values, number, out) if values else False
         if stripped.startswith(_BARE_RECORD) and ": " in stripped:    # tqdm.write's: the bar on
             return self._record(stripped, number, out)
+        if stripped.startswith(("global step ", "eval loss: ")):     # an example script's own,
+            return self._other(stripped, number, out)                # printed
         header = _BLOCK_AFTER_BAR.search(stripped) if stripped.endswith("*****") else None
         return self._other(header.group(1), number, out) if header else False
 
@@ -272,6 +274,12 @@ class Parser(LineParser):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
         elif text.startswith("global step "):
             return self._script_train(text, number, out)
+        elif text.startswith("eval loss: "):
+            pairs = _SCRIPT_PAIR.findall(", " + text[len("eval "):])
+            if not pairs:
+                return False
+            out.append(Record(EVAL, {k.replace(" ", "_"): float(v) for k, v in pairs},
+                              step=self.last_step, epoch=self.epoch, time=self.time, line=number))
         elif text.startswith("Evaluation precision: "):
             m = _UIE_EVAL.match(text)
             if m is None:
@@ -323,7 +331,8 @@ class Parser(LineParser):
 def sniff(text: str) -> float:
     """What only PaddleNLP prints: its logger's prefix, records with a global step."""
     if "{'" in text and "'global_step': " in text or text.startswith("loss: ") \
-            and "global_step: " in text:
+            and "global_step: " in text or text.startswith("global step ") \
+            and ", batch: " in text and _SCRIPT_TRAIN.match(text):       # an example script's
         return 5
     m = _PREFIX.search(text) if "] - " in text else None
     if m is None:

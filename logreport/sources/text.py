@@ -233,12 +233,15 @@ class Input:
                 stream.close()
 
 
+_NUL_HOLE = re.compile(rb"\0{16,}")
+
+
 def check_text(head: bytes, name: str) -> bool:
-    """Refuse a binary file: too many bytes that never occur in text. NULs are skipped
-    (logrotate's copytruncate under a running writer leaves a hole of them, a crash one in
-    the middle); returns False while there was nothing else to judge in the first 64 KiB of
-    head."""
-    sample = head[:1 << 16].replace(b"\0", b"")[:8192]
+    """Refuse a binary file: too many bytes that never occur in text. Holes of NULs are
+    skipped (logrotate's copytruncate under a running writer leaves one at the start, a crash
+    one in the middle); returns False while there was nothing else to judge in the first 64
+    KiB of head."""
+    sample = _NUL_HOLE.sub(b"", head[:1 << 16])[:8192]
     if not sample:
         return False
     text_bytes = bytes(range(32, 256)) + b"\n\r\t\f\b\x1b"
