@@ -249,7 +249,7 @@ def summary(logs, as_json, show_unparsed, fmt):
     if as_json:
         click.echo(json_text(summary_json(data["runs"])))
         return
-    _print_summary(data["runs"])
+    _print_summary(data["runs"], [run.name for run in runs])
     if show_unparsed:
         for s in data["runs"]:
             _print_unparsed(s)
@@ -292,13 +292,13 @@ def _summary_rows(s: dict) -> list[tuple[str, str]]:
             ("unparsed lines", str(s["unparsed_lines"]))]
 
 
-def _print_summary(summaries):
-    """A table: a column per run (a row per run when there are many)."""
+def _print_summary(summaries, names):
+    """A table: a column per run (a row per run when there are many), named as every command
+    names them (Run.name)."""
     from rich.console import Console
     from rich.table import Table
 
     rows = [_summary_rows(s) for s in summaries]
-    names = [_run_name(s) for s in summaries]
     table = Table(show_header=True, header_style="bold")
     if len(summaries) <= 3:
         table.add_column("")
@@ -315,14 +315,6 @@ def _print_summary(summaries):
             texts = dict(r)
             table.add_row(cell(name), *[cell(texts[label]) for label in wanted])
     Console().print(table)
-
-
-def _run_name(s: dict) -> str:
-    source = s["source"].rstrip("/")
-    base = os.path.basename(source) or source
-    if base in ("console.log", "trainer_log.jsonl", "run.log", "train.log"):
-        return os.path.join(os.path.basename(os.path.dirname(source)), base)
-    return base
 
 
 def anomaly_kinds(ctx, param, value):

@@ -149,6 +149,26 @@ def test_a_results_json_beside_logs_of_separate_runs_merges_none_of_them(tmp_pat
     assert "2 logs of separate runs" in err
 
 
+def test_every_command_names_runs_alike(tmp_path):
+    """`summary` named a run `train.log` by its folder (`D/train.log`) where `export` and
+    `report` named it `train.log`; runs alike by name are told apart alike in each."""
+    shutil.copy(PPDET / "picodet_s_320_coco_train.log", tmp_path / "train.log.1")
+    shutil.copy(PPDET / "ppyoloe_crn_s_coco_train.log", tmp_path / "train.log")
+    for a in ("exp1", "exp2"):
+        (tmp_path / a).mkdir()
+        shutil.copy(PPDET / "picodet_s_320_coco_train.log", tmp_path / a / "train.log")
+    for logs, names in ((["train.log.1", "train.log"], ["train.log.1", "train.log"]),
+                        (["exp1/train.log", "exp2/train.log"], ["exp1/train.log", "exp2/train.log"])):
+        paths = [str(tmp_path / n) for n in logs]
+        table = CliRunner().invoke(main, ["summary", *paths], env={"COLUMNS": "200"}).stdout
+        header = table.splitlines()[1]
+        assert [cell.strip() for cell in header.split("┃")[2:-1]] == names
+        out = tmp_path / "x.csv"
+        CliRunner().invoke(main, ["export", *paths, "-o", str(out)])
+        assert list(dict.fromkeys(line.split(",")[0] for line in out.read_text().splitlines()[1:])) \
+            == names
+
+
 def test_a_run_named_twice_is_read_once(tmp_path):
     """A folder and a log in it (or one log twice): one run, not its rows twice under one
     name in an export."""
