@@ -1805,6 +1805,19 @@ def test_an_example_scripts_own_lines_printed_with_no_prefix_are_read():
     assert evals[0] == (100.0, False, {"loss": 0.18166, "micro_f1": 0.00063})
 
 
+def test_a_kill_report_glued_to_the_record_it_cut_is_a_kill_and_the_record_is_kept():
+    """bash's report of a killed job glued to the PaddleNLP record the kill cut short (`…
+    global_step: 20, interval_runtime: 13.6116, interval_samples_per_secondrun.sh: line 65:
+    51473 Killed …`): the record was dropped and the kill missed."""
+    log = DATA / "paddlenlp" / "19_trainer_2022_fewclue_kill_report_glued_to_the_record_it_cut.log.gz"
+    run = load(str(log))
+    first = run.segments[0].train
+    assert np.asarray(first.step).tolist() == [10, 20]
+    assert first.series["loss"].value[-1] == 0.53025222 and run.info["values_cut"] == 1
+    kills = [(m.line, m.step) for m in run.markers if m.kind == "killed"]
+    assert kills[0] == (137, 20)
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

@@ -51,6 +51,7 @@ def duration(text: str) -> float | None:
     return float(days * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4)))
 
 
+_GLUED_KILL = re.compile(r": line \d+: +\d+ Killed +\S")     # (after its script's name)
 _JOB_KILLED = re.compile(r"(?:^|: )(?:line \d+: +)?\d+ Killed +\S|^\[\d+\][+-]? +Killed +\S")
 
 
@@ -89,6 +90,7 @@ class LineParser:
     """
 
     PREFIXES: tuple = ()
+    cut = False                   # the line being read was cut short (a kill's report after it)
 
     def __init__(self):
         self.time: float | None = None
@@ -120,6 +122,13 @@ class LineParser:
         return None
 
     def _line(self, text: str, number: int, out: list) -> bool:
+        glued = _GLUED_KILL.search(text) if "Killed " in text else None
+        if glued and " " in text[:glued.start()].strip():   # bash's report of the job it
+            self.cut = True                      # killed, glued to the line the kill cut short
+            self._line(text[:glued.start()], number, out)
+            self.cut = False
+            out.append(self.marker(KILLED, killed(text[glued.start() + 2:].strip()), number))
+            return True
         for prefix in self.PREFIXES:
             m = prefix.search(text)
             if m:

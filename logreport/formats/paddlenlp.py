@@ -154,6 +154,7 @@ class Parser(LineParser):
         self.block: tuple | None = None         # (line, time, {name: value}) of a metrics block
         self.in_eval = False
         self.emitted: dict = {}                 # phase -> the values of its last record
+        self.values_cut = 0                     # records whose last value a kill cut
 
     def new_process(self, number: int, out: list) -> None:
         """A process starts (see LineParser), also after one that only evaluated (a script's
@@ -211,10 +212,14 @@ class Parser(LineParser):
 
     def _record(self, text: str, number: int, out: list, time: float | None = None) -> bool:
         """A `key: value, …` record of numbers; False if the message is not one."""
-        values = {}
-        for part in text.split(","):
+        values, parts = {}, text.split(",")
+        for i, part in enumerate(parts):
             m = _PAIR.match(part.strip())
             value = row_value(m.group(2)) if m else None
+            if value is None and self.cut and values and i == len(parts) - 1:
+                self.values_cut += 1            # a kill cut its last value: the rest kept
+                self.fact(out, number, values_cut=self.values_cut)
+                break
             if value is None:
                 return False
             values[m.group(1)] = value
