@@ -414,9 +414,10 @@ def export(logs, output, fmt):
 
     Example: logreport export run.log -o metrics.csv
     """
-    from .export import write
+    from .export import check_suffix, write
 
     reads_only()
+    check_suffix(output)                # (before reading: a wrong type is said at once)
     runs = load_runs(logs, fmt)
     n = write(runs, output)
     click.echo(f"wrote {n} rows to {output}", err=True)

@@ -23,14 +23,20 @@ SUFFIXES = (".jsonl", ".csv", ".parquet")
 ROW_GROUP = 1 << 16         # rows per parquet row group (and per slice held in memory)
 
 
-def write(runs: list[Run], path: str) -> int:
-    """Write all rows to path (format by extension); returns the row count. Rows go to the
-    temporary file a slice of a series at a time, as they are made: memory stays flat
-    however many there are."""
+def check_suffix(path: str) -> str:
+    """The export type a path names (its extension); a UsageError if none known."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         raise UsageError(f"unknown export type {suffix or '(none)'!r}",
                          "use -o with .jsonl, .csv or .parquet", path)
+    return suffix
+
+
+def write(runs: list[Run], path: str) -> int:
+    """Write all rows to path (format by extension); returns the row count. Rows go to the
+    temporary file a slice of a series at a time, as they are made: memory stays flat
+    however many there are."""
+    suffix = check_suffix(path)
     if suffix == ".parquet":
         return _parquet(runs, path)
     count = 0

@@ -133,6 +133,9 @@ def test_report_writes_html_with_the_data(runner, data, tmp_path):
 @pytest.mark.parametrize("args,code,words", [
     (["summary", "/no/such/file.log"], 2, "no such file"),
     (["export", "{ppdet}", "-o", "x.xlsx"], 2, "unknown export type"),
+    (["export", "/no/such/dir", "-o", "x.xlsx"], 2, "unknown export type"),   # (before reading)
+    (["summary", "{gzip}"], 1, "this is a gzip file, not a text log (hint: give its path ending "
+                               "in .gz, or pipe it through gunzip -c)"),
     (["summary", "{empty}"], 1, "empty"),
     (["summary", "{binary}"], 1, "binary"),
     (["summary", "{negative}"], 1, "no training records recognised"),
@@ -142,8 +145,9 @@ def test_report_writes_html_with_the_data(runner, data, tmp_path):
 def test_bad_input_gives_one_line_and_exit_code(runner, data, tmp_path, args, code, words):
     (tmp_path / "empty.log").write_bytes(b"")
     (tmp_path / "binary.log").write_bytes(bytes(range(256)) * 50)
+    (tmp_path / "run.log").write_bytes(gzip.compress((data / PPDET).read_bytes()))
     paths = {"ppdet": str(data / PPDET), "empty": str(tmp_path / "empty.log"),
-             "binary": str(tmp_path / "binary.log"),
+             "binary": str(tmp_path / "binary.log"), "gzip": str(tmp_path / "run.log"),
              "negative": str(data / "negative/N1_rtdetr_pytorch_not_ppdet.log")}
     result = runner.invoke(main, [a.format(**paths) for a in args])
     assert result.exit_code == code

@@ -241,6 +241,9 @@ def check_text(head: bytes, name: str) -> bool:
     skipped (logrotate's copytruncate under a running writer leaves one at the start, a crash
     one in the middle); returns False while there was nothing else to judge in the first 64
     KiB of head."""
+    if head.startswith(b"\x1f\x8b"):     # (a path ending .gz is read through gzip)
+        raise InputError("this is a gzip file, not a text log",
+                         "give its path ending in .gz, or pipe it through gunzip -c", name)
     sample = _NUL_HOLE.sub(b"", head[:1 << 16])[:8192]
     if not sample:
         return False
