@@ -35,6 +35,8 @@ PHRASES = {
     "stopped": ("Stopped by logreport at step {last}: {reason} at step {step} ({detail})",
                 "logreport 在第 {last} 步停止了训练：第 {step} 步出现 {reason}（{detail}）"),
     "eval_only": ("{count}, no training records", "{count}，没有训练记录"),
+    "begun": ("Training begun, no record logged yet: the bar at step {step} of {total}",
+              "训练已开始，尚未记录：进度条在第 {step} 步（共 {total} 步）"),
     "final_only": ("No training record or evaluation, only the training's final metrics",
                    "没有训练记录或评估，只有训练的最终指标"),
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
@@ -120,7 +122,10 @@ def _state(summary: dict, w: dict) -> str:
                                        summary.get("last_step_estimated"))),
                                    eta=w["eta"].format(w["duration"](eta)) if eta else "")
     if not summary.get("train_records"):
-        evals = summary.get("eval_records") or 0
+        evals, begun = summary.get("eval_records") or 0, summary.get("progress") or {}
+        if not evals and state != "finished" and begun.get("step"):    # (a bar, no record)
+            return w["begun"].format(step=begun["step"], total=begun.get("total_steps") or "?") \
+                + _anomalies(summary, w)
         said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
             else w["final_only"]            # (a paste of the `train metrics` block alone)
         return said + _anomalies(summary, w)

@@ -434,12 +434,14 @@ def left_out(run: Run) -> list[str]:
 
 
 def readable(run: Run) -> Run:
-    """The run, if it gave something to show: a record of any phase, or a failure (a log that
-    ended before training). Else NoRecords: an unread log never passes."""
+    """The run, if it gave something to show: a record of any phase, a failure (a log that
+    ended before training), or a training bar's count (a training begun that logged no record
+    yet). Else NoRecords: an unread log never passes."""
     if run.lines == 0:
         raise InputError("the log is empty", "give a log that has training output", run.source)
     if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
-            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers):
+            or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers) \
+            or run.info.get("bar_step"):
         return run
     closest = f"read as {run.format}" if run.format else "no known format"
     raise NoRecords(f"no training records recognised ({closest}, {run.lines} lines)",

@@ -1818,6 +1818,20 @@ def test_a_kill_report_glued_to_the_record_it_cut_is_a_kill_and_the_record_is_ke
     assert kills[0] == (137, 20)
 
 
+def test_a_training_begun_that_logged_no_record_yet_is_a_run_to_show():
+    """A LLaMA-Factory console of 8 ranks cut at the training bar's first step (`1/28`), no
+    record logged yet, was refused ("no training records recognised"; `check` exit 1: a
+    monitor's alarm for a healthy start)."""
+    log = LF / "110_lf_8_ranks_cut_at_the_bars_first_step_no_record_yet.log"
+    (run,), _ = summaries(log)
+    assert (run["status"], run["train_records"], run["total_steps"]) == ("unknown", 0, 28)
+    assert (run["progress"]["step"], run["progress"]["percent"]) == (1, 3.57)
+    assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 0
+    from logreport import headline
+    assert headline.sentence(summarize(load(str(log)))) == \
+        "Training begun, no record logged yet: the bar at step 1 of 28."
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

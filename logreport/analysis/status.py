@@ -383,10 +383,10 @@ def progress(run: Run, state: str) -> dict | None:
     """Where the run stands: step of total, %, elapsed and remaining time, tokens/s."""
     steps, _ = last_train_axes(run)
     total = total_steps(run)
-    if not len(steps) or math.isnan(steps[-1]):
-        return None
-    step = float(steps[-1])
     bar = run.info.get("bar_step")      # a console's training bar, ahead of its last dict (by up
+    if (not len(steps) or math.isnan(steps[-1])) and not isinstance(bar, int):
+        return None                     # (a bar with no record yet: a training begun)
+    step = float(steps[-1]) if len(steps) and not math.isnan(steps[-1]) else 0.0
     from_bar = state in ("running", "unknown") and isinstance(bar, int) \
         and step < bar <= (total or bar)                      # to a logging gap, or stopped)
     step = float(bar) if from_bar else step
