@@ -20,6 +20,7 @@ _TRAIN_CODE = _PHASE_CODE[TRAIN]
 FAILURES = (TRACEBACK, OOM, KILLED)      # markers kept from every file (other kinds: once)
 _FIELDS = ("phase", "step", "epoch", "time", "line", "estimated", "file", "sig")
 LEFT_OUT = "left out"                     # files_used of a folder's file of another run
+CLOCK = ("bar_step", "elapsed_seconds", "remaining_seconds")    # facts a file states as it goes
 
 
 class _Rows:
@@ -258,7 +259,8 @@ def merge(parts: list[Collected], used: dict):
         rows.file[:] = index
         gave: dict[str, tuple] = {}     # what -> (count, where first given)
         new = part.facts_last if index == 0 else \
-            {k: v for k, v in part.facts_first.items() if k not in facts}
+            {k: (part.facts_last if k in CLOCK else part.facts_first)[k]
+             for k in part.facts_first if k not in facts}
         facts.update(new)
         for k in new:
             gave[k] = (0, part.at[k])

@@ -115,6 +115,14 @@ def test_an_output_folders_files_of_another_run_are_left_out_and_said(tmp_path):
     assert not any(name.endswith(("det_train.log", "attempt1.log")) for name in run["files"])
 
 
+def test_an_output_folders_console_gives_where_its_bar_ended():
+    """An output folder's console gave the facts it stated first: the training bar's count
+    was its first frame's (`step the training bar shows: 0` for runs that ended at 60/60,
+    20/20, 12/12), where the console read alone says 60."""
+    assert load(str(LF / "sft_lora")).info["bar_step"] == 60 == \
+        load(str(LF / "sft_lora" / "console.log")).info["bar_step"]
+
+
 def test_files_not_named_like_a_log_are_said_not_read(tmp_path):
     """A console saved with no extension (`> train`) or rotated (`run.log.1`, an earlier part
     of a run) is not read by a folder walk, and the user is told which."""
