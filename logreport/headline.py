@@ -237,7 +237,7 @@ def anomaly_line(anomaly: dict, lang: str = "en") -> str:
     """'divergence at step 1 (loss): loss 1808.51 at step 1 is 430x ...' (the detail as the
     analysis wrote it)."""
     w = words(lang)
-    where = w["step"].format(present.number(anomaly["step"])) \
+    where = w["step"].format(present.step_number(anomaly["step"], anomaly.get("step_estimated"))) \
         if anomaly.get("step") is not None else ""
     if anomaly.get("metric"):
         where = f"{where}, {anomaly['metric']}" if where else anomaly["metric"]

@@ -454,7 +454,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     """Rows of the summary table: {"key", "values", "best": [run indexes] or []}."""
     rows = [_row("format", [s["format"] for s in summaries]),
             _row("status", [s["status"] for s in summaries]),
-            _row("last_step", [s["last_step"] for s in summaries]),
+            _row("last_step", [s["last_step"] for s in summaries],
+                 estimated=[s.get("last_step_estimated") for s in summaries]),
             _row("last_epoch", [s["last_epoch"] for s in summaries]),
             _row("total_steps", [s["total_steps"] for s in summaries]),
             _row("train_records", [s["train_records"] for s in summaries]),
@@ -465,11 +466,12 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     for metric in sorted(metrics):
         vals = [s["best"]["value"] if s["best"] and s["best"]["metric"] == metric else None
                 for s in summaries]
-        steps = [s["best"]["step"] if s["best"] and s["best"]["metric"] == metric else None
-                 for s in summaries]
+        ranked = [s["best"] if s["best"] and s["best"]["metric"] == metric else {}
+                  for s in summaries]
         rows.append(_row("best", vals, "min" if lower_is_better(metric) else "max",
                          metric=metric))
-        rows.append(_row("best_step", steps, metric=metric))
+        rows.append(_row("best_step", [b.get("step") for b in ranked], metric=metric,
+                         estimated=[b.get("step_estimated") for b in ranked]))
     names = {s["throughput"]["metric"] for s in summaries if s["throughput"]}
     one_tool = len({s["format"] for s in summaries}) == 1    # (another tool's images a second)
     for name in sorted(names):
@@ -496,11 +498,13 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None,
-         unfit: list | None = None) -> dict:
-    """A summary row: values, their text (present's formatter: durations for *_seconds) and
-    which runs are best (of those not `unfit`)."""
+         unfit: list | None = None, estimated: list | None = None) -> dict:
+    """A summary row: values, their text (present's formatter: durations for *_seconds; `~`
+    before a step that is an estimate) and which runs are best (of those not `unfit`)."""
     show = present.duration if key.endswith("_seconds") else present.number
-    row = {"key": key, "values": values, "text": [show(v) for v in values], "best": []}
+    text = [present.step_number(v, e) if e and v is not None else show(v)
+            for v, e in zip(values, estimated or [False] * len(values))]
+    row = {"key": key, "values": values, "text": text, "best": []}
     if metric:
         row["metric"] = metric
     fit = [i for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)

@@ -337,7 +337,8 @@ def test_a_chinese_page_names_anomaly_kinds_in_chinese():
                                                          "dict_loss_spikes_120b.log")))
     assert headline.sentence(summary, lang="zh").endswith("有异常：发散（divergence）、突增（spike）。")
     assert headline.cards(summary, lang="zh")[0]["sub"] == "发散（divergence）、突增（spike）"
-    assert headline.anomaly_line(summary["anomalies"][0], "zh").startswith("发散（divergence）（第 3 步")
+    assert summary["anomalies"][0]["step_estimated"]        # (a guess between two bars)
+    assert headline.anomaly_line(summary["anomalies"][0], "zh").startswith("发散（divergence）（第 ~3 步")
     assert headline.sentence(summary).endswith("with anomalies: divergence, spike.")
     assert present.kinds(summary["anomalies"]) == "divergence, spike"
     data = build([load(str(DATA / "llamafactory" / "99_nonLF_trl_skypilot_readme_bar_then_dict_"

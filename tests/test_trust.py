@@ -1840,6 +1840,22 @@ def test_a_training_begun_that_logged_no_record_yet_is_a_run_to_show():
         "Training begun, no record logged yet: the bar at step 1 of 28."
 
 
+def test_a_page_marks_every_estimated_step_it_shows():
+    """The headline and evaluation table said `~1118` and `~240`, but the page's summary table
+    said `best at step 1118` and `last step 240`, and its banner `traceback at step 240`: a
+    failure marked at the step of the record before it, an estimate there, was exact."""
+    sft = build([load(str(LF / "109_nonLF_trl_sft_v5_buffered_evals_at_epoch_ends.log.gz"))])
+    rows = {row["key"]: row["text"][0] for row in sft["compare"]}
+    assert rows["best_step"] == "~1118" and rows["last_step"] == "1677"      # (the final's)
+    killed = load(str(LF / "105_nonLF_gemma_bursts_logging_steps_stated_then_ctrl_c.log.gz"))
+    page = build([killed])
+    assert {row["key"]: row["text"][0] for row in page["compare"]}["last_step"] == "~240"
+    assert [b["text"] for b in page["runs"][0]["banner"]] == [
+        "traceback at step ~240: KeyboardInterrupt"]
+    (run,), _ = summaries(LF / "105_nonLF_gemma_bursts_logging_steps_stated_then_ctrl_c.log.gz")
+    assert [(a["step"], a["step_estimated"]) for a in run["anomalies"]] == [(240, True)]
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

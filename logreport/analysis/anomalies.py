@@ -17,6 +17,7 @@ from .series import (
     applicable,
     as_int,
     estimated_lines,
+    estimated_steps,
     is_loss,
     last_train_axes,
     lineage_starts,
@@ -51,6 +52,11 @@ def anomalies(run: Run, th: Thresholds | None = None, kinds=None) -> list[dict]:
     guessed = estimated_lines(run, {a["line"] for a in found if a["step"] is not None})
     for a in found:         # (which `check` and the pages mark `~N`)
         a["step_estimated"] = a["step"] is not None and a["line"] in guessed
+    failures = [a for a in found if a["kind"] in ("traceback", "oom") and a["step"] is not None]
+    if failures and any(t.estimated_count for _, t in run.tables(TRAIN)):
+        at_guess = estimated_steps(run)     # (a failure is at the step of the record before it)
+        for a in failures:
+            a["step_estimated"] = a["step_estimated"] or float(a["step"]) in at_guess
     return found
 
 

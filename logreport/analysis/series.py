@@ -234,6 +234,17 @@ def estimated_lines(run: Run, lines: set) -> set:
     return found
 
 
+def estimated_steps(run: Run) -> set:
+    """The steps only training or eval records whose step is an estimate have."""
+    guessed, stated = set(), set()
+    for phase in (TRAIN, EVAL):
+        for _, table in run.tables(phase):
+            steps, flags = np.asarray(table.step), np.asarray(table.estimated) > 0
+            guessed.update(steps[flags].tolist())
+            stated.update(steps[~flags].tolist())
+    return guessed - stated
+
+
 def lineage_starts(run: Run) -> list[int]:
     """The segments where a training begins afresh (its first step no later than its first
     logging interval, or than the log's first training's), the first always: each begins a
