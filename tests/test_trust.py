@@ -1856,6 +1856,19 @@ def test_a_page_marks_every_estimated_step_it_shows():
     assert [(a["step"], a["step_estimated"]) for a in run["anomalies"]] == [(240, True)]
 
 
+def test_a_resume_past_all_the_log_reached_is_a_training_of_its_own():
+    """A PaddleSeg workerlog of four runs: a 1000-iteration run, two of 50, then `Resume model
+    from output/iter_10000` of a 50000-iteration training whose first 10000 iterations this
+    log does not hold. The resume was taken as the last 50-iteration run's, so the headline's
+    loss change spanned both: 4.2893 (iteration 10 of 50) -> 0.9372, -78 %, where the resumed
+    run's own is 1.0093 -> 0.9372."""
+    from logreport.headline import loss_change
+    run = load(str(DATA / "paddleseg" / "11_four_runs_appended_finished_then_resumed_workerlog0.log"))
+    assert summarize(run)["trainings"] == 4
+    change = loss_change(run)
+    assert (change["first"], change["last"]) == (1.0093, 0.9372)
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""
