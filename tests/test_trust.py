@@ -1869,6 +1869,16 @@ def test_a_resume_past_all_the_log_reached_is_a_training_of_its_own():
     assert (change["first"], change["last"]) == (1.0093, 0.9372)
 
 
+def test_a_launch_that_never_trained_states_no_total_of_the_run():
+    """A PaddleNLP log of ten tasks, the last launch out of memory before its first step: its
+    banner's `Total optimization steps = 612200` was the run's, beside the training that
+    finished at 1000 of the 1000 it stated (0.16 %, `finished`)."""
+    name = "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"
+    (run,), _ = summaries(DATA / "paddlenlp" / name)
+    assert (run["status"], run["last_step"], run["total_steps"]) == ("finished", 1000, 1000)
+    assert run["progress"]["percent"] == 100.0
+
+
 def test_an_anomaly_at_an_estimated_step_says_so():
     """The buffered SFT console's eval regressions are at steps its bursts gave (estimates):
     `check` prints `step ~1000`, the JSON says `step_estimated`; one at a stated step does not."""

@@ -155,6 +155,7 @@ class Parser(LineParser):
         self.in_eval = False
         self.emitted: dict = {}                 # phase -> the values of its last record
         self.values_cut = 0                     # records whose last value a kill cut
+        self.held_facts: dict = {}              # a banner's, until its process trains
 
     def new_process(self, number: int, out: list) -> None:
         """A process starts (see LineParser), also after one that only evaluated (a script's
@@ -162,7 +163,7 @@ class Parser(LineParser):
         if self.last_step is None and self.emitted:
             out.append(self.marker(NEW_RUN, "new run", number))
         super().new_process(number, out)
-        self.in_eval, self.emitted = False, {}
+        self.in_eval, self.emitted, self.held_facts = False, {}, {}
 
     def message(self, msg: str, number: int, out: list) -> bool:
         self._end_partial(out)
@@ -235,6 +236,9 @@ class Parser(LineParser):
         evaluation = any(k.startswith(("eval_", "test_", "predict_")) for k in values)
         if step is not None and not evaluation:
             self.last_step, self.epoch, phase = int(step), epoch, TRAIN
+            if self.held_facts:
+                self.fact(out, number, **self.held_facts)
+                self.held_facts = {}
             if any(k in values for k in _GIB) and "units" not in self.facts:
                 self.fact(out, number, units=dict.fromkeys(_GIB, "GiB"))
         elif any(k.startswith("train_") for k in values):
@@ -295,7 +299,11 @@ class Parser(LineParser):
         elif " = " in text and not self.in_eval:
             m = _FACT.match(text)
             if m:
-                self.fact(out, number, **{_FACT_NAMES[m.group(1)]: int(m.group(2).replace(",", ""))})
+                fact = {_FACT_NAMES[m.group(1)]: int(m.group(2).replace(",", ""))}
+                if self.stepless:           # a process that has not trained: its banner's
+                    self.held_facts.update(fact)        # facts are its own once it does
+                else:
+                    self.fact(out, number, **fact)
         return True
 
     def _script_train(self, text: str, number: int, out: list) -> bool:
