@@ -243,3 +243,17 @@ def test_a_series_of_one_value_is_drawn_on_its_own_range(browser, tmp_path):
     low, high = page.eval(f"document.getElementById('{lr}').layout.yaxis.range")
     assert 0 < low < 1e-05 < high < 2e-05
     assert page.errors == [] and page.requests == []
+
+
+def test_a_wrapped_anomaly_line_keeps_its_bullet_on_its_first_line(browser, tmp_path):
+    """The banner's anomaly lines are buttons; as inline blocks, a line that wrapped had its
+    bullet on its last line (a list marker sits on the baseline, an inline block's is its last
+    line's), so wrapped items read split or merged (a PaddleNLP log's 26 anomalies, at 500
+    px). Each is a block: its bullet on its first line."""
+    run = load(str(DATA.parent / "paddlenlp" /
+                   "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    page = _open(browser, [run], tmp_path / "banner.html")
+    shown = page.eval("Array.from(document.querySelectorAll('#banner li button'))"
+                      ".map(b => getComputedStyle(b).display)")
+    assert len(shown) == 26 and set(shown) == {"block"}
+    assert page.errors == [] and page.requests == []
