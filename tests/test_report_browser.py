@@ -257,3 +257,16 @@ def test_a_wrapped_anomaly_line_keeps_its_bullet_on_its_first_line(browser, tmp_
                       ".map(b => getComputedStyle(b).display)")
     assert len(shown) == 26 and set(shown) == {"block"}
     assert page.errors == [] and page.requests == []
+
+
+def test_a_cards_metric_name_wraps_at_its_underscores_not_mid_word(browser, tmp_path):
+    """A throughput card's label `train_samples_per_second` broke mid-word in a 150 px card
+    (`train_samples_per_sec` / `ond`): it may wrap after an underscore, its text unchanged."""
+    run = load(str(DATA.parent / "llamafactory" /
+                   "109_nonLF_trl_sft_v5_buffered_evals_at_epoch_ends.log.gz"))
+    page = _open(browser, [run], tmp_path / "card.html")
+    label = "Array.from(document.querySelectorAll('.hcard .k')).filter(k => " \
+            "k.textContent.includes('train_samples_per_second'))[0]"
+    assert page.eval(f"{label}.textContent") == "throughput (median) train_samples_per_second"
+    assert page.eval(f"{label}.querySelectorAll('wbr').length") == 3
+    assert page.errors == [] and page.requests == []
