@@ -270,3 +270,16 @@ def test_a_cards_metric_name_wraps_at_its_underscores_not_mid_word(browser, tmp_
     assert page.eval(f"{label}.textContent") == "throughput (median) train_samples_per_second"
     assert page.eval(f"{label}.querySelectorAll('wbr').length") == 3
     assert page.errors == [] and page.requests == []
+
+
+def test_the_anomaly_tables_explanation_comes_before_the_file(browser, tmp_path):
+    """The details' anomaly table put each anomaly's file path before its explanation: at
+    1400 px the explanation was pushed to the right edge, 92 px wide, Chinese text broken every
+    character or two. The explanation comes before the line and the file."""
+    run = load(str(DATA.parent / "llamafactory" / "108_nonLF_unsloth_sft_banner_buffered_zh.log"))
+    page = _open(browser, [run], tmp_path / "anomalies.html")
+    head = page.eval("Array.from(document.querySelectorAll('#anomalies th')).map(t => t.textContent)")
+    assert head[-3:] == ["detail", "line", "file"]
+    row = page.eval("Array.from(document.querySelector('#anomalies tr.anomaly').cells)"
+                    ".map(c => c.textContent)")
+    assert row[4].startswith("eval_loss") and row[-1].endswith(".log")
