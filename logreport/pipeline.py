@@ -12,7 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import Frames, Record, RecordRows, Records
+from .events import KILLED, OOM, TRACEBACK, Frames, Marker, Record, RecordRows, Records
 from .formats.common import EXCEPTION
 from .model import Reading
 from .sources import block_lines, frames
@@ -43,16 +43,18 @@ class Ingest:
         self.buffer: list[tuple[int, str]] = []
         self.quiet, self.seen = 0, -1   # settles since the buffer last grew; its size then
         self.tried = False              # a decision on the first SNIFF_LINES decided nothing
+        self.unbacked = -1              # buffer size whose lines the format read gave nothing
         self.settled = -1               # the lines read when the parser last settled
         self.chars = 0                  # characters of the lines buffered
         self.let_go = 0                 # lines let go from the buffer's start (a watch's)
         self.late = SNIFF_LINES         # the line the next window of _decide_late starts at
 
-    def _parser_args(self) -> dict:
-        """The options its format's parser takes (when the log was written, for stamps printed
-        without a year)."""
+    def _parser_args(self, fmt=None) -> dict:
+        """The options its format's (or `fmt`'s) parser takes (when the log was written, for
+        stamps printed without a year)."""
         given = {"written": self.written} if self.written else {}
-        return {k: v for k, v in given.items() if k in self.format.DESCRIPTOR.parser_options}
+        return {k: v for k, v in given.items()
+                if k in (fmt or self.format).DESCRIPTOR.parser_options}
 
     def feed(self, lines) -> int:
         """Parse some (number, text) lines; returns how many events reached the run.
@@ -89,7 +91,10 @@ class Ingest:
             return 0
         self.quiet = self.quiet + 1 if len(self.buffer) == self.seen else 0
         self.seen = len(self.buffer)
-        if not self._decide(clear=self.quiet < QUIET_SETTLES):
+        clear = self.quiet < QUIET_SETTLES
+        if not clear and self.unbacked == len(self.buffer):
+            return 0                    # (read so, these lines gave nothing: wait for more)
+        if not self._decide(clear=clear, backed=not clear):
             return 0
         lines, self.buffer = self.buffer, []
         return self._parse(lines)
@@ -148,14 +153,26 @@ class Ingest:
         batch.flush()
         self.clock()
 
-    def _decide(self, clear: bool = False) -> bool:
+    def _decide(self, clear: bool = False, backed: bool = False) -> bool:
         """Decide the format on the buffered lines: first on the first SNIFF_LINES, however
         many came at once (a watch reads lines in batches, `load` in blocks: alike), then, if
-        that decided nothing, on all of them."""
+        that decided nothing, on all of them. `backed`: only a format that reads a record or a
+        failure in them (a live log's start-up alone may score as another tool's: a watch
+        paused at model loading locked a PaddleSeg run as PaddleDetection's, 0 records)."""
         window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
         self.tried = self.tried or not clear
         fmt = formats.detect([text for _, text in window], clear)
+        if fmt is not None and backed and not self._gives_something(fmt):
+            self.unbacked = len(self.buffer)
+            return False
         return fmt is not None and self._use(fmt)
+
+    def _gives_something(self, fmt) -> bool:
+        """Whether the lines buffered, read as `fmt`, give a record or a failure."""
+        parser = fmt.Parser(**self._parser_args(fmt))
+        events = [e for number, text in self.buffer for e in parser.feed(text, number) or ()]
+        return any(isinstance(e, (Record, Records)) or isinstance(e, Marker)
+                   and e.kind in (TRACEBACK, OOM, KILLED) for e in events + parser.finish())
 
     def _use(self, fmt) -> bool:
         """Read this input as `fmt` from now on (the buffered lines first)."""

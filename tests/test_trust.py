@@ -1160,6 +1160,38 @@ def test_a_short_log_a_watch_finds_written_is_read_once_it_stays_quiet():
     assert train_rows(run) == train_rows(alone) and len(train_rows(run)) == 10
 
 
+@pytest.mark.parametrize("case, cut", [
+    ("paddleseg/11_four_runs_appended_finished_then_resumed_workerlog0.log", 2128),
+    ("paddleocr/15_v2.0_rec_training_then_evalpy_of_another_checkpoint_workerlog0"
+     "_lines34300-35583.log", 2559)])
+def test_a_watch_quiet_through_start_up_waits_for_lines_that_read(case, cut, tmp_path):
+    """A training quiet for a few seconds after its start-up (loading the model, warming the
+    data loader) had its format decided on the start-up lines alone, "as a whole log's": a
+    PaddleSeg and a PaddleOCR start-up scored as PaddleDetection's, and the watch read the
+    whole run so (0 records, `running` to the end). Decided so, a format must read a record
+    or a failure in the lines; else the watch waits for more."""
+    from logreport.model import Run
+    from logreport.pipeline import QUIET_SETTLES, Ingest
+    from logreport.sources import Input
+
+    path = DATA / case
+    (tmp_path / "head.log").write_bytes(path.read_bytes()[:cut])
+    head = list(Input(str(tmp_path / "head.log")).lines())
+    lines = list(Input(str(path)).lines())
+    assert lines[:len(head)] == head
+    run = Run("live")
+    ingest = Ingest(run, "live", give_up=False)
+    ingest.feed(head)
+    for _ in range(QUIET_SETTLES + 2):
+        ingest.settle()
+    assert ingest.parser is None
+    ingest.feed(lines[len(head):])
+    ingest.settle()
+    ingest.finish()
+    want = load(str(path))
+    assert run.format == want.format and train_rows(run) == train_rows(want)
+
+
 @pytest.mark.parametrize("case, first", [
     ("paddlenlp/05_trainer_utc_cpu_hardwrapped_tabs_eval_f1_codeid22671860482.log", 3),
     ("paddlenlp/05_trainer_utc_cpu_hardwrapped_tabs_eval_f1_codeid22671860482.log", 5),
