@@ -326,13 +326,16 @@ class Watch:
     def _grace(self) -> float:
         """Seconds of quiet before --exit-when-done leaves a done run. A Trainer console that
         evaluated during training ends with one more evaluation, after the final metrics and
-        the model's save (transformers' do_eval): until it comes, final_eval_wait."""
+        the model's save (transformers' do_eval), and one whose evaluation has begun (its
+        banner printed, its dict not yet: an example script's after its final metrics) is
+        evaluating: until it comes, final_eval_wait."""
         run = self.run
         if not formats.describe(run.format).final_eval or len(run.inputs) != 1:
             return self.opt.done_grace
         last_eval = max((int(t.line[-1]) for _, t in run.tables(EVAL) if len(t)), default=0)
         last_final = max((int(t.line[-1]) for _, t in run.tables(FINAL) if len(t)), default=0)
-        if 0 < last_eval < last_final:
+        evaluating = any(getattr(i.parser, "in_eval", False) for i in self.reader.ingests.values())
+        if 0 < last_eval < last_final or evaluating:
             return max(self.opt.done_grace, self.opt.final_eval_wait)
         return self.opt.done_grace
 

@@ -410,6 +410,32 @@ def test_exit_when_done_waits_for_the_evaluation_a_trainer_runs_after_training(t
     assert 2 <= time.monotonic() - started < 15
 
 
+def test_exit_when_done_waits_for_an_evaluation_begun_after_the_final_metrics(tmp_path):
+    """An example script prints the training's final metrics, then `***** Running Evaluation
+    *****` and evaluates (94 s on a real run): no evaluation came during training, so
+    --exit-when-done left 5 s after the final metrics, 0 evaluations. An evaluation begun (its
+    banner, its dict not yet) is waited for."""
+    import threading
+
+    lines = lines_of(DATA / "llamafactory" / "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_"
+                                              "perplexity.log")
+    cut = next(i for i, line in enumerate(lines) if b"Running Evaluation" in line) + 1
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
+    codes = []
+    loop = threading.Thread(target=lambda: codes.append(w.loop()))
+    loop.start()
+    time.sleep(8)                   # (a few quiet ticks: the format is decided on the lines)
+    assert loop.is_alive() and w.summary["status"] == "finished"
+    assert w.summary["eval_records"] == 0
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    loop.join(30)
+    assert not loop.is_alive() and codes == [0]
+    assert w.summary["eval_records"] == 1 == summarize(load(str(log)))["eval_records"]
+
+
 @pytest.mark.parametrize("name, evals, status", [
     ("97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log", 1, "finished"),
     ("98_nonLF_trl_skypilot_readme_bar_then_dict_each_step_20b.log", 0, "finished"),
