@@ -35,8 +35,7 @@ from .hf_values import BAR, argument, bars, clock_seconds, facts_of, number, par
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
 DESCRIPTOR = Descriptor(
-    tool="transformers", main_eval=("eval_accuracy", "eval_loss"),
-    main_loss=("loss",),
+    tool="transformers", main_eval=("eval_accuracy", "eval_loss"), main_loss=("loss",),
     throughput=("train_samples_per_second", "train_tokens_per_second"),
     hidden=("total_flos", "train_runtime", "eval_runtime", "train_samples", "eval_samples",
             "predict_samples"),
@@ -545,6 +544,7 @@ class Parser(Steps, BlockPath):
 
     def _end_block(self, out: list) -> None:
         block, self.block = self.block, None
+        self.in_eval = self.in_eval and (block is None or block.phase != EVAL)   # (it ended)
         if block is not None and block.metrics and not self._joins_pending(block):
             self._flush(out)
             self._emit(block, None, out, restates=True)
