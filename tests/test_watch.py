@@ -383,25 +383,11 @@ def test_exit_when_done_waits_for_the_evaluation_a_trainer_runs_after_training(t
     evaluation (transformers' do_eval), minutes later on a real evaluation set. --exit-when-done
     left after 5 s of quiet with 4 of the 5 evaluations; it now waits for it (up to
     final_eval_wait), and leaves after that wait where none comes."""
-    import threading
-
     lines = lines_of(DATA / "llamafactory" / "sft_lora" / "console.log")
     cut = next(i for i, line in enumerate(lines) if b"***** train metrics *****" in line) + 7
     assert lines[cut - 1].startswith(b"  train_steps_per_second")
     log = tmp_path / "run.log"
-    log.write_bytes(b"".join(lines[:cut]))
-    w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
-    codes = []
-    loop = threading.Thread(target=lambda: codes.append(w.loop()))
-    loop.start()
-    time.sleep(3)
-    assert loop.is_alive() and w.summary["status"] == "finished"
-    assert w.summary["eval_records"] == 4
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    loop.join(30)
-    assert not loop.is_alive() and codes == [0]
-    assert w.summary["eval_records"] == 5 == summarize(load(str(log)))["eval_records"]
+    _waits_for_the_rest(log, lines, cut, 4, 5, tmp_path, settle=3)
     # none comes: it leaves once final_eval_wait has passed
     log.write_bytes(b"".join(lines[:cut]))
     w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=2)
@@ -415,25 +401,32 @@ def test_exit_when_done_waits_for_an_evaluation_begun_after_the_final_metrics(tm
     *****` and evaluates (94 s on a real run): no evaluation came during training, so
     --exit-when-done left 5 s after the final metrics, 0 evaluations. An evaluation begun (its
     banner, its dict not yet) is waited for."""
-    import threading
-
     lines = lines_of(DATA / "llamafactory" / "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_"
                                               "perplexity.log")
     cut = next(i for i, line in enumerate(lines) if b"Running Evaluation" in line) + 1
-    log = tmp_path / "run.log"
+    # (a few quiet ticks first: the format is decided on the lines so far)
+    _waits_for_the_rest(tmp_path / "run.log", lines, cut, 0, 1, tmp_path, settle=8)
+
+
+def _waits_for_the_rest(log, lines, cut: int, before: int, after: int, tmp_path, settle: float):
+    """A watch --exit-when-done on the first `cut` lines, a finished run with `before`
+    evaluations, is still there after `settle` s; given the rest, it leaves (0) with `after`,
+    as summary reads the whole log."""
+    import threading
+
     log.write_bytes(b"".join(lines[:cut]))
     w = make_watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
     codes = []
     loop = threading.Thread(target=lambda: codes.append(w.loop()))
     loop.start()
-    time.sleep(8)                   # (a few quiet ticks: the format is decided on the lines)
+    time.sleep(settle)
     assert loop.is_alive() and w.summary["status"] == "finished"
-    assert w.summary["eval_records"] == 0
+    assert w.summary["eval_records"] == before
     with open(log, "ab") as f:
         f.writelines(lines[cut:])
     loop.join(30)
     assert not loop.is_alive() and codes == [0]
-    assert w.summary["eval_records"] == 1 == summarize(load(str(log)))["eval_records"]
+    assert w.summary["eval_records"] == after == summarize(load(str(log)))["eval_records"]
 
 
 @pytest.mark.parametrize("name, evals, status", [
