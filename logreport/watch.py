@@ -117,6 +117,7 @@ class Watch:
         self.reader = Reader(watched(path), options.fmt, live=True, from_end=options.from_end,
                              every=options.poll)
         self.run = self.reader.run()
+        self.watching = True                       # (until finish: a live run, as far as seen)
         self.is_folder = self.reader.source.folder
         self.unknown_said: set[str] = set()        # files told to be of no known format yet
         self.waiting: str | None = None            # said while the log does not exist yet
@@ -291,7 +292,7 @@ class Watch:
         """Summary and page data computed over the whole run."""
         started = time.monotonic()
         self.run = self._current()
-        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=True)
+        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=self.watching)
         summary = data["runs"][0]["summary"]
         stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
             if self.run.lines else None
@@ -356,6 +357,7 @@ class Watch:
             return                          # nothing came: no report to write
         if self.opt.stopper is not None:
             self.opt.stopper.update(self, last=True)     # the training has ended: say so
+        self.watching = False               # (the page left behind claims no live run)
         self.publish(whole=True)
         self.write_report()
 

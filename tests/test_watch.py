@@ -64,6 +64,25 @@ def test_a_watch_that_reached_the_end_is_the_post_training_summary(tmp_path):
     assert notes.calls[-1] == (80, str(tmp_path / "r.html"))
 
 
+def test_the_report_a_stopped_watch_leaves_claims_no_live_run(tmp_path):
+    """A watch ended (Ctrl-C) on a run with no end: the report it left, the file people open
+    later, said `running` (64 %, an ETA) where `summary` of the same file says `unknown`. Once
+    the watch ends, the run is judged as summary judges it."""
+    log = tmp_path / "run.log"
+    log.write_bytes((DATA / "ppdet" / "public_01_yolov3_paddle34297.log").read_bytes())
+    w = make_watch(log, tmp_path)
+    w.step()
+    w.step()
+    w.publish()
+    assert w.summary["status"] == "running"          # watched: as far as it can tell
+    w.finish()
+    want = summarize(load(str(log)))
+    assert w.summary["status"] == want["status"] == "unknown"
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    data = json.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    assert data["runs"][0]["summary"]["status"] == "unknown"
+
+
 def test_a_new_run_overwriting_the_log_starts_a_new_segment(tmp_path):
     log = tmp_path / "run.log"
     log.write_bytes(FIXTURE.read_bytes())
