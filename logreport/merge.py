@@ -165,14 +165,14 @@ def merge_into(run: Run, parts: list[Collected]) -> None:
     named = []
     used: dict[str, str] = {}
     for part in parts:
+        why = _another_run(part, named) if part.files else None
+        if why:                                     # (none of its lines is this run's)
+            used[part.source] = f"{LEFT_OUT}: {why}"
+            continue
         run.lines += part.lines
         run.unparsed += part.unparsed
         run.unparsed_samples.extend(part.unparsed_samples[:50 - len(run.unparsed_samples)])
         if part.files:
-            why = _another_run(part, named)
-            if why:
-                used[part.source] = f"{LEFT_OUT}: {why}"
-                continue
             run.format = run.format or part.format
             named.append(part)
     events = merge(named, used)
@@ -208,33 +208,31 @@ def _another_run(part: Collected, before: list[Collected]) -> str | None:
         stated = other.facts_last.get("total_steps")
         if total and stated and total != stated:
             return f"another training's: {total} steps in all, {basename(other.source)} {stated}"
-    losses = _stated_losses(part)
+    steps, losses = _stated_losses(part)
     for other in before:
-        theirs = _stated_losses(other)
-        common = sorted(losses.keys() & theirs.keys())
-        differ = [step for step in common if not _alike(losses[step], theirs[step])]
-        if len(common) >= 3 and 2 * len(differ) > len(common):
-            return (f"another run's: {len(differ)} of its {len(common)} training losses at the "
+        their_steps, theirs = _stated_losses(other)
+        _, mine, at = np.intersect1d(steps, their_steps, assume_unique=True, return_indices=True)
+        a, b = losses[mine], theirs[at]     # (one loss as two files print it: 4 decimals,
+        differ = int(np.count_nonzero(np.abs(a - b) > 2e-3 * np.maximum(abs(a), abs(b)) + 1e-4))
+        if len(mine) >= 3 and 2 * differ > len(mine):         # or 4 significant digits)
+            return (f"another run's: {differ} of its {len(mine)} training losses at the "
                     f"steps {basename(other.source)} states differ")
     return None
 
 
-def _stated_losses(part: Collected) -> dict[float, float]:
-    """step -> loss of a file's training records at stated steps."""
+def _stated_losses(part: Collected) -> tuple[np.ndarray, np.ndarray]:
+    """The stated steps of a file's training records with a loss, and those losses (arrays, a
+    step once: its last)."""
     loss = part.values.get("loss")
     if loss is None:
-        return {}
+        return np.zeros(0), np.zeros(0)
     values = np.full(part.count, NAN)
     values[:len(loss)] = np.asarray(loss)
     phase, step = np.asarray(part.fields["phase"]), np.asarray(part.fields["step"])
-    keep = (phase == _TRAIN_CODE) & (np.asarray(part.fields["estimated"]) == 0) \
-        & ~np.isnan(step) & np.isfinite(values)
-    return dict(zip(step[keep].tolist(), values[keep].tolist()))
-
-
-def _alike(a: float, b: float) -> bool:
-    """Whether two losses are one as two files print it (4 decimals, 4 significant digits)."""
-    return abs(a - b) <= 2e-3 * max(abs(a), abs(b)) + 1e-4
+    keep = np.flatnonzero((phase == _TRAIN_CODE) & (np.asarray(part.fields["estimated"]) == 0)
+                          & ~np.isnan(step) & np.isfinite(values))
+    steps, last = np.unique(step[keep][::-1], return_index=True)      # (the last of a step)
+    return steps, values[keep][::-1][last]
 
 
 def merge(parts: list[Collected], used: dict):

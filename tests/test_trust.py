@@ -113,6 +113,15 @@ def test_an_output_folders_files_of_another_run_are_left_out_and_said(tmp_path):
     assert f"{folder}/attempt1.log: left out: another training's: 200 steps in all, " \
         "trainer_log.jsonl 60" in err
     assert not any(name.endswith(("det_train.log", "attempt1.log")) for name in run["files"])
+    # a console of another training of the same length: its losses at the run's steps differ
+    diverge = tmp_path / "sft_full_diverge"
+    shutil.copytree(LF / "sft_full_diverge", diverge)
+    (before,), _ = summaries(diverge)
+    shutil.copy(LF / "dpo_lora" / "console.log", diverge / "dpo_console.log")
+    (after,), err = summaries(diverge)
+    assert after == before
+    assert f"{diverge}/dpo_console.log: left out: another run's: 12 of its 12 training losses " \
+        "at the steps trainer_log.jsonl states differ" in err
 
 
 def test_an_output_folders_console_gives_where_its_bar_ended():

@@ -144,8 +144,9 @@ class LineParser:
             if GPU_START in stripped:       # Paddle's first use of a GPU: a new process
                 self.new_process(number, out)
             return True
-        if killed(stripped) or stripped == "^C":
-            out.append(self.marker(KILLED, killed(stripped) or stripped, number))
+        said = killed(stripped) or (stripped if stripped == "^C" else None)
+        if said:
+            out.append(self.marker(KILLED, said, number))
             return True
         return self.bare(text, number, out)
 

@@ -236,9 +236,7 @@ class Parser(LineParser):
         evaluation = any(k.startswith(("eval_", "test_", "predict_")) for k in values)
         if step is not None and not evaluation:
             self.last_step, self.epoch, phase = int(step), epoch, TRAIN
-            if self.held_facts:
-                self.fact(out, number, **self.held_facts)
-                self.held_facts = {}
+            self._trains(out, number)
             if any(k in values for k in _GIB) and "units" not in self.facts:
                 self.fact(out, number, units=dict.fromkeys(_GIB, "GiB"))
         elif any(k.startswith("train_") for k in values):
@@ -315,6 +313,7 @@ class Parser(LineParser):
         epoch = metrics.pop("epoch", None)
         self.last_step = int(m.group(1))
         self.epoch = int(epoch) if epoch is not None and epoch.is_integer() else epoch
+        self._trains(out, number)
         out.append(Record(TRAIN, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
                           line=number))
         return True
@@ -332,6 +331,12 @@ class Parser(LineParser):
         if out is not None:
             self._end_block(out)
         return False
+
+    def _trains(self, out: list, number: int) -> None:
+        """The process trains: the facts its banner stated are its own now."""
+        if self.held_facts:
+            self.fact(out, number, **self.held_facts)
+            self.held_facts = {}
 
     def _end_block(self, out: list) -> None:
         """The end of a `***** <split> metrics *****` block: its rows are one record."""

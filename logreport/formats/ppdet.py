@@ -458,9 +458,9 @@ class Parser(BlockPath):
                 out.append(Marker(OOM if OOM_TEXT.search(stripped) else TRACEBACK, stripped[:500],
                                   line=number, step=self.last_step, time=self.time))
             return True
-        if stripped == "^C" or killed(stripped):
-            out.append(Marker(KILLED, killed(stripped) or stripped, line=number, step=self.last_step,
-                              time=self.time))
+        said = killed(stripped) or (stripped if stripped == "^C" else None)
+        if said:
+            out.append(Marker(KILLED, said, line=number, step=self.last_step, time=self.time))
         elif stripped.startswith("LAUNCH "):
             if stripped.endswith("Pod failed"):
                 out.append(Marker(KILLED, "Pod failed", line=number, step=self.last_step))
