@@ -115,6 +115,7 @@ class Batch:
     def _hold_eval(self, event) -> bool:
         """Hold an evaluation record with no time stamp and the metrics of those held."""
         if not isinstance(event, Record) or event.phase != EVAL or event.time is not None \
+                or event.completes \
                 or self.evals and event.metrics.keys() != self.evals[0].metrics.keys():
             return False
         self.evals.append(event)

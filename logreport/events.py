@@ -18,7 +18,9 @@ class Record:
     phase: "train" | "eval" | "final" | "system"; step: global step (int) or None; epoch: number
     or None; time: seconds since 1970 of the log's own (naive, local) clock, or None; line: 1-based
     physical line number in the source; estimated: the log states no step for this record, and
-    `step` is the parser's estimate (from the epoch, the record's ordinal, or kept monotone).
+    `step` is the parser's estimate (from the epoch, the record's ordinal, or kept monotone);
+    completes: its metrics are the rest of the record before it at its step (a metrics block
+    that restates an evaluation's dict given before it, the rows of a block after a pause).
     """
 
     phase: str
@@ -28,6 +30,7 @@ class Record:
     time: float | None = None
     line: int = 0
     estimated: bool = False
+    completes: bool = False
 
 
 @dataclass(slots=True)

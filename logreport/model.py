@@ -102,6 +102,28 @@ class Table:
             series.add_indexes(index)
             series.value.append(value)
 
+    def completes_last(self, rec: Record) -> bool:
+        """Whether a record that `completes` the one before it gives only metrics the last
+        record lacks, at its step (both unknown: an evaluation of no step), which
+        `complete_last` then adds to it."""
+        index = len(self.step) - 1
+        if index < 0 or not rec.metrics:
+            return False
+        last = self.step[index]
+        return (last == rec.step if rec.step is not None else last != last) and not any(
+                name in self.series and self.series[name].last_index() == index
+                for name in rec.metrics)
+
+    def complete_last(self, rec: Record) -> None:
+        """Add rec's metrics to the last record (see completes_last)."""
+        index = len(self.step) - 1
+        for name, value in rec.metrics.items():
+            series = self.series.get(name)
+            if series is None:
+                series = self.series[name] = Series(name, self.spill)
+            series.add_indexes(index)
+            series.value.append(value)
+
     def repeats_last(self, rec: Record) -> bool:
         """Whether rec is the last record printed again (another rank or writer): the same
         step, epoch and metric names, values equal to print precision."""
@@ -268,6 +290,10 @@ class Run(Reading):
 
     def _add_record(self, rec: Record, file: int = 0) -> None:
         table = self.segment.tables[rec.phase]
+        if rec.completes and table.completes_last(rec):
+            table.complete_last(rec)
+            self.saw_time(rec.time)
+            return
         if rec.phase == TRAIN and rec.step is not None:
             last = table.last_step()
             if rec.step == last and table.repeats_last(rec):

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import DATA
 
@@ -469,3 +470,46 @@ def test_what_a_log_ends_in_shows_once_it_pauses(tmp_path, name, evals, status):
     assert w.summary["final"] == want["final"] and w.summary["anomalies"] == want["anomalies"]
     w.finish()
     assert w.summary["eval_records"] == evals      # (nothing was left to give at the end)
+
+
+def _evaluations(run):
+    """(step, epoch, {metric: value}) of every evaluation record of a run."""
+    rows = []
+    for _, table in run.tables("eval"):
+        values = [{} for _ in range(len(table))]
+        for name, series in table.series.items():
+            for i, value in zip(series.rec.tolist(), np.asarray(series.value).tolist()):
+                values[i][name] = value
+        rows += [(table.step[i], table.epoch[i], values[i]) for i in range(len(table))]
+    return repr(rows)
+
+
+@pytest.mark.parametrize("name", [
+    "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log",
+    "102_nonLF_esm2_slurm_ddp_one_evaluation_printed_by_two_ranks.log",
+    "100_nonLF_ezpz_aurora_indented_paste_metrics_blocks_streamed_epochs.log"])
+@pytest.mark.parametrize("into", [0, 1, 3])
+def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path, name, into):
+    """The log pauses right before an evaluation's `***** eval metrics *****` block (`into` 0:
+    the dict before it was given at the pause) or `into` lines inside it (its first rows were):
+    a watch kept two evaluations where summary has one (the block's added keys alone), or
+    ended the block at the pause, its other rows unparsed (perplexity lost). The rest of the
+    block now completes the record the pause gave."""
+    source = DATA / "llamafactory" / name
+    log = tmp_path / "run.log"
+    lines = lines_of(source)
+    cut = next(i for i, line in enumerate(lines) if b"***** eval metrics *****" in line) + into
+    with open(log, "wb") as f:
+        f.writelines(lines[:cut])
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    w.step()
+    w.finish()
+    whole = load(str(log))
+    assert _evaluations(w.run) == _evaluations(whole)
+    want = summarize(whole)
+    for key in ("eval_records", "unparsed_lines", "best", "repeated_records"):
+        assert w.summary[key] == want[key], key

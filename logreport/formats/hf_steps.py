@@ -45,6 +45,24 @@ class Steps:
     burst_bar: int | None = None    # the training bar's count when the burst began
     eval_starts: tuple = ()         # the training bar's count as each evaluation's bar began
     ended = False           # the training printed its final dict (see _before_dict)
+    settled: Record | None = None   # the evaluation or final record a pause gave (see settle)
+
+    def settle(self) -> list:
+        """At a live log's pause, what waits for lines that may still come: a metrics block it
+        ends in (whose rows may go on after the pause: they complete the record it gave), an
+        evaluation or final record (which a metrics block after the pause may restate: see
+        _joins_pending); not a training dict nor a burst (bars step them)."""
+        out: list = []
+        block = self.block
+        self._end_block(out)
+        if block is not None:
+            self.block = Record(block.phase, {}, epoch=block.epoch, line=block.line,
+                                completes=bool(block.metrics))
+        if self.pending is not None and self.pending.phase != TRAIN and not self.burst:
+            settled = self.pending
+            self._flush(out)
+            self.settled = settled
+        return out
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
         """The values of an ms-swift dict, which states its step and the total (`values`
@@ -360,6 +378,7 @@ class Steps:
             if len(self.emitted) > 16:          # a repeat follows its dict: keep the last few
                 del self.emitted[next(iter(self.emitted))]
             if seen and restated(rec.metrics, seen, restates):
+                rec.completes = rec.completes or not seen.keys().isdisjoint(rec.metrics)
                 rec.metrics = {k: v for k, v in rec.metrics.items() if k not in seen}
                 if not rec.metrics:
                     return
@@ -369,12 +388,18 @@ class Steps:
     def _joins_pending(self, block: Record) -> bool:
         """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
         Trainer logged it): one evaluation (or the training's end), which then takes the keys
-        the block adds (an example script's perplexity). Another rank's timing may differ."""
-        rec = self.pending
+        the block adds (an example script's perplexity). Another rank's timing may differ.
+        Where a pause gave that dict already (`settled`), the block keeps only the keys it adds,
+        a record that completes it."""
+        rec = self.pending if self.pending is not None else self.settled
         if rec is None or rec.phase != block.phase or not restated(_untimed(block.metrics),
                                                                     rec.metrics, True):
             return False
-        rec.metrics.update((k, v) for k, v in block.metrics.items() if k not in rec.metrics)
+        added = {k: v for k, v in block.metrics.items() if k not in rec.metrics}
+        if rec is self.settled:         # given at a pause: the block gives the rest of it
+            block.metrics, block.completes = added, True
+            return not added
+        rec.metrics.update(added)
         rec.epoch = block.epoch if rec.epoch is None else rec.epoch
         return True
 
@@ -435,7 +460,7 @@ class Steps:
 
     def _flush(self, out: list, step: int | None = None) -> None:
         if self.pending is not None:
-            rec, self.pending = self.pending, None
+            rec, self.pending, self.settled = self.pending, None, None
             self._emit(rec, step, out)
 
 

@@ -211,15 +211,6 @@ class Parser(Steps, BlockPath):
                               step=self.last_step, time=self.time))
         return out
 
-    def settle(self) -> list:
-        """At a live log's pause, what waits for lines that may still come: a metrics block it
-        ends in, an evaluation or final record (not a training dict nor a burst: bars step them)."""
-        out: list = []
-        self._end_block(out)
-        if self.pending is not None and self.pending.phase != TRAIN and not self.burst:
-            self._flush(out)
-        return out
-
     def _bar(self, bar: tuple | None, number: int, out: list) -> int | None:
         """A tqdm frame (`plain_bar`'s); for a frame of the training bar, its step (else None)."""
         self.in_dump = self.in_message = False
