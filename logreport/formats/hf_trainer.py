@@ -172,6 +172,7 @@ class Parser(Steps, BlockPath):
         self.first_time: float | None = None     # the first time stamp of the log
         self.burst: list = []
         self.alone: tuple = ("", None)        # the last frame that was one bar alone, plain_bar's
+        self.frame: tuple = (0, "")           # the last frame fed: (line, text)
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
@@ -180,19 +181,22 @@ class Parser(Steps, BlockPath):
         if self.burst and not text.lstrip().startswith("{'"):    # a burst ends at its last dict
             self._flush(out)
             self._end_burst(out)
+        previous, self.frame = self.frame, (number, text)
         if "%|" in text:
             if text != self.alone[0]:       # (tqdm redraws a bar: the last one alone, again)
                 m = BAR.match(text)
                 if m is not None and m.end() == len(text):
                     self.alone = (text, plain_bar(m, None))
             if text == self.alone[0]:       # a frame that is one bar alone
-                self._bar(self.alone[1], number, out)
+                self._redrawn(previous, number, text, self._bar(self.alone[1], number, out))
                 return out
             pos, known = 0, False
             for start, desc, m in bars(text):
                 if start > pos:
                     self._line(text[pos:start], number, out)
                 self.glued = self._bar(plain_bar(m, desc), number, out)
+                if start == 0:
+                    self._redrawn(previous, number, text[:m.end()], self.glued)
                 pos, known = m.end(), True
             known = (pos < len(text) and self._line(text[pos:], number, out)) or known
             self.glued = None
@@ -474,6 +478,7 @@ class Parser(Steps, BlockPath):
 
     def _values(self, values: dict, number: int, out: list, echo: bool) -> None:
         """The record of a printed dict's numeric items (parse_dict's)."""
+        written = self._written_step(number)
         epoch = values.pop("epoch", None)
         if "train_loss" in values or "train_samples_per_second" in values:
             phase = FINAL
@@ -491,11 +496,12 @@ class Parser(Steps, BlockPath):
         if phase == EVAL and self._another_writers_evaluation(rec, number, out):
             return
         self._before_dict(phase, number, out)
-        stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it
-        if stated is not None and math.isfinite(stated):
-            self._flush(out)
-            rec.step = int(stated)
-            self._emit(rec, None, out)
+        stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it,
+        written = written if stated is None and phase == TRAIN and self.glued is None else None
+        if written is not None or stated is not None and math.isfinite(stated):
+            self._flush(out)                    # (else its tqdm.write's redraw may: _written_step)
+            rec.step = int(stated if written is None else written)
+            self._emit(rec, None, out, written=written is not None)
             return
         # a training bar right before it on its line (an eval's only where that bar is known)
         known = phase == TRAIN or self.train_total is not None
@@ -525,14 +531,6 @@ class Parser(Steps, BlockPath):
             self.pending = None          # its echo: LLaMA-Factory <= 0.7 printed None as 0
         self._flush(out)
         self.pending, self.pending_echo, self.pending_writer = rec, echo, self.writer
-
-    def _another_writers_copy(self, rec: Record) -> bool:
-        """Whether a training dict of no step, in a console of no bar, is the one before it from
-        another writer (a node's `10.96.202.17: {...}`, `[rank1]: {...}`): same epoch and values."""
-        last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
-        return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
-            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) and (   # a step
-                self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
 
     def _block_row(self, key: str, value: str) -> None:
         # total_flos and memory are printed in GF / MB there, unlike the dict and the files
