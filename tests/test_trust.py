@@ -1785,6 +1785,24 @@ def test_unsloths_banner_states_the_training_it_begins():
     assert zh["train_records"] == 100 and zh["best"]["step_estimated"]
 
 
+def test_a_dict_written_after_its_bars_redraw_is_at_the_bars_count():
+    """tqdm.write clears the bar, writes the dict, redraws the bar at the same count; in two
+    Unsloth GRPO consoles stdout came later: the bar reached 5, was redrawn as it was (its
+    clear a blank frame), then came the reward printouts, the dict, and only then the bar at 6.
+    The records were put one step late (6, 11, … 46, marked exact) and, in a console whose SFT
+    before had been buffered, at estimates (1, 2, 3, 5, … 87 for 5 … 345)."""
+    grpo = load(str(LF / "111_nonLF_unsloth_grpo_dicts_after_the_bars_redraw_stdout_late.log"))
+    assert [(step, est) for step, est, _ in train_rows(grpo)] == \
+        [(5.0 * k, False) for k in range(1, 11)]
+    (run,), _ = summaries(LF / "111_nonLF_unsloth_grpo_dicts_after_the_bars_redraw_stdout_late.log")
+    assert (run["last_step"], run["last_step_estimated"], run["total_steps"]) == (50, False, 17817)
+    both = load(str(LF / "112_nonLF_unsloth_sft_buffered_then_grpo_dicts_after_the_bars_redraw.log.gz"))
+    rows = train_rows(both)
+    assert [step for step, _, _ in rows[:40]] == [5.0 * k for k in range(1, 41)]     # the SFT
+    assert [(step, est) for step, est, _ in rows[40:]] == [(5.0 * k, False) for k in range(1, 70)]
+    assert rows[40][2]["loss"] == 0.0039
+
+
 def test_a_buffered_evaluation_is_where_its_bar_began():
     """A buffered console's evaluation dict comes out after the bar has moved on, but its own
     bar (stderr, unbuffered) begins where it runs. Evaluations at each epoch's end (1677 steps,

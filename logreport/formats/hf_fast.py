@@ -395,6 +395,7 @@ class BlockPath:
         gets finds stdout buffered (Steps._emit), and feed then reads the line."""
         return self.train_total == total and self.partial is None and self.block is None \
             and not self.in_traceback and not self.buffered and not self._after_final() \
+            and self.written is None \
             and not self._flush_finds_buffered(first)
 
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from ..events import EVAL, FINAL, NEW_RUN, TRAIN, Marker, Record
-from .hf_values import restated
+from .hf_values import restated, without_timing
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
             "in bursts after the bar had moved on)")
@@ -45,24 +45,8 @@ class Steps:
     burst_bar: int | None = None    # the training bar's count when the burst began
     eval_starts: tuple = ()         # the training bar's count as each evaluation's bar began
     ended = False           # the training printed its final dict (see _before_dict)
-    settled: Record | None = None   # the evaluation or final record a pause gave (see settle)
-
-    def settle(self) -> list:
-        """At a live log's pause, what waits for lines that may still come: a metrics block it
-        ends in (whose rows may go on after the pause: they complete the record it gave), an
-        evaluation or final record (which a metrics block after the pause may restate: see
-        _joins_pending); not a training dict nor a burst (bars step them)."""
-        out: list = []
-        block = self.block
-        self._end_block(out)
-        if block is not None:
-            self.block = Record(block.phase, {}, epoch=block.epoch, line=block.line,
-                                completes=bool(block.metrics))
-        if self.pending is not None and self.pending.phase != TRAIN and not self.burst:
-            settled = self.pending
-            self._flush(out)
-            self.settled = settled
-        return out
+    written: tuple | None = None    # a tqdm.write whose text is still to come (_redrawn)
+    late_writes = False     # two writes' texts were still to come at once (_redrawn)
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
         """The values of an ms-swift dict, which states its step and the total (`values`
@@ -84,12 +68,37 @@ class Steps:
             out.append(Marker(NEW_RUN, "new run", line=number, time=self.time))
             self._new_run()
 
+    def _redrawn(self, previous: tuple, number: int, bar: str, count: int | None) -> None:
+        """A training frame (`bar`, at `count`) that redraws the frame right before it
+        (`previous`: its line and text) as it was, in the same second: tqdm.write cleared the
+        bar (a blank frame) and redrew it, and its message (the Trainer's logs dict, at that
+        count) had not come between: stdout came later (a pipe's buffer; an Unsloth GRPO
+        console prints it after the reward printouts, before the bar moves on). That text is
+        the next dict's, on a later line (_written_step), unless the write before is still to
+        come too: stdout lags by more, and from then on none is matched."""
+        if count is None or previous != (number, bar):
+            return
+        if self.written is not None and self.written[2] == self.train_count:
+            self.late_writes = True         # (no dict came since the last one)
+        self.written = (count, number, self.train_count)
+
+    def _written_step(self, number: int) -> int | None:
+        """For a dict on line `number`: the count of the write whose text it is (_redrawn),
+        where it comes on a later line and no training frame came since (its step as the
+        Trainer logged it); the write is taken."""
+        written, self.written = self.written, None
+        if written is None or self.late_writes or number <= written[1] \
+                or written[:2] != (self.last_step, self.bar_line):
+            return None
+        return written[0]
+
     def _new_run(self) -> None:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None
         self.estimated, self.train_count, self.bar_line = False, 0, 0
         self.record_gap = self.facts.get("logging_steps")
         self.ended, self.eval_starts = False, ()
+        self.written, self.late_writes = None, False
 
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
@@ -330,14 +339,16 @@ class Steps:
             return self.clock_step, False
         return self.record_step, self.record_step is not None
 
-    def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False) -> None:
+    def _emit(self, rec: Record, step: int | None, out: list, restates: bool = False,
+              written: bool = False) -> None:
         """Give rec its step (a bar glued before it, else `step`: the bar that flushed it). An
         eval or final record that restates one at its step (a metrics block that `restates` its
         dict; `TrainOutput(...)`: the same values, more digits) gives only the keys it adds;
         another one with those keys and other values (a second evaluation at that step: of the
         best model, after training; another run pasted) is kept whole. Once stdout was found
-        buffered, training and evaluation records wait for the end of their burst."""
-        if self.buffered and rec.phase in (TRAIN, EVAL):
+        buffered, training and evaluation records wait for the end of their burst, but for one
+        whose tqdm.write gave its step (`written`)."""
+        if self.buffered and rec.phase in (TRAIN, EVAL) and not written:
             if not self.burst:
                 self.burst_bar = self.clock_step
             self.burst.append(rec)
@@ -385,24 +396,6 @@ class Steps:
             seen.update(rec.metrics)
         out.append(rec)
 
-    def _joins_pending(self, block: Record) -> bool:
-        """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
-        Trainer logged it): one evaluation (or the training's end), which then takes the keys
-        the block adds (an example script's perplexity). Another rank's timing may differ.
-        Where a pause gave that dict already (`settled`), the block keeps only the keys it adds,
-        a record that completes it."""
-        rec = self.pending if self.pending is not None else self.settled
-        if rec is None or rec.phase != block.phase or not restated(_untimed(block.metrics),
-                                                                    rec.metrics, True):
-            return False
-        added = {k: v for k, v in block.metrics.items() if k not in rec.metrics}
-        if rec is self.settled:         # given at a pause: the block gives the rest of it
-            block.metrics, block.completes = added, True
-            return not added
-        rec.metrics.update(added)
-        rec.epoch = block.epoch if rec.epoch is None else rec.epoch
-        return True
-
     def _another_writers_evaluation(self, rec: Record, number: int, out: list) -> bool:
         """Whether an evaluation dict is the one waiting as another writer printed it (each
         rank's or node's copy: `0: ` / `1: `, `[rank1]: `), the same epoch and values but the
@@ -411,12 +404,20 @@ class Steps:
         if not (self.writer and self.pending_writer and self.writer != self.pending_writer
                 and last is not None and last.phase == EVAL and last.epoch == rec.epoch):
             return False
-        untimed = _untimed(rec.metrics)
+        untimed = without_timing(rec.metrics)
         if untimed.keys() - last.metrics.keys() or not restated(untimed, last.metrics):
             return False
         self._fact("repeated_evaluations", self.facts.get("repeated_evaluations", 0) + 1,
                    number, out)
         return True
+
+    def _another_writers_copy(self, rec: Record) -> bool:
+        """Whether a training dict of no step, in a console of no bar, is the one before it from
+        another writer (a node's `10.96.202.17: {...}`, `[rank1]: {...}`): same epoch and values."""
+        last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
+        return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
+            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) and (   # a step
+                self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
 
     def _end_burst(self, out: list) -> None:
         """The records of a buffered stdout's burst (the dicts one flush wrote, between two
@@ -462,11 +463,6 @@ class Steps:
         if self.pending is not None:
             rec, self.pending, self.settled = self.pending, None, None
             self._emit(rec, step, out)
-
-
-def _untimed(metrics: dict) -> dict:
-    """An evaluation's values but the time it took (each rank or node measures its own)."""
-    return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
 
 
 def _half_unit(epoch: float) -> float:

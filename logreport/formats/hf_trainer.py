@@ -27,10 +27,11 @@ from ..events import (
 )
 from . import Descriptor
 from .common import EXCEPTION, killed
+from .hf_blocks import Blocks
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
-from .hf_values import BAR, argument, bars, clock_seconds, facts_of, number, parse_dict, plain_bar, stamp
+from .hf_values import BAR, argument, bars, clock_seconds, facts_of, parse_dict, plain_bar, stamp
 
 NAME = "hf_trainer"
 TITLE = "LLaMA-Factory / Hugging Face Trainer console output (also LlamaBoard running_log.txt)"
@@ -139,7 +140,7 @@ def _logger_line(text: str) -> bool:
     return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
 
 
-class Parser(Steps, BlockPath):
+class Parser(Steps, Blocks, BlockPath):
     """Stateful: a step dict waits for the next training bar frame, which gives its step."""
 
     def __init__(self):
@@ -172,6 +173,7 @@ class Parser(Steps, BlockPath):
         self.first_time: float | None = None     # the first time stamp of the log
         self.burst: list = []
         self.alone: tuple = ("", None)        # the last frame that was one bar alone, plain_bar's
+        self.frame: tuple = (0, "")           # the last frame fed: (line, text)
 
     # --- the parser ---------------------------------------------------------------------
     def feed(self, text: str, number: int) -> list | None:
@@ -180,19 +182,22 @@ class Parser(Steps, BlockPath):
         if self.burst and not text.lstrip().startswith("{'"):    # a burst ends at its last dict
             self._flush(out)
             self._end_burst(out)
+        previous, self.frame = self.frame, (number, text)
         if "%|" in text:
             if text != self.alone[0]:       # (tqdm redraws a bar: the last one alone, again)
                 m = BAR.match(text)
                 if m is not None and m.end() == len(text):
                     self.alone = (text, plain_bar(m, None))
             if text == self.alone[0]:       # a frame that is one bar alone
-                self._bar(self.alone[1], number, out)
+                self._redrawn(previous, number, text, self._bar(self.alone[1], number, out))
                 return out
             pos, known = 0, False
             for start, desc, m in bars(text):
                 if start > pos:
                     self._line(text[pos:start], number, out)
                 self.glued = self._bar(plain_bar(m, desc), number, out)
+                if start == 0:
+                    self._redrawn(previous, number, text[:m.end()], self.glued)
                 pos, known = m.end(), True
             known = (pos < len(text) and self._line(text[pos:], number, out)) or known
             self.glued = None
@@ -465,6 +470,7 @@ class Parser(Steps, BlockPath):
 
     def _values(self, values: dict, number: int, out: list, echo: bool) -> None:
         """The record of a printed dict's numeric items (parse_dict's)."""
+        written = self._written_step(number)
         epoch = values.pop("epoch", None)
         if "train_loss" in values or "train_samples_per_second" in values:
             phase = FINAL
@@ -482,11 +488,12 @@ class Parser(Steps, BlockPath):
         if phase == EVAL and self._another_writers_evaluation(rec, number, out):
             return
         self._before_dict(phase, number, out)
-        stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it
-        if stated is not None and math.isfinite(stated):
-            self._flush(out)
-            rec.step = int(stated)
-            self._emit(rec, None, out)
+        stated = values.get("step")             # TFTrainer's and ms-swift's dicts state it,
+        written = written if stated is None and phase == TRAIN and self.glued is None else None
+        if written is not None or stated is not None and math.isfinite(stated):
+            self._flush(out)                    # (else its tqdm.write's redraw may: _written_step)
+            rec.step = int(stated if written is None else written)
+            self._emit(rec, None, out, written=written is not None)
             return
         # a training bar right before it on its line (an eval's only where that bar is known)
         known = phase == TRAIN or self.train_total is not None
@@ -516,26 +523,3 @@ class Parser(Steps, BlockPath):
             self.pending = None          # its echo: LLaMA-Factory <= 0.7 printed None as 0
         self._flush(out)
         self.pending, self.pending_echo, self.pending_writer = rec, echo, self.writer
-
-    def _another_writers_copy(self, rec: Record) -> bool:
-        """Whether a training dict of no step, in a console of no bar, is the one before it from
-        another writer (a node's `10.96.202.17: {...}`, `[rank1]: {...}`): same epoch and values."""
-        last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
-        return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
-            and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) and (   # a step
-                self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
-
-    def _block_row(self, key: str, value: str) -> None:
-        # total_flos and memory are printed in GF / MB there, unlike the dict and the files
-        v = None if key == "total_flos" or "_mem_" in key else number(value)
-        if v is not None and key == "epoch":
-            self.block.epoch = v
-        elif v is not None:
-            self.block.metrics[key] = v
-
-    def _end_block(self, out: list) -> None:
-        block, self.block = self.block, None
-        self.in_eval = self.in_eval and (block is None or block.phase != EVAL)   # (it ended)
-        if block is not None and block.metrics and not self._joins_pending(block):
-            self._flush(out)
-            self._emit(block, None, out, restates=True)

@@ -133,6 +133,11 @@ def argument(msg: str, name: str) -> str | None:
     return m.group(2) if m and m.group(1) == name and m.group(2) != "None" else None
 
 
+def without_timing(metrics: dict) -> dict:
+    """An evaluation's values but the time it took (each rank or node measures its own)."""
+    return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
+
+
 def restated(metrics: dict, seen: dict, block: bool = False) -> bool:
     """Whether every value of `metrics` that `seen` has too is the same as printed there (to
     four significant digits, or four decimals: what transformers prints; a metrics `block`
