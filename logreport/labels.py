@@ -30,6 +30,8 @@ EN = {
     "raw": "raw", "smoothed": "smoothed", "new_best": "new best", "nonfinite": "NaN/inf",
     "off_scale": "off scale", "segment": "new segment", "resume": "resume",
     "new_run": "new run", "eval": "eval", "points_of": "points shown of",
+    "eval_order": "evaluation, in log order (the log states no step)",
+    "nostep_note": "evaluations the log states no step for: not drawn (see the table)",
     # chart titles
     "learning_rate": "learning rate", "seconds_per_iteration": "seconds per iteration",
     "memory": "memory", "throughput": "throughput", "eval_throughput": "eval throughput",
@@ -79,6 +81,8 @@ ZH = {
     "raw": "原始", "smoothed": "平滑", "new_best": "新最佳", "nonfinite": "NaN/inf",
     "off_scale": "超出范围", "segment": "新分段", "resume": "恢复训练", "new_run": "新运行",
     "eval": "评估", "points_of": "个点，共",
+    "eval_order": "评估序号，按日志顺序（日志未给出步数）",
+    "nostep_note": "次评估日志未给出步数：未画出（见表格）",
     "learning_rate": "学习率", "seconds_per_iteration": "每步耗时（秒）", "memory": "显存",
     "throughput": "吞吐量", "eval_throughput": "评估吞吐量",
     "ap_iou": "各 IoU 阈值的 AP", "ap_area": "按目标大小的 AP", "ar_all": "AR（全部大小）",

@@ -341,14 +341,15 @@ PRESELECT = 4            # a long series: min and max of PRESELECT x max_points 
 def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
     the last, and the min and max of each `bucket` consecutive finite values. For each: its
-    index among the finite values, step (the ordinal when there is none; an evaluation of a
-    run that trained has none: it is not drawn at a step it was not at), value, segment and
+    index among the finite values, step (a training record's ordinal when there is none; an
+    evaluation stays without: the page draws those in log order, on an axis that says so, never
+    at a step the log does not state), value, segment and
     the running sum of the finite values up to it; the non-finite ones are counted apart, and
     "not applicable" values (COCO's -1) are counted and never drawn."""
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
     out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
-    ordinal = phase == TRAIN or not run.count(TRAIN)
+    ordinal = phase == TRAIN
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)) if ordinal

@@ -201,22 +201,52 @@ def test_a_line_never_joins_two_segments_and_smoothing_starts_afresh_in_each(bro
     assert page.errors == []
 
 
+def _eval_charts(page):
+    """Per evaluation chart: its drawn x values (null for none) and its x axis title."""
+    return page.eval("logreport.state.data.charts.filter(c => c.phase === 'eval').map(c => {"
+                     "const gd = document.getElementById(c.id); return [gd.data.filter("
+                     "t => t.meta && t.meta.kind === 'line').map(t => Array.from(t.x).map("
+                     "v => isNaN(v) ? null : v)), gd.layout.xaxis.title.text]; })")
+
+
 def test_one_training_point_is_drawn_and_a_stepless_evaluation_is_not_put_at_step_0(
         browser, tmp_path):
     """A train log followed by a `tools/eval.py` run (public_41): the evaluation, which has
-    no step of the training, was drawn at step 0 beside the first training record."""
+    no step of the training, was drawn at step 0 beside the first training record; it is
+    drawn as evaluation 1 on an axis that says the log states no step."""
     run = load(str(DATA / "public_41_train_then_evalpy_same_file_roadsign.log"))
     page = _open(browser, [run], tmp_path / "evalpy.html")
-    charts = page.eval("logreport.state.data.charts.filter(c => c.phase === 'eval')"
-                       ".map(c => c.id)")
-    xs = [page.eval(f"Array.from(document.getElementById('{c}').data[0].x)"
-                    ".map(v => isNaN(v) ? null : v)") for c in charts]
-    assert xs and all(v is None for x in xs for v in x)
+    charts = _eval_charts(page)
+    assert charts and all(x == [[1]] and "no step" in title for x, title in charts)
     loss = _chart_id(page, "loss")                  # its one training record: a marker
     modes = page.eval(f"document.getElementById('{loss}').data.filter(t => t.y.length === 1)"
                       ".map(t => t.mode)")
     assert modes and all("markers" in m for m in modes)
     assert page.errors == []
+
+
+@pytest.mark.parametrize("log, order", [
+    # training, then three tools/eval.py runs of a released checkpoint: charts had no mark
+    ("paddleocr/15_v2.0_rec_training_then_evalpy_of_another_checkpoint_workerlog0_lines34300"
+     "-35583.log", [1, 2, None, 3]),
+    # eval.py alone: its one evaluation was put at "step 0", a step the log never states
+    ("ppdet/public_51_evalpy_coco_small_area_minus1_not_applicable_pcb_windows_notes.log",
+     [1])])
+def test_evaluations_with_no_step_are_drawn_in_log_order_never_at_a_step(
+        browser, tmp_path, log, order):
+    """Evaluations the log states no step for were left out of every evaluation chart (x all
+    NaN: empty charts beside a table of 3 evaluations) or drawn at step 0 of an axis titled
+    "step". They are drawn in log order (a gap between two processes), the axis saying so;
+    the smoothing slider, which has nothing to smooth on an eval-only log, is hidden."""
+    run = load(str(DATA.parent / log))
+    page = _open(browser, [run], tmp_path / "nostep.html")
+    charts = _eval_charts(page)
+    assert charts and all(title == "evaluation, in log order (the log states no step)"
+                          and all(x == order for x in traces if x) for traces, title in charts)
+    hidden = page.eval("getComputedStyle(document.getElementById('smooth').parentNode).display"
+                       " === 'none'")
+    assert hidden == (not run.count(TRAIN))
+    assert page.errors == [] and page.requests == []
 
 
 def test_a_stated_best_is_not_pinned_to_a_point_of_another_value(browser, tmp_path):
