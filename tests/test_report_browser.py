@@ -313,3 +313,43 @@ def test_the_anomaly_tables_explanation_comes_before_the_file(browser, tmp_path)
     row = page.eval("Array.from(document.querySelector('#anomalies tr.anomaly').cells)"
                     ".map(c => c.textContent)")
     assert row[4].startswith("eval_loss") and row[-1].endswith(".log")
+
+
+def _lines(page, chart_id):
+    """(kind, y values) of each line of a chart (raw, line), nulls for gaps."""
+    return page.eval(f"document.getElementById('{chart_id}').data.filter(t => t.meta && "
+                     "['line', 'raw'].includes(t.meta.kind)).map(t => [t.meta.kind, "
+                     "Array.from(t.y).map(v => isNaN(v) ? null : v)])")
+
+
+@pytest.mark.parametrize("log, raw", [
+    # loss 1.4596 then exactly 0 three times: the smoothed line ended at 0.14
+    ("llamafactory/05_sft_nan_then_zero_loss_npu.log", [1.4596, 0, 0, 0]),
+    # loss 93279.75 at step 2 (divergence): the smoothed line peaked at ~48 000
+    ("ppdet/picodet_s_320_coco_nan_crash.log", None)])
+def test_smoothing_never_hides_a_collapse_or_a_spike(browser, tmp_path, log, raw):
+    """The default smoothing (0.6) drew a loss that fell to exactly 0, or peaked at 93279.75,
+    as a gentle bold curve (the raw line faint behind), beside the page's own zero_loss or
+    divergence anomaly. A series such an anomaly flags, or of fewer than 10 points, is drawn
+    as logged, and the chart says why."""
+    run = load(str(DATA.parent / log))
+    page = _open(browser, [run], tmp_path / "collapse.html")
+    loss = _chart_id(page, "loss")
+    ((kind, drawn),) = _lines(page, loss)
+    assert kind == "line"
+    assert drawn == pytest.approx(raw or values(run, TRAIN, "loss")[3].tolist())
+    assert max(drawn) == pytest.approx(1.4596 if raw else 93279.75)
+    note = page.eval(f"document.getElementById('{loss}-card').querySelector('.note')"
+                     ".textContent")
+    assert note.startswith("drawn as logged, not smoothed: loss (")
+    assert page.errors == [] and page.requests == []
+
+
+def test_a_count_of_tokens_seen_is_not_smoothed(browser, tmp_path):
+    """num_input_tokens_seen counts up; smoothed, its line ended below the count logged."""
+    run = load(str(DATA.parent / "llamafactory" /
+                   "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log"))
+    page = _open(browser, [run], tmp_path / "tokens.html")
+    ((kind, drawn),) = _lines(page, _chart_id(page, "num_input_tokens_seen"))
+    assert kind == "line" and drawn == values(run, TRAIN, "num_input_tokens_seen")[3].tolist()
+    assert page.errors == [] and page.requests == []
