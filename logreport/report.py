@@ -20,6 +20,7 @@ from . import __version__, evaltable, formats, headline, present, wording
 from .analysis import (
     applicable,
     is_loss,
+    judged,
     lower_is_better,
     main_eval_metric,
     summarize,
@@ -329,7 +330,7 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     change = np.flatnonzero(np.diff(segs)) + 1
     out["seg"] = [[0, int(segs[0])]] + [[int(i), int(segs[i])] for i in change] if len(segs) \
         else []
-    if phase == EVAL:
+    if phase == EVAL and judged(name):      # (no best of a runtime, a count of tokens)
         out["best"] = new_bests(vals, lower_is_better(name),
                                 trainings(run, segs))
     return out
