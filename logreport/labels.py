@@ -33,6 +33,7 @@ EN = {
     "eval_order": "evaluation, in log order (the log states no step)",
     "nostep_note": "evaluations the log states no step for: not drawn (see the table)",
     "unsmoothed_note": "drawn as logged, not smoothed:", "points": "points",
+    "eval_marks_of": "evaluations marked (evenly chosen) of",
     # chart titles
     "learning_rate": "learning rate", "seconds_per_iteration": "seconds per iteration",
     "memory": "memory", "throughput": "throughput", "eval_throughput": "eval throughput",
@@ -85,6 +86,7 @@ ZH = {
     "eval_order": "评估序号，按日志顺序（日志未给出步数）",
     "nostep_note": "次评估日志未给出步数：未画出（见表格）",
     "unsmoothed_note": "按日志原值绘制，未平滑：", "points": "个点",
+    "eval_marks_of": "次评估已标出（均匀选取），共",
     "learning_rate": "学习率", "seconds_per_iteration": "每步耗时（秒）", "memory": "显存",
     "throughput": "吞吐量", "eval_throughput": "评估吞吐量",
     "ap_iou": "各 IoU 阈值的 AP", "ap_area": "按目标大小的 AP", "ar_all": "AR（全部大小）",

@@ -39,7 +39,7 @@ KNOTS = 128              # step -> epoch/time interpolation knots per segment
 AXES_KNOTS = 256         # ... per phase of a run, shared by its segments (at least 2 each)
 MAX_SEGMENTS = 16        # segments with their own knots, lines and label: the last ones
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
-MAX_MARKS = 200          # eval / checkpoint lines per run
+MAX_MARKS = 1000         # evaluations marked per run (more: evenly thinned, the page says so)
 TITLE_NAMES = 3          # runs named in a report's title; more are counted
 TABLES_BYTES = 24_000    # per-category tables of a run: the newest that fit (rows cut if one
                          # alone does not)
@@ -116,7 +116,7 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
                      "cards": headline.cards(summary, loss, lang)},
         "banner": [_banner(a, chart_list, lang) for a in summary["anomalies"]],
         "facts": facts,
-        "marks": _marks(run, segments, lang),
+        **_marks(run, segments, lang),
         "tables": tables,
         "evals": evaltable.evaluations(run, chart_list, lang),
         "heat": evaltable.heat_tables(run, lang),
@@ -212,21 +212,24 @@ def _cut_rows(table: dict) -> dict:
     return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
 
 
-def _marks(run: Run, segments: list, lang: str = "en") -> list[dict]:
-    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step);
-    of the segments shown (`_shown_segments`), their starts and the last restarts."""
+def _marks(run: Run, segments: list, lang: str = "en") -> dict:
+    """{"marks": vertical lines of the training charts: resumes, new runs/segments, evaluations
+    (by train step); of the segments shown (`_shown_segments`), their starts and the last
+    restarts; "eval_marks": how many evaluations at a step there are, where more than
+    MAX_MARKS (evenly thinned to those)}."""
     out = [{"kind": "segment", "step": _first_step(seg), "detail": wording.label(seg.label, lang)}
            for seg in segments if seg is not run.segments[0]]
     restarts = [m for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
     out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
              "detail": wording.label(str(m.detail)[:200], lang)} for m in restarts[-MAX_SEGMENTS:]]
     main = main_eval_metric(run)
-    if main:
-        steps = [s for _, t in run.tables(EVAL) if main in t.series
-                 for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]]
-        out += [{"kind": "eval", "step": plain(s), "detail": main}
-                for s in steps[:MAX_MARKS] if not math.isnan(s)]
-    return [m for m in out if m["step"] is not None]
+    steps = [s for _, t in run.tables(EVAL) if main in t.series
+             for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]
+             if not math.isnan(s)] if main else []
+    keep = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), MAX_MARKS)).astype(int))
+    out += [{"kind": "eval", "step": plain(steps[i])} for i in keep] if steps else []
+    thinned = {"eval_marks": len(steps)} if len(steps) > MAX_MARKS else {}
+    return {"marks": [m for m in out if m["step"] is not None], **thinned}
 
 
 def _first_step(seg) -> float | None:

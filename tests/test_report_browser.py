@@ -353,3 +353,22 @@ def test_a_count_of_tokens_seen_is_not_smoothed(browser, tmp_path):
     ((kind, drawn),) = _lines(page, _chart_id(page, "num_input_tokens_seen"))
     assert kind == "line" and drawn == values(run, TRAIN, "num_input_tokens_seen")[3].tolist()
     assert page.errors == [] and page.requests == []
+
+
+def test_every_evaluation_is_marked_on_the_training_charts(browser, tmp_path):
+    """PaddleClas, 400 epochs, 409 evaluations: only the first 200 were marked (steps 97 to
+    19403, as ~200 dotted lines 1-2 px apart over the loss), as if evaluations stopped half
+    way. All 409 are marked, as ticks along the bottom (too many for lines)."""
+    run = load(str(DATA.parent / "paddleclas" /
+                   "16_cait_400_epochs_an_eval_each_climbing_noisily.log.gz"))
+    page = _open(browser, [run], tmp_path / "marks.html")
+    loss = page.eval("logreport.state.data.charts.filter(c => c.title === 'loss' && "
+                     "c.phase === 'train')[0].id")
+    ticks = page.eval(f"document.getElementById('{loss}').data.filter(t => t.meta && "
+                      "t.meta.kind === 'evals').map(t => Array.from(t.x))")
+    steps = [s for _, t in run.tables("eval") for s in t.step.take(np.arange(len(t)))]
+    assert len(ticks) == 1 and ticks[0] == steps and len(steps) == 409
+    assert max(steps) == 38799
+    assert page.eval(f"document.getElementById('{loss}').layout.shapes.filter(s => "
+                     "s.line.dash === 'dot').length") == 0
+    assert page.errors == [] and page.requests == []
