@@ -372,3 +372,17 @@ def test_every_evaluation_is_marked_on_the_training_charts(browser, tmp_path):
     assert page.eval(f"document.getElementById('{loss}').layout.shapes.filter(s => "
                      "s.line.dash === 'dot').length") == 0
     assert page.errors == [] and page.requests == []
+
+
+def test_the_best_label_is_drawn_when_the_log_holds_several_trainings(browser, tmp_path):
+    """PaddleNLP's ten tasks in one log: the eval_accuracy chart had no "best 0.63522" label
+    (the card has it): the label looked up the point nearest the best's step on the whole
+    series, which was another training's evaluation at the same step, of another value."""
+    run = load(str(DATA.parent / "paddlenlp" /
+                   "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    page = _open(browser, [run], tmp_path / "best.html")
+    chart = page.eval("logreport.state.data.charts.filter(c => c.main)[0].id")
+    texts = page.eval(f"(document.getElementById('{chart}').layout.annotations || [])"
+                      ".map(a => a.text)")
+    assert any(t.startswith("best 0.63522") for t in texts)
+    assert page.errors == [] and page.requests == []
