@@ -74,7 +74,7 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "charts": chart_list,
         "sections": sections(chart_list),
         "x_axes": _x_axes(run_data),
-        "compare": compare_rows([r["summary"] for r in run_data]),
+        "compare": compare_rows([r["summary"] for r in run_data], lang),
     }
 
 
@@ -171,7 +171,7 @@ def _facts(run: Run, full_paths: bool, segments: list, lang: str = "en") -> dict
            and "written" in formats.describe(run.format).parser_options else {}),
         "lines": run.lines,
         "segments": [wording.label(seg.label, lang) for seg in segments],
-        **info,
+        **{k: wording.fact(v, lang) for k, v in info.items()},
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
@@ -455,8 +455,9 @@ def _points_per_trace(runs: list[Run], chart_list: list[dict]) -> int:
 
 
 # --- side-by-side summary ---------------------------------------------------------------
-def compare_rows(summaries: list[dict]) -> list[dict]:
-    """Rows of the summary table: {"key", "values", "best": [run indexes] or []}."""
+def compare_rows(summaries: list[dict], lang: str = "en") -> list[dict]:
+    """Rows of the summary table: {"key", "values", "best": [run indexes] or []} (durations
+    written in `lang`)."""
     rows = [_row("format", [s["format"] for s in summaries]),
             _row("status", [s["status"] for s in summaries]),
             _row("last_step", [s["last_step"] for s in summaries],
@@ -483,8 +484,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
         vals = [s["throughput"]["median"] if s["throughput"] and s["throughput"]["metric"] == name
                 else None for s in summaries]
         rows.append(_row("median_throughput", vals, "max" if one_tool else None, metric=name))
-    rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries]))
-    rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries]))
+    rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries], lang=lang))
+    rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries], lang=lang))
     rows.append(_row("anomaly_count", [len(s["anomalies"]) for s in summaries], "min"))
     rows.append(_row("unparsed_lines", [s["unparsed_lines"] for s in summaries]))
     finals: dict[str, None] = {}
@@ -503,10 +504,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None,
-         unfit: list | None = None, estimated: list | None = None) -> dict:
+         unfit: list | None = None, estimated: list | None = None, lang: str = "en") -> dict:
     """A summary row: values, their text (present's formatter: durations for *_seconds; `~`
     before a step that is an estimate) and which runs are best (of those not `unfit`)."""
-    show = present.duration if key.endswith("_seconds") else present.number
+    show = (lambda v: present.duration(v, lang)) if key.endswith("_seconds") else present.number
     text = [present.step_number(v, e) if e and v is not None else show(v)
             for v, e in zip(values, estimated or [False] * len(values))]
     row = {"key": key, "values": values, "text": text, "best": []}
