@@ -45,6 +45,8 @@ PHRASES = {
     "lang": ("en", "zh"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
     "last_training": (" of the log's last training", "（日志中最后一次训练）"),
+    "apart": (" of an evaluation apart from the training (the log states no step or epoch for it)",
+              "（来自训练之外的单独评估，日志未给出其步数或轮次）"),
     "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
     "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
@@ -208,8 +210,11 @@ def _best(summary: dict, w: dict) -> str | None:
         return None
     where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
     at = w["at"].format(where) if where else w["at_stated"] if b.get("stated") else ""
+    # an evaluation with no step or epoch in a log that trained: another process's (PaddleOCR's
+    # tools/eval.py of some checkpoint), not one of the last training's, whatever came before
+    apart = not where and not b.get("stated") and summary.get("train_records")
     return w["best"].format(metric=b["metric"], value=present.number(b["value"]), at=at) \
-        + (w["last_training"] if b.get("last_training") else "")
+        + (w["apart"] if apart else w["last_training"] if b.get("last_training") else "")
 
 
 def _loss(loss: dict | None, w: dict) -> str | None:

@@ -20,6 +20,7 @@ from . import __version__, evaltable, formats, headline, present, wording
 from .analysis import (
     applicable,
     is_loss,
+    judged,
     lower_is_better,
     main_eval_metric,
     summarize,
@@ -38,7 +39,7 @@ KNOTS = 128              # step -> epoch/time interpolation knots per segment
 AXES_KNOTS = 256         # ... per phase of a run, shared by its segments (at least 2 each)
 MAX_SEGMENTS = 16        # segments with their own knots, lines and label: the last ones
 MAX_BAD = 200            # non-finite points listed per trace (the count is exact)
-MAX_MARKS = 200          # eval / checkpoint lines per run
+MAX_MARKS = 1000         # evaluations marked per run (more: evenly thinned, the page says so)
 TITLE_NAMES = 3          # runs named in a report's title; more are counted
 TABLES_BYTES = 24_000    # per-category tables of a run: the newest that fit (rows cut if one
                          # alone does not)
@@ -73,7 +74,7 @@ def build(runs: list[Run], title: str | None = None, lang: str = "en",
         "charts": chart_list,
         "sections": sections(chart_list),
         "x_axes": _x_axes(run_data),
-        "compare": compare_rows([r["summary"] for r in run_data]),
+        "compare": compare_rows([r["summary"] for r in run_data], lang),
     }
 
 
@@ -115,7 +116,7 @@ def _run_data(run: Run, summary: dict, chart_list: list[dict], lang: str,
                      "cards": headline.cards(summary, loss, lang)},
         "banner": [_banner(a, chart_list, lang) for a in summary["anomalies"]],
         "facts": facts,
-        "marks": _marks(run, segments, lang),
+        **_marks(run, segments, lang),
         "tables": tables,
         "evals": evaltable.evaluations(run, chart_list, lang),
         "heat": evaltable.heat_tables(run, lang),
@@ -170,7 +171,7 @@ def _facts(run: Run, full_paths: bool, segments: list, lang: str = "en") -> dict
            and "written" in formats.describe(run.format).parser_options else {}),
         "lines": run.lines,
         "segments": [wording.label(seg.label, lang) for seg in segments],
-        **info,
+        **{k: wording.fact(v, lang) for k, v in info.items()},
         # a folder: what each of its files gave (merge.merge_into), where sources disagree
         **{f"files_used: {name}": what for name, what in run.info.get("files_used", {}).items()},
     }
@@ -211,21 +212,24 @@ def _cut_rows(table: dict) -> dict:
     return dict(table, rows=rows[:keep], rows_omitted=len(rows) - keep)
 
 
-def _marks(run: Run, segments: list, lang: str = "en") -> list[dict]:
-    """Vertical lines: resumes, new runs/segments, checkpoints, evaluations (by train step);
-    of the segments shown (`_shown_segments`), their starts and the last restarts."""
+def _marks(run: Run, segments: list, lang: str = "en") -> dict:
+    """{"marks": vertical lines of the training charts: resumes, new runs/segments, evaluations
+    (by train step); of the segments shown (`_shown_segments`), their starts and the last
+    restarts; "eval_marks": how many evaluations at a step there are, where more than
+    MAX_MARKS (evenly thinned to those)}."""
     out = [{"kind": "segment", "step": _first_step(seg), "detail": wording.label(seg.label, lang)}
            for seg in segments if seg is not run.segments[0]]
     restarts = [m for m in run.markers if m.kind in (RESUME, NEW_RUN) and m.step is not None]
     out += [{"kind": "resume" if m.kind == RESUME else "new_run", "step": m.step,
              "detail": wording.label(str(m.detail)[:200], lang)} for m in restarts[-MAX_SEGMENTS:]]
     main = main_eval_metric(run)
-    if main:
-        steps = [s for _, t in run.tables(EVAL) if main in t.series
-                 for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]]
-        out += [{"kind": "eval", "step": plain(s), "detail": main}
-                for s in steps[:MAX_MARKS] if not math.isnan(s)]
-    return [m for m in out if m["step"] is not None]
+    steps = [s for _, t in run.tables(EVAL) if main in t.series
+             for s in np.asarray(t.step)[np.asarray(t.series[main].rec, dtype=np.int64)]
+             if not math.isnan(s)] if main else []
+    keep = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), MAX_MARKS)).astype(int))
+    out += [{"kind": "eval", "step": plain(steps[i])} for i in keep] if steps else []
+    thinned = {"eval_marks": len(steps)} if len(steps) > MAX_MARKS else {}
+    return {"marks": [m for m in out if m["step"] is not None], **thinned}
 
 
 def _first_step(seg) -> float | None:
@@ -329,7 +333,7 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     change = np.flatnonzero(np.diff(segs)) + 1
     out["seg"] = [[0, int(segs[0])]] + [[int(i), int(segs[i])] for i in change] if len(segs) \
         else []
-    if phase == EVAL:
+    if phase == EVAL and judged(name):      # (no best of a runtime, a count of tokens)
         out["best"] = new_bests(vals, lower_is_better(name),
                                 trainings(run, segs))
     return out
@@ -341,14 +345,15 @@ PRESELECT = 4            # a long series: min and max of PRESELECT x max_points 
 def _candidates(run: Run, phase: str, name: str, bucket: int) -> dict:
     """The finite points of a series that may be drawn: all of them (bucket 1), or the first,
     the last, and the min and max of each `bucket` consecutive finite values. For each: its
-    index among the finite values, step (the ordinal when there is none; an evaluation of a
-    run that trained has none: it is not drawn at a step it was not at), value, segment and
+    index among the finite values, step (a training record's ordinal when there is none; an
+    evaluation stays without: the page draws those in log order, on an axis that says so, never
+    at a step the log does not state), value, segment and
     the running sum of the finite values up to it; the non-finite ones are counted apart, and
     "not applicable" values (COCO's -1) are counted and never drawn."""
     parts: dict[str, list] = {k: [] for k in ("index", "step", "value", "segment", "total")}
     out = {"n": 0, "nbad": 0, "nna": 0, "bad_steps": [], "bad_values": []}
     seen, running = 0, 0.0
-    ordinal = phase == TRAIN or not run.count(TRAIN)
+    ordinal = phase == TRAIN
     for part in run.chunks(phase, name, ("step",)):
         vals = part["value"]
         steps = np.where(np.isnan(part["step"]), out["n"] + np.arange(len(vals)) if ordinal
@@ -450,8 +455,9 @@ def _points_per_trace(runs: list[Run], chart_list: list[dict]) -> int:
 
 
 # --- side-by-side summary ---------------------------------------------------------------
-def compare_rows(summaries: list[dict]) -> list[dict]:
-    """Rows of the summary table: {"key", "values", "best": [run indexes] or []}."""
+def compare_rows(summaries: list[dict], lang: str = "en") -> list[dict]:
+    """Rows of the summary table: {"key", "values", "best": [run indexes] or []} (durations
+    written in `lang`)."""
     rows = [_row("format", [s["format"] for s in summaries]),
             _row("status", [s["status"] for s in summaries]),
             _row("last_step", [s["last_step"] for s in summaries],
@@ -478,8 +484,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
         vals = [s["throughput"]["median"] if s["throughput"] and s["throughput"]["metric"] == name
                 else None for s in summaries]
         rows.append(_row("median_throughput", vals, "max" if one_tool else None, metric=name))
-    rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries]))
-    rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries]))
+    rows.append(_row("wall_seconds", [s["wall_seconds"] for s in summaries], lang=lang))
+    rows.append(_row("eta_seconds", [s["eta_seconds"] for s in summaries], lang=lang))
     rows.append(_row("anomaly_count", [len(s["anomalies"]) for s in summaries], "min"))
     rows.append(_row("unparsed_lines", [s["unparsed_lines"] for s in summaries]))
     finals: dict[str, None] = {}
@@ -498,10 +504,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 
 
 def _row(key: str, values: list, better: str | None = None, metric: str | None = None,
-         unfit: list | None = None, estimated: list | None = None) -> dict:
+         unfit: list | None = None, estimated: list | None = None, lang: str = "en") -> dict:
     """A summary row: values, their text (present's formatter: durations for *_seconds; `~`
     before a step that is an estimate) and which runs are best (of those not `unfit`)."""
-    show = present.duration if key.endswith("_seconds") else present.number
+    show = (lambda v: present.duration(v, lang)) if key.endswith("_seconds") else present.number
     text = [present.step_number(v, e) if e and v is not None else show(v)
             for v, e in zip(values, estimated or [False] * len(values))]
     row = {"key": key, "values": values, "text": text, "best": []}

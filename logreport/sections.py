@@ -37,8 +37,10 @@ def charts(runs: list[Run]) -> list[dict]:
     out += [dict(c, section="more") for c in
             _grouped([n for n in train if n not in shown], TRAIN)
             + _grouped([n for n in evals if n not in shown_eval], EVAL)]
-    units = described.units
+    units, counters = described.units, set(described.tokens_seen)
     for i, chart in enumerate(out):
+        if chart["phase"] == TRAIN and set(chart["metrics"]) <= counters:
+            chart["smooth"] = False         # a running count (tokens seen): its value is exact
         chart["id"] = f"chart{i}"
         found = {units.get(m) for m in chart["metrics"]}
         if len(found) == 1 and None not in found:

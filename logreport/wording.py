@@ -67,6 +67,17 @@ _LABELS = [(re.compile(pattern), zh) for pattern, zh in (
 )]
 
 
+# facts a format states in English (hf_steps.BUFFERED), in Chinese
+_FACTS = {"estimated: stdout was buffered apart from the progress bar (the dicts came out in "
+          "bursts after the bar had moved on)":
+          "估计值：标准输出与进度条分开缓冲（字典记录在进度条前进之后才成批输出）"}
+
+
+def fact(value, lang: str):
+    """A run fact's value in `lang` (one logreport writes; the log's own stay as they are)."""
+    return _FACTS.get(value, value) if lang == "zh" and isinstance(value, str) else value
+
+
 def label(text: str, lang: str) -> str:
     """A segment's label in `lang` (one from the log, a resume's line, stays as it is)."""
     if lang == "zh":

@@ -345,3 +345,17 @@ def test_a_chinese_page_names_anomaly_kinds_in_chinese():
                                                    "loss_spikes_120b.log"))], lang="zh")
     assert [a["label"] for a in data["runs"][0]["summary"]["anomalies"]] == [
         "发散（divergence）", "突增（spike）"]
+
+
+def test_a_best_of_an_evalpy_run_is_not_called_the_last_trainings():
+    """A PaddleOCR log: a training, then `tools/eval.py` of PaddleOCR's released checkpoint
+    (`resume from pretrain_models/rec_mv3_none_bilstm_ctc_v2.0_train/best_accuracy`). The
+    headline said "Best acc 0.239287 of the log's last training"; the evaluation has no step or
+    epoch of any training, and says so."""
+    run = load(str(DATA / "paddleocr" / "15_v2.0_rec_training_then_evalpy_of_another_"
+                   "checkpoint_workerlog0_lines34300-35583.log"))
+    summary = summarize(run)
+    line = headline.sentence(summary, headline.loss_change(run))
+    assert "Best acc 0.239287 of an evaluation apart from the training" in line
+    assert "last training" not in line
+    assert "来自训练之外的单独评估" in headline.sentence(summary, None, "zh")

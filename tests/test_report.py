@@ -176,3 +176,28 @@ def test_a_title_names_up_to_three_runs_and_counts_more():
     assert build(runs)["title"] == "4 runs compared"
     assert build(runs, lang="zh")["title"] == "4 个运行对比"
     assert build(runs, title="mine")["title"] == "mine"
+
+
+def test_no_best_is_marked_on_a_figure_that_is_no_score():
+    """A TRL SFT log (103): `eval_num_tokens` (a count: a new-best star at every evaluation),
+    `eval_entropy` and the speeds had best stars and green cells. Only scores
+    get them (eval_loss, eval_mean_token_accuracy), as only a score is ever the summary's best."""
+    run = load(str(DATA.parent / "llamafactory" /
+                   "103_nonLF_trl_qlora_nohup_bursts_epoch_printed_rounded_no_banner.log.gz"))
+    data = build([run])
+    series = data["runs"][0]["series"]["eval"]
+    assert {"eval_num_tokens", "eval_entropy", "eval_loss"} <= set(series)
+    starred = {name for name, t in series.items() if t.get("best")}
+    assert starred == {"eval_loss", "eval_mean_token_accuracy"}
+    evals = data["runs"][0]["evals"]
+    best = {m for m, rows in zip(evals["columns"], evals["best"]) if rows}
+    assert best <= starred and "eval_loss" in best
+    assert data["runs"][0]["summary"]["best"]["metric"] == "eval_loss"
+
+
+def test_a_column_of_one_value_has_no_best_cell():
+    """A diverged Faster R-CNN whose one evaluation has every AP 0: every cell was a green
+    "best"."""
+    run = load(str(DATA / "faster_rcnn_r50_fpn_coco_diverge_lr1000.log"))
+    evals = build([run])["runs"][0]["evals"]
+    assert evals["rows"] and evals["best"] == [[] for _ in evals["columns"]]

@@ -201,22 +201,52 @@ def test_a_line_never_joins_two_segments_and_smoothing_starts_afresh_in_each(bro
     assert page.errors == []
 
 
+def _eval_charts(page):
+    """Per evaluation chart: its drawn x values (null for none) and its x axis title."""
+    return page.eval("logreport.state.data.charts.filter(c => c.phase === 'eval').map(c => {"
+                     "const gd = document.getElementById(c.id); return [gd.data.filter("
+                     "t => t.meta && t.meta.kind === 'line').map(t => Array.from(t.x).map("
+                     "v => isNaN(v) ? null : v)), gd.layout.xaxis.title.text]; })")
+
+
 def test_one_training_point_is_drawn_and_a_stepless_evaluation_is_not_put_at_step_0(
         browser, tmp_path):
     """A train log followed by a `tools/eval.py` run (public_41): the evaluation, which has
-    no step of the training, was drawn at step 0 beside the first training record."""
+    no step of the training, was drawn at step 0 beside the first training record; it is
+    drawn as evaluation 1 on an axis that says the log states no step."""
     run = load(str(DATA / "public_41_train_then_evalpy_same_file_roadsign.log"))
     page = _open(browser, [run], tmp_path / "evalpy.html")
-    charts = page.eval("logreport.state.data.charts.filter(c => c.phase === 'eval')"
-                       ".map(c => c.id)")
-    xs = [page.eval(f"Array.from(document.getElementById('{c}').data[0].x)"
-                    ".map(v => isNaN(v) ? null : v)") for c in charts]
-    assert xs and all(v is None for x in xs for v in x)
+    charts = _eval_charts(page)
+    assert charts and all(x == [[1]] and "no step" in title for x, title in charts)
     loss = _chart_id(page, "loss")                  # its one training record: a marker
     modes = page.eval(f"document.getElementById('{loss}').data.filter(t => t.y.length === 1)"
                       ".map(t => t.mode)")
     assert modes and all("markers" in m for m in modes)
     assert page.errors == []
+
+
+@pytest.mark.parametrize("log, order", [
+    # training, then three tools/eval.py runs of a released checkpoint: charts had no mark
+    ("paddleocr/15_v2.0_rec_training_then_evalpy_of_another_checkpoint_workerlog0_lines34300"
+     "-35583.log", [1, 2, None, 3]),
+    # eval.py alone: its one evaluation was put at "step 0", a step the log never states
+    ("ppdet/public_51_evalpy_coco_small_area_minus1_not_applicable_pcb_windows_notes.log",
+     [1])])
+def test_evaluations_with_no_step_are_drawn_in_log_order_never_at_a_step(
+        browser, tmp_path, log, order):
+    """Evaluations the log states no step for were left out of every evaluation chart (x all
+    NaN: empty charts beside a table of 3 evaluations) or drawn at step 0 of an axis titled
+    "step". They are drawn in log order (a gap between two processes), the axis saying so;
+    the smoothing slider, which has nothing to smooth on an eval-only log, is hidden."""
+    run = load(str(DATA.parent / log))
+    page = _open(browser, [run], tmp_path / "nostep.html")
+    charts = _eval_charts(page)
+    assert charts and all(title == "evaluation, in log order (the log states no step)"
+                          and all(x == order for x in traces if x) for traces, title in charts)
+    hidden = page.eval("getComputedStyle(document.getElementById('smooth').parentNode).display"
+                       " === 'none'")
+    assert hidden == (not run.count(TRAIN))
+    assert page.errors == [] and page.requests == []
 
 
 def test_a_stated_best_is_not_pinned_to_a_point_of_another_value(browser, tmp_path):
@@ -283,3 +313,76 @@ def test_the_anomaly_tables_explanation_comes_before_the_file(browser, tmp_path)
     row = page.eval("Array.from(document.querySelector('#anomalies tr.anomaly').cells)"
                     ".map(c => c.textContent)")
     assert row[4].startswith("eval_loss") and row[-1].endswith(".log")
+
+
+def _lines(page, chart_id):
+    """(kind, y values) of each line of a chart (raw, line), nulls for gaps."""
+    return page.eval(f"document.getElementById('{chart_id}').data.filter(t => t.meta && "
+                     "['line', 'raw'].includes(t.meta.kind)).map(t => [t.meta.kind, "
+                     "Array.from(t.y).map(v => isNaN(v) ? null : v)])")
+
+
+@pytest.mark.parametrize("log, raw", [
+    # loss 1.4596 then exactly 0 three times: the smoothed line ended at 0.14
+    ("llamafactory/05_sft_nan_then_zero_loss_npu.log", [1.4596, 0, 0, 0]),
+    # loss 93279.75 at step 2 (divergence): the smoothed line peaked at ~48 000
+    ("ppdet/picodet_s_320_coco_nan_crash.log", None)])
+def test_smoothing_never_hides_a_collapse_or_a_spike(browser, tmp_path, log, raw):
+    """The default smoothing (0.6) drew a loss that fell to exactly 0, or peaked at 93279.75,
+    as a gentle bold curve (the raw line faint behind), beside the page's own zero_loss or
+    divergence anomaly. A series such an anomaly flags, or of fewer than 10 points, is drawn
+    as logged, and the chart says why."""
+    run = load(str(DATA.parent / log))
+    page = _open(browser, [run], tmp_path / "collapse.html")
+    loss = _chart_id(page, "loss")
+    ((kind, drawn),) = _lines(page, loss)
+    assert kind == "line"
+    assert drawn == pytest.approx(raw or values(run, TRAIN, "loss")[3].tolist())
+    assert max(drawn) == pytest.approx(1.4596 if raw else 93279.75)
+    note = page.eval(f"document.getElementById('{loss}-card').querySelector('.note')"
+                     ".textContent")
+    assert note.startswith("drawn as logged, not smoothed: loss (")
+    assert page.errors == [] and page.requests == []
+
+
+def test_a_count_of_tokens_seen_is_not_smoothed(browser, tmp_path):
+    """num_input_tokens_seen counts up; smoothed, its line ended below the count logged."""
+    run = load(str(DATA.parent / "llamafactory" /
+                   "24b_sft_full_v0.9.4_webui_step_lines_per_step_train_runtime.log"))
+    page = _open(browser, [run], tmp_path / "tokens.html")
+    ((kind, drawn),) = _lines(page, _chart_id(page, "num_input_tokens_seen"))
+    assert kind == "line" and drawn == values(run, TRAIN, "num_input_tokens_seen")[3].tolist()
+    assert page.errors == [] and page.requests == []
+
+
+def test_every_evaluation_is_marked_on_the_training_charts(browser, tmp_path):
+    """PaddleClas, 400 epochs, 409 evaluations: only the first 200 were marked (steps 97 to
+    19403, as ~200 dotted lines 1-2 px apart over the loss), as if evaluations stopped half
+    way. All 409 are marked, as ticks along the bottom (too many for lines)."""
+    run = load(str(DATA.parent / "paddleclas" /
+                   "16_cait_400_epochs_an_eval_each_climbing_noisily.log.gz"))
+    page = _open(browser, [run], tmp_path / "marks.html")
+    loss = page.eval("logreport.state.data.charts.filter(c => c.title === 'loss' && "
+                     "c.phase === 'train')[0].id")
+    ticks = page.eval(f"document.getElementById('{loss}').data.filter(t => t.meta && "
+                      "t.meta.kind === 'evals').map(t => Array.from(t.x))")
+    steps = [s for _, t in run.tables("eval") for s in t.step.take(np.arange(len(t)))]
+    assert len(ticks) == 1 and ticks[0] == steps and len(steps) == 409
+    assert max(steps) == 38799
+    assert page.eval(f"document.getElementById('{loss}').layout.shapes.filter(s => "
+                     "s.line.dash === 'dot').length") == 0
+    assert page.errors == [] and page.requests == []
+
+
+def test_the_best_label_is_drawn_when_the_log_holds_several_trainings(browser, tmp_path):
+    """PaddleNLP's ten tasks in one log: the eval_accuracy chart had no "best 0.63522" label
+    (the card has it): the label looked up the point nearest the best's step on the whole
+    series, which was another training's evaluation at the same step, of another value."""
+    run = load(str(DATA.parent / "paddlenlp" /
+                   "11_trainer_2022_08_fewclue_ten_tasks_one_file_near_zero_loss_oom.log.gz"))
+    page = _open(browser, [run], tmp_path / "best.html")
+    chart = page.eval("logreport.state.data.charts.filter(c => c.main)[0].id")
+    texts = page.eval(f"(document.getElementById('{chart}').layout.annotations || [])"
+                      ".map(a => a.text)")
+    assert any(t.startswith("best 0.63522") for t in texts)
+    assert page.errors == [] and page.requests == []

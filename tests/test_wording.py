@@ -67,3 +67,14 @@ def test_a_chinese_evaluation_table_gives_its_times_in_chinese_units():
                  lang="zh")["runs"][0]["evals"]
     elapsed = [r["elapsed"] for r in rows["rows"]]
     assert elapsed and all(re.fullmatch(r"\d+(?:分\d{2})?秒|\d+(?:小时\d{2})?分", e) for e in elapsed)
+
+
+def test_a_zh_page_writes_its_durations_and_the_buffered_fact_in_chinese():
+    """`--lang zh` (LLaMA-Factory 108, a buffered console): Details → Summary said "7m 38s"
+    where the headline said 7分38秒, and the fact 字典记录的步数 was the English sentence
+    "estimated: stdout was buffered apart from the progress bar ..."."""
+    run = load(str(DATA / "llamafactory" / "108_nonLF_unsloth_sft_banner_buffered_zh.log"))
+    page = build([run], lang="zh")
+    wall = next(r for r in page["compare"] if r["key"] == "wall_seconds")
+    assert wall["text"][0].endswith("秒") and "m" not in wall["text"][0]
+    assert page["runs"][0]["facts"]["dict_steps"].startswith("估计值：标准输出")

@@ -7,6 +7,7 @@ from .series import (
     applicable,
     best,
     is_loss,
+    judged,
     lineage_starts,
     lower_is_better,
     main_eval_metric,
@@ -20,6 +21,6 @@ from .status import status, total_steps, wall_seconds
 from .summary import Summary, refresh, summarize, summary_json
 
 __all__ = ["ANOMALY_KINDS", "DETECTORS", "Summary", "Thresholds", "anomalies", "applicable",
-           "best", "is_loss", "lineage_starts", "lower_is_better", "main_eval_metric",
+           "best", "is_loss", "judged", "lineage_starts", "lower_is_better", "main_eval_metric",
            "main_loss", "recent", "refresh", "stall", "status", "summarize", "summary_json",
            "throughput", "total_steps", "trainings", "values", "wall_seconds"]

@@ -183,6 +183,17 @@ def lower_is_better(metric: str) -> bool:
 
 
 SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not how well
+# words of an eval figure that counts, sizes, times or describes rather than scores: no best
+_BOOKKEEPING = {"num", "samples", "total", "tokens", "seen", "len", "cost", "mem", "time",
+                "step", "epoch", "thresh", "threshold", "entropy", "logits", "logps", "ips"}
+
+
+def judged(metric: str) -> bool:
+    """Whether a higher (or, lower_is_better, lower) value of this eval metric is a better
+    result: not a speed (eval_runtime, samples_per_second), a count (eval_num_tokens,
+    *_num_test_samples), a threshold or a description of the outputs (eval_entropy, logps)."""
+    return not metric.endswith(SPEEDS) and _BOOKKEEPING.isdisjoint(
+        re.split(r"[^a-z0-9]+", metric.lower()))
 OVERALL = ("eval_f1", "eval_exact_match", "eval_exact")    # a QA or tagging run's own scores
 
 
@@ -193,7 +204,7 @@ def main_eval_metric(run: Run) -> str | None:
     bookkeeping one nor a speed (an eval of runtimes alone has none)."""
     described = formats.describe(run.format)
     names = [n for n in run.metric_names(EVAL)
-             if n not in described.hidden and not n.endswith(SPEEDS)]
+             if n not in described.hidden and judged(n)]
     chosen = run.info.get("metric_for_best_model")      # the Trainer's own, as its log states
     if isinstance(chosen, str):
         for name in (chosen, f"eval_{chosen}"):
