@@ -184,7 +184,7 @@ def lower_is_better(metric: str) -> bool:
 
 SPEEDS = ("fps", "_per_second", "_runtime")       # how fast an eval ran, not how well
 # words of an eval figure that counts, sizes, times or describes rather than scores: no best
-_BOOKKEEPING = {"num", "samples", "total", "tokens", "seen", "len", "cost", "mem", "time",
+_BOOKKEEPING = {"num", "samples", "tokens", "seen", "len", "cost", "mem", "time",
                 "step", "epoch", "thresh", "threshold", "entropy", "logits", "logps", "ips"}
 
 
@@ -194,6 +194,8 @@ def judged(metric: str) -> bool:
     *_num_test_samples), a threshold or a description of the outputs (eval_entropy, logps)."""
     return not metric.endswith(SPEEDS) and _BOOKKEEPING.isdisjoint(
         re.split(r"[^a-z0-9]+", metric.lower()))
+
+
 OVERALL = ("eval_f1", "eval_exact_match", "eval_exact")    # a QA or tagging run's own scores
 
 
