@@ -345,3 +345,31 @@ def test_a_chinese_page_names_anomaly_kinds_in_chinese():
                                                    "loss_spikes_120b.log"))], lang="zh")
     assert [a["label"] for a in data["runs"][0]["summary"]["anomalies"]] == [
         "发散（divergence）", "突增（spike）"]
+
+
+def test_a_resumed_run_is_said_to_have_trained_what_its_log_holds():
+    """PP-YOLOE resumed from its epoch-1 checkpoint trains epochs 2-4 in 1m 51s; the sentence
+    said "Finished 5 epochs in 1m 51s". A TRL console resumed at global step 1250 of 2500 said
+    "Finished 2 epochs in 2h 05m" for its last 1250 steps."""
+    run = load(str(PPDET / "ppyoloe_crn_s_coco_resume.log"))
+    s = summarize(run)
+    assert s["began"] == {"step": 24, "epoch": 2, "resumed": True}
+    assert headline.sentence(s).startswith("Finished epochs 2–4 (resumed after epoch 1) in 1m 51s.")
+    assert headline.sentence(s, lang="zh").startswith(
+        "已完成 第 2–4 轮（从第 1 轮后恢复训练），用时 1分51秒。")
+    run = load(str(DATA / "llamafactory" / "111_nonLF_trl_orpo_lora_resumed_from_global_step_1250"
+                                           ".log.gz"))
+    s = summarize(run)
+    assert (s["began"], s["last_step"]) == ({"step": 1260, "epoch": 1.01, "resumed": True}, 2500)
+    assert headline.sentence(s).startswith("Finished steps 1260–2500 (resumed) in 2h 05m.")
+
+
+def test_an_excerpt_of_a_run_s_last_epochs_says_the_log_begins_midway():
+    """The last two epochs (148, 149) of a 150-epoch YOLOv3 run, 1h of stamps: not "Finished
+    150 epochs in 1h 00m". A log that begins at its training's start says nothing of it."""
+    s = summarize(load(str(PPDET / "public_50_yolov3_voc_last_two_epochs_best_stated_above"
+                                   "_the_eval_read_mouse_todo.log")))
+    assert headline.sentence(s).startswith("Finished epochs 148–149 (the log begins midway) in 1h 00m.")
+    assert headline.sentence(s, lang="zh").startswith(
+        "已完成 第 148–149 轮（日志从中途开始），用时 1小时00分。")
+    assert summarize(load(str(LONG80)))["began"] is None

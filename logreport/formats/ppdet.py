@@ -64,6 +64,7 @@ DESCRIPTOR = Descriptor(
     # the launcher's own: endpoints, nvidia-smi samples, each launch's peer list (<job>.<pod>)
     launcher_files=r"endpoints\.log|[^.]+\.(?:gpu|[a-z]{6})\.log",
     zero_based_epochs=True,                # Epoch: [0] is the first
+    epoch_labels=True,
     # pycocotools' 12 figures: AP by IoU threshold, AP by object area, AR likewise
     families=((r"^(?:(?P<task>.+)/)?AP(?:50|75)?$", "ap_iou"),
               (r"^(?:(?P<task>.+)/)?AP[sml]$", "ap_area"),
