@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -298,6 +299,24 @@ def test_a_year_the_stamps_do_not_print_is_said_to_be_assumed():
     assert facts["runs"][0]["facts"]["year_assumed"] == int(facts["runs"][0]["facts"]["first_time"][:4])
     assert facts["labels"]["year_assumed"].startswith("年份（推测")
     assert "year_assumed" not in build([load(str(SFT))])["runs"][0]["facts"]   # stamps with years
+
+
+def test_an_assumed_year_never_dates_the_log_after_its_file_s_last_write(tmp_path):
+    """public_51's stamps are `[12/08 17:58:43]`: a checkout at 01:04 UTC on 8 December 2026
+    dated them 2026-12-08T17:58, 17 hours after the file's last write (no clock is that far
+    ahead of UTC), and the evidence said "0s older than the file's last change"."""
+    log = tmp_path / "eval.log"
+    log.write_bytes((PPDET / "public_51_evalpy_coco_small_area_minus1_not_applicable_pcb_windows"
+                              "_notes.log").read_bytes())
+    written = datetime(2026, 12, 8, 1, 4, 31, tzinfo=timezone.utc).timestamp()
+    os.utime(log, (written, written))
+    run = load(str(log))
+    facts = build([run])["runs"][0]["facts"]
+    assert (facts["first_time"], facts["year_assumed"]) == ("2025-12-08T17:58:43", 2025)
+    assert summarize(run)["status_evidence"].endswith("(its stamps print no year: 2025 assumed)")
+    written = datetime(2026, 12, 9, 1, 4, 31, tzinfo=timezone.utc).timestamp()   # a day later
+    os.utime(log, (written, written))
+    assert build([load(str(log))])["runs"][0]["facts"]["year_assumed"] == 2026
 
 
 def test_an_evaluation_with_no_result_is_counted_in_the_run_facts():

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import formats, present, store
 from ..events import EVAL, FINAL, FINISHED, KILLED, NEW_RUN, OOM, TRACEBACK, TRAIN
-from ..model import Run, plain
+from ..model import Run, iso_time, plain
 from .rolling import median_of
 from .series import (
     as_int,
@@ -163,9 +163,12 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, (f"the log was written {present.duration(age)} ago and its last line is "
                       f"{present.duration(behind)} older")
+    than = "older than" if behind >= 0 else "later than (its clock is not this machine's)"
+    assumed = f" (its stamps print no year: {iso_time(run.last_time)[:4]} assumed)" \
+        if "written" in formats.describe(run.format).parser_options else ""
     return False, (f"{NO_END}; its last timestamped line is "
-                   f"{present.duration(behind)} older than the file's last change, "
-                   f"{present.duration(age)} ago")
+                   f"{present.duration(abs(behind))} {than} the file's last change, "
+                   f"{present.duration(age)} ago{assumed}")
 
 
 def local_clock(t: float) -> float:
