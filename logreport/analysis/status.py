@@ -71,10 +71,15 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     return ("running" if fresh else "unknown"), why + later
 
 
+def _ends(run: Run) -> list[tuple[int, bool]]:
+    """(line, metrics) where the tool said a training ended: an end marker (False), final
+    metrics (True)."""
+    return [(m.line, False) for m in run.markers if m.kind == FINISHED] + \
+        [(int(t.line[-1]), True) for _, t in run.tables(FINAL)]
+
+
 def _end_lines(run: Run) -> list[int]:
-    """The lines where the tool said a training ended: an end marker, final metrics."""
-    return [m.line for m in run.markers if m.kind == FINISHED] + \
-        [int(t.line[-1]) for _, t in run.tables(FINAL)]
+    return [line for line, _ in _ends(run)]
 
 
 def stopped_after_end(run: Run, marker) -> bool:
@@ -90,11 +95,13 @@ def stopped_after_end(run: Run, marker) -> bool:
 def _ended(run: Run, last_train: int) -> str | None:
     """Why the training ended (None: it did not say): the tool said so after the last training
     record, or its own ETA had run out."""
-    ends = _end_lines(run)
+    ends = _ends(run)
     # after the last training record: a finished run followed by another one is not finished
     # (the lines of a run read from several files are not comparable)
-    if ends and (max(ends) >= last_train or len(run.inputs) > 1):
-        return "final training metrics were logged"
+    if ends and (max(ends)[0] >= last_train or len(run.inputs) > 1):
+        line, metrics = max(ends)                   # (the metrics, on a tie)
+        return "final training metrics were logged" if metrics \
+            else f"the tool logged the end of training at line {line}"
     if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
         return ("the tool's own ETA had run out at the last training record, and the eval after "
                 "the last epoch (if the run evaluates) was printed")
