@@ -61,6 +61,10 @@ PHRASES = {
     "by": ("; ", "；"), "join": ("; ", "；"), "end": (".", "。"), "sep": (" ", ""),
     "epochs": (lambda n: present.count(n, "epoch"), "{} 轮".format),
     "steps": (lambda n: present.count(n, "step"), "{} 步".format),
+    "epoch_range": ("epochs {}", "第 {} 轮"), "step_range": ("steps {}", "第 {} 步"),
+    "midway": ("{where} ({note})", "{where}（{note}）"), "resumed": ("resumed", "恢复训练"),
+    "begins_midway": ("the log begins midway", "日志从中途开始"),
+    "resumed_after": ("resumed after epoch {}", "从第 {} 轮后恢复训练"),
     "records": (lambda n: present.count(n, "record"), "{} 条记录".format),
     "evals": (lambda n: present.count(n, "evaluation"), "{} 次评估".format),
     "st_finished": ("finished", "已完成"), "st_failed": ("failed", "失败"),
@@ -146,9 +150,13 @@ def _state(summary: dict, w: dict) -> str:
 
 def _span(summary: dict, w: dict) -> str:
     """'80 epochs' when the run counts whole epochs, else '60 steps (epoch 0.533333)'; a run
-    that finished its stated total after its last record, the total ('2628 steps')."""
+    that finished its stated total after its last record, the total ('2628 steps'); a log that
+    begins midway in its training (summary's `began`), what it holds ('epochs 2–4 (...)')."""
     epoch, step = summary.get("last_epoch"), summary.get("last_step")
     described = formats.describe(summary.get("format"))
+    began = summary.get("began")
+    if began:
+        return _midway(summary, began, w, described)
     if isinstance(epoch, int) and epoch >= 0:
         return w["epochs"](epoch + described.zero_based_epochs)
     if step is None:
@@ -162,6 +170,23 @@ def _span(summary: dict, w: dict) -> str:
         + w["steps"](step + described.zero_based_steps)
     return w["steps_epoch"].format(steps, w["epoch"].format(present.number(epoch))) \
         if epoch is not None else steps
+
+
+def _midway(summary: dict, began: dict, w: dict, described) -> str:
+    """What a log that begins midway in its training holds: 'epochs 2–4 (resumed after epoch
+    1)' where its epochs are labels, else 'steps 1260–2500 (resumed)' ('epoch 100 (the log
+    begins midway)' for one)."""
+    first, last = began["epoch"], summary.get("last_epoch")
+    if described.epoch_labels and isinstance(first, int) and isinstance(last, int):
+        note, one, many = w["resumed_after"].format(first - 1), w["epoch"], w["epoch_range"]
+    else:
+        first, last = began["step"], summary.get("last_step")
+        note, one, many = w["resumed"], w["step"], w["step_range"]
+    shown = present.step_number(last, summary.get("last_step_estimated")) \
+        if one == w["step"] else last
+    where = one.format(shown) if first == last else many.format(f"{first}–{shown}")
+    return w["midway"].format(where=where,
+                              note=note if began.get("resumed") else w["begins_midway"])
 
 
 def _at(summary: dict, w: dict) -> str:

@@ -51,7 +51,8 @@ EN = {
     "segments_omitted": "earlier segments not shown (no epoch/time axis for their points)",
     "tables_omitted": "earlier per-category tables not shown", "rows_omitted": "rows not shown",
     "lines_cut": "lines cut at 1 MB", "dict_steps": "steps of the dicts",
-    "year_assumed": "year (assumed: the stamps print none; the file's last write)",
+    "year_assumed": ("year (assumed: the stamps print none; the latest that does not date the log "
+                     "after the file's last write)"),
     "bar_step": "step the training bar shows",
     "empty_evaluations": "evaluations with no result (no detection: no AP computed)",
     "values_cut": "values cut short (dropped)",
@@ -101,7 +102,7 @@ ZH = {
     "segments_omitted": "未显示的较早分段（其数据点无轮次/时间横轴位置）",
     "tables_omitted": "未显示的较早分类别结果表", "rows_omitted": "未显示的行数",
     "lines_cut": "超过 1 MB 被截断的行", "dict_steps": "字典记录的步数",
-    "year_assumed": "年份（推测：时间戳不含年份，取文件最后写入的年份）",
+    "year_assumed": "年份（推测：时间戳不含年份，取不使日志晚于文件最后写入时间的最近年份）",
     "bar_step": "训练进度条所示步数",
     "empty_evaluations": "无结果的评估（没有检测框，未计算 AP）",
     "values_cut": "被截断而舍弃的数值",

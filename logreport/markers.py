@@ -56,6 +56,10 @@ class Markers:
     def __len__(self) -> int:
         return len(self._kind)
 
+    def has(self, kind: str) -> bool:
+        """Whether any marker is of this kind (without reading them back)."""
+        return kind in self._kind
+
     def __iter__(self):
         whole, details, text, start = self._whole, self._details, self._text, 0
         columns = zip(self._kind, self._ends, self._line, self._step, self._time, self._file)

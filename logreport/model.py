@@ -424,11 +424,14 @@ class Run(Reading):
 
     @property
     def name(self) -> str:
-        """A short name for the run: the file or folder name (its `label`, where given)."""
+        """A short name for the run: the file or folder name (its `label`, where given;
+        `<stdin>`, as messages say it, for standard input)."""
         import os
 
         if self.label:
             return self.label
+        if self.source == "-":
+            return "<stdin>"
         base = os.path.basename(self.source.rstrip("/")) or self.source
         if base in ("console.log", "trainer_log.jsonl", "run.log") and os.sep in self.source:
             parent = os.path.basename(os.path.dirname(self.source.rstrip("/")))

@@ -36,6 +36,7 @@ _SPANS = ("age", "limit", "behind")                         # the groups that ho
 # pieces of status evidence (status.status), each replaced where it stands
 _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
     (r"^final training metrics were logged", "日志记录了训练的最终指标"),
+    (r"^the tool logged the end of training at line (?P<line>\d+)", "训练工具在第 {line} 行记录了训练结束"),
     (r"^the tool's own ETA had run out at the last training record, and the eval after the last "
      r"epoch \(if the run evaluates\) was printed", "训练工具自己的预计剩余时间在最后一条训练记录时已用完，"
      "且最后一轮之后的评估（若有）已输出"),
@@ -46,6 +47,10 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
      "；文件在{age}前有改动，但各行没有时间戳，无法区分正在运行的任务和一份副本（用 `watch` 实时跟踪）"),
     (r"; its last timestamped line is (?P<behind>.+?) older than the file's last change, "
      r"(?P<age>.+?) ago", "；其最后一个带时间戳的行比文件最后一次改动（{age}前）早 {behind}"),
+    (r"; its last timestamped line is (?P<behind>.+?) later than \(its clock is not this "
+     r"machine's\) the file's last change, (?P<age>.+?) ago",
+     "；其最后一个带时间戳的行比文件最后一次改动（{age}前）晚 {behind}（其时钟与本机不同）"),
+    (r" \(its stamps print no year: (?P<year>\d+) assumed\)", "（时间戳不含年份：推测为 {year} 年）"),
     (r"^the log was written (?P<age>.+?) ago and its last line is (?P<behind>.+?) older",
      "日志在{age}前写入，其最后一行早 {behind}"),
     (r"^the log is being watched and has no end of training yet", "正在监视日志，尚无训练结束的记录"),

@@ -44,6 +44,17 @@ def test_summary_of_several_files_gz_and_stdin(runner, data, tmp_path):
     assert [r["train_records"] for r in runs] == [36, 36, 36]
 
 
+def test_a_run_read_from_stdin_is_named_as_messages_name_it(runner, data, tmp_path):
+    """`cat x.log | logreport export - -o x.csv` named the run `'-` (the spreadsheet-formula
+    guard's quote before `-`), `-` in JSONL and in summary's table."""
+    raw = (data / PPDET).read_bytes()
+    out = tmp_path / "stdin.csv"
+    assert runner.invoke(main, ["export", "-", "-o", str(out)], input=raw).exit_code == 0
+    assert {row.split(",")[0] for row in out.read_text().splitlines()[1:]} == {"<stdin>"}
+    table = runner.invoke(main, ["summary", "-"], input=raw).stdout
+    assert "<stdin>" in table
+
+
 def test_export_jsonl_rows(runner, data, tmp_path):
     out = tmp_path / "m.jsonl"
     result = runner.invoke(main, ["export", str(data / "ppdet/public_07_ppyolo_nan_paddle33911.log"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -300,6 +301,24 @@ def test_a_year_the_stamps_do_not_print_is_said_to_be_assumed():
     assert "year_assumed" not in build([load(str(SFT))])["runs"][0]["facts"]   # stamps with years
 
 
+def test_an_assumed_year_never_dates_the_log_after_its_file_s_last_write(tmp_path):
+    """public_51's stamps are `[12/08 17:58:43]`: a checkout at 01:04 UTC on 8 December 2026
+    dated them 2026-12-08T17:58, 17 hours after the file's last write (no clock is that far
+    ahead of UTC), and the evidence said "0s older than the file's last change"."""
+    log = tmp_path / "eval.log"
+    log.write_bytes((PPDET / "public_51_evalpy_coco_small_area_minus1_not_applicable_pcb_windows"
+                              "_notes.log").read_bytes())
+    written = datetime(2026, 12, 8, 1, 4, 31, tzinfo=timezone.utc).timestamp()
+    os.utime(log, (written, written))
+    run = load(str(log))
+    facts = build([run])["runs"][0]["facts"]
+    assert (facts["first_time"], facts["year_assumed"]) == ("2025-12-08T17:58:43", 2025)
+    assert summarize(run)["status_evidence"].endswith("(its stamps print no year: 2025 assumed)")
+    written = datetime(2026, 12, 9, 1, 4, 31, tzinfo=timezone.utc).timestamp()   # a day later
+    os.utime(log, (written, written))
+    assert build([load(str(log))])["runs"][0]["facts"]["year_assumed"] == 2026
+
+
 def test_an_evaluation_with_no_result_is_counted_in_the_run_facts():
     """PP-YOLOE's third evaluation found no box (`WARNING: Evaluation results empty`): the
     summary counted 3 evaluations, the table showed 2, and the page said nothing of it."""
@@ -359,3 +378,31 @@ def test_a_best_of_an_evalpy_run_is_not_called_the_last_trainings():
     assert "Best acc 0.239287 of an evaluation apart from the training" in line
     assert "last training" not in line
     assert "来自训练之外的单独评估" in headline.sentence(summary, None, "zh")
+
+
+def test_a_resumed_run_is_said_to_have_trained_what_its_log_holds():
+    """PP-YOLOE resumed from its epoch-1 checkpoint trains epochs 2-4 in 1m 51s; the sentence
+    said "Finished 5 epochs in 1m 51s". A TRL console resumed at global step 1250 of 2500 said
+    "Finished 2 epochs in 2h 05m" for its last 1250 steps."""
+    run = load(str(PPDET / "ppyoloe_crn_s_coco_resume.log"))
+    s = summarize(run)
+    assert s["began"] == {"step": 24, "epoch": 2, "resumed": True}
+    assert headline.sentence(s).startswith("Finished epochs 2–4 (resumed after epoch 1) in 1m 51s.")
+    assert headline.sentence(s, lang="zh").startswith(
+        "已完成 第 2–4 轮（从第 1 轮后恢复训练），用时 1分51秒。")
+    run = load(str(DATA / "llamafactory" / "113_nonLF_trl_orpo_lora_resumed_from_global_step_1250"
+                                           ".log.gz"))
+    s = summarize(run)
+    assert (s["began"], s["last_step"]) == ({"step": 1260, "epoch": 1.01, "resumed": True}, 2500)
+    assert headline.sentence(s).startswith("Finished steps 1260–2500 (resumed) in 2h 05m.")
+
+
+def test_an_excerpt_of_a_run_s_last_epochs_says_the_log_begins_midway():
+    """The last two epochs (148, 149) of a 150-epoch YOLOv3 run, 1h of stamps: not "Finished
+    150 epochs in 1h 00m". A log that begins at its training's start says nothing of it."""
+    s = summarize(load(str(PPDET / "public_50_yolov3_voc_last_two_epochs_best_stated_above"
+                                   "_the_eval_read_mouse_todo.log")))
+    assert headline.sentence(s).startswith("Finished epochs 148–149 (the log begins midway) in 1h 00m.")
+    assert headline.sentence(s, lang="zh").startswith(
+        "已完成 第 148–149 轮（日志从中途开始），用时 1小时00分。")
+    assert summarize(load(str(LONG80)))["began"] is None

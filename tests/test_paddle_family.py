@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA
 from test_samples import parse
 
-from logreport import analysis, formats, report
+from logreport import analysis, formats, report, wording
 from logreport.cli import main
 from logreport.events import EVAL, TABLE, Record
 from logreport.model import Run
@@ -370,3 +370,12 @@ def test_a_training_line_whose_end_another_print_overwrote_keeps_its_whole_value
     parser = formats.get("paddleocr").Parser()
     assert parser.feed("[2024/03/09 15:26:01] ppocr INFO: epoch: [2/1200], global_step: 295, "
                        "lr: 0.027976, loss: 3.431514, some_new_field: 2", 1) is None
+
+
+def test_a_paddle_run_s_end_is_said_as_the_tool_logged_it():
+    """PaddleOCR prints no final metrics: its end is the `best metric` line after the epoch
+    loop (line 15). The evidence said "final training metrics were logged"."""
+    run = load(str(DATA / "paddleocr" / "19_paddlex_seal_det_last_epoch_eta_zero_then_best_metric_"
+                                        "blog.log"))
+    assert analysis.status(run) == ("finished", "the tool logged the end of training at line 15")
+    assert wording.evidence(analysis.status(run)[1], "zh") == "训练工具在第 15 行记录了训练结束"

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from .. import formats, store
-from ..events import EVAL, FINAL, TRAIN
+from ..events import EVAL, FINAL, RESUME, TRAIN
 from ..model import Run, plain
 from .rolling import median_of
 
@@ -277,6 +277,38 @@ def lineage_starts(run: Run) -> list[int]:
         last = table.step[len(table) - 1]                            # more of)
         reached = reached if math.isnan(last) else max(reached or 0.0, float(last))
     return starts
+
+
+def began_midway(run: Run) -> dict | None:
+    """Where the log's last training begins when the log holds none of its start: its first
+    record's `step` and `epoch`, and `resumed` where a resume line of its file comes before it
+    (after the training before it). Midway: a first epoch past the first where the format's
+    epochs are labels (`Epoch: [2]`: a resume, or an excerpt), else a resume whose first step
+    is past its logging interval; else None (a late first step alone may be a hole in the
+    log: not said)."""
+    start = lineage_starts(run)[-1]
+    tables = [(seg, t) for seg, t in run.tables(TRAIN) if seg.index >= start and len(t)]
+    if not tables:
+        return None
+    table = tables[0][1]
+    step, epoch = plain(table.step[0]), plain(table.epoch[0])
+    if step is None or table.estimated[0]:
+        return None
+    line, path = int(table.line[0]), run.input_name(int(table.file[0]))
+    before = [t for seg, t in run.tables(TRAIN) if seg.index < start and len(t)
+              and run.input_name(int(t.file[len(t) - 1])) == path]
+    after = int(before[-1].line[len(before[-1]) - 1]) if before else 0
+    resumed = run.markers.has(RESUME) and any(
+        m.kind == RESUME and m.file == path and after < m.line < line for m in run.markers)
+    described = formats.describe(run.format)
+    if described.epoch_labels:
+        later = isinstance(epoch, int) and epoch > 1 - described.zero_based_epochs
+    else:
+        gap = float(table.step[1]) - step if len(table) > 1 else 0.0
+        later = resumed and step > gap
+    if not later:
+        return None
+    return {"step": as_int(step), "epoch": epoch, "resumed": resumed}
 
 
 def trainings(run: Run, segments) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import formats, present, store
 from ..events import EVAL, FINAL, FINISHED, KILLED, NEW_RUN, OOM, TRACEBACK, TRAIN
-from ..model import Run, plain
+from ..model import Run, iso_time, plain
 from .rolling import median_of
 from .series import (
     as_int,
@@ -71,10 +71,15 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     return ("running" if fresh else "unknown"), why + later
 
 
+def _ends(run: Run) -> list[tuple[int, bool]]:
+    """(line, metrics) where the tool said a training ended: an end marker (False), final
+    metrics (True)."""
+    return [(m.line, False) for m in run.markers if m.kind == FINISHED] + \
+        [(int(t.line[-1]), True) for _, t in run.tables(FINAL)]
+
+
 def _end_lines(run: Run) -> list[int]:
-    """The lines where the tool said a training ended: an end marker, final metrics."""
-    return [m.line for m in run.markers if m.kind == FINISHED] + \
-        [int(t.line[-1]) for _, t in run.tables(FINAL)]
+    return [line for line, _ in _ends(run)]
 
 
 def stopped_after_end(run: Run, marker) -> bool:
@@ -90,11 +95,13 @@ def stopped_after_end(run: Run, marker) -> bool:
 def _ended(run: Run, last_train: int) -> str | None:
     """Why the training ended (None: it did not say): the tool said so after the last training
     record, or its own ETA had run out."""
-    ends = _end_lines(run)
+    ends = _ends(run)
     # after the last training record: a finished run followed by another one is not finished
     # (the lines of a run read from several files are not comparable)
-    if ends and (max(ends) >= last_train or len(run.inputs) > 1):
-        return "final training metrics were logged"
+    if ends and (max(ends)[0] >= last_train or len(run.inputs) > 1):
+        line, metrics = max(ends)                   # (the metrics, on a tie)
+        return "final training metrics were logged" if metrics \
+            else f"the tool logged the end of training at line {line}"
     if formats.describe(run.format).ends_by_eta and _eta_ran_out(run):
         return ("the tool's own ETA had run out at the last training record, and the eval after "
                 "the last epoch (if the run evaluates) was printed")
@@ -163,9 +170,12 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, (f"the log was written {present.duration(age)} ago and its last line is "
                       f"{present.duration(behind)} older")
+    than = "older than" if behind >= 0 else "later than (its clock is not this machine's)"
+    assumed = f" (its stamps print no year: {iso_time(run.last_time)[:4]} assumed)" \
+        if "written" in formats.describe(run.format).parser_options else ""
     return False, (f"{NO_END}; its last timestamped line is "
-                   f"{present.duration(behind)} older than the file's last change, "
-                   f"{present.duration(age)} ago")
+                   f"{present.duration(abs(behind))} {than} the file's last change, "
+                   f"{present.duration(age)} ago{assumed}")
 
 
 def local_clock(t: float) -> float:

@@ -10,6 +10,7 @@ from ..model import Run, json_number, plain
 from .anomalies import Thresholds, anomalies
 from .series import (
     as_int,
+    began_midway,
     best,
     final_values,
     last_train_axes,
@@ -40,6 +41,7 @@ class Summary(TypedDict, total=False):
     eval_records: int
     segments: int
     trainings: int                    # trainings begun afresh in the log (series.lineage_starts)
+    began: dict | None                # step, epoch, resumed: the last training begins midway
     final: dict                       # metric -> last value (non-finite as "nan", "inf")
     best: dict | None                 # metric, value, step, epoch
     throughput: dict | None           # metric, median
@@ -103,6 +105,7 @@ def refresh(summary: Summary, run: Run) -> Summary:
                 eval_records=run.count(EVAL),
                 segments=len([s for s in run.segments if not s.is_empty()]),
                 trainings=len(lineage_starts(run)) if run.count(TRAIN) else 0,
+                began=began_midway(run),
                 final={k: json_number(v) for k, v in final_values(run).items()},
                 best=best(run),
                 unparsed_lines=run.unparsed)

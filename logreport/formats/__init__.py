@@ -32,7 +32,8 @@ class Descriptor:
     launcher_files: where the run_files are a launcher's ranks, a regex of its own other files
     in their folder (Paddle's `log/` also keeps other launches' logs: any other log there is a
     run of its own);
-    zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); families: (regex of
+    zero_based_epochs: epochs count from 0 (epoch N is the N+1-th); epoch_labels: a record's
+    epoch is the one it belongs to (`Epoch: [2]`), not the epochs done (2.35); families: (regex of
     eval metric names, label key) pairs, one chart per family and task (the regex's `task`
     group; COCO's AP by IoU and AP by area); sections: (regex of metric names, section key)
     for metrics the report would otherwise put under "More"; eval_table: regex of the eval
@@ -56,6 +57,7 @@ class Descriptor:
     run_files: tuple = ()
     launcher_files: str = ""
     zero_based_epochs: bool = False
+    epoch_labels: bool = False
     families: tuple = ()
     sections: tuple = ()
     eval_table: str = ""

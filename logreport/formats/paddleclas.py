@@ -24,6 +24,7 @@ DESCRIPTOR = Descriptor(
     main_loss=("loss",),
     throughput=("ips",),
     hidden=("batch_cost_sum",),
+    epoch_labels=True,                 # [Epoch 2/300] is epoch 2 in progress
 )
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppcls) " + LEVEL)

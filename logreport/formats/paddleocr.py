@@ -36,6 +36,7 @@ DESCRIPTOR = Descriptor(
     throughput=("ips",),
     hidden=("samples", "avg_samples"),  # samples per log window: bookkeeping
     ends_by_eta=True,                   # no end line (the best metric after the epoch loop ends it)
+    epoch_labels=True,
 )
 
 _PREFIX = re.compile(BRACKET_DATE + "(?:root|ppocr) " + LEVEL)

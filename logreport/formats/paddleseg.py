@@ -23,6 +23,7 @@ DESCRIPTOR = Descriptor(
     main_loss=("loss",),
     throughput=("ips", "step/sec"),
     hidden=(),
+    epoch_labels=True,
 )
 
 _PREFIX = re.compile(DASH_DATE + r" \[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\](?:\t| +|$)")

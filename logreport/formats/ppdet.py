@@ -7,7 +7,7 @@ pycocotools' summary). Lines are matched by their message, wherever it sits on t
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from ..events import (
     CHECKPOINT,
@@ -64,6 +64,7 @@ DESCRIPTOR = Descriptor(
     # the launcher's own: endpoints, nvidia-smi samples, each launch's peer list (<job>.<pod>)
     launcher_files=r"endpoints\.log|[^.]+\.(?:gpu|[a-z]{6})\.log",
     zero_based_epochs=True,                # Epoch: [0] is the first
+    epoch_labels=True,
     # pycocotools' 12 figures: AP by IoU threshold, AP by object area, AR likewise
     families=((r"^(?:(?P<task>.+)/)?AP(?:50|75)?$", "ap_iou"),
               (r"^(?:(?P<task>.+)/)?AP[sml]$", "ap_area"),
@@ -201,17 +202,19 @@ class Parser(BlockPath):
         self._layouts: dict = {}          # line skeleton -> its layout (fast path)
 
     # --- helpers ------------------------------------------------------------------------
-    def _first_year(self, month: int, day: int) -> None:
-        """The year of the log's first stamp: the one before the year it was last written in
-        if that day would come after it (a December log read in January: no log is written
-        before its lines; a day of slack for time zones)."""
-        if (month, day) > (self.written.month, self.written.day + 1):
+    def _first_year(self, month: int, day: int, hh: int, mm: int, ss: int) -> None:
+        """The year of the log's first stamp: the one the log was last written in, or the one
+        before where that would date the stamp after the last write even on a clock the most
+        ahead of UTC (a December log read in January: no line is written after its file)."""
+        latest = self.written.astimezone(timezone.utc).replace(tzinfo=None) + AHEAD_OF_UTC
+        if latest.year == self.year and (month, day, hh, mm, ss) > (
+                latest.month, latest.day, latest.hour, latest.minute, latest.second):
             self.year -= 1
 
     def _stamp(self, m: re.Match) -> float:
         month, day = int(m.group(1)), int(m.group(2))
         if not self.last_month:
-            self._first_year(month, day)
+            self._first_year(month, day, *(int(m.group(i)) for i in (3, 4, 5)))
         if month < self.last_month:          # Dec -> Jan: the year rolled over
             self.year += 1
         self.last_month = month
@@ -530,4 +533,5 @@ class Parser(BlockPath):
 
 
 _EPOCH0 = datetime(1970, 1, 1)
+AHEAD_OF_UTC = timedelta(hours=14)     # the most a local clock is ahead of UTC (UTC+14)
 

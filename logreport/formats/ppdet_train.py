@@ -152,7 +152,7 @@ class BlockPath:
         if layout.prefixed:
             month, day, hh, mi, ss = (v[:, j] for j in range(5))
             if not self.last_month:
-                self._first_year(int(month[0]), int(day[0]))
+                self._first_year(*(int(x[0]) for x in (month, day, hh, mi, ss)))
             before = np.concatenate(([self.last_month], month[:-1]))
             years = self.year + np.cumsum(month < before)
             days = ((years - 1970) * 12 + month.astype(np.int64) - 1).astype("datetime64[M]")
