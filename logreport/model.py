@@ -301,6 +301,9 @@ class Run(Reading):
                 return
             if not math.isnan(last) and rec.step < last and not rec.estimated:
                 table = self.new_segment(f"restart at step {rec.step} (line {rec.line})").train
+        elif rec.phase == TRAIN and rec.epoch is not None and len(table) \
+                and rec.epoch < table.epoch[-1]:     # no step: an epoch that goes back tells it
+            table = self.new_segment(f"restart at epoch {plain(rec.epoch)} (line {rec.line})").train
         table.append(rec, file)
         if rec.phase != SYSTEM:               # machine samples keep the wall clock, not the log's
             self.saw_time(rec.time)

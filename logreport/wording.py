@@ -67,6 +67,7 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
 _LABELS = [(re.compile(pattern), zh) for pattern, zh in (
     (r"segment (?P<n>\d+)", "第 {n} 段"),
     (r"restart at step (?P<step>\S+) \(line (?P<line>\d+)\)", "第 {step} 步重新开始（第 {line} 行）"),
+    (r"restart at epoch (?P<epoch>\S+) \(line (?P<line>\d+)\)", "第 {epoch} 轮重新开始（第 {line} 行）"),
     (r"new run", "新的运行"), (r"log truncated", "日志被截断"), (r"log rewritten", "日志被重写"),
     (r"log replaced by a new file", "日志被新文件替换"), (r"log deleted", "日志被删除"),
 )]

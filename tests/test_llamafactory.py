@@ -207,14 +207,16 @@ def test_a_metrics_block_restating_the_dict_before_it_is_one_evaluation():
 def test_a_bar_on_the_line_before_a_dict_gives_its_step_on_a_console_of_one_frame_a_line():
     """A README's console: each dict right after the bar frame of its step, one frame a line
     (`2/16`, `{'loss': …, 'epoch': 0.12}`, a blank line, `4/16`, …). Each dict took the next
-    bar's count (1, 4, 8, 12, 16) and the last an estimate past the total, step 20 of 16."""
+    bar's count (1, 4, 8, 12, 16) and the last an estimate past the total, step 20 of 16. Each
+    is a guess (the bar before and the next differ; the last has no bar after it to weigh the
+    one before against), and said so."""
     data = Path(__file__).parent / "data" / "llamafactory"
     run = load(str(data / "98_nonLF_trl_skypilot_readme_bar_then_dict_each_step_20b.log"))
     steps, epochs, _, losses = values(run, "train", "loss")
     assert list(steps) == [1, 2, 4, 8, 12, 16] and list(epochs) == [0.06, 0.12, 0.25, 0.5, 0.75, 1.0]
     summary = summarize(run)
     assert (summary["last_step"], summary["total_steps"], summary["status"]) == (16, 16, "finished")
-    assert summary["estimated_steps"] == 5          # a guess between two bars: said so
+    assert summary["estimated_steps"] == 6          # a guess between two bars: said so
     spikes = load(str(data / "99_nonLF_trl_skypilot_readme_bar_then_dict_loss_spikes_120b.log"))
     assert list(values(spikes, "train", "loss")[0]) == [1, 2, 3, 4, 8, 14]
 

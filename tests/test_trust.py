@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, collapsed
 
+from logreport import headline
 from logreport.analysis import (
     anomalies,
     best,
@@ -1801,6 +1802,35 @@ def test_a_dict_written_after_its_bars_redraw_is_at_the_bars_count():
     assert [step for step, _, _ in rows[:40]] == [5.0 * k for k in range(1, 41)]     # the SFT
     assert [(step, est) for step, est, _ in rows[40:]] == [(5.0 * k, False) for k in range(1, 70)]
     assert rows[40][2]["loss"] == 0.0039
+
+
+def test_a_last_dict_after_a_bar_a_line_before_it_is_no_exact_step():
+    """wandb's copy of an AutoTrain console keeps one frame a line: each logged dict comes
+    after the bar as tqdm last drew it, a step behind (24, 49, 74, 99 where the epochs, 1163
+    steps an epoch, name 25, 50, 75, 100). A dict whose next bar differs was marked an estimate;
+    the log's last one, with no bar after it, was given the bar before as exact (step 99). With
+    no bar after to weigh it against, it is a guess too."""
+    log = LF / "114_nonLF_autotrain_wandb_output_bar_a_step_behind_each_logged_dict.log"
+    assert [(step, est) for step, est, _ in train_rows(load(str(log)))] == \
+        [(24.0, True), (49.0, True), (74.0, True), (99.0, True)]
+    (run,), _ = summaries(log)
+    assert (run["last_step"], run["last_step_estimated"]) == (99, True)
+
+
+def test_an_epoch_that_goes_back_begins_a_training_where_records_have_no_step():
+    """A Markdown report of four PaddleClas trainings, each pasted as its `[Avg]` lines
+    (epochs 1, 2, 10 of 10): no record states a step, and a restart was only told by a step
+    that goes back: one run, "Finished 10 epochs in 1d 11h", its loss change from the first
+    model's first value to the last model's last. The epoch going back (10 to 1) begins one."""
+    run = load(str(DATA / "paddleclas" / "19_markdown_report_four_trainings_avg_lines_only_"
+                                         "epoch_going_back.md"))
+    assert [[float(e) for e in np.asarray(t.epoch)] for _, t in run.tables("train")] == \
+        [[1.0, 2.0, 10.0]] * 4
+    assert [seg.label for seg in run.segments[1:]] == [
+        "restart at epoch 1 (line 18)", "restart at epoch 1 (line 28)", "restart at epoch 1 (line 38)"]
+    summary = summarize(run)
+    assert (summary["segments"], summary["trainings"], summary["train_records"]) == (4, 4, 12)
+    assert headline.sentence(summary).startswith("Finished 10 epochs; the log, of 4 trainings, spans")
 
 
 def test_a_buffered_evaluation_is_where_its_bar_began():

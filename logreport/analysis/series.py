@@ -263,19 +263,22 @@ def lineage_starts(run: Run) -> list[int]:
     logging interval, or than the log's first training's), the first always: each begins a
     lineage its later segments (resumes) continue. A log that holds several trainings (appended
     runs, another model tried first) is judged by the last; best levels never cross them."""
-    starts, origin, reached = [0], None, None
+    starts, origin, reached = [0], {}, {}      # per axis: steps, else epochs (a log of none)
     for seg, table in run.tables(TRAIN):
-        steps = table.step.slice(0, min(2, len(table)))
-        if math.isnan(steps[0]):
+        column = table.step if not math.isnan(table.step[0]) else table.epoch
+        axis = "step" if column is table.step else "epoch"
+        values = column.slice(0, min(2, len(table)))
+        if math.isnan(values[0]):
             continue
-        gap = float(steps[1] - steps[0]) if len(steps) > 1 else 0.0
-        if origin is not None and seg.index > starts[-1] and (
-                steps[0] <= max(origin, gap)
-                or reached is not None and steps[0] > reached + 2 * max(gap, 1.0)):
+        gap = float(values[1] - values[0]) if len(values) > 1 else 0.0
+        if axis in origin and seg.index > starts[-1] and (
+                values[0] <= max(origin[axis], gap)
+                or axis in reached and values[0] > reached[axis] + 2 * max(gap, 1.0)):
             starts.append(seg.index)    # (afresh, or resumed past all this log reached: a
-        origin = float(steps[0]) if origin is None else origin      # training it holds no
-        last = table.step[len(table) - 1]                            # more of)
-        reached = reached if math.isnan(last) else max(reached or 0.0, float(last))
+        origin.setdefault(axis, float(values[0]))                   # training it holds no
+        last = column[len(table) - 1]                                # more of)
+        if not math.isnan(last):
+            reached[axis] = max(reached.get(axis, 0.0), float(last))
     return starts
 
 

@@ -357,7 +357,7 @@ class Steps:
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
                 self._choose(rec.step, step, rec.epoch), rec.epoch,
-                self._unsure(rec.step, step, rec.epoch))
+                self._unsure(rec.step, step, rec.epoch) or rec.estimated and step is None)
             self.last_step = rec.step
             out.append(rec)
             return

@@ -504,7 +504,8 @@ class Parser(Steps, Blocks, BlockPath):
             rec.step = self.candidate[4]      # a bar alone on the line before: as if glued to it
         elif phase == TRAIN and rec.step is None and self.bar_line == number - 1 and not self.redraws \
                 and self.last_step != self.record_step:   # so too on a console of one frame a line,
-            rec.step = self.last_step   # a bar no record took (_choose weighs it against the next)
+            rec.step, rec.estimated = self.last_step, True  # a bar no record took: a guess until
+                                                            # _choose weighs it against the next
         if phase == TRAIN and self._another_writers_copy(rec):
             self._flush(out)          # the dict it copies gets its step, and so does the copy,
             rec.step, rec.estimated = self.record_step, self.estimated    # which the run keeps
