@@ -1833,6 +1833,18 @@ def test_an_epoch_that_goes_back_begins_a_training_where_records_have_no_step():
     assert headline.sentence(summary).startswith("Finished 10 epochs; the log, of 4 trainings, spans")
 
 
+def test_a_traceback_parted_by_another_streams_records_still_ends_the_run():
+    """wandb's copy of a console stopped with Ctrl-C: the traceback's header after the bar,
+    then the training dicts (stdout, copied in between), then its frames and
+    `KeyboardInterrupt`. The first dict closed the traceback; its frames and last line were
+    unparsed: `unknown`, "no error ended it", and `check` passed. Frames soon after go on with it."""
+    log = LF / "115_nonLF_wandb_output_ctrl_c_traceback_parted_by_the_dicts.log"
+    (run,), _ = summaries(log)
+    assert run["status"] == "failed" and run["status_evidence"].startswith("killed at line 62")
+    assert run["train_records"] == 27 and run["unparsed_lines"] < 5
+    assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 1
+
+
 def test_a_buffered_evaluation_is_where_its_bar_began():
     """A buffered console's evaluation dict comes out after the bar has moved on, but its own
     bar (stderr, unbuffered) begins where it runs. Evaluations at each epoch's end (1677 steps,

@@ -401,7 +401,7 @@ class BlockPath:
     def _quiet_ok(self, prepared: Prepared, quiet: Quiet) -> bool:
         """Whether a stretch of quiet lines is quiet in this state (else feed reads it)."""
         if quiet.unsafe or self.partial is not None or self.block is not None or self.burst \
-                or self.in_traceback or self.first_time is None and quiet.stamped:
+                or self.in_traceback or self.parted or self.first_time is None and quiet.stamped:
             return False
         if quiet.bars and self.train_total != prepared.total:
             return False

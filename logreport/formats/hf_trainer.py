@@ -70,6 +70,8 @@ _LAUNCHER = re.compile(r"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d+\] \[\
                        r"\[launch\.py:\d+:sigkill_handler\] (?:.* (exits with return code = "
                        r"(-?\d+))|(Main process received (SIG\w+), exiting))$")
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
+_FRAME = re.compile(r'\s*File "[^"]*", line \d+, in ')     # a traceback's frame
+PARTED_MOST = 100   # lines (another stream's records) that may part a traceback's frames
 _TRAINER_FRAME = re.compile(r'File ".*[/\\](?:transformers[/\\]trainer\.py|llamafactory[/\\]|llmtuner[/\\])')
 
 
@@ -151,6 +153,7 @@ class Parser(Steps, Blocks, BlockPath):
         self.pending_writer = ""              # what a dict waiting printed before it (a rank)
         self.in_message = False   # bare lines may continue the last logger message
         self.in_traceback = 0     # line of an open traceback
+        self.parted: tuple | None = None    # (its line, where) a traceback other lines parted
         self.block: Record | None = None
         self.partial: str | None = None
         self.partial_lines: list[tuple[int, str]] = []      # the lines of `partial`
@@ -280,6 +283,8 @@ class Parser(Steps, Blocks, BlockPath):
                 self._block_row(row.group(1), row.group(2))
                 return True
             self._end_block(out)
+        if self.parted and _FRAME.match(text) and number - self.parted[1] <= PARTED_MOST:
+            self.in_traceback, self.parted = self.parted[0], None    # its frames go on
         if self.in_traceback and self._traceback_line(text, number, out):
             return True
         if "Traceback (most recent call last)" in text:
@@ -445,13 +450,16 @@ class Parser(Steps, Blocks, BlockPath):
 
     def _traceback_line(self, text: str, number: int, out: list) -> bool:
         """Whether the line belongs to the open traceback; another line (a record another rank
-        printed meanwhile, say) closes it and is parsed as usual."""
+        printed meanwhile, say) closes it and is parsed as usual, and where frames follow such
+        lines soon (another stream's records between: wandb's copy of a console), they go on
+        with it (`parted`)."""
         if text[:1].isspace() or text.startswith(("File ", "^", "~", "During handling",
                                                   "The above exception")):
             return True
-        self.in_traceback = False
         m = EXCEPTION.match(text.strip())
         detail = text.strip()[:300]
+        self.parted = (self.in_traceback, number) if m is None else None
+        self.in_traceback = False
         if m is None:
             return False
         self._flush(out)
