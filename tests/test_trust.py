@@ -27,7 +27,7 @@ from logreport.analysis import (
     wall_seconds,
 )
 from logreport.cli import main
-from logreport.model import json_number
+from logreport.model import iso_time, json_number
 from logreport.pipeline import SNIFF_LINES
 from logreport.reader import load, load_all
 from logreport.report import build, unpack
@@ -1843,6 +1843,19 @@ def test_a_traceback_parted_by_another_streams_records_still_ends_the_run():
     assert run["status"] == "failed" and run["status_evidence"].startswith("killed at line 62")
     assert run["train_records"] == 27 and run["unparsed_lines"] < 5
     assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 1
+
+
+def test_loguru_lines_give_the_log_its_clock():
+    """AutoTrain logs through loguru (`INFO     | 2024-04-30 10:46:50 | autotrain.trainers.
+    common:on_log:226 - {'loss': …}`): its stamps were not read, and the status said the
+    lines have no timestamps. They give the clock (10:42:18 to 11:00:33), and a run whose
+    records carry no time is judged by it."""
+    log = LF / "114_nonLF_autotrain_wandb_output_bar_a_step_behind_each_logged_dict.log"
+    run = load(str(log))
+    assert [iso_time(t) for t in run.clock] == ["2024-04-30T10:42:18", "2024-04-30T11:00:33"]
+    (summary,), _ = summaries(log)
+    assert "its last timestamped line is" in summary["status_evidence"]
+    assert summary["wall_seconds"] == 1095
 
 
 def test_a_buffered_evaluation_is_where_its_bar_began():

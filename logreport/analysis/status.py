@@ -162,16 +162,17 @@ def _fresh(run: Run, now: float) -> tuple[bool, str]:
     if mtime is None:
         return False, f"{NO_END}; the source has no modification time"
     age = now - mtime
-    if run.last_time is None:
+    last = run.last_time if run.last_time is not None else run.clock and run.clock[1]
+    if last is None:                # (the clock: any stamped line, where no record is)
         return False, (f"{NO_END}; the file changed "
                        f"{present.duration(age)} ago but its lines have no timestamps to tell a "
                        "live run from a copy (`watch` it to follow it live)")
-    behind = local_clock(mtime) - run.last_time
+    behind = local_clock(mtime) - last
     if age < RUNNING_WITHIN and abs(behind) < RUNNING_WITHIN:
         return True, (f"the log was written {present.duration(age)} ago and its last line is "
                       f"{present.duration(behind)} older")
     than = "older than" if behind >= 0 else "later than (its clock is not this machine's)"
-    assumed = f" (its stamps print no year: {iso_time(run.last_time)[:4]} assumed)" \
+    assumed = f" (its stamps print no year: {iso_time(last)[:4]} assumed)" \
         if "written" in formats.describe(run.format).parser_options else ""
     return False, (f"{NO_END}; its last timestamped line is "
                    f"{present.duration(abs(behind))} {than} the file's last change, "

@@ -70,6 +70,8 @@ _LAUNCHER = re.compile(r"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d+\] \[\
                        r"\[launch\.py:\d+:sigkill_handler\] (?:.* (exits with return code = "
                        r"(-?\d+))|(Main process received (SIG\w+), exiting))$")
 _VERSION = re.compile(r'"transformers_version": "([\w.]+)"')
+_LOGURU = re.compile(r"(?:[A-Z]+ *\| )?(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)? \| "
+                     r"(?:[A-Z]+ *\| )?[\w.]+:[\w<>]+:\d+ - ")   # its level before or after the time
 _FRAME = re.compile(r'\s*File "[^"]*", line \d+, in ')     # a traceback's frame
 PARTED_MOST = 100   # lines (another stream's records) that may part a traceback's frames
 _TRAINER_FRAME = re.compile(r'File ".*[/\\](?:transformers[/\\]trainer\.py|llamafactory[/\\]|llmtuner[/\\])')
@@ -298,6 +300,10 @@ class Parser(Steps, Blocks, BlockPath):
             head = _LF_B.search(text) or _HF.search(text)
         elif " - " in text:
             head = _LF_A.search(text)
+            stamped = _LOGURU.match(text) if head is None and " | " in text else None
+            if stamped:                 # a loguru line (AutoTrain's): its time; the rest as usual
+                self.time = stamp(*stamped.groups())
+                self.first_time = self.time if self.first_time is None else self.first_time
         if head is not None:
             self.in_dump = False
             self.in_message = True
