@@ -55,6 +55,7 @@ _EVIDENCE = [(re.compile(pattern), zh) for pattern, zh in (
      "日志在{age}前写入，其最后一行早 {behind}"),
     (r"^the log is being watched and has no end of training yet", "正在监视日志，尚无训练结束的记录"),
     (r"; then stopped \((?P<what>.*) at line (?P<line>\d+)\)$", "；之后被终止（第 {line} 行：{what}）"),
+    (r"; after the training's end at line (?P<line>\d+)$", "；在训练于第 {line} 行结束之后"),
     (r"; a later launch failed before it trained \(", "；之后的一次启动在训练前失败（"),
     (r"; a later launch \(line (?P<line>\d+)\) logged no training record$",
      "；之后的一次启动（第 {line} 行）没有训练记录"),

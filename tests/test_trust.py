@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, collapsed
 
-from logreport import headline
+from logreport import headline, wording
 from logreport.analysis import (
     anomalies,
     best,
@@ -1856,6 +1856,19 @@ def test_loguru_lines_give_the_log_its_clock():
     (summary,), _ = summaries(log)
     assert "its last timestamped line is" in summary["status_evidence"]
     assert summary["wall_seconds"] == 1095
+
+
+def test_a_failure_after_the_trainings_end_says_so():
+    """A reward model's training ended (its summary dict, the bar at 760/760); then the
+    script's next stage died reading its config. The job failed, and `failed` stays (a crash
+    after training may lose the model), but the evidence read as a training that crashed at
+    step ~760: it now says the failure came after the training's end (zh too)."""
+    log = LF / "116_nonLF_wandb_output_training_ended_then_the_next_stage_crashed.log"
+    (run,), _ = summaries(log)
+    assert run["status"] == "failed"
+    assert run["status_evidence"] == ("traceback at line 39: omegaconf.errors.ConfigAttributeError: "
+                                      "Key 'I' is not in struct; after the training's end at line 29")
+    assert wording.evidence(run["status_evidence"], "zh").endswith("；在训练于第 29 行结束之后")
 
 
 def test_a_buffered_evaluation_is_where_its_bar_began():

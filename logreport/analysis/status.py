@@ -56,11 +56,13 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     # a launch after the last training record that failed before it trained (a file appended
     # by every launch) leaves the training before it as it was
     relaunch = _relaunch(run, last_train)
+    ended = _ended(run, last_train)
     if fails and (relaunch is None or fails[0].line < relaunch):
-        return "failed", failed
+        ends = [end for end in _end_lines(run) if last_train <= end < fails[0].line]
+        after = f"; after the training's end at line {max(ends)}" if ended and ends else ""
+        return "failed", failed + after     # (the job failed: saving, a next stage)
     later = f"; a later launch failed before it trained ({failed})" if fails else \
         f"; a later launch (line {relaunch}) logged no training record" if relaunch else ""
-    ended = _ended(run, last_train)
     if ended:
         if stopped:
             ended += f"; then stopped ({stopped[0].detail} at line {stopped[0].line})"
