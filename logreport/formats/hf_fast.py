@@ -150,18 +150,19 @@ class BlockPath:
         gaps = Gaps(data, starts, ends, total, np.flatnonzero(np.repeat(between, lengths)), last)
         taken = 0                       # lines a GLUED stretch took from the next stretch
         bounds_list = bounds.tolist()
+        starts, ends, kinds = gaps.starts, gaps.ends, kinds.tolist()    # (lists: read one by one)
         for lo, hi, to_gaps in zip(bounds_list[:-1], bounds_list[1:], between.tolist()):
             lo, taken = lo + taken, 0
             if lo >= hi:
                 continue
-            start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if to_gaps:
                 gaps.read(prepared.parts, lo, hi)
                 continue
+            start, end, kind = starts[lo], ends[hi - 1] + 1, kinds[lo]
             if kind == STD:
                 # a line that begins with the training bar is none of gap's quiet lines: the
                 # next line, if it does, is one feed reads
-                bar = first_bar(data, int(starts[hi]), int(ends[hi]), total) \
+                bar = first_bar(data, starts[hi], ends[hi], total) \
                     if hi < len(ends) and kinds[hi] == QUIET else None
                 run = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
                              int(bar.group(2)) if bar else None)
