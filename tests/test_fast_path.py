@@ -790,18 +790,18 @@ def test_bars_find_what_the_lazy_description_group_found():
 
 
 def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
-    """hf_lines._last_clock reads a line's frames only up to the `,` after its last `<` (the
+    """hf_bars.last_clock reads a line's frames only up to the `,` after its last `<` (the
     dict after them, all digits, is slow to look through): the same count and clock as reading
     the whole lines, on every stretch of one to three lines of real consoles, and whatever
     pieces (frames, cut frames, dicts, `<` and `,` alone) lines hold."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from logreport.formats.hf_lines import _FRAME, _last_clock
+    from logreport.formats.hf_bars import FRAME, last_clock
 
     def whole_lines(data, starts, ends, first, n):
         frames = [(int(c), e, r, i) for i in range(n)
-                  for c, e, r in _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))]
+                  for c, e, r in FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))]
         if not frames:
             return None
         changed = [k for k in range(1, len(frames)) if frames[k][0] != frames[k - 1][0]]
@@ -813,12 +813,12 @@ def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
         data = (DATA / "llamafactory" / name / "console.log").read_bytes()
         ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         starts = np.concatenate(([0], ends[:-1] + 1))
-        with_frames = [i for i in range(len(ends)) if _FRAME.search(data, starts[i], ends[i])]
+        with_frames = [i for i in range(len(ends)) if FRAME.search(data, starts[i], ends[i])]
         assert len(with_frames) >= 12
         for i in with_frames:
             for n in (1, 2, 3):
                 if i + n <= len(ends):
-                    assert _last_clock(data, starts, ends, i, n) == \
+                    assert last_clock(data, starts, ends, i, n) == \
                         whole_lines(data, starts, ends, i, n)
 
     pieces = [b"\r  5%|\xe2\x96\x8c | 3/60 [00:01<00:20,  2.9it/s]", b"\r 10%|# | 6/60 [1:00:01<?, ?it/s]",
@@ -832,8 +832,8 @@ def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
         ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         starts = np.concatenate(([0], ends[:-1] + 1))
         want = whole_lines(data, starts, ends, 0, len(ends))
-        assert (want is None and not _FRAME.search(data)) or \
-            _last_clock(data, starts, ends, 0, len(ends)) == want
+        assert (want is None and not FRAME.search(data)) or \
+            last_clock(data, starts, ends, 0, len(ends)) == want
 
     check()
 

@@ -13,13 +13,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import arrow
-from .hf_quiet import BLANKS, CLOCK, bar
+from . import arrow, hf_bars
+from .hf_bars import last_clock
+from .hf_quiet import BLANKS, bar
 from .hf_values import number
 
 _NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
 _ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
-_FRAME = re.compile(rb"(\d+)/\d+ \[(" + CLOCK + rb")<(" + CLOCK + rb"|\?),")
 
 
 def dict_pattern(keys: tuple, quoted: tuple) -> bytes:
@@ -215,7 +215,7 @@ def cut_columns(marks: Marks, starts: np.ndarray, found: np.ndarray, keys: tuple
         return found, []
     columns, bad = [], np.zeros(len(idx), dtype=bool)
     if counted:
-        counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
+        counts, bad = hf_bars.counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
         columns.append(counts)
     quotes = marks.where(b"'")
     at = np.searchsorted(quotes, starts[idx])          # each dict's first quote, then each key's
@@ -333,7 +333,7 @@ def frame_lines(marks: Marks, starts: np.ndarray, total: bytes, lone: np.ndarray
     bars = matches(marks, starts, "^" + (bar(total, rb"\d+") + rb" *\n$").decode())
     blank = matches(marks, starts, "^ *\n$")
     bar_at = np.flatnonzero(bars)
-    counts, long = _counts(marks.bytes, marks.next(b"/", starts[bar_at]))
+    counts, long = hf_bars.counts(marks.bytes, marks.next(b"/", starts[bar_at]))
     bars[bar_at[long]] = False
     lines = _frame_runs(bars, blank, lone)
     dict_at = np.flatnonzero(lone)
@@ -364,7 +364,7 @@ def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray,
     b0, b1 = np.searchsorted(bar_at, (lo, hi))
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
-                         Rows(values, d0, d1), _last_clock(data, starts, ends, lo, hi - lo)[1])
+                         Rows(values, d0, d1), last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 # LlamaBoard's echo of a training dict (its LogCallback, through LLaMA-Factory's logger), glued
@@ -420,8 +420,8 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     counts = np.searchsorted(marks.where(b"%"), end) - np.searchsorted(marks.where(b"%"), begin)
     slashes = marks.where(b"/")
     first_slash = np.searchsorted(slashes, begin)
-    firsts, long = _counts(marks.bytes, slashes[first_slash])
-    lasts, long_too = _counts(marks.bytes, slashes[first_slash + 2 * (counts - 1)])
+    firsts, long = hf_bars.counts(marks.bytes, slashes[first_slash])
+    lasts, long_too = hf_bars.counts(marks.bytes, slashes[first_slash + 2 * (counts - 1)])
     ok = ~(long | long_too)
     frames = 1 + np.searchsorted(marks.where(b"\r"), end) - np.searchsorted(marks.where(b"\r"), begin) \
         - (marks.bytes[begin] == 13)
@@ -440,7 +440,7 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
     last = data[int(starts[hi - 2]):int(ends[hi - 2])]
     return EchoPairs(Rows([firsts, lasts, multi], p0, p1), Rows(values, p0, p1),
                      int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
-                     _STAMP.search(last).groups(), _last_clock(data, starts, ends, lo, hi - lo)[1])
+                     _STAMP.search(last).groups(), last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 class Marks:
@@ -487,23 +487,6 @@ class Marks:
         return int(np.count_nonzero(found))
 
 
-def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The printed counts that end before `slashes` in a block's bytes `a` (digits after a
-    space or `|`), and which are too long to be int64s (then 0)."""
-    out = np.zeros(len(slashes), np.int64)
-    alive = np.ones(len(slashes), dtype=bool)
-    scale = 1
-    for back in range(1, 20):
-        digit = a[slashes - back].astype(np.int64) - 48
-        alive &= (digit >= 0) & (digit <= 9)
-        if not alive.any():
-            return out, np.zeros(len(slashes), dtype=bool)
-        out += np.where(alive, digit * scale, 0)
-        scale *= 10
-    out[alive] = 0
-    return out, alive
-
-
 def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
     """The values of printed numbers (a pyarrow binary array) as feed reads them
     (hf_trainer.number), and which of them it would not read (None: all are numbers)."""
@@ -517,34 +500,14 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
         return np.array([np.nan if v is None else v for v in values]), bad
 
 
-def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
+def run_of(shape: tuple, at: int, last: tuple | None, marks: Marks, starts, ends, first: int,
            n: int, next_count: int | None = None) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
-    training_lines (keys, lines, columns) and its records; `next_count`: see TrainingLines."""
-    keys, lines, (per_line, values), records = shape
-    at = int(np.searchsorted(lines, first))
-    last_count, clock = _last_clock(marks.data, starts, ends, first, n)
+    training_lines (keys, lines, columns) and its records, the first of them its `at`-th
+    line; `last`: their last count and clock, where known (`hf_bars.run_clocks`);
+    `next_count`: see TrainingLines."""
+    keys, _, (per_line, values), records = shape
+    last_count, clock = last or last_clock(marks.data, starts, ends, first, n)
     return TrainingLines(keys, Rows(per_line, at, at + n), Rows(values, at, at + n), last_count,
                          clock, next_count, records)
 
-
-def _last_clock(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
-    """The last bar count of a stretch of lines, and the bar clock after it: (elapsed,
-    remaining, line in the stretch, whether it is the first frame's), of the frame where the
-    count last changed. A line's frames are read up to the `,` after its last `<` (a dict
-    after them is not read: its digits are slow to look through)."""
-    last = None
-    for i in range(n - 1, -1, -1):
-        start, end = int(starts[first + i]), int(ends[first + i])
-        at = data.rfind(b"<", start, end)
-        if at < 0:
-            continue
-        comma = data.find(b",", at, end)
-        for count, elapsed, remaining in reversed(_FRAME.findall(
-                data, start, comma + 1 if comma >= 0 else end)):
-            if last is None:
-                final = int(count)
-            elif int(count) != last[0]:
-                return final, (last[1].decode(), last[2].decode(), last[3], False)
-            last = (int(count), elapsed, remaining, i)
-    return final, (last[1].decode(), last[2].decode(), 0, True)

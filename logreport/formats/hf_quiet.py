@@ -280,29 +280,33 @@ def first_bar(data: bytes, start: int, end: int, total: bytes) -> re.Match | Non
     return pattern.match(data, start, end)
 
 
-def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.ndarray,
-               ends: np.ndarray, kinds: np.ndarray) -> int:
+def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: list, ends: list,
+               kinds: list) -> int:
     """A line that begins with the training bar (`first`: first_bar's) and goes on with text
     that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
     `\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
     GLUED stretch of its one frame (as `frames` splits and decodes it: those before the bar
-    decode to nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
-    took (0: none)."""
-    start, end = int(starts[line]), int(ends[line])
+    decode to nothing, so where no `\r` follows the bar the frame is the rest of the line,
+    decoded alone), where the bar ends in it, the banner. Appended to `parts`; how many lines
+    it took (0: none)."""
+    start, end = starts[line], ends[line]
     if first.end() == end or end - start > _GLUED_MOST:
         return 0
-    read: list = []
-    frames(data[start:end], line, read)                 # as feed gets them
+    if data.find(b"\r", first.start(1), end) < 0:
+        text = decode(data[first.start(1):end])
+    else:
+        read: list = []
+        frames(data[start:end], line, read)                 # as feed gets them
+        text = read[0][1] if len(read) == 1 else ""
     cut = len(data[first.start(1):first.end(1)].decode("utf-8", "replace"))
-    text = read[0][1] if len(read) == 1 else ""
     if len(text) <= cut or "%|" in text[cut:] or "{'" in text[cut:]:
         return 0
     taken, banner = 1, None
-    after = data[int(starts[line + 1]):int(ends[line + 1])] if line + 1 < len(ends) else b""
+    after = data[starts[line + 1]:ends[line + 1]] if line + 1 < len(ends) else b""
     if after in _BANNERS and kinds[line + 1] == QUIET:
         taken, banner = 2, after.decode()
-    parts.append((GLUED, line, taken, start, int(ends[line + taken - 1]) + 1, (text, cut, banner)))
+    parts.append((GLUED, line, taken, start, ends[line + taken - 1] + 1, (text, cut, banner)))
     return taken
 
 
