@@ -125,16 +125,15 @@ class Gaps:
         """Append the stretches of lines first..end-1 (no training line) to `parts`: quiet
         stretches, and lines for feed (consecutive ones in one stretch, with an empty line
         alone among them: a tqdm bar one frame a line, cleared by empty lines, is one
-        stretch; and with a quiet line alone between two of them: an evaluation bar's last
-        frame between the line of its dict and the checkpoint line after it, which feed reads
-        in less time than a stretch of its own takes)."""
+        stretch; and with a quiet line alone after one of them: an evaluation bar's last
+        frame between the line of its dict and the checkpoint line after it, a warning's
+        second line, which feed reads in less time than a stretch of its own takes)."""
         quiet, flips, starts, ends = self.quiet, self.flips, self.starts, self.ends
         k, line, lines_from = bisect_right(flips, first), first, None
         while line < end:
             stop = flips[k] if k < len(flips) and flips[k] < end else end
             k, count = k + 1, stop - line
-            if not quiet[line] or count == 1 and lines_from is not None \
-                    and (starts[line] == ends[line] or stop < end):
+            if not quiet[line] or count == 1 and lines_from is not None:
                 lines_from = line if lines_from is None else lines_from
             else:
                 if lines_from is not None:
