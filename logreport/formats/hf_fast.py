@@ -48,7 +48,6 @@ from .hf_bars import run_clocks
 from .hf_lines import (
     BareDicts,
     EchoPairs,
-    Marks,
     OneFrameLines,
     bare_dicts,
     bare_of,
@@ -62,6 +61,7 @@ from .hf_lines import (
     run_of,
     training_lines,
 )
+from .hf_marks import Marks
 from .hf_quiet import (
     BARE,
     ECHO,

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import arrow, hf_bars
 from .hf_bars import last_clock
+from .hf_marks import Marks
 from .hf_quiet import BLANKS, bar
 from .hf_values import number
 
@@ -167,8 +168,10 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
     shape_of = np.full(len(starts), -1, dtype=np.int8)
     shapes: list = []
     left = marks.losses(b"\r")                        # training dicts not yet placed
+    after_bars = marks.dict_lines(b"\r", starts)      # (the lines that may be such lines)
     while True:
-        found = matches(marks, starts, training_pattern(total, keys, quoted)) & (shape_of < 0)
+        found = matches(marks, starts, training_pattern(total, keys, quoted), after_bars) \
+            & (shape_of < 0)
         found, columns = cut_columns(marks, starts, found, keys, quoted, counted=True)
         shape_of[found] = len(shapes)
         lines = np.flatnonzero(found)
@@ -177,7 +180,7 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
         left -= len(shapes[-1][2])
         if len(shapes) == most or left <= 0:
             break
-        rest = np.flatnonzero(matches(marks, starts, r"\r\{'loss': ") & (shape_of < 0))
+        rest = after_bars[shape_of[after_bars] < 0]
         if not len(rest):
             break
         other, keys, quoted = block_shape(data, start=int(starts[rest[0]]))
@@ -196,9 +199,21 @@ def _bar_frames(marks: Marks, starts: np.ndarray, lines: np.ndarray, keys: tuple
     return (found - sum(key.count(b"/") for key in keys)) // 2
 
 
-def matches(marks: Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
-    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`)."""
-    return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+def matches(marks: Marks, starts: np.ndarray, pattern: str,
+            lines: np.ndarray | None = None) -> np.ndarray:
+    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`);
+    where `lines` (sorted) are given, only those (the others cannot match), tried apart where
+    they hold less than half of the block (else copying them out costs more than trying all)."""
+    if lines is None:
+        return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+    found = np.zeros(len(starts), dtype=bool)
+    ends = marks.where(b"\n")[lines] + 1
+    if int((ends - starts[lines]).sum()) * 2 > len(marks.data):
+        found[lines] = True
+        return found & matches(marks, starts, pattern)
+    if len(lines):
+        found[lines] = arrow.matches(arrow.slices(marks.data, starts[lines], ends), pattern)
+    return found
 
 
 def cut_columns(marks: Marks, starts: np.ndarray, found: np.ndarray, keys: tuple, quoted: tuple,
@@ -286,7 +301,8 @@ def bare_dicts(marks: Marks, starts: np.ndarray, keys: tuple, quoted: tuple) -> 
     numbers) and their values (per key); which lines make runs of two such dicts or more, each
     maybe after its echo (bare dicts); and those echo lines, with whether each tells the
     version: (dicts, values, bare, echoes, versioned)."""
-    dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode())
+    dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode(),
+                    marks.dict_lines(b"", starts))
     dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
     lines = dicts.copy()
     echoes = _echo_lines(marks, starts, b"", dicts) if marks.losses(b" >> ") else \
@@ -311,7 +327,9 @@ def bare_of(columns: tuple, data: bytes, starts: np.ndarray, lo: int, hi: int) -
 def _echo_lines(marks: Marks, starts: np.ndarray, bars: bytes, dicts: np.ndarray) -> np.ndarray:
     """The lines that are LlamaBoard's echo of a training dict after `bars` (a pattern), each
     right before a line of `dicts`."""
-    found = matches(marks, starts, "^" + (bars + _ECHO).decode()) & np.r_[dicts[1:], False]
+    echoes = marks.dict_lines(b" >> ", starts)
+    echoes = echoes[echoes + 1 < len(starts)]
+    found = matches(marks, starts, "^" + (bars + _ECHO).decode(), echoes[dicts[echoes + 1]])
     at = np.flatnonzero(found)
     if len(at):
         at = at[~arrow.matches(arrow.slices(marks.data, starts[at], starts[at + 1]), _NOT_TRAINING)]
@@ -408,7 +426,8 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     and their columns: each pair's first line, bars and their first and last counts, whether it
     tells the version, and the dicts' values."""
     bars = bar(total, rb"\d+")
-    second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode())
+    second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode(),
+                     marks.dict_lines(b"\r", starts))
     at = _echo_lines(marks, starts, rb"\r?" + bars + rb"(?:\r?" + bars + rb")*", second)
     if not len(at):
         return np.zeros(len(starts), dtype=bool), (at, at, at, at, [], at, at)
@@ -441,50 +460,6 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
     return EchoPairs(Rows([firsts, lasts, multi], p0, p1), Rows(values, p0, p1),
                      int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
                      _STAMP.search(last).groups(), last_clock(data, starts, ends, lo, hi - lo)[1])
-
-
-class Marks:
-    """Where bytes are in a block (each byte's offsets found once, when first asked)."""
-
-    def __init__(self, data: bytes, ends: np.ndarray | None = None):
-        self.data = data
-        self.bytes = np.frombuffer(data, dtype=np.uint8)
-        self._where: dict = {} if ends is None else {b"\n": ends}
-        self._losses: np.ndarray | None = None
-
-    def where(self, byte: bytes) -> np.ndarray:
-        """The offsets of `byte`, in order."""
-        found = self._where.get(byte)
-        if found is None:
-            found = self._where[byte] = np.flatnonzero(self.bytes == ord(byte))
-        return found
-
-    def next(self, byte: bytes, at: np.ndarray) -> np.ndarray:
-        """The offset of `byte` at or after each of `at` (it is there)."""
-        found = self.where(byte)
-        return found[np.searchsorted(found, at)]
-
-    def count(self, byte: bytes, start: int, end: int) -> int:
-        """How many `byte` there are in [start, end)."""
-        found = self.where(byte)
-        return int(np.searchsorted(found, end) - np.searchsorted(found, start))
-
-    def losses(self, before: bytes) -> int:
-        """How many training dicts (`{'loss': `) right after `before` the block holds, found
-        from its quotes (which the columns need anyway): no scan of the block. (One in its
-        first five bytes is not counted.)"""
-        if self._losses is None:
-            quotes = self.where(b"'")
-            quotes = quotes[np.searchsorted(quotes, 5):np.searchsorted(quotes, len(self.bytes) - 7)]
-            quotes = quotes[self.bytes[quotes - 1] == ord("{")]         # a dict's first key
-            found = np.ones(len(quotes), dtype=bool)
-            for i, byte in enumerate(b"loss': "):
-                found &= self.bytes[quotes + 1 + i] == byte
-            self._losses = quotes[found] - 1              # their braces
-        found = np.ones(len(self._losses), dtype=bool)
-        for i, byte in enumerate(reversed(before)):
-            found &= self.bytes[self._losses - 1 - i] == byte
-        return int(np.count_nonzero(found))
 
 
 def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
