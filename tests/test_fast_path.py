@@ -789,6 +789,60 @@ def test_bars_find_what_the_lazy_description_group_found():
     check()
 
 
+def test_a_blocks_passes_read_at_once_give_what_they_read_one_by_one(monkeypatch):
+    """The runs of training lines' last counts and clocks, read for a whole block at once
+    (hf_bars.run_clocks), are hf_bars.last_clock's, run by run; the RE2 passes that try only
+    the lines holding a training dict (Marks.dict_lines) find what a pass over every line
+    finds, and the echo lines those before a dict that such a pass finds: on every real
+    LLaMA-Factory console of tests/data (those that end their training repeated), in blocks
+    of several sizes."""
+    from logreport.formats import arrow, hf_fast, hf_lines, hf_trainer
+    from logreport.formats.hf_bars import last_clock
+
+    run_of, matches, echo_lines = hf_fast.run_of, hf_lines.matches, hf_lines._echo_lines
+    seen = {"runs": 0, "passes": 0}
+
+    def checked_run_of(shape, at, last, marks, starts, ends, first, n, *rest):
+        if last is not None:
+            assert last == last_clock(marks.data, starts, ends, first, n)
+            seen["runs"] += 1
+        return run_of(shape, at, last, marks, starts, ends, first, n, *rest)
+
+    def checked_matches(marks, starts, pattern, lines=None):
+        found = matches(marks, starts, pattern, lines)
+        if lines is not None:
+            every, tried = matches(marks, starts, pattern), np.zeros(len(starts), dtype=bool)
+            tried[lines] = True
+            assert (found == every & tried).all()
+            assert ">> " in pattern or not (every & ~tried).any()     # (echoes: see below)
+            seen["passes"] += 1
+        return found
+
+    def checked_echo_lines(marks, starts, bars, dicts):
+        found = echo_lines(marks, starts, bars, dicts)
+        every = np.flatnonzero(matches(marks, starts, "^" + (bars + hf_lines._ECHO).decode())
+                               & np.r_[dicts[1:], False])
+        if len(every):
+            every = every[~arrow.matches(arrow.slices(marks.data, starts[every],
+                                                      starts[every + 1]), hf_lines._NOT_TRAINING)]
+        assert found.tolist() == every.tolist()
+        return found
+
+    monkeypatch.setattr(hf_fast, "run_of", checked_run_of)
+    monkeypatch.setattr(hf_lines, "matches", checked_matches)
+    monkeypatch.setattr(hf_lines, "_echo_lines", checked_echo_lines)
+    for path in sorted((DATA / "llamafactory").glob("*/console.log")):
+        data = path.read_bytes()
+        data = repeated(data, 10) if b"Training completed" in data else data
+        for size in (1 << 16, 3000):
+            at = 0
+            while at < len(data):
+                end = data.rfind(b"\n", at, at + size) + 1 or len(data)
+                hf_trainer.Parser().prepare_block(data[at:end])
+                at = end
+    assert seen["runs"] >= 500 and seen["passes"] >= 300
+
+
 def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
     """hf_bars.last_clock reads a line's frames only up to the `,` after its last `<` (the
     dict after them, all digits, is slow to look through): the same count and clock as reading
