@@ -789,19 +789,73 @@ def test_bars_find_what_the_lazy_description_group_found():
     check()
 
 
+def test_a_blocks_passes_read_at_once_give_what_they_read_one_by_one(monkeypatch):
+    """The runs of training lines' last counts and clocks, read for a whole block at once
+    (hf_bars.run_clocks), are hf_bars.last_clock's, run by run; the RE2 passes that try only
+    the lines holding a training dict (Marks.dict_lines) find what a pass over every line
+    finds, and the echo lines those before a dict that such a pass finds: on every real
+    LLaMA-Factory console of tests/data (those that end their training repeated), in blocks
+    of several sizes."""
+    from logreport.formats import arrow, hf_fast, hf_lines, hf_trainer
+    from logreport.formats.hf_bars import last_clock
+
+    run_of, matches, echo_lines = hf_fast.run_of, hf_lines.matches, hf_lines._echo_lines
+    seen = {"runs": 0, "passes": 0}
+
+    def checked_run_of(shape, at, last, marks, starts, ends, first, n, *rest):
+        if last is not None:
+            assert last == last_clock(marks.data, starts, ends, first, n)
+            seen["runs"] += 1
+        return run_of(shape, at, last, marks, starts, ends, first, n, *rest)
+
+    def checked_matches(marks, starts, pattern, lines=None):
+        found = matches(marks, starts, pattern, lines)
+        if lines is not None:
+            every, tried = matches(marks, starts, pattern), np.zeros(len(starts), dtype=bool)
+            tried[lines] = True
+            assert (found == every & tried).all()
+            assert ">> " in pattern or not (every & ~tried).any()     # (echoes: see below)
+            seen["passes"] += 1
+        return found
+
+    def checked_echo_lines(marks, starts, bars, dicts):
+        found = echo_lines(marks, starts, bars, dicts)
+        every = np.flatnonzero(matches(marks, starts, "^" + (bars + hf_lines._ECHO).decode())
+                               & np.r_[dicts[1:], False])
+        if len(every):
+            every = every[~arrow.matches(arrow.slices(marks.data, starts[every],
+                                                      starts[every + 1]), hf_lines._NOT_TRAINING)]
+        assert found.tolist() == every.tolist()
+        return found
+
+    monkeypatch.setattr(hf_fast, "run_of", checked_run_of)
+    monkeypatch.setattr(hf_lines, "matches", checked_matches)
+    monkeypatch.setattr(hf_lines, "_echo_lines", checked_echo_lines)
+    for path in sorted((DATA / "llamafactory").glob("*/console.log")):
+        data = path.read_bytes()
+        data = repeated(data, 10) if b"Training completed" in data else data
+        for size in (1 << 16, 3000):
+            at = 0
+            while at < len(data):
+                end = data.rfind(b"\n", at, at + size) + 1 or len(data)
+                hf_trainer.Parser().prepare_block(data[at:end])
+                at = end
+    assert seen["runs"] >= 500 and seen["passes"] >= 300
+
+
 def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
-    """hf_lines._last_clock reads a line's frames only up to the `,` after its last `<` (the
+    """hf_bars.last_clock reads a line's frames only up to the `,` after its last `<` (the
     dict after them, all digits, is slow to look through): the same count and clock as reading
     the whole lines, on every stretch of one to three lines of real consoles, and whatever
     pieces (frames, cut frames, dicts, `<` and `,` alone) lines hold."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from logreport.formats.hf_lines import _FRAME, _last_clock
+    from logreport.formats.hf_bars import FRAME, last_clock
 
     def whole_lines(data, starts, ends, first, n):
         frames = [(int(c), e, r, i) for i in range(n)
-                  for c, e, r in _FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))]
+                  for c, e, r in FRAME.findall(data, int(starts[first + i]), int(ends[first + i]))]
         if not frames:
             return None
         changed = [k for k in range(1, len(frames)) if frames[k][0] != frames[k - 1][0]]
@@ -813,12 +867,12 @@ def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
         data = (DATA / "llamafactory" / name / "console.log").read_bytes()
         ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         starts = np.concatenate(([0], ends[:-1] + 1))
-        with_frames = [i for i in range(len(ends)) if _FRAME.search(data, starts[i], ends[i])]
+        with_frames = [i for i in range(len(ends)) if FRAME.search(data, starts[i], ends[i])]
         assert len(with_frames) >= 12
         for i in with_frames:
             for n in (1, 2, 3):
                 if i + n <= len(ends):
-                    assert _last_clock(data, starts, ends, i, n) == \
+                    assert last_clock(data, starts, ends, i, n) == \
                         whole_lines(data, starts, ends, i, n)
 
     pieces = [b"\r  5%|\xe2\x96\x8c | 3/60 [00:01<00:20,  2.9it/s]", b"\r 10%|# | 6/60 [1:00:01<?, ?it/s]",
@@ -832,8 +886,8 @@ def test_the_last_clock_of_lines_is_read_from_their_frames_alone():
         ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         starts = np.concatenate(([0], ends[:-1] + 1))
         want = whole_lines(data, starts, ends, 0, len(ends))
-        assert (want is None and not _FRAME.search(data)) or \
-            _last_clock(data, starts, ends, 0, len(ends)) == want
+        assert (want is None and not FRAME.search(data)) or \
+            last_clock(data, starts, ends, 0, len(ends)) == want
 
     check()
 

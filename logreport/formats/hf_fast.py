@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..events import TRAIN, Frames, RecordColumns, RecordRows, Records
+from .hf_bars import run_clocks
 from .hf_lines import (
     BareDicts,
     EchoPairs,
-    Marks,
     OneFrameLines,
     bare_dicts,
     bare_of,
@@ -61,6 +61,7 @@ from .hf_lines import (
     run_of,
     training_lines,
 )
+from .hf_marks import Marks
 from .hf_quiet import (
     BARE,
     ECHO,
@@ -148,23 +149,27 @@ class BlockPath:
         # quiet stretches, and one-frame lines too few to pay: read by gaps
         between = (kind_of == QUIET) | (kind_of == FRAMES) & (lengths < 3)
         gaps = Gaps(data, starts, ends, total, np.flatnonzero(np.repeat(between, lengths)), last)
+        std = np.flatnonzero(kind_of == STD)                 # runs of training lines
+        runs = _runs(marks, starts, shape_of, shapes, bounds[std], bounds[std + 1]) \
+            if len(std) else None
         taken = 0                       # lines a GLUED stretch took from the next stretch
         bounds_list = bounds.tolist()
+        starts, ends, kinds = gaps.starts, gaps.ends, kinds.tolist()    # (lists: read one by one)
         for lo, hi, to_gaps in zip(bounds_list[:-1], bounds_list[1:], between.tolist()):
             lo, taken = lo + taken, 0
             if lo >= hi:
                 continue
-            start, end, kind = int(starts[lo]), int(ends[hi - 1]) + 1, int(kinds[lo])
             if to_gaps:
                 gaps.read(prepared.parts, lo, hi)
                 continue
+            start, end, kind = starts[lo], ends[hi - 1] + 1, kinds[lo]
             if kind == STD:
                 # a line that begins with the training bar is none of gap's quiet lines: the
                 # next line, if it does, is one feed reads
-                bar = first_bar(data, int(starts[hi]), int(ends[hi]), total) \
+                bar = first_bar(data, starts[hi], ends[hi], total) \
                     if hi < len(ends) and kinds[hi] == QUIET else None
-                run = run_of(shapes[shape_of[lo]], marks, starts, ends, lo, hi - lo,
-                             int(bar.group(2)) if bar else None)
+                run = run_of(shapes[shape_of[lo]], *next(runs), marks, starts, ends, lo,
+                             hi - lo, int(bar.group(2)) if bar else None)
                 # its last dict's step: the count of the bar beginning the next line (else none yet)
                 run.records.step[run.lines.hi - 1] = np.nan if run.next_count is None \
                     else run.next_count
@@ -425,6 +430,18 @@ class BlockPath:
             self.time = quiet.time
         if quiet.starts:
             self._eval_begins()
+
+
+def _runs(marks, starts: np.ndarray, shape_of: np.ndarray, shapes: list, lo: np.ndarray,
+          hi: np.ndarray):
+    """Per run of training lines lo[k]..hi[k]-1 of a block, in order: where its first line
+    is among its shape's lines, and its last count and clock (`run_clocks`; None: run_of
+    reads them)."""
+    at = np.zeros(len(starts), dtype=np.int64)
+    for _, lines, *_ in shapes:
+        at[lines] = np.arange(len(lines))
+    clocks = run_clocks(marks, starts, shape_of >= 0, lo, hi) or [None] * len(lo)
+    return zip(at[lo].tolist(), clocks)
 
 
 def _records(keys: tuple, values: list, steps: np.ndarray, lines: np.ndarray,

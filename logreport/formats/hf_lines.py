@@ -13,13 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import arrow
-from .hf_quiet import BLANKS, CLOCK, bar
+from . import arrow, hf_bars
+from .hf_bars import last_clock
+from .hf_marks import Marks
+from .hf_quiet import BLANKS, bar
 from .hf_values import number
 
 _NUM = rb"[-+.\w]+"         # a number for pyarrow's cast, else see _floats
 _ITEMS = re.compile(rb"'([\w/.@-]+)': (')?")      # a dict's keys, and whether their values are quoted
-_FRAME = re.compile(rb"(\d+)/\d+ \[(" + CLOCK + rb")<(" + CLOCK + rb"|\?),")
 
 
 def dict_pattern(keys: tuple, quoted: tuple) -> bytes:
@@ -167,8 +168,10 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
     shape_of = np.full(len(starts), -1, dtype=np.int8)
     shapes: list = []
     left = marks.losses(b"\r")                        # training dicts not yet placed
+    after_bars = marks.dict_lines(b"\r", starts)      # (the lines that may be such lines)
     while True:
-        found = matches(marks, starts, training_pattern(total, keys, quoted)) & (shape_of < 0)
+        found = matches(marks, starts, training_pattern(total, keys, quoted), after_bars) \
+            & (shape_of < 0)
         found, columns = cut_columns(marks, starts, found, keys, quoted, counted=True)
         shape_of[found] = len(shapes)
         lines = np.flatnonzero(found)
@@ -177,7 +180,7 @@ def training_lines(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple, 
         left -= len(shapes[-1][2])
         if len(shapes) == most or left <= 0:
             break
-        rest = np.flatnonzero(matches(marks, starts, r"\r\{'loss': ") & (shape_of < 0))
+        rest = after_bars[shape_of[after_bars] < 0]
         if not len(rest):
             break
         other, keys, quoted = block_shape(data, start=int(starts[rest[0]]))
@@ -196,9 +199,21 @@ def _bar_frames(marks: Marks, starts: np.ndarray, lines: np.ndarray, keys: tuple
     return (found - sum(key.count(b"/") for key in keys)) // 2
 
 
-def matches(marks: Marks, starts: np.ndarray, pattern: str) -> np.ndarray:
-    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`)."""
-    return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+def matches(marks: Marks, starts: np.ndarray, pattern: str,
+            lines: np.ndarray | None = None) -> np.ndarray:
+    """Which lines of a block (their `starts`) an RE2 pattern matches (each with its `\\n`);
+    where `lines` (sorted) are given, only those (the others cannot match), tried apart where
+    they hold less than half of the block (else copying them out costs more than trying all)."""
+    if lines is None:
+        return arrow.matches(arrow.lines(marks.data, starts, len(marks.data)), pattern)
+    found = np.zeros(len(starts), dtype=bool)
+    ends = marks.where(b"\n")[lines] + 1
+    if int((ends - starts[lines]).sum()) * 2 > len(marks.data):
+        found[lines] = True
+        return found & matches(marks, starts, pattern)
+    if len(lines):
+        found[lines] = arrow.matches(arrow.slices(marks.data, starts[lines], ends), pattern)
+    return found
 
 
 def cut_columns(marks: Marks, starts: np.ndarray, found: np.ndarray, keys: tuple, quoted: tuple,
@@ -215,7 +230,7 @@ def cut_columns(marks: Marks, starts: np.ndarray, found: np.ndarray, keys: tuple
         return found, []
     columns, bad = [], np.zeros(len(idx), dtype=bool)
     if counted:
-        counts, bad = _counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
+        counts, bad = hf_bars.counts(marks.bytes, marks.next(b"/", starts[idx]))   # a `/` ends it
         columns.append(counts)
     quotes = marks.where(b"'")
     at = np.searchsorted(quotes, starts[idx])          # each dict's first quote, then each key's
@@ -286,7 +301,8 @@ def bare_dicts(marks: Marks, starts: np.ndarray, keys: tuple, quoted: tuple) -> 
     numbers) and their values (per key); which lines make runs of two such dicts or more, each
     maybe after its echo (bare dicts); and those echo lines, with whether each tells the
     version: (dicts, values, bare, echoes, versioned)."""
-    dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode())
+    dicts = matches(marks, starts, "^" + dict_pattern(keys, quoted).decode(),
+                    marks.dict_lines(b"", starts))
     dicts, values = cut_columns(marks, starts, dicts, keys, quoted, counted=False)
     lines = dicts.copy()
     echoes = _echo_lines(marks, starts, b"", dicts) if marks.losses(b" >> ") else \
@@ -311,7 +327,9 @@ def bare_of(columns: tuple, data: bytes, starts: np.ndarray, lo: int, hi: int) -
 def _echo_lines(marks: Marks, starts: np.ndarray, bars: bytes, dicts: np.ndarray) -> np.ndarray:
     """The lines that are LlamaBoard's echo of a training dict after `bars` (a pattern), each
     right before a line of `dicts`."""
-    found = matches(marks, starts, "^" + (bars + _ECHO).decode()) & np.r_[dicts[1:], False]
+    echoes = marks.dict_lines(b" >> ", starts)
+    echoes = echoes[echoes + 1 < len(starts)]
+    found = matches(marks, starts, "^" + (bars + _ECHO).decode(), echoes[dicts[echoes + 1]])
     at = np.flatnonzero(found)
     if len(at):
         at = at[~arrow.matches(arrow.slices(marks.data, starts[at], starts[at + 1]), _NOT_TRAINING)]
@@ -333,7 +351,7 @@ def frame_lines(marks: Marks, starts: np.ndarray, total: bytes, lone: np.ndarray
     bars = matches(marks, starts, "^" + (bar(total, rb"\d+") + rb" *\n$").decode())
     blank = matches(marks, starts, "^ *\n$")
     bar_at = np.flatnonzero(bars)
-    counts, long = _counts(marks.bytes, marks.next(b"/", starts[bar_at]))
+    counts, long = hf_bars.counts(marks.bytes, marks.next(b"/", starts[bar_at]))
     bars[bar_at[long]] = False
     lines = _frame_runs(bars, blank, lone)
     dict_at = np.flatnonzero(lone)
@@ -364,7 +382,7 @@ def frames_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray,
     b0, b1 = np.searchsorted(bar_at, (lo, hi))
     d0, d1 = np.searchsorted(dict_at, (lo, hi))
     return OneFrameLines(bar_at[b0:b1] - lo, counts[b0:b1], dict_at[d0:d1] - lo,
-                         Rows(values, d0, d1), _last_clock(data, starts, ends, lo, hi - lo)[1])
+                         Rows(values, d0, d1), last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 # LlamaBoard's echo of a training dict (its LogCallback, through LLaMA-Factory's logger), glued
@@ -408,7 +426,8 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     and their columns: each pair's first line, bars and their first and last counts, whether it
     tells the version, and the dicts' values."""
     bars = bar(total, rb"\d+")
-    second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode())
+    second = matches(marks, starts, "^" + (BLANKS + dict_pattern(keys, quoted)).decode(),
+                     marks.dict_lines(b"\r", starts))
     at = _echo_lines(marks, starts, rb"\r?" + bars + rb"(?:\r?" + bars + rb")*", second)
     if not len(at):
         return np.zeros(len(starts), dtype=bool), (at, at, at, at, [], at, at)
@@ -420,8 +439,8 @@ def echo_pairs(marks: Marks, starts: np.ndarray, total: bytes, keys: tuple,
     counts = np.searchsorted(marks.where(b"%"), end) - np.searchsorted(marks.where(b"%"), begin)
     slashes = marks.where(b"/")
     first_slash = np.searchsorted(slashes, begin)
-    firsts, long = _counts(marks.bytes, slashes[first_slash])
-    lasts, long_too = _counts(marks.bytes, slashes[first_slash + 2 * (counts - 1)])
+    firsts, long = hf_bars.counts(marks.bytes, slashes[first_slash])
+    lasts, long_too = hf_bars.counts(marks.bytes, slashes[first_slash + 2 * (counts - 1)])
     ok = ~(long | long_too)
     frames = 1 + np.searchsorted(marks.where(b"\r"), end) - np.searchsorted(marks.where(b"\r"), begin) \
         - (marks.bytes[begin] == 13)
@@ -440,68 +459,7 @@ def pairs_of(columns: tuple, data: bytes, starts: np.ndarray, ends: np.ndarray, 
     last = data[int(starts[hi - 2]):int(ends[hi - 2])]
     return EchoPairs(Rows([firsts, lasts, multi], p0, p1), Rows(values, p0, p1),
                      int(frames[p0:p1].sum()), bool(versioned[p0:p1].any()),
-                     _STAMP.search(last).groups(), _last_clock(data, starts, ends, lo, hi - lo)[1])
-
-
-class Marks:
-    """Where bytes are in a block (each byte's offsets found once, when first asked)."""
-
-    def __init__(self, data: bytes, ends: np.ndarray | None = None):
-        self.data = data
-        self.bytes = np.frombuffer(data, dtype=np.uint8)
-        self._where: dict = {} if ends is None else {b"\n": ends}
-        self._losses: np.ndarray | None = None
-
-    def where(self, byte: bytes) -> np.ndarray:
-        """The offsets of `byte`, in order."""
-        found = self._where.get(byte)
-        if found is None:
-            found = self._where[byte] = np.flatnonzero(self.bytes == ord(byte))
-        return found
-
-    def next(self, byte: bytes, at: np.ndarray) -> np.ndarray:
-        """The offset of `byte` at or after each of `at` (it is there)."""
-        found = self.where(byte)
-        return found[np.searchsorted(found, at)]
-
-    def count(self, byte: bytes, start: int, end: int) -> int:
-        """How many `byte` there are in [start, end)."""
-        found = self.where(byte)
-        return int(np.searchsorted(found, end) - np.searchsorted(found, start))
-
-    def losses(self, before: bytes) -> int:
-        """How many training dicts (`{'loss': `) right after `before` the block holds, found
-        from its quotes (which the columns need anyway): no scan of the block. (One in its
-        first five bytes is not counted.)"""
-        if self._losses is None:
-            quotes = self.where(b"'")
-            quotes = quotes[np.searchsorted(quotes, 5):np.searchsorted(quotes, len(self.bytes) - 7)]
-            quotes = quotes[self.bytes[quotes - 1] == ord("{")]         # a dict's first key
-            found = np.ones(len(quotes), dtype=bool)
-            for i, byte in enumerate(b"loss': "):
-                found &= self.bytes[quotes + 1 + i] == byte
-            self._losses = quotes[found] - 1              # their braces
-        found = np.ones(len(self._losses), dtype=bool)
-        for i, byte in enumerate(reversed(before)):
-            found &= self.bytes[self._losses - 1 - i] == byte
-        return int(np.count_nonzero(found))
-
-
-def _counts(a: np.ndarray, slashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The printed counts that end before `slashes` in a block's bytes `a` (digits after a
-    space or `|`), and which are too long to be int64s (then 0)."""
-    out = np.zeros(len(slashes), np.int64)
-    alive = np.ones(len(slashes), dtype=bool)
-    scale = 1
-    for back in range(1, 20):
-        digit = a[slashes - back].astype(np.int64) - 48
-        alive &= (digit >= 0) & (digit <= 9)
-        if not alive.any():
-            return out, np.zeros(len(slashes), dtype=bool)
-        out += np.where(alive, digit * scale, 0)
-        scale *= 10
-    out[alive] = 0
-    return out, alive
+                     _STAMP.search(last).groups(), last_clock(data, starts, ends, lo, hi - lo)[1])
 
 
 def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
@@ -517,34 +475,14 @@ def _floats(texts) -> tuple[np.ndarray, np.ndarray | None]:
         return np.array([np.nan if v is None else v for v in values]), bad
 
 
-def run_of(shape: tuple, marks: Marks, starts: np.ndarray, ends: np.ndarray, first: int,
+def run_of(shape: tuple, at: int, last: tuple | None, marks: Marks, starts, ends, first: int,
            n: int, next_count: int | None = None) -> TrainingLines:
     """The TrainingLines of lines first..first+n-1 of a block, all of one `shape` of
-    training_lines (keys, lines, columns) and its records; `next_count`: see TrainingLines."""
-    keys, lines, (per_line, values), records = shape
-    at = int(np.searchsorted(lines, first))
-    last_count, clock = _last_clock(marks.data, starts, ends, first, n)
+    training_lines (keys, lines, columns) and its records, the first of them its `at`-th
+    line; `last`: their last count and clock, where known (`hf_bars.run_clocks`);
+    `next_count`: see TrainingLines."""
+    keys, _, (per_line, values), records = shape
+    last_count, clock = last or last_clock(marks.data, starts, ends, first, n)
     return TrainingLines(keys, Rows(per_line, at, at + n), Rows(values, at, at + n), last_count,
                          clock, next_count, records)
 
-
-def _last_clock(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, n: int) -> tuple:
-    """The last bar count of a stretch of lines, and the bar clock after it: (elapsed,
-    remaining, line in the stretch, whether it is the first frame's), of the frame where the
-    count last changed. A line's frames are read up to the `,` after its last `<` (a dict
-    after them is not read: its digits are slow to look through)."""
-    last = None
-    for i in range(n - 1, -1, -1):
-        start, end = int(starts[first + i]), int(ends[first + i])
-        at = data.rfind(b"<", start, end)
-        if at < 0:
-            continue
-        comma = data.find(b",", at, end)
-        for count, elapsed, remaining in reversed(_FRAME.findall(
-                data, start, comma + 1 if comma >= 0 else end)):
-            if last is None:
-                final = int(count)
-            elif int(count) != last[0]:
-                return final, (last[1].decode(), last[2].decode(), last[3], False)
-            last = (int(count), elapsed, remaining, i)
-    return final, (last[1].decode(), last[2].decode(), 0, True)

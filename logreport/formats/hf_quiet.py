@@ -95,7 +95,8 @@ class Gaps:
                  lines: np.ndarray, last: np.ndarray):
         """`lines`: which lines of the block lie between runs of training lines; `last`: per
         line of the block, whether it ends its stretch."""
-        self.data, self.starts, self.ends, self.reader = data, starts, ends, QuietReader()
+        self.data, self.reader = data, QuietReader()
+        self.starts, self.ends = starts.tolist(), ends.tolist()     # (lists: read one by one)
         first = np.frombuffer(data, np.uint8)[starts]
         empty = first == 10
         quiet = np.zeros(len(ends), dtype=bool)
@@ -124,20 +125,21 @@ class Gaps:
         """Append the stretches of lines first..end-1 (no training line) to `parts`: quiet
         stretches, and lines for feed (consecutive ones in one stretch, with an empty line
         alone among them: a tqdm bar one frame a line, cleared by empty lines, is one
-        stretch)."""
+        stretch; and with a quiet line alone after one of them: an evaluation bar's last
+        frame between the line of its dict and the checkpoint line after it, a warning's
+        second line, which feed reads in less time than a stretch of its own takes)."""
         quiet, flips, starts, ends = self.quiet, self.flips, self.starts, self.ends
         k, line, lines_from = bisect_right(flips, first), first, None
         while line < end:
             stop = flips[k] if k < len(flips) and flips[k] < end else end
             k, count = k + 1, stop - line
-            if not quiet[line] or count == 1 and lines_from is not None \
-                    and starts[line] == ends[line]:
+            if not quiet[line] or count == 1 and lines_from is not None:
                 lines_from = line if lines_from is None else lines_from
             else:
                 if lines_from is not None:
                     _lines(parts, self.data, lines_from, line, starts, ends)
                     lines_from = None
-                start, stop_at = int(starts[line]), int(ends[stop - 1]) + 1
+                start, stop_at = starts[line], ends[stop - 1] + 1
                 parts.append((QUIET, line, count, start, stop_at, self.reader.read(
                     self.data[start:stop_at], count, self.unsafe[stop] > self.unsafe[line])))
             line = stop
@@ -145,11 +147,10 @@ class Gaps:
             _lines(parts, self.data, lines_from, line, starts, ends)
 
 
-def _lines(parts: list, data: bytes, first: int, end: int, starts: np.ndarray,
-           ends: np.ndarray) -> None:
+def _lines(parts: list, data: bytes, first: int, end: int, starts: list, ends: list) -> None:
     """Lines first..end-1 for feed: a LINES stretch, with their frames (their lines counted
     from its first), split and decoded here (in a worker, not in the process that feeds them)."""
-    start, stop = int(starts[first]), int(ends[end - 1]) + 1
+    start, stop = starts[first], ends[end - 1] + 1
     parts.append((LINES, first, end - first, start, stop, block_lines(data[start:stop], 0)))
 
 
@@ -176,48 +177,87 @@ class Quiet(NamedTuple):
 
 
 class QuietReader:
-    """Reads stretches of quiet lines into `Quiet`s."""
+    """Reads stretches of quiet lines into `Quiet`s. What a stretch's Quiet is depends on its
+    digits only through its last logger line's stamp and the facts its lines state, and a
+    console repeats its stretches with other digits (an evaluation's lines, every few steps):
+    what the rest depends on is read once per text with its digits masked (`_Shape`), the
+    stamp and the facts' messages are then looked up where the shape says they are."""
 
     def __init__(self):
         self.times: dict = {}           # a logger line's stamp -> its time
         self.stated: dict = {}          # a line's message -> the facts it states
+        self.shapes: dict = {}          # a stretch's text, its digits masked -> its _Shape
 
     def read(self, text: bytes, count: int, unsafe: bool) -> Quiet:
         """The Quiet of a stretch of `count` quiet lines (`unsafe`: see Quiet)."""
-        loggers = text.count(b" >> ")
-        bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
-        bar_lines = text.count(b"\n\r") + (text[0] == 13)
-        empty = text.count(b"\n\n") + (text[0] == 10)
-        at_logger, at_bar = text.rfind(b" >> "), text.rfind(b"%|")
-        message = None if at_logger < 0 and at_bar < 0 else at_logger > at_bar
+        masked = text.translate(_MASK)
+        shape = self.shapes.get(masked)
+        if shape is None:
+            if len(self.shapes) >= _SHAPES_MOST:
+                self.shapes.clear()
+            shape = self.shapes[masked] = _shape(masked, count)
         time = None
-        if at_logger >= 0:
-            printed = text[at_logger - 23:at_logger]
-            if printed not in self.times:
-                self.times[printed] = stamp(*_STAMP.match(printed).groups())
-            time = self.times[printed]
-        lead = text[1:2] if text[0] == 10 else text[:1]
-        return Quiet(count - loggers - bar_lines - empty + loggers + bars, message, at_logger >= 0,
-                     time, None if lead in (b"", b"\r", b"[") else text, bars,
-                     self._facts(text) if b" = " in text or b"world size: " in text else [],
-                     b"transformers_version" in text, unsafe, b"| 0/" in text)
+        if shape.at_logger >= 0:
+            printed = text[shape.at_logger - 23:shape.at_logger]
+            time = self.times.get(printed)
+            if time is None:
+                time = self.times[printed] = stamp(*_STAMP.match(printed).groups())
+        facts = []
+        for start, end in shape.messages:
+            message = text[start:end]
+            stated = self.stated.get(message)
+            if stated is None:
+                stated = self.stated[message] = facts_of(decode(message).strip())
+            facts += stated
+        return Quiet(shape.frames, shape.message, shape.at_logger >= 0, time,
+                     text if shape.bare else None, shape.bars, facts, shape.version, unsafe,
+                     b"| 0/" in text)
 
-    def _facts(self, text: bytes) -> list:
-        """(name, value) of the facts that lines of quiet text state (see hf_values.facts_of);
-        a message (an evaluation's "Num examples = 50") is read once."""
-        out = {}                    # line start -> its fact
-        for needle in (b" = ", b"world size: "):
-            at = text.find(needle)
-            while at >= 0:
-                start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
-                line = text[start:end]
-                message = line.partition(b" >> ")[2] if b" >> " in line else line
-                if message not in self.stated:
-                    self.stated[message] = facts_of(decode(message).strip())
-                if self.stated[message]:
-                    out[start] = self.stated[message]
-                at = text.find(needle, end)
-        return [fact for start in sorted(out) for fact in out[start]]
+
+class _Shape(NamedTuple):
+    """What a stretch's Quiet is, but for its stamp and facts (see Quiet): where its last
+    logger line's stamp ends (-1: none), and the (start, end) of the messages of its lines
+    that may state a fact."""
+
+    frames: int
+    message: bool | None
+    at_logger: int
+    bare: bool
+    bars: int
+    messages: tuple
+    version: bool
+
+
+_MASK = bytes.maketrans(b"0123456789", b"0000000000")     # (no text that _shape looks for
+_SHAPES_MOST = 4096                                         # holds a digit)
+
+
+def _shape(text: bytes, count: int) -> _Shape:
+    """The _Shape of a stretch of `count` quiet lines (its digits masked or not)."""
+    loggers = text.count(b" >> ")
+    bars = (text.count(b"|") - loggers) // 2       # 1 per logger line, 2 per bar
+    bar_lines = text.count(b"\n\r") + (text[0] == 13)
+    empty = text.count(b"\n\n") + (text[0] == 10)
+    at_logger, at_bar = text.rfind(b" >> "), text.rfind(b"%|")
+    lead = text[1:2] if text[0] == 10 else text[:1]
+    messages = _messages(text) if b" = " in text or b"world size: " in text else ()
+    return _Shape(count - loggers - bar_lines - empty + loggers + bars,
+                  None if at_logger < 0 and at_bar < 0 else at_logger > at_bar, at_logger,
+                  lead not in (b"", b"\r", b"["), bars, messages, b"transformers_version" in text)
+
+
+def _messages(text: bytes) -> tuple:
+    """(start, end) of the messages of the lines of quiet text that may state a fact (see
+    hf_values.facts_of), in order: a logger line's after its ` >> `, a bare line whole."""
+    out = {}                    # line start -> its message
+    for needle in (b" = ", b"world size: "):
+        at = text.find(needle)
+        while at >= 0:
+            start, end = text.rfind(b"\n", 0, at) + 1, text.find(b"\n", at)
+            logger = text.find(b" >> ", start, end)
+            out[start] = (logger + 4 if logger >= 0 else start, end)
+            at = text.find(needle, end)
+    return tuple(out[start] for start in sorted(out))
 
 
 _FIRST_BARS: dict = {}          # total -> first_bar's pattern
@@ -239,29 +279,33 @@ def first_bar(data: bytes, start: int, end: int, total: bytes) -> re.Match | Non
     return pattern.match(data, start, end)
 
 
-def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: np.ndarray,
-               ends: np.ndarray, kinds: np.ndarray) -> int:
+def glued_line(parts: list, first: re.Match, data: bytes, line: int, starts: list, ends: list,
+               kinds: list) -> int:
     """A line that begins with the training bar (`first`: first_bar's) and goes on with text
     that feed reads with no other bar or dict in it (a logger line: the evaluation's first,
     `\\r 50%|…| 30/60 [00:21<00:17,  1.76it/s][INFO|trainer.py:2668] … >> `, or a checkpoint
     saved), and the banner after it, if one is next (`***** Running Evaluation *****`): a
     GLUED stretch of its one frame (as `frames` splits and decodes it: those before the bar
-    decode to nothing), where the bar ends in it, the banner. Appended to `parts`; how many lines it
-    took (0: none)."""
-    start, end = int(starts[line]), int(ends[line])
+    decode to nothing, so where no `\r` follows the bar the frame is the rest of the line,
+    decoded alone), where the bar ends in it, the banner. Appended to `parts`; how many lines
+    it took (0: none)."""
+    start, end = starts[line], ends[line]
     if first.end() == end or end - start > _GLUED_MOST:
         return 0
-    read: list = []
-    frames(data[start:end], line, read)                 # as feed gets them
+    if data.find(b"\r", first.start(1), end) < 0:
+        text = decode(data[first.start(1):end])
+    else:
+        read: list = []
+        frames(data[start:end], line, read)                 # as feed gets them
+        text = read[0][1] if len(read) == 1 else ""
     cut = len(data[first.start(1):first.end(1)].decode("utf-8", "replace"))
-    text = read[0][1] if len(read) == 1 else ""
     if len(text) <= cut or "%|" in text[cut:] or "{'" in text[cut:]:
         return 0
     taken, banner = 1, None
-    after = data[int(starts[line + 1]):int(ends[line + 1])] if line + 1 < len(ends) else b""
+    after = data[starts[line + 1]:ends[line + 1]] if line + 1 < len(ends) else b""
     if after in _BANNERS and kinds[line + 1] == QUIET:
         taken, banner = 2, after.decode()
-    parts.append((GLUED, line, taken, start, int(ends[line + taken - 1]) + 1, (text, cut, banner)))
+    parts.append((GLUED, line, taken, start, ends[line + taken - 1] + 1, (text, cut, banner)))
     return taken
 
 

@@ -136,10 +136,32 @@ def lf_ends(data: bytes) -> tuple[bytes, np.ndarray]:
 
 
 def block_lines(data: bytes, number: int) -> list[tuple[int, str]]:
-    """The (number, text) frames of a block of whole lines whose first line is `number`."""
+    """The (number, text) frames of a block of whole lines whose first line is `number`. A
+    block that is UTF-8 is decoded and cleaned of ANSI codes and NULs at once (neither spans
+    a line end or `\r`), each frame then cut and stripped as `_cleaned` does; else line by
+    line (`frames`)."""
     out: list[tuple[int, str]] = []
-    for raw in data.split(b"\n")[:data.count(b"\n") + (not data.endswith(b"\n"))]:
-        frames(raw, number, out)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        for raw in data.split(b"\n")[:data.count(b"\n") + (not data.endswith(b"\n"))]:
+            frames(raw, number, out)
+            number += 1
+        return out
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    if "\0" in text:
+        text = text.replace("\0", "")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    for line in lines:
+        for frame in line.split("\r") if "\r" in line else (line,):
+            if len(frame) > MAX_LINE:
+                frame = frame[:MAX_LINE]
+            frame = frame.rstrip()
+            if frame:
+                out.append((number, frame))
         number += 1
     return out
 
