@@ -488,10 +488,11 @@ def _evaluations(run):
     "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log",
     "102_nonLF_esm2_slurm_ddp_one_evaluation_printed_by_two_ranks.log",
     "100_nonLF_ezpz_aurora_indented_paste_metrics_blocks_streamed_epochs.log"])
-@pytest.mark.parametrize("into", [0, 1, 3])
+@pytest.mark.parametrize("into", [-3, 0, 1, 3])
 def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path, name, into):
     """The log pauses right before an evaluation's `***** eval metrics *****` block (`into` 0:
-    the dict before it was given at the pause) or `into` lines inside it (its first rows were):
+    the dict before it was given at the pause; -3: in 102, before rank 0's copy of rank 1's
+    dict, which became a second evaluation) or `into` lines inside it (its first rows were):
     a watch kept two evaluations where summary has one (the block's added keys alone), or
     ended the block at the pause, its other rows unparsed (perplexity lost). The rest of the
     block now completes the record the pause gave."""

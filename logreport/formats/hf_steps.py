@@ -399,8 +399,9 @@ class Steps:
     def _another_writers_evaluation(self, rec: Record, number: int, out: list) -> bool:
         """Whether an evaluation dict is the one waiting as another writer printed it (each
         rank's or node's copy: `0: ` / `1: `, `[rank1]: `), the same epoch and values but the
-        time each measured: kept once, the copy counted (`repeated_evaluations`)."""
-        last = self.pending
+        time each measured: kept once, the copy counted (`repeated_evaluations`); so too where
+        a live log's pause gave that dict already (`settled`)."""
+        last = self.pending if self.pending is not None else self.settled
         if not (self.writer and self.pending_writer and self.writer != self.pending_writer
                 and last is not None and last.phase == EVAL and last.epoch == rec.epoch):
             return False
