@@ -1,4 +1,5 @@
 """The watch loop on real logs: step by step, then end to end through `python -m logreport`."""
+import gzip
 import json
 import os
 import re
@@ -514,3 +515,25 @@ def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path
     want = summarize(whole)
     for key in ("eval_records", "unparsed_lines", "best", "repeated_records"):
         assert w.summary[key] == want[key], key
+
+
+def test_a_pause_in_a_job_setup_that_names_paddleseg_paths_locks_no_other_format(tmp_path):
+    """A PaddleSeg job's 520 lines of setup (its environment, then `unzip` of the code:
+    `inflating: paddleseg/utils/...`) paused before training: every path naming "paddle"
+    counted as PaddleDetection's, and the watch locked `ppdet` at the pause (0 records to the
+    end; summary: paddleseg, 2400 records). Another Paddle tool's name is no sign of it."""
+    source = DATA / "paddleseg" / "14_full_run_after_520_lines_of_job_setup_trainer0.log.gz"
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if b"progbar.py" in line)   # the unzip listing
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    w.step()
+    w.finish()
+    want = summarize(load(str(log)))
+    assert (w.summary["format"], w.summary["train_records"]) == ("paddleseg", 2400)
+    assert (want["format"], want["train_records"]) == ("paddleseg", 2400)

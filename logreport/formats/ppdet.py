@@ -151,6 +151,10 @@ SAMPLES = [
 # the legacy Paddle launcher's logger (`launch.py:381] `), not DeepSpeed's (`[launch.py:146:main]`)
 _PADDLE_LAUNCH = re.compile(r"\blaunch(?:_utils)?\.py:\d+\] ")
 
+# another Paddle tool named (an unzipped PaddleSeg's paths): no sign of PaddleDetection
+_OTHER_TOOL = re.compile(r"paddle(?:seg|ocr|clas|nlp|video|rec|speech|gan)|ppocr|ppcls", re.I)
+
+
 def sniff(lines: list[str]) -> float:
     """Share of lines that only PaddleDetection prints (training lines weigh most)."""
     if not lines:
@@ -164,8 +168,8 @@ def sniff(lines: list[str]) -> float:
             hits += 1
         elif "-INFO: iter: " in text and _STATIC.search(text):
             hits += 5
-        elif "paddle" in text.lower() or "ppdet" in text or "LAUNCH " in text \
-                or "launch" in text and _PADDLE_LAUNCH.search(text):
+        elif "paddle" in text.lower() and not _OTHER_TOOL.search(text) or "ppdet" in text \
+                or "LAUNCH " in text or "launch" in text and _PADDLE_LAUNCH.search(text):
             hits += 0.5
     return min(1.0, hits / len(lines))
 
