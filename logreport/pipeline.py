@@ -160,7 +160,9 @@ class Ingest:
         failure in them (a live log's start-up alone may score as another tool's: a watch
         paused at model loading locked a PaddleSeg run as PaddleDetection's, 0 records)."""
         window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
-        self.tried = self.tried or not clear
+        # (a pause's fewer lines that gave nothing read as the format they lead to are no try:
+        # the window a whole log is decided on still decides once it is full)
+        self.tried = self.tried or not clear and len(window) >= SNIFF_LINES
         fmt = formats.detect([text for _, text in window], clear)
         if fmt is not None and backed and not self._gives_something(fmt):
             self.unbacked = len(self.buffer)

@@ -537,3 +537,25 @@ def test_a_pause_in_a_job_setup_that_names_paddleseg_paths_locks_no_other_format
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddleseg", 2400)
     assert (want["format"], want["train_records"]) == ("paddleseg", 2400)
+
+
+def test_a_pause_before_the_first_window_is_full_leaves_the_window_to_decide(tmp_path):
+    """A PaddleNLP Trainer log paused at its first evaluation, 59 lines in and no record yet
+    (they lie in a hole of NULs): read as PaddleNLP (the format they lead to) they gave
+    nothing, so the watch waited, but it then decided on every line it had once the rest came,
+    where the Trainer's dicts and bars score as hf_trainer: 0 training records to the end
+    (summary, which decides on the first window of lines: paddlenlp, 60). A pause's few lines
+    are no full window: the first window still decides."""
+    data = (DATA / "paddlenlp" / "15_trainer_2022_fewclue_tnews_a_hole_of_nuls_mid_file.log").read_bytes()
+    log = tmp_path / "run.log"
+    log.write_bytes(data[:43273])                  # mid-line, in the evaluation's banner
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    with open(log, "ab") as f:
+        f.write(data[43273:])
+    w.step()
+    w.finish()
+    want = summarize(load(str(log)))
+    assert (w.summary["format"], w.summary["train_records"]) == ("paddlenlp", 60)
+    assert (want["format"], want["train_records"]) == ("paddlenlp", 60)
