@@ -250,6 +250,19 @@ def test_lines_labelled_by_srun_are_read():
         ("checkpoint", 28), ("finished", 35)]
 
 
+def test_a_bar_of_another_stream_gives_no_exact_step():
+    """Under srun the dicts (stdout) and the bar (stderr) reach the file as lines of their own,
+    the bar a snapshot drawn whenever: after the dict at epoch 0.03 (step 32 of 1136, a dict
+    every 16 steps) came the bar at 35, and 35 was given as the dict's exact step. A dict right
+    after a bar line that the dict before took has no bar of its own: its step is an estimate."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "101_nonLF_esm2_slurm_srun_label_prefixed_lines.log"))
+    steps = [(step, bool(estimated)) for _, phase, name, step, estimated, _ in
+             run.series_columns(columns=("step", "estimated")) if phase == "train" and name == "loss"
+             for step, estimated in zip(step.tolist(), estimated.tolist())]
+    assert steps[:6] == [(18, True), (35, True), (53, True), (71, True), (89, True), (106, True)]
+    assert len(steps) == 9 and summarize(run)["estimated_steps"] == 8
+
 def test_a_metrics_blocks_example_count_is_no_chart():
     """`eval_samples = 196467` in an `eval metrics` block (how many examples) was drawn as an
     evaluation metric (ticks of 1.964675e+5) and a column of the evaluations table."""

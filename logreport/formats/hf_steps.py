@@ -164,7 +164,7 @@ class Steps:
             return glued if abs(glued - guess) < abs(after - guess) else after
         return after if self.redraws else glued
 
-    def _unsure(self, glued: int | None, after: int | None, epoch: float | None) -> bool:
+    def _unsure(self, glued: int | None, after: int | None, epoch: float | None, line: int) -> bool:
         """Whether the step _choose gives is a guess, unless the epoch decides. A dict with no
         bar before it at all (a paste's first): the bar after is its own step redrawn, or the
         next logging step's (a console that kept one frame a line). On such a console, a dict
@@ -173,8 +173,10 @@ class Steps:
         if after is None or glued == after:
             return False
         if glued is None:
-            if self.bar_line or self.candidate and self.candidate[0] == self.train_total:
-                return False                                # a training bar before it
+            if self.bar_line and (after == self.last_step or self.last_step != self.record_step
+                                  or self.bar_line != line - 1) \
+                    or self.candidate and self.candidate[0] == self.train_total:
+                return False                    # a training bar before it no record took
             span = self._epoch_span(epoch)
             return not (span is not None and span[0] <= after <= span[1])
         return self._bars_guess(self.redraws, epoch)
@@ -357,7 +359,7 @@ class Steps:
         if rec.phase == TRAIN:
             rec.step, rec.estimated = self._train_step(
                 self._choose(rec.step, step, rec.epoch), rec.epoch,
-                self._unsure(rec.step, step, rec.epoch) or rec.estimated and step is None)
+                self._unsure(rec.step, step, rec.epoch, rec.line) or rec.estimated and step is None)
             self.last_step = rec.step
             out.append(rec)
             return
