@@ -263,6 +263,17 @@ def test_a_bar_of_another_stream_gives_no_exact_step():
     assert steps[:6] == [(18, True), (35, True), (53, True), (71, True), (89, True), (106, True)]
     assert len(steps) == 9 and summarize(run)["estimated_steps"] == 8
 
+def test_another_workers_copy_of_a_dict_with_bars_is_a_repeat():
+    """Ray Train forwards each worker's output with its prefix: the second worker printed every
+    dict again, after its own bar, and each copy was one more record (steps 7, 8, 9 estimated
+    for a run that logged 5, 6, 7). A copy from another writer is a repeat, said in the summary."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "117_nonLF_ray_train_two_workers_each_dict_printed_twice_with_bars.log"))
+    summary = summarize(run)
+    losses = [(r[2], r[6]) for r in run.rows() if r[1] == "train" and r[5] == "loss"]
+    assert losses == [(5, 8.4434), (6, 8.3139), (7, 7.9451)]
+    assert (summary["train_records"], summary["repeated_records"], summary["estimated_steps"]) == (3, 2, 0)
+
 def test_a_metrics_blocks_example_count_is_no_chart():
     """`eval_samples = 196467` in an `eval metrics` block (how many examples) was drawn as an
     evaluation metric (ticks of 1.964675e+5) and a column of the evaluations table."""

@@ -415,10 +415,11 @@ class Steps:
         return True
 
     def _another_writers_copy(self, rec: Record) -> bool:
-        """Whether a training dict of no step, in a console of no bar, is the one before it from
-        another writer (a node's `10.96.202.17: {...}`, `[rank1]: {...}`): same epoch and values."""
+        """Whether a training dict not glued to a bar is the one before it from another writer
+        (a node's `10.96.202.17: {...}`, `[rank1]: {...}`, Ray's `(RayTrainWorker pid=56577)
+        {...}`, each worker drawing its own bar): same epoch and values."""
         last, self.last_dict = self.last_dict, (self.writer, rec.epoch, rec.metrics)
-        return bool(self.writer) and rec.step is None and not self.bar_line and last is not None \
+        return bool(self.writer) and (rec.step is None or rec.estimated) and last is not None \
             and last[0] != self.writer and last[1:] == (rec.epoch, rec.metrics) and (   # a step
                 self.pending is not None and self.pending.phase == TRAIN or self.record_step is not None)
 
