@@ -4,6 +4,7 @@ Real fixtures throughout; where a case is a paste shape the fixtures do not have
 that lost its redraws, a trainer_log.jsonl with a user's `...`), the test builds it from real
 lines of a fixture and says it is synthetic.
 """
+import gzip
 import json
 import os
 import re
@@ -339,7 +340,8 @@ def test_an_epoch_that_names_no_whole_step_is_estimated_at_the_nearest():
 def test_deepspeed_launcher_lines_are_no_paddle_lines():
     """A DeepSpeed DPO console (CqGao112/CN-Mini-Phi3 dpo.log) was read as PaddleDetection's:
     DeepSpeed's launcher logs from `launch.py` too, and 22 such lines outscored its one
-    training dict. Lines copied from it, and from Paddle's legacy launcher (public_22)."""
+    training dict. Lines copied from it, and from Paddle's legacy launcher (public_22), which
+    count where a line names PaddleDetection (public_29's config)."""
     from logreport.formats import ppdet
 
     deepspeed = [
@@ -348,7 +350,10 @@ def test_deepspeed_launcher_lines_are_no_paddle_lines():
         "[2025-02-20 20:27:13,107] [INFO] [launch.py:319:sigkill_handler] Killing subprocess "
         "2606346"]
     paddle = (PPDET / "public_22_legacy_launch_header_paddledocs.log").read_text().splitlines()
-    assert ppdet.sniff(deepspeed) == 0 and ppdet.sniff(paddle[:1]) > 0
+    named = [line for line in (PPDET / "public_29_launch_legacy_waring_deprecation_pd3562.log")
+             .read_text().splitlines() if line.startswith("training_script_args")]
+    assert ppdet.sniff(deepspeed) == ppdet.sniff(named + deepspeed[:1]) == 0
+    assert ppdet.sniff(named + paddle[:1]) > 0
 
 
 def test_paddleclas_ranks_by_the_metric_its_stated_best_names():
@@ -717,6 +722,31 @@ def test_a_crash_paste_no_format_claims_is_refused_naming_its_error():
     result = CliRunner().invoke(main, ["check", str(rerun)])
     assert result.exit_code == 1 and "no training records recognised" in result.stderr
     assert "ends in an error" not in result.stderr and "FileNotFoundError" not in result.stderr
+
+
+def test_paddle_lines_that_name_no_paddledetection_are_not_read_as_it(tmp_path):
+    """Paddle's own lines (its frames, its launchers) are every Paddle tool's: a log of them
+    alone was read as PaddleDetection's. A rank's log of a launch (start-up, a C++ traceback,
+    twice: public_43's workerlog.1) is refused, naming the error it ends in; PaddleNLP's
+    start-up and traceback (paddlenlp/12's first 23 lines) is PaddleNLP's, failed at line 23;
+    a traceback through PaddleDetection's tools/train.py (public_19's frames, less those in
+    ppdet/) is still PaddleDetection's."""
+    rank = PPDET / "public_43_launch_logdir_restarts_4gpu" / "workerlog.1"
+    result = CliRunner().invoke(main, ["check", str(rank)])
+    assert result.exit_code == 1 and "(no known format is close)" in result.stderr
+    assert "; it ends in an error: FatalError: `Termination signal` is detected" in result.stderr
+    with gzip.open(DATA / "paddlenlp" / "12_trainer_2023_11_progress_bar_on_records_without_"
+                   "prefix_workerlog0.log.gz", "rt", encoding="utf-8") as f:
+        start = [next(f) for _ in range(23)]
+    (tmp_path / "nlp.log").write_text("".join(start))
+    (run,), _ = summaries(tmp_path / "nlp.log")
+    assert (run["format"], run["status"]) == ("paddlenlp", "failed")
+    assert run["status_evidence"].startswith("traceback at line 23: RuntimeError: (Precondition")
+    frames = (PPDET / "public_19_fairmot_eval_traceback_pd3385.log").read_text().splitlines()
+    (tmp_path / "ppdet.log").write_text("\n".join(frames[:7] + frames[11:13]) + "\n")
+    assert not any("ppdet" in line or "Detection" in line for line in frames[:7] + frames[11:13])
+    (run,), _ = summaries(tmp_path / "ppdet.log")
+    assert (run["format"], run["status"]) == ("ppdet", "failed")
 
 
 def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():

@@ -25,13 +25,13 @@ from ..events import (
 )
 from . import Descriptor
 from .common import GPU_START, OOM_TEXT, killed
-from .ppdet_train import EPOCH, ETA, MIN_RUN, NUM, PREFIX, BlockPath, eta_seconds, train_parts
+from .ppdet_sniff import sniff as sniff  # (its score: formats.detect)
+from .ppdet_train import ETA, MIN_RUN, NUM, PREFIX, STATIC, BlockPath, eta_seconds, train_parts
 
 NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
-_STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
 _STATIC_PREFIX = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
                             r"-(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
@@ -146,32 +146,6 @@ SAMPLES = [
     ("[11/25 16:48:22] ppdet.utils.checkpoint INFO: Save checkpoint: /home/user/ppdet_out/ppyoloe_resume",
      [Marker(CHECKPOINT, "/home/user/ppdet_out/ppyoloe_resume", line=1)]),
 ]
-
-
-# the legacy Paddle launcher's logger (`launch.py:381] `), not DeepSpeed's (`[launch.py:146:main]`)
-_PADDLE_LAUNCH = re.compile(r"\blaunch(?:_utils)?\.py:\d+\] ")
-
-# another Paddle tool named (an unzipped PaddleSeg's paths): no sign of PaddleDetection
-_OTHER_TOOL = re.compile(r"paddle(?:seg|ocr|clas|nlp|video|rec|speech|gan)|ppocr|ppcls", re.I)
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleDetection prints (training lines weigh most)."""
-    if not lines:
-        return 0.0
-    hits = 0.0
-    for text in lines:
-        if "Epoch: [" in text and EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
-                and ("batch_cost: " in text or PREFIX.search(text)):
-            hits += 5
-        elif "ppdet." in text and PREFIX.search(text):
-            hits += 1
-        elif "-INFO: iter: " in text and _STATIC.search(text):
-            hits += 5
-        elif "paddle" in text.lower() and not _OTHER_TOOL.search(text) or "ppdet" in text \
-                or "LAUNCH " in text or "launch" in text and _PADDLE_LAUNCH.search(text):
-            hits += 0.5
-    return min(1.0, hits / len(lines))
 
 
 class Parser(BlockPath):
@@ -328,7 +302,7 @@ class Parser(BlockPath):
         return [Info(facts, line=number)] if facts else []
 
     def _static(self, text: str, number: int) -> Record | None:
-        m = _STATIC.search(text)
+        m = STATIC.search(text)
         if m is None:
             return None
         *stamp, it, rest = m.groups()
