@@ -22,8 +22,8 @@ _OTHER_TOOL = re.compile(r"paddle(?:seg|ocr|clas|nlp|video|rec|speech|gan)|ppocr
 # repository and its PaddleYOLO fork, the source lines of its tools/train.py and tools/eval.py
 # in a traceback's frames, a config named by its schedule in epochs or multiples
 # (`configs/ppyolo/ppyolo_tiny_650e_coco.yml`, `rtdetr_r50vd_6x_coco.yml`)
-_NAMED = re.compile(r"ppdet|paddledetection|paddleyolo|\brun\(FLAGS, cfg\)|trainer\.train\(FLAGS\."
-                    r"|configs[/\\]\S*_\d+[ex]_\S*\.yml\b", re.I)
+_FRAMES = re.compile(r"\brun\(FLAGS, cfg\)|trainer\.train\(FLAGS\.")
+_CONFIG = re.compile(r"configs[/\\][^\s'\",]*_\d+[ex]_[^\s'\",]*\.yml\b")
 
 
 def sniff(lines: list[str]) -> float:
@@ -33,6 +33,7 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits, named = 0.0, False
     for text in lines:
+        low = text.lower()
         if "Epoch: [" in text and EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
                 and ("batch_cost: " in text or PREFIX.search(text)):
             hits += 5
@@ -42,8 +43,15 @@ def sniff(lines: list[str]) -> float:
         elif "-INFO: iter: " in text and STATIC.search(text):
             hits += 5
             named = True
-        elif "paddle" in text.lower() and not _OTHER_TOOL.search(text) or "ppdet" in text \
+        elif "paddle" in low and not _OTHER_TOOL.search(text) or "ppdet" in text \
                 or "LAUNCH " in text or "launch" in text and _PADDLE_LAUNCH.search(text):
             hits += 0.5
-        named = named or bool(_NAMED.search(text))
+        named = named or _names(text, low)
     return min(1.0, hits / len(lines)) if named else 0.0
+
+
+def _names(text: str, low: str) -> bool:
+    """Whether a line (`low`: lowercased) names PaddleDetection."""
+    return "ppdet" in low or "paddle" in low and ("paddledetection" in low or "paddleyolo" in low) \
+        or "FLAGS" in text and bool(_FRAMES.search(text)) \
+        or "configs" in text and bool(_CONFIG.search(text))
