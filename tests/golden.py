@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 from logreport.analysis import anomalies, status
@@ -10,8 +11,10 @@ from logreport.model import Run, json_number, plain
 DATA = Path(__file__).parent / "data"
 
 
-def cases() -> list[tuple[Path, Path]]:
-    """(input, expected) pairs: the input is the folder or file named like the expected file."""
+def cases(refused: bool = False) -> list[tuple[Path, Path]]:
+    """(input, expected) pairs: the input is the folder or file named like the expected file;
+    `refused`: those whose expected file says that no format claims the log
+    (`{"refused": "<the refusal's first words>"}`), else the others."""
     found = []
     for expected in sorted(DATA.glob("*/*.expected.json")):
         stem = expected.name[: -len(".expected.json")]
@@ -20,7 +23,8 @@ def cases() -> list[tuple[Path, Path]]:
                                             or p.name.startswith(stem + ".")
                                             and not p.name.endswith(".expected.json"))]
         assert len(candidates) == 1, f"{expected}: input is ambiguous or missing: {candidates}"
-        found.append((candidates[0], expected))
+        if ("refused" in json.loads(expected.read_text(encoding="utf-8"))) == refused:
+            found.append((candidates[0], expected))
     return found
 
 

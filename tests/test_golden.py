@@ -4,6 +4,7 @@ import json
 import pytest
 from golden import REQUIRED, cases, facts
 
+from logreport.errors import UnknownFormat
 from logreport.reader import load
 
 CASES = cases()
@@ -15,6 +16,17 @@ def test_fixture_parses_to_expected_facts(path, expected):
     assert set(REQUIRED) <= set(want), f"{expected.name} must state {REQUIRED}"
     got = facts(load(str(path)))
     assert {k: got.get(k) for k in want} == want
+
+
+REFUSED = cases(refused=True)
+
+
+@pytest.mark.parametrize("path,expected", REFUSED, ids=[c[0].name for c in REFUSED])
+def test_fixture_no_format_claims_is_refused(path, expected):
+    want = json.loads(expected.read_text(encoding="utf-8"))["refused"]
+    with pytest.raises(UnknownFormat) as refusal:
+        load(str(path))
+    assert str(refusal.value).startswith(want)
 
 
 def test_there_are_cases():

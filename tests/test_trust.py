@@ -4,6 +4,7 @@ Real fixtures throughout; where a case is a paste shape the fixtures do not have
 that lost its redraws, a trainer_log.jsonl with a user's `...`), the test builds it from real
 lines of a fixture and says it is synthetic.
 """
+import gzip
 import json
 import os
 import re
@@ -339,7 +340,8 @@ def test_an_epoch_that_names_no_whole_step_is_estimated_at_the_nearest():
 def test_deepspeed_launcher_lines_are_no_paddle_lines():
     """A DeepSpeed DPO console (CqGao112/CN-Mini-Phi3 dpo.log) was read as PaddleDetection's:
     DeepSpeed's launcher logs from `launch.py` too, and 22 such lines outscored its one
-    training dict. Lines copied from it, and from Paddle's legacy launcher (public_22)."""
+    training dict. Lines copied from it, and from Paddle's legacy launcher (public_22), which
+    count where a line names PaddleDetection (public_29's config)."""
     from logreport.formats import ppdet
 
     deepspeed = [
@@ -348,7 +350,10 @@ def test_deepspeed_launcher_lines_are_no_paddle_lines():
         "[2025-02-20 20:27:13,107] [INFO] [launch.py:319:sigkill_handler] Killing subprocess "
         "2606346"]
     paddle = (PPDET / "public_22_legacy_launch_header_paddledocs.log").read_text().splitlines()
-    assert ppdet.sniff(deepspeed) == 0 and ppdet.sniff(paddle[:1]) > 0
+    named = [line for line in (PPDET / "public_29_launch_legacy_waring_deprecation_pd3562.log")
+             .read_text().splitlines() if line.startswith("training_script_args")]
+    assert ppdet.sniff(deepspeed) == ppdet.sniff(named + deepspeed[:1]) == 0
+    assert ppdet.sniff(named + paddle[:1]) > 0
 
 
 def test_paddleclas_ranks_by_the_metric_its_stated_best_names():
@@ -363,6 +368,34 @@ def test_paddleclas_ranks_by_the_metric_its_stated_best_names():
     assert abs(summary["best"]["value"] - run.info["best_metric"]) < 5e-6
 
 
+def test_launches_that_failed_one_after_another_name_the_failure_that_ended_the_log(tmp_path):
+    """A workerlog every launch appends to, read after its second launch failed (paddleocr/17's
+    first 322 lines): its status named the first launch's traceback (line 161, another
+    path). It names the one that ended the log, and says an earlier launch failed too. With a
+    training before them (paddleocr/26), the later launch named was the first of three; the
+    third ended the log. The whole 17: a later launch's OOM is its own anomaly, not the one
+    before's."""
+    with gzip.open(DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_"
+                   "workerlog0.log.gz", "rt", encoding="utf-8") as f:
+        lines = f.readlines()
+    (tmp_path / "workerlog.0").write_text("".join(lines[:322]), encoding="utf-8")
+    (run,), _ = summaries(tmp_path / "workerlog.0")
+    assert (run["format"], run["status"], run["train_records"]) == ("paddleocr", "failed", 0)
+    assert run["status_evidence"] == (
+        "traceback at line 322: AssertionError: The ./pretrain_models/PP-OCRv5_mobile_det_"
+        "pretrained.pdparams does not exists!; 1 earlier launch failed too (at line 161)")
+    (run,), _ = summaries(DATA / "paddleocr" / "26_v2.0_rec_launches_16925_dataloader_errors_"
+                          "then_training_from_line_34332_workerlog0.log.gz")
+    assert run["status_evidence"].endswith(
+        "; 3 later launches failed before they trained, the last (traceback at line 35465: "
+        "AssertionError: Given dir /pretrain_model/rec_mv3_none_bilstm_ctc_v2.0_train/"
+        "best_accuracy.pdparams not exist.)")
+    (run,), _ = summaries(DATA / "paddleocr" / "17_ppocrv5_det_windows_many_launches_gpu_oom_"
+                          "workerlog0.log.gz")
+    assert {a["line"] for a in run["anomalies"] if a["kind"] == "oom"} == {10446, 10456, 10647,
+                                                                           10657}
+
+
 def test_a_paddleocr_evalpy_run_after_training_has_no_step_of_it():
     """A training that never evaluated, then tools/eval.py on another checkpoint (PaddleOCR's
     released model) two days later: its evaluation was put at the training's last step and
@@ -375,13 +408,15 @@ def test_a_paddleocr_evalpy_run_after_training_has_no_step_of_it():
     trained = [seg.index for seg in run.segments if len(seg.train)]
     assert all(seg not in trained for seg in evals["segment"].tolist())
     # three eval.py launches failed at start-up (a wrong path), the fourth ran: the training
-    # before them, which stopped at epoch 1 with no error, was `failed` by their failures
+    # before them, which stopped at epoch 1 with no error, was `failed` by their failures (and
+    # the evidence said "a later launch failed", the first of the three)
     summary = summarize(run)
     assert summary["status"] == "unknown"
     assert summary["status_evidence"].startswith("no end of training and no error ended it; ")
     assert summary["status_evidence"].endswith(
-        "a later launch failed before it trained (traceback at line 938: AssertionError: Given "
-        "dir pretrain_model/rec_mv3_none_bilstm_ctc_v2.0_train/best_accuracy.pdparams not exist.)")
+        "3 later launches failed before they trained, the last (traceback at line 1166: "
+        "AssertionError: Given dir /pretrain_model/rec_mv3_none_bilstm_ctc_v2.0_train/"
+        "best_accuracy.pdparams not exist.)")
 
 
 def test_a_forced_format_reads_a_launch_folder(tmp_path):
@@ -717,6 +752,31 @@ def test_a_crash_paste_no_format_claims_is_refused_naming_its_error():
     result = CliRunner().invoke(main, ["check", str(rerun)])
     assert result.exit_code == 1 and "no training records recognised" in result.stderr
     assert "ends in an error" not in result.stderr and "FileNotFoundError" not in result.stderr
+
+
+def test_paddle_lines_that_name_no_paddledetection_are_not_read_as_it(tmp_path):
+    """Paddle's own lines (its frames, its launchers) are every Paddle tool's: a log of them
+    alone was read as PaddleDetection's. A rank's log of a launch (start-up, a C++ traceback,
+    twice: public_43's workerlog.1) is refused, naming the error it ends in; PaddleNLP's
+    start-up and traceback (paddlenlp/12's first 23 lines) is PaddleNLP's, failed at line 23;
+    a traceback through PaddleDetection's tools/train.py (public_19's frames, less those in
+    ppdet/) is still PaddleDetection's."""
+    rank = PPDET / "public_43_launch_logdir_restarts_4gpu" / "workerlog.1"
+    result = CliRunner().invoke(main, ["check", str(rank)])
+    assert result.exit_code == 1 and "(no known format is close)" in result.stderr
+    assert "; it ends in an error: FatalError: `Termination signal` is detected" in result.stderr
+    with gzip.open(DATA / "paddlenlp" / "12_trainer_2023_11_progress_bar_on_records_without_"
+                   "prefix_workerlog0.log.gz", "rt", encoding="utf-8") as f:
+        start = [next(f) for _ in range(23)]
+    (tmp_path / "nlp.log").write_text("".join(start))
+    (run,), _ = summaries(tmp_path / "nlp.log")
+    assert (run["format"], run["status"]) == ("paddlenlp", "failed")
+    assert run["status_evidence"].startswith("traceback at line 23: RuntimeError: (Precondition")
+    frames = (PPDET / "public_19_fairmot_eval_traceback_pd3385.log").read_text().splitlines()
+    (tmp_path / "ppdet.log").write_text("\n".join(frames[:7] + frames[11:13]) + "\n")
+    assert not any("ppdet" in line or "Detection" in line for line in frames[:7] + frames[11:13])
+    (run,), _ = summaries(tmp_path / "ppdet.log")
+    assert (run["format"], run["status"]) == ("ppdet", "failed")
 
 
 def test_a_text_that_quotes_a_few_log_lines_says_most_are_not_understood():
@@ -1395,9 +1455,11 @@ def test_paddles_gpu_out_of_memory_and_cpp_tracebacks_are_read():
     ooms = [(a["line"], a["detail"]) for a in anomalies(ocr) if a["kind"] == "oom"]
     # the error's message comes after a blank line, where Paddle prints one (a separator
     # follows MemoryError: it has none): it was left out ("ResourceExhaustedError:")
-    assert ooms == [(10446, "MemoryError:"), (10456, "ResourceExhaustedError: Out of memory error on "
-                    "GPU 0. Cannot allocate 46.875000MB memory on GPU 0, 3.999512GB memory has been "
-                    "allocated and available memory is only 0.000000B.")]
+    gpu = ("ResourceExhaustedError: Out of memory error on GPU 0. Cannot allocate 46.875000MB "
+           "memory on GPU 0, 3.999512GB memory has been allocated and available memory is only "
+           "0.000000B.")
+    # (the next launch's, at line 10647, is its own: it was folded into this one)
+    assert ooms == [(10446, "MemoryError:"), (10456, gpu), (10647, "MemoryError:"), (10657, gpu)]
     name = "13_ocrnet_sigterm_cpp_traceback_then_a_run_to_the_end_workerlog0.log.gz"
     seg = load(str(DATA / "paddleseg" / name))
     kills = [(a["line"], a["detail"]) for a in anomalies(seg) if a["kind"] == "traceback"]

@@ -37,6 +37,9 @@ def test_the_details_the_logs_here_do_not_give_read_in_chinese_too():
     assert wording.detail("no new line for 12m 00s (limit 10m 00s)", "zh") == \
         "已12分00秒没有新的日志行（上限 10分00秒）"
     assert wording.detail("something else entirely", "zh") == "something else entirely"
+    assert wording.evidence("traceback at line 322: AssertionError: x; 2 earlier launches failed "
+                            "too (the first at line 161)", "zh") == \
+        "traceback（第 322 行）：AssertionError: x；此前另有 2 次启动失败（最早一次在第 161 行）"
 
 
 def test_a_chinese_page_and_message_say_what_went_wrong_in_chinese():

@@ -2,6 +2,7 @@
 the file's modification time comes with the run (`Run.modified`), nothing here reads the disk."""
 from __future__ import annotations
 
+import bisect
 import math
 import time as _time
 from datetime import datetime
@@ -35,7 +36,9 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
     failed: an error, OOM or kill after the last training record (of a log of evaluations
     only, after the last evaluation; of a run of several files, at its last step or past it),
     but not one of a later launch that failed before it trained: the training keeps its own
-    status, the failure said in the evidence. finished: the tool said so
+    status, the failure said in the evidence (of several such launches, the last's). With no
+    training record, the failure named is that of the launch that ended the log, the launches
+    that failed before it counted. finished: the tool said so
     (an end marker, final metrics) after the last training record, or for a tool that prints
     no end line, its own ETA had run out at the last record. running: the caller is watching
     the log live, or the file was modified in the last RUNNING_WITHIN seconds *and* its last
@@ -52,17 +55,24 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
         fails = [m for m in fails if m.step is None or m.step >= reached]   # a resumed one's)
     stopped = [m for m in fails if stopped_after_end(run, m)]
     fails = [m for m in fails if m not in stopped]
-    failed = f"{fails[0].kind} at line {fails[0].line}: {fails[0].detail}" if fails else ""
+    launches = _by_launch(run, fails)
     # a launch after the last training record that failed before it trained (a file appended
     # by every launch) leaves the training before it as it was
     relaunch = _relaunch(run, last_train)
     ended = _ended(run, last_train)
     if fails and (relaunch is None or fails[0].line < relaunch):
-        ends = [end for end in _end_lines(run) if last_train <= end < fails[0].line]
+        # the training's own failure; with no training record, the launch's that ended the log
+        cause = fails[0] if last_train else launches[-1][0]
+        ends = [end for end in _end_lines(run) if last_train <= end < cause.line]
         after = f"; after the training's end at line {max(ends)}" if ended and ends else ""
-        return "failed", failed + after     # (the job failed: saving, a next stage)
-    later = f"; a later launch failed before it trained ({failed})" if fails else \
-        f"; a later launch (line {relaunch}) logged no training record" if relaunch else ""
+        return "failed", _said(cause) + ("" if last_train else _earlier(launches)) + after
+    if not fails:
+        later = f"; a later launch (line {relaunch}) logged no training record" if relaunch else ""
+    elif len(launches) == 1:
+        later = f"; a later launch failed before it trained ({_said(fails[0])})"
+    else:           # (the one that ended the log)
+        later = f"; {len(launches)} later launches failed before they trained, the last " \
+            f"({_said(launches[-1][0])})"
     if ended:
         if stopped:
             ended += f"; then stopped ({stopped[0].detail} at line {stopped[0].line})"
@@ -71,6 +81,31 @@ def status(run: Run, live: bool = False, now: float | None = None) -> tuple[str,
         return "running", "the log is being watched and has no end of training yet" + later
     fresh, why = _fresh(run, _time.time() if now is None else now)
     return ("running" if fresh else "unknown"), why + later
+
+
+def _said(marker) -> str:
+    return f"{marker.kind} at line {marker.line}: {marker.detail}"
+
+
+def _earlier(launches: list[list]) -> str:
+    """'; 2 earlier launches failed too (the first at line 161)', or '' for one launch."""
+    if len(launches) < 2:
+        return ""
+    first = "" if len(launches) == 2 else "the first "
+    return f"; {present.count(len(launches) - 1, 'earlier launch', 'earlier launches')} failed " \
+        f"too ({first}at line {launches[0][0].line})"
+
+
+def _by_launch(run: Run, fails: list) -> list[list]:
+    """The failures launch by launch, in order: a one-file run's new runs part them (a file
+    that every launch appends to); the failures of a run of several files are one group."""
+    if len(run.inputs) > 1:
+        return [fails] if fails else []
+    starts = sorted(m.line for m in run.markers if m.kind == NEW_RUN)
+    groups: dict[int, list] = {}
+    for m in fails:
+        groups.setdefault(bisect.bisect(starts, m.line), []).append(m)
+    return list(groups.values())
 
 
 def _ends(run: Run) -> list[tuple[int, bool]]:

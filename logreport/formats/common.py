@@ -105,6 +105,8 @@ class LineParser:
         self.error_due: tuple | None = None   # an error line whose message follows (Paddle's
                                               # `ResourceExhaustedError: `, a blank, the text)
         self.stepless = False     # a new process began, which has not trained yet
+        self.apart = False        # the process so far is a run of its own though it has not
+                                  # trained: it failed (PaddleNLP: or it evaluated)
 
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line, or None if it is not understood; events it gave anyway
@@ -197,13 +199,15 @@ class LineParser:
         """A process starts in the log (its start-up line or banner, Paddle's first use of a
         GPU): after records, a new process (a restart, a resume, another launch) whose records
         begin a segment even where its steps go on or repeat, and whose failures before it
-        trains are at no step of the one before."""
-        if self.last_step is not None:
+        trains are at no step of the one before; so too after a process that failed before it
+        trained (launches that failed one after another: each failure is its own launch's)."""
+        if self.last_step is not None or self.apart:
             out.append(self.marker(NEW_RUN, "new run", number))
             self.last_step = self.epoch = None
-        self.stepless = True
+        self.stepless, self.apart = True, False
 
     def marker(self, kind: str, detail, number: int) -> Marker:
+        self.apart = self.apart or kind in (TRACEBACK, OOM, KILLED)
         return Marker(kind, detail, line=number, step=None if self.stepless else self.last_step,
                       time=self.time)
 

@@ -160,8 +160,7 @@ class Parser(LineParser):
     def new_process(self, number: int, out: list) -> None:
         """A process starts (see LineParser), also after one that only evaluated (a script's
         test of one task, then the next task's)."""
-        if self.last_step is None and self.emitted:
-            out.append(self.marker(NEW_RUN, "new run", number))
+        self.apart = self.apart or bool(self.emitted)
         super().new_process(number, out)
         self.in_eval, self.emitted, self.held_facts = False, {}, {}
 

@@ -25,13 +25,13 @@ from ..events import (
 )
 from . import Descriptor
 from .common import GPU_START, OOM_TEXT, killed
-from .ppdet_train import EPOCH, ETA, MIN_RUN, NUM, PREFIX, BlockPath, eta_seconds, train_parts
+from .ppdet_sniff import sniff as sniff  # (its score: formats.detect)
+from .ppdet_train import ETA, MIN_RUN, NUM, PREFIX, STATIC, BlockPath, eta_seconds, train_parts
 
 NAME = "ppdet"
 TITLE = "PaddleDetection (tools/train.py, tools/eval.py console output)"
 
 _MEM_UNIT = re.compile(r"max_mem_reserved: \d+ MB")
-_STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 # the static graph's logger prefix (`%(asctime)s-%(levelname)s: `): its other messages
 _STATIC_PREFIX = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}"
                             r"-(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
@@ -148,32 +148,6 @@ SAMPLES = [
 ]
 
 
-# the legacy Paddle launcher's logger (`launch.py:381] `), not DeepSpeed's (`[launch.py:146:main]`)
-_PADDLE_LAUNCH = re.compile(r"\blaunch(?:_utils)?\.py:\d+\] ")
-
-# another Paddle tool named (an unzipped PaddleSeg's paths): no sign of PaddleDetection
-_OTHER_TOOL = re.compile(r"paddle(?:seg|ocr|clas|nlp|video|rec|speech|gan)|ppocr|ppcls", re.I)
-
-
-def sniff(lines: list[str]) -> float:
-    """Share of lines that only PaddleDetection prints (training lines weigh most)."""
-    if not lines:
-        return 0.0
-    hits = 0.0
-    for text in lines:
-        if "Epoch: [" in text and EPOCH.search(text) and ("learning_rate: " in text or " lr: " in text) \
-                and ("batch_cost: " in text or PREFIX.search(text)):
-            hits += 5
-        elif "ppdet." in text and PREFIX.search(text):
-            hits += 1
-        elif "-INFO: iter: " in text and _STATIC.search(text):
-            hits += 5
-        elif "paddle" in text.lower() and not _OTHER_TOOL.search(text) or "ppdet" in text \
-                or "LAUNCH " in text or "launch" in text and _PADDLE_LAUNCH.search(text):
-            hits += 0.5
-    return min(1.0, hits / len(lines))
-
-
 class Parser(BlockPath):
     """Stateful: an eval spans many lines; the year is guessed (ppdet stamps have none): the
     one the log was last written in (`written`, else now), see _first_year."""
@@ -198,6 +172,7 @@ class Parser(BlockPath):
         self.in_traceback = False
         self.traceback_line = 0
         self.trained_since_start = False
+        self.failed = False              # a failure was read since the process started
         self.units_sent = False
         self.facts_steps: int | None = None
         self.values_cut = self.facts_cut = 0     # training lines cut in their last value
@@ -328,7 +303,7 @@ class Parser(BlockPath):
         return [Info(facts, line=number)] if facts else []
 
     def _static(self, text: str, number: int) -> Record | None:
-        m = _STATIC.search(text)
+        m = STATIC.search(text)
         if m is None:
             return None
         *stamp, it, rest = m.groups()
@@ -393,12 +368,12 @@ class Parser(BlockPath):
             if m:
                 self._add_eval(f"bbox/{m.group(1).lower()}_AP", float(m.group(2)), number)
         elif OOM_TEXT.search(msg):
-            out.append(Marker(OOM, msg.strip()[:300], line=number, step=self.last_step, time=self.time))
+            self._failure(OOM, msg.strip()[:300], number, out)
         elif msg.startswith("Evaluation results empty"):      # (COCO's metrics not computed)
             self.empty_evals += 1
             out.append(Info({"empty_evaluations": self.empty_evals}, line=number))
         elif msg.startswith("KeyboardInterrupt: main proc"):    # the static graph's reader, ^C
-            out.append(Marker(KILLED, msg.strip(), line=number, step=self.last_step, time=self.time))
+            self._failure(KILLED, msg.strip(), number, out)
 
     def _stated_best(self, msg: str, number: int, out: list) -> None:
         """`Best test bbox ap is 0.915.`: the best this process evaluated (the Checkpointer's
@@ -427,14 +402,21 @@ class Parser(BlockPath):
     def _startup(self, msg: str, number: int, out: list) -> None:
         resume = msg.startswith("Finish resuming")
         self.evaluated = {}              # a new process: its Checkpointer's best starts afresh
-        if self.trained_since_start:
+        if self.trained_since_start or self.failed:     # (a launch that failed: the next apart)
             out.extend(self._flush_eval())
             out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
                               time=self.time))
             self.trained_since_start, self.model = False, ""
             self.epoch = self.last_step = None     # a new process: no epoch until it trains
+        self.failed = False
         if resume:
             out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
+
+    def _failure(self, kind: str, detail: str, number: int, out: list, timed: bool = True) -> None:
+        """A failure's marker; the next process's start is then a new run's."""
+        self.failed = True
+        out.append(Marker(kind, detail, line=number, step=self.last_step,
+                          time=self.time if timed else None))
 
     def _bare(self, text: str, number: int, out: list) -> bool:
         """A line without the ppdet prefix: pycocotools, tracebacks, launcher, glog.
@@ -462,15 +444,15 @@ class Parser(BlockPath):
             m = _EXCEPTION.match(text)
             if m and not text.startswith((" ", "\t")):
                 self.in_traceback = False
-                out.append(Marker(OOM if OOM_TEXT.search(stripped) else TRACEBACK, stripped[:500],
-                                  line=number, step=self.last_step, time=self.time))
+                self._failure(OOM if OOM_TEXT.search(stripped) else TRACEBACK, stripped[:500],
+                              number, out)
             return True
         said = killed(stripped) or (stripped if stripped == "^C" else None)
         if said:
-            out.append(Marker(KILLED, said, line=number, step=self.last_step, time=self.time))
+            self._failure(KILLED, said, number, out)
         elif stripped.startswith("LAUNCH "):
             if stripped.endswith("Pod failed"):
-                out.append(Marker(KILLED, "Pod failed", line=number, step=self.last_step))
+                self._failure(KILLED, "Pod failed", number, out, timed=False)
             elif "Configuration" in stripped:
                 self._startup(stripped, number, out)
         elif "mAP(" in text and _VOC.search(text):
@@ -479,7 +461,7 @@ class Parser(BlockPath):
             m = _MPII.match(text)
             self._add_eval(f"keypoint/{m.group(1)}", float(m.group(2)), number)
         elif OOM_TEXT.search(text):
-            out.append(Marker(OOM, stripped[:300], line=number, step=self.last_step, time=self.time))
+            self._failure(OOM, stripped[:300], number, out)
         elif stripped.startswith("-----------  Configuration Arguments") \
                 or GPU_START in stripped:    # (Paddle's first use of a GPU: a new process)
             self._startup(stripped, number, out)

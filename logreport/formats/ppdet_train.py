@@ -17,6 +17,8 @@ from . import columns
 NUM = r"-?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf)"
 PREFIX = re.compile(r"\[(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\] ([A-Za-z_][\w.]*) "
                      r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL): ")
+# the static graph's (ppdet 0.x) training line, its time stamp first
+STATIC = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}),\d{3}-INFO: iter: (\d+), (.*)")
 EPOCH = re.compile(r"(?:^|\s|: )Epoch: \[(\d+)\] \[\s*(\d+)/(\d+)\] ")
 PAIR = re.compile(r"([A-Za-z_][\w.]*): (" + NUM + r")(?= |,|$)")
 ETA = re.compile(r"eta: (-?\d+ days?, )?(-?\d+):(\d{2}):(\d{2})")
