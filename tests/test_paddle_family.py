@@ -342,13 +342,14 @@ def test_one_evaluation_in_an_excerpt_from_mid_run_tells_no_cadence(data):
     assert long80["timing"]["eval"]["remaining_evals"] == 0      # a whole log: its cadence
 
 
-def test_a_value_a_paste_wrapped_onto_the_next_line_is_dropped_and_counted(data):
+def test_a_value_a_paste_wrapped_onto_the_next_line_is_read_with_it(data):
     """`… ips: 11` then `.50463` on the next line (a Windows console paste): ips was 11.0 and
-    16.0, its median 13.5 (truly 13.77). Cut where it ends the line, it is dropped, counted."""
+    16.0, its median 13.5 (truly 13.77); then dropped and counted. The rest on the next line
+    is read with its line: ips 11.50463 and 16.04399, nothing cut, no line unparsed."""
     run = load(str(data / "paddleocr" / "24_det_win10_paste_ips_wrapped_onto_the_next_line_ocr2590.log"))
-    assert run.count("train") == 2 and "ips" not in run.metric_names("train")
-    assert run.info["values_cut"] == 2 and run.unparsed == 2
-    assert analysis.summarize(run)["values_cut"] == 2
+    assert run.arrays("train", "ips")["value"].tolist() == [11.50463, 16.04399]
+    assert run.arrays("train", "ips")["line"].tolist() == [1, 3]
+    assert "values_cut" not in run.info and run.unparsed == 0
     assert run.arrays("train", "loss")["value"].tolist() == [2.760931, 3.015381]
 
 
@@ -366,10 +367,15 @@ def test_a_training_line_whose_end_another_print_overwrote_keeps_its_whole_value
     assert run.arrays("train", "avg_batch_cost")["value"][2] == 2.29791
     assert 50 not in run.arrays("train", "ips")["line"].tolist()      # its cut values: none
     assert analysis.summarize(run)["values_cut"] == 1
-    # a line whose every part reads (a layout of no known order) is not taken as a cut one
-    parser = formats.get("paddleocr").Parser()
-    assert parser.feed("[2024/03/09 15:26:01] ppocr INFO: epoch: [2/1200], global_step: 295, "
-                       "lr: 0.027976, loss: 3.431514, some_new_field: 2", 1) is None
+    # a line whose every part reads (cut after a value, or of a layout of no known order) is
+    # read as ppdet reads a cut line: its last value only if printed whole (6 decimals)
+    for last, kept in (("2", {}), ("2.000000", {"some_new_field": 2.0})):
+        parser = formats.get("paddleocr").Parser()
+        events = parser.feed("[2024/03/09 15:26:01] ppocr INFO: epoch: [2/1200], global_step: 295, "
+                             f"lr: 0.027976, loss: 3.431514, some_new_field: {last}", 1)
+        (record,) = [e for e in events + parser.finish() if isinstance(e, Record)]
+        assert record.metrics == {"learning_rate": 0.027976, "loss": 3.431514, **kept}
+        assert parser.facts.get("values_cut") == (None if kept else 1)
 
 
 def test_a_paddle_run_s_end_is_said_as_the_tool_logged_it():
@@ -379,3 +385,119 @@ def test_a_paddle_run_s_end_is_said_as_the_tool_logged_it():
                                         "blog.log"))
     assert analysis.status(run) == ("finished", "the tool logged the end of training at line 15")
     assert wording.evidence(analysis.status(run)[1], "zh") == "训练工具在第 15 行记录了训练结束"
+
+
+WRAPPED = DATA / "paddleocr" / "27_rec_v4_windows_md_hardwrapped_mid_number_notes.log"
+
+
+def test_training_lines_hard_wrapped_mid_number_are_read_joined():
+    """Markdown notes of a PaddleOCR v4 rec run on Windows: each of its 19 training lines
+    hard-wrapped mid-number by the paste (`… norm_edit_dis: 1.0` / `00000, CTCLoss: …`). None
+    was read (0 records, 45 lines unparsed, `check`: 0 anomalies). Each line is read with its
+    rest, at its first line, with its exact values; only the markdown lines stay unparsed."""
+    run = load(str(WRAPPED))
+    assert run.count("train") == 19 and run.count("eval") == 2
+    assert run.unparsed == 7 and "values_cut" not in run.info       # (```, a heading)
+    steps = run.arrays("train", "norm_edit_dis")
+    assert steps["step"].tolist() == list(range(300, 490, 10)) and steps["line"][0] == 28
+    assert steps["value"].tolist()[:3] == [1.0, 1.0, 0.999132]      # `0.9` / `99132`
+    assert _records(run)[0]["values"] == {
+        "learning_rate": 5.8e-05, "acc": 1.0, "norm_edit_dis": 1.0, "CTCLoss": 0.049039,
+        "NRTRLoss": 0.620189, "loss": 0.669288, "avg_reader_cost": 0.06627,
+        "avg_batch_cost": 8.51739, "avg_samples": 70.4, "ips": 8.26544, "eta_seconds": 2369.0,
+        "max_mem_reserved": 12193.0, "max_mem_allocated": 11824.0}
+    assert analysis.summarize(run)["last_step"] == 480
+
+
+def test_a_cut_training_line_is_joined_only_with_its_rest(tmp_path):
+    """Synthetic, from fixture 27's first wrapped line: its rest after a new log line (a time
+    stamp and the logger's prefix) is no rest of it; nor a line that continues no `key: value`
+    sequence. A line that ends whole takes nothing from the line after it. Each is read as it
+    is: the cut line keeps its values a `, ` follows, the cut one dropped and counted."""
+    lines = WRAPPED.read_text(encoding="utf-8").split("\n")
+    head, rest, saved = lines[27], lines[28].rstrip(), lines[29]
+    assert head.endswith("norm_edit_dis: 1.0") and rest.startswith("00000, CTCLoss")
+
+    def read(*text):
+        log = tmp_path / "x.log"
+        log.write_text("\n".join(text) + "\n", encoding="utf-8")
+        run = load(str(log), fmt="paddleocr")
+        return [r["values"] for r in _records(run)], run
+
+    for after in ((saved, rest), ("a note", rest), (rest[:5] + "x",)):
+        rows, run = read(head, *after)
+        assert rows[0] == {"learning_rate": 5.8e-05, "acc": 1.0}, after
+        assert run.info["values_cut"] == 1 and run.unparsed == len(after) - (after[0] == saved)
+    rows, run = read(head + rest, "00000, CTCLoss: 0.1")
+    assert rows[0]["norm_edit_dis"] == 1.0 and rows[0]["CTCLoss"] == 0.049039
+    assert run.unparsed == 1 and "values_cut" not in run.info
+
+
+@pytest.mark.parametrize("case,steps,last,cut", [
+    ("paddleseg/15_v2.8_eval_dice_kappa_zero_last_train_line_cut_mid_field_seg1436.log",
+     [470, 480, 490, 500, 510], {"loss": 0.2077, "learning_rate": 0.005981, "batch_cost": 0.4049},
+     "reader_cost"),
+    ("paddleseg/05_v2.0_train_tab_ips_pr928.log", None,
+     {"loss": 1.8324, "learning_rate": 0.007086, "batch_cost": 0.3515}, "reader_cost"),
+    ("paddleclas/11_engine_v2.5_piecewise_two_class_clas3203.log", None,
+     {"learning_rate": 0.001, "top1": 0.96814, "CELoss": 0.06468}, "loss"),      # `loss: 0.06`
+    ("paddleocr/06_rec_svtr_save_model_fractional_samples_ocr6632.log", None,
+     {"learning_rate": 5.4e-05, "acc": 0.783203, "norm_edit_dis": 0.958927}, "loss"),  # `1.`
+])
+def test_a_last_training_line_cut_mid_field_keeps_its_whole_values(data, case, steps, last, cut):
+    """Excerpts that end in a training line cut mid-field (`…, batch_cost: 0.4049, reader_co`)
+    or mid-value: the record was dropped (PaddleSeg issue 1436: last step 500 for 510). As
+    ppdet reads such a line, its values a `, ` follows are its record, the cut one left out
+    and the line counted (`values_cut`)."""
+    run = load(str(data / case))
+    rows = _records(run)
+    assert rows[-1]["values"] == last and cut not in rows[-1]["values"]
+    if steps:
+        assert [r["step"] for r in rows] == steps
+    summary = analysis.summarize(run)
+    assert summary["last_step"] == rows[-1]["step"] and summary["values_cut"] == 1
+    assert run.unparsed == (1 if case.startswith("paddleseg/15") else 0)      # (its ``` line)
+
+
+def _records(run) -> list[dict]:
+    """Each training record as the log states it (tests/golden.py's shape)."""
+    from golden import record
+    return [record(table, i) for _, table in run.tables("train") for i in range(len(table))]
+
+
+WRAP_LOGS = sorted(p for fmt in ("paddleocr", "paddleclas", "paddleseg")
+                   for p in (DATA / fmt).glob("*.log"))
+
+
+@pytest.mark.parametrize("width", [80, 117, 150])
+@pytest.mark.parametrize("path", WRAP_LOGS, ids=[p.name for p in WRAP_LOGS])
+def test_training_lines_a_paste_hard_wrapped_keep_every_record(path, width):
+    """Synthetic, from every real PaddleOCR, PaddleClas and PaddleSeg log: each training line
+    that reads whole, hard-wrapped at a fixed width (a terminal's copy; each piece stripped
+    at its end, as the reader gives it): the same records, each at its first line, with the
+    same values; where a piece ends as a line may end (right after an ETA: the memory that
+    some lines print after it is on the next), those after it are missing, none other."""
+    fmt = formats.get(path.parent.name)
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    probe, wrapped, origin = fmt.Parser(), [], []
+    for number, line in enumerate(lines, 1):
+        m = next(filter(None, (prefix.search(line) for prefix in fmt.Parser.PREFIXES)), None)
+        pieces = [line]
+        if m and len(line) > width and probe.train_line(line[m.end():]):
+            pieces = [line[i:i + width].rstrip() for i in range(0, len(line), width)]
+            pieces = pieces[:1] + [piece for piece in pieces[1:] if piece]
+        wrapped += pieces
+        origin += [number] * len(pieces)
+
+    def records(text, line):     # (repr: NaN equals NaN)
+        return [(e.phase, e.step, e.epoch, line(e.line), {k: repr(v) for k, v in e.metrics.items()})
+                for e in parse(fmt, text) if isinstance(e, Record)]
+
+    if len(wrapped) == len(lines):
+        pytest.skip("no training line longer than the width")
+    got, want = records("\n".join(wrapped), lambda n: origin[n - 1]), records("\n".join(lines), int)
+    assert [r[:4] for r in got] == [r[:4] for r in want]
+    for (*_, values), (*_, whole) in zip(got, want):
+        missing = list(whole)[len(values):]
+        assert values == {k: whole[k] for k in list(whole)[:len(values)]}
+        assert not missing or missing[0].startswith("max_mem_"), missing

@@ -29,6 +29,21 @@ _CPP_TRACEBACK = re.compile(r"^(?:-+|\d+ +\S.*|Not support stack backtrace yet\.
                             r"|C\+\+ Traceback \(most recent call last\):)?$")
 _TQDM = re.compile(r"\d+%\|[^|]*\| *\d+/\d+ \[")
 _KERAS_BAR = re.compile(r"^\s*\d+/\d+ \[[=>.]*\]")
+
+
+def _starts(*words: str) -> str:
+    """A regex of the beginnings of words (`s`, `sa`, … `samples/sec`)."""
+    return "|".join(sorted({re.escape(w[:i]) for w in words for i in range(1, len(w) + 1)},
+                           key=len, reverse=True))
+
+
+# the start of a `key: value` pair that a cut ended a line in (`reader_co`, `lr:`, `ips: 11.5 sam`,
+# `eta: 3 days, 1`, `CTCLoss: nanx`): a key, a number, a time, its unit, each maybe cut
+_PAIR_START = re.compile(r"^[A-Za-z_][\w.]*(?:\([A-Za-z]\w*\)?)?(?:[:=] ?(?:-?[\d.]*(?:[eE][-+]?\d*)?"
+                         r"(?:s|(?: (?:" + _starts("samples/sec", "images/sec", "MB", "B") + "))?)"
+                         r"|[\d:]*|\d+ (?:" + _starts("days") + r")(?:,(?: [\d:]*)?)?"
+                         r"|" + _starts("nanxxx", "inf") + "))?$")
+SEP = re.compile(r"(?<! day)(?<! days), ")    # between `key: value` pairs (not `3 days, 18:09:07`'s)
 _GLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [\w./-]+:\d+\]")
 _EPOCH0 = datetime(1970, 1, 1)
 
@@ -66,6 +81,17 @@ def killed(stripped: str) -> str | None:
     return None
 
 
+def cut_short(body: str, part: re.Pattern) -> str | None:
+    """What is whole of a `key: value, …` body that a cut ended in a pair (an excerpt's end:
+    `loss: 0.2077, batch_cost: 0.4049, reader_co`; or after its comma): the pairs a `, ` follows,
+    each one `part` reads; None unless the body is so. The last, the start of one, may have
+    lost its end."""
+    *kept, last = SEP.split(body[:-1] if body.endswith(",") else body)
+    if _PAIR_START.match(last) and all(map(part.match, kept)):
+        return ", ".join(kept)
+    return None
+
+
 def stamp(year, month, day, hh, mm, ss) -> float | None:
     """Seconds since 1970 of a naive local date and time (as printed), or None if not a date."""
     try:
@@ -86,10 +112,12 @@ class LineParser:
     A subclass sets PREFIXES (regexes found anywhere in a line, groups 1-6 the date and time)
     and implements `message(msg, number, out)` for what follows a prefix and `bare(text,
     number, out)` for a line without one; both return whether they understood the line.
-    Tracebacks, `Killed`, glog lines and progress bars are read here.
+    Tracebacks, `Killed`, glog lines and progress bars are read here, and a training line
+    cut at its end whose rest a paste wrapped onto the next line is read with it (`hold`).
     """
 
     PREFIXES: tuple = ()
+    WRAPS = 8                     # the lines a wrapped line is joined from at most
     cut = False                   # the line being read was cut short (a kill's report after it)
 
     def __init__(self):
@@ -107,16 +135,21 @@ class LineParser:
         self.stepless = False     # a new process began, which has not trained yet
         self.apart = False        # the process so far is a run of its own though it has not
                                   # trained: it failed (PaddleNLP: or it evaluated)
+        self.holding: tuple | None = None   # (line, [(line, text)]) of a message that `hold` may
+                                            # hold: the last of its line, the lines it spans
+        self.wrapped: tuple | None = None   # (line, message, [(line, text)]) held by `hold`
+        self.rejected: list[tuple[int, str]] = []   # lines held, then not understood
 
     def feed(self, text: str, number: int) -> list | None:
         """The events of one line, or None if it is not understood; events it gave anyway
         (what it ended, such as an evaluation's table) come with the next line."""
         out, self.held = self.held, []
+        joined = self.wrapped is not None and self._unwrap(text, number, out)
         if self.error_due is not None and text.strip():
             (kind, detail, line), self.error_due = self.error_due, None
             said = not text.lstrip().startswith(("-", "=")) and "Traceback" not in text
             out.append(self.marker(kind, f"{detail} {text.strip()}"[:300] if said else detail, line))
-        if self._line(text, number, out):
+        if joined or self._line(text, number, out):
             if self.stepless and any(isinstance(e, Record) and e.phase == TRAIN for e in out):
                 self.stepless = False
             return out
@@ -165,12 +198,59 @@ class LineParser:
             message = text[m.end():following.start()].rstrip() if following else text[m.end():]
             if message.startswith(TRAIN_START):
                 self.new_process(number, out)
+            if following is None and understood and not self.cut:
+                self.holding = (number, [(number, text)])
             understood = self.message(message, number, out) and understood
+            self.holding = None
             m = following
         return understood
 
+    def hold(self, msg: str) -> bool:
+        """Whether the training line being read, cut at its end, is held to be read with the
+        next line, which may be its rest (a paste's wrap); not the one before another message
+        of its line, nor one a kill cut, nor one read alone (`_unwrap`)."""
+        if self.holding is None:
+            return False
+        line, lines = self.holding
+        self.wrapped = (line, msg, lines)
+        return True
+
+    def _unwrap(self, text: str, number: int, out: list) -> bool:
+        """The line after a held one: its rest where the two joined (or joined by a space, which
+        the reader strips where the wrap cut at one) read as a training line, or as one still
+        cut after a pair more (held again, up to WRAPS lines), read at the first line; else (a
+        prefix, a join that does not read) the held line is read alone, and this one as any."""
+        line, message, lines = self.wrapped
+        reads = {}
+        if text.strip() and not any(prefix.search(text) for prefix in self.PREFIXES):
+            for joined in (message + text, f"{message} {text}"):
+                reads.setdefault(self.train_line(joined), joined)
+        rest = reads.get(True, reads.get(False) if ", " in text else None)
+        if rest is not None:
+            self.wrapped = (line, rest, [*lines, (number, text)])
+        self._read_held(out, again=rest is not None and len(lines) + 1 < self.WRAPS)
+        return rest is not None
+
+    def _read_held(self, out: list, again: bool = False) -> None:
+        """The held message read (held again where still cut, if `again`); its lines counted
+        unparsed if it is not understood."""
+        (line, message, lines), self.wrapped = self.wrapped, None
+        self.holding = (line, lines) if again else None
+        if not self.message(message, line, out):
+            self.rejected += lines
+        self.holding = None
+
+    def settle(self) -> list:
+        """At a live log's pause, a held line read alone (a live log writes no wraps)."""
+        out: list = []
+        if self.wrapped is not None:
+            self._read_held(out)
+        return out
+
     def finish(self) -> list:
         out, self.held = self.held, []
+        if self.wrapped is not None:
+            self._read_held(out)
         if self.error_due is not None:
             (kind, detail, line), self.error_due = self.error_due, None
             out.append(self.marker(kind, detail, line))
@@ -191,6 +271,11 @@ class LineParser:
 
     def bare(self, text: str, number: int, out: list) -> bool:
         return False
+
+    def train_line(self, msg: str) -> bool | None:
+        """Whether a message is a training line read whole (True) or one cut at its end (False,
+        the subclass `hold`s it); None if neither."""
+        return None
 
     def end(self, out: list) -> None:
         """Add the events still held at the end of the input."""

@@ -14,7 +14,18 @@ import re
 
 from ..events import CHECKPOINT, EVAL, FINISHED, TRAIN, Info, Marker, Record
 from . import Descriptor
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, TIMEDELTA, LineParser, at, duration, sniffer
+from .common import (
+    BRACKET_DATE,
+    DASH_DATE,
+    LEVEL,
+    NUM,
+    TIMEDELTA,
+    LineParser,
+    at,
+    cut_short,
+    duration,
+    sniffer,
+)
 
 NAME = "paddleclas"
 TITLE = "PaddleClas (tools/train.py, tools/eval.py console output or train.log)"
@@ -36,6 +47,9 @@ _BEST = re.compile(r"^\[Eval\]\[Epoch \d+\]\[best metric( ema)?: (" + NUM + r")\
 _TAIL = re.compile(r", ips: (" + NUM + r") (?:images/sec|samples/s)(?:, eta: (" + TIMEDELTA + ")"
                    r"(?:, max_mem_reserved: (" + NUM + r") MB, max_mem_allocated: (" + NUM + r") MB)?)?"
                    r"[`'\"]?\s*$")      # (engines derived from PaddleClas's may print no eta)
+# a part of a training line cut short (an excerpt's end) that a `, ` follows, whole
+_CUT_PART = re.compile(r"^(?:(?:lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *" + NUM
+                       + r"(?:s| images/sec| samples/s| MB)?|eta: " + TIMEDELTA + ")$")
 _TAIL_EVAL = re.compile(r", ips: " + NUM + r" (?:images/sec|samples/s)\s*$")
 _MARK = re.compile(r"\[Epoch \d+(?:/\d+)?\]\[(?:Iter: \d+/\d+\]|Avg\]|best metric)")
 _PAIR = re.compile(r"(lr\([A-Za-z]\w*\)|[A-Za-z_][\w.]*): *(" + NUM + r")s?(?=[ ,`]|$)")
@@ -138,6 +152,18 @@ class Parser(LineParser):
 
     PREFIXES = (_PREFIX, _PREFIX_OLD)
 
+    def __init__(self):
+        super().__init__()
+        self.values_cut = 0                 # training lines cut short: their values kept
+
+    def train_line(self, msg: str) -> bool | None:
+        m = _TRAIN.match(msg) if msg.startswith(("[Train]", "[Epoch ")) else None
+        if m is None:
+            return None
+        if _TAIL.search(m.group(5)):
+            return True
+        return False if cut_short(m.group(5), _CUT_PART) is not None else None
+
     def message(self, msg: str, number: int, out: list) -> bool:
         if msg.startswith(("[Train]", "[Epoch ")):
             return self._engine_train(msg, number, out)
@@ -166,16 +192,28 @@ class Parser(LineParser):
             return self._avg(msg, number, out)
         epoch, epochs, it, per_epoch = (int(g) for g in m.groups()[:4])
         tail = _TAIL.search(m.group(5))
-        if tail is None:
-            return False                            # cut before the end of the line
-        metrics, scheduler = _pairs(m.group(5)[:tail.start()])
-        metrics["ips"] = float(tail.group(1))
-        if tail.group(2):
-            metrics["eta_seconds"] = duration(tail.group(2))
-        if tail.group(3):
+        body = m.group(5)[:tail.start()] if tail else cut_short(m.group(5), _CUT_PART)
+        if body is None:
+            return False
+        if tail is None and self.hold(msg):         # (its rest may be on the next line)
+            return True
+        metrics, scheduler = _pairs(body)
+        if not (metrics or tail):
+            return False                            # (cut in its first value: none whole)
+        facts = {"total_epochs": epochs, "steps_per_epoch": per_epoch, "total_steps": epochs * per_epoch}
+        if tail:
+            metrics["ips"] = float(tail.group(1))
+            eta = tail.group(2)
+        else:                                       # cut short: its values before the cut
+            self.values_cut += 1
+            facts["values_cut"] = self.values_cut
+            whole_eta = _ETA.search(body)
+            eta = whole_eta and whole_eta.group(1)
+        if eta:
+            metrics["eta_seconds"] = duration(eta)
+        if tail and tail.group(3):
             metrics["max_mem_reserved"] = float(tail.group(3))
             metrics["max_mem_allocated"] = float(tail.group(4))
-        facts = {"total_epochs": epochs, "steps_per_epoch": per_epoch, "total_steps": epochs * per_epoch}
         if scheduler:
             facts["lr_scheduler"] = scheduler
         self.fact(out, number, **facts)

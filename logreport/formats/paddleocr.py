@@ -19,9 +19,11 @@ from .common import (
     DASH_DATE,
     LEVEL,
     NUM,
+    SEP,
     TIMEDELTA,
     LineParser,
     at,
+    cut_short,
     duration,
     parse_number,
     sniffer,
@@ -226,9 +228,11 @@ class Parser(LineParser):
                                (m.group(9), m.group(10)), ("ips", m.group(11))):
                 metrics[key] = parse_number(value)
             facts = {"total_epochs": epochs}
-            if m.end(11) == len(msg.rstrip()) and "." not in m.group(11):
-                del metrics["ips"]          # cut where it ends the line (`ips: 11` of 11.50463:
-                self.values_cut += 1        # a paste wrapped it): dropped, counted
+            if _open_end(m, msg) and self.hold(msg):
+                return True
+            if _ips_cut(m, msg):            # (a paste cut it)
+                del metrics["ips"]
+                self.values_cut += 1
                 facts["values_cut"] = self.values_cut
             if m.group(12):
                 metrics["eta_seconds"] = duration(m.group(12))
@@ -256,19 +260,32 @@ class Parser(LineParser):
         self.epoch, self.last_step, self.scored = epoch, step, False
         out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
 
-    def _cut_train(self, msg: str, number: int, out: list) -> bool:
-        """A 2.x training line cut by what was printed over its end (`…, avg_batch_cost:
-        2.29791 s, avg_samplanms has been installed.`): the values whole (a `, ` after each)
-        before the first part that is no `key: value` are its record; the rest is dropped and
-        the line counted (`values_cut`). A line whose parts all read (a layout of no known
-        order, or one cut at its end) stays not understood."""
+    def train_line(self, msg: str) -> bool | None:
+        m = _TRAIN.match(msg)
+        if m and _stats(m.group(4)) is not None:
+            return not _open_end(m, msg)
         head = _TRAIN_HEAD.match(msg)
-        parts = msg[head.end():].split(", ")
+        return False if head and cut_short(msg[head.end():], _PART) is not None else None
+
+    def _cut_train(self, msg: str, number: int, out: list) -> bool:
+        """A 2.x training line that does not end as its layout does: cut at its end (a paste,
+        an excerpt) or by what was printed over it (`…, avg_batch_cost: 2.29791 s, avg_samplanms
+        has been installed.`). Its values before the first part that is no `key: value` are its
+        record, as ppdet reads a cut line: the last where it ends the line only if printed whole
+        (6 decimals, or a unit after it; `loss: 1.`, `norm_edit_dis: 1.0` may have lost
+        digits). A line with a value dropped is counted (`values_cut`)."""
+        head = _TRAIN_HEAD.match(msg)
+        body = msg[head.end():]
+        if cut_short(body, _PART) is not None and self.hold(msg):
+            return True
+        parts = SEP.split(body)
         metrics: dict[str, float] = {}
         units = None
+        cut = False
         for i, part in enumerate(parts):
-            pair = _PART.match(part) if i < len(parts) - 1 else None
-            if pair is None:
+            pair = _PART.match(part)
+            if pair is None or i == len(parts) - 1 and _cut_value(pair):
+                cut = True
                 break
             key, value, unit, eta = pair.groups()
             if eta is not None:
@@ -277,10 +294,12 @@ class Parser(LineParser):
             metrics["learning_rate" if key == "lr" else key] = parse_number(value)
             if unit and key == "max_mem_reserved":
                 units = "MB" if unit == "MB" else "bytes"
-        if not metrics or _PART.match(parts[i]) or any(v is None for v in metrics.values()):
+        if not metrics or None in metrics.values():
             return False
-        self.values_cut += 1
-        facts: dict = {"total_epochs": int(head.group(2)), "values_cut": self.values_cut}
+        facts: dict = {"total_epochs": int(head.group(2))}
+        if cut:
+            self.values_cut += 1
+            facts["values_cut"] = self.values_cut
         if units and "units" not in self.facts:
             facts["units"] = {"max_mem_reserved": units, "max_mem_allocated": units}
         self.fact(out, number, **facts)
@@ -349,6 +368,30 @@ class Parser(LineParser):
         if self.pending is not None:
             out.append(self.pending)
             self.pending = None
+
+
+def _short(value: str, decimals: int) -> bool:
+    """Whether a number as printed shows fewer decimals than it is printed with: it may have
+    lost digits (nan, inf: whole words)."""
+    return (value[-1].isdigit() or value[-1] == ".") and len(value.partition(".")[2]) < decimals
+
+
+def _ips_cut(m: re.Match, msg: str) -> bool:
+    """Whether a whole line's ips, which it ends in, was cut (`ips: 11` of 11.50463: .5f)."""
+    return m.end(11) == len(msg.rstrip()) and _short(m.group(11), 5)
+
+
+def _open_end(m: re.Match, msg: str) -> bool:
+    """Whether a line read whole may go on on the next line (a paste's wrap): its ips, which
+    it ends in, cut; or, of the 2.5+ layout (`avg_` costs: ips's unit and an ETA printed), it
+    ends before its ETA."""
+    return _ips_cut(m, msg) or m.group(5).startswith("avg_") and m.group(12) is None
+
+
+def _cut_value(pair: re.Match) -> bool:
+    """Whether the value of a pair that ends a line was cut (its stats print 6 decimals; a
+    unit after it, an ETA: whole)."""
+    return bool(pair.group(2)) and pair.end(2) == pair.end() and _short(pair.group(2), 6)
 
 
 def _stats(body: str) -> dict[str, float] | None:

@@ -13,7 +13,7 @@ from itertools import zip_longest
 
 from ..events import EVAL, FINISHED, TABLE, TRAIN, Info, Marker, Record
 from . import Descriptor
-from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, duration, sniffer
+from .common import BRACKET_DATE, DASH_DATE, LEVEL, NUM, LineParser, at, cut_short, duration, sniffer
 
 NAME = "paddleseg"
 TITLE = "PaddleSeg (tools/train.py, tools/val.py console output; legacy pdseg)"
@@ -34,6 +34,12 @@ _TRAIN = re.compile(
     + "(" + NUM + "), batch_cost" + _S + "(" + NUM + "), reader_cost" + _S + "(" + NUM + ")(?:, ips" + _S
     + "(" + NUM + r") samples/sec)?(?:, (?:max_mem_reserved: (\d+) (MB|B),? ?max_mem_allocated: (\d+)"
     r" (?:MB|B))? *)? \| ETA (\d+:\d{2}:\d{2})(?:, max_mem_reserved: (\d+), max_mem_allocated: (\d+))?\s*$")
+# a line cut short (an excerpt's end): its head, its values before the cut, what the cut left of
+# its ETA (the part after ` | `)
+_TRAIN_HEAD = re.compile(r"^\[TRAIN\] epoch" + _S + r"(\d+), iter" + _S + r"(\d+)/(\d+), ")
+_PART = re.compile(r"^(loss|lr|batch_cost|reader_cost|ips|max_mem_reserved|max_mem_allocated)" + _S
+                   + "(" + NUM + r")(?: samples/sec| MB| B)?$")
+_ETA_CUT = re.compile(r"^(?:E(?:TA?)?|ETA [\d:]*|ETA (\d+:\d{2}:\d{2})(?:,|, [\w:, ]*))?$")
 _LEGACY_TRAIN = re.compile(r"^epoch=(\d+) step=(\d+) lr=(" + NUM + ") loss=(" + NUM + r") step/sec=("
                            + NUM + r") \| ETA (\d+:\d{2}:\d{2})\s*$")
 _EVAL = re.compile(r"^\[EVAL\] #Images" + _S + r"(\d+) mIoU" + _S + "(" + NUM + ") Acc" + _S + "(" + NUM
@@ -118,6 +124,7 @@ class Parser(LineParser):
         self.table: dict | None = None          # {"line", "title", "columns": {name: values}}
         self.array: tuple[str, str] | None = None   # (column, text so far) of an open array
         self.continued = False                  # bare lines continue a message (env info)
+        self.values_cut = 0                     # training lines cut short: their values kept
 
     def message(self, msg: str, number: int, out: list) -> bool:
         self.continued = not msg.strip()
@@ -152,30 +159,52 @@ class Parser(LineParser):
     def end(self, out: list) -> None:
         self._close(out)
 
+    def train_line(self, msg: str) -> bool | None:
+        if not msg.startswith("[TRAIN]"):
+            return None
+        m = _TRAIN.match(msg)
+        if m:
+            return m.group(13) is None
+        return False if _cut_train(msg) is not None else None
+
     def _train(self, msg: str, number: int, out: list) -> bool:
         m = _TRAIN.match(msg)
         if m is None:
-            return False
+            cut = _cut_train(msg)
+            if cut is None:
+                return False
+            if self.hold(msg):              # (its rest may be on the next line)
+                return True
+            if not cut[3]:
+                return False                # (cut in its first value: none whole)
+            self.values_cut += 1
+            self._train_record(*cut, {"values_cut": self.values_cut}, number, out)
+            return True
+        if m.group(13) and self.hold(msg):  # ends in its memory in bytes: digits may be next
+            return True
         g = m.groups()
-        epoch, step = int(g[0]), int(g[1])
         metrics = {"loss": float(g[3]), "learning_rate": float(g[4]), "batch_cost": float(g[5]),
                    "reader_cost": float(g[6])}
         if g[7] is not None:
             metrics["ips"] = float(g[7])
         metrics["eta_seconds"] = duration(g[11])
-        facts: dict = {"total_steps": int(g[2])}
+        facts: dict = {}
         reserved, allocated, unit = (g[8], g[10], g[9]) if g[8] else (g[12], g[13], "B")
         if reserved:                          # before `| ETA` (MB or B), or after it (bytes)
             metrics["max_mem_reserved"], metrics["max_mem_allocated"] = float(reserved), float(allocated)
             if "units" not in self.facts:
                 unit = "MB" if unit == "MB" else "bytes"
                 facts["units"] = {"max_mem_reserved": unit, "max_mem_allocated": unit}
-        self.fact(out, number, **facts)
+        self._train_record(int(g[0]), int(g[1]), int(g[2]), metrics, facts, number, out)
+        return True
+
+    def _train_record(self, epoch: int, step: int, steps: int, metrics: dict, facts: dict,
+                      number: int, out: list) -> None:
+        self.fact(out, number, total_steps=steps, **facts)
         self._step(epoch, step)
         out.append(Record(TRAIN, metrics, step=step, epoch=epoch, time=self.time, line=number))
-        if step == int(g[2]):
+        if step == steps:
             out.append(self.marker(FINISHED, f"iter {step}/{step}: the last iteration", number))
-        return True
 
     def _legacy_train(self, text: str, number: int, out: list) -> bool:
         m = _LEGACY_TRAIN.match(text)
@@ -269,6 +298,31 @@ class Parser(LineParser):
             title = f"{table['title']} {', '.join(columns)}"
             out.append(Marker(TABLE, {"title": title, "header": ["class", *columns], "rows": rows},
                               line=table["line"], step=self.last_step, time=table["time"]))
+
+
+def _cut_train(msg: str) -> tuple[int, int, int, dict] | None:
+    """A `[TRAIN]` line cut short (`…, batch_cost: 0.4049, reader_co`; `… samples/sec | ET`):
+    its epoch, iter, iters and the values whole before the cut (maybe none), the cut one left
+    out; None if the line is no such line."""
+    head = _TRAIN_HEAD.match(msg)
+    if head is None:
+        return None
+    rest = msg[head.end():]
+    body, bar, tail = (rest + " " if rest.endswith(" |") else rest).partition(" | ")
+    if bar:                     # cut in its ETA or after it: the values before ` | ` are whole
+        eta = _ETA_CUT.match(tail)
+        kept = body if eta and all(map(_PART.match, body.split(", "))) else None
+    else:
+        eta, kept = None, cut_short(body, _PART)
+    if kept is None:
+        return None
+    metrics = {}
+    for part in filter(None, kept.split(", ")):
+        key, value = _PART.match(part).groups()
+        metrics["learning_rate" if key == "lr" else key] = float(value)
+    if eta and eta.group(1):
+        metrics["eta_seconds"] = duration(eta.group(1))
+    return int(head.group(1)), int(head.group(2)), int(head.group(3)), metrics
 
 
 @sniffer
