@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import formats, sources
 from .analysis import refresh, stall, summary_json
-from .events import EVAL, FINAL, Record
+from .events import EVAL, FINAL, FINISHED, Record
 from .eventsource import file_input
 from .pipeline import SNIFF_LINES, unknown_format
 from .reader import Reader
@@ -152,7 +152,7 @@ class Watch:
     def loop(self, keep_going=None) -> int:
         """Run until stopped (Ctrl-C, `stop`, `keep_going()` false, or done with
         --exit-when-done); returns the exit code."""
-        code, done = 0, None
+        code, done, leaving = 0, None, False
         try:
             self.start()
             while not self.stop.is_set():
@@ -165,7 +165,7 @@ class Watch:
                         self.opt.stopper.update(self)
                     done = self.done_code() if self.opt.exit_when_done else None
                 if done is not None and time.time() - self.last_line >= self._grace():
-                    code = done                 # done, and the log has gone quiet
+                    leaving = True              # done, and the log has gone quiet
                     break
                 if self.report_due and now >= self.next_report and self.summary is not None:
                     self.write_report()
@@ -184,6 +184,9 @@ class Watch:
             code = 0
         finally:
             self.finish()
+        if leaving:         # the code of the log as read to its end (what the parser held, given)
+            final = self.done_code()
+            code = done if final is None else final
         return code
 
     def _refresh_due(self, now: float, got: int) -> None:
@@ -325,18 +328,20 @@ class Watch:
         return 1 if kinds & set(self.opt.fail_on) else 0
 
     def _grace(self) -> float:
-        """Seconds of quiet before --exit-when-done leaves a done run. A Trainer console that
-        evaluated during training ends with one more evaluation, after the final metrics and
-        the model's save (transformers' do_eval), and one whose evaluation has begun (its
-        banner printed, its dict not yet: an example script's after its final metrics) is
-        evaluating: until it comes, final_eval_wait."""
+        """Seconds of quiet before --exit-when-done leaves a done run: final_eval_wait where a
+        finished one-log Trainer console's last lines are not its end yet (the parser's
+        `awaits`: an evaluation begun or still due, a metrics block still being printed),
+        else done_grace."""
         run = self.run
-        if not formats.describe(run.format).final_eval or len(run.inputs) != 1:
+        if self.summary["status"] != "finished" or len(run.inputs) != 1 \
+                or not formats.describe(run.format).final_eval:
             return self.opt.done_grace
-        last_eval = max((int(t.line[-1]) for _, t in run.tables(EVAL) if len(t)), default=0)
-        last_final = max((int(t.line[-1]) for _, t in run.tables(FINAL) if len(t)), default=0)
-        evaluating = any(getattr(i.parser, "in_eval", False) for i in self.reader.ingests.values())
-        if 0 < last_eval < last_final or evaluating:
+        last_eval = max((int(t.line[-1]) for _, t in run.tables(EVAL)), default=0)
+        last_end = max([int(t.line[-1]) for _, t in run.tables(FINAL)]
+                       + [m.line for m in run.markers if m.kind == FINISHED], default=0)
+        evaluated, due = 0 < last_eval < last_end, last_eval < last_end
+        if any(getattr(i.parser, "awaits", None) and i.parser.awaits(evaluated, due)
+               for i in self.reader.ingests.values()):
             return max(self.opt.done_grace, self.opt.final_eval_wait)
         return self.opt.done_grace
 

@@ -988,7 +988,8 @@ def test_a_dict_cut_short_is_noted_in_line_order(tmp_path):
 
 
 _NEEDLES = (b"{'", b"[rank", b"Traceback", b"Killed", b"example:", b" - llmtuner", b" - llamafactory",
-            b" - transformers", b"metric_for_best_model", b"logging_steps=")
+            b" - transformers", b"metric_for_best_model", b"logging_steps=", b"do_eval=",
+            b"*** Evaluate ***", b"*** Predict ***", b"Dropping the following result")
 _LABEL = re.compile(rb"(?m)^\d{1,5}: ")         # srun's task label, at a line's start
 
 

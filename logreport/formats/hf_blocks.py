@@ -5,6 +5,8 @@ live log's pause gives of what waits (`settle`). A mixin of `hf_trainer.Parser`:
 """
 from __future__ import annotations
 
+import re
+
 from ..events import EVAL, TRAIN, Record
 from .hf_values import number, restated, without_timing
 
@@ -49,8 +51,10 @@ class Blocks:
         rec.epoch = block.epoch if rec.epoch is None else rec.epoch
         return True
 
-    def _block_row(self, key: str, value: str) -> None:
+    def _block_row(self, row: re.Match) -> None:
         """A row of the open block (`  eval_loss = 2.6309`): its value, the epoch its record's."""
+        key, value = row.group(1), row.group(2)
+        self._end_row(row)
         # total_flos and memory are printed in GF / MB there, unlike the dict and the files
         v = None if key == "total_flos" or "_mem_" in key else number(value)
         if v is not None and key == "epoch":
@@ -63,6 +67,8 @@ class Blocks:
         given (its added keys only, where it restates one given before: `_place`)."""
         block, self.block = self.block, None
         self.in_eval = self.in_eval and (block is None or block.phase != EVAL)   # (it ended)
+        if block is not None:
+            self._end_block_ends(block.phase)
         if block is not None and block.metrics and not self._joins_pending(block):
             self._flush(out)
             self._emit(block, None, out, restates=True)

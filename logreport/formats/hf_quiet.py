@@ -47,9 +47,11 @@ _OTHERWISE = (rb"^(?:" + _HEAD + rb")? *(?:\*\*\*\*\*|Training completed\.|Savin
               rb"|Continuing training from|Resuming training from|Killed)").decode()
 _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a logger line's
 # Text that feed may read otherwise (a dict, a rank prefix, a traceback, a data example, a
-# LLaMA-Factory logger line, a hyperparameter dump): an RE2 pattern
+# LLaMA-Factory logger line, a hyperparameter dump, where the run's end stands: hf_end): an
+# RE2 pattern
 _UNSAFE = (r"\{'|\[rank|Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
-           r"|metric_for_best_model|logging_steps=")
+           r"|metric_for_best_model|logging_steps=|do_eval=|\*\*\* (?:Evaluate|Predict) \*\*\*"
+           r"|Dropping the following result")
 _LABEL = re.compile(rb"\d{1,5}: ")      # srun's task label, a line's start: feed reads it too
 
 

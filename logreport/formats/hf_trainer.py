@@ -28,6 +28,7 @@ from ..events import (
 from . import Descriptor
 from .common import EXCEPTION, killed
 from .hf_blocks import Blocks
+from .hf_end import Ending
 from .hf_fast import NOT_METRICS, BlockPath
 from .hf_lines import LF_WRAPPER_LINES
 from .hf_steps import SWIFT_KEY, Steps
@@ -144,7 +145,7 @@ def _logger_line(text: str) -> bool:
     return (" - INFO - " in text or " - WARNING - " in text) and bool(_LF_A.search(text))
 
 
-class Parser(Steps, Blocks, BlockPath):
+class Parser(Steps, Blocks, Ending, BlockPath):
     """Stateful: a step dict waits for the next training bar frame, which gives its step."""
 
     def __init__(self):
@@ -282,7 +283,7 @@ class Parser(Steps, Blocks, BlockPath):
         if self.block is not None:
             row = _ROW.match(text)
             if row:
-                self._block_row(row.group(1), row.group(2))
+                self._block_row(row)
                 return True
             self._end_block(out)
         if self.parted and _FRAME.match(text) and number - self.parted[1] <= PARTED_MOST:
@@ -334,6 +335,7 @@ class Parser(Steps, Blocks, BlockPath):
             if self.pending is None or self.pending.phase != phase:     # (else it may be the
                 self._flush(out)                                       # dict the block restates)
             self.block = Record(phase, {}, line=number)
+            self._end_block_begins(phase)
             return True
         # A bare line after a logger line continues its message (a config's JSON, say).
         return self._message(stripped, number, out) or self.in_message
@@ -373,6 +375,8 @@ class Parser(Steps, Blocks, BlockPath):
 
     def _logger_line(self, head: re.Match, msg: str, number: int, out: list) -> None:
         groups = head.groups()
+        if head.re is not _HF:
+            self._end_logger(groups[6], head.re is _LF_A)
         if head.re is _LF_A:
             self.time = stamp(groups[2], groups[0], groups[1], *groups[3:6])
         else:
@@ -395,6 +399,7 @@ class Parser(Steps, Blocks, BlockPath):
         """Facts, banners and markers, from a logger message or a bare line; whether one."""
         if not msg:
             return False
+        self._end_message(msg, number)
         if msg == "***** Running Evaluation *****" or msg == "***** Running Prediction *****":
             self.in_eval = True
         elif msg == "***** Running training *****" or msg.startswith("==((====))==  Unsloth - 2x"):
@@ -493,6 +498,7 @@ class Parser(Steps, Blocks, BlockPath):
             self.in_eval = False
         else:
             phase = TRAIN
+        self._end_dict(phase, echo)
         if "learning_rate" not in values and "lr" in values:
             values["learning_rate"] = values.pop("lr")
         metrics = {k: v for k, v in values.items() if k not in NOT_METRICS}

@@ -1,0 +1,95 @@
+"""`watch --exit-when-done` on real Trainer consoles written live: it leaves a finished run
+only once the log's end is in it, promptly then."""
+import threading
+import time
+
+import pytest
+from conftest import DATA
+
+from logreport.analysis import summarize
+from logreport.reader import load
+from logreport.watch import Options, Watch
+
+LF = DATA / "llamafactory"
+ESM2 = LF / "97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log"
+RUN_MLM = LF / "94_nonLF_run_mlm_readme_typographic_quotes_eval_nan.log"
+
+
+def _watch(log, tmp_path, **kw):
+    return Watch(str(log), Options(poll=0.2, output=str(tmp_path / "r.html"), **kw))
+
+
+def _loop(w):
+    """The watch's loop in a thread: (thread, exit codes)."""
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(w.loop()), daemon=True)
+    thread.start()
+    return thread, codes
+
+
+def _cut(lines, text: bytes, after: int = 1) -> int:
+    """The lines up to the first holding `text` (and `after` - 1 more)."""
+    return next(i for i, line in enumerate(lines) if text in line) + after
+
+
+@pytest.mark.parametrize("source, text, code", [
+    (ESM2, b"train_loss    ", 0),        # in the training's metrics block
+    (ESM2, b"*** Evaluate ***", 0),      # the script's evaluation begins (its banner to come)
+    (ESM2, b"Metrics are {", 0),         # its dict, the block that adds perplexity to come
+    (ESM2, b"  eval_loss   ", 0),        # in that block, before its widest rows
+    (RUN_MLM, b"  eval_accuracy", 1),    # in the evaluation's block, its NaN eval_loss to come
+    (LF / "pt_full" / "console.log", b"{'train_runtime'", 0),   # LLaMA-Factory saves the model
+    (LF / "sft_lora" / "console.log", b"Training completed.", 0)])  # its final dict to come
+def test_exit_when_done_waits_out_a_pause_before_the_end(tmp_path, source, text, code):
+    """The writer pauses where a run looks finished but its end is still to come: the watch
+    left after 5 s (0 evaluations of 97's one, a finished code 0 for 94's NaN evaluation). It
+    waits (up to final_eval_wait), and given the rest leaves at once with what summary says."""
+    lines = source.read_bytes().splitlines(keepends=True)
+    cut = _cut(lines, text)
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = _watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
+    thread, codes = _loop(w)
+    thread.join(3)                           # settled (0.2 s polls), quiet past done_grace
+    assert thread.is_alive() and w.summary["status"] == "finished"
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    thread.join(30)
+    assert not thread.is_alive() and codes == [code]
+    assert w.summary == summarize(load(str(log)))
+
+
+@pytest.mark.parametrize("source", [
+    DATA / "events" / "hf_tensorboard" / "console.log",     # evaluated during training
+    LF / "87_nonLF_trl_sft_nohup_one_eval.log",              # (TRL scripts: no final evaluate())
+    LF / "sft_lora_llamaboard" / "running_log.txt",          # its evaluation's banner, then the card
+    LF / "67_lf_qwen2.5_1350steps_epochs_printed_0.2_readme.log",   # final evaluation, card
+    LF / "pt_full" / "console.log", LF / "sft_lora" / "console.log", ESM2])
+def test_exit_when_done_leaves_a_finished_log_promptly(tmp_path, source):
+    """A finished run with no evaluation to come: a script that evaluated during training but
+    evaluates no more (nothing in the log says it would), LlamaBoard's running log (the
+    evaluation's banner, never its result: the model card after it). The watch waited the
+    whole final_eval_wait (300 s) for an evaluation; it leaves after done_grace."""
+    log = tmp_path / "run.log"
+    log.write_bytes(source.read_bytes())
+    w = _watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=15)
+    started = time.monotonic()
+    assert w.loop() == 0 and w.summary["status"] == "finished"
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("source, text", [
+    (LF / "72_nonLF_whisper_asr_eval_wer_stdout.log", b"{'train_runtime'"),   # do_eval=True
+    (LF / "61_running_log_stopped_at_12_percent_finetune_LLM.txt", None)])   # its banner, last
+def test_exit_when_done_still_waits_for_an_evaluation_the_log_announces(tmp_path, source, text):
+    """Where the log says an evaluation follows (the arguments printed do_eval=True; its banner,
+    no result yet), a finished run is waited on for final_eval_wait."""
+    lines = source.read_bytes().splitlines(keepends=True)
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:_cut(lines, text) if text else len(lines)]))
+    w = _watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=60)
+    thread, _ = _loop(w)
+    thread.join(3)
+    assert thread.is_alive() and w.summary["status"] == "finished"
+    w.close()
+    thread.join(10)
