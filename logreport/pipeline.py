@@ -24,6 +24,7 @@ LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and char
 ERROR_ENDS = 20         # lines at a log's end a crash's exception line is among
 QUIET_SETTLES = 5       # pauses (a watch's ~1 s ticks) a live log's lines stay as they are
                         # before its format is decided as a whole log's
+HELD_QUIET = 2          # ... before a watch shows what the parser holds back (Ingest.held)
 
 
 class Ingest:
@@ -48,6 +49,7 @@ class Ingest:
         self.chars = 0                  # characters of the lines buffered
         self.let_go = 0                 # lines let go from the buffer's start (a watch's)
         self.late = SNIFF_LINES         # the line the next window of _decide_late starts at
+        self.held_at, self.held_records = -1, []    # Ingest.held's, and the lines read then
 
     def _parser_args(self, fmt=None) -> dict:
         """The options its format's (or `fmt`'s) parser takes (when the log was written, for
@@ -110,10 +112,22 @@ class Ingest:
             return 0
         self.settled = self.run.lines           # (once a pause)
         events = settle()
+        self.held_at = -1 if events else self.held_at
         for event in events:
             self.run.add(event, self.file)
         self.clock()
         return len(events)
+
+    def held(self) -> list:
+        """At a pause of HELD_QUIET polls, the records the parser holds back for lines that may
+        still come (its `held`, where it has one: a training dict waiting for its bar), as the
+        log's end would give them now; else none. For a live view: the run gets none."""
+        held = getattr(self.parser, "held", None)
+        if held is None or self.quiet < HELD_QUIET:
+            return []
+        if self.held_at != self.run.lines:
+            self.held_at, self.held_records = self.run.lines, held()
+        return self.held_records
 
     def feed_block(self, number: int, data: bytes, prepared=None) -> None:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.
@@ -242,6 +256,7 @@ class Ingest:
                 return 0
             lines, self.buffer = self.buffer, []
             count = self._parse(lines)
+        self.held_at = -1
         for event in self.parser.finish():
             self.run.add(event, self.file)
             count += 1

@@ -191,6 +191,14 @@ class Reader:
             run.info.setdefault("world_size", len(ranks))
         return run
 
+    def held(self) -> tuple[int, list]:
+        """(input, records) that a paused log's parser holds back (Ingest.held); a folder's
+        files are merged anew into each run: none."""
+        if self.source.folder or len(self.ingests) != 1:
+            return 0, []
+        ingest = next(iter(self.ingests.values()))
+        return ingest.file, ingest.held()
+
     def undecided(self) -> list[tuple[str, Ingest]]:
         """Inputs whose lines no format has claimed after SNIFF_LINES of them."""
         return [(path, ingest) for path, ingest in self.ingests.items()

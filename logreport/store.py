@@ -210,6 +210,14 @@ class Column:
         self._tail = array("d", self._tail[cut:])
         self._sealed += cut
 
+    def fork(self) -> Column:
+        """A copy that shares the sealed chunks (they never change): what is appended to
+        either stays its own."""
+        twin = Column(self._spill)
+        twin._chunks, twin._sealed = list(self._chunks), self._sealed
+        twin._tail = array("d", self._tail)
+        return twin
+
     def __getitem__(self, i: int) -> float:
         n = len(self)
         if i < 0:

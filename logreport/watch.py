@@ -17,6 +17,7 @@ from .analysis import refresh, stall, summary_json
 from .events import EVAL, FINAL, FINISHED, Record
 from .eventsource import file_input
 from .pipeline import SNIFF_LINES, unknown_format
+from .preview import with_held
 from .reader import Reader
 from .render import write_html
 from .report import build
@@ -136,6 +137,7 @@ class Watch:
         self.next_report = 0.0
         self.version = 0
         self.system: list[Record] = []         # GPU samples (a folder's Run is rebuilt)
+        self.held: tuple[int, list] = (0, [])  # what the parser holds back at a pause (shown)
         self.gpu = self._gpu_sampler() if options.gpu else None
 
     def _gpu_sampler(self):
@@ -212,6 +214,10 @@ class Watch:
                 self.waiting = None
         if events:
             self.dirty = self.report_due = self.new_records = True
+        held = self.reader.held() if self.watching else (0, [])
+        if held != self.held:           # shown from a pause on, until the lines after it came
+            self.held = held
+            self.dirty = self.report_due = self.new_records = True
         self._say_news()
         return lines
 
@@ -254,6 +260,11 @@ class Watch:
                 run.add(record)
         return run
 
+    def _shown(self):
+        """The run as the surfaces show it: at a pause, with what the parser holds back."""
+        file, records = self.held
+        return with_held(self.run, records, file) if records else self.run
+
     def _sample_gpu(self) -> None:
         last = self.run.segment.train.last_step()
         record = self.gpu.sample(None if last != last else int(last))
@@ -274,7 +285,7 @@ class Watch:
         started = time.monotonic()
         if not whole and self.new_records and self.summary is not None \
                 and started < self.next_whole and not self.is_folder:
-            summary = refresh(self.summary, self.run)
+            summary = refresh(self.summary, self._shown())
             summary["anomalies"] = [a for a in summary["anomalies"] if a["kind"] != "stall"]
             data = dict(self.data, runs=[dict(self.data["runs"][0], summary=summary)])
             self.whole_due = True
@@ -286,7 +297,7 @@ class Watch:
         if self.server is not None:
             self.server.publish(self.version, summary_json([summary]) + "\n", data)
         if self.view is not None:
-            self.view.update(self.run, summary, time.time() - self.last_line)
+            self.view.update(self._shown(), summary, time.time() - self.last_line)
         self.dirty = self.new_records = False
         self.published_at = time.monotonic()
         self.next_publish = self.published_at + max(PUBLISH_GAP, 2 * (self.published_at - started))
@@ -295,10 +306,11 @@ class Watch:
         """Summary and page data computed over the whole run."""
         started = time.monotonic()
         self.run = self._current()
-        data = build([self.run], title=self.opt.title, lang=self.opt.lang, live=self.watching)
+        run = self._shown()
+        data = build([run], title=self.opt.title, lang=self.opt.lang, live=self.watching)
         summary = data["runs"][0]["summary"]
-        stalled = stall(self.run, time.time() - self.last_line, self.opt.stall_minutes) \
-            if self.run.lines else None
+        stalled = stall(run, time.time() - self.last_line, self.opt.stall_minutes) \
+            if run.lines else None
         if stalled:
             summary = dict(summary, anomalies=summary["anomalies"] + [stalled])
             data["runs"][0]["summary"] = summary
@@ -363,6 +375,7 @@ class Watch:
         if self.opt.stopper is not None:
             self.opt.stopper.update(self, last=True)     # the training has ended: say so
         self.watching = False               # (the page left behind claims no live run)
+        self.held = (0, [])                 # (the parser gave what it held)
         self.publish(whole=True)
         self.write_report()
 

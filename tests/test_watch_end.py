@@ -1,5 +1,6 @@
 """`watch --exit-when-done` on real Trainer consoles written live: it leaves a finished run
-only once the log's end is in it, promptly then."""
+only once the log's end is in it, promptly then; a paused watch shows the training dict
+that waits for its bar."""
 import threading
 import time
 
@@ -7,6 +8,7 @@ import pytest
 from conftest import DATA
 
 from logreport.analysis import summarize
+from logreport.events import TRAIN
 from logreport.reader import load
 from logreport.watch import Options, Watch
 
@@ -93,3 +95,30 @@ def test_exit_when_done_still_waits_for_an_evaluation_the_log_announces(tmp_path
     assert thread.is_alive() and w.summary["status"] == "finished"
     w.close()
     thread.join(10)
+
+
+def test_a_paused_watch_shows_the_dict_that_waits_for_its_bar(tmp_path):
+    """A console's training dict waits for the bar after it, which gives its step: a watch
+    paused there showed one record less than summary of the same lines. After a poll or two of
+    quiet it shows it, its step an estimate as summary's; the run gets it only from the bar
+    after it, so the end is summary's of the whole log."""
+    lines = (LF / "tf4_sft_lora" / "console.log").read_bytes().splitlines(keepends=True)
+    cut = [i for i, line in enumerate(lines) if line.startswith(b"{'loss'")][20] + 1
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = _watch(log, tmp_path)
+    w.start()
+    for _ in range(3):                       # polls with no new bytes
+        w.step()
+    w.publish()
+    want = summarize(load(str(log)))
+    keys = ("train_records", "last_step", "last_step_estimated", "last_epoch", "estimated_steps",
+            "final", "anomalies")
+    assert {k: w.summary[k] for k in keys} == {k: want[k] for k in keys}
+    assert (w.summary["train_records"], w.summary["last_step_estimated"]) == (21, True)
+    assert w.run.count(TRAIN) == 20          # (the run itself: the dict still waits)
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    w.step()
+    w.finish()
+    assert w.summary == summarize(load(str(log)))

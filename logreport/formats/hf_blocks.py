@@ -5,6 +5,7 @@ live log's pause gives of what waits (`settle`). A mixin of `hf_trainer.Parser`:
 """
 from __future__ import annotations
 
+import copy
 import re
 
 from ..events import EVAL, TRAIN, Record
@@ -32,6 +33,14 @@ class Blocks:
             self._flush(out)
             self.settled = settled
         return out
+
+    def held(self) -> list:
+        """The records a training dict waiting for its bar (or a burst) would give if the log
+        ended here, as `finish` gives them to a copy of the parser (which stays as it is): what
+        a live view shows at a pause, until the lines after them come."""
+        if (self.pending is None or self.pending.phase != TRAIN) and not self.burst:
+            return []
+        return [event for event in copy.deepcopy(self).finish() if isinstance(event, Record)]
 
     def _joins_pending(self, block: Record) -> bool:
         """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
