@@ -330,10 +330,11 @@ class Watch:
     def done_code(self) -> int | None:
         """With --exit-when-done: None while the run goes on; once it is done, the code
         `check --fail-on` gives for the same log (1 for an anomaly of those kinds, and for a
-        failed or stalled run), else 0."""
+        failed run or one stalled before its end: the quiet after a finished run's end, up to
+        final_eval_wait, is no stall), else 0."""
         state = self.summary["status"]
         kinds = {a["kind"] for a in self.summary["anomalies"]}
-        if state == "failed" or "stall" in kinds:
+        if state == "failed" or "stall" in kinds and state != "finished":
             return 1
         if state != "finished":
             return None

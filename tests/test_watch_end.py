@@ -97,6 +97,19 @@ def test_exit_when_done_still_waits_for_an_evaluation_the_log_announces(tmp_path
     thread.join(10)
 
 
+def test_the_quiet_while_waiting_for_an_evaluation_is_no_stall(tmp_path):
+    """A finished LLaMA-Factory run that evaluated during training, no final evaluation yet:
+    after final_eval_wait the watch leaves with the code of the log, which the stall alarm
+    (raised by that quiet, on the report it leaves) does not make 1."""
+    lines = (LF / "sft_lora" / "console.log").read_bytes().splitlines(keepends=True)
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:_cut(lines, b"train_steps_per_second")]))
+    w = _watch(log, tmp_path, exit_when_done=True, done_grace=0.2, final_eval_wait=3,
+               stall_minutes=0.02)
+    assert w.loop() == 0
+    assert w.summary["status"] == "finished" and w.summary["eval_records"] == 4
+
+
 def test_a_paused_watch_shows_the_dict_that_waits_for_its_bar(tmp_path):
     """A console's training dict waits for the bar after it, which gives its step: a watch
     paused there showed one record less than summary of the same lines. After a poll or two of
