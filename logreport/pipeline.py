@@ -18,7 +18,7 @@ from .model import Reading
 from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
-GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
+GIVE_UP_LINES = 20000   # lines of no known format the whole buffer decides on (windows after)
 LATE_LINES = 100000     # ... unless a window of lines is one format's (a late start: _decide_late)
 LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and characters)
 ERROR_ENDS = 20         # lines at a log's end a crash's exception line is among
@@ -60,7 +60,7 @@ class Ingest:
         """Parse some (number, text) lines; returns how many events reached the run.
         UnknownFormat once LATE_LINES lines (or LATE_CHARS) of no known format were buffered:
         the whole buffer decides up to GIVE_UP_LINES, a window of them after (_decide_late)
-        (with `give_up`; else the oldest lines beyond GIVE_UP_LINES are let go)."""
+        (with `give_up`; else, a watch's, the oldest lines beyond those bounds are let go)."""
         if self.parser is None:
             start = len(self.buffer)
             self.buffer.extend(lines)
@@ -68,17 +68,27 @@ class Ingest:
             if len(self.buffer) < SNIFF_LINES:
                 return 0
             if not (len(self.buffer) <= GIVE_UP_LINES and self._decide() or self._decide_late()):
-                if len(self.buffer) > GIVE_UP_LINES:
-                    if not self.give_up:
-                        cut = len(self.buffer) - GIVE_UP_LINES
-                        self.chars -= sum(len(text) for _, text in self.buffer[:cut])
-                        del self.buffer[:cut]
-                        self.let_go += cut
-                    elif len(self.buffer) > LATE_LINES or self.chars > LATE_CHARS:
+                if len(self.buffer) > GIVE_UP_LINES and (len(self.buffer) > LATE_LINES
+                                                         or self.chars > LATE_CHARS):
+                    if self.give_up:
                         raise unknown_format(self.name, [t for _, t in self.buffer])
+                    self._let_go()
                 return 0
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
+
+    def _let_go(self) -> None:
+        """A watch's buffer of no known format kept within LATE_LINES and LATE_CHARS: its
+        oldest lines let go (a read holds as many before it gives up: the lines a watch reads
+        once the format is decided are those `summary` reads)."""
+        cut = max(0, len(self.buffer) - LATE_LINES)
+        chars = self.chars - sum(len(text) for _, text in self.buffer[:cut])
+        while chars > LATE_CHARS and cut < len(self.buffer):
+            chars -= len(self.buffer[cut][1])
+            cut += 1
+        del self.buffer[:cut]
+        self.chars = chars
+        self.let_go += cut
 
     def settle(self) -> int:
         """At a pause of a live input: decide the format on the lines so far, if they tell it

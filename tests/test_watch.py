@@ -559,3 +559,23 @@ def test_a_pause_before_the_first_window_is_full_leaves_the_window_to_decide(tmp
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddlenlp", 60)
     assert (want["format"], want["train_records"]) == ("paddlenlp", 60)
+
+
+def test_a_watch_holds_as_many_lines_of_no_known_format_as_a_read(tmp_path):
+    """A PaddleOCR workerlog.0 whose training begins at line 34332, after launches that failed
+    and 16,925 of the data loader's errors: a read holds 100,000 lines of no known format
+    before it gives up, a watch let all but the newest 20,000 go. Decided near line 34,400,
+    the watch had dropped the first 14,480 lines: the first launch's traceback (line 116),
+    7,144 unparsed lines, 329 s of wall time. It now holds what a read holds."""
+    source = DATA / "paddleocr" / ("26_v2.0_rec_launches_16925_dataloader_errors_then_training_"
+                                   "from_line_34332_workerlog0.log.gz")
+    log = tmp_path / "workerlog.0"
+    log.write_bytes(gzip.decompress(source.read_bytes()))
+    w = make_watch(log, tmp_path)
+    w.start()
+    w.step()
+    w.finish()
+    want = summarize(load(str(log)))
+    for key in ("train_records", "anomalies", "unparsed_lines", "wall_seconds", "segments"):
+        assert w.summary[key] == want[key], key
+    assert (want["anomalies"][0]["line"], want["unparsed_lines"]) == (116, 17050)
