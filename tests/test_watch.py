@@ -450,6 +450,20 @@ def _waits_for_the_rest(log, lines, cut: int, before: int, after: int, tmp_path,
     assert w.summary["eval_records"] == after == summarize(load(str(log)))["eval_records"]
 
 
+def _paused_then_given_the_rest(log, head: bytes, rest: bytes, tmp_path) -> Watch:
+    """A watch of a log written up to `head`, paused there (ticks: it settles), then given
+    the rest, and finished."""
+    log.write_bytes(head)
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    with open(log, "ab") as f:
+        f.write(rest)
+    w.step()
+    w.finish()
+    return w
+
+
 @pytest.mark.parametrize("name, evals, status", [
     ("97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log", 1, "finished"),
     ("98_nonLF_trl_skypilot_readme_bar_then_dict_each_step_20b.log", 0, "finished"),
@@ -501,15 +515,7 @@ def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path
     log = tmp_path / "run.log"
     lines = lines_of(source)
     cut = next(i for i, line in enumerate(lines) if b"***** eval metrics *****" in line) + into
-    with open(log, "wb") as f:
-        f.writelines(lines[:cut])
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
     whole = load(str(log))
     assert _evaluations(w.run) == _evaluations(whole)
     want = summarize(whole)
@@ -526,14 +532,7 @@ def test_a_pause_in_a_job_setup_that_names_paddleseg_paths_locks_no_other_format
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
     cut = next(i for i, line in enumerate(lines) if b"progbar.py" in line)   # the unzip listing
     log = tmp_path / "run.log"
-    log.write_bytes(b"".join(lines[:cut]))
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddleseg", 2400)
     assert (want["format"], want["train_records"]) == ("paddleseg", 2400)
@@ -547,15 +546,8 @@ def test_a_pause_before_the_first_window_is_full_leaves_the_window_to_decide(tmp
     (summary, which decides on the first window of lines: paddlenlp, 60). A pause's few lines
     are no full window: the first window still decides."""
     data = (DATA / "paddlenlp" / "15_trainer_2022_fewclue_tnews_a_hole_of_nuls_mid_file.log").read_bytes()
-    log = tmp_path / "run.log"
-    log.write_bytes(data[:43273])                  # mid-line, in the evaluation's banner
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.write(data[43273:])
-    w.step()
-    w.finish()
+    log = tmp_path / "run.log"                     # (cut mid-line, in the evaluation's banner)
+    w = _paused_then_given_the_rest(log, data[:43273], data[43273:], tmp_path)
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddlenlp", 60)
     assert (want["format"], want["train_records"]) == ("paddlenlp", 60)
@@ -579,3 +571,21 @@ def test_a_watch_holds_as_many_lines_of_no_known_format_as_a_read(tmp_path):
     for key in ("train_records", "anomalies", "unparsed_lines", "wall_seconds", "segments"):
         assert w.summary[key] == want[key], key
     assert (want["anomalies"][0]["line"], want["unparsed_lines"]) == (116, 17050)
+
+
+def test_a_traceback_at_start_up_backs_no_format_at_a_pause(tmp_path):
+    """A PaddleNLP job whose first launch failed at start-up (a traceback at line 9; the next
+    launch came 28 minutes later), paused there: its few lines scored as PaddleDetection's and
+    the traceback, which every format reads, backed that: the watch locked `ppdet` (to the end:
+    0 records, `failed`; summary: paddlenlp, 11 training and 29 evaluation records). Only a
+    record backs a format decided at a pause now."""
+    source = DATA / "paddlenlp" / ("12_trainer_2023_11_progress_bar_on_records_without_prefix_"
+                                   "workerlog0.log.gz")
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if b"receive shutdown event" in line) + 1
+    log = tmp_path / "workerlog.0"
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
+    want = summarize(load(str(log)))
+    got = [w.summary[k] for k in ("format", "train_records", "eval_records", "status")]
+    assert got == [want[k] for k in ("format", "train_records", "eval_records", "status")]
+    assert got[:3] == ["paddlenlp", 11, 29]
