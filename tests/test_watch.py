@@ -589,3 +589,26 @@ def test_a_traceback_at_start_up_backs_no_format_at_a_pause(tmp_path):
     got = [w.summary[k] for k in ("format", "train_records", "eval_records", "status")]
     assert got == [want[k] for k in ("format", "train_records", "eval_records", "status")]
     assert got[:3] == ["paddlenlp", 11, 29]
+
+
+def test_a_stopped_watch_judges_the_log_by_its_last_modification(tmp_path):
+    """A watch noted a log's modification time only where it read a backlog: one started
+    before its log existed, stopped, said `the source has no modification time`; one started
+    on a log judged it by the time it had at the start. The followed file's last modification
+    is noted at the end, as a read notes it."""
+    lines = lines_of(DATA / "ppdet" / "public_01_yolov3_paddle34297.log")
+    for backlog in (0, len(lines) // 2):
+        log = tmp_path / f"run{backlog}.log"
+        if backlog:
+            log.write_bytes(b"".join(lines[:backlog]))
+        w = make_watch(log, tmp_path)
+        w.start()
+        w.step()
+        time.sleep(0.05)
+        with open(log, "ab") as f:
+            f.writelines(lines[backlog:])
+        w.step()
+        w.finish()
+        assert w.run.modified == load(str(log)).modified == pytest.approx(os.stat(log).st_mtime)
+        assert "no modification time" not in w.summary["status_evidence"]
+        assert w.summary["status"] == summarize(load(str(log)))["status"] == "unknown"
