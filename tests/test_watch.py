@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATA
+from test_events import CASES, appended
 
 from logreport.analysis import summarize, summary_json
 from logreport.reader import load
@@ -487,10 +488,10 @@ def test_what_a_log_ends_in_shows_once_it_pauses(tmp_path, name, evals, status):
     assert w.summary["eval_records"] == evals      # (nothing was left to give at the end)
 
 
-def _evaluations(run):
-    """(step, epoch, {metric: value}) of every evaluation record of a run."""
+def _rows(run, phase="eval"):
+    """(step, epoch, {metric: value}) of every record of a phase of a run, as text."""
     rows = []
-    for _, table in run.tables("eval"):
+    for _, table in run.tables(phase):
         values = [{} for _ in range(len(table))]
         for name, series in table.series.items():
             for i, value in zip(series.rec.tolist(), np.asarray(series.value).tolist()):
@@ -517,7 +518,7 @@ def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path
     cut = next(i for i, line in enumerate(lines) if b"***** eval metrics *****" in line) + into
     w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
     whole = load(str(log))
-    assert _evaluations(w.run) == _evaluations(whole)
+    assert _rows(w.run) == _rows(whole)
     want = summarize(whole)
     for key in ("eval_records", "unparsed_lines", "best", "repeated_records"):
         assert w.summary[key] == want[key], key
@@ -612,3 +613,28 @@ def test_a_stopped_watch_judges_the_log_by_its_last_modification(tmp_path):
         assert w.run.modified == load(str(log)).modified == pytest.approx(os.stat(log).st_mtime)
         assert "no modification time" not in w.summary["status_evidence"]
         assert w.summary["status"] == summarize(load(str(log)))["status"] == "unknown"
+
+
+@pytest.mark.parametrize("fmt, source, record_ends", CASES, ids=["tfevents", "visualdl"])
+def test_a_pause_between_two_scalars_of_one_step_keeps_one_record(tmp_path, fmt, source,
+                                                                   record_ends):
+    """An event file gets a step's scalars one record at a time (VisualDL appends each as it
+    is logged). A watch that found no new record at a poll gave the step's scalars so far as
+    a record, the rest as more at the same step: read a record at a time, the VisualDL run
+    had 96 training records (summary: 24), the Trainer's 63 (20; 16 evaluations for 4, its
+    final metrics split in two). The rest of a VisualDL step now completes the record given
+    at the pause; a Trainer's group is given at a pause once its epoch (its last tag) came:
+    a part may not tell the phase (`train_runtime` read as a training record)."""
+    data = source.read_bytes()
+    log = tmp_path / source.name
+    log.write_bytes(b"")
+    w = make_watch(log, tmp_path)
+    w.start()
+    for _ in appended(log, data, record_ends(data)):   # a record at a time, a pause after each
+        w.step()
+        w.step()
+    w.finish()
+    want = load(str(log))
+    assert [_rows(w.run, phase) for phase in ("train", "eval", "final")] == \
+        [_rows(want, phase) for phase in ("train", "eval", "final")]
+    assert w.summary["train_records"] == want.count("train") in (20, 24)
