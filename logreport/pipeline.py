@@ -12,13 +12,13 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import KILLED, OOM, TRACEBACK, Frames, Marker, Record, RecordRows, Records
+from .events import Frames, Record, RecordRows, Records
 from .formats.common import EXCEPTION
 from .model import Reading
 from .sources import block_lines, frames
 
 SNIFF_LINES = 400       # lines buffered before the format must be decided
-GIVE_UP_LINES = 20000   # lines of no known format after which a read gives up (not `watch`)
+GIVE_UP_LINES = 20000   # lines of no known format the whole buffer decides on (windows after)
 LATE_LINES = 100000     # ... unless a window of lines is one format's (a late start: _decide_late)
 LATE_CHARS = 1 << 26    # (the lines held meanwhile: at most this many, and characters)
 ERROR_ENDS = 20         # lines at a log's end a crash's exception line is among
@@ -62,7 +62,7 @@ class Ingest:
         """Parse some (number, text) lines; returns how many events reached the run.
         UnknownFormat once LATE_LINES lines (or LATE_CHARS) of no known format were buffered:
         the whole buffer decides up to GIVE_UP_LINES, a window of them after (_decide_late)
-        (with `give_up`; else the oldest lines beyond GIVE_UP_LINES are let go)."""
+        (with `give_up`; else, a watch's, the oldest lines beyond those bounds are let go)."""
         if self.parser is None:
             start = len(self.buffer)
             self.buffer.extend(lines)
@@ -70,23 +70,34 @@ class Ingest:
             if len(self.buffer) < SNIFF_LINES:
                 return 0
             if not (len(self.buffer) <= GIVE_UP_LINES and self._decide() or self._decide_late()):
-                if len(self.buffer) > GIVE_UP_LINES:
-                    if not self.give_up:
-                        cut = len(self.buffer) - GIVE_UP_LINES
-                        self.chars -= sum(len(text) for _, text in self.buffer[:cut])
-                        del self.buffer[:cut]
-                        self.let_go += cut
-                    elif len(self.buffer) > LATE_LINES or self.chars > LATE_CHARS:
+                if len(self.buffer) > GIVE_UP_LINES and (len(self.buffer) > LATE_LINES
+                                                         or self.chars > LATE_CHARS):
+                    if self.give_up:
                         raise unknown_format(self.name, [t for _, t in self.buffer])
+                    self._let_go()
                 return 0
             lines, self.buffer = self.buffer, []
         return self._parse(lines)
+
+    def _let_go(self) -> None:
+        """A watch's buffer of no known format kept within LATE_LINES and LATE_CHARS: its
+        oldest lines let go (a read holds as many before it gives up: the lines a watch reads
+        once the format is decided are those `summary` reads)."""
+        cut = max(0, len(self.buffer) - LATE_LINES)
+        chars = self.chars - sum(len(text) for _, text in self.buffer[:cut])
+        while chars > LATE_CHARS and cut < len(self.buffer):
+            chars -= len(self.buffer[cut][1])
+            cut += 1
+        del self.buffer[:cut]
+        self.chars = chars
+        self.let_go += cut
 
     def settle(self) -> int:
         """At a pause of a live input: decide the format on the lines so far, if they tell it
         from every other (else wait for more lines: a watch keeps the format it chose); once
         they have stayed as they are for QUIET_SETTLES pauses (a short log already written, or
-        one that stopped), as a whole log's is decided."""
+        one that stopped), as a whole log's is decided, where the format reads a record in
+        them."""
         if self.parser is not None:
             return self._settle_parser()
         if not self.buffer:
@@ -170,25 +181,25 @@ class Ingest:
     def _decide(self, clear: bool = False, backed: bool = False) -> bool:
         """Decide the format on the buffered lines: first on the first SNIFF_LINES, however
         many came at once (a watch reads lines in batches, `load` in blocks: alike), then, if
-        that decided nothing, on all of them. `backed`: only a format that reads a record or a
-        failure in them (a live log's start-up alone may score as another tool's: a watch
-        paused at model loading locked a PaddleSeg run as PaddleDetection's, 0 records)."""
+        that decided nothing, on all of them. `backed`: only a format that reads a record in
+        them (a live log's start-up alone may score as another tool's: a watch paused at model
+        loading locked a PaddleSeg run as PaddleDetection's, 0 records; a traceback, which
+        every format reads, backs none: one at a PaddleNLP job's start locked it so too)."""
         window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
         # (a pause's fewer lines that gave nothing read as the format they lead to are no try:
         # the window a whole log is decided on still decides once it is full)
         self.tried = self.tried or not clear and len(window) >= SNIFF_LINES
         fmt = formats.detect([text for _, text in window], clear)
-        if fmt is not None and backed and not self._gives_something(fmt):
+        if fmt is not None and backed and not self._reads_a_record(fmt):
             self.unbacked = len(self.buffer)
             return False
         return fmt is not None and self._use(fmt)
 
-    def _gives_something(self, fmt) -> bool:
-        """Whether the lines buffered, read as `fmt`, give a record or a failure."""
+    def _reads_a_record(self, fmt) -> bool:
+        """Whether the lines buffered, read as `fmt`, give a record."""
         parser = fmt.Parser(**self._parser_args(fmt))
         events = [e for number, text in self.buffer for e in parser.feed(text, number) or ()]
-        return any(isinstance(e, (Record, Records)) or isinstance(e, Marker)
-                   and e.kind in (TRACEBACK, OOM, KILLED) for e in events + parser.finish())
+        return any(isinstance(e, (Record, Records)) for e in events + parser.finish())
 
     def _use(self, fmt) -> bool:
         """Read this input as `fmt` from now on (the buffered lines first)."""

@@ -148,7 +148,8 @@ class Reader:
 
     def finish(self, strict: bool = True) -> None:
         """The end of the inputs: their last lines (a followed file's unfinished one), the
-        parsers flushed. strict: a run none of whose inputs is of a known format raises."""
+        parsers flushed, a followed file's last modification. strict: a run none of whose
+        inputs is of a known format raises."""
         for inp in self.inputs():
             follower = self.followers.get(inp.path)
             items = follower.flush() if follower is not None else []
@@ -157,6 +158,8 @@ class Reader:
                     self._take_events(inp, items)
                 else:
                     self._feed(inp, items)
+            if follower is not None and inp.path in self.ingests:
+                self._sink_of(inp.path).saw_modified(inp.mtime())
         for path, ingest in self.ingests.items():
             try:
                 ingest.finish(strict=True)

@@ -211,6 +211,16 @@ def vdl_record_ends(data: bytes) -> list[int]:
     return ends
 
 
+def appended(dest, data: bytes, cuts):
+    """Append `data` to the file `dest` up to each cut in turn, yielding after each."""
+    written = 0
+    for cut in cuts:
+        with open(dest, "ab") as f:
+            f.write(data[written:cut])
+        written = cut
+        yield cut
+
+
 CASES = [(tfevents, next(HF_RUN.iterdir()), tf_record_ends),
          (visualdl, VDL_FILE, vdl_record_ends)]
 
@@ -267,12 +277,8 @@ def test_watch_shows_records_as_they_are_appended(tmp_path, fmt, source, record_
     w = Watch(str(run_dir), Options(poll=1.0, output=str(tmp_path / "r.html")))
     assert w.step() == 0                               # no event file yet
     seen = []
-    written = 0
-    for cut in (flushes[len(flushes) // 2] + 6, len(data)):  # the first ends in a partial record
-        with open(dest, "ab") as f:
-            f.write(data[written:cut])
-        written = cut
-        w.step()
+    for _ in appended(dest, data, (flushes[len(flushes) // 2] + 6, len(data))):  # (the first
+        w.step()                                                             # a partial record)
         w.step()
         w.publish()
         seen.append(w.summary["train_records"])

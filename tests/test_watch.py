@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATA
+from test_events import CASES, appended
 
 from logreport.analysis import summarize, summary_json
 from logreport.reader import load
@@ -450,6 +451,20 @@ def _waits_for_the_rest(log, lines, cut: int, before: int, after: int, tmp_path,
     assert w.summary["eval_records"] == after == summarize(load(str(log)))["eval_records"]
 
 
+def _paused_then_given_the_rest(log, head: bytes, rest: bytes, tmp_path) -> Watch:
+    """A watch of a log written up to `head`, paused there (ticks: it settles), then given
+    the rest, and finished."""
+    log.write_bytes(head)
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    with open(log, "ab") as f:
+        f.write(rest)
+    w.step()
+    w.finish()
+    return w
+
+
 @pytest.mark.parametrize("name, evals, status", [
     ("97_nonLF_esm2_fsdp_eval_dict_then_block_adding_perplexity.log", 1, "finished"),
     ("98_nonLF_trl_skypilot_readme_bar_then_dict_each_step_20b.log", 0, "finished"),
@@ -473,10 +488,10 @@ def test_what_a_log_ends_in_shows_once_it_pauses(tmp_path, name, evals, status):
     assert w.summary["eval_records"] == evals      # (nothing was left to give at the end)
 
 
-def _evaluations(run):
-    """(step, epoch, {metric: value}) of every evaluation record of a run."""
+def _rows(run, phase="eval"):
+    """(step, epoch, {metric: value}) of every record of a phase of a run, as text."""
     rows = []
-    for _, table in run.tables("eval"):
+    for _, table in run.tables(phase):
         values = [{} for _ in range(len(table))]
         for name, series in table.series.items():
             for i, value in zip(series.rec.tolist(), np.asarray(series.value).tolist()):
@@ -501,17 +516,9 @@ def test_a_pause_before_or_inside_a_metrics_block_changes_no_evaluation(tmp_path
     log = tmp_path / "run.log"
     lines = lines_of(source)
     cut = next(i for i, line in enumerate(lines) if b"***** eval metrics *****" in line) + into
-    with open(log, "wb") as f:
-        f.writelines(lines[:cut])
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
     whole = load(str(log))
-    assert _evaluations(w.run) == _evaluations(whole)
+    assert _rows(w.run) == _rows(whole)
     want = summarize(whole)
     for key in ("eval_records", "unparsed_lines", "best", "repeated_records"):
         assert w.summary[key] == want[key], key
@@ -526,14 +533,7 @@ def test_a_pause_in_a_job_setup_that_names_paddleseg_paths_locks_no_other_format
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
     cut = next(i for i, line in enumerate(lines) if b"progbar.py" in line)   # the unzip listing
     log = tmp_path / "run.log"
-    log.write_bytes(b"".join(lines[:cut]))
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddleseg", 2400)
     assert (want["format"], want["train_records"]) == ("paddleseg", 2400)
@@ -547,15 +547,94 @@ def test_a_pause_before_the_first_window_is_full_leaves_the_window_to_decide(tmp
     (summary, which decides on the first window of lines: paddlenlp, 60). A pause's few lines
     are no full window: the first window still decides."""
     data = (DATA / "paddlenlp" / "15_trainer_2022_fewclue_tnews_a_hole_of_nuls_mid_file.log").read_bytes()
-    log = tmp_path / "run.log"
-    log.write_bytes(data[:43273])                  # mid-line, in the evaluation's banner
-    w = make_watch(log, tmp_path)
-    for _ in range(8):                             # ticks of a paused log: it settles
-        w.step()
-    with open(log, "ab") as f:
-        f.write(data[43273:])
-    w.step()
-    w.finish()
+    log = tmp_path / "run.log"                     # (cut mid-line, in the evaluation's banner)
+    w = _paused_then_given_the_rest(log, data[:43273], data[43273:], tmp_path)
     want = summarize(load(str(log)))
     assert (w.summary["format"], w.summary["train_records"]) == ("paddlenlp", 60)
     assert (want["format"], want["train_records"]) == ("paddlenlp", 60)
+
+
+def test_a_watch_holds_as_many_lines_of_no_known_format_as_a_read(tmp_path):
+    """A PaddleOCR workerlog.0 whose training begins at line 34332, after launches that failed
+    and 16,925 of the data loader's errors: a read holds 100,000 lines of no known format
+    before it gives up, a watch let all but the newest 20,000 go. Decided near line 34,400,
+    the watch had dropped the first 14,480 lines: the first launch's traceback (line 116),
+    7,144 unparsed lines, 329 s of wall time. It now holds what a read holds."""
+    source = DATA / "paddleocr" / ("26_v2.0_rec_launches_16925_dataloader_errors_then_training_"
+                                   "from_line_34332_workerlog0.log.gz")
+    log = tmp_path / "workerlog.0"
+    log.write_bytes(gzip.decompress(source.read_bytes()))
+    w = make_watch(log, tmp_path)
+    w.start()
+    w.step()
+    w.finish()
+    want = summarize(load(str(log)))
+    for key in ("train_records", "anomalies", "unparsed_lines", "wall_seconds", "segments"):
+        assert w.summary[key] == want[key], key
+    assert (want["anomalies"][0]["line"], want["unparsed_lines"]) == (116, 17050)
+
+
+def test_a_traceback_at_start_up_backs_no_format_at_a_pause(tmp_path):
+    """A PaddleNLP job whose first launch failed at start-up (a traceback at line 9; the next
+    launch came 28 minutes later), paused there: its few lines scored as PaddleDetection's and
+    the traceback, which every format reads, backed that: the watch locked `ppdet` (to the end:
+    0 records, `failed`; summary: paddlenlp, 11 training and 29 evaluation records). Only a
+    record backs a format decided at a pause now."""
+    source = DATA / "paddlenlp" / ("12_trainer_2023_11_progress_bar_on_records_without_prefix_"
+                                   "workerlog0.log.gz")
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if b"receive shutdown event" in line) + 1
+    log = tmp_path / "workerlog.0"
+    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
+    want = summarize(load(str(log)))
+    got = [w.summary[k] for k in ("format", "train_records", "eval_records", "status")]
+    assert got == [want[k] for k in ("format", "train_records", "eval_records", "status")]
+    assert got[:3] == ["paddlenlp", 11, 29]
+
+
+def test_a_stopped_watch_judges_the_log_by_its_last_modification(tmp_path):
+    """A watch noted a log's modification time only where it read a backlog: one started
+    before its log existed, stopped, said `the source has no modification time`; one started
+    on a log judged it by the time it had at the start. The followed file's last modification
+    is noted at the end, as a read notes it."""
+    lines = lines_of(DATA / "ppdet" / "public_01_yolov3_paddle34297.log")
+    for backlog in (0, len(lines) // 2):
+        log = tmp_path / f"run{backlog}.log"
+        if backlog:
+            log.write_bytes(b"".join(lines[:backlog]))
+        w = make_watch(log, tmp_path)
+        w.start()
+        w.step()
+        time.sleep(0.05)
+        with open(log, "ab") as f:
+            f.writelines(lines[backlog:])
+        w.step()
+        w.finish()
+        assert w.run.modified == load(str(log)).modified == pytest.approx(os.stat(log).st_mtime)
+        assert "no modification time" not in w.summary["status_evidence"]
+        assert w.summary["status"] == summarize(load(str(log)))["status"] == "unknown"
+
+
+@pytest.mark.parametrize("fmt, source, record_ends", CASES, ids=["tfevents", "visualdl"])
+def test_a_pause_between_two_scalars_of_one_step_keeps_one_record(tmp_path, fmt, source,
+                                                                   record_ends):
+    """An event file gets a step's scalars one record at a time (VisualDL appends each as it
+    is logged). A watch that found no new record at a poll gave the step's scalars so far as
+    a record, the rest as more at the same step: read a record at a time, the VisualDL run
+    had 96 training records (summary: 24), the Trainer's 63 (20; 16 evaluations for 4, its
+    final metrics split in two). The rest of a VisualDL step now completes the record given
+    at the pause; a Trainer's group is given at a pause once its epoch (its last tag) came:
+    a part may not tell the phase (`train_runtime` read as a training record)."""
+    data = source.read_bytes()
+    log = tmp_path / source.name
+    log.write_bytes(b"")
+    w = make_watch(log, tmp_path)
+    w.start()
+    for _ in appended(log, data, record_ends(data)):   # a record at a time, a pause after each
+        w.step()
+        w.step()
+    w.finish()
+    want = load(str(log))
+    assert [_rows(w.run, phase) for phase in ("train", "eval", "final")] == \
+        [_rows(want, phase) for phase in ("train", "eval", "final")]
+    assert w.summary["train_records"] == want.count("train") in (20, 24)

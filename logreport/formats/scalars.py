@@ -17,7 +17,7 @@ from importlib import import_module
 import numpy as np
 
 from ..errors import MissingExtra
-from ..events import Info
+from ..events import Info, Record
 
 
 def need(extra: str, what: str, path: str, *modules: str) -> list:
@@ -49,7 +49,8 @@ def learning_rate(name: str) -> str:
 
 @dataclass
 class Group:
-    """Scalars logged together: one step, each tag once; time and number of the first."""
+    """Scalars logged together: one step, each tag once; time and number of the first.
+    `given`: its values given before (at a pause), whose record its values complete."""
 
     step: int
     kind: str | None
@@ -57,6 +58,7 @@ class Group:
     time: float | None = None
     number: int = 0
     ended: bool = False
+    given: dict = field(default_factory=dict)
 
 
 class Grouper:
@@ -74,7 +76,7 @@ class Grouper:
         kind = self.kind(tag)
         group, out = self.open, []
         if group is None or not self._fits(group, step, tag, kind):
-            if group is not None:
+            if group is not None and group.values:
                 out.append(group)
             group = self.open = Group(step, kind, time=time, number=number)
         group.kind = group.kind or kind
@@ -83,7 +85,7 @@ class Grouper:
         return out
 
     def _fits(self, group: Group, step: int, tag: str, kind: str | None) -> bool:
-        if group.step != step or tag in group.values:
+        if group.step != step or tag in group.values or tag in group.given:
             return False
         if group.ended and tag not in self.goes_on:
             return False
@@ -92,7 +94,22 @@ class Grouper:
     def flush(self) -> list:
         """The open group, if any."""
         group, self.open = self.open, None
-        return [group] if group is not None else []
+        return [group] if group is not None and group.values else []
+
+    def pause(self) -> list:
+        """At a pause in the writing: the open group's values so far, as a group; it stays
+        open, and scalars that fit it are the rest of its record (a writer may have flushed
+        part of what it logged together: VisualDL appends scalar by scalar). Where a tag
+        ends groups, only an ended one is given: a part may not tell its record's phase (a
+        Trainer's final metrics before `train_loss`)."""
+        group = self.open
+        if group is None or not group.values or self.ends and not group.ended:
+            return []
+        given = Group(group.step, group.kind, group.values, group.time, group.number,
+                      group.ended, dict(group.given))
+        group.given.update(group.values)
+        group.values = {}
+        return [given]
 
 
 class ScalarReader:
@@ -119,13 +136,13 @@ class ScalarReader:
             self.records += 1
             self._record(payload, out)
         if self.records == before:
-            out.extend(self._record_of(group) for group in self.grouper.flush())
+            out.extend(self._give(group) for group in self.grouper.pause())
         return self._with_facts(out, facts)
 
     def finish(self) -> list:
         """At the end of the file: the open group, and what could not be read."""
         facts = dict(self.facts)
-        out = [self._record_of(group) for group in self.grouper.flush()]
+        out = [self._give(group) for group in self.grouper.flush()]
         try:
             tail = os.path.getsize(self.path) - self.consumed
         except OSError:
@@ -138,7 +155,14 @@ class ScalarReader:
     def scalar(self, step: int, tag: str, value: float, time: float, out: list) -> None:
         """One scalar of the record being read."""
         for group in self.grouper.add(step, tag, value, time, self.records):
-            out.append(self._record_of(group))
+            out.append(self._give(group))
+
+    def _give(self, group: Group) -> Record | None:
+        """The record of a group; of the rest of one given at a pause: one that completes it."""
+        record = self._record_of(group)
+        if record is not None and group.given:
+            record.completes = True
+        return record
 
     def decode(self, message, payload: bytes):
         """A record's proto, or None for a damaged one (counted)."""

@@ -65,8 +65,10 @@ def grouper() -> Grouper:
 
 
 def record(group: Group) -> Record | None:
-    """A group of scalars as the Record of its `logs` dict (None: nothing but the epoch)."""
-    logs = {logs_key(tag): value for tag, value in group.values.items()}
+    """A group of scalars as the Record of its `logs` dict (None: nothing but the epoch); of
+    the rest of a group given at a pause (the tokens seen after the epoch), its own values,
+    read with those given (they tell the phase)."""
+    logs = {logs_key(tag): value for tag, value in {**group.given, **group.values}.items()}
     rec = llamafactory.record(logs, group.step, group.number)
     if rec is None:                       # no loss, no eval_ key: a custom log
         epoch = logs.pop("epoch", None)
@@ -74,6 +76,9 @@ def record(group: Group) -> Record | None:
             return None
         rec = Record(EVAL if group.kind in ("eval", "test") else TRAIN, logs,
                      step=group.step, epoch=epoch, line=group.number)
+    if group.given:
+        own = {logs_key(tag) for tag in group.values}
+        rec.metrics = {name: value for name, value in rec.metrics.items() if name in own}
     rec.time = group.time
     return rec
 
