@@ -131,9 +131,9 @@ class Ingest:
 
     def held(self) -> list:
         """At a pause of HELD_QUIET polls, the records the parser holds back for lines that may
-        still come (its `held`, where it has one: a training dict waiting for its bar), as the
+        still come (its `waiting_records`, where it has one: a dict waiting for its bar), as the
         log's end would give them now; else none. For a live view: the run gets none."""
-        held = getattr(self.parser, "held", None)
+        held = getattr(self.parser, "waiting_records", None)
         if held is None or self.quiet < HELD_QUIET:
             return []
         if self.held_at != self.run.lines:

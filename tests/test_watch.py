@@ -638,3 +638,21 @@ def test_a_pause_between_two_scalars_of_one_step_keeps_one_record(tmp_path, fmt,
     assert [_rows(w.run, phase) for phase in ("train", "eval", "final")] == \
         [_rows(want, phase) for phase in ("train", "eval", "final")]
     assert w.summary["train_records"] == want.count("train") in (20, 24)
+
+
+@pytest.mark.parametrize("path", ["paddleocr/06_rec_svtr_save_model_fractional_samples_ocr6632.log",
+                                  "paddleseg/05_v2.0_train_tab_ips_pr928.log",
+                                  "paddleclas/11_engine_v2.5_piecewise_two_class_clas3203.log"])
+def test_a_paused_watch_of_a_paddle_tools_log_goes_on(tmp_path, path):
+    """A pause asks the parser for the records it holds back (a Trainer dict waiting for its
+    bar): the Paddle parsers' `held` (a line's events kept back) is a list, and calling it
+    stopped every paused watch of a PaddleOCR, PaddleSeg or PaddleClas log with a TypeError.
+    Paused halfway, then given the rest: what `summary` of the whole log gives."""
+    data = (DATA / path).read_bytes()
+    half = data.index(b"\n", len(data) // 2) + 1
+    log = tmp_path / "run.log"
+    w = _paused_then_given_the_rest(log, data[:half], data[half:], tmp_path)
+    w.publish()
+    want = summarize(load(str(log)))
+    assert (w.summary["train_records"], w.summary["last_step"], w.summary["status"]) == \
+        (want["train_records"], want["last_step"], want["status"])

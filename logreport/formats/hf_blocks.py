@@ -34,7 +34,7 @@ class Blocks:
             self.settled = settled
         return out
 
-    def held(self) -> list:
+    def waiting_records(self) -> list:
         """The records a training dict waiting for its bar (or a burst) would give if the log
         ended here, as `finish` gives them to a copy of the parser (which stays as it is): what
         a live view shows at a pause, until the lines after them come."""
