@@ -12,7 +12,7 @@ from datetime import datetime
 from . import formats
 from .batch import Batch
 from .errors import UnknownFormat
-from .events import Frames, Record, RecordRows, Records
+from .events import KILLED, OOM, TRACEBACK, Frames, Marker, Record, RecordRows, Records
 from .formats.common import EXCEPTION
 from .model import Reading
 from .sources import block_lines, frames
@@ -96,8 +96,7 @@ class Ingest:
         """At a pause of a live input: decide the format on the lines so far, if they tell it
         from every other (else wait for more lines: a watch keeps the format it chose); once
         they have stayed as they are for QUIET_SETTLES pauses (a short log already written, or
-        one that stopped), as a whole log's is decided, where the format reads a record in
-        them."""
+        one that stopped), as a whole log's is decided."""
         if self.parser is not None:
             return self._settle_parser()
         if not self.buffer:
@@ -181,25 +180,25 @@ class Ingest:
     def _decide(self, clear: bool = False, backed: bool = False) -> bool:
         """Decide the format on the buffered lines: first on the first SNIFF_LINES, however
         many came at once (a watch reads lines in batches, `load` in blocks: alike), then, if
-        that decided nothing, on all of them. `backed`: only a format that reads a record in
-        them (a live log's start-up alone may score as another tool's: a watch paused at model
-        loading locked a PaddleSeg run as PaddleDetection's, 0 records; a traceback, which
-        every format reads, backs none: one at a PaddleNLP job's start locked it so too)."""
+        that decided nothing, on all of them. `backed`: only a format that reads a record or a
+        failure in them (a live log's start-up alone may score as another tool's: a watch
+        paused at model loading locked a PaddleSeg run as PaddleDetection's, 0 records)."""
         window = self.buffer if self.tried or clear else self.buffer[:SNIFF_LINES]
         # (a pause's fewer lines that gave nothing read as the format they lead to are no try:
         # the window a whole log is decided on still decides once it is full)
         self.tried = self.tried or not clear and len(window) >= SNIFF_LINES
         fmt = formats.detect([text for _, text in window], clear)
-        if fmt is not None and backed and not self._reads_a_record(fmt):
+        if fmt is not None and backed and not self._gives_something(fmt):
             self.unbacked = len(self.buffer)
             return False
         return fmt is not None and self._use(fmt)
 
-    def _reads_a_record(self, fmt) -> bool:
-        """Whether the lines buffered, read as `fmt`, give a record."""
+    def _gives_something(self, fmt) -> bool:
+        """Whether the lines buffered, read as `fmt`, give a record or a failure."""
         parser = fmt.Parser(**self._parser_args(fmt))
         events = [e for number, text in self.buffer for e in parser.feed(text, number) or ()]
-        return any(isinstance(e, (Record, Records)) for e in events + parser.finish())
+        return any(isinstance(e, (Record, Records)) or isinstance(e, Marker)
+                   and e.kind in (TRACEBACK, OOM, KILLED) for e in events + parser.finish())
 
     def _use(self, fmt) -> bool:
         """Read this input as `fmt` from now on (the buffered lines first)."""

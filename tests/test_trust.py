@@ -1239,7 +1239,7 @@ def test_a_watch_quiet_through_start_up_waits_for_lines_that_read(case, cut, tmp
     data loader) had its format decided on the start-up lines alone, "as a whole log's": a
     PaddleSeg and a PaddleOCR start-up scored as PaddleDetection's, and the watch read the
     whole run so (0 records, `running` to the end). Decided so, a format must read a record
-    in the lines; else the watch waits for more."""
+    or a failure in the lines; else the watch waits for more."""
     from logreport.model import Run
     from logreport.pipeline import QUIET_SETTLES, Ingest
     from logreport.sources import Input

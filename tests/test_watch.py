@@ -574,18 +574,28 @@ def test_a_watch_holds_as_many_lines_of_no_known_format_as_a_read(tmp_path):
     assert (want["anomalies"][0]["line"], want["unparsed_lines"]) == (116, 17050)
 
 
-def test_a_traceback_at_start_up_backs_no_format_at_a_pause(tmp_path):
+def test_a_crash_at_start_up_is_told_at_a_pause_in_the_format_of_the_rest(tmp_path):
     """A PaddleNLP job whose first launch failed at start-up (a traceback at line 9; the next
     launch came 28 minutes later), paused there: its few lines scored as PaddleDetection's and
-    the traceback, which every format reads, backed that: the watch locked `ppdet` (to the end:
-    0 records, `failed`; summary: paddlenlp, 11 training and 29 evaluation records). Only a
-    record backs a format decided at a pause now."""
+    the traceback backed that: the watch locked `ppdet` (to the end: 0 records, `failed`;
+    summary: paddlenlp, 11 training and 29 evaluation records). Paddle's own lines no longer
+    name PaddleDetection: at the pause the crash is told as PaddleNLP's, and the relaunch's
+    records come in."""
     source = DATA / "paddlenlp" / ("12_trainer_2023_11_progress_bar_on_records_without_prefix_"
                                    "workerlog0.log.gz")
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
     cut = next(i for i, line in enumerate(lines) if b"receive shutdown event" in line) + 1
     log = tmp_path / "workerlog.0"
-    w = _paused_then_given_the_rest(log, b"".join(lines[:cut]), b"".join(lines[cut:]), tmp_path)
+    log.write_bytes(b"".join(lines[:cut]))
+    w = make_watch(log, tmp_path)
+    for _ in range(8):                             # ticks of a paused log: it settles
+        w.step()
+    w.publish()
+    assert (w.summary["format"], w.summary["status"]) == ("paddlenlp", "failed")
+    with open(log, "ab") as f:
+        f.write(b"".join(lines[cut:]))
+    w.step()
+    w.finish()
     want = summarize(load(str(log)))
     got = [w.summary[k] for k in ("format", "train_records", "eval_records", "status")]
     assert got == [want[k] for k in ("format", "train_records", "eval_records", "status")]
