@@ -95,12 +95,7 @@ class Table:
         self.file.append(file)
         self.estimated.append(1.0 if rec.estimated else 0.0)
         self.estimated_count += bool(rec.estimated)
-        for name, value in rec.metrics.items():
-            series = self.series.get(name)
-            if series is None:
-                series = self.series[name] = Series(name, self.spill)
-            series.add_indexes(index)
-            series.value.append(value)
+        self._add_metrics(index, rec.metrics)
 
     def completes_last(self, rec: Record) -> bool:
         """Whether a record that `completes` the one before it gives only metrics the last
@@ -116,8 +111,11 @@ class Table:
 
     def complete_last(self, rec: Record) -> None:
         """Add rec's metrics to the last record (see completes_last)."""
-        index = len(self.step) - 1
-        for name, value in rec.metrics.items():
+        self._add_metrics(len(self.step) - 1, rec.metrics)
+
+    def _add_metrics(self, index: int, metrics: dict) -> None:
+        """Each metric's value, as the record at `index`'s."""
+        for name, value in metrics.items():
             series = self.series.get(name)
             if series is None:
                 series = self.series[name] = Series(name, self.spill)
