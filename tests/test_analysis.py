@@ -353,3 +353,13 @@ def test_throughput_is_judged_within_each_training(tmp_path):
     assert [a["step"] for a in drops] == [0, 11]
     assert all("its training's median" in a["detail"] for a in drops)
     assert "median 5.149" in drops[0]["detail"] and "median 0.1828" in drops[1]["detail"]
+
+
+def test_no_evaluation_is_timed_across_training_the_log_does_not_hold():
+    """public_52: 4 training lines of epoch 0 (iter 60 of 1929), then tools/eval.py's table 3 h
+    later. That time was an evaluation's (8272 s, x 49 still due: ETA 6.5 days for the log's
+    1 d 19 h). The 1868 iterations between are not in the log: the evaluation is not timed."""
+    s = summarize(load(str(PPDET / "public_52_picodet_layout_readme_train_excerpt_then"
+                                   "_evalpy_result_hours_later.log")))
+    assert s["timing"]["eval"] is None
+    assert s["eta_seconds"] == 154889.0 == s["progress"]["remaining_seconds"]

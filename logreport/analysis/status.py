@@ -18,6 +18,7 @@ from .series import (
     best,
     last_train_axes,
     last_value,
+    main_loss,
     mean_positive,
     median,
     remembered,
@@ -367,10 +368,14 @@ def eval_time(run: Run) -> dict | None:
     """Mean evaluation time, measured on the log's clock, and the time the remaining ones need.
 
     One evaluation lasts from the last training record before it to its result, less the
-    training steps that were still due in that epoch (batch_cost each).
+    training steps that were still due in that epoch (batch_cost each). More steps due than
+    two logging intervals: the records between are not in the log (an excerpt, a later
+    process's evaluation), and that time is no evaluation's.
     """
     if not run.count(TRAIN):
         return None
+    loss = main_loss(run)
+    interval = step_gaps(run, loss, positive=True) if loss else float("nan")
     evals = [(*row, seg.index) for seg, table in run.tables(EVAL)
              for row in zip(table.step, table.epoch, table.time, table.line)]
     before = _train_before(run, np.array([row[3] for row in evals], dtype=np.float64),
@@ -383,6 +388,8 @@ def eval_time(run: Run) -> dict | None:
         if not found or math.isnan(t) or math.isnan(last_time):
             continue
         due = 0.0 if math.isnan(step) else max(0.0, step - last_step)
+        if due and not due <= 2 * interval:
+            continue
         durations.append(max(0.0, t - last_time - due * cost))
     if not durations:
         return None
