@@ -44,6 +44,9 @@ PHRASES = {
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
     "lang": ("en", "zh"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
+    "figure": ("{metric} {value}{at}", "{metric} {value}{at}"), "list": (", ", "，"),
+    "alongside": (" (first of {n}; also {others})", "（{n} 个之首；另有 {others}）"),
+    "first_of": ("first of {}", "{} 个之首"),
     "last_training": (" of the log's last training", "（日志中最后一次训练）"),
     "apart": (" of an evaluation apart from the training (the log states no step or epoch for it)",
               "（来自训练之外的单独评估，日志未给出其步数或轮次）"),
@@ -230,15 +233,23 @@ def _where(step, epoch, w: dict, estimated: bool = False) -> str:
 
 
 def _best(summary: dict, w: dict) -> str | None:
+    """'Best eval_a_loss 1.1 at epoch 1', and where several alike stand equal (two eval
+    datasets' losses) that it is the first of them, and the others' best."""
     b = summary.get("best")
     if not b:
         return None
+    others = [_figure(o, summary, w, w["figure"]) for o in b.get("alongside", ())]
+    return _figure(b, summary, w, w["best"]) + (w["alongside"].format(
+        n=len(others) + 1, others=w["list"].join(others)) if others else "")
+
+
+def _figure(b: dict, summary: dict, w: dict, phrase: str) -> str:
     where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
     at = w["at"].format(where) if where else w["at_stated"] if b.get("stated") else ""
     # an evaluation with no step or epoch in a log that trained: another process's (PaddleOCR's
     # tools/eval.py of some checkpoint), not one of the last training's, whatever came before
     apart = not where and not b.get("stated") and summary.get("train_records")
-    return w["best"].format(metric=b["metric"], value=present.number(b["value"]), at=at) \
+    return phrase.format(metric=b["metric"], value=present.number(b["value"]), at=at) \
         + (w["apart"] if apart else w["last_training"] if b.get("last_training") else "")
 
 
@@ -291,9 +302,11 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
     out[0]["warn"] = bool(found)            # (a finished run with anomalies is not all green)
     b = summary.get("best")
     if b:
+        where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated")) \
+            or (w["as_stated"] if b.get("stated") else "")
+        alike = w["first_of"].format(len(b["alongside"]) + 1) if b.get("alongside") else ""
         out.append(_card("best", present.number(b["value"]),
-                         _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated"))
-                         or (w["as_stated"] if b.get("stated") else ""),
+                         w["list"].join(x for x in (where, alike) if x),
                          metric=b["metric"],
                          value=b["value"], better="min" if lower_is_better(b["metric"]) else "max"))
     if loss:

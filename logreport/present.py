@@ -99,9 +99,11 @@ def best(summary_best: dict | None) -> str:
     step = (f"step {step_number(b['step'], b.get('step_estimated'))}"
             if b.get("step") is not None else "")
     at = ", ".join(x for x in (where(epoch=b.get("epoch")), step) if x)
+    others = b.get("alongside") or ()          # several alike: the first, and the others'
     return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "") \
         + (" (as the log states)" if b.get("stated") else "") \
-        + (" (of the log's last training)" if b.get("last_training") else "")
+        + (" (of the log's last training)" if b.get("last_training") else "") \
+        + (f" (first of {len(others) + 1}; also {', '.join(map(best, others))})" if others else "")
 
 
 def status(summary: dict) -> str:

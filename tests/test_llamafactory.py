@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import DATA  # noqa: F401  (loads the hypothesis profile)
 
-from logreport import headline, mail
+from logreport import headline, mail, present
 from logreport.analysis import summarize, values
 from logreport.formats.hf_values import stamp
 from logreport.headline import cards
@@ -299,3 +299,22 @@ def test_an_evaluation_each_rank_printed_is_one():
     assert (evals["eval_loss"], evals["eval_accuracy"], evals["perplexity"]) == (
         2.6093177795410156, 0.20685649827919567, 13.5898)
     assert evals["eval_runtime"] == 75.8886           # the first print's (task 1's)
+
+
+def test_the_best_of_several_eval_datasets_says_it_is_one_and_gives_the_others():
+    """A Trainer given a dict of eval datasets (Sentence Transformers v3: snli, stsb) prints
+    one dict each, `eval_snli_loss` then `eval_stsb_loss`: the best was snli's 1.09882 alone,
+    taken for being printed first, with nothing saying the run evaluated two sets nor what
+    stsb's was (0.276833). It is still the first, said so, with the other's best beside it."""
+    run = load(str(Path(__file__).parent / "data" / "llamafactory"
+                   / "118_nonLF_sbert_v3_two_eval_datasets_each_its_own_loss_dict.log"))
+    summary = summarize(run)
+    best = summary["best"]
+    assert (best["metric"], best["value"], best["epoch"]) == ("eval_snli_loss", 1.0988188982009888, 0.07)
+    assert [(b["metric"], b["value"], b["epoch"]) for b in best["alongside"]] == [
+        ("eval_stsb_loss", 0.2768329977989197, 0.07)]
+    assert "Best eval_snli_loss 1.09882 at epoch 0.07 (first of 2; also eval_stsb_loss 0.276833 " \
+        "at epoch 0.07)" in headline.sentence(summary, headline.loss_change(run))
+    assert {c["key"]: c for c in cards(summary)}["best"]["sub"] == "epoch 0.07, first of 2"
+    assert present.best(best) == ("eval_snli_loss 1.09882 @ epoch 0.07 "
+                                  "(first of 2; also eval_stsb_loss 0.276833 @ epoch 0.07)")

@@ -204,6 +204,21 @@ def main_eval_metric(run: Run) -> str | None:
     states it, else the one the log's stated best names (_ranked_by), else the format's first,
     else an accuracy, else an overall F1 or exact match, else a loss, else the first; never a
     bookkeeping one nor a speed (an eval of runtimes alone has none)."""
+    chosen, alike = _main_eval(run)
+    return alike[0] if alike else chosen
+
+
+def alike_eval_metrics(run: Run) -> list[str]:
+    """Where nothing names the main eval metric and several accuracies or losses stand equal
+    (each eval dataset's `eval_<name>_loss`, a student's and a teacher's loss): those, in the
+    log's order, the first of which main_eval_metric takes; else []."""
+    alike = _main_eval(run)[1]
+    return alike if len(alike) > 1 else []
+
+
+def _main_eval(run: Run) -> tuple[str | None, list[str]]:
+    """(the main eval metric, else None; where that is None, the accuracies, else the losses,
+    of which main_eval_metric takes the first)."""
     described = formats.describe(run.format)
     names = [n for n in run.metric_names(EVAL)
              if n not in described.hidden and judged(n)]
@@ -211,17 +226,19 @@ def main_eval_metric(run: Run) -> str | None:
     if isinstance(chosen, str):
         for name in (chosen, f"eval_{chosen}"):
             if name in names:
-                return name
+                return name, []
     ranked = _ranked_by(run, names)
     if ranked:
-        return next((n for n in described.main_eval if n in ranked), ranked[0])
+        return next((n for n in described.main_eval if n in ranked), ranked[0]), []
     for name in described.main_eval:
         if name in names:
-            return name
+            return name, []
     accuracy = [n for n in names if "accuracy" in n]
     overall = [n for n in OVERALL if n in names]        # not a subset's (`eval_HasAns_f1`)
     losses = [n for n in names if n.endswith("loss")]
-    return (accuracy or overall or losses or names or [None])[0]
+    if accuracy or losses and not overall:
+        return None, accuracy or losses
+    return (overall or names or [None])[0], []
 
 
 def _ranked_by(run: Run, names: list[str]) -> list[str]:
@@ -325,7 +342,13 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     that evaluated (lineage_starts), with its step (and whether that is an estimate) and
     epoch; the best the log states (`stated`: its best-metric line) where that is better than
     every evaluation read; `last_training`: the log's earlier trainings' evaluations were
-    left out."""
+    left out; `alongside`: where several alike stand equal (alike_eval_metrics), the best of
+    each of the others."""
+    alike = [] if metric else alike_eval_metrics(run)
+    if alike:
+        found = best(run, alike[0])
+        others = [b for b in (best(run, m) for m in alike[1:]) if b]
+        return {**found, "alongside": others} if found and others else found
     metric = metric or main_eval_metric(run) or _stated_metric(run)
     if metric is None or metric not in run.metric_names(EVAL):
         return _stated_best(run, metric)
