@@ -2214,3 +2214,10 @@ def test_an_evaluation_at_a_step_its_rounded_epoch_prints_for_keeps_the_bars_ste
     assert run["best"]["step"] == 200 and run["best"]["step_estimated"] is False
     assert run["best"]["value"] == 3.1090574264526367
     assert "dict_steps" not in load(str(log)).info
+
+
+def test_a_log_of_typographic_quote_dicts_alone_is_detected():
+    """Twelve `{‘loss’: …}` dicts and nothing else (a paste through a word processor): the
+    parser reads typographic quotes, but detection did not, so the log was refused."""
+    (run,), _ = summaries(LF / "120_nonLF_typographic_quotes_dicts_alone_tf33336.log")
+    assert (run["format"], run["train_records"], run["last_epoch"]) == ("hf_trainer", 12, 2.27)
