@@ -2202,3 +2202,22 @@ def test_a_gzipped_nohup_out_in_a_folder_is_a_log(tmp_path):
     runs, _ = summaries(tmp_path)
     assert [os.path.basename(r["source"]) for r in runs] == ["nohup.out.gz"]
     assert runs[0]["train_records"] == summaries(log)[0][0]["train_records"]
+
+
+def test_an_evaluation_at_a_step_its_rounded_epoch_prints_for_keeps_the_bars_step():
+    """The bar at 200/200 glued to `***** Running Evaluation *****`, then the evaluation's dict
+    at `'epoch': 0.03` (6250 steps an epoch: 0.03 prints for steps 157-218). 200 was taken as
+    far past the 187.5 that 0.03 names, so stdout was called buffered and the evaluation (the
+    best eval_loss) put at ~188: it is at 200, exact."""
+    log = LF / "119_nonLF_wav2vec2_docstring_initial_eval_block_eval_after_bar_200_epoch_rounded.log"
+    (run,), _ = summaries(log)
+    assert run["best"]["step"] == 200 and run["best"]["step_estimated"] is False
+    assert run["best"]["value"] == 3.1090574264526367
+    assert "dict_steps" not in load(str(log)).info
+
+
+def test_a_log_of_typographic_quote_dicts_alone_is_detected():
+    """Twelve `{‘loss’: …}` dicts and nothing else (a paste through a word processor): the
+    parser reads typographic quotes, but detection did not, so the log was refused."""
+    (run,), _ = summaries(LF / "120_nonLF_typographic_quotes_dicts_alone_tf33336.log")
+    assert (run["format"], run["train_records"], run["last_epoch"]) == ("hf_trainer", 12, 2.27)

@@ -315,14 +315,15 @@ class Steps:
             self._fact("dict_steps", BUFFERED, line, out)
 
     def _off_epoch(self, step: int | None, epoch: float | None) -> bool:
-        """Whether `step` is far past the one `epoch` names: by more than a step an epoch (a
+        """Whether `step` is far past the steps `epoch` names, to the decimals it was printed
+        with (0.03 is any of steps 157-218 at 6250 an epoch): by more than a step an epoch (a
         partial last batch) and two, so only a bar that ran ahead of a buffered stdout gave it
         (an epoch past the bar says rather that the epoch does not count the steps: a streamed
         dataset's, 2.24 epochs at step 100 of 100)."""
         if step is None or epoch is None or not math.isfinite(epoch) or epoch <= 0 \
                 or not self.steps_per_epoch():
             return False
-        return step - self._epoch_step(epoch) > epoch + 2
+        return step - self._epoch_step(epoch + _half_unit(epoch)) > epoch + 2
 
     def _buffered_step(self, epoch: float | None) -> tuple[int | None, bool]:
         """(step, estimated) of an evaluation once stdout was found buffered: the step its epoch

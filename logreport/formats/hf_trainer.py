@@ -123,6 +123,8 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits = bars = 0.0
     for text in lines:
+        if "{‘" in text:          # typographic quotes, as the parser reads them (a paste's)
+            text = text.replace("‘", "'").replace("’", "'")
         if "{'" in text and "'global_step': " not in text \
                 and (_DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
             hits += 5
