@@ -2221,3 +2221,29 @@ def test_a_log_of_typographic_quote_dicts_alone_is_detected():
     parser reads typographic quotes, but detection did not, so the log was refused."""
     (run,), _ = summaries(LF / "120_nonLF_typographic_quotes_dicts_alone_tf33336.log")
     assert (run["format"], run["train_records"], run["last_epoch"]) == ("hf_trainer", 12, 2.27)
+
+
+def test_estimated_steps_follow_the_first_step_each_printed_epoch_begins_at():
+    """ChatGLM3's console: 114,599 examples in batches of 4 (28,650 steps an epoch), a dict
+    every 10 steps with the epoch to 2 decimals (0.0 for 14 dicts, 0.01 for 28, 0.02 ...) and
+    no bar until `500/3000`. Where the printed epoch changed, the estimate jumped to the middle
+    of its steps (286, then 573): past the bar still to come, whose exact 500 then read as a
+    restart (a second segment) and the dicts after it as 501-503. The first dict to print an
+    epoch lies at its first step, within a gap; the 28 dicts between 0.01's first step (144)
+    and 0.02's (430) leave one whole gap, 10: 430, 440 ... 500, as the bar says, then 510."""
+    log = LF / "121_nonLF_chatglm3_dicts_alone_many_a_printed_epoch_then_the_bar_at_500.log"
+    run = load(str(log))
+    steps = run.arrays("train", "loss")["step"].tolist()
+    (summary,), _ = summaries(log)
+    assert summary["segments"] == 1 and summary["train_records"] == 53
+    assert steps[14] == 144 and steps[42:] == [430, 440, 450, 460, 470, 480, 490, 500, 510, 520, 530]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert summary["last_step"] == 530 and summary["last_step_estimated"] is True
+
+
+def test_the_first_estimated_record_is_at_the_stated_logging_gap():
+    """`logging_steps=500` stated, no bar, a dict at `'epoch': 12.82` (39 steps an epoch): its
+    step was 499 (the epoch's), every later one a step short (999 ... 4999 of 5000); a run's
+    first log is at its logging gap: 500, 1000 ... 5000."""
+    run = load(str(LF / "74_nonLF_t5_rte_redirected_stdout_evals_after_the_bar.log.gz"))
+    assert run.arrays("train", "loss")["step"].tolist() == list(range(500, 5001, 500))

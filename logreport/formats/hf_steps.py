@@ -47,6 +47,8 @@ class Steps:
     ended = False           # the training printed its final dict (see _before_dict)
     written: tuple | None = None    # a tqdm.write whose text is still to come (_redrawn)
     late_writes = False     # two writes' texts were still to come at once (_redrawn)
+    epoch_run: tuple = (None, 0, None)  # the epoch the last estimated records printed, how
+                                        # many, the step their run began at (_run_after)
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
         """The values of an ms-swift dict, which states its step and the total (`values`
@@ -96,7 +98,7 @@ class Steps:
         """The step state of a new process in the same log: its steps start afresh."""
         self.record_step = self.last_step = self.clock_step = self.candidate = None
         self.estimated, self.train_count, self.bar_line = False, 0, 0
-        self.record_gap = self.facts.get("logging_steps")
+        self.record_gap, self.epoch_run = self.facts.get("logging_steps"), (None, 0, None)
         self.ended, self.eval_starts = False, ()
         self.written, self.late_writes = None, False
 
@@ -105,7 +107,9 @@ class Steps:
         record's (an estimate never collides with a record before it nor goes back): the
         last record's step plus the usual gap between records, when the epoch as printed
         (x examples / batch size) allows it; else the epoch's step; else the ordinal (times the
-        usual gap)."""
+        usual gap). The first record to print the epoch after one that several records in a
+        row printed lies at the first step that prints it, within a gap (no gap known).
+        The first record is at the usual gap at least (a step 1 at least)."""
         last = self.record_step
         following = None if last is None else last + (self.record_gap or 1)
         span = self._epoch_span(epoch)
@@ -115,9 +119,34 @@ class Steps:
         low, high = span
         if following is not None and (low <= following <= high or following > high):
             return following
+        if last is not None and self.record_gap is None and self._entered(epoch):
+            self._gap_between(low)
+            self.epoch_run = (None, 0, low)       # (where the run that begins here began)
+            return max(low, last + 1)
         guess = round(self._epoch_step(epoch))  # (no step prints as this epoch: the nearest)
         guess = min(max(guess, low), high) if low <= high else guess
-        return guess if last is None else max(guess, last + 1)
+        return max(guess, self.record_gap or 1) if last is None else max(guess, last + 1)
+
+    def _entered(self, epoch: float) -> bool:
+        """Whether a record printing `epoch` is the first to print it after several estimated
+        records in a row printed the epoch just below it (to the same decimals)."""
+        before, count, _ = self.epoch_run
+        half = _half_unit(epoch)
+        return count >= 2 and before is not None and _half_unit(before) == half \
+            and abs(epoch - before - 2 * half) < half / 2
+
+    def _gap_between(self, low: int) -> None:
+        """The gap between records, where the run of records that printed the epoch before
+        began at the first step printing it (`_entered`) and the next begins at `low`: the
+        one whole gap that puts `count` records between (each run's first record lies within
+        a gap of its epoch's first step)."""
+        _, count, began = self.epoch_run
+        if began is None:
+            return
+        rise = low - began
+        fewest, most = -(-(rise + 1) // (count + 1)), (rise - 1) // (count - 1)
+        if fewest == most >= 1:
+            self.record_gap = fewest
 
     def steps_per_epoch(self) -> float | None:
         """Examples / total batch size: the steps a fraction of an epoch maps to (the printed
@@ -207,9 +236,12 @@ class Steps:
         estimated = step is None or unsure
         if step is None:
             step = self._estimate(epoch)
-        elif not estimated and self.record_step is not None and step > self.record_step \
-                and not self.estimated:
-            self.record_gap = step - self.record_step
+            self.epoch_run = _run_after(self.epoch_run, np.array([epoch], dtype=np.float64))
+        else:
+            self.epoch_run = (None, 0, None)
+            if not estimated and self.record_step is not None and step > self.record_step \
+                    and not self.estimated:
+                self.record_gap = step - self.record_step
         self.record_step, self.estimated = step, estimated
         self.train_count += 1
         return step, estimated
@@ -228,6 +260,7 @@ class Steps:
                 self.record_gap = int(steps[grew[-1]] - before[grew[-1]])
         self.record_step, self.estimated = int(steps[-1]), False
         self.train_count += len(steps)
+        self.epoch_run = (None, 0, None)
 
     def _estimated_steps(self, epochs: np.ndarray) -> np.ndarray:
         """_train_step for records the log states no step for (their epochs: NaN where none),
@@ -242,6 +275,7 @@ class Steps:
             if len(epochs):
                 self.record_step, self.estimated = int(following[-1]), True
                 self.train_count += len(epochs)
+                self.epoch_run = _run_after(self.epoch_run, epochs)
             return np.concatenate((np.array(steps, np.float64), following))
         return np.array(steps + [self._train_step(None, epoch)[0] for epoch in epochs.tolist()],
                         np.float64)
@@ -457,7 +491,7 @@ class Steps:
                 step = floor + (gap * count if gap else count * (top - floor) // trains)
                 rec.step, rec.estimated, self.last_step = step, True, step
                 self.record_step, self.estimated, self.record_gap = step, True, gap
-                self.train_count += 1
+                self.train_count, self.epoch_run = self.train_count + 1, (None, 0, None)
             else:
                 rec.step, rec.estimated = self._train_step(None, rec.epoch)
                 self.last_step = rec.step
@@ -468,6 +502,20 @@ class Steps:
         if self.pending is not None:
             rec, self.pending, self.settled = self.pending, None, None
             self._emit(rec, step, out)
+
+
+def _run_after(run: tuple, epochs: np.ndarray) -> tuple:
+    """The epoch the last of `epochs` (estimated records' after `run`'s: NaN, none) printed,
+    how many records in a row printed it, and the step their run began at where known."""
+    last = float(epochs[-1])
+    if math.isnan(last):
+        return None, 0, None
+    other = np.flatnonzero(epochs != last)
+    if len(other):
+        return last, len(epochs) - 1 - int(other[-1]), None
+    if run[0] == last:
+        return last, len(epochs) + run[1], run[2]
+    return last, len(epochs), run[2] if run[0] is None else None
 
 
 def _half_unit(epoch: float) -> float:
