@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from ..events import EVAL, FINAL, NEW_RUN, TRAIN, Marker, Record
+from .hf_epochs import burst_gap, half_unit, run_after
 from .hf_values import restated, without_timing
 
 BUFFERED = ("estimated: stdout was buffered apart from the progress bar (the dicts came out "
@@ -131,8 +132,8 @@ class Steps:
         """Whether a record printing `epoch` is the first to print it after several estimated
         records in a row printed the epoch just below it (to the same decimals)."""
         before, count, _ = self.epoch_run
-        half = _half_unit(epoch)
-        return count >= 2 and before is not None and _half_unit(before) == half \
+        half = half_unit(epoch)
+        return count >= 2 and before is not None and half_unit(before) == half \
             and abs(epoch - before - 2 * half) < half / 2
 
     def _gap_between(self, low: int) -> None:
@@ -171,7 +172,7 @@ class Steps:
         """The steps whose epoch prints as `epoch` (to the decimals it was printed with)."""
         if epoch is None or not self.steps_per_epoch() or not math.isfinite(epoch):
             return None
-        half = _half_unit(epoch)
+        half = half_unit(epoch)
         return math.ceil(self._epoch_step(epoch - half)), math.floor(self._epoch_step(epoch + half))
 
     def _choose(self, glued: int | None, after: int | None, epoch: float | None) -> int | None:
@@ -236,7 +237,7 @@ class Steps:
         estimated = step is None or unsure
         if step is None:
             step = self._estimate(epoch)
-            self.epoch_run = _run_after(self.epoch_run, np.array([epoch], dtype=np.float64))
+            self.epoch_run = run_after(self.epoch_run, np.array([epoch], dtype=np.float64))
         else:
             self.epoch_run = (None, 0, None)
             if not estimated and self.record_step is not None and step > self.record_step \
@@ -275,7 +276,7 @@ class Steps:
             if len(epochs):
                 self.record_step, self.estimated = int(following[-1]), True
                 self.train_count += len(epochs)
-                self.epoch_run = _run_after(self.epoch_run, epochs)
+                self.epoch_run = run_after(self.epoch_run, epochs)
             return np.concatenate((np.array(steps, np.float64), following))
         return np.array(steps + [self._train_step(None, epoch)[0] for epoch in epochs.tolist()],
                         np.float64)
@@ -357,7 +358,7 @@ class Steps:
         if step is None or epoch is None or not math.isfinite(epoch) or epoch <= 0 \
                 or not self.steps_per_epoch():
             return False
-        return step - self._epoch_step(epoch + _half_unit(epoch)) > epoch + 2
+        return step - self._epoch_step(epoch + half_unit(epoch)) > epoch + 2
 
     def _buffered_step(self, epoch: float | None) -> tuple[int | None, bool]:
         """(step, estimated) of an evaluation once stdout was found buffered: the step its epoch
@@ -474,7 +475,7 @@ class Steps:
             return
         floor, top = self.record_step or 0, self.burst_bar
         trains = sum(rec.phase == TRAIN for rec in held)
-        gap = _burst_gap(held, trains, floor, top, self.record_gap)
+        gap = burst_gap(held, trains, floor, top, self.record_gap)
         spread = gap is None and self.record_gap is None and trains and top is not None \
             and top - floor >= trains and not self.steps_per_epoch()
         step, count, starts = floor, 0, list(self.eval_starts)
@@ -502,60 +503,3 @@ class Steps:
         if self.pending is not None:
             rec, self.pending, self.settled = self.pending, None, None
             self._emit(rec, step, out)
-
-
-def _run_after(run: tuple, epochs: np.ndarray) -> tuple:
-    """The epoch the last of `epochs` (estimated records' after `run`'s: NaN, none) printed,
-    how many records in a row printed it, and the step their run began at where known."""
-    last = float(epochs[-1])
-    if math.isnan(last):
-        return None, 0, None
-    other = np.flatnonzero(epochs != last)
-    if len(other):
-        return last, len(epochs) - 1 - int(other[-1]), None
-    if run[0] == last:
-        return last, len(epochs) + run[1], run[2]
-    return last, len(epochs), run[2] if run[0] is None else None
-
-
-def _half_unit(epoch: float) -> float:
-    """Half the last printed decimal of an epoch: how far the epoch it rounds may lie."""
-    text = repr(float(epoch))         # (rounded to 2 decimals, 0.20 prints as 0.2)
-    decimals = max(2, len(text.partition(".")[2])) if "e" not in text else 16
-    return 0.5 * 10.0 ** -decimals
-
-
-def _burst_gap(held: list, trains: int, floor: int, top: int | None,
-               known: int | None) -> int | None:
-    """The gap between the `trains` training records of a burst from `floor`, the last at or
-    before `top`: the `known` one (stated) where it keeps them there, else equal gaps that put
-    the last at `top`; each only where one rate of epochs a step agrees with every epoch
-    printed, to its decimals and within a step (an epoch's partial last batch); else None."""
-    if not trains or top is None or top <= floor:
-        return None
-    gaps = [known] if known and floor + trains * known <= top else []
-    if trains > 1 and (top - floor) % trains == 0:
-        gaps.append((top - floor) // trains)
-    return next((gap for gap in gaps if _epochs_agree(held, floor, gap)), None)
-
-
-def _epochs_agree(held: list, floor: int, gap: int) -> bool:
-    """Whether one rate of epochs a step agrees with each epoch a burst's records print, at
-    the steps `gap` apart from `floor` (an evaluation at the training record's before it)."""
-    step, placed = floor, []
-    for rec in held:
-        step += gap if rec.phase == TRAIN else 0
-        if rec.epoch is not None and math.isfinite(rec.epoch):
-            placed.append((step, rec.epoch))
-    if not placed or placed[-1][1] <= 0 or placed[-1][0] <= 0:
-        return False
-    a_step = placed[-1][1] / placed[-1][0]          # epochs a step, about
-    low, high = 0.0, math.inf                       # the rates every epoch allows
-    for at, epoch in placed:
-        slack = _half_unit(epoch) + a_step
-        if at <= 0:
-            if abs(epoch) > slack:
-                return False
-            continue
-        low, high = max(low, (epoch - slack) / at), min(high, (epoch + slack) / at)
-    return low <= high
