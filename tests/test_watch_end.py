@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import DATA
+from test_watch import _rows
 
 from logreport.analysis import summarize
 from logreport.events import TRAIN
@@ -39,13 +40,17 @@ def _cut(lines, text: bytes, after: int = 1) -> int:
     (ESM2, b"*** Evaluate ***", 0),      # the script's evaluation begins (its banner to come)
     (ESM2, b"Metrics are {", 0),         # its dict, the block that adds perplexity to come
     (ESM2, b"  eval_loss   ", 0),        # in that block, before its widest rows
+    (ESM2, b"  eval_samples_per_second", 0),   # after them, the dict's eval_steps_per_second to come
     (RUN_MLM, b"  eval_accuracy", 1),    # in the evaluation's block, its NaN eval_loss to come
     (LF / "pt_full" / "console.log", b"{'train_runtime'", 0),   # LLaMA-Factory saves the model
     (LF / "sft_lora" / "console.log", b"Training completed.", 0)])  # its final dict to come
 def test_exit_when_done_waits_out_a_pause_before_the_end(tmp_path, source, text, code):
     """The writer pauses where a run looks finished but its end is still to come: the watch
     left after 5 s (0 evaluations of 97's one, a finished code 0 for 94's NaN evaluation). It
-    waits (up to final_eval_wait), and given the rest leaves at once with what summary says."""
+    waits (up to final_eval_wait), and given the rest leaves at once with what summary says.
+    A block's rows are sorted: one that has not reached every key of the dict it restates goes
+    on (97 after its widest rows: the watch left, its evaluation without eval_steps_per_second
+    and perplexity)."""
     lines = source.read_bytes().splitlines(keepends=True)
     cut = _cut(lines, text)
     log = tmp_path / "run.log"
@@ -59,6 +64,7 @@ def test_exit_when_done_waits_out_a_pause_before_the_end(tmp_path, source, text,
     thread.join(30)
     assert not thread.is_alive() and codes == [code]
     assert w.summary == summarize(load(str(log)))
+    assert _rows(w.run) == _rows(load(str(log)))
 
 
 @pytest.mark.parametrize("source", [
