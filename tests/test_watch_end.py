@@ -141,3 +141,29 @@ def test_a_paused_watch_shows_the_dict_that_waits_for_its_bar(tmp_path):
     w.step()
     w.finish()
     assert w.summary == summarize(load(str(log)))
+
+
+def test_a_pause_after_a_frame_ended_by_a_carriage_return_counts_it(tmp_path):
+    """A PaddleNLP test loop's bar pauses at a frame's `\\r`, right before the frame its
+    `***** test metrics *****` block is glued to: the watch held that frame back (the `\\r`
+    might begin a `\\r\\n`) and showed 70 unparsed lines of 694 where summary of the same bytes
+    says 71 of 695. The frame is complete either way: it is read at once."""
+    source = DATA / "paddlenlp" / "16_trainer_2022_fewclue_chid_test_metrics_header_after_bar_" \
+                                  "frames.log"
+    lines = source.read_bytes().splitlines(keepends=True)
+    cut = _cut(lines, b"***** test metrics *****", 0)
+    assert lines[cut - 1].endswith(b"it/s]\r")
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = _watch(log, tmp_path)
+    w.start()
+    for _ in range(3):                       # polls with no new bytes
+        w.step()
+    w.publish()
+    want = load(str(log))
+    assert (w.summary["unparsed_lines"], w.run.lines) == (want.unparsed, want.lines) == (71, 695)
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    w.step()
+    w.finish()
+    assert w.summary == summarize(load(str(log)))
