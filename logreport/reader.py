@@ -444,12 +444,18 @@ def left_out(run: Run) -> list[str]:
             for name, what in run.info.get("files_used", {}).items() if what.startswith(LEFT_OUT)]
 
 
+def not_empty(run: Run) -> Run:
+    """The run, unless it read no line (none but blank ones): InputError."""
+    if run.lines == 0:
+        raise InputError("the log is empty", "give a log that has training output", run.source)
+    return run
+
+
 def readable(run: Run) -> Run:
     """The run, if it gave something to show: a record of any phase, a failure (a log that
     ended before training), or a training bar's count (a training begun that logged no record
     yet). Else NoRecords: an unread log never passes."""
-    if run.lines == 0:
-        raise InputError("the log is empty", "give a log that has training output", run.source)
+    not_empty(run)
     if any(run.count(phase) for phase in (TRAIN, EVAL, FINAL)) \
             or any(m.kind in (TRACEBACK, OOM, KILLED) for m in run.markers) \
             or run.info.get("bar_step"):

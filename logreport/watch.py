@@ -18,7 +18,7 @@ from .events import EVAL, FINAL, FINISHED, Record
 from .eventsource import file_input
 from .pipeline import SNIFF_LINES, unknown_format
 from .preview import with_held
-from .reader import Reader
+from .reader import Reader, not_empty
 from .render import write_html
 from .report import build
 from .runs import RunSource
@@ -371,6 +371,8 @@ class Watch:
     def _finish(self) -> None:
         self.step()
         self.reader.finish(strict=True)
+        if not (self.is_folder or self.opt.from_end) and sources.exists(self.path):
+            not_empty(self.reader.run())    # a log that stayed empty: summary's refusal
         if not self.reader.known():
             return                          # nothing came: no report to write
         if self.opt.stopper is not None:

@@ -58,11 +58,11 @@ def test_waits_for_the_file_then_reads_complete_lines(log, follow):
 def test_carriage_return_ends_a_frame_and_crlf_is_one_line_end(log, follow):
     f = follow(log)
     append(log, b" 10%|#   | 1/10\r 20%|##  | 2/10\r")
-    assert texts(f.poll()) == [" 10%|#   | 1/10"]
+    assert f.poll() == [(1, " 10%|#   | 1/10"), (1, " 20%|##  | 2/10")]    # (a \r ends each)
     append(log, b"\n" + LINES[0].encode() + b"\r")
-    assert texts(f.poll()) == [" 20%|##  | 2/10"]
+    assert f.poll() == [(2, LINES[0])]
     append(log, b"\n" + LINES[1].encode() + b"\n")
-    assert f.poll() == [(2, LINES[0]), (3, LINES[1])]
+    assert f.poll() == [(3, LINES[1])]
 
 
 def test_invalid_bytes_are_replaced_not_fatal(log, follow):

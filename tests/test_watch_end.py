@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import DATA
+from test_watch import _rows
 
 from logreport.analysis import summarize
 from logreport.events import TRAIN
@@ -39,13 +40,17 @@ def _cut(lines, text: bytes, after: int = 1) -> int:
     (ESM2, b"*** Evaluate ***", 0),      # the script's evaluation begins (its banner to come)
     (ESM2, b"Metrics are {", 0),         # its dict, the block that adds perplexity to come
     (ESM2, b"  eval_loss   ", 0),        # in that block, before its widest rows
+    (ESM2, b"  eval_samples_per_second", 0),   # after them, the dict's eval_steps_per_second to come
     (RUN_MLM, b"  eval_accuracy", 1),    # in the evaluation's block, its NaN eval_loss to come
     (LF / "pt_full" / "console.log", b"{'train_runtime'", 0),   # LLaMA-Factory saves the model
     (LF / "sft_lora" / "console.log", b"Training completed.", 0)])  # its final dict to come
 def test_exit_when_done_waits_out_a_pause_before_the_end(tmp_path, source, text, code):
     """The writer pauses where a run looks finished but its end is still to come: the watch
     left after 5 s (0 evaluations of 97's one, a finished code 0 for 94's NaN evaluation). It
-    waits (up to final_eval_wait), and given the rest leaves at once with what summary says."""
+    waits (up to final_eval_wait), and given the rest leaves at once with what summary says.
+    A block's rows are sorted: one that has not reached every key of the dict it restates goes
+    on (97 after its widest rows: the watch left, its evaluation without eval_steps_per_second
+    and perplexity)."""
     lines = source.read_bytes().splitlines(keepends=True)
     cut = _cut(lines, text)
     log = tmp_path / "run.log"
@@ -59,6 +64,7 @@ def test_exit_when_done_waits_out_a_pause_before_the_end(tmp_path, source, text,
     thread.join(30)
     assert not thread.is_alive() and codes == [code]
     assert w.summary == summarize(load(str(log)))
+    assert _rows(w.run) == _rows(load(str(log)))
 
 
 @pytest.mark.parametrize("source", [
@@ -130,6 +136,32 @@ def test_a_paused_watch_shows_the_dict_that_waits_for_its_bar(tmp_path):
     assert {k: w.summary[k] for k in keys} == {k: want[k] for k in keys}
     assert (w.summary["train_records"], w.summary["last_step_estimated"]) == (21, True)
     assert w.run.count(TRAIN) == 20          # (the run itself: the dict still waits)
+    with open(log, "ab") as f:
+        f.writelines(lines[cut:])
+    w.step()
+    w.finish()
+    assert w.summary == summarize(load(str(log)))
+
+
+def test_a_pause_after_a_frame_ended_by_a_carriage_return_counts_it(tmp_path):
+    """A PaddleNLP test loop's bar pauses at a frame's `\\r`, right before the frame its
+    `***** test metrics *****` block is glued to: the watch held that frame back (the `\\r`
+    might begin a `\\r\\n`) and showed 70 unparsed lines of 694 where summary of the same bytes
+    says 71 of 695. The frame is complete either way: it is read at once."""
+    source = DATA / "paddlenlp" / "16_trainer_2022_fewclue_chid_test_metrics_header_after_bar_" \
+                                  "frames.log"
+    lines = source.read_bytes().splitlines(keepends=True)
+    cut = _cut(lines, b"***** test metrics *****", 0)
+    assert lines[cut - 1].endswith(b"it/s]\r")
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = _watch(log, tmp_path)
+    w.start()
+    for _ in range(3):                       # polls with no new bytes
+        w.step()
+    w.publish()
+    want = load(str(log))
+    assert (w.summary["unparsed_lines"], w.run.lines) == (want.unparsed, want.lines) == (71, 695)
     with open(log, "ab") as f:
         f.writelines(lines[cut:])
     w.step()

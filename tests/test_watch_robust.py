@@ -130,6 +130,28 @@ def test_an_unknown_format_is_said_once_and_watch_goes_on(tmp_path):
     assert line.endswith("or pass --format)")
 
 
+@pytest.mark.parametrize("cut", [0, 1])          # 0 bytes; its first line, blank
+@pytest.mark.parametrize("extra", [(), ("--format", "hf_trainer")])
+def test_a_log_that_stays_empty_ends_watch_as_summary_refuses_it(tmp_path, cut, extra):
+    """A log that stays empty: the watch waits for lines (--exit-when-done too) until stopped,
+    then ended with exit 0, silent, or, with --format, reported an `unknown` run of 0 records;
+    summary of the same bytes refuses it (exit 1, `the log is empty`). It ends so too now."""
+    log = tmp_path / "run.log"
+    source = DATA / "llamafactory" / ("114_nonLF_autotrain_wandb_output_bar_a_step_behind_"
+                                      "each_logged_dict.log")
+    log.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:cut]))
+    summary = subprocess.run([sys.executable, "-m", "logreport", "summary", str(log), *extra],
+                             cwd=ROOT, capture_output=True, text=True)
+    w = Watching(log, tmp_path, "--exit-when-done", *extra)
+    until(lambda: w.proc.poll() is not None or waits_in_its_loop(w.proc.pid), "watch waits")
+    time.sleep(0.5)                                   # (polls of a log that stays empty)
+    assert w.proc.poll() is None                      # still waiting
+    code, err = w.end(signal.SIGINT)
+    assert (code, err) == (summary.returncode, summary.stderr) == (
+        1, f"logreport: {log}: the log is empty (hint: give a log that has training output)\n")
+    assert not w.report.exists()
+
+
 @pytest.mark.timeout(120)      # a 5 MB line, then the quiet time of --exit-when-done
 def test_odd_lines_appended_live_change_no_record_and_exit_when_done_exits_0(tmp_path):
     text = LOG.read_bytes()

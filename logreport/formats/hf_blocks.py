@@ -52,6 +52,7 @@ class Blocks:
         if rec is None or rec.phase != block.phase \
                 or not restated(without_timing(block.metrics), rec.metrics, True):
             return False
+        self._end_restates(rec.metrics)
         added = {k: v for k, v in block.metrics.items() if k not in rec.metrics}
         if rec is self.settled:         # given at a pause: the block gives the rest of it
             block.metrics, block.completes = added, True

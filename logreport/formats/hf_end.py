@@ -32,23 +32,26 @@ class Ending:
     train_block = False     # ... and its metrics block came (so will a final evaluation's)
     card = False            # the model card was written: the script's last step
     widest = (False, False)  # the open block printed its widest key, its widest value
+    row_key = ""            # the key of the open block's last row (log_metrics sorts them)
+    restates = ""           # the greatest key of the dict the open block restates (all printed)
 
     def awaits(self, evaluated: bool, due: bool) -> bool:
         """Whether the run, whose training ended, has more of its end to print: a metrics block
         open (the training's: the script goes on after it; one that has not printed its widest
-        key and value yet, to which log_metrics pads every row; any, in LLaMA-Factory's
-        console: its model card follows), an evaluation begun whose result has not come,
-        LLaMA-Factory's training metrics block (it saves the model first), or an evaluation
-        still due (`due`: none since the training's end) in a script whose arguments say it
-        evaluates at its end, or (`evaluated`: it evaluated during training) in LLaMA-Factory's
-        console, whose workflows evaluate after training when the evaluation strategy set
-        do_eval. Nothing after the model card."""
+        key and value yet, to which log_metrics pads every row, or, in sorted order, every key
+        of the dict it restates; any, in LLaMA-Factory's console: its model card follows), an
+        evaluation begun whose result has not come, LLaMA-Factory's training metrics block (it
+        saves the model first), or an evaluation still due (`due`: none since the training's
+        end) in a script whose arguments say it evaluates at its end, or (`evaluated`: it
+        evaluated during training) in LLaMA-Factory's console, whose workflows evaluate after
+        training when the evaluation strategy set do_eval. Nothing after the model card."""
         lf = self.lf_seen and not self.running_log
         block = self.block
         if self.card:
             return False
         if block is not None and (block.phase == FINAL or lf or not all(self.widest)
-                                  or not (block.metrics or block.completes)):
+                                  or not (block.metrics or block.completes)
+                                  or self.row_key < self.restates):
             return True
         if self.evaluating > self.bar_line or lf and self.over and not self.train_block:
             return True
@@ -86,16 +89,21 @@ class Ending:
 
     def _end_block_begins(self, phase: str) -> None:
         """A metrics block's header: the training's ends it."""
-        self.widest = (False, False)
+        self.widest, self.row_key, self.restates = (False, False), "", ""
         if phase == FINAL:
             self.over = self.train_block = True
 
     def _end_row(self, row: re.Match) -> None:
         """A row of the open block: the widest key's has one space before `=`, the widest
         value's one after it."""
+        self.row_key = row.group(1)
         equals = row.string.index("=", row.end(1))
         self.widest = (self.widest[0] or equals - row.end(1) <= 1,
                        self.widest[1] or row.start(2) - equals <= 2)
+
+    def _end_restates(self, keys) -> None:
+        """The open block restates a dict of these keys: log_metrics prints each of them."""
+        self.restates = max([self.restates, *keys])
 
     def _end_block_ends(self, phase: str) -> None:
         """A metrics block ended (or a pause gave it): an evaluation's is its result."""

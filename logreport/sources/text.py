@@ -75,9 +75,9 @@ class LineSplitter:
             self.number += 1
             start = nl + 1
         tail = buf[start:]
-        # Inside the unfinished line, frames before the last \r are complete; a \r at the very
-        # end may be the first half of \r\n, so it waits.
-        cut = tail.rfind(b"\r", 0, len(tail) - 1)
+        # Inside the unfinished line, frames before the last \r are complete (one before a \r
+        # at the very end too: a \n after it, of \r\n, ends the line with an empty frame).
+        cut = tail.rfind(b"\r")
         if cut >= 0:
             self._frames(tail[:cut], out)
             tail = tail[cut + 1:]
