@@ -49,7 +49,7 @@ class Ingest:
         self.chars = 0                  # characters of the lines buffered
         self.let_go = 0                 # lines let go from the buffer's start (a watch's)
         self.late = SNIFF_LINES         # the line the next window of _decide_late starts at
-        self.held_at, self.held_records = -1, []    # Ingest.held's, and the lines read then
+        self.held_at, self.held_events = -1, []    # Ingest.held's, and the lines read then
 
     def _parser_args(self, fmt=None) -> dict:
         """The options its format's (or `fmt`'s) parser takes (when the log was written, for
@@ -129,15 +129,16 @@ class Ingest:
         return len(events)
 
     def held(self) -> list:
-        """At a pause of HELD_QUIET polls, the records the parser holds back for lines that may
-        still come (its `waiting_records`, where it has one: a dict waiting for its bar), as the
-        log's end would give them now; else none. For a live view: the run gets none."""
-        held = getattr(self.parser, "waiting_records", None)
+        """At a pause of HELD_QUIET polls, the events the parser holds back for lines that may
+        still come (its `waiting_events`, where it has one: a dict waiting for its bar, a
+        traceback still open), as the log's end would give them now; else none. For a live
+        view: the run gets none."""
+        held = getattr(self.parser, "waiting_events", None)
         if held is None or self.quiet < HELD_QUIET:
             return []
         if self.held_at != self.run.lines:
-            self.held_at, self.held_records = self.run.lines, held()
-        return self.held_records
+            self.held_at, self.held_events = self.run.lines, held()
+        return self.held_events
 
     def feed_block(self, number: int, data: bytes, prepared=None) -> None:
         """Parse a block of whole lines (`Input.blocks`) whose first line is `number`.

@@ -195,7 +195,7 @@ class Reader:
         return run
 
     def held(self) -> tuple[int, list]:
-        """(input, records) that a paused log's parser holds back (Ingest.held); a folder's
+        """(input, events) that a paused log's parser holds back (Ingest.held); a folder's
         files are merged anew into each run: none."""
         if self.source.folder or len(self.ingests) != 1:
             return 0, []

@@ -262,8 +262,8 @@ class Watch:
 
     def _shown(self):
         """The run as the surfaces show it: at a pause, with what the parser holds back."""
-        file, records = self.held
-        return with_held(self.run, records, file) if records else self.run
+        file, events = self.held
+        return with_held(self.run, events, file) if events else self.run
 
     def _sample_gpu(self) -> None:
         last = self.run.segment.train.last_step()

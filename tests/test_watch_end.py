@@ -167,3 +167,22 @@ def test_a_pause_after_a_frame_ended_by_a_carriage_return_counts_it(tmp_path):
     w.step()
     w.finish()
     assert w.summary == summarize(load(str(log)))
+
+
+def test_a_log_that_ends_inside_a_traceback_is_failed_at_a_pause(tmp_path):
+    """A DPO run's rank 0 died: its log ends inside the traceback (no exception line yet, no
+    record). `summary` reads it failed (the traceback cut short); a watch showed nothing at all
+    and `--exit-when-done` never left. At a pause the open traceback is shown, cut short, as
+    the log's end would give it: the watch leaves with summary's failure, the traceback told
+    once; the run itself got it only from the parser's end."""
+    source = LF / "15_dpo_fsdp_tqdm_rank0_traceback.log"
+    log = tmp_path / "run.log"
+    log.write_bytes(source.read_bytes())
+    w = _watch(log, tmp_path, exit_when_done=True, done_grace=0.2)
+    thread, codes = _loop(w)
+    thread.join(20)
+    assert not thread.is_alive() and codes == [1]
+    want = summarize(load(str(log)))
+    assert want["status"] == w.summary["status"] == "failed"
+    assert [m.kind for m in w.run.markers] == [m.kind for m in load(str(log)).markers]
+    assert [a["kind"] for a in w.summary["anomalies"]] == ["traceback"]

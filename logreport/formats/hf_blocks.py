@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import re
 
-from ..events import EVAL, TRAIN, Record
+from ..events import EVAL, TRACEBACK, TRAIN, Marker, Record
 from .hf_values import number, restated, without_timing
 
 
@@ -34,13 +34,17 @@ class Blocks:
             self.settled = settled
         return out
 
-    def waiting_records(self) -> list:
-        """The records a training dict waiting for its bar (or a burst) would give if the log
-        ended here, as `finish` gives them to a copy of the parser (which stays as it is): what
-        a live view shows at a pause, until the lines after them come."""
-        if (self.pending is None or self.pending.phase != TRAIN) and not self.burst:
+    def waiting_events(self) -> list:
+        """What the log's end would give here, as `finish` gives it to a copy of the parser
+        (which stays as it is), of what the parser holds for lines that may still come: the
+        records of a training dict waiting for its bar (or a burst), and a traceback still
+        open, cut short. What a live view shows at a pause, until the lines after them come."""
+        records = self.pending is not None and self.pending.phase == TRAIN or bool(self.burst)
+        if not (records or self.in_traceback):
             return []
-        return [event for event in copy.deepcopy(self).finish() if isinstance(event, Record)]
+        return [event for event in copy.deepcopy(self).finish()
+                if isinstance(event, Record) and records
+                or isinstance(event, Marker) and event.kind == TRACEBACK]
 
     def _joins_pending(self, block: Record) -> bool:
         """Whether a metrics block restates the dict waiting (trainer.log_metrics after the
