@@ -2247,3 +2247,17 @@ def test_the_first_estimated_record_is_at_the_stated_logging_gap():
     first log is at its logging gap: 500, 1000 ... 5000."""
     run = load(str(LF / "74_nonLF_t5_rte_redirected_stdout_evals_after_the_bar.log.gz"))
     assert run.arrays("train", "loss")["step"].tolist() == list(range(500, 5001, 500))
+
+
+@pytest.mark.parametrize("name, steps, total", [
+    ("122_nonLF_kubectl_logs_dicts_summary_then_the_bar_left_at_500_of_500.log", 2, 500),
+    ("123_nonLF_flower_readme_elided_padded_dicts_summary_then_the_bar_128_of_128.log", 4, 128)])
+def test_the_bar_left_below_the_final_dict_gives_the_trainings_end(name, steps, total):
+    """A terminal's copy of a console: tqdm leaves its bar's last frame below the dicts it
+    wrote, so the training bar, at `N/N`, comes right after the Trainer's summary dict. It was
+    taken for no training's bar: last step 2 or 4 (the dicts' ordinals, estimated), no total.
+    It gives the summary its step, exact, and the total; the dicts stay estimates."""
+    (run,), _ = summaries(LF / name)
+    assert (run["last_step"], run["total_steps"], run["last_step_estimated"]) == (total, total, False)
+    assert (run["status"], run["progress"]["percent"]) == ("finished", 100.0)
+    assert (run["train_records"], run["estimated_steps"]) == (steps, steps)

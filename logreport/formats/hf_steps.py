@@ -318,6 +318,13 @@ class Steps:
             self._training_bar_before(pending.line - 1, out)
             self._buffered(pending.line, out)
 
+    def _left_below_final(self, total: int, n: int, number: int) -> bool:
+        """Whether a bar on the line after the final dict, at its end (n of n), is the one tqdm
+        left below the dicts it wrote (a terminal's copy of a console): the training bar, whose
+        count is the final record's step."""
+        return self.pending is not None and self.pending.phase == FINAL and n == total \
+            and self.pending.line == number - 1
+
     def _training_bar_before(self, line: int, out: list) -> None:
         """A bar drawn right before the first dict (on line `line` or after), while no
         training bar is known: the training one."""

@@ -235,7 +235,9 @@ class Parser(Steps, Blocks, Ending, BlockPath):
         if self.train_total is None:        # no "Total optimization steps" line (a paste)
             if self.in_eval:
                 return None
-            if self.pending is None or self.pending.phase != TRAIN:
+            if self._left_below_final(total, n, number):
+                self.pending.step = n                       # the training bar, at its end
+            elif self.pending is None or self.pending.phase != TRAIN:
                 self.candidate = (total, elapsed, remaining, number, n)
                 return n        # the training bar only if a dict is glued right after it
             self._bar_total(total, number, out)     # drawn after a training dict: the training bar
