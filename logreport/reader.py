@@ -207,6 +207,11 @@ class Reader:
         return [(path, ingest) for path, ingest in self.ingests.items()
                 if ingest.parser is None and len(ingest.buffer) >= SNIFF_LINES]
 
+    def opened(self) -> bool:
+        """Whether every input followed was opened (a file that came, a login that worked)."""
+        return bool(self.followers) and all(getattr(follower, "opened", True)
+                                            for follower in self.followers.values())
+
     # --- internals ----------------------------------------------------------------------
     def known(self) -> bool:
         """Whether some input is of a known format."""

@@ -371,7 +371,7 @@ class Watch:
     def _finish(self) -> None:
         self.step()
         self.reader.finish(strict=True)
-        if not (self.is_folder or self.opt.from_end) and sources.exists(self.path):
+        if not (self.is_folder or self.opt.from_end) and self.reader.opened():
             not_empty(self.reader.run())    # a log that stayed empty: summary's refusal
         if not self.reader.known():
             return                          # nothing came: no report to write
