@@ -289,7 +289,8 @@ class BlockPath:
         bar after it; a dict with none after it is left pending."""
         after_bar = np.isin(run.dicts - 1, run.bars).any() or len(run.dicts) and run.dicts[0] == 0 \
             and self.bar_line == number - 1       # a dict on the line after a bar: feed weighs
-        if not self._clean(prepared.total, int(run.counts[0])) or after_bar:     # it (_values)
+        if not self._clean(prepared.total, int(run.counts[0])) or after_bar \
+                or self.bars_apart:                                     # it (_values, _unsure)
             yield split(data, start, end, number)
             return
         out: list = []

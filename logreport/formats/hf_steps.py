@@ -48,6 +48,7 @@ class Steps:
     ended = False           # the training printed its final dict (see _before_dict)
     written: tuple | None = None    # a tqdm.write whose text is still to come (_redrawn)
     late_writes = False     # two writes' texts were still to come at once (_redrawn)
+    bars_apart = False      # the bars are another stream's lines, apart from the dicts (_unsure)
     epoch_run: tuple = (None, 0, None)  # the epoch the last estimated records printed, how
                                         # many, the step their run began at (_run_after)
 
@@ -101,7 +102,7 @@ class Steps:
         self.estimated, self.train_count, self.bar_line = False, 0, 0
         self.record_gap, self.epoch_run = self.facts.get("logging_steps"), (None, 0, None)
         self.ended, self.eval_starts = False, ()
-        self.written, self.late_writes = None, False
+        self.written, self.late_writes, self.bars_apart = None, False, False
 
     def _estimate(self, epoch: float | None) -> int:
         """A step for a training record the log states none for, always above the last
@@ -199,12 +200,17 @@ class Steps:
         bar before it at all (a paste's first): the bar after is its own step redrawn, or the
         next logging step's (a console that kept one frame a line). On such a console, a dict
         whose bars before and after differ: the one glued before may be drawn late (tqdm
-        redraws at most every 0.1 s), the one after is the next logging step's."""
+        redraws at most every 0.1 s), the one after is the next logging step's. A dict right
+        after a bar line the record before took: the bars are another stream's lines (`srun
+        --label`), apart from the dicts, which no bar after then dates for the rest of the log
+        (a paste's `...` between: `bars_apart`)."""
         if after is None or glued == after:
             return False
         if glued is None:
-            if self.bar_line and (after == self.last_step or self.last_step != self.record_step
-                                  or self.bar_line != line - 1) \
+            taken = self.bar_line == line - 1 and self.last_step == self.record_step \
+                and after != self.last_step
+            self.bars_apart = self.bars_apart or bool(self.bar_line) and taken
+            if self.bar_line and not (taken or self.bars_apart) \
                     or self.candidate and self.candidate[0] == self.train_total:
                 return False                    # a training bar before it no record took
             span = self._epoch_span(epoch)
