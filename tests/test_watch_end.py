@@ -35,6 +35,28 @@ def _cut(lines, text: bytes, after: int = 1) -> int:
     return next(i for i, line in enumerate(lines) if text in line) + after
 
 
+def _paused(lines, cut: int, tmp_path):
+    """A watch of the first `cut` lines, paused there (polls with no new bytes), published:
+    (watch, log)."""
+    log = tmp_path / "run.log"
+    log.write_bytes(b"".join(lines[:cut]))
+    w = _watch(log, tmp_path)
+    w.start()
+    for _ in range(3):
+        w.step()
+    w.publish()
+    return w, log
+
+
+def _ends_as_summary(w, log, rest) -> None:
+    """Given the rest of the lines, the watch ends with what summary says of the whole log."""
+    with open(log, "ab") as f:
+        f.writelines(rest)
+    w.step()
+    w.finish()
+    assert w.summary == summarize(load(str(log)))
+
+
 @pytest.mark.parametrize("source, text, code", [
     (ESM2, b"train_loss    ", 0),        # in the training's metrics block
     (ESM2, b"*** Evaluate ***", 0),      # the script's evaluation begins (its banner to come)
@@ -123,24 +145,14 @@ def test_a_paused_watch_shows_the_dict_that_waits_for_its_bar(tmp_path):
     after it, so the end is summary's of the whole log."""
     lines = (LF / "tf4_sft_lora" / "console.log").read_bytes().splitlines(keepends=True)
     cut = [i for i, line in enumerate(lines) if line.startswith(b"{'loss'")][20] + 1
-    log = tmp_path / "run.log"
-    log.write_bytes(b"".join(lines[:cut]))
-    w = _watch(log, tmp_path)
-    w.start()
-    for _ in range(3):                       # polls with no new bytes
-        w.step()
-    w.publish()
+    w, log = _paused(lines, cut, tmp_path)
     want = summarize(load(str(log)))
     keys = ("train_records", "last_step", "last_step_estimated", "last_epoch", "estimated_steps",
             "final", "anomalies")
     assert {k: w.summary[k] for k in keys} == {k: want[k] for k in keys}
     assert (w.summary["train_records"], w.summary["last_step_estimated"]) == (21, True)
     assert w.run.count(TRAIN) == 20          # (the run itself: the dict still waits)
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
-    assert w.summary == summarize(load(str(log)))
+    _ends_as_summary(w, log, lines[cut:])
 
 
 def test_a_pause_after_a_frame_ended_by_a_carriage_return_counts_it(tmp_path):
@@ -153,20 +165,10 @@ def test_a_pause_after_a_frame_ended_by_a_carriage_return_counts_it(tmp_path):
     lines = source.read_bytes().splitlines(keepends=True)
     cut = _cut(lines, b"***** test metrics *****", 0)
     assert lines[cut - 1].endswith(b"it/s]\r")
-    log = tmp_path / "run.log"
-    log.write_bytes(b"".join(lines[:cut]))
-    w = _watch(log, tmp_path)
-    w.start()
-    for _ in range(3):                       # polls with no new bytes
-        w.step()
-    w.publish()
+    w, log = _paused(lines, cut, tmp_path)
     want = load(str(log))
     assert (w.summary["unparsed_lines"], w.run.lines) == (want.unparsed, want.lines) == (71, 695)
-    with open(log, "ab") as f:
-        f.writelines(lines[cut:])
-    w.step()
-    w.finish()
-    assert w.summary == summarize(load(str(log)))
+    _ends_as_summary(w, log, lines[cut:])
 
 
 def test_a_log_that_ends_inside_a_traceback_is_failed_at_a_pause(tmp_path):
