@@ -244,6 +244,23 @@ def test_a_task_scripts_global_step_lines_give_their_records(data):
     assert (float(first["step"][0]), float(first["value"][0])) == (1, 0.0571)
 
 
+def test_a_pretraining_scripts_valid_step_lines_are_its_evaluations(data):
+    """ERNIE-1.0 pretraining evaluates through `run_evaluate`, which logs `<task> step <global
+    step>, batch: …, loss: …` (paddlenlp/20, issue 3867): the three validations were swallowed
+    with no count (0 eval records, 0 unparsed). Each is an evaluation at the step it names; the
+    best is the lowest validation loss; a test set's own metrics stay apart (`test_*`)."""
+    run = load(str(data / "paddlenlp/20_ernie1_pretrain_script_valid_step_lines_each_an_eval_nlp3867.log"))
+    loss = run.arrays("eval", "loss")
+    assert [int(s) for s in loss["step"]] == [2000, 3000, 4000] and run.unparsed == 0
+    assert [float(v) for v in loss["value"]] == [7.44831, 7.004147, 6.875438]
+    best = analysis.best(run)
+    assert (best["metric"], best["value"], best["step"]) == ("loss", 6.875438, 4000)
+    test = parse(formats.get("paddlenlp"), "[2022-11-23 10:04:00,000] [    INFO] - test step 5000, "
+                 "batch: 10, loss: 6.9, lm_loss: 6.2, sop_loss: 0.69, ips: 170 seqs/s")
+    assert [(r.phase, r.step, sorted(r.metrics)) for r in test] == [
+        (EVAL, 5000, ["test_batch", "test_ips", "test_lm_loss", "test_loss", "test_sop_loss"])]
+
+
 def test_engine_training_lines_without_an_eta_are_records(data):
     """A CvT reproduction on PaddleClas's engine prints no `eta` after `ips`: its 11 complete
     training lines were all counted unparsed; now each is a record at (epoch - 1) × 1669 +

@@ -5,7 +5,7 @@ training record's step is its `global_step`, its epoch `epoch` or `progress_or_e
 record (keys `eval_*`) takes the step of the training record before it. Also read: the first
 Trainer's Hugging Face-style dicts (they carry `'global_step'`), records hand-wrapped over
 several lines, the `***** train metrics *****` block (final metrics), and the UIE fine-tuning
-script's own `global step N, …` and `Evaluation precision: …` lines.
+script's own `global step N, …`, `valid step N, …` and `Evaluation precision: …` lines.
 """
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ _FACT_NAMES = {"Num examples": "num_examples", "Num Epochs": "num_train_epochs",
                "Total optimization steps": "total_steps"}
 # a task script's `global step N, key: value [unit], ...` (UIE: epoch, loss, speed step/s;
 # ERNIE pretraining: loss, lm_loss, speed steps/s, ips seqs/s, learning rate, loss_scaling;
-# PaddleFleetX GPT: batch, avg_reader_cost / avg_batch_cost in sec, ips tokens/s)
-_SCRIPT_TRAIN = re.compile(r"^global step (\d+)((?:, [A-Za-z_][\w ]*: " + NUM
+# PaddleFleetX GPT: batch, avg_reader_cost / avg_batch_cost in sec, ips tokens/s), and its
+# evaluation's `valid step N, batch: …` / `test step N, …` (the task name, the global step)
+_SCRIPT_TRAIN = re.compile(r"^(global|valid|test) step (\d+)((?:, [A-Za-z_][\w ]*: " + NUM
                            + r"(?: [A-Za-z]+/s| sec)?)+)\s*$")
 _SCRIPT_PAIR = re.compile(r", ([A-Za-z_][\w ]*): (" + NUM + ")")
 # a record the Trainer writes through its progress bar (`disable_tqdm: False`): no prefix
@@ -139,6 +140,10 @@ SAMPLES = [
              time=at("2022-12-12 14:42:38"), line=1),
       Record(EVAL, {"precision": 0.0, "recall": 0.0, "F1": 0.0}, step=220, epoch=28,
              time=at("2022-12-12 14:43:21"), line=2)]),
+    ("[2022-11-23 09:46:31,176] [    INFO] - valid step 2000, batch: 10, loss: 7.448310, "
+     "lm_loss: 6.745527, sop_loss: 0.702782, ips: 135 seqs/s",
+     [Record(EVAL, {"batch": 10.0, "loss": 7.44831, "lm_loss": 6.745527, "sop_loss": 0.702782,
+                    "ips": 135.0}, step=2000, time=at("2022-11-23 09:46:31"), line=1)]),
 ]
 
 
@@ -278,7 +283,7 @@ class Parser(LineParser):
                 self.fact(out, number, metric_for_best_model=ranked)
         elif text.startswith("Saving model checkpoint to "):
             out.append(self.marker(CHECKPOINT, text[len("Saving model checkpoint to "):], number))
-        elif text.startswith("global step "):
+        elif text.startswith(("global step ", "valid step ", "test step ")):
             return self._script_train(text, number, out)
         elif text.startswith("eval loss: "):
             pairs = _SCRIPT_PAIR.findall(", " + text[len("eval "):])
@@ -304,13 +309,20 @@ class Parser(LineParser):
         return True
 
     def _script_train(self, text: str, number: int, out: list) -> bool:
+        """A task script's training line, or its evaluation's at the global step it names (a
+        test set's metrics `test_*`, apart from the validation set's)."""
         m = _SCRIPT_TRAIN.match(text)
         if m is None:
             return False
-        metrics = {key.replace(" ", "_"): float(value)
-                   for key, value in _SCRIPT_PAIR.findall(m.group(2))}
+        prefix = "test_" if m.group(1) == "test" else ""
+        metrics = {prefix + key.replace(" ", "_"): float(value)
+                   for key, value in _SCRIPT_PAIR.findall(m.group(3))}
+        if m.group(1) != "global":
+            out.append(Record(EVAL, metrics, step=int(m.group(2)), epoch=self.epoch,
+                              time=self.time, line=number))
+            return True
         epoch = metrics.pop("epoch", None)
-        self.last_step = int(m.group(1))
+        self.last_step = int(m.group(2))
         self.epoch = int(epoch) if epoch is not None and epoch.is_integer() else epoch
         self._trains(out, number)
         out.append(Record(TRAIN, metrics, step=self.last_step, epoch=self.epoch, time=self.time,
