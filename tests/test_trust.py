@@ -2261,3 +2261,16 @@ def test_the_bar_left_below_the_final_dict_gives_the_trainings_end(name, steps, 
     assert (run["last_step"], run["total_steps"], run["last_step_estimated"]) == (total, total, False)
     assert (run["status"], run["progress"]["percent"]) == ("finished", 100.0)
     assert (run["train_records"], run["estimated_steps"]) == (steps, steps)
+
+
+def test_an_nccl_watchdog_timeout_ends_the_run():
+    """A rank's `Watchdog caught collective operation timeout` (glued to the bars, no Python
+    traceback after it) was no error to the parser: `unknown`, "no error ended it", and `check`
+    passed. The watchdog takes the process down (torch >= 2.2) or it hangs in the collective:
+    `failed`, said as the rank printed it (the block path hands such a line to the parser)."""
+    log = LF / "124_lf_nccl_watchdog_timeout_glued_to_the_bars_quoted_reply_lf2902.log"
+    (run,), _ = summaries(log)
+    assert run["status"] == "failed"
+    assert run["status_evidence"].startswith(
+        "traceback at line 5: [Rank 0] Watchdog caught collective operation timeout: WorkNCCL(")
+    assert CliRunner().invoke(main, ["check", str(log)]).exit_code == 1

@@ -81,6 +81,24 @@ def killed(stripped: str) -> str | None:
     return None
 
 
+# an end that no Python traceback tells: a collective the NCCL watchdog timed out (torch >= 2.2
+# takes the process down, `what():` of its `c10::DistBackendError` saying so again; an older
+# one hangs in it)
+_ABORTED = re.compile(r"(?:\[Rank \d+\] )?Watchdog caught collective operation timeout")
+
+
+def ended(stripped: str) -> tuple[str, str] | None:
+    """(kind, what it says) of a line (stripped) that says the process ended: killed (`killed`)
+    or stopped by an error no traceback tells (`_ABORTED`: a traceback's kind); else None."""
+    if said := killed(stripped):
+        return KILLED, said
+    m = _ABORTED.search(stripped)
+    if m is None:
+        return None
+    said = stripped[m.start():]
+    return TRACEBACK, said if len(said) <= 100 else said[:99] + "…"
+
+
 def cut_short(body: str, part: re.Pattern) -> str | None:
     """What is whole of a `key: value, …` body that a cut ended in a pair (an excerpt's end:
     `loss: 0.2077, batch_cost: 0.4049, reader_co`; or after its comma): the pairs a `, ` follows,

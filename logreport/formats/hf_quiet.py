@@ -49,9 +49,9 @@ _STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),\d{3}")    # a
 # Text that feed may read otherwise (a dict, a rank prefix, a traceback, a data example, a
 # LLaMA-Factory logger line, a hyperparameter dump, where the run's end stands: hf_end): an
 # RE2 pattern
-_UNSAFE = (r"\{'|\[rank|Traceback|Killed|example:| - (?:llmtuner|llamafactory|transformers)"
-           r"|metric_for_best_model|logging_steps=|do_eval=|\*\*\* (?:Evaluate|Predict) \*\*\*"
-           r"|Dropping the following result")
+_UNSAFE = (r"\{'|\[rank|Traceback|Killed|Watchdog caught|example:"
+           r"| - (?:llmtuner|llamafactory|transformers)|metric_for_best_model|logging_steps=|do_eval="
+           r"|\*\*\* (?:Evaluate|Predict) \*\*\*|Dropping the following result")
 _LABEL = re.compile(rb"\d{1,5}: ")      # srun's task label, a line's start: feed reads it too
 
 

@@ -26,7 +26,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
-from .common import EXCEPTION, killed
+from .common import EXCEPTION, ended
 from .hf_blocks import Blocks
 from .hf_end import Ending
 from .hf_fast import NOT_METRICS, BlockPath
@@ -425,8 +425,8 @@ class Parser(Steps, Blocks, Ending, BlockPath):
                 self.estimated = False
         elif msg.startswith(("Figure saved at: ", "Figure saved: ")):
             pass                          # LLaMA-Factory's plot_loss PNGs
-        elif said := killed(msg):
-            out.append(Marker(KILLED, said, line=number, step=self.last_step, time=self.time))
+        elif end := ended(msg):
+            out.append(Marker(*end, line=number, step=self.last_step, time=self.time))
         elif msg.startswith("logging_steps"):
             gap = argument(msg, "logging_steps")
             if gap and gap.isdigit():
