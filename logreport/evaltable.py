@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from . import formats, present
-from .analysis import judged, lower_is_better, trainings
+from .analysis import evaluation_groups, judged, lower_is_better
 from .events import EVAL, TABLE
 from .headline import words
 from .labels import LABELS
@@ -28,9 +28,10 @@ MAX_CELLS = 2500       # cells of one: COCO's 80 categories x 30 evaluations; wi
 def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | None:
     """{"columns": [metric], "better": ["max"|"min"], "rows": [{"step", "epoch", "step_text",
     "epoch_text", "elapsed", "text", "values"}], "best": [[row index]] per column (of the log's
-    last training that has a value there: lineage_starts; none for a column that is no score
-    (`judged`: a runtime, a count) or where every value is the same), "total": evaluations,
-    "unused": metrics without an applicable value}; None when the run has no evaluation."""
+    last training or separate evaluation that has a value there: evaluation_groups; none for a
+    column that is no score (`judged`: a runtime, a count) or where every value is the same),
+    "total": evaluations, "unused": metrics without an applicable value}; None when the run
+    has no evaluation."""
     columns = _columns(run, chart_list)
     if not columns:
         return None
@@ -46,12 +47,14 @@ def evaluations(run: Run, chart_list: list[dict], lang: str = "en") -> dict | No
     if not columns:
         return None
     total = len(rows)
-    rows, training = rows[-MAX_ROWS:], trainings(run, [s for s, _ in tagged]).tolist()[-MAX_ROWS:]
+    rows = rows[-MAX_ROWS:]
+    group = evaluation_groups(run, [s for s, _ in tagged]).tolist()[-MAX_ROWS:]
     better = ["min" if lower_is_better(m) else "max" for m in columns]
     best = []
     for j, direction in enumerate(better):
-        last = max((t for t, r in zip(training, rows) if r["values"][j] is not None), default=0)
-        mine = [i for i, r in enumerate(rows) if r["values"][j] is not None and training[i] == last]
+        last = next((g for g, r in zip(reversed(group), reversed(rows))
+                     if r["values"][j] is not None), None)
+        mine = [i for i, r in enumerate(rows) if r["values"][j] is not None and group[i] == last]
         vals = [rows[i]["values"][j] for i in mine]
         target = (min if direction == "min" else max)(vals) \
             if judged(columns[j]) and len(set(vals)) > 1 else None

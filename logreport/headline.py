@@ -50,6 +50,10 @@ PHRASES = {
     "last_training": (" of the log's last training", "（日志中最后一次训练）"),
     "apart": (" of an evaluation apart from the training (the log states no step or epoch for it)",
               "（来自训练之外的单独评估，日志未给出其步数或轮次）"),
+    "separate": (", the last of {n} separate evaluation runs (each its own process, maybe of "
+                 "other data: not compared)",
+                 "（{n} 次单独评估中的最后一次；各为独立进程，数据可能不同，不作比较）"),
+    "last_of": ("last of {} evaluation runs", "{} 次评估中的最后一次"),
     "loss": ("{metric} {first} → {last}", "{metric} {first} → {last}"),
     "epoch": ("epoch {}", "第 {} 轮"), "step": ("step {}", "第 {} 步"),
     "step_epoch": ("step {} (epoch {})", "第 {} 步（第 {} 轮）"), "steps_epoch": ("{} ({})", "{}（{}）"),
@@ -249,8 +253,10 @@ def _figure(b: dict, summary: dict, w: dict, phrase: str) -> str:
     # an evaluation with no step or epoch in a log that trained: another process's (PaddleOCR's
     # tools/eval.py of some checkpoint), not one of the last training's, whatever came before
     apart = not where and not b.get("stated") and summary.get("train_records")
+    separate = b.get("separate_evaluations", 0)
     return phrase.format(metric=b["metric"], value=present.number(b["value"]), at=at) \
-        + (w["apart"] if apart else w["last_training"] if b.get("last_training") else "")
+        + (w["apart"] if apart else w["last_training"] if b.get("last_training") else "") \
+        + (w["separate"].format(n=separate) if separate > 1 else "")
 
 
 def _loss(loss: dict | None, w: dict) -> str | None:
@@ -305,8 +311,10 @@ def cards(summary: dict, loss: dict | None = None, lang: str = "en") -> list[dic
         where = _where(b.get("step"), b.get("epoch"), w, b.get("step_estimated")) \
             or (w["as_stated"] if b.get("stated") else "")
         alike = w["first_of"].format(len(b["alongside"]) + 1) if b.get("alongside") else ""
+        separate = b.get("separate_evaluations", 0)
+        last_of = w["last_of"].format(separate) if separate > 1 else ""
         out.append(_card("best", present.number(b["value"]),
-                         w["list"].join(x for x in (where, alike) if x),
+                         w["list"].join(x for x in (where, alike, last_of) if x),
                          metric=b["metric"],
                          value=b["value"], better="min" if lower_is_better(b["metric"]) else "max"))
     if loss:

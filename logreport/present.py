@@ -103,7 +103,16 @@ def best(summary_best: dict | None) -> str:
     return metric(b["metric"], b["value"]) + (f" @ {at}" if at else "") \
         + (" (as the log states)" if b.get("stated") else "") \
         + (" (of the log's last training)" if b.get("last_training") else "") \
+        + _separate(b.get("separate_evaluations", 0)) \
         + (f" (first of {len(others) + 1}; also {', '.join(map(best, others))})" if others else "")
+
+
+def _separate(n: int) -> str:
+    """What a best of separate evaluations (processes that only evaluated) leaves out."""
+    if not n:
+        return ""
+    return " (of a separate evaluation run; the training's not compared)" if n == 1 else \
+        f" (the last of {n} separate evaluation runs, not compared)"
 
 
 def status(summary: dict) -> str:

@@ -19,12 +19,12 @@ import numpy as np
 from . import __version__, evaltable, formats, headline, present, wording
 from .analysis import (
     applicable,
+    evaluation_groups,
     is_loss,
     judged,
     lower_is_better,
     main_eval_metric,
     summarize,
-    trainings,
 )
 from .events import EVAL, NEW_RUN, RESUME, TABLE, TRAIN
 from .labels import LABELS
@@ -334,8 +334,7 @@ def trace(run: Run, phase: str, name: str, max_points: int = MAX_POINTS) -> dict
     out["seg"] = [[0, int(segs[0])]] + [[int(i), int(segs[i])] for i in change] if len(segs) \
         else []
     if phase == EVAL and judged(name):      # (no best of a runtime, a count of tokens)
-        out["best"] = new_bests(vals, lower_is_better(name),
-                                trainings(run, segs))
+        out["best"] = new_bests(vals, lower_is_better(name), evaluation_groups(run, segs))
     return out
 
 
@@ -404,15 +403,14 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
     return np.unique(np.concatenate(([0], np.asarray(keep, dtype=np.int64), [len(y) - 1])))
 
 
-def new_bests(vals: np.ndarray, lower: bool, trainings=None) -> list[int]:
-    """Indices where a value beats every earlier one (of its training, where `trainings`
-    numbers each value's: lineage_starts)."""
-    out, best = [], None
+def new_bests(vals: np.ndarray, lower: bool, groups=None) -> list[int]:
+    """Indices where a value beats every earlier one (of its group, where `groups` numbers
+    each value's: evaluation_groups)."""
+    out, best = [], {}
     for i, v in enumerate(vals):
-        if trainings is not None and i and trainings[i] != trainings[i - 1]:
-            best = None
-        if best is None or (v < best if lower else v > best):
-            best = v
+        group = None if groups is None else groups[i]
+        if group not in best or (v < best[group] if lower else v > best[group]):
+            best[group] = v
             out.append(i)
     return out
 

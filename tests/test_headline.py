@@ -380,6 +380,19 @@ def test_a_best_of_an_evalpy_run_is_not_called_the_last_trainings():
     assert "来自训练之外的单独评估" in headline.sentence(summary, None, "zh")
 
 
+def test_the_best_of_separate_evalpy_launches_is_said_to_be_the_last_ones():
+    """Six tools/eval.py launches on different test sets (fixture 16): the sentence said "Best
+    acc 0.890842", the highest over the test sets. It is the last launch's, and says so."""
+    run = load(str(DATA / "paddleocr" / "16_failed_start_then_six_evalpy_runs_on_other_test_sets"
+                   "_logdir"))
+    summary = summarize(run)
+    line = headline.sentence(summary)
+    assert "Best acc 0.885014, the last of 6 separate evaluation runs (each its own process" in line
+    assert "6 次单独评估中的最后一次" in headline.sentence(summary, None, "zh")
+    card = next(c for c in headline.cards(summary) if c["key"] == "best")
+    assert card["sub"] == "last of 6 evaluation runs"
+
+
 def test_a_resumed_run_is_said_to_have_trained_what_its_log_holds():
     """PP-YOLOE resumed from its epoch-1 checkpoint trains epochs 2-4 in 1m 51s; the sentence
     said "Finished 5 epochs in 1m 51s". A TRL console resumed at global step 1250 of 2500 said

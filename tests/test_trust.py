@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, collapsed
 
-from logreport import headline, wording
+from logreport import headline, present, wording
 from logreport.analysis import (
     anomalies,
     best,
@@ -1403,6 +1403,72 @@ def test_a_log_of_evaluations_after_a_failed_start_is_not_failed_nor_regressing(
     summary = summarize(run)
     assert summary["status"] != "failed"
     assert [a["kind"] for a in anomalies(run)] == ["traceback"]
+
+
+def test_each_paddleocr_evalpy_launch_is_a_segment_its_best_never_taken_over_the_others():
+    """Six `tools/eval.py` launches of one checkpoint on CUTE80, SVTP, IC15_2077, … (each its
+    start-up, config dump, `metric in ckpt`, `metric eval`) were one segment of six
+    evaluations, and the best "acc 0.8908" the highest of accuracies on different test sets.
+    Each launch is a segment of its own; the best is the last launch's, and says so."""
+    folder = DATA / "paddleocr" / "16_failed_start_then_six_evalpy_runs_on_other_test_sets_logdir"
+    run = load(str(folder))
+    evals = run.arrays("eval", "acc")
+    assert evals["value"].tolist() == [0.8908419336551633] * 3 + [
+        0.8167689180606863, 0.7721576242015297, 0.8850143379291362]       # all six kept
+    assert len(set(evals["segment"].tolist())) == 6
+    got = best(run)
+    assert got["value"] == 0.8850143379291362 and got["separate_evaluations"] == 6
+    assert "(the last of 6 separate evaluation runs, not compared)" in present.best(got)
+    table = build([run])["runs"][0]["evals"]
+    assert table["best"][table["columns"].index("acc")] == []      # (was rows 0-2: CUTE80's)
+
+
+def test_evalpy_launched_twice_on_the_same_set_is_two_segments():
+    """smilelite/spin_paddle's workerlog.0: tools/eval.py launched twice on the same checkpoint
+    and SVTP set (acc 0.8531, then 0.8540), read as one process's two evaluations. Two
+    launches, two segments; the checkpoint's stored acc (0.9059) a fact, no evaluation."""
+    run = load(str(DATA / "paddleocr" / "28_eval_py_launched_twice_same_checkpoint_same_svtp_set"
+                                        "_workerlog0.log"))
+    evals = run.arrays("eval", "acc")
+    assert evals["value"].tolist() == [0.8531249866699221, 0.8540372538192973]
+    assert evals["segment"].tolist() == [0, 1] and np.isnan(evals["step"]).all()
+    assert run.info["ckpt_acc"] == 0.90589541082154
+    summary = summarize(run)
+    assert summary["segments"] == 2 and summary["train_records"] == 0
+    assert summary["best"]["value"] == 0.8540372538192973
+    assert summary["best"]["separate_evaluations"] == 2
+
+
+def test_evalpy_launches_between_trainings_are_a_segment_each():
+    """Fixture 15: two eval.py launches (a wrong path, then the released model) between a
+    training and the next were one segment; then a third after the short training. Three
+    segments of their own; the best is the last one's, the others not compared."""
+    run = load(str(DATA / "paddleocr" / "15_v2.0_rec_training_then_evalpy_of_another_checkpoint"
+                                        "_workerlog0_lines34300-35583.log"))
+    segments = run.arrays("eval", "acc")["segment"].tolist()
+    assert len(segments) == 3 == len(set(segments))
+    assert summarize(run)["segments"] == 5
+    assert best(run)["separate_evaluations"] == 3 and "last_training" not in best(run)
+
+
+def test_a_test_of_each_task_in_a_process_of_its_own_is_not_compared():
+    """PaddleNLP fixture 17: eprstmt tested (accuracy 0.5), then csldcp (0.0135), one process
+    each: the best was 0.5, the other task's. It is the last process's, said to be one of 2."""
+    run = load(str(DATA / "paddlenlp" / "17_trainer_2022_fewclue_two_tasks_tested_one_process"
+                                        "_each.log"))
+    got = best(run)
+    assert (got["metric"], got["value"], got["separate_evaluations"]) == ("test_accuracy", 0.0135, 2)
+
+
+def test_ppdet_evalpy_launches_appended_to_one_log_are_a_segment_each(tmp_path):
+    """Two PaddleDetection tools/eval.py launches in one log (model_final, then best_model,
+    10 min apart): one segment, as if one process evaluated twice. A start-up after a process
+    that evaluated begins a segment, as after one that trained."""
+    log = tmp_path / "two_evals.log"
+    log.write_bytes((PPDET / "ppyoloe_crn_s_coco_evalonly_nodets.log").read_bytes()
+                    + (PPDET / "ppyoloe_crn_s_coco_evalonly_classwise.log").read_bytes())
+    run = load(str(log))
+    assert [len(seg.eval) for seg in run.segments] == [1, 1]
 
 
 def test_a_launch_that_failed_before_it_trained_leaves_the_finished_run_finished():

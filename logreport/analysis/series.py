@@ -336,14 +336,33 @@ def trainings(run: Run, segments) -> np.ndarray:
     return np.searchsorted(lineage_starts(run), segments, side="right")
 
 
+def separate_evaluations(run: Run) -> list[int]:
+    """The segments of processes that only evaluated: evaluations, none at a step, and no
+    training record (tools/eval.py of some checkpoint, a test script); each may be of other
+    data than any other's."""
+    return [seg.index for seg, table in run.tables(EVAL)
+            if not len(seg.train) and np.isnan(np.asarray(table.step)).all()]
+
+
+def evaluation_groups(run: Run, segments) -> np.ndarray:
+    """The group each of these segment indices' evaluations are compared within: its training
+    (`trainings`); a separate evaluation's segment (`separate_evaluations`) a group of its own
+    (-1 - its index): its best is never taken over another's."""
+    segments = np.asarray(segments, dtype=np.int64)
+    alone = np.isin(segments, separate_evaluations(run))
+    return np.where(alone, -1 - segments, trainings(run, segments))
+
+
 # --- figures ---------------------------------------------------------------------------
 def best(run: Run, metric: str | None = None) -> dict | None:
     """The best value of an eval metric (default: the main one) in the log's last training
-    that evaluated (lineage_starts), with its step (and whether that is an estimate) and
-    epoch; the best the log states (`stated`: its best-metric line) where that is better than
-    every evaluation read; `last_training`: the log's earlier trainings' evaluations were
-    left out; `alongside`: where several alike stand equal (alike_eval_metrics), the best of
-    each of the others."""
+    that evaluated (lineage_starts), or its last separate evaluation (evaluation_groups), with
+    its step (and whether that is an estimate) and epoch; the best the log states (`stated`:
+    its best-metric line) where that is better than every evaluation of a training read;
+    `last_training`: the log's earlier trainings' evaluations were left out;
+    `separate_evaluations`: n, the last of the log's n separate evaluations, the others'
+    (and the trainings') left out; `alongside`: where several alike stand equal
+    (alike_eval_metrics), the best of each of the others."""
     alike = [] if metric else alike_eval_metrics(run)
     if alike:
         found = best(run, alike[0])
@@ -357,19 +376,30 @@ def best(run: Run, metric: str | None = None) -> dict | None:
     finite = applicable(run, metric, vals)
     if not finite.any():
         return _stated_best(run, metric)
-    training = trainings(run, evals["segment"])
-    last = training == training[finite].max()
-    earlier = {"last_training": True} if (finite & ~last).any() else {}
+    group = evaluation_groups(run, evals["segment"])
+    last = group == group[np.flatnonzero(finite)[-1]]
+    earlier = _left_out(group, finite, last)
     finite &= last
     masked = np.where(finite, vals, np.inf if lower_is_better(metric) else -np.inf)
     i = int(np.argmin(masked) if lower_is_better(metric) else np.argmax(masked))
-    stated = _stated_best(run, metric)
+    # (what a training's best-metric line states is no best of a separate evaluation's)
+    stated = None if group[i] < 0 and run.count(TRAIN) else _stated_best(run, metric)
     if stated is not None and (stated["value"] < vals[i] if lower_is_better(metric)
                                else stated["value"] > vals[i]):
         # better than any evaluation read: one before the lines read (an excerpt, a resume)
         return {**stated, **earlier}
     return {"metric": metric, "value": float(vals[i]), "step": as_int(steps[i]),
             "step_estimated": bool(estimated[i]), "epoch": plain(epochs[i]), **earlier}
+
+
+def _left_out(group: np.ndarray, finite: np.ndarray, last: np.ndarray) -> dict:
+    """What the best of the `last` group leaves out: the separate evaluations it is the last
+    of, or the log's earlier trainings."""
+    if not (finite & ~last).any():
+        return {}
+    if group[last][0] >= 0:
+        return {"last_training": True}
+    return {"separate_evaluations": len(set(group[finite & (group < 0)].tolist()))}
 
 
 def _stated_best(run: Run, metric: str | None) -> dict | None:

@@ -5,8 +5,8 @@ cumulative `iter` / `global_step`; an evaluation takes the step of the training 
 Eval metrics keep the log's names (`hmean`, `precision`, `recall`, `acc`, `norm_edit_dis`,
 `fps`); a `best metric` line (the best so far, printed after every eval) becomes facts
 `best_<name>`, and the `metric in ckpt` block of tools/eval.py (what the checkpoint stored)
-facts `ckpt_<name>`, not evaluations; its evaluation (`metric eval`) after training lines is
-another process's, in a segment of its own, with no step or epoch.
+facts `ckpt_<name>`, not evaluations; its evaluation (`metric eval`) is another process's, in a
+segment of its own (after training lines, or after another eval.py's), with no step or epoch.
 """
 from __future__ import annotations
 
@@ -202,6 +202,14 @@ class Parser(LineParser):
             self._evaluator(number, out)
             self.block = "eval"
         return True
+
+    def new_process(self, number: int, out: list) -> None:
+        """A process starts (see LineParser), also after one that ran tools/eval.py: each
+        eval.py launch is a segment of its own (its evaluation, of a checkpoint and a data set
+        of its own, is compared with no other's)."""
+        self.apart = self.apart or self.evaluated
+        super().new_process(number, out)
+        self.evaluated = False
 
     def _evaluator(self, number: int, out: list) -> None:
         """tools/eval.py's output: a process of its own, evaluating a checkpoint. After

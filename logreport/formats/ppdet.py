@@ -402,13 +402,14 @@ class Parser(BlockPath):
     def _startup(self, msg: str, number: int, out: list) -> None:
         resume = msg.startswith("Finish resuming")
         self.evaluated = {}              # a new process: its Checkpointer's best starts afresh
-        if self.trained_since_start or self.failed:     # (a launch that failed: the next apart)
+        # (a launch that failed, or one that only evaluated (tools/eval.py): the next apart)
+        if self.trained_since_start or self.failed or self.last_eval or self.pending:
             out.extend(self._flush_eval())
             out.append(Marker(NEW_RUN, "resumed run" if resume else "new run", line=number,
                               time=self.time))
             self.trained_since_start, self.model = False, ""
             self.epoch = self.last_step = None     # a new process: no epoch until it trains
-        self.failed = False
+        self.failed, self.last_eval = False, ()
         if resume:
             out.append(Marker(RESUME, msg.split(": ", 1)[-1].strip(), line=number, time=self.time))
 
