@@ -44,7 +44,8 @@ def figures(run, summary: dict) -> dict:
         "status": present.status(summary),
         "epoch": present.number(summary["last_epoch"]),
         "step": step,
-        "loss": f"{loss} {present.number(loss_vals[-1])}" if len(loss_vals) else "loss –",
+        "loss": f"{loss} {present.number(loss_vals[-1])}{present.logged_before(summary, loss)}"
+        if len(loss_vals) else "loss –",
         "spark": sparkline(loss_vals),
         "lr": present.number(lr[-1]) if len(lr) else present.MISSING,
         "speed": present.metric(speed["metric"], speed["median"]) if speed

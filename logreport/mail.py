@@ -193,8 +193,9 @@ def subject(summary: dict, name: str | None = None) -> str:
         where = present.where(best.get("step"), best.get("epoch"), best.get("step_estimated"))
         parts.append(f"{present.metric(best['metric'], best['value'])} @ {where}")
     elif "loss" in (summary.get("final") or {}):
-        parts.append(f"loss {present.number(summary['final']['loss'])} @ "
-                     f"{present.where(summary.get('last_step'))}")
+        step, estimated = present.final_step(summary, "loss")
+        at = present.where(step, estimated=estimated)
+        parts.append(f"loss {present.number(summary['final']['loss'])}" + (f" @ {at}" if at else ""))
     n = len(summary.get("anomalies") or [])
     if n:
         parts.append(present.count(n, "anomaly", "anomalies"))
@@ -217,8 +218,8 @@ def facts(summary: dict) -> list[tuple[str, str]]:
              else present.MISSING),
             ("wall time", present.duration(summary.get("wall_seconds"))),
             ("ETA", present.duration(summary.get("eta_seconds")))]
-    rows += [(f"final {k}", present.number(v)) for k, v in (summary.get("final") or {}).items()
-             if k not in ("eta_seconds",)]
+    rows += [(f"final {k}", present.number(v) + present.logged_before(summary, k))
+             for k, v in (summary.get("final") or {}).items() if k not in ("eta_seconds",)]
     return rows
 
 

@@ -213,7 +213,9 @@ def compose(summary: dict, events: list[str], lang: str = "en", chart: bytes | N
     final = summary.get("final") or {}
     loss = "loss" if "loss" in final else next((k for k in final if "loss" in k.lower()), None)
     if loss:
-        facts.append((f"{w['final_loss']} {loss}", _g(final[loss])))
+        at = (summary.get("final_steps") or {}).get(loss)      # (logged before the last step)
+        facts.append((f"{w['final_loss']} {loss}",
+                      _g(final[loss]) + (f" ({w['at_step'].format(_g(at))})" if at is not None else "")))
     facts.append((w["duration"], _duration(summary.get("wall_seconds"), lang)))
     total = summary.get("total_steps")
     facts.append((w["progress"], step + (f" / {total}" if total else "")))

@@ -86,6 +86,21 @@ def where(step=None, epoch=None, estimated: bool = False) -> str:
     return f"step {step_number(step, estimated)}" if step is not None else ""
 
 
+def final_step(summary: dict, name: str) -> tuple:
+    """(step, estimated) of the record that logged the final value of `name`: `last_step`
+    unless `final_steps` names another (None: the log does not state it)."""
+    steps = summary.get("final_steps") or {}
+    if name in steps:
+        return steps[name], False
+    return summary.get("last_step"), bool(summary.get("last_step_estimated"))
+
+
+def logged_before(summary: dict, name: str) -> str:
+    """' @ step 380' where the final value of `name` was logged before the last step."""
+    step = (summary.get("final_steps") or {}).get(name)
+    return "" if step is None else f" @ step {number(step)}"
+
+
 def step_number(step, estimated: bool = False) -> str:
     """'719'; '~719' for a step the log does not state (an estimate)."""
     return ("~" if estimated else "") + number(step)

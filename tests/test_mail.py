@@ -522,3 +522,16 @@ def test_watch_refuses_an_unknown_email_event(tmp_path):
     result = CliRunner().invoke(main, ["watch", str(LOG), "--email-to", "a@example.com",
                                        "--email-on", "finish,done"])
     assert result.exit_code == 2 and "unknown --email-on event done" in result.stderr
+
+
+def test_the_subject_pairs_the_final_loss_with_the_step_it_was_logged_at():
+    """PaddleDetection's last line (step 400) is cut before its loss: the subject said
+    "loss 2088.6 @ step 400", a loss logged at step 380."""
+    from logreport.analysis import summarize
+
+    summary = summarize(load(str(LOG.parent / "public_28_ppyolo_jetson_pd4120.log")))
+    assert summary["last_step"] == 400 and summary["final"]["loss"] == 2088.600586
+    assert summary["final_steps"]["loss"] == 380 and "learning_rate" not in summary["final_steps"]
+    assert mail.subject(summary).endswith(" · loss 2088.6 @ step 380")
+    rows = dict(mail.facts(summary))
+    assert rows["final loss"] == "2088.6 @ step 380" and rows["final learning_rate"] == "0.0005"

@@ -477,3 +477,13 @@ def test_a_log_that_states_no_step_leaves_the_step_out_of_the_message():
     assert message.anomalies == ["traceback: Traceback (cut off before the exception line)"]
     assert headline.sentence(summary).startswith("Failed: traceback at line 20: ")
     assert not any("–" in text for text in (message.headline, *message.anomalies))
+
+
+def test_the_final_loss_says_the_earlier_step_it_was_logged_at():
+    """The last line (step 400) is cut before its loss: "Final loss 2088.6" sat beside
+    "Step 400 / 249146" with nothing to say the loss is step 380's."""
+    from logreport.analysis import summarize
+
+    summary = summarize(load(str(DATA / "ppdet" / "public_28_ppyolo_jetson_pd4120.log")))
+    facts = dict(notify.compose(summary, ["finish"], "en").facts)
+    assert facts["Final loss"] == "2088.6 (at step 380)" and facts["Step"] == "400 / 249146"

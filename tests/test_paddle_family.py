@@ -518,3 +518,12 @@ def test_training_lines_a_paste_hard_wrapped_keep_every_record(path, width):
         missing = list(whole)[len(values):]
         assert values == {k: whole[k] for k in list(whole)[:len(values)]}
         assert not missing or missing[0].startswith("max_mem_"), missing
+
+
+def test_a_traceback_pasted_without_its_frames_indentation_ends_at_its_exception_line(data):
+    """PaddleClas issue 554: `File "…", line N, in f` and its code line at column 0; the
+    exception line `KeyError: 'top2'` was not taken ("cut off before the exception line"), and
+    the frames were 6 unparsed lines."""
+    run = load(str(data / "paddleclas/20_v2_end_epoch0_then_keyerror_top2_frames_unindented_clas554.log"))
+    assert analysis.status(run) == ("failed", "traceback at line 9: KeyError: 'top2'")
+    assert run.unparsed == 0

@@ -436,15 +436,35 @@ def throughput(run: Run) -> dict | None:
     return None
 
 
-def final_values(run: Run) -> dict:
-    """The last value of each training metric of the log's last training (lineage_starts: a
-    metric only an earlier training, another model, printed is none of it)."""
+def _finals(run: Run) -> dict:
+    """Metric -> (table, series) holding its last value of the log's last training
+    (lineage_starts: a metric only an earlier training, another model, printed is none of it)."""
     out = {}
     first = lineage_starts(run)[-1]
     for seg in reversed(run.segments[first:]):
         for name, series in seg.train.series.items():
             if name not in out and len(series):
-                out[name] = series.value[-1]
+                out[name] = seg.train, series
+    return out
+
+
+def final_values(run: Run) -> dict:
+    """The last value of each training metric of the log's last training."""
+    return {name: series.value[-1] for name, (_, series) in _finals(run).items()}
+
+
+def final_steps(run: Run) -> dict:
+    """Metric -> the step its final value was logged at, for each logged at a step other than
+    the last step (a last line cut before it, a later record without it); None: a step the log
+    does not state (an estimate; where the last step is none either, left out)."""
+    steps, _ = last_train_axes(run)
+    last = steps[-1] if len(steps) else math.nan
+    out = {}
+    for name, (table, series) in _finals(run).items():
+        i = series.last_index()
+        step = table.step[i]
+        if step != last and not (math.isnan(step) and math.isnan(last)):
+            out[name] = None if table.estimated[i] else as_int(step)
     return out
 
 

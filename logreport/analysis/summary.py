@@ -12,6 +12,7 @@ from .series import (
     as_int,
     began_midway,
     best,
+    final_steps,
     final_values,
     last_train_axes,
     last_train_row,
@@ -43,6 +44,7 @@ class Summary(TypedDict, total=False):
     trainings: int                    # trainings begun afresh in the log (series.lineage_starts)
     began: dict | None                # step, epoch, resumed: the last training begins midway
     final: dict                       # metric -> last value (non-finite as "nan", "inf")
+    final_steps: dict                 # metric -> its final value's step, where not last_step
     best: dict | None                 # metric, value, step, epoch
     throughput: dict | None           # metric, median
     wall_seconds: float | None
@@ -73,6 +75,7 @@ def summarize(run: Run, th: Thresholds | None = None, live: bool = False) -> Sum
         "eval_records": 0,
         "segments": 0,
         "final": {},
+        "final_steps": {},
         "best": None,
         "throughput": throughput(run),
         "wall_seconds": wall,
@@ -107,6 +110,7 @@ def refresh(summary: Summary, run: Run) -> Summary:
                 trainings=len(lineage_starts(run)) if run.count(TRAIN) else 0,
                 began=began_midway(run),
                 final={k: json_number(v) for k, v in final_values(run).items()},
+                final_steps=final_steps(run),
                 best=best(run),
                 unparsed_lines=run.unparsed)
 

@@ -20,6 +20,8 @@ TIMEDELTA = r"(?:\d+ days?, )?\d+:\d{2}:\d{2}"                 # str(timedelta):
 _DELTA = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})$")
 # A Python traceback's exception line (`raise Exception(...)`'s too): its class and message
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|Exception)\b:?(.*)$")
+# a traceback's frame line a paste left unindented: the line after it is its code line
+_BARE_FRAME = re.compile(r'^File ".*", line \d+')
 OOM_TEXT = re.compile(r"out of memory|OutOfMemoryError|ResourceExhaustedError|^MemoryError\b", re.I)
 GPU_START = "GPU Compute Capability"    # Paddle's glog line at a process's first use of a GPU
 TRAIN_START = "train with paddle "      # PaddleOCR's and PaddleClas's tools/train.py, first
@@ -145,6 +147,7 @@ class LineParser:
         self.epoch: float | None = None
         self.facts: dict = {}
         self.traceback = 0        # line of an open traceback
+        self.bare_frame = 0       # line of its last frame line a paste left unindented
         self.caught = False       # ... that the program logged and went on (PaddleOCR's
                                   # `When parsing line …, error happened with msg: Traceback …`)
         self.held: list = []      # events of a line that was not understood
@@ -322,7 +325,11 @@ class LineParser:
             out.append(Info(new, line=number))
 
     def _traceback_line(self, text: str, number: int, out: list) -> bool:
-        """Whether the line belongs to the open traceback; its exception line closes it."""
+        """Whether the line belongs to the open traceback; its exception line closes it (where
+        a paste left the frames unindented, a frame's code line, the line after it, does not)."""
+        code = self.bare_frame == number - 1
+        if _BARE_FRAME.match(text):
+            self.bare_frame = number
         if text[:1].isspace() or text.startswith(("File ", "^", "~", "During handling",
                                                   "The above exception")):
             return True
@@ -330,6 +337,8 @@ class LineParser:
         if _CPP_TRACEBACK.match(detail):
             return True
         m = EXCEPTION.match(detail)
+        if m is None and code:
+            return True
         if m is None:
             self._cut_traceback(out)
             return False
