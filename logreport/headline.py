@@ -42,6 +42,7 @@ PHRASES = {
     "took": (" in {}", "，用时 {}"), "after": (" after {}", "，已用 {}"),
     "spans": ("; the log, of {n} trainings, spans {d}", "；日志共 {n} 次训练，历时 {d}"),
     "eta": (", ETA {}", "，预计剩余 {}"), "with": (" with anomalies: {}", "，有异常：{}"),
+    "and_anomalies": ("; anomalies: {}", "；异常：{}"),  # (after a phrase that ends in "records")
     "lang": ("en", "zh"),
     "best": ("Best {metric} {value}{at}", "最佳 {metric} {value}{at}"), "at": (" at {}", "（{}）"),
     "figure": ("{metric} {value}{at}", "{metric} {value}{at}"), "list": (", ", "，"),
@@ -138,10 +139,10 @@ def _state(summary: dict, w: dict) -> str:
         evals, begun = summary.get("eval_records") or 0, summary.get("progress") or {}
         if not evals and state != "finished" and begun.get("step"):    # (a bar, no record)
             return w["begun"].format(step=begun["step"], total=begun.get("total_steps") or "?") \
-                + _anomalies(summary, w)
+                + _anomalies(summary, w, "and_anomalies")
         said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
             else w["final_only"]            # (a paste of the `train metrics` block alone)
-        return said + _anomalies(summary, w)
+        return said + _anomalies(summary, w, "and_anomalies")
     took_text = after = ""
     trainings = summary.get("trainings") or 1
     if took is not None and trainings > 1:      # the duration is the whole log's: say so
@@ -221,9 +222,11 @@ def _short(text: str) -> str:
     return text if len(text) <= LONGEST else text[:LONGEST - 1] + "…"
 
 
-def _anomalies(summary: dict, w: dict) -> str:
+def _anomalies(summary: dict, w: dict, join: str = "with") -> str:
+    """The anomalies' kinds, joined to the state's phrase (`and_anomalies`: after one that ends in a
+    noun they would seem to qualify: "no training records")."""
     found = summary.get("anomalies") or []
-    return w["with"].format(present.kinds(found, w["lang"])) if found else ""
+    return w[join].format(present.kinds(found, w["lang"])) if found else ""
 
 
 def _where(step, epoch, w: dict, estimated: bool = False) -> str:

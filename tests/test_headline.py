@@ -393,6 +393,16 @@ def test_the_best_of_separate_evalpy_launches_is_said_to_be_the_last_ones():
     assert card["sub"] == "last of 6 evaluation runs"
 
 
+def test_the_anomalies_of_a_run_with_no_training_record_are_not_said_of_records():
+    """An evaluation-only log with a traceback read "6 evaluations, no training records with
+    anomalies: traceback", as if the records it has none of had them."""
+    summary = summarize(load(str(DATA / "paddleocr" / "16_failed_start_then_six_evalpy_runs_on_"
+                                 "other_test_sets_logdir")))
+    assert headline.sentence(summary).startswith(
+        "6 evaluations, no training records; anomalies: traceback. ")
+    assert headline.sentence(summary, None, "zh").startswith("6 次评估，没有训练记录；异常：")
+
+
 def test_a_resumed_run_is_said_to_have_trained_what_its_log_holds():
     """PP-YOLOE resumed from its epoch-1 checkpoint trains epochs 2-4 in 1m 51s; the sentence
     said "Finished 5 epochs in 1m 51s". A TRL console resumed at global step 1250 of 2500 said
