@@ -139,10 +139,11 @@ def _state(summary: dict, w: dict) -> str:
         evals, begun = summary.get("eval_records") or 0, summary.get("progress") or {}
         if not evals and state != "finished" and begun.get("step"):    # (a bar, no record)
             return w["begun"].format(step=begun["step"], total=begun.get("total_steps") or "?") \
+                + _anomalies(summary, w)
+        if evals or state != "finished":
+            return w["eval_only"].format(count=w["evals"](evals)) \
                 + _anomalies(summary, w, "and_anomalies")
-        said = w["eval_only"].format(count=w["evals"](evals)) if evals or state != "finished" \
-            else w["final_only"]            # (a paste of the `train metrics` block alone)
-        return said + _anomalies(summary, w, "and_anomalies")
+        return w["final_only"] + _anomalies(summary, w)   # (the `train metrics` block alone)
     took_text = after = ""
     trainings = summary.get("trainings") or 1
     if took is not None and trainings > 1:      # the duration is the whole log's: say so
