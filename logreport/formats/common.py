@@ -101,6 +101,12 @@ def ended(stripped: str) -> tuple[str, str] | None:
     return TRACEBACK, said if len(said) <= 100 else said[:99] + "…"
 
 
+def straight_quotes(text: str) -> str:
+    """A line whose dict a word processor gave typographic quotes (`{‘loss’: …}`, a paste's),
+    with the quotes the program printed."""
+    return text.replace("‘", "'").replace("’", "'") if "{‘" in text else text
+
+
 def cut_short(body: str, part: re.Pattern) -> str | None:
     """What is whole of a `key: value, …` body that a cut ended in a pair (an excerpt's end:
     `loss: 0.2077, batch_cost: 0.4049, reader_co`; or after its comma): the pairs a `, ` follows,

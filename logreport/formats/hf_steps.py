@@ -50,7 +50,7 @@ class Steps:
     late_writes = False     # two writes' texts were still to come at once (_redrawn)
     bars_apart = False      # the bars are another stream's lines, apart from the dicts (_unsure)
     epoch_run: tuple = (None, 0, None)  # the epoch the last estimated records printed, how
-                                        # many, the step their run began at (_run_after)
+                                        # many, the step their run began at (run_after)
 
     def _swift(self, text: str, values: dict, number: int, out: list) -> dict:
         """The values of an ms-swift dict, which states its step and the total (`values`

@@ -26,7 +26,7 @@ from ..events import (
     Record,
 )
 from . import Descriptor
-from .common import EXCEPTION, ended
+from .common import EXCEPTION, ended, straight_quotes
 from .hf_blocks import Blocks
 from .hf_end import Ending
 from .hf_fast import NOT_METRICS, BlockPath
@@ -123,8 +123,7 @@ def sniff(lines: list[str]) -> float:
         return 0.0
     hits = bars = 0.0
     for text in lines:
-        if "{‘" in text:          # typographic quotes, as the parser reads them (a paste's)
-            text = text.replace("‘", "'").replace("’", "'")
+        text = straight_quotes(text)        # (as the parser reads them)
         if "{'" in text and "'global_step': " not in text \
                 and (_DICT.search(text) or _DICT_START.match(text)):    # global_step: paddlenlp
             hits += 5
@@ -320,8 +319,7 @@ class Parser(Steps, Blocks, Ending, BlockPath):
         if stripped in ("training example:", "eval example:"):
             self.in_dump = True
             return True
-        if "{‘" in text:          # a paste through a word processor: typographic quotes
-            text = text.replace("‘", "'").replace("’", "'")
+        text = straight_quotes(text)
         if "{'" in text:
             m = _DICT.search(text)
             if m and text[m.start() - 1:m.start()] == "[":
